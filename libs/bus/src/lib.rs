@@ -1,0 +1,263 @@
+//! NATS helpers every Showroom service uses: connecting, streams, publishing envelopes with
+//! trace context, requests with typed replies, and serving NATS service endpoints.
+//!
+//! # Layout
+//! - [`Bus`]: a connected client and its JetStream context; publish, request, streams.
+//! - [`trace`]: W3C trace context carried in NATS headers.
+//! - [`endpoint`]: serve a request subject as an endpoint of the NATS service API, so `$SRV`
+//!   discovery lists it, with tenant checks and typed replies.
+//! - [`discovery`]: ask `$SRV.INFO` which services are running.
+//! - [`BusError`]: what went wrong.
+
+pub mod discovery;
+pub mod endpoint;
+pub mod trace;
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, stream};
+use async_nats::{Client, HeaderMap};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use showroom_proto::v1::StreamSpec;
+use showroom_proto::{CommandError, Envelope, ErrorCode, Reply};
+
+pub use async_nats;
+pub use endpoint::{Handled, ServiceHost};
+
+/// A bus operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    /// Could not connect to NATS.
+    #[error("cannot connect to NATS at {url}: {source}")]
+    Connect {
+        /// The URL tried.
+        url: String,
+        /// Why.
+        #[source]
+        source: async_nats::ConnectError,
+    },
+    /// A JetStream stream could not be created or updated.
+    #[error("cannot create or update stream {name}: {reason}")]
+    Stream {
+        /// The stream.
+        name: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// Publishing failed, or JetStream did not acknowledge.
+    #[error("publish to {subject} failed: {reason}")]
+    Publish {
+        /// The subject.
+        subject: String,
+        /// Why.
+        reason: String,
+    },
+    /// Nobody answered the request in time, or nobody serves the subject.
+    #[error("request to {subject} failed: {reason}")]
+    Request {
+        /// The subject.
+        subject: String,
+        /// Why.
+        reason: String,
+    },
+    /// A payload was not the expected JSON.
+    #[error("bad payload: {0}")]
+    Decode(#[from] serde_json::Error),
+    /// Subscribing or the service API failed.
+    #[error("nats: {0}")]
+    Nats(String),
+}
+
+/// A connection to NATS with its JetStream context.
+#[derive(Clone)]
+pub struct Bus {
+    /// The core client (requests, core publish, subscriptions).
+    pub client: Client,
+    /// JetStream (durable events).
+    pub js: jetstream::Context,
+}
+
+/// How long a request waits for its reply by default.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Bus {
+    /// Connects as `name` (shown in the server's connection list).
+    pub async fn connect(url: &str, name: &str) -> Result<Self, BusError> {
+        let client = async_nats::ConnectOptions::new()
+            .name(name)
+            .connection_timeout(Duration::from_secs(5))
+            .request_timeout(Some(REQUEST_TIMEOUT))
+            .connect(url)
+            .await
+            .map_err(|source| BusError::Connect {
+                url: url.to_string(),
+                source,
+            })?;
+        let js = jetstream::new(client.clone());
+        Ok(Self { client, js })
+    }
+
+    /// Whether the client is connected now (for `/readyz`).
+    pub fn is_connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
+    /// Creates the stream, or updates it to the spec; idempotent, called by its owner at start.
+    pub async fn ensure_stream(&self, spec: &StreamSpec) -> Result<stream::Stream, BusError> {
+        let config = stream::Config {
+            name: spec.name.to_string(),
+            subjects: spec.subjects.clone(),
+            max_age: spec.max_age,
+            storage: stream::StorageType::File,
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        };
+        let err = |e: &dyn std::fmt::Display| BusError::Stream {
+            name: spec.name,
+            reason: e.to_string(),
+        };
+        self.js
+            .create_or_update_stream(config)
+            .await
+            .map_err(|e| err(&e))?;
+        self.js.get_stream(spec.name).await.map_err(|e| err(&e))
+    }
+
+    /// Waits for a stream created by its owner (another service) to exist.
+    pub async fn stream(
+        &self,
+        name: &'static str,
+        wait: Duration,
+    ) -> Result<stream::Stream, BusError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match self.js.get_stream(name).await {
+                Ok(s) => return Ok(s),
+                Err(e) if tokio::time::Instant::now() >= deadline => {
+                    return Err(BusError::Stream {
+                        name,
+                        reason: format!("not found (its owner creates it): {e}"),
+                    });
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    }
+
+    /// Publishes a durable event to JetStream and waits for its acknowledgement. The envelope
+    /// id is the `Nats-Msg-Id`, so a retried publish is stored once.
+    pub async fn publish_event<T: Serialize>(
+        &self,
+        subject: String,
+        env: &Envelope<T>,
+    ) -> Result<(), BusError> {
+        let payload = serde_json::to_vec(env)?;
+        let mut headers = trace::current_headers();
+        headers.insert("Nats-Msg-Id", env.id.to_string().as_str());
+        let fail = |reason: String| BusError::Publish {
+            subject: subject.clone(),
+            reason,
+        };
+        let ack = self
+            .js
+            .publish_with_headers(subject.clone(), headers, payload.into())
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        ack.await.map_err(|e| fail(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Publishes an ephemeral signal on core NATS (typing, heartbeats): best-effort.
+    pub async fn publish_signal<T: Serialize>(
+        &self,
+        subject: String,
+        env: &Envelope<T>,
+    ) -> Result<(), BusError> {
+        let payload = serde_json::to_vec(env)?;
+        self.client
+            .publish_with_headers(subject.clone(), trace::current_headers(), payload.into())
+            .await
+            .map_err(|e| BusError::Publish {
+                subject,
+                reason: e.to_string(),
+            })
+    }
+
+    /// Sends a command and waits for its typed reply. A transport failure (no responders,
+    /// time-out) is a [`BusError`]; a refusal by the service is the inner `Err`.
+    pub async fn request<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        subject: String,
+        env: &Envelope<Req>,
+    ) -> Result<Result<Resp, CommandError>, BusError> {
+        let payload = serde_json::to_vec(env)?;
+        let fail = |reason: String| BusError::Request {
+            subject: subject.clone(),
+            reason,
+        };
+        let msg = self
+            .client
+            .request_with_headers(subject.clone(), trace::current_headers(), payload.into())
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        if let Some(status) = msg.status {
+            if status != async_nats::StatusCode::OK {
+                return Err(fail(format!("status {status}")));
+            }
+        }
+        let reply: Reply<Resp> = serde_json::from_slice(&msg.payload)?;
+        Ok(reply.into())
+    }
+
+    /// Like [`Bus::request`], retrying transport failures (e.g. during a rolling restart of
+    /// the service) with a short backoff until `within` has passed. Only for commands that are
+    /// safe to repeat.
+    pub async fn request_retrying<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        subject: String,
+        env: &Envelope<Req>,
+        within: Duration,
+    ) -> Result<Result<Resp, CommandError>, BusError> {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut pause = Duration::from_millis(50);
+        loop {
+            match self.request(subject.clone(), env).await {
+                Ok(r) => return Ok(r),
+                Err(e @ BusError::Decode(_)) => return Err(e),
+                Err(e) if tokio::time::Instant::now() + pause >= deadline => return Err(e),
+                Err(e) => {
+                    tracing::debug!(error = %e, "request failed; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(1000));
+                }
+            }
+        }
+    }
+
+    /// Drains the connection: unsubscribes, flushes what is pending, closes.
+    pub async fn drain(&self) {
+        if let Err(e) = self.client.drain().await {
+            tracing::warn!(error = %e, "nats drain failed");
+        }
+    }
+}
+
+/// Decodes an envelope from a payload.
+pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<Envelope<T>, BusError> {
+    Ok(serde_json::from_slice(payload)?)
+}
+
+/// Turns a bus failure into the refusal a client sees: a dependency is unavailable.
+pub fn unavailable(e: &BusError) -> CommandError {
+    tracing::warn!(error = %e, "bus request failed");
+    CommandError::new(
+        ErrorCode::Unavailable,
+        "a backing service did not answer in time; retry",
+    )
+}
+
+/// Headers to attach to a message: the current trace context.
+pub fn headers() -> HeaderMap {
+    trace::current_headers()
+}

@@ -1,0 +1,214 @@
+//! Typed configuration for Showroom services: defaults in code, overridden by environment.
+//!
+//! Each service defines one `Config` struct whose `Default` holds the development defaults, and
+//! loads it with [`load`]: every field can be overridden by an environment variable named
+//! `SHOWROOM_<FIELD>` (e.g. `SHOWROOM_NATS_URL`). Secrets are wrapped in [`Secret`], whose
+//! `Debug` never prints the value, so a logged config never leaks them.
+//!
+//! # Layout
+//! - [`load`]: merge defaults with the environment.
+//! - [`Common`]: the fields every service config shares (flattened into it).
+//! - [`Secret`]: a value that is never printed.
+//! - [`ConfigError`]: what went wrong, naming the variable.
+
+use figment::Figment;
+use figment::providers::{Env, Serialized};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// The prefix of every variable that overrides a config field.
+pub const ENV_PREFIX: &str = "SHOWROOM_";
+
+/// A configuration value could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+/// Loads `T` from its defaults, overridden by `SHOWROOM_*` environment variables.
+pub fn load<T>() -> Result<T, ConfigError>
+where
+    T: Default + Serialize + DeserializeOwned,
+{
+    from_figment(Figment::from(Serialized::defaults(T::default())).merge(Env::prefixed(ENV_PREFIX)))
+}
+
+/// Loads `T` from its defaults, overridden by the given pairs (as if they were the
+/// environment, without the prefix). Lets tests configure a service without touching the
+/// process environment.
+pub fn load_from<T, I, K, V>(pairs: I) -> Result<T, ConfigError>
+where
+    T: Default + Serialize + DeserializeOwned,
+    I: IntoIterator<Item = (K, V)>,
+    K: AsRef<str>,
+    V: AsRef<str>,
+{
+    let mut fig = Figment::from(Serialized::defaults(T::default()));
+    for (k, v) in pairs {
+        let value: figment::value::Value = v.as_ref().parse().unwrap_or_else(|_| v.as_ref().into());
+        fig = fig.merge(Serialized::default(&k.as_ref().to_ascii_lowercase(), value));
+    }
+    from_figment(fig)
+}
+
+fn from_figment<T: DeserializeOwned>(fig: Figment) -> Result<T, ConfigError> {
+    // The figment error names the key but may echo the value; keep only the kind and path,
+    // because the value could be a secret.
+    fig.extract().map_err(|e| {
+        let path = e.path.join(".");
+        let var = format!("{ENV_PREFIX}{}", path.to_ascii_uppercase());
+        ConfigError(format!("{var}: {}", describe(&e.kind)))
+    })
+}
+
+fn describe(kind: &figment::error::Kind) -> String {
+    use figment::error::Kind;
+    match kind {
+        Kind::InvalidType(_, expected) => format!("expected {expected}"),
+        Kind::InvalidValue(_, expected) => format!("expected {expected}"),
+        Kind::MissingField(f) => format!("missing field {f}"),
+        other => other.to_string(),
+    }
+}
+
+/// The fields every service's config shares; each service flattens it into its own `Config`
+/// (`#[serde(flatten)]`), so the variables are the same everywhere: `SHOWROOM_NATS_URL`,
+/// `SHOWROOM_DATABASE_URL`, `SHOWROOM_ADMIN_ADDR`, `SHOWROOM_RUN_MIGRATIONS`,
+/// `SHOWROOM_MAX_DB_CONNECTIONS`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Common {
+    /// NATS server URL.
+    pub nats_url: String,
+    /// Postgres URL (may hold a password, hence secret).
+    pub database_url: Secret,
+    /// Where `/healthz` and `/readyz` listen; each service has its own default port so a
+    /// whole system can run on one machine.
+    pub admin_addr: std::net::SocketAddr,
+    /// Apply pending migrations at start (turn off when a migration job does it).
+    pub run_migrations: bool,
+    /// Largest number of Postgres connections.
+    pub max_db_connections: u32,
+}
+
+impl Common {
+    /// Development defaults, with the service's own admin port.
+    pub fn with_admin_port(port: u16) -> Self {
+        Self {
+            nats_url: "nats://127.0.0.1:4222".into(),
+            database_url: Secret::new("postgres://postgres@127.0.0.1:5432/showroom"),
+            admin_addr: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+            run_migrations: true,
+            max_db_connections: 10,
+        }
+    }
+}
+
+/// A secret value (password, signing key, URL with credentials). Never printed by `Debug`.
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether no value was configured.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "Secret(<empty>)"
+        } else {
+            "Secret(<redacted>)"
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Serialize, Deserialize, PartialEq)]
+    struct Sample {
+        nats_url: String,
+        admin_addr: std::net::SocketAddr,
+        max_chats: u32,
+        token_secret: Secret,
+    }
+
+    impl Default for Sample {
+        fn default() -> Self {
+            Self {
+                nats_url: "nats://127.0.0.1:4222".into(),
+                admin_addr: "127.0.0.1:9090".parse().unwrap(),
+                max_chats: 3,
+                token_secret: Secret::default(),
+            }
+        }
+    }
+
+    #[test]
+    fn overrides_replace_defaults() {
+        let c: Sample =
+            load_from([("NATS_URL", "nats://10.0.0.1:4222"), ("MAX_CHATS", "5")]).unwrap();
+        assert_eq!(c.nats_url, "nats://10.0.0.1:4222");
+        assert_eq!(c.max_chats, 5);
+        assert_eq!(c.admin_addr, Sample::default().admin_addr);
+    }
+
+    #[test]
+    fn bad_value_names_the_variable_and_hides_the_value() {
+        let err =
+            load_from::<Sample, _, _, _>([("ADMIN_ADDR", "hunter2-not-an-addr")]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("SHOWROOM_ADMIN_ADDR"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+
+    #[derive(Debug, Serialize, Deserialize, PartialEq)]
+    struct WithCommon {
+        #[serde(flatten)]
+        common: Common,
+        heartbeat_secs: u64,
+    }
+
+    impl Default for WithCommon {
+        fn default() -> Self {
+            Self {
+                common: Common::with_admin_port(9101),
+                heartbeat_secs: 60,
+            }
+        }
+    }
+
+    #[test]
+    fn flattened_common_fields_take_overrides() {
+        let c: WithCommon = load_from([
+            ("NATS_URL", "nats://n:1"),
+            ("RUN_MIGRATIONS", "false"),
+            ("HEARTBEAT_SECS", "5"),
+        ])
+        .unwrap();
+        assert_eq!(c.common.nats_url, "nats://n:1");
+        assert!(!c.common.run_migrations);
+        assert_eq!(c.heartbeat_secs, 5);
+        assert_eq!(c.common.admin_addr.port(), 9101);
+    }
+
+    #[test]
+    fn secrets_are_not_printed() {
+        let c: Sample = load_from([("TOKEN_SECRET", "s3cr3t")]).unwrap();
+        assert_eq!(c.token_secret.expose(), "s3cr3t");
+        assert!(!format!("{c:?}").contains("s3cr3t"));
+    }
+}

@@ -1,0 +1,22 @@
+//! Showroom's message types and NATS subject builders. No I/O lives here.
+//!
+//! Every service and every integrator speaks through these types: an [`Envelope`] around each
+//! event or command (id for dedupe, tenant, time), the event and command payloads of each
+//! domain, and the subjects they travel on, built only by the functions of [`v1`].
+//!
+//! # Layout
+//! - [`envelope`]: the [`Envelope`] every bus message is wrapped in, and the [`Reply`] of a request.
+//! - [`v1`]: subject builders (`showroom.v1.<group>.<domain>.<event>`) and stream definitions.
+//! - [`conversation`]: conversation states, events and the router's commands.
+//! - [`message`]: transcript messages and the post-message command.
+//! - [`presence`]: agent statuses, heartbeats and the availability query.
+//! - [`typing`]: the ephemeral typing signal.
+
+pub mod conversation;
+pub mod envelope;
+pub mod message;
+pub mod presence;
+pub mod typing;
+pub mod v1;
+
+pub use envelope::{CommandError, Envelope, ErrorCode, Reply};

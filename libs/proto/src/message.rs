@@ -1,0 +1,92 @@
+//! Transcript messages.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Who wrote a message.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthorKind {
+    /// The shopper on the website.
+    Shopper,
+    /// A dealership agent.
+    Agent,
+    /// The bot (Lead Gate, flows).
+    Bot,
+    /// The system ("Ann joined the chat").
+    System,
+}
+
+impl AuthorKind {
+    /// The wire and database name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Shopper => "shopper",
+            Self::Agent => "agent",
+            Self::Bot => "bot",
+            Self::System => "system",
+        }
+    }
+
+    /// Parses the database name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "shopper" => Self::Shopper,
+            "agent" => Self::Agent,
+            "bot" => Self::Bot,
+            "system" => Self::System,
+            _ => return None,
+        })
+    }
+}
+
+/// The author of a message as shown to the other side.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Author {
+    /// Shopper, agent, bot or system.
+    pub kind: AuthorKind,
+    /// The agent's or visitor's id (none for bot and system).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<Uuid>,
+    /// The name to show.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// One message of a transcript; `seq` is gapless and increasing per conversation.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Message {
+    /// The conversation it belongs to.
+    pub conversation_id: Uuid,
+    /// Its position in the conversation, from 1, without gaps.
+    pub seq: i64,
+    /// Its own id.
+    pub id: Uuid,
+    /// Who wrote it.
+    pub author: Author,
+    /// Plain text, never markup.
+    pub text: String,
+    /// The sender's own id for the message, which makes retries idempotent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_msg_id: Option<String>,
+    /// When it was stored.
+    pub at: DateTime<Utc>,
+}
+
+/// A service (bot, router) asks the gateway to append a message. Replied with the [`Message`].
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PostMessage {
+    /// Where to append it.
+    pub conversation_id: Uuid,
+    /// Who writes it (bot or system).
+    pub author: Author,
+    /// The text.
+    pub text: String,
+    /// Idempotency key: posting twice with the same key appends once.
+    pub client_msg_id: String,
+}

@@ -1,0 +1,158 @@
+//! Agent presence: statuses, device heartbeats and availability.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The status an agent chooses (see the brief's status table).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentStatus {
+    /// Takes new chats, transfers and internal chats.
+    Available,
+    /// Takes transfers and internal chats, no new chats.
+    Away,
+    /// Takes nothing.
+    Dnd,
+    /// Takes nothing; shown as Offline.
+    #[default]
+    Offline,
+}
+
+impl AgentStatus {
+    /// The wire and database name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Available => "available",
+            Self::Away => "away",
+            Self::Dnd => "dnd",
+            Self::Offline => "offline",
+        }
+    }
+
+    /// Parses the wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "available" => Self::Available,
+            "away" => Self::Away,
+            "dnd" => Self::Dnd,
+            "offline" => Self::Offline,
+            _ => return None,
+        })
+    }
+
+    /// Whether this status receives the given kind of offer.
+    pub fn receives(self, purpose: Purpose) -> bool {
+        match (self, purpose) {
+            (Self::Available, _) => true,
+            (Self::Away, Purpose::Transfer | Purpose::Internal) => true,
+            _ => false,
+        }
+    }
+}
+
+/// What an agent would be asked to take.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    /// A new customer chat.
+    NewChat,
+    /// A transfer from a colleague.
+    Transfer,
+    /// A chat between colleagues.
+    Internal,
+}
+
+/// A console device is alive; sent at connect and every refresh interval.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Heartbeat {
+    /// The agent.
+    pub agent_id: Uuid,
+    /// One console socket (a tab or a device).
+    pub device_id: Uuid,
+}
+
+/// A console device closed its socket.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DeviceClosed {
+    /// The agent.
+    pub agent_id: Uuid,
+    /// The socket that closed.
+    pub device_id: Uuid,
+}
+
+/// Sets an agent's chosen status. Replied with the agent's [`AgentPresence`].
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SetStatus {
+    /// Whose status.
+    pub agent_id: Uuid,
+    /// The new status.
+    pub status: AgentStatus,
+    /// Who changed it (the agent, or a manager).
+    pub changed_by: Uuid,
+}
+
+/// Asks for an agent's presence. Replied with [`AgentPresence`].
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct GetStatus {
+    /// Whose presence.
+    pub agent_id: Uuid,
+}
+
+/// Asks which of these agents can take something now. Replied with `Vec<Uuid>`, the subset
+/// that is connected and whose status receives `purpose`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FindAvailable {
+    /// Candidates (e.g. the department's members).
+    pub agent_ids: Vec<Uuid>,
+    /// What they would be asked to take.
+    pub purpose: Purpose,
+}
+
+/// An agent's presence as presence knows it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AgentPresence {
+    /// The agent.
+    pub agent_id: Uuid,
+    /// The status the agent (or a manager) chose; kept durably.
+    pub status: AgentStatus,
+    /// What others see: the chosen status while a device is connected, otherwise Offline.
+    pub effective: AgentStatus,
+    /// How many console devices are connected now.
+    pub devices: u32,
+}
+
+/// Published whenever an agent's effective status, chosen status or device count changes.
+pub type PresenceChanged = AgentPresence;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_table_of_the_brief() {
+        use AgentStatus::*;
+        use Purpose::*;
+        let table = [
+            (Available, [true, true, true]),
+            (Away, [false, true, true]),
+            (Dnd, [false, false, false]),
+            (Offline, [false, false, false]),
+        ];
+        for (status, expect) in table {
+            let got = [
+                status.receives(NewChat),
+                status.receives(Transfer),
+                status.receives(Internal),
+            ];
+            assert_eq!(got, expect, "{status:?}");
+        }
+    }
+}

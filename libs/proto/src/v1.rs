@@ -1,0 +1,261 @@
+//! Version 1 of the subject space: `showroom.v1.<group>.<domain>.<event>`.
+//!
+//! Every subject in the system comes from a function here; nothing formats one inline.
+//! Events are past tense (`conversation.created`), requests imperative (`conversation.accept`),
+//! so the JetStream streams, which capture only event subjects, never swallow a request.
+//! `<group>` is the dealer group's UUID, the tenant boundary; a `*` in its place subscribes to
+//! every group (services) and is never handed to integrators.
+
+use std::time::Duration;
+use uuid::Uuid;
+
+use crate::conversation::{ConversationCommand, ConversationEventKind};
+
+/// The first two tokens of every subject.
+pub const ROOT: &str = "showroom.v1";
+
+/// The group token: one dealer group, or every group (`*`) for a service's subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    /// One dealer group.
+    One(Uuid),
+    /// Every dealer group: for services that serve all tenants.
+    Any,
+}
+
+impl From<Uuid> for Group {
+    fn from(id: Uuid) -> Self {
+        Group::One(id)
+    }
+}
+
+impl std::fmt::Display for Group {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Group::One(id) => write!(f, "{id}"),
+            Group::Any => f.write_str("*"),
+        }
+    }
+}
+
+fn subject(group: impl Into<Group>, domain: &str, name: &str) -> String {
+    format!("{ROOT}.{}.{domain}.{name}", group.into())
+}
+
+/// A conversation event, e.g. `showroom.v1.<g>.conversation.assigned` (stream CONVERSATIONS).
+pub fn conversation_event(group: impl Into<Group>, kind: ConversationEventKind) -> String {
+    subject(group, "conversation", kind.as_str())
+}
+
+/// A request to the router, e.g. `showroom.v1.<g>.conversation.accept`.
+pub fn conversation_command(group: impl Into<Group>, cmd: ConversationCommand) -> String {
+    subject(group, "conversation", cmd.as_str())
+}
+
+/// A new transcript message: `showroom.v1.<g>.message.created` (stream MESSAGES).
+pub fn message_created(group: impl Into<Group>) -> String {
+    subject(group, "message", "created")
+}
+
+/// A request to the gateway to append a message written by a service (bot, system).
+pub fn message_post(group: impl Into<Group>) -> String {
+    subject(group, "message", "post")
+}
+
+/// A console device is alive (core NATS, fire and forget).
+pub fn presence_heartbeat(group: impl Into<Group>) -> String {
+    subject(group, "presence", "heartbeat")
+}
+
+/// A console device closed its socket (core NATS, fire and forget).
+pub fn presence_device_closed(group: impl Into<Group>) -> String {
+    subject(group, "presence", "device_closed")
+}
+
+/// A request to presence to set an agent's chosen status.
+pub fn presence_set_status(group: impl Into<Group>) -> String {
+    subject(group, "presence", "set_status")
+}
+
+/// A request to presence for an agent's chosen and effective status.
+pub fn presence_get_status(group: impl Into<Group>) -> String {
+    subject(group, "presence", "get_status")
+}
+
+/// A request to presence: which of these agents can take a chat now.
+pub fn presence_find_available(group: impl Into<Group>) -> String {
+    subject(group, "presence", "find_available")
+}
+
+/// An agent's presence changed: `showroom.v1.<g>.presence.changed` (stream PRESENCE).
+pub fn presence_changed(group: impl Into<Group>) -> String {
+    subject(group, "presence", "changed")
+}
+
+/// Someone started or stopped typing (core NATS, best-effort).
+pub fn typing_changed(group: impl Into<Group>) -> String {
+    subject(group, "typing", "changed")
+}
+
+/// A lead was created: `showroom.v1.<g>.lead.created` (stream LEADS).
+pub fn lead_created(group: impl Into<Group>) -> String {
+    subject(group, "lead", "created")
+}
+
+/// A lead was updated: `showroom.v1.<g>.lead.updated` (stream LEADS).
+pub fn lead_updated(group: impl Into<Group>) -> String {
+    subject(group, "lead", "updated")
+}
+
+/// A delivery to a CRM destination changed state (stream DELIVERIES).
+pub fn delivery_event(group: impl Into<Group>, event: &'static str) -> String {
+    subject(group, "delivery", event)
+}
+
+/// Reads the dealer group back out of a subject built here.
+pub fn group_of(subject: &str) -> Option<Uuid> {
+    let rest = subject.strip_prefix(ROOT)?.strip_prefix('.')?;
+    let token = rest.split('.').next()?;
+    Uuid::parse_str(token).ok()
+}
+
+/// A JetStream stream, its subjects, and the one service that creates and updates it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamSpec {
+    /// Stream name.
+    pub name: &'static str,
+    /// The service that owns (creates and updates) the stream.
+    pub owner: &'static str,
+    /// The event subjects it captures, for every group.
+    pub subjects: Vec<String>,
+    /// How long facts are kept on the bus (Postgres keeps them for good).
+    pub max_age: Duration,
+}
+
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+/// Conversation events, owned by the router.
+pub fn conversations_stream() -> StreamSpec {
+    StreamSpec {
+        name: "CONVERSATIONS",
+        owner: "router",
+        subjects: ConversationEventKind::ALL
+            .iter()
+            .map(|k| conversation_event(Group::Any, *k))
+            .collect(),
+        max_age: 7 * DAY,
+    }
+}
+
+/// Transcript messages, owned by the gateway (which writes the transcript).
+pub fn messages_stream() -> StreamSpec {
+    StreamSpec {
+        name: "MESSAGES",
+        owner: "gateway",
+        subjects: vec![message_created(Group::Any)],
+        max_age: 7 * DAY,
+    }
+}
+
+/// Presence changes, owned by presence.
+pub fn presence_stream() -> StreamSpec {
+    StreamSpec {
+        name: "PRESENCE",
+        owner: "presence",
+        subjects: vec![presence_changed(Group::Any)],
+        max_age: DAY,
+    }
+}
+
+/// Lead events for integrators, owned by lead-capture.
+pub fn leads_stream() -> StreamSpec {
+    StreamSpec {
+        name: "LEADS",
+        owner: "lead-capture",
+        subjects: vec![lead_created(Group::Any), lead_updated(Group::Any)],
+        max_age: 30 * DAY,
+    }
+}
+
+/// Delivery outcomes, owned by crm-export.
+pub fn deliveries_stream() -> StreamSpec {
+    StreamSpec {
+        name: "DELIVERIES",
+        owner: "crm-export",
+        subjects: vec![delivery_event(Group::Any, "*")],
+        max_age: 30 * DAY,
+    }
+}
+
+/// Every stream, for documentation and for checking that subjects never overlap.
+pub fn all_streams() -> Vec<StreamSpec> {
+    vec![
+        conversations_stream(),
+        messages_stream(),
+        presence_stream(),
+        leads_stream(),
+        deliveries_stream(),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_follow_the_v1_shape() {
+        let g = Uuid::nil();
+        assert_eq!(
+            conversation_event(g, ConversationEventKind::TimedOut),
+            "showroom.v1.00000000-0000-0000-0000-000000000000.conversation.timed_out"
+        );
+        assert_eq!(
+            conversation_command(Group::Any, ConversationCommand::Accept),
+            "showroom.v1.*.conversation.accept"
+        );
+        assert_eq!(group_of(&message_created(g)), Some(g));
+        assert_eq!(group_of("showroom.v1.*.message.created"), None);
+        assert_eq!(group_of("other.v1.x"), None);
+    }
+
+    /// A request subject captured by a stream would be answered by JetStream's PubAck instead
+    /// of by the service; this guards against that mistake.
+    #[test]
+    fn no_stream_captures_a_request_subject() {
+        let g = Uuid::new_v4();
+        let requests: Vec<String> = ConversationCommand::ALL
+            .iter()
+            .map(|c| conversation_command(g, *c))
+            .chain([
+                message_post(g),
+                presence_set_status(g),
+                presence_get_status(g),
+                presence_find_available(g),
+                presence_heartbeat(g),
+                presence_device_closed(g),
+                typing_changed(g),
+            ])
+            .collect();
+        for stream in all_streams() {
+            for pattern in &stream.subjects {
+                for req in &requests {
+                    assert!(!matches(pattern, req), "{} captures {req}", stream.name);
+                }
+            }
+        }
+    }
+
+    fn matches(pattern: &str, subject: &str) -> bool {
+        let p: Vec<&str> = pattern.split('.').collect();
+        let s: Vec<&str> = subject.split('.').collect();
+        for (i, tok) in p.iter().enumerate() {
+            match *tok {
+                ">" => return s.len() > i,
+                "*" if i < s.len() => {}
+                t if s.get(i) == Some(&t) => {}
+                _ => return false,
+            }
+        }
+        p.len() == s.len()
+    }
+}

@@ -1,0 +1,216 @@
+//! The start-up and shutdown sequence every Showroom service shares.
+//!
+//! A service calls [`Base::start`] (connect NATS and Postgres, apply migrations, register
+//! with the NATS service API), adds its endpoints and tasks on the [`Base`], then
+//! [`Base::finish`]es with its admin server. The returned [`Running`] handle is what `main`
+//! waits on and what tests stop. Shutdown order: stop taking requests (the token), let tracked
+//! work finish, unregister the service, drain NATS.
+//!
+//! # Layout
+//! - [`Settings`]: what the sequence needs from a service's config.
+//! - [`Base`]: the connections and task tracker of a starting service.
+//! - [`Running`]: a started service, its addresses, and its completion.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use futures::FutureExt;
+use showroom_bus::{Bus, ServiceHost};
+use showroom_config::Common;
+use showroom_store::sqlx::PgPool;
+use showroom_telemetry::Readiness;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// What the shared sequence needs to know.
+pub struct Settings<'a> {
+    /// Service name as registered with the NATS service API.
+    pub name: &'static str,
+    /// Version (the crate version).
+    pub version: &'static str,
+    /// One line on what the service does.
+    pub description: &'static str,
+    /// NATS server URL.
+    pub nats_url: &'a str,
+    /// Postgres URL.
+    pub database_url: &'a str,
+    /// Largest number of Postgres connections.
+    pub max_db_connections: u32,
+    /// Apply pending migrations at start (sqlx serialises concurrent runs).
+    pub run_migrations: bool,
+    /// Where `/healthz` and `/readyz` listen.
+    pub admin_addr: SocketAddr,
+}
+
+impl<'a> Settings<'a> {
+    /// Settings from the fields every service config shares.
+    pub fn new(
+        name: &'static str,
+        version: &'static str,
+        description: &'static str,
+        common: &'a Common,
+    ) -> Self {
+        Self {
+            name,
+            version,
+            description,
+            nats_url: &common.nats_url,
+            database_url: common.database_url.expose(),
+            max_db_connections: common.max_db_connections,
+            run_migrations: common.run_migrations,
+            admin_addr: common.admin_addr,
+        }
+    }
+}
+
+/// The connections and task tracker of a starting service.
+pub struct Base {
+    /// The NATS connection.
+    pub bus: Bus,
+    /// The Postgres pool.
+    pub pool: PgPool,
+    /// The service registration; endpoints are added on it.
+    pub host: ServiceHost,
+    /// Tracks every task the service spawns, so shutdown can wait for them.
+    pub tracker: TaskTracker,
+    /// Cancelled when the service must stop.
+    pub shutdown: CancellationToken,
+    admin_addr: SocketAddr,
+    name: &'static str,
+}
+
+impl Base {
+    /// Connects, migrates and registers.
+    pub async fn start(s: Settings<'_>, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        let bus = Bus::connect(s.nats_url, s.name)
+            .await
+            .context("connecting to NATS")?;
+        let pool = showroom_store::connect(s.database_url, s.max_db_connections)
+            .await
+            .context("connecting to Postgres")?;
+        if s.run_migrations {
+            showroom_store::migrate(&pool)
+                .await
+                .context("applying migrations")?;
+        }
+        let tracker = TaskTracker::new();
+        let host = ServiceHost::start(
+            &bus,
+            s.name,
+            s.version,
+            s.description,
+            tracker.clone(),
+            shutdown.clone(),
+        )
+        .await
+        .context("registering with the NATS service API")?;
+        Ok(Self {
+            bus,
+            pool,
+            host,
+            tracker,
+            shutdown,
+            admin_addr: s.admin_addr,
+            name: s.name,
+        })
+    }
+
+    /// The readiness checks every service has: NATS connected, Postgres answering.
+    pub fn readiness(&self) -> Readiness {
+        let bus = self.bus.clone();
+        let pool = self.pool.clone();
+        Readiness::default()
+            .with("nats", move || {
+                let up = bus.is_connected();
+                async move {
+                    if up {
+                        Ok(())
+                    } else {
+                        Err("disconnected".to_string())
+                    }
+                }
+                .boxed()
+            })
+            .with("postgres", move || {
+                let pool = pool.clone();
+                async move { showroom_store::ping(&pool).await }.boxed()
+            })
+    }
+
+    /// Starts the admin server with `readiness`, and returns the running service. `serving`
+    /// is the service's own front (e.g. the gateway's HTTP server), which must end after the
+    /// shutdown token is cancelled; `http_addr` is where it listens, if anywhere.
+    pub async fn finish<F>(
+        self,
+        readiness: Readiness,
+        http_addr: Option<SocketAddr>,
+        serving: F,
+    ) -> anyhow::Result<Running>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let admin =
+            showroom_telemetry::admin::serve(self.admin_addr, readiness, self.shutdown.clone())
+                .await
+                .with_context(|| format!("binding the admin port {}", self.admin_addr))?;
+        let admin_addr = admin.addr;
+        let Base {
+            bus,
+            host,
+            tracker,
+            shutdown,
+            name,
+            ..
+        } = self;
+        tracing::info!(service = name, %admin_addr, http = ?http_addr, "started");
+        let token = shutdown.clone();
+        let handle = tokio::spawn(async move {
+            let serving = tokio::spawn(serving);
+            token.cancelled().await;
+            let _ = serving.await;
+            tracker.close();
+            if tokio::time::timeout(Duration::from_secs(20), tracker.wait())
+                .await
+                .is_err()
+            {
+                tracing::warn!(service = name, "in-flight work did not finish within 20 s");
+            }
+            host.stop().await;
+            bus.drain().await;
+            let _ = admin.handle.await;
+            tracing::info!(service = name, "stopped");
+        });
+        Ok(Running {
+            admin_addr,
+            http_addr,
+            shutdown,
+            handle,
+        })
+    }
+}
+
+/// A started service.
+pub struct Running {
+    /// Where `/healthz` and `/readyz` listen (the real port).
+    pub admin_addr: SocketAddr,
+    /// Where the service's own HTTP front listens, if it has one.
+    pub http_addr: Option<SocketAddr>,
+    shutdown: CancellationToken,
+    handle: JoinHandle<()>,
+}
+
+impl Running {
+    /// Waits until the service has shut down (after its token is cancelled).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.handle.await.context("service task panicked")
+    }
+
+    /// Asks the service to stop and waits until it has.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.wait().await
+    }
+}

@@ -1,0 +1,157 @@
+//! Read models shared by several services: the conversation snapshot that events and
+//! sockets carry. Only reads live here; each table is written by its owner.
+
+use chrono::{DateTime, Utc};
+use showroom_proto::conversation::{
+    Conversation, ConversationState, DepartmentRef, EndedBy, Named, ShopperRef,
+};
+use sqlx::{PgExecutor, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: Uuid,
+    group_id: Uuid,
+    website_id: Uuid,
+    rooftop_id: Uuid,
+    rooftop_name: String,
+    department_id: Uuid,
+    department_label: String,
+    visitor_id: Uuid,
+    shopper_name: Option<String>,
+    agent_id: Option<Uuid>,
+    agent_name: Option<String>,
+    state: String,
+    last_seq: i64,
+    created_at: DateTime<Utc>,
+    ended_at: Option<DateTime<Utc>>,
+    ended_by: Option<String>,
+}
+
+impl From<Row> for Conversation {
+    fn from(r: Row) -> Self {
+        Conversation {
+            id: r.id,
+            group_id: r.group_id,
+            website_id: r.website_id,
+            rooftop: Named {
+                id: r.rooftop_id,
+                name: r.rooftop_name,
+            },
+            department: DepartmentRef {
+                id: r.department_id,
+                label: r.department_label,
+            },
+            shopper: ShopperRef {
+                visitor_id: r.visitor_id,
+                name: r.shopper_name,
+            },
+            agent: r
+                .agent_id
+                .zip(r.agent_name)
+                .map(|(id, name)| Named { id, name }),
+            // The CHECK constraint allows only known states; Ended is a safe reading otherwise.
+            state: ConversationState::parse(&r.state).unwrap_or(ConversationState::Ended),
+            last_seq: r.last_seq,
+            created_at: r.created_at,
+            ended_at: r.ended_at,
+            ended_by: r.ended_by.as_deref().and_then(EndedBy::parse),
+        }
+    }
+}
+
+const SELECT: &str = "SELECT c.id, c.group_id, c.website_id, c.rooftop_id, r.name AS rooftop_name, \
+    c.department_id, d.label AS department_label, c.visitor_id, c.shopper_name, c.agent_id, \
+    CASE WHEN a.id IS NULL THEN NULL ELSE a.first_name || ' ' || a.last_name END AS agent_name, \
+    c.state, COALESCE(t.last_seq, 0) AS last_seq, c.created_at, c.ended_at, c.ended_by \
+    FROM conversations c \
+    JOIN rooftops r ON r.id = c.rooftop_id \
+    JOIN departments d ON d.id = c.department_id \
+    LEFT JOIN agents a ON a.id = c.agent_id \
+    LEFT JOIN transcripts t ON t.conversation_id = c.id ";
+
+/// Which conversations to list.
+#[derive(Debug, Clone, Copy)]
+pub enum Filter {
+    /// Waiting chats offered to this agent.
+    OfferedTo(Uuid),
+    /// Chats this agent has now.
+    ActiveFor(Uuid),
+    /// Chats this agent had, now closed.
+    RecentFor(Uuid),
+    /// A visitor's conversations on a website.
+    Visitor {
+        /// The website.
+        website_id: Uuid,
+        /// The visitor.
+        visitor_id: Uuid,
+    },
+    /// Every conversation of the group.
+    All,
+    /// The group's conversations in one state.
+    State(ConversationState),
+}
+
+/// One conversation of `group`, or `None` when it does not exist in that group.
+pub async fn conversation<'e>(
+    db: impl PgExecutor<'e>,
+    group: Uuid,
+    id: Uuid,
+) -> Result<Option<Conversation>, sqlx::Error> {
+    let mut q = QueryBuilder::<Postgres>::new(SELECT);
+    q.push("WHERE c.group_id = ")
+        .push_bind(group)
+        .push(" AND c.id = ")
+        .push_bind(id);
+    Ok(q.build_query_as::<Row>()
+        .fetch_optional(db)
+        .await?
+        .map(Into::into))
+}
+
+/// Conversations of `group` matching `filter`, newest first, at most `limit`.
+pub async fn conversations<'e>(
+    db: impl PgExecutor<'e>,
+    group: Uuid,
+    filter: Filter,
+    limit: i64,
+) -> Result<Vec<Conversation>, sqlx::Error> {
+    let mut q = QueryBuilder::<Postgres>::new(SELECT);
+    q.push("WHERE c.group_id = ").push_bind(group);
+    match filter {
+        Filter::OfferedTo(agent) => {
+            q.push(" AND c.state = 'incoming' AND ")
+                .push_bind(agent)
+                .push(" = ANY(c.offered_to)");
+        }
+        Filter::ActiveFor(agent) => {
+            q.push(" AND c.state = 'active' AND c.agent_id = ")
+                .push_bind(agent);
+        }
+        Filter::RecentFor(agent) => {
+            q.push(" AND c.state IN ('ended','missed','offline','timed_out') AND c.agent_id = ")
+                .push_bind(agent);
+        }
+        Filter::Visitor {
+            website_id,
+            visitor_id,
+        } => {
+            q.push(" AND c.website_id = ")
+                .push_bind(website_id)
+                .push(" AND c.visitor_id = ")
+                .push_bind(visitor_id);
+        }
+        Filter::All => {}
+        Filter::State(s) => {
+            q.push(" AND c.state = ").push_bind(s.as_str());
+        }
+    }
+    q.push(" ORDER BY c.created_at DESC LIMIT ")
+        .push_bind(limit);
+    Ok(q.build_query_as::<Row>()
+        .fetch_all(db)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect())
+}

@@ -1,0 +1,22 @@
+//! Showroom's test kit: real servers on free loopback ports, the seven services started
+//! in-process against them, and clients that speak the socket and HTTP protocols.
+//!
+//! Used only by tests. Nothing here is a stand-in: NATS with JetStream, Redis and Postgres are
+//! the real programs (see `showroom-localinfra`), each test gets its own, and they are torn
+//! down when the [`Stack`] is dropped.
+//!
+//! # Layout
+//! - [`Stack`]: infrastructure plus all seven services; restart one, read their addresses.
+//! - [`Tenant`]: a dealer group seeded for a test (rooftop, departments, website, agents).
+//! - [`Socket`]: a WebSocket client with JSON helpers (`send`, `recv_type`, `expect_silence`).
+//! - [`Http`]: a small JSON HTTP client.
+
+mod http;
+mod socket;
+mod stack;
+mod tenant;
+
+pub use http::Http;
+pub use socket::Socket;
+pub use stack::{Service, Stack};
+pub use tenant::Tenant;

@@ -1,0 +1,200 @@
+//! All of Showroom on throwaway servers.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use showroom_config::{Common, Secret};
+use showroom_localinfra::{Nats, Postgres, PostgresOptions, Redis};
+use showroom_runtime::Running;
+use showroom_store::sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+/// The seven services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    /// Edge.
+    Gateway,
+    /// Presence.
+    Presence,
+    /// Router.
+    Router,
+    /// Bot.
+    Bot,
+    /// Lead capture.
+    LeadCapture,
+    /// Notifications.
+    Notification,
+    /// CRM export.
+    CrmExport,
+}
+
+impl Service {
+    /// Every service, in start order (stream owners before their readers).
+    pub const ALL: [Service; 7] = [
+        Service::Presence,
+        Service::Router,
+        Service::Gateway,
+        Service::Bot,
+        Service::LeadCapture,
+        Service::Notification,
+        Service::CrmExport,
+    ];
+
+    /// Its registered name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Gateway => showroom_gateway::NAME,
+            Service::Presence => showroom_presence::NAME,
+            Service::Router => showroom_router::NAME,
+            Service::Bot => showroom_bot::NAME,
+            Service::LeadCapture => showroom_lead_capture::NAME,
+            Service::Notification => showroom_notification::NAME,
+            Service::CrmExport => showroom_crm_export::NAME,
+        }
+    }
+}
+
+/// Real NATS, Redis and Postgres plus the seven services.
+pub struct Stack {
+    /// NATS with JetStream.
+    pub nats: Nats,
+    /// Redis.
+    pub redis: Redis,
+    /// Postgres.
+    pub pg: Postgres,
+    /// A pool on the database, for seeding and for checking what was stored.
+    pub pool: PgPool,
+    /// Base URL of the gateway, e.g. `http://127.0.0.1:41234`.
+    pub base_url: String,
+    /// The gateway's address.
+    pub gateway_addr: SocketAddr,
+    running: Vec<(Service, Running)>,
+}
+
+/// The visitor token key of test stacks (a restarted gateway keeps accepting old tokens).
+pub const VISITOR_SECRET: &str = "test-visitor-secret-0123456789abcdef";
+
+impl Stack {
+    /// Starts servers and services.
+    pub async fn start() -> anyhow::Result<Stack> {
+        showroom_telemetry::init_for_tests();
+        let (nats, redis, pg) = tokio::try_join!(
+            Nats::start(None),
+            Redis::start(),
+            Postgres::start(PostgresOptions::throwaway())
+        )
+        .context("starting real servers (run deploy/install.sh if one is missing)")?;
+        let pool = showroom_store::connect(&pg.url, 5).await?;
+        showroom_store::migrate(&pool).await?;
+        let mut stack = Stack {
+            nats,
+            redis,
+            pg,
+            pool,
+            base_url: String::new(),
+            gateway_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            running: Vec::new(),
+        };
+        for s in Service::ALL {
+            stack.start_service(s).await?;
+        }
+        Ok(stack)
+    }
+
+    fn common(&self) -> Common {
+        Common {
+            nats_url: self.nats.url.clone(),
+            database_url: Secret::new(self.pg.url.clone()),
+            admin_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            run_migrations: false,
+            max_db_connections: 5,
+        }
+    }
+
+    /// Starts one service (again).
+    pub async fn start_service(&mut self, service: Service) -> anyhow::Result<()> {
+        let common = self.common();
+        let token = CancellationToken::new();
+        let running = match service {
+            Service::Gateway => {
+                let config = showroom_gateway::Config {
+                    common,
+                    http_addr: self.gateway_addr,
+                    visitor_token_secret: Secret::new(VISITOR_SECRET),
+                    ..Default::default()
+                };
+                let r = showroom_gateway::start(config, token).await?;
+                let addr = r.http_addr.context("gateway has an http address")?;
+                self.gateway_addr = addr;
+                self.base_url = format!("http://{addr}");
+                r
+            }
+            Service::Presence => {
+                let config = showroom_presence::Config {
+                    common,
+                    redis_url: self.redis.url.clone(),
+                    ..Default::default()
+                };
+                showroom_presence::start(config, token).await?
+            }
+            Service::Router => {
+                showroom_router::start(showroom_router::Config { common }, token).await?
+            }
+            Service::Bot => showroom_bot::start(showroom_bot::Config { common }, token).await?,
+            Service::LeadCapture => {
+                showroom_lead_capture::start(showroom_lead_capture::Config { common }, token)
+                    .await?
+            }
+            Service::Notification => {
+                showroom_notification::start(showroom_notification::Config { common }, token)
+                    .await?
+            }
+            Service::CrmExport => {
+                showroom_crm_export::start(showroom_crm_export::Config { common }, token).await?
+            }
+        };
+        self.running.push((service, running));
+        Ok(())
+    }
+
+    /// Stops one service gracefully and waits until it is gone.
+    pub async fn stop_service(&mut self, service: Service) -> anyhow::Result<()> {
+        let Some(i) = self.running.iter().position(|(s, _)| *s == service) else {
+            anyhow::bail!("{} is not running", service.name());
+        };
+        let (_, running) = self.running.remove(i);
+        running.stop().await
+    }
+
+    /// Stops and starts a service again.
+    pub async fn restart_service(&mut self, service: Service) -> anyhow::Result<()> {
+        self.stop_service(service).await?;
+        self.start_service(service).await
+    }
+
+    /// The admin address of a running service.
+    pub fn admin_addr(&self, service: Service) -> Option<SocketAddr> {
+        self.running
+            .iter()
+            .find(|(s, _)| *s == service)
+            .map(|(_, r)| r.admin_addr)
+    }
+
+    /// The gateway's `ws://` URL for a path.
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("ws://{}{path}", self.gateway_addr)
+    }
+
+    /// The origin of the gateway's own pages.
+    pub fn origin(&self) -> String {
+        format!("http://{}", self.gateway_addr)
+    }
+
+    /// Stops every service (gracefully), then the servers.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        while let Some((_, r)) = self.running.pop() {
+            r.stop().await?;
+        }
+        Ok(())
+    }
+}

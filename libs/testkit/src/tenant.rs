@@ -1,0 +1,89 @@
+//! A dealer group seeded for a test.
+
+use showroom_gateway::directory::setup::{self, NewAgent};
+use showroom_store::sqlx::PgPool;
+use uuid::Uuid;
+
+/// The password of every test agent.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// One dealer group: a rooftop with Sales and Service, a website, and agents.
+pub struct Tenant {
+    /// The dealer group.
+    pub group: Uuid,
+    /// Its rooftop.
+    pub rooftop: Uuid,
+    /// Sales department.
+    pub sales: Uuid,
+    /// Service department.
+    pub service: Uuid,
+    /// Website id.
+    pub website: Uuid,
+    /// Its widget key.
+    pub key: String,
+    /// The origin the website allows.
+    pub origin: String,
+    /// Agents: (id, e-mail), Sales agents first, then one Service agent.
+    pub agents: Vec<(Uuid, String)>,
+}
+
+impl Tenant {
+    /// Seeds a group named `name` with `sales_agents` Sales agents and one Service agent.
+    pub async fn seed(pool: &PgPool, name: &str, sales_agents: usize) -> anyhow::Result<Tenant> {
+        let slug: String = name
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect::<String>()
+            .to_lowercase();
+        let group = setup::group(pool, name).await?;
+        let rooftop =
+            setup::rooftop(pool, group, &format!("{name} Honda"), "America/Chicago").await?;
+        let sales = setup::department(pool, group, rooftop, "Sales", Some("Front End"), 0).await?;
+        let service =
+            setup::department(pool, group, rooftop, "Service", Some("Back End"), 1).await?;
+        let key = format!("key-{slug}");
+        let origin = format!("https://www.{slug}.example");
+        let website = setup::website(
+            pool,
+            group,
+            rooftop,
+            &format!("{slug}.example"),
+            &key,
+            &[origin.clone()],
+        )
+        .await?;
+        let mut agents = Vec::new();
+        for i in 0..=sales_agents {
+            let (dept, label) = if i < sales_agents {
+                (sales, "sales")
+            } else {
+                (service, "service")
+            };
+            let email = format!("{label}{i}@{slug}.example");
+            let id = setup::agent(
+                pool,
+                group,
+                NewAgent {
+                    email: &email,
+                    password: PASSWORD,
+                    first_name: &format!("Agent{i}"),
+                    last_name: name,
+                    role: "agent",
+                    departments: &[dept],
+                },
+            )
+            .await?;
+            agents.push((id, email));
+        }
+        Ok(Tenant {
+            group,
+            rooftop,
+            sales,
+            service,
+            website,
+            key,
+            origin,
+            agents,
+        })
+    }
+}

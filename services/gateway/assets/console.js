@@ -1,0 +1,562 @@
+/* Showroom agent console. Speaks protocol v1 (docs/protocol.md) over /ws/console,
+ * authenticated by the showroom_session cookie set by POST /api/v1/auth/login.
+ * Plain ES2020, no dependencies. All chat text goes in with textContent, never innerHTML. */
+(() => {
+  'use strict';
+
+  const BACKOFF = [1000, 2000, 5000, 10000];
+  const WS_URL = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws/console';
+  const $ = (id) => document.getElementById(id);
+
+  const S = {
+    me: null,             // the agent: {id, name, email, role, status}
+    live: false,          // logged in and wanting a socket
+    ws: null, ready: false, attempt: 0, retryTimer: 0, deadTimer: 0,
+    convs: new Map(),     // conversation id -> entry (see newEntry)
+    selected: null,       // id of the conversation in the middle panel
+    view: null,           // {id, pendingEls: Map client_msg_id -> <li>} for the selected conversation
+    status: null,
+    typingFor: null, typingSentAt: 0, idleTimer: 0,
+    bannerTimer: 0,
+  };
+
+  const newEntry = (c) => ({
+    c,                    // the conversation object, as last sent by the gateway
+    msgs: new Map(),      // seq -> message; a seq is never shown twice
+    pending: new Map(),   // client_msg_id -> {frame, failed}: sent, not yet acked
+    loaded: false,        // `history` received since the last (re)connect
+    unread: 0, typing: '', typingTimer: 0, accepting: false, draft: '',
+  });
+
+  // ---- small helpers ----
+  function h(tag, cls, text) {
+    const el = document.createElement(tag);
+    if (cls) el.className = cls;
+    if (text != null) el.textContent = String(text);
+    return el;
+  }
+  const time = (at) => { const d = new Date(at); return isNaN(d) ? '' : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }); };
+  const uid = () => (crypto.randomUUID ? crypto.randomUUID() : 'm-' + Date.now().toString(36) + Math.random().toString(36).slice(2, 12));
+  const ts = (s) => Date.parse(s) || 0;
+  const shopperName = (c) => (c.shopper && c.shopper.name) || 'Visitor';
+  const subline = (c) => [c.department && c.department.label, c.rooftop && c.rooftop.name].filter(Boolean).join(' · ');
+  const isMine = (author) => !!author && author.kind === 'agent' && !!S.me && author.id === S.me.id;
+  const canWrite = (c) => c.state === 'active' && (!c.agent || !S.me || c.agent.id === S.me.id);
+  const current = () => (S.selected ? S.convs.get(S.selected) : null);
+  const contig = (e) => { let n = 0; while (e.msgs.has(n + 1)) n++; return n; }; // highest seq with no gap below
+
+  // Which list a conversation belongs to. Unknown (future) states count as closed, i.e. Recent.
+  function category(c) {
+    if (c.state === 'incoming') return 'incoming';
+    if (c.state === 'active') return canWrite(c) ? 'active' : null;
+    return 'recent';
+  }
+
+  // ---- REST ----
+  async function api(method, path, body) {
+    const opts = { method, credentials: 'same-origin', headers: {} };
+    if (body !== undefined) { opts.headers['content-type'] = 'application/json'; opts.body = JSON.stringify(body); }
+    const res = await fetch(path, opts);
+    let data = null;
+    try { data = await res.json(); } catch (_) { /* empty or not JSON */ }
+    return { status: res.status, ok: res.ok, data };
+  }
+  const errorMessage = (r, fallback) => (r.data && r.data.error && r.data.error.message) || fallback;
+  const agentOf = (d) => (d && d.agent) || d || {}; // /me may answer the agent itself or {agent}
+
+  // ---- login / logout ----
+  async function boot() {
+    let r = null;
+    try { r = await api('GET', '/api/v1/me'); } catch (_) { /* offline */ }
+    $('loading').hidden = true;
+    if (r && r.ok) startApp(agentOf(r.data));
+    else showLogin(r ? '' : 'Cannot reach the server.');
+  }
+
+  function showLogin(message) {
+    S.live = false;
+    dropSocket();
+    clearTimeout(S.retryTimer);
+    S.convs.clear(); S.selected = null; S.me = null;
+    renderThread(); renderLists();
+    document.title = 'Showroom — agent console';
+    $('app').hidden = true; $('login').hidden = false;
+    loginError(message);
+    $('email').focus();
+  }
+
+  function loginError(message) { $('login-error').textContent = message || ''; $('login-error').hidden = !message; }
+
+  $('login-form').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const email = $('email').value.trim(), password = $('password').value;
+    if (!email || !password) return loginError('Enter your email and password.');
+    loginError(''); $('login-btn').disabled = true;
+    try {
+      const r = await api('POST', '/api/v1/auth/login', { email, password });
+      if (r.ok) { $('password').value = ''; startApp(agentOf(r.data)); }
+      else loginError(errorMessage(r, r.status === 401 ? 'Wrong email or password.' : 'Login failed (' + r.status + ').'));
+    } catch (_) {
+      loginError('Cannot reach the server.');
+    } finally {
+      $('login-btn').disabled = false;
+    }
+  });
+
+  function startApp(agent) {
+    S.me = agent; S.live = true; S.attempt = 0;
+    $('login').hidden = true; $('app').hidden = false;
+    $('agent-name').textContent = agent.name || agent.email || '';
+    if (agent.status) setStatus(agent.status);
+    renderLists(); renderThread();
+    connect();
+  }
+
+  $('logout').addEventListener('click', async () => {
+    stopTyping();
+    S.live = false; dropSocket();
+    try { await api('POST', '/api/v1/auth/logout', {}); } catch (_) { /* the session dies with the cookie anyway */ }
+    showLogin('');
+  });
+
+  // ---- socket ----
+  function send(frame) { if (S.ws && S.ws.readyState === 1) S.ws.send(JSON.stringify(frame)); }
+
+  function setConn(text, cls) { const c = $('conn'); c.textContent = text; c.className = 'conn ' + (cls || ''); }
+
+  function connect() {
+    clearTimeout(S.retryTimer); S.retryTimer = 0;
+    setConn(S.attempt ? 'Reconnecting…' : 'Connecting…', 'trouble');
+    $('status').disabled = true;
+    const sock = S.ws = new WebSocket(WS_URL);
+    sock.onopen = () => send({ type: 'hello', v: 1 });
+    sock.onmessage = (ev) => {
+      clearTimeout(S.deadTimer);
+      let f; try { f = JSON.parse(ev.data); } catch (_) { return; }
+      if (f && typeof f.type === 'string') handle(f);
+    };
+    sock.onclose = () => { if (S.ws === sock) lost(); };
+  }
+
+  function dropSocket() {
+    const s = S.ws;
+    S.ws = null; S.ready = false;
+    clearTimeout(S.deadTimer);
+    if (s) { s.onclose = null; try { s.close(); } catch (_) { /* ignore */ } }
+    $('status').disabled = true;
+    renderLists(); // Respond buttons need a socket
+  }
+
+  // Reconnect with backoff 1 s, 2 s, 5 s, then every 10 s. A refused upgrade (401) looks like any
+  // other close to a browser, so ask REST whether the session is still good before each attempt.
+  function lost() {
+    dropSocket();
+    S.typingFor = null;
+    S.convs.forEach((e) => { e.typing = ''; });
+    renderTypingLine();
+    if (!S.live) return;
+    setConn('Reconnecting…', 'trouble');
+    S.retryTimer = setTimeout(async () => {
+      try {
+        const r = await api('GET', '/api/v1/me');
+        if (r.status === 401) return showLogin('Your session has ended. Please log in again.');
+      } catch (_) { /* network down: just try the socket */ }
+      if (S.live && !S.ws) connect();
+    }, BACKOFF[Math.min(S.attempt++, BACKOFF.length - 1)]);
+  }
+
+  // Keep-alive: a ping every 25 s; no frame at all within 10 s after it means the socket is dead.
+  setInterval(() => {
+    if (!S.ready) return;
+    send({ type: 'ping', ref: 'ping:' });
+    clearTimeout(S.deadTimer);
+    S.deadTimer = setTimeout(lost, 10000);
+  }, 25000);
+
+  function handle(f) {
+    switch (f.type) {
+      case 'welcome': return onWelcome(f);
+      case 'status': return setStatus(f.status);
+      case 'offer': if (f.conversation) { upsert(f.conversation); renderLists(); } return;
+      case 'offer_withdrawn': return onOfferWithdrawn(f);
+      case 'accepted': return onAccepted(f);
+      case 'history': return onHistory(f);
+      case 'ack': return onAck(f);
+      case 'message': return onMessage(f.message);
+      case 'conversation': return onConversation(f.conversation);
+      case 'typing': return onPeerTyping(f);
+      case 'error': return onError(f);
+      default: return; // pong and anything newer
+    }
+  }
+
+  function upsert(c) {
+    let e = S.convs.get(c.id);
+    if (e) e.c = c; else S.convs.set(c.id, e = newEntry(c));
+    return e;
+  }
+
+  // welcome is the full picture: replace the lists, keep transcripts we already have, catch up, resend.
+  function onWelcome(w) {
+    S.ready = true; S.attempt = 0;
+    setConn('Online', 'online');
+    if (w.agent) {
+      S.me = w.agent;
+      $('agent-name').textContent = w.agent.name || w.agent.email || '';
+      setStatus(w.agent.status);
+    }
+    $('status').disabled = false;
+    const seen = new Set();
+    [w.incoming, w.active, w.recent].forEach((list) => (list || []).forEach((c) => { upsert(c); seen.add(c.id); }));
+    S.convs.forEach((e, id) => {
+      if (!seen.has(id) && id !== S.selected) S.convs.delete(id);
+      else { e.loaded = false; e.accepting = false; } // we may have missed messages while away
+    });
+    if (S.selected && S.convs.has(S.selected)) openConversation(S.convs.get(S.selected));
+    // Resend every unacked message, same client_msg_id: the gateway stores it at most once.
+    S.convs.forEach((e) => e.pending.forEach((p) => { if (!p.failed) send(p.frame); }));
+    renderLists(); renderThreadHead();
+  }
+
+  function onOfferWithdrawn(f) {
+    const e = S.convs.get(f.conversation_id);
+    if (e && e.c.state === 'incoming') { S.convs.delete(f.conversation_id); renderLists(); }
+  }
+
+  function accept(id) {
+    const e = S.convs.get(id);
+    if (!e || !S.ready) return;
+    e.accepting = true;
+    send({ type: 'accept', conversation_id: id, ref: 'accept:' + id });
+    renderLists();
+  }
+
+  function onAccepted(f) {
+    if (!f.conversation) return;
+    const e = upsert(f.conversation);
+    e.accepting = false;
+    if (e.c.state === 'incoming') e.c = Object.assign({}, e.c, { state: 'active', agent: e.c.agent || S.me });
+    select(e.c.id);
+  }
+
+  // Ask for the transcript after what we already hold (0 the first time).
+  function openConversation(e) {
+    send({ type: 'open', conversation_id: e.c.id, after_seq: contig(e), ref: 'open:' + e.c.id });
+  }
+
+  function onHistory(f) {
+    if (!f.conversation) return;
+    const e = upsert(f.conversation);
+    (f.messages || []).forEach((m) => addMessage(e, m, false));
+    e.loaded = true;
+    if (S.selected === e.c.id) renderThreadHead();
+    renderLists();
+  }
+
+  function onMessage(m) {
+    const e = m && S.convs.get(m.conversation_id);
+    if (e) addMessage(e, m, true); // unknown conversation: its history comes with `open`
+  }
+
+  function onConversation(c) {
+    if (!c) return;
+    const e = upsert(c);
+    if (!canWrite(c)) {
+      e.pending.forEach((p, id) => { if (!p.failed) failPending(e, id); });
+      e.typing = '';
+      if (S.typingFor === c.id) S.typingFor = null;
+    }
+    if (S.selected === c.id) { renderThreadHead(); renderTypingLine(); }
+    renderLists();
+  }
+
+  function onAck(a) {
+    const e = S.convs.get(a.conversation_id);
+    const p = e && e.pending.get(a.client_msg_id);
+    if (!p) return;
+    addMessage(e, {
+      conversation_id: a.conversation_id, seq: a.seq, id: a.id, at: a.at, client_msg_id: a.client_msg_id,
+      author: { kind: 'agent', id: S.me && S.me.id, name: S.me && S.me.name }, text: p.frame.text,
+    }, false);
+  }
+
+  function onError(f) {
+    const ref = f.ref || '';
+    // A `send` (its ref is its client_msg_id)?
+    for (const e of S.convs.values()) {
+      const p = e.pending.get(ref);
+      if (!p) continue;
+      if (f.code === 'unavailable') { // not stored: retry the very same frame
+        setTimeout(() => { if (e.pending.get(ref) === p && !p.failed) send(p.frame); }, 2000);
+        return;
+      }
+      failPending(e, ref);
+      return banner(f.message || 'Your message was not sent.');
+    }
+    const cut = ref.indexOf(':');
+    const kind = cut < 0 ? '' : ref.slice(0, cut), id = ref.slice(cut + 1);
+    if (kind === 'accept') {
+      const e = S.convs.get(id);
+      if (e) e.accepting = false;
+      if (f.code === 'already_taken' || f.code === 'not_found' || f.code === 'conversation_closed') S.convs.delete(id);
+      renderLists();
+      if (f.code === 'already_taken') return banner('Another agent took this chat');
+    } else if (kind === 'open' && f.code === 'not_found') {
+      S.convs.delete(id);
+      if (S.selected === id) { S.selected = null; renderThread(); }
+      renderLists();
+    } else if (kind === 'status') {
+      setStatus(S.status); // put the select back
+    }
+    banner(f.message || 'Error: ' + f.code);
+  }
+
+  // ---- status ----
+  function setStatus(status) {
+    if (!status) return;
+    S.status = status;
+    const sel = $('status');
+    if (![...sel.options].some((o) => o.value === status)) sel.append(new Option(status, status)); // a newer status
+    sel.value = status;
+  }
+  $('status').addEventListener('change', (ev) => send({ type: 'set_status', status: ev.target.value, ref: 'status:' }));
+
+  // ---- banner (errors) ----
+  function banner(text) {
+    clearTimeout(S.bannerTimer);
+    $('banner-text').textContent = text || '';
+    $('banner').hidden = !text;
+    if (text) S.bannerTimer = setTimeout(() => banner(''), 10000);
+  }
+  $('banner-close').addEventListener('click', () => banner(''));
+
+  // ---- lists ----
+  function renderLists() {
+    const groups = { incoming: [], active: [], recent: [] };
+    S.convs.forEach((e) => { const k = category(e.c); if (k) groups[k].push(e); });
+    groups.incoming.sort((a, b) => ts(a.c.created_at) - ts(b.c.created_at));
+    groups.active.sort((a, b) => ts(a.c.created_at) - ts(b.c.created_at));
+    groups.recent.sort((a, b) => ts(b.c.ended_at || b.c.created_at) - ts(a.c.ended_at || a.c.created_at));
+    groups.recent = groups.recent.slice(0, 20);
+
+    const focusKey = document.activeElement && document.activeElement.dataset && document.activeElement.dataset.key;
+    for (const k of Object.keys(groups)) {
+      const items = groups[k].map((e) => (k === 'incoming' ? offerItem(e) : conversationItem(e)));
+      if (!items.length) items.push(h('li', 'empty-list', k === 'incoming' ? 'No chats waiting' : 'None'));
+      $('list-' + k).replaceChildren(...items);
+    }
+    $('count-incoming').textContent = groups.incoming.length ? '(' + groups.incoming.length + ')' : '';
+    $('count-active').textContent = groups.active.length ? '(' + groups.active.length + ')' : '';
+    document.title = (groups.incoming.length ? '(' + groups.incoming.length + ') ' : '') + 'Showroom — agent console';
+    if (focusKey) { // keep keyboard focus on the same control across the rebuild
+      const again = [...document.querySelectorAll('[data-key]')].find((x) => x.dataset.key === focusKey);
+      if (again) again.focus();
+    }
+  }
+
+  function offerItem(e) {
+    const li = h('li', 'offer');
+    const info = h('div', 'info');
+    info.append(h('span', 'name', shopperName(e.c)), h('span', 'meta', subline(e.c)));
+    const b = h('button', '', e.accepting ? 'Joining…' : 'Respond');
+    b.type = 'button';
+    b.disabled = e.accepting || !S.ready;
+    b.dataset.key = 'respond:' + e.c.id;
+    b.setAttribute('aria-label', 'Respond to ' + shopperName(e.c));
+    b.addEventListener('click', () => accept(e.c.id));
+    li.append(info, b);
+    return li;
+  }
+
+  function conversationItem(e) {
+    const li = h('li');
+    const b = h('button', 'item' + (S.selected === e.c.id ? ' selected' : ''));
+    b.type = 'button';
+    b.dataset.key = 'open:' + e.c.id;
+    if (S.selected === e.c.id) b.setAttribute('aria-current', 'true');
+    if (e.unread) b.append(h('span', 'badge', e.unread));
+    b.append(h('span', 'name', shopperName(e.c)), h('span', 'meta', subline(e.c)));
+    b.addEventListener('click', () => select(e.c.id));
+    li.append(b);
+    return li;
+  }
+
+  function select(id) {
+    const e = S.convs.get(id);
+    if (!e) return;
+    if (S.selected !== id) { stopTyping(); S.selected = id; renderThread(); }
+    e.unread = 0;
+    if (!e.loaded) openConversation(e);
+    renderLists();
+    if (canWrite(e.c)) $('reply-text').focus();
+  }
+
+  // ---- thread ----
+  function bubble(m, meta) {
+    const kind = (m.author && m.author.kind) || 'system';
+    const mine = isMine(m.author);
+    const li = h('li', 'msg ' + kind + (mine ? ' mine' : ''));
+    if (kind !== 'system' && !mine) {
+      const fallback = kind === 'shopper' ? 'Visitor' : kind === 'bot' ? 'Assistant' : 'Agent';
+      li.append(h('span', 'who', (m.author && m.author.name) || fallback));
+    }
+    li.append(h('span', 'text', m.text), h('span', 'meta', meta));
+    if (m.at) li.title = new Date(m.at).toLocaleString();
+    return li;
+  }
+
+  // Insert before the first bubble with a higher seq or without one (pending bubbles stay last).
+  function place(li) {
+    const log = $('log'), seq = +li.dataset.seq;
+    const next = [...log.children].find((c) => c !== li && (!c.dataset.seq || +c.dataset.seq > seq));
+    log.insertBefore(li, next || null);
+    log.scrollTop = log.scrollHeight;
+  }
+
+  // Add a message once (dedupe by seq per conversation). Our own pending bubble is reused when it comes back.
+  function addMessage(e, m, live) {
+    if (!m || typeof m.seq !== 'number' || e.msgs.has(m.seq)) return;
+    e.msgs.set(m.seq, m);
+    const mine = isMine(m.author);
+    const wasPending = mine && m.client_msg_id != null && e.pending.delete(m.client_msg_id);
+    if (S.view && S.view.id === e.c.id) {
+      let li = wasPending && S.view.pendingEls.get(m.client_msg_id);
+      if (li) {
+        S.view.pendingEls.delete(m.client_msg_id);
+        li.classList.remove('failed');
+        li.querySelector('.meta').textContent = time(m.at);
+        if (m.at) li.title = new Date(m.at).toLocaleString();
+      } else li = bubble(m, time(m.at));
+      li.dataset.seq = m.seq;
+      place(li);
+      if (!mine) { clearTimeout(e.typingTimer); e.typing = ''; renderTypingLine(); }
+    } else if (live && !mine && m.author && m.author.kind !== 'system') {
+      e.unread++;
+      renderLists();
+    }
+  }
+
+  function failPending(e, clientMsgId) {
+    const p = e.pending.get(clientMsgId);
+    if (!p) return;
+    p.failed = true; // kept on screen as "Not sent"; never resent
+    const li = S.view && S.view.id === e.c.id && S.view.pendingEls.get(clientMsgId);
+    if (li) { li.classList.add('failed'); li.querySelector('.meta').textContent = 'Not sent'; }
+  }
+
+  // Full render of the selected conversation (on selection only; live updates are incremental).
+  function renderThread() {
+    const e = current();
+    $('empty').hidden = !!e; $('thread').hidden = !e;
+    if (!e) { S.view = null; return; }
+    S.view = { id: e.c.id, pendingEls: new Map() };
+    const log = $('log');
+    log.setAttribute('aria-busy', 'true'); // do not read the whole transcript out as "new"
+    log.replaceChildren();
+    [...e.msgs.values()].sort((a, b) => a.seq - b.seq).forEach((m) => {
+      const li = bubble(m, time(m.at));
+      li.dataset.seq = m.seq;
+      log.append(li);
+    });
+    e.pending.forEach((p, id) => {
+      const li = bubble({ author: S.me ? { kind: 'agent', id: S.me.id } : null, text: p.frame.text }, p.failed ? 'Not sent' : 'sending…');
+      if (p.failed) li.classList.add('failed');
+      S.view.pendingEls.set(id, li);
+      log.append(li);
+    });
+    log.scrollTop = log.scrollHeight;
+    setTimeout(() => log.removeAttribute('aria-busy'), 0);
+    $('reply-text').value = e.draft;
+    renderThreadHead(); renderTypingLine();
+  }
+
+  const STATE_LABELS = { incoming: 'Waiting', active: 'Active', ended: 'Ended' };
+
+  function renderThreadHead() {
+    const e = current();
+    if (!e) return;
+    const c = e.c;
+    $('t-title').textContent = shopperName(c);
+    $('t-sub').textContent = [subline(c), c.agent && c.agent.name].filter(Boolean).join(' · ');
+    $('t-state').textContent = STATE_LABELS[c.state] || c.state;
+    $('t-state').className = 'state ' + c.state;
+    const focusWasIn = $('reply').contains(document.activeElement) || document.activeElement === $('end');
+    const writable = canWrite(c);
+    $('reply').hidden = $('end').hidden = !writable;
+    $('readonly').hidden = writable;
+    if (!writable && focusWasIn) {
+      const item = [...document.querySelectorAll('[data-key]')].find((x) => x.dataset.key === 'open:' + c.id);
+      if (item) item.focus();
+    }
+  }
+
+  $('end').addEventListener('click', () => {
+    const e = current();
+    if (!e || !canWrite(e.c)) return;
+    stopTyping();
+    send({ type: 'end', conversation_id: e.c.id, ref: 'end:' + e.c.id });
+  });
+
+  // ---- replying ----
+  $('reply').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const e = current(), ta = $('reply-text');
+    const text = ta.value.trim();
+    if (!e || !text || !canWrite(e.c)) return;
+    if (text.length > 4000) return banner('That message is too long (4000 characters at most).');
+    ta.value = ''; e.draft = '';
+    stopTyping();
+    const id = uid();
+    const frame = { type: 'send', conversation_id: e.c.id, client_msg_id: id, text, ref: id };
+    e.pending.set(id, { frame, failed: false });
+    const li = bubble({ author: { kind: 'agent', id: S.me && S.me.id }, text }, 'sending…');
+    S.view.pendingEls.set(id, li);
+    $('log').append(li);
+    $('log').scrollTop = $('log').scrollHeight;
+    send(frame); // if the socket is down, it goes out after the next welcome
+  });
+
+  // Enter sends, Shift+Enter makes a new line.
+  $('reply-text').addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) { ev.preventDefault(); $('reply').requestSubmit(); }
+  });
+
+  // typing: true at most every 2 s while typing; false after 3 s idle, on send, or on switching chats.
+  $('reply-text').addEventListener('input', () => {
+    const e = current();
+    if (!e) return;
+    e.draft = $('reply-text').value;
+    if (!S.ready || !canWrite(e.c)) return;
+    const now = Date.now();
+    if (S.typingFor !== e.c.id || now - S.typingSentAt >= 2000) {
+      if (S.typingFor && S.typingFor !== e.c.id) stopTyping();
+      send({ type: 'typing', conversation_id: e.c.id, typing: true });
+      S.typingFor = e.c.id; S.typingSentAt = now;
+    }
+    clearTimeout(S.idleTimer);
+    S.idleTimer = setTimeout(stopTyping, 3000);
+  });
+
+  function stopTyping() {
+    clearTimeout(S.idleTimer);
+    if (S.typingFor) send({ type: 'typing', conversation_id: S.typingFor, typing: false });
+    S.typingFor = null; S.typingSentAt = 0;
+  }
+
+  // Typing is best-effort: hide it after 8 s even if `typing:false` never comes.
+  function onPeerTyping(f) {
+    const e = S.convs.get(f.conversation_id);
+    if (!e || !f.author || isMine(f.author)) return;
+    clearTimeout(e.typingTimer);
+    e.typing = f.typing ? f.author.name || (f.author.kind === 'shopper' ? 'Visitor' : 'Someone') : '';
+    if (e.typing) e.typingTimer = setTimeout(() => { e.typing = ''; renderTypingLine(); }, 8000);
+    renderTypingLine();
+  }
+
+  function renderTypingLine() {
+    const e = current();
+    $('typing').textContent = e && e.typing ? e.typing + ' is typing…' : '';
+  }
+
+  boot();
+})();

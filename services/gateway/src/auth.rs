@@ -1,0 +1,203 @@
+//! Agent sessions: log in with e-mail and password, get a bearer token (also set as an
+//! HttpOnly cookie for the console). Every request with a session is scoped to the agent's
+//! dealer group.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{FromRequestParts, State};
+use axum::http::header::{AUTHORIZATION, COOKIE, SET_COOKIE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::directory::{self, Agent};
+use crate::error::ApiError;
+
+/// Name of the session cookie.
+pub const COOKIE_NAME: &str = "showroom_session";
+
+/// An argon2 hash no password matches; verified against when the e-mail is unknown so that
+/// both failures take the same time.
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c2hvd3Jvb21kdW1teQ$0Zk9MYn0eH7FQ0aC9kXqKyyT1G6P2fHv8k6tSRXbQ3M";
+
+/// The agent behind a request's session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Who.
+    pub agent: Agent,
+}
+
+impl Session {
+    /// The dealer group everything this session touches must belong to.
+    pub fn group(&self) -> Uuid {
+        self.agent.group_id
+    }
+}
+
+fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// The session token in a request: `Authorization: Bearer …` or the session cookie.
+pub fn token_from(headers: &HeaderMap) -> Option<String> {
+    if let Some(v) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        if let Some(t) = v.strip_prefix("Bearer ") {
+            return Some(t.trim().to_string());
+        }
+    }
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE_NAME)
+        .map(|(_, v)| v.to_string())
+}
+
+/// The session for a token, if it is valid and not expired.
+pub async fn session_for(state: &AppState, token: &str) -> Result<Option<Session>, ApiError> {
+    let row: Option<(Uuid,)> = sqlx::query_as(
+        "SELECT agent_id FROM agent_sessions WHERE token_hash = $1 AND expires_at > now()",
+    )
+    .bind(token_hash(token))
+    .fetch_optional(&state.pool)
+    .await?;
+    let Some((agent_id,)) = row else {
+        return Ok(None);
+    };
+    Ok(directory::agent(&state.pool, agent_id)
+        .await?
+        .map(|agent| Session { agent }))
+}
+
+impl FromRequestParts<Arc<AppState>> for Session {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let token = token_from(&parts.headers).ok_or_else(ApiError::unauthorized)?;
+        session_for(state, &token)
+            .await?
+            .ok_or_else(ApiError::unauthorized)
+    }
+}
+
+/// Login request.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct Login {
+    /// The agent's e-mail.
+    pub email: String,
+    /// The agent's password.
+    pub password: String,
+}
+
+/// A session was created.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LoggedIn {
+    /// Bearer token (also set as the `showroom_session` cookie).
+    pub token: String,
+    /// Who logged in.
+    pub agent: Agent,
+}
+
+/// Logs an agent in.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = Login,
+    responses((status = 200, body = LoggedIn), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody)))]
+pub async fn login(
+    State(state): State<Arc<AppState>>,
+    body: Result<Json<Login>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(body) = body.map_err(|e| ApiError::bad_request("bad_json", e.body_text()))?;
+    if body.email.trim().is_empty() || body.password.is_empty() {
+        return Err(ApiError::bad_request(
+            "missing_credentials",
+            "email and password are required",
+        ));
+    }
+    let found = directory::agent_for_login(&state.pool, &body.email).await?;
+    let (agent, hash) = match found {
+        Some((a, h)) => (Some(a), h),
+        None => (None, DUMMY_HASH.to_string()),
+    };
+    let password = body.password;
+    let ok = tokio::task::spawn_blocking(move || directory::verify_password(&password, &hash))
+        .await
+        .map_err(ApiError::internal)?;
+    let Some(agent) = agent.filter(|_| ok) else {
+        return Err(ApiError::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "that e-mail and password do not match an agent",
+        ));
+    };
+    let mut raw = [0u8; 32];
+    rand::rng().fill_bytes(&mut raw);
+    let token = URL_SAFE_NO_PAD.encode(raw);
+    let ttl_hours = state.config.session_ttl_hours as i64;
+    sqlx::query(
+        "INSERT INTO agent_sessions (token_hash, agent_id, group_id, expires_at) \
+         VALUES ($1, $2, $3, now() + make_interval(hours => $4::int))",
+    )
+    .bind(token_hash(&token))
+    .bind(agent.id)
+    .bind(agent.group_id)
+    .bind(ttl_hours as i32)
+    .execute(&state.pool)
+    .await?;
+    tracing::info!(agent = %agent.id, "agent logged in");
+    let secure = if state.config.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+        ttl_hours * 3600
+    );
+    let mut resp = Json(LoggedIn { token, agent }).into_response();
+    resp.headers_mut().insert(
+        SET_COOKIE,
+        HeaderValue::from_str(&cookie).map_err(ApiError::internal)?,
+    );
+    Ok(resp)
+}
+
+/// Ends the current session.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", responses((status = 204)))]
+pub async fn logout(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if let Some(token) = token_from(&headers) {
+        sqlx::query("DELETE FROM agent_sessions WHERE token_hash = $1")
+            .bind(token_hash(&token))
+            .execute(&state.pool)
+            .await?;
+    }
+    let mut resp = axum::http::StatusCode::NO_CONTENT.into_response();
+    let clear = format!("{COOKIE_NAME}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    resp.headers_mut().insert(
+        SET_COOKIE,
+        HeaderValue::from_str(&clear).map_err(ApiError::internal)?,
+    );
+    Ok(resp)
+}
+
+/// The agent of the session.
+#[utoipa::path(get, path = "/api/v1/me", tag = "auth",
+    responses((status = 200, body = Agent), (status = 401, body = crate::error::ErrorBody)))]
+pub async fn me(session: Session) -> Json<Agent> {
+    Json(session.agent)
+}

@@ -1,0 +1,117 @@
+//! Following the bus: each replica reads the conversation, message and presence streams from
+//! "now" with ordered consumers, and the typing signals, and hands them to its hub.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
+use futures::StreamExt;
+use showroom_bus::Bus;
+use showroom_proto::conversation::ConversationEvent;
+use showroom_proto::message::Message;
+use showroom_proto::presence::PresenceChanged;
+use showroom_proto::typing::Typing;
+use showroom_proto::v1::{self, Group};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::hub::Hub;
+
+/// How long start-up waits for the streams other services own.
+const STREAM_WAIT: Duration = Duration::from_secs(60);
+
+async fn follow<T, F>(
+    bus: &Bus,
+    stream: &'static str,
+    tracker: &TaskTracker,
+    shutdown: CancellationToken,
+    hub: Arc<Hub>,
+    deliver: F,
+) -> anyhow::Result<()>
+where
+    T: serde::de::DeserializeOwned + Send + 'static,
+    F: Fn(&Hub, T) + Send + Sync + 'static,
+{
+    let s = bus.stream(stream, STREAM_WAIT).await?;
+    let config = OrderedConfig {
+        deliver_policy: DeliverPolicy::New,
+        ..Default::default()
+    };
+    let mut messages = s.create_consumer(config).await?.messages().await?;
+    tracker.spawn(async move {
+        loop {
+            let msg = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                m = messages.next() => m,
+            };
+            match msg {
+                Some(Ok(m)) => match showroom_bus::decode::<T>(&m.payload) {
+                    Ok(env) => deliver(&hub, env.data),
+                    Err(e) => tracing::warn!(stream, error = %e, "undecodable event skipped"),
+                },
+                Some(Err(e)) => {
+                    // The ordered consumer recreates itself; keep reading.
+                    tracing::warn!(stream, error = %e, "stream read error");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                None => {
+                    tracing::error!(stream, "event stream ended");
+                    break;
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Starts following everything the sockets need. Returns once every consumer exists, so no
+/// event published after start-up is missed.
+pub async fn start(
+    bus: &Bus,
+    hub: Arc<Hub>,
+    tracker: &TaskTracker,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    follow(
+        bus,
+        v1::messages_stream().name,
+        tracker,
+        shutdown.clone(),
+        hub.clone(),
+        |h, m: Message| h.on_message(&m),
+    )
+    .await?;
+    follow(
+        bus,
+        v1::conversations_stream().name,
+        tracker,
+        shutdown.clone(),
+        hub.clone(),
+        |h, e: ConversationEvent| h.on_conversation(&e),
+    )
+    .await?;
+    follow(
+        bus,
+        v1::presence_stream().name,
+        tracker,
+        shutdown.clone(),
+        hub.clone(),
+        |h, p: PresenceChanged| h.on_presence(&p),
+    )
+    .await?;
+    let mut typing = bus.client.subscribe(v1::typing_changed(Group::Any)).await?;
+    tracker.spawn(async move {
+        loop {
+            let msg = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                m = typing.next() => match m { Some(m) => m, None => break },
+            };
+            if let Ok(env) = showroom_bus::decode::<Typing>(&msg.payload) {
+                if v1::group_of(&msg.subject) == Some(env.tenant) {
+                    hub.on_typing(&env.data);
+                }
+            }
+        }
+    });
+    Ok(())
+}

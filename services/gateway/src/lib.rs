@@ -1,0 +1,347 @@
+//! The gateway: Showroom's WebSocket and HTTP edge.
+//!
+//! It holds the shoppers' and agents' sockets and no business state: conversations belong to
+//! the router, presence to the presence service. It is where a message becomes durable: the
+//! gateway commits it to the transcript in Postgres before acknowledging it to its sender, then
+//! publishes it on the bus, from which every gateway replica delivers it to its sockets. It also
+//! serves the REST API (with its OpenAPI document), service discovery, and the widget, demo
+//! and console pages.
+//!
+//! # Layout
+//! - [`Config`]: typed configuration (`SHOWROOM_*` variables).
+//! - [`start`]: binds the HTTP port, follows the bus, serves until cancelled.
+//! - [`api`]: REST handlers and the OpenAPI document.
+//! - [`auth`]: agent login and sessions.
+//! - [`directory`]: groups, rooftops, departments, websites, agents (tables owned here).
+//! - [`transcript`]: gapless, idempotent message storage (tables owned here).
+//! - [`ws`]: the widget and console socket protocols.
+//! - [`hub`]: which socket gets which event.
+//! - [`events`]: following the streams.
+//! - [`visitor`]: signed visitor tokens.
+//! - [`error`]: the HTTP error type.
+//! - [`demo`]: the demo dealer group.
+
+pub mod api;
+pub mod auth;
+pub mod demo;
+pub mod directory;
+pub mod error;
+pub mod events;
+pub mod hub;
+pub mod transcript;
+pub mod visitor;
+pub mod ws;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Json;
+use axum::http::{HeaderValue, header};
+use axum::routing::get;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use showroom_bus::Bus;
+use showroom_config::{Common, ConfigError, Secret};
+use showroom_proto::message::{Author, Message, PostMessage};
+use showroom_proto::presence::Heartbeat;
+use showroom_proto::typing::Typing;
+use showroom_proto::v1::{self, Group};
+use showroom_proto::{CommandError, Envelope, ErrorCode};
+use showroom_runtime::{Base, Running, Settings};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use tower_http::services::{ServeDir, ServeFile};
+use tower_http::set_header::SetResponseHeaderLayer;
+use uuid::Uuid;
+
+use hub::{Hub, Outbound};
+use visitor::VisitorKeys;
+
+/// The name under which the service registers with the NATS service API.
+pub const NAME: &str = "gateway";
+
+const DESCRIPTION: &str = "WebSocket and HTTP edge: widget and console sockets, REST API, pages.";
+
+/// Configuration, overridden by `SHOWROOM_*` environment variables.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Config {
+    /// NATS, Postgres and the admin port.
+    #[serde(flatten)]
+    pub common: Common,
+    /// Where the HTTP and WebSocket edge listens.
+    pub http_addr: SocketAddr,
+    /// Key that signs visitor tokens. When empty a random one is made at start, and visitor
+    /// tokens stop working across restarts (fine for a throwaway run, never for production).
+    pub visitor_token_secret: Secret,
+    /// How often each console socket heartbeats to presence.
+    pub heartbeat_interval_secs: u64,
+    /// How long an agent session lasts.
+    pub session_ttl_hours: u64,
+    /// Directory of the widget, demo and console pages.
+    pub assets_dir: PathBuf,
+    /// Mark the session cookie `Secure` (behind HTTPS).
+    pub secure_cookies: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            common: Common::with_admin_port(9100),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            visitor_token_secret: Secret::default(),
+            heartbeat_interval_secs: 60,
+            session_ttl_hours: 12,
+            assets_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/assets")),
+            secure_cookies: false,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults overridden by the environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        showroom_config::load()
+    }
+}
+
+/// What every handler and socket shares.
+pub struct AppState {
+    /// The NATS connection.
+    pub bus: Bus,
+    /// Postgres.
+    pub pool: PgPool,
+    /// This replica's sockets.
+    pub hub: Arc<Hub>,
+    /// Signs visitor tokens.
+    pub visitor_keys: VisitorKeys,
+    /// The configuration.
+    pub config: Config,
+    /// Cancelled at shutdown; every socket watches it.
+    pub shutdown: CancellationToken,
+}
+
+/// How long a socket command waits for the router or presence, retrying while they restart.
+const COMMAND_WITHIN: Duration = Duration::from_secs(8);
+
+impl AppState {
+    /// Sends a command to a service and waits for its reply, retrying while it restarts.
+    pub async fn command<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        subject: String,
+        data: Req,
+    ) -> Result<Resp, CommandError> {
+        let group = v1::group_of(&subject)
+            .ok_or_else(|| CommandError::new(ErrorCode::Internal, "subject without group"))?;
+        let env = Envelope::new(group, data);
+        self.bus
+            .request_retrying(subject, &env, COMMAND_WITHIN)
+            .await
+            .map_err(|e| showroom_bus::unavailable(&e))?
+    }
+
+    /// Publishes a stored message for every gateway's sockets, and builds the sender's `ack`.
+    /// The message is durable already; a failed publish is logged, and a resend by the client
+    /// publishes again (the bus drops the duplicate by message id).
+    pub async fn acknowledge(&self, m: &Message, r#ref: Option<&str>) -> Outbound {
+        self.publish_message(m).await;
+        let ack = json!({
+            "type": "ack",
+            "client_msg_id": m.client_msg_id,
+            "conversation_id": m.conversation_id,
+            "seq": m.seq,
+            "id": m.id,
+            "at": m.at,
+        });
+        Outbound::frame(&ws::with_ref(ack, r#ref))
+    }
+
+    async fn publish_message(&self, m: &Message) {
+        let group = self.group_of_conversation(m.conversation_id).await;
+        let Some(group) = group else { return };
+        // The envelope id is the message id, so republishing is deduplicated by JetStream.
+        let env = Envelope {
+            id: m.id,
+            tenant: group,
+            time: m.at,
+            data: m.clone(),
+        };
+        for attempt in 0..3 {
+            match self
+                .bus
+                .publish_event(v1::message_created(group), &env)
+                .await
+            {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, attempt, "cannot publish message.created");
+                    tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+                }
+            }
+        }
+    }
+
+    async fn group_of_conversation(&self, id: Uuid) -> Option<Uuid> {
+        sqlx::query_scalar("SELECT group_id FROM conversations WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .inspect_err(|e| tracing::error!(error = %e, "cannot read conversation group"))
+            .ok()
+            .flatten()
+    }
+
+    /// Passes a typing signal on (best-effort).
+    pub async fn typing(&self, group: Uuid, conversation_id: Uuid, author: Author, typing: bool) {
+        let env = Envelope::new(
+            group,
+            Typing {
+                conversation_id,
+                author,
+                typing,
+            },
+        );
+        if let Err(e) = self
+            .bus
+            .publish_signal(v1::typing_changed(group), &env)
+            .await
+        {
+            tracing::debug!(error = %e, "typing signal dropped");
+        }
+    }
+
+    /// Tells presence a console device is alive (best-effort; the next one follows).
+    pub async fn heartbeat(&self, group: Uuid, agent_id: Uuid, device_id: Uuid) {
+        let env = Envelope::new(
+            group,
+            Heartbeat {
+                agent_id,
+                device_id,
+            },
+        );
+        if let Err(e) = self
+            .bus
+            .publish_signal(v1::presence_heartbeat(group), &env)
+            .await
+        {
+            tracing::warn!(error = %e, "heartbeat not sent");
+        }
+    }
+}
+
+/// Starts the gateway; it runs until `shutdown` is cancelled.
+pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Result<Running> {
+    let settings = Settings::new(NAME, env!("CARGO_PKG_VERSION"), DESCRIPTION, &config.common);
+    let base = Base::start(settings, shutdown).await?;
+    base.bus
+        .ensure_stream(&v1::messages_stream())
+        .await
+        .context("creating the MESSAGES stream")?;
+    let secret = if config.visitor_token_secret.is_empty() {
+        tracing::warn!(
+            "SHOWROOM_VISITOR_TOKEN_SECRET is not set: using a random key; visitor tokens will not survive a restart"
+        );
+        let mut key = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
+        key.to_vec()
+    } else {
+        config.visitor_token_secret.expose().as_bytes().to_vec()
+    };
+    let hub = Arc::new(Hub::default());
+    let state = Arc::new(AppState {
+        bus: base.bus.clone(),
+        pool: base.pool.clone(),
+        hub: hub.clone(),
+        visitor_keys: VisitorKeys::new(&secret),
+        config: config.clone(),
+        shutdown: base.shutdown.clone(),
+    });
+    events::start(&base.bus, hub, &base.tracker, base.shutdown.clone())
+        .await
+        .context("following the bus")?;
+
+    // Services (bot, router) append system and bot messages through the gateway.
+    let s = state.clone();
+    base.host
+        .serve(
+            "post_message",
+            v1::message_post(Group::Any),
+            move |group, env: Envelope<PostMessage>| {
+                let s = s.clone();
+                async move {
+                    let p = env.data;
+                    let appended = transcript::append(
+                        &s.pool,
+                        group,
+                        p.conversation_id,
+                        &p.author,
+                        &p.text,
+                        &p.client_msg_id,
+                        |_, _| Ok(()),
+                    )
+                    .await?;
+                    s.publish_message(appended.message()).await;
+                    Ok(appended.message().clone())
+                }
+            },
+        )
+        .await?;
+
+    let app = router(state.clone());
+    let listener = tokio::net::TcpListener::bind(config.http_addr)
+        .await
+        .with_context(|| format!("binding {}", config.http_addr))?;
+    let http_addr = listener.local_addr()?;
+    let token = base.shutdown.clone();
+    let serving = async move {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(token.cancelled_owned())
+            .await
+        {
+            tracing::error!(error = %e, "http server failed");
+        }
+    };
+    let readiness = base.readiness();
+    base.finish(readiness, Some(http_addr), serving).await
+}
+
+/// The HTTP routes: API, sockets, pages.
+pub fn router(state: Arc<AppState>) -> axum::Router {
+    let (api, openapi) = api::router();
+    let openapi = Arc::new(openapi);
+    let assets = &state.config.assets_dir;
+    let pages = axum::Router::new()
+        .route_service("/demo", ServeFile::new(assets.join("demo.html")))
+        .route_service("/console", ServeFile::new(assets.join("console.html")))
+        .fallback_service(ServeDir::new(assets))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-cache"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ));
+    axum::Router::new()
+        .merge(api)
+        .route(
+            "/api/openapi.json",
+            get(move || {
+                let o = openapi.clone();
+                async move { Json(o.as_ref().clone()) }
+            }),
+        )
+        .route("/ws/widget", get(ws::widget::upgrade))
+        .route("/ws/console", get(ws::console::upgrade))
+        .route(
+            "/",
+            get(|| async { axum::response::Redirect::temporary("/demo") }),
+        )
+        .with_state(state)
+        .fallback_service(pages)
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+}

@@ -1,0 +1,456 @@
+//! The agent console socket: `GET /ws/console`, authenticated by the session.
+//!
+//! The socket is also the agent's presence device: the gateway heartbeats it to presence at
+//! connect and every refresh interval, and reports its close at once.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::{WebSocket, WebSocketUpgrade};
+use axum::http::header::{HOST, ORIGIN};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use serde::Deserialize;
+use serde_json::json;
+use showroom_proto::conversation::{
+    AcceptConversation, Conversation, ConversationCommand, ConversationState, EndConversation,
+    EndedBy,
+};
+use showroom_proto::message::{Author, AuthorKind};
+use showroom_proto::presence::{AgentPresence, AgentStatus, DeviceClosed, GetStatus, SetStatus};
+use showroom_proto::{CommandError, Envelope, ErrorCode, v1};
+use showroom_store::read::{self, Filter};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use super::{
+    HELLO_TIMEOUT, Incoming, PROTOCOL_VERSION, error_frame, next_frame, refused, with_ref,
+};
+use crate::auth::{self, Session};
+use crate::error::ApiError;
+use crate::hub::{Outbound, Side};
+use crate::{AppState, transcript};
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Frame {
+    Hello {
+        v: u32,
+    },
+    SetStatus {
+        status: String,
+    },
+    Accept {
+        conversation_id: Uuid,
+    },
+    Open {
+        conversation_id: Uuid,
+        #[serde(default)]
+        after_seq: Option<i64>,
+    },
+    Send {
+        conversation_id: Uuid,
+        client_msg_id: String,
+        text: String,
+    },
+    Typing {
+        conversation_id: Uuid,
+        typing: bool,
+    },
+    End {
+        conversation_id: Uuid,
+    },
+    Ping,
+}
+
+/// Whether the `Origin` (if any) is this gateway itself: the console is served from here.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let Some(host) = headers.get(HOST).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let bare = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        .unwrap_or("");
+    bare.eq_ignore_ascii_case(host)
+}
+
+/// Checks the session and the origin, then upgrades.
+pub async fn upgrade(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let token = auth::token_from(&headers).ok_or_else(ApiError::unauthorized)?;
+    let session = auth::session_for(&state, &token)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    if !same_origin(&headers) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "origin_not_allowed",
+            "the console connects only from this gateway's own pages",
+        ));
+    }
+    Ok(ws
+        .max_message_size(1 << 20)
+        .on_upgrade(move |socket| run(state, session, socket))
+        .into_response())
+}
+
+struct Console {
+    state: Arc<AppState>,
+    session: Session,
+    socket: u64,
+    replies: mpsc::Sender<Outbound>,
+    /// Conversations this socket follows (active, accepted, opened).
+    watching: HashSet<Uuid>,
+}
+
+async fn run(state: Arc<AppState>, session: Session, socket: WebSocket) {
+    let cancel = state.shutdown.child_token();
+    let (sink, mut stream) = socket.split();
+    let (replies, replies_rx) = mpsc::channel(256);
+    let agent_id = session.agent.id;
+    let group = session.group();
+    let (socket_id, live) = state
+        .hub
+        .register(Side::Agent, Some(agent_id), cancel.clone());
+    let writer = tokio::spawn(super::writer(sink, replies_rx, live, cancel.clone()));
+    let device = Uuid::new_v4();
+
+    let hello = tokio::select! {
+        _ = cancel.cancelled() => Incoming::Closed,
+        f = tokio::time::timeout(HELLO_TIMEOUT, next_frame::<Frame>(&mut stream)) => f.unwrap_or(Incoming::Closed),
+    };
+    let mut console = Console {
+        state: state.clone(),
+        session,
+        socket: socket_id,
+        replies: replies.clone(),
+        watching: HashSet::new(),
+    };
+    let ready = match hello {
+        Incoming::Frame(Frame::Hello { v }, r#ref) if v == PROTOCOL_VERSION => {
+            // The device is present from now on: heartbeat before reading the status.
+            state.heartbeat(group, agent_id, device).await;
+            match console.welcome(r#ref.as_deref()).await {
+                Ok(()) => true,
+                Err(e) => {
+                    let _ = replies.send(refused(&e, r#ref.as_deref())).await;
+                    false
+                }
+            }
+        }
+        Incoming::Frame(Frame::Hello { .. }, r#ref) => {
+            let _ = replies
+                .send(error_frame(
+                    "unsupported_version",
+                    "this gateway speaks protocol version 1",
+                    r#ref.as_deref(),
+                ))
+                .await;
+            false
+        }
+        Incoming::Frame(_, r#ref) => {
+            let _ = replies
+                .send(error_frame(
+                    "hello_required",
+                    "the first frame must be `hello`",
+                    r#ref.as_deref(),
+                ))
+                .await;
+            false
+        }
+        Incoming::Bad(out) => {
+            let _ = replies.send(out).await;
+            false
+        }
+        Incoming::Closed => false,
+    };
+
+    if ready {
+        let mut beat = tokio::time::interval(Duration::from_secs(
+            state.config.heartbeat_interval_secs.max(1),
+        ));
+        beat.tick().await; // the first tick is immediate; the device just heartbeated
+        loop {
+            let frame = tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = beat.tick() => {
+                    state.heartbeat(group, agent_id, device).await;
+                    continue;
+                }
+                f = next_frame::<Frame>(&mut stream) => f,
+            };
+            let reply = match frame {
+                Incoming::Closed => break,
+                Incoming::Bad(out) => Some(out),
+                Incoming::Frame(f, r#ref) => console.handle(f, r#ref.as_deref()).await,
+            };
+            if let Some(reply) = reply {
+                if replies.send(reply).await.is_err() {
+                    break;
+                }
+            }
+        }
+        let closed = Envelope::new(
+            group,
+            DeviceClosed {
+                agent_id,
+                device_id: device,
+            },
+        );
+        if let Err(e) = state
+            .bus
+            .publish_signal(v1::presence_device_closed(group), &closed)
+            .await
+        {
+            tracing::warn!(error = %e, "cannot report a closed console");
+        }
+    }
+    state.hub.unregister(socket_id);
+    drop(replies);
+    cancel.cancel();
+    let _ = writer.await;
+}
+
+impl Console {
+    fn group(&self) -> Uuid {
+        self.session.group()
+    }
+
+    fn agent(&self) -> Uuid {
+        self.session.agent.id
+    }
+
+    fn watch(&mut self, conversation: Uuid) {
+        self.watching.insert(conversation);
+        self.state.hub.watch(self.socket, conversation);
+    }
+
+    async fn welcome(&mut self, r#ref: Option<&str>) -> Result<(), CommandError> {
+        let db = |e: sqlx::Error| {
+            tracing::error!(error = %e, "console welcome failed");
+            CommandError::new(
+                ErrorCode::Unavailable,
+                "could not load your chats; reconnect",
+            )
+        };
+        let pool = &self.state.pool;
+        let incoming =
+            read::conversations(pool, self.group(), Filter::OfferedTo(self.agent()), 200)
+                .await
+                .map_err(db)?;
+        let active = read::conversations(pool, self.group(), Filter::ActiveFor(self.agent()), 200)
+            .await
+            .map_err(db)?;
+        let recent = read::conversations(pool, self.group(), Filter::RecentFor(self.agent()), 20)
+            .await
+            .map_err(db)?;
+        for c in &active {
+            self.watch(c.id);
+        }
+        let query = Envelope::new(
+            self.group(),
+            GetStatus {
+                agent_id: self.agent(),
+            },
+        );
+        let status = match self
+            .state
+            .bus
+            .request::<_, AgentPresence>(v1::presence_get_status(self.group()), &query)
+            .await
+        {
+            Ok(Ok(p)) => p.status,
+            other => {
+                tracing::warn!(result = ?other.err(), "presence did not tell the status; showing offline");
+                AgentStatus::Offline
+            }
+        };
+        let a = &self.session.agent;
+        let frame = json!({
+            "type": "welcome",
+            "v": PROTOCOL_VERSION,
+            "agent": {"id": a.id, "name": a.display_name(), "email": a.email, "role": a.role, "status": status},
+            "incoming": incoming,
+            "active": active,
+            "recent": recent,
+        });
+        let _ = self
+            .replies
+            .send(Outbound::frame(&with_ref(frame, r#ref)))
+            .await;
+        Ok(())
+    }
+
+    async fn handle(&mut self, frame: Frame, r#ref: Option<&str>) -> Option<Outbound> {
+        if let Frame::Typing {
+            conversation_id,
+            typing,
+        } = frame
+        {
+            if self.watching.contains(&conversation_id) {
+                let author = Author {
+                    kind: AuthorKind::Agent,
+                    id: Some(self.agent()),
+                    name: Some(self.session.agent.display_name()),
+                };
+                self.state
+                    .typing(self.group(), conversation_id, author, typing)
+                    .await;
+            }
+            return None;
+        }
+        Some(match self.dispatch(frame, r#ref).await {
+            Ok(out) => out,
+            Err(e) => refused(&e, r#ref),
+        })
+    }
+
+    async fn dispatch(
+        &mut self,
+        frame: Frame,
+        r#ref: Option<&str>,
+    ) -> Result<Outbound, CommandError> {
+        let group = self.group();
+        match frame {
+            Frame::Hello { .. } => Err(CommandError::new(
+                ErrorCode::NotAllowed,
+                "`hello` was already received",
+            )),
+            Frame::Typing { .. } => Err(CommandError::new(
+                ErrorCode::Internal,
+                "typing is handled before dispatch",
+            )),
+            Frame::Ping => Ok(Outbound::frame(&with_ref(json!({"type": "pong"}), r#ref))),
+            Frame::SetStatus { status } => {
+                let status = AgentStatus::parse(&status).ok_or_else(|| {
+                    CommandError::new(
+                        ErrorCode::BadRequest,
+                        "status must be one of available, away, dnd, offline",
+                    )
+                })?;
+                let cmd = SetStatus {
+                    agent_id: self.agent(),
+                    status,
+                    changed_by: self.agent(),
+                };
+                let p: AgentPresence = self
+                    .state
+                    .command(v1::presence_set_status(group), cmd)
+                    .await?;
+                Ok(Outbound::frame(&with_ref(
+                    json!({"type": "status", "status": p.status}),
+                    r#ref,
+                )))
+            }
+            Frame::Accept { conversation_id } => {
+                let cmd = AcceptConversation {
+                    conversation_id,
+                    agent_id: self.agent(),
+                };
+                let c: Conversation = self
+                    .state
+                    .command(
+                        v1::conversation_command(group, ConversationCommand::Accept),
+                        cmd,
+                    )
+                    .await?;
+                self.watch(c.id);
+                Ok(Outbound::frame(&with_ref(
+                    json!({"type": "accepted", "conversation": c}),
+                    r#ref,
+                )))
+            }
+            Frame::Open {
+                conversation_id,
+                after_seq,
+            } => {
+                let db = |e: sqlx::Error| {
+                    tracing::error!(error = %e, "open failed");
+                    CommandError::new(
+                        ErrorCode::Unavailable,
+                        "could not load the conversation; retry",
+                    )
+                };
+                let c = read::conversation(&self.state.pool, group, conversation_id)
+                    .await
+                    .map_err(db)?
+                    .ok_or_else(|| {
+                        CommandError::new(ErrorCode::NotFound, "no such conversation")
+                    })?;
+                self.watch(c.id);
+                let after = after_seq.unwrap_or(0).max(0);
+                let messages = transcript::after(&self.state.pool, group, c.id, after, 1000)
+                    .await
+                    .map_err(db)?;
+                let upto = messages.last().map(|m| m.seq).unwrap_or(after);
+                let frame = json!({"type": "history", "conversation": c, "messages": messages});
+                Ok(Outbound::marked(
+                    &with_ref(frame, r#ref),
+                    vec![(c.id, upto)],
+                ))
+            }
+            Frame::Send {
+                conversation_id,
+                client_msg_id,
+                text,
+            } => {
+                let me = self.agent();
+                let author = Author {
+                    kind: AuthorKind::Agent,
+                    id: Some(me),
+                    name: Some(self.session.agent.display_name()),
+                };
+                let appended = transcript::append(
+                    &self.state.pool,
+                    group,
+                    conversation_id,
+                    &author,
+                    &text,
+                    &client_msg_id,
+                    |state, agent| match (state, agent) {
+                        (ConversationState::Active, Some(a)) if a == me => Ok(()),
+                        (ConversationState::Incoming, _) => Err(CommandError::new(
+                            ErrorCode::NotAllowed,
+                            "respond to the chat before writing in it",
+                        )),
+                        _ => Err(CommandError::new(
+                            ErrorCode::NotAllowed,
+                            "only the agent who has this chat can write in it",
+                        )),
+                    },
+                )
+                .await?;
+                self.watch(conversation_id);
+                Ok(self.state.acknowledge(appended.message(), r#ref).await)
+            }
+            Frame::End { conversation_id } => {
+                let cmd = EndConversation {
+                    conversation_id,
+                    by: EndedBy::Agent,
+                    actor_id: self.agent(),
+                };
+                let c: Conversation = self
+                    .state
+                    .command(
+                        v1::conversation_command(group, ConversationCommand::End),
+                        cmd,
+                    )
+                    .await?;
+                Ok(Outbound::frame(&with_ref(
+                    json!({"type": "conversation", "conversation": c}),
+                    r#ref,
+                )))
+            }
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! The two WebSocket protocols (see `docs/protocol.md`): the shopper widget and the agent
+//! console, and what they share: frame parsing, error frames, the writer.
+
+pub mod console;
+pub mod widget;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::extract::ws::{Message as WsMessage, WebSocket};
+use futures::stream::{SplitSink, SplitStream};
+use futures::{SinkExt, StreamExt};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use showroom_proto::{CommandError, ErrorCode};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::hub::Outbound;
+
+/// The protocol version this gateway speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Largest frame a client may send.
+pub const MAX_FRAME_BYTES: usize = 16 * 1024;
+
+/// How long a client has to say `hello`.
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An error frame.
+pub fn error_frame(code: &str, message: &str, r#ref: Option<&str>) -> Outbound {
+    let mut v = json!({"type": "error", "code": code, "message": message});
+    if let Some(r) = r#ref {
+        v["ref"] = json!(r);
+    }
+    Outbound::frame(&v)
+}
+
+/// The socket error code for a refused command.
+pub fn code_of(e: &CommandError) -> &'static str {
+    match e.code {
+        ErrorCode::BadRequest => "bad_frame",
+        other => other.as_str(),
+    }
+}
+
+/// An error frame for a refused command.
+pub fn refused(e: &CommandError, r#ref: Option<&str>) -> Outbound {
+    error_frame(code_of(e), &e.message, r#ref)
+}
+
+/// Adds `ref` to a reply frame when the client gave one.
+pub fn with_ref(mut v: Value, r#ref: Option<&str>) -> Value {
+    if let Some(r) = r#ref {
+        v["ref"] = json!(r);
+    }
+    v
+}
+
+/// What reading the next client frame gave.
+pub enum Incoming<T> {
+    /// A well-formed frame and its `ref`.
+    Frame(T, Option<String>),
+    /// A frame that was refused; the error frame to send back.
+    Bad(Outbound),
+    /// The client closed the socket (or it broke).
+    Closed,
+}
+
+/// Reads the next frame and parses it as `T` (an enum tagged by `type`).
+pub async fn next_frame<T: DeserializeOwned>(stream: &mut SplitStream<WebSocket>) -> Incoming<T> {
+    loop {
+        let text = match stream.next().await {
+            None | Some(Err(_)) | Some(Ok(WsMessage::Close(_))) => return Incoming::Closed,
+            Some(Ok(WsMessage::Text(t))) => t,
+            Some(Ok(WsMessage::Binary(_))) => {
+                return Incoming::Bad(error_frame(
+                    "bad_frame",
+                    "binary frames are not supported; send JSON text",
+                    None,
+                ));
+            }
+            Some(Ok(_)) => continue, // ping/pong are answered by the library
+        };
+        return parse(text.as_str());
+    }
+}
+
+/// Parses one text frame.
+pub fn parse<T: DeserializeOwned>(text: &str) -> Incoming<T> {
+    if text.len() > MAX_FRAME_BYTES {
+        return Incoming::Bad(error_frame(
+            "too_large",
+            &format!("frames are limited to {MAX_FRAME_BYTES} bytes"),
+            None,
+        ));
+    }
+    let value: Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            return Incoming::Bad(error_frame(
+                "bad_json",
+                &format!("not valid JSON: {e}"),
+                None,
+            ));
+        }
+    };
+    let r#ref = match value.get("ref") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.chars().count() <= 64 => Some(s.clone()),
+        Some(_) => {
+            return Incoming::Bad(error_frame(
+                "bad_frame",
+                "`ref` must be a string of at most 64 characters",
+                None,
+            ));
+        }
+    };
+    if !value.is_object() {
+        return Incoming::Bad(error_frame(
+            "bad_frame",
+            "a frame is a JSON object",
+            r#ref.as_deref(),
+        ));
+    }
+    if !value.get("type").is_some_and(Value::is_string) {
+        return Incoming::Bad(error_frame(
+            "bad_frame",
+            "field `type` is missing or not a string",
+            r#ref.as_deref(),
+        ));
+    }
+    match serde_json::from_value::<T>(value) {
+        Ok(f) => Incoming::Frame(f, r#ref),
+        Err(e) => Incoming::Bad(error_frame("bad_frame", &e.to_string(), r#ref.as_deref())),
+    }
+}
+
+/// The only task that writes to a socket. It sends replies first-come, and live events only
+/// once the first reply (the `welcome`) is out; it drops `message` frames the client already
+/// has (by seq), so a client sees each message once, whatever raced.
+pub async fn writer(
+    mut sink: SplitSink<WebSocket, WsMessage>,
+    mut replies: mpsc::Receiver<Outbound>,
+    mut live: mpsc::Receiver<Outbound>,
+    cancel: CancellationToken,
+) {
+    let mut last: HashMap<Uuid, i64> = HashMap::new();
+    let mut welcomed = false;
+    loop {
+        let out = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => break,
+            r = replies.recv() => match r {
+                Some(o) => { welcomed = true; o }
+                None => break,
+            },
+            l = live.recv(), if welcomed => match l {
+                Some(o) => o,
+                None => break,
+            },
+        };
+        if let Some((c, seq)) = out.seq {
+            let seen = last.entry(c).or_insert(0);
+            if seq <= *seen {
+                continue;
+            }
+            *seen = seq;
+        }
+        for (c, seq) in &out.marks {
+            let seen = last.entry(*c).or_insert(0);
+            *seen = (*seen).max(*seq);
+        }
+        if sink
+            .send(WsMessage::Text(out.frame.as_ref().into()))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    // Flush what is already queued in replies (e.g. a final error) before closing.
+    while let Ok(out) = replies.try_recv() {
+        if sink
+            .send(WsMessage::Text(out.frame.as_ref().into()))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    let _ = sink.close().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Deserialize, Debug)]
+    #[serde(tag = "type", rename_all = "snake_case")]
+    enum F {
+        Send { text: String },
+        Ping,
+    }
+
+    fn code(i: Incoming<F>) -> String {
+        match i {
+            Incoming::Bad(o) => serde_json::from_str::<Value>(&o.frame).unwrap()["code"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+            Incoming::Frame(..) => "ok".into(),
+            Incoming::Closed => "closed".into(),
+        }
+    }
+
+    #[test]
+    fn frames_are_checked_with_specific_errors() {
+        assert_eq!(code(parse("{not json")), "bad_json");
+        assert_eq!(code(parse("[1,2]")), "bad_frame");
+        assert_eq!(code(parse(r#"{"text":"x"}"#)), "bad_frame");
+        assert_eq!(code(parse(r#"{"type":"nope"}"#)), "bad_frame");
+        assert_eq!(code(parse(r#"{"type":"send"}"#)), "bad_frame");
+        assert_eq!(code(parse(r#"{"type":"ping","ref":5}"#)), "bad_frame");
+        assert_eq!(
+            code(parse(&format!(
+                r#"{{"type":"send","text":"{}"}}"#,
+                "a".repeat(MAX_FRAME_BYTES)
+            ))),
+            "too_large"
+        );
+        assert_eq!(
+            code(parse(r#"{"type":"ping","ref":"r1","extra":true}"#)),
+            "ok"
+        );
+        match parse::<F>(r#"{"type":"send","text":"hi","ref":"r"}"#) {
+            Incoming::Frame(F::Send { text }, Some(r)) => {
+                assert_eq!((text.as_str(), r.as_str()), ("hi", "r"))
+            }
+            _ => panic!("expected a send frame"),
+        }
+        match parse::<F>(r#"{"type":"send"}"#) {
+            Incoming::Bad(o) => assert!(
+                o.frame.contains("text"),
+                "names the missing field: {}",
+                o.frame
+            ),
+            _ => panic!("expected an error"),
+        }
+    }
+}

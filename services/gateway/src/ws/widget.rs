@@ -1,0 +1,398 @@
+//! The shopper widget socket: `GET /ws/widget?key=<website key>`.
+
+use std::sync::Arc;
+
+use axum::extract::ws::{WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header::ORIGIN};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use serde::Deserialize;
+use serde_json::json;
+use showroom_proto::conversation::{
+    Conversation, ConversationCommand, EndConversation, EndedBy, StartConversation,
+};
+use showroom_proto::message::{Author, AuthorKind};
+use showroom_proto::{CommandError, ErrorCode, v1};
+use showroom_store::read;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use super::{
+    HELLO_TIMEOUT, Incoming, PROTOCOL_VERSION, error_frame, next_frame, refused, with_ref,
+};
+use crate::directory::{self, Website};
+use crate::error::ApiError;
+use crate::hub::{Outbound, Side};
+use crate::{AppState, transcript};
+
+/// Query of the upgrade request.
+#[derive(Deserialize)]
+pub struct WidgetQuery {
+    key: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Frame {
+    Hello {
+        v: u32,
+        #[serde(default)]
+        visitor_token: Option<String>,
+        #[serde(default)]
+        last_seq: Option<i64>,
+    },
+    Start {
+        department_id: Uuid,
+        #[serde(default)]
+        name: Option<String>,
+    },
+    Send {
+        client_msg_id: String,
+        text: String,
+    },
+    Typing {
+        typing: bool,
+    },
+    End,
+    Ping,
+}
+
+/// Checks the website key and the browser's origin, then upgrades.
+pub async fn upgrade(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<WidgetQuery>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let key = q.key.filter(|k| !k.is_empty()).ok_or_else(|| {
+        ApiError::bad_request(
+            "missing_key",
+            "the `key` query parameter (website key) is required",
+        )
+    })?;
+    let website = directory::website_by_key(&state.pool, &key)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_website",
+                "no website has this key",
+            )
+        })?;
+    let origin = headers
+        .get(ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !website.allows(origin) {
+        tracing::info!(website = %website.id, origin, "widget origin refused");
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "origin_not_allowed",
+            "this page's origin is not on the website's allowed origins",
+        ));
+    }
+    Ok(ws
+        .max_message_size(1 << 20)
+        .on_upgrade(move |socket| run(state, website, socket))
+        .into_response())
+}
+
+struct Shopper {
+    state: Arc<AppState>,
+    website: Website,
+    visitor: Uuid,
+    socket: u64,
+    conversation: Option<Conversation>,
+    replies: mpsc::Sender<Outbound>,
+}
+
+async fn run(state: Arc<AppState>, website: Website, socket: WebSocket) {
+    let cancel = state.shutdown.child_token();
+    let (sink, mut stream) = socket.split();
+    let (replies, replies_rx) = mpsc::channel(256);
+    let (socket_id, live) = state.hub.register(Side::Shopper, None, cancel.clone());
+    let writer = tokio::spawn(super::writer(sink, replies_rx, live, cancel.clone()));
+
+    let hello = tokio::select! {
+        _ = cancel.cancelled() => Incoming::Closed,
+        f = tokio::time::timeout(HELLO_TIMEOUT, next_frame::<Frame>(&mut stream)) => f.unwrap_or(Incoming::Closed),
+    };
+    let mut shopper = match hello {
+        Incoming::Frame(
+            Frame::Hello {
+                v,
+                visitor_token,
+                last_seq,
+            },
+            r#ref,
+        ) => {
+            if v != PROTOCOL_VERSION {
+                let _ = replies
+                    .send(error_frame(
+                        "unsupported_version",
+                        "this gateway speaks protocol version 1",
+                        r#ref.as_deref(),
+                    ))
+                    .await;
+                None
+            } else {
+                let visitor = visitor_token
+                    .as_deref()
+                    .and_then(|t| state.visitor_keys.verify(website.id, t))
+                    .unwrap_or_else(Uuid::new_v4);
+                let mut s = Shopper {
+                    state: state.clone(),
+                    website,
+                    visitor,
+                    socket: socket_id,
+                    conversation: None,
+                    replies: replies.clone(),
+                };
+                match s
+                    .welcome(last_seq.unwrap_or(0).max(0), r#ref.as_deref())
+                    .await
+                {
+                    Ok(()) => Some(s),
+                    Err(e) => {
+                        let _ = replies.send(refused(&e, r#ref.as_deref())).await;
+                        None
+                    }
+                }
+            }
+        }
+        Incoming::Frame(_, r#ref) => {
+            let _ = replies
+                .send(error_frame(
+                    "hello_required",
+                    "the first frame must be `hello`",
+                    r#ref.as_deref(),
+                ))
+                .await;
+            None
+        }
+        Incoming::Bad(out) => {
+            let _ = replies.send(out).await;
+            None
+        }
+        Incoming::Closed => None,
+    };
+
+    if let Some(s) = shopper.as_mut() {
+        loop {
+            let frame = tokio::select! {
+                _ = cancel.cancelled() => break,
+                f = next_frame::<Frame>(&mut stream) => f,
+            };
+            let reply = match frame {
+                Incoming::Closed => break,
+                Incoming::Bad(out) => Some(out),
+                Incoming::Frame(f, r#ref) => s.handle(f, r#ref.as_deref()).await,
+            };
+            if let Some(reply) = reply {
+                if replies.send(reply).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    state.hub.unregister(socket_id);
+    drop(replies);
+    cancel.cancel();
+    let _ = writer.await;
+}
+
+impl Shopper {
+    fn group(&self) -> Uuid {
+        self.website.group_id
+    }
+
+    fn open(&self) -> Option<&Conversation> {
+        self.conversation.as_ref().filter(|c| !c.state.is_closed())
+    }
+
+    async fn welcome(&mut self, last_seq: i64, r#ref: Option<&str>) -> Result<(), CommandError> {
+        let pool = &self.state.pool;
+        let db = |e: sqlx::Error| {
+            tracing::error!(error = %e, "welcome failed");
+            CommandError::new(
+                ErrorCode::Unavailable,
+                "could not load your conversation; reconnect",
+            )
+        };
+        let filter = read::Filter::Visitor {
+            website_id: self.website.id,
+            visitor_id: self.visitor,
+        };
+        let recent = read::conversations(pool, self.group(), filter, 1)
+            .await
+            .map_err(db)?;
+        self.conversation = recent.into_iter().next();
+        let mut messages = Vec::new();
+        let mut marks = Vec::new();
+        if let Some(c) = &self.conversation {
+            self.state.hub.watch(self.socket, c.id);
+            messages = transcript::after(pool, self.group(), c.id, last_seq, 1000)
+                .await
+                .map_err(db)?;
+            let upto = messages.last().map(|m| m.seq).unwrap_or(last_seq);
+            marks.push((c.id, upto));
+        }
+        let departments = directory::departments_of(pool, &self.website)
+            .await
+            .map_err(db)?;
+        let frame = json!({
+            "type": "welcome",
+            "v": PROTOCOL_VERSION,
+            "visitor_token": self.state.visitor_keys.issue(self.website.id, self.visitor),
+            "website": {"name": self.website.name, "rooftop": self.website.rooftop_name},
+            "departments": departments,
+            "conversation": self.conversation,
+            "messages": messages,
+        });
+        let _ = self
+            .replies
+            .send(Outbound::marked(&with_ref(frame, r#ref), marks))
+            .await;
+        Ok(())
+    }
+
+    /// Handles one frame; the reply to send, if the frame has one.
+    async fn handle(&mut self, frame: Frame, r#ref: Option<&str>) -> Option<Outbound> {
+        if let Frame::Typing { typing } = frame {
+            if let Some(c) = self.open() {
+                let author = Author {
+                    kind: AuthorKind::Shopper,
+                    id: None,
+                    name: c.shopper.name.clone(),
+                };
+                self.state.typing(self.group(), c.id, author, typing).await;
+            }
+            return None;
+        }
+        Some(match self.dispatch(frame, r#ref).await {
+            Ok(out) => out,
+            Err(e) => refused(&e, r#ref),
+        })
+    }
+
+    async fn dispatch(
+        &mut self,
+        frame: Frame,
+        r#ref: Option<&str>,
+    ) -> Result<Outbound, CommandError> {
+        match frame {
+            Frame::Hello { .. } => Err(CommandError::new(
+                ErrorCode::NotAllowed,
+                "`hello` was already received",
+            )),
+            Frame::Ping => Ok(Outbound::frame(&with_ref(json!({"type": "pong"}), r#ref))),
+            Frame::Start {
+                department_id,
+                name,
+            } => {
+                // The agent may have ended the chat since this socket last looked.
+                self.refresh().await;
+                if self.open().is_some() {
+                    return Err(CommandError::new(
+                        ErrorCode::NotAllowed,
+                        "you already have an open conversation",
+                    ));
+                }
+                let name = name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
+                if name.as_ref().is_some_and(|n| n.chars().count() > 100) {
+                    return Err(CommandError::new(
+                        ErrorCode::TooLarge,
+                        "the name is longer than 100 characters",
+                    ));
+                }
+                let cmd = StartConversation {
+                    website_id: self.website.id,
+                    visitor_id: self.visitor,
+                    department_id,
+                    shopper_name: name,
+                };
+                let c: Conversation = self
+                    .state
+                    .command(
+                        v1::conversation_command(self.group(), ConversationCommand::Start),
+                        cmd,
+                    )
+                    .await?;
+                self.state.hub.watch(self.socket, c.id);
+                self.conversation = Some(c.clone());
+                Ok(Outbound::marked(
+                    &with_ref(json!({"type": "started", "conversation": c}), r#ref),
+                    vec![(c.id, c.last_seq)],
+                ))
+            }
+            Frame::Send {
+                client_msg_id,
+                text,
+            } => {
+                let c = self.open().ok_or_else(|| {
+                    CommandError::new(ErrorCode::NotFound, "no open conversation: start one first")
+                })?;
+                let author = Author {
+                    kind: AuthorKind::Shopper,
+                    id: Some(self.visitor),
+                    name: c.shopper.name.clone(),
+                };
+                let conversation_id = c.id;
+                let appended = transcript::append(
+                    &self.state.pool,
+                    self.group(),
+                    conversation_id,
+                    &author,
+                    &text,
+                    &client_msg_id,
+                    |_, _| Ok(()),
+                )
+                .await;
+                let appended = match appended {
+                    Err(e) if e.code == ErrorCode::ConversationClosed => {
+                        self.refresh().await;
+                        return Err(e);
+                    }
+                    other => other?,
+                };
+                Ok(self.state.acknowledge(appended.message(), r#ref).await)
+            }
+            Frame::Typing { .. } => Err(CommandError::new(
+                ErrorCode::Internal,
+                "typing is handled before dispatch",
+            )),
+            Frame::End => {
+                let c = self.conversation.as_ref().ok_or_else(|| {
+                    CommandError::new(ErrorCode::NotFound, "no conversation to end")
+                })?;
+                let cmd = EndConversation {
+                    conversation_id: c.id,
+                    by: EndedBy::Shopper,
+                    actor_id: self.visitor,
+                };
+                let ended: Conversation = self
+                    .state
+                    .command(
+                        v1::conversation_command(self.group(), ConversationCommand::End),
+                        cmd,
+                    )
+                    .await?;
+                self.conversation = Some(ended.clone());
+                Ok(Outbound::frame(&with_ref(
+                    json!({"type": "conversation", "conversation": ended}),
+                    r#ref,
+                )))
+            }
+        }
+    }
+
+    /// Re-reads the current conversation (it was closed under us).
+    async fn refresh(&mut self) {
+        if let Some(c) = &self.conversation {
+            if let Ok(Some(now)) = read::conversation(&self.state.pool, self.group(), c.id).await {
+                self.conversation = Some(now);
+            }
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! The presence service: who is connected, with which status, on how many devices.
+//!
+//! Each console socket is a device. The gateway sends a heartbeat per device when it connects
+//! and every refresh interval (60 s by default), and says at once when a socket closes. Devices
+//! live in Redis, scored by the time of their last heartbeat; a periodic sweep expires the
+//! silent ones (never keyspace notifications, which are lost when nobody listens). The status
+//! an agent chooses is durable in Postgres (`agent_statuses`), so a Redis that loses its data
+//! loses nothing the next heartbeats do not rebuild. An agent is effectively Offline while no
+//! device is fresh, whatever the chosen status.
+//!
+//! # Layout
+//! - [`Config`]: typed configuration (`SHOWROOM_*` variables).
+//! - [`start`]: connects, registers as `presence`, serves the endpoints, runs the sweep.
+//! - `devices`: the Redis side (heartbeats, closes, counts, sweep).
+//! - `statuses`: the Postgres side (chosen statuses).
+
+mod devices;
+mod statuses;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use futures::FutureExt;
+use serde::{Deserialize, Serialize};
+use showroom_bus::Bus;
+use showroom_config::{Common, ConfigError};
+use showroom_proto::presence::{
+    AgentPresence, DeviceClosed, FindAvailable, GetStatus, Heartbeat, SetStatus,
+};
+use showroom_proto::v1::{self, Group};
+use showroom_proto::{CommandError, Envelope, ErrorCode};
+use showroom_runtime::{Base, Running, Settings};
+use showroom_store::sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use devices::Devices;
+
+/// The name under which the service registers with the NATS service API.
+pub const NAME: &str = "presence";
+
+const DESCRIPTION: &str = "Agent statuses, device heartbeats and availability.";
+
+/// Configuration, overridden by `SHOWROOM_*` environment variables.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Config {
+    /// NATS, Postgres and the admin port.
+    #[serde(flatten)]
+    pub common: Common,
+    /// Redis, where devices and their heartbeats live.
+    pub redis_url: String,
+    /// A device silent for this long is gone: the refresh interval (60 s) plus a margin.
+    pub device_ttl_secs: u64,
+    /// How often the sweep looks for silent devices.
+    pub sweep_interval_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            common: Common::with_admin_port(9101),
+            redis_url: "redis://127.0.0.1:6379".into(),
+            device_ttl_secs: 90,
+            sweep_interval_ms: 5_000,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults overridden by the environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        showroom_config::load()
+    }
+}
+
+struct State {
+    bus: Bus,
+    pool: PgPool,
+    devices: Devices,
+}
+
+impl State {
+    async fn presence(&self, group: Uuid, agent_id: Uuid) -> Result<AgentPresence, CommandError> {
+        let status = statuses::get(&self.pool, group, agent_id).await?;
+        let devices = self.devices.count(agent_id).await.map_err(redis_down)?;
+        Ok(AgentPresence {
+            agent_id,
+            status,
+            effective: if devices > 0 {
+                status
+            } else {
+                Default::default()
+            },
+            devices,
+        })
+    }
+
+    async fn announce(&self, group: Uuid, agent_id: Uuid) {
+        match self.presence(group, agent_id).await {
+            Ok(p) => {
+                let env = Envelope::new(group, p);
+                if let Err(e) = self
+                    .bus
+                    .publish_event(v1::presence_changed(group), &env)
+                    .await
+                {
+                    tracing::warn!(error = %e, %agent_id, "cannot publish presence.changed");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, %agent_id, "cannot read presence to announce it"),
+        }
+    }
+}
+
+fn redis_down(e: redis::RedisError) -> CommandError {
+    tracing::warn!(error = %e, "redis failed");
+    CommandError::new(ErrorCode::Unavailable, "presence store unavailable")
+}
+
+/// Starts the service; it runs until `shutdown` is cancelled.
+pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Result<Running> {
+    let settings = Settings::new(NAME, env!("CARGO_PKG_VERSION"), DESCRIPTION, &config.common);
+    let base = Base::start(settings, shutdown).await?;
+    base.bus
+        .ensure_stream(&v1::presence_stream())
+        .await
+        .context("creating the PRESENCE stream")?;
+    let devices = Devices::connect(
+        &config.redis_url,
+        Duration::from_secs(config.device_ttl_secs),
+    )
+    .await
+    .context("connecting to Redis")?;
+    let state = Arc::new(State {
+        bus: base.bus.clone(),
+        pool: base.pool.clone(),
+        devices,
+    });
+
+    let s = state.clone();
+    base.host
+        .on_signal(
+            v1::presence_heartbeat(Group::Any),
+            NAME,
+            move |group, env: Envelope<Heartbeat>| {
+                let s = s.clone();
+                async move {
+                    match s
+                        .devices
+                        .beat(group, env.data.agent_id, env.data.device_id)
+                        .await
+                    {
+                        Ok(true) => s.announce(group, env.data.agent_id).await,
+                        Ok(false) => {}
+                        Err(e) => tracing::warn!(error = %e, "heartbeat not recorded"),
+                    }
+                }
+            },
+        )
+        .await?;
+    let s = state.clone();
+    base.host
+        .on_signal(
+            v1::presence_device_closed(Group::Any),
+            NAME,
+            move |group, env: Envelope<DeviceClosed>| {
+                let s = s.clone();
+                async move {
+                    match s
+                        .devices
+                        .close(group, env.data.agent_id, env.data.device_id)
+                        .await
+                    {
+                        Ok(true) => s.announce(group, env.data.agent_id).await,
+                        Ok(false) => {}
+                        Err(e) => tracing::warn!(error = %e, "device close not recorded"),
+                    }
+                }
+            },
+        )
+        .await?;
+    let s = state.clone();
+    base.host
+        .serve(
+            "set_status",
+            v1::presence_set_status(Group::Any),
+            move |group, env: Envelope<SetStatus>| {
+                let s = s.clone();
+                async move {
+                    statuses::set(&s.pool, group, &env.data).await?;
+                    s.announce(group, env.data.agent_id).await;
+                    s.presence(group, env.data.agent_id).await
+                }
+            },
+        )
+        .await?;
+    let s = state.clone();
+    base.host
+        .serve(
+            "get_status",
+            v1::presence_get_status(Group::Any),
+            move |group, env: Envelope<GetStatus>| {
+                let s = s.clone();
+                async move { s.presence(group, env.data.agent_id).await }
+            },
+        )
+        .await?;
+    let s = state.clone();
+    base.host
+        .serve(
+            "find_available",
+            v1::presence_find_available(Group::Any),
+            move |group, env: Envelope<FindAvailable>| {
+                let s = s.clone();
+                async move {
+                    let chosen = statuses::many(&s.pool, group, &env.data.agent_ids).await?;
+                    let wanted: Vec<Uuid> = chosen
+                        .into_iter()
+                        .filter(|(_, status)| status.receives(env.data.purpose))
+                        .map(|(id, _)| id)
+                        .collect();
+                    let counts = s.devices.counts(&wanted).await.map_err(redis_down)?;
+                    Ok(wanted
+                        .into_iter()
+                        .zip(counts)
+                        .filter(|(_, n)| *n > 0)
+                        .map(|(id, _)| id)
+                        .collect::<Vec<_>>())
+                }
+            },
+        )
+        .await?;
+
+    let s = state.clone();
+    let interval = Duration::from_millis(config.sweep_interval_ms);
+    let token = base.shutdown.clone();
+    base.tracker.spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = token.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            match s.devices.sweep().await {
+                Ok(expired) => {
+                    for (group, agent) in expired {
+                        s.announce(group, agent).await;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "presence sweep failed"),
+            }
+        }
+    });
+
+    let s = state.clone();
+    let readiness = base.readiness().with("redis", move || {
+        let s = s.clone();
+        async move { s.devices.ping().await.map_err(|e| e.to_string()) }.boxed()
+    });
+    base.finish(readiness, None, async {}).await
+}
