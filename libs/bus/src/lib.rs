@@ -201,10 +201,10 @@ impl Bus {
             .request_with_headers(subject.clone(), trace::current_headers(), payload.into())
             .await
             .map_err(|e| fail(e.to_string()))?;
-        if let Some(status) = msg.status {
-            if status != async_nats::StatusCode::OK {
-                return Err(fail(format!("status {status}")));
-            }
+        if let Some(status) = msg.status
+            && status != async_nats::StatusCode::OK
+        {
+            return Err(fail(format!("status {status}")));
         }
         let reply: Reply<Resp> = serde_json::from_slice(&msg.payload)?;
         Ok(reply.into())

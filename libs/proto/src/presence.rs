@@ -43,11 +43,10 @@ impl AgentStatus {
 
     /// Whether this status receives the given kind of offer.
     pub fn receives(self, purpose: Purpose) -> bool {
-        match (self, purpose) {
-            (Self::Available, _) => true,
-            (Self::Away, Purpose::Transfer | Purpose::Internal) => true,
-            _ => false,
-        }
+        matches!(
+            (self, purpose),
+            (Self::Available, _) | (Self::Away, Purpose::Transfer | Purpose::Internal)
+        )
     }
 }
 

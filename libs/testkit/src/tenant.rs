@@ -49,7 +49,7 @@ impl Tenant {
             rooftop,
             &format!("{slug}.example"),
             &key,
-            &[origin.clone()],
+            std::slice::from_ref(&origin),
         )
         .await?;
         let mut agents = Vec::new();

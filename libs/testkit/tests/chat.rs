@@ -45,7 +45,7 @@ async fn transcript(
     conversation: &str,
 ) -> anyhow::Result<Vec<(i64, String, String)>> {
     let id: Uuid = conversation.parse()?;
-    Ok(sqlx_rows(stack, id).await?)
+    sqlx_rows(stack, id).await
 }
 
 async fn sqlx_rows(stack: &Stack, id: Uuid) -> anyhow::Result<Vec<(i64, String, String)>> {

@@ -49,10 +49,10 @@ fn token_hash(token: &str) -> Vec<u8> {
 
 /// The session token in a request: `Authorization: Bearer …` or the session cookie.
 pub fn token_from(headers: &HeaderMap) -> Option<String> {
-    if let Some(v) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        if let Some(t) = v.strip_prefix("Bearer ") {
-            return Some(t.trim().to_string());
-        }
+    if let Some(v) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok())
+        && let Some(t) = v.strip_prefix("Bearer ")
+    {
+        return Some(t.trim().to_string());
     }
     headers
         .get_all(COOKIE)

@@ -106,10 +106,10 @@ pub async fn start(
                 _ = shutdown.cancelled() => break,
                 m = typing.next() => match m { Some(m) => m, None => break },
             };
-            if let Ok(env) = showroom_bus::decode::<Typing>(&msg.payload) {
-                if v1::group_of(&msg.subject) == Some(env.tenant) {
-                    hub.on_typing(&env.data);
-                }
+            if let Ok(env) = showroom_bus::decode::<Typing>(&msg.payload)
+                && v1::group_of(&msg.subject) == Some(env.tenant)
+            {
+                hub.on_typing(&env.data);
             }
         }
     });

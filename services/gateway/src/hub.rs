@@ -141,12 +141,12 @@ impl Hub {
                     }
                 }
             }
-            if let Some(a) = e.agent {
-                if let Some(set) = inner.by_agent.get_mut(&a) {
-                    set.remove(&id);
-                    if set.is_empty() {
-                        inner.by_agent.remove(&a);
-                    }
+            if let Some(a) = e.agent
+                && let Some(set) = inner.by_agent.get_mut(&a)
+            {
+                set.remove(&id);
+                if set.is_empty() {
+                    inner.by_agent.remove(&a);
                 }
             }
         }
@@ -167,11 +167,11 @@ impl Hub {
 
     fn send_to(inner: &Inner, ids: impl IntoIterator<Item = u64>, out: &Outbound) {
         for id in ids {
-            if let Some(e) = inner.sockets.get(&id) {
-                if e.tx.try_send(out.clone()).is_err() {
-                    // Full or gone: close it; the client resumes from its last seq.
-                    e.cancel.cancel();
-                }
+            if let Some(e) = inner.sockets.get(&id)
+                && e.tx.try_send(out.clone()).is_err()
+            {
+                // Full or gone: close it; the client resumes from its last seq.
+                e.cancel.cancel();
             }
         }
     }

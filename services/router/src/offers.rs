@@ -116,10 +116,10 @@ impl Machine {
             }
         };
         for (id,) in waiting {
-            if let Ok(Some(c)) = read::conversation(&self.pool, group, id).await {
-                if c.state == ConversationState::Incoming {
-                    self.offer(&c, &[agent]).await;
-                }
+            if let Ok(Some(c)) = read::conversation(&self.pool, group, id).await
+                && c.state == ConversationState::Incoming
+            {
+                self.offer(&c, &[agent]).await;
             }
         }
     }

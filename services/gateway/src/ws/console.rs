@@ -24,6 +24,7 @@ use showroom_proto::presence::{AgentPresence, AgentStatus, DeviceClosed, GetStat
 use showroom_proto::{CommandError, Envelope, ErrorCode, v1};
 use showroom_store::read::{self, Filter};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::{
@@ -64,6 +65,21 @@ enum Frame {
         conversation_id: Uuid,
     },
     Ping,
+}
+
+impl Frame {
+    fn name(&self) -> &'static str {
+        match self {
+            Frame::Hello { .. } => "hello",
+            Frame::SetStatus { .. } => "set_status",
+            Frame::Accept { .. } => "accept",
+            Frame::Open { .. } => "open",
+            Frame::Send { .. } => "send",
+            Frame::Typing { .. } => "typing",
+            Frame::End { .. } => "end",
+            Frame::Ping => "ping",
+        }
+    }
 }
 
 /// Whether the `Origin` (if any) is this gateway itself: the console is served from here.
@@ -192,12 +208,16 @@ async fn run(state: Arc<AppState>, session: Session, socket: WebSocket) {
             let reply = match frame {
                 Incoming::Closed => break,
                 Incoming::Bad(out) => Some(out),
-                Incoming::Frame(f, r#ref) => console.handle(f, r#ref.as_deref()).await,
-            };
-            if let Some(reply) = reply {
-                if replies.send(reply).await.is_err() {
-                    break;
+                Incoming::Frame(f, r#ref) => {
+                    // One span per frame: its trace context rides every bus message it causes.
+                    let span = tracing::info_span!("console_frame", frame = f.name());
+                    console.handle(f, r#ref.as_deref()).instrument(span).await
                 }
+            };
+            if let Some(reply) = reply
+                && replies.send(reply).await.is_err()
+            {
+                break;
             }
         }
         let closed = Envelope::new(

@@ -16,6 +16,7 @@ use showroom_proto::message::{Author, AuthorKind};
 use showroom_proto::{CommandError, ErrorCode, v1};
 use showroom_store::read;
 use tokio::sync::mpsc;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::{
@@ -56,6 +57,19 @@ enum Frame {
     },
     End,
     Ping,
+}
+
+impl Frame {
+    fn name(&self) -> &'static str {
+        match self {
+            Frame::Hello { .. } => "hello",
+            Frame::Start { .. } => "start",
+            Frame::Send { .. } => "send",
+            Frame::Typing { .. } => "typing",
+            Frame::End => "end",
+            Frame::Ping => "ping",
+        }
+    }
 }
 
 /// Checks the website key and the browser's origin, then upgrades.
@@ -187,12 +201,16 @@ async fn run(state: Arc<AppState>, website: Website, socket: WebSocket) {
             let reply = match frame {
                 Incoming::Closed => break,
                 Incoming::Bad(out) => Some(out),
-                Incoming::Frame(f, r#ref) => s.handle(f, r#ref.as_deref()).await,
-            };
-            if let Some(reply) = reply {
-                if replies.send(reply).await.is_err() {
-                    break;
+                Incoming::Frame(f, r#ref) => {
+                    // One span per frame: its trace context rides every bus message it causes.
+                    let span = tracing::info_span!("widget_frame", frame = f.name());
+                    s.handle(f, r#ref.as_deref()).instrument(span).await
                 }
+            };
+            if let Some(reply) = reply
+                && replies.send(reply).await.is_err()
+            {
+                break;
             }
         }
     }
@@ -389,10 +407,10 @@ impl Shopper {
 
     /// Re-reads the current conversation (it was closed under us).
     async fn refresh(&mut self) {
-        if let Some(c) = &self.conversation {
-            if let Ok(Some(now)) = read::conversation(&self.state.pool, self.group(), c.id).await {
-                self.conversation = Some(now);
-            }
+        if let Some(c) = &self.conversation
+            && let Ok(Some(now)) = read::conversation(&self.state.pool, self.group(), c.id).await
+        {
+            self.conversation = Some(now);
         }
     }
 }

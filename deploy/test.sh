@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs every Showroom test. Installs what is missing first (deploy/install.sh), so a brand-new
+# machine passes too. Each test starts its own real nats-server, redis-server and Postgres on
+# free loopback ports and tears them down.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "installing what is missing"
+deploy/install.sh
+
+step "formatting"
+cargo fmt --all -- --check
+
+step "Kubernetes manifests"
+k8s/validate.sh
+
+step "lints"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "tests"
+profile=default
+[ "${CI:-}" = "true" ] && profile=ci
+# The SMTP catcher's own test needs maildev, which install.sh put in deploy/node_modules.
+export SHOWROOM_MAILDEV_DIR="$PWD/deploy"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --profile "$profile" --run-ignored all
+else
+  cargo test --workspace --locked -- --include-ignored
+fi
