@@ -5,10 +5,12 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{InfraError, Result};
 
-/// `name` as found on `PATH`, like `which`.
+/// `name` as found on `PATH`, like `which`, or in `/usr/sbin` (where Debian puts
+/// `nats-server`, and which is not on a normal user's `PATH`).
 pub(crate) fn find_on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
+    let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin")])
         .map(|dir| dir.join(name))
         .find(|candidate| is_executable(candidate))
 }

@@ -130,7 +130,10 @@ impl ServerProcess {
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log_err))
-            .kill_on_drop(true);
+            .kill_on_drop(true)
+            // Its own process group: a terminal's Ctrl-C reaches the launcher, which stops the
+            // services first and the servers after them (the death signal covers a crash).
+            .process_group(0);
         if let Some(run_as) = spec.run_as {
             cmd.uid(run_as.uid).gid(run_as.gid);
         }

@@ -207,7 +207,7 @@ form input{margin:0;flex:1;min-width:0}
   function onWelcome(w) {
     ready = true; attempt = 0; setConn(''); showError('');
     if (w.visitor_token) setItem('localStorage', TOKEN_KEY, w.visitor_token);
-    if (w.website) title.textContent = nm(w.website) || 'Chat';
+    if (w.website) title.textContent = nm(w.website.rooftop) || nm(w.website) || 'Chat';
     departments = w.departments || [];
     const c = w.conversation;
     // Our last_seq was about another conversation: the messages we got may start mid-way. Ask again from 0.

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Installs what the local dev stack (deploy/dev.sh) and the tests (deploy/test.sh) need, when it
+# is missing: nats-server, redis-server, PostgreSQL's server programs and Chromium (apt-get), and
+# maildev, the SMTP catcher, and playwright-core (npm, into deploy/node_modules). Node.js and npm must already be there.
+#
+# Idempotent and quiet: it prints one line per thing it installed and nothing when all is
+# present (then it takes well under a second). Runs from any directory.
+#
+# maildev is pinned in deploy/package.json. 2.2.1 rather than the newest (3.0.0): 3.0.0's
+# dependencies (mailparser 3.14.2 -> @zone-eu/mailsplit 5.4.30, encoding-japanese 2.5.0) do not
+# resolve from the npm registry this project uses. 2.2.1 is what showroom-localinfra's
+# SmtpCatcher drives (bin/maildev, --smtp/--web/--ip/--mail-directory, GET /email).
+set -euo pipefail
+
+deploy_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+say() { printf 'install.sh: %s\n' "$*"; }
+fail() {
+  printf 'install.sh: error: %s\n' "$*" >&2
+  exit 1
+}
+
+# Runs "$@" with its output kept in a temp file, shown only when it fails.
+quietly() {
+  local out
+  out="$(mktemp)"
+  if ! "$@" >"$out" 2>&1; then
+    cat "$out" >&2
+    rm -f "$out"
+    fail "\`$*\` failed (its output is above)"
+  fi
+  rm -f "$out"
+}
+
+# Root runs apt-get directly; anyone else through sudo, when there is one.
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo "$@"
+  else
+    fail "installing needs root: run this script as root or install sudo (wanted: $*)"
+  fi
+}
+
+apt_updated=no
+apt_install() {
+  command -v apt-get >/dev/null 2>&1 ||
+    fail "apt-get not found: install $* with your system's package manager"
+  if [ "$apt_updated" = no ]; then
+    quietly as_root apt-get update -qq
+    apt_updated=yes
+  fi
+  quietly as_root env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends "$@"
+}
+
+# `command -v` plus /usr/sbin, which is not on a normal user's PATH on Debian (nats-server
+# lives there).
+have() {
+  command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]
+}
+
+# --- nats-server, redis-server ---------------------------------------------------------------
+for program in nats-server redis-server; do
+  if ! have "$program"; then
+    apt_install "$program"
+    say "installed $program (apt-get install $program)"
+  fi
+done
+
+# --- PostgreSQL server programs: initdb and postgres, on PATH or in /usr/lib/postgresql/*/bin
+have_postgres() {
+  if command -v initdb >/dev/null 2>&1 && command -v postgres >/dev/null 2>&1; then
+    return 0
+  fi
+  local dir
+  for dir in /usr/lib/postgresql/*/bin; do
+    if [ -x "$dir/initdb" ] && [ -x "$dir/postgres" ]; then
+      return 0
+    fi
+  done
+  return 1
+}
+
+if ! have_postgres; then
+  # The package's post-install would create and start a system cluster on port 5432, which the
+  # dev stack does not use (it runs its own server on a free port): turn that off first.
+  apt_install postgresql-common
+  conf=/etc/postgresql-common/createcluster.conf
+  if [ -f "$conf" ]; then
+    as_root sed -i -E 's/^#?[[:space:]]*create_main_cluster[[:space:]]*=.*/create_main_cluster = false/' "$conf"
+  fi
+  if apt-cache show postgresql-15 >/dev/null 2>&1; then
+    apt_install postgresql-15
+    say "installed PostgreSQL 15 (apt-get install postgresql-15)"
+  else
+    apt_install postgresql
+    say "installed PostgreSQL (apt-get install postgresql; postgresql-15 is not in this distribution)"
+  fi
+  have_postgres || fail "PostgreSQL was installed but initdb/postgres are still not found"
+fi
+
+# --- Chromium, for the browser tests (driven by playwright-core, never a downloaded browser) --
+if [ ! -x /usr/bin/chromium ]; then
+  apt_install chromium
+  say "installed chromium (apt-get install chromium)"
+fi
+
+# --- Node.js, npm, maildev, playwright-core ---------------------------------------------------------------------
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  fail "Node.js and npm are required (for maildev, the SMTP catcher) but $(
+    command -v node >/dev/null 2>&1 && echo "npm is" || echo "node is"
+  ) not on PATH: install them (Debian: apt-get install nodejs npm) and run this again"
+fi
+
+# npm writes node_modules/.package-lock.json last, so it stands for "installed from this lock".
+installed_marker="$deploy_dir/node_modules/.package-lock.json"
+if [ ! -f "$installed_marker" ] ||
+  [ "$deploy_dir/package-lock.json" -nt "$installed_marker" ] ||
+  [ ! -f "$deploy_dir/node_modules/maildev/bin/maildev" ] ||
+  [ ! -f "$deploy_dir/node_modules/playwright-core/package.json" ]; then
+  quietly npm ci --prefix "$deploy_dir" --no-audit --no-fund --loglevel=error
+  version="$(node -p "require('$deploy_dir/node_modules/maildev/package.json').version" 2>/dev/null || echo '?')"
+  say "installed maildev $version and playwright-core (npm ci --prefix deploy)"
+fi

@@ -1,0 +1,44 @@
+//! A person can chat from `/demo` to `/console` in a real Chromium (driven by playwright-core,
+//! see `services/gateway/tests/browser/`), against the real services.
+
+use std::path::PathBuf;
+
+use showroom_testkit::Stack;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_person_chats_from_the_demo_page_to_the_console_in_chromium() -> anyhow::Result<()> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()?;
+    // deploy/install.sh puts playwright-core in deploy/node_modules; a variable may point elsewhere.
+    let modules = std::env::var_os("SHOWROOM_NODE_MODULES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("deploy/node_modules"));
+    anyhow::ensure!(
+        modules.join("playwright-core").is_dir()
+            && std::path::Path::new("/usr/bin/chromium").exists(),
+        "the browser test needs Chromium and playwright-core: run deploy/install.sh"
+    );
+    let stack = Stack::start().await?;
+    showroom_gateway::demo::seed(&stack.pool, &[stack.origin()]).await?;
+    let out = tokio::process::Command::new("node")
+        .arg("--test")
+        .arg("--test-reporter=spec")
+        .arg(root.join("services/gateway/tests/browser/chat.test.mjs"))
+        .env("SHOWROOM_BASE_URL", &stack.base_url)
+        .env("SHOWROOM_NODE_MODULES", &modules)
+        .env(
+            "SHOWROOM_SCREENSHOTS",
+            std::env::var_os("SHOWROOM_SCREENSHOTS").unwrap_or_default(),
+        )
+        .kill_on_drop(true)
+        .output()
+        .await?;
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "browser test failed:\n{report}");
+    stack.stop().await
+}
