@@ -29,10 +29,10 @@ async fn sigterm_drains_and_exits_cleanly() -> anyhow::Result<()> {
     let ready = format!("http://127.0.0.1:{admin}/readyz");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Ok(r) = http.get(&ready).send().await {
-            if r.status() == 200 {
-                break;
-            }
+        if let Ok(r) = http.get(&ready).send().await
+            && r.status() == 200
+        {
+            break;
         }
         anyhow::ensure!(Instant::now() < deadline, "bot never became ready");
         tokio::time::sleep(Duration::from_millis(100)).await;
