@@ -112,9 +112,9 @@ fn servers_die_with_a_killed_process() {
     common::assert_all_gone(&pids);
 
     // Nothing could delete the killed process' temp dirs; the next start of
-    // each kind of server does.
+    // each kind of server does (here, or in any test process running beside
+    // this one, which may get there first).
     assert_eq!(dirs.len(), 3, "child reported its run dirs");
-    assert!(dirs.iter().all(|dir| dir.exists()), "left behind: {dirs:?}");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         let _nats = Nats::start(None).await.expect("nats");

@@ -49,7 +49,7 @@ impl Socket {
             })?;
             req.headers_mut().insert(name, value);
         }
-        match tokio_tungstenite::connect_async(req).await {
+        match tokio_tungstenite::connect_async_with_config(req, None, true).await {
             Ok((ws, _)) => Ok(Socket {
                 ws,
                 backlog: Vec::new(),

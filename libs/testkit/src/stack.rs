@@ -75,13 +75,26 @@ pub struct Stack {
 pub const VISITOR_SECRET: &str = "test-visitor-secret-0123456789abcdef";
 
 impl Stack {
-    /// Starts servers and services.
+    /// Starts servers and services (Postgres without fsync: tests check behaviour, not speed).
     pub async fn start() -> anyhow::Result<Stack> {
+        Self::start_with(PostgresOptions::throwaway()).await
+    }
+
+    /// Starts servers and services with a durable Postgres (fsync on), for benchmarks.
+    pub async fn start_durable() -> anyhow::Result<Stack> {
+        Self::start_with(PostgresOptions {
+            durable: true,
+            ..PostgresOptions::throwaway()
+        })
+        .await
+    }
+
+    async fn start_with(pg_options: PostgresOptions) -> anyhow::Result<Stack> {
         showroom_telemetry::init_for_tests();
         let (nats, redis, pg) = tokio::try_join!(
             Nats::start(None),
             Redis::start(),
-            Postgres::start(PostgresOptions::throwaway())
+            Postgres::start(pg_options)
         )
         .context("starting real servers (run deploy/install.sh if one is missing)")?;
         let pool = showroom_store::connect(&pg.url, 5).await?;

@@ -41,6 +41,7 @@ use anyhow::Context;
 use axum::Json;
 use axum::http::{HeaderValue, header};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -146,8 +147,8 @@ impl AppState {
     /// Publishes a stored message for every gateway's sockets, and builds the sender's `ack`.
     /// The message is durable already; a failed publish is logged, and a resend by the client
     /// publishes again (the bus drops the duplicate by message id).
-    pub async fn acknowledge(&self, m: &Message, r#ref: Option<&str>) -> Outbound {
-        self.publish_message(m).await;
+    pub async fn acknowledge(&self, group: Uuid, m: &Message, r#ref: Option<&str>) -> Outbound {
+        self.publish_message(group, m).await;
         let ack = json!({
             "type": "ack",
             "client_msg_id": m.client_msg_id,
@@ -159,9 +160,7 @@ impl AppState {
         Outbound::frame(&ws::with_ref(ack, r#ref))
     }
 
-    async fn publish_message(&self, m: &Message) {
-        let group = self.group_of_conversation(m.conversation_id).await;
-        let Some(group) = group else { return };
+    async fn publish_message(&self, group: Uuid, m: &Message) {
         // The envelope id is the message id, so republishing is deduplicated by JetStream.
         let env = Envelope {
             id: m.id,
@@ -182,16 +181,6 @@ impl AppState {
                 }
             }
         }
-    }
-
-    async fn group_of_conversation(&self, id: Uuid) -> Option<Uuid> {
-        sqlx::query_scalar("SELECT group_id FROM conversations WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .inspect_err(|e| tracing::error!(error = %e, "cannot read conversation group"))
-            .ok()
-            .flatten()
     }
 
     /// Passes a typing signal on (best-effort).
@@ -280,10 +269,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
                         &p.author,
                         &p.text,
                         &p.client_msg_id,
-                        |_, _| Ok(()),
                     )
                     .await?;
-                    s.publish_message(appended.message()).await;
+                    s.publish_message(group, appended.message()).await;
                     Ok(appended.message().clone())
                 }
             },
@@ -296,6 +284,13 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         .with_context(|| format!("binding {}", config.http_addr))?;
     let http_addr = listener.local_addr()?;
     let token = base.shutdown.clone();
+    // Small frames must leave at once: without TCP_NODELAY, Nagle's algorithm meets the peer's
+    // delayed ACK and every acknowledgement waits about 40 ms.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     let serving = async move {
         if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(token.cancelled_owned())

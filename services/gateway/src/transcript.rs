@@ -97,8 +97,11 @@ fn db_error(e: sqlx::Error) -> CommandError {
 }
 
 /// Appends a message to an open conversation of `group`, idempotently on `client_msg_id`.
-/// `allowed` is called with the conversation's state and assigned agent to decide whether
-/// this author may write now.
+///
+/// Who may write: an agent only in a chat assigned to them and active; the shopper, the bot
+/// and the system in any open chat. Checking that, locking the conversation against a
+/// concurrent end, bumping the counter and inserting the message is one statement (one round
+/// trip, one commit): if the insert fails, the bump rolls back with it and `seq` stays gapless.
 pub async fn append(
     pool: &PgPool,
     group: Uuid,
@@ -106,7 +109,6 @@ pub async fn append(
     author: &Author,
     text: &str,
     client_msg_id: &str,
-    allowed: impl FnOnce(ConversationState, Option<Uuid>) -> Result<(), CommandError>,
 ) -> Result<Appended, CommandError> {
     if client_msg_id.is_empty() || client_msg_id.chars().count() > MAX_CLIENT_ID_CHARS {
         return Err(CommandError::new(
@@ -115,69 +117,31 @@ pub async fn append(
         ));
     }
     let text = clean_text(text)?;
-    if let Some(m) = existing(pool, conversation_id, author, client_msg_id)
-        .await
-        .map_err(db_error)?
-    {
-        return Ok(Appended::Existing(m));
-    }
-    let mut tx = pool.begin().await.map_err(db_error)?;
-    // Lock the conversation against a concurrent end, and check who may write.
-    let conv: Option<(String, Option<Uuid>)> = sqlx::query_as(
-        "SELECT state, agent_id FROM conversations WHERE id = $1 AND group_id = $2 FOR SHARE",
-    )
-    .bind(conversation_id)
-    .bind(group)
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(db_error)?;
-    let Some((state, agent)) = conv else {
-        return Err(CommandError::new(
-            ErrorCode::NotFound,
-            "no such conversation",
-        ));
-    };
-    let state = ConversationState::parse(&state).unwrap_or(ConversationState::Ended);
-    if state.is_closed() {
-        return Err(CommandError::new(
-            ErrorCode::ConversationClosed,
-            "this conversation has ended",
-        ));
-    }
-    allowed(state, agent)?;
-    let (seq,): (i64,) = sqlx::query_as(
-        "INSERT INTO transcripts (conversation_id, group_id, last_seq) VALUES ($1, $2, 1) \
-         ON CONFLICT (conversation_id) DO UPDATE SET last_seq = transcripts.last_seq + 1 RETURNING last_seq",
-    )
-    .bind(conversation_id)
-    .bind(group)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(db_error)?;
-    let inserted: Result<Row, sqlx::Error> = sqlx::query_as(concat!(
-        "INSERT INTO messages (id, conversation_id, group_id, seq, author_kind, author_id, author_name, body, client_msg_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ",
+    let inserted: Result<Option<Row>, sqlx::Error> = sqlx::query_as(concat!(
+        "WITH c AS (SELECT id FROM conversations WHERE id = $1 AND group_id = $2 \
+           AND state IN ('bot', 'incoming', 'active') \
+           AND ($5 <> 'agent' OR (state = 'active' AND agent_id = $6)) FOR SHARE), \
+         t AS (INSERT INTO transcripts (conversation_id, group_id, last_seq) SELECT id, $2, 1 FROM c \
+           ON CONFLICT (conversation_id) DO UPDATE SET last_seq = transcripts.last_seq + 1 RETURNING last_seq) \
+         INSERT INTO messages (id, conversation_id, group_id, seq, author_kind, author_id, author_name, body, client_msg_id) \
+         SELECT $3, $1, $2, t.last_seq, $5, $6, $7, $8, $4 FROM t RETURNING ",
         columns!()
     ))
-    .bind(Uuid::now_v7())
     .bind(conversation_id)
     .bind(group)
-    .bind(seq)
+    .bind(Uuid::now_v7())
+    .bind(client_msg_id)
     .bind(author.kind.as_str())
     .bind(author.id)
     .bind(&author.name)
     .bind(text)
-    .bind(client_msg_id)
-    .fetch_one(&mut *tx)
+    .fetch_optional(pool)
     .await;
     match inserted {
-        Ok(row) => {
-            tx.commit().await.map_err(db_error)?;
-            Ok(Appended::New(row.into()))
-        }
-        // A concurrent resend of the same message won the race: return what it stored.
+        Ok(Some(row)) => Ok(Appended::New(row.into())),
+        Ok(None) => Err(refusal(pool, group, conversation_id, author).await),
+        // Sent before under the same id (a retry, another tab): return what was stored.
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-            drop(tx);
             existing(pool, conversation_id, author, client_msg_id)
                 .await
                 .map_err(db_error)?
@@ -187,6 +151,46 @@ pub async fn append(
                 })
         }
         Err(e) => Err(db_error(e)),
+    }
+}
+
+/// Why a message was not appended.
+async fn refusal(
+    pool: &PgPool,
+    group: Uuid,
+    conversation_id: Uuid,
+    author: &Author,
+) -> CommandError {
+    let conv: Result<Option<(String, Option<Uuid>)>, _> =
+        sqlx::query_as("SELECT state, agent_id FROM conversations WHERE id = $1 AND group_id = $2")
+            .bind(conversation_id)
+            .bind(group)
+            .fetch_optional(pool)
+            .await;
+    let (state, agent) = match conv {
+        Err(e) => return db_error(e),
+        Ok(None) => return CommandError::new(ErrorCode::NotFound, "no such conversation"),
+        Ok(Some((state, agent))) => (
+            ConversationState::parse(&state).unwrap_or(ConversationState::Ended),
+            agent,
+        ),
+    };
+    if state.is_closed() {
+        return CommandError::new(ErrorCode::ConversationClosed, "this conversation has ended");
+    }
+    match (author.kind, state) {
+        (AuthorKind::Agent, ConversationState::Incoming) => CommandError::new(
+            ErrorCode::NotAllowed,
+            "respond to the chat before writing in it",
+        ),
+        (AuthorKind::Agent, _) if agent != author.id => CommandError::new(
+            ErrorCode::NotAllowed,
+            "only the agent who has this chat can write in it",
+        ),
+        _ => CommandError::new(
+            ErrorCode::Unavailable,
+            "the conversation changed meanwhile; retry",
+        ),
     }
 }
 

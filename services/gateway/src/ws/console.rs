@@ -16,8 +16,7 @@ use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 use showroom_proto::conversation::{
-    AcceptConversation, Conversation, ConversationCommand, ConversationState, EndConversation,
-    EndedBy,
+    AcceptConversation, Conversation, ConversationCommand, EndConversation, EndedBy,
 };
 use showroom_proto::message::{Author, AuthorKind};
 use showroom_proto::presence::{AgentPresence, AgentStatus, DeviceClosed, GetStatus, SetStatus};
@@ -437,21 +436,13 @@ impl Console {
                     &author,
                     &text,
                     &client_msg_id,
-                    |state, agent| match (state, agent) {
-                        (ConversationState::Active, Some(a)) if a == me => Ok(()),
-                        (ConversationState::Incoming, _) => Err(CommandError::new(
-                            ErrorCode::NotAllowed,
-                            "respond to the chat before writing in it",
-                        )),
-                        _ => Err(CommandError::new(
-                            ErrorCode::NotAllowed,
-                            "only the agent who has this chat can write in it",
-                        )),
-                    },
                 )
                 .await?;
                 self.watch(conversation_id);
-                Ok(self.state.acknowledge(appended.message(), r#ref).await)
+                Ok(self
+                    .state
+                    .acknowledge(self.group(), appended.message(), r#ref)
+                    .await)
             }
             Frame::End { conversation_id } => {
                 let cmd = EndConversation {

@@ -364,7 +364,6 @@ impl Shopper {
                     &author,
                     &text,
                     &client_msg_id,
-                    |_, _| Ok(()),
                 )
                 .await;
                 let appended = match appended {
@@ -374,7 +373,10 @@ impl Shopper {
                     }
                     other => other?,
                 };
-                Ok(self.state.acknowledge(appended.message(), r#ref).await)
+                Ok(self
+                    .state
+                    .acknowledge(self.group(), appended.message(), r#ref)
+                    .await)
             }
             Frame::Typing { .. } => Err(CommandError::new(
                 ErrorCode::Internal,

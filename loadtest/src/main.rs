@@ -1,0 +1,30 @@
+//! `showroom-loadtest`: benchmarks that print figures beside baselines measured in the same run.
+//!
+//! `messages`: a shopper's `send` until its `ack` through the gateway (a durable Postgres
+//! commit, then the bus), with C conversations writing at once, against the floor under it: a
+//! raw single-row Postgres insert and a raw JetStream publish, same concurrency, same servers.
+
+mod messages;
+
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("messages") | None => {
+            messages::run(messages::Options::parse(&args[args.len().min(1)..])).await
+        }
+        Some(other) => {
+            eprintln!("unknown benchmark `{other}`; available: messages");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("loadtest failed: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! Message send → ack through the gateway, against raw Postgres and raw JetStream.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use hdrhistogram::Histogram;
+use serde_json::json;
+use showroom_store::sqlx;
+use showroom_testkit::{Http, Socket, Stack, Tenant};
+use uuid::Uuid;
+
+/// What to run.
+pub struct Options {
+    /// Conversations writing at once.
+    pub conversations: usize,
+    /// Messages each conversation sends per run.
+    pub messages: usize,
+    /// Runs per scenario (the report shows medians).
+    pub runs: usize,
+}
+
+impl Options {
+    /// `--conversations C --messages N --runs R` (defaults 20, 100, 3).
+    pub fn parse(args: &[String]) -> Self {
+        let get = |flag: &str, default: usize| {
+            args.iter()
+                .position(|a| a == flag)
+                .and_then(|i| args.get(i + 1))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(default)
+        };
+        Self {
+            conversations: get("--conversations", 20),
+            messages: get("--messages", 100),
+            runs: get("--runs", 3).max(1),
+        }
+    }
+}
+
+/// One run's figures.
+struct Figures {
+    per_sec: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+/// Runs `workers` concurrent loops of `n` timed operations each; returns throughput and
+/// latency percentiles. Each operation takes its worker and hands it back.
+async fn measure<W, F, Fut>(workers: Vec<W>, n: usize, op: F) -> anyhow::Result<Figures>
+where
+    W: Send + 'static,
+    F: Fn(W, usize) -> Fut + Send + Sync + Clone + 'static,
+    Fut: Future<Output = anyhow::Result<W>> + Send,
+{
+    let started = Instant::now();
+    let tasks: Vec<_> = workers
+        .into_iter()
+        .map(|w| {
+            let op = op.clone();
+            let mut w = w;
+            tokio::spawn(async move {
+                let mut h = Histogram::<u64>::new(3)?;
+                for i in 0..n {
+                    let t = Instant::now();
+                    w = op(w, i).await?;
+                    h.record(t.elapsed().as_micros() as u64)?;
+                }
+                anyhow::Ok(h)
+            })
+        })
+        .collect();
+    let mut all = Histogram::<u64>::new(3)?;
+    for t in tasks {
+        all.add(t.await??)?;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    Ok(Figures {
+        per_sec: all.len() as f64 / elapsed,
+        p50_ms: all.value_at_quantile(0.50) as f64 / 1000.0,
+        p99_ms: all.value_at_quantile(0.99) as f64 / 1000.0,
+    })
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+struct Row {
+    name: &'static str,
+    runs: Vec<Figures>,
+}
+
+impl Row {
+    fn per_sec(&self) -> f64 {
+        median(self.runs.iter().map(|f| f.per_sec).collect())
+    }
+    fn p50(&self) -> f64 {
+        median(self.runs.iter().map(|f| f.p50_ms).collect())
+    }
+    fn p99(&self) -> f64 {
+        median(self.runs.iter().map(|f| f.p99_ms).collect())
+    }
+}
+
+/// Runs the benchmark and prints its report.
+pub async fn run(o: Options) -> anyhow::Result<()> {
+    eprintln!("starting real servers (Postgres with fsync on) and the seven services…");
+    let stack = Stack::start_durable().await?;
+    let t = Tenant::seed(&stack.pool, "Bench", 1).await?;
+    sqlx::query("UPDATE agents SET max_chats = 100000")
+        .execute(&stack.pool)
+        .await?;
+    let token = Http::new(&stack.base_url)
+        .login(&t.agents[0].1, "correct horse battery staple")
+        .await?;
+    let mut agent = Socket::console(&stack.ws_url(""), &token).await?;
+    agent.ask(json!({"type": "hello", "v": 1})).await?;
+    agent
+        .ask(json!({"type": "set_status", "status": "available"}))
+        .await?;
+
+    // Baseline tables and stream, on the same servers.
+    sqlx::query("CREATE TABLE bench_messages (id uuid PRIMARY KEY, conversation_id uuid NOT NULL, seq bigint NOT NULL, body text NOT NULL)")
+        .execute(&stack.pool)
+        .await?;
+    let bus = showroom_bus::Bus::connect(&stack.nats.url, "loadtest").await?;
+    bus.js
+        .create_stream(showroom_bus::async_nats::jetstream::stream::Config {
+            name: "BENCH".into(),
+            subjects: vec!["bench.>".into()],
+            ..Default::default()
+        })
+        .await
+        .context("creating the baseline stream")?;
+    let pool = showroom_store::connect(&stack.pg.url, o.conversations as u32 + 2).await?;
+
+    let mut rows = vec![
+        Row {
+            name: "raw Postgres insert (1 row, 1 commit)",
+            runs: Vec::new(),
+        },
+        Row {
+            name: "raw JetStream publish + ack",
+            runs: Vec::new(),
+        },
+        Row {
+            name: "gateway send -> ack (Showroom)",
+            runs: Vec::new(),
+        },
+    ];
+    for run in 0..o.runs {
+        eprintln!("run {} of {}…", run + 1, o.runs);
+        let workers: Vec<(sqlx::PgPool, Uuid)> = (0..o.conversations)
+            .map(|_| (pool.clone(), Uuid::new_v4()))
+            .collect();
+        rows[0].runs.push(
+            measure(workers, o.messages, |(pool, conv), i| {
+                async move {
+                    sqlx::query("INSERT INTO bench_messages (id, conversation_id, seq, body) VALUES ($1, $2, $3, $4)")
+                        .bind(Uuid::now_v7())
+                        .bind(conv)
+                        .bind(i as i64)
+                        .bind("Is the RAV4 still available?")
+                        .execute(&pool)
+                        .await?;
+                    Ok((pool, conv))
+                }
+            })
+            .await?,
+        );
+        let workers: Vec<showroom_bus::async_nats::jetstream::Context> =
+            (0..o.conversations).map(|_| bus.js.clone()).collect();
+        rows[1].runs.push(
+            measure(workers, o.messages, |js, i| async move {
+                js.publish(format!("bench.{i}"), "Is the RAV4 still available?".into())
+                    .await?
+                    .await?;
+                Ok(js)
+            })
+            .await?,
+        );
+        // Fresh conversations each run, each accepted by the agent.
+        let mut shoppers = Vec::new();
+        for _ in 0..o.conversations {
+            let mut w = Socket::widget(&stack.ws_url(""), &t.key, &t.origin).await?;
+            w.ask(json!({"type": "hello", "v": 1})).await?;
+            let started = w
+                .ask(json!({"type": "start", "department_id": t.sales}))
+                .await?;
+            let conv = started["conversation"]["id"]
+                .as_str()
+                .context("started")?
+                .to_string();
+            let accepted = agent
+                .ask(json!({"type": "accept", "conversation_id": conv}))
+                .await?;
+            anyhow::ensure!(accepted["type"] == "accepted", "{accepted}");
+            shoppers.push(w);
+        }
+        rows[2].runs.push(
+            measure(shoppers, o.messages, |mut w: Socket, i| async move {
+                let frame = json!({"type": "send", "client_msg_id": format!("m{i}"), "text": "Is the RAV4 still available?"});
+                let ack = w.ask(frame).await?;
+                anyhow::ensure!(ack["type"] == "ack", "{ack}");
+                Ok(w)
+            })
+            .await?,
+        );
+        // Drain what the agent's socket received meanwhile, so it never backs up.
+        while agent
+            .next_within(Duration::from_millis(50))
+            .await?
+            .is_some()
+        {}
+    }
+
+    println!();
+    println!(
+        "Message send -> ack: {} conversations writing at once, {} messages each, medians of {} runs",
+        o.conversations, o.messages, o.runs
+    );
+    println!(
+        "{:<40} {:>10} {:>9} {:>9}",
+        "scenario", "msgs/s", "p50 ms", "p99 ms"
+    );
+    for r in &rows {
+        println!(
+            "{:<40} {:>10.0} {:>9.2} {:>9.2}",
+            r.name,
+            r.per_sec(),
+            r.p50(),
+            r.p99()
+        );
+    }
+    let (pg, showroom) = (&rows[0], &rows[2]);
+    println!(
+        "ratio Showroom / raw Postgres insert: throughput {:.2}x, p50 {:.2}x, p99 {:.2}x",
+        showroom.per_sec() / pg.per_sec(),
+        showroom.p50() / pg.p50(),
+        showroom.p99() / pg.p99()
+    );
+    stack.stop().await
+}
