@@ -7,7 +7,7 @@ use anyhow::Context;
 use hdrhistogram::Histogram;
 use serde_json::json;
 use showroom_store::sqlx;
-use showroom_testkit::{Http, Socket, Stack, Tenant};
+use showroom_testkit::{Socket, Stack, Tenant};
 use uuid::Uuid;
 
 /// What to run.
@@ -112,14 +112,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     sqlx::query("UPDATE agents SET max_chats = 100000")
         .execute(&stack.pool)
         .await?;
-    let token = Http::new(&stack.base_url)
-        .login(&t.agents[0].1, "correct horse battery staple")
-        .await?;
-    let mut agent = Socket::console(&stack.ws_url(""), &token).await?;
-    agent.ask(json!({"type": "hello", "v": 1})).await?;
-    agent
-        .ask(json!({"type": "set_status", "status": "available"}))
-        .await?;
+    let mut agent = stack.agent(&t.agents[0].1, "available").await?;
 
     // Baseline tables and stream, on the same servers.
     sqlx::query("CREATE TABLE bench_messages (id uuid PRIMARY KEY, conversation_id uuid NOT NULL, seq bigint NOT NULL, body text NOT NULL)")
@@ -184,8 +177,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         // Fresh conversations each run, each accepted by the agent.
         let mut shoppers = Vec::new();
         for _ in 0..o.conversations {
-            let mut w = Socket::widget(&stack.ws_url(""), &t.key, &t.origin).await?;
-            w.ask(json!({"type": "hello", "v": 1})).await?;
+            let (mut w, _) = stack.shopper(&t, None, 0).await?;
             let started = w
                 .ask(json!({"type": "start", "department_id": t.sales}))
                 .await?;

@@ -19,4 +19,4 @@ mod tenant;
 pub use http::Http;
 pub use socket::Socket;
 pub use stack::{Service, Stack};
-pub use tenant::Tenant;
+pub use tenant::{PASSWORD, Tenant};

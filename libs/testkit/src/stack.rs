@@ -3,11 +3,15 @@
 use std::net::SocketAddr;
 
 use anyhow::Context;
+use serde_json::{Value, json};
 use showroom_config::{Common, Secret};
 use showroom_localinfra::{Nats, Postgres, PostgresOptions, Redis};
 use showroom_runtime::Running;
 use showroom_store::sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
+
+use crate::tenant::PASSWORD;
+use crate::{Http, Socket, Tenant};
 
 /// The seven services.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,6 +205,38 @@ impl Stack {
     /// The origin of the gateway's own pages.
     pub fn origin(&self) -> String {
         format!("http://{}", self.gateway_addr)
+    }
+
+    /// An agent's console: logs `email` in (with the test password), says hello and sets
+    /// `status`.
+    pub async fn agent(&self, email: &str, status: &str) -> anyhow::Result<Socket> {
+        let token = Http::new(&self.base_url).login(email, PASSWORD).await?;
+        let mut c = Socket::console(&self.ws_url(""), &token).await?;
+        let welcome = c.ask(json!({"type": "hello", "v": 1})).await?;
+        anyhow::ensure!(welcome["type"] == "welcome", "{welcome}");
+        let st = c
+            .ask(json!({"type": "set_status", "status": status}))
+            .await?;
+        anyhow::ensure!(st["type"] == "status" && st["status"] == status, "{st}");
+        Ok(c)
+    }
+
+    /// A shopper's widget on the tenant's website that said hello (with a visitor token from
+    /// an earlier visit, if given); returns the socket and the `welcome`.
+    pub async fn shopper(
+        &self,
+        t: &Tenant,
+        visitor_token: Option<&str>,
+        last_seq: i64,
+    ) -> anyhow::Result<(Socket, Value)> {
+        let mut w = Socket::widget(&self.ws_url(""), &t.key, &t.origin).await?;
+        let mut hello = json!({"type": "hello", "v": 1, "last_seq": last_seq});
+        if let Some(tok) = visitor_token {
+            hello["visitor_token"] = json!(tok);
+        }
+        let welcome = w.ask(hello).await?;
+        anyhow::ensure!(welcome["type"] == "welcome", "{welcome}");
+        Ok((w, welcome))
     }
 
     /// Stops every service (gracefully), then the servers.

@@ -4,41 +4,9 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
-use showroom_testkit::{Http, Service, Socket, Stack, Tenant};
+use serde_json::json;
+use showroom_testkit::{Http, PASSWORD, Service, Stack, Tenant};
 use uuid::Uuid;
-
-const PASSWORD: &str = "correct horse battery staple";
-
-/// A logged-in agent console that said hello and set a status.
-async fn agent_console(stack: &Stack, email: &str, status: &str) -> anyhow::Result<Socket> {
-    let token = Http::new(&stack.base_url).login(email, PASSWORD).await?;
-    let mut c = Socket::console(&stack.ws_url(""), &token).await?;
-    let welcome = c.ask(json!({"type": "hello", "v": 1})).await?;
-    anyhow::ensure!(welcome["type"] == "welcome", "{welcome}");
-    let st = c
-        .ask(json!({"type": "set_status", "status": status}))
-        .await?;
-    anyhow::ensure!(st["type"] == "status" && st["status"] == status, "{st}");
-    Ok(c)
-}
-
-/// A widget that said hello; returns the socket and the welcome.
-async fn shopper(
-    stack: &Stack,
-    t: &Tenant,
-    token: Option<&str>,
-    last_seq: i64,
-) -> anyhow::Result<(Socket, Value)> {
-    let mut w = Socket::widget(&stack.ws_url(""), &t.key, &t.origin).await?;
-    let mut hello = json!({"type": "hello", "v": 1, "last_seq": last_seq});
-    if let Some(tok) = token {
-        hello["visitor_token"] = json!(tok);
-    }
-    let welcome = w.ask(hello).await?;
-    anyhow::ensure!(welcome["type"] == "welcome", "{welcome}");
-    Ok((w, welcome))
-}
 
 async fn transcript(
     stack: &Stack,
@@ -62,11 +30,11 @@ async fn sqlx_rows(stack: &Stack, id: Uuid) -> anyhow::Result<Vec<(i64, String, 
 async fn a_whole_chat_from_widget_to_console_and_back() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
     let t = Tenant::seed(&stack.pool, "Alpha", 2).await?;
-    let mut sales0 = agent_console(&stack, &t.agents[0].1, "available").await?;
-    let mut sales1 = agent_console(&stack, &t.agents[1].1, "available").await?;
-    let mut service = agent_console(&stack, &t.agents[2].1, "available").await?;
+    let mut sales0 = stack.agent(&t.agents[0].1, "available").await?;
+    let mut sales1 = stack.agent(&t.agents[1].1, "available").await?;
+    let mut service = stack.agent(&t.agents[2].1, "available").await?;
 
-    let (mut w, welcome) = shopper(&stack, &t, None, 0).await?;
+    let (mut w, welcome) = stack.shopper(&t, None, 0).await?;
     assert!(welcome["conversation"].is_null());
     assert_eq!(
         welcome["departments"].as_array().map(Vec::len),
@@ -204,9 +172,9 @@ async fn two_agents_accepting_at_once_exactly_one_gets_it() -> anyhow::Result<()
     let stack = Stack::start().await?;
     let t = Tenant::seed(&stack.pool, "Race", 2).await?;
     for round in 0..5 {
-        let mut a = agent_console(&stack, &t.agents[0].1, "available").await?;
-        let mut b = agent_console(&stack, &t.agents[1].1, "available").await?;
-        let (mut w, _) = shopper(&stack, &t, None, 0).await?;
+        let mut a = stack.agent(&t.agents[0].1, "available").await?;
+        let mut b = stack.agent(&t.agents[1].1, "available").await?;
+        let (mut w, _) = stack.shopper(&t, None, 0).await?;
         let started = w
             .ask(json!({"type": "start", "department_id": t.sales}))
             .await?;
@@ -248,8 +216,8 @@ async fn two_agents_accepting_at_once_exactly_one_gets_it() -> anyhow::Result<()
 async fn a_retried_send_is_stored_once_and_acknowledged_the_same() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
     let t = Tenant::seed(&stack.pool, "Retry", 1).await?;
-    let mut agent = agent_console(&stack, &t.agents[0].1, "available").await?;
-    let (mut w, welcome) = shopper(&stack, &t, None, 0).await?;
+    let mut agent = stack.agent(&t.agents[0].1, "available").await?;
+    let (mut w, welcome) = stack.shopper(&t, None, 0).await?;
     let token = welcome["visitor_token"].as_str().unwrap().to_string();
     let started = w
         .ask(json!({"type": "start", "department_id": t.sales}))
@@ -270,7 +238,7 @@ async fn a_retried_send_is_stored_once_and_acknowledged_the_same() -> anyhow::Re
     );
 
     // Concurrent resends from this tab and a second tab of the same visitor: still one message.
-    let (mut w2, _) = shopper(&stack, &t, Some(&token), 0).await?;
+    let (mut w2, _) = stack.shopper(&t, Some(&token), 0).await?;
     let (a, b) = tokio::join!(w.ask(frame.clone()), w2.ask(frame.clone()));
     assert_eq!((&a?["id"], &b?["id"]), (&first["id"], &first["id"]));
     let rows = transcript(&stack, &conv).await?;
@@ -292,8 +260,8 @@ async fn a_retried_send_is_stored_once_and_acknowledged_the_same() -> anyhow::Re
 async fn a_router_restart_mid_chat_loses_nothing() -> anyhow::Result<()> {
     let mut stack = Stack::start().await?;
     let t = Tenant::seed(&stack.pool, "Restart", 1).await?;
-    let mut agent = agent_console(&stack, &t.agents[0].1, "available").await?;
-    let (mut w, _) = shopper(&stack, &t, None, 0).await?;
+    let mut agent = stack.agent(&t.agents[0].1, "available").await?;
+    let (mut w, _) = stack.shopper(&t, None, 0).await?;
     let started = w
         .ask(json!({"type": "start", "department_id": t.sales}))
         .await?;
@@ -346,8 +314,8 @@ async fn a_router_restart_mid_chat_loses_nothing() -> anyhow::Result<()> {
 async fn a_reload_with_the_visitor_token_resumes_the_conversation() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
     let t = Tenant::seed(&stack.pool, "Reload", 1).await?;
-    let mut agent = agent_console(&stack, &t.agents[0].1, "available").await?;
-    let (mut w, welcome) = shopper(&stack, &t, None, 0).await?;
+    let mut agent = stack.agent(&t.agents[0].1, "available").await?;
+    let (mut w, welcome) = stack.shopper(&t, None, 0).await?;
     let token = welcome["visitor_token"].as_str().unwrap().to_string();
     let started = w
         .ask(json!({"type": "start", "department_id": t.sales, "name": "Jo"}))
@@ -363,7 +331,7 @@ async fn a_reload_with_the_visitor_token_resumes_the_conversation() -> anyhow::R
     w.close().await;
 
     // The page reloads: same token, the client had seen up to seq 1.
-    let (mut w, welcome) = shopper(&stack, &t, Some(&token), 1).await?;
+    let (mut w, welcome) = stack.shopper(&t, Some(&token), 1).await?;
     assert_eq!(welcome["conversation"]["id"], conv.as_str());
     assert_eq!(welcome["conversation"]["state"], "active");
     let seqs: Vec<i64> = welcome["messages"]
@@ -384,7 +352,7 @@ async fn a_reload_with_the_visitor_token_resumes_the_conversation() -> anyhow::R
         .await?;
     // A forged token is a new visitor, who sees nothing of this conversation.
     let forged = token.replace(&token[token.len() - 4..], "AAAA");
-    let (_, other) = shopper(&stack, &t, Some(&forged), 0).await?;
+    let (_, other) = stack.shopper(&t, Some(&forged), 0).await?;
     assert!(other["conversation"].is_null(), "{other}");
     stack.stop().await
 }

@@ -4,7 +4,7 @@ use futures::StreamExt;
 use serde_json::json;
 use showroom_proto::conversation::{ConversationCommand, ConversationEventKind};
 use showroom_proto::v1;
-use showroom_testkit::{Http, Socket, Stack, Tenant};
+use showroom_testkit::{Stack, Tenant};
 
 fn trace_id(headers: Option<&async_nats::HeaderMap>) -> Option<String> {
     let tp = headers?.get("traceparent")?.as_str().to_string();
@@ -35,16 +35,8 @@ async fn the_trace_of_a_shoppers_frame_reaches_the_routers_events() -> anyhow::R
     let mut messages = nats.subscribe(v1::message_created(t.group)).await?;
     nats.flush().await?;
 
-    let token = Http::new(&stack.base_url)
-        .login(&t.agents[0].1, "correct horse battery staple")
-        .await?;
-    let mut agent = Socket::console(&stack.ws_url(""), &token).await?;
-    agent.ask(json!({"type": "hello", "v": 1})).await?;
-    agent
-        .ask(json!({"type": "set_status", "status": "available"}))
-        .await?;
-    let mut w = Socket::widget(&stack.ws_url(""), &t.key, &t.origin).await?;
-    w.ask(json!({"type": "hello", "v": 1})).await?;
+    let mut agent = stack.agent(&t.agents[0].1, "available").await?;
+    let (mut w, _) = stack.shopper(&t, None, 0).await?;
     let started = w
         .ask(json!({"type": "start", "department_id": t.sales}))
         .await?;
