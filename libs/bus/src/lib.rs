@@ -235,6 +235,89 @@ impl Bus {
         }
     }
 
+    /// Follows a stream that another service may not have created yet, with a durable
+    /// consumer shared by every replica, in a tracked background task: waits for the stream
+    /// (start-up never blocks on another service), creates the consumer to start at `since`
+    /// (so nothing published while waiting is missed), calls `handle` for each event and acks
+    /// it after. Undecodable events are logged and acked (they would never decode).
+    pub fn follow_durable<T, F, Fut>(
+        &self,
+        stream: &'static str,
+        durable: &'static str,
+        since: chrono::DateTime<chrono::Utc>,
+        tracker: &tokio_util::task::TaskTracker,
+        shutdown: tokio_util::sync::CancellationToken,
+        handle: F,
+    ) where
+        T: DeserializeOwned + Send + 'static,
+        F: Fn(Envelope<T>) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        use async_nats::jetstream::consumer::{self, AckPolicy, DeliverPolicy};
+        use futures::StreamExt;
+
+        let js = self.js.clone();
+        tracker.spawn(async move {
+            let start_time = time::OffsetDateTime::from_unix_timestamp_nanos(
+                since.timestamp_nanos_opt().unwrap_or(0) as i128,
+            )
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+            let config = consumer::pull::Config {
+                durable_name: Some(durable.into()),
+                ack_policy: AckPolicy::Explicit,
+                deliver_policy: DeliverPolicy::ByStartTime { start_time },
+                ack_wait: Duration::from_secs(30),
+                ..Default::default()
+            };
+            let mut waited = false;
+            let mut messages = loop {
+                let attempt = async {
+                    let s = js.get_stream(stream).await.map_err(|e| e.to_string())?;
+                    let c = s
+                        .get_or_create_consumer(durable, config.clone())
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    c.messages().await.map_err(|e| e.to_string())
+                };
+                match attempt.await {
+                    Ok(m) => break m,
+                    Err(e) => {
+                        if !waited {
+                            tracing::info!(stream, durable, reason = %e, "waiting for the stream");
+                            waited = true;
+                        }
+                        tokio::select! {
+                            _ = shutdown.cancelled() => return,
+                            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                        }
+                    }
+                }
+            };
+            loop {
+                let msg = tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    m = messages.next() => match m {
+                        Some(Ok(m)) => m,
+                        Some(Err(e)) => {
+                            tracing::warn!(stream, durable, error = %e, "consumer error");
+                            continue;
+                        }
+                        None => break,
+                    },
+                };
+                match decode::<T>(&msg.payload) {
+                    Ok(env) => handle(env).await,
+                    Err(e) => {
+                        tracing::warn!(stream, durable, error = %e, "undecodable event skipped")
+                    }
+                }
+                if let Err(e) = msg.ack().await {
+                    tracing::warn!(stream, durable, error = %e, "cannot ack");
+                }
+            }
+        });
+    }
+
     /// Drains the connection: unsubscribes, flushes what is pending, closes.
     pub async fn drain(&self) {
         if let Err(e) = self.client.drain().await {

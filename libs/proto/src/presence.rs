@@ -1,5 +1,6 @@
 //! Agent presence: statuses, device heartbeats and availability.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -126,10 +127,77 @@ pub struct AgentPresence {
     pub effective: AgentStatus,
     /// How many console devices are connected now.
     pub devices: u32,
+    /// Chats the agent has now (recounted from the conversations, so it never drifts).
+    #[serde(default)]
+    pub active_chats: u32,
+    /// The last heartbeat of any device (none since presence last lost Redis, or ever).
+    #[serde(default)]
+    pub last_seen: Option<DateTime<Utc>>,
+    /// Departments the agent covers.
+    #[serde(default)]
+    pub departments: Vec<Uuid>,
+    /// Rooftops of those departments.
+    #[serde(default)]
+    pub rooftops: Vec<Uuid>,
 }
 
-/// Published whenever an agent's effective status, chosen status or device count changes.
+/// Published on `presence.changed` whenever an agent's chosen or effective status, devices or
+/// active chats change.
 pub type PresenceChanged = AgentPresence;
+
+/// Asks for the Live Agent Status board of the group. Replied with [`Board`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct GetBoard {
+    /// Only agents whose effective status is this.
+    #[serde(default)]
+    pub status: Option<AgentStatus>,
+    /// Only agents covering a department of this rooftop.
+    #[serde(default)]
+    pub rooftop_id: Option<Uuid>,
+    /// Only agents covering this department.
+    #[serde(default)]
+    pub department_id: Option<Uuid>,
+}
+
+/// A department as the board shows it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BoardDepartment {
+    /// Its id.
+    pub id: Uuid,
+    /// Its label ("Sales").
+    pub label: String,
+    /// The board section it belongs to ("Front End"); its label when none is set.
+    pub section: String,
+    /// Its rooftop.
+    pub rooftop_id: Uuid,
+}
+
+/// One agent on the board.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BoardAgent {
+    /// Name as colleagues see it.
+    pub name: String,
+    /// Presence.
+    #[serde(flatten)]
+    pub presence: AgentPresence,
+}
+
+/// The Live Agent Status board: every agent of the group with their presence, and the rooftops
+/// and departments to group and filter them by.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Board {
+    /// When this was read; the board is never older than this.
+    pub generated_at: DateTime<Utc>,
+    /// The group's rooftops.
+    pub rooftops: Vec<crate::conversation::Named>,
+    /// The group's departments, in board order.
+    pub departments: Vec<BoardDepartment>,
+    /// The agents that pass the filter, by name.
+    pub agents: Vec<BoardAgent>,
+}
 
 #[cfg(test)]
 mod tests {

@@ -82,6 +82,11 @@ pub fn presence_get_status(group: impl Into<Group>) -> String {
     subject(group, "presence", "get_status")
 }
 
+/// A request to presence for the Live Agent Status board.
+pub fn presence_board(group: impl Into<Group>) -> String {
+    subject(group, "presence", "board")
+}
+
 /// A request to presence: which of these agents can take a chat now.
 pub fn presence_find_available(group: impl Into<Group>) -> String {
     subject(group, "presence", "find_available")
@@ -231,6 +236,7 @@ mod tests {
                 presence_set_status(g),
                 presence_get_status(g),
                 presence_find_available(g),
+                presence_board(g),
                 presence_heartbeat(g),
                 presence_device_closed(g),
                 typing_changed(g),

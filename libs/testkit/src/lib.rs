@@ -18,5 +18,5 @@ mod tenant;
 
 pub use http::Http;
 pub use socket::Socket;
-pub use stack::{Service, Stack};
+pub use stack::{Service, Stack, Tuning};
 pub use tenant::{PASSWORD, Tenant};

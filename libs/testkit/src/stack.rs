@@ -68,11 +68,31 @@ pub struct Stack {
     pub pg: Postgres,
     /// A pool on the database, for seeding and for checking what was stored.
     pub pool: PgPool,
+    /// Timings the services run with.
+    pub tuning: Tuning,
     /// Base URL of the gateway, e.g. `http://127.0.0.1:41234`.
     pub base_url: String,
     /// The gateway's address.
     pub gateway_addr: SocketAddr,
     running: Vec<(Service, Running)>,
+}
+
+/// Timings a test may shorten.
+#[derive(Debug, Clone, Copy)]
+pub struct Tuning {
+    /// How often consoles heartbeat (the product's default is 60 s).
+    pub heartbeat_secs: u64,
+    /// How long a silent device counts (default 90 s).
+    pub device_ttl_secs: u64,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Self {
+            heartbeat_secs: 60,
+            device_ttl_secs: 90,
+        }
+    }
 }
 
 /// The visitor token key of test stacks (a restarted gateway keeps accepting old tokens).
@@ -81,19 +101,27 @@ pub const VISITOR_SECRET: &str = "test-visitor-secret-0123456789abcdef";
 impl Stack {
     /// Starts servers and services (Postgres without fsync: tests check behaviour, not speed).
     pub async fn start() -> anyhow::Result<Stack> {
-        Self::start_with(PostgresOptions::throwaway()).await
+        Self::start_with(PostgresOptions::throwaway(), Tuning::default()).await
+    }
+
+    /// Like [`Stack::start`] with other timings.
+    pub async fn start_tuned(tuning: Tuning) -> anyhow::Result<Stack> {
+        Self::start_with(PostgresOptions::throwaway(), tuning).await
     }
 
     /// Starts servers and services with a durable Postgres (fsync on), for benchmarks.
     pub async fn start_durable() -> anyhow::Result<Stack> {
-        Self::start_with(PostgresOptions {
-            durable: true,
-            ..PostgresOptions::throwaway()
-        })
+        Self::start_with(
+            PostgresOptions {
+                durable: true,
+                ..PostgresOptions::throwaway()
+            },
+            Tuning::default(),
+        )
         .await
     }
 
-    async fn start_with(pg_options: PostgresOptions) -> anyhow::Result<Stack> {
+    async fn start_with(pg_options: PostgresOptions, tuning: Tuning) -> anyhow::Result<Stack> {
         showroom_telemetry::init_for_tests();
         let (nats, redis, pg) = tokio::try_join!(
             Nats::start(None),
@@ -108,6 +136,7 @@ impl Stack {
             redis,
             pg,
             pool,
+            tuning,
             base_url: String::new(),
             gateway_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             running: Vec::new(),
@@ -138,6 +167,7 @@ impl Stack {
                     common,
                     http_addr: self.gateway_addr,
                     visitor_token_secret: Secret::new(VISITOR_SECRET),
+                    heartbeat_interval_secs: self.tuning.heartbeat_secs,
                     ..Default::default()
                 };
                 let r = showroom_gateway::start(config, token).await?;
@@ -150,6 +180,7 @@ impl Stack {
                 let config = showroom_presence::Config {
                     common,
                     redis_url: self.redis.url.clone(),
+                    device_ttl_secs: self.tuning.device_ttl_secs,
                     ..Default::default()
                 };
                 showroom_presence::start(config, token).await?

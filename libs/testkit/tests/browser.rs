@@ -1,4 +1,4 @@
-//! A person can chat from `/demo` to `/console` in a real Chromium (driven by playwright-core,
+//! A person can chat from `/demo` to `/console`, and watch the Live Agent Status board, in a real Chromium (driven by playwright-core,
 //! see `services/gateway/tests/browser/`), against the real services.
 
 use std::path::PathBuf;
@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use showroom_testkit::Stack;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_person_chats_from_the_demo_page_to_the_console_in_chromium() -> anyhow::Result<()> {
+async fn the_pages_work_in_chromium() -> anyhow::Result<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
         .canonicalize()?;
@@ -25,6 +25,7 @@ async fn a_person_chats_from_the_demo_page_to_the_console_in_chromium() -> anyho
         .arg("--test")
         .arg("--test-reporter=spec")
         .arg(root.join("services/gateway/tests/browser/chat.test.mjs"))
+        .arg(root.join("services/gateway/tests/browser/board.test.mjs"))
         .env("SHOWROOM_BASE_URL", &stack.base_url)
         .env("SHOWROOM_NODE_MODULES", &modules)
         .env(

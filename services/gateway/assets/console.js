@@ -18,6 +18,15 @@
     status: null,
     typingFor: null, typingSentAt: 0, idleTimer: 0,
     bannerTimer: 0,
+    tab: null,            // 'chats' or 'board'
+    board: null,          // the Live Agent Status board: {rooftops, departments, agents}, agents merged live
+    boardPending: 0,      // `board` requests sent on this socket and not answered yet
+    boardBuffer: [],      // agent_presence frames received while a request was pending (replayed on the reply)
+    boardTimer: 0,        // the 30 s floor
+    boardUpdated: 0,      // when the board was last known good (server clock, ms)
+    skew: 0,              // local clock minus server clock (ms), from generated_at
+    unknownAsked: new Map(), // agent id -> when we last asked the board again because of it
+    saving: new Map(),    // agent id -> PUTs in flight
   };
 
   const newEntry = (c) => ({
@@ -79,6 +88,7 @@
     clearTimeout(S.retryTimer);
     S.convs.clear(); S.selected = null; S.me = null;
     renderThread(); renderLists();
+    resetBoard();
     document.title = 'Showroom — agent console';
     $('app').hidden = true; $('login').hidden = false;
     loginError(message);
@@ -109,6 +119,8 @@
     $('agent-name').textContent = agent.name || agent.email || '';
     if (agent.status) setStatus(agent.status);
     renderLists(); renderThread();
+    S.tab = null;
+    showTab(savedTab(), false);
     connect();
   }
 
@@ -144,7 +156,9 @@
     clearTimeout(S.deadTimer);
     if (s) { s.onclose = null; try { s.close(); } catch (_) { /* ignore */ } }
     $('status').disabled = true;
+    S.boardPending = 0; S.boardBuffer = []; // a new socket must ask again to get agent_presence
     renderLists(); // Respond buttons need a socket
+    renderBoardMeta();
   }
 
   // Reconnect with backoff 1 s, 2 s, 5 s, then every 10 s. A refused upgrade (401) looks like any
@@ -185,6 +199,8 @@
       case 'message': return onMessage(f.message);
       case 'conversation': return onConversation(f.conversation);
       case 'typing': return onPeerTyping(f);
+      case 'board': return onBoard(f);
+      case 'agent_presence': return onAgentPresence(f);
       case 'error': return onError(f);
       default: return; // pong and anything newer
     }
@@ -216,6 +232,8 @@
     // Resend every unacked message, same client_msg_id: the gateway stores it at most once.
     S.convs.forEach((e) => e.pending.forEach((p) => { if (!p.failed) send(p.frame); }));
     renderLists(); renderThreadHead();
+    if (S.tab === 'board') requestBoard(); // this socket is not subscribed to agent_presence yet
+    else renderBoardMeta();
   }
 
   function onOfferWithdrawn(f) {
@@ -307,6 +325,12 @@
       renderLists();
     } else if (kind === 'status') {
       setStatus(S.status); // put the select back
+    } else if (kind === 'board') {
+      S.boardPending = Math.max(0, S.boardPending - 1);
+      if (!S.boardPending) S.boardBuffer = [];
+      boardError('The agent board could not be loaded: ' + (f.message || f.code));
+      if (f.code === 'unavailable' && S.tab === 'board') setTimeout(() => { if (S.tab === 'board' && !S.boardPending) requestBoard(); }, 3000);
+      return; // shown on the board, not in the banner
     }
     banner(f.message || 'Error: ' + f.code);
   }
@@ -347,6 +371,7 @@
     }
     $('count-incoming').textContent = groups.incoming.length ? '(' + groups.incoming.length + ')' : '';
     $('count-active').textContent = groups.active.length ? '(' + groups.active.length + ')' : '';
+    $('tab-chats-count').textContent = $('count-incoming').textContent; // waiting chats stay visible from the board
     document.title = (groups.incoming.length ? '(' + groups.incoming.length + ') ' : '') + 'Showroom — agent console';
     if (focusKey) { // keep keyboard focus on the same control across the rebuild
       const again = [...document.querySelectorAll('[data-key]')].find((x) => x.dataset.key === focusKey);
@@ -557,6 +582,350 @@
     const e = current();
     $('typing').textContent = e && e.typing ? e.typing + ' is typing…' : '';
   }
+
+  // ---- view tabs: Chats | Live Agent Status ----
+  const TAB_KEY = 'showroom.console.tab';
+  const TABS = ['chats', 'board'];
+  function savedTab() { try { return sessionStorage.getItem(TAB_KEY) || 'chats'; } catch (_) { return 'chats'; } }
+
+  function showTab(tab, focus) {
+    if (!TABS.includes(tab)) tab = 'chats';
+    const was = S.tab;
+    S.tab = tab;
+    try { sessionStorage.setItem(TAB_KEY, tab); } catch (_) { /* storage disabled: just not remembered */ }
+    TABS.forEach((name) => {
+      const on = name === tab, t = $('tab-' + name);
+      t.setAttribute('aria-selected', String(on));
+      t.tabIndex = on ? 0 : -1;
+      $('view-' + name).hidden = !on;
+    });
+    if (focus) $('tab-' + tab).focus();
+    if (tab === 'board') {
+      renderBoard();
+      if (was !== 'board') requestBoard(); // also (re)subscribes this socket to agent_presence
+    } else {
+      clearTimeout(S.boardTimer); S.boardTimer = 0;
+    }
+  }
+
+  TABS.forEach((name) => $('tab-' + name).addEventListener('click', () => showTab(name, false)));
+  // Arrow keys move between tabs (and show them), Home/End go to the first/last one.
+  $('tab-chats').parentElement.addEventListener('keydown', (ev) => {
+    let i = TABS.indexOf(S.tab);
+    if (ev.key === 'ArrowRight') i = (i + 1) % TABS.length;
+    else if (ev.key === 'ArrowLeft') i = (i + TABS.length - 1) % TABS.length;
+    else if (ev.key === 'Home') i = 0;
+    else if (ev.key === 'End') i = TABS.length - 1;
+    else return;
+    ev.preventDefault();
+    showTab(TABS[i], true);
+  });
+
+  // ---- Live Agent Status board ----
+  const STATUS_LABELS = { available: 'Available', away: 'Away', dnd: 'Do Not Disturb', offline: 'Offline' };
+  const STATUSES = Object.keys(STATUS_LABELS);
+  const statusLabel = (st) => STATUS_LABELS[st] || String(st || 'Unknown');
+  const statusClass = (st) => 'st-' + (STATUS_LABELS[st] ? st : 'unknown');
+  const canManage = () => !!S.me && (S.me.role === 'manager' || S.me.role === 'admin');
+  const serverNow = () => Date.now() - S.skew;
+  const B = { sections: new Map(), rows: new Map() }; // DOM kept across renders, so focus and open selects survive
+
+  function resetBoard() {
+    clearTimeout(S.boardTimer); S.boardTimer = 0;
+    S.board = null; S.boardPending = 0; S.boardBuffer = []; S.boardUpdated = 0;
+    S.unknownAsked.clear(); S.saving.clear();
+    B.sections.clear(); B.rows.clear();
+    $('board-sections').replaceChildren();
+    boardError('');
+  }
+
+  // Ask for the whole board: when the view is shown, after every welcome while it is shown, and at
+  // least every 30 s while it is shown (the socket may have missed something; this is the floor).
+  function requestBoard() {
+    clearTimeout(S.boardTimer); S.boardTimer = 0;
+    if (S.tab === 'board') S.boardTimer = setTimeout(requestBoard, 30000);
+    if (!S.ready) return; // the next welcome asks
+    if (!S.boardPending) S.boardBuffer = [];
+    S.boardPending++;
+    send({ type: 'board', ref: 'board:' });
+  }
+
+  function onBoard(f) {
+    const b = f.board;
+    if (!b || typeof b !== 'object' || !Array.isArray(b.agents)) return;
+    S.boardPending = Math.max(0, S.boardPending - 1);
+    const gen = Date.parse(b.generated_at);
+    if (!isNaN(gen)) { S.skew = Date.now() - gen; S.boardUpdated = gen; } else S.boardUpdated = serverNow();
+    S.board = {
+      rooftops: Array.isArray(b.rooftops) ? b.rooftops : [],
+      departments: Array.isArray(b.departments) ? b.departments : [],
+      agents: b.agents.filter((a) => a && a.agent_id).map((a) => Object.assign({}, a)),
+    };
+    // agent_presence frames that came while we waited may be newer than the snapshot. Each is a
+    // whole agent, in order, so replaying them gives the latest state either way.
+    const unknown = S.boardBuffer.filter((p) => !mergePresence(p)).map((p) => p.agent_id);
+    if (!S.boardPending) S.boardBuffer = [];
+    boardError('');
+    fillFilters();
+    renderBoard();
+    unknown.forEach(askAgainFor);
+  }
+
+  // Merge one agent's presence; the name stays the board's. False when the agent is not on the board.
+  function mergePresence(p) {
+    if (!S.board || !p || !p.agent_id) return false;
+    const i = S.board.agents.findIndex((a) => a.agent_id === p.agent_id);
+    if (i < 0) return false;
+    const old = S.board.agents[i];
+    S.board.agents[i] = Object.assign({}, old, p, { name: old.name });
+    return true;
+  }
+
+  function onAgentPresence(f) {
+    const p = f.agent;
+    if (!p || typeof p !== 'object' || !p.agent_id) return;
+    if (S.boardPending) S.boardBuffer.push(p);
+    if (!S.board) return;
+    if (mergePresence(p)) {
+      S.boardUpdated = serverNow();
+      renderBoard();
+    } else askAgainFor(p.agent_id);
+  }
+
+  // A colleague we do not know (new, or moved into the group): get the board again, at most once
+  // per 30 s per agent so an agent the board never lists cannot make us loop.
+  function askAgainFor(id) {
+    if (S.tab !== 'board' || S.boardPending) return; // shown later = asked then; pending = its reply will tell
+    const last = S.unknownAsked.get(id) || 0;
+    if (Date.now() - last < 30000) return;
+    S.unknownAsked.set(id, Date.now());
+    requestBoard();
+  }
+
+  function boardError(text) { $('board-error').textContent = text || ''; $('board-error').hidden = !text; }
+
+  // "just now", "3 min ago", … against the server's clock; "—" when never seen.
+  function ago(at) {
+    const t = at ? Date.parse(at) : NaN;
+    if (isNaN(t)) return '—';
+    const sec = Math.max(0, (serverNow() - t) / 1000);
+    if (sec < 60) return 'just now';
+    const min = Math.floor(sec / 60);
+    if (min < 60) return min + ' min ago';
+    const hr = Math.floor(min / 60);
+    if (hr < 24) return hr + ' h ago';
+    const days = Math.floor(hr / 24);
+    return days === 1 ? 'yesterday' : days + ' days ago';
+  }
+
+  // ---- filters (client-side, on the board we hold) ----
+  function fillSelect(sel, allText, opts) {
+    const sig = JSON.stringify(opts);
+    if (sel.dataset.sig === sig) return; // unchanged: leave it alone (focus, open popup)
+    sel.dataset.sig = sig;
+    const keep = sel.value;
+    sel.replaceChildren(new Option(allText, ''), ...opts.map(([v, t]) => new Option(t, v)));
+    sel.value = opts.some(([v]) => v === keep) ? keep : '';
+  }
+
+  function rooftopName(id) {
+    const r = S.board && S.board.rooftops.find((x) => x.id === id);
+    return r ? r.name : '';
+  }
+
+  function fillFilters() {
+    if (!S.board) return;
+    fillSelect($('board-rooftop'), 'All rooftops', S.board.rooftops.map((r) => [r.id, r.name]));
+    fillDepartments();
+  }
+
+  // Department labels repeat across rooftops ("Sales"), so they carry the rooftop unless one is chosen.
+  function fillDepartments() {
+    if (!S.board) return;
+    const fr = $('board-rooftop').value;
+    fillSelect($('board-department'), 'All departments', S.board.departments
+      .filter((d) => !fr || d.rooftop_id === fr)
+      .map((d) => [d.id, fr ? d.label : [d.label, rooftopName(d.rooftop_id)].filter(Boolean).join(' · ')]));
+  }
+
+  $('board-status').addEventListener('change', () => renderBoard());
+  $('board-rooftop').addEventListener('change', () => { fillDepartments(); renderBoard(); });
+  $('board-department').addEventListener('change', () => renderBoard());
+
+  // What to show: sections in the order their departments come, each with the agents covering one of
+  // its departments (among those the rooftop/department filters leave), filtered by effective status.
+  function boardModel() {
+    const b = S.board;
+    const fs = $('board-status').value, fr = $('board-rooftop').value, fd = $('board-department').value;
+    const order = [], members = new Map(); // section key -> Set of department ids
+    b.departments.filter((d) => (!fr || d.rooftop_id === fr) && (!fd || d.id === fd)).forEach((d) => {
+      const name = d.section || d.label || 'Other';
+      const key = 's:' + name;
+      if (!members.has(key)) { members.set(key, new Set()); order.push({ key, name }); }
+      members.get(key).add(d.id);
+    });
+    const depts = (a) => (Array.isArray(a.departments) ? a.departments : []);
+    const inScope = b.agents.filter((a) => (!fr || (a.rooftops || []).includes(fr)) && (!fd || depts(a).includes(fd)));
+    const counts = {};
+    inScope.forEach((a) => { counts[a.effective] = (counts[a.effective] || 0) + 1; });
+    const shown = inScope.filter((a) => !fs || a.effective === fs);
+    const sections = order.map((s) => ({ key: s.key, name: s.name, agents: shown.filter((a) => depts(a).some((id) => members.get(s.key).has(id))) }));
+    if (!fr && !fd) { // agents who cover no department still belong on the board
+      const known = new Set(b.departments.map((d) => d.id));
+      const rest = shown.filter((a) => !depts(a).some((id) => known.has(id)));
+      if (rest.length) sections.push({ key: 'none', name: 'No department', agents: rest });
+    }
+    return { counts, total: inScope.length, sections: sections.filter((s) => s.agents.length) };
+  }
+
+  function renderBoardMeta() {
+    const u = $('board-updated');
+    if (!S.board) { u.textContent = S.ready ? 'Loading…' : 'Connecting…'; return; }
+    const at = new Date(S.boardUpdated).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+    u.textContent = 'Updated ' + at + (S.ready ? '' : ' · not live, reconnecting…');
+    u.classList.toggle('stale', !S.ready);
+  }
+
+  function renderBoard() {
+    if (S.tab !== 'board') return;
+    renderBoardMeta();
+    $('view-board').classList.toggle('can-set', canManage());
+    if (!S.board) { $('board-counts').replaceChildren(); $('board-empty').hidden = true; return; }
+    const m = boardModel();
+    const extra = Object.keys(m.counts).filter((st) => !STATUS_LABELS[st]);
+    $('board-counts').replaceChildren(...STATUSES.concat(extra).map((st) => {
+      const c = h('span', 'count-item');
+      const dot = h('span', 'dot ' + statusClass(st));
+      dot.setAttribute('aria-hidden', 'true');
+      c.append(dot, h('span', '', (m.counts[st] || 0) + ' ' + statusLabel(st)));
+      return c;
+    }));
+    const usedSections = new Set(), usedRows = new Set();
+    const sectionEls = m.sections.map((s) => {
+      usedSections.add(s.key);
+      const se = sectionEl(s.key, s.name);
+      se.count.textContent = '(' + s.agents.length + ')';
+      patchChildren(se.list, s.agents.map((a) => {
+        const key = s.key + '|' + a.agent_id;
+        usedRows.add(key);
+        return rowEl(key, a).li;
+      }));
+      return se.el;
+    });
+    patchChildren($('board-sections'), sectionEls);
+    [...B.sections.keys()].forEach((k) => { if (!usedSections.has(k)) B.sections.delete(k); });
+    [...B.rows.keys()].forEach((k) => { if (!usedRows.has(k)) B.rows.delete(k); });
+    $('board-empty').hidden = m.sections.length > 0;
+  }
+
+  // Replace a list's children only when they changed, and keep keyboard focus where it was.
+  function patchChildren(parent, kids) {
+    const cur = parent.children;
+    if (cur.length === kids.length && kids.every((k, i) => cur[i] === k)) return;
+    const focused = parent.contains(document.activeElement) ? document.activeElement : null;
+    parent.replaceChildren(...kids);
+    if (focused && focused.isConnected && document.activeElement !== focused) focused.focus();
+  }
+
+  let sectionSeq = 0;
+  function sectionEl(key, name) {
+    let s = B.sections.get(key);
+    if (!s) {
+      const el = h('section', 'board-section');
+      const head = h('h2');
+      head.id = 'board-sec-' + (++sectionSeq);
+      el.setAttribute('aria-labelledby', head.id);
+      const title = h('span', 'section-name'), count = h('span', 'count');
+      head.append(title, ' ', count);
+      const list = h('ul', 'board-list');
+      el.append(head, list);
+      B.sections.set(key, s = { el, title, count, list });
+    }
+    s.title.textContent = name;
+    return s;
+  }
+
+  function rowEl(key, a) {
+    let r = B.rows.get(key);
+    if (!r) {
+      const li = h('li', 'board-row');
+      const name = h('span', 'row-name'), dot = h('span', 'dot'), nameText = h('span', 'row-name-text'), you = h('span', 'row-you');
+      dot.setAttribute('aria-hidden', 'true');
+      name.append(dot, nameText, you);
+      const status = h('span', 'row-status'), label = h('span', 'row-status-label'), note = h('span', 'row-note');
+      status.append(label, note);
+      const chats = h('span', 'row-chats'), roofs = h('span', 'row-rooftops'), seen = h('span', 'row-seen');
+      li.append(name, status, chats, roofs, seen);
+      B.rows.set(key, r = { li, dot, nameText, you, label, note, chats, roofs, seen, set: null, id: a.agent_id });
+    }
+    const eff = a.effective || 'offline';
+    const mine = !!S.me && a.agent_id === S.me.id;
+    r.li.dataset.agentId = a.agent_id;
+    r.li.dataset.status = eff;
+    r.dot.className = 'dot ' + statusClass(eff);
+    r.nameText.textContent = a.name || 'Unknown agent';
+    r.you.textContent = mine ? '(you)' : '';
+    r.label.textContent = statusLabel(eff);
+    r.label.className = 'row-status-label ' + statusClass(eff);
+    const note = a.status && a.status !== eff
+      ? 'chose ' + statusLabel(a.status) + (eff === 'offline' ? ', not connected' : '')
+      : '';
+    r.note.textContent = note;
+    r.note.hidden = !note;
+    const n = Math.max(0, Number(a.active_chats) || 0);
+    r.chats.textContent = n + (n === 1 ? ' active chat' : ' active chats');
+    const roofs = (Array.isArray(a.rooftops) ? a.rooftops : []).map(rooftopName).filter(Boolean);
+    r.roofs.textContent = roofs.length ? roofs.join(', ') : 'No rooftop';
+    r.seen.textContent = 'Last seen ' + ago(a.last_seen);
+    r.seen.title = a.last_seen && !isNaN(Date.parse(a.last_seen)) ? new Date(a.last_seen).toLocaleString() : '';
+
+    // Managers and admins set colleagues' statuses here; their own is the header select.
+    const want = canManage() && !mine;
+    if (want && !r.set) {
+      r.set = h('select', 'row-set');
+      STATUSES.forEach((st) => r.set.append(new Option(STATUS_LABELS[st], st)));
+      r.set.addEventListener('change', () => putStatus(r.id, r.set.value));
+      r.li.append(r.set);
+    } else if (!want && r.set) {
+      r.set.remove(); r.set = null;
+    }
+    if (r.set) {
+      r.set.setAttribute('aria-label', 'Set status of ' + (a.name || 'agent'));
+      if (a.status && ![...r.set.options].some((o) => o.value === a.status)) r.set.append(new Option(statusLabel(a.status), a.status));
+      if (!S.saving.get(a.agent_id)) r.set.value = a.status || 'offline'; // not while our own change is on its way
+    }
+    return r;
+  }
+
+  async function putStatus(id, status) {
+    const a = S.board && S.board.agents.find((x) => x.agent_id === id);
+    const name = (a && a.name) || 'this agent';
+    S.saving.set(id, (S.saving.get(id) || 0) + 1);
+    let problem = '';
+    try {
+      const r = await api('PUT', '/api/v1/agents/' + encodeURIComponent(id) + '/status', { status });
+      if (r.ok) {
+        // The answer may be the agent's presence; if not, at least the chosen status is now this.
+        const p = r.data && (r.data.agent_id ? r.data : r.data.agent || r.data.presence);
+        if (p && p.agent_id === id && p.status) mergePresence(p);
+        else if (a) mergePresence({ agent_id: id, status, effective: a.devices > 0 ? status : 'offline' });
+      } else if (r.status === 401) {
+        return showLogin('Your session has ended. Please log in again.');
+      } else {
+        problem = errorMessage(r, 'the server said ' + r.status + '.');
+      }
+    } catch (_) {
+      problem = 'cannot reach the server.';
+    } finally {
+      const left = (S.saving.get(id) || 1) - 1;
+      if (left > 0) S.saving.set(id, left); else S.saving.delete(id);
+    }
+    if (problem) banner('Could not change the status of ' + name + ': ' + problem);
+    renderBoard(); // puts the select back to the real status after a failure
+  }
+
+  // "3 min ago" ages while nothing happens.
+  setInterval(() => { if (S.tab === 'board' && S.board) renderBoard(); }, 15000);
 
   boot();
 })();

@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use showroom_bus::discovery;
 use showroom_proto::conversation::{Conversation, ConversationState};
 use showroom_proto::message::Message;
+use showroom_proto::presence::{AgentPresence, AgentStatus, Board, GetBoard, SetStatus};
+use showroom_proto::v1;
 use showroom_store::read::{self, Filter};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -25,6 +27,7 @@ use crate::transcript;
     info(title = "Showroom API", description = "Live chat for car-dealer groups: the REST API of the gateway. \
         The socket protocols are described in docs/protocol.md."),
     tags((name = "auth", description = "Agent sessions"), (name = "conversations", description = "Chats and transcripts"),
+         (name = "presence", description = "Agent statuses and the Live Agent Status board"),
          (name = "system", description = "The running system"))
 )]
 struct ApiDoc;
@@ -37,6 +40,9 @@ pub fn router() -> (axum::Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(auth::me))
         .routes(routes!(list_conversations))
         .routes(routes!(get_conversation))
+        .routes(routes!(board))
+        .routes(routes!(set_agent_status))
+        .routes(routes!(status_history))
         .routes(routes!(system))
         .split_for_parts()
 }
@@ -149,4 +155,130 @@ async fn system(State(state): State<Arc<AppState>>) -> Result<Json<SystemInfo>, 
         })
         .collect();
     Ok(Json(SystemInfo { services }))
+}
+
+/// Filters of the board.
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct BoardQuery {
+    /// Only agents whose effective status is this (`available`, `away`, `dnd`, `offline`).
+    status: Option<String>,
+    /// Only agents covering a department of this rooftop.
+    rooftop_id: Option<Uuid>,
+    /// Only agents covering this department.
+    department_id: Option<Uuid>,
+}
+
+fn parse_status(s: &str) -> Result<AgentStatus, ApiError> {
+    AgentStatus::parse(s).ok_or_else(|| {
+        ApiError::bad_request(
+            "bad_status",
+            "status must be one of available, away, dnd, offline",
+        )
+    })
+}
+
+/// The Live Agent Status board of the agent's dealer group, for wallboards.
+#[utoipa::path(get, path = "/api/v1/presence/board", tag = "presence", params(BoardQuery),
+    responses((status = 200, body = Board), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn board(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    query: Result<Query<BoardQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Board>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request("bad_query", e.body_text()))?;
+    let filter = GetBoard {
+        status: q.status.as_deref().map(parse_status).transpose()?,
+        rooftop_id: q.rooftop_id,
+        department_id: q.department_id,
+    };
+    Ok(Json(
+        state
+            .command(v1::presence_board(session.group()), filter)
+            .await?,
+    ))
+}
+
+/// A new chosen status.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct StatusBody {
+    /// `available`, `away`, `dnd` or `offline`.
+    status: String,
+}
+
+/// Sets an agent's chosen status: agents their own, managers and admins anyone's in the group
+/// (for the agent who left without logging off). Recorded with who changed it.
+#[utoipa::path(put, path = "/api/v1/agents/{id}/status", tag = "presence", request_body = StatusBody,
+    params(("id" = String, Path, description = "Agent id (UUID)")),
+    responses((status = 200, body = AgentPresence), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn set_agent_status(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    Path(id): Path<String>,
+    body: Result<Json<StatusBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<AgentPresence>, ApiError> {
+    let agent_id: Uuid = id
+        .parse()
+        .map_err(|_| ApiError::bad_request("bad_id", "the agent id must be a UUID"))?;
+    let Json(body) = body.map_err(|e| ApiError::bad_request("bad_json", e.body_text()))?;
+    let status = parse_status(&body.status)?;
+    let me = &session.agent;
+    if agent_id != me.id && !matches!(me.role.as_str(), "manager" | "admin") {
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "forbidden",
+            "only a manager or an admin can set another agent's status",
+        ));
+    }
+    let cmd = SetStatus {
+        agent_id,
+        status,
+        changed_by: me.id,
+    };
+    Ok(Json(
+        state
+            .command(v1::presence_set_status(session.group()), cmd)
+            .await?,
+    ))
+}
+
+/// One change of an agent's status.
+#[derive(Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct StatusChange {
+    /// The status set.
+    status: String,
+    /// Who set it.
+    changed_by: Uuid,
+    /// Their name.
+    changed_by_name: Option<String>,
+    /// When.
+    changed_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Who set an agent's status to what, newest first (at most 200).
+#[utoipa::path(get, path = "/api/v1/agents/{id}/status-history", tag = "presence",
+    params(("id" = String, Path, description = "Agent id (UUID)")),
+    responses((status = 200, body = Vec<StatusChange>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn status_history(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<StatusChange>>, ApiError> {
+    let agent_id: Uuid = id
+        .parse()
+        .map_err(|_| ApiError::bad_request("bad_id", "the agent id must be a UUID"))?;
+    crate::directory::agent(&state.pool, agent_id)
+        .await?
+        .filter(|a| a.group_id == session.group())
+        .ok_or_else(|| ApiError::not_found("agent"))?;
+    let rows = sqlx::query_as(
+        "SELECT h.status, h.changed_by, b.first_name || ' ' || b.last_name AS changed_by_name, h.changed_at \
+         FROM agent_status_changes h LEFT JOIN agents b ON b.id = h.changed_by \
+         WHERE h.agent_id = $1 AND h.group_id = $2 ORDER BY h.changed_at DESC, h.id DESC LIMIT 200",
+    )
+    .bind(agent_id)
+    .bind(session.group())
+    .fetch_all(&state.pool)
+    .await?;
+    Ok(Json(rows))
 }

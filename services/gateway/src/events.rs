@@ -14,6 +14,7 @@ use showroom_proto::typing::Typing;
 use showroom_proto::v1::{self, Group};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use uuid::Uuid;
 
 use crate::hub::Hub;
 
@@ -30,7 +31,7 @@ async fn follow<T, F>(
 ) -> anyhow::Result<()>
 where
     T: serde::de::DeserializeOwned + Send + 'static,
-    F: Fn(&Hub, T) + Send + Sync + 'static,
+    F: Fn(&Hub, Uuid, T) + Send + Sync + 'static,
 {
     let s = bus.stream(stream, STREAM_WAIT).await?;
     let config = OrderedConfig {
@@ -46,7 +47,7 @@ where
             };
             match msg {
                 Some(Ok(m)) => match showroom_bus::decode::<T>(&m.payload) {
-                    Ok(env) => deliver(&hub, env.data),
+                    Ok(env) => deliver(&hub, env.tenant, env.data),
                     Err(e) => tracing::warn!(stream, error = %e, "undecodable event skipped"),
                 },
                 Some(Err(e)) => {
@@ -78,7 +79,7 @@ pub async fn start(
         tracker,
         shutdown.clone(),
         hub.clone(),
-        |h, m: Message| h.on_message(&m),
+        |h, _, m: Message| h.on_message(&m),
     )
     .await?;
     follow(
@@ -87,7 +88,7 @@ pub async fn start(
         tracker,
         shutdown.clone(),
         hub.clone(),
-        |h, e: ConversationEvent| h.on_conversation(&e),
+        |h, _, e: ConversationEvent| h.on_conversation(&e),
     )
     .await?;
     follow(
@@ -96,7 +97,7 @@ pub async fn start(
         tracker,
         shutdown.clone(),
         hub.clone(),
-        |h, p: PresenceChanged| h.on_presence(&p),
+        |h, group, p: PresenceChanged| h.on_presence(group, &p),
     )
     .await?;
     let mut typing = bus.client.subscribe(v1::typing_changed(Group::Any)).await?;

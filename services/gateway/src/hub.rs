@@ -80,6 +80,7 @@ struct Entry {
     side: Side,
     agent: Option<Uuid>,
     watching: HashSet<Uuid>,
+    board_of: Option<Uuid>,
 }
 
 #[derive(Default)]
@@ -87,6 +88,8 @@ struct Inner {
     sockets: HashMap<u64, Entry>,
     by_conversation: HashMap<Uuid, HashSet<u64>>,
     by_agent: HashMap<Uuid, HashSet<u64>>,
+    /// Console sockets showing their group's Live Agent Status board.
+    boards: HashMap<Uuid, HashSet<u64>>,
 }
 
 /// The registry of this gateway's sockets.
@@ -124,6 +127,7 @@ impl Hub {
                 side,
                 agent,
                 watching: HashSet::new(),
+                board_of: None,
             },
         );
         (id, rx)
@@ -149,6 +153,15 @@ impl Hub {
                     inner.by_agent.remove(&a);
                 }
             }
+        }
+    }
+
+    /// The socket now receives presence changes of the group's agents (the board).
+    pub fn watch_board(&self, id: u64, group: Uuid) {
+        let mut inner = self.lock();
+        if let Some(e) = inner.sockets.get_mut(&id) {
+            e.board_of = Some(group);
+            inner.boards.entry(group).or_default().insert(id);
         }
     }
 
@@ -277,12 +290,20 @@ impl Hub {
         Self::send_to(&inner, ids, &out);
     }
 
-    /// Tells every console of the agent its chosen status.
-    pub fn on_presence(&self, p: &PresenceChanged) {
-        let out = Outbound::frame(&json!({"type": "status", "status": p.status}));
+    /// Tells every console of the agent its chosen status, and every board of the group the
+    /// agent's presence.
+    pub fn on_presence(&self, group: Uuid, p: &PresenceChanged) {
+        let status = Outbound::frame(&json!({"type": "status", "status": p.status}));
+        let row = Outbound::frame(&json!({"type": "agent_presence", "agent": p}));
         let inner = self.lock();
         let ids = Self::agent_sockets(&inner, p.agent_id);
-        Self::send_to(&inner, ids, &out);
+        Self::send_to(&inner, ids, &status);
+        let boards: Vec<u64> = inner
+            .boards
+            .get(&group)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default();
+        Self::send_to(&inner, boards, &row);
     }
 
     /// How many sockets are registered (for tests and metrics).

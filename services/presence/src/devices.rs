@@ -10,6 +10,7 @@ use redis::aio::ConnectionManager;
 use uuid::Uuid;
 
 const EXPIRY: &str = "showroom:presence:expiry";
+const LAST_SEEN: &str = "showroom:presence:last_seen";
 
 fn devices_key(agent: Uuid) -> String {
     format!("showroom:presence:devices:{agent}")
@@ -37,35 +38,76 @@ impl Devices {
         Ok(Self { conn, ttl })
     }
 
+    /// Runs a pipeline, retrying briefly when the connection dropped: after Redis restarts, the
+    /// first command on the old connection fails while the manager reconnects.
+    async fn run<T: redis::FromRedisValue>(&self, pipe: &redis::Pipeline) -> redis::RedisResult<T> {
+        let mut attempt = 0;
+        loop {
+            match pipe.query_async(&mut self.conn.clone()).await {
+                Err(e)
+                    if attempt < 5
+                        && (e.is_connection_dropped()
+                            || e.is_io_error()
+                            || e.is_connection_refusal()) =>
+                {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Records a heartbeat; true when the device was not known (a new connection, or Redis
     /// lost it), i.e. when the agent's presence may have changed.
     pub async fn beat(&self, group: Uuid, agent: Uuid, device: Uuid) -> redis::RedisResult<bool> {
         let now = now_ms();
         let key = devices_key(agent);
-        let (added, _, _): (i64, i64, i64) = redis::pipe()
-            .atomic()
-            .zadd(&key, device.to_string(), now)
-            .zadd(EXPIRY, format!("{group}:{agent}:{device}"), now)
-            .pexpire(&key, (self.ttl.as_millis() * 2) as i64)
-            .query_async(&mut self.conn.clone())
+        let (added, _, _, _): (i64, i64, i64, i64) = self
+            .run(
+                redis::pipe()
+                    .atomic()
+                    .zadd(&key, device.to_string(), now)
+                    .zadd(EXPIRY, format!("{group}:{agent}:{device}"), now)
+                    .pexpire(&key, (self.ttl.as_millis() * 2) as i64)
+                    .hset(LAST_SEEN, agent.to_string(), now),
+            )
             .await?;
         Ok(added > 0)
     }
 
-    /// Forgets a device whose socket closed; true when it was known.
-    pub async fn close(&self, group: Uuid, agent: Uuid, device: Uuid) -> redis::RedisResult<bool> {
-        let (removed, _): (i64, i64) = redis::pipe()
-            .atomic()
-            .zrem(devices_key(agent), device.to_string())
-            .zrem(EXPIRY, format!("{group}:{agent}:{device}"))
-            .query_async(&mut self.conn.clone())
+    /// A device's socket closed. It keeps counting for `grace` (a reload reconnects within it,
+    /// so the agent does not flicker to Offline), then the sweep removes it and announces the
+    /// change. True when the device was known.
+    pub async fn close(
+        &self,
+        group: Uuid,
+        agent: Uuid,
+        device: Uuid,
+        grace: Duration,
+    ) -> redis::RedisResult<bool> {
+        // Scored as if its last beat were `ttl - grace` ago: fresh for `grace` more.
+        let score = now_ms() - self.ttl.as_millis() as i64 + grace.as_millis() as i64;
+        let (known, _, _): (Option<f64>, i64, i64) = self
+            .run(
+                redis::pipe()
+                    .atomic()
+                    .zscore(devices_key(agent), device.to_string())
+                    .zadd(devices_key(agent), device.to_string(), score)
+                    .zadd(EXPIRY, format!("{group}:{agent}:{device}"), score),
+            )
             .await?;
-        Ok(removed > 0)
-    }
-
-    /// How many of the agent's devices are fresh.
-    pub async fn count(&self, agent: Uuid) -> redis::RedisResult<u32> {
-        Ok(self.counts(&[agent]).await?.first().copied().unwrap_or(0))
+        if known.is_none() {
+            // It was not known (Redis lost it): nothing to keep for a grace.
+            let _: (i64, i64) = self
+                .run(
+                    redis::pipe()
+                        .zrem(devices_key(agent), device.to_string())
+                        .zrem(EXPIRY, format!("{group}:{agent}:{device}")),
+                )
+                .await?;
+        }
+        Ok(known.is_some())
     }
 
     /// Fresh device counts of several agents, in one round trip.
@@ -78,7 +120,34 @@ impl Devices {
         for a in agents {
             pipe.zcount(devices_key(*a), since, "+inf");
         }
-        pipe.query_async(&mut self.conn.clone()).await
+        self.run(&pipe).await
+    }
+
+    /// Fresh device counts and last heartbeat times (ms) of several agents, in one round trip.
+    pub async fn counts_and_last_seen(
+        &self,
+        agents: &[Uuid],
+    ) -> redis::RedisResult<(Vec<u32>, Vec<Option<i64>>)> {
+        if agents.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let since = now_ms() - self.ttl.as_millis() as i64;
+        let mut pipe = redis::pipe();
+        for a in agents {
+            pipe.zcount(devices_key(*a), since, "+inf");
+        }
+        pipe.cmd("HMGET").arg(LAST_SEEN);
+        for a in agents {
+            pipe.arg(a.to_string());
+        }
+        let mut replies: Vec<redis::Value> = self.run(&pipe).await?;
+        let seen: Vec<Option<i64>> =
+            redis::from_redis_value(replies.pop().unwrap_or(redis::Value::Nil))?;
+        let counts = replies
+            .into_iter()
+            .map(redis::from_redis_value)
+            .collect::<Result<Vec<u32>, _>>()?;
+        Ok((counts, seen))
     }
 
     /// Removes devices silent for longer than the ttl; returns the (group, agent) pairs that

@@ -11,9 +11,11 @@
 //! # Layout
 //! - [`Config`]: typed configuration (`SHOWROOM_*` variables).
 //! - [`start`]: connects, registers as `presence`, serves the endpoints, runs the sweep.
-//! - `devices`: the Redis side (heartbeats, closes, counts, sweep).
-//! - `statuses`: the Postgres side (chosen statuses).
+//! - `devices`: the Redis side (heartbeats, closes, counts, last seen, sweep).
+//! - `statuses`: the Postgres side (chosen statuses and their history).
+//! - `board`: an agent's whole presence, and the Live Agent Status board.
 
+mod board;
 mod devices;
 mod statuses;
 
@@ -25,8 +27,9 @@ use futures::FutureExt;
 use serde::{Deserialize, Serialize};
 use showroom_bus::Bus;
 use showroom_config::{Common, ConfigError};
+use showroom_proto::conversation::ConversationEvent;
 use showroom_proto::presence::{
-    AgentPresence, DeviceClosed, FindAvailable, GetStatus, Heartbeat, SetStatus,
+    AgentPresence, DeviceClosed, FindAvailable, GetBoard, GetStatus, Heartbeat, SetStatus,
 };
 use showroom_proto::v1::{self, Group};
 use showroom_proto::{CommandError, Envelope, ErrorCode};
@@ -54,6 +57,8 @@ pub struct Config {
     pub device_ttl_secs: u64,
     /// How often the sweep looks for silent devices.
     pub sweep_interval_ms: u64,
+    /// How long a closed console keeps counting, so a page reload does not flicker to Offline.
+    pub close_grace_ms: u64,
 }
 
 impl Default for Config {
@@ -62,7 +67,8 @@ impl Default for Config {
             common: Common::with_admin_port(9101),
             redis_url: "redis://127.0.0.1:6379".into(),
             device_ttl_secs: 90,
-            sweep_interval_ms: 5_000,
+            sweep_interval_ms: 1_000,
+            close_grace_ms: 3_000,
         }
     }
 }
@@ -78,22 +84,12 @@ struct State {
     bus: Bus,
     pool: PgPool,
     devices: Devices,
+    close_grace_ms: u64,
 }
 
 impl State {
     async fn presence(&self, group: Uuid, agent_id: Uuid) -> Result<AgentPresence, CommandError> {
-        let status = statuses::get(&self.pool, group, agent_id).await?;
-        let devices = self.devices.count(agent_id).await.map_err(redis_down)?;
-        Ok(AgentPresence {
-            agent_id,
-            status,
-            effective: if devices > 0 {
-                status
-            } else {
-                Default::default()
-            },
-            devices,
-        })
+        board::presence(&self.pool, &self.devices, group, agent_id).await
     }
 
     async fn announce(&self, group: Uuid, agent_id: Uuid) {
@@ -136,6 +132,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         bus: base.bus.clone(),
         pool: base.pool.clone(),
         devices,
+        close_grace_ms: config.close_grace_ms,
     });
 
     let s = state.clone();
@@ -167,14 +164,14 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
             move |group, env: Envelope<DeviceClosed>| {
                 let s = s.clone();
                 async move {
-                    match s
+                    // The device keeps counting for the grace; the sweep announces its end.
+                    let grace = Duration::from_millis(s.close_grace_ms);
+                    if let Err(e) = s
                         .devices
-                        .close(group, env.data.agent_id, env.data.device_id)
+                        .close(group, env.data.agent_id, env.data.device_id, grace)
                         .await
                     {
-                        Ok(true) => s.announce(group, env.data.agent_id).await,
-                        Ok(false) => {}
-                        Err(e) => tracing::warn!(error = %e, "device close not recorded"),
+                        tracing::warn!(error = %e, "device close not recorded");
                     }
                 }
             },
@@ -233,6 +230,20 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         .await?;
 
     let s = state.clone();
+    base.host
+        .serve(
+            "board",
+            v1::presence_board(Group::Any),
+            move |group, env: Envelope<GetBoard>| {
+                let s = s.clone();
+                async move { board::board(&s.pool, &s.devices, group, &env.data).await }
+            },
+        )
+        .await?;
+
+    follow_assignments(&base, state.clone());
+
+    let s = state.clone();
     let interval = Duration::from_millis(config.sweep_interval_ms);
     let token = base.shutdown.clone();
     base.tracker.spawn(async move {
@@ -260,4 +271,31 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         async move { s.devices.ping().await.map_err(|e| e.to_string()) }.boxed()
     });
     base.finish(readiness, None, async {}).await
+}
+
+/// Active-chat counts follow assignments and endings: each such event re-announces the agent,
+/// whose count is recounted from the conversations (so it never drifts). One durable consumer
+/// shared by the replicas.
+fn follow_assignments(base: &Base, state: Arc<State>) {
+    use showroom_proto::conversation::ConversationEventKind as K;
+    base.bus.follow_durable(
+        v1::conversations_stream().name,
+        "presence-chats",
+        chrono::Utc::now(),
+        &base.tracker,
+        base.shutdown.clone(),
+        move |env: Envelope<ConversationEvent>| {
+            let state = state.clone();
+            async move {
+                let ev = env.data;
+                let moves_chats = matches!(
+                    ev.kind,
+                    K::Assigned | K::Transferred | K::Ended | K::Missed | K::TimedOut | K::Offline
+                );
+                if let (true, Some(agent)) = (moves_chats, ev.conversation.agent.as_ref()) {
+                    state.announce(env.tenant, agent.id).await;
+                }
+            }
+        },
+    );
 }

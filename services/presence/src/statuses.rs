@@ -10,30 +10,6 @@ fn db_error(e: sqlx::Error) -> CommandError {
     CommandError::new(ErrorCode::Unavailable, "status store unavailable")
 }
 
-/// The agent's chosen status (Offline when never set). `NotFound` when the agent is not in
-/// the group.
-pub async fn get(pool: &PgPool, group: Uuid, agent: Uuid) -> Result<AgentStatus, CommandError> {
-    let row: Option<(Option<String>,)> = sqlx::query_as(
-        "SELECT s.status FROM agents a LEFT JOIN agent_statuses s ON s.agent_id = a.id \
-         WHERE a.id = $1 AND a.group_id = $2",
-    )
-    .bind(agent)
-    .bind(group)
-    .fetch_optional(pool)
-    .await
-    .map_err(db_error)?;
-    match row {
-        None => Err(CommandError::new(
-            ErrorCode::NotFound,
-            "no such agent in this dealer group",
-        )),
-        Some((s,)) => Ok(s
-            .as_deref()
-            .and_then(AgentStatus::parse)
-            .unwrap_or_default()),
-    }
-}
-
 /// Chosen statuses of those of `agents` that are in the group.
 pub async fn many(
     pool: &PgPool,
@@ -62,8 +38,9 @@ pub async fn many(
         .collect())
 }
 
-/// Records a chosen status and who chose it.
+/// Records a chosen status and who chose it, with its history, in one transaction.
 pub async fn set(pool: &PgPool, group: Uuid, cmd: &SetStatus) -> Result<(), CommandError> {
+    let mut tx = pool.begin().await.map_err(db_error)?;
     let done = sqlx::query(
         "INSERT INTO agent_statuses (agent_id, group_id, status, changed_by, changed_at) \
          SELECT a.id, a.group_id, $3, $4, now() FROM agents a WHERE a.id = $1 AND a.group_id = $2 \
@@ -74,7 +51,7 @@ pub async fn set(pool: &PgPool, group: Uuid, cmd: &SetStatus) -> Result<(), Comm
     .bind(group)
     .bind(cmd.status.as_str())
     .bind(cmd.changed_by)
-    .execute(pool)
+    .execute(&mut *tx)
     .await
     .map_err(db_error)?;
     if done.rows_affected() == 0 {
@@ -83,5 +60,13 @@ pub async fn set(pool: &PgPool, group: Uuid, cmd: &SetStatus) -> Result<(), Comm
             "no such agent in this dealer group",
         ));
     }
-    Ok(())
+    sqlx::query("INSERT INTO agent_status_changes (agent_id, group_id, status, changed_by) VALUES ($1, $2, $3, $4)")
+        .bind(cmd.agent_id)
+        .bind(group)
+        .bind(cmd.status.as_str())
+        .bind(cmd.changed_by)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+    tx.commit().await.map_err(db_error)
 }

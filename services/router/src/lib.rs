@@ -107,9 +107,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         )
         .await?;
 
-    offers::follow_presence(&base, machine.clone())
-        .await
-        .context("following presence changes")?;
+    offers::follow_presence(&base, machine.clone());
 
     let readiness = base.readiness();
     base.finish(readiness, None, async {}).await

@@ -2,8 +2,6 @@
 
 use std::sync::Arc;
 
-use async_nats::jetstream::consumer::{self, AckPolicy, DeliverPolicy};
-use futures::StreamExt;
 use showroom_proto::conversation::{Conversation, ConversationEventKind, ConversationState};
 use showroom_proto::presence::{FindAvailable, PresenceChanged, Purpose};
 use showroom_proto::{Envelope, v1};
@@ -126,51 +124,20 @@ impl Machine {
 }
 
 /// Follows presence changes with one durable consumer shared by all replicas.
-pub(crate) async fn follow_presence(base: &Base, machine: Arc<Machine>) -> anyhow::Result<()> {
-    let stream = base
-        .bus
-        .stream(
-            v1::presence_stream().name,
-            std::time::Duration::from_secs(30),
-        )
-        .await?;
-    let consumer = stream
-        .get_or_create_consumer(
-            "router-presence",
-            consumer::pull::Config {
-                durable_name: Some("router-presence".into()),
-                ack_policy: AckPolicy::Explicit,
-                deliver_policy: DeliverPolicy::New,
-                ack_wait: std::time::Duration::from_secs(30),
-                ..Default::default()
-            },
-        )
-        .await?;
-    let mut messages = consumer.messages().await?;
-    let token = base.shutdown.clone();
-    base.tracker.spawn(async move {
-        loop {
-            let msg = tokio::select! {
-                _ = token.cancelled() => break,
-                m = messages.next() => match m {
-                    Some(Ok(m)) => m,
-                    Some(Err(e)) => {
-                        tracing::warn!(error = %e, "presence consumer error");
-                        continue;
-                    }
-                    None => break,
-                },
-            };
-            if let Ok(env) = showroom_bus::decode::<PresenceChanged>(&msg.payload) {
-                let Envelope { tenant, data, .. } = env;
-                if data.effective.receives(Purpose::NewChat) {
-                    machine.agent_available(tenant, data.agent_id).await;
+pub(crate) fn follow_presence(base: &Base, machine: Arc<Machine>) {
+    base.bus.follow_durable(
+        v1::presence_stream().name,
+        "router-presence",
+        chrono::Utc::now(),
+        &base.tracker,
+        base.shutdown.clone(),
+        move |env: Envelope<PresenceChanged>| {
+            let machine = machine.clone();
+            async move {
+                if env.data.effective.receives(Purpose::NewChat) {
+                    machine.agent_available(env.tenant, env.data.agent_id).await;
                 }
             }
-            if let Err(e) = msg.ack().await {
-                tracing::warn!(error = %e, "cannot ack presence change");
-            }
-        }
-    });
-    Ok(())
+        },
+    );
 }

@@ -19,7 +19,9 @@ use showroom_proto::conversation::{
     AcceptConversation, Conversation, ConversationCommand, EndConversation, EndedBy,
 };
 use showroom_proto::message::{Author, AuthorKind};
-use showroom_proto::presence::{AgentPresence, AgentStatus, DeviceClosed, GetStatus, SetStatus};
+use showroom_proto::presence::{
+    AgentPresence, AgentStatus, Board, DeviceClosed, GetBoard, GetStatus, SetStatus,
+};
 use showroom_proto::{CommandError, Envelope, ErrorCode, v1};
 use showroom_store::read::{self, Filter};
 use tokio::sync::mpsc;
@@ -63,6 +65,7 @@ enum Frame {
     End {
         conversation_id: Uuid,
     },
+    Board,
     Ping,
 }
 
@@ -76,6 +79,7 @@ impl Frame {
             Frame::Send { .. } => "send",
             Frame::Typing { .. } => "typing",
             Frame::End { .. } => "end",
+            Frame::Board => "board",
             Frame::Ping => "ping",
         }
     }
@@ -350,6 +354,18 @@ impl Console {
                 "typing is handled before dispatch",
             )),
             Frame::Ping => Ok(Outbound::frame(&with_ref(json!({"type": "pong"}), r#ref))),
+            Frame::Board => {
+                // Follow changes first, so none falls between the read and the subscription.
+                self.state.hub.watch_board(self.socket, group);
+                let board: Board = self
+                    .state
+                    .command(v1::presence_board(group), GetBoard::default())
+                    .await?;
+                Ok(Outbound::frame(&with_ref(
+                    json!({"type": "board", "board": board}),
+                    r#ref,
+                )))
+            }
             Frame::SetStatus { status } => {
                 let status = AgentStatus::parse(&status).ok_or_else(|| {
                     CommandError::new(
