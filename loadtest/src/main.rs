@@ -3,8 +3,12 @@
 //! `messages`: a shopper's `send` until its `ack` through the gateway (a durable Postgres
 //! commit, then the bus), with C conversations writing at once, against the floor under it: a
 //! raw single-row Postgres insert and a raw JetStream publish, same concurrency, same servers.
+//!
+//! `presence`: heartbeats processed per second end to end (NATS → presence → Redis) beside raw
+//! pipelined `ZADD`s, and the availability query's p50/p99 beside a raw Redis `ZCOUNT` pipeline.
 
 mod messages;
+mod presence;
 
 use std::process::ExitCode;
 
@@ -15,8 +19,9 @@ async fn main() -> ExitCode {
         Some("messages") | None => {
             messages::run(messages::Options::parse(&args[args.len().min(1)..])).await
         }
+        Some("presence") => presence::run(presence::Options::parse(&args[1..])).await,
         Some(other) => {
-            eprintln!("unknown benchmark `{other}`; available: messages");
+            eprintln!("unknown benchmark `{other}`; available: messages, presence");
             return ExitCode::from(2);
         }
     };

@@ -154,6 +154,63 @@ impl ServiceHost {
         Ok(())
     }
 
+    /// Like [`ServiceHost::on_signal`], handing over batches: whatever messages are already
+    /// waiting, up to `max`, in arrival order. For high-rate signals (heartbeats) whose
+    /// handling is cheaper per batch than per message.
+    pub async fn on_signal_batch<T, F, Fut>(
+        &self,
+        subject: String,
+        queue: &str,
+        max: usize,
+        handler: F,
+    ) -> Result<(), BusError>
+    where
+        T: DeserializeOwned + Send + 'static,
+        F: Fn(Vec<(Uuid, Envelope<T>)>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let sub = self
+            .bus
+            .client
+            .queue_subscribe(subject, queue.to_string())
+            .await
+            .map_err(|e| BusError::Nats(e.to_string()))?;
+        let mut batches = sub.ready_chunks(max.max(1));
+        let shutdown = self.shutdown.clone();
+        self.tracker.spawn(async move {
+            loop {
+                let batch = tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    b = batches.next() => match b {
+                        Some(b) => b,
+                        None => break,
+                    },
+                };
+                let decoded: Vec<(Uuid, Envelope<T>)> = batch
+                    .into_iter()
+                    .filter_map(|msg| {
+                        let group = group_of(&msg.subject)?;
+                        match crate::decode::<T>(&msg.payload) {
+                            Ok(env) if env.tenant == group => Some((group, env)),
+                            Ok(_) => {
+                                tracing::warn!(subject = %msg.subject, "signal tenant does not match its subject; dropped");
+                                None
+                            }
+                            Err(e) => {
+                                tracing::warn!(subject = %msg.subject, error = %e, "malformed signal; dropped");
+                                None
+                            }
+                        }
+                    })
+                    .collect();
+                if !decoded.is_empty() {
+                    handler(decoded).await;
+                }
+            }
+        });
+        Ok(())
+    }
+
     /// Unregisters the service (its endpoints stop answering).
     pub async fn stop(self) {
         if let Err(e) = self.service.stop().await {

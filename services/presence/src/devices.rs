@@ -16,6 +16,11 @@ fn devices_key(agent: Uuid) -> String {
     format!("showroom:presence:devices:{agent}")
 }
 
+/// Mirror of the chosen statuses of one group (the truth is in Postgres).
+fn status_key(group: Uuid) -> String {
+    format!("showroom:presence:status:{group}")
+}
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -58,22 +63,106 @@ impl Devices {
         }
     }
 
-    /// Records a heartbeat; true when the device was not known (a new connection, or Redis
-    /// lost it), i.e. when the agent's presence may have changed.
-    pub async fn beat(&self, group: Uuid, agent: Uuid, device: Uuid) -> redis::RedisResult<bool> {
+    /// Records a batch of heartbeats in one round trip, with one multi-member `ZADD` per
+    /// agent. Returns the (group, agent) pairs that had a device Redis did not know (a new
+    /// connection, or Redis lost it): their presence may have changed.
+    pub async fn beats(
+        &self,
+        beats: &[(Uuid, Uuid, Uuid)],
+    ) -> redis::RedisResult<Vec<(Uuid, Uuid)>> {
+        if beats.is_empty() {
+            return Ok(Vec::new());
+        }
         let now = now_ms();
-        let key = devices_key(agent);
-        let (added, _, _, _): (i64, i64, i64, i64) = self
-            .run(
-                redis::pipe()
-                    .atomic()
-                    .zadd(&key, device.to_string(), now)
-                    .zadd(EXPIRY, format!("{group}:{agent}:{device}"), now)
-                    .pexpire(&key, (self.ttl.as_millis() * 2) as i64)
-                    .hset(LAST_SEEN, agent.to_string(), now),
-            )
-            .await?;
-        Ok(added > 0)
+        let keep = (self.ttl.as_millis() * 2) as i64;
+        let mut by_agent: std::collections::BTreeMap<(Uuid, Uuid), Vec<String>> =
+            Default::default();
+        for (group, agent, device) in beats {
+            by_agent
+                .entry((*group, *agent))
+                .or_default()
+                .push(device.to_string());
+        }
+        let mut pipe = redis::pipe();
+        let mut expiry = redis::cmd("ZADD");
+        expiry.arg(EXPIRY);
+        let mut seen = redis::cmd("HSET");
+        seen.arg(LAST_SEEN);
+        for ((group, agent), devices) in &by_agent {
+            let key = devices_key(*agent);
+            let mut zadd = redis::cmd("ZADD");
+            zadd.arg(&key);
+            for d in devices {
+                zadd.arg(now).arg(d);
+                expiry.arg(now).arg(format!("{group}:{agent}:{d}"));
+            }
+            pipe.add_command(zadd).pexpire(&key, keep).ignore();
+            seen.arg(agent.to_string()).arg(now);
+        }
+        pipe.add_command(expiry).ignore().add_command(seen).ignore();
+        let added: Vec<i64> = self.run(&pipe).await?;
+        Ok(by_agent
+            .into_keys()
+            .zip(added)
+            .filter(|(_, n)| *n > 0)
+            .map(|(k, _)| k)
+            .collect())
+    }
+
+    /// The chosen statuses of agents of `group` as mirrored in Redis (`None` where Redis does
+    /// not have it: never set, or lost), with their fresh device counts, in one round trip.
+    pub async fn statuses_and_counts(
+        &self,
+        group: Uuid,
+        agents: &[Uuid],
+    ) -> redis::RedisResult<(Vec<Option<String>>, Vec<u32>)> {
+        if agents.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let since = now_ms() - self.ttl.as_millis() as i64;
+        let mut pipe = redis::pipe();
+        pipe.cmd("HMGET").arg(status_key(group));
+        for a in agents {
+            pipe.arg(a.to_string());
+        }
+        for a in agents {
+            pipe.zcount(devices_key(*a), since, "+inf");
+        }
+        let mut replies: Vec<redis::Value> = self.run(&pipe).await?;
+        let counts = replies
+            .split_off(1)
+            .into_iter()
+            .map(redis::from_redis_value)
+            .collect::<Result<Vec<u32>, _>>()?;
+        let statuses: Vec<Option<String>> =
+            redis::from_redis_value(replies.pop().unwrap_or(redis::Value::Nil))?;
+        Ok((statuses, counts))
+    }
+
+    /// Drops an agent's mirrored status (before it changes in Postgres).
+    pub async fn forget_status(&self, group: Uuid, agent: Uuid) -> redis::RedisResult<()> {
+        let mut pipe = redis::pipe();
+        pipe.hdel(status_key(group), agent.to_string()).ignore();
+        self.run::<()>(&pipe).await
+    }
+
+    /// Mirrors chosen statuses into Redis (after Postgres has them).
+    pub async fn mirror_statuses(
+        &self,
+        group: Uuid,
+        statuses: &[(Uuid, &str)],
+    ) -> redis::RedisResult<()> {
+        if statuses.is_empty() {
+            return Ok(());
+        }
+        let mut hset = redis::cmd("HSET");
+        hset.arg(status_key(group));
+        for (a, s) in statuses {
+            hset.arg(a.to_string()).arg(*s);
+        }
+        let mut pipe = redis::pipe();
+        pipe.add_command(hset).ignore();
+        self.run::<()>(&pipe).await
     }
 
     /// A device's socket closed. It keeps counting for `grace` (a reload reconnects within it,
@@ -108,19 +197,6 @@ impl Devices {
                 .await?;
         }
         Ok(known.is_some())
-    }
-
-    /// Fresh device counts of several agents, in one round trip.
-    pub async fn counts(&self, agents: &[Uuid]) -> redis::RedisResult<Vec<u32>> {
-        if agents.is_empty() {
-            return Ok(Vec::new());
-        }
-        let since = now_ms() - self.ttl.as_millis() as i64;
-        let mut pipe = redis::pipe();
-        for a in agents {
-            pipe.zcount(devices_key(*a), since, "+inf");
-        }
-        self.run(&pipe).await
     }
 
     /// Fresh device counts and last heartbeat times (ms) of several agents, in one round trip.

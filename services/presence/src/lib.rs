@@ -29,7 +29,8 @@ use showroom_bus::Bus;
 use showroom_config::{Common, ConfigError};
 use showroom_proto::conversation::ConversationEvent;
 use showroom_proto::presence::{
-    AgentPresence, DeviceClosed, FindAvailable, GetBoard, GetStatus, Heartbeat, SetStatus,
+    AgentPresence, AgentStatus, DeviceClosed, FindAvailable, GetBoard, GetStatus, Heartbeat,
+    SetStatus,
 };
 use showroom_proto::v1::{self, Group};
 use showroom_proto::{CommandError, Envelope, ErrorCode};
@@ -88,6 +89,50 @@ struct State {
 }
 
 impl State {
+    /// Which of the candidates can take `purpose` now: chosen status allows it and a console
+    /// is connected. One Redis round trip; Postgres only for statuses Redis does not hold.
+    async fn find_available(
+        &self,
+        group: Uuid,
+        q: &FindAvailable,
+    ) -> Result<Vec<Uuid>, CommandError> {
+        let (mirrored, counts) = self
+            .devices
+            .statuses_and_counts(group, &q.agent_ids)
+            .await
+            .map_err(redis_down)?;
+        let missing: Vec<Uuid> = q
+            .agent_ids
+            .iter()
+            .zip(&mirrored)
+            .filter(|(_, m)| m.is_none())
+            .map(|(id, _)| *id)
+            .collect();
+        let mut from_pg = std::collections::HashMap::new();
+        if !missing.is_empty() {
+            let rows = statuses::many(&self.pool, group, &missing).await?;
+            let mirror: Vec<(Uuid, &str)> =
+                rows.iter().map(|(id, st)| (*id, st.as_str())).collect();
+            if let Err(e) = self.devices.mirror_statuses(group, &mirror).await {
+                tracing::warn!(error = %e, "statuses not mirrored");
+            }
+            from_pg.extend(rows);
+        }
+        Ok(q.agent_ids
+            .iter()
+            .zip(mirrored)
+            .zip(counts)
+            .filter_map(|((id, m), n)| {
+                // An agent of another group is in neither the group's mirror nor its rows.
+                let status = match m {
+                    Some(st) => AgentStatus::parse(&st)?,
+                    None => *from_pg.get(id)?,
+                };
+                (n > 0 && status.receives(q.purpose)).then_some(*id)
+            })
+            .collect())
+    }
+
     async fn presence(&self, group: Uuid, agent_id: Uuid) -> Result<AgentPresence, CommandError> {
         board::presence(&self.pool, &self.devices, group, agent_id).await
     }
@@ -135,26 +180,24 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         close_grace_ms: config.close_grace_ms,
     });
 
+    // Heartbeats come from every console every minute: take them in batches, one Redis round
+    // trip per batch.
     let s = state.clone();
     base.host
-        .on_signal(
-            v1::presence_heartbeat(Group::Any),
-            NAME,
-            move |group, env: Envelope<Heartbeat>| {
-                let s = s.clone();
-                async move {
-                    match s
-                        .devices
-                        .beat(group, env.data.agent_id, env.data.device_id)
-                        .await
-                    {
-                        Ok(true) => s.announce(group, env.data.agent_id).await,
-                        Ok(false) => {}
-                        Err(e) => tracing::warn!(error = %e, "heartbeat not recorded"),
+        .on_signal_batch(v1::presence_heartbeat(Group::Any), NAME, 512, move |batch: Vec<(Uuid, Envelope<Heartbeat>)>| {
+            let s = s.clone();
+            async move {
+                let beats: Vec<(Uuid, Uuid, Uuid)> = batch.iter().map(|(g, e)| (*g, e.data.agent_id, e.data.device_id)).collect();
+                match s.devices.beats(&beats).await {
+                    Ok(changed) => {
+                        for (group, agent) in changed {
+                            s.announce(group, agent).await;
+                        }
                     }
+                    Err(e) => tracing::warn!(error = %e, beats = beats.len(), "heartbeats not recorded"),
                 }
-            },
-        )
+            }
+        })
         .await?;
     let s = state.clone();
     base.host
@@ -185,7 +228,12 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
             move |group, env: Envelope<SetStatus>| {
                 let s = s.clone();
                 async move {
+                    // The Redis mirror never says more than Postgres: drop it, commit, refill.
+                    s.devices.forget_status(group, env.data.agent_id).await.map_err(redis_down)?;
                     statuses::set(&s.pool, group, &env.data).await?;
+                    if let Err(e) = s.devices.mirror_statuses(group, &[(env.data.agent_id, env.data.status.as_str())]).await {
+                        tracing::warn!(error = %e, "status not mirrored; Postgres answers until it is");
+                    }
                     s.announce(group, env.data.agent_id).await;
                     s.presence(group, env.data.agent_id).await
                 }
@@ -210,21 +258,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
             v1::presence_find_available(Group::Any),
             move |group, env: Envelope<FindAvailable>| {
                 let s = s.clone();
-                async move {
-                    let chosen = statuses::many(&s.pool, group, &env.data.agent_ids).await?;
-                    let wanted: Vec<Uuid> = chosen
-                        .into_iter()
-                        .filter(|(_, status)| status.receives(env.data.purpose))
-                        .map(|(id, _)| id)
-                        .collect();
-                    let counts = s.devices.counts(&wanted).await.map_err(redis_down)?;
-                    Ok(wanted
-                        .into_iter()
-                        .zip(counts)
-                        .filter(|(_, n)| *n > 0)
-                        .map(|(id, _)| id)
-                        .collect::<Vec<_>>())
-                }
+                async move { s.find_available(group, &env.data).await }
             },
         )
         .await?;
