@@ -42,6 +42,16 @@ impl AgentStatus {
         })
     }
 
+    /// What others see: Offline without a connected console; Away instead of Available while
+    /// every connected console is idle (auto-away); the chosen status otherwise.
+    pub fn effective(self, devices: u32, idle_devices: u32) -> AgentStatus {
+        match self {
+            _ if devices == 0 => AgentStatus::Offline,
+            AgentStatus::Available if idle_devices >= devices => AgentStatus::Away,
+            chosen => chosen,
+        }
+    }
+
     /// Whether this status receives the given kind of offer.
     pub fn receives(self, purpose: Purpose) -> bool {
         matches!(
@@ -84,6 +94,17 @@ pub struct DeviceClosed {
     pub device_id: Uuid,
 }
 
+/// A console device went idle (no activity for the agent's auto-away time) or active again.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DeviceIdle {
+    /// The agent.
+    pub agent_id: Uuid,
+    /// The console socket.
+    pub device_id: Uuid,
+    /// Idle (true) or active again (false).
+    pub idle: bool,
+}
+
 /// Sets an agent's chosen status. Replied with the agent's [`AgentPresence`].
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -123,10 +144,14 @@ pub struct AgentPresence {
     pub agent_id: Uuid,
     /// The status the agent (or a manager) chose; kept durably.
     pub status: AgentStatus,
-    /// What others see: the chosen status while a device is connected, otherwise Offline.
+    /// What others see and routing uses: the chosen status while a device is connected
+    /// (Away instead of Available while every connected console is idle), otherwise Offline.
     pub effective: AgentStatus,
     /// How many console devices are connected now.
     pub devices: u32,
+    /// How many of them are idle (auto-away).
+    #[serde(default)]
+    pub idle_devices: u32,
     /// Chats the agent has now (recounted from the conversations, so it never drifts).
     #[serde(default)]
     pub active_chats: u32,
@@ -202,6 +227,28 @@ pub struct Board {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn effective_status() {
+        use AgentStatus::*;
+        assert_eq!(Available.effective(0, 0), Offline);
+        assert_eq!(
+            Available.effective(2, 1),
+            Available,
+            "one active console is enough"
+        );
+        assert_eq!(
+            Available.effective(2, 2),
+            Away,
+            "auto-away when every console is idle"
+        );
+        assert_eq!(
+            Dnd.effective(1, 1),
+            Dnd,
+            "auto-away never overrides a stricter choice"
+        );
+        assert_eq!(Offline.effective(3, 0), Offline);
+    }
 
     #[test]
     fn status_table_of_the_brief() {

@@ -72,6 +72,11 @@ pub fn presence_device_closed(group: impl Into<Group>) -> String {
     subject(group, "presence", "device_closed")
 }
 
+/// A console device became idle or active again (core NATS, fire and forget).
+pub fn presence_device_idle(group: impl Into<Group>) -> String {
+    subject(group, "presence", "device_idle")
+}
+
 /// A request to presence to set an agent's chosen status.
 pub fn presence_set_status(group: impl Into<Group>) -> String {
     subject(group, "presence", "set_status")
@@ -239,6 +244,7 @@ mod tests {
                 presence_board(g),
                 presence_heartbeat(g),
                 presence_device_closed(g),
+                presence_device_idle(g),
                 typing_changed(g),
             ])
             .collect();

@@ -463,3 +463,73 @@ async fn a_manager_sets_an_agents_status_and_it_is_recorded() -> anyhow::Result<
     }
     stack.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn idle_consoles_make_an_available_agent_away_until_active() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let t = Tenant::seed(&stack.pool, "Idle", 1).await?;
+    let (agent, email) = t.agents[0].clone();
+    let nats = async_nats::connect(&stack.nats.url).await?;
+    let http = Http::new(&stack.base_url);
+    let api = http.with_token(&http.login(&email, showroom_testkit::PASSWORD).await?);
+
+    // The agent turns auto-away on (10 minutes); bad values are refused.
+    let (status, me) = api
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/me/auto-away",
+            Some(r#"{"seconds":600}"#),
+        )
+        .await?;
+    assert_eq!(
+        (status.as_u16(), me["auto_away_secs"].as_i64()),
+        (200, Some(600)),
+        "{me}"
+    );
+    let (status, e) = api
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/me/auto-away",
+            Some(r#"{"seconds":5}"#),
+        )
+        .await?;
+    assert_eq!(
+        (status.as_u16(), e["error"]["code"].as_str()),
+        (400, Some("bad_seconds"))
+    );
+
+    let mut tab1 = stack.agent(&email, "available").await?;
+    let mut tab2 = stack.agent(&email, "available").await?;
+    until(&nats, t.group, agent, |p| p.devices == 2).await?;
+
+    // One console idle: still Available (the other is in use). Both idle: Away, chosen kept.
+    tab1.send(json!({"type": "idle", "idle": true})).await?;
+    let p = until(&nats, t.group, agent, |p| p.idle_devices == 1).await?;
+    assert_eq!(p.effective, AgentStatus::Available);
+    tab2.send(json!({"type": "idle", "idle": true})).await?;
+    let p = until(&nats, t.group, agent, |p| p.effective == AgentStatus::Away).await?;
+    assert_eq!(
+        (p.status, p.effective, p.idle_devices),
+        (AgentStatus::Available, AgentStatus::Away, 2)
+    );
+
+    // Away by idleness takes no new chat...
+    let (mut w, _) = stack.shopper(&t, None, 0).await?;
+    let started = w
+        .ask(json!({"type": "start", "department_id": t.sales}))
+        .await?;
+    tab1.expect_silence("offer", Duration::from_millis(500))
+        .await?;
+    // ...and activity in one console brings the agent back, with the waiting chat.
+    tab1.send(json!({"type": "idle", "idle": false})).await?;
+    let offer = tab1.recv_type("offer").await?;
+    assert_eq!(offer["conversation"]["id"], started["conversation"]["id"]);
+    let p = presence(&nats, t.group, agent).await?;
+    assert_eq!((p.effective, p.idle_devices), (AgentStatus::Available, 1));
+    // The setting reaches the console at hello.
+    let token = http.login(&email, showroom_testkit::PASSWORD).await?;
+    let mut tab3 = Socket::console(&stack.ws_url(""), &token).await?;
+    let welcome = tab3.ask(json!({"type": "hello", "v": 1})).await?;
+    assert_eq!(welcome["agent"]["auto_away_secs"], 600);
+    stack.stop().await
+}

@@ -220,7 +220,9 @@
       S.me = w.agent;
       $('agent-name').textContent = w.agent.name || w.agent.email || '';
       setStatus(w.agent.status);
+      showAutoAway();
     }
+    S.idleSent = false; // a new socket is a new device: it starts active
     $('status').disabled = false;
     const seen = new Set();
     [w.incoming, w.active, w.recent].forEach((list) => (list || []).forEach((c) => { upsert(c); seen.add(c.id); }));
@@ -928,4 +930,47 @@
   setInterval(() => { if (S.tab === 'board' && S.board) renderBoard(); }, 15000);
 
   boot();
+  // ---- auto-away: after the agent's chosen idle time without activity in this console, tell
+  // the gateway this device is idle (presence shows the agent Away while every console is idle);
+  // any activity makes it active again.
+  const autoAway = $('auto-away');
+  let lastActivity = Date.now();
+  function showAutoAway() {
+    const secs = S.me && S.me.auto_away_secs;
+    autoAway.value = secs ? String(secs) : '';
+    if (autoAway.value !== (secs ? String(secs) : '')) { // a value not in the list: add it
+      const o = document.createElement('option');
+      o.value = String(secs); o.textContent = Math.round(secs / 60) + ' min';
+      autoAway.append(o); autoAway.value = String(secs);
+    }
+  }
+  function onActivity() {
+    lastActivity = Date.now();
+    if (S.idleSent) { S.idleSent = false; send({ type: 'idle', idle: false }); }
+  }
+  ['mousemove', 'mousedown', 'keydown', 'wheel', 'touchstart', 'focus'].forEach((ev) =>
+    window.addEventListener(ev, onActivity, { passive: true, capture: true }));
+  document.addEventListener('visibilitychange', () => { if (!document.hidden) onActivity(); });
+  setInterval(() => {
+    const secs = S.me && S.me.auto_away_secs;
+    if (!secs || S.idleSent || !S.ready) return;
+    if (Date.now() - lastActivity >= secs * 1000) { S.idleSent = true; send({ type: 'idle', idle: true }); }
+  }, 5000);
+  autoAway.addEventListener('change', async () => {
+    const seconds = autoAway.value ? Number(autoAway.value) : null;
+    try {
+      const r = await fetch('/api/v1/me/auto-away', {
+        method: 'PUT', credentials: 'same-origin',
+        headers: { 'content-type': 'application/json' }, body: JSON.stringify({ seconds }),
+      });
+      const body = await r.json().catch(() => ({}));
+      if (!r.ok) throw new Error((body.error && body.error.message) || ('HTTP ' + r.status));
+      if (S.me) S.me.auto_away_secs = body.auto_away_secs;
+      onActivity();
+    } catch (e) {
+      showAutoAway();
+      banner('Auto-away not saved: ' + e.message);
+    }
+  });
+
 })();

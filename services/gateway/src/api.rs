@@ -43,6 +43,7 @@ pub fn router() -> (axum::Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(board))
         .routes(routes!(set_agent_status))
         .routes(routes!(status_history))
+        .routes(routes!(set_auto_away))
         .routes(routes!(system))
         .split_for_parts()
 }
@@ -281,4 +282,40 @@ async fn status_history(
     .fetch_all(&state.pool)
     .await?;
     Ok(Json(rows))
+}
+
+/// The agent's auto-away setting.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct AutoAwayBody {
+    /// Seconds without activity in the console before the agent shows as Away (60 to 86400),
+    /// or `null` to turn it off.
+    seconds: Option<i32>,
+}
+
+/// Sets the agent's own auto-away: Away automatically after this idle time in the console, back
+/// to the chosen status on activity. Consoles connected afterwards use it.
+#[utoipa::path(put, path = "/api/v1/me/auto-away", tag = "presence", request_body = AutoAwayBody,
+    responses((status = 200, body = crate::directory::Agent), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn set_auto_away(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    body: Result<Json<AutoAwayBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<crate::directory::Agent>, ApiError> {
+    let Json(body) = body.map_err(|e| ApiError::bad_request("bad_json", e.body_text()))?;
+    if body.seconds.is_some_and(|s| !(60..=86_400).contains(&s)) {
+        return Err(ApiError::bad_request(
+            "bad_seconds",
+            "seconds must be between 60 and 86400, or null to turn auto-away off",
+        ));
+    }
+    sqlx::query("UPDATE agents SET auto_away_secs = $1 WHERE id = $2 AND group_id = $3")
+        .bind(body.seconds)
+        .bind(session.agent.id)
+        .bind(session.group())
+        .execute(&state.pool)
+        .await?;
+    let agent = crate::directory::agent(&state.pool, session.agent.id)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    Ok(Json(agent))
 }

@@ -86,6 +86,8 @@ pub struct Agent {
     pub last_name: String,
     /// `agent`, `manager` or `admin`.
     pub role: String,
+    /// Away automatically after this many idle seconds in the console (none: never).
+    pub auto_away_secs: Option<i32>,
 }
 
 impl Agent {
@@ -98,7 +100,7 @@ impl Agent {
 /// The agent with this id.
 pub async fn agent(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Agent>> {
     sqlx::query_as(
-        "SELECT id, group_id, email, first_name, last_name, role FROM agents WHERE id = $1",
+        "SELECT id, group_id, email, first_name, last_name, role, auto_away_secs FROM agents WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(db)
@@ -114,7 +116,7 @@ pub async fn agent_for_login(pool: &PgPool, email: &str) -> sqlx::Result<Option<
         password_hash: String,
     }
     let row: Option<Row> = sqlx::query_as(
-        "SELECT id, group_id, email, first_name, last_name, role, password_hash FROM agents WHERE lower(email) = lower($1)",
+        "SELECT id, group_id, email, first_name, last_name, role, auto_away_secs, password_hash FROM agents WHERE lower(email) = lower($1)",
     )
     .bind(email.trim())
     .fetch_optional(pool)

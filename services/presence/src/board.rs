@@ -70,7 +70,7 @@ async fn with_devices(
     Ok(rows
         .into_iter()
         .zip(counts.into_iter().zip(seen))
-        .map(|(r, (n, seen))| {
+        .map(|(r, ((n, idle), seen))| {
             let status = r
                 .status
                 .as_deref()
@@ -79,8 +79,9 @@ async fn with_devices(
             let presence = AgentPresence {
                 agent_id: r.id,
                 status,
-                effective: if n > 0 { status } else { AgentStatus::Offline },
+                effective: status.effective(n, idle),
                 devices: n,
+                idle_devices: idle.min(n),
                 active_chats: r.active_chats.max(0) as u32,
                 last_seen: ms_to_time(seen),
                 departments: r.departments,

@@ -16,6 +16,11 @@ fn devices_key(agent: Uuid) -> String {
     format!("showroom:presence:devices:{agent}")
 }
 
+/// The agent's consoles that are idle (auto-away), scored by when they went idle.
+fn idle_key(agent: Uuid) -> String {
+    format!("showroom:presence:idle:{agent}")
+}
+
 /// Mirror of the chosen statuses of one group (the truth is in Postgres).
 fn status_key(group: Uuid) -> String {
     format!("showroom:presence:status:{group}")
@@ -115,7 +120,7 @@ impl Devices {
         &self,
         group: Uuid,
         agents: &[Uuid],
-    ) -> redis::RedisResult<(Vec<Option<String>>, Vec<u32>)> {
+    ) -> redis::RedisResult<(Vec<Option<String>>, Vec<(u32, u32)>)> {
         if agents.is_empty() {
             return Ok((Vec::new(), Vec::new()));
         }
@@ -126,14 +131,16 @@ impl Devices {
             pipe.arg(a.to_string());
         }
         for a in agents {
-            pipe.zcount(devices_key(*a), since, "+inf");
+            pipe.zcount(devices_key(*a), since, "+inf")
+                .zcard(idle_key(*a));
         }
         let mut replies: Vec<redis::Value> = self.run(&pipe).await?;
-        let counts = replies
+        let flat = replies
             .split_off(1)
             .into_iter()
             .map(redis::from_redis_value)
             .collect::<Result<Vec<u32>, _>>()?;
+        let counts: Vec<(u32, u32)> = flat.chunks(2).map(|c| (c[0], c[1])).collect();
         let statuses: Vec<Option<String>> =
             redis::from_redis_value(replies.pop().unwrap_or(redis::Value::Nil))?;
         Ok((statuses, counts))
@@ -183,7 +190,10 @@ impl Devices {
                     .atomic()
                     .zscore(devices_key(agent), device.to_string())
                     .zadd(devices_key(agent), device.to_string(), score)
-                    .zadd(EXPIRY, format!("{group}:{agent}:{device}"), score),
+                    .zadd(EXPIRY, format!("{group}:{agent}:{device}"), score)
+                    // A closed console is not idle; it only lingers for the grace.
+                    .zrem(idle_key(agent), device.to_string())
+                    .ignore(),
             )
             .await?;
         if known.is_none() {
@@ -199,18 +209,20 @@ impl Devices {
         Ok(known.is_some())
     }
 
-    /// Fresh device counts and last heartbeat times (ms) of several agents, in one round trip.
+    /// Fresh device counts, idle device counts and last heartbeat times (ms) of several
+    /// agents, in one round trip.
     pub async fn counts_and_last_seen(
         &self,
         agents: &[Uuid],
-    ) -> redis::RedisResult<(Vec<u32>, Vec<Option<i64>>)> {
+    ) -> redis::RedisResult<(Vec<(u32, u32)>, Vec<Option<i64>>)> {
         if agents.is_empty() {
             return Ok((Vec::new(), Vec::new()));
         }
         let since = now_ms() - self.ttl.as_millis() as i64;
         let mut pipe = redis::pipe();
         for a in agents {
-            pipe.zcount(devices_key(*a), since, "+inf");
+            pipe.zcount(devices_key(*a), since, "+inf")
+                .zcard(idle_key(*a));
         }
         pipe.cmd("HMGET").arg(LAST_SEEN);
         for a in agents {
@@ -219,11 +231,28 @@ impl Devices {
         let mut replies: Vec<redis::Value> = self.run(&pipe).await?;
         let seen: Vec<Option<i64>> =
             redis::from_redis_value(replies.pop().unwrap_or(redis::Value::Nil))?;
-        let counts = replies
+        let flat = replies
             .into_iter()
             .map(redis::from_redis_value)
             .collect::<Result<Vec<u32>, _>>()?;
-        Ok((counts, seen))
+        Ok((flat.chunks(2).map(|c| (c[0], c[1])).collect(), seen))
+    }
+
+    /// A console went idle, or active again; true when that changed anything.
+    pub async fn set_idle(
+        &self,
+        agent: Uuid,
+        device: Uuid,
+        idle: bool,
+    ) -> redis::RedisResult<bool> {
+        let mut pipe = redis::pipe();
+        if idle {
+            pipe.zadd(idle_key(agent), device.to_string(), now_ms());
+        } else {
+            pipe.zrem(idle_key(agent), device.to_string());
+        }
+        let (changed,): (i64,) = self.run(&pipe).await?;
+        Ok(changed > 0)
     }
 
     /// Removes devices silent for longer than the ttl; returns the (group, agent) pairs that
@@ -265,12 +294,14 @@ impl Devices {
                  if s and tonumber(s) <= tonumber(ARGV[2]) then \
                    redis.call('ZREM', KEYS[1], ARGV[1]) \
                    redis.call('ZREM', KEYS[2], ARGV[3]) \
+                   redis.call('ZREM', KEYS[3], ARGV[3]) \
                    return 1 end \
                  if not s then return redis.call('ZREM', KEYS[1], ARGV[1]) end \
                  return 0",
             )
             .key(EXPIRY)
             .key(devices_key(agent))
+            .key(idle_key(agent))
             .arg(&member)
             .arg(cutoff)
             .arg(device.to_string())

@@ -29,8 +29,8 @@ use showroom_bus::Bus;
 use showroom_config::{Common, ConfigError};
 use showroom_proto::conversation::ConversationEvent;
 use showroom_proto::presence::{
-    AgentPresence, AgentStatus, DeviceClosed, FindAvailable, GetBoard, GetStatus, Heartbeat,
-    SetStatus,
+    AgentPresence, AgentStatus, DeviceClosed, DeviceIdle, FindAvailable, GetBoard, GetStatus,
+    Heartbeat, SetStatus,
 };
 use showroom_proto::v1::{self, Group};
 use showroom_proto::{CommandError, Envelope, ErrorCode};
@@ -122,13 +122,13 @@ impl State {
             .iter()
             .zip(mirrored)
             .zip(counts)
-            .filter_map(|((id, m), n)| {
+            .filter_map(|((id, m), (n, idle))| {
                 // An agent of another group is in neither the group's mirror nor its rows.
                 let status = match m {
                     Some(st) => AgentStatus::parse(&st)?,
                     None => *from_pg.get(id)?,
                 };
-                (n > 0 && status.receives(q.purpose)).then_some(*id)
+                status.effective(n, idle).receives(q.purpose).then_some(*id)
             })
             .collect())
     }
@@ -215,6 +215,27 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
                         .await
                     {
                         tracing::warn!(error = %e, "device close not recorded");
+                    }
+                }
+            },
+        )
+        .await?;
+    let s = state.clone();
+    base.host
+        .on_signal(
+            v1::presence_device_idle(Group::Any),
+            NAME,
+            move |group, env: Envelope<DeviceIdle>| {
+                let s = s.clone();
+                async move {
+                    match s
+                        .devices
+                        .set_idle(env.data.agent_id, env.data.device_id, env.data.idle)
+                        .await
+                    {
+                        Ok(true) => s.announce(group, env.data.agent_id).await,
+                        Ok(false) => {}
+                        Err(e) => tracing::warn!(error = %e, "idle change not recorded"),
                     }
                 }
             },

@@ -20,7 +20,7 @@ use showroom_proto::conversation::{
 };
 use showroom_proto::message::{Author, AuthorKind};
 use showroom_proto::presence::{
-    AgentPresence, AgentStatus, Board, DeviceClosed, GetBoard, GetStatus, SetStatus,
+    AgentPresence, AgentStatus, Board, DeviceClosed, DeviceIdle, GetBoard, GetStatus, SetStatus,
 };
 use showroom_proto::{CommandError, Envelope, ErrorCode, v1};
 use showroom_store::read::{self, Filter};
@@ -66,6 +66,9 @@ enum Frame {
         conversation_id: Uuid,
     },
     Board,
+    Idle {
+        idle: bool,
+    },
     Ping,
 }
 
@@ -80,6 +83,7 @@ impl Frame {
             Frame::Typing { .. } => "typing",
             Frame::End { .. } => "end",
             Frame::Board => "board",
+            Frame::Idle { .. } => "idle",
             Frame::Ping => "ping",
         }
     }
@@ -130,6 +134,8 @@ struct Console {
     replies: mpsc::Sender<Outbound>,
     /// Conversations this socket follows (active, accepted, opened).
     watching: HashSet<Uuid>,
+    /// This socket as a presence device.
+    device: Uuid,
 }
 
 async fn run(state: Arc<AppState>, session: Session, socket: WebSocket) {
@@ -154,6 +160,7 @@ async fn run(state: Arc<AppState>, session: Session, socket: WebSocket) {
         socket: socket_id,
         replies: replies.clone(),
         watching: HashSet::new(),
+        device,
     };
     let ready = match hello {
         Incoming::Frame(Frame::Hello { v }, r#ref) if v == PROTOCOL_VERSION => {
@@ -302,7 +309,8 @@ impl Console {
         let frame = json!({
             "type": "welcome",
             "v": PROTOCOL_VERSION,
-            "agent": {"id": a.id, "name": a.display_name(), "email": a.email, "role": a.role, "status": status},
+            "agent": {"id": a.id, "name": a.display_name(), "email": a.email, "role": a.role, "status": status,
+                "auto_away_secs": a.auto_away_secs},
             "incoming": incoming,
             "active": active,
             "recent": recent,
@@ -315,6 +323,27 @@ impl Console {
     }
 
     async fn handle(&mut self, frame: Frame, r#ref: Option<&str>) -> Option<Outbound> {
+        if let Frame::Idle { idle } = frame {
+            // Auto-away: this console has had no activity for the agent's idle time (or has
+            // again). Best-effort like typing; presence decides what it means.
+            let env = Envelope::new(
+                self.group(),
+                DeviceIdle {
+                    agent_id: self.agent(),
+                    device_id: self.device,
+                    idle,
+                },
+            );
+            if let Err(e) = self
+                .state
+                .bus
+                .publish_signal(v1::presence_device_idle(self.group()), &env)
+                .await
+            {
+                tracing::warn!(error = %e, "idle change not sent");
+            }
+            return None;
+        }
         if let Frame::Typing {
             conversation_id,
             typing,
@@ -348,6 +377,10 @@ impl Console {
             Frame::Hello { .. } => Err(CommandError::new(
                 ErrorCode::NotAllowed,
                 "`hello` was already received",
+            )),
+            Frame::Idle { .. } => Err(CommandError::new(
+                ErrorCode::Internal,
+                "idle is handled before dispatch",
             )),
             Frame::Typing { .. } => Err(CommandError::new(
                 ErrorCode::Internal,
