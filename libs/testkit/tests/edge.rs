@@ -368,6 +368,9 @@ async fn discovery_openapi_and_probes() -> anyhow::Result<()> {
         "/api/v1/conversations",
         "/api/v1/conversations/{id}",
         "/api/v1/system",
+        "/api/v1/presence/board",
+        "/api/v1/agents/{id}/status",
+        "/api/v1/me/auto-away",
     ] {
         assert!(
             doc["paths"].get(path).is_some(),

@@ -533,3 +533,61 @@ async fn idle_consoles_make_an_available_agent_away_until_active() -> anyhow::Re
     assert_eq!(welcome["agent"]["auto_away_secs"], 600);
     stack.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn availability_follows_the_status_table_for_each_kind_of_offer() -> anyhow::Result<()> {
+    use showroom_proto::presence::{FindAvailable, Purpose};
+    let stack = Stack::start().await?;
+    let t = Tenant::seed(&stack.pool, "Table", 4).await?;
+    let statuses = ["available", "away", "dnd", "offline"];
+    let mut consoles = Vec::new();
+    for (i, status) in statuses.iter().enumerate() {
+        consoles.push(stack.agent(&t.agents[i].1, status).await?);
+    }
+    let nats = async_nats::connect(&stack.nats.url).await?;
+    let ids: Vec<Uuid> = t.agents[..4].iter().map(|(id, _)| *id).collect();
+    let ask = |purpose: Purpose| {
+        let env = Envelope::new(
+            t.group,
+            FindAvailable {
+                agent_ids: ids.clone(),
+                purpose,
+            },
+        );
+        let nats = nats.clone();
+        async move {
+            let reply = nats
+                .request(
+                    v1::presence_find_available(t.group),
+                    serde_json::to_vec(&env)?.into(),
+                )
+                .await?;
+            let r: showroom_proto::Reply<Vec<Uuid>> = serde_json::from_slice(&reply.payload)?;
+            Result::<Vec<Uuid>, _>::from(r).map_err(|e| anyhow::anyhow!("{e}"))
+        }
+    };
+    // The brief's table: Available takes everything; Away transfers and internal chats; DND and
+    // Offline nothing.
+    assert_eq!(ask(Purpose::NewChat).await?, vec![ids[0]]);
+    assert_eq!(ask(Purpose::Transfer).await?, vec![ids[0], ids[1]]);
+    assert_eq!(ask(Purpose::Internal).await?, vec![ids[0], ids[1]]);
+    // A candidate of another group is never answered, whatever its status.
+    let other = Tenant::seed(&stack.pool, "Other", 1).await?;
+    let _theirs = stack.agent(&other.agents[0].1, "available").await?;
+    let env = Envelope::new(
+        t.group,
+        FindAvailable {
+            agent_ids: vec![other.agents[0].0],
+            purpose: Purpose::NewChat,
+        },
+    );
+    let reply = nats
+        .request(
+            v1::presence_find_available(t.group),
+            serde_json::to_vec(&env)?.into(),
+        )
+        .await?;
+    let r: showroom_proto::Reply<Vec<Uuid>> = serde_json::from_slice(&reply.payload)?;
+    assert_eq!(r, showroom_proto::Reply::Ok(vec![]));
+    stack.stop().await
+}
