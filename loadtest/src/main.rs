@@ -12,6 +12,15 @@ mod presence;
 
 use std::process::ExitCode;
 
+/// The value of `--flag N` in `args`, or `default`.
+pub(crate) fn flag(args: &[String], name: &str, default: usize) -> usize {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

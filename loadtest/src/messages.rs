@@ -23,13 +23,7 @@ pub struct Options {
 impl Options {
     /// `--conversations C --messages N --runs R` (defaults 20, 100, 3).
     pub fn parse(args: &[String]) -> Self {
-        let get = |flag: &str, default: usize| {
-            args.iter()
-                .position(|a| a == flag)
-                .and_then(|i| args.get(i + 1))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(default)
-        };
+        let get = |name: &str, default: usize| crate::flag(args, name, default);
         Self {
             conversations: get("--conversations", 20),
             messages: get("--messages", 100),

@@ -26,13 +26,7 @@ pub struct Options {
 impl Options {
     /// `--heartbeats N --devices D --queries Q --runs R` (defaults 200000, 2000, 2000, 3).
     pub fn parse(args: &[String]) -> Self {
-        let get = |flag: &str, default: usize| {
-            args.iter()
-                .position(|a| a == flag)
-                .and_then(|i| args.get(i + 1))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(default)
-        };
+        let get = |name: &str, default: usize| crate::flag(args, name, default);
         Self {
             heartbeats: get("--heartbeats", 200_000),
             devices: get("--devices", 2_000).max(1),

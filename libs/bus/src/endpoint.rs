@@ -143,11 +143,8 @@ impl ServiceHost {
                         None => break,
                     },
                 };
-                let Some(group) = group_of(&msg.subject) else { continue };
-                match crate::decode::<T>(&msg.payload) {
-                    Ok(env) if env.tenant == group => handler(group, env).await,
-                    Ok(_) => tracing::warn!(subject = %msg.subject, "signal tenant does not match its subject; dropped"),
-                    Err(e) => tracing::warn!(subject = %msg.subject, error = %e, "malformed signal; dropped"),
+                if let Some((group, env)) = decode_signal::<T>(&msg) {
+                    handler(group, env).await;
                 }
             }
         });
@@ -188,20 +185,7 @@ impl ServiceHost {
                 };
                 let decoded: Vec<(Uuid, Envelope<T>)> = batch
                     .into_iter()
-                    .filter_map(|msg| {
-                        let group = group_of(&msg.subject)?;
-                        match crate::decode::<T>(&msg.payload) {
-                            Ok(env) if env.tenant == group => Some((group, env)),
-                            Ok(_) => {
-                                tracing::warn!(subject = %msg.subject, "signal tenant does not match its subject; dropped");
-                                None
-                            }
-                            Err(e) => {
-                                tracing::warn!(subject = %msg.subject, error = %e, "malformed signal; dropped");
-                                None
-                            }
-                        }
-                    })
+                    .filter_map(|msg| decode_signal::<T>(&msg))
                     .collect();
                 if !decoded.is_empty() {
                     handler(decoded).await;
@@ -215,6 +199,23 @@ impl ServiceHost {
     pub async fn stop(self) {
         if let Err(e) = self.service.stop().await {
             tracing::warn!(error = %e, "service stop failed");
+        }
+    }
+}
+
+/// A signal's group and envelope; `None` (logged) when it is malformed or its tenant is not
+/// the group of its subject.
+fn decode_signal<T: DeserializeOwned>(msg: &async_nats::Message) -> Option<(Uuid, Envelope<T>)> {
+    let group = group_of(&msg.subject)?;
+    match crate::decode::<T>(&msg.payload) {
+        Ok(env) if env.tenant == group => Some((group, env)),
+        Ok(_) => {
+            tracing::warn!(subject = %msg.subject, "signal tenant does not match its subject; dropped");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(subject = %msg.subject, error = %e, "malformed signal; dropped");
+            None
         }
     }
 }

@@ -10,6 +10,20 @@ use showroom_proto::v1;
 use showroom_testkit::{Http, Socket, Stack, Tenant, Tuning};
 use uuid::Uuid;
 
+/// Whom the conversation of a `started` frame was offered to.
+async fn offered_to(stack: &Stack, started: &serde_json::Value) -> anyhow::Result<Vec<Uuid>> {
+    let id: Uuid = started["conversation"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .parse()?;
+    let (offered,): (Vec<Uuid>,) =
+        showroom_store::sqlx::query_as("SELECT offered_to FROM conversations WHERE id = $1")
+            .bind(id)
+            .fetch_one(&stack.pool)
+            .await?;
+    Ok(offered)
+}
+
 async fn presence(
     nats: &async_nats::Client,
     group: Uuid,
@@ -99,16 +113,7 @@ async fn console_sockets_are_presence_devices() -> anyhow::Result<()> {
     let started = w
         .ask(json!({"type": "start", "department_id": t.sales}))
         .await?;
-    let offered: (Vec<Uuid>,) =
-        showroom_store::sqlx::query_as("SELECT offered_to FROM conversations WHERE id = $1")
-            .bind(
-                started["conversation"]["id"]
-                    .as_str()
-                    .unwrap()
-                    .parse::<Uuid>()?,
-            )
-            .fetch_one(&stack.pool)
-            .await?;
+    let offered = (offered_to(&stack, &started).await?,);
     assert!(offered.0.is_empty(), "{offered:?}");
     // It waits; when the agent comes back Available it is offered to them.
     let mut back = Socket::console(&stack.ws_url(""), &token).await?;
@@ -134,16 +139,7 @@ async fn away_and_do_not_disturb_get_no_new_chats() -> anyhow::Result<()> {
         .await?;
     dnd.expect_silence("offer", Duration::from_millis(100))
         .await?;
-    let offered: (Vec<Uuid>,) =
-        showroom_store::sqlx::query_as("SELECT offered_to FROM conversations WHERE id = $1")
-            .bind(
-                started["conversation"]["id"]
-                    .as_str()
-                    .unwrap()
-                    .parse::<Uuid>()?,
-            )
-            .fetch_one(&stack.pool)
-            .await?;
+    let offered = (offered_to(&stack, &started).await?,);
     assert_eq!(offered.0, vec![t.agents[0].0]);
     // Becoming Available later brings the waiting chat (Away and DND never did).
     dnd.ask(json!({"type": "set_status", "status": "available"}))
@@ -195,16 +191,7 @@ async fn presence_is_rebuilt_from_heartbeats_after_redis_restarts() -> anyhow::R
         connected.recv_type("offer").await?["conversation"]["id"],
         started["conversation"]["id"]
     );
-    let offered: (Vec<Uuid>,) =
-        showroom_store::sqlx::query_as("SELECT offered_to FROM conversations WHERE id = $1")
-            .bind(
-                started["conversation"]["id"]
-                    .as_str()
-                    .unwrap()
-                    .parse::<Uuid>()?,
-            )
-            .fetch_one(&stack.pool)
-            .await?;
+    let offered = (offered_to(&stack, &started).await?,);
     assert_eq!(
         offered.0,
         vec![t.agents[0].0],
