@@ -113,8 +113,8 @@ async fn console_sockets_are_presence_devices() -> anyhow::Result<()> {
     let started = w
         .ask(json!({"type": "start", "department_id": t.sales}))
         .await?;
-    let offered = (offered_to(&stack, &started).await?,);
-    assert!(offered.0.is_empty(), "{offered:?}");
+    let offered = offered_to(&stack, &started).await?;
+    assert!(offered.is_empty(), "{offered:?}");
     // It waits; when the agent comes back Available it is offered to them.
     let mut back = Socket::console(&stack.ws_url(""), &token).await?;
     back.ask(json!({"type": "hello", "v": 1})).await?;
@@ -139,8 +139,8 @@ async fn away_and_do_not_disturb_get_no_new_chats() -> anyhow::Result<()> {
         .await?;
     dnd.expect_silence("offer", Duration::from_millis(100))
         .await?;
-    let offered = (offered_to(&stack, &started).await?,);
-    assert_eq!(offered.0, vec![t.agents[0].0]);
+    let offered = offered_to(&stack, &started).await?;
+    assert_eq!(offered, vec![t.agents[0].0]);
     // Becoming Available later brings the waiting chat (Away and DND never did).
     dnd.ask(json!({"type": "set_status", "status": "available"}))
         .await?;
@@ -191,9 +191,9 @@ async fn presence_is_rebuilt_from_heartbeats_after_redis_restarts() -> anyhow::R
         connected.recv_type("offer").await?["conversation"]["id"],
         started["conversation"]["id"]
     );
-    let offered = (offered_to(&stack, &started).await?,);
+    let offered = offered_to(&stack, &started).await?;
     assert_eq!(
-        offered.0,
+        offered,
         vec![t.agents[0].0],
         "nobody disconnected is offered a chat"
     );
