@@ -137,20 +137,20 @@ impl State {
         board::presence(&self.pool, &self.devices, group, agent_id).await
     }
 
-    async fn announce(&self, group: Uuid, agent_id: Uuid) {
-        match self.presence(group, agent_id).await {
-            Ok(p) => {
-                let env = Envelope::new(group, p);
-                if let Err(e) = self
-                    .bus
-                    .publish_event(v1::presence_changed(group), &env)
-                    .await
-                {
-                    tracing::warn!(error = %e, %agent_id, "cannot publish presence.changed");
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, %agent_id, "cannot read presence to announce it"),
+    /// Publishes the agent's presence as it is now on `presence.changed`, and returns it.
+    async fn announce(&self, group: Uuid, agent_id: Uuid) -> Result<AgentPresence, CommandError> {
+        let p = self.presence(group, agent_id).await.inspect_err(|e| {
+            tracing::warn!(error = %e, %agent_id, "cannot read presence to announce it");
+        })?;
+        let env = Envelope::new(group, p);
+        if let Err(e) = self
+            .bus
+            .publish_event(v1::presence_changed(group), &env)
+            .await
+        {
+            tracing::warn!(error = %e, %agent_id, "cannot publish presence.changed");
         }
+        Ok(env.data)
     }
 }
 
@@ -191,7 +191,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
                 match s.devices.beats(&beats).await {
                     Ok(changed) => {
                         for (group, agent) in changed {
-                            s.announce(group, agent).await;
+                            let _ = s.announce(group, agent).await;
                         }
                     }
                     Err(e) => tracing::warn!(error = %e, beats = beats.len(), "heartbeats not recorded"),
@@ -233,7 +233,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
                         .set_idle(env.data.agent_id, env.data.device_id, env.data.idle)
                         .await
                     {
-                        Ok(true) => s.announce(group, env.data.agent_id).await,
+                        Ok(true) => {
+                            let _ = s.announce(group, env.data.agent_id).await;
+                        }
                         Ok(false) => {}
                         Err(e) => tracing::warn!(error = %e, "idle change not recorded"),
                     }
@@ -255,8 +257,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
                     if let Err(e) = s.devices.mirror_statuses(group, &[(env.data.agent_id, env.data.status.as_str())]).await {
                         tracing::warn!(error = %e, "status not mirrored; Postgres answers until it is");
                     }
-                    s.announce(group, env.data.agent_id).await;
-                    s.presence(group, env.data.agent_id).await
+                    s.announce(group, env.data.agent_id).await
                 }
             },
         )
@@ -312,7 +313,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
             match s.devices.sweep().await {
                 Ok(expired) => {
                     for (group, agent) in expired {
-                        s.announce(group, agent).await;
+                        let _ = s.announce(group, agent).await;
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "presence sweep failed"),
@@ -348,7 +349,7 @@ fn follow_assignments(base: &Base, state: Arc<State>) {
                     K::Assigned | K::Transferred | K::Ended | K::Missed | K::TimedOut | K::Offline
                 );
                 if let (true, Some(agent)) = (moves_chats, ev.conversation.agent.as_ref()) {
-                    state.announce(env.tenant, agent.id).await;
+                    let _ = state.announce(env.tenant, agent.id).await;
                 }
             }
         },
