@@ -249,6 +249,3 @@ where
     }
     handler(group, env).await.into()
 }
-
-/// Result type of endpoint handlers.
-pub type Handled<T> = Result<T, CommandError>;

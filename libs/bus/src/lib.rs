@@ -15,15 +15,15 @@ pub mod trace;
 
 use std::time::Duration;
 
+use async_nats::Client;
 use async_nats::jetstream::{self, stream};
-use async_nats::{Client, HeaderMap};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use showroom_proto::v1::StreamSpec;
 use showroom_proto::{CommandError, Envelope, ErrorCode, Reply};
 
 pub use async_nats;
-pub use endpoint::{Handled, ServiceHost};
+pub use endpoint::ServiceHost;
 
 /// A bus operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -338,9 +338,4 @@ pub fn unavailable(e: &BusError) -> CommandError {
         ErrorCode::Unavailable,
         "a backing service did not answer in time; retry",
     )
-}
-
-/// Headers to attach to a message: the current trace context.
-pub fn headers() -> HeaderMap {
-    trace::current_headers()
 }

@@ -67,6 +67,11 @@ impl Http {
         self.call(Method::POST, path, Some(body)).await
     }
 
+    /// `PUT` with a raw JSON body.
+    pub async fn put(&self, path: &str, body: &str) -> anyhow::Result<(StatusCode, Value)> {
+        self.call(Method::PUT, path, Some(body)).await
+    }
+
     /// Logs in and returns the session token.
     pub async fn login(&self, email: &str, password: &str) -> anyhow::Result<String> {
         let body = serde_json::json!({"email": email, "password": password}).to_string();

@@ -214,12 +214,6 @@ impl Stack {
         running.stop().await
     }
 
-    /// Stops and starts a service again.
-    pub async fn restart_service(&mut self, service: Service) -> anyhow::Result<()> {
-        self.stop_service(service).await?;
-        self.start_service(service).await
-    }
-
     /// The admin address of a running service.
     pub fn admin_addr(&self, service: Service) -> Option<SocketAddr> {
         self.running

@@ -364,10 +364,9 @@ async fn a_manager_sets_an_agents_status_and_it_is_recorded() -> anyhow::Result<
 
     // The agent left without logging off; the manager sets them to Do Not Disturb.
     let (status, p) = manager
-        .call(
-            reqwest::Method::PUT,
+        .put(
             &format!("/api/v1/agents/{}/status", t.agents[0].0),
-            Some(r#"{"status":"dnd"}"#),
+            r#"{"status":"dnd"}"#,
         )
         .await?;
     assert_eq!(
@@ -395,29 +394,20 @@ async fn a_manager_sets_an_agents_status_and_it_is_recorded() -> anyhow::Result<
     );
 
     // An agent may set only their own status; nobody reaches another group's agent.
-    let body = Some(r#"{"status":"away"}"#);
+    let body = r#"{"status":"away"}"#;
     let (status, e) = agent_api
-        .call(
-            reqwest::Method::PUT,
-            &format!("/api/v1/agents/{}/status", t.agents[1].0),
-            body,
-        )
+        .put(&format!("/api/v1/agents/{}/status", t.agents[1].0), body)
         .await?;
     assert_eq!(
         (status.as_u16(), e["error"]["code"].as_str()),
         (403, Some("forbidden"))
     );
     let (status, _) = agent_api
-        .call(
-            reqwest::Method::PUT,
-            &format!("/api/v1/agents/{}/status", t.agents[0].0),
-            body,
-        )
+        .put(&format!("/api/v1/agents/{}/status", t.agents[0].0), body)
         .await?;
     assert_eq!(status, 200);
     let (status, e) = manager
-        .call(
-            reqwest::Method::PUT,
+        .put(
             &format!("/api/v1/agents/{}/status", other.agents[0].0),
             body,
         )
@@ -436,11 +426,7 @@ async fn a_manager_sets_an_agents_status_and_it_is_recorded() -> anyhow::Result<
     assert_eq!(status, 404);
     for (body, code) in [(r#"{"status":"asleep"}"#, "bad_status"), ("{", "bad_json")] {
         let (status, e) = manager
-            .call(
-                reqwest::Method::PUT,
-                &format!("/api/v1/agents/{}/status", t.agents[0].0),
-                Some(body),
-            )
+            .put(&format!("/api/v1/agents/{}/status", t.agents[0].0), body)
             .await?;
         assert_eq!(
             (status.as_u16(), e["error"]["code"].as_str()),
@@ -462,24 +448,14 @@ async fn idle_consoles_make_an_available_agent_away_until_active() -> anyhow::Re
 
     // The agent turns auto-away on (10 minutes); bad values are refused.
     let (status, me) = api
-        .call(
-            reqwest::Method::PUT,
-            "/api/v1/me/auto-away",
-            Some(r#"{"seconds":600}"#),
-        )
+        .put("/api/v1/me/auto-away", r#"{"seconds":600}"#)
         .await?;
     assert_eq!(
         (status.as_u16(), me["auto_away_secs"].as_i64()),
         (200, Some(600)),
         "{me}"
     );
-    let (status, e) = api
-        .call(
-            reqwest::Method::PUT,
-            "/api/v1/me/auto-away",
-            Some(r#"{"seconds":5}"#),
-        )
-        .await?;
+    let (status, e) = api.put("/api/v1/me/auto-away", r#"{"seconds":5}"#).await?;
     assert_eq!(
         (status.as_u16(), e["error"]["code"].as_str()),
         (400, Some("bad_seconds"))

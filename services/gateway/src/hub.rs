@@ -305,14 +305,4 @@ impl Hub {
             .unwrap_or_default();
         Self::send_to(&inner, boards, &row);
     }
-
-    /// How many sockets are registered (for tests and metrics).
-    pub fn len(&self) -> usize {
-        self.lock().sockets.len()
-    }
-
-    /// Whether no socket is registered.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
