@@ -78,6 +78,32 @@ pub struct Bus {
     pub js: jetstream::Context,
 }
 
+/// A serialized event kept until it is published (a transactional outbox row).
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    /// The envelope id, used as `Nats-Msg-Id`.
+    pub id: uuid::Uuid,
+    /// Where it goes.
+    pub subject: String,
+    /// The JSON envelope.
+    pub payload: Vec<u8>,
+    /// The W3C trace context of the change that wrote it.
+    pub traceparent: Option<String>,
+}
+
+impl StoredEvent {
+    /// Serializes `env` for `subject`, with the current span's trace context.
+    pub fn new<T: Serialize>(subject: String, env: &Envelope<T>) -> Result<Self, BusError> {
+        let headers = trace::current_headers();
+        Ok(Self {
+            id: env.id,
+            subject,
+            payload: serde_json::to_vec(env)?,
+            traceparent: headers.get("traceparent").map(|v| v.as_str().to_owned()),
+        })
+    }
+}
+
 /// How long a request waits for its reply by default.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -165,6 +191,36 @@ impl Bus {
             .await
             .map_err(|e| fail(e.to_string()))?;
         ack.await.map_err(|e| fail(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Publishes events written earlier (an outbox), all at once, then waits for every
+    /// acknowledgement. Each keeps its own id as `Nats-Msg-Id`, so publishing a row twice (a
+    /// writer that died before deleting it) stores it once within the stream's duplicate window.
+    pub async fn publish_stored(&self, events: &[StoredEvent]) -> Result<(), BusError> {
+        let mut acks = Vec::with_capacity(events.len());
+        for e in events {
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Nats-Msg-Id", e.id.to_string().as_str());
+            if let Some(tp) = &e.traceparent {
+                headers.insert("traceparent", tp.as_str());
+            }
+            let ack = self
+                .js
+                .publish_with_headers(e.subject.clone(), headers, e.payload.clone().into())
+                .await
+                .map_err(|err| BusError::Publish {
+                    subject: e.subject.clone(),
+                    reason: err.to_string(),
+                })?;
+            acks.push((e, ack));
+        }
+        for (e, ack) in acks {
+            ack.await.map_err(|err| BusError::Publish {
+                subject: e.subject.clone(),
+                reason: err.to_string(),
+            })?;
+        }
         Ok(())
     }
 

@@ -154,6 +154,56 @@ pub struct Conversation {
     pub ended_at: Option<DateTime<Utc>>,
     /// Who closed it.
     pub ended_by: Option<EndedBy>,
+    /// When an agent took it.
+    #[serde(default)]
+    pub assigned_at: Option<DateTime<Utc>>,
+    /// The group team (BDC) it is also offered to, once routed or overflowed there.
+    #[serde(default)]
+    pub team: Option<Named>,
+    /// Why it went to the offline flow (only in state `offline`).
+    #[serde(default)]
+    pub offline_reason: Option<OfflineReason>,
+    /// The same shopper's previous conversation on this website, for their history.
+    #[serde(default)]
+    pub previous_id: Option<Uuid>,
+}
+
+/// Why a chat went to the offline flow instead of waiting for an agent.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OfflineReason {
+    /// Outside the department's business hours, or a holiday.
+    AfterHours,
+    /// Nobody who could take it was online.
+    NobodyAvailable,
+    /// The website's maximum of concurrent sessions was reached.
+    MaxSessions,
+    /// The shopper waited the department's whole wait time.
+    WaitExpired,
+}
+
+impl OfflineReason {
+    /// The wire and database name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AfterHours => "after_hours",
+            Self::NobodyAvailable => "nobody_available",
+            Self::MaxSessions => "max_sessions",
+            Self::WaitExpired => "wait_expired",
+        }
+    }
+
+    /// Parses the database name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "after_hours" => Self::AfterHours,
+            "nobody_available" => Self::NobodyAvailable,
+            "max_sessions" => Self::MaxSessions,
+            "wait_expired" => Self::WaitExpired,
+            _ => return None,
+        })
+    }
 }
 
 /// The kinds of conversation event, each its own subject.
@@ -220,9 +270,84 @@ pub struct ConversationEvent {
     /// The conversation after the step.
     pub conversation: Conversation,
     /// For `offered`: the agents it was offered to. For `assigned`: the agents it had been
-    /// offered to, so their consoles can drop it from Incoming.
+    /// offered to, so their consoles can drop it from Incoming. For `transferred`: the agents
+    /// the transfer is offered to.
     #[serde(default)]
     pub offered_to: Vec<Uuid>,
+    /// Agents whose offer ends with this step (ring moved on, status no longer allows it).
+    #[serde(default)]
+    pub withdrawn_from: Vec<Uuid>,
+    /// For `transferred`: the transfer and where it stands.
+    #[serde(default)]
+    pub transfer: Option<Transfer>,
+}
+
+/// Where a transfer stands.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferState {
+    /// Offered to its target; the chat stays with its agent meanwhile.
+    Requested,
+    /// The target took the chat.
+    Accepted,
+    /// The target said no: the chat stays where it was.
+    Declined,
+    /// Nobody answered in time: the chat stays where it was.
+    Expired,
+    /// The chat closed before anyone answered.
+    Cancelled,
+    /// A manager moved the chat directly (no answer needed).
+    Reassigned,
+}
+
+impl TransferState {
+    /// The wire and database name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Requested => "requested",
+            Self::Accepted => "accepted",
+            Self::Declined => "declined",
+            Self::Expired => "expired",
+            Self::Cancelled => "cancelled",
+            Self::Reassigned => "reassigned",
+        }
+    }
+
+    /// Parses the database name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "requested" => Self::Requested,
+            "accepted" => Self::Accepted,
+            "declined" => Self::Declined,
+            "expired" => Self::Expired,
+            "cancelled" => Self::Cancelled,
+            "reassigned" => Self::Reassigned,
+            _ => return None,
+        })
+    }
+}
+
+/// A chat handed from one agent to another agent or to a department.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Transfer {
+    /// The transfer's id (answer it with `transfer_reply`).
+    pub id: Uuid,
+    /// The chat.
+    pub conversation_id: Uuid,
+    /// Who handed it over (a manager for a reassignment).
+    pub from_agent: Named,
+    /// The agent it is for, when it is for one agent.
+    pub to_agent: Option<Named>,
+    /// The department it is for, when it is for a department.
+    pub to_department: Option<DepartmentRef>,
+    /// A note from the sender.
+    pub note: String,
+    /// Where it stands.
+    pub state: TransferState,
+    /// Until when the target may answer.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// The router's request subjects.
@@ -234,11 +359,24 @@ pub enum ConversationCommand {
     Accept,
     /// [`EndConversation`].
     End,
+    /// [`TransferConversation`].
+    Transfer,
+    /// [`ReplyTransfer`].
+    TransferReply,
+    /// [`ReassignConversation`].
+    Reassign,
 }
 
 impl ConversationCommand {
     /// Every command.
-    pub const ALL: [Self; 3] = [Self::Start, Self::Accept, Self::End];
+    pub const ALL: [Self; 6] = [
+        Self::Start,
+        Self::Accept,
+        Self::End,
+        Self::Transfer,
+        Self::TransferReply,
+        Self::Reassign,
+    ];
 
     /// The subject token.
     pub fn as_str(self) -> &'static str {
@@ -246,6 +384,9 @@ impl ConversationCommand {
             Self::Start => "start",
             Self::Accept => "accept",
             Self::End => "end",
+            Self::Transfer => "transfer",
+            Self::TransferReply => "transfer_reply",
+            Self::Reassign => "reassign",
         }
     }
 }
@@ -262,6 +403,9 @@ pub struct StartConversation {
     pub department_id: Uuid,
     /// The shopper's name, if given.
     pub shopper_name: Option<String>,
+    /// What the bot collected that may steer routing (e.g. `interest` = `trade-in`).
+    #[serde(default)]
+    pub variables: std::collections::BTreeMap<String, String>,
 }
 
 /// An agent responds to an incoming chat. Replied with the [`Conversation`], now theirs, or
@@ -285,4 +429,55 @@ pub struct EndConversation {
     pub by: EndedBy,
     /// The visitor or agent who ends it; checked against the conversation.
     pub actor_id: Uuid,
+}
+
+/// Where a transfer goes.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferTarget {
+    /// One agent, who must be Available or Away.
+    Agent(Uuid),
+    /// A department of the group: its eligible members are offered the chat.
+    Department(Uuid),
+}
+
+/// The agent who has a chat hands it over. Replied with the requested [`Transfer`].
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TransferConversation {
+    /// The chat.
+    pub conversation_id: Uuid,
+    /// The agent who has it now.
+    pub agent_id: Uuid,
+    /// Where it goes.
+    pub to: TransferTarget,
+    /// A note for the target.
+    #[serde(default)]
+    pub note: String,
+}
+
+/// The target of a transfer accepts or declines it. Replied with the [`Transfer`] as it ends.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ReplyTransfer {
+    /// The transfer.
+    pub transfer_id: Uuid,
+    /// The agent answering.
+    pub agent_id: Uuid,
+    /// Take the chat (true) or leave it with its agent (false).
+    pub accept: bool,
+}
+
+/// A manager gives a chat of the group (waiting or active) to an agent at once. Replied with
+/// the [`Conversation`].
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ReassignConversation {
+    /// The chat.
+    pub conversation_id: Uuid,
+    /// The agent who gets it (Available or Away).
+    pub to_agent: Uuid,
+    /// The manager doing it (the gateway checked the role).
+    pub manager_id: Uuid,
 }

@@ -10,12 +10,14 @@
 //! - [`conversation`]: conversation states, events and the router's commands.
 //! - [`message`]: transcript messages and the post-message command.
 //! - [`presence`]: agent statuses, heartbeats and the availability query.
+//! - [`routing`]: departments' offer modes, hours and time-outs; website caps; teams.
 //! - [`typing`]: the ephemeral typing signal.
 
 pub mod conversation;
 pub mod envelope;
 pub mod message;
 pub mod presence;
+pub mod routing;
 pub mod typing;
 pub mod v1;
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::conversation::{ConversationCommand, ConversationEventKind};
+use crate::routing::RoutingCommand;
 
 /// The first two tokens of every subject.
 pub const ROOT: &str = "showroom.v1";
@@ -50,6 +51,11 @@ pub fn conversation_event(group: impl Into<Group>, kind: ConversationEventKind) 
 /// A request to the router, e.g. `showroom.v1.<g>.conversation.accept`.
 pub fn conversation_command(group: impl Into<Group>, cmd: ConversationCommand) -> String {
     subject(group, "conversation", cmd.as_str())
+}
+
+/// A request to the router about routing settings, e.g. `showroom.v1.<g>.routing.put_department`.
+pub fn routing_command(group: impl Into<Group>, cmd: RoutingCommand) -> String {
+    subject(group, "routing", cmd.as_str())
 }
 
 /// A new transcript message: `showroom.v1.<g>.message.created` (stream MESSAGES).
@@ -236,6 +242,7 @@ mod tests {
         let requests: Vec<String> = ConversationCommand::ALL
             .iter()
             .map(|c| conversation_command(g, *c))
+            .chain(RoutingCommand::ALL.iter().map(|c| routing_command(g, *c)))
             .chain([
                 message_post(g),
                 presence_set_status(g),

@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use showroom_proto::conversation::{
-    Conversation, ConversationState, DepartmentRef, EndedBy, Named, ShopperRef,
+    Conversation, ConversationState, DepartmentRef, EndedBy, Named, OfflineReason, ShopperRef,
+    Transfer, TransferState,
 };
 use sqlx::{PgExecutor, Postgres, QueryBuilder};
 use uuid::Uuid;
@@ -26,6 +27,11 @@ struct Row {
     created_at: DateTime<Utc>,
     ended_at: Option<DateTime<Utc>>,
     ended_by: Option<String>,
+    assigned_at: Option<DateTime<Utc>>,
+    team_id: Option<Uuid>,
+    team_name: Option<String>,
+    offline_reason: Option<String>,
+    previous_id: Option<Uuid>,
 }
 
 impl From<Row> for Conversation {
@@ -56,6 +62,13 @@ impl From<Row> for Conversation {
             created_at: r.created_at,
             ended_at: r.ended_at,
             ended_by: r.ended_by.as_deref().and_then(EndedBy::parse),
+            assigned_at: r.assigned_at,
+            team: r
+                .team_id
+                .zip(r.team_name)
+                .map(|(id, name)| Named { id, name }),
+            offline_reason: r.offline_reason.as_deref().and_then(OfflineReason::parse),
+            previous_id: r.previous_id,
         }
     }
 }
@@ -63,12 +76,14 @@ impl From<Row> for Conversation {
 const SELECT: &str = "SELECT c.id, c.group_id, c.website_id, c.rooftop_id, r.name AS rooftop_name, \
     c.department_id, d.label AS department_label, c.visitor_id, c.shopper_name, c.agent_id, \
     CASE WHEN a.id IS NULL THEN NULL ELSE a.first_name || ' ' || a.last_name END AS agent_name, \
-    c.state, COALESCE(t.last_seq, 0) AS last_seq, c.created_at, c.ended_at, c.ended_by \
+    c.state, COALESCE(t.last_seq, 0) AS last_seq, c.created_at, c.ended_at, c.ended_by, \
+    c.assigned_at, c.team_id, tm.name AS team_name, c.offline_reason, c.previous_id \
     FROM conversations c \
     JOIN rooftops r ON r.id = c.rooftop_id \
     JOIN departments d ON d.id = c.department_id \
     LEFT JOIN agents a ON a.id = c.agent_id \
-    LEFT JOIN transcripts t ON t.conversation_id = c.id ";
+    LEFT JOIN transcripts t ON t.conversation_id = c.id \
+    LEFT JOIN teams tm ON tm.id = c.team_id ";
 
 /// Which conversations to list.
 #[derive(Debug, Clone, Copy)]
@@ -149,6 +164,93 @@ pub async fn conversations<'e>(
     q.push(" ORDER BY c.created_at DESC LIMIT ")
         .push_bind(limit);
     Ok(q.build_query_as::<Row>()
+        .fetch_all(db)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct TransferRow {
+    id: Uuid,
+    conversation_id: Uuid,
+    from_agent: Uuid,
+    from_name: String,
+    to_agent: Option<Uuid>,
+    to_name: Option<String>,
+    to_department: Option<Uuid>,
+    to_label: Option<String>,
+    note: String,
+    state: String,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+impl From<TransferRow> for Transfer {
+    fn from(r: TransferRow) -> Self {
+        Transfer {
+            id: r.id,
+            conversation_id: r.conversation_id,
+            from_agent: Named {
+                id: r.from_agent,
+                name: r.from_name,
+            },
+            to_agent: r
+                .to_agent
+                .zip(r.to_name)
+                .map(|(id, name)| Named { id, name }),
+            to_department: r
+                .to_department
+                .zip(r.to_label)
+                .map(|(id, label)| DepartmentRef { id, label }),
+            note: r.note,
+            state: TransferState::parse(&r.state).unwrap_or(TransferState::Cancelled),
+            expires_at: r.expires_at,
+        }
+    }
+}
+
+const SELECT_TRANSFER: &str = "SELECT x.id, x.conversation_id, x.from_agent, \
+    fa.first_name || ' ' || fa.last_name AS from_name, x.to_agent, \
+    CASE WHEN ta.id IS NULL THEN NULL ELSE ta.first_name || ' ' || ta.last_name END AS to_name, \
+    x.to_department, d.label AS to_label, x.note, x.state, \
+    (SELECT due_at FROM conversation_timers tt WHERE tt.conversation_id = x.conversation_id \
+       AND tt.kind = 'transfer' AND x.state = 'requested') AS expires_at \
+    FROM transfers x \
+    JOIN agents fa ON fa.id = x.from_agent \
+    LEFT JOIN agents ta ON ta.id = x.to_agent \
+    LEFT JOIN departments d ON d.id = x.to_department ";
+
+/// One transfer of `group`.
+pub async fn transfer<'e>(
+    db: impl PgExecutor<'e>,
+    group: Uuid,
+    id: Uuid,
+) -> Result<Option<Transfer>, sqlx::Error> {
+    let mut q = QueryBuilder::<Postgres>::new(SELECT_TRANSFER);
+    q.push("WHERE x.group_id = ")
+        .push_bind(group)
+        .push(" AND x.id = ")
+        .push_bind(id);
+    Ok(q.build_query_as::<TransferRow>()
+        .fetch_optional(db)
+        .await?
+        .map(Into::into))
+}
+
+/// Transfers waiting for an answer from `agent` (the reload of a console lists them again).
+pub async fn transfers_offered_to<'e>(
+    db: impl PgExecutor<'e>,
+    group: Uuid,
+    agent: Uuid,
+) -> Result<Vec<Transfer>, sqlx::Error> {
+    let mut q = QueryBuilder::<Postgres>::new(SELECT_TRANSFER);
+    q.push("WHERE x.group_id = ")
+        .push_bind(group)
+        .push(" AND x.state = 'requested' AND ")
+        .push_bind(agent)
+        .push(" = ANY(x.offered_to) ORDER BY x.created_at");
+    Ok(q.build_query_as::<TransferRow>()
         .fetch_all(db)
         .await?
         .into_iter()

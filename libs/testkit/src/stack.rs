@@ -186,7 +186,12 @@ impl Stack {
                 showroom_presence::start(config, token).await?
             }
             Service::Router => {
-                showroom_router::start(showroom_router::Config { common }, token).await?
+                let config = showroom_router::Config {
+                    common,
+                    timer_tick_ms: 100,
+                    ..Default::default()
+                };
+                showroom_router::start(config, token).await?
             }
             Service::Bot => showroom_bot::start(showroom_bot::Config { common }, token).await?,
             Service::LeadCapture => {

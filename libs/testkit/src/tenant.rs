@@ -9,6 +9,8 @@ pub const PASSWORD: &str = "correct horse battery staple";
 
 /// One dealer group: a rooftop with Sales and Service, a website, and agents.
 pub struct Tenant {
+    /// The name in e-mail addresses and hosts.
+    pub slug: String,
     /// The dealer group.
     pub group: Uuid,
     /// Its rooftop.
@@ -76,6 +78,7 @@ impl Tenant {
             agents.push((id, email));
         }
         Ok(Tenant {
+            slug,
             group,
             rooftop,
             sales,
@@ -85,5 +88,33 @@ impl Tenant {
             origin,
             agents,
         })
+    }
+}
+
+impl Tenant {
+    /// Adds an agent (`role` agent, manager or admin) covering `departments`; answers its id
+    /// and e-mail (`<local>@<slug>.example`, the test password).
+    pub async fn add_agent(
+        &self,
+        pool: &PgPool,
+        local: &str,
+        role: &str,
+        departments: &[Uuid],
+    ) -> anyhow::Result<(Uuid, String)> {
+        let email = format!("{local}@{}.example", self.slug);
+        let id = setup::agent(
+            pool,
+            self.group,
+            NewAgent {
+                email: &email,
+                password: PASSWORD,
+                first_name: local,
+                last_name: "Added",
+                role,
+                departments,
+            },
+        )
+        .await?;
+        Ok((id, email))
     }
 }

@@ -221,7 +221,8 @@ async fn bad_frames_and_bad_json_get_clear_errors_and_never_a_crash() -> anyhow:
     .await?;
     assert_eq!(w.recv_type("error").await?["code"], "too_large");
 
-    // Texts: empty, too long; a field naming its problem.
+    // Texts: empty, too long; a field naming its problem (in a chat an agent could take).
+    let _agent = stack.agent(&t.agents[0].1, "available").await?;
     w.ask(json!({"type": "start", "department_id": t.sales}))
         .await?;
     let empty = w

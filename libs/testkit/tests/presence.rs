@@ -107,7 +107,8 @@ async fn console_sockets_are_presence_devices() -> anyhow::Result<()> {
         (AgentStatus::Available, AgentStatus::Offline)
     );
 
-    // An agent without a connected console is not offered chats.
+    // An agent without a connected console is not offered chats: with nobody else, the
+    // chat goes to the offline flow.
     let mut w = Socket::widget(&stack.ws_url(""), &t.key, &t.origin).await?;
     w.ask(json!({"type": "hello", "v": 1})).await?;
     let started = w
@@ -115,9 +116,19 @@ async fn console_sockets_are_presence_devices() -> anyhow::Result<()> {
         .await?;
     let offered = offered_to(&stack, &started).await?;
     assert!(offered.is_empty(), "{offered:?}");
-    // It waits; when the agent comes back Available it is offered to them.
+    assert_eq!(
+        started["conversation"]["offline_reason"],
+        "nobody_available"
+    );
+    // When the agent comes back (still Available), the next chat is offered to them.
     let mut back = Socket::console(&stack.ws_url(""), &token).await?;
     back.ask(json!({"type": "hello", "v": 1})).await?;
+    until(&nats, t.group, agent, |p| p.devices == 1).await?;
+    let mut w = Socket::widget(&stack.ws_url(""), &t.key, &t.origin).await?;
+    w.ask(json!({"type": "hello", "v": 1})).await?;
+    let started = w
+        .ask(json!({"type": "start", "department_id": t.sales}))
+        .await?;
     let offer = back.recv_type("offer").await?;
     assert_eq!(offer["conversation"]["id"], started["conversation"]["id"]);
     stack.stop().await
@@ -476,15 +487,27 @@ async fn idle_consoles_make_an_available_agent_away_until_active() -> anyhow::Re
         (AgentStatus::Available, AgentStatus::Away, 2)
     );
 
-    // Away by idleness takes no new chat...
+    // Away by idleness takes no new chat (nobody else can: the offline flow)...
     let (mut w, _) = stack.shopper(&t, None, 0).await?;
     let started = w
         .ask(json!({"type": "start", "department_id": t.sales}))
         .await?;
-    tab1.expect_silence("offer", Duration::from_millis(500))
+    assert_eq!(
+        started["conversation"]["offline_reason"], "nobody_available",
+        "{started}"
+    );
+    tab1.expect_silence("offer", Duration::from_millis(300))
         .await?;
-    // ...and activity in one console brings the agent back, with the waiting chat.
+    // ...and activity in one console brings the agent back, offered the next chat.
     tab1.send(json!({"type": "idle", "idle": false})).await?;
+    until(&nats, t.group, agent, |p| {
+        p.effective == AgentStatus::Available
+    })
+    .await?;
+    let (mut w, _) = stack.shopper(&t, None, 0).await?;
+    let started = w
+        .ask(json!({"type": "start", "department_id": t.sales}))
+        .await?;
     let offer = tab1.recv_type("offer").await?;
     assert_eq!(offer["conversation"]["id"], started["conversation"]["id"]);
     let p = presence(&nats, t.group, agent).await?;

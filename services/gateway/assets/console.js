@@ -27,6 +27,12 @@
     skew: 0,              // local clock minus server clock (ms), from generated_at
     unknownAsked: new Map(), // agent id -> when we last asked the board again because of it
     saving: new Map(),    // agent id -> PUTs in flight
+    transfers: new Map(), // transfer id -> {t, answering}: transfers offered to me, waiting for my answer
+    group: new Map(),     // managers: conversation id -> the group's waiting and active chats (REST)
+    groupTimer: 0,
+    reassigning: null,    // managers: id of the group chat whose Reassign form is open
+    reassignTo: '',       // the agent chosen in that form
+    reassignBusy: false,
   };
 
   const newEntry = (c) => ({
@@ -35,6 +41,8 @@
     pending: new Map(),   // client_msg_id -> {frame, failed}: sent, not yet acked
     loaded: false,        // `history` received since the last (re)connect
     unread: 0, typing: '', typingTimer: 0, accepting: false, draft: '',
+    transfer: null,       // the last transfer of this chat we heard of (shown as a notice)
+    transferSending: false,
   });
 
   // ---- small helpers ----
@@ -87,6 +95,8 @@
     dropSocket();
     clearTimeout(S.retryTimer);
     S.convs.clear(); S.selected = null; S.me = null;
+    S.transfers.clear(); S.group.clear(); S.reassigning = null; S.reassignBusy = false;
+    clearInterval(S.groupTimer); S.groupTimer = 0;
     renderThread(); renderLists();
     resetBoard();
     document.title = 'Showroom — agent console';
@@ -197,10 +207,14 @@
       case 'history': return onHistory(f);
       case 'ack': return onAck(f);
       case 'message': return onMessage(f.message);
-      case 'conversation': return onConversation(f.conversation);
+      case 'conversation':
+        if ((f.ref || '').startsWith('reassign:')) { S.reassignBusy = false; S.reassigning = null; loadGroup(); }
+        return onConversation(f.conversation);
       case 'typing': return onPeerTyping(f);
       case 'board': return onBoard(f);
       case 'agent_presence': return onAgentPresence(f);
+      case 'transfer_offer': return onTransferOffer(f);
+      case 'transfer': return onTransfer(f);
       case 'error': return onError(f);
       default: return; // pong and anything newer
     }
@@ -226,21 +240,33 @@
     $('status').disabled = false;
     const seen = new Set();
     [w.incoming, w.active, w.recent].forEach((list) => (list || []).forEach((c) => { upsert(c); seen.add(c.id); }));
+    // Transfers waiting for my answer: the welcome has them all (a reload loses none).
+    S.transfers = new Map((Array.isArray(w.transfers) ? w.transfers : []).filter((t) => t && t.id).map((t) => [t.id, { t, answering: false }]));
+    S.transfers.forEach(({ t }) => {
+      if (S.convs.has(t.conversation_id)) seen.add(t.conversation_id);
+      else fetchConversation(t.conversation_id);
+    });
     S.convs.forEach((e, id) => {
       if (!seen.has(id) && id !== S.selected) S.convs.delete(id);
-      else { e.loaded = false; e.accepting = false; } // we may have missed messages while away
+      else { // we may have missed messages, and a transfer's answer, while away
+        e.loaded = false; e.accepting = false; e.transferSending = false;
+        if (e.transfer && e.transfer.state === 'requested') e.transfer = null;
+      }
     });
     if (S.selected && S.convs.has(S.selected)) openConversation(S.convs.get(S.selected));
     // Resend every unacked message, same client_msg_id: the gateway stores it at most once.
     S.convs.forEach((e) => e.pending.forEach((p) => { if (!p.failed) send(p.frame); }));
     renderLists(); renderThreadHead();
-    if (S.tab === 'board') requestBoard(); // this socket is not subscribed to agent_presence yet
+    if (S.tab === 'board' || $('transfer-form').hidden === false || S.reassigning) requestBoard(); // this socket is not subscribed to agent_presence yet
     else renderBoardMeta();
+    startGroup();
   }
 
   function onOfferWithdrawn(f) {
     const e = S.convs.get(f.conversation_id);
-    if (e && e.c.state === 'incoming') { S.convs.delete(f.conversation_id); renderLists(); }
+    if (e && e.c.state === 'incoming') S.convs.delete(f.conversation_id);
+    S.transfers.forEach((x, id) => { if (x.t.conversation_id === f.conversation_id) S.transfers.delete(id); });
+    renderLists();
   }
 
   function accept(id) {
@@ -280,6 +306,7 @@
 
   function onConversation(c) {
     if (!c) return;
+    if (S.group.has(c.id)) { if (c.state === 'incoming' || c.state === 'active') S.group.set(c.id, c); else S.group.delete(c.id); }
     const e = upsert(c);
     if (!canWrite(c)) {
       e.pending.forEach((p, id) => { if (!p.failed) failPending(e, id); });
@@ -325,6 +352,21 @@
       S.convs.delete(id);
       if (S.selected === id) { S.selected = null; renderThread(); }
       renderLists();
+    } else if (kind === 'transfer') {
+      const e = S.convs.get(id);
+      if (e) e.transferSending = false;
+      if (S.selected === id) renderThreadHead();
+      return banner('The transfer was not sent: ' + (f.message || f.code));
+    } else if (kind === 'treply') {
+      const x = S.transfers.get(id);
+      if (x) x.answering = false;
+      if (f.code === 'not_found' || f.code === 'not_allowed' || f.code === 'conversation_closed' || f.code === 'already_taken') S.transfers.delete(id);
+      renderLists();
+      return banner('Could not answer the transfer: ' + (f.message || f.code));
+    } else if (kind === 'reassign') {
+      S.reassignBusy = false;
+      renderLists();
+      return banner('Could not reassign the chat: ' + (f.message || f.code));
     } else if (kind === 'status') {
       setStatus(S.status); // put the select back
     } else if (kind === 'board') {
@@ -373,6 +415,8 @@
     }
     $('count-incoming').textContent = groups.incoming.length ? '(' + groups.incoming.length + ')' : '';
     $('count-active').textContent = groups.active.length ? '(' + groups.active.length + ')' : '';
+    renderTransfers();
+    renderGroup();
     $('tab-chats-count').textContent = $('count-incoming').textContent; // waiting chats stay visible from the board
     document.title = (groups.incoming.length ? '(' + groups.incoming.length + ') ' : '') + 'Showroom — agent console';
     if (focusKey) { // keep keyboard focus on the same control across the rebuild
@@ -477,6 +521,7 @@
     $('empty').hidden = !!e; $('thread').hidden = !e;
     if (!e) { S.view = null; return; }
     S.view = { id: e.c.id, pendingEls: new Map() };
+    showTransferForm(false);
     const log = $('log');
     log.setAttribute('aria-busy', 'true'); // do not read the whole transcript out as "new"
     log.replaceChildren();
@@ -497,7 +542,7 @@
     renderThreadHead(); renderTypingLine();
   }
 
-  const STATE_LABELS = { incoming: 'Waiting', active: 'Active', ended: 'Ended' };
+  const STATE_LABELS = { incoming: 'Waiting', active: 'Active', ended: 'Ended', missed: 'Missed', offline: 'Offline', timed_out: 'Timed out' };
 
   function renderThreadHead() {
     const e = current();
@@ -507,10 +552,18 @@
     $('t-sub').textContent = [subline(c), c.agent && c.agent.name].filter(Boolean).join(' · ');
     $('t-state').textContent = STATE_LABELS[c.state] || c.state;
     $('t-state').className = 'state ' + c.state;
-    const focusWasIn = $('reply').contains(document.activeElement) || document.activeElement === $('end');
+    const focusWasIn = $('reply').contains(document.activeElement) || $('transfer-form').contains(document.activeElement)
+      || document.activeElement === $('end') || document.activeElement === $('transfer');
     const writable = canWrite(c);
-    $('reply').hidden = $('end').hidden = !writable;
+    $('reply').hidden = $('end').hidden = $('transfer').hidden = !writable;
     $('readonly').hidden = writable;
+    $('readonly').textContent = readonlyText(c);
+    const busy = e.transferSending || (!!e.transfer && e.transfer.state === 'requested');
+    $('transfer').disabled = busy || !S.ready;
+    if (!writable || busy) showTransferForm(false);
+    const notice = transferNotice(e);
+    $('t-notice').textContent = notice;
+    $('t-notice').hidden = !notice;
     if (!writable && focusWasIn) {
       const item = [...document.querySelectorAll('[data-key]')].find((x) => x.dataset.key === 'open:' + c.id);
       if (item) item.focus();
@@ -523,6 +576,287 @@
     stopTyping();
     send({ type: 'end', conversation_id: e.c.id, ref: 'end:' + e.c.id });
   });
+
+  // ---- transfers: hand my chat to a colleague or a department; answer transfers offered to me ----
+  const nameOf = (x) => (x && (x.name || x.label)) || '';
+  const targetOf = (t) => nameOf(t.to_agent) || nameOf(t.to_department) || 'your colleague';
+
+  function readonlyText(c) {
+    if (c.state === 'active' && c.agent) return 'This chat is now with ' + (c.agent.name || 'another agent') + '. The transcript is read-only.';
+    if (c.state === 'incoming') return 'This chat is waiting for an agent. The transcript is read-only.';
+    return 'This chat has ended. The transcript is read-only.';
+  }
+
+  // The line above the transcript about the chat's last transfer, from where I stand.
+  function transferNotice(e) {
+    const t = e.transfer, me = S.me && S.me.id;
+    if (!t) return '';
+    const mine = !!t.from_agent && t.from_agent.id === me;
+    const note = t.note ? ' Note: “' + t.note + '”' : '';
+    switch (t.state) {
+      case 'requested': return mine ? 'Transfer to ' + targetOf(t) + ' requested. Waiting for an answer…' : '';
+      case 'declined': return mine ? targetOf(t) + ' declined the transfer. The chat stays with you.' : '';
+      case 'expired': return mine ? 'No one accepted the transfer in time. The chat stays with you.' : '';
+      case 'cancelled': return mine ? 'The transfer was cancelled.' : '';
+      case 'accepted':
+      case 'reassigned': {
+        const to = e.c.agent || t.to_agent;
+        if (to && to.id === me) return (t.state === 'reassigned' ? nameOf(t.from_agent) + ' gave this chat to you.' : nameOf(t.from_agent) + ' transferred this chat to you.') + note;
+        return (t.state === 'reassigned' ? 'A manager gave this chat to ' : 'This chat was transferred to ') + (nameOf(to) || targetOf(t)) + '.';
+      }
+      default: return '';
+    }
+  }
+
+  // Agents of the group from the board, as options: those who cannot take a chat now are shown, disabled.
+  function agentOptions(keep) {
+    const me = S.me && S.me.id;
+    const agents = (S.board ? S.board.agents : []).filter((a) => a.agent_id !== me)
+      .sort((a, b) => String(a.name || '').localeCompare(String(b.name || '')));
+    return agents.map((a) => {
+      const eff = a.effective || 'offline';
+      const o = new Option((a.name || 'Unknown agent') + ' — ' + statusLabel(eff), a.agent_id);
+      o.disabled = !(eff === 'available' || eff === 'away'); // only they can be given a chat
+      if (a.agent_id === keep && !o.disabled) o.selected = true;
+      return o;
+    });
+  }
+
+  // Rebuilds a picker only when what it would show changed (an open popup stays open otherwise).
+  function unchanged(sel, what) {
+    const sig = JSON.stringify(what);
+    if (sel.dataset.sig === sig) return true;
+    sel.dataset.sig = sig;
+    return false;
+  }
+  const boardSig = () => S.board && S.board.agents.map((a) => [a.agent_id, a.name, a.effective]);
+
+  function fillTransferTargets() {
+    const sel = $('transfer-to'), keep = sel.value;
+    if (unchanged(sel, [boardSig(), S.board && S.board.departments.length])) return;
+    if (!S.board) { sel.replaceChildren(new Option('Loading agents and departments…', '')); sel.disabled = true; return; }
+    sel.disabled = false;
+    const agents = h('optgroup'); agents.label = 'Agents';
+    agents.append(...agentOptions(keep.startsWith('agent:') ? keep.slice(6) : ''));
+    [...agents.children].forEach((o) => { o.value = 'agent:' + o.value; });
+    const depts = h('optgroup'); depts.label = 'Departments';
+    S.board.departments.forEach((d) => depts.append(new Option([d.label, rooftopName(d.rooftop_id)].filter(Boolean).join(' · '), 'department:' + d.id)));
+    sel.replaceChildren(new Option('Choose…', ''), agents, depts);
+    sel.value = [...sel.options].some((o) => o.value === keep && !o.disabled) ? keep : '';
+  }
+
+  function showTransferForm(open) {
+    const form = $('transfer-form');
+    if (form.hidden === !open) return;
+    const hadFocus = form.contains(document.activeElement);
+    form.hidden = !open;
+    $('transfer').setAttribute('aria-expanded', String(open));
+    if (open) {
+      $('transfer-note').value = '';
+      $('transfer-to').value = '';
+      if (!S.board) requestBoard();
+      fillTransferTargets();
+      $('transfer-to').focus();
+    } else if (hadFocus && !$('transfer').hidden) $('transfer').focus();
+  }
+
+  $('transfer').addEventListener('click', () => showTransferForm($('transfer-form').hidden));
+  $('transfer-cancel').addEventListener('click', () => showTransferForm(false));
+  $('transfer-form').addEventListener('keydown', (ev) => { if (ev.key === 'Escape') showTransferForm(false); });
+  $('transfer-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const e = current(), v = $('transfer-to').value;
+    if (!e || !canWrite(e.c) || !S.ready) return;
+    if (!v) return banner('Choose an agent or a department to transfer to.');
+    const cut = v.indexOf(':');
+    const f = { type: 'transfer', conversation_id: e.c.id, ref: 'transfer:' + e.c.id };
+    f[v.slice(0, cut) === 'agent' ? 'to_agent' : 'to_department'] = v.slice(cut + 1);
+    const note = $('transfer-note').value.trim();
+    if (note) f.note = note;
+    e.transferSending = true;
+    send(f);
+    showTransferForm(false);
+    renderThreadHead();
+  });
+
+  function onTransferOffer(f) {
+    const t = f.transfer;
+    if (!t || !t.id) return;
+    if (f.conversation) upsert(f.conversation);
+    S.transfers.set(t.id, { t, answering: false });
+    renderLists();
+  }
+
+  // A transfer's news: the answer to my transfer or transfer_reply, or where one I am part of stands.
+  function onTransfer(f) {
+    const t = f.transfer;
+    if (!t || !t.id) return;
+    const me = S.me && S.me.id;
+    const e = S.convs.get(t.conversation_id);
+    const ref = f.ref || '';
+    if (e && ref === 'transfer:' + t.conversation_id) e.transferSending = false;
+    // An offer to me is over once it is decided, or once I answered it (declining a department's
+    // transfer leaves it `requested` for its other members).
+    if (t.state !== 'requested' || ref === 'treply:' + t.id) S.transfers.delete(t.id);
+    else if (S.transfers.has(t.id)) S.transfers.get(t.id).t = t;
+    const mine = !!t.from_agent && t.from_agent.id === me;
+    if (e && (mine || (e.transfer && e.transfer.id === t.id) || t.state === 'accepted' || t.state === 'reassigned')) {
+      const was = e.transfer && e.transfer.id === t.id ? e.transfer.state : null;
+      e.transfer = t;
+      // The sender hears the chat came back; a notice in the chat, and a banner when it is not the one shown.
+      if (mine && was !== t.state && S.selected !== e.c.id) {
+        if (t.state === 'declined') banner(targetOf(t) + ' declined the transfer of your chat with ' + shopperName(e.c) + '. It stays with you.');
+        if (t.state === 'expired') banner('No one accepted the transfer of your chat with ' + shopperName(e.c) + ' in time. It stays with you.');
+      }
+    }
+    if (ref === 'treply:' + t.id && t.state === 'accepted') {
+      if (e) { e.c = Object.assign({}, e.c, { state: 'active', agent: S.me ? { id: S.me.id, name: S.me.name } : e.c.agent }); select(e.c.id); }
+      else fetchConversation(t.conversation_id).then((x) => { if (x) select(x.c.id); });
+    }
+    renderLists();
+    if (e && S.selected === e.c.id) renderThreadHead();
+  }
+
+  // A conversation the socket has not told us about (a transfer's, after a reload), through REST.
+  async function fetchConversation(id) {
+    try {
+      const r = await api('GET', '/api/v1/conversations/' + encodeURIComponent(id));
+      if (r.ok && r.data && r.data.conversation) { const e = upsert(r.data.conversation); renderLists(); return e; }
+      if (r.status === 401) showLogin('Your session has ended. Please log in again.');
+    } catch (_) { /* shown without the shopper's name */ }
+    return null;
+  }
+
+  function answerTransfer(id, accept) {
+    const x = S.transfers.get(id);
+    if (!x || x.answering || !S.ready) return;
+    x.answering = true;
+    send({ type: 'transfer_reply', transfer_id: id, accept, ref: 'treply:' + id });
+    renderLists();
+  }
+
+  function renderTransfers() {
+    const list = [...S.transfers.values()];
+    $('sec-transfers').hidden = !list.length;
+    $('count-transfers').textContent = list.length ? '(' + list.length + ')' : '';
+    $('list-transfers').replaceChildren(...list.map(transferItem));
+  }
+
+  function transferItem(x) {
+    const t = x.t, e = S.convs.get(t.conversation_id);
+    const li = h('li', 'offer transfer-offer');
+    const info = h('div', 'info');
+    const who = e ? shopperName(e.c) : 'A chat';
+    info.append(h('span', 'name', who));
+    const from = 'From ' + (nameOf(t.from_agent) || 'a colleague') + (t.to_department ? ' to ' + nameOf(t.to_department) : '');
+    info.append(h('span', 'meta', [from, e && subline(e.c)].filter(Boolean).join(' · ')));
+    if (t.note) info.append(h('span', 'note', '“' + t.note + '”'));
+    const yes = h('button', '', x.answering ? 'Answering…' : 'Accept'), no = h('button', 'secondary', 'Decline');
+    [[yes, true], [no, false]].forEach(([b, accept]) => {
+      b.type = 'button';
+      b.disabled = x.answering || !S.ready;
+      b.dataset.key = (accept ? 'taccept:' : 'tdecline:') + t.id;
+      b.setAttribute('aria-label', (accept ? 'Accept' : 'Decline') + ' the transfer of ' + who);
+      b.addEventListener('click', () => answerTransfer(t.id, accept));
+    });
+    const buttons = h('div', 'buttons');
+    buttons.append(yes, no);
+    li.append(info, buttons);
+    return li;
+  }
+
+  // ---- managers: the group's waiting and active chats, each with a Reassign control ----
+  function startGroup() {
+    clearInterval(S.groupTimer); S.groupTimer = 0;
+    if (!canManage()) { S.group.clear(); renderGroup(); return; }
+    loadGroup();
+    S.groupTimer = setInterval(() => { if (S.ready && S.tab === 'chats' && !S.reassigning) loadGroup(); }, 15000);
+  }
+
+  async function loadGroup() {
+    try {
+      const [a, b] = await Promise.all(['incoming', 'active'].map((st) => api('GET', '/api/v1/conversations?limit=200&state=' + st)));
+      if (a.status === 401 || b.status === 401) return showLogin('Your session has ended. Please log in again.');
+      if (!a.ok || !b.ok || !Array.isArray(a.data) || !Array.isArray(b.data)) return;
+      S.group = new Map(a.data.concat(b.data).map((c) => [c.id, c]));
+      if (S.reassigning && !S.group.has(S.reassigning)) S.reassigning = null;
+      renderLists();
+    } catch (_) { /* try again on the next round */ }
+  }
+
+  function renderGroup() {
+    const on = canManage();
+    $('sec-group').hidden = !on;
+    if (!on) return;
+    const list = [...S.group.values()].sort((a, b) => ts(a.created_at) - ts(b.created_at));
+    // Rebuilt only when it changed, so an open Reassign picker is not closed by unrelated news.
+    const what = [list.map((c) => [c.id, c.state, c.agent && c.agent.id, shopperName(c)]), S.reassigning, S.reassignBusy, S.ready];
+    if (unchanged($('list-group'), what)) return;
+    $('count-group').textContent = list.length ? '(' + list.length + ')' : '';
+    const items = list.map(groupItem);
+    if (!items.length) items.push(h('li', 'empty-list', 'No chats waiting or active'));
+    $('list-group').replaceChildren(...items);
+  }
+
+  function groupItem(c) {
+    const li = h('li', 'group-item');
+    const info = h('div', 'info');
+    const where = c.state === 'incoming' ? 'Waiting' : 'With ' + ((c.agent && c.agent.name) || 'an agent');
+    info.append(h('span', 'name', shopperName(c)), h('span', 'meta', [subline(c), where].filter(Boolean).join(' · ')));
+    li.append(info);
+    const open = S.reassigning === c.id;
+    const b = h('button', 'secondary', open ? 'Cancel' : 'Reassign');
+    b.type = 'button';
+    b.dataset.key = 'reassign:' + c.id;
+    b.setAttribute('aria-expanded', String(open));
+    b.setAttribute('aria-label', (open ? 'Cancel reassigning ' : 'Reassign ') + 'the chat with ' + shopperName(c));
+    b.addEventListener('click', () => {
+      S.reassigning = open ? null : c.id; S.reassignTo = '';
+      if (!open && !S.board) requestBoard();
+      renderLists();
+      if (!open) { const sel = document.querySelector('[data-key="reassign-to:' + c.id + '"]'); if (sel) sel.focus(); }
+    });
+    li.append(b);
+    if (!open) return li;
+    const form = h('form', 'reassign-form');
+    const sel = h('select', 'reassign-to');
+    sel.dataset.key = 'reassign-to:' + c.id;
+    sel.dataset.conversation = c.id;
+    sel.setAttribute('aria-label', 'Give the chat with ' + shopperName(c) + ' to');
+    fillReassign(sel, c);
+    sel.addEventListener('change', () => { S.reassignTo = sel.value; });
+    const go = h('button', '', S.reassignBusy ? 'Reassigning…' : 'Give chat');
+    go.type = 'submit';
+    go.disabled = S.reassignBusy || !S.ready;
+    go.dataset.key = 'reassign-go:' + c.id;
+    form.append(sel, go);
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      if (!sel.value) return banner('Choose the agent who gets the chat.');
+      S.reassignBusy = true;
+      send({ type: 'reassign', conversation_id: c.id, agent_id: sel.value, ref: 'reassign:' + c.id });
+      renderLists();
+    });
+    form.addEventListener('keydown', (ev) => { if (ev.key === 'Escape') { S.reassigning = null; renderLists(); b.focus(); } });
+    li.append(form);
+    return li;
+  }
+
+  function fillReassign(sel, c) {
+    const now = c.agent && c.agent.id; // the agent who has it now is not a choice
+    if (unchanged(sel, [boardSig(), now])) return;
+    sel.replaceChildren(new Option(S.board ? 'Choose an agent…' : 'Loading agents…', ''), ...agentOptions(S.reassignTo).filter((o) => o.value !== now));
+    sel.value = S.reassignTo && [...sel.options].some((o) => o.value === S.reassignTo && !o.disabled) ? S.reassignTo : '';
+  }
+
+  // New board data: refresh the agent pickers that are open.
+  function refreshPickers() {
+    if (!$('transfer-form').hidden) fillTransferTargets();
+    document.querySelectorAll('#list-group select.reassign-to').forEach((sel) => {
+      const c = S.group.get(sel.dataset.conversation);
+      if (c) fillReassign(sel, c);
+    });
+  }
 
   // ---- replying ----
   $('reply').addEventListener('submit', (ev) => {
@@ -670,6 +1004,7 @@
     boardError('');
     fillFilters();
     renderBoard();
+    refreshPickers();
     unknown.forEach(askAgainFor);
   }
 
@@ -691,6 +1026,7 @@
     if (mergePresence(p)) {
       S.boardUpdated = serverNow();
       renderBoard();
+      refreshPickers();
     } else askAgainFor(p.agent_id);
   }
 

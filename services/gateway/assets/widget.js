@@ -369,11 +369,25 @@ form input{margin:0;flex:1;min-width:0}
     if (wasPick && !panel.hidden) focusView();
   }
 
+  // What the shopper is told when the chat did not (or no longer) reach an agent.
+  const LEAVE = " Leave a message and we'll get back to you.";
+  const CLOSED_LINES = {
+    after_hours: "We're closed right now." + LEAVE,
+    nobody_available: 'No one is available to chat right now.' + LEAVE,
+  };
+  function stateText(c) {
+    if (c.state === 'incoming') return 'Waiting for an agent…';
+    if (c.state === 'active') return c.agent ? nm(c.agent) + ' joined the chat' : 'An agent joined the chat';
+    if (c.state === 'offline') return CLOSED_LINES[c.offline_reason] || CLOSED_LINES.nobody_available; // wait_expired, max_sessions, …
+    if (c.state === 'missed') return 'No one could take your chat in time.' + LEAVE;
+    if (c.state === 'timed_out') return 'This chat was closed after a period of inactivity.';
+    return 'This chat has ended';
+  }
+
   function renderState() {
     const open = isOpen(conv);
-    if (conv.state === 'incoming') stateLine.textContent = 'Waiting for an agent…';
-    else if (conv.state === 'active') stateLine.textContent = conv.agent ? nm(conv.agent) + ' joined the chat' : 'An agent joined the chat';
-    else stateLine.textContent = 'This chat has ended';
+    stateLine.textContent = stateText(conv);
+    stateLine.dataset.state = conv.state || '';
     form.hidden = endBtn.hidden = !open;
     newBtn.hidden = open;
   }

@@ -20,7 +20,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::auth::{self, Session};
 use crate::error::{ApiError, ErrorBody};
-use crate::transcript;
+use crate::{handover, routing_api, transcript};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -28,6 +28,7 @@ use crate::transcript;
         The socket protocols are described in docs/protocol.md."),
     tags((name = "auth", description = "Agent sessions"), (name = "conversations", description = "Chats and transcripts"),
          (name = "presence", description = "Agent statuses and the Live Agent Status board"),
+         (name = "routing", description = "Departments' offer modes, hours and time-outs; websites' caps and rules; teams"),
          (name = "system", description = "The running system"))
 )]
 struct ApiDoc;
@@ -40,6 +41,16 @@ pub fn router() -> (axum::Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(auth::me))
         .routes(routes!(list_conversations))
         .routes(routes!(get_conversation))
+        .routes(routes!(handover::post_transfer))
+        .routes(routes!(handover::post_reply))
+        .routes(routes!(handover::post_reassign))
+        .routes(routes!(
+            routing_api::get_department,
+            routing_api::put_department
+        ))
+        .routes(routes!(routing_api::get_website, routing_api::put_website))
+        .routes(routes!(routing_api::list_teams))
+        .routes(routes!(routing_api::put_team))
         .routes(routes!(board))
         .routes(routes!(set_agent_status))
         .routes(routes!(status_history))
@@ -224,10 +235,8 @@ async fn set_agent_status(
     let Json(body) = body.map_err(|e| ApiError::bad_request("bad_json", e.body_text()))?;
     let status = parse_status(&body.status)?;
     let me = &session.agent;
-    if agent_id != me.id && !matches!(me.role.as_str(), "manager" | "admin") {
-        return Err(ApiError::new(
-            axum::http::StatusCode::FORBIDDEN,
-            "forbidden",
+    if agent_id != me.id && !session.can_manage() {
+        return Err(ApiError::forbidden(
             "only a manager or an admin can set another agent's status",
         ));
     }
@@ -318,4 +327,53 @@ async fn set_auto_away(
         .await?
         .ok_or_else(ApiError::unauthorized)?;
     Ok(Json(agent))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_openapi_document_lists_every_path() {
+        let (_, doc) = super::router();
+        let doc = serde_json::to_value(&doc).unwrap();
+        for (path, methods) in [
+            ("/api/v1/conversations/{id}/transfer", &["post"][..]),
+            ("/api/v1/conversations/{id}/reassign", &["post"]),
+            ("/api/v1/transfers/{id}/reply", &["post"]),
+            ("/api/v1/departments/{id}/routing", &["get", "put"]),
+            ("/api/v1/websites/{id}/routing", &["get", "put"]),
+            ("/api/v1/teams", &["get"]),
+            ("/api/v1/teams/{id}", &["put"]),
+            ("/api/v1/conversations/{id}", &["get"]),
+        ] {
+            for m in methods {
+                assert!(
+                    doc["paths"][path].get(m).is_some(),
+                    "{m} {path} missing from the OpenAPI document"
+                );
+            }
+        }
+        for schema in [
+            "Transfer",
+            "DepartmentRouting",
+            "DepartmentRoutingView",
+            "WebsiteRouting",
+            "Team",
+            "Conversation",
+            "OfflineReason",
+        ] {
+            assert!(
+                doc["components"]["schemas"].get(schema).is_some(),
+                "schema {schema} missing"
+            );
+        }
+        // Every reference resolves.
+        let text = doc.to_string();
+        for r in text.split("\"#/components/schemas/").skip(1) {
+            let name = &r[..r.find('"').unwrap()];
+            assert!(
+                doc["components"]["schemas"].get(name).is_some(),
+                "dangling reference to {name}"
+            );
+        }
+    }
 }

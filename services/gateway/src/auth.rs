@@ -41,6 +41,11 @@ impl Session {
     pub fn group(&self) -> Uuid {
         self.agent.group_id
     }
+
+    /// Whether the agent is a manager or an admin (may change routing, teams, others' chats).
+    pub fn can_manage(&self) -> bool {
+        matches!(self.agent.role.as_str(), "manager" | "admin")
+    }
 }
 
 fn token_hash(token: &str) -> Vec<u8> {

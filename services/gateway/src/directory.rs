@@ -97,6 +97,48 @@ impl Agent {
     }
 }
 
+/// Whether a department (or a website) with this id belongs to `group`.
+pub async fn in_group(
+    db: impl PgExecutor<'_>,
+    kind: Owned,
+    group: Uuid,
+    id: Uuid,
+) -> sqlx::Result<bool> {
+    let sql = match kind {
+        Owned::Department => {
+            "SELECT EXISTS (SELECT 1 FROM departments WHERE id = $1 AND group_id = $2)"
+        }
+        Owned::Website => "SELECT EXISTS (SELECT 1 FROM websites WHERE id = $1 AND group_id = $2)",
+    };
+    sqlx::query_scalar(sql)
+        .bind(id)
+        .bind(group)
+        .fetch_one(db)
+        .await
+}
+
+/// Things of a group that [`in_group`] can check.
+#[derive(Debug, Clone, Copy)]
+pub enum Owned {
+    /// A department.
+    Department,
+    /// A website.
+    Website,
+}
+
+/// How many of these (distinct) agents belong to `group`.
+pub async fn agents_in_group(
+    db: impl PgExecutor<'_>,
+    group: Uuid,
+    ids: &[Uuid],
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT count(*) FROM agents WHERE group_id = $1 AND id = ANY($2)")
+        .bind(group)
+        .bind(ids)
+        .fetch_one(db)
+        .await
+}
+
 /// The agent with this id.
 pub async fn agent(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Agent>> {
     sqlx::query_as(

@@ -62,6 +62,11 @@ impl ApiError {
         )
     }
 
+    /// 403: the session's role does not allow this (`forbidden`).
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
     /// 500: logs the cause, tells the client nothing more.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "request failed");

@@ -12,13 +12,15 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::json;
-use showroom_proto::conversation::{ConversationEvent, ConversationEventKind};
+use showroom_proto::conversation::{ConversationEvent, ConversationEventKind, TransferState};
 use showroom_proto::message::{AuthorKind, Message};
 use showroom_proto::presence::PresenceChanged;
 use showroom_proto::typing::Typing;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+
+use crate::ws::widget::shopper_view;
 
 /// How many frames may wait for a slow socket before it is closed.
 pub const SOCKET_QUEUE: usize = 1024;
@@ -168,14 +170,7 @@ impl Hub {
     /// The socket now receives the conversation's messages, state changes and typing.
     pub fn watch(&self, id: u64, conversation: Uuid) {
         let mut inner = self.lock();
-        if let Some(e) = inner.sockets.get_mut(&id) {
-            e.watching.insert(conversation);
-            inner
-                .by_conversation
-                .entry(conversation)
-                .or_default()
-                .insert(id);
-        }
+        Self::watch_locked(&mut inner, id, conversation);
     }
 
     fn send_to(inner: &Inner, ids: impl IntoIterator<Item = u64>, out: &Outbound) {
@@ -205,64 +200,223 @@ impl Hub {
             .unwrap_or_default()
     }
 
+    /// Whether the socket receives the conversation's messages (its own chats, opened ones).
+    pub fn is_watching(&self, id: u64, conversation: Uuid) -> bool {
+        self.lock()
+            .sockets
+            .get(&id)
+            .is_some_and(|e| e.watching.contains(&conversation))
+    }
+
+    fn watch_locked(inner: &mut Inner, id: u64, conversation: Uuid) {
+        if let Some(e) = inner.sockets.get_mut(&id) {
+            e.watching.insert(conversation);
+            inner
+                .by_conversation
+                .entry(conversation)
+                .or_default()
+                .insert(id);
+        }
+    }
+
+    fn unwatch_locked(inner: &mut Inner, id: u64, conversation: Uuid) {
+        if let Some(e) = inner.sockets.get_mut(&id) {
+            e.watching.remove(&conversation);
+        }
+        if let Some(set) = inner.by_conversation.get_mut(&conversation) {
+            set.remove(&id);
+            if set.is_empty() {
+                inner.by_conversation.remove(&conversation);
+            }
+        }
+    }
+
+    /// The console sockets of these agents, each once.
+    fn sockets_of<'a>(inner: &Inner, agents: impl IntoIterator<Item = &'a Uuid>) -> Vec<u64> {
+        let mut ids: Vec<u64> = agents
+            .into_iter()
+            .flat_map(|a| Self::agent_sockets(inner, *a))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    fn side_of(inner: &Inner, id: u64) -> Option<Side> {
+        inner.sockets.get(&id).map(|e| e.side)
+    }
+
+    /// The `conversation` frame to each watcher: the whole snapshot for consoles, the shopper's
+    /// view for widgets.
+    fn send_changed(inner: &Inner, ids: &[u64], agent: &Outbound, shopper: &Outbound) {
+        for &id in ids {
+            let out = match Self::side_of(inner, id) {
+                Some(Side::Shopper) => shopper,
+                _ => agent,
+            };
+            Self::send_to(inner, [id], out);
+        }
+    }
+
+    /// `offer_withdrawn` to these agents' consoles, except those following the chat (they get
+    /// the `conversation` frame instead).
+    fn withdraw<'a>(
+        inner: &Inner,
+        conversation: Uuid,
+        agents: impl IntoIterator<Item = &'a Uuid>,
+        reason: &str,
+        skip_watchers: bool,
+    ) {
+        let out = Outbound::frame(
+            &json!({"type": "offer_withdrawn", "conversation_id": conversation, "reason": reason}),
+        );
+        let ids: Vec<u64> = Self::sockets_of(inner, agents)
+            .into_iter()
+            .filter(|id| {
+                !skip_watchers
+                    || !inner
+                        .sockets
+                        .get(id)
+                        .is_some_and(|e| e.watching.contains(&conversation))
+            })
+            .collect();
+        Self::send_to(inner, ids, &out);
+    }
+
     /// Routes a conversation event.
+    ///
+    /// - `offered`: `offer` to the agents offered it; `offer_withdrawn` (`moved_on`) to those in
+    ///   `withdrawn_from` (a ring moved on, their status changed).
+    /// - `assigned`: the assignee's consoles follow the chat; `offer_withdrawn` (`taken`) to the
+    ///   other agents it was offered to; `conversation` to its watchers.
+    /// - `transferred`, by the transfer's state: `requested` sends `transfer_offer` to the
+    ///   agents offered it and `transfer` to the consoles following the chat (the sender);
+    ///   `accepted` and `reassigned` work like `assigned`, and every other console stops
+    ///   following the chat after its `conversation` and `transfer` frames; `declined`,
+    ///   `expired` and `cancelled` send `transfer` to the agents it was offered to and to the
+    ///   consoles following the chat.
+    /// - closing events: `offer_withdrawn` (`ended`) to agents still offered it; `conversation`
+    ///   to its watchers.
     pub fn on_conversation(&self, ev: &ConversationEvent) {
         let c = &ev.conversation;
         let changed = Outbound::frame(&json!({"type": "conversation", "conversation": c}));
+        let shopper_changed =
+            Outbound::frame(&json!({"type": "conversation", "conversation": shopper_view(c)}));
         let mut inner = self.lock();
+        let not_offered = |a: &&Uuid| !ev.offered_to.contains(a);
         match ev.kind {
+            ConversationEventKind::Created | ConversationEventKind::Queued => {
+                Self::withdraw(&inner, c.id, &ev.withdrawn_from, "moved_on", false);
+            }
             ConversationEventKind::Offered => {
                 let offer = Outbound::frame(&json!({"type": "offer", "conversation": c}));
-                for a in &ev.offered_to {
-                    let ids = Self::agent_sockets(&inner, *a);
-                    Self::send_to(&inner, ids, &offer);
-                }
+                let ids = Self::sockets_of(&inner, &ev.offered_to);
+                Self::send_to(&inner, ids, &offer);
+                let gone = ev.withdrawn_from.iter().filter(not_offered);
+                Self::withdraw(&inner, c.id, gone, "moved_on", false);
             }
-            ConversationEventKind::Assigned | ConversationEventKind::Transferred => {
-                let assignee = c.agent.as_ref().map(|a| a.id);
-                let withdrawn = Outbound::frame(
-                    &json!({"type": "offer_withdrawn", "conversation_id": c.id, "reason": "taken"}),
-                );
-                for a in ev.offered_to.iter().filter(|a| Some(**a) != assignee) {
-                    let ids = Self::agent_sockets(&inner, *a);
-                    Self::send_to(&inner, ids, &withdrawn);
-                }
-                // Every console of the assignee follows the chat from now on.
-                if let Some(a) = assignee {
-                    for id in Self::agent_sockets(&inner, a) {
-                        if let Some(e) = inner.sockets.get_mut(&id) {
-                            e.watching.insert(c.id);
+            ConversationEventKind::Assigned => {
+                Self::assign(&mut inner, ev, &changed, &shopper_changed, None);
+            }
+            ConversationEventKind::Transferred => match &ev.transfer {
+                None => Self::assign(&mut inner, ev, &changed, &shopper_changed, None),
+                Some(t) => {
+                    let frame = Outbound::frame(&json!({"type": "transfer", "transfer": t}));
+                    match t.state {
+                        TransferState::Requested => {
+                            let offer = Outbound::frame(&json!({
+                                "type": "transfer_offer", "transfer": t, "conversation": c,
+                            }));
+                            let ids = Self::sockets_of(&inner, &ev.offered_to);
+                            Self::send_to(&inner, ids, &offer);
+                            let gone = ev.withdrawn_from.iter().filter(not_offered);
+                            Self::withdraw(&inner, c.id, gone, "moved_on", false);
+                            let ids = Self::agent_watchers(&inner, c.id);
+                            Self::send_to(&inner, ids, &frame);
                         }
-                        inner.by_conversation.entry(c.id).or_default().insert(id);
+                        TransferState::Accepted | TransferState::Reassigned => {
+                            Self::assign(&mut inner, ev, &changed, &shopper_changed, Some(&frame));
+                        }
+                        TransferState::Declined
+                        | TransferState::Expired
+                        | TransferState::Cancelled => {
+                            let mut ids = Self::sockets_of(
+                                &inner,
+                                ev.offered_to.iter().chain(&ev.withdrawn_from),
+                            );
+                            ids.extend(Self::agent_watchers(&inner, c.id));
+                            ids.sort_unstable();
+                            ids.dedup();
+                            Self::send_to(&inner, ids, &frame);
+                        }
                     }
                 }
-                let ids = Self::watchers(&inner, c.id);
-                Self::send_to(&inner, ids, &changed);
-            }
-            ConversationEventKind::Created | ConversationEventKind::Queued => {}
+            },
             ConversationEventKind::Ended
             | ConversationEventKind::Missed
             | ConversationEventKind::TimedOut
             | ConversationEventKind::Offline => {
-                let withdrawn = Outbound::frame(
-                    &json!({"type": "offer_withdrawn", "conversation_id": c.id, "reason": "ended"}),
-                );
-                for a in &ev.offered_to {
-                    let ids: Vec<u64> = Self::agent_sockets(&inner, *a)
-                        .into_iter()
-                        .filter(|id| {
-                            !inner
-                                .sockets
-                                .get(id)
-                                .is_some_and(|e| e.watching.contains(&c.id))
-                        })
-                        .collect();
-                    Self::send_to(&inner, ids, &withdrawn);
-                }
+                let offered = ev.offered_to.iter().chain(&ev.withdrawn_from);
+                Self::withdraw(&inner, c.id, offered, "ended", true);
                 let ids = Self::watchers(&inner, c.id);
-                Self::send_to(&inner, ids, &changed);
+                Self::send_changed(&inner, &ids, &changed, &shopper_changed);
             }
         }
+    }
+
+    /// An agent has the chat now (`assigned`, or a transfer `accepted` or `reassigned`, whose
+    /// `transfer` frame is given).
+    fn assign(
+        inner: &mut Inner,
+        ev: &ConversationEvent,
+        changed: &Outbound,
+        shopper_changed: &Outbound,
+        transfer: Option<&Outbound>,
+    ) {
+        let c = &ev.conversation;
+        let assignee = c.agent.as_ref().map(|a| a.id);
+        let others = ev
+            .offered_to
+            .iter()
+            .chain(&ev.withdrawn_from)
+            .filter(|a| Some(**a) != assignee);
+        Self::withdraw(inner, c.id, others, "taken", false);
+        // Every console of the assignee follows the chat from now on.
+        let mine = assignee
+            .map(|a| Self::agent_sockets(inner, a))
+            .unwrap_or_default();
+        for &id in &mine {
+            Self::watch_locked(inner, id, c.id);
+        }
+        let watchers = Self::watchers(inner, c.id);
+        Self::send_changed(inner, &watchers, changed, shopper_changed);
+        let Some(transfer) = transfer else {
+            return;
+        };
+        // The chat moved: the agents it was offered to learn their offer is over, every console
+        // following it learns where it went, and the consoles of anyone but the new agent (the
+        // former agent above all) stop getting its messages.
+        let mut told: Vec<u64> = watchers
+            .iter()
+            .copied()
+            .filter(|id| Self::side_of(inner, *id) == Some(Side::Agent))
+            .collect();
+        told.extend(Self::sockets_of(inner, &ev.offered_to));
+        told.sort_unstable();
+        told.dedup();
+        Self::send_to(inner, told, transfer);
+        for id in watchers {
+            if Self::side_of(inner, id) == Some(Side::Agent) && !mine.contains(&id) {
+                Self::unwatch_locked(inner, id, c.id);
+            }
+        }
+    }
+
+    fn agent_watchers(inner: &Inner, conversation: Uuid) -> Vec<u64> {
+        Self::watchers(inner, conversation)
+            .into_iter()
+            .filter(|id| Self::side_of(inner, *id) == Some(Side::Agent))
+            .collect()
     }
 
     /// Routes a new transcript message to the conversation's watchers.
@@ -304,5 +458,246 @@ impl Hub {
             .map(|s| s.iter().copied().collect())
             .unwrap_or_default();
         Self::send_to(&inner, boards, &row);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+    use serde_json::Value;
+    use showroom_proto::conversation::{
+        Conversation, ConversationState, DepartmentRef, Named, ShopperRef, Transfer,
+    };
+
+    fn conversation(state: ConversationState, agent: Option<Uuid>) -> Conversation {
+        Conversation {
+            id: Uuid::new_v4(),
+            group_id: Uuid::new_v4(),
+            website_id: Uuid::new_v4(),
+            rooftop: Named {
+                id: Uuid::new_v4(),
+                name: "Showroom Honda".into(),
+            },
+            department: DepartmentRef {
+                id: Uuid::new_v4(),
+                label: "Sales".into(),
+            },
+            shopper: ShopperRef {
+                visitor_id: Uuid::new_v4(),
+                name: Some("Maria".into()),
+            },
+            agent: agent.map(|id| Named {
+                id,
+                name: "Agent".into(),
+            }),
+            state,
+            last_seq: 0,
+            created_at: Utc::now(),
+            ended_at: None,
+            ended_by: None,
+            assigned_at: None,
+            team: Some(Named {
+                id: Uuid::new_v4(),
+                name: "BDC".into(),
+            }),
+            offline_reason: None,
+            previous_id: None,
+        }
+    }
+
+    fn event(
+        kind: ConversationEventKind,
+        c: &Conversation,
+        offered_to: Vec<Uuid>,
+        withdrawn_from: Vec<Uuid>,
+        transfer: Option<(Uuid, TransferState)>,
+    ) -> ConversationEvent {
+        ConversationEvent {
+            kind,
+            conversation: c.clone(),
+            offered_to,
+            withdrawn_from,
+            transfer: transfer.map(|(from, state)| Transfer {
+                id: Uuid::new_v4(),
+                conversation_id: c.id,
+                from_agent: Named {
+                    id: from,
+                    name: "From".into(),
+                },
+                to_agent: None,
+                to_department: None,
+                note: String::new(),
+                state,
+                expires_at: None,
+            }),
+        }
+    }
+
+    struct Sock {
+        id: u64,
+        rx: mpsc::Receiver<Outbound>,
+    }
+
+    impl Sock {
+        fn new(hub: &Hub, side: Side, agent: Option<Uuid>) -> Self {
+            let (id, rx) = hub.register(side, agent, CancellationToken::new());
+            Self { id, rx }
+        }
+
+        fn frames(&mut self) -> Vec<Value> {
+            let mut out = Vec::new();
+            while let Ok(o) = self.rx.try_recv() {
+                out.push(serde_json::from_str(&o.frame).unwrap());
+            }
+            out
+        }
+
+        fn types(&mut self) -> Vec<String> {
+            self.frames()
+                .iter()
+                .map(|f| f["type"].as_str().unwrap().to_string())
+                .collect()
+        }
+    }
+
+    #[test]
+    fn a_ring_offer_moves_on() {
+        let hub = Hub::default();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let (mut sa, mut sb) = (
+            Sock::new(&hub, Side::Agent, Some(a)),
+            Sock::new(&hub, Side::Agent, Some(b)),
+        );
+        let c = conversation(ConversationState::Incoming, None);
+        hub.on_conversation(&event(
+            ConversationEventKind::Offered,
+            &c,
+            vec![b],
+            vec![a],
+            None,
+        ));
+        let fa = sa.frames();
+        assert_eq!(fa.len(), 1, "{fa:?}");
+        assert_eq!(fa[0]["type"], "offer_withdrawn");
+        assert_eq!(fa[0]["reason"], "moved_on");
+        assert_eq!(sb.types(), ["offer"]);
+    }
+
+    #[test]
+    fn a_transfer_is_offered_then_moves_the_chat() {
+        let hub = Hub::default();
+        let (from, to, manager) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let mut sender = Sock::new(&hub, Side::Agent, Some(from));
+        let mut target = Sock::new(&hub, Side::Agent, Some(to));
+        let mut boss = Sock::new(&hub, Side::Agent, Some(manager));
+        let mut shopper = Sock::new(&hub, Side::Shopper, None);
+        let c = conversation(ConversationState::Active, Some(from));
+        for s in [&sender, &boss, &shopper] {
+            hub.watch(s.id, c.id);
+        }
+
+        let requested = event(
+            ConversationEventKind::Transferred,
+            &c,
+            vec![to],
+            vec![],
+            Some((from, TransferState::Requested)),
+        );
+        hub.on_conversation(&requested);
+        let offer = target.frames();
+        assert_eq!(offer.len(), 1);
+        assert_eq!(offer[0]["type"], "transfer_offer");
+        assert_eq!(offer[0]["conversation"]["id"], json!(c.id));
+        assert_eq!(offer[0]["transfer"]["state"], "requested");
+        assert_eq!(sender.types(), ["transfer"]);
+        assert_eq!(boss.types(), ["transfer"]);
+        assert!(shopper.frames().is_empty(), "the shopper sees no transfer");
+
+        let mut moved = c.clone();
+        moved.agent = Some(Named {
+            id: to,
+            name: "Target".into(),
+        });
+        let accepted = event(
+            ConversationEventKind::Transferred,
+            &moved,
+            vec![to],
+            vec![],
+            Some((from, TransferState::Accepted)),
+        );
+        hub.on_conversation(&accepted);
+        assert_eq!(sender.types(), ["conversation", "transfer"]);
+        assert_eq!(boss.types(), ["conversation", "transfer"]);
+        assert_eq!(target.types(), ["conversation", "transfer"]);
+        let seen = shopper.frames();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0]["conversation"]["agent"]["name"], "Target");
+        assert!(seen[0]["conversation"].get("team").is_none());
+        assert!(seen[0]["conversation"].get("group_id").is_none());
+        // Only the new agent's console and the shopper follow the chat now.
+        assert!(!hub.is_watching(sender.id, c.id));
+        assert!(!hub.is_watching(boss.id, c.id));
+        assert!(hub.is_watching(target.id, c.id));
+        assert!(hub.is_watching(shopper.id, c.id));
+    }
+
+    #[test]
+    fn a_declined_transfer_tells_the_sender_and_the_targets() {
+        let hub = Hub::default();
+        let (from, to, other) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let mut sender = Sock::new(&hub, Side::Agent, Some(from));
+        let mut target = Sock::new(&hub, Side::Agent, Some(to));
+        let mut bystander = Sock::new(&hub, Side::Agent, Some(other));
+        let mut shopper = Sock::new(&hub, Side::Shopper, None);
+        let c = conversation(ConversationState::Active, Some(from));
+        hub.watch(sender.id, c.id);
+        hub.watch(shopper.id, c.id);
+        hub.watch(target.id, c.id); // opened it to read before answering: told once
+        for state in [
+            TransferState::Declined,
+            TransferState::Expired,
+            TransferState::Cancelled,
+        ] {
+            hub.on_conversation(&event(
+                ConversationEventKind::Transferred,
+                &c,
+                vec![to],
+                vec![],
+                Some((from, state)),
+            ));
+            let f = sender.frames();
+            assert_eq!(f.len(), 1);
+            assert_eq!(f[0]["transfer"]["state"], json!(state));
+            assert_eq!(target.types(), ["transfer"]);
+            assert!(bystander.frames().is_empty());
+            assert!(shopper.frames().is_empty());
+            assert!(hub.is_watching(sender.id, c.id));
+        }
+    }
+
+    #[test]
+    fn an_assignment_withdraws_from_offered_and_withdrawn_agents() {
+        let hub = Hub::default();
+        let (a, b, w) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let mut sa = Sock::new(&hub, Side::Agent, Some(a));
+        let mut sb = Sock::new(&hub, Side::Agent, Some(b));
+        let mut sw = Sock::new(&hub, Side::Agent, Some(w));
+        let c = conversation(ConversationState::Active, Some(a));
+        hub.on_conversation(&event(
+            ConversationEventKind::Assigned,
+            &c,
+            vec![a, b],
+            vec![w],
+            None,
+        ));
+        assert_eq!(sa.types(), ["conversation"]);
+        assert!(hub.is_watching(sa.id, c.id));
+        for s in [&mut sb, &mut sw] {
+            let f = s.frames();
+            assert_eq!(f.len(), 1);
+            assert_eq!(f[0]["type"], "offer_withdrawn");
+            assert_eq!(f[0]["reason"], "taken");
+        }
     }
 }

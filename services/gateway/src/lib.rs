@@ -11,6 +11,8 @@
 //! - [`Config`]: typed configuration (`SHOWROOM_*` variables).
 //! - [`start`]: binds the HTTP port, follows the bus, serves until cancelled.
 //! - [`api`]: REST handlers and the OpenAPI document.
+//! - [`routing_api`]: REST for routing settings and teams (forwarded to the router).
+//! - [`handover`]: transfers and reassignments (REST and the console socket).
 //! - [`auth`]: agent login and sessions.
 //! - [`directory`]: groups, rooftops, departments, websites, agents (tables owned here).
 //! - [`transcript`]: gapless, idempotent message storage (tables owned here).
@@ -27,7 +29,9 @@ pub mod demo;
 pub mod directory;
 pub mod error;
 pub mod events;
+pub mod handover;
 pub mod hub;
+pub mod routing_api;
 pub mod transcript;
 pub mod visitor;
 pub mod ws;
@@ -140,6 +144,22 @@ impl AppState {
         let env = Envelope::new(group, data);
         self.bus
             .request_retrying(subject, &env, COMMAND_WITHIN)
+            .await
+            .map_err(|e| showroom_bus::unavailable(&e))?
+    }
+
+    /// Sends a command that is not safe to repeat (a transfer, its answer, a reassignment) once:
+    /// if the service does not answer, the client is told `unavailable` and decides.
+    pub async fn command_once<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        subject: String,
+        data: Req,
+    ) -> Result<Resp, CommandError> {
+        let group = v1::group_of(&subject)
+            .ok_or_else(|| CommandError::new(ErrorCode::Internal, "subject without group"))?;
+        let env = Envelope::new(group, data);
+        self.bus
+            .request(subject, &env)
             .await
             .map_err(|e| showroom_bus::unavailable(&e))?
     }

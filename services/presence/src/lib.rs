@@ -334,6 +334,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
 /// shared by the replicas.
 fn follow_assignments(base: &Base, state: Arc<State>) {
     use showroom_proto::conversation::ConversationEventKind as K;
+    use showroom_proto::conversation::TransferState;
     base.bus.follow_durable(
         v1::conversations_stream().name,
         "presence-chats",
@@ -350,6 +351,19 @@ fn follow_assignments(base: &Base, state: Arc<State>) {
                 );
                 if let (true, Some(agent)) = (moves_chats, ev.conversation.agent.as_ref()) {
                     let _ = state.announce(env.tenant, agent.id).await;
+                }
+                // A chat that moved also leaves its former agent (the sender of an accepted
+                // transfer, or the agent a manager took it from).
+                if ev.kind == K::Transferred {
+                    let former = ev
+                        .transfer
+                        .iter()
+                        .filter(|t| t.state == TransferState::Accepted)
+                        .map(|t| t.from_agent.id)
+                        .chain(ev.withdrawn_from.iter().copied());
+                    for agent in former {
+                        let _ = state.announce(env.tenant, agent).await;
+                    }
                 }
             }
         },

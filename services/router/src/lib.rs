@@ -1,44 +1,70 @@
 //! The router: the conversation state machine.
 //!
-//! It creates conversations, offers them to the eligible agents of their department (members
-//! whose presence says they take new chats and who are under their maximum of chats), assigns
-//! each to exactly one agent (a conditional `UPDATE` in Postgres: the first to respond wins,
-//! whichever replica handles it), and closes them. Each step is published as a durable event on
-//! `showroom.v1.<group>.conversation.<event>` (stream CONVERSATIONS, owned here). When an agent
-//! becomes available, the chats already waiting in their departments are offered to them too.
+//! It creates conversations and routes them: a closed department (business hours in the
+//! rooftop's time zone, holidays), a full website (its maximum of sessions) or nobody online who
+//! could take the chat sends it to the offline flow; otherwise it is offered to the eligible
+//! agents of its department (or the group team a routing rule or an overflow brings in), all at
+//! once (broadcast) or one at a time (ring). It assigns each chat to exactly one agent (a
+//! guarded `UPDATE` in Postgres: the first to respond wins, whichever replica handles it),
+//! moves chats between agents (transfers, a manager's reassignment), and closes them: ended,
+//! missed (the incoming time-out), offline (the wait time), timed out (inactivity).
+//!
+//! Every step is one transaction that also writes its events to an outbox and its time-outs to
+//! a table, so a crash loses neither: events are published after the commit (by any replica if
+//! the writer died) on `showroom.v1.<group>.conversation.<event>` (stream CONVERSATIONS, owned
+//! here), and time-outs are fired by whichever replica locks them first.
 //!
 //! Replicas share the work: requests arrive through the service's queue group, presence changes
-//! through one durable consumer, and every state change is a guarded `UPDATE`, so two replicas
-//! never assign one chat twice.
+//! through one durable consumer, time-outs and orphaned events through `SKIP LOCKED` claims.
 //!
 //! # Layout
 //! - [`Config`]: typed configuration (`SHOWROOM_*` variables).
-//! - [`start`]: connects, registers as `router`, serves `conversation.start|accept|end`.
-//! - `machine`: the commands and the events they publish.
-//! - `offers`: who a chat is offered to, and re-offers when agents become available.
+//! - [`start`]: connects, registers as `router`, serves the `conversation.*` and `routing.*`
+//!   commands, runs the time-out and outbox loops.
+//! - `machine`: start, accept, end, and the closing every exit shares.
+//! - `offers`: the eligible pool, broadcast and ring, reconsidering offers.
+//! - `transfers`: transfers to an agent or a department, and reassignment.
+//! - `timers`: firing time-outs exactly once.
+//! - `outbox`: events written with their change, published after it.
+//! - `settings`: department, website and team settings.
+//! - `hours`: business hours in a time zone.
 
+mod hours;
 mod machine;
 mod offers;
+mod outbox;
+mod settings;
+mod timers;
+mod transfers;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use showroom_config::{Common, ConfigError};
 use showroom_proto::Envelope;
 use showroom_proto::conversation::{
-    AcceptConversation, ConversationCommand, EndConversation, StartConversation,
+    AcceptConversation, ConversationCommand, EndConversation, ReassignConversation, ReplyTransfer,
+    StartConversation, TransferConversation,
+};
+use showroom_proto::routing::{
+    GetDepartmentRouting, GetWebsiteRouting, ListTeams, PutDepartmentRouting, PutTeam,
+    PutWebsiteRouting, RoutingCommand,
 };
 use showroom_proto::v1::{self, Group};
+use showroom_proto::{CommandError, ErrorCode};
 use showroom_runtime::{Base, Running, Settings};
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 use machine::Machine;
 
 /// The name under which the service registers with the NATS service API.
 pub const NAME: &str = "router";
 
-const DESCRIPTION: &str = "Conversation state machine: offers, assignment, endings.";
+const DESCRIPTION: &str =
+    "Conversation state machine: hours, offers, assignment, transfers, time-outs, endings.";
 
 /// Configuration, overridden by `SHOWROOM_*` environment variables.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -46,12 +72,18 @@ pub struct Config {
     /// NATS, Postgres and the admin port.
     #[serde(flatten)]
     pub common: Common,
+    /// How often each replica looks for due time-outs (milliseconds).
+    pub timer_tick_ms: u64,
+    /// How often each replica publishes events a dead replica left in the outbox (ms).
+    pub outbox_relay_ms: u64,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
             common: Common::with_admin_port(9102),
+            timer_tick_ms: 200,
+            outbox_relay_ms: 1000,
         }
     }
 }
@@ -73,42 +105,159 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         .context("creating the CONVERSATIONS stream")?;
     let machine = Arc::new(Machine::new(base.bus.clone(), base.pool.clone()));
 
-    let m = machine.clone();
-    base.host
-        .serve(
-            "start",
-            v1::conversation_command(Group::Any, ConversationCommand::Start),
-            move |group, env: Envelope<StartConversation>| {
-                let m = m.clone();
-                async move { m.start(group, env.data).await }
-            },
-        )
-        .await?;
-    let m = machine.clone();
-    base.host
-        .serve(
-            "accept",
-            v1::conversation_command(Group::Any, ConversationCommand::Accept),
-            move |group, env: Envelope<AcceptConversation>| {
-                let m = m.clone();
-                async move { m.accept(group, env.data).await }
-            },
-        )
-        .await?;
-    let m = machine.clone();
-    base.host
-        .serve(
-            "end",
-            v1::conversation_command(Group::Any, ConversationCommand::End),
-            move |group, env: Envelope<EndConversation>| {
-                let m = m.clone();
-                async move { m.end(group, env.data).await }
-            },
-        )
-        .await?;
+    macro_rules! serve {
+        ($name:literal, $subject:expr, $req:ty, $method:ident) => {{
+            let m = machine.clone();
+            base.host
+                .serve($name, $subject, move |group, env: Envelope<$req>| {
+                    let m = m.clone();
+                    async move { m.$method(group, env.data).await }
+                })
+                .await?;
+        }};
+    }
+    let conv = |c| v1::conversation_command(Group::Any, c);
+    let routing = |c| v1::routing_command(Group::Any, c);
+    serve!(
+        "start",
+        conv(ConversationCommand::Start),
+        StartConversation,
+        start
+    );
+    serve!(
+        "accept",
+        conv(ConversationCommand::Accept),
+        AcceptConversation,
+        accept
+    );
+    serve!("end", conv(ConversationCommand::End), EndConversation, end);
+    serve!(
+        "transfer",
+        conv(ConversationCommand::Transfer),
+        TransferConversation,
+        transfer
+    );
+    serve!(
+        "transfer_reply",
+        conv(ConversationCommand::TransferReply),
+        ReplyTransfer,
+        reply_transfer
+    );
+    serve!(
+        "reassign",
+        conv(ConversationCommand::Reassign),
+        ReassignConversation,
+        reassign
+    );
+    serve!(
+        "get_department",
+        routing(RoutingCommand::GetDepartment),
+        GetDepartmentRouting,
+        get_department
+    );
+    serve!(
+        "put_department",
+        routing(RoutingCommand::PutDepartment),
+        PutDepartmentRouting,
+        put_department
+    );
+    serve!(
+        "get_website",
+        routing(RoutingCommand::GetWebsite),
+        GetWebsiteRouting,
+        get_website
+    );
+    serve!(
+        "put_website",
+        routing(RoutingCommand::PutWebsite),
+        PutWebsiteRouting,
+        put_website
+    );
+    serve!(
+        "list_teams",
+        routing(RoutingCommand::ListTeams),
+        ListTeams,
+        list_teams
+    );
+    serve!(
+        "put_team",
+        routing(RoutingCommand::PutTeam),
+        PutTeam,
+        put_team
+    );
 
+    base.tracker.spawn(timers::run(
+        machine.clone(),
+        Duration::from_millis(config.timer_tick_ms.max(10)),
+        base.shutdown.clone(),
+    ));
+    base.tracker.spawn(outbox::relay(
+        base.bus.clone(),
+        base.pool.clone(),
+        Duration::from_millis(config.outbox_relay_ms.max(50)),
+        base.shutdown.clone(),
+    ));
     offers::follow_presence(&base, machine.clone());
 
     let readiness = base.readiness();
     base.finish(readiness, None, async {}).await
+}
+
+/// The `routing.*` commands: settings read and written through the router, their owner.
+impl Machine {
+    async fn get_department(
+        &self,
+        group: Uuid,
+        q: GetDepartmentRouting,
+    ) -> Result<showroom_proto::routing::DepartmentRoutingView, CommandError> {
+        settings::department(&self.pool, group, q.department_id)
+            .await?
+            .map(|d| settings::view(&d))
+            .ok_or_else(|| CommandError::new(ErrorCode::NotFound, "no such department"))
+    }
+
+    async fn put_department(
+        &self,
+        group: Uuid,
+        q: PutDepartmentRouting,
+    ) -> Result<showroom_proto::routing::DepartmentRoutingView, CommandError> {
+        let d = settings::put_department(&self.pool, group, q.department_id, &q.settings).await?;
+        self.forget_department(q.department_id);
+        Ok(settings::view(&d))
+    }
+
+    async fn get_website(
+        &self,
+        group: Uuid,
+        q: GetWebsiteRouting,
+    ) -> Result<showroom_proto::routing::WebsiteRouting, CommandError> {
+        settings::website(&self.pool, group, q.website_id)
+            .await?
+            .map(|(_, w)| w)
+            .ok_or_else(|| CommandError::new(ErrorCode::NotFound, "no such website"))
+    }
+
+    async fn put_website(
+        &self,
+        group: Uuid,
+        q: PutWebsiteRouting,
+    ) -> Result<showroom_proto::routing::WebsiteRouting, CommandError> {
+        settings::put_website(&self.pool, group, q.website_id, &q.settings).await
+    }
+
+    async fn list_teams(
+        &self,
+        group: Uuid,
+        _q: ListTeams,
+    ) -> Result<Vec<showroom_proto::routing::Team>, CommandError> {
+        settings::teams(&self.pool, group).await
+    }
+
+    async fn put_team(
+        &self,
+        group: Uuid,
+        q: PutTeam,
+    ) -> Result<showroom_proto::routing::Team, CommandError> {
+        settings::put_team(&self.pool, group, &q).await
+    }
 }

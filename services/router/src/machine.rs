@@ -1,14 +1,32 @@
-//! The conversation commands and the events they publish.
+//! The conversation commands: start, accept, end, and the closing every exit shares.
+//! Every change is one transaction that also writes its events to the outbox and its
+//! time-outs to `conversation_timers`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use showroom_bus::Bus;
 use showroom_proto::conversation::{
-    AcceptConversation, Conversation, ConversationEvent, ConversationEventKind, ConversationState,
-    EndConversation, EndedBy, StartConversation,
+    AcceptConversation, Conversation, ConversationEventKind, ConversationState, EndConversation,
+    EndedBy, OfflineReason, StartConversation,
 };
-use showroom_proto::{CommandError, Envelope, ErrorCode, v1};
+use showroom_proto::presence::Purpose;
+use showroom_proto::{CommandError, ErrorCode};
 use showroom_store::read;
-use showroom_store::sqlx::{self, PgPool};
+use showroom_store::sqlx::{self, PgConnection, PgPool};
 use uuid::Uuid;
+
+use crate::offers::{Trigger, plan};
+use crate::outbox::Staged;
+use crate::settings::{self, Department};
+
+/// How long a replica trusts the department settings it read (a change made through another
+/// replica is seen after at most this long; through this one, at once).
+const SETTINGS_TTL: Duration = Duration::from_secs(1);
+
+/// At most this many routing variables per chat.
+const MAX_VARIABLES: usize = 20;
 
 pub(crate) fn db_error(e: sqlx::Error) -> CommandError {
     tracing::error!(error = %e, "postgres failed");
@@ -19,11 +37,35 @@ pub(crate) fn db_error(e: sqlx::Error) -> CommandError {
 pub struct Machine {
     pub(crate) bus: Bus,
     pub(crate) pool: PgPool,
+    departments: Mutex<HashMap<Uuid, (Instant, Arc<Department>)>>,
+}
+
+/// The event that announces a closing state.
+fn closing_event(state: ConversationState) -> ConversationEventKind {
+    match state {
+        ConversationState::Missed => ConversationEventKind::Missed,
+        ConversationState::TimedOut => ConversationEventKind::TimedOut,
+        ConversationState::Offline => ConversationEventKind::Offline,
+        _ => ConversationEventKind::Ended,
+    }
+}
+
+/// Whether a chat is offered at start, or where it goes instead.
+enum Decision {
+    Offer {
+        offered_to: Vec<Uuid>,
+        team: Option<Uuid>,
+    },
+    Offline(OfflineReason),
 }
 
 impl Machine {
     pub fn new(bus: Bus, pool: PgPool) -> Self {
-        Self { bus, pool }
+        Self {
+            bus,
+            pool,
+            departments: Mutex::new(HashMap::new()),
+        }
     }
 
     pub(crate) async fn snapshot(
@@ -37,86 +79,325 @@ impl Machine {
             .ok_or_else(|| CommandError::new(ErrorCode::NotFound, "no such conversation"))
     }
 
-    pub(crate) async fn publish(
-        &self,
-        kind: ConversationEventKind,
-        conversation: Conversation,
-        offered_to: Vec<Uuid>,
-    ) {
-        let group = conversation.group_id;
-        let env = Envelope::new(
-            group,
-            ConversationEvent {
-                kind,
-                conversation,
-                offered_to,
-            },
-        );
-        if let Err(e) = self
-            .bus
-            .publish_event(v1::conversation_event(group, kind), &env)
-            .await
+    /// A department's settings, from a short-lived cache.
+    pub(crate) async fn department_cached(&self, group: Uuid, id: Uuid) -> Option<Arc<Department>> {
+        if let Some((at, d)) = self.departments.lock().expect("cache lock").get(&id)
+            && at.elapsed() < SETTINGS_TTL
         {
-            tracing::error!(error = %e, kind = kind.as_str(), "cannot publish conversation event");
+            return Some(d.clone());
+        }
+        match settings::department(&self.pool, group, id).await {
+            Ok(Some(d)) => {
+                let d = Arc::new(d);
+                self.departments
+                    .lock()
+                    .expect("cache lock")
+                    .insert(id, (Instant::now(), d.clone()));
+                Some(d)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read department settings");
+                None
+            }
         }
     }
 
+    /// Forgets a department's cached settings (after a change through this replica).
+    pub(crate) fn forget_department(&self, id: Uuid) {
+        self.departments.lock().expect("cache lock").remove(&id);
+    }
+
+    /// Sets (or moves) a time-out of a conversation to `secs` from now.
+    pub(crate) async fn set_timer(
+        &self,
+        tx: &mut PgConnection,
+        id: Uuid,
+        group: Uuid,
+        kind: &str,
+        secs: u32,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO conversation_timers (conversation_id, kind, group_id, due_at) \
+             VALUES ($1, $2, $3, now() + make_interval(secs => $4)) \
+             ON CONFLICT (conversation_id, kind) DO UPDATE SET due_at = EXCLUDED.due_at",
+        )
+        .bind(id)
+        .bind(kind)
+        .bind(group)
+        .bind(secs as f64)
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Removes time-outs of a conversation.
+    pub(crate) async fn cancel_timers(
+        &self,
+        tx: &mut PgConnection,
+        id: Uuid,
+        kinds: &[&str],
+    ) -> Result<(), sqlx::Error> {
+        let kinds: Vec<String> = kinds.iter().map(|k| (*k).to_owned()).collect();
+        sqlx::query(
+            "DELETE FROM conversation_timers WHERE conversation_id = $1 AND kind = ANY($2)",
+        )
+        .bind(id)
+        .bind(&kinds)
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Closes an open conversation for good (ended, missed, timed out, offline): cancels its
+    /// time-outs and any open transfer, and stages the events. `guard` limits who may do it.
+    /// Answers `None` when it was not open (or the guard did not match).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn close(
+        &self,
+        tx: &mut PgConnection,
+        group: Uuid,
+        id: Uuid,
+        state: ConversationState,
+        ended_by: EndedBy,
+        reason: Option<OfflineReason>,
+        guard: Option<(EndedBy, Uuid)>,
+        staged: &mut Staged,
+    ) -> Result<Option<Conversation>, sqlx::Error> {
+        let closed: Option<(Vec<Uuid>,)> = sqlx::query_as(
+            "UPDATE conversations SET state = $3, ended_at = now(), ended_by = $4, offline_reason = $5 \
+             WHERE id = $1 AND group_id = $2 AND state IN ('bot', 'incoming', 'active') \
+               AND ($6::text IS NULL OR ($6 = 'shopper' AND visitor_id = $7) OR ($6 = 'agent' AND agent_id = $7)) \
+             RETURNING offered_to",
+        )
+        .bind(id)
+        .bind(group)
+        .bind(state.as_str())
+        .bind(ended_by.as_str())
+        .bind(reason.map(|r| r.as_str()))
+        .bind(guard.map(|g| g.0.as_str()))
+        .bind(guard.map(|g| g.1))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((offered_to,)) = closed else {
+            return Ok(None);
+        };
+        sqlx::query("DELETE FROM conversation_timers WHERE conversation_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE participants SET left_at = now() WHERE conversation_id = $1 AND left_at IS NULL")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let cancelled: Option<(Uuid, Vec<Uuid>)> = sqlx::query_as(
+            "UPDATE transfers SET state = 'cancelled', decided_at = now() \
+             WHERE conversation_id = $1 AND state = 'requested' RETURNING id, offered_to",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(now) = read::conversation(&mut *tx, group, id).await? else {
+            return Ok(None);
+        };
+        if let Some((transfer_id, targets)) = cancelled {
+            let transfer = read::transfer(&mut *tx, group, transfer_id).await?;
+            staged
+                .event(
+                    tx,
+                    ConversationEventKind::Transferred,
+                    &now,
+                    targets,
+                    Vec::new(),
+                    transfer,
+                )
+                .await?;
+        }
+        staged
+            .event(tx, closing_event(state), &now, offered_to, Vec::new(), None)
+            .await?;
+        Ok(Some(now))
+    }
+
+    /// The visitor's open conversation on a website, if any.
+    async fn open_for(
+        &self,
+        group: Uuid,
+        website: Uuid,
+        visitor: Uuid,
+    ) -> Result<Option<Conversation>, CommandError> {
+        let open = read::conversations(
+            &self.pool,
+            group,
+            read::Filter::Visitor {
+                website_id: website,
+                visitor_id: visitor,
+            },
+            1,
+        )
+        .await
+        .map_err(db_error)?;
+        Ok(open.into_iter().find(|c| !c.state.is_closed()))
+    }
+
     /// Creates the conversation (or returns the visitor's open one: a retried start is
-    /// harmless) and offers it.
+    /// harmless) and routes it: offered to the eligible agents, or to the offline flow when the
+    /// department is closed, the website is full, or nobody who could take it is online.
     pub async fn start(
         &self,
         group: Uuid,
         cmd: StartConversation,
     ) -> Result<Conversation, CommandError> {
-        let rooftop: Option<(Uuid,)> = sqlx::query_as(
-            "SELECT w.rooftop_id FROM websites w JOIN departments d ON d.rooftop_id = w.rooftop_id \
-             WHERE w.id = $1 AND w.group_id = $2 AND d.id = $3",
-        )
-        .bind(cmd.website_id)
-        .bind(group)
-        .bind(cmd.department_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_error)?;
-        let Some((rooftop_id,)) = rooftop else {
+        if cmd.variables.len() > MAX_VARIABLES
+            || cmd
+                .variables
+                .iter()
+                .any(|(k, v)| k.is_empty() || k.len() > 64 || v.len() > 256)
+        {
             return Err(CommandError::new(
-                ErrorCode::NotFound,
-                "no such department on this website",
+                ErrorCode::BadRequest,
+                "variables: at most 20, names of 1 to 64 characters, values of at most 256",
             ));
+        }
+        if let Some(open) = self.open_for(group, cmd.website_id, cmd.visitor_id).await? {
+            return Ok(open);
+        }
+        let Some((rooftop, web)) = settings::website(&self.pool, group, cmd.website_id).await?
+        else {
+            return Err(CommandError::new(ErrorCode::NotFound, "no such website"));
         };
+        let mut department_id = cmd.department_id;
+        let mut team = None;
+        if let Some(rule) = web.rules.iter().find(|r| {
+            cmd.variables
+                .get(&r.variable)
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case(r.value.trim()))
+        }) {
+            department_id = rule.department_id.unwrap_or(department_id);
+            team = rule.team_id;
+        }
+        let dept = self
+            .department_cached(group, department_id)
+            .await
+            .filter(|d| d.rooftop_id == rooftop)
+            .ok_or_else(|| {
+                CommandError::new(ErrorCode::NotFound, "no such department on this website")
+            })?;
+
+        let mut conn = self.pool.acquire().await.map_err(db_error)?;
+        let mut decision = if !dept.is_open_now() {
+            Decision::Offline(OfflineReason::AfterHours)
+        } else {
+            let mut pool = self
+                .pool(
+                    &mut conn,
+                    group,
+                    Some(dept.id),
+                    team,
+                    None,
+                    Purpose::NewChat,
+                )
+                .await
+                .map_err(db_error)?;
+            let overflow = dept.settings.overflow_team_id;
+            if pool.online.is_empty() && team.is_none() && overflow.is_some() {
+                // Nobody of the department is here: the covering team gets it at once.
+                team = overflow;
+                pool = self
+                    .pool(
+                        &mut conn,
+                        group,
+                        Some(dept.id),
+                        team,
+                        None,
+                        Purpose::NewChat,
+                    )
+                    .await
+                    .map_err(db_error)?;
+            } else if overflow.is_some() && dept.settings.overflow_after_secs == Some(0) {
+                team = overflow;
+                pool = self
+                    .pool(
+                        &mut conn,
+                        group,
+                        Some(dept.id),
+                        team,
+                        None,
+                        Purpose::NewChat,
+                    )
+                    .await
+                    .map_err(db_error)?;
+            }
+            if pool.online.is_empty() {
+                Decision::Offline(OfflineReason::NobodyAvailable)
+            } else {
+                let eligible = pool.eligible(dept.settings.max_chats_per_agent);
+                let p = plan(dept.settings.mode, &eligible, &[], &[], Trigger::Presence);
+                Decision::Offer {
+                    offered_to: p.offered_to,
+                    team,
+                }
+            }
+        };
+        drop(conn);
+
         let id = Uuid::now_v7();
+        let mut staged = Staged::default();
         let mut tx = self.pool.begin().await.map_err(db_error)?;
+        if let (Some(max), Decision::Offer { .. }) = (web.max_sessions, &decision) {
+            // One start at a time per capped website, so the cap holds under concurrency.
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 7))")
+                .bind(cmd.website_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            let (open,): (i64,) = sqlx::query_as(
+                "SELECT count(*) FROM conversations WHERE website_id = $1 AND state IN ('bot', 'incoming', 'active')",
+            )
+            .bind(cmd.website_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_error)?;
+            if open >= max as i64 {
+                decision = Decision::Offline(OfflineReason::MaxSessions);
+            }
+        }
+        let (state, reason, offered_to, team) = match &decision {
+            Decision::Offer { offered_to, team } => {
+                (ConversationState::Incoming, None, offered_to.clone(), *team)
+            }
+            Decision::Offline(r) => (ConversationState::Offline, Some(*r), Vec::new(), None),
+        };
+        let closed = state.is_closed();
         let inserted: Option<(Uuid,)> = sqlx::query_as(
-            "INSERT INTO conversations (id, group_id, website_id, rooftop_id, department_id, visitor_id, shopper_name, state) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'incoming') \
+            "INSERT INTO conversations (id, group_id, website_id, rooftop_id, department_id, visitor_id, \
+                shopper_name, state, offline_reason, team_id, offered_to, variables, previous_id, ended_at, ended_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+                (SELECT p.id FROM conversations p WHERE p.website_id = $3 AND p.visitor_id = $6 ORDER BY p.created_at DESC LIMIT 1), \
+                CASE WHEN $13 THEN now() END, CASE WHEN $13 THEN 'system' END) \
              ON CONFLICT (website_id, visitor_id) WHERE state IN ('bot', 'incoming', 'active') DO NOTHING RETURNING id",
         )
         .bind(id)
         .bind(group)
         .bind(cmd.website_id)
-        .bind(rooftop_id)
-        .bind(cmd.department_id)
+        .bind(rooftop)
+        .bind(dept.id)
         .bind(cmd.visitor_id)
         .bind(&cmd.shopper_name)
+        .bind(state.as_str())
+        .bind(reason.map(|r| r.as_str()))
+        .bind(team)
+        .bind(&offered_to)
+        .bind(sqlx::types::Json(&cmd.variables))
+        .bind(closed)
         .fetch_optional(&mut *tx)
         .await
         .map_err(db_error)?;
         if inserted.is_none() {
             drop(tx);
-            let open = read::conversations(
-                &self.pool,
-                group,
-                read::Filter::Visitor {
-                    website_id: cmd.website_id,
-                    visitor_id: cmd.visitor_id,
-                },
-                1,
-            )
-            .await
-            .map_err(db_error)?;
-            return open
-                .into_iter()
-                .find(|c| !c.state.is_closed())
+            return self
+                .open_for(group, cmd.website_id, cmd.visitor_id)
+                .await?
                 .ok_or_else(|| {
                     CommandError::new(
                         ErrorCode::Unavailable,
@@ -124,18 +405,89 @@ impl Machine {
                     )
                 });
         }
-        sqlx::query("INSERT INTO participants (conversation_id, kind, participant_id) VALUES ($1, 'shopper', $2)")
+        let result: Result<Conversation, sqlx::Error> = async {
+            sqlx::query(
+                "INSERT INTO participants (conversation_id, kind, participant_id, left_at) \
+                 VALUES ($1, 'shopper', $2, CASE WHEN $3 THEN now() END)",
+            )
             .bind(id)
             .bind(cmd.visitor_id)
+            .bind(closed)
             .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
+            .await?;
+            let s = &dept.settings;
+            if !closed {
+                self.set_timer(&mut tx, id, group, "incoming", s.incoming_timeout_secs)
+                    .await?;
+                if let Some(wait) = s.wait_secs {
+                    self.set_timer(&mut tx, id, group, "wait", wait).await?;
+                }
+                if let (Some(t), Some(after)) = (s.overflow_team_id, s.overflow_after_secs)
+                    && team != Some(t)
+                {
+                    self.set_timer(&mut tx, id, group, "overflow", after)
+                        .await?;
+                }
+                if s.mode == showroom_proto::routing::OfferMode::Ring && !offered_to.is_empty() {
+                    self.set_timer(&mut tx, id, group, "ring", s.ring_secs)
+                        .await?;
+                }
+            }
+            let now = read::conversation(&mut *tx, group, id)
+                .await?
+                .ok_or(sqlx::Error::RowNotFound)?;
+            staged
+                .event(
+                    &mut tx,
+                    ConversationEventKind::Created,
+                    &now,
+                    Vec::new(),
+                    Vec::new(),
+                    None,
+                )
+                .await?;
+            if closed {
+                staged
+                    .event(
+                        &mut tx,
+                        ConversationEventKind::Offline,
+                        &now,
+                        Vec::new(),
+                        Vec::new(),
+                        None,
+                    )
+                    .await?;
+            } else {
+                staged
+                    .event(
+                        &mut tx,
+                        ConversationEventKind::Queued,
+                        &now,
+                        Vec::new(),
+                        Vec::new(),
+                        None,
+                    )
+                    .await?;
+                if !offered_to.is_empty() {
+                    staged
+                        .event(
+                            &mut tx,
+                            ConversationEventKind::Offered,
+                            &now,
+                            offered_to.clone(),
+                            Vec::new(),
+                            None,
+                        )
+                        .await?;
+                }
+            }
+            Ok(now)
+        }
+        .await;
+        let now = result.map_err(db_error)?;
         tx.commit().await.map_err(db_error)?;
-        let created = self.snapshot(group, id).await?;
-        self.publish(ConversationEventKind::Created, created.clone(), Vec::new())
-            .await;
-        self.offer_to_department(&created).await;
-        self.snapshot(group, id).await
+        staged.flush(&self.bus, &self.pool).await;
+        Ok(now)
     }
 
     /// Gives the chat to the agent if nobody took it first.
@@ -144,13 +496,15 @@ impl Machine {
         group: Uuid,
         cmd: AcceptConversation,
     ) -> Result<Conversation, CommandError> {
+        let mut staged = Staged::default();
         let mut tx = self.pool.begin().await.map_err(db_error)?;
-        let won: Option<(Vec<Uuid>,)> = sqlx::query_as(
+        let won: Option<(Vec<Uuid>, Uuid)> = sqlx::query_as(
             "UPDATE conversations SET state = 'active', agent_id = $2, assigned_at = now() \
              WHERE id = $1 AND group_id = $3 AND state = 'incoming' \
-               AND ($2 = ANY(offered_to) OR EXISTS (SELECT 1 FROM agent_memberships m \
-                    WHERE m.agent_id = $2 AND m.department_id = conversations.department_id)) \
-             RETURNING offered_to",
+               AND ($2 = ANY(offered_to) \
+                    OR EXISTS (SELECT 1 FROM agent_memberships m WHERE m.agent_id = $2 AND m.department_id = conversations.department_id) \
+                    OR EXISTS (SELECT 1 FROM team_members t WHERE t.agent_id = $2 AND t.team_id = conversations.team_id)) \
+             RETURNING offered_to, department_id",
         )
         .bind(cmd.conversation_id)
         .bind(cmd.agent_id)
@@ -158,7 +512,7 @@ impl Machine {
         .fetch_optional(&mut *tx)
         .await
         .map_err(db_error)?;
-        let Some((offered_to,)) = won else {
+        let Some((offered_to, department_id)) = won else {
             drop(tx);
             let current = self.snapshot(group, cmd.conversation_id).await?;
             return match current.state {
@@ -181,23 +535,35 @@ impl Machine {
                 )),
             };
         };
-        sqlx::query(
-            "INSERT INTO participants (conversation_id, kind, participant_id) VALUES ($1, 'agent', $2) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(cmd.conversation_id)
-        .bind(cmd.agent_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        tx.commit().await.map_err(db_error)?;
-        let assigned = self.snapshot(group, cmd.conversation_id).await?;
-        self.publish(
-            ConversationEventKind::Assigned,
-            assigned.clone(),
-            offered_to,
-        )
+        let inactivity = self
+            .department_cached(group, department_id)
+            .await
+            .map_or(1800, |d| d.settings.inactivity_secs);
+        let result: Result<Conversation, sqlx::Error> = async {
+            sqlx::query(
+                "INSERT INTO participants (conversation_id, kind, participant_id) VALUES ($1, 'agent', $2) \
+                 ON CONFLICT (conversation_id, kind, participant_id) DO UPDATE SET left_at = NULL",
+            )
+            .bind(cmd.conversation_id)
+            .bind(cmd.agent_id)
+            .execute(&mut *tx)
+            .await?;
+            self.cancel_timers(&mut tx, cmd.conversation_id, &["ring", "overflow", "wait", "incoming"])
+                .await?;
+            self.set_timer(&mut tx, cmd.conversation_id, group, "inactivity", inactivity)
+                .await?;
+            let now = read::conversation(&mut *tx, group, cmd.conversation_id)
+                .await?
+                .ok_or(sqlx::Error::RowNotFound)?;
+            staged
+                .event(&mut tx, ConversationEventKind::Assigned, &now, offered_to, Vec::new(), None)
+                .await?;
+            Ok(now)
+        }
         .await;
+        let assigned = result.map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        staged.flush(&self.bus, &self.pool).await;
         Ok(assigned)
     }
 
@@ -207,39 +573,40 @@ impl Machine {
         group: Uuid,
         cmd: EndConversation,
     ) -> Result<Conversation, CommandError> {
-        let ended: Option<(Vec<Uuid>,)> = sqlx::query_as(
-            "UPDATE conversations SET state = 'ended', ended_at = now(), ended_by = $3 \
-             WHERE id = $1 AND group_id = $2 AND state IN ('bot', 'incoming', 'active') \
-               AND (($3 = 'shopper' AND visitor_id = $4) OR ($3 = 'agent' AND agent_id = $4) OR $3 = 'system') \
-             RETURNING offered_to",
-        )
-        .bind(cmd.conversation_id)
-        .bind(group)
-        .bind(cmd.by.as_str())
-        .bind(cmd.actor_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_error)?;
-        let current = self.snapshot(group, cmd.conversation_id).await?;
-        match ended {
-            Some((offered_to,)) => {
-                sqlx::query("UPDATE participants SET left_at = now() WHERE conversation_id = $1 AND left_at IS NULL")
-                    .bind(cmd.conversation_id)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(db_error)?;
-                self.publish(ConversationEventKind::Ended, current.clone(), offered_to)
-                    .await;
-                Ok(current)
-            }
-            None if current.state.is_closed() => Ok(current),
-            None => Err(CommandError::new(
-                ErrorCode::NotAllowed,
-                match cmd.by {
-                    EndedBy::Agent => "only the agent who has this chat can end it",
-                    _ => "this is not your conversation",
-                },
-            )),
+        let guard = match cmd.by {
+            EndedBy::System => None,
+            by => Some((by, cmd.actor_id)),
+        };
+        let mut staged = Staged::default();
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let closed = self
+            .close(
+                &mut tx,
+                group,
+                cmd.conversation_id,
+                ConversationState::Ended,
+                cmd.by,
+                None,
+                guard,
+                &mut staged,
+            )
+            .await
+            .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        staged.flush(&self.bus, &self.pool).await;
+        if let Some(c) = closed {
+            return Ok(c);
         }
+        let current = self.snapshot(group, cmd.conversation_id).await?;
+        if current.state.is_closed() {
+            return Ok(current);
+        }
+        Err(CommandError::new(
+            ErrorCode::NotAllowed,
+            match cmd.by {
+                EndedBy::Agent => "only the agent who has this chat can end it",
+                _ => "this is not your conversation",
+            },
+        ))
     }
 }

@@ -1,125 +1,458 @@
-//! Who a chat is offered to, and re-offers when an agent becomes available.
+//! Who a chat is offered to: the eligible agents (members of the department or covering team,
+//! status allows it, under their maximum of chats), all of them (broadcast) or one at a time
+//! (ring). Offers are reconsidered when a ring runs out, when a department overflows to its
+//! team, and when an agent's presence changes.
 
 use std::sync::Arc;
 
-use showroom_proto::conversation::{Conversation, ConversationEventKind, ConversationState};
+use chrono::{DateTime, Utc};
+use showroom_proto::conversation::ConversationEventKind;
 use showroom_proto::presence::{FindAvailable, PresenceChanged, Purpose};
+use showroom_proto::routing::OfferMode;
 use showroom_proto::{Envelope, v1};
 use showroom_runtime::Base;
 use showroom_store::read;
-use showroom_store::sqlx;
+use showroom_store::sqlx::{self, PgConnection};
 use uuid::Uuid;
 
 use crate::machine::Machine;
+use crate::outbox::Staged;
+
+/// A member of the pool a chat can go to.
+#[derive(Debug, Clone)]
+pub(crate) struct Candidate {
+    pub id: Uuid,
+    /// Chats the agent has now.
+    pub active: i64,
+    /// Their own maximum of concurrent chats.
+    pub max_chats: i32,
+    /// When they last got a chat (`None`: never), for "longest idle".
+    pub last_assigned: Option<DateTime<Utc>>,
+}
+
+/// The pool, split by what presence says.
+#[derive(Debug, Default)]
+pub(crate) struct Pool {
+    /// Connected, with a status that takes this kind of chat.
+    pub online: Vec<Candidate>,
+}
+
+impl Pool {
+    /// Online and under capacity (the department may cap everyone's maximum).
+    pub fn eligible(&self, cap: Option<u32>) -> Vec<&Candidate> {
+        self.online
+            .iter()
+            .filter(|c| {
+                let limit = cap.map_or(c.max_chats as i64, |cap| {
+                    (cap as i64).min(c.max_chats as i64)
+                });
+                c.active < limit
+            })
+            .collect()
+    }
+}
+
+/// SQL: the agent `$1` once (`me`: their maximum and chats now), so the room test of each
+/// waiting chat is a comparison, not a count.
+macro_rules! me {
+    () => {
+        "me AS (SELECT a.id, a.max_chats, \
+            (SELECT count(*) FROM conversations x WHERE x.agent_id = a.id AND x.state = 'active') AS active \
+            FROM agents a WHERE a.id = $1 AND a.group_id = $2)"
+    };
+}
+
+/// SQL: `me` has room for a chat of the department whose settings are `dr`: their own
+/// maximum, capped by the department's.
+macro_rules! room {
+    () => {
+        "me.active < LEAST(me.max_chats, COALESCE(dr.max_chats_per_agent, me.max_chats))"
+    };
+}
+
+/// State, department, team, offered to, rang out.
+type WaitingRow = (String, Uuid, Option<Uuid>, Vec<Uuid>, Vec<Uuid>);
+
+/// Why offers are being reconsidered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Trigger {
+    /// The ringing agent did not answer in time.
+    RingTimeout,
+    /// The department's overflow time passed: its team joins the pool.
+    Overflow,
+    /// Somebody's presence changed.
+    Presence,
+}
+
+/// The offers a chat should have now.
+pub(crate) struct Plan {
+    pub offered_to: Vec<Uuid>,
+    pub rang_out: Vec<Uuid>,
+}
+
+/// Broadcast: everyone eligible. Ring: keep ringing the current agent while they stay
+/// eligible; otherwise the eligible agent with the fewest chats, then the longest idle, who has
+/// not rung out; when everyone left has rung out, the one who rang out longest ago.
+pub(crate) fn plan(
+    mode: OfferMode,
+    eligible: &[&Candidate],
+    current: &[Uuid],
+    rang_out: &[Uuid],
+    trigger: Trigger,
+) -> Plan {
+    let mut rang_out = rang_out.to_vec();
+    match mode {
+        OfferMode::Broadcast => Plan {
+            offered_to: eligible.iter().map(|c| c.id).collect(),
+            rang_out,
+        },
+        OfferMode::Ring => {
+            if trigger == Trigger::RingTimeout {
+                for a in current {
+                    rang_out.retain(|x| x != a);
+                    rang_out.push(*a);
+                }
+            } else if let Some(keep) = current
+                .iter()
+                .find(|a| eligible.iter().any(|c| c.id == **a))
+            {
+                return Plan {
+                    offered_to: vec![*keep],
+                    rang_out,
+                };
+            }
+            let fresh = eligible
+                .iter()
+                .filter(|c| !rang_out.contains(&c.id))
+                .min_by(|a, b| {
+                    a.active
+                        .cmp(&b.active)
+                        .then(a.last_assigned.cmp(&b.last_assigned))
+                        .then(a.id.cmp(&b.id))
+                });
+            let next = fresh.map(|c| c.id).or_else(|| {
+                rang_out
+                    .iter()
+                    .find(|a| eligible.iter().any(|c| c.id == **a))
+                    .copied()
+            });
+            Plan {
+                offered_to: next.into_iter().collect(),
+                rang_out,
+            }
+        }
+    }
+}
 
 impl Machine {
-    /// Offers a waiting chat to every eligible agent of its department who has not had it yet.
-    pub(crate) async fn offer_to_department(&self, c: &Conversation) {
-        // Members of the department who are under their maximum of concurrent chats.
-        let members: Result<Vec<(Uuid,)>, _> = sqlx::query_as(
-            "SELECT a.id FROM agents a JOIN agent_memberships m ON m.agent_id = a.id \
-             WHERE m.department_id = $1 AND a.group_id = $2 \
-               AND (SELECT count(*) FROM conversations x WHERE x.agent_id = a.id AND x.state = 'active') < a.max_chats",
+    /// Members of the department (and of `team`, when the chat is routed or overflowed to
+    /// one), with what presence says about them for `purpose`.
+    pub(crate) async fn pool(
+        &self,
+        db: &mut PgConnection,
+        group: Uuid,
+        department: Option<Uuid>,
+        team: Option<Uuid>,
+        exclude: Option<Uuid>,
+        purpose: Purpose,
+    ) -> Result<Pool, sqlx::Error> {
+        let rows: Vec<(Uuid, i32, i64, Option<DateTime<Utc>>)> = sqlx::query_as(
+            "WITH members AS ( \
+                SELECT agent_id FROM agent_memberships WHERE department_id = $1 \
+                UNION SELECT agent_id FROM team_members WHERE team_id = $2) \
+             SELECT a.id, a.max_chats, \
+                (SELECT count(*) FROM conversations x WHERE x.agent_id = a.id AND x.state = 'active'), \
+                (SELECT max(x.assigned_at) FROM conversations x WHERE x.agent_id = a.id) \
+             FROM agents a JOIN members m ON m.agent_id = a.id \
+             WHERE a.group_id = $3 AND a.id IS DISTINCT FROM $4",
         )
-        .bind(c.department.id)
-        .bind(c.group_id)
-        .fetch_all(&self.pool)
-        .await;
-        let members: Vec<Uuid> = match members {
-            Ok(rows) => rows.into_iter().map(|(id,)| id).collect(),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read department members");
-                return;
-            }
-        };
-        if members.is_empty() {
-            return;
+        .bind(department)
+        .bind(team)
+        .bind(group)
+        .bind(exclude)
+        .fetch_all(&mut *db)
+        .await?;
+        if rows.is_empty() {
+            return Ok(Pool::default());
         }
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
+        let available = self.available(group, ids, purpose).await;
+        Ok(Pool {
+            online: rows
+                .into_iter()
+                .filter(|r| available.contains(&r.0))
+                .map(|(id, max_chats, active, last_assigned)| Candidate {
+                    id,
+                    active,
+                    max_chats,
+                    last_assigned,
+                })
+                .collect(),
+        })
+    }
+
+    /// Which of `agents` presence says can take a chat of this kind now. Presence silent:
+    /// nobody (the chat waits, or goes offline, rather than ringing a ghost).
+    pub(crate) async fn available(
+        &self,
+        group: Uuid,
+        agents: Vec<Uuid>,
+        purpose: Purpose,
+    ) -> Vec<Uuid> {
         let query = Envelope::new(
-            c.group_id,
+            group,
             FindAvailable {
-                agent_ids: members,
-                purpose: Purpose::NewChat,
+                agent_ids: agents,
+                purpose,
             },
         );
-        let available: Vec<Uuid> = match self
+        match self
             .bus
-            .request(v1::presence_find_available(c.group_id), &query)
+            .request(v1::presence_find_available(group), &query)
             .await
         {
             Ok(Ok(ids)) => ids,
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "presence refused the availability query");
-                return;
+                Vec::new()
             }
             Err(e) => {
-                tracing::warn!(error = %e, "presence did not answer; the chat waits for the next available agent");
-                return;
+                tracing::warn!(error = %e, "presence did not answer the availability query");
+                Vec::new()
             }
+        }
+    }
+
+    /// Reconsiders the offers of a waiting chat whose row `tx` has locked. Stages an `offered`
+    /// event when anyone is added or withdrawn.
+    pub(crate) async fn reconsider(
+        &self,
+        tx: &mut PgConnection,
+        group: Uuid,
+        id: Uuid,
+        trigger: Trigger,
+        staged: &mut Staged,
+    ) -> Result<(), sqlx::Error> {
+        let row: Option<WaitingRow> = sqlx::query_as(
+            "SELECT state, department_id, team_id, offered_to, rang_out FROM conversations \
+             WHERE id = $1 AND group_id = $2 FOR UPDATE",
+        )
+        .bind(id)
+        .bind(group)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((state, department_id, mut team, current, rang_out)) = row else {
+            return Ok(());
         };
-        self.offer(c, &available).await;
-    }
-
-    /// Adds `agents` to the chat's offers (if it still waits) and announces the new ones.
-    async fn offer(&self, c: &Conversation, agents: &[Uuid]) {
-        if agents.is_empty() {
-            return;
+        if state != "incoming" {
+            return Ok(());
         }
-        let fresh: Result<Option<(Vec<Uuid>,)>, _> = sqlx::query_as(
-            "WITH before AS (SELECT offered_to FROM conversations WHERE id = $1 AND state = 'incoming' FOR UPDATE) \
-             UPDATE conversations c SET offered_to = (SELECT array_agg(DISTINCT x) FROM unnest(c.offered_to || $2::uuid[]) x) \
-             FROM before WHERE c.id = $1 \
-             RETURNING ARRAY(SELECT unnest($2::uuid[]) EXCEPT SELECT unnest(before.offered_to))",
-        )
-        .bind(c.id)
-        .bind(agents)
-        .fetch_optional(&self.pool)
-        .await;
-        match fresh {
-            Ok(Some((new_agents,))) if !new_agents.is_empty() => {
-                match read::conversation(&self.pool, c.group_id, c.id).await {
-                    Ok(Some(now)) => {
-                        self.publish(ConversationEventKind::Offered, now, new_agents)
-                            .await
-                    }
-                    Ok(None) => {}
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot read conversation after offering it")
-                    }
-                }
+        let Some(dept) = self.department_cached(group, department_id).await else {
+            return Ok(());
+        };
+        if trigger == Trigger::Overflow {
+            let Some(overflow) = dept.settings.overflow_team_id else {
+                return Ok(());
+            };
+            if team != Some(overflow) {
+                team = Some(overflow);
+                sqlx::query("UPDATE conversations SET team_id = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(overflow)
+                    .execute(&mut *tx)
+                    .await?;
             }
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "cannot record offers"),
+        }
+        let pool = self
+            .pool(tx, group, Some(department_id), team, None, Purpose::NewChat)
+            .await?;
+        let eligible = pool.eligible(dept.settings.max_chats_per_agent);
+        let plan = plan(dept.settings.mode, &eligible, &current, &rang_out, trigger);
+        let fresh: Vec<Uuid> = plan
+            .offered_to
+            .iter()
+            .filter(|a| !current.contains(a))
+            .copied()
+            .collect();
+        let withdrawn: Vec<Uuid> = current
+            .iter()
+            .filter(|a| !plan.offered_to.contains(a))
+            .copied()
+            .collect();
+        if fresh.is_empty()
+            && withdrawn.is_empty()
+            && plan.rang_out == rang_out
+            && trigger != Trigger::Overflow
+        {
+            return Ok(());
+        }
+        sqlx::query("UPDATE conversations SET offered_to = $2, rang_out = $3 WHERE id = $1")
+            .bind(id)
+            .bind(&plan.offered_to)
+            .bind(&plan.rang_out)
+            .execute(&mut *tx)
+            .await?;
+        if dept.settings.mode == OfferMode::Ring {
+            if plan.offered_to.is_empty() {
+                self.cancel_timers(tx, id, &["ring"]).await?;
+            } else if !fresh.is_empty() || trigger == Trigger::RingTimeout {
+                self.set_timer(tx, id, group, "ring", dept.settings.ring_secs)
+                    .await?;
+            }
+        }
+        if (!fresh.is_empty() || !withdrawn.is_empty() || trigger == Trigger::Overflow)
+            && let Some(now) = read::conversation(&mut *tx, group, id).await?
+        {
+            staged
+                .event(
+                    tx,
+                    ConversationEventKind::Offered,
+                    &now,
+                    fresh,
+                    withdrawn,
+                    None,
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// An agent's presence changed (status, devices, active chats). Presence is asked for the
+    /// truth (events of one agent may be handled out of order by two replicas), then, in set
+    /// statements rather than chat by chat: broadcast chats the agent can no longer take (status,
+    /// or full for that department) are withdrawn from them, and waiting broadcast chats of
+    /// their departments and teams they can now take are offered to them. Ring chats that lose
+    /// their ringing agent, or wait with nobody ringing, are reconsidered one by one.
+    async fn presence_changed(&self, group: Uuid, agent: Uuid) {
+        let takes = self
+            .available(group, vec![agent], Purpose::NewChat)
+            .await
+            .contains(&agent);
+        if let Err(e) = self.withdraw_and_offer(group, agent, takes).await {
+            tracing::warn!(error = %e, agent = %agent, "cannot follow a presence change");
         }
     }
 
-    /// An agent became able to take new chats: offer them what waits in their departments.
-    async fn agent_available(&self, group: Uuid, agent: Uuid) {
-        let waiting: Result<Vec<(Uuid,)>, _> = sqlx::query_as(
-            "SELECT c.id FROM conversations c JOIN agent_memberships m ON m.department_id = c.department_id \
-             JOIN agents a ON a.id = m.agent_id \
-             WHERE m.agent_id = $1 AND c.group_id = $2 AND c.state = 'incoming' AND NOT ($1 = ANY(c.offered_to)) \
-               AND (SELECT count(*) FROM conversations x WHERE x.agent_id = a.id AND x.state = 'active') < a.max_chats \
-             ORDER BY c.created_at LIMIT 100",
-        )
+    async fn withdraw_and_offer(
+        &self,
+        group: Uuid,
+        agent: Uuid,
+        takes: bool,
+    ) -> Result<(), sqlx::Error> {
+        let mut staged = Staged::default();
+        let mut tx = self.pool.begin().await?;
+        let withdrawn: Vec<(Uuid, Option<String>)> = sqlx::query_as(concat!(
+            "WITH ",
+            me!(),
+            ", gone AS ( \
+                SELECT c.id, dr.mode FROM conversations c CROSS JOIN me \
+                LEFT JOIN department_routing dr ON dr.department_id = c.department_id \
+                WHERE c.group_id = $2 AND c.state = 'incoming' AND c.offered_to @> ARRAY[$1::uuid] \
+                  AND (NOT $3 OR NOT (",
+            room!(),
+            ")) \
+                ORDER BY c.id FOR UPDATE OF c) \
+             UPDATE conversations c SET offered_to = array_remove(c.offered_to, $1) \
+             FROM gone WHERE c.id = gone.id RETURNING c.id, gone.mode"
+        ))
         .bind(agent)
         .bind(group)
-        .fetch_all(&self.pool)
-        .await;
-        let waiting = match waiting {
-            Ok(rows) => rows,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read waiting chats");
-                return;
-            }
+        .bind(takes)
+        .fetch_all(&mut *tx)
+        .await?;
+        let offered: Vec<(Uuid,)> = if takes {
+            sqlx::query_as(concat!(
+                "WITH ", me!(), ", fresh AS ( \
+                    SELECT c.id FROM conversations c CROSS JOIN me \
+                    LEFT JOIN department_routing dr ON dr.department_id = c.department_id \
+                    WHERE c.group_id = $2 AND c.state = 'incoming' AND NOT ($1 = ANY(c.offered_to)) \
+                      AND COALESCE(dr.mode, 'broadcast') = 'broadcast' \
+                      AND (c.department_id IN (SELECT department_id FROM agent_memberships WHERE agent_id = $1) \
+                           OR c.team_id IN (SELECT team_id FROM team_members WHERE agent_id = $1)) \
+                      AND ", room!(), " \
+                    ORDER BY c.id LIMIT 500 FOR UPDATE OF c) \
+                 UPDATE conversations c SET offered_to = c.offered_to || $1::uuid \
+                 FROM fresh WHERE c.id = fresh.id RETURNING c.id"
+            ))
+            .bind(agent)
+            .bind(group)
+            .fetch_all(&mut *tx)
+            .await?
+        } else {
+            Vec::new()
         };
-        for (id,) in waiting {
-            if let Ok(Some(c)) = read::conversation(&self.pool, group, id).await
-                && c.state == ConversationState::Incoming
-            {
-                self.offer(&c, &[agent]).await;
+        for (id, _) in &withdrawn {
+            if let Some(now) = read::conversation(&mut *tx, group, *id).await? {
+                staged
+                    .event(
+                        &mut tx,
+                        ConversationEventKind::Offered,
+                        &now,
+                        Vec::new(),
+                        vec![agent],
+                        None,
+                    )
+                    .await?;
             }
         }
+        for (id,) in &offered {
+            if let Some(now) = read::conversation(&mut *tx, group, *id).await? {
+                staged
+                    .event(
+                        &mut tx,
+                        ConversationEventKind::Offered,
+                        &now,
+                        vec![agent],
+                        Vec::new(),
+                        None,
+                    )
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        staged.flush(&self.bus, &self.pool).await;
+
+        // Ring chats: the one that lost its ringing agent rings the next; those ringing
+        // nobody may ring this agent now.
+        let mut ring: Vec<Uuid> = withdrawn
+            .iter()
+            .filter(|(_, mode)| mode.as_deref() == Some("ring"))
+            .map(|(id, _)| *id)
+            .collect();
+        if takes {
+            let idle: Vec<(Uuid,)> = sqlx::query_as(
+                "SELECT c.id FROM conversations c JOIN department_routing dr ON dr.department_id = c.department_id \
+                 WHERE c.group_id = $2 AND c.state = 'incoming' AND dr.mode = 'ring' AND cardinality(c.offered_to) = 0 \
+                   AND (c.department_id IN (SELECT department_id FROM agent_memberships WHERE agent_id = $1) \
+                        OR c.team_id IN (SELECT team_id FROM team_members WHERE agent_id = $1)) \
+                 ORDER BY c.created_at LIMIT 200",
+            )
+            .bind(agent)
+            .bind(group)
+            .fetch_all(&self.pool)
+            .await?;
+            ring.extend(idle.into_iter().map(|(id,)| id));
+        }
+        for id in ring {
+            self.reconsider_now(group, id, Trigger::Presence).await?;
+        }
+        Ok(())
+    }
+
+    /// [`Machine::reconsider`] in a transaction of its own.
+    pub(crate) async fn reconsider_now(
+        &self,
+        group: Uuid,
+        id: Uuid,
+        trigger: Trigger,
+    ) -> Result<(), sqlx::Error> {
+        let mut staged = Staged::default();
+        let mut tx = self.pool.begin().await?;
+        self.reconsider(&mut tx, group, id, trigger, &mut staged)
+            .await?;
+        tx.commit().await?;
+        staged.flush(&self.bus, &self.pool).await;
+        Ok(())
     }
 }
 
@@ -134,10 +467,88 @@ pub(crate) fn follow_presence(base: &Base, machine: Arc<Machine>) {
         move |env: Envelope<PresenceChanged>| {
             let machine = machine.clone();
             async move {
-                if env.data.effective.receives(Purpose::NewChat) {
-                    machine.agent_available(env.tenant, env.data.agent_id).await;
-                }
+                machine
+                    .presence_changed(env.tenant, env.data.agent_id)
+                    .await
             }
         },
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cand(n: u128, active: i64, last: Option<i64>) -> Candidate {
+        Candidate {
+            id: Uuid::from_u128(n),
+            active,
+            max_chats: 3,
+            last_assigned: last.map(|s| DateTime::from_timestamp(s, 0).unwrap()),
+        }
+    }
+
+    #[test]
+    fn ring_picks_fewest_chats_then_longest_idle() {
+        let a = cand(1, 1, None);
+        let b = cand(2, 0, Some(200));
+        let c = cand(3, 0, Some(100));
+        let p = plan(OfferMode::Ring, &[&a, &b, &c], &[], &[], Trigger::Presence);
+        assert_eq!(p.offered_to, vec![c.id]);
+    }
+
+    #[test]
+    fn ring_moves_on_and_comes_back_only_when_nobody_else_is_left() {
+        let a = cand(1, 0, Some(1));
+        let b = cand(2, 0, Some(2));
+        let p = plan(
+            OfferMode::Ring,
+            &[&a, &b],
+            &[a.id],
+            &[],
+            Trigger::RingTimeout,
+        );
+        assert_eq!(p.offered_to, vec![b.id]);
+        assert_eq!(p.rang_out, vec![a.id]);
+        let p = plan(
+            OfferMode::Ring,
+            &[&a, &b],
+            &[b.id],
+            &p.rang_out,
+            Trigger::RingTimeout,
+        );
+        // Both rang out: the one who rang out longest ago rings again.
+        assert_eq!(p.offered_to, vec![a.id]);
+        assert_eq!(p.rang_out, vec![a.id, b.id]);
+        // A presence change keeps ringing whoever rings now.
+        let p2 = plan(
+            OfferMode::Ring,
+            &[&a, &b],
+            &[a.id],
+            &p.rang_out,
+            Trigger::Presence,
+        );
+        assert_eq!(p2.offered_to, vec![a.id]);
+    }
+
+    #[test]
+    fn broadcast_offers_everyone_eligible_and_capacity_counts() {
+        let a = cand(1, 3, None);
+        let b = cand(2, 1, None);
+        let pool = Pool {
+            online: vec![a.clone(), b.clone()],
+        };
+        let eligible = pool.eligible(None);
+        assert_eq!(eligible.len(), 1);
+        let p = plan(
+            OfferMode::Broadcast,
+            &eligible,
+            &[a.id],
+            &[],
+            Trigger::Presence,
+        );
+        assert_eq!(p.offered_to, vec![b.id]);
+        // A department cap of 1 leaves nobody.
+        assert!(pool.eligible(Some(1)).is_empty());
+    }
 }

@@ -3,7 +3,6 @@
 //! The socket is also the agent's presence device: the gateway heartbeats it to presence at
 //! connect and every refresh interval, and reports its close at once.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +15,7 @@ use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 use showroom_proto::conversation::{
-    AcceptConversation, Conversation, ConversationCommand, EndConversation, EndedBy,
+    AcceptConversation, Conversation, ConversationCommand, EndConversation, EndedBy, TransferState,
 };
 use showroom_proto::message::{Author, AuthorKind};
 use showroom_proto::presence::{
@@ -34,7 +33,7 @@ use super::{
 use crate::auth::{self, Session};
 use crate::error::ApiError;
 use crate::hub::{Outbound, Side};
-use crate::{AppState, transcript};
+use crate::{AppState, handover, transcript};
 
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -69,6 +68,23 @@ enum Frame {
     Idle {
         idle: bool,
     },
+    Transfer {
+        conversation_id: Uuid,
+        #[serde(default)]
+        to_agent: Option<Uuid>,
+        #[serde(default)]
+        to_department: Option<Uuid>,
+        #[serde(default)]
+        note: Option<String>,
+    },
+    TransferReply {
+        transfer_id: Uuid,
+        accept: bool,
+    },
+    Reassign {
+        conversation_id: Uuid,
+        agent_id: Uuid,
+    },
     Ping,
 }
 
@@ -84,6 +100,9 @@ impl Frame {
             Frame::End { .. } => "end",
             Frame::Board => "board",
             Frame::Idle { .. } => "idle",
+            Frame::Transfer { .. } => "transfer",
+            Frame::TransferReply { .. } => "transfer_reply",
+            Frame::Reassign { .. } => "reassign",
             Frame::Ping => "ping",
         }
     }
@@ -132,8 +151,6 @@ struct Console {
     session: Session,
     socket: u64,
     replies: mpsc::Sender<Outbound>,
-    /// Conversations this socket follows (active, accepted, opened).
-    watching: HashSet<Uuid>,
     /// This socket as a presence device.
     device: Uuid,
 }
@@ -159,7 +176,6 @@ async fn run(state: Arc<AppState>, session: Session, socket: WebSocket) {
         session,
         socket: socket_id,
         replies: replies.clone(),
-        watching: HashSet::new(),
         device,
     };
     let ready = match hello {
@@ -261,7 +277,6 @@ impl Console {
     }
 
     fn watch(&mut self, conversation: Uuid) {
-        self.watching.insert(conversation);
         self.state.hub.watch(self.socket, conversation);
     }
 
@@ -282,6 +297,9 @@ impl Console {
             .await
             .map_err(db)?;
         let recent = read::conversations(pool, self.group(), Filter::RecentFor(self.agent()), 20)
+            .await
+            .map_err(db)?;
+        let transfers = read::transfers_offered_to(pool, self.group(), self.agent())
             .await
             .map_err(db)?;
         for c in &active {
@@ -314,6 +332,7 @@ impl Console {
             "incoming": incoming,
             "active": active,
             "recent": recent,
+            "transfers": transfers,
         });
         let _ = self
             .replies
@@ -349,7 +368,8 @@ impl Console {
             typing,
         } = frame
         {
-            if self.watching.contains(&conversation_id) {
+            // Only in chats this socket follows (a transferred chat stops being followed).
+            if self.state.hub.is_watching(self.socket, conversation_id) {
                 let author = Author {
                     kind: AuthorKind::Agent,
                     id: Some(self.agent()),
@@ -492,6 +512,57 @@ impl Console {
                     .state
                     .acknowledge(self.group(), appended.message(), r#ref)
                     .await)
+            }
+            Frame::Transfer {
+                conversation_id,
+                to_agent,
+                to_department,
+                note,
+            } => {
+                let cmd = handover::transfer_command(
+                    conversation_id,
+                    self.agent(),
+                    to_agent,
+                    to_department,
+                    note,
+                )?;
+                let t = handover::transfer(&self.state, group, cmd).await?;
+                Ok(Outbound::frame(&with_ref(
+                    json!({"type": "transfer", "transfer": t}),
+                    r#ref,
+                )))
+            }
+            Frame::TransferReply {
+                transfer_id,
+                accept,
+            } => {
+                let t =
+                    handover::reply(&self.state, group, transfer_id, self.agent(), accept).await?;
+                if t.state == TransferState::Accepted {
+                    // Like `accept`: this console follows its new chat at once.
+                    self.watch(t.conversation_id);
+                }
+                Ok(Outbound::frame(&with_ref(
+                    json!({"type": "transfer", "transfer": t}),
+                    r#ref,
+                )))
+            }
+            Frame::Reassign {
+                conversation_id,
+                agent_id,
+            } => {
+                if !self.session.can_manage() {
+                    return Err(CommandError::new(
+                        ErrorCode::NotAllowed,
+                        handover::MANAGERS_ONLY,
+                    ));
+                }
+                let c = handover::reassign(&self.state, &self.session, conversation_id, agent_id)
+                    .await?;
+                Ok(Outbound::frame(&with_ref(
+                    json!({"type": "conversation", "conversation": c}),
+                    r#ref,
+                )))
             }
             Frame::End { conversation_id } => {
                 let cmd = EndConversation {

@@ -1,5 +1,6 @@
 //! The shopper widget socket: `GET /ws/widget?key=<website key>`.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::ws::{WebSocket, WebSocketUpgrade};
@@ -8,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode, header::ORIGIN};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 use showroom_proto::conversation::{
     Conversation, ConversationCommand, EndConversation, EndedBy, StartConversation,
 };
@@ -47,6 +48,9 @@ enum Frame {
         department_id: Uuid,
         #[serde(default)]
         name: Option<String>,
+        /// Routing variables (checked by [`variables`]).
+        #[serde(default)]
+        variables: Option<Value>,
     },
     Send {
         client_msg_id: String,
@@ -70,6 +74,69 @@ impl Frame {
             Frame::Ping => "ping",
         }
     }
+}
+
+/// Most routing variables a `start` may carry.
+pub const MAX_VARIABLES: usize = 20;
+/// Longest variable name, in characters.
+pub const MAX_VARIABLE_NAME: usize = 64;
+/// Longest variable value, in characters.
+pub const MAX_VARIABLE_VALUE: usize = 256;
+
+/// Checks a `start` frame's `variables`: an object of at most 20 string values, names of 1 to
+/// 64 characters of `A-Z a-z 0-9 _ -`, values of at most 256 characters. The error names the
+/// problem.
+pub fn variables(raw: Option<Value>) -> Result<BTreeMap<String, String>, String> {
+    let map = match raw {
+        None | Some(Value::Null) => return Ok(BTreeMap::new()),
+        Some(Value::Object(map)) => map,
+        Some(_) => return Err("`variables` must be an object of strings".into()),
+    };
+    if map.len() > MAX_VARIABLES {
+        return Err(format!(
+            "`variables` has {} entries; at most {MAX_VARIABLES} are allowed",
+            map.len()
+        ));
+    }
+    let mut out = BTreeMap::new();
+    for (name, value) in map {
+        let len = name.chars().count();
+        if len == 0 || len > MAX_VARIABLE_NAME {
+            return Err(format!(
+                "variable names must be 1 to {MAX_VARIABLE_NAME} characters"
+            ));
+        }
+        if !name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
+        {
+            return Err(format!(
+                "variable name `{name}` may only hold letters, digits, `_` and `-`"
+            ));
+        }
+        let Value::String(value) = value else {
+            return Err(format!("variable `{name}` must be a string"));
+        };
+        if value.chars().count() > MAX_VARIABLE_VALUE {
+            return Err(format!(
+                "variable `{name}` is longer than {MAX_VARIABLE_VALUE} characters"
+            ));
+        }
+        out.insert(name, value);
+    }
+    Ok(out)
+}
+
+/// A conversation as the shopper sees it: without the dealer group's internal ids and routing
+/// (`group_id`, `website_id`, `team`). Everything else, `offline_reason` included, stays.
+pub fn shopper_view(c: &Conversation) -> Value {
+    let mut v = json!(c);
+    if let Some(o) = v.as_object_mut() {
+        for internal in ["group_id", "website_id", "team"] {
+            o.remove(internal);
+        }
+    }
+    v
 }
 
 /// Checks the website key and the browser's origin, then upgrades.
@@ -265,7 +332,7 @@ impl Shopper {
             "visitor_token": self.state.visitor_keys.issue(self.website.id, self.visitor),
             "website": {"name": self.website.name, "rooftop": self.website.rooftop_name},
             "departments": departments,
-            "conversation": self.conversation,
+            "conversation": self.conversation.as_ref().map(shopper_view),
             "messages": messages,
         });
         let _ = self
@@ -308,7 +375,12 @@ impl Shopper {
             Frame::Start {
                 department_id,
                 name,
+                variables: vars,
             } => {
+                let variables = match variables(vars) {
+                    Ok(v) => v,
+                    Err(problem) => return Ok(error_frame("bad_request", &problem, r#ref)),
+                };
                 // The agent may have ended the chat since this socket last looked.
                 self.refresh().await;
                 if self.open().is_some() {
@@ -329,6 +401,7 @@ impl Shopper {
                     visitor_id: self.visitor,
                     department_id,
                     shopper_name: name,
+                    variables,
                 };
                 let c: Conversation = self
                     .state
@@ -340,7 +413,10 @@ impl Shopper {
                 self.state.hub.watch(self.socket, c.id);
                 self.conversation = Some(c.clone());
                 Ok(Outbound::marked(
-                    &with_ref(json!({"type": "started", "conversation": c}), r#ref),
+                    &with_ref(
+                        json!({"type": "started", "conversation": shopper_view(&c)}),
+                        r#ref,
+                    ),
                     vec![(c.id, c.last_seq)],
                 ))
             }
@@ -400,7 +476,7 @@ impl Shopper {
                     .await?;
                 self.conversation = Some(ended.clone());
                 Ok(Outbound::frame(&with_ref(
-                    json!({"type": "conversation", "conversation": ended}),
+                    json!({"type": "conversation", "conversation": shopper_view(&ended)}),
                     r#ref,
                 )))
             }
@@ -414,5 +490,32 @@ impl Shopper {
         {
             self.conversation = Some(now);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem(v: Value) -> String {
+        variables(Some(v)).unwrap_err()
+    }
+
+    #[test]
+    fn variables_are_checked_and_name_the_problem() {
+        assert!(variables(None).unwrap().is_empty());
+        assert!(variables(Some(Value::Null)).unwrap().is_empty());
+        let ok = variables(Some(json!({"interest": "trade-in", "Stock_No-2": ""}))).unwrap();
+        assert_eq!(ok["interest"], "trade-in");
+        assert!(problem(json!(["a"])).contains("object"));
+        assert!(problem(json!({"interest": 3})).contains("`interest`"));
+        assert!(problem(json!({"a b": "x"})).contains("`a b`"));
+        assert!(problem(json!({"": "x"})).contains("1 to 64"));
+        assert!(problem(json!({"k".repeat(65): "x"})).contains("1 to 64"));
+        assert!(problem(json!({"note": "x".repeat(257)})).contains("256"));
+        assert!(variables(Some(json!({"note": "é".repeat(256)}))).is_ok());
+        let many: serde_json::Map<String, Value> =
+            (0..21).map(|i| (format!("v{i}"), json!("x"))).collect();
+        assert!(problem(Value::Object(many)).contains("at most 20"));
     }
 }

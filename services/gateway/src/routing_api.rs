@@ -1,0 +1,226 @@
+//! REST for routing settings: each department's offer mode, hours and time-outs, each website's
+//! session cap and routing rules, and the group's teams. The router owns and checks them; the
+//! gateway checks the session, the role (changes are for managers and admins) and that the
+//! department or website is in the session's group, then forwards the request.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use serde::Deserialize;
+use showroom_proto::routing::{
+    DepartmentRouting, DepartmentRoutingView, GetDepartmentRouting, GetWebsiteRouting, ListTeams,
+    PutDepartmentRouting, PutTeam, PutWebsiteRouting, RoutingCommand, Team, WebsiteRouting,
+};
+use showroom_proto::v1;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::auth::Session;
+use crate::directory::{self, Owned};
+use crate::error::{ApiError, ErrorBody};
+
+/// Longest team name, in characters.
+const MAX_TEAM_NAME: usize = 100;
+/// Most members a team may have.
+const MAX_TEAM_MEMBERS: usize = 500;
+
+fn parse_id(id: &str, what: &'static str) -> Result<Uuid, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError::bad_request("bad_id", format!("the {what} id must be a UUID")))
+}
+
+fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    body.map(|Json(b)| b)
+        .map_err(|e| ApiError::bad_request("bad_json", e.body_text()))
+}
+
+fn managers_only(session: &Session, what: &str) -> Result<(), ApiError> {
+    if session.can_manage() {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!(
+            "only a manager or an admin can change {what}"
+        )))
+    }
+}
+
+/// 404 unless the department or website is in the session's group.
+async fn owned(state: &AppState, session: &Session, kind: Owned, id: Uuid) -> Result<(), ApiError> {
+    if directory::in_group(&state.pool, kind, session.group(), id).await? {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(match kind {
+            Owned::Department => "department",
+            Owned::Website => "website",
+        }))
+    }
+}
+
+async fn ask<Req: serde::Serialize, Resp: serde::de::DeserializeOwned>(
+    state: &AppState,
+    session: &Session,
+    cmd: RoutingCommand,
+    data: Req,
+) -> Result<Resp, ApiError> {
+    // Reads and whole replacements: safe to repeat while the router restarts.
+    Ok(state
+        .command(v1::routing_command(session.group(), cmd), data)
+        .await?)
+}
+
+/// A department's routing settings, with whether it is open now.
+#[utoipa::path(get, path = "/api/v1/departments/{id}/routing", tag = "routing",
+    params(("id" = String, Path, description = "Department id (UUID)")),
+    responses((status = 200, body = DepartmentRoutingView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn get_department(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Result<Json<DepartmentRoutingView>, ApiError> {
+    let department_id = parse_id(&id, "department")?;
+    owned(&state, &session, Owned::Department, department_id).await?;
+    let q = GetDepartmentRouting { department_id };
+    Ok(Json(
+        ask(&state, &session, RoutingCommand::GetDepartment, q).await?,
+    ))
+}
+
+/// Replaces a department's routing settings (managers and admins).
+#[utoipa::path(put, path = "/api/v1/departments/{id}/routing", tag = "routing",
+    request_body = DepartmentRouting,
+    params(("id" = String, Path, description = "Department id (UUID)")),
+    responses((status = 200, body = DepartmentRoutingView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+pub async fn put_department(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    Path(id): Path<String>,
+    b: Result<Json<DepartmentRouting>, JsonRejection>,
+) -> Result<Json<DepartmentRoutingView>, ApiError> {
+    let department_id = parse_id(&id, "department")?;
+    managers_only(&session, "routing settings")?;
+    let settings = body(b)?;
+    owned(&state, &session, Owned::Department, department_id).await?;
+    let cmd = PutDepartmentRouting {
+        department_id,
+        settings,
+    };
+    Ok(Json(
+        ask(&state, &session, RoutingCommand::PutDepartment, cmd).await?,
+    ))
+}
+
+/// A website's routing settings: its session cap and routing rules.
+#[utoipa::path(get, path = "/api/v1/websites/{id}/routing", tag = "routing",
+    params(("id" = String, Path, description = "Website id (UUID)")),
+    responses((status = 200, body = WebsiteRouting), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn get_website(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Result<Json<WebsiteRouting>, ApiError> {
+    let website_id = parse_id(&id, "website")?;
+    owned(&state, &session, Owned::Website, website_id).await?;
+    let q = GetWebsiteRouting { website_id };
+    Ok(Json(
+        ask(&state, &session, RoutingCommand::GetWebsite, q).await?,
+    ))
+}
+
+/// Replaces a website's routing settings (managers and admins).
+#[utoipa::path(put, path = "/api/v1/websites/{id}/routing", tag = "routing",
+    request_body = WebsiteRouting,
+    params(("id" = String, Path, description = "Website id (UUID)")),
+    responses((status = 200, body = WebsiteRouting), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+pub async fn put_website(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    Path(id): Path<String>,
+    b: Result<Json<WebsiteRouting>, JsonRejection>,
+) -> Result<Json<WebsiteRouting>, ApiError> {
+    let website_id = parse_id(&id, "website")?;
+    managers_only(&session, "routing settings")?;
+    let settings = body(b)?;
+    owned(&state, &session, Owned::Website, website_id).await?;
+    let cmd = PutWebsiteRouting {
+        website_id,
+        settings,
+    };
+    Ok(Json(
+        ask(&state, &session, RoutingCommand::PutWebsite, cmd).await?,
+    ))
+}
+
+/// The group's teams (a BDC) and their members.
+#[utoipa::path(get, path = "/api/v1/teams", tag = "routing",
+    responses((status = 200, body = Vec<Team>), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn list_teams(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+) -> Result<Json<Vec<Team>>, ApiError> {
+    Ok(Json(
+        ask(&state, &session, RoutingCommand::ListTeams, ListTeams {}).await?,
+    ))
+}
+
+/// A team's name and members.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct TeamBody {
+    /// Its name ("BDC"), 1 to 100 characters.
+    name: String,
+    /// Its agents, of the same group (at most 500).
+    members: Vec<Uuid>,
+}
+
+/// Creates or replaces a team by id (managers and admins).
+#[utoipa::path(put, path = "/api/v1/teams/{id}", tag = "routing", request_body = TeamBody,
+    params(("id" = String, Path, description = "Team id (UUID): a new one creates the team")),
+    responses((status = 200, body = Team), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn put_team(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    Path(id): Path<String>,
+    b: Result<Json<TeamBody>, JsonRejection>,
+) -> Result<Json<Team>, ApiError> {
+    let id = parse_id(&id, "team")?;
+    managers_only(&session, "teams")?;
+    let b = body(b)?;
+    let name = b.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > MAX_TEAM_NAME {
+        return Err(ApiError::bad_request(
+            "bad_name",
+            "`name` must be 1 to 100 characters",
+        ));
+    }
+    let mut members = Vec::with_capacity(b.members.len());
+    for m in b.members {
+        if !members.contains(&m) {
+            members.push(m);
+        }
+    }
+    if members.len() > MAX_TEAM_MEMBERS {
+        return Err(ApiError::bad_request(
+            "bad_members",
+            "`members` lists more than 500 agents",
+        ));
+    }
+    let known = directory::agents_in_group(&state.pool, session.group(), &members).await?;
+    if known != members.len() as i64 {
+        return Err(ApiError::bad_request(
+            "bad_members",
+            "`members` names an agent who is not in your dealer group",
+        ));
+    }
+    let cmd = PutTeam { id, name, members };
+    Ok(Json(
+        ask(&state, &session, RoutingCommand::PutTeam, cmd).await?,
+    ))
+}

@@ -1,0 +1,128 @@
+//! The transactional outbox: every conversation event is written in the transaction of the
+//! change it describes, published right after the commit by the replica that made it, and by
+//! any replica's relay if that one died first. JetStream drops the second copy of a row (same
+//! `Nats-Msg-Id`), so consumers see each event once and never miss one.
+
+use std::time::Duration;
+
+use showroom_bus::{Bus, StoredEvent};
+use showroom_proto::conversation::{
+    Conversation, ConversationEvent, ConversationEventKind, Transfer,
+};
+use showroom_proto::{Envelope, v1};
+use showroom_store::sqlx::{self, PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// Rows older than this are taken to belong to a replica that died before publishing them.
+const ORPHAN_AFTER_MS: i64 = 2000;
+
+/// Events staged in one transaction, to publish once it commits.
+#[derive(Default)]
+pub(crate) struct Staged(Vec<StoredEvent>);
+
+impl Staged {
+    /// Writes a conversation event into the outbox inside `tx`.
+    pub(crate) async fn event(
+        &mut self,
+        tx: &mut PgConnection,
+        kind: ConversationEventKind,
+        conversation: &Conversation,
+        offered_to: Vec<Uuid>,
+        withdrawn_from: Vec<Uuid>,
+        transfer: Option<Transfer>,
+    ) -> Result<(), sqlx::Error> {
+        let group = conversation.group_id;
+        let env = Envelope::new(
+            group,
+            ConversationEvent {
+                kind,
+                conversation: conversation.clone(),
+                offered_to,
+                withdrawn_from,
+                transfer,
+            },
+        );
+        let stored = StoredEvent::new(v1::conversation_event(group, kind), &env)
+            .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO conversation_outbox (id, subject, payload, traceparent) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(stored.id)
+        .bind(&stored.subject)
+        .bind(&stored.payload)
+        .bind(&stored.traceparent)
+        .execute(&mut *tx)
+        .await?;
+        self.0.push(stored);
+        Ok(())
+    }
+
+    /// Publishes what was staged (after the commit) and removes the rows. A failure leaves
+    /// them to the relay.
+    pub(crate) async fn flush(self, bus: &Bus, pool: &PgPool) {
+        if self.0.is_empty() {
+            return;
+        }
+        if let Err(e) = bus.publish_stored(&self.0).await {
+            tracing::warn!(error = %e, "events stay in the outbox for the relay");
+            return;
+        }
+        let ids: Vec<Uuid> = self.0.iter().map(|e| e.id).collect();
+        if let Err(e) = sqlx::query("DELETE FROM conversation_outbox WHERE id = ANY($1)")
+            .bind(&ids)
+            .execute(pool)
+            .await
+        {
+            // Published already; the relay republishes them and JetStream drops the copies.
+            tracing::warn!(error = %e, "cannot clear published outbox rows");
+        }
+    }
+}
+
+/// Publishes rows left behind by a replica that died between its commit and its publish.
+pub(crate) async fn relay(bus: Bus, pool: PgPool, every: Duration, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        match relay_once(&bus, &pool).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(events = n, "relayed events a replica left in the outbox"),
+            Err(e) => tracing::warn!(error = %e, "outbox relay failed; retrying"),
+        }
+    }
+}
+
+async fn relay_once(bus: &Bus, pool: &PgPool) -> anyhow::Result<usize> {
+    let mut tx = pool.begin().await?;
+    let rows: Vec<(Uuid, String, Vec<u8>, Option<String>)> = sqlx::query_as(
+        "SELECT id, subject, payload, traceparent FROM conversation_outbox \
+         WHERE created_at < now() - make_interval(secs => $1::float8 / 1000) \
+         ORDER BY created_at LIMIT 500 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(ORPHAN_AFTER_MS as f64)
+    .fetch_all(&mut *tx)
+    .await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let events: Vec<StoredEvent> = rows
+        .into_iter()
+        .map(|(id, subject, payload, traceparent)| StoredEvent {
+            id,
+            subject,
+            payload,
+            traceparent,
+        })
+        .collect();
+    bus.publish_stored(&events).await?;
+    let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
+    sqlx::query("DELETE FROM conversation_outbox WHERE id = ANY($1)")
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(events.len())
+}
