@@ -6,9 +6,14 @@
 //!
 //! `presence`: heartbeats processed per second end to end (NATS → presence → Redis) beside raw
 //! pipelined `ZADD`s, and the availability query's p50/p99 beside a raw Redis `ZCOUNT` pipeline.
+//!
+//! `routing`: routing decisions (`conversation.start` answered by the router) per second and
+//! their p50/p99 with one and three replicas, beside the same durable write straight in Postgres
+//! and a bare NATS request/reply.
 
 mod messages;
 mod presence;
+mod routing;
 
 use std::process::ExitCode;
 
@@ -29,8 +34,9 @@ async fn main() -> ExitCode {
             messages::run(messages::Options::parse(&args[args.len().min(1)..])).await
         }
         Some("presence") => presence::run(presence::Options::parse(&args[1..])).await,
+        Some("routing") => routing::run(routing::Options::parse(&args[1..])).await,
         Some(other) => {
-            eprintln!("unknown benchmark `{other}`; available: messages, presence");
+            eprintln!("unknown benchmark `{other}`; available: messages, presence, routing");
             return ExitCode::from(2);
         }
     };

@@ -10,9 +10,11 @@
 //! - [`migrate`]: applies pending migrations (safe to call from many processes at once:
 //!   sqlx serialises them with an advisory lock).
 //! - [`read`]: read models shared by services (the conversation snapshot).
+//! - [`report`]: read-only reports (per-department numbers over a time range).
 //! - [`StoreError`]: what went wrong.
 
 pub mod read;
+pub mod report;
 
 use std::time::Duration;
 

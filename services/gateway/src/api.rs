@@ -20,7 +20,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::auth::{self, Session};
 use crate::error::{ApiError, ErrorBody};
-use crate::{handover, routing_api, transcript};
+use crate::{handover, reports, routing_api, transcript};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -29,6 +29,7 @@ use crate::{handover, routing_api, transcript};
     tags((name = "auth", description = "Agent sessions"), (name = "conversations", description = "Chats and transcripts"),
          (name = "presence", description = "Agent statuses and the Live Agent Status board"),
          (name = "routing", description = "Departments' offer modes, hours and time-outs; websites' caps and rules; teams"),
+         (name = "reports", description = "Per-department numbers for managers"),
          (name = "system", description = "The running system"))
 )]
 struct ApiDoc;
@@ -51,6 +52,7 @@ pub fn router() -> (axum::Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(routing_api::get_website, routing_api::put_website))
         .routes(routes!(routing_api::list_teams))
         .routes(routes!(routing_api::put_team))
+        .routes(routes!(reports::departments))
         .routes(routes!(board))
         .routes(routes!(set_agent_status))
         .routes(routes!(status_history))
@@ -344,6 +346,7 @@ mod tests {
             ("/api/v1/teams", &["get"]),
             ("/api/v1/teams/{id}", &["put"]),
             ("/api/v1/conversations/{id}", &["get"]),
+            ("/api/v1/reports/departments", &["get"]),
         ] {
             for m in methods {
                 assert!(
@@ -360,6 +363,7 @@ mod tests {
             "Team",
             "Conversation",
             "OfflineReason",
+            "DepartmentsReport",
         ] {
             assert!(
                 doc["components"]["schemas"].get(schema).is_some(),

@@ -12,6 +12,7 @@
 //! - [`start`]: binds the HTTP port, follows the bus, serves until cancelled.
 //! - [`api`]: REST handlers and the OpenAPI document.
 //! - [`routing_api`]: REST for routing settings and teams (forwarded to the router).
+//! - [`reports`]: REST for the per-department numbers managers ask for.
 //! - [`handover`]: transfers and reassignments (REST and the console socket).
 //! - [`auth`]: agent login and sessions.
 //! - [`directory`]: groups, rooftops, departments, websites, agents (tables owned here).
@@ -31,6 +32,7 @@ pub mod error;
 pub mod events;
 pub mod handover;
 pub mod hub;
+pub mod reports;
 pub mod routing_api;
 pub mod transcript;
 pub mod visitor;

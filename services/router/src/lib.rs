@@ -210,8 +210,10 @@ impl Machine {
         group: Uuid,
         q: GetDepartmentRouting,
     ) -> Result<showroom_proto::routing::DepartmentRoutingView, CommandError> {
-        settings::department(&self.pool, group, q.department_id)
-            .await?
+        let mut conn = self.pool.acquire().await.map_err(machine::db_error)?;
+        settings::department(&mut conn, group, q.department_id)
+            .await
+            .map_err(machine::db_error)?
             .map(|d| settings::view(&d))
             .ok_or_else(|| CommandError::new(ErrorCode::NotFound, "no such department"))
     }

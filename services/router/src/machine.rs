@@ -79,28 +79,41 @@ impl Machine {
             .ok_or_else(|| CommandError::new(ErrorCode::NotFound, "no such conversation"))
     }
 
-    /// A department's settings, from a short-lived cache.
-    pub(crate) async fn department_cached(&self, group: Uuid, id: Uuid) -> Option<Arc<Department>> {
+    /// A department's settings, from a short-lived cache; a miss reads on `db` (the caller's
+    /// transaction, if it has one: never a second connection while holding one).
+    pub(crate) async fn department_cached(
+        &self,
+        db: &mut PgConnection,
+        group: Uuid,
+        id: Uuid,
+    ) -> Result<Option<Arc<Department>>, sqlx::Error> {
         if let Some((at, d)) = self.departments.lock().expect("cache lock").get(&id)
             && at.elapsed() < SETTINGS_TTL
+            && d.group_id == group
         {
-            return Some(d.clone());
+            return Ok(Some(d.clone()));
         }
-        match settings::department(&self.pool, group, id).await {
-            Ok(Some(d)) => {
-                let d = Arc::new(d);
-                self.departments
-                    .lock()
-                    .expect("cache lock")
-                    .insert(id, (Instant::now(), d.clone()));
-                Some(d)
-            }
-            Ok(None) => None,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read department settings");
-                None
-            }
-        }
+        let Some(d) = settings::department(db, group, id).await? else {
+            return Ok(None);
+        };
+        let d = Arc::new(d);
+        self.departments
+            .lock()
+            .expect("cache lock")
+            .insert(id, (Instant::now(), d.clone()));
+        Ok(Some(d))
+    }
+
+    /// [`Machine::department_cached`] for a department that must exist (a chat's own).
+    pub(crate) async fn department_of(
+        &self,
+        db: &mut PgConnection,
+        group: Uuid,
+        id: Uuid,
+    ) -> Result<Arc<Department>, sqlx::Error> {
+        self.department_cached(db, group, id)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)
     }
 
     /// Forgets a department's cached settings (after a change through this replica).
@@ -276,15 +289,15 @@ impl Machine {
             department_id = rule.department_id.unwrap_or(department_id);
             team = rule.team_id;
         }
+        let mut conn = self.pool.acquire().await.map_err(db_error)?;
         let dept = self
-            .department_cached(group, department_id)
+            .department_cached(&mut conn, group, department_id)
             .await
+            .map_err(db_error)?
             .filter(|d| d.rooftop_id == rooftop)
             .ok_or_else(|| {
                 CommandError::new(ErrorCode::NotFound, "no such department on this website")
             })?;
-
-        let mut conn = self.pool.acquire().await.map_err(db_error)?;
         let mut decision = if !dept.is_open_now() {
             Decision::Offline(OfflineReason::AfterHours)
         } else {
@@ -535,11 +548,12 @@ impl Machine {
                 )),
             };
         };
-        let inactivity = self
-            .department_cached(group, department_id)
-            .await
-            .map_or(1800, |d| d.settings.inactivity_secs);
         let result: Result<Conversation, sqlx::Error> = async {
+            let inactivity = self
+                .department_of(&mut tx, group, department_id)
+                .await?
+                .settings
+                .inactivity_secs;
             sqlx::query(
                 "INSERT INTO participants (conversation_id, kind, participant_id) VALUES ($1, 'agent', $2) \
                  ON CONFLICT (conversation_id, kind, participant_id) DO UPDATE SET left_at = NULL",

@@ -247,9 +247,7 @@ impl Machine {
         if state != "incoming" {
             return Ok(());
         }
-        let Some(dept) = self.department_cached(group, department_id).await else {
-            return Ok(());
-        };
+        let dept = self.department_of(tx, group, department_id).await?;
         if trigger == Trigger::Overflow {
             let Some(overflow) = dept.settings.overflow_team_id else {
                 return Ok(());

@@ -6,7 +6,7 @@ use showroom_proto::routing::{
     RoutingRule, Team, WebsiteRouting,
 };
 use showroom_proto::{CommandError, ErrorCode};
-use showroom_store::sqlx::{self, PgExecutor, PgPool};
+use showroom_store::sqlx::{self, PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
 use crate::hours::{self, Interval, Schedule};
@@ -16,6 +16,7 @@ use crate::machine::db_error;
 #[derive(Debug, Clone)]
 pub(crate) struct Department {
     pub id: Uuid,
+    pub group_id: Uuid,
     pub rooftop_id: Uuid,
     pub time_zone: String,
     pub settings: DepartmentRouting,
@@ -45,12 +46,13 @@ type DeptRow = (
     Option<bool>,
 );
 
-/// A department of `group` with its settings (defaults when never configured).
+/// A department of `group` with its settings (defaults when never configured), read on `db`
+/// (a caller inside a transaction passes it, so it never waits for a second connection).
 pub(crate) async fn department(
-    pool: &PgPool,
+    db: &mut PgConnection,
     group: Uuid,
     id: Uuid,
-) -> Result<Option<Department>, CommandError> {
+) -> Result<Option<Department>, sqlx::Error> {
     let row: Option<DeptRow> = sqlx::query_as(
         "SELECT d.id, d.rooftop_id, r.time_zone, dr.mode, dr.ring_secs, dr.max_chats_per_agent, \
                 dr.incoming_timeout_secs, dr.wait_secs, dr.inactivity_secs, dr.transfer_secs, \
@@ -61,9 +63,8 @@ pub(crate) async fn department(
     )
     .bind(id)
     .bind(group)
-    .fetch_optional(pool)
-    .await
-    .map_err(db_error)?;
+    .fetch_optional(&mut *db)
+    .await?;
     let Some((
         id,
         rooftop_id,
@@ -102,16 +103,14 @@ pub(crate) async fn department(
              ORDER BY weekday, opens_min",
         )
         .bind(id)
-        .fetch_all(pool)
-        .await
-        .map_err(db_error)?;
+        .fetch_all(&mut *db)
+        .await?;
         let closures: Vec<(chrono::NaiveDate, String)> = sqlx::query_as(
             "SELECT day, label FROM department_closures WHERE department_id = $1 ORDER BY day",
         )
         .bind(id)
-        .fetch_all(pool)
-        .await
-        .map_err(db_error)?;
+        .fetch_all(&mut *db)
+        .await?;
         let intervals: Vec<Interval> = intervals
             .into_iter()
             .map(|(w, o, c)| Interval {
@@ -147,6 +146,7 @@ pub(crate) async fn department(
     }
     Ok(Some(Department {
         id,
+        group_id: group,
         rooftop_id,
         time_zone,
         settings,
@@ -211,7 +211,12 @@ pub(crate) async fn put_department(
         Some(h) => Some(hours::intervals(h).map_err(bad)?),
         None => None,
     };
-    if department(pool, group, id).await?.is_none() {
+    let mut conn = pool.acquire().await.map_err(db_error)?;
+    if department(&mut conn, group, id)
+        .await
+        .map_err(db_error)?
+        .is_none()
+    {
         return Err(CommandError::new(ErrorCode::NotFound, "no such department"));
     }
     if let Some(team) = s.overflow_team_id
@@ -284,8 +289,9 @@ pub(crate) async fn put_department(
         }
     }
     tx.commit().await.map_err(db_error)?;
-    department(pool, group, id)
-        .await?
+    department(&mut conn, group, id)
+        .await
+        .map_err(db_error)?
         .ok_or_else(|| CommandError::new(ErrorCode::NotFound, "no such department"))
 }
 

@@ -160,9 +160,10 @@ impl Machine {
         .fetch_one(&mut *tx)
         .await?;
         let secs = self
-            .department_cached(group, department_id)
-            .await
-            .map_or(1800, |d| d.settings.inactivity_secs);
+            .department_of(tx, group, department_id)
+            .await?
+            .settings
+            .inactivity_secs;
         let last = last_message
             .map(|m| m.0)
             .max(assigned_at)

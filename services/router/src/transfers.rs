@@ -87,10 +87,14 @@ impl Machine {
                 (Some(a), None, vec![a])
             }
             TransferTarget::Department(d) => {
-                let Some(dept) = self.department_cached(group, d).await else {
+                let mut conn = self.pool.acquire().await.map_err(db_error)?;
+                let Some(dept) = self
+                    .department_cached(&mut conn, group, d)
+                    .await
+                    .map_err(db_error)?
+                else {
                     return Err(CommandError::new(ErrorCode::NotFound, "no such department"));
                 };
-                let mut conn = self.pool.acquire().await.map_err(db_error)?;
                 let pool = self
                     .pool(
                         &mut conn,
@@ -115,12 +119,14 @@ impl Machine {
                 (None, Some(d), targets)
             }
         };
-        let secs = self
-            .department_cached(group, c.department.id)
-            .await
-            .map_or(60, |d| d.settings.transfer_secs);
         let mut staged = Staged::default();
         let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let secs = self
+            .department_of(&mut tx, group, c.department.id)
+            .await
+            .map_err(db_error)?
+            .settings
+            .transfer_secs;
         let still: Option<(Uuid,)> = sqlx::query_as(
             "SELECT id FROM conversations WHERE id = $1 AND group_id = $2 AND state = 'active' AND agent_id = $3 FOR UPDATE",
         )
@@ -246,9 +252,10 @@ impl Machine {
                 self.hand_over(&mut tx, conversation_id, Some(from_agent), cmd.agent_id).await?;
                 self.cancel_timers(&mut tx, conversation_id, &["transfer"]).await?;
                 let inactivity = self
-                    .department_cached(group, department_id)
-                    .await
-                    .map_or(1800, |d| d.settings.inactivity_secs);
+                    .department_of(&mut tx, group, department_id)
+                    .await?
+                    .settings
+                    .inactivity_secs;
                 self.set_timer(&mut tx, conversation_id, group, "inactivity", inactivity).await?;
                 self.stage_transfer(&mut tx, group, conversation_id, cmd.transfer_id, offered_to, Vec::new(), &mut staged)
                     .await
@@ -417,11 +424,12 @@ impl Machine {
             drop(tx);
             return self.snapshot(group, cmd.conversation_id).await;
         }
-        let inactivity = self
-            .department_cached(group, department_id)
-            .await
-            .map_or(1800, |d| d.settings.inactivity_secs);
         let result: Result<Conversation, sqlx::Error> = async {
+            let inactivity = self
+                .department_of(&mut tx, group, department_id)
+                .await?
+                .settings
+                .inactivity_secs;
             sqlx::query(
                 "UPDATE conversations SET state = 'active', agent_id = $2, assigned_at = COALESCE(assigned_at, now()) WHERE id = $1",
             )

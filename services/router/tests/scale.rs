@@ -127,7 +127,8 @@ async fn router(nats: &str, db: &str) -> anyhow::Result<Child> {
         .env("SHOWROOM_TIMER_TICK_MS", "100")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        // Warnings and errors of the replicas show in the test's output.
+        .stderr(Stdio::inherit())
         .kill_on_drop(true)
         .spawn()?;
     let ready = format!("http://127.0.0.1:{admin}/readyz");
@@ -255,7 +256,8 @@ async fn three_replicas_ten_thousand_chats_one_killed() -> anyhow::Result<()> {
     };
 
     let clock = Instant::now();
-    let results: Vec<anyhow::Result<(Uuid, Vec<Uuid>)>> = futures::stream::iter(0..total_chats)
+    type Outcome = (Uuid, Vec<Uuid>, u128, Option<u128>);
+    let results: Vec<anyhow::Result<Outcome>> = futures::stream::iter(0..total_chats)
         .map(|i| {
             let (client, t, started) = (client.clone(), t.clone(), started.clone());
             async move {
@@ -269,6 +271,7 @@ async fn three_replicas_ten_thousand_chats_one_killed() -> anyhow::Result<()> {
                         variables: Default::default(),
                     },
                 );
+                let t0 = Instant::now();
                 let c: Conversation = ask(
                     &client,
                     v1::conversation_command(t.group, ConversationCommand::Start),
@@ -276,6 +279,8 @@ async fn three_replicas_ten_thousand_chats_one_killed() -> anyhow::Result<()> {
                 )
                 .await?
                 .map_err(|e| anyhow::anyhow!("start refused: {e}"))?;
+                let start_ms = t0.elapsed().as_millis();
+                let mut accept_ms = None;
                 started.fetch_add(1, Ordering::Relaxed);
                 let mut won = Vec::new();
                 // Seven in ten are answered, each by two agents racing; the rest are missed.
@@ -292,10 +297,12 @@ async fn three_replicas_ten_thousand_chats_one_killed() -> anyhow::Result<()> {
                     let subject = v1::conversation_command(t.group, ConversationCommand::Accept);
                     let (a1, a2) = (t.agents[i % AGENTS], t.agents[(i + 1) % AGENTS]);
                     let (e1, e2) = (accept(a1), accept(a2));
+                    let t1 = Instant::now();
                     let (r1, r2) = tokio::join!(
                         ask::<_, Conversation>(&client, subject.clone(), &e1),
                         ask::<_, Conversation>(&client, subject.clone(), &e2)
                     );
+                    accept_ms = Some(t1.elapsed().as_millis());
                     for (agent, r) in [(a1, r1?), (a2, r2?)] {
                         if r.is_ok() {
                             won.push(agent);
@@ -321,7 +328,7 @@ async fn three_replicas_ten_thousand_chats_one_killed() -> anyhow::Result<()> {
                         .await?;
                     }
                 }
-                Ok((c.id, won))
+                Ok((c.id, won, start_ms, accept_ms))
             }
         })
         .buffer_unordered(IN_FLIGHT)
@@ -330,10 +337,28 @@ async fn three_replicas_ten_thousand_chats_one_killed() -> anyhow::Result<()> {
     let elapsed = clock.elapsed();
     killer.await?;
     let mut tally = Tally::default();
+    let (mut starts, mut accepts) = (Vec::new(), Vec::new());
     for r in results {
-        let (id, won) = r?;
+        let (id, won, start_ms, accept_ms) = r?;
         tally.winners.insert(id, won);
+        starts.push(start_ms);
+        accepts.extend(accept_ms);
     }
+    let pct = |v: &mut Vec<u128>, q: f64| {
+        v.sort();
+        v.get(((v.len() as f64 - 1.0) * q) as usize)
+            .copied()
+            .unwrap_or(0)
+    };
+    println!(
+        "start p50 {} ms, p99 {} ms, max {} ms; racing accepts p50 {} ms, p99 {} ms, max {} ms",
+        pct(&mut starts, 0.5),
+        pct(&mut starts, 0.99),
+        pct(&mut starts, 1.0),
+        pct(&mut accepts, 0.5),
+        pct(&mut accepts, 0.99),
+        pct(&mut accepts, 1.0)
+    );
     println!(
         "{total_chats} chats started and answered in {:.1} s ({:.0}/s) across 3 replicas, one killed halfway",
         elapsed.as_secs_f64(),
@@ -361,10 +386,18 @@ async fn three_replicas_ten_thousand_chats_one_killed() -> anyhow::Result<()> {
         if open == 0 && timers == 0 && outbox == 0 {
             break;
         }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "stranded: {open} open chats, {timers} timers, {outbox} unpublished events"
-        );
+        if Instant::now() >= deadline {
+            let detail: Vec<(Uuid, String, Option<String>, Option<String>)> = sqlx::query_as(
+                "SELECT c.id, c.state, t.kind, (t.due_at - now())::text FROM conversations c \
+                 LEFT JOIN conversation_timers t ON t.conversation_id = c.id \
+                 WHERE c.state IN ('bot', 'incoming', 'active') LIMIT 20",
+            )
+            .fetch_all(&pool)
+            .await?;
+            anyhow::bail!(
+                "stranded: {open} open chats, {timers} timers, {outbox} unpublished events: {detail:?}"
+            );
+        }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 

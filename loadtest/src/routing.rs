@@ -1,0 +1,278 @@
+//! Routing decisions: `conversation.start` answered by the router (settings, presence asked who
+//! is available, the pool ranked, the chat inserted with its offers, time-outs and outbox rows in
+//! one transaction, the events published), with one and with three replicas, beside the same
+//! durable write done straight in Postgres and a bare NATS request/reply, at the same
+//! concurrency on the same servers.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use hdrhistogram::Histogram;
+use showroom_proto::conversation::{Conversation, ConversationCommand, StartConversation};
+use showroom_proto::presence::{AgentStatus, Heartbeat, SetStatus};
+use showroom_proto::{Envelope, Reply, v1};
+use showroom_store::sqlx;
+use showroom_testkit::{Service, Stack, Tenant};
+use uuid::Uuid;
+
+/// What to run.
+pub struct Options {
+    /// Decisions per run.
+    pub chats: usize,
+    /// Requests in flight.
+    pub concurrency: usize,
+    /// Runs per scenario (the report shows medians).
+    pub runs: usize,
+}
+
+impl Options {
+    /// `--chats N --concurrency C --runs R` (defaults 3000, 32, 3).
+    pub fn parse(args: &[String]) -> Self {
+        let get = |name: &str, default: usize| crate::flag(args, name, default);
+        Self {
+            chats: get("--chats", 3_000).max(1),
+            concurrency: get("--concurrency", 32).max(1),
+            runs: get("--runs", 3).max(1),
+        }
+    }
+}
+
+struct Figures {
+    rate: f64,
+    p50: f64,
+    p99: f64,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Runs `n` operations, `c` at a time, recording each one's latency.
+async fn measure<F, Fut>(n: usize, c: usize, op: F) -> anyhow::Result<Figures>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let started = Instant::now();
+    let latencies: Vec<anyhow::Result<u64>> = futures::stream::iter(0..n)
+        .map(|i| {
+            let f = op(i);
+            async move {
+                let t = Instant::now();
+                f.await?;
+                Ok(t.elapsed().as_micros() as u64)
+            }
+        })
+        .buffer_unordered(c)
+        .collect()
+        .await;
+    let elapsed = started.elapsed();
+    let mut h = Histogram::<u64>::new(3)?;
+    for l in latencies {
+        h.record(l?.max(1))?;
+    }
+    Ok(Figures {
+        rate: n as f64 / elapsed.as_secs_f64(),
+        p50: h.value_at_quantile(0.5) as f64 / 1000.0,
+        p99: h.value_at_quantile(0.99) as f64 / 1000.0,
+    })
+}
+
+fn summary(name: &str, runs: Vec<Figures>) -> (String, f64, f64, f64) {
+    let rate = median(runs.iter().map(|f| f.rate).collect());
+    let p50 = median(runs.iter().map(|f| f.p50).collect());
+    let p99 = median(runs.iter().map(|f| f.p99).collect());
+    (name.to_string(), rate, p50, p99)
+}
+
+/// Runs the benchmark and prints its report.
+pub async fn run(o: Options) -> anyhow::Result<()> {
+    eprintln!("starting real servers (Postgres with fsync) and the seven services…");
+    let mut stack = Stack::start_durable().await?;
+    let t = Tenant::seed(&stack.pool, "Routing Bench", 19).await?;
+    let agents: Vec<Uuid> = t.agents.iter().map(|(id, _)| *id).collect();
+    // Room for every chat of the run: each stays offered to everyone.
+    sqlx::query("UPDATE agents SET max_chats = 1000000 WHERE group_id = $1")
+        .bind(t.group)
+        .execute(&stack.pool)
+        .await?;
+    let nats = async_nats::connect(&stack.nats.url).await?;
+    for a in &agents {
+        let env = Envelope::new(
+            t.group,
+            SetStatus {
+                agent_id: *a,
+                status: AgentStatus::Available,
+                changed_by: *a,
+            },
+        );
+        nats.request(
+            v1::presence_set_status(t.group),
+            serde_json::to_vec(&env)?.into(),
+        )
+        .await?;
+    }
+    // One console device per agent, kept alive for the whole run.
+    let devices: Vec<bytes::Bytes> = agents
+        .iter()
+        .map(|a| {
+            serde_json::to_vec(&Envelope::new(
+                t.group,
+                Heartbeat {
+                    agent_id: *a,
+                    device_id: Uuid::new_v4(),
+                },
+            ))
+            .map(Into::into)
+        })
+        .collect::<Result<_, _>>()?;
+    let beat = {
+        let (nats, subject) = (nats.clone(), v1::presence_heartbeat(t.group));
+        tokio::spawn(async move {
+            loop {
+                for d in &devices {
+                    let _ = nats.publish(subject.clone(), d.clone()).await;
+                }
+                tokio::time::sleep(Duration::from_secs(20)).await;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let t = Arc::new(t);
+    let start = |nats: async_nats::Client, t: Arc<Tenant>| {
+        move |_: usize| {
+            let (nats, t) = (nats.clone(), t.clone());
+            async move {
+                let env = Envelope::new(
+                    t.group,
+                    StartConversation {
+                        website_id: t.website,
+                        visitor_id: Uuid::new_v4(),
+                        department_id: t.sales,
+                        shopper_name: None,
+                        variables: Default::default(),
+                    },
+                );
+                let msg = nats
+                    .request(
+                        v1::conversation_command(t.group, ConversationCommand::Start),
+                        serde_json::to_vec(&env)?.into(),
+                    )
+                    .await?;
+                let reply: Reply<Conversation> = serde_json::from_slice(&msg.payload)?;
+                let c: Conversation = Result::from(reply).map_err(|e| anyhow::anyhow!("{e}"))?;
+                anyhow::ensure!(
+                    c.state == showroom_proto::conversation::ConversationState::Incoming,
+                    "chat went {:?}",
+                    c.state
+                );
+                Ok(())
+            }
+        }
+    };
+
+    // Baselines: the durable write of a decision straight in Postgres (the conversation and
+    // one outbox row in one transaction), and a bare NATS request/reply.
+    let pool = showroom_store::connect(&stack.pg.url, o.concurrency as u32).await?;
+    let raw_pg = {
+        let (pool, t) = (pool.clone(), t.clone());
+        move |_: usize| {
+            let (pool, t) = (pool.clone(), t.clone());
+            async move {
+                let id = Uuid::now_v7();
+                let mut tx = pool.begin().await?;
+                sqlx::query(
+                    "INSERT INTO conversations (id, group_id, website_id, rooftop_id, department_id, visitor_id, state, offered_to) \
+                     VALUES ($1, $2, $3, $4, $5, $6, 'ended', $7)",
+                )
+                .bind(id)
+                .bind(t.group)
+                .bind(t.website)
+                .bind(t.rooftop)
+                .bind(t.sales)
+                .bind(Uuid::new_v4())
+                .bind([id])
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("INSERT INTO conversation_outbox (id, subject, payload) VALUES ($1, 'bench', '\\x00')")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+        }
+    };
+    let mut echo = nats.subscribe("bench.echo").await?;
+    let responder = {
+        let nats = nats.clone();
+        tokio::spawn(async move {
+            while let Some(m) = echo.next().await {
+                if let Some(reply) = m.reply {
+                    let _ = nats.publish(reply, m.payload).await;
+                }
+            }
+        })
+    };
+    let raw_nats = {
+        let nats = nats.clone();
+        move |_: usize| {
+            let nats = nats.clone();
+            async move {
+                nats.request("bench.echo", bytes::Bytes::from_static(&[0; 64]))
+                    .await?;
+                Ok(())
+            }
+        }
+    };
+
+    let mut rows = Vec::new();
+    let (mut pg_runs, mut nats_runs, mut one, mut three) = (vec![], vec![], vec![], vec![]);
+    for run in 0..o.runs {
+        eprintln!("run {} of {}: baselines, 1 replica…", run + 1, o.runs);
+        pg_runs.push(measure(o.chats, o.concurrency, &raw_pg).await?);
+        nats_runs.push(measure(o.chats, o.concurrency, &raw_nats).await?);
+        one.push(measure(o.chats, o.concurrency, start(nats.clone(), t.clone())).await?);
+    }
+    eprintln!("adding two router replicas…");
+    stack.start_service(Service::Router).await?;
+    stack.start_service(Service::Router).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for run in 0..o.runs {
+        eprintln!("run {} of {}: 3 replicas…", run + 1, o.runs);
+        three.push(measure(o.chats, o.concurrency, start(nats.clone(), t.clone())).await?);
+    }
+    rows.push(summary(
+        "raw Postgres: conversation + outbox row, one commit",
+        pg_runs,
+    ));
+    rows.push(summary("raw NATS request/reply", nats_runs));
+    rows.push(summary("**router start → decision, 1 replica**", one));
+    rows.push(summary("**router start → decision, 3 replicas**", three));
+
+    println!(
+        "\nRouting decisions, C = {}, {} per run, median of {} runs\n",
+        o.concurrency, o.chats, o.runs
+    );
+    println!("| scenario | decisions/s | p50 ms | p99 ms |");
+    println!("| --- | ---: | ---: | ---: |");
+    for (name, rate, p50, p99) in &rows {
+        println!("| {name} | {rate:.0} | {p50:.2} | {p99:.2} |");
+    }
+    let pg = &rows[0];
+    for r in &rows[2..] {
+        println!(
+            "\n{}: throughput {:.2}× raw Postgres, p50 {:.1}×, p99 {:.1}×",
+            r.0.trim_matches('*'),
+            r.1 / pg.1,
+            r.2 / pg.2,
+            r.3 / pg.3
+        );
+    }
+    beat.abort();
+    responder.abort();
+    stack.stop().await
+}
