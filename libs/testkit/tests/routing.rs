@@ -221,6 +221,15 @@ async fn nobody_online_and_a_full_website_go_offline() -> anyhow::Result<()> {
         "nobody_available"
     );
 
+    // The same shopper trying again gets a new conversation (the closed one is never
+    // reopened), linked to the previous one for its history.
+    let again = start(&mut w, t.sales).await?;
+    assert_ne!(id_of(&again), id_of(&started));
+    assert_eq!(
+        again["conversation"]["previous_id"],
+        started["conversation"]["id"]
+    );
+
     // An Away agent is connected but takes no new chat: still offline.
     let mut agent = stack.agent(&t.agents[0].1, "away").await?;
     let (mut w, _) = stack.shopper(&t, None, 0).await?;
@@ -529,6 +538,27 @@ async fn transfers_are_accepted_declined_or_expire_and_never_reach_dnd() -> anyh
     assert_eq!(got["message"]["text"], "hello?");
     a.expect_silence("message", Duration::from_millis(300))
         .await?;
+    // Presence recounts both agents' active chats: the chat left A and reached B.
+    let mut counts = (None, None);
+    for _ in 0..50 {
+        let (_, board) = http.get("/api/v1/presence/board").await?;
+        let active = |id: Uuid| {
+            board["agents"]
+                .as_array()
+                .and_then(|a| a.iter().find(|r| r["agent_id"] == id.to_string()))
+                .and_then(|r| r["active_chats"].as_i64())
+        };
+        counts = (active(t.agents[0].0), active(t.agents[1].0));
+        if counts == (Some(0), Some(1)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        counts,
+        (Some(0), Some(1)),
+        "active chats after the transfer"
+    );
     // The former agent can no longer end it.
     let not_yours = a
         .ask(json!({"type": "end", "conversation_id": conv}))

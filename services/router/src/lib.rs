@@ -103,7 +103,10 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         .ensure_stream(&v1::conversations_stream())
         .await
         .context("creating the CONVERSATIONS stream")?;
-    let machine = Arc::new(Machine::new(base.bus.clone(), base.pool.clone()));
+    let (machine, published) = Machine::new(base.bus.clone(), base.pool.clone());
+    let machine = Arc::new(machine);
+    base.tracker
+        .spawn(outbox::clear(base.pool.clone(), published));
 
     macro_rules! serve {
         ($name:literal, $subject:expr, $req:ty, $method:ident) => {{
@@ -244,7 +247,9 @@ impl Machine {
         group: Uuid,
         q: PutWebsiteRouting,
     ) -> Result<showroom_proto::routing::WebsiteRouting, CommandError> {
-        settings::put_website(&self.pool, group, q.website_id, &q.settings).await
+        let w = settings::put_website(&self.pool, group, q.website_id, &q.settings).await?;
+        self.forget_website(q.website_id);
+        Ok(w)
     }
 
     async fn list_teams(

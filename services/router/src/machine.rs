@@ -15,11 +15,13 @@ use showroom_proto::presence::Purpose;
 use showroom_proto::{CommandError, ErrorCode};
 use showroom_store::read;
 use showroom_store::sqlx::{self, PgConnection, PgPool};
+use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::offers::{Trigger, plan};
 use crate::outbox::Staged;
 use crate::settings::{self, Department};
+use showroom_proto::routing::WebsiteRouting;
 
 /// How long a replica trusts the department settings it read (a change made through another
 /// replica is seen after at most this long; through this one, at once).
@@ -37,8 +39,14 @@ pub(crate) fn db_error(e: sqlx::Error) -> CommandError {
 pub struct Machine {
     pub(crate) bus: Bus,
     pub(crate) pool: PgPool,
+    /// Ids of published events, cleared from the outbox in batches.
+    pub(crate) published: mpsc::UnboundedSender<Uuid>,
     departments: Mutex<HashMap<Uuid, (Instant, Arc<Department>)>>,
+    websites: Mutex<HashMap<Uuid, (Instant, CachedWebsite)>>,
 }
+
+/// A website's group, rooftop and routing settings.
+type CachedWebsite = (Uuid, Uuid, Arc<WebsiteRouting>);
 
 /// The event that announces a closing state.
 fn closing_event(state: ConversationState) -> ConversationEventKind {
@@ -60,12 +68,18 @@ enum Decision {
 }
 
 impl Machine {
-    pub fn new(bus: Bus, pool: PgPool) -> Self {
-        Self {
+    /// A machine, and the ids of the events it publishes, for [`crate::outbox::clear`] to
+    /// remove from the outbox in batches.
+    pub fn new(bus: Bus, pool: PgPool) -> (Self, mpsc::UnboundedReceiver<Uuid>) {
+        let (published, rx) = mpsc::unbounded_channel();
+        let machine = Self {
             bus,
             pool,
+            published,
             departments: Mutex::new(HashMap::new()),
-        }
+            websites: Mutex::new(HashMap::new()),
+        };
+        (machine, rx)
     }
 
     pub(crate) async fn snapshot(
@@ -114,6 +128,34 @@ impl Machine {
         self.department_cached(db, group, id)
             .await?
             .ok_or(sqlx::Error::RowNotFound)
+    }
+
+    /// A website's rooftop and routing settings, from a short-lived cache.
+    pub(crate) async fn website_cached(
+        &self,
+        group: Uuid,
+        id: Uuid,
+    ) -> Result<Option<(Uuid, Arc<WebsiteRouting>)>, CommandError> {
+        if let Some((at, (g, rooftop, w))) = self.websites.lock().expect("cache lock").get(&id)
+            && at.elapsed() < SETTINGS_TTL
+            && *g == group
+        {
+            return Ok(Some((*rooftop, w.clone())));
+        }
+        let Some((rooftop, w)) = settings::website(&self.pool, group, id).await? else {
+            return Ok(None);
+        };
+        let w = Arc::new(w);
+        self.websites
+            .lock()
+            .expect("cache lock")
+            .insert(id, (Instant::now(), (group, rooftop, w.clone())));
+        Ok(Some((rooftop, w)))
+    }
+
+    /// Forgets a website's cached settings (after a change through this replica).
+    pub(crate) fn forget_website(&self, id: Uuid) {
+        self.websites.lock().expect("cache lock").remove(&id);
     }
 
     /// Forgets a department's cached settings (after a change through this replica).
@@ -217,7 +259,6 @@ impl Machine {
             let transfer = read::transfer(&mut *tx, group, transfer_id).await?;
             staged
                 .event(
-                    tx,
                     ConversationEventKind::Transferred,
                     &now,
                     targets,
@@ -227,7 +268,7 @@ impl Machine {
                 .await?;
         }
         staged
-            .event(tx, closing_event(state), &now, offered_to, Vec::new(), None)
+            .event(closing_event(state), &now, offered_to, Vec::new(), None)
             .await?;
         Ok(Some(now))
     }
@@ -272,11 +313,9 @@ impl Machine {
                 "variables: at most 20, names of 1 to 64 characters, values of at most 256",
             ));
         }
-        if let Some(open) = self.open_for(group, cmd.website_id, cmd.visitor_id).await? {
-            return Ok(open);
-        }
-        let Some((rooftop, web)) = settings::website(&self.pool, group, cmd.website_id).await?
-        else {
+        // A retried start (the visitor's chat is open already) meets the unique index below
+        // and answers with that chat.
+        let Some((rooftop, web)) = self.website_cached(group, cmd.website_id).await? else {
             return Err(CommandError::new(ErrorCode::NotFound, "no such website"));
         };
         let mut department_id = cmd.department_id;
@@ -382,13 +421,38 @@ impl Machine {
             Decision::Offline(r) => (ConversationState::Offline, Some(*r), Vec::new(), None),
         };
         let closed = state.is_closed();
+        // Its time-outs, set in the same statement as the chat, its shopper and its timers.
+        let s = &dept.settings;
+        let mut timers: Vec<(&str, f64)> = Vec::new();
+        if !closed {
+            timers.push(("incoming", s.incoming_timeout_secs as f64));
+            if let Some(wait) = s.wait_secs {
+                timers.push(("wait", wait as f64));
+            }
+            if let (Some(t), Some(after)) = (s.overflow_team_id, s.overflow_after_secs)
+                && team != Some(t)
+            {
+                timers.push(("overflow", after as f64));
+            }
+            if s.mode == showroom_proto::routing::OfferMode::Ring && !offered_to.is_empty() {
+                timers.push(("ring", s.ring_secs as f64));
+            }
+        }
+        let (kinds, secs): (Vec<&str>, Vec<f64>) = timers.into_iter().unzip();
         let inserted: Option<(Uuid,)> = sqlx::query_as(
-            "INSERT INTO conversations (id, group_id, website_id, rooftop_id, department_id, visitor_id, \
-                shopper_name, state, offline_reason, team_id, offered_to, variables, previous_id, ended_at, ended_by) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
-                (SELECT p.id FROM conversations p WHERE p.website_id = $3 AND p.visitor_id = $6 ORDER BY p.created_at DESC LIMIT 1), \
-                CASE WHEN $13 THEN now() END, CASE WHEN $13 THEN 'system' END) \
-             ON CONFLICT (website_id, visitor_id) WHERE state IN ('bot', 'incoming', 'active') DO NOTHING RETURNING id",
+            "WITH c AS ( \
+                INSERT INTO conversations (id, group_id, website_id, rooftop_id, department_id, visitor_id, \
+                    shopper_name, state, offline_reason, team_id, offered_to, variables, previous_id, ended_at, ended_by) \
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+                    (SELECT p.id FROM conversations p WHERE p.website_id = $3 AND p.visitor_id = $6 ORDER BY p.created_at DESC LIMIT 1), \
+                    CASE WHEN $13 THEN now() END, CASE WHEN $13 THEN 'system' END) \
+                ON CONFLICT (website_id, visitor_id) WHERE state IN ('bot', 'incoming', 'active') DO NOTHING RETURNING id), \
+             p AS (INSERT INTO participants (conversation_id, kind, participant_id, left_at) \
+                SELECT id, 'shopper', $6, CASE WHEN $13 THEN now() END FROM c), \
+             t AS (INSERT INTO conversation_timers (conversation_id, kind, group_id, due_at) \
+                SELECT c.id, k.kind, $2, now() + make_interval(secs => k.secs) \
+                FROM c, unnest($14::text[], $15::float8[]) AS k(kind, secs)) \
+             SELECT id FROM c",
         )
         .bind(id)
         .bind(group)
@@ -403,6 +467,8 @@ impl Machine {
         .bind(&offered_to)
         .bind(sqlx::types::Json(&cmd.variables))
         .bind(closed)
+        .bind(&kinds)
+        .bind(&secs)
         .fetch_optional(&mut *tx)
         .await
         .map_err(db_error)?;
@@ -419,39 +485,11 @@ impl Machine {
                 });
         }
         let result: Result<Conversation, sqlx::Error> = async {
-            sqlx::query(
-                "INSERT INTO participants (conversation_id, kind, participant_id, left_at) \
-                 VALUES ($1, 'shopper', $2, CASE WHEN $3 THEN now() END)",
-            )
-            .bind(id)
-            .bind(cmd.visitor_id)
-            .bind(closed)
-            .execute(&mut *tx)
-            .await?;
-            let s = &dept.settings;
-            if !closed {
-                self.set_timer(&mut tx, id, group, "incoming", s.incoming_timeout_secs)
-                    .await?;
-                if let Some(wait) = s.wait_secs {
-                    self.set_timer(&mut tx, id, group, "wait", wait).await?;
-                }
-                if let (Some(t), Some(after)) = (s.overflow_team_id, s.overflow_after_secs)
-                    && team != Some(t)
-                {
-                    self.set_timer(&mut tx, id, group, "overflow", after)
-                        .await?;
-                }
-                if s.mode == showroom_proto::routing::OfferMode::Ring && !offered_to.is_empty() {
-                    self.set_timer(&mut tx, id, group, "ring", s.ring_secs)
-                        .await?;
-                }
-            }
             let now = read::conversation(&mut *tx, group, id)
                 .await?
                 .ok_or(sqlx::Error::RowNotFound)?;
             staged
                 .event(
-                    &mut tx,
                     ConversationEventKind::Created,
                     &now,
                     Vec::new(),
@@ -462,7 +500,6 @@ impl Machine {
             if closed {
                 staged
                     .event(
-                        &mut tx,
                         ConversationEventKind::Offline,
                         &now,
                         Vec::new(),
@@ -473,7 +510,6 @@ impl Machine {
             } else {
                 staged
                     .event(
-                        &mut tx,
                         ConversationEventKind::Queued,
                         &now,
                         Vec::new(),
@@ -484,7 +520,6 @@ impl Machine {
                 if !offered_to.is_empty() {
                     staged
                         .event(
-                            &mut tx,
                             ConversationEventKind::Offered,
                             &now,
                             offered_to.clone(),
@@ -498,8 +533,8 @@ impl Machine {
         }
         .await;
         let now = result.map_err(db_error)?;
-        tx.commit().await.map_err(db_error)?;
-        staged.flush(&self.bus, &self.pool).await;
+        staged.commit(tx).await.map_err(db_error)?;
+        staged.flush(&self.bus, &self.published).await;
         Ok(now)
     }
 
@@ -570,14 +605,14 @@ impl Machine {
                 .await?
                 .ok_or(sqlx::Error::RowNotFound)?;
             staged
-                .event(&mut tx, ConversationEventKind::Assigned, &now, offered_to, Vec::new(), None)
+                .event(ConversationEventKind::Assigned, &now, offered_to, Vec::new(), None)
                 .await?;
             Ok(now)
         }
         .await;
         let assigned = result.map_err(db_error)?;
-        tx.commit().await.map_err(db_error)?;
-        staged.flush(&self.bus, &self.pool).await;
+        staged.commit(tx).await.map_err(db_error)?;
+        staged.flush(&self.bus, &self.published).await;
         Ok(assigned)
     }
 
@@ -606,8 +641,8 @@ impl Machine {
             )
             .await
             .map_err(db_error)?;
-        tx.commit().await.map_err(db_error)?;
-        staged.flush(&self.bus, &self.pool).await;
+        staged.commit(tx).await.map_err(db_error)?;
+        staged.flush(&self.bus, &self.published).await;
         if let Some(c) = closed {
             return Ok(c);
         }

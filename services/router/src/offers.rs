@@ -302,14 +302,7 @@ impl Machine {
             && let Some(now) = read::conversation(&mut *tx, group, id).await?
         {
             staged
-                .event(
-                    tx,
-                    ConversationEventKind::Offered,
-                    &now,
-                    fresh,
-                    withdrawn,
-                    None,
-                )
+                .event(ConversationEventKind::Offered, &now, fresh, withdrawn, None)
                 .await?;
         }
         Ok(())
@@ -383,7 +376,6 @@ impl Machine {
             if let Some(now) = read::conversation(&mut *tx, group, *id).await? {
                 staged
                     .event(
-                        &mut tx,
                         ConversationEventKind::Offered,
                         &now,
                         Vec::new(),
@@ -397,7 +389,6 @@ impl Machine {
             if let Some(now) = read::conversation(&mut *tx, group, *id).await? {
                 staged
                     .event(
-                        &mut tx,
                         ConversationEventKind::Offered,
                         &now,
                         vec![agent],
@@ -407,8 +398,8 @@ impl Machine {
                     .await?;
             }
         }
-        tx.commit().await?;
-        staged.flush(&self.bus, &self.pool).await;
+        staged.commit(tx).await?;
+        staged.flush(&self.bus, &self.published).await;
 
         // Ring chats: the one that lost its ringing agent rings the next; those ringing
         // nobody may ring this agent now.
@@ -448,8 +439,8 @@ impl Machine {
         let mut tx = self.pool.begin().await?;
         self.reconsider(&mut tx, group, id, trigger, &mut staged)
             .await?;
-        tx.commit().await?;
-        staged.flush(&self.bus, &self.pool).await;
+        staged.commit(tx).await?;
+        staged.flush(&self.bus, &self.published).await;
         Ok(())
     }
 }

@@ -10,7 +10,8 @@ use showroom_proto::conversation::{
     Conversation, ConversationEvent, ConversationEventKind, Transfer,
 };
 use showroom_proto::{Envelope, v1};
-use showroom_store::sqlx::{self, PgConnection, PgPool};
+use showroom_store::sqlx::{self, PgPool};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -22,10 +23,9 @@ const ORPHAN_AFTER_MS: i64 = 2000;
 pub(crate) struct Staged(Vec<StoredEvent>);
 
 impl Staged {
-    /// Writes a conversation event into the outbox inside `tx`.
+    /// Adds a conversation event; [`Staged::commit`] writes it with the change.
     pub(crate) async fn event(
         &mut self,
-        tx: &mut PgConnection,
         kind: ConversationEventKind,
         conversation: &Conversation,
         offered_to: Vec<Uuid>,
@@ -45,22 +45,39 @@ impl Staged {
         );
         let stored = StoredEvent::new(v1::conversation_event(group, kind), &env)
             .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
-        sqlx::query(
-            "INSERT INTO conversation_outbox (id, subject, payload, traceparent) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(stored.id)
-        .bind(&stored.subject)
-        .bind(&stored.payload)
-        .bind(&stored.traceparent)
-        .execute(&mut *tx)
-        .await?;
         self.0.push(stored);
         Ok(())
     }
 
-    /// Publishes what was staged (after the commit) and removes the rows. A failure leaves
-    /// them to the relay.
-    pub(crate) async fn flush(self, bus: &Bus, pool: &PgPool) {
+    /// Writes the staged events into the outbox (one statement) and commits the transaction:
+    /// the change and its events are durable together.
+    pub(crate) async fn commit(
+        &self,
+        mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    ) -> Result<(), sqlx::Error> {
+        if !self.0.is_empty() {
+            let ids: Vec<Uuid> = self.0.iter().map(|e| e.id).collect();
+            let subjects: Vec<&str> = self.0.iter().map(|e| e.subject.as_str()).collect();
+            let payloads: Vec<&[u8]> = self.0.iter().map(|e| e.payload.as_slice()).collect();
+            let traces: Vec<Option<&str>> =
+                self.0.iter().map(|e| e.traceparent.as_deref()).collect();
+            sqlx::query(
+                "INSERT INTO conversation_outbox (id, subject, payload, traceparent) \
+                 SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[])",
+            )
+            .bind(&ids)
+            .bind(&subjects)
+            .bind(&payloads)
+            .bind(&traces)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await
+    }
+
+    /// Publishes what was staged (after the commit) and hands the ids to [`clear`]. A failure
+    /// leaves the rows to the relay.
+    pub(crate) async fn flush(self, bus: &Bus, published: &mpsc::UnboundedSender<Uuid>) {
         if self.0.is_empty() {
             return;
         }
@@ -68,15 +85,26 @@ impl Staged {
             tracing::warn!(error = %e, "events stay in the outbox for the relay");
             return;
         }
-        let ids: Vec<Uuid> = self.0.iter().map(|e| e.id).collect();
+        for e in &self.0 {
+            // Closed only at shutdown; the relay republishes what is left (deduplicated).
+            let _ = published.send(e.id);
+        }
+    }
+}
+
+/// Removes published events from the outbox, many per statement, until the machine is gone.
+/// What a crash leaves behind, the relay republishes and JetStream drops as a duplicate.
+pub(crate) async fn clear(pool: PgPool, mut published: mpsc::UnboundedReceiver<Uuid>) {
+    let mut batch = Vec::with_capacity(1024);
+    while published.recv_many(&mut batch, 1024).await > 0 {
         if let Err(e) = sqlx::query("DELETE FROM conversation_outbox WHERE id = ANY($1)")
-            .bind(&ids)
-            .execute(pool)
+            .bind(&batch)
+            .execute(&pool)
             .await
         {
-            // Published already; the relay republishes them and JetStream drops the copies.
-            tracing::warn!(error = %e, "cannot clear published outbox rows");
+            tracing::warn!(error = %e, "cannot clear published outbox rows; the relay will");
         }
+        batch.clear();
     }
 }
 

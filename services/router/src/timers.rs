@@ -69,8 +69,8 @@ impl Machine {
             .execute(&mut *tx)
             .await?;
         }
-        tx.commit().await?;
-        staged.flush(&self.bus, &self.pool).await;
+        staged.commit(tx).await?;
+        staged.flush(&self.bus, &self.published).await;
         Ok(n)
     }
 

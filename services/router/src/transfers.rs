@@ -174,7 +174,6 @@ impl Machine {
                 .ok_or(sqlx::Error::RowNotFound)?;
             staged
                 .event(
-                    &mut tx,
                     ConversationEventKind::Transferred,
                     &now,
                     targets,
@@ -186,8 +185,8 @@ impl Machine {
         }
         .await;
         let transfer = result.map_err(db_error)?;
-        tx.commit().await.map_err(db_error)?;
-        staged.flush(&self.bus, &self.pool).await;
+        staged.commit(tx).await.map_err(db_error)?;
+        staged.flush(&self.bus, &self.published).await;
         transfer
             .ok_or_else(|| CommandError::new(ErrorCode::Unavailable, "transfer vanished; retry"))
     }
@@ -283,8 +282,8 @@ impl Machine {
         }
         .await;
         let transfer = result.map_err(db_error)?;
-        tx.commit().await.map_err(db_error)?;
-        staged.flush(&self.bus, &self.pool).await;
+        staged.commit(tx).await.map_err(db_error)?;
+        staged.flush(&self.bus, &self.published).await;
         transfer.ok_or_else(|| CommandError::new(ErrorCode::NotFound, "no such transfer"))
     }
 
@@ -334,7 +333,6 @@ impl Machine {
             .ok_or(sqlx::Error::RowNotFound)?;
         staged
             .event(
-                tx,
                 ConversationEventKind::Transferred,
                 &now,
                 offered_to,
@@ -477,8 +475,8 @@ impl Machine {
         }
         .await;
         let now = result.map_err(db_error)?;
-        tx.commit().await.map_err(db_error)?;
-        staged.flush(&self.bus, &self.pool).await;
+        staged.commit(tx).await.map_err(db_error)?;
+        staged.flush(&self.bus, &self.published).await;
         Ok(now)
     }
 }
