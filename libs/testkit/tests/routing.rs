@@ -294,6 +294,29 @@ async fn broadcast_offers_everyone_and_the_first_to_respond_takes_it() -> anyhow
         let gone = consoles[i].recv_type("offer_withdrawn").await?;
         assert_eq!(gone["conversation_id"], conv.as_str());
     }
+    // An agent who turns Do Not Disturb loses the offers still in their Incoming.
+    let (mut w2, _) = stack.shopper(&t, None, 0).await?;
+    let second = id_of(&start(&mut w2, t.sales).await?);
+    for c in consoles.iter_mut() {
+        c.recv_matching("offer", |o| id_of(o) == second).await?;
+    }
+    consoles[2]
+        .ask(json!({"type": "set_status", "status": "dnd"}))
+        .await?;
+    let gone = consoles[2]
+        .recv_matching("offer_withdrawn", |f| {
+            f["conversation_id"] == second.as_str()
+        })
+        .await?;
+    assert_eq!(gone["reason"], "moved_on", "{gone}");
+    let (offered,): (Vec<Uuid>,) =
+        showroom_store::sqlx::query_as("SELECT offered_to FROM conversations WHERE id = $1")
+            .bind(second.parse::<Uuid>()?)
+            .fetch_one(&stack.pool)
+            .await?;
+    assert!(!offered.contains(&t.agents[2].0), "{offered:?}");
+    assert!(offered.contains(&t.agents[0].0), "{offered:?}");
+
     let kinds: Vec<String> = {
         let mut k = Vec::new();
         for _ in 0..4 {
