@@ -26,6 +26,31 @@ pub(crate) fn flag(args: &[String], name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// Sets each of `agents` Available through presence (their chosen status).
+pub(crate) async fn set_available(
+    nats: &async_nats::Client,
+    group: uuid::Uuid,
+    agents: &[uuid::Uuid],
+) -> anyhow::Result<()> {
+    use showroom_proto::presence::{AgentStatus, SetStatus};
+    for a in agents {
+        let env = showroom_proto::Envelope::new(
+            group,
+            SetStatus {
+                agent_id: *a,
+                status: AgentStatus::Available,
+                changed_by: *a,
+            },
+        );
+        nats.request(
+            showroom_proto::v1::presence_set_status(group),
+            serde_json::to_vec(&env)?.into(),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

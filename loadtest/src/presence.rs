@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use hdrhistogram::Histogram;
 use redis::aio::ConnectionManager;
-use showroom_proto::presence::{AgentStatus, FindAvailable, Heartbeat, Purpose, SetStatus};
+use showroom_proto::presence::{FindAvailable, Heartbeat, Purpose};
 use showroom_proto::{Envelope, Reply, v1};
 use showroom_testkit::{Stack, Tenant};
 use uuid::Uuid;
@@ -55,21 +55,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     let mut redis = ConnectionManager::new(redis::Client::open(stack.redis.url.as_str())?).await?;
 
     // Every agent Available, with devices spread over them.
-    for a in &agents {
-        let env = Envelope::new(
-            t.group,
-            SetStatus {
-                agent_id: *a,
-                status: AgentStatus::Available,
-                changed_by: *a,
-            },
-        );
-        nats.request(
-            v1::presence_set_status(t.group),
-            serde_json::to_vec(&env)?.into(),
-        )
-        .await?;
-    }
+    crate::set_available(&nats, t.group, &agents).await?;
     let devices: Vec<(Uuid, Uuid)> = (0..o.devices)
         .map(|i| (agents[i % agents.len()], Uuid::new_v4()))
         .collect();

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use hdrhistogram::Histogram;
 use showroom_proto::conversation::{Conversation, ConversationCommand, StartConversation};
-use showroom_proto::presence::{AgentStatus, Heartbeat, SetStatus};
+use showroom_proto::presence::Heartbeat;
 use showroom_proto::{Envelope, Reply, v1};
 use showroom_store::sqlx;
 use showroom_testkit::{Service, Stack, Tenant};
@@ -99,21 +99,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         .execute(&stack.pool)
         .await?;
     let nats = async_nats::connect(&stack.nats.url).await?;
-    for a in &agents {
-        let env = Envelope::new(
-            t.group,
-            SetStatus {
-                agent_id: *a,
-                status: AgentStatus::Available,
-                changed_by: *a,
-            },
-        );
-        nats.request(
-            v1::presence_set_status(t.group),
-            serde_json::to_vec(&env)?.into(),
-        )
-        .await?;
-    }
+    crate::set_available(&nats, t.group, &agents).await?;
     // One console device per agent, kept alive for the whole run.
     let devices: Vec<bytes::Bytes> = agents
         .iter()

@@ -131,6 +131,13 @@ pub struct AppState {
     pub shutdown: CancellationToken,
 }
 
+/// The envelope of a command on `subject`, for the group the subject names.
+fn envelope_for<T>(subject: &str, data: T) -> Result<Envelope<T>, CommandError> {
+    let group = v1::group_of(subject)
+        .ok_or_else(|| CommandError::new(ErrorCode::Internal, "subject without group"))?;
+    Ok(Envelope::new(group, data))
+}
+
 /// How long a socket command waits for the router or presence, retrying while they restart.
 const COMMAND_WITHIN: Duration = Duration::from_secs(8);
 
@@ -141,9 +148,7 @@ impl AppState {
         subject: String,
         data: Req,
     ) -> Result<Resp, CommandError> {
-        let group = v1::group_of(&subject)
-            .ok_or_else(|| CommandError::new(ErrorCode::Internal, "subject without group"))?;
-        let env = Envelope::new(group, data);
+        let env = envelope_for(&subject, data)?;
         self.bus
             .request_retrying(subject, &env, COMMAND_WITHIN)
             .await
@@ -157,9 +162,7 @@ impl AppState {
         subject: String,
         data: Req,
     ) -> Result<Resp, CommandError> {
-        let group = v1::group_of(&subject)
-            .ok_or_else(|| CommandError::new(ErrorCode::Internal, "subject without group"))?;
-        let env = Envelope::new(group, data);
+        let env = envelope_for(&subject, data)?;
         self.bus
             .request(subject, &env)
             .await

@@ -163,6 +163,17 @@ impl Machine {
         self.departments.lock().expect("cache lock").remove(&id);
     }
 
+    /// Commits a change with its staged events, then publishes them.
+    pub(crate) async fn commit(
+        &self,
+        tx: sqlx::Transaction<'_, sqlx::Postgres>,
+        staged: Staged,
+    ) -> Result<(), sqlx::Error> {
+        staged.commit(tx).await?;
+        staged.flush(&self.bus, &self.published).await;
+        Ok(())
+    }
+
     /// Sets (or moves) a time-out of a conversation to `secs` from now.
     pub(crate) async fn set_timer(
         &self,
@@ -340,6 +351,11 @@ impl Machine {
         let mut decision = if !dept.is_open_now() {
             Decision::Offline(OfflineReason::AfterHours)
         } else {
+            let overflow = dept.settings.overflow_team_id;
+            if team.is_none() && dept.settings.overflow_after_secs == Some(0) {
+                // Overflow at once: the covering team is in the pool from the start.
+                team = overflow;
+            }
             let mut pool = self
                 .pool(
                     &mut conn,
@@ -351,22 +367,8 @@ impl Machine {
                 )
                 .await
                 .map_err(db_error)?;
-            let overflow = dept.settings.overflow_team_id;
             if pool.online.is_empty() && team.is_none() && overflow.is_some() {
                 // Nobody of the department is here: the covering team gets it at once.
-                team = overflow;
-                pool = self
-                    .pool(
-                        &mut conn,
-                        group,
-                        Some(dept.id),
-                        team,
-                        None,
-                        Purpose::NewChat,
-                    )
-                    .await
-                    .map_err(db_error)?;
-            } else if overflow.is_some() && dept.settings.overflow_after_secs == Some(0) {
                 team = overflow;
                 pool = self
                     .pool(
@@ -533,8 +535,7 @@ impl Machine {
         }
         .await;
         let now = result.map_err(db_error)?;
-        staged.commit(tx).await.map_err(db_error)?;
-        staged.flush(&self.bus, &self.published).await;
+        self.commit(tx, staged).await.map_err(db_error)?;
         Ok(now)
     }
 
@@ -611,8 +612,7 @@ impl Machine {
         }
         .await;
         let assigned = result.map_err(db_error)?;
-        staged.commit(tx).await.map_err(db_error)?;
-        staged.flush(&self.bus, &self.published).await;
+        self.commit(tx, staged).await.map_err(db_error)?;
         Ok(assigned)
     }
 
@@ -641,8 +641,7 @@ impl Machine {
             )
             .await
             .map_err(db_error)?;
-        staged.commit(tx).await.map_err(db_error)?;
-        staged.flush(&self.bus, &self.published).await;
+        self.commit(tx, staged).await.map_err(db_error)?;
         if let Some(c) = closed {
             return Ok(c);
         }

@@ -398,8 +398,7 @@ impl Machine {
                     .await?;
             }
         }
-        staged.commit(tx).await?;
-        staged.flush(&self.bus, &self.published).await;
+        self.commit(tx, staged).await?;
 
         // Ring chats: the one that lost its ringing agent rings the next; those ringing
         // nobody may ring this agent now.
@@ -439,8 +438,7 @@ impl Machine {
         let mut tx = self.pool.begin().await?;
         self.reconsider(&mut tx, group, id, trigger, &mut staged)
             .await?;
-        staged.commit(tx).await?;
-        staged.flush(&self.bus, &self.published).await;
+        self.commit(tx, staged).await?;
         Ok(())
     }
 }

@@ -69,8 +69,7 @@ impl Machine {
             .execute(&mut *tx)
             .await?;
         }
-        staged.commit(tx).await?;
-        staged.flush(&self.bus, &self.published).await;
+        self.commit(tx, staged).await?;
         Ok(n)
     }
 

@@ -185,8 +185,7 @@ impl Machine {
         }
         .await;
         let transfer = result.map_err(db_error)?;
-        staged.commit(tx).await.map_err(db_error)?;
-        staged.flush(&self.bus, &self.published).await;
+        self.commit(tx, staged).await.map_err(db_error)?;
         transfer
             .ok_or_else(|| CommandError::new(ErrorCode::Unavailable, "transfer vanished; retry"))
     }
@@ -282,8 +281,7 @@ impl Machine {
         }
         .await;
         let transfer = result.map_err(db_error)?;
-        staged.commit(tx).await.map_err(db_error)?;
-        staged.flush(&self.bus, &self.published).await;
+        self.commit(tx, staged).await.map_err(db_error)?;
         transfer.ok_or_else(|| CommandError::new(ErrorCode::NotFound, "no such transfer"))
     }
 
@@ -475,8 +473,7 @@ impl Machine {
         }
         .await;
         let now = result.map_err(db_error)?;
-        staged.commit(tx).await.map_err(db_error)?;
-        staged.flush(&self.bus, &self.published).await;
+        self.commit(tx, staged).await.map_err(db_error)?;
         Ok(now)
     }
 }
