@@ -73,6 +73,12 @@ pub fn presence_heartbeat(group: impl Into<Group>) -> String {
     subject(group, "presence", "heartbeat")
 }
 
+/// A request to presence recording a console device that just connected: answered once the
+/// device counts, so the console's status and the router's next question agree.
+pub fn presence_connect(group: impl Into<Group>) -> String {
+    subject(group, "presence", "connect")
+}
+
 /// A console device closed its socket (core NATS, fire and forget).
 pub fn presence_device_closed(group: impl Into<Group>) -> String {
     subject(group, "presence", "device_closed")
@@ -250,6 +256,7 @@ mod tests {
                 presence_find_available(g),
                 presence_board(g),
                 presence_heartbeat(g),
+                presence_connect(g),
                 presence_device_closed(g),
                 presence_device_idle(g),
                 typing_changed(g),

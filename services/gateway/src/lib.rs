@@ -227,6 +227,34 @@ impl AppState {
         }
     }
 
+    /// Tells presence a console device just connected and waits until it counts, so the
+    /// agent's next status change finds the device; falls back to a plain heartbeat when
+    /// presence does not answer (the next heartbeat repairs it).
+    pub async fn connected(&self, group: Uuid, agent_id: Uuid, device_id: Uuid) {
+        let env = Envelope::new(
+            group,
+            Heartbeat {
+                agent_id,
+                device_id,
+            },
+        );
+        match self
+            .bus
+            .request::<_, ()>(v1::presence_connect(group), &env)
+            .await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e.message, "device not recorded at connect");
+                self.heartbeat(group, agent_id, device_id).await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "presence did not answer the connect");
+                self.heartbeat(group, agent_id, device_id).await;
+            }
+        }
+    }
+
     /// Tells presence a console device is alive (best-effort; the next one follows).
     pub async fn heartbeat(&self, group: Uuid, agent_id: Uuid, device_id: Uuid) {
         let env = Envelope::new(

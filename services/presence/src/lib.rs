@@ -199,6 +199,26 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
             }
         })
         .await?;
+    // The first beat of a device is a request: the console's welcome waits for it, so an agent
+    // who then turns Available is routable at once.
+    let s = state.clone();
+    base.host
+        .serve(
+            "connect",
+            v1::presence_connect(Group::Any),
+            move |group, env: Envelope<Heartbeat>| {
+                let s = s.clone();
+                async move {
+                    let beat = [(group, env.data.agent_id, env.data.device_id)];
+                    let changed = s.devices.beats(&beat).await.map_err(redis_down)?;
+                    for (group, agent) in changed {
+                        let _ = s.announce(group, agent).await;
+                    }
+                    Ok::<_, CommandError>(())
+                }
+            },
+        )
+        .await?;
     let s = state.clone();
     base.host
         .on_signal(

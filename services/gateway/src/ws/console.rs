@@ -181,7 +181,7 @@ async fn run(state: Arc<AppState>, session: Session, socket: WebSocket) {
     let ready = match hello {
         Incoming::Frame(Frame::Hello { v }, r#ref) if v == PROTOCOL_VERSION => {
             // The device is present from now on: heartbeat before reading the status.
-            state.heartbeat(group, agent_id, device).await;
+            state.connected(group, agent_id, device).await;
             match console.welcome(r#ref.as_deref()).await {
                 Ok(()) => true,
                 Err(e) => {
