@@ -8,6 +8,7 @@
 //! - [`envelope`]: the [`Envelope`] every bus message is wrapped in, and the [`Reply`] of a request.
 //! - [`v1`]: subject builders (`showroom.v1.<group>.<domain>.<event>`) and stream definitions.
 //! - [`conversation`]: conversation states, events and the router's commands.
+//! - [`internal`]: internal chats between agents: members, events, commands.
 //! - [`message`]: transcript messages and the post-message command.
 //! - [`presence`]: agent statuses, heartbeats and the availability query.
 //! - [`routing`]: departments' offer modes, hours and time-outs; website caps; teams.
@@ -15,6 +16,7 @@
 
 pub mod conversation;
 pub mod envelope;
+pub mod internal;
 pub mod message;
 pub mod presence;
 pub mod routing;

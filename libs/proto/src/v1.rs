@@ -10,6 +10,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::conversation::{ConversationCommand, ConversationEventKind};
+use crate::internal::{InternalCommand, InternalEventKind};
 use crate::routing::RoutingCommand;
 
 /// The first two tokens of every subject.
@@ -51,6 +52,21 @@ pub fn conversation_event(group: impl Into<Group>, kind: ConversationEventKind) 
 /// A request to the router, e.g. `showroom.v1.<g>.conversation.accept`.
 pub fn conversation_command(group: impl Into<Group>, cmd: ConversationCommand) -> String {
     subject(group, "conversation", cmd.as_str())
+}
+
+/// An internal chat event, e.g. `showroom.v1.<g>.internal.joined` (stream INTERNAL).
+pub fn internal_event(group: impl Into<Group>, kind: InternalEventKind) -> String {
+    subject(group, "internal", kind.as_str())
+}
+
+/// A request to the router about an internal chat, e.g. `showroom.v1.<g>.internal.open`.
+pub fn internal_command(group: impl Into<Group>, cmd: InternalCommand) -> String {
+    subject(group, "internal", cmd.as_str())
+}
+
+/// A message in an internal chat: `showroom.v1.<g>.message.internal` (stream MESSAGES).
+pub fn internal_message(group: impl Into<Group>) -> String {
+    subject(group, "message", "internal")
 }
 
 /// A request to the router about routing settings, e.g. `showroom.v1.<g>.routing.put_department`.
@@ -174,7 +190,20 @@ pub fn messages_stream() -> StreamSpec {
     StreamSpec {
         name: "MESSAGES",
         owner: "gateway",
-        subjects: vec![message_created(Group::Any)],
+        subjects: vec![message_created(Group::Any), internal_message(Group::Any)],
+        max_age: 7 * DAY,
+    }
+}
+
+/// Internal chat events (who is in which chat), owned by the router.
+pub fn internal_stream() -> StreamSpec {
+    StreamSpec {
+        name: "INTERNAL",
+        owner: "router",
+        subjects: InternalEventKind::ALL
+            .iter()
+            .map(|k| internal_event(Group::Any, *k))
+            .collect(),
         max_age: 7 * DAY,
     }
 }
@@ -214,6 +243,7 @@ pub fn all_streams() -> Vec<StreamSpec> {
     vec![
         conversations_stream(),
         messages_stream(),
+        internal_stream(),
         presence_stream(),
         leads_stream(),
         deliveries_stream(),
@@ -249,6 +279,7 @@ mod tests {
             .iter()
             .map(|c| conversation_command(g, *c))
             .chain(RoutingCommand::ALL.iter().map(|c| routing_command(g, *c)))
+            .chain(InternalCommand::ALL.iter().map(|c| internal_command(g, *c)))
             .chain([
                 message_post(g),
                 presence_set_status(g),

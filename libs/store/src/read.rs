@@ -1,11 +1,12 @@
 //! Read models shared by several services: the conversation snapshot that events and
-//! sockets carry. Only reads live here; each table is written by its owner.
+//! sockets carry, and internal chats with their members. Only reads live here; each table is written by its owner.
 
 use chrono::{DateTime, Utc};
 use showroom_proto::conversation::{
     Conversation, ConversationState, DepartmentRef, EndedBy, Named, OfflineReason, ShopperRef,
     Transfer, TransferState,
 };
+use showroom_proto::internal::{InternalChat, InternalMember};
 use sqlx::{PgExecutor, Postgres, QueryBuilder};
 use uuid::Uuid;
 
@@ -256,4 +257,80 @@ pub async fn transfers_offered_to<'e>(
         .into_iter()
         .map(Into::into)
         .collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct InternalRow {
+    id: Uuid,
+    group_id: Uuid,
+    topic: String,
+    created_by: Uuid,
+    created_at: DateTime<Utc>,
+    last_seq: i64,
+    members: sqlx::types::Json<Vec<InternalMember>>,
+}
+
+impl From<InternalRow> for InternalChat {
+    fn from(r: InternalRow) -> Self {
+        InternalChat {
+            id: r.id,
+            group_id: r.group_id,
+            topic: r.topic,
+            created_by: r.created_by,
+            created_at: r.created_at,
+            members: r.members.0,
+            last_seq: r.last_seq,
+        }
+    }
+}
+
+macro_rules! select_internal {
+    () => {
+        "SELECT c.id, c.group_id, c.topic, c.created_by, c.created_at, \
+     COALESCE(t.last_seq, 0) AS last_seq, \
+     (SELECT COALESCE(jsonb_agg(jsonb_build_object('agent_id', m.agent_id, \
+          'name', a.first_name || ' ' || a.last_name, 'joined_at', m.joined_at, 'left_at', m.left_at) \
+          ORDER BY m.joined_at, m.agent_id), '[]'::jsonb) \
+        FROM internal_members m JOIN agents a ON a.id = m.agent_id WHERE m.chat_id = c.id) AS members \
+     FROM internal_chats c LEFT JOIN internal_transcripts t ON t.chat_id = c.id "
+    };
+}
+
+/// One internal chat of the group, with everyone ever in it.
+pub async fn internal_chat<'e>(
+    db: impl PgExecutor<'e>,
+    group: Uuid,
+    id: Uuid,
+) -> Result<Option<InternalChat>, sqlx::Error> {
+    let row: Option<InternalRow> = sqlx::query_as(concat!(
+        select_internal!(),
+        "WHERE c.group_id = $1 AND c.id = $2"
+    ))
+    .bind(group)
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(Into::into))
+}
+
+/// The internal chats `agent` is in now, the most recently active first.
+pub async fn internal_chats_of<'e>(
+    db: impl PgExecutor<'e>,
+    group: Uuid,
+    agent: Uuid,
+    limit: i64,
+) -> Result<Vec<InternalChat>, sqlx::Error> {
+    let rows: Vec<InternalRow> = sqlx::query_as(concat!(
+        select_internal!(),
+        "WHERE c.group_id = $1 AND EXISTS (SELECT 1 FROM internal_members me \
+           WHERE me.chat_id = c.id AND me.agent_id = $2 AND me.left_at IS NULL) \
+         ORDER BY COALESCE((SELECT x.created_at FROM internal_messages x WHERE x.chat_id = c.id \
+           ORDER BY x.seq DESC LIMIT 1), c.created_at) DESC LIMIT $3"
+    ))
+    .bind(group)
+    .bind(agent)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(Into::into).collect())
 }

@@ -1,5 +1,6 @@
-//! Following the bus: each replica reads the conversation, message and presence streams from
-//! "now" with ordered consumers, and the typing signals, and hands them to its hub.
+//! Following the bus: each replica reads the conversation, message (customer and internal),
+//! internal chat and presence streams from "now" with ordered consumers, and the typing
+//! signals, and hands them to its hub.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,6 +9,7 @@ use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
 use futures::StreamExt;
 use showroom_bus::Bus;
 use showroom_proto::conversation::ConversationEvent;
+use showroom_proto::internal::{InternalEvent, InternalMessage};
 use showroom_proto::message::Message;
 use showroom_proto::presence::PresenceChanged;
 use showroom_proto::typing::Typing;
@@ -24,6 +26,7 @@ const STREAM_WAIT: Duration = Duration::from_secs(60);
 async fn follow<T, F>(
     bus: &Bus,
     stream: &'static str,
+    filter: String,
     tracker: &TaskTracker,
     shutdown: CancellationToken,
     hub: Arc<Hub>,
@@ -36,6 +39,7 @@ where
     let s = bus.stream(stream, STREAM_WAIT).await?;
     let config = OrderedConfig {
         deliver_policy: DeliverPolicy::New,
+        filter_subject: filter,
         ..Default::default()
     };
     let mut messages = s.create_consumer(config).await?.messages().await?;
@@ -76,6 +80,7 @@ pub async fn start(
     follow(
         bus,
         v1::messages_stream().name,
+        v1::message_created(Group::Any),
         tracker,
         shutdown.clone(),
         hub.clone(),
@@ -84,7 +89,28 @@ pub async fn start(
     .await?;
     follow(
         bus,
+        v1::messages_stream().name,
+        v1::internal_message(Group::Any),
+        tracker,
+        shutdown.clone(),
+        hub.clone(),
+        |h, _, m: InternalMessage| h.on_internal_message(&m),
+    )
+    .await?;
+    follow(
+        bus,
+        v1::internal_stream().name,
+        String::new(),
+        tracker,
+        shutdown.clone(),
+        hub.clone(),
+        |h, _, e: InternalEvent| h.on_internal(&e),
+    )
+    .await?;
+    follow(
+        bus,
         v1::conversations_stream().name,
+        String::new(),
         tracker,
         shutdown.clone(),
         hub.clone(),
@@ -94,6 +120,7 @@ pub async fn start(
     follow(
         bus,
         v1::presence_stream().name,
+        String::new(),
         tracker,
         shutdown.clone(),
         hub.clone(),

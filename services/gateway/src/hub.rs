@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::json;
 use showroom_proto::conversation::{ConversationEvent, ConversationEventKind, TransferState};
+use showroom_proto::internal::{InternalEvent, InternalEventKind, InternalMessage};
 use showroom_proto::message::{AuthorKind, Message};
 use showroom_proto::presence::PresenceChanged;
 use showroom_proto::typing::Typing;
@@ -420,6 +421,35 @@ impl Hub {
     }
 
     /// Routes a new transcript message to the conversation's watchers.
+    /// Routes an internal chat change (`internal` frame) to the consoles of everyone in the
+    /// chat, and of the colleague who left it.
+    pub fn on_internal(&self, ev: &InternalEvent) {
+        let out = Outbound::frame(&json!({
+            "type": "internal", "kind": ev.kind, "chat": ev.chat, "agent_id": ev.agent_id, "by": ev.by,
+        }));
+        let mut agents = ev.chat.current();
+        if ev.kind == InternalEventKind::Left {
+            agents.push(ev.agent_id);
+        }
+        let inner = self.lock();
+        let ids = Self::sockets_of(&inner, &agents);
+        Self::send_to(&inner, ids, &out);
+    }
+
+    /// Routes a message of an internal chat (`internal_message`) to its members' consoles,
+    /// each once per socket by seq like a customer chat's.
+    pub fn on_internal_message(&self, m: &InternalMessage) {
+        let v = json!({"type": "internal_message", "message": m.message});
+        let out = Outbound {
+            frame: v.to_string().into(),
+            seq: Some((m.message.conversation_id, m.message.seq)),
+            marks: Vec::new(),
+        };
+        let inner = self.lock();
+        let ids = Self::sockets_of(&inner, &m.members);
+        Self::send_to(&inner, ids, &out);
+    }
+
     pub fn on_message(&self, m: &Message) {
         let out = Outbound::message(m);
         let inner = self.lock();

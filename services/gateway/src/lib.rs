@@ -18,6 +18,7 @@
 //! - [`directory`]: groups, rooftops, departments, websites, agents (tables owned here).
 //! - [`transcript`]: gapless, idempotent message storage (tables owned here).
 //! - [`ws`]: the widget and console socket protocols.
+//! - [`internal`]: internal chats' messages (tables owned here) and their commands.
 //! - [`hub`]: which socket gets which event.
 //! - [`events`]: following the streams.
 //! - [`visitor`]: signed visitor tokens.
@@ -32,6 +33,7 @@ pub mod error;
 pub mod events;
 pub mod handover;
 pub mod hub;
+pub mod internal;
 pub mod reports;
 pub mod routing_api;
 pub mod transcript;

@@ -7,7 +7,9 @@
 //! once (broadcast) or one at a time (ring). It assigns each chat to exactly one agent (a
 //! guarded `UPDATE` in Postgres: the first to respond wins, whichever replica handles it),
 //! moves chats between agents (transfers, a manager's reassignment), and closes them: ended,
-//! missed (the incoming time-out), offline (the wait time), timed out (inactivity).
+//! missed (the incoming time-out), offline (the wait time), timed out (inactivity). It also
+//! keeps who is in which internal chat between agents (the same status rules decide who can be
+//! brought in).
 //!
 //! Every step is one transaction that also writes its events to an outbox and its time-outs to
 //! a table, so a crash loses neither: events are published after the commit (by any replica if
@@ -19,17 +21,19 @@
 //!
 //! # Layout
 //! - [`Config`]: typed configuration (`SHOWROOM_*` variables).
-//! - [`start`]: connects, registers as `router`, serves the `conversation.*` and `routing.*`
-//!   commands, runs the time-out and outbox loops.
+//! - [`start`]: connects, registers as `router`, serves the `conversation.*`, `internal.*` and
+//!   `routing.*` commands, runs the time-out and outbox loops.
 //! - `machine`: start, accept, end, and the closing every exit shares.
 //! - `offers`: the eligible pool, broadcast and ring, reconsidering offers.
 //! - `transfers`: transfers to an agent or a department, and reassignment.
 //! - `timers`: firing time-outs exactly once.
 //! - `outbox`: events written with their change, published after it.
+//! - `internal`: internal chats between agents (who is in which, under the status rules).
 //! - `settings`: department, website and team settings.
 //! - `hours`: business hours in a time zone.
 
 mod hours;
+mod internal;
 mod machine;
 mod offers;
 mod outbox;
@@ -48,6 +52,7 @@ use showroom_proto::conversation::{
     AcceptConversation, ConversationCommand, EndConversation, ReassignConversation, ReplyTransfer,
     StartConversation, TransferConversation,
 };
+use showroom_proto::internal::{InternalCommand, InviteInternal, LeaveInternal, OpenInternal};
 use showroom_proto::routing::{
     GetDepartmentRouting, GetWebsiteRouting, ListTeams, PutDepartmentRouting, PutTeam,
     PutWebsiteRouting, RoutingCommand,
@@ -103,6 +108,10 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         .ensure_stream(&v1::conversations_stream())
         .await
         .context("creating the CONVERSATIONS stream")?;
+    base.bus
+        .ensure_stream(&v1::internal_stream())
+        .await
+        .context("creating the INTERNAL stream")?;
     let (machine, published) = Machine::new(base.bus.clone(), base.pool.clone());
     let machine = Arc::new(machine);
     base.tracker
@@ -121,6 +130,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     }
     let conv = |c| v1::conversation_command(Group::Any, c);
     let routing = |c| v1::routing_command(Group::Any, c);
+    let internal = |c| v1::internal_command(Group::Any, c);
     serve!(
         "start",
         conv(ConversationCommand::Start),
@@ -151,6 +161,24 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         conv(ConversationCommand::Reassign),
         ReassignConversation,
         reassign
+    );
+    serve!(
+        "internal_open",
+        internal(InternalCommand::Open),
+        OpenInternal,
+        open_internal
+    );
+    serve!(
+        "internal_invite",
+        internal(InternalCommand::Invite),
+        InviteInternal,
+        invite_internal
+    );
+    serve!(
+        "internal_leave",
+        internal(InternalCommand::Leave),
+        LeaveInternal,
+        leave_internal
     );
     serve!(
         "get_department",

@@ -1,4 +1,4 @@
-//! The transactional outbox: every conversation event is written in the transaction of the
+//! The transactional outbox: every conversation (and internal chat) event is written in the transaction of the
 //! change it describes, published right after the commit by the replica that made it, and by
 //! any replica's relay if that one died first. JetStream drops the second copy of a row (same
 //! `Nats-Msg-Id`), so consumers see each event once and never miss one.
@@ -47,6 +47,11 @@ impl Staged {
             .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
         self.0.push(stored);
         Ok(())
+    }
+
+    /// Adds an event built elsewhere (an internal chat's).
+    pub(crate) fn push(&mut self, event: StoredEvent) {
+        self.0.push(event);
     }
 
     /// Writes the staged events into the outbox (one statement) and commits the transaction:

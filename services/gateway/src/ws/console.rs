@@ -33,7 +33,12 @@ use super::{
 use crate::auth::{self, Session};
 use crate::error::ApiError;
 use crate::hub::{Outbound, Side};
-use crate::{AppState, handover, transcript};
+use crate::{AppState, handover, internal, transcript};
+
+/// The reply to an internal chat command: the chat as it is now.
+fn internal_frame(chat: &showroom_proto::internal::InternalChat, r#ref: Option<&str>) -> Outbound {
+    Outbound::frame(&with_ref(json!({"type": "internal", "chat": chat}), r#ref))
+}
 
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -85,6 +90,28 @@ enum Frame {
         conversation_id: Uuid,
         agent_id: Uuid,
     },
+    InternalOpen {
+        with: Vec<Uuid>,
+        #[serde(default)]
+        topic: Option<String>,
+    },
+    InternalInvite {
+        chat_id: Uuid,
+        agent_id: Uuid,
+    },
+    InternalLeave {
+        chat_id: Uuid,
+    },
+    InternalHistory {
+        chat_id: Uuid,
+        #[serde(default)]
+        after_seq: Option<i64>,
+    },
+    InternalSend {
+        chat_id: Uuid,
+        client_msg_id: String,
+        text: String,
+    },
     Ping,
 }
 
@@ -103,6 +130,11 @@ impl Frame {
             Frame::Transfer { .. } => "transfer",
             Frame::TransferReply { .. } => "transfer_reply",
             Frame::Reassign { .. } => "reassign",
+            Frame::InternalOpen { .. } => "internal_open",
+            Frame::InternalInvite { .. } => "internal_invite",
+            Frame::InternalLeave { .. } => "internal_leave",
+            Frame::InternalHistory { .. } => "internal_history",
+            Frame::InternalSend { .. } => "internal_send",
             Frame::Ping => "ping",
         }
     }
@@ -302,6 +334,9 @@ impl Console {
         let transfers = read::transfers_offered_to(pool, self.group(), self.agent())
             .await
             .map_err(db)?;
+        let internal = read::internal_chats_of(pool, self.group(), self.agent(), 100)
+            .await
+            .map_err(db)?;
         for c in &active {
             self.watch(c.id);
         }
@@ -333,6 +368,7 @@ impl Console {
             "active": active,
             "recent": recent,
             "transfers": transfers,
+            "internal": internal,
         });
         let _ = self
             .replies
@@ -563,6 +599,67 @@ impl Console {
                     json!({"type": "conversation", "conversation": c}),
                     r#ref,
                 )))
+            }
+            Frame::InternalOpen { with, topic } => {
+                let chat = internal::open(&self.state, group, self.agent(), with, topic).await?;
+                Ok(internal_frame(&chat, r#ref))
+            }
+            Frame::InternalInvite { chat_id, agent_id } => {
+                let chat =
+                    internal::invite(&self.state, group, self.agent(), chat_id, agent_id).await?;
+                Ok(internal_frame(&chat, r#ref))
+            }
+            Frame::InternalLeave { chat_id } => {
+                let chat = internal::leave(&self.state, group, self.agent(), chat_id).await?;
+                Ok(internal_frame(&chat, r#ref))
+            }
+            Frame::InternalHistory { chat_id, after_seq } => {
+                let chat = internal::chat_of_member(&self.state.pool, group, chat_id, self.agent())
+                    .await?;
+                let after = after_seq.unwrap_or(0).max(0);
+                let messages = internal::after(&self.state.pool, group, chat.id, after, 1000)
+                    .await
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "internal history failed");
+                        CommandError::new(ErrorCode::Unavailable, "could not load the chat; retry")
+                    })?;
+                let upto = messages.last().map(|m| m.seq).unwrap_or(after);
+                let frame = json!({"type": "internal_history", "chat": chat, "messages": messages});
+                Ok(Outbound::marked(
+                    &with_ref(frame, r#ref),
+                    vec![(chat.id, upto)],
+                ))
+            }
+            Frame::InternalSend {
+                chat_id,
+                client_msg_id,
+                text,
+            } => {
+                let author = Author {
+                    kind: AuthorKind::Agent,
+                    id: Some(self.agent()),
+                    name: Some(self.session.agent.display_name()),
+                };
+                let appended = internal::append(
+                    &self.state.pool,
+                    group,
+                    chat_id,
+                    &author,
+                    &text,
+                    &client_msg_id,
+                )
+                .await?;
+                let m = appended.message();
+                internal::publish(&self.state, group, m).await;
+                let ack = json!({
+                    "type": "ack",
+                    "client_msg_id": m.client_msg_id,
+                    "chat_id": m.conversation_id,
+                    "seq": m.seq,
+                    "id": m.id,
+                    "at": m.at,
+                });
+                Ok(Outbound::frame(&with_ref(ack, r#ref)))
             }
             Frame::End { conversation_id } => {
                 let cmd = EndConversation {
