@@ -10,6 +10,7 @@
 //! - [`conversation`]: conversation states, events and the router's commands.
 //! - [`internal`]: internal chats between agents: members, events, commands.
 //! - [`message`]: transcript messages and the post-message command.
+//! - [`privacy`]: masking card numbers and social security numbers before anything stores them.
 //! - [`presence`]: agent statuses, heartbeats and the availability query.
 //! - [`routing`]: departments' offer modes, hours and time-outs; website caps; teams.
 //! - [`typing`]: the ephemeral typing signal.
@@ -19,6 +20,7 @@ pub mod envelope;
 pub mod internal;
 pub mod message;
 pub mod presence;
+pub mod privacy;
 pub mod routing;
 pub mod typing;
 pub mod v1;

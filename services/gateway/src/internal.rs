@@ -10,6 +10,7 @@ use showroom_proto::internal::{
     InternalChat, InternalCommand, InternalMessage, InviteInternal, LeaveInternal, OpenInternal,
 };
 use showroom_proto::message::{Author, AuthorKind, Message};
+use showroom_proto::privacy::mask_sensitive;
 use showroom_proto::{CommandError, Envelope, ErrorCode, v1};
 use showroom_store::read;
 use sqlx::PgPool;
@@ -96,7 +97,8 @@ pub async fn append(
             "client_msg_id must be 1 to 64 characters",
         ));
     }
-    let text = clean_text(text)?;
+    // Card and social security numbers never reach the store, the bus or a screen.
+    let text = mask_sensitive(clean_text(text)?);
     let inserted: Result<Option<Row>, sqlx::Error> = sqlx::query_as(concat!(
         "WITH me AS (SELECT m.chat_id FROM internal_members m JOIN internal_chats c ON c.id = m.chat_id \
            WHERE m.chat_id = $1 AND c.group_id = $2 AND m.agent_id = $5 AND m.left_at IS NULL FOR SHARE OF m), \
@@ -112,7 +114,7 @@ pub async fn append(
     .bind(client_msg_id)
     .bind(author.id)
     .bind(&author.name)
-    .bind(text)
+    .bind(text.as_ref())
     .fetch_optional(pool)
     .await;
     match inserted {

@@ -8,6 +8,7 @@
 use chrono::{DateTime, Utc};
 use showroom_proto::conversation::ConversationState;
 use showroom_proto::message::{Author, AuthorKind, Message};
+use showroom_proto::privacy::mask_sensitive;
 use showroom_proto::{CommandError, ErrorCode};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -116,7 +117,8 @@ pub async fn append(
             "client_msg_id must be 1 to 64 characters",
         ));
     }
-    let text = clean_text(text)?;
+    // Card and social security numbers never reach the store, the bus or a screen.
+    let text = mask_sensitive(clean_text(text)?);
     let inserted: Result<Option<Row>, sqlx::Error> = sqlx::query_as(concat!(
         "WITH c AS (SELECT id FROM conversations WHERE id = $1 AND group_id = $2 \
            AND state IN ('bot', 'incoming', 'active') \
@@ -134,7 +136,7 @@ pub async fn append(
     .bind(author.kind.as_str())
     .bind(author.id)
     .bind(&author.name)
-    .bind(text)
+    .bind(text.as_ref())
     .fetch_optional(pool)
     .await;
     match inserted {
