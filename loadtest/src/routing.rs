@@ -140,6 +140,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
                         department_id: t.sales,
                         shopper_name: None,
                         variables: Default::default(),
+                        vehicle: None,
                     },
                 );
                 let msg = nats

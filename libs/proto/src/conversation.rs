@@ -166,6 +166,9 @@ pub struct Conversation {
     /// The same shopper's previous conversation on this website, for their history.
     #[serde(default)]
     pub previous_id: Option<Uuid>,
+    /// The vehicle the shopper was looking at when they started the chat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vehicle: Option<Vehicle>,
 }
 
 /// Why a chat went to the offline flow instead of waiting for an agent.
@@ -406,6 +409,9 @@ pub struct StartConversation {
     /// What the bot collected that may steer routing (e.g. `interest` = `trade-in`).
     #[serde(default)]
     pub variables: std::collections::BTreeMap<String, String>,
+    /// The vehicle on the shopper's page, if the dealer's page gave one.
+    #[serde(default)]
+    pub vehicle: Option<Vehicle>,
 }
 
 /// An agent responds to an incoming chat. Replied with the [`Conversation`], now theirs, or
@@ -480,4 +486,165 @@ pub struct ReassignConversation {
     pub to_agent: Uuid,
     /// The manager doing it (the gateway checked the role).
     pub manager_id: Uuid,
+}
+
+/// Longest free-text vehicle field (make, model, trim), in characters.
+pub const MAX_VEHICLE_TEXT: usize = 100;
+
+/// The vehicle the shopper was looking at, from the dealer's page (data attributes on the
+/// widget's snippet, or its JS call). It rides the conversation to the agent and the lead.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Vehicle {
+    /// Vehicle identification number: 17 characters, no I, O or Q.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vin: Option<String>,
+    /// The dealer's stock number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stock_number: Option<String>,
+    /// Model year.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub year: Option<u16>,
+    /// Make, e.g. "Honda".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub make: Option<String>,
+    /// Model, e.g. "CR-V".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Trim, e.g. "EX-L".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trim: Option<String>,
+    /// Listed price in whole units of the rooftop's currency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<u32>,
+    /// The page the shopper was on (http or https).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+impl Vehicle {
+    /// The vehicle trimmed and checked, empty fields dropped; `None` when nothing is left. The
+    /// error names the field and what is wrong with it.
+    pub fn checked(self, this_year: i32) -> Result<Option<Vehicle>, String> {
+        fn text(v: Option<String>, field: &str, max: usize) -> Result<Option<String>, String> {
+            let Some(v) = v.map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) else {
+                return Ok(None);
+            };
+            if v.chars().count() > max {
+                return Err(format!("vehicle.{field} is longer than {max} characters"));
+            }
+            if v.chars().any(char::is_control) {
+                return Err(format!("vehicle.{field} holds control characters"));
+            }
+            Ok(Some(v))
+        }
+        let vin = text(self.vin, "vin", 17)?.map(|v| v.to_ascii_uppercase());
+        if let Some(v) = &vin
+            && (v.len() != 17
+                || !v
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() && !matches!(c, 'I' | 'O' | 'Q')))
+        {
+            return Err("vehicle.vin must be 17 letters and digits (never I, O or Q)".to_string());
+        }
+        if let Some(y) = self.year
+            && (i32::from(y) < 1900 || i32::from(y) > this_year + 2)
+        {
+            return Err(format!(
+                "vehicle.year must be between 1900 and {}",
+                this_year + 2
+            ));
+        }
+        let url = text(self.url, "url", 2000)?;
+        if let Some(u) = &url
+            && !(u.starts_with("https://") || u.starts_with("http://"))
+        {
+            return Err("vehicle.url must be an http or https address".to_string());
+        }
+        let v = Vehicle {
+            vin,
+            stock_number: text(self.stock_number, "stock_number", 40)?,
+            year: self.year,
+            make: text(self.make, "make", MAX_VEHICLE_TEXT)?,
+            model: text(self.model, "model", MAX_VEHICLE_TEXT)?,
+            trim: text(self.trim, "trim", MAX_VEHICLE_TEXT)?,
+            price: self.price,
+            url,
+        };
+        Ok((v != Vehicle::default()).then_some(v))
+    }
+}
+
+#[cfg(test)]
+mod vehicle_tests {
+    use super::Vehicle;
+
+    #[test]
+    fn a_vehicle_is_trimmed_and_checked() {
+        let v = Vehicle {
+            vin: Some(" 5j6rw2h85nl001234 ".into()),
+            make: Some(" Honda ".into()),
+            model: Some("".into()),
+            year: Some(2025),
+            ..Default::default()
+        };
+        let v = v.checked(2026).unwrap().unwrap();
+        assert_eq!(v.vin.as_deref(), Some("5J6RW2H85NL001234"));
+        assert_eq!(v.make.as_deref(), Some("Honda"));
+        assert_eq!(v.model, None);
+        assert_eq!(Vehicle::default().checked(2026), Ok(None));
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let bad = [
+            (
+                Vehicle {
+                    vin: Some("5J6RW2H85NL00123".into()),
+                    ..Default::default()
+                },
+                "vin",
+            ),
+            (
+                Vehicle {
+                    vin: Some("5J6RW2H85NLO01234".into()),
+                    ..Default::default()
+                },
+                "vin",
+            ),
+            (
+                Vehicle {
+                    year: Some(1800),
+                    ..Default::default()
+                },
+                "year",
+            ),
+            (
+                Vehicle {
+                    year: Some(2031),
+                    ..Default::default()
+                },
+                "year",
+            ),
+            (
+                Vehicle {
+                    url: Some("javascript:alert(1)".into()),
+                    ..Default::default()
+                },
+                "url",
+            ),
+            (
+                Vehicle {
+                    make: Some("x".repeat(101)),
+                    ..Default::default()
+                },
+                "make",
+            ),
+        ];
+        for (v, field) in bad {
+            let e = v.clone().checked(2026).unwrap_err();
+            assert!(e.contains(&format!("vehicle.{field}")), "{v:?}: {e}");
+        }
+    }
 }

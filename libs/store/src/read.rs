@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use showroom_proto::conversation::{
     Conversation, ConversationState, DepartmentRef, EndedBy, Named, OfflineReason, ShopperRef,
-    Transfer, TransferState,
+    Transfer, TransferState, Vehicle,
 };
 use showroom_proto::internal::{InternalChat, InternalMember};
 use sqlx::{PgExecutor, Postgres, QueryBuilder};
@@ -33,6 +33,7 @@ struct Row {
     team_name: Option<String>,
     offline_reason: Option<String>,
     previous_id: Option<Uuid>,
+    vehicle: Option<sqlx::types::Json<Vehicle>>,
 }
 
 impl From<Row> for Conversation {
@@ -70,6 +71,7 @@ impl From<Row> for Conversation {
                 .map(|(id, name)| Named { id, name }),
             offline_reason: r.offline_reason.as_deref().and_then(OfflineReason::parse),
             previous_id: r.previous_id,
+            vehicle: r.vehicle.map(|v| v.0),
         }
     }
 }
@@ -78,7 +80,7 @@ const SELECT: &str = "SELECT c.id, c.group_id, c.website_id, c.rooftop_id, r.nam
     c.department_id, d.label AS department_label, c.visitor_id, c.shopper_name, c.agent_id, \
     CASE WHEN a.id IS NULL THEN NULL ELSE a.first_name || ' ' || a.last_name END AS agent_name, \
     c.state, COALESCE(t.last_seq, 0) AS last_seq, c.created_at, c.ended_at, c.ended_by, \
-    c.assigned_at, c.team_id, tm.name AS team_name, c.offline_reason, c.previous_id \
+    c.assigned_at, c.team_id, tm.name AS team_name, c.offline_reason, c.previous_id, c.vehicle \
     FROM conversations c \
     JOIN rooftops r ON r.id = c.rooftop_id \
     JOIN departments d ON d.id = c.department_id \

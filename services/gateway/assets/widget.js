@@ -1,5 +1,8 @@
 /* Showroom shopper chat widget. Speaks protocol v1 (docs/protocol.md).
  * Install: <script src="https://<gateway>/widget.js" data-key="<website key>" async></script>
+ * Vehicle context (optional): data-vin, data-stock-number, data-year, data-make, data-model,
+ * data-trim, data-price on that tag; or window.showroomVehicle = {vin, stock_number, year, make,
+ * model, trim, price} before it; or Showroom.setVehicle({...}) once it has loaded.
  * Plain ES2020, no dependencies. All chat text goes in with textContent, never innerHTML. */
 (() => {
   'use strict';
@@ -13,6 +16,31 @@
   const TOKEN_KEY = 'showroom.visitor.' + KEY;   // localStorage: visitor_token from welcome
   const CACHE_KEY = 'showroom.transcript.' + KEY; // sessionStorage: {conv, msgs} shown in this tab
   const BACKOFF = [1000, 2000, 5000, 10000];
+
+  // ---- vehicle context: from the snippet's data attributes, a global, or Showroom.setVehicle ----
+  const VEHICLE_FIELDS = ['vin', 'stock_number', 'year', 'make', 'model', 'trim', 'price'];
+  function cleanVehicle(o) {
+    if (!o || typeof o !== 'object') return null;
+    const v = {};
+    for (const k of VEHICLE_FIELDS) {
+      let x = o[k] ?? o[k.replace(/_(.)/g, (_, c) => c.toUpperCase())];
+      if (x == null || x === '') continue;
+      if (k === 'year' || k === 'price') {
+        x = Math.round(Number(String(x).replace(/[^0-9.]/g, '')));
+        if (!Number.isFinite(x) || x <= 0) continue;
+      } else {
+        x = String(x).trim().slice(0, k === 'vin' ? 17 : 100);
+        if (!x) continue;
+      }
+      v[k] = x;
+    }
+    return Object.keys(v).length ? v : null;
+  }
+  let vehicle = cleanVehicle(script.dataset) || cleanVehicle(window.showroomVehicle);
+  window.Showroom = Object.assign(window.Showroom || {}, {
+    /** The vehicle the shopper is looking at, for the next chat they start (null clears it). */
+    setVehicle(v) { vehicle = cleanVehicle(v); },
+  });
 
   // ---- storage (may throw in sandboxed frames / private modes) ----
   const getItem = (area, k) => { try { return window[area].getItem(k); } catch (_) { return null; } };
@@ -29,7 +57,7 @@
   let kept = [];                     // message objects of `conv`, for the tab cache
   const pending = new Map();         // client_msg_id -> {frame, el}: sent, not yet acked
   let helloFor = null, helloSeq = 0; // what our last hello claimed
-  let startRef = null, early = [];   // a `start` in flight; messages that came before `started`
+  let startRef = null, early = [], startDept = null;   // a `start` in flight; messages that came before `started`
   let typingSentAt = 0, typingOn = false, refN = 0;
 
   // ---- DOM helpers ----
@@ -269,6 +297,12 @@ form input{margin:0;flex:1;min-width:0}
     if (p) { pending.delete(e.ref); markFailed(p.el); }
     if (e.ref && e.ref === startRef) {
       startRef = null; early = [];
+      // The dealer page's vehicle data was refused: the chat matters more; start without it.
+      if (e.code === 'bad_request' && /vehicle/.test(e.message || '') && vehicle && startDept) {
+        console.warn('Showroom: vehicle context ignored:', e.message);
+        vehicle = null;
+        return start(startDept);
+      }
       depts.querySelectorAll('button').forEach((b) => { b.disabled = false; });
       if (e.code === 'not_allowed') return resync(); // we already have an open chat: go fetch it
     }
@@ -358,6 +392,8 @@ form input{margin:0;flex:1;min-width:0}
     const f = { type: 'start', department_id: d.id, ref: startRef };
     const name = nameInput.value.trim().slice(0, 100);
     if (name) f.name = name;
+    if (vehicle) f.vehicle = Object.assign({ url: location.href.slice(0, 2000) }, vehicle);
+    startDept = d;
     depts.querySelectorAll('button').forEach((b) => { b.disabled = true; });
     raw(f);
   }

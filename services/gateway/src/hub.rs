@@ -527,6 +527,7 @@ mod tests {
             ended_at: None,
             ended_by: None,
             assigned_at: None,
+            vehicle: None,
             team: Some(Named {
                 id: Uuid::new_v4(),
                 name: "BDC".into(),

@@ -324,6 +324,12 @@ impl Machine {
                 "variables: at most 20, names of 1 to 64 characters, values of at most 256",
             ));
         }
+        let vehicle = match cmd.vehicle.clone() {
+            None => None,
+            Some(v) => v
+                .checked(chrono::Datelike::year(&chrono::Utc::now()))
+                .map_err(|e| CommandError::new(ErrorCode::BadRequest, e))?,
+        };
         // A retried start (the visitor's chat is open already) meets the unique index below
         // and answers with that chat.
         let Some((rooftop, web)) = self.website_cached(group, cmd.website_id).await? else {
@@ -444,8 +450,8 @@ impl Machine {
         let inserted: Option<(Uuid,)> = sqlx::query_as(
             "WITH c AS ( \
                 INSERT INTO conversations (id, group_id, website_id, rooftop_id, department_id, visitor_id, \
-                    shopper_name, state, offline_reason, team_id, offered_to, variables, previous_id, ended_at, ended_by) \
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+                    shopper_name, state, offline_reason, team_id, offered_to, variables, vehicle, previous_id, ended_at, ended_by) \
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $16, \
                     (SELECT p.id FROM conversations p WHERE p.website_id = $3 AND p.visitor_id = $6 ORDER BY p.created_at DESC LIMIT 1), \
                     CASE WHEN $13 THEN now() END, CASE WHEN $13 THEN 'system' END) \
                 ON CONFLICT (website_id, visitor_id) WHERE state IN ('bot', 'incoming', 'active') DO NOTHING RETURNING id), \
@@ -471,6 +477,7 @@ impl Machine {
         .bind(closed)
         .bind(&kinds)
         .bind(&secs)
+        .bind(vehicle.as_ref().map(sqlx::types::Json))
         .fetch_optional(&mut *tx)
         .await
         .map_err(db_error)?;

@@ -269,6 +269,7 @@ async fn three_replicas_ten_thousand_chats_one_killed() -> anyhow::Result<()> {
                         department_id: t.sales,
                         shopper_name: None,
                         variables: Default::default(),
+                        vehicle: None,
                     },
                 );
                 let t0 = Instant::now();

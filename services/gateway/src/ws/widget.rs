@@ -11,7 +11,7 @@ use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use showroom_proto::conversation::{
-    Conversation, ConversationCommand, EndConversation, EndedBy, StartConversation,
+    Conversation, ConversationCommand, EndConversation, EndedBy, StartConversation, Vehicle,
 };
 use showroom_proto::message::{Author, AuthorKind};
 use showroom_proto::{CommandError, ErrorCode, v1};
@@ -51,6 +51,9 @@ enum Frame {
         /// Routing variables (checked by [`variables`]).
         #[serde(default)]
         variables: Option<Value>,
+        /// The vehicle on the shopper's page (checked by [`vehicle`]).
+        #[serde(default)]
+        vehicle: Option<Value>,
     },
     Send {
         client_msg_id: String,
@@ -74,6 +77,19 @@ impl Frame {
             Frame::Ping => "ping",
         }
     }
+}
+
+/// Checks a `start` frame's `vehicle`: an object of the [`Vehicle`] fields, each valid; the
+/// error names the field.
+pub fn vehicle(raw: Option<Value>) -> Result<Option<Vehicle>, String> {
+    let v: Vehicle = match raw {
+        None | Some(Value::Null) => return Ok(None),
+        Some(v @ Value::Object(_)) => {
+            serde_json::from_value(v).map_err(|e| format!("`vehicle` is not valid: {e}"))?
+        }
+        Some(_) => return Err("`vehicle` must be an object".into()),
+    };
+    v.checked(chrono::Datelike::year(&chrono::Utc::now()))
 }
 
 /// Most routing variables a `start` may carry.
@@ -376,8 +392,13 @@ impl Shopper {
                 department_id,
                 name,
                 variables: vars,
+                vehicle: car,
             } => {
                 let variables = match variables(vars) {
+                    Ok(v) => v,
+                    Err(problem) => return Ok(error_frame("bad_request", &problem, r#ref)),
+                };
+                let vehicle = match vehicle(car) {
                     Ok(v) => v,
                     Err(problem) => return Ok(error_frame("bad_request", &problem, r#ref)),
                 };
@@ -402,6 +423,7 @@ impl Shopper {
                     department_id,
                     shopper_name: name,
                     variables,
+                    vehicle,
                 };
                 let c: Conversation = self
                     .state
