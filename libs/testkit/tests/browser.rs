@@ -24,8 +24,11 @@ async fn the_pages_work_in_chromium() -> anyhow::Result<()> {
     let out = tokio::process::Command::new("node")
         .arg("--test")
         .arg("--test-reporter=spec")
+        // One file at a time: they log in as the same few demo agents and change their statuses.
+        .arg("--test-concurrency=1")
         .arg(root.join("services/gateway/tests/browser/chat.test.mjs"))
         .arg(root.join("services/gateway/tests/browser/board.test.mjs"))
+        .arg(root.join("services/gateway/tests/browser/internal.test.mjs"))
         .env("SHOWROOM_BASE_URL", &stack.base_url)
         .env("SHOWROOM_NODE_MODULES", &modules)
         .env(

@@ -33,6 +33,17 @@
     reassigning: null,    // managers: id of the group chat whose Reassign form is open
     reassignTo: '',       // the agent chosen in that form
     reassignBusy: false,
+    internal: new Map(),  // internal chat id -> entry (see newInternal): chats with colleagues I am in now
+    ichat: null,          // id of the internal chat in the middle panel (exclusive with `selected` and `inew`)
+    iview: null,          // {id, pendingEls: Map client_msg_id -> <li>} for the internal chat shown
+    inew: false,          // the New chat form is in the middle panel
+    iopenRef: '',         // ref of the internal_open sent from that form and not answered yet
+    iinviteBusy: false,   // an internal_invite is on its way
+    ileaving: null,       // id of the chat an internal_leave was sent for
+    iloading: new Set(),  // chats we asked internal_history for because a message of an unknown chat came
+    iseen: {},            // chat id -> the highest seq this agent has seen (localStorage, per agent)
+    iact: 0,              // activity counter: the list shows the most recently active chat first
+    iseq: 0,
   };
 
   const newEntry = (c) => ({
@@ -97,7 +108,9 @@
     S.convs.clear(); S.selected = null; S.me = null;
     S.transfers.clear(); S.group.clear(); S.reassigning = null; S.reassignBusy = false;
     clearInterval(S.groupTimer); S.groupTimer = 0;
-    renderThread(); renderLists();
+    S.internal.clear(); S.ichat = null; S.inew = false; S.iopenRef = ''; S.iinviteBusy = false; S.ileaving = null;
+    S.iloading.clear(); S.iseen = {};
+    renderThread(); renderInternal(); renderLists();
     resetBoard();
     document.title = 'Showroom — agent console';
     $('app').hidden = true; $('login').hidden = false;
@@ -205,7 +218,7 @@
       case 'offer_withdrawn': return onOfferWithdrawn(f);
       case 'accepted': return onAccepted(f);
       case 'history': return onHistory(f);
-      case 'ack': return onAck(f);
+      case 'ack': return f.chat_id ? onInternalAck(f) : onAck(f);
       case 'message': return onMessage(f.message);
       case 'conversation':
         if ((f.ref || '').startsWith('reassign:')) { S.reassignBusy = false; S.reassigning = null; loadGroup(); }
@@ -215,6 +228,9 @@
       case 'agent_presence': return onAgentPresence(f);
       case 'transfer_offer': return onTransferOffer(f);
       case 'transfer': return onTransfer(f);
+      case 'internal': return onInternal(f);
+      case 'internal_history': return onInternalHistory(f);
+      case 'internal_message': return onInternalMessage(f.message);
       case 'error': return onError(f);
       default: return; // pong and anything newer
     }
@@ -256,8 +272,9 @@
     if (S.selected && S.convs.has(S.selected)) openConversation(S.convs.get(S.selected));
     // Resend every unacked message, same client_msg_id: the gateway stores it at most once.
     S.convs.forEach((e) => e.pending.forEach((p) => { if (!p.failed) send(p.frame); }));
+    welcomeInternal(w);
     renderLists(); renderThreadHead();
-    if (S.tab === 'board' || $('transfer-form').hidden === false || S.reassigning) requestBoard(); // this socket is not subscribed to agent_presence yet
+    if (S.tab === 'board' || $('transfer-form').hidden === false || S.reassigning || S.inew || S.ichat) requestBoard(); // this socket is not subscribed to agent_presence yet
     else renderBoardMeta();
     startGroup();
   }
@@ -342,6 +359,7 @@
     }
     const cut = ref.indexOf(':');
     const kind = cut < 0 ? '' : ref.slice(0, cut), id = ref.slice(cut + 1);
+    if (INTERNAL_REFS.includes(kind)) return onInternalError(kind, id, f);
     if (kind === 'accept') {
       const e = S.convs.get(id);
       if (e) e.accepting = false;
@@ -417,6 +435,8 @@
     $('count-active').textContent = groups.active.length ? '(' + groups.active.length + ')' : '';
     renderTransfers();
     renderGroup();
+    renderInternalList();
+    renderInternalHead();
     $('tab-chats-count').textContent = $('count-incoming').textContent; // waiting chats stay visible from the board
     document.title = (groups.incoming.length ? '(' + groups.incoming.length + ') ' : '') + 'Showroom — agent console';
     if (focusKey) { // keep keyboard focus on the same control across the rebuild
@@ -455,6 +475,7 @@
   function select(id) {
     const e = S.convs.get(id);
     if (!e) return;
+    if (S.ichat || S.inew) { S.ichat = null; S.inew = false; S.iopenRef = ''; renderInternal(); }
     if (S.selected !== id) { stopTyping(); S.selected = id; renderThread(); }
     e.unread = 0;
     if (!e.loaded) openConversation(e);
@@ -477,8 +498,8 @@
   }
 
   // Insert before the first bubble with a higher seq or without one (pending bubbles stay last).
-  function place(li) {
-    const log = $('log'), seq = +li.dataset.seq;
+  function place(li, log = $('log')) {
+    const seq = +li.dataset.seq;
     const next = [...log.children].find((c) => c !== li && (!c.dataset.seq || +c.dataset.seq > seq));
     log.insertBefore(li, next || null);
     log.scrollTop = log.scrollHeight;
@@ -518,7 +539,7 @@
   // Full render of the selected conversation (on selection only; live updates are incremental).
   function renderThread() {
     const e = current();
-    $('empty').hidden = !!e; $('thread').hidden = !e;
+    $('empty').hidden = panelShown(); $('thread').hidden = !e;
     if (!e) { S.view = null; return; }
     S.view = { id: e.c.id, pendingEls: new Map() };
     showTransferForm(false);
@@ -852,6 +873,9 @@
   // New board data: refresh the agent pickers that are open.
   function refreshPickers() {
     if (!$('transfer-form').hidden) fillTransferTargets();
+    if (S.inew) fillNewChat();
+    if (!$('iinvite').hidden) fillInvite();
+    renderInternalHead();
     document.querySelectorAll('#list-group select.reassign-to').forEach((sel) => {
       const c = S.group.get(sel.dataset.conversation);
       if (c) fillReassign(sel, c);
@@ -919,6 +943,533 @@
     $('typing').textContent = e && e.typing ? e.typing + ' is typing…' : '';
   }
 
+  // ---- internal chats: agents of the group chatting with each other (Colleagues) ----
+  const newInternal = (chat) => ({
+    chat,                 // the InternalChat, as last sent by the gateway
+    msgs: new Map(),      // seq -> message; a seq is never shown twice
+    pending: new Map(),   // client_msg_id -> {frame, failed}: sent, not yet acked
+    loaded: false,        // `internal_history` received since the last (re)connect
+    top: 0,               // the highest seq we know of (the chat's last_seq or a message's)
+    seen: 0,              // the highest seq this agent has seen
+    act: 0,               // ordering: higher = more recently active
+    draft: '', notice: '',
+  });
+  const INTERNAL_REFS = ['iopen', 'iinvite', 'ileave', 'ihist', 'iload', 'isend'];
+  const chatMembers = (chat) => (Array.isArray(chat.members) ? chat.members.filter((m) => m && m.agent_id) : []);
+  const currentMembers = (chat) => chatMembers(chat).filter((m) => !m.left_at);
+  const amIn = (chat) => !!S.me && currentMembers(chat).some((m) => m.agent_id === S.me.id);
+  const shownChat = () => (S.ichat ? S.internal.get(S.ichat) || null : null);
+  const panelShown = () => !!current() || !!shownChat() || S.inew;
+  const looking = (e) => S.ichat === e.chat.id && S.tab === 'chats'; // the agent has this chat in front of them
+  const reachable = (a) => a.effective === 'available' || a.effective === 'away'; // the server's rule
+  const boardAgent = (id) => (S.board ? S.board.agents.find((a) => a.agent_id === id) : null);
+
+  // A chat's name: its topic, else the colleagues in it (for a chat of two, the other one's name).
+  function internalTitle(chat) {
+    if (chat.topic) return chat.topic;
+    const me = S.me && S.me.id;
+    const others = chatMembers(chat).filter((m) => m.agent_id !== me);
+    const now = others.filter((m) => !m.left_at);
+    return (now.length ? now : others).map((m) => m.name || 'A colleague').join(', ') || 'Just you';
+  }
+
+  function internalMeta(e) {
+    const last = e.msgs.get(e.top);
+    if (last && typeof last.text === 'string') {
+      const who = isMine(last.author) ? 'You' : String((last.author && last.author.name) || 'A colleague').split(' ')[0];
+      const text = last.text.replace(/\s+/g, ' ');
+      return who + ': ' + (text.length > 80 ? text.slice(0, 80) + '…' : text);
+    }
+    const n = currentMembers(e.chat).length;
+    return !e.chat.topic && chatMembers(e.chat).length <= 2 ? 'Chat of two' : n + (n === 1 ? ' member' : ' members');
+  }
+
+  // What this agent has seen of each chat, kept per agent in this browser.
+  const seenKey = () => 'showroom.console.iseen.' + (S.me ? S.me.id : '');
+  function loadSeen() {
+    try { const o = JSON.parse(localStorage.getItem(seenKey()) || '{}'); return o && typeof o === 'object' ? o : {}; } catch (_) { return {}; }
+  }
+  function saveSeen() {
+    const o = {};
+    S.internal.forEach((e, id) => { if (e.seen) o[id] = e.seen; });
+    S.iseen = o;
+    try { localStorage.setItem(seenKey(), JSON.stringify(o)); } catch (_) { /* storage disabled: not remembered */ }
+  }
+  function markSeen(e) {
+    if (e.seen >= e.top) return;
+    e.seen = e.top;
+    saveSeen();
+  }
+  // Messages after what the agent has seen, but not their own (one we do not hold counts).
+  function unreadOf(e) {
+    if (e.top - e.seen > 999) return e.top - e.seen;
+    let n = 0;
+    for (let s = e.seen + 1; s <= e.top; s++) { const m = e.msgs.get(s); if (!m || !isMine(m.author)) n++; }
+    return n;
+  }
+
+  function upsertInternal(chat) {
+    let e = S.internal.get(chat.id);
+    if (e) e.chat = chat;
+    else {
+      S.internal.set(chat.id, e = newInternal(chat));
+      e.seen = Math.max(0, Number(S.iseen[chat.id]) || 0);
+      e.act = ++S.iact;
+    }
+    e.top = Math.max(e.top, Number(chat.last_seq) || 0);
+    return e;
+  }
+
+  function removeInternal(id) {
+    S.internal.delete(id);
+    S.iloading.delete(id);
+    if (S.ichat === id) { S.ichat = null; renderInternal(); renderThread(); }
+    saveSeen();
+  }
+
+  // welcome lists the chats I am in now, most recently active first: replace ours, keep
+  // transcripts we hold, catch up on the one shown, resend what was not acked.
+  function welcomeInternal(w) {
+    S.iseen = loadSeen();
+    const list = (Array.isArray(w.internal) ? w.internal : []).filter((c) => c && c.id);
+    const listed = new Set(list.map((c) => c.id));
+    S.internal.forEach((e, id) => { if (!listed.has(id)) S.internal.delete(id); });
+    list.slice().reverse().forEach((c) => { const e = upsertInternal(c); e.act = ++S.iact; e.loaded = false; });
+    S.iloading.clear();
+    S.iinviteBusy = false; S.ileaving = null;
+    if (S.iopenRef) { S.iopenRef = ''; newChatError('The connection was lost. Check the chat list, or start the chat again.'); }
+    renderNewChatBusy(); renderInviteBusy();
+    if (S.ichat && !S.internal.has(S.ichat)) { S.ichat = null; renderInternal(); renderThread(); }
+    const e = shownChat();
+    if (e) loadInternal(e);
+    S.internal.forEach((x) => x.pending.forEach((p) => { if (!p.failed) send(p.frame); }));
+    saveSeen();
+  }
+
+  function loadInternal(e) {
+    send({ type: 'internal_history', chat_id: e.chat.id, after_seq: contig(e), ref: 'ihist:' + e.chat.id });
+  }
+
+  // The answer to internal_open / internal_invite / internal_leave, or news of a chat I am (or was) in.
+  function onInternal(f) {
+    const chat = f.chat;
+    if (!chat || !chat.id) return;
+    const ref = f.ref || '';
+    if (!amIn(chat)) { // I left it (here or on another device)
+      const was = S.internal.has(chat.id), shown = S.ichat === chat.id;
+      if (was) removeInternal(chat.id);
+      if (ref === 'ileave:' + chat.id) {
+        S.ileaving = null;
+        if (shown) $('inew-open').focus();
+      } else if (was && shown) banner('You left the chat “' + internalTitle(chat) + '” on another device.');
+      renderLists();
+      return;
+    }
+    const known = S.internal.has(chat.id);
+    const e = upsertInternal(chat);
+    if (known && (f.kind === 'created' || f.kind === 'joined')) e.act = ++S.iact;
+    if (f.kind === 'joined' || f.kind === 'left') {
+      const who = chatMembers(chat).find((m) => m.agent_id === f.agent_id);
+      const name = !who ? 'A colleague' : S.me && who.agent_id === S.me.id ? 'You' : who.name || 'A colleague';
+      e.notice = name + (f.kind === 'joined' ? ' joined the chat.' : ' left the chat.');
+    }
+    if (ref && ref === S.iopenRef) { // the chat I just started from the form
+      S.iopenRef = ''; S.inew = false;
+      renderNewChatBusy();
+      selectInternal(chat.id);
+      return;
+    }
+    if (ref === 'iinvite:' + chat.id) {
+      S.iinviteBusy = false;
+      renderInviteBusy();
+      if (S.ichat === chat.id) showInvite(false);
+    }
+    if (S.ichat === chat.id && !$('iinvite').hidden) fillInvite();
+    renderLists();
+  }
+
+  function onInternalHistory(f) {
+    const chat = f.chat;
+    if (!chat || !chat.id) return;
+    S.iloading.delete(chat.id);
+    if (!amIn(chat)) return;
+    const e = upsertInternal(chat);
+    (Array.isArray(f.messages) ? f.messages : []).forEach((m) => addInternalMessage(e, m, false));
+    e.loaded = true;
+    if (looking(e)) markSeen(e);
+    renderLists();
+  }
+
+  function onInternalMessage(m) {
+    if (!m || !m.conversation_id) return;
+    const e = S.internal.get(m.conversation_id);
+    if (e) return addInternalMessage(e, m, true);
+    // A chat we have not heard of yet (its `internal` frame comes on another stream): load it.
+    if (S.iloading.has(m.conversation_id) || !S.ready) return;
+    S.iloading.add(m.conversation_id);
+    send({ type: 'internal_history', chat_id: m.conversation_id, ref: 'iload:' + m.conversation_id });
+  }
+
+  function onInternalAck(a) {
+    const e = S.internal.get(a.chat_id);
+    const p = e && e.pending.get(a.client_msg_id);
+    if (!p) return;
+    addInternalMessage(e, {
+      conversation_id: a.chat_id, seq: a.seq, id: a.id, at: a.at, client_msg_id: a.client_msg_id,
+      author: { kind: 'agent', id: S.me && S.me.id, name: S.me && S.me.name }, text: p.frame.text,
+    }, false);
+  }
+
+  const imeta = (m) => (isMine(m.author) ? 'Sent · ' : '') + time(m.at);
+
+  // Add a message once (dedupe by seq per chat). Our own pending line is reused when it comes back.
+  function addInternalMessage(e, m, live) {
+    if (!m || typeof m.seq !== 'number' || e.msgs.has(m.seq)) return;
+    e.msgs.set(m.seq, m);
+    if (m.seq > e.top) e.top = m.seq;
+    const mine = isMine(m.author);
+    const wasPending = mine && m.client_msg_id != null && e.pending.delete(m.client_msg_id);
+    if (S.iview && S.iview.id === e.chat.id) {
+      let li = wasPending && S.iview.pendingEls.get(m.client_msg_id);
+      if (li) {
+        S.iview.pendingEls.delete(m.client_msg_id);
+        li.classList.remove('pending', 'failed');
+        li.querySelector('.meta').textContent = imeta(m);
+        if (m.at) li.title = new Date(m.at).toLocaleString();
+      } else li = bubble(m, imeta(m));
+      li.dataset.seq = m.seq;
+      place(li, $('ilog'));
+    }
+    if (looking(e)) markSeen(e);
+    else if (mine && e.seen === m.seq - 1) { e.seen = m.seq; saveSeen(); } // I wrote it elsewhere: seen
+    if (live || wasPending) { e.act = ++S.iact; renderLists(); }
+  }
+
+  function failInternal(e, clientMsgId) {
+    const p = e.pending.get(clientMsgId);
+    if (!p) return;
+    p.failed = true; // kept on screen as "Not sent"; never resent
+    const li = S.iview && S.iview.id === e.chat.id && S.iview.pendingEls.get(clientMsgId);
+    if (li) { li.classList.remove('pending'); li.classList.add('failed'); li.querySelector('.meta').textContent = 'Not sent'; }
+  }
+
+  function onInternalError(kind, id, f) {
+    const msg = f.message || f.code || 'something went wrong';
+    switch (kind) {
+      case 'isend':
+        for (const e of S.internal.values()) {
+          const p = e.pending.get(id);
+          if (!p) continue;
+          if (f.code === 'unavailable') { // not stored: retry the very same frame
+            setTimeout(() => { if (e.pending.get(id) === p && !p.failed) send(p.frame); }, 2000);
+            return;
+          }
+          failInternal(e, id);
+          return banner('Your message was not sent: ' + msg);
+        }
+        return;
+      case 'iopen':
+        if (f.ref !== S.iopenRef) return;
+        S.iopenRef = '';
+        renderNewChatBusy();
+        return newChatError(msg);
+      case 'iinvite':
+        S.iinviteBusy = false;
+        renderInviteBusy();
+        if (S.ichat === id && !$('iinvite').hidden) return inviteError(msg);
+        return banner('The colleague was not invited: ' + msg);
+      case 'ileave':
+        S.ileaving = null;
+        renderInternalHead();
+        return banner('Could not leave the chat: ' + msg);
+      case 'ihist':
+      case 'iload':
+        S.iloading.delete(id);
+        if (f.code === 'not_found') { // no longer in it
+          if (S.internal.has(id)) {
+            if (kind === 'ihist' && S.ichat === id) banner('You are no longer in that chat.');
+            removeInternal(id);
+            renderLists();
+          }
+          return;
+        }
+        if (kind === 'ihist') return banner('The chat could not be loaded: ' + msg);
+        return;
+      default:
+        return banner(msg);
+    }
+  }
+
+  // ---- Colleagues list ----
+  function renderInternalList() {
+    const list = [...S.internal.values()].sort((a, b) => b.act - a.act);
+    let total = 0;
+    const items = list.map((e) => { const n = unreadOf(e); total += n; return internalItem(e, n); });
+    if (!items.length) items.push(h('li', 'empty-list', 'No chats with colleagues yet'));
+    $('list-internal').replaceChildren(...items);
+    $('count-internal').textContent = total ? '(' + total + ' unread)' : '';
+  }
+
+  function internalItem(e, unread) {
+    const li = h('li');
+    const on = S.ichat === e.chat.id;
+    const b = h('button', 'item' + (on ? ' selected' : ''));
+    b.type = 'button';
+    b.dataset.key = 'ichat:' + e.chat.id;
+    b.dataset.chat = e.chat.id;
+    if (on) b.setAttribute('aria-current', 'true');
+    if (unread) {
+      const badge = h('span', 'badge', unread);
+      badge.append(h('span', 'sr-only', unread === 1 ? ' unread message' : ' unread messages'));
+      b.append(badge);
+    }
+    b.append(h('span', 'name', internalTitle(e.chat)), h('span', 'meta preview', internalMeta(e)));
+    b.addEventListener('click', () => selectInternal(e.chat.id));
+    li.append(b);
+    return li;
+  }
+
+  function selectInternal(id) {
+    const e = S.internal.get(id);
+    if (!e) return;
+    if (S.ichat !== id || S.inew) {
+      stopTyping();
+      S.selected = null; S.inew = false; S.iopenRef = ''; S.ichat = id;
+      renderThread(); renderInternal();
+    }
+    markSeen(e);
+    if (!e.loaded) loadInternal(e);
+    if (!S.board) requestBoard(); // colleagues' statuses, for the members line and Invite
+    renderLists();
+    $('itext').focus();
+  }
+
+  // ---- the internal chat in the middle panel ----
+  // Full render of the chat shown, or the New chat form (on selection only; live updates are incremental).
+  function renderInternal() {
+    const e = shownChat();
+    $('inew').hidden = !S.inew;
+    $('inew-open').setAttribute('aria-expanded', String(S.inew));
+    $('ithread').hidden = !e;
+    $('empty').hidden = panelShown();
+    if (!e) { S.iview = null; return; }
+    S.iview = { id: e.chat.id, pendingEls: new Map() };
+    showInvite(false);
+    const log = $('ilog');
+    log.setAttribute('aria-busy', 'true'); // do not read the whole transcript out as "new"
+    log.replaceChildren();
+    [...e.msgs.values()].sort((a, b) => a.seq - b.seq).forEach((m) => {
+      const li = bubble(m, imeta(m));
+      li.dataset.seq = m.seq;
+      log.append(li);
+    });
+    e.pending.forEach((p, id) => {
+      const li = bubble({ author: S.me ? { kind: 'agent', id: S.me.id } : null, text: p.frame.text }, p.failed ? 'Not sent' : 'sending…');
+      li.classList.add(p.failed ? 'failed' : 'pending');
+      S.iview.pendingEls.set(id, li);
+      log.append(li);
+    });
+    log.scrollTop = log.scrollHeight;
+    setTimeout(() => log.removeAttribute('aria-busy'), 0);
+    $('itext').value = e.draft;
+    renderInternalHead();
+  }
+
+  function renderInternalHead() {
+    const e = shownChat();
+    if (!e) return;
+    const chat = e.chat, me = S.me && S.me.id, title = internalTitle(chat);
+    $('i-title').textContent = title;
+    $('i-members').textContent = 'Members: ' + currentMembers(chat).map((m) => {
+      if (m.agent_id === me) return 'You';
+      const a = boardAgent(m.agent_id);
+      return (m.name || 'A colleague') + (a ? ' (' + statusLabel(a.effective || 'offline') + ')' : '');
+    }).join(', ');
+    $('i-notice').textContent = e.notice;
+    $('i-notice').hidden = !e.notice;
+    $('i-invite').disabled = !S.ready;
+    $('i-leave').disabled = !S.ready || S.ileaving === chat.id;
+    $('i-leave').textContent = S.ileaving === chat.id ? 'Leaving…' : 'Leave';
+    $('i-leave').setAttribute('aria-label', 'Leave the chat ' + title);
+    $('itext-label').textContent = 'Message to ' + title;
+  }
+
+  $('i-leave').addEventListener('click', () => {
+    const e = shownChat();
+    if (!e || !S.ready || S.ileaving) return;
+    S.ileaving = e.chat.id;
+    send({ type: 'internal_leave', chat_id: e.chat.id, ref: 'ileave:' + e.chat.id });
+    renderInternalHead();
+  });
+
+  // ---- New chat: pick colleagues (from the board) and an optional topic ----
+  function colleagues() {
+    const me = S.me && S.me.id;
+    return (S.board ? S.board.agents : []).filter((a) => a.agent_id !== me)
+      .sort((a, b) => String(a.name || '').localeCompare(String(b.name || '')));
+  }
+
+  function newChatError(text) { $('inew-error').textContent = text || ''; $('inew-error').hidden = !text; }
+  function renderNewChatBusy() {
+    $('inew-start').disabled = !!S.iopenRef;
+    $('inew-start').textContent = S.iopenRef ? 'Starting…' : 'Start chat';
+  }
+
+  function showNewChat(open) {
+    if (open) {
+      stopTyping();
+      S.selected = null; S.ichat = null; S.inew = true; S.iopenRef = '';
+      $('inew-topic').value = '';
+      $('inew-list').dataset.sig = ''; // rebuilt with nothing ticked
+      newChatError(''); renderNewChatBusy();
+      if (!S.board) requestBoard();
+      renderThread(); renderInternal(); fillNewChat(); renderLists();
+      const first = $('inew-list').querySelector('input:not(:disabled)');
+      (first || $('inew-topic')).focus();
+    } else {
+      S.inew = false; S.iopenRef = '';
+      renderInternal(); renderThread(); renderLists();
+      $('inew-open').focus();
+    }
+  }
+
+  // Every colleague with their status; those the server would refuse (Do Not Disturb, Offline) are
+  // shown, not choosable, with a note. What is ticked stays ticked across live updates.
+  function fillNewChat() {
+    const list = $('inew-list');
+    if (unchanged(list, [boardSig(), S.me && S.me.id])) return;
+    $('inew-loading').hidden = !!S.board;
+    const ticked = new Set([...list.querySelectorAll('input:checked')].map((x) => x.value));
+    const focused = list.contains(document.activeElement) ? document.activeElement.dataset.key : null;
+    const rows = colleagues().map((a) => {
+      const eff = a.effective || 'offline', ok = reachable(a);
+      const li = h('li', 'pick-item' + (ok ? '' : ' unreachable'));
+      const label = h('label');
+      const cb = h('input');
+      cb.type = 'checkbox'; cb.name = 'colleague'; cb.value = a.agent_id;
+      cb.dataset.key = 'ipick:' + a.agent_id;
+      cb.disabled = !ok;
+      cb.checked = ok && ticked.has(a.agent_id);
+      cb.addEventListener('change', () => newChatError(''));
+      const dot = h('span', 'dot ' + statusClass(eff));
+      dot.setAttribute('aria-hidden', 'true');
+      label.append(cb, dot, h('span', 'pick-name', a.name || 'Unknown agent'), h('span', 'row-status-label ' + statusClass(eff), statusLabel(eff)));
+      li.append(label);
+      if (!ok) {
+        const note = h('span', 'pick-note', 'Cannot be brought into a chat while ' + statusLabel(eff) + '.');
+        note.id = 'ipick-note-' + a.agent_id;
+        cb.setAttribute('aria-describedby', note.id);
+        li.append(note);
+      }
+      return li;
+    });
+    if (S.board && !rows.length) rows.push(h('li', 'pick-empty', 'No colleagues in your dealer group yet.'));
+    list.replaceChildren(...rows);
+    if (focused) { const again = list.querySelector('[data-key="' + focused + '"]'); if (again) again.focus(); }
+  }
+
+  $('inew-open').addEventListener('click', () => showNewChat(!S.inew));
+  $('inew-cancel').addEventListener('click', () => showNewChat(false));
+  $('inew').addEventListener('keydown', (ev) => { if (ev.key === 'Escape') showNewChat(false); });
+  $('inew').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    if (S.iopenRef) return;
+    // The server decides who can be reached; a colleague who went Do Not Disturb meanwhile is refused there.
+    const chosen = [...$('inew-list').querySelectorAll('input[type=checkbox]:checked')].map((x) => x.value);
+    const topic = $('inew-topic').value.trim();
+    if (!chosen.length) return newChatError('Choose at least one colleague to chat with.');
+    if ([...topic].length > 120) return newChatError('The topic can be 120 characters at most.');
+    if (!S.ready) return newChatError('Not connected right now. Try again in a moment.');
+    newChatError('');
+    S.iopenRef = 'iopen:' + (++S.iseq);
+    const f = { type: 'internal_open', with: chosen, ref: S.iopenRef };
+    if (topic) f.topic = topic;
+    send(f);
+    renderNewChatBusy();
+  });
+
+  // ---- Invite a colleague into the chat shown ----
+  function inviteError(text) { $('iinvite-error').textContent = text || ''; $('iinvite-error').hidden = !text; }
+  function renderInviteBusy() {
+    $('iinvite-send').disabled = S.iinviteBusy;
+    $('iinvite-send').textContent = S.iinviteBusy ? 'Inviting…' : 'Send invite';
+  }
+
+  function showInvite(open) {
+    const form = $('iinvite');
+    if (form.hidden === !open) return;
+    const hadFocus = form.contains(document.activeElement);
+    form.hidden = !open;
+    $('i-invite').setAttribute('aria-expanded', String(open));
+    inviteError('');
+    if (open) {
+      if (!S.board) requestBoard();
+      $('iinvite-to').dataset.sig = '';
+      $('iinvite-to').value = '';
+      fillInvite(); renderInviteBusy();
+      $('iinvite-to').focus();
+    } else if (hadFocus) $('i-invite').focus();
+  }
+
+  // Colleagues not in the chat; those who cannot be reached now are listed, disabled.
+  function fillInvite() {
+    const e = shownChat(), sel = $('iinvite-to'), keep = sel.value;
+    if (!e) return;
+    const inIt = currentMembers(e.chat).map((m) => m.agent_id);
+    if (unchanged(sel, [boardSig(), inIt])) return;
+    if (!S.board) { sel.replaceChildren(new Option('Loading colleagues…', '')); sel.disabled = true; return; }
+    sel.disabled = false;
+    const opts = colleagues().filter((a) => !inIt.includes(a.agent_id)).map((a) => {
+      const ok = reachable(a);
+      const o = new Option((a.name || 'Unknown agent') + ' — ' + statusLabel(a.effective || 'offline') + (ok ? '' : ' (cannot be reached now)'), a.agent_id);
+      o.disabled = !ok;
+      return o;
+    });
+    sel.replaceChildren(new Option(opts.length ? 'Choose a colleague…' : 'Everyone is in this chat already', ''), ...opts);
+    sel.value = opts.some((o) => o.value === keep && !o.disabled) ? keep : '';
+  }
+
+  $('i-invite').addEventListener('click', () => showInvite($('iinvite').hidden));
+  $('iinvite-cancel').addEventListener('click', () => showInvite(false));
+  $('iinvite').addEventListener('keydown', (ev) => { if (ev.key === 'Escape') showInvite(false); });
+  $('iinvite-to').addEventListener('change', () => inviteError(''));
+  $('iinvite').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const e = shownChat(), who = $('iinvite-to').value;
+    if (!e || S.iinviteBusy) return;
+    if (!who) return inviteError('Choose a colleague to invite.');
+    if (!S.ready) return inviteError('Not connected right now. Try again in a moment.');
+    inviteError('');
+    S.iinviteBusy = true;
+    send({ type: 'internal_invite', chat_id: e.chat.id, agent_id: who, ref: 'iinvite:' + e.chat.id });
+    renderInviteBusy();
+  });
+
+  // ---- writing to colleagues ----
+  $('ireply').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const e = shownChat(), ta = $('itext');
+    const text = ta.value.trim();
+    if (!e || !text) return;
+    if ([...text].length > 4000) return banner('That message is too long (4000 characters at most).');
+    ta.value = ''; e.draft = '';
+    const id = uid();
+    const frame = { type: 'internal_send', chat_id: e.chat.id, client_msg_id: id, text, ref: 'isend:' + id };
+    e.pending.set(id, { frame, failed: false });
+    const li = bubble({ author: { kind: 'agent', id: S.me && S.me.id }, text }, 'sending…');
+    li.classList.add('pending');
+    S.iview.pendingEls.set(id, li);
+    $('ilog').append(li);
+    $('ilog').scrollTop = $('ilog').scrollHeight;
+    send(frame); // if the socket is down, it goes out after the next welcome
+  });
+
+  // Enter sends, Shift+Enter makes a new line.
+  $('itext').addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) { ev.preventDefault(); $('ireply').requestSubmit(); }
+  });
+  $('itext').addEventListener('input', () => { const e = shownChat(); if (e) e.draft = $('itext').value; });
+
   // ---- view tabs: Chats | Live Agent Status ----
   const TAB_KEY = 'showroom.console.tab';
   const TABS = ['chats', 'board'];
@@ -941,6 +1492,8 @@
       if (was !== 'board') requestBoard(); // also (re)subscribes this socket to agent_presence
     } else {
       clearTimeout(S.boardTimer); S.boardTimer = 0;
+      const e = S.ichat && S.internal.get(S.ichat);
+      if (e && unreadOf(e)) { markSeen(e); renderLists(); } // what is on screen now counts as seen
     }
   }
 
