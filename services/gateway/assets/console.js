@@ -565,10 +565,38 @@
 
   const STATE_LABELS = { incoming: 'Waiting', active: 'Active', ended: 'Ended', missed: 'Missed', offline: 'Offline', timed_out: 'Timed out' };
 
+  // The vehicle the shopper was looking at: "2023 Honda Civic EX · $24,900 · Stock H4412 · VIN …",
+  // with a link to the page they were on. Dealer data: text only, and only http(s) links.
+  function vehicleLine(v) {
+    if (!v) return null;
+    const name = [v.year, v.make, v.model, v.trim].filter(Boolean).join(' ');
+    const parts = [name || 'Vehicle'];
+    if (v.price) parts.push('$' + Number(v.price).toLocaleString('en-US'));
+    if (v.stock_number) parts.push('Stock ' + v.stock_number);
+    if (v.vin) parts.push('VIN ' + v.vin);
+    return parts.join(' · ');
+  }
+
+  function renderVehicle(c) {
+    const el = $('t-vehicle');
+    const line = vehicleLine(c.vehicle);
+    el.hidden = !line;
+    el.replaceChildren();
+    if (!line) return;
+    el.append(h('span', '', '🚗 ' + line));
+    const url = c.vehicle.url;
+    if (url && /^https?:\/\//i.test(url)) {
+      const a = h('a', '', 'page');
+      a.href = url; a.target = '_blank'; a.rel = 'noopener noreferrer';
+      el.append(' · ', a);
+    }
+  }
+
   function renderThreadHead() {
     const e = current();
     if (!e) return;
     const c = e.c;
+    renderVehicle(c);
     $('t-title').textContent = shopperName(c);
     $('t-sub').textContent = [subline(c), c.agent && c.agent.name].filter(Boolean).join(' · ');
     $('t-state').textContent = STATE_LABELS[c.state] || c.state;

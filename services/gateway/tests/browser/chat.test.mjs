@@ -63,6 +63,9 @@ test('a shopper on /demo chats with an agent in /console', async () => {
     assert.equal(await agent.locator('#log img').count(), 0);
     assert.match(await agent.locator('#log').innerText(), /<img src=x onerror="window.pwned=1">/);
     assert.equal(await agent.evaluate(() => window.pwned), undefined);
+    // The vehicle on the demo page (the snippet's data attributes) came with the chat.
+    await agent.locator('#t-vehicle', { hasText: '2023 Honda Civic EX · $24,900 · Stock H4412 · VIN JHMFE2F59PX000123' }).waitFor();
+    assert.match(await agent.locator('#t-vehicle a').getAttribute('href'), /\/demo$/);
 
     // The shopper sees the agent join; the agent replies; the shopper sees it.
     await shopper.locator('.line', { hasText: /Ann Larson/ }).first().waitFor();
