@@ -120,7 +120,23 @@ if [ ! -f "$installed_marker" ] ||
   [ "$deploy_dir/package-lock.json" -nt "$installed_marker" ] ||
   [ ! -f "$deploy_dir/node_modules/maildev/bin/maildev" ] ||
   [ ! -f "$deploy_dir/node_modules/playwright-core/package.json" ]; then
-  quietly npm ci --prefix "$deploy_dir" --no-audit --no-fund --loglevel=error
+  # The registry answers now and then with a transient error (a reset, a 5xx) that made a whole
+  # CI run fail in seconds: try three times, 5 s then 20 s apart, before giving up with npm's
+  # own words.
+  npm_out="$(mktemp)"
+  for attempt in 1 2 3; do
+    if npm ci --prefix "$deploy_dir" --no-audit --no-fund --loglevel=error >"$npm_out" 2>&1; then
+      break
+    fi
+    if [ "$attempt" -eq 3 ]; then
+      cat "$npm_out" >&2
+      rm -f "$npm_out"
+      fail "\`npm ci --prefix $deploy_dir\` failed three times (npm's output is above)"
+    fi
+    say "npm ci failed (attempt $attempt of 3), retrying: $(tail -n 3 "$npm_out" | tr '\n' ' ')"
+    sleep $((attempt == 1 ? 5 : 20))
+  done
+  rm -f "$npm_out"
   version="$(node -p "require('$deploy_dir/node_modules/maildev/package.json').version" 2>/dev/null || echo '?')"
   say "installed maildev $version and playwright-core (npm ci --prefix deploy)"
 fi
