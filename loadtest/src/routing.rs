@@ -137,10 +137,13 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
                     StartConversation {
                         website_id: t.website,
                         visitor_id: Uuid::new_v4(),
-                        department_id: t.sales,
+                        department_id: Some(t.sales),
                         shopper_name: None,
                         variables: Default::default(),
                         vehicle: None,
+                        language: Default::default(),
+                        page_url: None,
+                        client_ip: None,
                     },
                 );
                 let msg = nats

@@ -309,6 +309,26 @@ impl Bus {
         F: Fn(Envelope<T>) -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = ()> + Send,
     {
+        self.follow_durable_on(stream, durable, None, since, tracker, shutdown, handle)
+    }
+
+    /// [`Bus::follow_durable`] for the events of one subject of the stream (`filter`, which may
+    /// hold wildcards), when the stream carries several kinds of payload.
+    #[allow(clippy::too_many_arguments)]
+    pub fn follow_durable_on<T, F, Fut>(
+        &self,
+        stream: &'static str,
+        durable: &'static str,
+        filter: Option<String>,
+        since: chrono::DateTime<chrono::Utc>,
+        tracker: &tokio_util::task::TaskTracker,
+        shutdown: tokio_util::sync::CancellationToken,
+        handle: F,
+    ) where
+        T: DeserializeOwned + Send + 'static,
+        F: Fn(Envelope<T>) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
         use async_nats::jetstream::consumer::{self, AckPolicy, DeliverPolicy};
         use futures::StreamExt;
 
@@ -323,6 +343,7 @@ impl Bus {
                 ack_policy: AckPolicy::Explicit,
                 deliver_policy: DeliverPolicy::ByStartTime { start_time },
                 ack_wait: Duration::from_secs(30),
+                filter_subject: filter.unwrap_or_default(),
                 ..Default::default()
             };
             let mut waited = false;

@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::contact::{Contact, Language};
+
 /// Where a conversation is in its life (see the brief's "Conversation life").
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
@@ -169,6 +171,19 @@ pub struct Conversation {
     /// The vehicle the shopper was looking at when they started the chat.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vehicle: Option<Vehicle>,
+    /// The language the shopper chats in.
+    #[serde(default)]
+    pub language: Language,
+    /// What the Lead Gate collected: names, e-mail or phone, consent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<Contact>,
+    /// In state `bot`: the shopper has not chosen a department yet (the bot asks; `department`
+    /// is the website's first one meanwhile).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub department_pending: bool,
+    /// The page the chat started on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_url: Option<String>,
 }
 
 /// Why a chat went to the offline flow instead of waiting for an agent.
@@ -368,17 +383,20 @@ pub enum ConversationCommand {
     TransferReply,
     /// [`ReassignConversation`].
     Reassign,
+    /// [`RouteConversation`].
+    Route,
 }
 
 impl ConversationCommand {
     /// Every command.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Start,
         Self::Accept,
         Self::End,
         Self::Transfer,
         Self::TransferReply,
         Self::Reassign,
+        Self::Route,
     ];
 
     /// The subject token.
@@ -390,6 +408,7 @@ impl ConversationCommand {
             Self::Transfer => "transfer",
             Self::TransferReply => "transfer_reply",
             Self::Reassign => "reassign",
+            Self::Route => "route",
         }
     }
 }
@@ -402,8 +421,10 @@ pub struct StartConversation {
     pub website_id: Uuid,
     /// The visitor (from the signed token).
     pub visitor_id: Uuid,
-    /// The department chosen.
-    pub department_id: Uuid,
+    /// The department chosen; `None` lets the bot ask (with the Lead Gate on; otherwise the
+    /// website's first department).
+    #[serde(default)]
+    pub department_id: Option<Uuid>,
     /// The shopper's name, if given.
     pub shopper_name: Option<String>,
     /// What the bot collected that may steer routing (e.g. `interest` = `trade-in`).
@@ -412,6 +433,33 @@ pub struct StartConversation {
     /// The vehicle on the shopper's page, if the dealer's page gave one.
     #[serde(default)]
     pub vehicle: Option<Vehicle>,
+    /// The shopper's language (from the browser, or their choice).
+    #[serde(default)]
+    pub language: Language,
+    /// The page the chat starts on.
+    #[serde(default)]
+    pub page_url: Option<String>,
+    /// The shopper's address, kept for the consent record only.
+    #[serde(default)]
+    pub client_ip: Option<String>,
+}
+
+/// The bot is done with a chat in state `bot`: it names what the Lead Gate collected, and the
+/// router routes the chat as a start would (offered, or to the offline flow). Replied with the
+/// [`Conversation`]. A chat no longer in state `bot` is answered as it is (a retry is harmless).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RouteConversation {
+    /// The chat.
+    pub conversation_id: Uuid,
+    /// The department the shopper chose in the gate, when they had not before.
+    #[serde(default)]
+    pub department_id: Option<Uuid>,
+    /// Who the shopper is.
+    pub contact: Contact,
+    /// Routing variables the bot collected.
+    #[serde(default)]
+    pub variables: std::collections::BTreeMap<String, String>,
 }
 
 /// An agent responds to an incoming chat. Replied with the [`Conversation`], now theirs, or

@@ -79,6 +79,9 @@ pub struct CommandError {
     pub code: ErrorCode,
     /// A human-readable explanation that is safe to show to the user.
     pub message: String,
+    /// For a form: each wrong field, by name, with what is wrong with it.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub fields: std::collections::BTreeMap<String, String>,
 }
 
 impl CommandError {
@@ -87,6 +90,17 @@ impl CommandError {
         Self {
             code,
             message: message.into(),
+            fields: Default::default(),
+        }
+    }
+
+    /// A `bad_request` naming each wrong field of a form.
+    pub fn invalid_fields(fields: std::collections::BTreeMap<String, String>) -> Self {
+        let names: Vec<&str> = fields.keys().map(String::as_str).collect();
+        Self {
+            code: ErrorCode::BadRequest,
+            message: format!("these fields are wrong: {}", names.join(", ")),
+            fields,
         }
     }
 }

@@ -8,6 +8,8 @@
 //! - [`envelope`]: the [`Envelope`] every bus message is wrapped in, and the [`Reply`] of a request.
 //! - [`v1`]: subject builders (`showroom.v1.<group>.<domain>.<event>`) and stream definitions.
 //! - [`conversation`]: conversation states, events and the router's commands.
+//! - [`contact`]: the shopper's language and contact details, with the consent they saw.
+//! - [`bot`]: bot settings and texts (English, Spanish), the leave-a-message form and its event.
 //! - [`internal`]: internal chats between agents: members, events, commands.
 //! - [`message`]: transcript messages and the post-message command.
 //! - [`privacy`]: masking card numbers and social security numbers before anything stores them.
@@ -15,6 +17,8 @@
 //! - [`routing`]: departments' offer modes, hours and time-outs; website caps; teams.
 //! - [`typing`]: the ephemeral typing signal.
 
+pub mod bot;
+pub mod contact;
 pub mod conversation;
 pub mod envelope;
 pub mod internal;

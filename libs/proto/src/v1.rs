@@ -9,6 +9,7 @@
 use std::time::Duration;
 use uuid::Uuid;
 
+use crate::bot::BotCommand;
 use crate::conversation::{ConversationCommand, ConversationEventKind};
 use crate::internal::{InternalCommand, InternalEventKind};
 use crate::routing::RoutingCommand;
@@ -72,6 +73,16 @@ pub fn internal_message(group: impl Into<Group>) -> String {
 /// A request to the router about routing settings, e.g. `showroom.v1.<g>.routing.put_department`.
 pub fn routing_command(group: impl Into<Group>, cmd: RoutingCommand) -> String {
     subject(group, "routing", cmd.as_str())
+}
+
+/// A request to the bot, e.g. `showroom.v1.<g>.bot.leave_message`.
+pub fn bot_command(group: impl Into<Group>, cmd: BotCommand) -> String {
+    subject(group, "bot", cmd.as_str())
+}
+
+/// A shopper left a message: `showroom.v1.<g>.bot.message_left` (stream BOT).
+pub fn message_left(group: impl Into<Group>) -> String {
+    subject(group, "bot", "message_left")
 }
 
 /// A new transcript message: `showroom.v1.<g>.message.created` (stream MESSAGES).
@@ -208,6 +219,16 @@ pub fn internal_stream() -> StreamSpec {
     }
 }
 
+/// Messages left (the leave-a-message form and its REST call), owned by the bot.
+pub fn bot_stream() -> StreamSpec {
+    StreamSpec {
+        name: "BOT",
+        owner: "bot",
+        subjects: vec![message_left(Group::Any)],
+        max_age: 30 * DAY,
+    }
+}
+
 /// Presence changes, owned by presence.
 pub fn presence_stream() -> StreamSpec {
     StreamSpec {
@@ -244,6 +265,7 @@ pub fn all_streams() -> Vec<StreamSpec> {
         conversations_stream(),
         messages_stream(),
         internal_stream(),
+        bot_stream(),
         presence_stream(),
         leads_stream(),
         deliveries_stream(),
@@ -280,6 +302,7 @@ mod tests {
             .map(|c| conversation_command(g, *c))
             .chain(RoutingCommand::ALL.iter().map(|c| routing_command(g, *c)))
             .chain(InternalCommand::ALL.iter().map(|c| internal_command(g, *c)))
+            .chain(BotCommand::ALL.iter().map(|c| bot_command(g, *c)))
             .chain([
                 message_post(g),
                 presence_set_status(g),

@@ -2,6 +2,10 @@
 //! sockets carry, and internal chats with their members. Only reads live here; each table is written by its owner.
 
 use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+
+use showroom_proto::bot::{BotSettings, TextKey};
+use showroom_proto::contact::{Contact, Language};
 use showroom_proto::conversation::{
     Conversation, ConversationState, DepartmentRef, EndedBy, Named, OfflineReason, ShopperRef,
     Transfer, TransferState, Vehicle,
@@ -34,6 +38,10 @@ struct Row {
     offline_reason: Option<String>,
     previous_id: Option<Uuid>,
     vehicle: Option<sqlx::types::Json<Vehicle>>,
+    language: String,
+    contact: Option<sqlx::types::Json<Contact>>,
+    department_pending: bool,
+    page_url: Option<String>,
 }
 
 impl From<Row> for Conversation {
@@ -72,6 +80,10 @@ impl From<Row> for Conversation {
             offline_reason: r.offline_reason.as_deref().and_then(OfflineReason::parse),
             previous_id: r.previous_id,
             vehicle: r.vehicle.map(|v| v.0),
+            language: Language::parse(&r.language).unwrap_or_default(),
+            contact: r.contact.map(|c| c.0),
+            department_pending: r.department_pending,
+            page_url: r.page_url,
         }
     }
 }
@@ -80,7 +92,8 @@ const SELECT: &str = "SELECT c.id, c.group_id, c.website_id, c.rooftop_id, r.nam
     c.department_id, d.label AS department_label, c.visitor_id, c.shopper_name, c.agent_id, \
     CASE WHEN a.id IS NULL THEN NULL ELSE a.first_name || ' ' || a.last_name END AS agent_name, \
     c.state, COALESCE(t.last_seq, 0) AS last_seq, c.created_at, c.ended_at, c.ended_by, \
-    c.assigned_at, c.team_id, tm.name AS team_name, c.offline_reason, c.previous_id, c.vehicle \
+    c.assigned_at, c.team_id, tm.name AS team_name, c.offline_reason, c.previous_id, c.vehicle, \
+    c.language, c.contact, c.department_pending, c.page_url \
     FROM conversations c \
     JOIN rooftops r ON r.id = c.rooftop_id \
     JOIN departments d ON d.id = c.department_id \
@@ -335,4 +348,40 @@ pub async fn internal_chats_of<'e>(
     .fetch_all(db)
     .await?;
     Ok(rows.into_iter().map(Into::into).collect())
+}
+
+/// A website's bot settings (owned by the bot); the defaults when it has none.
+pub async fn bot_settings<'e>(
+    db: impl PgExecutor<'e>,
+    website: Uuid,
+) -> Result<BotSettings, sqlx::Error> {
+    type BotRow = (
+        bool,
+        bool,
+        Option<String>,
+        Option<String>,
+        sqlx::types::Json<BTreeMap<Language, BTreeMap<TextKey, String>>>,
+        i32,
+    );
+    let row: Option<BotRow> = sqlx::query_as(
+        "SELECT lead_gate, leave_message_form, bot_name, avatar_url, texts, consent_version \
+         FROM bot_settings WHERE website_id = $1",
+    )
+    .bind(website)
+    .fetch_optional(db)
+    .await?;
+    Ok(row
+        .map(
+            |(lead_gate, leave_message_form, bot_name, avatar_url, texts, consent_version)| {
+                BotSettings {
+                    lead_gate,
+                    leave_message_form,
+                    bot_name,
+                    avatar_url,
+                    texts: texts.0,
+                    consent_version,
+                }
+            },
+        )
+        .unwrap_or_default())
 }

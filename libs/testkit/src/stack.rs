@@ -193,7 +193,13 @@ impl Stack {
                 };
                 showroom_router::start(config, token).await?
             }
-            Service::Bot => showroom_bot::start(showroom_bot::Config { common }, token).await?,
+            Service::Bot => {
+                let config = showroom_bot::Config {
+                    common,
+                    sweep_ms: 500,
+                };
+                showroom_bot::start(config, token).await?
+            }
             Service::LeadCapture => {
                 showroom_lead_capture::start(showroom_lead_capture::Config { common }, token)
                     .await?

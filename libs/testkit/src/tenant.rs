@@ -54,6 +54,12 @@ impl Tenant {
             std::slice::from_ref(&origin),
         )
         .await?;
+        // Tests of routing start chats straight away; the Lead Gate's own tests turn it on.
+        let no_gate = showroom_proto::bot::BotSettings {
+            lead_gate: false,
+            ..Default::default()
+        };
+        showroom_bot::settings::store(pool, group, website, &no_gate).await?;
         let mut agents = Vec::new();
         for i in 0..=sales_agents {
             let (dept, label) = if i < sales_agents {

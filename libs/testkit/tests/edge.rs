@@ -194,7 +194,8 @@ async fn bad_frames_and_bad_json_get_clear_errors_and_never_a_crash() -> anyhow:
         ("\"just a string\"", "bad_frame"),
         (r#"{"no":"type"}"#, "bad_frame"),
         (r#"{"type":"launch_missiles"}"#, "bad_frame"),
-        (r#"{"type":"start"}"#, "bad_frame"),
+        (r#"{"type":"start","department_id":5}"#, "bad_frame"),
+        (r#"{"type":"start","language":["es"]}"#, "bad_frame"),
         (
             r#"{"type":"start","department_id":"not-a-uuid"}"#,
             "bad_frame",

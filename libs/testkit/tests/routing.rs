@@ -111,6 +111,17 @@ async fn hours_and_holidays_in_two_time_zones() -> anyhow::Result<()> {
         std::slice::from_ref(&tokyo_origin),
     )
     .await?;
+    // Straight to routing, like the test kit's own website (no Lead Gate).
+    let tokyo_site: (Uuid,) = showroom_store::sqlx::query_as(
+        "SELECT id FROM websites WHERE widget_key = 'key-hours-tokyo'",
+    )
+    .fetch_one(&stack.pool)
+    .await?;
+    let no_gate = showroom_proto::bot::BotSettings {
+        lead_gate: false,
+        ..Default::default()
+    };
+    showroom_bot::settings::store(&stack.pool, t.group, tokyo_site.0, &no_gate).await?;
     let (_, tokyo_email) = t
         .add_agent(&stack.pool, "tokyo", "agent", &[tokyo_sales])
         .await?;

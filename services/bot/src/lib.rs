@@ -1,17 +1,42 @@
-//! The bot service: greets shoppers and runs the Lead Gate, forms and offline flows before handing chats to the router.
-//!
-//! The Lead Gate, forms and the leave-a-message flow arrive with the bot issue; today the service
-//! starts, registers and reports its health like every other.
+//! The bot service: greets shoppers, runs the Lead Gate before handing chats to the router,
+//! takes messages left when a chat cannot go live, and says when an agent joins.
 //!
 //! # Layout
 //! - [`Config`]: the service's typed configuration (`SHOWROOM_*` variables).
-//! - [`start`]: connects, registers as `bot` with the NATS service API, serves `/healthz`
-//!   and `/readyz`, and runs until the shutdown token is cancelled.
+//! - [`start`]: connects, creates the `BOT` stream, registers as `bot` with the NATS service
+//!   API (`leave_message`, `get_settings`, `put_settings`), follows conversations and
+//!   messages, and runs until the shutdown token is cancelled.
+//! - [`gate`]: the Lead Gate (department, names, e-mail or phone), one chat at a time.
+//! - [`leave`]: messages left (the widget's form, dealers' REST posts) and their event.
+//! - [`settings`]: each website's bot settings and texts.
+//! - [`validate`]: names, e-mail syntax, phone numbers to E.164.
 
+pub mod gate;
+pub mod leave;
+pub mod settings;
+pub mod validate;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
+use showroom_bus::Bus;
 use showroom_config::{Common, ConfigError};
+use showroom_proto::bot::{BotCommand, LeaveMessage, PutBotSettings, TextKey, WebsiteRef, fill};
+use showroom_proto::conversation::{
+    ConversationEvent, ConversationEventKind, ConversationState, TransferState,
+};
+use showroom_proto::message::{Author, AuthorKind, Message};
+use showroom_proto::v1::{self, Group};
+use showroom_proto::{Envelope, ErrorCode};
 use showroom_runtime::{Base, Running, Settings};
+use showroom_store::read;
+use showroom_store::sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub use gate::Gate;
 
 /// The name under which the service registers with the NATS service API.
 pub const NAME: &str = "bot";
@@ -24,12 +49,15 @@ pub struct Config {
     /// NATS, Postgres and the admin port.
     #[serde(flatten)]
     pub common: Common,
+    /// How often the sweep looks for chats the events did not bring forward, in ms.
+    pub sweep_ms: u64,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
             common: Common::with_admin_port(9103),
+            sweep_ms: 2000,
         }
     }
 }
@@ -45,6 +73,186 @@ impl Config {
 pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Result<Running> {
     let settings = Settings::new(NAME, env!("CARGO_PKG_VERSION"), DESCRIPTION, &config.common);
     let base = Base::start(settings, shutdown).await?;
+    base.bus
+        .ensure_stream(&v1::bot_stream())
+        .await
+        .context("creating the BOT stream")?;
+
+    let (bus, pool) = (base.bus.clone(), base.pool.clone());
+    base.host
+        .serve(
+            "leave_message",
+            v1::bot_command(Group::Any, BotCommand::LeaveMessage),
+            move |group, env: Envelope<LeaveMessage>| {
+                let (bus, pool) = (bus.clone(), pool.clone());
+                async move { leave::leave(&bus, &pool, group, env.data).await }
+            },
+        )
+        .await?;
+    let pool = base.pool.clone();
+    base.host
+        .serve(
+            "get_settings",
+            v1::bot_command(Group::Any, BotCommand::GetSettings),
+            move |group, env: Envelope<WebsiteRef>| {
+                let pool = pool.clone();
+                async move { settings::get(&pool, group, env.data).await }
+            },
+        )
+        .await?;
+    let pool = base.pool.clone();
+    base.host
+        .serve(
+            "put_settings",
+            v1::bot_command(Group::Any, BotCommand::PutSettings),
+            move |group, env: Envelope<PutBotSettings>| {
+                let pool = pool.clone();
+                async move { settings::put(&pool, group, env.data).await }
+            },
+        )
+        .await?;
+
+    let gate = Arc::new(Gate::new(base.bus.clone(), base.pool.clone()));
+    follow(&base, gate.clone());
+    base.tracker.spawn(sweep(
+        gate,
+        base.pool.clone(),
+        Duration::from_millis(config.sweep_ms.max(100)),
+        base.shutdown.clone(),
+    ));
+    base.tracker.spawn(leave::relay(
+        base.bus.clone(),
+        base.pool.clone(),
+        base.shutdown.clone(),
+    ));
     let readiness = base.readiness();
     base.finish(readiness, None, async {}).await
+}
+
+/// Follows conversations (a new chat with the bot is greeted; an agent who joins is
+/// announced) and shoppers' messages (answers to the gate), each with a durable consumer
+/// shared by the replicas.
+fn follow(base: &Base, gate: Arc<Gate>) {
+    let since = chrono::Utc::now();
+    let (g, bus, pool) = (gate.clone(), base.bus.clone(), base.pool.clone());
+    base.bus.follow_durable(
+        v1::conversations_stream().name,
+        "bot-conversations",
+        since,
+        &base.tracker,
+        base.shutdown.clone(),
+        move |env: Envelope<ConversationEvent>| {
+            let (g, bus, pool) = (g.clone(), bus.clone(), pool.clone());
+            async move {
+                let ev = env.data;
+                let c = &ev.conversation;
+                if ev.kind == ConversationEventKind::Created && c.state == ConversationState::Bot {
+                    advance(&g, env.tenant, c.id).await;
+                }
+                if let Err(e) = announce_agent(&bus, &pool, env.tenant, &ev).await {
+                    tracing::warn!(error = %e, conversation = %c.id, "cannot say the agent joined");
+                }
+            }
+        },
+    );
+    base.bus.follow_durable_on(
+        v1::messages_stream().name,
+        "bot-messages",
+        Some(v1::message_created(Group::Any)),
+        since,
+        &base.tracker,
+        base.shutdown.clone(),
+        move |env: Envelope<Message>| {
+            let gate = gate.clone();
+            async move {
+                if env.data.author.kind == AuthorKind::Shopper {
+                    advance(&gate, env.tenant, env.data.conversation_id).await;
+                }
+            }
+        },
+    );
+}
+
+/// Advances a chat, retrying a failure a few times; the sweep covers the rest.
+async fn advance(gate: &Gate, group: Uuid, id: Uuid) {
+    for attempt in 0..3 {
+        match gate.advance(group, id).await {
+            Ok(()) => return,
+            Err(gate::GateError::Refused(e)) if e.code != ErrorCode::Unavailable => {
+                tracing::warn!(error = %e, conversation = %id, "the gate was refused");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, conversation = %id, attempt, "the gate could not advance");
+                tokio::time::sleep(Duration::from_millis(200 * (attempt + 1))).await;
+            }
+        }
+    }
+}
+
+/// "Ann Larson joined the chat.", in the shopper's language, when an agent takes a chat that
+/// went through the Lead Gate, or a transfer of one is accepted (once per agent and step).
+async fn announce_agent(
+    bus: &Bus,
+    pool: &PgPool,
+    group: Uuid,
+    ev: &ConversationEvent,
+) -> Result<(), gate::GateError> {
+    let c = &ev.conversation;
+    let key = match (ev.kind, &ev.transfer) {
+        (ConversationEventKind::Assigned, _) => "joined".to_string(),
+        (ConversationEventKind::Transferred, Some(t))
+            if matches!(t.state, TransferState::Accepted | TransferState::Reassigned) =>
+        {
+            format!("joined-{}", t.id)
+        }
+        _ => return Ok(()),
+    };
+    let Some(agent) = &c.agent else {
+        return Ok(());
+    };
+    // Only after the Lead Gate (which set the contact): the shopper was talking to the bot, and
+    // now sees who took over. Without the bot, the widget shows the agent's name by itself.
+    if c.state.is_closed() || c.contact.is_none() {
+        return Ok(());
+    }
+    let settings = read::bot_settings(pool, c.website_id).await?;
+    let text = fill(
+        settings.text(TextKey::AgentJoined, c.language),
+        &[("agent", &agent.name)],
+    );
+    gate::post(
+        bus,
+        group,
+        c.id,
+        Author {
+            kind: AuthorKind::System,
+            id: None,
+            name: None,
+        },
+        &format!("{key}-{}", agent.id),
+        text,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Every `every`, advances the chats the events did not bring forward.
+async fn sweep(gate: Arc<Gate>, pool: PgPool, every: Duration, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        match gate::stragglers(&pool).await {
+            Ok(chats) => {
+                for (group, id) in chats {
+                    if let Err(e) = gate.advance(group, id).await {
+                        tracing::debug!(error = %e, conversation = %id, "sweep could not advance");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "the gate's sweep cannot read"),
+        }
+    }
 }

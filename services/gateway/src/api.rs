@@ -20,7 +20,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::auth::{self, Session};
 use crate::error::{ApiError, ErrorBody};
-use crate::{handover, reports, routing_api, transcript};
+use crate::{bot_api, handover, reports, routing_api, transcript};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -30,6 +30,7 @@ use crate::{handover, reports, routing_api, transcript};
          (name = "presence", description = "Agent statuses and the Live Agent Status board"),
          (name = "routing", description = "Departments' offer modes, hours and time-outs; websites' caps and rules; teams"),
          (name = "reports", description = "Per-department numbers for managers"),
+         (name = "bot", description = "The bot's settings per website, and messages left by shoppers"),
          (name = "system", description = "The running system"))
 )]
 struct ApiDoc;
@@ -58,6 +59,22 @@ pub fn router() -> (axum::Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(status_history))
         .routes(routes!(set_auto_away))
         .routes(routes!(system))
+        .routes(routes!(bot_api::get_bot, bot_api::put_bot))
+        .merge(
+            // Dealer pages post their own forms from the browser: cross-origin, so answered
+            // with CORS headers (the handler still refuses an origin the website does not allow).
+            OpenApiRouter::new()
+                .routes(routes!(bot_api::leave_message))
+                .layer(
+                    tower_http::cors::CorsLayer::new()
+                        .allow_origin(tower_http::cors::AllowOrigin::mirror_request())
+                        .allow_methods([axum::http::Method::POST])
+                        .allow_headers([
+                            axum::http::header::CONTENT_TYPE,
+                            axum::http::HeaderName::from_static("idempotency-key"),
+                        ]),
+                ),
+        )
         .split_for_parts()
 }
 

@@ -13,6 +13,7 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    fields: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -26,6 +27,9 @@ pub(crate) struct ErrorDetail {
     code: &'static str,
     /// What is wrong, for people.
     message: String,
+    /// For a form: each wrong field by name, with what is wrong with it.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    fields: std::collections::BTreeMap<String, String>,
 }
 
 impl ApiError {
@@ -35,6 +39,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            fields: Default::default(),
         }
     }
 
@@ -105,7 +110,9 @@ impl From<CommandError> for ApiError {
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Internal => return Self::internal(e.message),
         };
-        Self::new(status, e.code.as_str(), e.message)
+        let mut err = Self::new(status, e.code.as_str(), e.message);
+        err.fields = e.fields;
+        err
     }
 }
 
@@ -115,6 +122,7 @@ impl IntoResponse for ApiError {
             error: ErrorDetail {
                 code: self.code,
                 message: self.message,
+                fields: self.fields,
             },
         };
         (self.status, Json(body)).into_response()

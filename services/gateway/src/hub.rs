@@ -308,6 +308,16 @@ impl Hub {
         match ev.kind {
             ConversationEventKind::Created | ConversationEventKind::Queued => {
                 Self::withdraw(&inner, c.id, &ev.withdrawn_from, "moved_on", false);
+                // Queued after the Lead Gate (the only step that sets the contact before an
+                // agent is sought): the shopper's widget learns the chat left the bot.
+                if ev.kind == ConversationEventKind::Queued && c.contact.is_some() {
+                    let ids: Vec<u64> = inner
+                        .by_conversation
+                        .get(&c.id)
+                        .map(|s| s.iter().copied().collect())
+                        .unwrap_or_default();
+                    Self::send_changed(&inner, &ids, &changed, &shopper_changed);
+                }
             }
             ConversationEventKind::Offered => {
                 let offer = Outbound::frame(&json!({"type": "offer", "conversation": c}));
@@ -528,6 +538,10 @@ mod tests {
             ended_by: None,
             assigned_at: None,
             vehicle: None,
+            language: Default::default(),
+            contact: None,
+            department_pending: false,
+            page_url: None,
             team: Some(Named {
                 id: Uuid::new_v4(),
                 name: "BDC".into(),

@@ -27,6 +27,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod bot_api;
 pub mod demo;
 pub mod directory;
 pub mod error;
@@ -347,6 +348,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         }
     });
     let serving = async move {
+        // The peer address is kept for consent records (see `ws::widget::client_ip`).
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(token.cancelled_owned())
             .await

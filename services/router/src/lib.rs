@@ -50,7 +50,7 @@ use showroom_config::{Common, ConfigError};
 use showroom_proto::Envelope;
 use showroom_proto::conversation::{
     AcceptConversation, ConversationCommand, EndConversation, ReassignConversation, ReplyTransfer,
-    StartConversation, TransferConversation,
+    RouteConversation, StartConversation, TransferConversation,
 };
 use showroom_proto::internal::{InternalCommand, InviteInternal, LeaveInternal, OpenInternal};
 use showroom_proto::routing::{
@@ -136,6 +136,12 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         conv(ConversationCommand::Start),
         StartConversation,
         start
+    );
+    serve!(
+        "route",
+        conv(ConversationCommand::Route),
+        RouteConversation,
+        route
     );
     serve!(
         "accept",

@@ -2,14 +2,14 @@
 //! Every change is one transaction that also writes its events to the outbox and its
 //! time-outs to `conversation_timers`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use showroom_bus::Bus;
 use showroom_proto::conversation::{
     AcceptConversation, Conversation, ConversationEventKind, ConversationState, EndConversation,
-    EndedBy, OfflineReason, StartConversation,
+    EndedBy, OfflineReason, RouteConversation, StartConversation,
 };
 use showroom_proto::presence::Purpose;
 use showroom_proto::{CommandError, ErrorCode};
@@ -21,7 +21,7 @@ use uuid::Uuid;
 use crate::offers::{Trigger, plan};
 use crate::outbox::Staged;
 use crate::settings::{self, Department};
-use showroom_proto::routing::WebsiteRouting;
+use showroom_proto::routing::{OfferMode, WebsiteRouting};
 
 /// How long a replica trusts the department settings it read (a change made through another
 /// replica is seen after at most this long; through this one, at once).
@@ -45,8 +45,8 @@ pub struct Machine {
     websites: Mutex<HashMap<Uuid, (Instant, CachedWebsite)>>,
 }
 
-/// A website's group, rooftop and routing settings.
-type CachedWebsite = (Uuid, Uuid, Arc<WebsiteRouting>);
+/// A website's group, and what a start needs of it.
+type CachedWebsite = (Uuid, Arc<settings::Website>);
 
 /// The event that announces a closing state.
 fn closing_event(state: ConversationState) -> ConversationEventKind {
@@ -60,11 +60,91 @@ fn closing_event(state: ConversationState) -> ConversationEventKind {
 
 /// Whether a chat is offered at start, or where it goes instead.
 enum Decision {
+    /// The bot's Lead Gate comes first.
+    Gate,
     Offer {
         offered_to: Vec<Uuid>,
         team: Option<Uuid>,
     },
     Offline(OfflineReason),
+}
+
+/// Routing variables within their limits.
+fn check_variables(variables: &BTreeMap<String, String>) -> Result<(), CommandError> {
+    if variables.len() > MAX_VARIABLES
+        || variables
+            .iter()
+            .any(|(k, v)| k.is_empty() || k.len() > 64 || v.len() > 256)
+    {
+        return Err(CommandError::new(
+            ErrorCode::BadRequest,
+            "variables: at most 20, names of 1 to 64 characters, values of at most 256",
+        ));
+    }
+    Ok(())
+}
+
+/// The time-outs of a chat that starts waiting for an agent: incoming, wait, overflow (unless
+/// already with its team), ring (when someone is ringing).
+fn waiting_timers(
+    dept: &Department,
+    team: Option<Uuid>,
+    offered_to: &[Uuid],
+) -> (Vec<&'static str>, Vec<f64>) {
+    let s = &dept.settings;
+    let mut timers: Vec<(&str, f64)> = vec![("incoming", s.incoming_timeout_secs as f64)];
+    if let Some(wait) = s.wait_secs {
+        timers.push(("wait", wait as f64));
+    }
+    if let (Some(t), Some(after)) = (s.overflow_team_id, s.overflow_after_secs)
+        && team != Some(t)
+    {
+        timers.push(("overflow", after as f64));
+    }
+    if s.mode == OfferMode::Ring && !offered_to.is_empty() {
+        timers.push(("ring", s.ring_secs as f64));
+    }
+    timers.into_iter().unzip()
+}
+
+/// The events of a chat just routed: `offline`, or `queued` and (when someone was) `offered`.
+async fn stage_routed(
+    staged: &mut Staged,
+    now: &Conversation,
+    offered_to: &[Uuid],
+) -> Result<(), sqlx::Error> {
+    if now.state.is_closed() {
+        return staged
+            .event(
+                ConversationEventKind::Offline,
+                now,
+                Vec::new(),
+                Vec::new(),
+                None,
+            )
+            .await;
+    }
+    staged
+        .event(
+            ConversationEventKind::Queued,
+            now,
+            Vec::new(),
+            Vec::new(),
+            None,
+        )
+        .await?;
+    if !offered_to.is_empty() {
+        staged
+            .event(
+                ConversationEventKind::Offered,
+                now,
+                offered_to.to_vec(),
+                Vec::new(),
+                None,
+            )
+            .await?;
+    }
+    Ok(())
 }
 
 impl Machine {
@@ -130,27 +210,27 @@ impl Machine {
             .ok_or(sqlx::Error::RowNotFound)
     }
 
-    /// A website's rooftop and routing settings, from a short-lived cache.
+    /// A website's rooftop, Lead Gate and routing settings, from a short-lived cache.
     pub(crate) async fn website_cached(
         &self,
         group: Uuid,
         id: Uuid,
-    ) -> Result<Option<(Uuid, Arc<WebsiteRouting>)>, CommandError> {
-        if let Some((at, (g, rooftop, w))) = self.websites.lock().expect("cache lock").get(&id)
+    ) -> Result<Option<Arc<settings::Website>>, CommandError> {
+        if let Some((at, (g, w))) = self.websites.lock().expect("cache lock").get(&id)
             && at.elapsed() < SETTINGS_TTL
             && *g == group
         {
-            return Ok(Some((*rooftop, w.clone())));
+            return Ok(Some(w.clone()));
         }
-        let Some((rooftop, w)) = settings::website(&self.pool, group, id).await? else {
+        let Some(w) = settings::website_with_gate(&self.pool, group, id).await? else {
             return Ok(None);
         };
         let w = Arc::new(w);
         self.websites
             .lock()
             .expect("cache lock")
-            .insert(id, (Instant::now(), (group, rooftop, w.clone())));
-        Ok(Some((rooftop, w)))
+            .insert(id, (Instant::now(), (group, w.clone())));
+        Ok(Some(w))
     }
 
     /// Forgets a website's cached settings (after a change through this replica).
@@ -306,123 +386,73 @@ impl Machine {
     }
 
     /// Creates the conversation (or returns the visitor's open one: a retried start is
-    /// harmless) and routes it: offered to the eligible agents, or to the offline flow when the
-    /// department is closed, the website is full, or nobody who could take it is online.
+    /// harmless). With the website's Lead Gate on, it starts in state `bot` and waits for the
+    /// bot's `route`; otherwise it is routed at once: offered to the eligible agents, or to the
+    /// offline flow when the department is closed, the website is full, or nobody who could
+    /// take it is online.
     pub async fn start(
         &self,
         group: Uuid,
         cmd: StartConversation,
     ) -> Result<Conversation, CommandError> {
-        if cmd.variables.len() > MAX_VARIABLES
-            || cmd
-                .variables
-                .iter()
-                .any(|(k, v)| k.is_empty() || k.len() > 64 || v.len() > 256)
-        {
-            return Err(CommandError::new(
-                ErrorCode::BadRequest,
-                "variables: at most 20, names of 1 to 64 characters, values of at most 256",
-            ));
-        }
+        check_variables(&cmd.variables)?;
         let vehicle = match cmd.vehicle.clone() {
             None => None,
             Some(v) => v
                 .checked(chrono::Datelike::year(&chrono::Utc::now()))
                 .map_err(|e| CommandError::new(ErrorCode::BadRequest, e))?,
         };
-        // A retried start (the visitor's chat is open already) meets the unique index below
-        // and answers with that chat.
-        let Some((rooftop, web)) = self.website_cached(group, cmd.website_id).await? else {
+        let page_url = cmd
+            .page_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| (u.starts_with("https://") || u.starts_with("http://")) && u.len() <= 2000)
+            .map(str::to_string);
+        let client_ip = cmd
+            .client_ip
+            .as_deref()
+            .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok())
+            .map(str::to_string);
+        let Some(web) = self.website_cached(group, cmd.website_id).await? else {
             return Err(CommandError::new(ErrorCode::NotFound, "no such website"));
         };
-        let mut department_id = cmd.department_id;
-        let mut team = None;
-        if let Some(rule) = web.rules.iter().find(|r| {
-            cmd.variables
-                .get(&r.variable)
-                .is_some_and(|v| v.trim().eq_ignore_ascii_case(r.value.trim()))
-        }) {
-            department_id = rule.department_id.unwrap_or(department_id);
-            team = rule.team_id;
-        }
-        let mut conn = self.pool.acquire().await.map_err(db_error)?;
-        let dept = self
-            .department_cached(&mut conn, group, department_id)
-            .await
-            .map_err(db_error)?
-            .filter(|d| d.rooftop_id == rooftop)
-            .ok_or_else(|| {
-                CommandError::new(ErrorCode::NotFound, "no such department on this website")
-            })?;
-        let mut decision = if !dept.is_open_now() {
-            Decision::Offline(OfflineReason::AfterHours)
-        } else {
-            let overflow = dept.settings.overflow_team_id;
-            if team.is_none() && dept.settings.overflow_after_secs == Some(0) {
-                // Overflow at once: the covering team is in the pool from the start.
-                team = overflow;
-            }
-            let mut pool = self
-                .pool(
-                    &mut conn,
-                    group,
-                    Some(dept.id),
-                    team,
-                    None,
-                    Purpose::NewChat,
-                )
-                .await
-                .map_err(db_error)?;
-            if pool.online.is_empty() && team.is_none() && overflow.is_some() {
-                // Nobody of the department is here: the covering team gets it at once.
-                team = overflow;
-                pool = self
-                    .pool(
-                        &mut conn,
-                        group,
-                        Some(dept.id),
-                        team,
-                        None,
-                        Purpose::NewChat,
-                    )
-                    .await
-                    .map_err(db_error)?;
-            }
-            if pool.online.is_empty() {
-                Decision::Offline(OfflineReason::NobodyAvailable)
-            } else {
-                let eligible = pool.eligible(dept.settings.max_chats_per_agent);
-                let p = plan(dept.settings.mode, &eligible, &[], &[], Trigger::Presence);
-                Decision::Offer {
-                    offered_to: p.offered_to,
-                    team,
-                }
-            }
+        let rooftop = web.rooftop;
+        let pending = cmd.department_id.is_none();
+        let chosen = match cmd.department_id {
+            Some(d) => d,
+            None => self.first_department(group, rooftop).await?,
         };
-        drop(conn);
+        let gate = web.lead_gate;
+        let (dept, mut decision) = if gate {
+            // The bot asks first; the department is checked now all the same.
+            let mut conn = self.pool.acquire().await.map_err(db_error)?;
+            let dept = self
+                .department_cached(&mut conn, group, chosen)
+                .await
+                .map_err(db_error)?
+                .filter(|d| d.rooftop_id == rooftop)
+                .ok_or_else(|| {
+                    CommandError::new(ErrorCode::NotFound, "no such department on this website")
+                })?;
+            (dept, Decision::Gate)
+        } else {
+            self.decide(group, rooftop, &web.routing, chosen, &cmd.variables)
+                .await?
+        };
 
         let id = Uuid::now_v7();
         let mut staged = Staged::default();
         let mut tx = self.pool.begin().await.map_err(db_error)?;
-        if let (Some(max), Decision::Offer { .. }) = (web.max_sessions, &decision) {
-            // One start at a time per capped website, so the cap holds under concurrency.
-            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 7))")
-                .bind(cmd.website_id)
-                .execute(&mut *tx)
+        if let (Some(max), Decision::Offer { .. }) = (web.routing.max_sessions, &decision)
+            && self
+                .cap_reached(&mut tx, cmd.website_id, max, None)
                 .await
-                .map_err(db_error)?;
-            let (open,): (i64,) = sqlx::query_as(
-                "SELECT count(*) FROM conversations WHERE website_id = $1 AND state IN ('bot', 'incoming', 'active')",
-            )
-            .bind(cmd.website_id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_error)?;
-            if open >= max as i64 {
-                decision = Decision::Offline(OfflineReason::MaxSessions);
-            }
+                .map_err(db_error)?
+        {
+            decision = Decision::Offline(OfflineReason::MaxSessions);
         }
         let (state, reason, offered_to, team) = match &decision {
+            Decision::Gate => (ConversationState::Bot, None, Vec::new(), None),
             Decision::Offer { offered_to, team } => {
                 (ConversationState::Incoming, None, offered_to.clone(), *team)
             }
@@ -430,30 +460,23 @@ impl Machine {
         };
         let closed = state.is_closed();
         // Its time-outs, set in the same statement as the chat, its shopper and its timers.
-        let s = &dept.settings;
-        let mut timers: Vec<(&str, f64)> = Vec::new();
-        if !closed {
-            timers.push(("incoming", s.incoming_timeout_secs as f64));
-            if let Some(wait) = s.wait_secs {
-                timers.push(("wait", wait as f64));
-            }
-            if let (Some(t), Some(after)) = (s.overflow_team_id, s.overflow_after_secs)
-                && team != Some(t)
-            {
-                timers.push(("overflow", after as f64));
-            }
-            if s.mode == showroom_proto::routing::OfferMode::Ring && !offered_to.is_empty() {
-                timers.push(("ring", s.ring_secs as f64));
-            }
-        }
-        let (kinds, secs): (Vec<&str>, Vec<f64>) = timers.into_iter().unzip();
+        let (kinds, secs) = match &decision {
+            // A shopper who leaves the bot's questions unanswered times out like an idle chat.
+            Decision::Gate => (
+                vec!["inactivity"],
+                vec![dept.settings.inactivity_secs as f64],
+            ),
+            Decision::Offer { .. } => waiting_timers(&dept, team, &offered_to),
+            Decision::Offline(_) => (Vec::new(), Vec::new()),
+        };
         let inserted: Option<(Uuid,)> = sqlx::query_as(
             "WITH c AS ( \
                 INSERT INTO conversations (id, group_id, website_id, rooftop_id, department_id, visitor_id, \
-                    shopper_name, state, offline_reason, team_id, offered_to, variables, vehicle, previous_id, ended_at, ended_by) \
+                    shopper_name, state, offline_reason, team_id, offered_to, variables, vehicle, previous_id, ended_at, ended_by, \
+                    language, department_pending, page_url, client_ip) \
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $16, \
                     (SELECT p.id FROM conversations p WHERE p.website_id = $3 AND p.visitor_id = $6 ORDER BY p.created_at DESC LIMIT 1), \
-                    CASE WHEN $13 THEN now() END, CASE WHEN $13 THEN 'system' END) \
+                    CASE WHEN $13 THEN now() END, CASE WHEN $13 THEN 'system' END, $17, $18, $19, $20) \
                 ON CONFLICT (website_id, visitor_id) WHERE state IN ('bot', 'incoming', 'active') DO NOTHING RETURNING id), \
              p AS (INSERT INTO participants (conversation_id, kind, participant_id, left_at) \
                 SELECT id, 'shopper', $6, CASE WHEN $13 THEN now() END FROM c), \
@@ -478,6 +501,10 @@ impl Machine {
         .bind(&kinds)
         .bind(&secs)
         .bind(vehicle.as_ref().map(sqlx::types::Json))
+        .bind(cmd.language.as_str())
+        .bind(gate && pending)
+        .bind(&page_url)
+        .bind(&client_ip)
         .fetch_optional(&mut *tx)
         .await
         .map_err(db_error)?;
@@ -506,37 +533,8 @@ impl Machine {
                     None,
                 )
                 .await?;
-            if closed {
-                staged
-                    .event(
-                        ConversationEventKind::Offline,
-                        &now,
-                        Vec::new(),
-                        Vec::new(),
-                        None,
-                    )
-                    .await?;
-            } else {
-                staged
-                    .event(
-                        ConversationEventKind::Queued,
-                        &now,
-                        Vec::new(),
-                        Vec::new(),
-                        None,
-                    )
-                    .await?;
-                if !offered_to.is_empty() {
-                    staged
-                        .event(
-                            ConversationEventKind::Offered,
-                            &now,
-                            offered_to.clone(),
-                            Vec::new(),
-                            None,
-                        )
-                        .await?;
-                }
+            if state != ConversationState::Bot {
+                stage_routed(&mut staged, &now, &offered_to).await?;
             }
             Ok(now)
         }
@@ -544,6 +542,248 @@ impl Machine {
         let now = result.map_err(db_error)?;
         self.commit(tx, staged).await.map_err(db_error)?;
         Ok(now)
+    }
+
+    /// Routes a chat the bot is done with: stores what the Lead Gate collected, then decides
+    /// as [`Machine::start`] does (the website's rules, hours, its cap, who is online). A chat
+    /// no longer with the bot is answered as it is, so a retried `route` changes nothing.
+    pub async fn route(
+        &self,
+        group: Uuid,
+        cmd: RouteConversation,
+    ) -> Result<Conversation, CommandError> {
+        check_variables(&cmd.variables)?;
+        let contact = &cmd.contact;
+        if contact.first_name.trim().is_empty()
+            || contact.last_name.trim().is_empty()
+            || (contact.email.is_none() && contact.phone.is_none())
+        {
+            return Err(CommandError::new(
+                ErrorCode::BadRequest,
+                "contact: first and last name and an e-mail or a phone are required",
+            ));
+        }
+        let current = self.snapshot(group, cmd.conversation_id).await?;
+        if current.state != ConversationState::Bot {
+            return Ok(current);
+        }
+        let Some(web) = self.website_cached(group, current.website_id).await? else {
+            return Err(CommandError::new(ErrorCode::NotFound, "no such website"));
+        };
+        let (stored,): (sqlx::types::Json<BTreeMap<String, String>>,) =
+            sqlx::query_as("SELECT variables FROM conversations WHERE id = $1")
+                .bind(cmd.conversation_id)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_error)?;
+        let mut variables = stored.0;
+        variables.extend(cmd.variables.clone());
+        check_variables(&variables)?;
+        let chosen = cmd.department_id.unwrap_or(current.department.id);
+        let (dept, mut decision) = self
+            .decide(group, web.rooftop, &web.routing, chosen, &variables)
+            .await?;
+
+        let mut staged = Staged::default();
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let still: Option<(String,)> = sqlx::query_as(
+            "SELECT state FROM conversations WHERE id = $1 AND group_id = $2 FOR UPDATE",
+        )
+        .bind(cmd.conversation_id)
+        .bind(group)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if still.is_none_or(|(s,)| s != "bot") {
+            drop(tx);
+            return self.snapshot(group, cmd.conversation_id).await;
+        }
+        if let (Some(max), Decision::Offer { .. }) = (web.routing.max_sessions, &decision)
+            && self
+                .cap_reached(&mut tx, current.website_id, max, Some(cmd.conversation_id))
+                .await
+                .map_err(db_error)?
+        {
+            decision = Decision::Offline(OfflineReason::MaxSessions);
+        }
+        let (offered_to, team) = match &decision {
+            Decision::Offer { offered_to, team } => (offered_to.clone(), *team),
+            _ => (Vec::new(), None),
+        };
+        let result: Result<Conversation, sqlx::Error> = async {
+            sqlx::query(
+                "UPDATE conversations SET department_id = $2, department_pending = false, contact = $3, \
+                 shopper_name = $4, variables = $5, team_id = $6, offered_to = $7 WHERE id = $1",
+            )
+            .bind(cmd.conversation_id)
+            .bind(dept.id)
+            .bind(sqlx::types::Json(contact))
+            .bind(contact.full_name())
+            .bind(sqlx::types::Json(&variables))
+            .bind(team)
+            .bind(&offered_to)
+            .execute(&mut *tx)
+            .await?;
+            if let Decision::Offline(reason) = decision {
+                let closed = self
+                    .close(
+                        &mut tx,
+                        group,
+                        cmd.conversation_id,
+                        ConversationState::Offline,
+                        EndedBy::System,
+                        Some(reason),
+                        None,
+                        &mut staged,
+                    )
+                    .await?;
+                return closed.ok_or(sqlx::Error::RowNotFound);
+            }
+            self.cancel_timers(&mut tx, cmd.conversation_id, &["inactivity"])
+                .await?;
+            let (kinds, secs) = waiting_timers(&dept, team, &offered_to);
+            sqlx::query(
+                "WITH u AS (UPDATE conversations SET state = 'incoming' WHERE id = $1) \
+                 INSERT INTO conversation_timers (conversation_id, kind, group_id, due_at) \
+                 SELECT $1, k.kind, $2, now() + make_interval(secs => k.secs) \
+                 FROM unnest($3::text[], $4::float8[]) AS k(kind, secs)",
+            )
+            .bind(cmd.conversation_id)
+            .bind(group)
+            .bind(&kinds)
+            .bind(&secs)
+            .execute(&mut *tx)
+            .await?;
+            let now = read::conversation(&mut *tx, group, cmd.conversation_id)
+                .await?
+                .ok_or(sqlx::Error::RowNotFound)?;
+            stage_routed(&mut staged, &now, &offered_to).await?;
+            Ok(now)
+        }
+        .await;
+        let now = result.map_err(db_error)?;
+        self.commit(tx, staged).await.map_err(db_error)?;
+        Ok(now)
+    }
+
+    /// The first department of a rooftop (by position), for a chat started without one.
+    async fn first_department(&self, group: Uuid, rooftop: Uuid) -> Result<Uuid, CommandError> {
+        let first: Option<(Uuid,)> = sqlx::query_as(
+            "SELECT id FROM departments WHERE rooftop_id = $1 AND group_id = $2 ORDER BY position, label LIMIT 1",
+        )
+        .bind(rooftop)
+        .bind(group)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        first.map(|(id,)| id).ok_or_else(|| {
+            CommandError::new(
+                ErrorCode::NotFound,
+                "this website's dealership has no departments",
+            )
+        })
+    }
+
+    /// Where a chat for `department_id` goes: the website's rules (which may pick another
+    /// department or bring in a team), then hours, then who is online.
+    async fn decide(
+        &self,
+        group: Uuid,
+        rooftop: Uuid,
+        web: &WebsiteRouting,
+        department_id: Uuid,
+        variables: &BTreeMap<String, String>,
+    ) -> Result<(Arc<Department>, Decision), CommandError> {
+        let mut department_id = department_id;
+        let mut team = None;
+        if let Some(rule) = web.rules.iter().find(|r| {
+            variables
+                .get(&r.variable)
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case(r.value.trim()))
+        }) {
+            department_id = rule.department_id.unwrap_or(department_id);
+            team = rule.team_id;
+        }
+        let mut conn = self.pool.acquire().await.map_err(db_error)?;
+        let dept = self
+            .department_cached(&mut conn, group, department_id)
+            .await
+            .map_err(db_error)?
+            .filter(|d| d.rooftop_id == rooftop)
+            .ok_or_else(|| {
+                CommandError::new(ErrorCode::NotFound, "no such department on this website")
+            })?;
+        if !dept.is_open_now() {
+            return Ok((dept, Decision::Offline(OfflineReason::AfterHours)));
+        }
+        let overflow = dept.settings.overflow_team_id;
+        if team.is_none() && dept.settings.overflow_after_secs == Some(0) {
+            // Overflow at once: the covering team is in the pool from the start.
+            team = overflow;
+        }
+        let mut pool = self
+            .pool(
+                &mut conn,
+                group,
+                Some(dept.id),
+                team,
+                None,
+                Purpose::NewChat,
+            )
+            .await
+            .map_err(db_error)?;
+        if pool.online.is_empty() && team.is_none() && overflow.is_some() {
+            // Nobody of the department is here: the covering team gets it at once.
+            team = overflow;
+            pool = self
+                .pool(
+                    &mut conn,
+                    group,
+                    Some(dept.id),
+                    team,
+                    None,
+                    Purpose::NewChat,
+                )
+                .await
+                .map_err(db_error)?;
+        }
+        if pool.online.is_empty() {
+            return Ok((dept, Decision::Offline(OfflineReason::NobodyAvailable)));
+        }
+        let eligible = pool.eligible(dept.settings.max_chats_per_agent);
+        let p = plan(dept.settings.mode, &eligible, &[], &[], Trigger::Presence);
+        Ok((
+            dept,
+            Decision::Offer {
+                offered_to: p.offered_to,
+                team,
+            },
+        ))
+    }
+
+    /// Whether a capped website already has `max` open chats (not counting `except`). Takes a
+    /// per-website advisory lock first, so one start or route at a time counts and the cap
+    /// holds under concurrency.
+    async fn cap_reached(
+        &self,
+        tx: &mut PgConnection,
+        website: Uuid,
+        max: u32,
+        except: Option<Uuid>,
+    ) -> Result<bool, sqlx::Error> {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 7))")
+            .bind(website)
+            .execute(&mut *tx)
+            .await?;
+        let (open,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM conversations WHERE website_id = $1 \
+             AND state IN ('bot', 'incoming', 'active') AND id IS DISTINCT FROM $2",
+        )
+        .bind(website)
+        .bind(except)
+        .fetch_one(&mut *tx)
+        .await?;
+        Ok(open >= i64::from(max))
     }
 
     /// Gives the chat to the agent if nobody took it first.

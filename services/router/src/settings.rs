@@ -312,16 +312,37 @@ pub(crate) async fn website(
     group: Uuid,
     id: Uuid,
 ) -> Result<Option<(Uuid, WebsiteRouting)>, CommandError> {
-    let row: Option<(Uuid, Option<i32>)> = sqlx::query_as(
-        "SELECT w.rooftop_id, wr.max_sessions FROM websites w \
-         LEFT JOIN website_routing wr ON wr.website_id = w.id WHERE w.id = $1 AND w.group_id = $2",
+    Ok(website_with_gate(db, group, id)
+        .await?
+        .map(|w| (w.rooftop, w.routing)))
+}
+
+/// A website as a start needs it: its rooftop, whether the bot's Lead Gate is on (the bot's
+/// `bot_settings`, on when the website has no row), and its routing settings.
+#[derive(Debug, Clone)]
+pub(crate) struct Website {
+    pub(crate) rooftop: Uuid,
+    pub(crate) lead_gate: bool,
+    pub(crate) routing: WebsiteRouting,
+}
+
+/// Reads a [`Website`] of `group`.
+pub(crate) async fn website_with_gate(
+    db: impl PgExecutor<'_> + Copy,
+    group: Uuid,
+    id: Uuid,
+) -> Result<Option<Website>, CommandError> {
+    let row: Option<(Uuid, Option<i32>, bool)> = sqlx::query_as(
+        "SELECT w.rooftop_id, wr.max_sessions, COALESCE(bs.lead_gate, true) FROM websites w \
+         LEFT JOIN website_routing wr ON wr.website_id = w.id \
+         LEFT JOIN bot_settings bs ON bs.website_id = w.id WHERE w.id = $1 AND w.group_id = $2",
     )
     .bind(id)
     .bind(group)
     .fetch_optional(db)
     .await
     .map_err(db_error)?;
-    let Some((rooftop, max_sessions)) = row else {
+    let Some((rooftop, max_sessions, lead_gate)) = row else {
         return Ok(None);
     };
     let rules: Vec<(String, String, Option<Uuid>, Option<Uuid>)> = sqlx::query_as(
@@ -331,9 +352,10 @@ pub(crate) async fn website(
     .fetch_all(db)
     .await
     .map_err(db_error)?;
-    Ok(Some((
+    Ok(Some(Website {
         rooftop,
-        WebsiteRouting {
+        lead_gate,
+        routing: WebsiteRouting {
             max_sessions: max_sessions.map(|v| v as u32),
             rules: rules
                 .into_iter()
@@ -345,7 +367,7 @@ pub(crate) async fn website(
                 })
                 .collect(),
         },
-    )))
+    }))
 }
 
 /// Replaces a website's routing settings after checking them.

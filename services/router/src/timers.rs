@@ -124,7 +124,8 @@ impl Machine {
                 self.reconsider(tx, group, id, Trigger::Overflow, staged)
                     .await?;
             }
-            ("inactivity", "active") => self.inactivity(tx, group, id, staged).await?,
+            // A shopper who walked away from the bot's questions times out the same way.
+            ("inactivity", "active" | "bot") => self.inactivity(tx, group, id, staged).await?,
             ("transfer", "active") => self.expire_transfer(tx, group, id, staged).await?,
             // The chat moved on since the timer was set; nothing to do.
             _ => {}
@@ -142,7 +143,7 @@ impl Machine {
         staged: &mut Staged,
     ) -> Result<(), sqlx::Error> {
         let (department_id, assigned_at): (Uuid, Option<DateTime<Utc>>) =
-            sqlx::query_as("SELECT department_id, assigned_at FROM conversations WHERE id = $1")
+            sqlx::query_as("SELECT department_id, COALESCE(assigned_at, created_at) FROM conversations WHERE id = $1")
                 .bind(id)
                 .fetch_one(&mut *tx)
                 .await?;

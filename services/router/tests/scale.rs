@@ -74,6 +74,14 @@ async fn seed(pool: &PgPool) -> anyhow::Result<Tenant> {
         .bind(rooftop)
         .execute(pool)
         .await?;
+    // Chats go straight to routing (the bot's Lead Gate is the bot service's, not run here).
+    sqlx::query(
+        "INSERT INTO bot_settings (website_id, group_id, lead_gate) VALUES ($1, $2, false)",
+    )
+    .bind(website)
+    .bind(group)
+    .execute(pool)
+    .await?;
     // Short time-outs so every unanswered or idle chat closes within the test.
     sqlx::query(
         "INSERT INTO department_routing (department_id, group_id, incoming_timeout_secs, inactivity_secs) \
@@ -266,10 +274,13 @@ async fn three_replicas_ten_thousand_chats_one_killed() -> anyhow::Result<()> {
                     StartConversation {
                         website_id: t.website,
                         visitor_id: Uuid::new_v4(),
-                        department_id: t.sales,
+                        department_id: Some(t.sales),
                         shopper_name: None,
                         variables: Default::default(),
                         vehicle: None,
+                        language: Default::default(),
+                        page_url: None,
+                        client_ip: None,
                     },
                 );
                 let t0 = Instant::now();

@@ -47,7 +47,16 @@ pub fn code_of(e: &CommandError) -> &'static str {
 
 /// An error frame for a refused command.
 pub fn refused(e: &CommandError, r#ref: Option<&str>) -> Outbound {
-    error_frame(code_of(e), &e.message, r#ref)
+    if e.fields.is_empty() {
+        return error_frame(code_of(e), &e.message, r#ref);
+    }
+    // A form's refusal names each wrong field.
+    let mut v =
+        json!({"type": "error", "code": "bad_request", "message": e.message, "fields": e.fields});
+    if let Some(r) = r#ref {
+        v["ref"] = json!(r);
+    }
+    Outbound::frame(&v)
 }
 
 /// Adds `ref` to a reply frame when the client gave one.

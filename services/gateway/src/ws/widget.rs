@@ -1,15 +1,21 @@
 //! The shopper widget socket: `GET /ws/widget?key=<website key>`.
 
 use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::ws::{WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode, header::ORIGIN};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use showroom_proto::bot::{
+    BotCommand, BotSettings, LeaveMessage, LeaveMessageForm, MessageReceipt, TextKey,
+};
+use showroom_proto::contact::Language;
 use showroom_proto::conversation::{
     Conversation, ConversationCommand, EndConversation, EndedBy, StartConversation, Vehicle,
 };
@@ -43,9 +49,20 @@ enum Frame {
         visitor_token: Option<String>,
         #[serde(default)]
         last_seq: Option<i64>,
+        /// The browser's language tag (`es-MX`): the bot's language until `start` says.
+        #[serde(default)]
+        locale: Option<String>,
     },
     Start {
-        department_id: Uuid,
+        /// `None` lets the bot ask (Lead Gate on).
+        #[serde(default)]
+        department_id: Option<Uuid>,
+        /// `en` or `es` (any tag: `es-MX` is Spanish, others English).
+        #[serde(default)]
+        language: Option<String>,
+        /// The page the chat starts on.
+        #[serde(default)]
+        page_url: Option<String>,
         #[serde(default)]
         name: Option<String>,
         /// Routing variables (checked by [`variables`]).
@@ -64,6 +81,14 @@ enum Frame {
     },
     End,
     Ping,
+    /// The leave-a-message form (its fields are the REST call's).
+    LeaveMessage {
+        #[serde(flatten)]
+        form: Box<LeaveMessageForm>,
+        /// Sending the same form again (same id) stores it once.
+        #[serde(default)]
+        form_id: Option<String>,
+    },
 }
 
 impl Frame {
@@ -75,6 +100,7 @@ impl Frame {
             Frame::Typing { .. } => "typing",
             Frame::End => "end",
             Frame::Ping => "ping",
+            Frame::LeaveMessage { .. } => "leave_message",
         }
     }
 }
@@ -144,15 +170,49 @@ pub fn variables(raw: Option<Value>) -> Result<BTreeMap<String, String>, String>
 }
 
 /// A conversation as the shopper sees it: without the dealer group's internal ids and routing
-/// (`group_id`, `website_id`, `team`). Everything else, `offline_reason` included, stays.
+/// (`group_id`, `website_id`, `team`) and the consent record. Everything else,
+/// `offline_reason` and the shopper's own contact included, stays.
 pub fn shopper_view(c: &Conversation) -> Value {
     let mut v = json!(c);
     if let Some(o) = v.as_object_mut() {
         for internal in ["group_id", "website_id", "team"] {
             o.remove(internal);
         }
+        if let Some(contact) = o.get_mut("contact").and_then(Value::as_object_mut) {
+            contact.remove("consent");
+        }
     }
     v
+}
+
+/// The address a request came from: the first `X-Forwarded-For` hop (the ingress in front of
+/// the gateway sets it), else the TCP peer. Kept only for consent records.
+pub fn client_ip(headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<String> {
+    headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(str::trim)
+        .filter(|ip| ip.parse::<IpAddr>().is_ok())
+        .map(str::to_string)
+        .or_else(|| peer.map(|p| p.ip().to_string()))
+}
+
+/// What the widget needs of the website's bot: name, picture, whether the Lead Gate and the
+/// leave-a-message form are on, and every text in both languages.
+pub fn bot_view(bot: &BotSettings) -> Value {
+    let texts: BTreeMap<&str, BTreeMap<TextKey, String>> = Language::ALL
+        .iter()
+        .map(|l| (l.as_str(), bot.texts_in(*l)))
+        .collect();
+    json!({
+        "name": bot.name(),
+        "avatar_url": bot.avatar_url,
+        "lead_gate": bot.lead_gate,
+        "leave_message_form": bot.leave_message_form,
+        "consent_version": bot.consent_version,
+        "texts": texts,
+    })
 }
 
 /// Checks the website key and the browser's origin, then upgrades.
@@ -160,8 +220,10 @@ pub async fn upgrade(
     State(state): State<Arc<AppState>>,
     Query(q): Query<WidgetQuery>,
     headers: HeaderMap,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
+    let ip = client_ip(&headers, peer.map(|p| p.0.0));
     let key = q.key.filter(|k| !k.is_empty()).ok_or_else(|| {
         ApiError::bad_request(
             "missing_key",
@@ -191,20 +253,24 @@ pub async fn upgrade(
     }
     Ok(ws
         .max_message_size(1 << 20)
-        .on_upgrade(move |socket| run(state, website, socket))
+        .on_upgrade(move |socket| run(state, website, ip, socket))
         .into_response())
 }
 
 struct Shopper {
     state: Arc<AppState>,
     website: Website,
+    /// Where the socket comes from, for consent records.
+    ip: Option<String>,
+    /// The browser's language until a conversation says otherwise.
+    language: Language,
     visitor: Uuid,
     socket: u64,
     conversation: Option<Conversation>,
     replies: mpsc::Sender<Outbound>,
 }
 
-async fn run(state: Arc<AppState>, website: Website, socket: WebSocket) {
+async fn run(state: Arc<AppState>, website: Website, ip: Option<String>, socket: WebSocket) {
     let cancel = state.shutdown.child_token();
     let (sink, mut stream) = socket.split();
     let (replies, replies_rx) = mpsc::channel(256);
@@ -221,6 +287,7 @@ async fn run(state: Arc<AppState>, website: Website, socket: WebSocket) {
                 v,
                 visitor_token,
                 last_seq,
+                locale,
             },
             r#ref,
         ) => {
@@ -241,6 +308,8 @@ async fn run(state: Arc<AppState>, website: Website, socket: WebSocket) {
                 let mut s = Shopper {
                     state: state.clone(),
                     website,
+                    ip,
+                    language: Language::from_tag(locale.as_deref().unwrap_or("")),
                     visitor,
                     socket: socket_id,
                     conversation: None,
@@ -342,12 +411,22 @@ impl Shopper {
         let departments = directory::departments_of(pool, &self.website)
             .await
             .map_err(db)?;
+        let bot = read::bot_settings(pool, self.website.id)
+            .await
+            .map_err(db)?;
+        let language = self
+            .conversation
+            .as_ref()
+            .map(|c| c.language)
+            .unwrap_or(self.language);
         let frame = json!({
             "type": "welcome",
             "v": PROTOCOL_VERSION,
             "visitor_token": self.state.visitor_keys.issue(self.website.id, self.visitor),
             "website": {"name": self.website.name, "rooftop": self.website.rooftop_name},
             "departments": departments,
+            "language": language,
+            "bot": bot_view(&bot),
             "conversation": self.conversation.as_ref().map(shopper_view),
             "messages": messages,
         });
@@ -390,6 +469,8 @@ impl Shopper {
             Frame::Ping => Ok(Outbound::frame(&with_ref(json!({"type": "pong"}), r#ref))),
             Frame::Start {
                 department_id,
+                language,
+                page_url,
                 name,
                 variables: vars,
                 vehicle: car,
@@ -424,6 +505,12 @@ impl Shopper {
                     shopper_name: name,
                     variables,
                     vehicle,
+                    language: language
+                        .as_deref()
+                        .map(Language::from_tag)
+                        .unwrap_or(self.language),
+                    page_url: page_url.filter(|u| u.len() <= 2000),
+                    client_ip: self.ip.clone(),
                 };
                 let c: Conversation = self
                     .state
@@ -480,6 +567,37 @@ impl Shopper {
                 ErrorCode::Internal,
                 "typing is handled before dispatch",
             )),
+            Frame::LeaveMessage { mut form, form_id } => {
+                // The conversation it follows, if it could not go live.
+                self.refresh().await;
+                let conversation_id = self.conversation.as_ref().map(|c| c.id);
+                if form.language.is_none() {
+                    form.language = Some(
+                        self.conversation
+                            .as_ref()
+                            .map(|c| c.language)
+                            .unwrap_or(self.language)
+                            .as_str()
+                            .to_string(),
+                    );
+                }
+                let cmd = LeaveMessage {
+                    website_id: self.website.id,
+                    form: *form,
+                    conversation_id,
+                    visitor_id: Some(self.visitor),
+                    ip: self.ip.clone(),
+                    idempotency_key: form_id.map(|id| format!("widget:{}:{id}", self.visitor)),
+                };
+                let receipt: MessageReceipt = self
+                    .state
+                    .command(v1::bot_command(self.group(), BotCommand::LeaveMessage), cmd)
+                    .await?;
+                Ok(Outbound::frame(&with_ref(
+                    json!({"type": "message_left", "id": receipt.id}),
+                    r#ref,
+                )))
+            }
             Frame::End => {
                 let c = self.conversation.as_ref().ok_or_else(|| {
                     CommandError::new(ErrorCode::NotFound, "no conversation to end")

@@ -1,0 +1,478 @@
+//! The Lead Gate: before an agent is sought, the bot asks the department (when the shopper
+//! has not chosen one), first name, last name, and an e-mail or a mobile number, checks each
+//! answer, asks again with a specific reason when it is wrong, then hands the chat to the
+//! router with what it collected.
+//!
+//! The shopper answers in the chat itself: their messages are in the transcript (durable
+//! before they were acknowledged), and the bot follows them. Where a chat stands is a
+//! `gate_sessions` row, locked while a chat is advanced, so replicas and redelivered events
+//! never answer twice; every message the bot posts has an id derived from what it answers, so
+//! a retry after a crash posts nothing new. A sweep picks up whatever an event did not.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use showroom_bus::Bus;
+use showroom_proto::bot::{BotSettings, TextKey, fill};
+use showroom_proto::contact::{Consent, Contact, Language};
+use showroom_proto::conversation::{
+    Conversation, ConversationCommand, ConversationState, RouteConversation,
+};
+use showroom_proto::message::{Author, AuthorKind, Message, PostMessage};
+use showroom_proto::{CommandError, Envelope, v1};
+use showroom_store::read;
+use showroom_store::sqlx::{self, PgPool};
+use uuid::Uuid;
+
+use crate::validate::{self, Invalid};
+
+/// How long a request to the router or the gateway may keep retrying.
+const REQUEST_WITHIN: Duration = Duration::from_secs(10);
+
+/// Why a chat could not be advanced now (it is tried again by the next event or the sweep).
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    /// Postgres failed.
+    #[error("postgres: {0}")]
+    Db(#[from] sqlx::Error),
+    /// The bus failed.
+    #[error("bus: {0}")]
+    Bus(#[from] showroom_bus::BusError),
+    /// The router or the gateway refused.
+    #[error("refused: {0}")]
+    Refused(#[from] CommandError),
+}
+
+/// The question a chat is at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Department,
+    FirstName,
+    LastName,
+    Contact,
+    Done,
+}
+
+impl Step {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Department => "department",
+            Self::FirstName => "first_name",
+            Self::LastName => "last_name",
+            Self::Contact => "contact",
+            Self::Done => "done",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "department" => Self::Department,
+            "first_name" => Self::FirstName,
+            "last_name" => Self::LastName,
+            "contact" => Self::Contact,
+            _ => Self::Done,
+        }
+    }
+}
+
+/// What was answered so far, each answer already checked.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Answers {
+    #[serde(default)]
+    department_id: Option<Uuid>,
+    #[serde(default)]
+    first_name: Option<String>,
+    #[serde(default)]
+    last_name: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    phone: Option<String>,
+    #[serde(default)]
+    consent: Option<Consent>,
+}
+
+/// What the bot needs to know about a chat's website and dealership.
+struct Context {
+    settings: BotSettings,
+    lang: Language,
+    rooftop: String,
+    country: String,
+    departments: Vec<(Uuid, String)>,
+    client_ip: Option<String>,
+}
+
+impl Context {
+    fn text(&self, key: TextKey, extra: &[(&str, &str)]) -> String {
+        let options = self
+            .departments
+            .iter()
+            .map(|(_, l)| l.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut values = vec![
+            ("bot", self.settings.name()),
+            ("rooftop", self.rooftop.as_str()),
+            ("options", options.as_str()),
+            ("country", self.country.as_str()),
+        ];
+        values.extend_from_slice(extra);
+        fill(self.settings.text(key, self.lang), &values)
+    }
+}
+
+/// Runs the Lead Gate for every chat in state `bot`.
+#[derive(Clone)]
+pub struct Gate {
+    bus: Bus,
+    pool: PgPool,
+}
+
+impl Gate {
+    /// A gate over the bus (to post messages and ask the router) and the database.
+    pub fn new(bus: Bus, pool: PgPool) -> Self {
+        Self { bus, pool }
+    }
+
+    /// Brings a chat up to date: greets it the first time, answers every shopper message not
+    /// answered yet, and routes it once the gate is done. Harmless to call again at any time.
+    pub async fn advance(&self, group: Uuid, id: Uuid) -> Result<(), GateError> {
+        let Some(conv) = read::conversation(&self.pool, group, id).await? else {
+            return Ok(());
+        };
+        if conv.state != ConversationState::Bot {
+            return Ok(());
+        }
+        let ctx = self.context(&conv).await?;
+        let first = if conv.department_pending && ctx.departments.len() > 1 {
+            Step::Department
+        } else {
+            Step::FirstName
+        };
+        let mut tx = self.pool.begin().await?;
+        let created: Option<(Uuid,)> = sqlx::query_as(
+            "INSERT INTO gate_sessions (conversation_id, group_id, step) VALUES ($1, $2, $3) \
+             ON CONFLICT (conversation_id) DO NOTHING RETURNING conversation_id",
+        )
+        .bind(id)
+        .bind(group)
+        .bind(first.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if created.is_some() {
+            self.post(
+                group,
+                &conv,
+                &ctx,
+                "gate-greeting",
+                ctx.text(TextKey::Greeting, &[]),
+            )
+            .await?;
+            for (i, text) in ask(first, &ctx, &Answers::default())
+                .into_iter()
+                .enumerate()
+            {
+                self.post(group, &conv, &ctx, &format!("gate-ask-{i}"), text)
+                    .await?;
+            }
+        }
+        let (step, answers, handled): (String, sqlx::types::Json<Answers>, i64) =
+            sqlx::query_as(
+                "SELECT step, answers, handled_seq FROM gate_sessions WHERE conversation_id = $1 FOR UPDATE",
+            )
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let mut step = Step::parse(&step);
+        let mut answers = answers.0;
+        let mut handled = handled;
+        if conv.department_pending && ctx.departments.len() == 1 {
+            answers.department_id = Some(ctx.departments[0].0);
+        }
+        let unanswered: Vec<(i64, String, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT seq, body, created_at FROM messages WHERE conversation_id = $1 \
+             AND author_kind = 'shopper' AND seq > $2 ORDER BY seq",
+        )
+        .bind(id)
+        .bind(handled)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (seq, text, at) in unanswered {
+            if step == Step::Done {
+                // Anything written after the last answer waits for the agent.
+                handled = seq;
+                continue;
+            }
+            let (next, replies) = answer(step, &text, at, &conv, &ctx, &mut answers);
+            for (i, reply) in replies.into_iter().enumerate() {
+                self.post(group, &conv, &ctx, &format!("gate-{seq}-{i}"), reply)
+                    .await?;
+            }
+            step = next;
+            handled = seq;
+        }
+        sqlx::query(
+            "UPDATE gate_sessions SET step = $2, answers = $3, handled_seq = $4, updated_at = now() \
+             WHERE conversation_id = $1",
+        )
+        .bind(id)
+        .bind(step.as_str())
+        .bind(sqlx::types::Json(&answers))
+        .bind(handled)
+        .execute(&mut *tx)
+        .await?;
+        if step == Step::Done {
+            self.route(group, &conv, &ctx, &answers).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Hands the chat to the router; says the online message when it waits for an agent.
+    async fn route(
+        &self,
+        group: Uuid,
+        conv: &Conversation,
+        ctx: &Context,
+        answers: &Answers,
+    ) -> Result<(), GateError> {
+        let contact = Contact {
+            first_name: answers.first_name.clone().unwrap_or_default(),
+            last_name: answers.last_name.clone().unwrap_or_default(),
+            email: answers.email.clone(),
+            phone: answers.phone.clone(),
+            consent: answers.consent.clone(),
+        };
+        let first_name = contact.first_name.clone();
+        let cmd = RouteConversation {
+            conversation_id: conv.id,
+            department_id: answers.department_id,
+            contact,
+            variables: BTreeMap::new(),
+        };
+        let env = Envelope::new(group, cmd);
+        let routed: Conversation = self
+            .bus
+            .request_retrying(
+                v1::conversation_command(group, ConversationCommand::Route),
+                &env,
+                REQUEST_WITHIN,
+            )
+            .await??;
+        if routed.state == ConversationState::Incoming {
+            let text = ctx.text(TextKey::Online, &[("first_name", &first_name)]);
+            self.post(group, &routed, ctx, "gate-online", text).await?;
+        }
+        Ok(())
+    }
+
+    async fn context(&self, conv: &Conversation) -> Result<Context, GateError> {
+        let settings = read::bot_settings(&self.pool, conv.website_id).await?;
+        let (rooftop, country, client_ip): (String, String, Option<String>) = sqlx::query_as(
+            "SELECT r.name, r.country, c.client_ip FROM conversations c JOIN rooftops r ON r.id = c.rooftop_id WHERE c.id = $1",
+        )
+        .bind(conv.id)
+        .fetch_one(&self.pool)
+        .await?;
+        let departments: Vec<(Uuid, String)> = sqlx::query_as(
+            "SELECT id, label FROM departments WHERE rooftop_id = $1 ORDER BY position, label",
+        )
+        .bind(conv.rooftop.id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Context {
+            settings,
+            lang: conv.language,
+            rooftop,
+            country,
+            departments,
+            client_ip,
+        })
+    }
+
+    /// Posts a bot message (once per `key`, however often it is called).
+    async fn post(
+        &self,
+        group: Uuid,
+        conv: &Conversation,
+        ctx: &Context,
+        key: &str,
+        text: String,
+    ) -> Result<Message, GateError> {
+        post(
+            &self.bus,
+            group,
+            conv.id,
+            Author {
+                kind: AuthorKind::Bot,
+                id: None,
+                name: Some(ctx.settings.name().to_string()),
+            },
+            key,
+            text,
+        )
+        .await
+    }
+}
+
+/// Appends a message through the gateway (which owns the transcript); `key` makes it once.
+pub async fn post(
+    bus: &Bus,
+    group: Uuid,
+    conversation_id: Uuid,
+    author: Author,
+    key: &str,
+    text: String,
+) -> Result<Message, GateError> {
+    let env = Envelope::new(
+        group,
+        PostMessage {
+            conversation_id,
+            author,
+            text,
+            client_msg_id: key.to_string(),
+        },
+    );
+    Ok(bus
+        .request_retrying(v1::message_post(group), &env, REQUEST_WITHIN)
+        .await??)
+}
+
+/// The bot's messages that ask `step`.
+fn ask(step: Step, ctx: &Context, answers: &Answers) -> Vec<String> {
+    let first_name = answers.first_name.as_deref().unwrap_or("");
+    match step {
+        Step::Department => vec![ctx.text(TextKey::AskDepartment, &[])],
+        Step::FirstName => vec![ctx.text(TextKey::AskFirstName, &[])],
+        Step::LastName => vec![ctx.text(TextKey::AskLastName, &[("first_name", first_name)])],
+        // The consent goes with the question, so it is shown before any number is given.
+        Step::Contact => vec![
+            ctx.text(TextKey::AskContact, &[]),
+            ctx.text(TextKey::Consent, &[]),
+        ],
+        Step::Done => Vec::new(),
+    }
+}
+
+/// Takes the shopper's answer to `step`: the next step and what the bot says.
+fn answer(
+    step: Step,
+    text: &str,
+    at: DateTime<Utc>,
+    conv: &Conversation,
+    ctx: &Context,
+    answers: &mut Answers,
+) -> (Step, Vec<String>) {
+    let next = |s: Step, answers: &Answers| (s, ask(s, ctx, answers));
+    match step {
+        Step::Department => match department(text, &ctx.departments) {
+            Some(d) => {
+                answers.department_id = Some(d);
+                next(Step::FirstName, answers)
+            }
+            None => (step, vec![ctx.text(TextKey::BadDepartment, &[])]),
+        },
+        Step::FirstName => match validate::name(text) {
+            Ok(n) => {
+                answers.first_name = Some(n);
+                next(Step::LastName, answers)
+            }
+            Err(_) => (step, vec![ctx.text(TextKey::BadName, &[])]),
+        },
+        Step::LastName => match validate::name(text) {
+            Ok(n) => {
+                answers.last_name = Some(n);
+                next(Step::Contact, answers)
+            }
+            Err(_) => (step, vec![ctx.text(TextKey::BadName, &[])]),
+        },
+        Step::Contact if validate::looks_like_email(text) => match validate::email(text) {
+            Ok(e) => {
+                answers.email = Some(e);
+                (Step::Done, Vec::new())
+            }
+            Err(_) => (step, vec![ctx.text(TextKey::BadEmail, &[])]),
+        },
+        Step::Contact => match validate::phone(text, &ctx.country) {
+            Ok(p) => {
+                answers.phone = Some(p);
+                answers.consent = Some(Consent {
+                    text: ctx.text(TextKey::Consent, &[]),
+                    version: ctx.settings.consent_version_tag(ctx.lang),
+                    at,
+                    page_url: conv.page_url.clone(),
+                    ip: ctx.client_ip.clone(),
+                });
+                (Step::Done, Vec::new())
+            }
+            Err(Invalid::BadPhone(_)) | Err(_) => (step, vec![ctx.text(TextKey::BadPhone, &[])]),
+        },
+        Step::Done => (Step::Done, Vec::new()),
+    }
+}
+
+/// The department an answer names: its number in the list, its label, or the start of one
+/// label only (case-insensitive).
+fn department(answer: &str, departments: &[(Uuid, String)]) -> Option<Uuid> {
+    let a = answer.trim().trim_end_matches('.').to_lowercase();
+    if a.is_empty() {
+        return None;
+    }
+    if let Ok(n) = a.parse::<usize>() {
+        return departments.get(n.checked_sub(1)?).map(|(id, _)| *id);
+    }
+    if let Some((id, _)) = departments.iter().find(|(_, l)| l.to_lowercase() == a) {
+        return Some(*id);
+    }
+    let starts: Vec<&(Uuid, String)> = departments
+        .iter()
+        .filter(|(_, l)| l.to_lowercase().starts_with(&a))
+        .collect();
+    match starts.as_slice() {
+        [(id, _)] => Some(*id),
+        _ => None,
+    }
+}
+
+/// Chats the events may have missed: in state `bot` for a few seconds with no session yet,
+/// with a shopper message not answered, or done but not routed (the router was away).
+pub async fn stragglers(pool: &PgPool) -> Result<Vec<(Uuid, Uuid)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT c.group_id, c.id FROM conversations c \
+         LEFT JOIN gate_sessions g ON g.conversation_id = c.id \
+         WHERE c.state = 'bot' AND c.created_at < now() - interval '3 seconds' \
+           AND (g.conversation_id IS NULL OR g.step = 'done' \
+                OR EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id \
+                           AND m.author_kind = 'shopper' AND m.seq > g.handled_seq \
+                           AND m.created_at < now() - interval '3 seconds')) \
+         ORDER BY c.created_at LIMIT 200",
+    )
+    .fetch_all(pool)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_department_is_named_by_number_label_or_a_unique_start() {
+        let s = Uuid::new_v4();
+        let v = Uuid::new_v4();
+        let p = Uuid::new_v4();
+        let d = vec![
+            (s, "Sales".to_string()),
+            (v, "Service".to_string()),
+            (p, "Parts".to_string()),
+        ];
+        assert_eq!(department("2", &d), Some(v));
+        assert_eq!(department(" sales. ", &d), Some(s));
+        assert_eq!(department("Par", &d), Some(p));
+        assert_eq!(department("S", &d), None, "Sales or Service?");
+        assert_eq!(department("4", &d), None);
+        assert_eq!(department("0", &d), None);
+        assert_eq!(department("finance", &d), None);
+    }
+}

@@ -1,0 +1,191 @@
+//! REST for the bot: each website's bot settings (Lead Gate, leave-a-message form, name,
+//! picture, texts in English and Spanish), and the leave-a-message call dealer sites post
+//! their own forms to. The bot owns and checks both; the gateway checks the session (or the
+//! website key and origin) and forwards.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::header::ORIGIN;
+use axum::http::{HeaderMap, StatusCode};
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+use showroom_proto::bot::{
+    BotCommand, BotSettings, LeaveMessage, LeaveMessageForm, MessageReceipt, PutBotSettings,
+    WebsiteRef,
+};
+use showroom_proto::v1;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::auth::Session;
+use crate::directory::{self, Owned};
+use crate::error::{ApiError, ErrorBody};
+use crate::ws::widget::client_ip;
+
+/// Longest Idempotency-Key, in characters.
+const MAX_IDEMPOTENCY_KEY: usize = 200;
+
+async fn website_of_group(state: &AppState, session: &Session, id: &str) -> Result<Uuid, ApiError> {
+    let id: Uuid = id
+        .parse()
+        .map_err(|_| ApiError::bad_request("bad_id", "the website id must be a UUID"))?;
+    if directory::in_group(&state.pool, Owned::Website, session.group(), id).await? {
+        Ok(id)
+    } else {
+        Err(ApiError::not_found("website"))
+    }
+}
+
+/// A website's bot settings.
+#[utoipa::path(get, path = "/api/v1/websites/{id}/bot", tag = "bot",
+    params(("id" = String, Path, description = "Website id (UUID)")),
+    responses((status = 200, body = BotSettings), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn get_bot(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Result<Json<BotSettings>, ApiError> {
+    let website_id = website_of_group(&state, &session, &id).await?;
+    Ok(Json(
+        state
+            .command(
+                v1::bot_command(session.group(), BotCommand::GetSettings),
+                WebsiteRef { website_id },
+            )
+            .await?,
+    ))
+}
+
+/// Replaces a website's bot settings (managers and admins). Texts left out fall back to the
+/// built-in ones; `consent_version` is raised by the bot whenever a consent text changes.
+#[utoipa::path(put, path = "/api/v1/websites/{id}/bot", tag = "bot",
+    request_body = BotSettings,
+    params(("id" = String, Path, description = "Website id (UUID)")),
+    responses((status = 200, body = BotSettings), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+pub async fn put_bot(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    Path(id): Path<String>,
+    b: Result<Json<BotSettings>, JsonRejection>,
+) -> Result<Json<BotSettings>, ApiError> {
+    if !session.can_manage() {
+        return Err(ApiError::forbidden(
+            "only a manager or an admin can change the bot's settings",
+        ));
+    }
+    let settings = b
+        .map(|Json(b)| b)
+        .map_err(|e| ApiError::bad_request("bad_json", e.body_text()))?;
+    let website_id = website_of_group(&state, &session, &id).await?;
+    Ok(Json(
+        state
+            .command(
+                v1::bot_command(session.group(), BotCommand::PutSettings),
+                PutBotSettings {
+                    website_id,
+                    settings,
+                },
+            )
+            .await?,
+    ))
+}
+
+/// The leave-a-message body: the form's fields.
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct LeaveMessageBody {
+    /// The form.
+    #[serde(flatten)]
+    pub form: LeaveMessageForm,
+}
+
+/// Accepted: the message is stored and will become a lead.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Accepted {
+    /// The message's id.
+    pub id: Uuid,
+}
+
+/// Leaves a message for a dealership from a dealer's own form (no session: the website key
+/// names the website; a browser's `Origin` must be on the website's allowed origins, a server
+/// sends none). Fields: `department_id` (optional), `first_name`, `last_name`, `email`
+/// (required), `phone` (optional, read in the rooftop's country unless it starts with `+`),
+/// `message` (required), `language`, `page_url`, `consent` (`{text, version}` shown with the
+/// phone field), `vehicle`. Answers 202 with the new id; 400 with `fields` naming each wrong
+/// field. An `Idempotency-Key` header makes a retry answer the same id without a second lead.
+#[utoipa::path(post, path = "/api/v1/widget/{key}/messages", tag = "bot",
+    request_body = LeaveMessageBody,
+    params(("key" = String, Path, description = "The website's widget key"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    responses((status = 202, body = Accepted), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn leave_message(
+    State(state): State<Arc<AppState>>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    let website = directory::website_by_key(&state.pool, &key)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_website",
+                "no website has this key",
+            )
+        })?;
+    if let Some(origin) = headers.get(ORIGIN).and_then(|v| v.to_str().ok())
+        && !website.allows(origin)
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "origin_not_allowed",
+            "this page's origin is not on the website's allowed origins",
+        ));
+    }
+    let form: LeaveMessageForm = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request("bad_json", format!("the body is not a valid form: {e}"))
+    })?;
+    let idempotency_key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => {
+            let k = v
+                .to_str()
+                .ok()
+                .map(str::trim)
+                .filter(|k| !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY);
+            Some(
+                k.ok_or_else(|| {
+                    ApiError::bad_request(
+                        "bad_idempotency_key",
+                        "Idempotency-Key must be 1 to 200 visible characters",
+                    )
+                })?
+                .to_string(),
+            )
+        }
+    };
+    let cmd = LeaveMessage {
+        website_id: website.id,
+        form,
+        conversation_id: None,
+        visitor_id: None,
+        ip: client_ip(&headers, peer.map(|p| p.0.0)),
+        idempotency_key: idempotency_key.map(|k| format!("rest:{k}")),
+    };
+    let subject = v1::bot_command(website.group_id, BotCommand::LeaveMessage);
+    // Without a key a retry could leave the message twice: send it once.
+    let receipt: MessageReceipt = if cmd.idempotency_key.is_some() {
+        state.command(subject, cmd).await?
+    } else {
+        state.command_once(subject, cmd).await?
+    };
+    Ok((StatusCode::ACCEPTED, Json(Accepted { id: receipt.id })))
+}
