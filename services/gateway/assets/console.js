@@ -592,11 +592,31 @@
     }
   }
 
+  // What the Lead Gate (or a form) collected: name, e-mail and phone as links, and the shopper's
+  // language. Shopper data: text only; the links are built from the values, never markup.
+  const LANGUAGE_NAMES = { en: 'English', es: 'Español' };
+  function renderContact(c) {
+    const el = $('t-contact');
+    const k = c.contact;
+    el.replaceChildren();
+    el.hidden = !k;
+    if (!k) return;
+    const link = (href, text) => { const a = h('a', '', text); a.href = href; return a; };
+    const parts = [];
+    const name = [k.first_name, k.last_name].filter(Boolean).join(' ');
+    if (name) parts.push(h('span', '', '👤 ' + name));
+    if (k.email) parts.push(link('mailto:' + k.email.replace(/[^\w.@+-]/g, encodeURIComponent), k.email));
+    if (k.phone) parts.push(link('tel:' + k.phone.replace(/[^\d+]/g, ''), k.phone));
+    if (c.language) parts.push(h('span', '', LANGUAGE_NAMES[c.language] || c.language));
+    parts.forEach((p, i) => el.append(...(i ? [' · ', p] : [p])));
+  }
+
   function renderThreadHead() {
     const e = current();
     if (!e) return;
     const c = e.c;
     renderVehicle(c);
+    renderContact(c);
     $('t-title').textContent = shopperName(c);
     $('t-sub').textContent = [subline(c), c.agent && c.agent.name].filter(Boolean).join(' · ');
     $('t-state').textContent = STATE_LABELS[c.state] || c.state;

@@ -3,6 +3,9 @@
  * Vehicle context (optional): data-vin, data-stock-number, data-year, data-make, data-model,
  * data-trim, data-price on that tag; or window.showroomVehicle = {vin, stock_number, year, make,
  * model, trim, price} before it; or Showroom.setVehicle({...}) once it has loaded.
+ * English and Spanish (from the browser, or the shopper's EN/ES switch). With the website's Lead
+ * Gate on, the bot asks the shopper's name and contact in the chat; when a chat cannot go live,
+ * the leave-a-message form.
  * Plain ES2020, no dependencies. All chat text goes in with textContent, never innerHTML. */
 (() => {
   'use strict';
@@ -14,7 +17,8 @@
   const src = new URL(script.src, location.href); // the gateway is wherever this file came from
   const WS_URL = (src.protocol === 'https:' ? 'wss://' : 'ws://') + src.host + '/ws/widget?key=' + encodeURIComponent(KEY);
   const TOKEN_KEY = 'showroom.visitor.' + KEY;   // localStorage: visitor_token from welcome
-  const CACHE_KEY = 'showroom.transcript.' + KEY; // sessionStorage: {conv, msgs} shown in this tab
+  const LANG_KEY = 'showroom.lang.' + KEY;       // localStorage: the language the shopper chose
+  const CACHE_KEY = 'showroom.transcript.' + KEY; // sessionStorage: {conv, msgs, left} shown in this tab
   const BACKOFF = [1000, 2000, 5000, 10000];
 
   // ---- vehicle context: from the snippet's data attributes, a global, or Showroom.setVehicle ----
@@ -46,11 +50,61 @@
   const getItem = (area, k) => { try { return window[area].getItem(k); } catch (_) { return null; } };
   const setItem = (area, k, v) => { try { v == null ? window[area].removeItem(k) : window[area].setItem(k, v); } catch (_) { /* ignore */ } };
 
+  // ---- the widget's own words, in each language; the bot's come in welcome.bot.texts ----
+  const STR = {
+    en: {
+      launch: 'Chat with us', chat: 'Chat', end: 'End chat', close: 'Close chat', lang: 'Language',
+      connecting: 'Connecting…', reconnecting: 'Reconnecting…',
+      help: 'How can we help you today?', name: 'Your name (optional)', go: 'Start chatting',
+      nobody: 'Nobody is available right now. Please try again later.',
+      type: 'Type your message', send: 'Send', again: 'Start a new chat', messages: 'Messages', picks: 'Departments',
+      bot: 'Assistant · a few quick questions', waiting: 'Waiting for an agent…',
+      with: "You're chatting with {agent}", joined: 'An agent joined the chat',
+      closed: "We're closed right now. Leave a message and we'll get back to you.",
+      unavailable: "No one is available to chat right now. Leave a message and we'll get back to you.",
+      missed: "No one could take your chat in time. Leave a message and we'll get back to you.",
+      timed_out: 'This chat was closed after a period of inactivity.', ended: 'This chat has ended',
+      agent: 'Agent', assistant: 'Assistant', typing: '{who} is typing…', sending: 'sending…', failed: 'Not sent',
+      long: 'That message is too long (4000 characters at most).', wait: 'Not connected yet, please wait a moment.',
+      wrong: 'Something went wrong', leave: 'Leave a message', department_id: 'Department',
+      first_name: 'First name', last_name: 'Last name', email: 'E-mail', phone: 'Mobile phone', optional: '(optional)',
+      message: 'Message', submit: 'Send message', submitting: 'Sending…', fix: 'Please check the fields marked below.',
+      thanks: 'Thanks! We got your message and will get back to you soon.',
+    },
+    es: {
+      launch: 'Chatee con nosotros', chat: 'Chat', end: 'Terminar chat', close: 'Cerrar chat', lang: 'Idioma',
+      connecting: 'Conectando…', reconnecting: 'Reconectando…',
+      help: '¿Cómo podemos ayudarle hoy?', name: 'Su nombre (opcional)', go: 'Empezar a chatear',
+      nobody: 'No hay nadie disponible ahora. Inténtelo más tarde.',
+      type: 'Escriba su mensaje', send: 'Enviar', again: 'Empezar un chat nuevo', messages: 'Mensajes', picks: 'Departamentos',
+      bot: 'Asistente · unas preguntas rápidas', waiting: 'Esperando a un agente…',
+      with: 'Está chateando con {agent}', joined: 'Un agente se unió al chat',
+      closed: 'En este momento estamos cerrados. Déjenos un mensaje y le responderemos.',
+      unavailable: 'No hay nadie disponible para chatear ahora. Déjenos un mensaje y le responderemos.',
+      missed: 'Nadie pudo atender su chat a tiempo. Déjenos un mensaje y le responderemos.',
+      timed_out: 'Este chat se cerró por inactividad.', ended: 'Este chat terminó',
+      agent: 'Agente', assistant: 'Asistente', typing: '{who} está escribiendo…', sending: 'enviando…', failed: 'No enviado',
+      long: 'Ese mensaje es demasiado largo (4000 caracteres como máximo).', wait: 'Aún no hay conexión, espere un momento.',
+      wrong: 'Algo salió mal', leave: 'Déjenos un mensaje', department_id: 'Departamento',
+      first_name: 'Nombre', last_name: 'Apellido', email: 'Correo electrónico', phone: 'Celular', optional: '(opcional)',
+      message: 'Mensaje', submit: 'Enviar mensaje', submitting: 'Enviando…', fix: 'Revise los campos marcados abajo.',
+      thanks: '¡Gracias! Recibimos su mensaje y le responderemos pronto.',
+      // The server explains a wrong form field in English; these say it in Spanish.
+      e_required: 'Este campo es obligatorio.', e_long: 'Es demasiado largo.',
+      e_first_name: 'Escriba solo su nombre, con letras.', e_last_name: 'Escriba solo su apellido, con letras.',
+      e_email: 'No es un correo electrónico completo (por ejemplo ana@ejemplo.com).',
+      e_phone: 'No es un número válido. Incluya la lada, o empiece con + y el código del país.',
+      e_message: 'Escriba su mensaje (hasta 4000 caracteres).', e_department_id: 'Elija un departamento.',
+    },
+  };
+
   // ---- state ----
   let ws = null, ready = false, attempt = 0, stopped = false;
-  let retryTimer = 0, deadTimer = 0, peerTypingTimer = 0, idleTimer = 0;
+  let retryTimer = 0, deadTimer = 0, peerTypingTimer = 0, idleTimer = 0, gapTimer = 0, gapFixed = -1;
   let view = 'loading';              // 'loading' | 'pick' | 'chat'
-  let departments = [];
+  let departments = [], rooftop = '', bot = null;
+  const okLang = (l) => (l === 'en' || l === 'es' ? l : null);
+  let lang = okLang(getItem('localStorage', LANG_KEY)) || (/^es\b/i.test(navigator.language || '') ? 'es' : 'en');
   let conv = null;                   // conversation on screen
   let shown = new Map();             // seq -> <li>, messages of `conv` on screen
   let lastSeq = 0;                   // every seq <= lastSeq is on screen (what hello.last_seq claims)
@@ -59,6 +113,9 @@
   let helloFor = null, helloSeq = 0; // what our last hello claimed
   let startRef = null, early = [], startDept = null;   // a `start` in flight; messages that came before `started`
   let typingSentAt = 0, typingOn = false, refN = 0;
+  let leave = null;                  // the leave-a-message form: {conv, formId, frame, busy, done}
+  let leftFor = null;                // the conversation whose message was left (from the tab cache)
+  let connKey = 'connecting', headKey = '';
 
   // ---- DOM helpers ----
   const h = (tag, cls, text) => {
@@ -67,44 +124,71 @@
     if (text != null) el.textContent = String(text);
     return el;
   };
+  const fill = (s, vars) => { for (const k in vars) s = s.split('{' + k + '}').join(vars[k]); return s; };
+  const t = (k, vars) => fill(STR[lang][k] ?? STR.en[k] ?? '', vars || {});
+  // A text of the bot in the current language, {rooftop} filled ('' when the server sent none).
+  const bt = (k) => { const x = bot && bot.texts && (bot.texts[lang] || bot.texts.en); return x && x[k] ? fill(x[k], { rooftop }) : ''; };
   const nm = (x) => (typeof x === 'string' ? x : (x && x.name) || '');
   const time = (at) => { const d = new Date(at); return isNaN(d) ? '' : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }); };
   const uid = () => (crypto.randomUUID ? crypto.randomUUID() : 'm-' + Date.now().toString(36) + Math.random().toString(36).slice(2, 12));
-  const isOpen = (c) => !!c && (c.state === 'incoming' || c.state === 'active'); // unknown states count as closed
+  const isOpen = (c) => !!c && (c.state === 'bot' || c.state === 'incoming' || c.state === 'active'); // unknown states count as closed
+  const gate = () => !!(bot && bot.lead_gate);
+  const I18N = []; // [element, key, attribute]: chrome to translate when the language changes
+  const tr = (el, key, attr) => { I18N.push([el, key, attr]); return el; };
+  const attr = (el, o) => { for (const k in o) el.setAttribute(k, o[k]); return el; };
 
   const CSS = `:host{all:initial;font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
 *{box-sizing:border-box}
 [hidden]{display:none!important}
-button,input{font:inherit}button{cursor:pointer}
-button:focus-visible,input:focus-visible{outline:3px solid #f59e0b;outline-offset:2px}
+button,input,select,textarea{font:inherit}button{cursor:pointer}button:disabled{cursor:default;opacity:.6}
+:focus-visible{outline:3px solid #f59e0b;outline-offset:2px}
 .launch{position:fixed;right:16px;bottom:16px;z-index:2147483000;border:0;border-radius:24px;padding:12px 18px;background:#1a56db;color:#fff;font-size:15px;font-weight:600;box-shadow:0 4px 14px rgba(0,0,0,.25)}
 .dot{display:inline-block;width:9px;height:9px;margin-left:8px;border-radius:50%;background:#f43f5e}
 .panel{position:fixed;right:12px;bottom:72px;z-index:2147483000;width:360px;max-width:calc(100vw - 24px);height:520px;max-height:calc(100vh - 96px);display:flex;flex-direction:column;background:#fff;color:#111;border-radius:12px;box-shadow:0 10px 40px rgba(0,0,0,.3);overflow:hidden;font-size:14px;line-height:1.4}
 .head{display:flex;align-items:center;gap:8px;padding:10px 12px;background:#1a56db;color:#fff}
-.head h2{flex:1;margin:0;font-size:16px}
+.head h2{flex:1;min-width:0;margin:0;font-size:16px;overflow-wrap:anywhere}
 .head button{background:transparent;color:#fff;border:1px solid rgba(255,255,255,.6);border-radius:6px;padding:3px 8px}
 .x{border:0!important;font-size:20px;line-height:1}
+.av{display:inline-flex;flex:none;align-items:center;justify-content:center;width:28px;height:28px;border-radius:50%;overflow:hidden;background:#fff;color:#1a56db;font-weight:700}
+.av img{width:100%;height:100%;object-fit:cover}
+.who .av{width:18px;height:18px;margin-right:5px;vertical-align:-4px;background:#1a56db;color:#fff;font-size:11px}
 .line{margin:0;padding:6px 12px;font-size:13px;background:#f1f5f9;color:#334155}
 .conn{background:#fef3c7;color:#92400e}.err{background:#fee2e2;color:#991b1b}
 .body{flex:1;overflow:auto;padding:12px}
 .pick p{margin:0 0 10px}
 .pick label{display:block;margin-bottom:12px;font-size:13px}
-input{width:100%;padding:8px 10px;border:1px solid #cbd5e1;border-radius:8px;margin-top:4px}
+.langs{display:flex;justify-content:flex-end;gap:4px;margin:-4px 0 6px}
+.langs button{padding:2px 8px;border:1px solid #cbd5e1;border-radius:6px;background:#fff;font-size:12px}
+.langs [aria-pressed=true]{background:#1a56db;border-color:#1a56db;color:#fff}
+input,select,textarea{width:100%;padding:8px 10px;border:1px solid #cbd5e1;border-radius:8px;margin-top:4px;background:#fff;color:#111}
+textarea{resize:vertical;min-height:72px}
+[aria-invalid=true]{border-color:#b91c1c}
 .dept{display:block;width:100%;text-align:left;margin:0 0 8px;padding:10px 12px;border:1px solid #cbd5e1;border-radius:8px;background:#fff}
 .dept:hover{border-color:#1a56db}.dept small{display:block;color:#64748b}
 .chat{display:flex;flex-direction:column;padding:0}
-.log{flex:1;overflow:auto;list-style:none;margin:0;padding:12px;display:flex;flex-direction:column;gap:8px}
+.scroll{flex:1;overflow:auto}
+.log{list-style:none;margin:0;padding:12px;display:flex;flex-direction:column;gap:8px}
 .msg{max-width:85%;padding:7px 10px;border-radius:10px;background:#f1f5f9;align-self:flex-start;white-space:pre-wrap;overflow-wrap:anywhere}
 .msg.shopper{align-self:flex-end;background:#dbeafe}
-.msg.system{align-self:center;background:none;color:#64748b;font-size:12px;font-style:italic}
-.who{display:block;font-size:12px;font-weight:600;color:#475569}
+.msg.system{align-self:center;max-width:100%;background:none;color:#64748b;font-size:12px;font-style:italic;text-align:center}
+.system .meta{text-align:center}
+.who{display:block;margin-bottom:2px;font-size:12px;font-weight:600;color:#475569}
 .meta{display:block;font-size:11px;color:#64748b;text-align:right}
 .failed .meta{color:#b91c1c}
 .typing{margin:0;padding:0 12px 4px;min-height:18px;font-size:12px;color:#64748b}
-form{display:flex;gap:6px;padding:8px;border-top:1px solid #e2e8f0}
-form input{margin:0;flex:1;min-width:0}
-.send,.new{border:0;border-radius:8px;padding:8px 14px;background:#1a56db;color:#fff}
-.new{margin:8px 12px}`;
+.quick{display:flex;flex-wrap:wrap;gap:6px;padding:0 8px 8px}
+.quick button{padding:5px 12px;border:1px solid #1a56db;border-radius:16px;background:#fff;color:#1a56db}
+.compose{display:flex;gap:6px;padding:8px;border-top:1px solid #e2e8f0}
+.compose input{margin:0;flex:1;min-width:0}
+.send,.new,.go{border:0;border-radius:8px;padding:8px 14px;background:#1a56db;color:#fff}
+.new{margin:8px 12px}
+.leave{padding:10px 12px 12px;border-top:1px solid #e2e8f0}
+.leave h3{margin:0 0 8px;font-size:15px}
+.fld{margin:0 0 10px}
+.fld label{display:block;font-size:13px;font-weight:600}
+.hint{margin:4px 0 0;font-size:11px;color:#64748b}
+.ferr{margin:4px 0 0;font-size:12px;color:#b91c1c}
+.done{margin:10px 12px;padding:10px;border-radius:8px;background:#dcfce7;color:#14532d}`;
 
   // ---- build the UI inside a shadow root ----
   const host = document.createElement('showroom-widget');
@@ -113,42 +197,92 @@ form input{margin:0;flex:1;min-width:0}
     const sheet = new CSSStyleSheet(); sheet.replaceSync(CSS); root.adoptedStyleSheets = [sheet];
   } else root.append(h('style', '', CSS));
 
-  const launch = h('button', 'launch', 'Chat with us');
-  const dot = h('span', 'dot'); dot.hidden = true; launch.append(dot);
-  const panel = h('section', 'panel'); panel.hidden = true; panel.id = 'sr-panel';
-  panel.setAttribute('role', 'dialog'); panel.setAttribute('aria-label', 'Chat');
-  launch.setAttribute('aria-controls', 'sr-panel'); launch.setAttribute('aria-expanded', 'false');
+  const launch = h('button', 'launch'), launchText = tr(h('span'), 'launch');
+  const dot = h('span', 'dot'); dot.hidden = true; launch.append(launchText, dot);
+  const panel = tr(attr(h('section', 'panel'), { id: 'sr-panel', role: 'dialog' }), 'chat', 'aria-label'); panel.hidden = true;
+  attr(launch, { 'aria-controls': 'sr-panel', 'aria-expanded': 'false' });
 
-  const head = h('div', 'head'), title = h('h2', '', 'Chat');
-  const endBtn = h('button', '', 'End chat'), closeBtn = h('button', 'x', '×');
-  closeBtn.setAttribute('aria-label', 'Close chat');
-  head.append(title, endBtn, closeBtn);
-  const connLine = h('p', 'line conn', 'Connecting…'); connLine.setAttribute('role', 'status');
-  const errLine = h('p', 'line err'); errLine.hidden = true; errLine.setAttribute('role', 'alert');
+  const head = h('div', 'head'), avBox = h('span'), title = h('h2', '', 'Chat');
+  const endBtn = tr(h('button'), 'end'), closeBtn = tr(h('button', 'x', '×'), 'close', 'aria-label');
+  head.append(avBox, title, endBtn, closeBtn);
+  const connLine = attr(h('p', 'line conn'), { role: 'status' });
+  const errLine = attr(h('p', 'line err'), { role: 'alert' }); errLine.hidden = true;
 
+  // Before a chat: the language switch, then a department (or, with the Lead Gate, just start).
   const pick = h('div', 'body pick');
+  const langs = tr(attr(h('div', 'langs'), { role: 'group' }), 'lang', 'aria-label');
+  const langBtns = [['en', 'EN', 'English'], ['es', 'ES', 'Español']].map(([l, text, label]) => {
+    const b = attr(h('button', '', text), { type: 'button', lang: l, 'aria-label': label });
+    b.onclick = () => { lang = l; setItem('localStorage', LANG_KEY, l); applyLang(); };
+    langs.append(b);
+    return [l, b];
+  });
   const nameInput = h('input'); nameInput.maxLength = 100; nameInput.autocomplete = 'name';
-  const nameLabel = h('label', '', 'Your name (optional)'); nameLabel.append(nameInput);
-  const depts = h('div');
-  pick.append(h('p', '', 'How can we help you today?'), nameLabel, depts);
+  const nameText = tr(h('span'), 'name'), nameLabel = h('label'); nameLabel.append(nameText, nameInput);
+  const depts = h('div'), goBtn = tr(h('button', 'go'), 'go'); goBtn.type = 'button';
+  goBtn.onclick = () => start(null);
+  pick.append(langs, tr(h('p'), 'help'), nameLabel, depts, goBtn);
 
   const chat = h('div', 'body chat');
-  const stateLine = h('p', 'line'); stateLine.setAttribute('role', 'status');
-  const log = h('ol', 'log');
-  log.setAttribute('aria-live', 'polite'); log.setAttribute('aria-relevant', 'additions'); log.setAttribute('aria-label', 'Messages');
+  const stateLine = attr(h('p', 'line'), { role: 'status' });
+  const scroller = h('div', 'scroll'), log = tr(h('ol', 'log'), 'messages', 'aria-label');
+  attr(log, { 'aria-live': 'polite', 'aria-relevant': 'additions' });
   const typingLine = h('p', 'typing');
-  const form = h('form'), input = h('input'), sendBtn = h('button', 'send', 'Send');
-  input.maxLength = 4000; input.autocomplete = 'off'; input.setAttribute('aria-label', 'Type your message');
-  form.append(input, sendBtn);
-  const newBtn = h('button', 'new', 'Start a new chat'); newBtn.type = 'button';
-  chat.append(stateLine, log, typingLine, form, newBtn);
+  const quick = tr(attr(h('div', 'quick'), { role: 'group' }), 'picks', 'aria-label'); quick.hidden = true;
+  const compose = h('form', 'compose'), input = tr(h('input'), 'type', 'aria-label'), sendBtn = tr(h('button', 'send'), 'send');
+  input.maxLength = 4000; input.autocomplete = 'off';
+  compose.append(input, sendBtn);
+  const newBtn = tr(h('button', 'new'), 'again'); newBtn.type = 'button';
 
+  // The leave-a-message form (a chat that could not go live).
+  const leaveForm = attr(h('form', 'leave'), { 'aria-labelledby': 'sr-leave-h' }); leaveForm.noValidate = true;
+  const leaveErr = attr(h('p', 'ferr'), { role: 'alert' }); leaveErr.hidden = true;
+  const leaveBtn = h('button', 'send'); leaveBtn.type = 'submit';
+  const leaveDone = attr(h('p', 'done'), { role: 'status', tabindex: '-1' });
+  const F = {}; // field name -> {el, err, label}
+  const consent = h('p', 'hint'); consent.id = 'sr-consent';
+  leaveForm.append(attr(tr(h('h3'), 'leave'), { id: 'sr-leave-h' }), leaveErr);
+  for (const [name, tag, type, auto] of [['department_id', 'select'], ['first_name', 'input', 'text', 'given-name'],
+    ['last_name', 'input', 'text', 'family-name'], ['email', 'input', 'email', 'email'], ['phone', 'input', 'tel', 'tel'],
+    ['message', 'textarea']]) {
+    const el = h(tag), label = h('label'), err = attr(h('p', 'ferr'), { id: 'sr-' + name + '-err' }), box = h('div', 'fld');
+    el.id = label.htmlFor = 'sr-' + name; el.name = name;
+    if (type) el.type = type;
+    if (auto) el.autocomplete = auto;
+    if (tag !== 'select') el.maxLength = name === 'message' ? 4000 : name === 'email' ? 254 : 60;
+    if (name !== 'phone' && name !== 'department_id') el.required = true;
+    err.hidden = true;
+    label.append(tr(h('span'), name));
+    if (name === 'phone') label.append(' ', tr(h('span'), 'optional'));
+    box.append(label, el, err);
+    if (name === 'phone') box.append(consent);
+    F[name] = { el, err };
+    leaveForm.append(box);
+  }
+  leaveForm.append(leaveBtn);
+  scroller.append(log, leaveForm, leaveDone);
+
+  chat.append(stateLine, scroller, typingLine, quick, compose, newBtn);
   pick.hidden = chat.hidden = endBtn.hidden = true;
   panel.append(head, connLine, errLine, pick, chat);
   root.append(launch, panel);
 
   const mount = () => document.body.append(host);
   document.body ? mount() : document.addEventListener('DOMContentLoaded', mount);
+
+  // ---- language: every piece of chrome, then what depends on the state ----
+  function applyLang() {
+    I18N.forEach(([el, k, a]) => (a ? el.setAttribute(a, t(k)) : (el.textContent = t(k))));
+    panel.lang = launch.lang = lang;
+    langBtns.forEach(([l, b]) => b.setAttribute('aria-pressed', String(l === lang)));
+    setConn(connKey);
+    consent.textContent = bt('consent');
+    leaveBtn.textContent = t(leave && leave.busy ? 'submitting' : 'submit');
+    leaveDone.textContent = bt('message_left') || t('thanks');
+    if (view === 'pick') renderDepartments();
+    if (view === 'chat' && conv) renderState();
+    renderHead();
+  }
 
   // ---- panel open / close ----
   function setPanel(open) {
@@ -161,13 +295,14 @@ form input{margin:0;flex:1;min-width:0}
   }
   function focusView() {
     if (view === 'chat' && isOpen(conv)) input.focus();
-    else if (view === 'pick') (depts.querySelector('button') || nameInput).focus();
+    else if (view === 'chat' && !leaveForm.hidden) focusLeave();
+    else if (view === 'pick') (depts.querySelector('button') || (goBtn.hidden ? nameInput : goBtn)).focus();
   }
   launch.onclick = () => setPanel(panel.hidden);
   closeBtn.onclick = () => setPanel(false);
   panel.addEventListener('keydown', (e) => { if (e.key === 'Escape') setPanel(false); });
 
-  const setConn = (text) => { connLine.textContent = text; connLine.hidden = !text; };
+  function setConn(key) { connKey = key; connLine.textContent = key ? t(key) : ''; connLine.hidden = !key; }
   const showError = (text) => { errLine.textContent = text || ''; errLine.hidden = !text; };
 
   // ---- socket ----
@@ -175,7 +310,7 @@ form input{margin:0;flex:1;min-width:0}
 
   function connect() {
     clearTimeout(retryTimer); retryTimer = 0;
-    setConn(attempt ? 'Reconnecting…' : 'Connecting…');
+    setConn(attempt ? 'reconnecting' : 'connecting');
     const sock = ws = new WebSocket(WS_URL);
     sock.onopen = hello;
     sock.onmessage = (ev) => {
@@ -192,7 +327,7 @@ form input{margin:0;flex:1;min-width:0}
     ready = false; typingOn = false;
     clearTimeout(deadTimer); showPeerTyping(null);
     if (stopped) return setConn('');
-    setConn('Reconnecting…');
+    setConn('reconnecting');
     retryTimer = setTimeout(connect, BACKOFF[Math.min(attempt++, BACKOFF.length - 1)]);
   }
 
@@ -227,6 +362,7 @@ form input{margin:0;flex:1;min-width:0}
       case 'message': return onMessage(f.message);
       case 'conversation': return onConversation(f.conversation);
       case 'typing': return onPeerTyping(f);
+      case 'message_left': return onLeft(f);
       case 'error': return onError(f);
       default: return; // pong and anything newer
     }
@@ -235,8 +371,10 @@ form input{margin:0;flex:1;min-width:0}
   function onWelcome(w) {
     ready = true; attempt = 0; setConn(''); showError('');
     if (w.visitor_token) setItem('localStorage', TOKEN_KEY, w.visitor_token);
-    if (w.website) title.textContent = nm(w.website.rooftop) || nm(w.website) || 'Chat';
+    if (w.website) rooftop = nm(w.website.rooftop) || nm(w.website);
     departments = w.departments || [];
+    bot = w.bot || null;
+    lang = okLang(getItem('localStorage', LANG_KEY)) || okLang(w.language) || lang;
     const c = w.conversation;
     // Our last_seq was about another conversation: the messages we got may start mid-way. Ask again from 0.
     if (c && helloSeq > 0 && c.id !== helloFor) return resync();
@@ -245,14 +383,16 @@ form input{margin:0;flex:1;min-width:0}
       (w.messages || []).forEach(addMessage);
       showChat();
       pending.forEach((p) => raw(p.frame)); // resend unacked frames, same client_msg_id
-    } else if (c && conv && conv.id === c.id && view === 'chat') {
-      conv = c; // the chat on screen ended while we were away: keep the transcript visible
+    } else if (c && conv && conv.id === c.id && view !== 'pick') {
+      conv = c; // the chat on screen (or in this tab before a reload) ended: keep the transcript visible
       (w.messages || []).forEach(addMessage);
       failPending(); showChat();
+      if (leave && leave.busy && leave.conv === c.id) raw(leave.frame); // same form_id: stored once
     } else {
       failPending();
-      if (view !== 'pick') { resetConv(null); showPick(); } else renderDepartments();
+      if (view !== 'pick') { resetConv(null); showPick(); }
     }
+    applyLang();
   }
 
   function onStarted(s) {
@@ -278,7 +418,9 @@ form input{margin:0;flex:1;min-width:0}
     if (view !== 'chat') return;
     const focused = root.activeElement;
     renderState();
-    if (!isOpen(c) && (focused === endBtn || focused === input || focused === sendBtn)) newBtn.focus();
+    if (!isOpen(c) && (focused === endBtn || focused === input || focused === sendBtn || quick.contains(focused))) {
+      if (!leaveForm.hidden) focusLeave(); else newBtn.focus();
+    }
   }
 
   function onAck(a) {
@@ -289,30 +431,31 @@ form input{margin:0;flex:1;min-width:0}
   }
 
   function onError(e) {
+    if (leave && leave.busy && e.ref && e.ref === leave.frame.ref) return leaveRefused(e);
     const p = e.ref && pending.get(e.ref);
     if (p && e.code === 'unavailable') { // not stored: retry the very same frame
       setTimeout(() => { if (pending.has(e.ref)) raw(p.frame); }, 2000);
       return;
     }
-    if (p) { pending.delete(e.ref); markFailed(p.el); }
+    if (p) { pending.delete(e.ref); markFailed(p.el); renderQuick(); }
     if (e.ref && e.ref === startRef) {
       startRef = null; early = [];
       // The dealer page's vehicle data was refused: the chat matters more; start without it.
-      if (e.code === 'bad_request' && /vehicle/.test(e.message || '') && vehicle && startDept) {
+      if (e.code === 'bad_request' && /vehicle/.test(e.message || '') && vehicle) {
         console.warn('Showroom: vehicle context ignored:', e.message);
         vehicle = null;
         return start(startDept);
       }
-      depts.querySelectorAll('button').forEach((b) => { b.disabled = false; });
+      pick.querySelectorAll('.dept,.go').forEach((b) => { b.disabled = false; });
       if (e.code === 'not_allowed') return resync(); // we already have an open chat: go fetch it
     }
     if (e.code === 'unauthorized' || e.code === 'unsupported_version') stopped = true; // the socket closes; retrying will not help
-    showError(e.message || 'Something went wrong (' + e.code + ')');
+    showError(e.message || t('wrong') + ' (' + e.code + ')');
   }
 
   // ---- transcript ----
   function resetConv(c) {
-    conv = c; shown = new Map(); lastSeq = 0; kept = [];
+    conv = c; shown = new Map(); lastSeq = 0; kept = []; gapFixed = -1;
     log.replaceChildren(); failPending(); pending.clear();
     save();
   }
@@ -331,12 +474,36 @@ form input{margin:0;flex:1;min-width:0}
     while (shown.has(lastSeq + 1)) lastSeq++;
     kept.push(m); save();
     if (kind !== 'shopper') { showPeerTyping(null); if (panel.hidden && ready) dot.hidden = false; }
+    checkGap(); renderQuick(); renderHead();
+  }
+
+  // A message that never came (e.g. posted just before this socket watched the chat): a new
+  // hello with our last_seq fetches it. Once per gap, so a lasting one cannot loop.
+  function checkGap() {
+    clearTimeout(gapTimer);
+    const behind = () => [...shown.keys()].some((s) => s > lastSeq) && gapFixed !== lastSeq;
+    if (behind()) gapTimer = setTimeout(() => { if (ready && behind()) { gapFixed = lastSeq; lost(); } }, 3000);
+  }
+
+  // A small round picture: the bot's avatar_url, else the name's initial.
+  function avatar(name, url) {
+    const s = attr(h('span', 'av'), { 'aria-hidden': 'true' });
+    if (url && /^https:\/\//i.test(url)) {
+      const img = h('img'); img.alt = ''; img.referrerPolicy = 'no-referrer'; img.src = url;
+      s.append(img);
+    } else s.textContent = (String(name).trim()[0] || '?').toUpperCase();
+    return s;
   }
 
   function bubble(m, meta) {
     const kind = (m.author && m.author.kind) || 'system';
     const li = h('li', 'msg ' + kind);
-    if (kind === 'agent' || kind === 'bot') li.append(h('span', 'who', nm(m.author) || (kind === 'bot' ? 'Assistant' : 'Agent')));
+    if (kind === 'agent' || kind === 'bot') {
+      const name = nm(m.author) || (kind === 'bot' ? (bot && bot.name) || t('assistant') : t('agent'));
+      const who = h('span', 'who');
+      who.append(avatar(name, kind === 'bot' && bot && bot.avatar_url), name);
+      li.append(who);
+    }
     li.append(h('span', 'text', m.text), h('span', 'meta', meta));
     return li;
   }
@@ -346,22 +513,23 @@ form input{margin:0;flex:1;min-width:0}
     const seq = +el.dataset.seq;
     const next = [...log.children].find((c) => c !== el && (!c.dataset.seq || +c.dataset.seq > seq));
     log.insertBefore(el, next || null);
-    log.scrollTop = log.scrollHeight;
+    scroller.scrollTop = scroller.scrollHeight;
   }
 
-  function markFailed(el) { el.classList.add('failed'); el.querySelector('.meta').textContent = 'Not sent'; }
+  function markFailed(el) { el.classList.add('failed'); el.querySelector('.meta').textContent = t('failed'); }
   function failPending() { pending.forEach((p) => markFailed(p.el)); pending.clear(); }
 
   // The tab cache lets a reload show the transcript at once and ask only for newer messages.
   function save() {
     kept.sort((a, b) => a.seq - b.seq);
     if (kept.length > 200) kept = kept.slice(-200);
-    setItem('sessionStorage', CACHE_KEY, conv ? JSON.stringify({ conv, msgs: kept }) : null);
+    const left = leave && leave.done ? leave.conv : leftFor;
+    setItem('sessionStorage', CACHE_KEY, conv ? JSON.stringify({ conv, msgs: kept, left }) : null);
   }
   function restore() {
     let c; try { c = JSON.parse(getItem('sessionStorage', CACHE_KEY)); } catch (_) { return; }
     if (!c || !c.conv || !Array.isArray(c.msgs)) return;
-    conv = c.conv;
+    conv = c.conv; leftFor = c.left || null;
     if (c.msgs.length) lastSeq = c.msgs[0].seq - 1; // a trimmed cache starts mid-way
     c.msgs.forEach(addMessage);
   }
@@ -369,15 +537,19 @@ form input{margin:0;flex:1;min-width:0}
   // ---- views ----
   function showPick() {
     view = 'pick'; pick.hidden = false; chat.hidden = endBtn.hidden = true;
-    renderDepartments();
+    renderDepartments(); renderHead();
     if (!panel.hidden) focusView();
   }
 
+  // Departments as buttons; with the Lead Gate also "just start" (the bot asks) and no name field.
   function renderDepartments() {
     depts.replaceChildren();
-    if (!departments.length) depts.append(h('p', '', 'Nobody is available right now. Please try again later.'));
+    nameLabel.hidden = gate();
+    goBtn.hidden = !gate() || !departments.length;
+    goBtn.disabled = !!startRef;
+    if (!departments.length) depts.append(h('p', '', t('nobody')));
     departments.forEach((d) => {
-      const b = h('button', 'dept'); b.type = 'button';
+      const b = h('button', 'dept'); b.type = 'button'; b.disabled = !!startRef;
       b.append(h('strong', '', d.label));
       if (nm(d.rooftop)) b.append(h('small', '', nm(d.rooftop)));
       b.onclick = () => start(d);
@@ -386,70 +558,113 @@ form input{margin:0;flex:1;min-width:0}
   }
 
   function start(d) {
-    if (!ready) return showError('Not connected yet, please wait a moment.');
+    if (!ready) return showError(t('wait'));
     showError('');
     startRef = 'start-' + (++refN); early = [];
-    const f = { type: 'start', department_id: d.id, ref: startRef };
+    const f = { type: 'start', ref: startRef, language: lang, page_url: location.href.slice(0, 2000) };
+    if (d) f.department_id = d.id;
     const name = nameInput.value.trim().slice(0, 100);
-    if (name) f.name = name;
+    if (name && !gate()) f.name = name;
     if (vehicle) f.vehicle = Object.assign({ url: location.href.slice(0, 2000) }, vehicle);
     startDept = d;
-    depts.querySelectorAll('button').forEach((b) => { b.disabled = true; });
+    pick.querySelectorAll('.dept,.go').forEach((b) => { b.disabled = true; });
     raw(f);
   }
 
   function showChat() {
     const wasPick = view !== 'chat';
     view = 'chat'; pick.hidden = true; chat.hidden = false;
+    if (conv && okLang(conv.language) && conv.language !== lang) { lang = conv.language; applyLang(); }
     renderState();
     if (wasPick && !panel.hidden) focusView();
   }
 
-  // What the shopper is told when the chat did not (or no longer) reach an agent.
-  const LEAVE = " Leave a message and we'll get back to you.";
-  const CLOSED_LINES = {
-    after_hours: "We're closed right now." + LEAVE,
-    nobody_available: 'No one is available to chat right now.' + LEAVE,
-  };
+  // Who the shopper is talking to: the agent once one joined, else the bot, else the dealership.
+  function renderHead() {
+    let name = rooftop || t('chat'), face = false, url = '';
+    if (view === 'chat' && conv) {
+      if (conv.agent) { name = nm(conv.agent) || t('agent'); face = true; }
+      else if (bot && (conv.state === 'bot' || kept.some((m) => m.author && m.author.kind === 'bot'))) {
+        name = bot.name || t('assistant'); url = bot.avatar_url; face = true;
+      }
+    }
+    const k = [name, face, url].join('\n');
+    if (k === headKey) return;
+    headKey = k; title.textContent = name;
+    avBox.replaceChildren(...(face ? [avatar(name, url)] : []));
+  }
+
+  // What the shopper is told about the chat's state; closed ones use the bot's texts.
   function stateText(c) {
-    if (c.state === 'incoming') return 'Waiting for an agent…';
-    if (c.state === 'active') return c.agent ? nm(c.agent) + ' joined the chat' : 'An agent joined the chat';
-    if (c.state === 'offline') return CLOSED_LINES[c.offline_reason] || CLOSED_LINES.nobody_available; // wait_expired, max_sessions, …
-    if (c.state === 'missed') return 'No one could take your chat in time.' + LEAVE;
-    if (c.state === 'timed_out') return 'This chat was closed after a period of inactivity.';
-    return 'This chat has ended';
+    const r = c.offline_reason;
+    switch (c.state) {
+      case 'bot': return t('bot');
+      case 'incoming': return t('waiting');
+      case 'active': return c.agent ? t('with', { agent: nm(c.agent) }) : t('joined');
+      case 'offline':
+        if (r === 'after_hours') return bt('after_hours') || t('closed');
+        if (r === 'wait_expired') return bt('offline') || t('missed');
+        return bt('unavailable') || t('unavailable'); // nobody_available, max_sessions, …
+      case 'missed': return bt('offline') || t('missed');
+      case 'timed_out': return t('timed_out');
+      default: return t('ended');
+    }
   }
 
   function renderState() {
     const open = isOpen(conv);
     stateLine.textContent = stateText(conv);
     stateLine.dataset.state = conv.state || '';
-    form.hidden = endBtn.hidden = !open;
+    compose.hidden = endBtn.hidden = !open;
     newBtn.hidden = open;
+    renderLeave(); renderQuick(); renderHead();
   }
 
-  newBtn.onclick = showPick;
+  newBtn.onclick = () => { resetConv(null); showPick(); };
   endBtn.onclick = () => { stopTyping(); raw({ type: 'end', ref: 'end-' + (++refN) }); };
 
+  // ---- the department as quick replies, while the bot asks it ----
+  // The bot asks (or asks again) when its last message is its department question.
+  function asksDepartment() {
+    const last = kept[kept.length - 1];
+    if (!last || !last.author || last.author.kind !== 'bot' || pending.size) return false;
+    return ['ask_department', 'bad_department'].some((k) => last.text.startsWith(bt(k).split('{')[0].trim()));
+  }
+  function renderQuick() {
+    const on = view === 'chat' && !!conv && conv.state === 'bot' && !!conv.department_pending && asksDepartment();
+    quick.hidden = !on;
+    if (!on) return quick.replaceChildren();
+    if (quick.childElementCount) return;
+    departments.forEach((d) => {
+      const b = h('button', '', d.label); b.type = 'button';
+      b.onclick = () => { send(d.label); input.focus(); };
+      quick.append(b);
+    });
+  }
+
   // ---- sending ----
-  form.onsubmit = (e) => {
+  compose.onsubmit = (e) => {
     e.preventDefault();
     const text = input.value.trim();
     if (!text || !isOpen(conv)) return;
-    if (text.length > 4000) return showError('That message is too long (4000 characters at most).');
+    if (text.length > 4000) return showError(t('long'));
     input.value = '';
+    send(text);
+  };
+  function send(text) {
     stopTyping();
     const id = uid();
     const frame = { type: 'send', client_msg_id: id, text, ref: id };
-    const el = bubble({ author: { kind: 'shopper' }, text }, 'sending…');
-    log.append(el); log.scrollTop = log.scrollHeight;
+    const el = bubble({ author: { kind: 'shopper' }, text }, t('sending'));
+    log.append(el); scroller.scrollTop = scroller.scrollHeight;
     pending.set(id, { frame, el });
+    renderQuick();
     if (ready) raw(frame); // otherwise it goes out after the next welcome
-  };
+  }
 
-  // typing: true at most every 2 s while typing; false after 3 s idle or on send.
+  // typing: true at most every 2 s while typing; false after 3 s idle or on send. Not to the bot.
   input.addEventListener('input', () => {
-    if (!ready || !isOpen(conv)) return;
+    if (!ready || !isOpen(conv) || conv.state === 'bot') return;
     const now = Date.now();
     if (now - typingSentAt >= 2000) { raw({ type: 'typing', typing: true }); typingSentAt = now; typingOn = true; }
     clearTimeout(idleTimer); idleTimer = setTimeout(stopTyping, 3000);
@@ -462,16 +677,105 @@ form input{margin:0;flex:1;min-width:0}
 
   function onPeerTyping(f) {
     if (!f.author || f.author.kind === 'shopper') return;
-    showPeerTyping(f.typing ? nm(f.author) || 'Agent' : null);
+    showPeerTyping(f.typing ? nm(f.author) || t('agent') : null);
   }
   // Typing is best-effort: hide it after 8 s even if `typing:false` never comes.
   function showPeerTyping(name) {
     clearTimeout(peerTypingTimer);
-    typingLine.textContent = name ? name + ' is typing…' : '';
+    typingLine.textContent = name ? t('typing', { who: name }) : '';
     if (name) peerTypingTimer = setTimeout(() => showPeerTyping(null), 8000);
   }
 
+  // ---- leave a message: when the chat could not go live and the website wants the form ----
+  const ORDER = ['department_id', 'first_name', 'last_name', 'email', 'phone', 'message'];
+  function renderLeave() {
+    const want = !!(bot && bot.leave_message_form && conv && (conv.state === 'offline' || conv.state === 'missed'));
+    if (want && (!leave || leave.conv !== conv.id)) {
+      // A new form for this chat: its departments, and what the Lead Gate already collected.
+      leave = { conv: conv.id, formId: uid(), frame: null, busy: false, done: leftFor === conv.id };
+      const sel = F.department_id.el;
+      sel.replaceChildren(...departments.map((d) => { const o = h('option', '', d.label); o.value = d.id; return o; }));
+      sel.value = (conv.department && conv.department.id) || '';
+      if (sel.selectedIndex < 0 && sel.options.length) sel.selectedIndex = 0;
+      F.department_id.el.parentNode.hidden = departments.length < 2;
+      const k = conv.contact || {};
+      for (const n of ['first_name', 'last_name', 'email', 'phone']) F[n].el.value = k[n] || '';
+      F.message.el.value = '';
+      fieldErrors({});
+    }
+    leaveForm.hidden = !want || leave.done;
+    leaveDone.hidden = !want || !leave.done;
+    leaveBusy();
+  }
+  function leaveBusy() {
+    const busy = !!(leave && leave.busy);
+    leaveBtn.disabled = busy;
+    leaveBtn.textContent = t(busy ? 'submitting' : 'submit');
+    leaveForm.setAttribute('aria-busy', String(busy));
+  }
+  // The first empty field (or the first wrong one), else the message.
+  function focusLeave() {
+    const first = ORDER.map((n) => F[n].el).find((el) => el.getAttribute('aria-invalid') === 'true')
+      || ORDER.map((n) => F[n].el).find((el) => el.required && !el.value.trim()) || F.message.el;
+    first.focus();
+  }
+
+  leaveForm.onsubmit = (e) => {
+    e.preventDefault();
+    if (!leave || leave.busy || leave.done) return;
+    const v = (n) => F[n].el.value.trim();
+    const f = { type: 'leave_message', first_name: v('first_name'), last_name: v('last_name'), email: v('email'),
+      message: v('message'), language: lang, page_url: location.href.slice(0, 2000), form_id: leave.formId,
+      ref: 'leave-' + (++refN) };
+    if (v('phone')) f.phone = v('phone');
+    if (v('department_id')) f.department_id = v('department_id');
+    fieldErrors({});
+    leave.frame = f; leave.busy = true; leaveBusy();
+    if (ready) raw(f); // otherwise it goes out after the next welcome, with the same form_id
+  };
+
+  function onLeft(f) {
+    if (!leave || !leave.busy || f.ref !== leave.frame.ref) return;
+    leave.busy = false; leave.done = true; leftFor = leave.conv; save();
+    renderLeave();
+    leaveDone.focus();
+  }
+
+  function leaveRefused(e) {
+    if (e.code === 'unavailable') { // nothing stored: the same form again in a moment
+      const f = leave.frame;
+      return setTimeout(() => { if (leave && leave.busy && leave.frame === f) raw(f); }, 2000);
+    }
+    leave.busy = false; leaveBusy();
+    fieldErrors(e.fields || {}, e.message);
+    focusLeave();
+  }
+
+  // Each wrong field says why next to itself (aria-invalid, aria-describedby); the rest on top.
+  function fieldErrors(fields, message) {
+    const other = [];
+    for (const n of ORDER) {
+      const { el, err } = F[n], why = fields[n];
+      err.hidden = !why;
+      err.textContent = why ? fieldText(n, String(why)) : '';
+      el.setAttribute('aria-invalid', String(!!why));
+      const ids = [why ? err.id : '', n === 'phone' ? consent.id : ''].filter(Boolean).join(' ');
+      ids ? el.setAttribute('aria-describedby', ids) : el.removeAttribute('aria-describedby');
+    }
+    for (const n in fields) if (!F[n]) other.push(n + ' ' + fields[n]);
+    const known = Object.keys(fields).length > other.length;
+    const top = other.length ? other.join('; ') : known ? t('fix') : message || '';
+    leaveErr.textContent = top; leaveErr.hidden = !top;
+  }
+  // The server's reason ("is not a complete e-mail address …"): after the field's name in
+  // English, in our own words in Spanish.
+  function fieldText(n, why) {
+    if (lang === 'en') return t(n) + ' ' + why;
+    return t(/required/.test(why) ? 'e_required' : /longer/.test(why) ? 'e_long' : 'e_' + n) || why;
+  }
+
   // ---- boot: a returning visitor (stored token) reconnects at once; a new one when opening the panel ----
+  applyLang();
   restore();
   if (getItem('localStorage', TOKEN_KEY)) connect();
 })();

@@ -40,15 +40,37 @@ test('a shopper on /demo chats with an agent in /console', async () => {
     await agent.locator('#agent-name').filter({ hasText: 'Ann Larson' }).waitFor();
     await agent.selectOption('#status', 'available');
 
-    // The shopper opens the widget on the demo page, picks Sales and writes.
-    const shopper = await (await browser.newContext({ viewport: { width: 360, height: 740 } })).newPage();
+    // The shopper opens the widget on the demo page and picks Sales. The demo website has the
+    // Lead Gate on: the bot asks for a name and a way to reach them first, and checks each answer.
+    const shopper = await (await browser.newContext({ viewport: { width: 360, height: 740 }, locale: 'en-US' })).newPage();
     shopper.on('pageerror', (e) => problems.push(`demo page: ${e.message}`));
     await shopper.goto(`${BASE}/demo`);
     await shopper.click('button.launch');
-    await shopper.locator('.pick input').fill('Maria');
-    await shopper.locator('.pick button', { hasText: 'Sales' }).click();
-    await shopper.locator('.line', { hasText: /waiting/i }).first().waitFor();
+    // No name field with the gate on: the bot asks.
+    await shopper.locator('.pick .dept', { hasText: 'Sales' }).waitFor();
+    assert.equal(await shopper.locator('.pick input').isVisible(), false);
+    await shopper.locator('.pick .dept', { hasText: 'Sales' }).click();
+    await shopper.locator('.line', { hasText: /assistant/i }).first().waitFor();
     const box = shopper.locator('input[aria-label="Type your message"]');
+    const botSays = (text) => shopper.locator('.log li.bot', { hasText: text }).last().waitFor();
+    const answer = async (text) => { await box.fill(text); await box.press('Enter'); };
+    await botSays("I'm Assistant from Showroom Honda");
+    await botSays("What's your first name?");
+    // The department was chosen: the bot does not ask it, and there are no department buttons.
+    assert.equal(await shopper.locator('.log li.bot', { hasText: 'Which department' }).count(), 0);
+    assert.equal(await shopper.locator('.quick button').count(), 0);
+    await answer('Maria');
+    await botSays('Thanks, Maria. And your last name?');
+    await answer('R2D2');
+    await botSays('Please type just your name, in letters');
+    await answer('Lopez');
+    await botSays('best e-mail address or mobile number');
+    await botSays('By giving your mobile number you agree that Showroom Honda');
+    await answer('maria@example');
+    await botSays("That e-mail address doesn't look complete");
+    await answer('maria@example.com');
+    await botSays('Thanks, Maria! Someone will be right with you.');
+    await shopper.locator('.line', { hasText: /waiting/i }).first().waitFor();
     await box.fill(HOSTILE);
     await box.press('Enter');
     await shot(shopper, 'widget-waiting');
@@ -66,9 +88,19 @@ test('a shopper on /demo chats with an agent in /console', async () => {
     // The vehicle on the demo page (the snippet's data attributes) came with the chat.
     await agent.locator('#t-vehicle', { hasText: '2023 Honda Civic EX · $24,900 · Stock H4412 · VIN JHMFE2F59PX000123' }).waitFor();
     assert.match(await agent.locator('#t-vehicle a').getAttribute('href'), /\/demo$/);
+    // What the Lead Gate collected is on the chat's head: name, e-mail as a link, language.
+    const contact = agent.locator('#t-contact');
+    await contact.filter({ hasText: 'Maria Lopez' }).waitFor();
+    assert.match(await contact.innerText(), /Maria Lopez · maria@example\.com · English/);
+    assert.equal(await contact.locator('a').getAttribute('href'), 'mailto:maria@example.com');
+    // The bot's questions and the answers are in the transcript the agent sees.
+    await agent.locator('#log li', { hasText: 'R2D2' }).waitFor();
 
-    // The shopper sees the agent join; the agent replies; the shopper sees it.
+    // The shopper sees the agent join (a line in the chat, and the agent's name on top instead of
+    // the bot's); the agent replies; the shopper sees it.
+    await shopper.locator('.log li.system', { hasText: 'Ann Larson joined the chat.' }).waitFor();
     await shopper.locator('.line', { hasText: /Ann Larson/ }).first().waitFor();
+    await shopper.locator('.head h2', { hasText: 'Ann Larson' }).waitFor();
     await agent.fill('#reply-text', 'Yes! Come see it today.');
     await agent.press('#reply-text', 'Enter');
     await shopper.locator('.log li', { hasText: 'Come see it today' }).waitFor();
@@ -81,6 +113,8 @@ test('a shopper on /demo chats with an agent in /console', async () => {
     await shopper.click('button.launch');
     await shopper.locator('.log li', { hasText: 'Come see it today' }).waitFor();
     assert.equal(await shopper.locator('.log li', { hasText: 'is the RAV4 still here?' }).count(), 1);
+    assert.equal(await shopper.locator('.log li', { hasText: 'R2D2' }).count(), 1);
+    await shopper.locator('.head h2', { hasText: 'Ann Larson' }).waitFor();
 
     // The agent ends it; both sides see it ended.
     await agent.click('#end');
