@@ -289,11 +289,33 @@ pub enum BotCommand {
     GetSettings,
     /// Replaces a website's [`BotSettings`] ([`PutBotSettings`]).
     PutSettings,
+    /// Checks and stores a form's answers ([`crate::forms::SubmitForm`]).
+    SubmitForm,
+    /// A website's form of one kind ([`GetForm`]).
+    GetForm,
+    /// Replaces a website's form of one kind ([`crate::forms::PutForm`]).
+    PutForm,
+}
+
+/// Names one of a website's forms.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct GetForm {
+    /// The website.
+    pub website_id: Uuid,
+    /// Which form.
+    pub kind: crate::forms::FormKind,
 }
 
 impl BotCommand {
     /// Every command.
-    pub const ALL: [Self; 3] = [Self::LeaveMessage, Self::GetSettings, Self::PutSettings];
+    pub const ALL: [Self; 6] = [
+        Self::LeaveMessage,
+        Self::GetSettings,
+        Self::PutSettings,
+        Self::SubmitForm,
+        Self::GetForm,
+        Self::PutForm,
+    ];
 
     /// The subject token.
     pub fn as_str(self) -> &'static str {
@@ -301,6 +323,9 @@ impl BotCommand {
             Self::LeaveMessage => "leave_message",
             Self::GetSettings => "get_settings",
             Self::PutSettings => "put_settings",
+            Self::SubmitForm => "submit_form",
+            Self::GetForm => "get_form",
+            Self::PutForm => "put_form",
         }
     }
 }
@@ -418,6 +443,11 @@ pub struct LeaveMessageForm {
     /// The vehicle on the page, if any.
     #[serde(default)]
     pub vehicle: Option<Vehicle>,
+    /// The answers to the website's own offline form (field key → value), when it has one:
+    /// they fill the names, e-mail, phone and message instead of the fields above.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub answers: Option<crate::forms::Answers>,
 }
 
 /// A message left, as the gateway forwards it to the bot.
@@ -478,6 +508,9 @@ pub struct MessageLeft {
     pub page_url: Option<String>,
     /// The vehicle they were looking at.
     pub vehicle: Option<Vehicle>,
+    /// Every answer of the website's own offline form, when it was used.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub answers: Vec<crate::forms::Answer>,
     /// When it was left.
     pub at: DateTime<Utc>,
 }

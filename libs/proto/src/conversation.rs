@@ -184,6 +184,9 @@ pub struct Conversation {
     /// The page the chat started on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page_url: Option<String>,
+    /// The answers of the pre-chat form the shopper filled, if the website has one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub form: Vec<crate::forms::Answer>,
 }
 
 /// Why a chat went to the offline flow instead of waiting for an agent.
@@ -442,6 +445,9 @@ pub struct StartConversation {
     /// The shopper's address, kept for the consent record only.
     #[serde(default)]
     pub client_ip: Option<String>,
+    /// The pre-chat form submission (checked and stored by the bot) this chat starts with.
+    #[serde(default)]
+    pub form_id: Option<Uuid>,
 }
 
 /// The bot is done with a chat in state `bot`: it names what the Lead Gate collected, and the

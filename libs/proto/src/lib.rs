@@ -9,6 +9,7 @@
 //! - [`v1`]: subject builders (`showroom.v1.<group>.<domain>.<event>`) and stream definitions.
 //! - [`conversation`]: conversation states, events and the router's commands.
 //! - [`contact`]: the shopper's language and contact details, with the consent they saw.
+//! - [`forms`]: the form builder: pre-chat and offline forms, answers, attachments.
 //! - [`bot`]: bot settings and texts (English, Spanish), the leave-a-message form and its event.
 //! - [`internal`]: internal chats between agents: members, events, commands.
 //! - [`message`]: transcript messages and the post-message command.
@@ -21,6 +22,7 @@ pub mod bot;
 pub mod contact;
 pub mod conversation;
 pub mod envelope;
+pub mod forms;
 pub mod internal;
 pub mod message;
 pub mod presence;

@@ -10,6 +10,7 @@ use showroom_proto::conversation::{
     Conversation, ConversationState, DepartmentRef, EndedBy, Named, OfflineReason, ShopperRef,
     Transfer, TransferState, Vehicle,
 };
+use showroom_proto::forms::{Answer, Form, FormKind};
 use showroom_proto::internal::{InternalChat, InternalMember};
 use sqlx::{PgExecutor, Postgres, QueryBuilder};
 use uuid::Uuid;
@@ -42,6 +43,7 @@ struct Row {
     contact: Option<sqlx::types::Json<Contact>>,
     department_pending: bool,
     page_url: Option<String>,
+    form: Option<sqlx::types::Json<Vec<Answer>>>,
 }
 
 impl From<Row> for Conversation {
@@ -84,6 +86,7 @@ impl From<Row> for Conversation {
             contact: r.contact.map(|c| c.0),
             department_pending: r.department_pending,
             page_url: r.page_url,
+            form: r.form.map(|f| f.0).unwrap_or_default(),
         }
     }
 }
@@ -93,13 +96,14 @@ const SELECT: &str = "SELECT c.id, c.group_id, c.website_id, c.rooftop_id, r.nam
     CASE WHEN a.id IS NULL THEN NULL ELSE a.first_name || ' ' || a.last_name END AS agent_name, \
     c.state, COALESCE(t.last_seq, 0) AS last_seq, c.created_at, c.ended_at, c.ended_by, \
     c.assigned_at, c.team_id, tm.name AS team_name, c.offline_reason, c.previous_id, c.vehicle, \
-    c.language, c.contact, c.department_pending, c.page_url \
+    c.language, c.contact, c.department_pending, c.page_url, fs.answers AS form \
     FROM conversations c \
     JOIN rooftops r ON r.id = c.rooftop_id \
     JOIN departments d ON d.id = c.department_id \
     LEFT JOIN agents a ON a.id = c.agent_id \
     LEFT JOIN transcripts t ON t.conversation_id = c.id \
-    LEFT JOIN teams tm ON tm.id = c.team_id ";
+    LEFT JOIN teams tm ON tm.id = c.team_id \
+    LEFT JOIN form_submissions fs ON fs.id = c.form_id ";
 
 /// Which conversations to list.
 #[derive(Debug, Clone, Copy)]
@@ -384,4 +388,19 @@ pub async fn bot_settings<'e>(
             },
         )
         .unwrap_or_default())
+}
+
+/// A website's form of one kind (owned by the bot), if it has one.
+pub async fn form<'e>(
+    db: impl PgExecutor<'e>,
+    website: Uuid,
+    kind: FormKind,
+) -> Result<Option<Form>, sqlx::Error> {
+    let row: Option<(sqlx::types::Json<Form>,)> =
+        sqlx::query_as("SELECT fields FROM forms WHERE website_id = $1 AND kind = $2")
+            .bind(website)
+            .bind(kind.as_str())
+            .fetch_optional(db)
+            .await?;
+    Ok(row.map(|r| r.0.0))
 }

@@ -96,6 +96,8 @@ struct Answers {
 
 /// What the bot needs to know about a chat's website and dealership.
 struct Context {
+    /// The shopper chose no department and there is more than one to choose from.
+    needs_department: bool,
     settings: BotSettings,
     lang: Language,
     rooftop: String,
@@ -146,22 +148,21 @@ impl Gate {
             return Ok(());
         }
         let ctx = self.context(&conv).await?;
-        let first = if conv.department_pending && ctx.departments.len() > 1 {
-            Step::Department
-        } else {
-            Step::FirstName
-        };
+        // What a pre-chat form already told us is not asked again.
+        let prefilled = self.prefilled(id).await?;
+        let first = next_step(&prefilled, ctx.needs_department);
         let mut tx = self.pool.begin().await?;
         let created: Option<(Uuid,)> = sqlx::query_as(
-            "INSERT INTO gate_sessions (conversation_id, group_id, step) VALUES ($1, $2, $3) \
+            "INSERT INTO gate_sessions (conversation_id, group_id, step, answers) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (conversation_id) DO NOTHING RETURNING conversation_id",
         )
         .bind(id)
         .bind(group)
         .bind(first.as_str())
+        .bind(sqlx::types::Json(&prefilled))
         .fetch_optional(&mut *tx)
         .await?;
-        if created.is_some() {
+        if created.is_some() && first != Step::Done {
             self.post(
                 group,
                 &conv,
@@ -170,10 +171,7 @@ impl Gate {
                 ctx.text(TextKey::Greeting, &[]),
             )
             .await?;
-            for (i, text) in ask(first, &ctx, &Answers::default())
-                .into_iter()
-                .enumerate()
-            {
+            for (i, text) in ask(first, &ctx, &prefilled).into_iter().enumerate() {
                 self.post(group, &conv, &ctx, &format!("gate-ask-{i}"), text)
                     .await?;
             }
@@ -223,10 +221,14 @@ impl Gate {
         .bind(handled)
         .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
+        // Routed outside the transaction: the router locks the conversation, which this
+        // transaction's session row holds a key-share lock on. A failure here is retried by
+        // the sweep (the session is `done`, the chat still with the bot); routing twice is
+        // harmless.
         if step == Step::Done {
             self.route(group, &conv, &ctx, &answers).await?;
         }
-        tx.commit().await?;
         Ok(())
     }
 
@@ -268,6 +270,33 @@ impl Gate {
         Ok(())
     }
 
+    /// The contact a pre-chat form filled for this chat, if any.
+    async fn prefilled(&self, id: Uuid) -> Result<Answers, GateError> {
+        let row: Option<(sqlx::types::Json<serde_json::Value>,)> = sqlx::query_as(
+            "SELECT fs.contact FROM conversations c JOIN form_submissions fs ON fs.id = c.form_id WHERE c.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((contact,)) = row else {
+            return Ok(Answers::default());
+        };
+        let field = |k: &str| {
+            contact.0["fields"][k]
+                .as_str()
+                .map(str::to_string)
+                .filter(|s| !s.is_empty())
+        };
+        Ok(Answers {
+            department_id: None,
+            first_name: field("first_name"),
+            last_name: field("last_name"),
+            email: field("email"),
+            phone: field("phone"),
+            consent: serde_json::from_value(contact.0["consent"].clone()).ok(),
+        })
+    }
+
     async fn context(&self, conv: &Conversation) -> Result<Context, GateError> {
         let settings = read::bot_settings(&self.pool, conv.website_id).await?;
         let (rooftop, country, client_ip): (String, String, Option<String>) = sqlx::query_as(
@@ -283,6 +312,7 @@ impl Gate {
         .fetch_all(&self.pool)
         .await?;
         Ok(Context {
+            needs_department: conv.department_pending && departments.len() > 1,
             settings,
             lang: conv.language,
             rooftop,
@@ -340,6 +370,21 @@ pub async fn post(
         .await??)
 }
 
+/// The first question not answered yet.
+fn next_step(answers: &Answers, needs_department: bool) -> Step {
+    if needs_department && answers.department_id.is_none() {
+        Step::Department
+    } else if answers.first_name.is_none() {
+        Step::FirstName
+    } else if answers.last_name.is_none() {
+        Step::LastName
+    } else if answers.email.is_none() && answers.phone.is_none() {
+        Step::Contact
+    } else {
+        Step::Done
+    }
+}
+
 /// The bot's messages that ask `step`.
 fn ask(step: Step, ctx: &Context, answers: &Answers) -> Vec<String> {
     let first_name = answers.first_name.as_deref().unwrap_or("");
@@ -365,26 +410,29 @@ fn answer(
     ctx: &Context,
     answers: &mut Answers,
 ) -> (Step, Vec<String>) {
-    let next = |s: Step, answers: &Answers| (s, ask(s, ctx, answers));
+    let next = |answers: &Answers| {
+        let s = next_step(answers, ctx.needs_department);
+        (s, ask(s, ctx, answers))
+    };
     match step {
         Step::Department => match department(text, &ctx.departments) {
             Some(d) => {
                 answers.department_id = Some(d);
-                next(Step::FirstName, answers)
+                next(answers)
             }
             None => (step, vec![ctx.text(TextKey::BadDepartment, &[])]),
         },
         Step::FirstName => match validate::name(text) {
             Ok(n) => {
                 answers.first_name = Some(n);
-                next(Step::LastName, answers)
+                next(answers)
             }
             Err(_) => (step, vec![ctx.text(TextKey::BadName, &[])]),
         },
         Step::LastName => match validate::name(text) {
             Ok(n) => {
                 answers.last_name = Some(n);
-                next(Step::Contact, answers)
+                next(answers)
             }
             Err(_) => (step, vec![ctx.text(TextKey::BadName, &[])]),
         },

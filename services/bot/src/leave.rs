@@ -21,7 +21,8 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::settings::db_error;
-use crate::validate;
+use crate::{forms, validate};
+use showroom_proto::forms::{ContactField, FormKind};
 
 /// Longest consent text or page address a form may send.
 const MAX_URL: usize = 2000;
@@ -59,8 +60,51 @@ pub async fn leave(
             .filter(|c| c.shopper.visitor_id == visitor && c.website_id == cmd.website_id),
         _ => None,
     };
-    let form = cmd.form;
+    let mut form = cmd.form;
     let mut wrong: BTreeMap<String, String> = BTreeMap::new();
+    // The website's own offline form: its answers fill the fields below.
+    let mut answers = Vec::new();
+    if let Some(given) = form.answers.take() {
+        let Some(offline) = read::form(pool, cmd.website_id, FormKind::Offline)
+            .await
+            .map_err(db_error)?
+        else {
+            return Err(CommandError::invalid_fields(
+                [(
+                    "answers".to_string(),
+                    "this website has no offline form".to_string(),
+                )]
+                .into_iter()
+                .collect(),
+            ));
+        };
+        let Some(visitor) = cmd.visitor_id else {
+            return Err(CommandError::invalid_fields(
+                [(
+                    "answers".to_string(),
+                    "the offline form is the widget's".to_string(),
+                )]
+                .into_iter()
+                .collect(),
+            ));
+        };
+        let target = forms::Target {
+            website: cmd.website_id,
+            visitor,
+            kind: FormKind::Offline,
+            country: &country,
+        };
+        let checked = forms::check(pool, &target, &offline, &given)
+            .await?
+            .map_err(CommandError::invalid_fields)?;
+        let get = |c: ContactField| checked.contact.get(&c).cloned().unwrap_or_default();
+        form.first_name = get(ContactField::FirstName);
+        form.last_name = get(ContactField::LastName);
+        form.email = get(ContactField::Email);
+        form.message = get(ContactField::Message);
+        form.phone = checked.contact.get(&ContactField::Phone).cloned();
+        answers = checked.answers;
+    }
     let mut field = |name: &str, r: Result<String, validate::Invalid>| match r {
         Ok(v) => Some(v),
         Err(e) => {
@@ -233,13 +277,14 @@ pub async fn leave(
         language,
         page_url,
         vehicle,
+        answers,
         at: now,
     };
     let inserted: Option<(Uuid,)> = sqlx::query_as(
         "INSERT INTO left_messages (id, group_id, website_id, rooftop_id, department_id, conversation_id, \
             visitor_id, trigger, first_name, last_name, email, phone, consent, message, language, page_url, \
-            vehicle, event, idempotency_key, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
+            vehicle, event, idempotency_key, created_at, answers) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) \
          ON CONFLICT (website_id, idempotency_key) DO NOTHING RETURNING id",
     )
     .bind(id)
@@ -262,6 +307,7 @@ pub async fn leave(
     .bind(sqlx::types::Json(&event))
     .bind(&cmd.idempotency_key)
     .bind(now)
+    .bind((!event.answers.is_empty()).then_some(sqlx::types::Json(&event.answers)))
     .fetch_optional(pool)
     .await
     .map_err(db_error)?;

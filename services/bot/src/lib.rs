@@ -4,13 +4,16 @@
 //! # Layout
 //! - [`Config`]: the service's typed configuration (`SHOWROOM_*` variables).
 //! - [`start`]: connects, creates the `BOT` stream, registers as `bot` with the NATS service
-//!   API (`leave_message`, `get_settings`, `put_settings`), follows conversations and
+//!   API (`leave_message`, `get_settings`, `put_settings`, `submit_form`, `get_form`,
+//!   `put_form`), follows conversations and
 //!   messages, and runs until the shutdown token is cancelled.
 //! - [`gate`]: the Lead Gate (department, names, e-mail or phone), one chat at a time.
 //! - [`leave`]: messages left (the widget's form, dealers' REST posts) and their event.
+//! - [`forms`]: the form builder: each website's pre-chat and offline forms, answers checked.
 //! - [`settings`]: each website's bot settings and texts.
 //! - [`validate`]: names, e-mail syntax, phone numbers to E.164.
 
+pub mod forms;
 pub mod gate;
 pub mod leave;
 pub mod settings;
@@ -23,10 +26,13 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use showroom_bus::Bus;
 use showroom_config::{Common, ConfigError};
-use showroom_proto::bot::{BotCommand, LeaveMessage, PutBotSettings, TextKey, WebsiteRef, fill};
+use showroom_proto::bot::{
+    BotCommand, GetForm, LeaveMessage, PutBotSettings, TextKey, WebsiteRef, fill,
+};
 use showroom_proto::conversation::{
     ConversationEvent, ConversationEventKind, ConversationState, TransferState,
 };
+use showroom_proto::forms::{PutForm, SubmitForm};
 use showroom_proto::message::{Author, AuthorKind, Message};
 use showroom_proto::v1::{self, Group};
 use showroom_proto::{Envelope, ErrorCode};
@@ -108,6 +114,40 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
             move |group, env: Envelope<PutBotSettings>| {
                 let pool = pool.clone();
                 async move { settings::put(&pool, group, env.data).await }
+            },
+        )
+        .await?;
+
+    let pool = base.pool.clone();
+    base.host
+        .serve(
+            "submit_form",
+            v1::bot_command(Group::Any, BotCommand::SubmitForm),
+            move |group, env: Envelope<SubmitForm>| {
+                let pool = pool.clone();
+                async move { forms::submit(&pool, group, env.data).await }
+            },
+        )
+        .await?;
+    let pool = base.pool.clone();
+    base.host
+        .serve(
+            "get_form",
+            v1::bot_command(Group::Any, BotCommand::GetForm),
+            move |group, env: Envelope<GetForm>| {
+                let pool = pool.clone();
+                async move { forms::get(&pool, group, env.data).await }
+            },
+        )
+        .await?;
+    let pool = base.pool.clone();
+    base.host
+        .serve(
+            "put_form",
+            v1::bot_command(Group::Any, BotCommand::PutForm),
+            move |group, env: Envelope<PutForm>| {
+                let pool = pool.clone();
+                async move { forms::put(&pool, group, env.data).await }
             },
         )
         .await?;

@@ -20,7 +20,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::auth::{self, Session};
 use crate::error::{ApiError, ErrorBody};
-use crate::{bot_api, handover, reports, routing_api, transcript};
+use crate::{attachments, bot_api, handover, reports, routing_api, transcript};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -59,12 +59,24 @@ pub fn router() -> (axum::Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(status_history))
         .routes(routes!(set_auto_away))
         .routes(routes!(system))
+        .routes(routes!(list_websites))
         .routes(routes!(bot_api::get_bot, bot_api::put_bot))
+        .routes(routes!(bot_api::get_form, bot_api::put_form))
+        .routes(routes!(attachments::download))
         .merge(
-            // Dealer pages post their own forms from the browser: cross-origin, so answered
-            // with CORS headers (the handler still refuses an origin the website does not allow).
+            // Dealer pages post their own forms, and the widget its files, from the browser:
+            // cross-origin, so answered with CORS headers (the handlers still refuse an origin
+            // the website does not allow).
             OpenApiRouter::new()
                 .routes(routes!(bot_api::leave_message))
+                .merge(
+                    OpenApiRouter::new()
+                        .routes(routes!(attachments::upload))
+                        // A file up to 10 MB (one byte more is read, to tell it is too large).
+                        .layer(axum::extract::DefaultBodyLimit::max(
+                            showroom_proto::forms::MAX_ATTACHMENT_BYTES + 1,
+                        )),
+                )
                 .layer(
                     tower_http::cors::CorsLayer::new()
                         .allow_origin(tower_http::cors::AllowOrigin::mirror_request())
@@ -72,6 +84,8 @@ pub fn router() -> (axum::Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
                         .allow_headers([
                             axum::http::header::CONTENT_TYPE,
                             axum::http::HeaderName::from_static("idempotency-key"),
+                            axum::http::HeaderName::from_static("x-visitor-token"),
+                            axum::http::HeaderName::from_static("x-filename"),
                         ]),
                 ),
         )
@@ -206,6 +220,18 @@ fn parse_status(s: &str) -> Result<AgentStatus, ApiError> {
             "status must be one of available, away, dnd, offline",
         )
     })
+}
+
+/// The websites of the agent's dealer group, with their widget keys.
+#[utoipa::path(get, path = "/api/v1/websites", tag = "bot",
+    responses((status = 200, body = Vec<crate::directory::WebsiteView>), (status = 401, body = ErrorBody)))]
+async fn list_websites(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+) -> Result<Json<Vec<crate::directory::WebsiteView>>, ApiError> {
+    Ok(Json(
+        crate::directory::websites_of(&state.pool, session.group()).await?,
+    ))
 }
 
 /// The Live Agent Status board of the agent's dealer group, for wallboards.

@@ -14,9 +14,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use showroom_proto::bot::{
-    BotCommand, BotSettings, LeaveMessage, LeaveMessageForm, MessageReceipt, PutBotSettings,
-    WebsiteRef,
+    BotCommand, BotSettings, GetForm, LeaveMessage, LeaveMessageForm, MessageReceipt,
+    PutBotSettings, WebsiteRef,
 };
+use showroom_proto::forms::{Form, FormKind, PutForm};
 use showroom_proto::v1;
 use uuid::Uuid;
 
@@ -188,4 +189,74 @@ pub async fn leave_message(
         state.command_once(subject, cmd).await?
     };
     Ok((StatusCode::ACCEPTED, Json(Accepted { id: receipt.id })))
+}
+
+fn form_kind(kind: &str) -> Result<FormKind, ApiError> {
+    FormKind::parse(kind)
+        .ok_or_else(|| ApiError::bad_request("bad_form", "the form must be pre_chat or offline"))
+}
+
+/// A website's pre-chat or offline form (no fields when it has none).
+#[utoipa::path(get, path = "/api/v1/websites/{id}/forms/{kind}", tag = "bot",
+    params(("id" = String, Path, description = "Website id (UUID)"),
+        ("kind" = String, Path, description = "`pre_chat` or `offline`")),
+    responses((status = 200, body = Form), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn get_form(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    Path((id, kind)): Path<(String, String)>,
+) -> Result<Json<Form>, ApiError> {
+    let kind = form_kind(&kind)?;
+    let website_id = website_of_group(&state, &session, &id).await?;
+    Ok(Json(
+        state
+            .command(
+                v1::bot_command(session.group(), BotCommand::GetForm),
+                GetForm { website_id, kind },
+            )
+            .await?,
+    ))
+}
+
+/// Replaces a website's pre-chat or offline form (managers and admins); `{"fields": []}`
+/// removes it. Each field: `id`, `label`, `type` (`label`, `select`, `input`, `textarea`,
+/// `radio`, `checkboxes`, `agreement`, `attachment`) with what it needs (`options`, `input`,
+/// `text`, `accept`, `multiple`), `required`, and `maps_to` (`{"contact": "first_name"}` or
+/// `{"variable": "interest"}`). 400 with `fields` naming the first wrong one.
+#[utoipa::path(put, path = "/api/v1/websites/{id}/forms/{kind}", tag = "bot",
+    request_body = Form,
+    params(("id" = String, Path, description = "Website id (UUID)"),
+        ("kind" = String, Path, description = "`pre_chat` or `offline`")),
+    responses((status = 200, body = Form), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+pub async fn put_form(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    Path((id, kind)): Path<(String, String)>,
+    b: Result<Json<Form>, JsonRejection>,
+) -> Result<Json<Form>, ApiError> {
+    if !session.can_manage() {
+        return Err(ApiError::forbidden(
+            "only a manager or an admin can change a website's forms",
+        ));
+    }
+    let kind = form_kind(&kind)?;
+    let form = b
+        .map(|Json(b)| b)
+        .map_err(|e| ApiError::bad_request("bad_json", e.body_text()))?;
+    let website_id = website_of_group(&state, &session, &id).await?;
+    Ok(Json(
+        state
+            .command(
+                v1::bot_command(session.group(), BotCommand::PutForm),
+                PutForm {
+                    website_id,
+                    kind,
+                    form,
+                },
+            )
+            .await?,
+    ))
 }

@@ -46,6 +46,34 @@ pub async fn website_by_key(pool: &PgPool, key: &str) -> sqlx::Result<Option<Web
     .await
 }
 
+/// A website as its group's managers see it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct WebsiteView {
+    /// Its id.
+    pub id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// Its dealership.
+    pub rooftop_id: Uuid,
+    /// The dealership's name.
+    pub rooftop_name: String,
+    /// The key of its widget snippet (`data-key`).
+    pub widget_key: String,
+    /// Origins the widget may connect from.
+    pub allowed_origins: Vec<String>,
+}
+
+/// The websites of a dealer group, by dealership and name.
+pub async fn websites_of(pool: &PgPool, group: Uuid) -> sqlx::Result<Vec<WebsiteView>> {
+    sqlx::query_as(
+        "SELECT w.id, w.name, w.rooftop_id, r.name AS rooftop_name, w.widget_key, w.allowed_origins \
+         FROM websites w JOIN rooftops r ON r.id = w.rooftop_id WHERE w.group_id = $1 ORDER BY r.name, w.name",
+    )
+    .bind(group)
+    .fetch_all(pool)
+    .await
+}
+
 /// A department a shopper can choose.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct DepartmentChoice {

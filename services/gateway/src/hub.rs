@@ -542,6 +542,7 @@ mod tests {
             contact: None,
             department_pending: false,
             page_url: None,
+            form: Vec::new(),
             team: Some(Named {
                 id: Uuid::new_v4(),
                 name: "BDC".into(),

@@ -26,6 +26,7 @@
 //! - [`demo`]: the demo dealer group.
 
 pub mod api;
+pub mod attachments;
 pub mod auth;
 pub mod bot_api;
 pub mod demo;
@@ -395,6 +396,8 @@ pub fn router(state: Arc<AppState>) -> axum::Router {
         )
         .with_state(state)
         .fallback_service(pages)
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
+        // Bodies of at most 64 KiB, except the attachment upload, which raises its own limit
+        // (a route's DefaultBodyLimit wins over this outer one).
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }

@@ -473,10 +473,10 @@ impl Machine {
             "WITH c AS ( \
                 INSERT INTO conversations (id, group_id, website_id, rooftop_id, department_id, visitor_id, \
                     shopper_name, state, offline_reason, team_id, offered_to, variables, vehicle, previous_id, ended_at, ended_by, \
-                    language, department_pending, page_url, client_ip) \
+                    language, department_pending, page_url, client_ip, form_id) \
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $16, \
                     (SELECT p.id FROM conversations p WHERE p.website_id = $3 AND p.visitor_id = $6 ORDER BY p.created_at DESC LIMIT 1), \
-                    CASE WHEN $13 THEN now() END, CASE WHEN $13 THEN 'system' END, $17, $18, $19, $20) \
+                    CASE WHEN $13 THEN now() END, CASE WHEN $13 THEN 'system' END, $17, $18, $19, $20, $21) \
                 ON CONFLICT (website_id, visitor_id) WHERE state IN ('bot', 'incoming', 'active') DO NOTHING RETURNING id), \
              p AS (INSERT INTO participants (conversation_id, kind, participant_id, left_at) \
                 SELECT id, 'shopper', $6, CASE WHEN $13 THEN now() END FROM c), \
@@ -505,6 +505,7 @@ impl Machine {
         .bind(gate && pending)
         .bind(&page_url)
         .bind(&client_ip)
+        .bind(cmd.form_id)
         .fetch_optional(&mut *tx)
         .await
         .map_err(db_error)?;
@@ -587,7 +588,9 @@ impl Machine {
         let mut staged = Staged::default();
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         let still: Option<(String,)> = sqlx::query_as(
-            "SELECT state FROM conversations WHERE id = $1 AND group_id = $2 FOR UPDATE",
+            // NO KEY UPDATE: rows of other services referencing the chat (the bot's gate
+            // session) hold key-share locks that must not block a route.
+            "SELECT state FROM conversations WHERE id = $1 AND group_id = $2 FOR NO KEY UPDATE",
         )
         .bind(cmd.conversation_id)
         .bind(group)

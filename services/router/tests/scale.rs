@@ -281,6 +281,7 @@ async fn three_replicas_ten_thousand_chats_one_killed() -> anyhow::Result<()> {
                         language: Default::default(),
                         page_url: None,
                         client_ip: None,
+                        form_id: None,
                     },
                 );
                 let t0 = Instant::now();

@@ -19,6 +19,7 @@ use showroom_proto::contact::Language;
 use showroom_proto::conversation::{
     Conversation, ConversationCommand, EndConversation, EndedBy, StartConversation, Vehicle,
 };
+use showroom_proto::forms::{Answers, CheckedForm, ContactField, FormKind, SubmitForm};
 use showroom_proto::message::{Author, AuthorKind};
 use showroom_proto::{CommandError, ErrorCode, v1};
 use showroom_store::read;
@@ -71,6 +72,9 @@ enum Frame {
         /// The vehicle on the shopper's page (checked by [`vehicle`]).
         #[serde(default)]
         vehicle: Option<Value>,
+        /// The answers to the website's pre-chat form (field key → value), checked by the bot.
+        #[serde(default)]
+        form: Option<Answers>,
     },
     Send {
         client_msg_id: String,
@@ -414,6 +418,12 @@ impl Shopper {
         let bot = read::bot_settings(pool, self.website.id)
             .await
             .map_err(db)?;
+        let pre_chat = read::form(pool, self.website.id, FormKind::PreChat)
+            .await
+            .map_err(db)?;
+        let offline = read::form(pool, self.website.id, FormKind::Offline)
+            .await
+            .map_err(db)?;
         let language = self
             .conversation
             .as_ref()
@@ -427,6 +437,7 @@ impl Shopper {
             "departments": departments,
             "language": language,
             "bot": bot_view(&bot),
+            "forms": {"pre_chat": pre_chat, "offline": offline},
             "conversation": self.conversation.as_ref().map(shopper_view),
             "messages": messages,
         });
@@ -474,6 +485,7 @@ impl Shopper {
                 name,
                 variables: vars,
                 vehicle: car,
+                form,
             } => {
                 let variables = match variables(vars) {
                     Ok(v) => v,
@@ -491,7 +503,41 @@ impl Shopper {
                         "you already have an open conversation",
                     ));
                 }
-                let name = name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
+                let mut name = name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
+                let mut variables = variables;
+                let language = language
+                    .as_deref()
+                    .map(Language::from_tag)
+                    .unwrap_or(self.language);
+                let page_url = page_url.filter(|u| u.len() <= 2000);
+                // The pre-chat form: checked and stored by the bot before anything starts.
+                let mut form_id = None;
+                if let Some(answers) = form {
+                    let checked: CheckedForm = self
+                        .state
+                        .command(
+                            v1::bot_command(self.group(), BotCommand::SubmitForm),
+                            SubmitForm {
+                                website_id: self.website.id,
+                                kind: FormKind::PreChat,
+                                visitor_id: self.visitor,
+                                answers,
+                                language,
+                                page_url: page_url.clone(),
+                                ip: self.ip.clone(),
+                            },
+                        )
+                        .await?;
+                    variables.extend(checked.variables.clone());
+                    let names: Vec<&str> = [ContactField::FirstName, ContactField::LastName]
+                        .iter()
+                        .filter_map(|f| checked.contact.get(f).map(String::as_str))
+                        .collect();
+                    if !names.is_empty() {
+                        name = Some(names.join(" "));
+                    }
+                    form_id = Some(checked.id);
+                }
                 if name.as_ref().is_some_and(|n| n.chars().count() > 100) {
                     return Err(CommandError::new(
                         ErrorCode::TooLarge,
@@ -505,12 +551,10 @@ impl Shopper {
                     shopper_name: name,
                     variables,
                     vehicle,
-                    language: language
-                        .as_deref()
-                        .map(Language::from_tag)
-                        .unwrap_or(self.language),
-                    page_url: page_url.filter(|u| u.len() <= 2000),
+                    language,
+                    page_url,
                     client_ip: self.ip.clone(),
+                    form_id,
                 };
                 let c: Conversation = self
                     .state
@@ -521,12 +565,20 @@ impl Shopper {
                     .await?;
                 self.state.hub.watch(self.socket, c.id);
                 self.conversation = Some(c.clone());
+                // The bot may have written before this socket watched the chat (its greeting
+                // follows the `created` event): whatever is stored now rides the answer, and
+                // the writer drops a live copy of any of it.
+                let messages =
+                    transcript::after(&self.state.pool, self.group(), c.id, c.last_seq, 100)
+                        .await
+                        .unwrap_or_default();
+                let upto = messages.last().map(|m| m.seq).unwrap_or(c.last_seq);
                 Ok(Outbound::marked(
                     &with_ref(
-                        json!({"type": "started", "conversation": shopper_view(&c)}),
+                        json!({"type": "started", "conversation": shopper_view(&c), "messages": messages}),
                         r#ref,
                     ),
-                    vec![(c.id, c.last_seq)],
+                    vec![(c.id, upto)],
                 ))
             }
             Frame::Send {

@@ -1,0 +1,243 @@
+//! Files shoppers attach to a form's attachment field: uploaded from the widget (the website
+//! key, the visitor token, the form and field named), checked by size and by their real type
+//! (read from their bytes, never from the name or the declared type), stored in Postgres
+//! (`attachments`, owned here), and served only to agents of the same dealer group.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE, ORIGIN};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use showroom_proto::forms::{self, AttachmentRef, FieldKind, FormKind, MAX_ATTACHMENT_BYTES};
+use showroom_store::read;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::auth::Session;
+use crate::directory;
+use crate::error::{ApiError, ErrorBody};
+
+/// Which form field a file is for.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct UploadQuery {
+    /// `pre_chat` or `offline`.
+    form: String,
+    /// The attachment field's key.
+    field: String,
+}
+
+/// The real type of a file from its first bytes: `(mime, extension)`. Text without a
+/// signature is `text/plain` when it is UTF-8.
+pub fn sniff(bytes: &[u8]) -> (String, String) {
+    match infer::get(bytes) {
+        Some(t) => (t.mime_type().to_string(), t.extension().to_string()),
+        None if std::str::from_utf8(bytes).is_ok() => ("text/plain".into(), "txt".into()),
+        None => ("application/octet-stream".into(), "bin".into()),
+    }
+}
+
+/// A file name safe to store and to send back in a header: the last path part, without
+/// control characters, at most 200 characters.
+fn clean_name(raw: &str) -> String {
+    let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
+    let base = decoded.rsplit(['/', '\\']).next().unwrap_or("");
+    let name: String = base
+        .chars()
+        .filter(|c| !c.is_control() && !matches!(c, '"' | ';'))
+        .take(200)
+        .collect();
+    let name = name.trim().to_string();
+    if name.is_empty() { "file".into() } else { name }
+}
+
+/// Uploads a file for a form's attachment field. The body is the file itself; headers
+/// `X-Visitor-Token` (the widget's) and `X-Filename` (percent-encoded). Answers 201 with the
+/// attachment to put in the form's answers; 413 `too_large` over 10 MB; 415
+/// `type_not_accepted` when the file's real type is not one the field takes.
+#[utoipa::path(post, path = "/api/v1/widget/{key}/attachments", tag = "bot",
+    params(("key" = String, Path, description = "The website's widget key"), UploadQuery,
+        ("X-Visitor-Token" = String, Header, description = "The widget's visitor token"),
+        ("X-Filename" = String, Header, description = "The file's name, percent-encoded")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 201, body = AttachmentRef), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
+pub async fn upload(
+    State(state): State<Arc<AppState>>,
+    Path(key): Path<String>,
+    Query(q): Query<UploadQuery>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<AttachmentRef>), ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            "a file may be at most 10 MB",
+        )
+    };
+    let body = body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => too_large(),
+        _ => ApiError::bad_request("bad_body", "the file could not be read"),
+    })?;
+    let website = directory::website_by_key(&state.pool, &key)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_website",
+                "no website has this key",
+            )
+        })?;
+    if let Some(origin) = headers.get(ORIGIN).and_then(|v| v.to_str().ok())
+        && !website.allows(origin)
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "origin_not_allowed",
+            "this page's origin is not on the website's allowed origins",
+        ));
+    }
+    let visitor = headers
+        .get("x-visitor-token")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| state.visitor_keys.verify(website.id, t))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "bad_visitor",
+                "X-Visitor-Token must be the widget's visitor token for this website",
+            )
+        })?;
+    let kind = FormKind::parse(&q.form)
+        .ok_or_else(|| ApiError::bad_request("bad_form", "`form` must be pre_chat or offline"))?;
+    let form = read::form(&state.pool, website.id, kind).await?;
+    let accept = form
+        .as_ref()
+        .and_then(|f| f.fields.iter().find(|f| f.id == q.field))
+        .and_then(|f| match &f.kind {
+            FieldKind::Attachment { accept, .. } => Some(accept.clone()),
+            _ => None,
+        })
+        .ok_or_else(|| {
+            ApiError::bad_request("bad_field", "this form has no such attachment field")
+        })?;
+    if body.is_empty() {
+        return Err(ApiError::bad_request("empty_file", "the file is empty"));
+    }
+    if body.len() > MAX_ATTACHMENT_BYTES {
+        return Err(too_large());
+    }
+    let filename = clean_name(
+        headers
+            .get("x-filename")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("file"),
+    );
+    let (mime, ext) = sniff(&body);
+    if !forms::accepts(&accept, &mime, &ext, &filename) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "type_not_accepted",
+            format!("this file is {mime}; this field takes {accept}"),
+        ));
+    }
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO attachments (id, group_id, website_id, visitor_id, field, filename, content_type, size, data) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(id)
+    .bind(website.group_id)
+    .bind(website.id)
+    .bind(visitor)
+    .bind(format!("{}:{}", kind.as_str(), q.field))
+    .bind(&filename)
+    .bind(&mime)
+    .bind(body.len() as i64)
+    .bind(body.as_ref())
+    .execute(&state.pool)
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(AttachmentRef {
+            id,
+            filename,
+            content_type: mime,
+            size: body.len() as i64,
+        }),
+    ))
+}
+
+/// A file a shopper attached, for agents of the same dealer group (404 for anyone else).
+/// Always sent as a download with its real type, never rendered in the console's origin.
+#[utoipa::path(get, path = "/api/v1/attachments/{id}", tag = "bot",
+    params(("id" = String, Path, description = "Attachment id (UUID)")),
+    responses((status = 200, description = "The file"), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn download(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id: Uuid = id
+        .parse()
+        .map_err(|_| ApiError::bad_request("bad_id", "the attachment id must be a UUID"))?;
+    let row: Option<(String, String, Vec<u8>)> = sqlx::query_as(
+        "SELECT filename, content_type, data FROM attachments WHERE id = $1 AND group_id = $2",
+    )
+    .bind(id)
+    .bind(session.group())
+    .fetch_optional(&state.pool)
+    .await?;
+    let (filename, content_type, data) = row.ok_or_else(|| ApiError::not_found("attachment"))?;
+    let encoded =
+        percent_encoding::utf8_percent_encode(&filename, percent_encoding::NON_ALPHANUMERIC);
+    let disposition = format!("attachment; filename*=UTF-8''{encoded}");
+    let mut resp = data.into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_str(&content_type)
+            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        h.insert(CONTENT_DISPOSITION, v);
+    }
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_come_from_the_bytes_and_names_are_cleaned() {
+        assert_eq!(
+            sniff(b"%PDF-1.7\n..."),
+            ("application/pdf".into(), "pdf".into())
+        );
+        assert_eq!(
+            sniff(&[0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0]).0,
+            "image/png"
+        );
+        assert_eq!(sniff(b"just text").0, "text/plain");
+        assert_eq!(
+            sniff(&[0x00, 0x81, 0xfe, 0x13]).0,
+            "application/octet-stream"
+        );
+        assert_eq!(clean_name("..%2F..%2Fetc%2Fpasswd"), "passwd");
+        assert_eq!(clean_name("quote%20%E2%82%AC.pdf"), "quote €.pdf");
+        assert_eq!(clean_name(""), "file");
+    }
+}
