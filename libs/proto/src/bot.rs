@@ -173,7 +173,7 @@ pub struct BotSettings {
     /// saying why; with the Lead Gate on, what it collected still makes a lead).
     #[serde(default = "yes")]
     pub leave_message_form: bool,
-    /// The bot's name as shoppers see it ("Assistant" when unset).
+    /// The bot's name as shoppers see it ("Assistant", "Asistente" when unset).
     #[serde(default)]
     pub bot_name: Option<String>,
     /// An https address of the bot's picture.
@@ -219,12 +219,15 @@ impl BotSettings {
             .unwrap_or_else(|| key.default_text(lang))
     }
 
-    /// The bot's name to show.
-    pub fn name(&self) -> &str {
+    /// The bot's name to show, in `lang` when the website named none.
+    pub fn name(&self, lang: Language) -> &str {
         self.bot_name
             .as_deref()
             .filter(|n| !n.trim().is_empty())
-            .unwrap_or("Assistant")
+            .unwrap_or(match lang {
+                Language::En => "Assistant",
+                Language::Es => "Asistente",
+            })
     }
 
     /// The consent version as stored with each consent: `v<n>-<lang>`, since each language's

@@ -96,14 +96,17 @@ const SELECT: &str = "SELECT c.id, c.group_id, c.website_id, c.rooftop_id, r.nam
     CASE WHEN a.id IS NULL THEN NULL ELSE a.first_name || ' ' || a.last_name END AS agent_name, \
     c.state, COALESCE(t.last_seq, 0) AS last_seq, c.created_at, c.ended_at, c.ended_by, \
     c.assigned_at, c.team_id, tm.name AS team_name, c.offline_reason, c.previous_id, c.vehicle, \
-    c.language, c.contact, c.department_pending, c.page_url, fs.answers AS form \
+    c.language, c.contact, \
+    (c.department_pending AND c.state = 'bot' AND gs.answers->>'department_id' IS NULL) AS department_pending, \
+    c.page_url, fs.answers AS form \
     FROM conversations c \
     JOIN rooftops r ON r.id = c.rooftop_id \
     JOIN departments d ON d.id = c.department_id \
     LEFT JOIN agents a ON a.id = c.agent_id \
     LEFT JOIN transcripts t ON t.conversation_id = c.id \
     LEFT JOIN teams tm ON tm.id = c.team_id \
-    LEFT JOIN form_submissions fs ON fs.id = c.form_id ";
+    LEFT JOIN form_submissions fs ON fs.id = c.form_id \
+    LEFT JOIN gate_sessions gs ON gs.conversation_id = c.id ";
 
 /// Which conversations to list.
 #[derive(Debug, Clone, Copy)]

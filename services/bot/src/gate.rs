@@ -115,7 +115,7 @@ impl Context {
             .collect::<Vec<_>>()
             .join(", ");
         let mut values = vec![
-            ("bot", self.settings.name()),
+            ("bot", self.settings.name(self.lang)),
             ("rooftop", self.rooftop.as_str()),
             ("options", options.as_str()),
             ("country", self.country.as_str()),
@@ -338,7 +338,7 @@ impl Gate {
             Author {
                 kind: AuthorKind::Bot,
                 id: None,
-                name: Some(ctx.settings.name().to_string()),
+                name: Some(ctx.settings.name(ctx.lang).to_string()),
             },
             key,
             text,

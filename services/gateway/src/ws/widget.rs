@@ -204,13 +204,13 @@ pub fn client_ip(headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<String
 
 /// What the widget needs of the website's bot: name, picture, whether the Lead Gate and the
 /// leave-a-message form are on, and every text in both languages.
-pub fn bot_view(bot: &BotSettings) -> Value {
+pub fn bot_view(bot: &BotSettings, lang: Language) -> Value {
     let texts: BTreeMap<&str, BTreeMap<TextKey, String>> = Language::ALL
         .iter()
         .map(|l| (l.as_str(), bot.texts_in(*l)))
         .collect();
     json!({
-        "name": bot.name(),
+        "name": bot.name(lang),
         "avatar_url": bot.avatar_url,
         "lead_gate": bot.lead_gate,
         "leave_message_form": bot.leave_message_form,
@@ -436,7 +436,7 @@ impl Shopper {
             "website": {"name": self.website.name, "rooftop": self.website.rooftop_name},
             "departments": departments,
             "language": language,
-            "bot": bot_view(&bot),
+            "bot": bot_view(&bot, language),
             "forms": {"pre_chat": pre_chat, "offline": offline},
             "conversation": self.conversation.as_ref().map(shopper_view),
             "messages": messages,
