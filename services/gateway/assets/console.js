@@ -611,12 +611,45 @@
     parts.forEach((p, i) => el.append(...(i ? [' · ', p] : [p])));
   }
 
+  // The answers of the website's pre-chat form: "label: answer". Checkbox lists joined, an
+  // agreement as its text ticked, files as download links (the session cookie authorises them).
+  // Shopper and dealer data: text only; the links are built from the attachment ids.
+  const fileSize = (n) => (n < 1024 ? n + ' B' : n < 1048576 ? Math.round(n / 1024) + ' KB' : (n / 1048576).toFixed(1) + ' MB');
+  function answerNodes(a) {
+    const v = a.value;
+    if (v === true) return [a.agreement_text ? '✓ ' + a.agreement_text : '✓'];
+    if (Array.isArray(v) && v.some((x) => x && typeof x === 'object')) {
+      const out = [];
+      v.filter((x) => x && x.id).forEach((x, i) => {
+        const link = h('a', '', x.filename || 'file');
+        link.href = '/api/v1/attachments/' + encodeURIComponent(x.id);
+        link.download = x.filename || '';
+        out.push(...(i ? [', '] : []), link, typeof x.size === 'number' ? ' (' + fileSize(x.size) + ')' : '');
+      });
+      return out;
+    }
+    if (Array.isArray(v)) return [v.join(', ')];
+    return [v == null ? '' : String(v)];
+  }
+  function renderForm(c) {
+    const list = $('t-form-list');
+    const answers = Array.isArray(c.form) ? c.form : [];
+    $('t-form').hidden = !answers.length;
+    list.replaceChildren();
+    answers.forEach((a) => {
+      const dd = h('dd');
+      dd.append(...answerNodes(a));
+      list.append(h('dt', '', a.label || a.field), dd);
+    });
+  }
+
   function renderThreadHead() {
     const e = current();
     if (!e) return;
     const c = e.c;
     renderVehicle(c);
     renderContact(c);
+    renderForm(c);
     $('t-title').textContent = shopperName(c);
     $('t-sub').textContent = [subline(c), c.agent && c.agent.name].filter(Boolean).join(' · ');
     $('t-state').textContent = STATE_LABELS[c.state] || c.state;

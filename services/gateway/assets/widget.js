@@ -5,7 +5,8 @@
  * model, trim, price} before it; or Showroom.setVehicle({...}) once it has loaded.
  * English and Spanish (from the browser, or the shopper's EN/ES switch). With the website's Lead
  * Gate on, the bot asks the shopper's name and contact in the chat; when a chat cannot go live,
- * the leave-a-message form.
+ * the leave-a-message form. A website's own pre-chat and offline forms (the form builder's,
+ * in welcome.forms) replace the built-in ones; their files are uploaded before the form is sent.
  * Plain ES2020, no dependencies. All chat text goes in with textContent, never innerHTML. */
 (() => {
   'use strict';
@@ -15,6 +16,8 @@
   window.__showroomWidget = true;
 
   const src = new URL(script.src, location.href); // the gateway is wherever this file came from
+  const UPLOAD_URL = src.origin + '/api/v1/widget/' + encodeURIComponent(KEY) + '/attachments';
+  const MAX_FILE = 10 * 1024 * 1024;
   const WS_URL = (src.protocol === 'https:' ? 'wss://' : 'ws://') + src.host + '/ws/widget?key=' + encodeURIComponent(KEY);
   const TOKEN_KEY = 'showroom.visitor.' + KEY;   // localStorage: visitor_token from welcome
   const LANG_KEY = 'showroom.lang.' + KEY;       // localStorage: the language the shopper chose
@@ -70,6 +73,13 @@
       first_name: 'First name', last_name: 'Last name', email: 'E-mail', phone: 'Mobile phone', optional: '(optional)',
       message: 'Message', submit: 'Send message', submitting: 'Sending…', fix: 'Please check the fields marked below.',
       thanks: 'Thanks! We got your message and will get back to you soon.',
+      // The website's own forms (pre-chat, offline): their labels come from the dealer.
+      choose: 'Choose…', uploading: 'Uploading…', remove: 'Remove {name}',
+      too_large: '{name} is too large: a file may be at most 10 MB.',
+      bad_type: "{name} can't be attached here: this field takes {accept}.",
+      up_failed: "{name} couldn't be uploaded. Please try again.", too_many: 'At most {n} files.',
+      still: 'Please wait until the upload finishes.', e_required: 'This field is required.',
+      e_agree: 'Please tick this box to continue.',
     },
     es: {
       launch: 'Chatee con nosotros', chat: 'Chat', end: 'Terminar chat', close: 'Cerrar chat', lang: 'Idioma',
@@ -95,6 +105,13 @@
       e_email: 'No es un correo electrónico completo (por ejemplo ana@ejemplo.com).',
       e_phone: 'No es un número válido. Incluya la lada, o empiece con + y el código del país.',
       e_message: 'Escriba su mensaje (hasta 4000 caracteres).', e_department_id: 'Elija un departamento.',
+      choose: 'Elija…', uploading: 'Subiendo…', remove: 'Quitar {name}',
+      too_large: '{name} es demasiado grande: un archivo puede tener 10 MB como máximo.',
+      bad_type: 'No se puede adjuntar {name}: este campo acepta {accept}.',
+      up_failed: 'No se pudo subir {name}. Inténtelo de nuevo.', too_many: 'Como máximo {n} archivos.',
+      still: 'Espere a que termine de subirse el archivo.', e_agree: 'Marque esta casilla para continuar.',
+      e_name: 'Escriba un nombre, solo con letras.', e_option: 'Elija una de las opciones.',
+      e_number: 'Escriba un número.', e_field: 'Revise este campo.',
     },
   };
 
@@ -111,7 +128,9 @@
   let kept = [];                     // message objects of `conv`, for the tab cache
   const pending = new Map();         // client_msg_id -> {frame, el}: sent, not yet acked
   let helloFor = null, helloSeq = 0; // what our last hello claimed
-  let startRef = null, early = [], startDept = null;   // a `start` in flight; messages that came before `started`
+  let startRef = null, early = [], startDept = null, startForm = null; // a `start` in flight; messages that came before `started`
+  let vtoken = null;                 // the visitor token of the last welcome (file uploads send it)
+  const FORMS = {};                  // 'pre_chat' | 'offline' -> the website's form, built (see buildForm), or null
   let typingSentAt = 0, typingOn = false, refN = 0;
   let leave = null;                  // the leave-a-message form: {conv, formId, frame, busy, done}
   let leftFor = null;                // the conversation whose message was left (from the tab cache)
@@ -185,7 +204,16 @@ textarea{resize:vertical;min-height:72px}
 .leave{padding:10px 12px 12px;border-top:1px solid #e2e8f0}
 .leave h3{margin:0 0 8px;font-size:15px}
 .fld{margin:0 0 10px}
-.fld label{display:block;font-size:13px;font-weight:600}
+.fld label,legend{display:block;margin:0;padding:0;font-size:13px;font-weight:600}
+fieldset{margin:0;padding:0;border:0;min-width:0}
+.opt{font-weight:400;color:#64748b}
+.fld .ch{display:flex;align-items:flex-start;gap:8px;margin-top:6px;font-weight:400}
+.ch input{flex:none;width:18px;height:18px;margin:1px 0 0;padding:0}
+.flabel{margin:0 0 10px;font-size:13px;color:#334155;white-space:pre-wrap;overflow-wrap:anywhere}
+.files{list-style:none;margin:4px 0 0;padding:0;font-size:13px}
+.files li{display:flex;align-items:center;gap:6px;overflow-wrap:anywhere}
+.files button{flex:none;border:1px solid #cbd5e1;border-radius:6px;background:#fff;padding:0 7px}
+.pre .go{width:100%;margin-top:4px}
 .hint{margin:4px 0 0;font-size:11px;color:#64748b}
 .ferr{margin:4px 0 0;font-size:12px;color:#b91c1c}
 .done{margin:10px 12px;padding:10px;border-radius:8px;background:#dcfce7;color:#14532d}`;
@@ -220,8 +248,17 @@ textarea{resize:vertical;min-height:72px}
   const nameInput = h('input'); nameInput.maxLength = 100; nameInput.autocomplete = 'name';
   const nameText = tr(h('span'), 'name'), nameLabel = h('label'); nameLabel.append(nameText, nameInput);
   const depts = h('div'), goBtn = tr(h('button', 'go'), 'go'); goBtn.type = 'button';
-  goBtn.onclick = () => start(null);
-  pick.append(langs, tr(h('p'), 'help'), nameLabel, depts, goBtn);
+  goBtn.onclick = () => { if (goBtn.type === 'button') start(null); };
+  // With the website's pre-chat form: a department (when there are several), its fields, and the
+  // same Start button, moved into the form as its submit button.
+  const preForm = attr(h('form', 'pre'), { 'aria-labelledby': 'sr-help' }); preForm.noValidate = true; preForm.hidden = true;
+  const preErr = attr(h('p', 'ferr'), { role: 'alert' }); preErr.hidden = true;
+  const deptSel = h('select'), deptBox = h('div', 'fld'), deptLabel = h('label');
+  deptSel.id = deptLabel.htmlFor = 'sr-pre-dept';
+  deptLabel.append(tr(h('span'), 'department_id')); deptBox.append(deptLabel, deptSel);
+  const preBox = h('div');
+  preForm.append(preErr, deptBox, preBox);
+  pick.append(langs, attr(tr(h('p'), 'help'), { id: 'sr-help' }), nameLabel, depts, goBtn, preForm);
 
   const chat = h('div', 'body chat');
   const stateLine = attr(h('p', 'line'), { role: 'status' });
@@ -240,6 +277,7 @@ textarea{resize:vertical;min-height:72px}
   const leaveBtn = h('button', 'send'); leaveBtn.type = 'submit';
   const leaveDone = attr(h('p', 'done'), { role: 'status', tabindex: '-1' });
   const F = {}; // field name -> {el, err, label}
+  const builtin = h('div'), offBox = h('div'); // the built-in fields, or the website's offline form
   const consent = h('p', 'hint'); consent.id = 'sr-consent';
   leaveForm.append(attr(tr(h('h3'), 'leave'), { id: 'sr-leave-h' }), leaveErr);
   for (const [name, tag, type, auto] of [['department_id', 'select'], ['first_name', 'input', 'text', 'given-name'],
@@ -257,9 +295,9 @@ textarea{resize:vertical;min-height:72px}
     box.append(label, el, err);
     if (name === 'phone') box.append(consent);
     F[name] = { el, err };
-    leaveForm.append(box);
+    (name === 'department_id' ? leaveForm : builtin).append(box);
   }
-  leaveForm.append(leaveBtn);
+  leaveForm.append(builtin, offBox, leaveBtn);
   scroller.append(log, leaveForm, leaveDone);
 
   chat.append(stateLine, scroller, typingLine, quick, compose, newBtn);
@@ -272,7 +310,9 @@ textarea{resize:vertical;min-height:72px}
 
   // ---- language: every piece of chrome, then what depends on the state ----
   function applyLang() {
-    I18N.forEach(([el, k, a]) => (a ? el.setAttribute(a, t(k)) : (el.textContent = t(k))));
+    const tx = ([el, k, a]) => (a ? el.setAttribute(a, t(k)) : (el.textContent = t(k)));
+    I18N.forEach(tx);
+    for (const k in FORMS) if (FORMS[k]) { FORMS[k].i18n.forEach(tx); FORMS[k].fields.forEach((fl) => fl.status && renderFiles(fl)); }
     panel.lang = launch.lang = lang;
     langBtns.forEach(([l, b]) => b.setAttribute('aria-pressed', String(l === lang)));
     setConn(connKey);
@@ -296,6 +336,7 @@ textarea{resize:vertical;min-height:72px}
   function focusView() {
     if (view === 'chat' && isOpen(conv)) input.focus();
     else if (view === 'chat' && !leaveForm.hidden) focusLeave();
+    else if (view === 'pick' && !preForm.hidden) (deptBox.hidden ? (FORMS.pre_chat.fields[0] || { inputs: [goBtn] }).inputs[0] : deptSel).focus();
     else if (view === 'pick') (depts.querySelector('button') || (goBtn.hidden ? nameInput : goBtn)).focus();
   }
   launch.onclick = () => setPanel(panel.hidden);
@@ -370,10 +411,12 @@ textarea{resize:vertical;min-height:72px}
 
   function onWelcome(w) {
     ready = true; attempt = 0; setConn(''); showError('');
-    if (w.visitor_token) setItem('localStorage', TOKEN_KEY, w.visitor_token);
+    if (w.visitor_token) setItem('localStorage', TOKEN_KEY, vtoken = w.visitor_token);
     if (w.website) rooftop = nm(w.website.rooftop) || nm(w.website);
     departments = w.departments || [];
     bot = w.bot || null;
+    const fm = w.forms || {};
+    syncForm('pre_chat', fm.pre_chat); syncForm('offline', fm.offline);
     lang = okLang(getItem('localStorage', LANG_KEY)) || okLang(w.language) || lang;
     const c = w.conversation;
     // Our last_seq was about another conversation: the messages we got may start mid-way. Ask again from 0.
@@ -398,6 +441,7 @@ textarea{resize:vertical;min-height:72px}
   function onStarted(s) {
     startRef = null;
     resetConv(s.conversation);
+    (s.messages || []).forEach(addMessage); // written before this socket watched the chat
     early.filter((m) => m.conversation_id === conv.id).forEach(addMessage);
     early = [];
     showChat(); input.focus();
@@ -441,13 +485,17 @@ textarea{resize:vertical;min-height:72px}
     if (e.ref && e.ref === startRef) {
       startRef = null; early = [];
       // The dealer page's vehicle data was refused: the chat matters more; start without it.
-      if (e.code === 'bad_request' && /vehicle/.test(e.message || '') && vehicle) {
+      if (e.code === 'bad_request' && !e.fields && /vehicle/.test(e.message || '') && vehicle) {
         console.warn('Showroom: vehicle context ignored:', e.message);
         vehicle = null;
-        return start(startDept);
+        return start(startDept, startForm);
       }
       pick.querySelectorAll('.dept,.go').forEach((b) => { b.disabled = false; });
       if (e.code === 'not_allowed') return resync(); // we already have an open chat: go fetch it
+      if (e.fields && startForm && FORMS.pre_chat) { // wrong answers: each next to its field
+        const first = formRefused(FORMS.pre_chat, preErr, e.fields, e.message);
+        return first && first.focus();
+      }
     }
     if (e.code === 'unauthorized' || e.code === 'unsupported_version') stopped = true; // the socket closes; retrying will not help
     showError(e.message || t('wrong') + ' (' + e.code + ')');
@@ -542,11 +590,26 @@ textarea{resize:vertical;min-height:72px}
   }
 
   // Departments as buttons; with the Lead Gate also "just start" (the bot asks) and no name field.
+  // With the website's pre-chat form: a department select above it instead.
   function renderDepartments() {
     depts.replaceChildren();
-    nameLabel.hidden = gate();
-    goBtn.hidden = !gate() || !departments.length;
+    const pre = !!FORMS.pre_chat && departments.length > 0;
+    preForm.hidden = !pre; depts.hidden = pre;
+    nameLabel.hidden = gate() || pre;
+    goBtn.hidden = !pre && (!gate() || !departments.length);
     goBtn.disabled = !!startRef;
+    goBtn.type = pre ? 'submit' : 'button';
+    if (goBtn.parentNode !== (pre ? preForm : pick)) pre ? preForm.append(goBtn) : depts.after(goBtn);
+    if (pre) {
+      const was = deptSel.value;
+      deptSel.replaceChildren(...departments.map((d) => {
+        const o = h('option', '', d.label + (nm(d.rooftop) ? ' · ' + nm(d.rooftop) : '')); o.value = d.id; return o;
+      }));
+      deptSel.value = was;
+      if (deptSel.selectedIndex < 0) deptSel.selectedIndex = 0;
+      deptBox.hidden = departments.length < 2;
+      return;
+    }
     if (!departments.length) depts.append(h('p', '', t('nobody')));
     departments.forEach((d) => {
       const b = h('button', 'dept'); b.type = 'button'; b.disabled = !!startRef;
@@ -557,19 +620,29 @@ textarea{resize:vertical;min-height:72px}
     });
   }
 
-  function start(d) {
+  // `form`: the pre-chat form's answers, if the website has one.
+  function start(d, form) {
     if (!ready) return showError(t('wait'));
     showError('');
     startRef = 'start-' + (++refN); early = [];
     const f = { type: 'start', ref: startRef, language: lang, page_url: location.href.slice(0, 2000) };
     if (d) f.department_id = d.id;
     const name = nameInput.value.trim().slice(0, 100);
-    if (name && !gate()) f.name = name;
+    if (name && !gate() && !form) f.name = name;
     if (vehicle) f.vehicle = Object.assign({ url: location.href.slice(0, 2000) }, vehicle);
-    startDept = d;
+    if (form) f.form = form;
+    startDept = d; startForm = form || null;
     pick.querySelectorAll('.dept,.go').forEach((b) => { b.disabled = true; });
     raw(f);
   }
+
+  preForm.onsubmit = (e) => {
+    e.preventDefault();
+    const P = FORMS.pre_chat;
+    if (!P || startRef) return;
+    if (!ready) return showError(t('wait'));
+    if (formCheck(P, preErr)) start(departments.find((d) => d.id === deptSel.value) || departments[0], P.values());
+  };
 
   function showChat() {
     const wasPick = view !== 'chat';
@@ -702,7 +775,15 @@ textarea{resize:vertical;min-height:72px}
       for (const n of ['first_name', 'last_name', 'email', 'phone']) F[n].el.value = k[n] || '';
       F.message.el.value = '';
       fieldErrors({});
+      if (FORMS.offline) { // the website's own form, afresh, with what the Lead Gate collected
+        syncForm('offline', FORMS.offline.def, true);
+        FORMS.offline.fields.forEach((fl) => {
+          const c = fl.f.maps_to && fl.f.maps_to.contact;
+          if (c && k[c] && fl.f.type === 'input') fl.inputs[0].value = k[c];
+        });
+      }
     }
+    builtin.hidden = !!FORMS.offline; offBox.hidden = !FORMS.offline;
     leaveForm.hidden = !want || leave.done;
     leaveDone.hidden = !want || !leave.done;
     leaveBusy();
@@ -715,21 +796,30 @@ textarea{resize:vertical;min-height:72px}
   }
   // The first empty field (or the first wrong one), else the message.
   function focusLeave() {
-    const first = ORDER.map((n) => F[n].el).find((el) => el.getAttribute('aria-invalid') === 'true')
-      || ORDER.map((n) => F[n].el).find((el) => el.required && !el.value.trim()) || F.message.el;
+    const O = FORMS.offline, bad = (el) => el.getAttribute('aria-invalid') === 'true';
+    let first;
+    if (O) {
+      const fl = O.fields.find((x) => bad(x.inputs[0])) || O.fields.find((x) => x.f.required && valueOf(x) == null) || O.fields[0];
+      first = bad(F.department_id.el) ? F.department_id.el : fl ? fl.inputs[0] : leaveBtn;
+    } else {
+      first = ORDER.map((n) => F[n].el).find(bad)
+        || ORDER.map((n) => F[n].el).find((el) => el.required && !el.value.trim()) || F.message.el;
+    }
     first.focus();
   }
 
   leaveForm.onsubmit = (e) => {
     e.preventDefault();
     if (!leave || leave.busy || leave.done) return;
-    const v = (n) => F[n].el.value.trim();
-    const f = { type: 'leave_message', first_name: v('first_name'), last_name: v('last_name'), email: v('email'),
-      message: v('message'), language: lang, page_url: location.href.slice(0, 2000), form_id: leave.formId,
-      ref: 'leave-' + (++refN) };
-    if (v('phone')) f.phone = v('phone');
-    if (v('department_id')) f.department_id = v('department_id');
+    const v = (n) => F[n].el.value.trim(), O = FORMS.offline;
     fieldErrors({});
+    if (O && !formCheck(O, leaveErr)) return;
+    const f = { type: 'leave_message', language: lang, page_url: location.href.slice(0, 2000), form_id: leave.formId,
+      ref: 'leave-' + (++refN) };
+    if (O) f.answers = O.values();
+    else Object.assign(f, { first_name: v('first_name'), last_name: v('last_name'), email: v('email'), message: v('message') });
+    if (v('phone') && !O) f.phone = v('phone');
+    if (v('department_id')) f.department_id = v('department_id');
     leave.frame = f; leave.busy = true; leaveBusy();
     if (ready) raw(f); // otherwise it goes out after the next welcome, with the same form_id
   };
@@ -747,7 +837,12 @@ textarea{resize:vertical;min-height:72px}
       return setTimeout(() => { if (leave && leave.busy && leave.frame === f) raw(f); }, 2000);
     }
     leave.busy = false; leaveBusy();
-    fieldErrors(e.fields || {}, e.message);
+    const fields = e.fields || {};
+    if (FORMS.offline) { // by the form's field ids (or the contact field one fills); the department is ours
+      const { department_id: d, ...rest } = fields;
+      fieldErrors(d ? { department_id: d } : {});
+      formRefused(FORMS.offline, leaveErr, rest, d ? t('fix') : e.message);
+    } else fieldErrors(fields, e.message);
     focusLeave();
   }
 
@@ -772,6 +867,190 @@ textarea{resize:vertical;min-height:72px}
   function fieldText(n, why) {
     if (lang === 'en') return t(n) + ' ' + why;
     return t(/required/.test(why) ? 'e_required' : /longer/.test(why) ? 'e_long' : 'e_' + n) || why;
+  }
+
+  // ---- the website's own forms (the form builder's, in welcome.forms) ----
+  // A new definition (or `fresh`) builds the form again; the same one keeps what the shopper typed.
+  function syncForm(kind, def, fresh) {
+    const ok = def && Array.isArray(def.fields) && def.fields.length ? def : null;
+    const key = ok ? JSON.stringify(ok) : '';
+    if (!fresh && (FORMS[kind] ? FORMS[kind].key : '') === key) return;
+    FORMS[kind] = ok && buildForm(kind, ok, key);
+    (kind === 'pre_chat' ? preBox : offBox).replaceChildren(...(ok ? [FORMS[kind].el] : []));
+  }
+
+  // Every field labelled; radio buttons, checkboxes and agreements in a fieldset; each with its
+  // error line (aria-describedby). The dealer's labels, options and texts go in as text.
+  function buildForm(kind, def, key) {
+    const P = { kind, key, def, el: h('div'), fields: [], i18n: [] };
+    const trf = (el, k, a) => { P.i18n.push([el, k, a]); a ? el.setAttribute(a, t(k)) : (el.textContent = t(k)); return el; };
+    def.fields.forEach((f, i) => {
+      if (!f || typeof f !== 'object') return;
+      if (f.type === 'label') return P.el.append(h('p', 'flabel', f.label));
+      const id = 'sr-' + kind + '-' + i, box = h('div', 'fld'), opts = Array.isArray(f.options) ? f.options : [];
+      const err = attr(h('p', 'ferr'), { id: id + '-err' });
+      const fl = { f, err, inputs: [], files: [], busy: 0, desc: [] };
+      const caption = (el) => {
+        el.append(h('span', '', f.label));
+        if (!f.required && f.type !== 'agreement') el.append(' ', trf(h('span', 'opt'), 'optional'));
+        return el;
+      };
+      const choice = (type, text, value) => {
+        const l = h('label', 'ch'), x = h('input');
+        x.type = type; x.name = id; x.value = value; x.id = id + '-' + fl.inputs.length;
+        l.append(x, h('span', '', text)); fl.inputs.push(x);
+        return l;
+      };
+      if (f.type === 'radio' || f.type === 'checkboxes' || f.type === 'agreement') {
+        const set = h('fieldset');
+        set.append(caption(h('legend')));
+        if (f.type === 'agreement') set.append(choice('checkbox', f.text || f.label, 'true'));
+        else opts.forEach((o) => set.append(choice(f.type === 'radio' ? 'radio' : 'checkbox', o, o)));
+        box.append(set);
+      } else {
+        let el;
+        if (f.type === 'select') {
+          el = h('select');
+          el.append(trf(attr(h('option'), { value: '' }), 'choose'), ...opts.map((o) => { const x = h('option', '', o); x.value = o; return x; }));
+        } else if (f.type === 'textarea') {
+          el = h('textarea'); el.maxLength = 4000;
+        } else if (f.type === 'input') {
+          const c = f.maps_to && f.maps_to.contact;
+          el = h('input'); el.maxLength = 500;
+          el.type = c === 'phone' ? 'tel' : f.input === 'email' || f.input === 'number' ? f.input : 'text';
+          if (f.input === 'number') el.step = 'any';
+          const auto = { first_name: 'given-name', last_name: 'family-name', email: 'email', phone: 'tel' }[c];
+          if (auto) el.autocomplete = auto;
+        } else if (f.type === 'attachment') {
+          el = h('input'); el.type = 'file';
+          if (f.accept) el.accept = f.accept;
+          el.multiple = !!f.multiple;
+          fl.status = attr(h('p', 'hint'), { id: id + '-st', role: 'status' });
+          fl.list = attr(h('ul', 'files'), { 'aria-live': 'polite' });
+          fl.desc.push(fl.status.id);
+          el.onchange = () => { const files = [...el.files]; el.value = ''; upload(P, fl, files); };
+        } else return; // a kind of field this widget does not know
+        const label = caption(h('label'));
+        el.id = label.htmlFor = id;
+        fl.inputs.push(el);
+        box.append(label, el);
+        if (fl.status) box.append(fl.status, fl.list);
+      }
+      if ((f.required && f.type !== 'checkboxes') || f.type === 'agreement') fl.inputs.forEach((x) => { x.required = true; });
+      box.append(err);
+      setErr(fl, '');
+      P.fields.push(fl); P.el.append(box);
+    });
+    P.values = () => {
+      const a = {};
+      P.fields.forEach((fl) => { const v = valueOf(fl); if (v != null) a[fl.f.id] = v; });
+      return a;
+    };
+    // What is wrong before asking the server: a required field left empty, a file still uploading.
+    P.check = () => {
+      const bad = {};
+      P.fields.forEach((fl) => {
+        const agree = fl.f.type === 'agreement';
+        if (fl.busy) bad[fl.f.id] = t('still');
+        else if ((fl.f.required || agree) && valueOf(fl) == null) bad[fl.f.id] = t(agree ? 'e_agree' : 'e_required');
+      });
+      return bad;
+    };
+    // Each field's error (`raw`: the server's words, said in ours); answers the first wrong input.
+    P.show = (map, raw) => {
+      let first = null;
+      P.fields.forEach((fl) => {
+        const why = map[fl.f.id];
+        setErr(fl, why ? (raw ? whyText(String(why)) : why) : '');
+        if (why && !first) first = fl.inputs[0];
+      });
+      return first;
+    };
+    return P;
+  }
+
+  function valueOf(fl) {
+    const { f, inputs } = fl;
+    const ticked = inputs.filter((x) => x.checked).map((x) => x.value);
+    switch (f.type) {
+      case 'checkboxes': return ticked.length ? ticked : null;
+      case 'radio': return ticked.length ? ticked[0] : null;
+      case 'agreement': return ticked.length ? true : null;
+      case 'attachment': return fl.files.length ? fl.files.map((x) => x.id) : null;
+      default: return inputs[0].value.trim() || null;
+    }
+  }
+
+  function setErr(fl, text) {
+    fl.err.textContent = text || ''; fl.err.hidden = !text;
+    const ids = [text ? fl.err.id : '', ...fl.desc].filter(Boolean).join(' ');
+    fl.inputs.forEach((x) => {
+      x.setAttribute('aria-invalid', String(!!text));
+      ids ? x.setAttribute('aria-describedby', ids) : x.removeAttribute('aria-describedby');
+    });
+  }
+
+  // The server's reason ("is not a complete e-mail address …"): as is in English, in our words in Spanish.
+  function whyText(why) {
+    if (/required/.test(why)) return t('e_required');
+    if (/ticked/.test(why)) return t('e_agree');
+    if (lang === 'en') return (/^(is|must|takes)\b/.test(why) ? 'This field ' : '') + why + (/[.!?]$/.test(why) ? '' : '.');
+    return t(/e-mail/.test(why) ? 'e_email' : /phone/.test(why) ? 'e_phone' : /must be a name/.test(why) ? 'e_name'
+      : /longer/.test(why) ? 'e_long' : /options/.test(why) ? 'e_option' : /number/.test(why) ? 'e_number' : 'e_field');
+  }
+
+  // Checks a form before sending it: answers whether it may go.
+  function formCheck(P, top) {
+    const first = P.show(P.check());
+    top.textContent = first ? t('fix') : ''; top.hidden = !first;
+    if (first) first.focus();
+    return !first;
+  }
+
+  // The server named wrong answers (by field id, or by the contact field one fills): each next to
+  // its field, the rest on top. Answers the first wrong input.
+  function formRefused(P, top, fields, message) {
+    const m = {}, other = [];
+    for (const k in fields) {
+      const fl = P.fields.find((x) => x.f.id === k) || P.fields.find((x) => x.f.maps_to && x.f.maps_to.contact === k);
+      if (fl) m[fl.f.id] = m[fl.f.id] || fields[k]; else other.push(k + ' ' + fields[k]);
+    }
+    const first = P.show(m, true);
+    const text = other.length ? other.join('; ') : first ? t('fix') : message || '';
+    top.textContent = text; top.hidden = !text;
+    return first;
+  }
+
+  // Files go up as soon as they are chosen (at most 10 MB each; the server checks size and type again).
+  const size = (n) => (n < 1024 ? n + ' B' : n < 1048576 ? Math.round(n / 1024) + ' KB' : (n / 1048576).toFixed(1) + ' MB');
+  function renderFiles(fl) {
+    fl.status.textContent = fl.busy ? t('uploading') : '';
+    fl.list.replaceChildren(...fl.files.map((x, i) => {
+      const li = h('li'), b = attr(h('button', '', '×'), { type: 'button', 'aria-label': t('remove', { name: x.filename }) });
+      b.onclick = () => { fl.files.splice(i, 1); renderFiles(fl); fl.inputs[0].focus(); };
+      li.append(h('span', '', x.filename + ' (' + size(x.size) + ')'), b);
+      return li;
+    }));
+  }
+  async function upload(P, fl, files) {
+    setErr(fl, '');
+    const most = fl.f.multiple ? 5 : 1;
+    for (const file of files) {
+      const fail = (k) => setErr(fl, t(k, { name: file.name, accept: fl.f.accept || '', n: most }));
+      if (fl.f.multiple && fl.files.length + fl.busy >= most) { fail('too_many'); break; }
+      if (file.size > MAX_FILE) { fail('too_large'); continue; }
+      fl.busy++; renderFiles(fl);
+      try {
+        const r = await fetch(UPLOAD_URL + '?form=' + P.kind + '&field=' + encodeURIComponent(fl.f.id), {
+          method: 'POST', body: file,
+          headers: { 'X-Visitor-Token': vtoken || getItem('localStorage', TOKEN_KEY) || '', 'X-Filename': encodeURIComponent(file.name) },
+        });
+        const j = (await r.json().catch(() => null)) || {}, code = j.error && j.error.code;
+        if (r.ok && j.id) fl.files = fl.f.multiple ? fl.files.concat(j) : [j];
+        else fail(code === 'too_large' ? 'too_large' : code === 'type_not_accepted' ? 'bad_type' : 'up_failed');
+      } catch (_) { fail('up_failed'); }
+      fl.busy--; renderFiles(fl);
+    }
   }
 
   // ---- boot: a returning visitor (stored token) reconnects at once; a new one when opening the panel ----

@@ -58,7 +58,7 @@ test('a Spanish shopper answers the Lead Gate; with nobody available another lea
     await es.page.locator('button.launch', { hasText: 'Chatee con nosotros' }).click();
     assert.equal(await es.page.locator('.langs button[lang="es"]').getAttribute('aria-pressed'), 'true');
     await es.page.locator('.pick button', { hasText: 'Empezar a chatear' }).click();
-    await es.botSays('Hola, soy Assistant de Showroom Honda');
+    await es.botSays('Hola, soy Asistente de Showroom Honda');
     await es.botSays('¿Con qué departamento podemos ayudarle? Sales, Service');
     await es.page.locator('.line', { hasText: 'Asistente' }).first().waitFor();
     // The departments are offered as quick replies; one sends its label.
