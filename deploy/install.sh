@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the local dev stack (deploy/dev.sh) and the tests (deploy/test.sh) need, when it
-# is missing: nats-server, redis-server, PostgreSQL's server programs and Chromium (apt-get), and
-# maildev, the SMTP catcher, and playwright-core (npm, into deploy/node_modules). Node.js and npm must already be there.
+# is missing: nats-server, redis-server, PostgreSQL's server programs, xmllint and Chromium
+# (apt-get), and maildev, the SMTP catcher, and playwright-core (npm, into deploy/node_modules).
+# Node.js and npm must already be there.
 #
 # Idempotent and quiet: it prints one line per thing it installed and nothing when all is
 # present (then it takes well under a second). Runs from any directory.
@@ -99,6 +100,12 @@ if ! have_postgres; then
     say "installed PostgreSQL (apt-get install postgresql; postgresql-15 is not in this distribution)"
   fi
   have_postgres || fail "PostgreSQL was installed but initdb/postgres are still not found"
+fi
+
+# --- xmllint, which the CRM export tests validate ADF e-mails with (against the DTD) --------
+if ! have xmllint; then
+  apt_install libxml2-utils
+  say "installed xmllint (apt-get install libxml2-utils)"
 fi
 
 # --- Chromium, for the browser tests (driven by playwright-core, never a downloaded browser) --

@@ -29,7 +29,11 @@ SHARED_CONFIG = {
     "RUST_LOG": "info",
 }  # exact values checked for the base; an overlay may change them
 # name -> key that the manifests read; the Secrets themselves are not rendered.
-SECRET_REFS = {("showroom-database", "url"), ("showroom-gateway", "visitor-token-secret")}
+SECRET_REFS = {
+    ("showroom-database", "url"),
+    ("showroom-gateway", "visitor-token-secret"),
+    ("showroom-smtp", "url"),
+}
 
 
 class Checker:

@@ -135,9 +135,15 @@ impl Stack {
                     set("SHOWROOM_HTTP_ADDR", http_addr.to_string());
                     set("SHOWROOM_VISITOR_TOKEN_SECRET", visitor_secret.clone());
                 }
-                // They send e-mail (notices, ADF leads); not read by them yet.
-                showroom_notification::NAME | showroom_crm_export::NAME => {
-                    set("SHOWROOM_SMTP_URL", infra.smtp_url())
+                // Notices and ADF leads go to the local SMTP catcher; transcript links in
+                // e-mails and leads point at this gateway's console.
+                showroom_notification::NAME => {
+                    set("SHOWROOM_SMTP_URL", infra.smtp_url());
+                    set("SHOWROOM_CONSOLE_URL", format!("{base_url}/console"));
+                }
+                showroom_crm_export::NAME => set("SHOWROOM_SMTP_URL", infra.smtp_url()),
+                showroom_lead_capture::NAME => {
+                    set("SHOWROOM_CONSOLE_URL", format!("{base_url}/console"))
                 }
                 _ => {}
             }

@@ -329,6 +329,59 @@ impl Bus {
         F: Fn(Envelope<T>) -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = ()> + Send,
     {
+        self.follow_decoded(
+            stream,
+            durable,
+            filter,
+            since,
+            tracker,
+            shutdown,
+            decode::<T>,
+            handle,
+        )
+    }
+
+    /// [`Bus::follow_durable_on`] for events that are not [`Envelope`]s but plain JSON of
+    /// their own shape (the CloudEvents of the `LEADS` stream).
+    #[allow(clippy::too_many_arguments)]
+    pub fn follow_durable_json<T, F, Fut>(
+        &self,
+        stream: &'static str,
+        durable: &'static str,
+        filter: Option<String>,
+        since: chrono::DateTime<chrono::Utc>,
+        tracker: &tokio_util::task::TaskTracker,
+        shutdown: tokio_util::sync::CancellationToken,
+        handle: F,
+    ) where
+        T: DeserializeOwned + Send + 'static,
+        F: Fn(T) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        fn json<T: DeserializeOwned>(payload: &[u8]) -> Result<T, BusError> {
+            Ok(serde_json::from_slice(payload)?)
+        }
+        self.follow_decoded(
+            stream, durable, filter, since, tracker, shutdown, json::<T>, handle,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn follow_decoded<D, F, Fut>(
+        &self,
+        stream: &'static str,
+        durable: &'static str,
+        filter: Option<String>,
+        since: chrono::DateTime<chrono::Utc>,
+        tracker: &tokio_util::task::TaskTracker,
+        shutdown: tokio_util::sync::CancellationToken,
+        decode: fn(&[u8]) -> Result<D, BusError>,
+        handle: F,
+    ) where
+        D: Send + 'static,
+        F: Fn(D) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
         use async_nats::jetstream::consumer::{self, AckPolicy, DeliverPolicy};
         use futures::StreamExt;
 
@@ -382,8 +435,8 @@ impl Bus {
                         None => break,
                     },
                 };
-                match decode::<T>(&msg.payload) {
-                    Ok(env) => handle(env).await,
+                match decode(&msg.payload) {
+                    Ok(event) => handle(event).await,
                     Err(e) => {
                         tracing::warn!(stream, durable, error = %e, "undecodable event skipped")
                     }

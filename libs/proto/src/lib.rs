@@ -10,6 +10,9 @@
 //! - [`conversation`]: conversation states, events and the router's commands.
 //! - [`contact`]: the shopper's language and contact details, with the consent they saw.
 //! - [`forms`]: the form builder: pre-chat and offline forms, answers, attachments.
+//! - [`lead`]: leads, their classification, the CloudEvents integrators receive.
+//! - [`delivery`]: crm-export's destinations, delivery log and dead letters.
+//! - [`notification`]: desktop notices to consoles, agents' choices, websites' e-mail settings.
 //! - [`bot`]: bot settings and texts (English, Spanish), the leave-a-message form and its event.
 //! - [`internal`]: internal chats between agents: members, events, commands.
 //! - [`message`]: transcript messages and the post-message command.
@@ -21,10 +24,13 @@
 pub mod bot;
 pub mod contact;
 pub mod conversation;
+pub mod delivery;
 pub mod envelope;
 pub mod forms;
 pub mod internal;
+pub mod lead;
 pub mod message;
+pub mod notification;
 pub mod presence;
 pub mod privacy;
 pub mod routing;

@@ -11,7 +11,10 @@ use uuid::Uuid;
 
 use crate::bot::BotCommand;
 use crate::conversation::{ConversationCommand, ConversationEventKind};
+use crate::delivery::CrmCommand;
 use crate::internal::{InternalCommand, InternalEventKind};
+use crate::lead::LeadCommand;
+use crate::notification::NotificationCommand;
 use crate::routing::RoutingCommand;
 
 /// The first two tokens of every subject.
@@ -83,6 +86,28 @@ pub fn bot_command(group: impl Into<Group>, cmd: BotCommand) -> String {
 /// A shopper left a message: `showroom.v1.<g>.bot.message_left` (stream BOT).
 pub fn message_left(group: impl Into<Group>) -> String {
     subject(group, "bot", "message_left")
+}
+
+/// A request to lead-capture, e.g. `showroom.v1.<g>.leads.create`. Requests live under
+/// `leads`, apart from the `lead.*` events, so an integrator's `lead.*` sees events only.
+pub fn lead_command(group: impl Into<Group>, cmd: LeadCommand) -> String {
+    subject(group, "leads", cmd.as_str())
+}
+
+/// A request to crm-export, e.g. `showroom.v1.<g>.crm.put_destination`.
+pub fn crm_command(group: impl Into<Group>, cmd: CrmCommand) -> String {
+    subject(group, "crm", cmd.as_str())
+}
+
+/// A desktop notice for an agent's consoles (core NATS; every gateway delivers it to the
+/// consoles it holds): `showroom.v1.<g>.notification.desktop`.
+pub fn notification_desktop(group: impl Into<Group>) -> String {
+    subject(group, "notification", "desktop")
+}
+
+/// A request to the notification service, e.g. `showroom.v1.<g>.notifications.put_prefs`.
+pub fn notification_command(group: impl Into<Group>, cmd: NotificationCommand) -> String {
+    subject(group, "notifications", cmd.as_str())
 }
 
 /// A new transcript message: `showroom.v1.<g>.message.created` (stream MESSAGES).
@@ -303,6 +328,14 @@ mod tests {
             .chain(RoutingCommand::ALL.iter().map(|c| routing_command(g, *c)))
             .chain(InternalCommand::ALL.iter().map(|c| internal_command(g, *c)))
             .chain(BotCommand::ALL.iter().map(|c| bot_command(g, *c)))
+            .chain(LeadCommand::ALL.iter().map(|c| lead_command(g, *c)))
+            .chain(
+                NotificationCommand::ALL
+                    .iter()
+                    .map(|c| notification_command(g, *c)),
+            )
+            .chain([notification_desktop(g)])
+            .chain(CrmCommand::ALL.iter().map(|c| crm_command(g, *c)))
             .chain([
                 message_post(g),
                 presence_set_status(g),

@@ -5,13 +5,14 @@ use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
 use showroom_proto::bot::{BotSettings, TextKey};
-use showroom_proto::contact::{Contact, Language};
+use showroom_proto::contact::{Consent, Contact, Language};
 use showroom_proto::conversation::{
     Conversation, ConversationState, DepartmentRef, EndedBy, Named, OfflineReason, ShopperRef,
     Transfer, TransferState, Vehicle,
 };
 use showroom_proto::forms::{Answer, Form, FormKind};
 use showroom_proto::internal::{InternalChat, InternalMember};
+use showroom_proto::lead::{Classification, Lead, LeadContact, LeadOrigin, LeadSource};
 use sqlx::{PgExecutor, Postgres, QueryBuilder};
 use uuid::Uuid;
 
@@ -406,4 +407,132 @@ pub async fn form<'e>(
             .fetch_optional(db)
             .await?;
     Ok(row.map(|r| r.0.0))
+}
+
+#[derive(sqlx::FromRow)]
+struct LeadRow {
+    id: Uuid,
+    group_id: Uuid,
+    rooftop_id: Uuid,
+    rooftop_name: String,
+    department_id: Option<Uuid>,
+    department_label: Option<String>,
+    origin: String,
+    contact_id: Uuid,
+    first_name: String,
+    last_name: String,
+    email: Option<String>,
+    phone: Option<String>,
+    consent: Option<sqlx::types::Json<Consent>>,
+    contact_language: String,
+    vehicle: Option<sqlx::types::Json<Vehicle>>,
+    message: Option<String>,
+    conversation_id: Option<Uuid>,
+    form: sqlx::types::Json<Vec<Answer>>,
+    classification: sqlx::types::Json<Classification>,
+    sources: sqlx::types::Json<Vec<LeadSource>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    version: i32,
+}
+
+const LEAD_SELECT: &str = "SELECT l.id, l.group_id, l.rooftop_id, r.name AS rooftop_name, \
+    l.department_id, d.label AS department_label, l.origin, l.contact_id, ct.first_name, ct.last_name, \
+    ct.email, ct.phone, ct.consent, ct.language AS contact_language, l.vehicle, l.message, \
+    l.conversation_id, l.form, l.classification, \
+    COALESCE((SELECT jsonb_agg(jsonb_build_object('origin', s.origin, 'conversation_id', s.conversation_id, \
+        'message_id', s.message_id, 'at', s.at) ORDER BY s.at) FROM lead_sources s WHERE s.lead_id = l.id), '[]') AS sources, \
+    l.created_at, l.updated_at, l.version \
+    FROM leads l JOIN contacts ct ON ct.id = l.contact_id JOIN rooftops r ON r.id = l.rooftop_id \
+    LEFT JOIN departments d ON d.id = l.department_id ";
+
+fn lead_of(r: LeadRow, console_url: &str) -> Lead {
+    Lead {
+        id: r.id,
+        group_id: r.group_id,
+        rooftop: Named {
+            id: r.rooftop_id,
+            name: r.rooftop_name,
+        },
+        department: r
+            .department_id
+            .zip(r.department_label)
+            .map(|(id, label)| DepartmentRef { id, label }),
+        origin: LeadOrigin::parse(&r.origin).unwrap_or(LeadOrigin::Agent),
+        contact: LeadContact {
+            id: r.contact_id,
+            first_name: r.first_name,
+            last_name: r.last_name,
+            email: r.email,
+            phone: r.phone,
+            consent: r.consent.map(|c| c.0),
+            language: Language::parse(&r.contact_language).unwrap_or_default(),
+        },
+        vehicle: r.vehicle.map(|v| v.0),
+        message: r.message,
+        conversation_id: r.conversation_id,
+        transcript_url: r
+            .conversation_id
+            .map(|c| format!("{console_url}#conversation={c}")),
+        form: r.form.0,
+        classification: r.classification.0,
+        sources: r.sources.0,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+        version: r.version,
+    }
+}
+
+/// One lead of `group` (owned by lead-capture); `console_url` makes its transcript link.
+pub async fn lead<'e>(
+    db: impl PgExecutor<'e>,
+    group: Uuid,
+    id: Uuid,
+    console_url: &str,
+) -> Result<Option<Lead>, sqlx::Error> {
+    let mut q = QueryBuilder::<Postgres>::new(LEAD_SELECT);
+    q.push("WHERE l.group_id = ")
+        .push_bind(group)
+        .push(" AND l.id = ")
+        .push_bind(id);
+    Ok(q.build_query_as::<LeadRow>()
+        .fetch_optional(db)
+        .await?
+        .map(|r| lead_of(r, console_url)))
+}
+
+/// Which leads to list.
+#[derive(Debug, Clone, Copy)]
+pub enum LeadFilter {
+    /// Every lead of the group.
+    All,
+    /// The leads a chat made or was merged into.
+    Conversation(Uuid),
+}
+
+/// Leads of `group`, newest first, at most `limit`.
+pub async fn leads<'e>(
+    db: impl PgExecutor<'e>,
+    group: Uuid,
+    filter: LeadFilter,
+    limit: i64,
+    console_url: &str,
+) -> Result<Vec<Lead>, sqlx::Error> {
+    let mut q = QueryBuilder::<Postgres>::new(LEAD_SELECT);
+    q.push("WHERE l.group_id = ").push_bind(group);
+    if let LeadFilter::Conversation(c) = filter {
+        q.push(" AND (l.conversation_id = ")
+            .push_bind(c)
+            .push(" OR EXISTS (SELECT 1 FROM lead_sources s WHERE s.lead_id = l.id AND s.conversation_id = ")
+            .push_bind(c)
+            .push("))");
+    }
+    q.push(" ORDER BY l.created_at DESC LIMIT ")
+        .push_bind(limit);
+    Ok(q.build_query_as::<LeadRow>()
+        .fetch_all(db)
+        .await?
+        .into_iter()
+        .map(|r| lead_of(r, console_url))
+        .collect())
 }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use anyhow::Context;
 use serde_json::{Value, json};
 use showroom_config::{Common, Secret};
-use showroom_localinfra::{Nats, Postgres, PostgresOptions, Redis};
+use showroom_localinfra::{Nats, Postgres, PostgresOptions, Redis, SmtpCatcher};
 use showroom_runtime::Running;
 use showroom_store::sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -66,6 +66,8 @@ pub struct Stack {
     pub redis: Redis,
     /// Postgres.
     pub pg: Postgres,
+    /// The SMTP catcher (maildev) crm-export sends ADF e-mails to; tests read them back.
+    pub smtp: SmtpCatcher,
     /// A pool on the database, for seeding and for checking what was stored.
     pub pool: PgPool,
     /// Timings the services run with.
@@ -93,6 +95,16 @@ impl Default for Tuning {
             device_ttl_secs: 90,
         }
     }
+}
+
+/// Where maildev is installed: `$SHOWROOM_MAILDEV_DIR`, else the repo's `deploy/`
+/// (deploy/install.sh runs `npm ci --prefix deploy`).
+fn maildev_dir() -> std::path::PathBuf {
+    std::env::var_os("SHOWROOM_MAILDEV_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy")
+        })
 }
 
 /// The visitor token key of test stacks (a restarted gateway keeps accepting old tokens).
@@ -123,10 +135,12 @@ impl Stack {
 
     async fn start_with(pg_options: PostgresOptions, tuning: Tuning) -> anyhow::Result<Stack> {
         showroom_telemetry::init_for_tests();
-        let (nats, redis, pg) = tokio::try_join!(
+        let maildev = maildev_dir();
+        let (nats, redis, pg, smtp) = tokio::try_join!(
             Nats::start(None),
             Redis::start(),
-            Postgres::start(pg_options)
+            Postgres::start(pg_options),
+            SmtpCatcher::start(&maildev),
         )
         .context("starting real servers (run deploy/install.sh if one is missing)")?;
         let pool = showroom_store::connect(&pg.url, 5).await?;
@@ -135,6 +149,7 @@ impl Stack {
             nats,
             redis,
             pg,
+            smtp,
             pool,
             tuning,
             base_url: String::new(),
@@ -154,6 +169,33 @@ impl Stack {
             admin_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             run_migrations: false,
             max_db_connections: 5,
+        }
+    }
+
+    /// The notification service's timings in tests: notices coalesced for 2 s, transcripts
+    /// mailed after 3 quiet seconds (30 minutes in the product), looked for every 200 ms.
+    pub fn notification_tuning() -> showroom_notification::Config {
+        showroom_notification::Config {
+            coalesce_secs: 2.0,
+            transcript_after_secs: 3.0,
+            sweep_ms: 200,
+            console_url: "http://127.0.0.1/console".into(),
+            ..Default::default()
+        }
+    }
+
+    /// crm-export's timings in test stacks: retries after 150, 300 and 450 ms (then the dead
+    /// letters), a 3 s lease on an attempt, webhooks to loopback allowed.
+    pub fn crm_export_tuning() -> showroom_crm_export::Config {
+        showroom_crm_export::Config {
+            retry_schedule: "150ms 300ms 450ms".into(),
+            webhook_timeout_ms: 2000,
+            smtp_timeout_ms: 2000,
+            claim_lease_ms: 3000,
+            poll_ms: 50,
+            outbox_relay_ms: 200,
+            webhook_allow_private: true,
+            ..Default::default()
         }
     }
 
@@ -201,15 +243,27 @@ impl Stack {
                 showroom_bot::start(config, token).await?
             }
             Service::LeadCapture => {
-                showroom_lead_capture::start(showroom_lead_capture::Config { common }, token)
-                    .await?
+                let config = showroom_lead_capture::Config {
+                    common,
+                    console_url: "http://127.0.0.1/console".into(),
+                };
+                showroom_lead_capture::start(config, token).await?
             }
             Service::Notification => {
-                showroom_notification::start(showroom_notification::Config { common }, token)
-                    .await?
+                let config = showroom_notification::Config {
+                    common,
+                    smtp_url: Secret::new(format!("smtp://127.0.0.1:{}", self.smtp.smtp_port)),
+                    ..Self::notification_tuning()
+                };
+                showroom_notification::start(config, token).await?
             }
             Service::CrmExport => {
-                showroom_crm_export::start(showroom_crm_export::Config { common }, token).await?
+                let config = showroom_crm_export::Config {
+                    common,
+                    smtp_url: Secret::new(format!("smtp://127.0.0.1:{}", self.smtp.smtp_port)),
+                    ..Self::crm_export_tuning()
+                };
+                showroom_crm_export::start(config, token).await?
             }
         };
         self.running.push((service, running));

@@ -1,19 +1,55 @@
-//! The crm-export service: delivers leads to dealer CRMs: ADF e-mail and signed webhooks, exactly once.
+//! The crm-export service: delivers every new lead to the dealer's CRM destinations (ADF
+//! e-mail, signed webhooks) exactly once from the receiver's view.
 //!
-//! It owns the DELIVERIES stream (`showroom.v1.<group>.delivery.*`), created here at start.
-//! ADF e-mail and webhooks arrive with the CRM export issue.
+//! It follows `lead.created` on the LEADS stream (CloudEvents), turns each into one delivery
+//! row per matching destination in the transaction that records the event as handled, and
+//! delivers those rows from Postgres: workers claim due rows with `FOR UPDATE SKIP LOCKED`
+//! under a lease, so replicas share the work and a dead worker's row comes back. A delivery
+//! keeps one id for life (the `webhook-id`, the `Message-ID`), so a retry after a crash is
+//! recognisably the same lead. It owns the DELIVERIES stream, created here at start, where it
+//! reports outcomes through an outbox. See `docs/crm-export.md`.
 //!
 //! # Layout
 //! - [`Config`]: the service's typed configuration (`SHOWROOM_*` variables).
-//! - [`start`]: connects, registers as `crm-export` with the NATS service API, serves `/healthz`
-//!   and `/readyz`, and runs until the shutdown token is cancelled.
+//! - [`start`]: connects, creates DELIVERIES, serves the `crm.*` requests, follows the leads,
+//!   runs the delivery workers and the outbox relay until the shutdown token is cancelled.
+//! - [`destinations`]: destinations per rooftop and department, checked and stored.
+//! - [`intake`]: a `lead.created` event becomes its deliveries.
+//! - [`worker`]: claiming due deliveries, attempting them, recording outcomes; test sends.
+//! - [`log`]: the delivery log, the dead letters, redelivery.
+//! - [`schedule`]: the retry schedule, its jitter, `Retry-After`.
+//! - [`adf`]: the ADF 1.0 XML of a lead.
+//! - [`email`]: sending ADF e-mails over SMTP.
+//! - [`webhook`]: Standard Webhooks signing and sending, private addresses refused.
+//! - [`outbox`]: `delivery.*` events written with their outcome, published after commit.
+
+pub mod adf;
+pub mod destinations;
+pub mod email;
+pub mod intake;
+pub mod log;
+pub mod outbox;
+pub mod schedule;
+pub mod webhook;
+pub mod worker;
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
-use showroom_config::{Common, ConfigError};
-use showroom_proto::v1;
+use showroom_config::{Common, ConfigError, Secret};
+use showroom_proto::delivery::{
+    CrmCommand, DeadLetterQuery, DeliveryQuery, DestinationRef, ListDestinations, PutDestination,
+    Redeliver,
+};
+use showroom_proto::v1::{self, Group};
+use showroom_proto::{CommandError, Envelope, ErrorCode};
 use showroom_runtime::{Base, Running, Settings};
+use showroom_store::sqlx;
 use tokio_util::sync::CancellationToken;
+
+use crate::worker::Ctx;
 
 /// The name under which the service registers with the NATS service API.
 pub const NAME: &str = "crm-export";
@@ -21,18 +57,60 @@ pub const NAME: &str = "crm-export";
 const DESCRIPTION: &str =
     "Delivers leads to dealer CRMs: ADF e-mail and signed webhooks, exactly once.";
 
-/// Configuration: the shared fields, overridden by `SHOWROOM_*` environment variables.
+/// The durable consumer of `lead.created` shared by the replicas.
+const LEADS_CONSUMER: &str = "crm-export-leads";
+
+/// Configuration: the shared fields and the delivery settings, overridden by `SHOWROOM_*`
+/// environment variables.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Config {
     /// NATS, Postgres and the admin port.
     #[serde(flatten)]
     pub common: Common,
+    /// The SMTP server ADF e-mails go through: `smtp://host:port` (plain), `smtp://…?tls=required`
+    /// (STARTTLS), `smtps://host:port` (TLS); `user:password@` for credentials, hence secret.
+    pub smtp_url: Secret,
+    /// The e-mails' sender, e.g. `Showroom Leads <leads@showroom.example>`; its domain ends the
+    /// `Message-ID`s.
+    pub smtp_from: String,
+    /// How long one SMTP conversation may take, in ms.
+    pub smtp_timeout_ms: u64,
+    /// How long one webhook request may take (connect to last byte), in ms.
+    pub webhook_timeout_ms: u64,
+    /// Allow webhooks to loopback and private addresses (tests, a dev machine). Off in
+    /// production, so a destination cannot reach into the cluster.
+    pub webhook_allow_private: bool,
+    /// Waits before each retry after a failed attempt, e.g. `5s 5m 30m 2h 5h 10h 14h 20h 24h`
+    /// (units `ms`, `s`, `m`, `h`); after the last one fails the delivery is dead-lettered.
+    pub retry_schedule: String,
+    /// How long a worker's claim on a delivery lasts, in ms: if it dies mid-attempt, the
+    /// delivery is due again after this. Longer than both time-outs.
+    pub claim_lease_ms: u64,
+    /// How often each replica looks for due deliveries, in ms (new leads wake it at once).
+    pub poll_ms: u64,
+    /// Most attempts a replica runs at once.
+    pub max_in_flight: usize,
+    /// How long a test send may take, in ms (it answers a request that waits 5 s).
+    pub test_timeout_ms: u64,
+    /// How often the relay publishes `delivery.*` events a dead replica left, in ms.
+    pub outbox_relay_ms: u64,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
             common: Common::with_admin_port(9106),
+            smtp_url: Secret::new("smtp://127.0.0.1:1025"),
+            smtp_from: "Showroom Leads <leads@showroom.invalid>".into(),
+            smtp_timeout_ms: 30_000,
+            webhook_timeout_ms: 15_000,
+            webhook_allow_private: false,
+            retry_schedule: schedule::DEFAULT.into(),
+            claim_lease_ms: 120_000,
+            poll_ms: 1000,
+            max_in_flight: 16,
+            test_timeout_ms: 4000,
+            outbox_relay_ms: 1000,
         }
     }
 }
@@ -46,12 +124,178 @@ impl Config {
 
 /// Starts the service; it runs until `shutdown` is cancelled.
 pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Result<Running> {
+    let schedule = schedule::Schedule::parse(&config.retry_schedule)
+        .map_err(|e| anyhow::anyhow!("SHOWROOM_RETRY_SCHEDULE: {e}"))?;
+    let lease = Duration::from_millis(config.claim_lease_ms);
+    let longest = config.webhook_timeout_ms.max(config.smtp_timeout_ms);
+    anyhow::ensure!(
+        config.claim_lease_ms > longest,
+        "SHOWROOM_CLAIM_LEASE_MS ({}) must be longer than the webhook and SMTP time-outs ({longest})",
+        config.claim_lease_ms
+    );
+    let mailer = email::Mailer::new(
+        config.smtp_url.expose(),
+        &config.smtp_from,
+        Duration::from_millis(config.smtp_timeout_ms),
+    )
+    .context("SHOWROOM_SMTP_URL / SHOWROOM_SMTP_FROM")?;
+    let webhooks = webhook::Sender::new(
+        Duration::from_millis(config.webhook_timeout_ms),
+        config.webhook_allow_private,
+    )
+    .context("building the webhook client")?;
+
     let settings = Settings::new(NAME, env!("CARGO_PKG_VERSION"), DESCRIPTION, &config.common);
     let base = Base::start(settings, shutdown).await?;
     base.bus
         .ensure_stream(&v1::deliveries_stream())
         .await
         .context("creating the stream this service owns")?;
+
+    let ctx = Arc::new(Ctx::new(
+        base.bus.clone(),
+        base.pool.clone(),
+        mailer,
+        webhooks,
+        schedule,
+        lease,
+        config.max_in_flight.max(1),
+        Duration::from_millis(config.test_timeout_ms),
+        base.tracker.clone(),
+        base.shutdown.clone(),
+    ));
+    serve(&base, &ctx).await?;
+    intake::follow(&base, ctx.clone());
+    base.tracker.spawn(worker::run(
+        ctx.clone(),
+        Duration::from_millis(config.poll_ms.max(10)),
+    ));
+    base.tracker.spawn(outbox::relay(
+        base.bus.clone(),
+        base.pool.clone(),
+        Duration::from_millis(config.outbox_relay_ms.max(50)),
+        base.shutdown.clone(),
+    ));
     let readiness = base.readiness();
     base.finish(readiness, None, async {}).await
+}
+
+/// The `crm.*` request endpoints.
+async fn serve(base: &Base, ctx: &Arc<Ctx>) -> anyhow::Result<()> {
+    let c = ctx.clone();
+    base.host
+        .serve(
+            "list_destinations",
+            v1::crm_command(Group::Any, CrmCommand::ListDestinations),
+            move |group, env: Envelope<ListDestinations>| {
+                let c = c.clone();
+                async move { destinations::list(&c.pool, group, env.data).await }
+            },
+        )
+        .await?;
+    let c = ctx.clone();
+    base.host
+        .serve(
+            "put_destination",
+            v1::crm_command(Group::Any, CrmCommand::PutDestination),
+            move |group, env: Envelope<PutDestination>| {
+                let c = c.clone();
+                async move { destinations::put(&c.pool, group, env.data).await }
+            },
+        )
+        .await?;
+    let c = ctx.clone();
+    base.host
+        .serve(
+            "delete_destination",
+            v1::crm_command(Group::Any, CrmCommand::DeleteDestination),
+            move |group, env: Envelope<DestinationRef>| {
+                let c = c.clone();
+                async move { destinations::delete(&c.pool, group, env.data).await }
+            },
+        )
+        .await?;
+    let c = ctx.clone();
+    base.host
+        .serve(
+            "test_send",
+            v1::crm_command(Group::Any, CrmCommand::TestSend),
+            move |group, env: Envelope<DestinationRef>| {
+                let c = c.clone();
+                async move { worker::test_send(&c, group, env.data).await }
+            },
+        )
+        .await?;
+    let c = ctx.clone();
+    base.host
+        .serve(
+            "deliveries",
+            v1::crm_command(Group::Any, CrmCommand::Deliveries),
+            move |group, env: Envelope<DeliveryQuery>| {
+                let c = c.clone();
+                async move { log::deliveries(&c.pool, group, env.data).await }
+            },
+        )
+        .await?;
+    let c = ctx.clone();
+    base.host
+        .serve(
+            "dead_letters",
+            v1::crm_command(Group::Any, CrmCommand::DeadLetters),
+            move |group, env: Envelope<DeadLetterQuery>| {
+                let c = c.clone();
+                async move { log::dead_letters(&c.pool, group, env.data).await }
+            },
+        )
+        .await?;
+    let c = ctx.clone();
+    base.host
+        .serve(
+            "redeliver",
+            v1::crm_command(Group::Any, CrmCommand::Redeliver),
+            move |group, env: Envelope<Redeliver>| {
+                let c = c.clone();
+                async move {
+                    let d = log::redeliver(&c.pool, group, env.data).await?;
+                    c.wake();
+                    Ok(d)
+                }
+            },
+        )
+        .await?;
+    Ok(())
+}
+
+/// A database failure as the requester sees it (details only in the log).
+pub(crate) fn db_error(e: sqlx::Error) -> CommandError {
+    tracing::error!(error = %e, "postgres failed");
+    CommandError::new(ErrorCode::Unavailable, "crm-export store unavailable")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_environment_overrides_the_delivery_settings() {
+        let c: Config = showroom_config::load_from([
+            ("RETRY_SCHEDULE", "1s 2s"),
+            (
+                "SMTP_URL",
+                "smtp://mailer:hunter2@relay.example:587?tls=required",
+            ),
+            ("WEBHOOK_ALLOW_PRIVATE", "true"),
+            ("CLAIM_LEASE_MS", "60000"),
+        ])
+        .unwrap();
+        assert_eq!(c.retry_schedule, "1s 2s");
+        assert!(c.webhook_allow_private);
+        assert_eq!(c.claim_lease_ms, 60_000);
+        assert!(schedule::Schedule::parse(&c.retry_schedule).is_ok());
+        assert!(
+            !format!("{c:?}").contains("hunter2"),
+            "the SMTP password is secret"
+        );
+        assert_eq!(Config::default().retry_schedule, schedule::DEFAULT);
+    }
 }

@@ -20,7 +20,10 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::auth::{self, Session};
 use crate::error::{ApiError, ErrorBody};
-use crate::{attachments, bot_api, handover, reports, routing_api, transcript};
+use crate::{
+    attachments, bot_api, crm_api, handover, leads_api, notify_api, reports, routing_api,
+    transcript,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -31,6 +34,9 @@ use crate::{attachments, bot_api, handover, reports, routing_api, transcript};
          (name = "routing", description = "Departments' offer modes, hours and time-outs; websites' caps and rules; teams"),
          (name = "reports", description = "Per-department numbers for managers"),
          (name = "bot", description = "The bot's settings per website, and messages left by shoppers"),
+         (name = "leads", description = "Leads made from chats and messages left; their classification"),
+         (name = "notifications", description = "Agents' notification choices; websites' e-mail settings"),
+         (name = "crm", description = "Lead delivery to CRMs: destinations, the delivery log, dead letters"),
          (name = "system", description = "The running system"))
 )]
 struct ApiDoc;
@@ -59,6 +65,21 @@ pub fn router() -> (axum::Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(status_history))
         .routes(routes!(set_auto_away))
         .routes(routes!(system))
+        .routes(routes!(leads_api::create, leads_api::of_conversation))
+        .routes(routes!(leads_api::get))
+        .routes(routes!(leads_api::classify))
+        .routes(routes!(leads_api::list))
+        .routes(routes!(notify_api::get_prefs, notify_api::put_prefs))
+        .routes(routes!(notify_api::get_website, notify_api::put_website))
+        .routes(routes!(crm_api::list_destinations))
+        .routes(routes!(
+            crm_api::put_destination,
+            crm_api::delete_destination
+        ))
+        .routes(routes!(crm_api::test_destination))
+        .routes(routes!(crm_api::deliveries))
+        .routes(routes!(crm_api::dead_letters))
+        .routes(routes!(crm_api::redeliver))
         .routes(routes!(list_websites))
         .routes(routes!(bot_api::get_bot, bot_api::put_bot))
         .routes(routes!(bot_api::get_form, bot_api::put_form))

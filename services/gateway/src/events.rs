@@ -11,6 +11,7 @@ use showroom_bus::Bus;
 use showroom_proto::conversation::ConversationEvent;
 use showroom_proto::internal::{InternalEvent, InternalMessage};
 use showroom_proto::message::Message;
+use showroom_proto::notification::DesktopNotice;
 use showroom_proto::presence::PresenceChanged;
 use showroom_proto::typing::Typing;
 use showroom_proto::v1::{self, Group};
@@ -127,6 +128,25 @@ pub async fn start(
         |h, group, p: PresenceChanged| h.on_presence(group, &p),
     )
     .await?;
+    // Desktop notices: every gateway hears each and hands it to the consoles it holds.
+    let mut notices = bus
+        .client
+        .subscribe(v1::notification_desktop(Group::Any))
+        .await?;
+    let (h, token) = (hub.clone(), shutdown.clone());
+    tracker.spawn(async move {
+        loop {
+            let msg = tokio::select! {
+                _ = token.cancelled() => break,
+                m = notices.next() => match m { Some(m) => m, None => break },
+            };
+            if let Ok(env) = showroom_bus::decode::<DesktopNotice>(&msg.payload)
+                && v1::group_of(&msg.subject) == Some(env.tenant)
+            {
+                h.on_notice(&env.data);
+            }
+        }
+    });
     let mut typing = bus.client.subscribe(v1::typing_changed(Group::Any)).await?;
     tracker.spawn(async move {
         loop {

@@ -15,6 +15,7 @@ use serde_json::json;
 use showroom_proto::conversation::{ConversationEvent, ConversationEventKind, TransferState};
 use showroom_proto::internal::{InternalEvent, InternalEventKind, InternalMessage};
 use showroom_proto::message::{AuthorKind, Message};
+use showroom_proto::notification::DesktopNotice;
 use showroom_proto::presence::PresenceChanged;
 use showroom_proto::typing::Typing;
 use tokio::sync::mpsc;
@@ -481,6 +482,15 @@ impl Hub {
             .into_iter()
             .filter(|id| inner.sockets.get(id).is_some_and(|e| e.side != from))
             .collect();
+        Self::send_to(&inner, ids, &out);
+    }
+
+    /// A desktop notice to every console of its agent (the notification service decided who
+    /// and coalesced bursts).
+    pub fn on_notice(&self, n: &DesktopNotice) {
+        let out = Outbound::frame(&json!({"type": "notify", "notice": n}));
+        let inner = self.lock();
+        let ids = Self::agent_sockets(&inner, n.agent_id);
         Self::send_to(&inner, ids, &out);
     }
 

@@ -1,17 +1,38 @@
-//! The notification service: sends agents desktop and e-mail notices and shoppers their transcripts.
-//!
-//! Desktop and e-mail notices arrive with the notification issue; today the service starts,
-//! registers and reports its health like every other.
+//! The notification service: tells agents (desktop notices pushed to their consoles, e-mails
+//! to managers) and shoppers (their transcript by e-mail) what they need to know.
 //!
 //! # Layout
 //! - [`Config`]: the service's typed configuration (`SHOWROOM_*` variables).
-//! - [`start`]: connects, registers as `notification` with the NATS service API, serves `/healthz`
-//!   and `/readyz`, and runs until the shutdown token is cancelled.
+//! - [`start`]: connects, registers as `notification` with the NATS service API (agents'
+//!   choices, websites' e-mail settings), follows conversations, messages and messages left,
+//!   mails due transcripts, and runs until the shutdown token is cancelled.
+//! - [`notices`]: who hears of what: desktop notices (coalesced), missed-chat e-mails,
+//!   forwarded messages, transcripts.
+//! - [`mail`]: the SMTP mailer, each e-mail sent once per key.
+//! - [`settings`]: agents' choices and websites' e-mail settings.
 
+pub mod mail;
+pub mod notices;
+pub mod settings;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
 use serde::{Deserialize, Serialize};
-use showroom_config::{Common, ConfigError};
+use showroom_config::{Common, ConfigError, Secret};
+use showroom_proto::Envelope;
+use showroom_proto::bot::{MessageLeft, WebsiteRef};
+use showroom_proto::conversation::ConversationEvent;
+use showroom_proto::message::Message;
+use showroom_proto::notification::{
+    AgentRef, NotificationCommand, PutPrefs, PutWebsiteNotifications,
+};
+use showroom_proto::v1::{self, Group};
 use showroom_runtime::{Base, Running, Settings};
 use tokio_util::sync::CancellationToken;
+
+pub use notices::Notices;
 
 /// The name under which the service registers with the NATS service API.
 pub const NAME: &str = "notification";
@@ -24,12 +45,31 @@ pub struct Config {
     /// NATS, Postgres and the admin port.
     #[serde(flatten)]
     pub common: Common,
+    /// The SMTP server (`SHOWROOM_SMTP_URL`, e.g. `smtp://127.0.0.1:1025`); may hold a password.
+    pub smtp_url: Secret,
+    /// The sender of every e-mail (`SHOWROOM_SMTP_FROM`).
+    pub smtp_from: String,
+    /// At most one desktop notice per agent and chat this often, in seconds.
+    pub coalesce_secs: f64,
+    /// How long a chat is quiet before its transcript is mailed to the shopper, in seconds
+    /// (the reference's 30 minutes).
+    pub transcript_after_secs: f64,
+    /// How often due transcripts are looked for, in ms.
+    pub sweep_ms: u64,
+    /// The agent console's address, for links in e-mails.
+    pub console_url: String,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
             common: Common::with_admin_port(9105),
+            smtp_url: Secret::new("smtp://127.0.0.1:1025"),
+            smtp_from: "Showroom <no-reply@showroom.localhost>".into(),
+            coalesce_secs: 5.0,
+            transcript_after_secs: 1800.0,
+            sweep_ms: 5000,
+            console_url: "http://127.0.0.1:8080/console".into(),
         }
     }
 }
@@ -45,6 +85,140 @@ impl Config {
 pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Result<Running> {
     let settings = Settings::new(NAME, env!("CARGO_PKG_VERSION"), DESCRIPTION, &config.common);
     let base = Base::start(settings, shutdown).await?;
+    let mailer = mail::Mailer::new(
+        config.smtp_url.expose(),
+        &config.smtp_from,
+        base.pool.clone(),
+    )
+    .context("setting up the mailer")?;
+    let notices = Arc::new(Notices {
+        bus: base.bus.clone(),
+        pool: base.pool.clone(),
+        mailer,
+        coalesce: Duration::from_secs_f64(config.coalesce_secs.max(0.0)),
+        transcript_after: Duration::from_secs_f64(config.transcript_after_secs.max(0.0)),
+        console_url: config.console_url.clone(),
+    });
+
+    macro_rules! serve {
+        ($name:literal, $cmd:expr, $req:ty, $f:path) => {{
+            let pool = base.pool.clone();
+            base.host
+                .serve(
+                    $name,
+                    v1::notification_command(Group::Any, $cmd),
+                    move |group, env: Envelope<$req>| {
+                        let pool = pool.clone();
+                        async move { $f(&pool, group, env.data).await }
+                    },
+                )
+                .await?;
+        }};
+    }
+    serve!(
+        "get_prefs",
+        NotificationCommand::GetPrefs,
+        AgentRef,
+        settings::get_prefs
+    );
+    serve!(
+        "put_prefs",
+        NotificationCommand::PutPrefs,
+        PutPrefs,
+        settings::put_prefs
+    );
+    serve!(
+        "get_website",
+        NotificationCommand::GetWebsite,
+        WebsiteRef,
+        settings::get_website
+    );
+    serve!(
+        "put_website",
+        NotificationCommand::PutWebsite,
+        PutWebsiteNotifications,
+        settings::put_website
+    );
+
+    follow(&base, notices.clone());
+    let every = Duration::from_millis(config.sweep_ms.max(50));
+    let token = base.shutdown.clone();
+    base.tracker.spawn(async move {
+        loop {
+            tokio::select! {
+                _ = token.cancelled() => return,
+                _ = tokio::time::sleep(every) => {}
+            }
+            if let Err(e) = notices.send_due_transcripts().await {
+                tracing::warn!(error = %e, "transcripts not mailed yet");
+            }
+        }
+    });
     let readiness = base.readiness();
     base.finish(readiness, None, async {}).await
+}
+
+/// Retries a notice a few times (the event is acked after); a lasting failure is logged.
+async fn retried<F, Fut>(what: &str, f: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<(), notices::NoticeError>>,
+{
+    for attempt in 0..3u64 {
+        match f().await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, what, attempt, "notice not sent");
+                tokio::time::sleep(Duration::from_millis(300 * (attempt + 1))).await;
+            }
+        }
+    }
+}
+
+/// Follows conversations, transcript messages and messages left with durable consumers shared
+/// by the replicas.
+fn follow(base: &Base, notices: Arc<Notices>) {
+    let since = chrono::Utc::now();
+    let n = notices.clone();
+    base.bus.follow_durable(
+        v1::conversations_stream().name,
+        "notification-conversations",
+        since,
+        &base.tracker,
+        base.shutdown.clone(),
+        move |env: Envelope<ConversationEvent>| {
+            let n = n.clone();
+            async move {
+                retried("conversation", || n.on_conversation(env.tenant, &env.data)).await;
+            }
+        },
+    );
+    let n = notices.clone();
+    base.bus.follow_durable_on(
+        v1::messages_stream().name,
+        "notification-messages",
+        Some(v1::message_created(Group::Any)),
+        since,
+        &base.tracker,
+        base.shutdown.clone(),
+        move |env: Envelope<Message>| {
+            let n = n.clone();
+            async move {
+                retried("message", || n.on_message(env.tenant, &env.data)).await;
+            }
+        },
+    );
+    base.bus.follow_durable(
+        v1::bot_stream().name,
+        "notification-messages-left",
+        since,
+        &base.tracker,
+        base.shutdown.clone(),
+        move |env: Envelope<MessageLeft>| {
+            let n = notices.clone();
+            async move {
+                retried("message left", || n.on_message_left(env.tenant, &env.data)).await;
+            }
+        },
+    );
 }

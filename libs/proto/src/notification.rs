@@ -1,0 +1,152 @@
+//! Notices to people: desktop notifications pushed to agents' consoles, each agent's choices,
+//! and each website's e-mail settings (transcripts to shoppers, messages left forwarded).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Why an agent is notified.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeKind {
+    /// A new chat in Incoming the agent could take.
+    Incoming,
+    /// A new message from the shopper in a chat of the agent's.
+    Message,
+    /// A chat was assigned to the agent (a manager's reassignment).
+    Assigned,
+    /// A colleague offers the agent a transfer.
+    Transfer,
+}
+
+/// A desktop notification for one agent's consoles (core NATS `notification.desktop`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DesktopNotice {
+    /// Who.
+    pub agent_id: Uuid,
+    /// Why.
+    pub kind: NoticeKind,
+    /// The chat it is about.
+    pub conversation_id: Uuid,
+    /// The notification's title ("New chat · Sales").
+    pub title: String,
+    /// Its body (plain text).
+    pub body: String,
+    /// Play the sound (the agent's choice).
+    pub sound: bool,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// What an agent wants to be told, and how.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationPrefs {
+    /// Desktop notifications in the console.
+    #[serde(default = "yes")]
+    pub desktop: bool,
+    /// E-mails (missed chats, for managers).
+    #[serde(default = "yes")]
+    pub email: bool,
+    /// A sound with each desktop notification.
+    #[serde(default = "yes")]
+    pub sound: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for NotificationPrefs {
+    fn default() -> Self {
+        Self {
+            desktop: true,
+            email: true,
+            sound: true,
+        }
+    }
+}
+
+/// A website's e-mail settings.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct WebsiteNotifications {
+    /// E-mail the transcript to the shopper after the chat has been quiet for the inactivity
+    /// time (30 minutes), when their e-mail is known. On by default.
+    #[serde(default = "yes")]
+    pub transcript_email: bool,
+    /// Addresses every message left on this website is forwarded to (at most 10).
+    #[serde(default)]
+    pub forward_messages_to: Vec<String>,
+}
+
+impl Default for WebsiteNotifications {
+    fn default() -> Self {
+        Self {
+            transcript_email: true,
+            forward_messages_to: Vec::new(),
+        }
+    }
+}
+
+/// The notification service's request subjects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotificationCommand {
+    /// An agent's [`NotificationPrefs`] ([`AgentRef`]).
+    GetPrefs,
+    /// Replaces them ([`PutPrefs`]).
+    PutPrefs,
+    /// A website's [`WebsiteNotifications`] ([`crate::bot::WebsiteRef`]).
+    GetWebsite,
+    /// Replaces them ([`PutWebsiteNotifications`]).
+    PutWebsite,
+}
+
+impl NotificationCommand {
+    /// Every command.
+    pub const ALL: [Self; 4] = [
+        Self::GetPrefs,
+        Self::PutPrefs,
+        Self::GetWebsite,
+        Self::PutWebsite,
+    ];
+
+    /// The subject token.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::GetPrefs => "get_prefs",
+            Self::PutPrefs => "put_prefs",
+            Self::GetWebsite => "get_website",
+            Self::PutWebsite => "put_website",
+        }
+    }
+}
+
+/// Names an agent of the group.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AgentRef {
+    /// The agent.
+    pub agent_id: Uuid,
+}
+
+/// An agent replaces their notification choices.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PutPrefs {
+    /// The agent.
+    pub agent_id: Uuid,
+    /// The choices.
+    pub prefs: NotificationPrefs,
+}
+
+/// A manager replaces a website's e-mail settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PutWebsiteNotifications {
+    /// The website.
+    pub website_id: Uuid,
+    /// The settings.
+    pub settings: WebsiteNotifications,
+}

@@ -1,0 +1,217 @@
+//! Notices through the real services and a real SMTP catcher: desktop notices pushed to the
+//! agent's consoles (coalesced, and off when the agent turns them off), missed chats e-mailed
+//! to the department's managers, messages left forwarded, and the transcript mailed to the
+//! shopper once the chat has been quiet (3 s in tests, 30 minutes in the product).
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use showroom_proto::bot::BotSettings;
+use showroom_testkit::{Http, PASSWORD, Socket, Stack, Tenant};
+
+/// Waits for an e-mail to `to` whose subject starts with `subject`.
+async fn mail_to(stack: &Stack, to: &str, subject: &str) -> anyhow::Result<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let all = stack.smtp.messages().await?;
+        if let Some(m) = all.into_iter().find(|m| {
+            m["to"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|a| a["address"] == to))
+                && m["subject"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with(subject))
+        }) {
+            return Ok(m);
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "no e-mail to {to} starting {subject:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn count_to(stack: &Stack, to: &str) -> anyhow::Result<usize> {
+    Ok(stack
+        .smtp
+        .messages()
+        .await?
+        .iter()
+        .filter(|m| {
+            m["to"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|a| a["address"] == to))
+        })
+        .count())
+}
+
+async fn say(w: &mut Socket, text: &str) -> anyhow::Result<()> {
+    let ack = w
+        .ask(json!({"type": "send", "client_msg_id": uuid::Uuid::new_v4().to_string(), "text": text}))
+        .await?;
+    anyhow::ensure!(ack["type"] == "ack", "{ack}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn desktop_notices_reach_the_agent_coalesced_and_can_be_turned_off() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let t = Tenant::seed(&stack.pool, "Notices", 1).await?;
+    let mut agent = stack.agent(&t.agents[0].1, "available").await?;
+    let (mut w, _) = stack.shopper(&t, None, 0).await?;
+    let started = w
+        .ask(json!({"type": "start", "department_id": t.sales, "name": "Maria"}))
+        .await?;
+    let id = started["conversation"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let incoming = agent.recv_type("notify").await?;
+    assert_eq!(incoming["notice"]["kind"], "incoming");
+    assert_eq!(incoming["notice"]["title"], "New chat · Sales");
+    assert_eq!(incoming["notice"]["conversation_id"], id.as_str());
+    assert_eq!(incoming["notice"]["sound"], true);
+    agent
+        .ask(json!({"type": "accept", "conversation_id": id}))
+        .await?;
+
+    // A burst of messages: one notice (the incoming one is another kind of news, but the same
+    // chat: wait the coalescing time out first).
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    for text in ["Hi", "Is the Pilot here?", "Blue one"] {
+        say(&mut w, text).await?;
+    }
+    let first = agent.recv_type("notify").await?;
+    assert_eq!(first["notice"]["kind"], "message");
+    assert_eq!(first["notice"]["title"], "New message · Maria");
+    assert_eq!(first["notice"]["body"], "Hi");
+    agent
+        .expect_silence("notify", Duration::from_millis(1500))
+        .await?;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    say(&mut w, "Hello?").await?;
+    let later = agent.recv_type("notify").await?;
+    assert_eq!(later["notice"]["body"], "Hello?");
+
+    // Turned off: nothing more; the sound choice rides each notice.
+    let token = Http::new(&stack.base_url)
+        .login(&t.agents[0].1, PASSWORD)
+        .await?;
+    let http = Http::new(&stack.base_url).with_token(&token);
+    let (s, v) = http.get("/api/v1/me/notifications").await?;
+    assert_eq!(
+        (s.as_u16(), v.clone()),
+        (200, json!({"desktop": true, "email": true, "sound": true}))
+    );
+    let (s, v) = http
+        .put(
+            "/api/v1/me/notifications",
+            &json!({"desktop": false, "email": true, "sound": false}).to_string(),
+        )
+        .await?;
+    assert_eq!(s, 200, "{v}");
+    let (s, _) = http
+        .put("/api/v1/me/notifications", r#"{"desktop": "no"}"#)
+        .await?;
+    assert_eq!(s, 400);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    say(&mut w, "Anyone?").await?;
+    agent
+        .expect_silence("notify", Duration::from_millis(1500))
+        .await?;
+    stack.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn missed_chats_forwards_and_transcripts_are_mailed() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let t = Tenant::seed(&stack.pool, "Mails", 1).await?;
+    showroom_bot::settings::store(&stack.pool, t.group, t.website, &BotSettings::default()).await?;
+    let (_, manager_email) = t
+        .add_agent(&stack.pool, "salesmanager", "manager", &[t.sales])
+        .await?;
+    let manager = Http::new(&stack.base_url).with_token(
+        &Http::new(&stack.base_url)
+            .login(&manager_email, PASSWORD)
+            .await?,
+    );
+    let (s, v) = manager
+        .put(
+            &format!("/api/v1/departments/{}/routing", t.sales),
+            &json!({"incoming_timeout_secs": 1}).to_string(),
+        )
+        .await?;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = manager
+        .put(
+            &format!("/api/v1/websites/{}/notifications", t.website),
+            &json!({"forward_messages_to": ["bdc@mails.example"]}).to_string(),
+        )
+        .await?;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = manager
+        .put(
+            &format!("/api/v1/websites/{}/notifications", t.website),
+            &json!({"forward_messages_to": ["not an address"]}).to_string(),
+        )
+        .await?;
+    assert_eq!(s, 400, "{v}");
+    assert!(v["error"]["fields"]["forward_messages_to"].is_string());
+    let _agent = stack.agent(&t.agents[0].1, "available").await?;
+
+    // A Spanish shopper gives an e-mail in the gate; nobody answers.
+    let mut w = Socket::widget(&stack.ws_url(""), &t.key, &t.origin).await?;
+    w.ask(json!({"type": "hello", "v": 1, "locale": "es"}))
+        .await?;
+    w.ask(json!({"type": "start", "department_id": t.sales}))
+        .await?;
+    for answer in ["José", "Pérez", "jose@mails.example"] {
+        w.recv_matching("message", |f| f["message"]["author"]["kind"] == "bot")
+            .await?;
+        say(&mut w, answer).await?;
+    }
+    w.recv_matching("conversation", |f| f["conversation"]["state"] == "missed")
+        .await?;
+    let missed = mail_to(&stack, &manager_email, "Missed chat · Mails Honda · Sales").await?;
+    let text = missed["text"].as_str().unwrap_or_default();
+    assert!(text.contains("José Pérez"), "{text}");
+    assert!(text.contains("jose@mails.example"), "{text}");
+    assert!(text.contains("#conversation="), "{text}");
+    assert_eq!(
+        count_to(&stack, &t.agents[0].1).await?,
+        0,
+        "agents are not managers"
+    );
+
+    // After the quiet time, the shopper gets the transcript, in Spanish, once.
+    let transcript = mail_to(&stack, "jose@mails.example", "Su chat con Mails Honda").await?;
+    let text = transcript["text"].as_str().unwrap_or_default();
+    assert!(text.contains("Usted: José"), "{text}");
+    assert!(text.contains("¿Cuál es su nombre?"), "{text}");
+
+    // A message left is forwarded to the website's address.
+    w.ask(
+        json!({"type": "leave_message", "form_id": "f", "first_name": "José", "last_name": "Pérez",
+        "email": "jose@mails.example", "message": "Llámenme <mañana>"}),
+    )
+    .await?;
+    let forward = mail_to(&stack, "bdc@mails.example", "Message left · Mails Honda").await?;
+    assert!(
+        forward["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("Llámenme <mañana>"))
+    );
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        count_to(&stack, "jose@mails.example").await?,
+        1,
+        "one transcript"
+    );
+    assert_eq!(
+        count_to(&stack, &manager_email).await?,
+        1,
+        "one missed-chat e-mail"
+    );
+    stack.stop().await
+}

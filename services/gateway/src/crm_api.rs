@@ -1,0 +1,254 @@
+//! REST for delivering leads to dealers' CRMs: destinations (ADF e-mail, signed webhooks) per
+//! rooftop and department, test sends, the delivery log, the dead letters and redelivery.
+//! crm-export owns and checks all of it; the gateway checks the session and the role, then
+//! forwards. Destinations are for managers and admins only (a webhook URL may carry a token);
+//! any agent of the group may read the delivery log and the dead letters.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use serde::Deserialize;
+use showroom_proto::delivery::{
+    CrmCommand, DeadLetterQuery, Delivery, DeliveryQuery, Destination, DestinationDeleted,
+    DestinationRef, DestinationSettings, ListDestinations, PutDestination, Redeliver,
+};
+use showroom_proto::v1;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::auth::Session;
+use crate::error::{ApiError, ErrorBody};
+
+fn parse_id(id: &str, what: &'static str) -> Result<Uuid, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError::bad_request("bad_id", format!("the {what} id must be a UUID")))
+}
+
+fn managers_only(session: &Session, what: &str) -> Result<(), ApiError> {
+    if session.can_manage() {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!(
+            "only a manager or an admin can {what}"
+        )))
+    }
+}
+
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(q)| q)
+        .map_err(|e| ApiError::bad_request("bad_query", e.body_text()))
+}
+
+/// Filters of the destination list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct DestinationFilter {
+    /// Only this rooftop's destinations.
+    rooftop_id: Option<Uuid>,
+}
+
+/// The group's CRM destinations (managers and admins): ADF e-mail addresses and webhooks, per
+/// rooftop and optionally department. Webhook secrets are shown only as hints (`whsec_…abcd`).
+#[utoipa::path(get, path = "/api/v1/crm/destinations", tag = "crm", params(DestinationFilter),
+    responses((status = 200, body = Vec<Destination>), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn list_destinations(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    q: Result<Query<DestinationFilter>, QueryRejection>,
+) -> Result<Json<Vec<Destination>>, ApiError> {
+    managers_only(&session, "see the CRM destinations")?;
+    let q = query(q)?;
+    Ok(Json(
+        state
+            .command(
+                v1::crm_command(session.group(), CrmCommand::ListDestinations),
+                ListDestinations {
+                    rooftop_id: q.rooftop_id,
+                },
+            )
+            .await?,
+    ))
+}
+
+/// Creates or replaces a CRM destination (managers and admins); the client picks the id, so a
+/// retried PUT is harmless. Body: `rooftop_id`, `department_id` (optional: only that
+/// department's leads), `name`, `enabled` (default true; putting true again re-enables a
+/// destination a 410 Gone disabled), and `target`: `{"kind": "adf_email", "to", "dealership_name"?,
+/// "vendor_email"?}` or `{"kind": "webhook", "url", "secrets": ["whsec_…"]}` (two secrets during a
+/// rotation: every delivery is signed with each). 400 with `fields` naming each wrong field.
+#[utoipa::path(put, path = "/api/v1/crm/destinations/{id}", tag = "crm",
+    request_body = DestinationSettings,
+    params(("id" = String, Path, description = "Destination id (UUID, chosen by the client)")),
+    responses((status = 200, body = Destination), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+pub async fn put_destination(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    Path(id): Path<String>,
+    b: Result<Json<DestinationSettings>, JsonRejection>,
+) -> Result<Json<Destination>, ApiError> {
+    let destination_id = parse_id(&id, "destination")?;
+    managers_only(&session, "change the CRM destinations")?;
+    let settings = b
+        .map(|Json(b)| b)
+        .map_err(|e| ApiError::bad_request("bad_json", e.body_text()))?;
+    Ok(Json(
+        state
+            .command(
+                v1::crm_command(session.group(), CrmCommand::PutDestination),
+                PutDestination {
+                    destination_id,
+                    settings,
+                },
+            )
+            .await?,
+    ))
+}
+
+/// Removes a CRM destination (managers and admins): it receives nothing more, its pending
+/// deliveries are cancelled, its delivery log stays readable.
+#[utoipa::path(delete, path = "/api/v1/crm/destinations/{id}", tag = "crm",
+    params(("id" = String, Path, description = "Destination id (UUID)")),
+    responses((status = 200, body = DestinationDeleted), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+pub async fn delete_destination(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Result<Json<DestinationDeleted>, ApiError> {
+    let destination_id = parse_id(&id, "destination")?;
+    managers_only(&session, "change the CRM destinations")?;
+    Ok(Json(
+        state
+            .command(
+                v1::crm_command(session.group(), CrmCommand::DeleteDestination),
+                DestinationRef { destination_id },
+            )
+            .await?,
+    ))
+}
+
+/// Sends a made-up lead to a destination now, once (managers and admins), and answers how it
+/// went: the delivery with its one attempt (`status` `delivered` or `failed`, the status code or
+/// error). Webhooks get CloudEvent type `showroom.lead.test`; e-mails say TEST in the subject.
+#[utoipa::path(post, path = "/api/v1/crm/destinations/{id}/test", tag = "crm",
+    params(("id" = String, Path, description = "Destination id (UUID)")),
+    responses((status = 200, body = Delivery), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+pub async fn test_destination(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Result<Json<Delivery>, ApiError> {
+    let destination_id = parse_id(&id, "destination")?;
+    managers_only(&session, "send test leads")?;
+    // Sent once: a retry would send a second test lead.
+    Ok(Json(
+        state
+            .command_once(
+                v1::crm_command(session.group(), CrmCommand::TestSend),
+                DestinationRef { destination_id },
+            )
+            .await?,
+    ))
+}
+
+/// Filters of the delivery log.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct LogFilter {
+    /// Only this lead's deliveries.
+    lead_id: Option<Uuid>,
+    /// Only this destination's deliveries.
+    destination_id: Option<Uuid>,
+    /// At most this many deliveries (1 to 500, default 100).
+    limit: Option<i64>,
+}
+
+/// The delivery log, newest first: each delivery of a lead to a destination, with every
+/// attempt (time, outcome, status code or error). Filter by lead, destination, or both.
+#[utoipa::path(get, path = "/api/v1/crm/deliveries", tag = "crm", params(LogFilter),
+    responses((status = 200, body = Vec<Delivery>), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn deliveries(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    q: Result<Query<LogFilter>, QueryRejection>,
+) -> Result<Json<Vec<Delivery>>, ApiError> {
+    let q = query(q)?;
+    Ok(Json(
+        state
+            .command(
+                v1::crm_command(session.group(), CrmCommand::Deliveries),
+                DeliveryQuery {
+                    lead_id: q.lead_id,
+                    destination_id: q.destination_id,
+                    limit: q.limit,
+                },
+            )
+            .await?,
+    ))
+}
+
+/// Filters of the dead letters.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct DeadLetterFilter {
+    /// Only this destination's.
+    destination_id: Option<Uuid>,
+    /// At most this many (1 to 500, default 100).
+    limit: Option<i64>,
+}
+
+/// The dead letters, most recent first: deliveries whose retries ran out, refused for good, or
+/// stopped by a 410 Gone, each with its attempts.
+#[utoipa::path(get, path = "/api/v1/crm/dead-letters", tag = "crm", params(DeadLetterFilter),
+    responses((status = 200, body = Vec<Delivery>), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn dead_letters(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    q: Result<Query<DeadLetterFilter>, QueryRejection>,
+) -> Result<Json<Vec<Delivery>>, ApiError> {
+    let q = query(q)?;
+    Ok(Json(
+        state
+            .command(
+                v1::crm_command(session.group(), CrmCommand::DeadLetters),
+                DeadLetterQuery {
+                    destination_id: q.destination_id,
+                    limit: q.limit,
+                },
+            )
+            .await?,
+    ))
+}
+
+/// Delivers a dead letter again (managers and admins), with the same id (the receiver sees the
+/// same `webhook-id` / `Message-ID`) and a whole new round of retries. 403 when it is not a dead
+/// letter, or its destination is disabled (enable it first) or removed.
+#[utoipa::path(post, path = "/api/v1/crm/deliveries/{id}/redeliver", tag = "crm",
+    params(("id" = String, Path, description = "Delivery id (UUID)")),
+    responses((status = 200, body = Delivery), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+pub async fn redeliver(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Result<Json<Delivery>, ApiError> {
+    let delivery_id = parse_id(&id, "delivery")?;
+    managers_only(&session, "redeliver leads")?;
+    // Once: a retry after a lost reply would be refused (no longer a dead letter).
+    Ok(Json(
+        state
+            .command_once(
+                v1::crm_command(session.group(), CrmCommand::Redeliver),
+                Redeliver { delivery_id },
+            )
+            .await?,
+    ))
+}

@@ -1,0 +1,160 @@
+//! REST for leads: an agent's "create lead" on any chat (closed ones included), the leads a
+//! chat produced ("results created"), a lead with its history, its classification, and the
+//! group's latest leads. lead-capture owns and checks them; the gateway checks the session
+//! and forwards.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use showroom_proto::lead::{
+    Classification, ClassifyLead, CreateLead, GetLead, Lead, LeadCommand, LeadWithHistory, LeadsOf,
+};
+use showroom_proto::v1;
+use showroom_store::read::{self, LeadFilter};
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::auth::Session;
+use crate::error::{ApiError, ErrorBody};
+
+fn parse_id(id: &str, what: &'static str) -> Result<Uuid, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError::bad_request("bad_id", format!("the {what} id must be a UUID")))
+}
+
+/// Makes a lead from a chat of the group, open or closed. Names, e-mail and phone default to
+/// what the chat's Lead Gate collected; the body may correct or add them, and give a first
+/// classification. Answers 201 with the lead (or the contact's open lead it was merged into).
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/leads", tag = "leads",
+    request_body = CreateLead,
+    params(("id" = String, Path, description = "Conversation id (UUID)")),
+    responses((status = 201, body = Lead), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    Path(id): Path<String>,
+    b: Result<Json<CreateLead>, JsonRejection>,
+) -> Result<(StatusCode, Json<Lead>), ApiError> {
+    let conversation_id = parse_id(&id, "conversation")?;
+    let mut cmd = b
+        .map(|Json(b)| b)
+        .map_err(|e| ApiError::bad_request("bad_json", e.body_text()))?;
+    cmd.conversation_id = conversation_id;
+    cmd.agent_id = session.agent.id;
+    // Safe to retry: lead-capture keys the lead on this request's envelope id.
+    let lead: Lead = state
+        .command(v1::lead_command(session.group(), LeadCommand::Create), cmd)
+        .await?;
+    Ok((StatusCode::CREATED, Json(lead)))
+}
+
+/// The leads a chat made or was merged into.
+#[utoipa::path(get, path = "/api/v1/conversations/{id}/leads", tag = "leads",
+    params(("id" = String, Path, description = "Conversation id (UUID)")),
+    responses((status = 200, body = Vec<Lead>), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn of_conversation(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<Lead>>, ApiError> {
+    let conversation_id = parse_id(&id, "conversation")?;
+    Ok(Json(
+        state
+            .command(
+                v1::lead_command(session.group(), LeadCommand::OfConversation),
+                LeadsOf { conversation_id },
+            )
+            .await?,
+    ))
+}
+
+/// A lead of the group with its history: who created, merged or classified it, when.
+#[utoipa::path(get, path = "/api/v1/leads/{id}", tag = "leads",
+    params(("id" = String, Path, description = "Lead id (UUID)")),
+    responses((status = 200, body = LeadWithHistory), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Result<Json<LeadWithHistory>, ApiError> {
+    let lead_id = parse_id(&id, "lead")?;
+    Ok(Json(
+        state
+            .command(
+                v1::lead_command(session.group(), LeadCommand::Get),
+                GetLead { lead_id },
+            )
+            .await?,
+    ))
+}
+
+/// Replaces a lead's classification: `qualified` (true, false or null), `tags`,
+/// `value_cents`, `notes`. Recorded in its history with the agent; published as
+/// `lead.updated`.
+#[utoipa::path(put, path = "/api/v1/leads/{id}/classification", tag = "leads",
+    request_body = Classification,
+    params(("id" = String, Path, description = "Lead id (UUID)")),
+    responses((status = 200, body = Lead), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn classify(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    Path(id): Path<String>,
+    b: Result<Json<Classification>, JsonRejection>,
+) -> Result<Json<Lead>, ApiError> {
+    let lead_id = parse_id(&id, "lead")?;
+    let classification = b
+        .map(|Json(b)| b)
+        .map_err(|e| ApiError::bad_request("bad_json", e.body_text()))?;
+    let cmd = ClassifyLead {
+        lead_id,
+        agent_id: session.agent.id,
+        classification,
+    };
+    Ok(Json(
+        state
+            .command(
+                v1::lead_command(session.group(), LeadCommand::Classify),
+                cmd,
+            )
+            .await?,
+    ))
+}
+
+/// How many leads to list.
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct LeadsQuery {
+    /// At most this many (1 to 500, default 100).
+    limit: Option<i64>,
+}
+
+/// The group's latest leads, newest first.
+#[utoipa::path(get, path = "/api/v1/leads", tag = "leads", params(LeadsQuery),
+    responses((status = 200, body = Vec<Lead>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    Query(q): Query<LeadsQuery>,
+) -> Result<Json<Vec<Lead>>, ApiError> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::bad_request("bad_limit", "limit must be 1 to 500"));
+    }
+    Ok(Json(
+        read::leads(
+            &state.pool,
+            session.group(),
+            LeadFilter::All,
+            limit,
+            "/console",
+        )
+        .await?,
+    ))
+}

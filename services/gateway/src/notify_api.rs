@@ -1,0 +1,136 @@
+//! REST for notices: each agent's choices (desktop notices, e-mails, the sound) and each
+//! website's e-mail settings (transcripts to shoppers, messages left forwarded). The
+//! notification service owns and checks them; the gateway checks the session and forwards.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use showroom_proto::bot::WebsiteRef;
+use showroom_proto::notification::{
+    AgentRef, NotificationCommand, NotificationPrefs, PutPrefs, PutWebsiteNotifications,
+    WebsiteNotifications,
+};
+use showroom_proto::v1;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::auth::Session;
+use crate::directory::{self, Owned};
+use crate::error::{ApiError, ErrorBody};
+
+/// The agent's own notification choices.
+#[utoipa::path(get, path = "/api/v1/me/notifications", tag = "notifications",
+    responses((status = 200, body = NotificationPrefs), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn get_prefs(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+) -> Result<Json<NotificationPrefs>, ApiError> {
+    let q = AgentRef {
+        agent_id: session.agent.id,
+    };
+    Ok(Json(
+        state
+            .command(
+                v1::notification_command(session.group(), NotificationCommand::GetPrefs),
+                q,
+            )
+            .await?,
+    ))
+}
+
+/// Replaces the agent's own choices: `desktop`, `email`, `sound` (each on by default).
+#[utoipa::path(put, path = "/api/v1/me/notifications", tag = "notifications",
+    request_body = NotificationPrefs,
+    responses((status = 200, body = NotificationPrefs), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn put_prefs(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    b: Result<Json<NotificationPrefs>, JsonRejection>,
+) -> Result<Json<NotificationPrefs>, ApiError> {
+    let prefs = b
+        .map(|Json(b)| b)
+        .map_err(|e| ApiError::bad_request("bad_json", e.body_text()))?;
+    let cmd = PutPrefs {
+        agent_id: session.agent.id,
+        prefs,
+    };
+    Ok(Json(
+        state
+            .command(
+                v1::notification_command(session.group(), NotificationCommand::PutPrefs),
+                cmd,
+            )
+            .await?,
+    ))
+}
+
+async fn website_of_group(state: &AppState, session: &Session, id: &str) -> Result<Uuid, ApiError> {
+    let id: Uuid = id
+        .parse()
+        .map_err(|_| ApiError::bad_request("bad_id", "the website id must be a UUID"))?;
+    if directory::in_group(&state.pool, Owned::Website, session.group(), id).await? {
+        Ok(id)
+    } else {
+        Err(ApiError::not_found("website"))
+    }
+}
+
+/// A website's e-mail settings.
+#[utoipa::path(get, path = "/api/v1/websites/{id}/notifications", tag = "notifications",
+    params(("id" = String, Path, description = "Website id (UUID)")),
+    responses((status = 200, body = WebsiteNotifications), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn get_website(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Result<Json<WebsiteNotifications>, ApiError> {
+    let website_id = website_of_group(&state, &session, &id).await?;
+    Ok(Json(
+        state
+            .command(
+                v1::notification_command(session.group(), NotificationCommand::GetWebsite),
+                WebsiteRef { website_id },
+            )
+            .await?,
+    ))
+}
+
+/// Replaces a website's e-mail settings (managers and admins): `transcript_email` (on by
+/// default) and `forward_messages_to` (at most 10 addresses).
+#[utoipa::path(put, path = "/api/v1/websites/{id}/notifications", tag = "notifications",
+    request_body = WebsiteNotifications,
+    params(("id" = String, Path, description = "Website id (UUID)")),
+    responses((status = 200, body = WebsiteNotifications), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+pub async fn put_website(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    Path(id): Path<String>,
+    b: Result<Json<WebsiteNotifications>, JsonRejection>,
+) -> Result<Json<WebsiteNotifications>, ApiError> {
+    if !session.can_manage() {
+        return Err(ApiError::forbidden(
+            "only a manager or an admin can change a website's e-mails",
+        ));
+    }
+    let settings = b
+        .map(|Json(b)| b)
+        .map_err(|e| ApiError::bad_request("bad_json", e.body_text()))?;
+    let website_id = website_of_group(&state, &session, &id).await?;
+    Ok(Json(
+        state
+            .command(
+                v1::notification_command(session.group(), NotificationCommand::PutWebsite),
+                PutWebsiteNotifications {
+                    website_id,
+                    settings,
+                },
+            )
+            .await?,
+    ))
+}

@@ -1,0 +1,388 @@
+//! What happens that someone must hear of, and who hears it: desktop notices to agents
+//! (coalesced per agent and chat), missed-chat e-mails to the department's managers, messages
+//! left forwarded, transcripts mailed to shoppers once a chat has been quiet long enough.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use showroom_bus::Bus;
+use showroom_proto::bot::MessageLeft;
+use showroom_proto::contact::Language;
+use showroom_proto::conversation::{
+    Conversation, ConversationEvent, ConversationEventKind, ConversationState, TransferState,
+};
+use showroom_proto::message::{AuthorKind, Message};
+use showroom_proto::notification::{
+    DesktopNotice, NoticeKind, NotificationPrefs, WebsiteNotifications,
+};
+use showroom_proto::{Envelope, v1};
+use showroom_store::read;
+use showroom_store::sqlx::{self, PgPool};
+use uuid::Uuid;
+
+use crate::mail::{MailError, Mailer};
+use crate::settings;
+
+/// Sends notices; shared by the consumers and the transcript sweep.
+pub struct Notices {
+    /// The bus, for desktop notices.
+    pub bus: Bus,
+    /// The database.
+    pub pool: PgPool,
+    /// The SMTP server.
+    pub mailer: Mailer,
+    /// At most one desktop notice per agent and chat this often.
+    pub coalesce: Duration,
+    /// How long a chat is quiet before its transcript is mailed.
+    pub transcript_after: Duration,
+    /// The console's address, for links in e-mails.
+    pub console_url: String,
+}
+
+fn shopper_name(c: &Conversation) -> String {
+    c.shopper
+        .name
+        .clone()
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| "A shopper".to_string())
+}
+
+impl Notices {
+    /// Tells an agent's consoles, unless they turned desktop notices off or were told about
+    /// this chat within the coalescing time.
+    async fn desktop(
+        &self,
+        group: Uuid,
+        agent: Uuid,
+        kind: NoticeKind,
+        c: &Conversation,
+        title: String,
+        body: String,
+    ) -> Result<(), sqlx::Error> {
+        let prefs = settings::prefs(&self.pool, agent).await?;
+        if !prefs.desktop {
+            return Ok(());
+        }
+        let fresh: Option<(Uuid,)> = sqlx::query_as(
+            "INSERT INTO notice_marks (agent_id, conversation_id, last_at) VALUES ($1, $2, now()) \
+             ON CONFLICT (agent_id, conversation_id) DO UPDATE SET last_at = now() \
+             WHERE notice_marks.last_at < now() - make_interval(secs => $3) RETURNING agent_id",
+        )
+        .bind(agent)
+        .bind(c.id)
+        .bind(self.coalesce.as_secs_f64())
+        .fetch_optional(&self.pool)
+        .await?;
+        if fresh.is_none() {
+            return Ok(());
+        }
+        let notice = DesktopNotice {
+            agent_id: agent,
+            kind,
+            conversation_id: c.id,
+            title,
+            body,
+            sound: prefs.sound,
+            at: Utc::now(),
+        };
+        if let Err(e) = self
+            .bus
+            .publish_signal(
+                v1::notification_desktop(group),
+                &Envelope::new(group, notice),
+            )
+            .await
+        {
+            tracing::warn!(error = %e, "desktop notice not sent");
+        }
+        Ok(())
+    }
+
+    /// A conversation event: new chats in Incoming, transfers and reassignments, missed chats.
+    pub async fn on_conversation(
+        &self,
+        group: Uuid,
+        ev: &ConversationEvent,
+    ) -> Result<(), NoticeError> {
+        let c = &ev.conversation;
+        match ev.kind {
+            ConversationEventKind::Offered => {
+                let title = format!("New chat · {}", c.department.label);
+                let body = format!("{} at {}", shopper_name(c), c.rooftop.name);
+                for agent in &ev.offered_to {
+                    self.desktop(
+                        group,
+                        *agent,
+                        NoticeKind::Incoming,
+                        c,
+                        title.clone(),
+                        body.clone(),
+                    )
+                    .await?;
+                }
+            }
+            ConversationEventKind::Transferred => match &ev.transfer {
+                Some(t) if t.state == TransferState::Requested => {
+                    let title = format!("Transfer from {}", t.from_agent.name);
+                    let body = if t.note.trim().is_empty() {
+                        format!("{} at {}", shopper_name(c), c.rooftop.name)
+                    } else {
+                        t.note.clone()
+                    };
+                    for agent in &ev.offered_to {
+                        self.desktop(
+                            group,
+                            *agent,
+                            NoticeKind::Transfer,
+                            c,
+                            title.clone(),
+                            body.clone(),
+                        )
+                        .await?;
+                    }
+                }
+                Some(t) if t.state == TransferState::Reassigned => {
+                    if let Some(to) = &t.to_agent {
+                        let title = format!("Chat assigned to you by {}", t.from_agent.name);
+                        let body = format!("{} at {}", shopper_name(c), c.rooftop.name);
+                        self.desktop(group, to.id, NoticeKind::Assigned, c, title, body)
+                            .await?;
+                    }
+                }
+                _ => {}
+            },
+            ConversationEventKind::Missed => self.missed(group, c).await?,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// A missed chat, by e-mail to the managers of its department who want e-mails.
+    async fn missed(&self, group: Uuid, c: &Conversation) -> Result<(), NoticeError> {
+        let managers: Vec<(Uuid, String)> = sqlx::query_as(
+            "SELECT a.id, a.email FROM agents a JOIN agent_memberships m ON m.agent_id = a.id \
+             LEFT JOIN notification_prefs p ON p.agent_id = a.id \
+             WHERE m.department_id = $1 AND a.group_id = $2 AND a.role IN ('manager', 'admin') \
+               AND COALESCE(p.email, true)",
+        )
+        .bind(c.department.id)
+        .bind(group)
+        .fetch_all(&self.pool)
+        .await?;
+        if managers.is_empty() {
+            return Ok(());
+        }
+        let mut body = format!(
+            "Nobody took a chat in time at {} ({}).\n\nShopper: {}\n",
+            c.rooftop.name,
+            c.department.label,
+            shopper_name(c)
+        );
+        if let Some(contact) = &c.contact {
+            if let Some(e) = &contact.email {
+                body.push_str(&format!("E-mail: {e}\n"));
+            }
+            if let Some(p) = &contact.phone {
+                body.push_str(&format!("Phone: {p}\n"));
+            }
+        } else {
+            body.push_str("The shopper left no contact details.\n");
+        }
+        if let Some(v) = &c.vehicle {
+            let car: Vec<String> = [
+                v.year.map(|y| y.to_string()),
+                v.make.clone(),
+                v.model.clone(),
+                v.trim.clone(),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            if !car.is_empty() {
+                body.push_str(&format!("Vehicle: {}\n", car.join(" ")));
+            }
+        }
+        body.push_str(&format!(
+            "Started: {}\n\nTranscript: {}#conversation={}\n",
+            c.created_at.format("%Y-%m-%d %H:%M UTC"),
+            self.console_url,
+            c.id
+        ));
+        let subject = format!("Missed chat · {} · {}", c.rooftop.name, c.department.label);
+        for (manager, email) in managers {
+            self.mailer
+                .send_once(
+                    &format!("missed:{}:{manager}", c.id),
+                    &email,
+                    &subject,
+                    body.clone(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A message: the agent who has the chat hears of the shopper's; any message moves the
+    /// transcript e-mail's due time.
+    pub async fn on_message(&self, group: Uuid, m: &Message) -> Result<(), NoticeError> {
+        let Some(c) = read::conversation(&self.pool, group, m.conversation_id).await? else {
+            return Ok(());
+        };
+        if m.author.kind == AuthorKind::Shopper
+            && c.state == ConversationState::Active
+            && let Some(agent) = &c.agent
+        {
+            let body: String = m.text.chars().take(140).collect();
+            self.desktop(
+                group,
+                agent.id,
+                NoticeKind::Message,
+                &c,
+                format!("New message · {}", shopper_name(&c)),
+                body,
+            )
+            .await?;
+        }
+        if c.contact.as_ref().is_some_and(|k| k.email.is_some()) {
+            sqlx::query(
+                "INSERT INTO transcript_mails (conversation_id, group_id, due_at) \
+                 VALUES ($1, $2, now() + make_interval(secs => $3)) \
+                 ON CONFLICT (conversation_id) DO UPDATE SET due_at = EXCLUDED.due_at \
+                 WHERE transcript_mails.sent_at IS NULL",
+            )
+            .bind(c.id)
+            .bind(group)
+            .bind(self.transcript_after.as_secs_f64())
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// A message left, forwarded to the addresses the website names.
+    pub async fn on_message_left(&self, group: Uuid, m: &MessageLeft) -> Result<(), NoticeError> {
+        let settings: WebsiteNotifications = settings::website(&self.pool, m.website_id).await?;
+        if settings.forward_messages_to.is_empty() {
+            return Ok(());
+        }
+        let mut body = format!(
+            "A shopper left a message for {}{}.\n\nName: {} {}\nE-mail: {}\n",
+            m.rooftop.name,
+            m.department
+                .as_ref()
+                .map(|d| format!(" ({})", d.label))
+                .unwrap_or_default(),
+            m.contact.first_name,
+            m.contact.last_name,
+            m.contact.email.clone().unwrap_or_default(),
+        );
+        if let Some(p) = &m.contact.phone {
+            body.push_str(&format!("Mobile: {p}\n"));
+        }
+        body.push_str(&format!(
+            "Language: {}\n\n{}\n",
+            m.language.as_str(),
+            m.message
+        ));
+        for a in &m.answers {
+            body.push_str(&format!("\n{}: {}", a.label, a.value));
+        }
+        let subject = format!("Message left · {}", m.rooftop.name);
+        for to in &settings.forward_messages_to {
+            self.mailer
+                .send_once(
+                    &format!("forward:{}:{to}", m.id),
+                    to,
+                    &subject,
+                    body.clone(),
+                )
+                .await?;
+        }
+        let _ = group;
+        Ok(())
+    }
+
+    /// Mails every transcript that is due: the chat quiet for the inactivity time, the
+    /// shopper's e-mail known, the website's setting on; in the shopper's language.
+    pub async fn send_due_transcripts(&self) -> Result<usize, NoticeError> {
+        let due: Vec<(Uuid, Uuid)> = sqlx::query_as(
+            "SELECT conversation_id, group_id FROM transcript_mails \
+             WHERE sent_at IS NULL AND due_at <= now() ORDER BY due_at LIMIT 50",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut sent = 0;
+        for (id, group) in due {
+            let Some(c) = read::conversation(&self.pool, group, id).await? else {
+                continue;
+            };
+            let website = settings::website(&self.pool, c.website_id).await?;
+            let email = c.contact.as_ref().and_then(|k| k.email.clone());
+            if let (true, Some(email)) = (website.transcript_email, email) {
+                let body = self.transcript(&c).await?;
+                let subject = match c.language {
+                    Language::En => format!("Your chat with {}", c.rooftop.name),
+                    Language::Es => format!("Su chat con {}", c.rooftop.name),
+                };
+                match self
+                    .mailer
+                    .send_once(&format!("transcript:{id}"), &email, &subject, body)
+                    .await
+                {
+                    Ok(_) => sent += 1,
+                    Err(MailError::Recipient(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            sqlx::query("UPDATE transcript_mails SET sent_at = now() WHERE conversation_id = $1")
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(sent)
+    }
+
+    /// The transcript as plain text, in the chat's language.
+    async fn transcript(&self, c: &Conversation) -> Result<String, sqlx::Error> {
+        let rows: Vec<(String, Option<String>, String, chrono::DateTime<Utc>)> = sqlx::query_as(
+            "SELECT author_kind, author_name, body, created_at FROM messages \
+             WHERE conversation_id = $1 ORDER BY seq",
+        )
+        .bind(c.id)
+        .fetch_all(&self.pool)
+        .await?;
+        let (intro, you) = match c.language {
+            Language::En => (format!("Here is your chat with {}.", c.rooftop.name), "You"),
+            Language::Es => (
+                format!("Aquí está su chat con {}.", c.rooftop.name),
+                "Usted",
+            ),
+        };
+        let mut out = format!("{intro}\n\n");
+        for (kind, name, body, at) in rows {
+            let who = match kind.as_str() {
+                "shopper" => you.to_string(),
+                "system" => "·".to_string(),
+                _ => name.unwrap_or_else(|| c.rooftop.name.clone()),
+            };
+            out.push_str(&format!("[{}] {who}: {body}\n", at.format("%H:%M")));
+        }
+        Ok(out)
+    }
+}
+
+/// Why a notice could not be sent now (retried by the redelivered event or the next sweep).
+#[derive(Debug, thiserror::Error)]
+pub enum NoticeError {
+    /// Postgres failed.
+    #[error("postgres: {0}")]
+    Db(#[from] sqlx::Error),
+    /// Mail failed.
+    #[error("mail: {0}")]
+    Mail(#[from] MailError),
+}
+
+/// The defaults of an agent who set nothing.
+pub fn default_prefs() -> NotificationPrefs {
+    NotificationPrefs::default()
+}
