@@ -31,6 +31,7 @@ async fn the_pages_work_in_chromium() -> anyhow::Result<()> {
         .arg(root.join("services/gateway/tests/browser/internal.test.mjs"))
         .arg(root.join("services/gateway/tests/browser/gate.test.mjs"))
         .arg(root.join("services/gateway/tests/browser/forms.test.mjs"))
+        .arg(root.join("services/gateway/tests/browser/leads.test.mjs"))
         .env("SHOWROOM_BASE_URL", &stack.base_url)
         .env("SHOWROOM_NODE_MODULES", &modules)
         .env(

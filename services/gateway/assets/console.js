@@ -44,6 +44,8 @@
     iseen: {},            // chat id -> the highest seq this agent has seen (localStorage, per agent)
     iact: 0,              // activity counter: the list shows the most recently active chat first
     iseq: 0,
+    wantOpen: null,       // a chat asked for from a notification, a lead or the address (#conversation=…), not held yet
+    hashOpen: null,       // the chat named in the address when the page loaded, opened after the first welcome
   };
 
   const newEntry = (c) => ({
@@ -110,8 +112,10 @@
     clearInterval(S.groupTimer); S.groupTimer = 0;
     S.internal.clear(); S.ichat = null; S.inew = false; S.iopenRef = ''; S.iinviteBusy = false; S.ileaving = null;
     S.iloading.clear(); S.iseen = {};
+    S.wantOpen = null;
     renderThread(); renderInternal(); renderLists();
     resetBoard();
+    resetNotices(); resetLeadsTab();
     document.title = 'Showroom — agent console';
     $('app').hidden = true; $('login').hidden = false;
     loginError(message);
@@ -144,6 +148,7 @@
     renderLists(); renderThread();
     S.tab = null;
     showTab(savedTab(), false);
+    loadPrefs(); renderPermission();
     connect();
   }
 
@@ -231,6 +236,7 @@
       case 'internal': return onInternal(f);
       case 'internal_history': return onInternalHistory(f);
       case 'internal_message': return onInternalMessage(f.message);
+      case 'notify': return onNotify(f.notice);
       case 'error': return onError(f);
       default: return; // pong and anything newer
     }
@@ -273,6 +279,9 @@
     // Resend every unacked message, same client_msg_id: the gateway stores it at most once.
     S.convs.forEach((e) => e.pending.forEach((p) => { if (!p.failed) send(p.frame); }));
     welcomeInternal(w);
+    // A chat asked for before this socket was ready (a notification, a lead, the address).
+    if (S.hashOpen) { const id = S.hashOpen; S.hashOpen = null; openChat(id); }
+    else if (S.wantOpen && !S.convs.has(S.wantOpen)) send({ type: 'open', conversation_id: S.wantOpen, after_seq: 0, ref: 'open:' + S.wantOpen });
     renderLists(); renderThreadHead();
     if (S.tab === 'board' || $('transfer-form').hidden === false || S.reassigning || S.inew || S.ichat) requestBoard(); // this socket is not subscribed to agent_presence yet
     else renderBoardMeta();
@@ -312,6 +321,7 @@
     const e = upsert(f.conversation);
     (f.messages || []).forEach((m) => addMessage(e, m, false));
     e.loaded = true;
+    if (S.wantOpen === e.c.id) { S.wantOpen = null; select(e.c.id); return; }
     if (S.selected === e.c.id) renderThreadHead();
     renderLists();
   }
@@ -324,6 +334,8 @@
   function onConversation(c) {
     if (!c) return;
     if (S.group.has(c.id)) { if (c.state === 'incoming' || c.state === 'active') S.group.set(c.id, c); else S.group.delete(c.id); }
+    const was = S.convs.get(c.id);
+    if (was && isOpen(was.c) && !isOpen(c)) chatClosed(c.id); // a missed or offline chat may have made a lead
     const e = upsert(c);
     if (!canWrite(c)) {
       e.pending.forEach((p, id) => { if (!p.failed) failPending(e, id); });
@@ -367,6 +379,7 @@
       renderLists();
       if (f.code === 'already_taken') return banner('Another agent took this chat');
     } else if (kind === 'open' && f.code === 'not_found') {
+      if (S.wantOpen === id) S.wantOpen = null;
       S.convs.delete(id);
       if (S.selected === id) { S.selected = null; renderThread(); }
       renderLists();
@@ -477,6 +490,7 @@
     if (!e) return;
     if (S.ichat || S.inew) { S.ichat = null; S.inew = false; S.iopenRef = ''; renderInternal(); }
     if (S.selected !== id) { stopTyping(); S.selected = id; renderThread(); }
+    closeDesktopNotice(id); // what is on screen needs no notification
     e.unread = 0;
     if (!e.loaded) openConversation(e);
     renderLists();
@@ -540,8 +554,9 @@
   function renderThread() {
     const e = current();
     $('empty').hidden = panelShown(); $('thread').hidden = !e;
-    if (!e) { S.view = null; return; }
+    if (!e) { S.view = null; resetChatLeads(null); return; }
     S.view = { id: e.c.id, pendingEls: new Map() };
+    if (L.conv !== e.c.id) resetChatLeads(e.c.id);
     showTransferForm(false);
     const log = $('log');
     log.setAttribute('aria-busy', 'true'); // do not read the whole transcript out as "new"
@@ -649,6 +664,7 @@
     const c = e.c;
     renderVehicle(c);
     renderContact(c);
+    renderFollowup(c);
     renderForm(c);
     $('t-title').textContent = shopperName(c);
     $('t-sub').textContent = [subline(c), c.agent && c.agent.name].filter(Boolean).join(' · ');
@@ -1551,9 +1567,9 @@
   });
   $('itext').addEventListener('input', () => { const e = shownChat(); if (e) e.draft = $('itext').value; });
 
-  // ---- view tabs: Chats | Live Agent Status ----
+  // ---- view tabs: Chats | Live Agent Status | Leads ----
   const TAB_KEY = 'showroom.console.tab';
-  const TABS = ['chats', 'board'];
+  const TABS = ['chats', 'board', 'leads'];
   function savedTab() { try { return sessionStorage.getItem(TAB_KEY) || 'chats'; } catch (_) { return 'chats'; } }
 
   function showTab(tab, focus) {
@@ -1568,12 +1584,13 @@
       $('view-' + name).hidden = !on;
     });
     if (focus) $('tab-' + tab).focus();
+    if (tab === 'leads') { if (was !== 'leads') loadLeadsTab(); }
     if (tab === 'board') {
       renderBoard();
       if (was !== 'board') requestBoard(); // also (re)subscribes this socket to agent_presence
     } else {
       clearTimeout(S.boardTimer); S.boardTimer = 0;
-      const e = S.ichat && S.internal.get(S.ichat);
+      const e = tab === 'chats' && S.ichat && S.internal.get(S.ichat);
       if (e && unreadOf(e)) { markSeen(e); renderLists(); } // what is on screen now counts as seen
     }
   }
@@ -1898,6 +1915,895 @@
 
   // "3 min ago" ages while nothing happens.
   setInterval(() => { if (S.tab === 'board' && S.board) renderBoard(); }, 15000);
+
+  // ---- the chat named in the address (#conversation=<id>, the link in a lead's transcript_url) ----
+  {
+    const m = /^#conversation=([0-9a-fA-F-]{36})$/.exec(location.hash || '');
+    if (m) S.hashOpen = m[1].toLowerCase();
+  }
+
+  const isOpen = (c) => c.state === 'bot' || c.state === 'incoming' || c.state === 'active';
+
+  // Opens a chat of the group in the middle panel: one we hold at once, any other through the
+  // socket's `open` (its `history` answer selects it; before the socket is ready, the welcome asks).
+  function openChat(id) {
+    if (!id) return;
+    if (S.tab !== 'chats') showTab('chats', false);
+    if (S.convs.has(id)) { S.wantOpen = null; select(id); return; }
+    S.wantOpen = id;
+    if (S.ready) send({ type: 'open', conversation_id: id, after_seq: 0, ref: 'open:' + id });
+  }
+
+  // ---- desktop notices: `notify` frames, the browser's permission, the agent's choices ----
+  const PERM_KEY = 'showroom.console.notify-permission'; // the agent's answer here: granted, denied or later
+  const N = {
+    prefs: null,          // {desktop, email, sound} as last saved (GET/PUT /api/v1/me/notifications)
+    loading: false, saving: false, again: false, saved: false, error: '',
+    notes: new Map(),     // conversation id -> the desktop Notification shown for it
+    toasts: new Map(),    // conversation id -> the in-page notice shown for it
+    audio: null,          // the AudioContext for the beep
+  };
+  const permission = () => ('Notification' in window ? String(window.Notification.permission) : 'unsupported');
+  function remembered() { try { return localStorage.getItem(PERM_KEY) || ''; } catch (_) { return ''; } }
+  function remember(v) { try { localStorage.setItem(PERM_KEY, v); } catch (_) { /* storage disabled: asked again next time */ } }
+
+  // The "Enable desktop notifications" bar shows until the browser has an answer (or the agent
+  // said "Not now"); the settings panel says where things stand and can ask later.
+  function renderPermission() {
+    const p = permission();
+    const bar = $('perm-banner');
+    const show = S.live && p === 'default' && remembered() !== 'later' && !(N.prefs && !N.prefs.desktop);
+    const had = bar.contains(document.activeElement);
+    bar.hidden = !show;
+    if (had && !show) $('notify-open').focus();
+    $('perm-ask').hidden = p !== 'default';
+    $('perm-line').textContent = p === 'granted' ? 'This browser shows the console’s desktop notifications.'
+      : p === 'denied' ? 'This browser blocks notifications from the console, so they show inside the page. Allow them in the site settings to get them on the desktop.'
+      : p === 'unsupported' ? 'This browser cannot show desktop notifications; they show inside the page.'
+      : 'Desktop notifications are not enabled in this browser yet; until then they show inside the page.';
+    const off = !!N.prefs && !N.prefs.desktop;
+    $('notify-off').toggleAttribute('hidden', !off);
+    $('notify-label').textContent = 'Notification settings' + (off ? ' (desktop notifications off)' : '');
+  }
+
+  async function askPermission() {
+    if (!('Notification' in window)) return renderPermission();
+    let answer;
+    try {
+      answer = await new Promise((resolve) => {
+        const r = window.Notification.requestPermission(resolve); // older browsers: the callback; newer: a promise
+        if (r && typeof r.then === 'function') r.then(resolve, () => resolve(permission()));
+      });
+    } catch (_) { answer = permission(); }
+    answer = String(answer || permission());
+    if (answer === 'granted' || answer === 'denied') remember(answer);
+    renderPermission();
+    if (answer === 'denied') banner('Desktop notifications are blocked in this browser. They will show inside the console instead.');
+  }
+  $('perm-enable').addEventListener('click', askPermission);
+  $('perm-ask').addEventListener('click', askPermission);
+  $('perm-later').addEventListener('click', () => { remember('later'); renderPermission(); });
+
+  // The agent's choices: three checkboxes, each saved on change.
+  const readPrefs = (d) => (d && typeof d === 'object'
+    ? { desktop: d.desktop !== false, email: d.email !== false, sound: d.sound !== false } : null);
+  const PREFS = ['desktop', 'sound', 'email'];
+
+  async function loadPrefs() {
+    N.loading = true; N.error = ''; N.saved = false;
+    renderPrefs();
+    let problem = '';
+    try {
+      const r = await api('GET', '/api/v1/me/notifications');
+      if (!S.live) return;
+      if (r.status === 401) return showLogin('Your session has ended. Please log in again.');
+      if (r.ok && readPrefs(r.data)) N.prefs = readPrefs(r.data);
+      else problem = errorMessage(r, 'the server said ' + r.status + '.');
+    } catch (_) { problem = 'cannot reach the server.'; }
+    N.loading = false;
+    N.error = problem ? 'Your notification settings could not be loaded: ' + problem : '';
+    renderPrefs(); renderPermission();
+  }
+
+  function renderPrefs() {
+    PREFS.forEach((k) => {
+      const cb = $('pref-' + k);
+      cb.disabled = !N.prefs;
+      if (N.prefs && !N.saving) cb.checked = !!N.prefs[k]; // while saving, the boxes show what was asked
+    });
+    const st = $('pref-state');
+    st.textContent = N.loading ? 'Loading…' : N.saving ? 'Saving…' : N.saved ? 'Saved' : '';
+    st.className = 'pref-state' + (N.saved && !N.saving ? ' saved' : '');
+    $('pref-error').textContent = N.error;
+    $('pref-error').hidden = !N.error;
+    $('pref-retry').hidden = !N.error || !!N.prefs || N.loading;
+  }
+
+  async function savePrefs() {
+    if (!N.prefs) return;
+    if (N.saving) { N.again = true; return; } // saved with the latest boxes when this one is done
+    const want = { desktop: $('pref-desktop').checked, email: $('pref-email').checked, sound: $('pref-sound').checked };
+    N.saving = true; N.saved = false; N.error = '';
+    renderPrefs();
+    let problem = '';
+    try {
+      const r = await api('PUT', '/api/v1/me/notifications', want);
+      if (!S.live) return;
+      if (r.status === 401) { N.saving = false; return showLogin('Your session has ended. Please log in again.'); }
+      if (r.ok) N.prefs = readPrefs(r.data) || want;
+      else problem = errorMessage(r, 'the server said ' + r.status + '.');
+    } catch (_) { problem = 'cannot reach the server.'; }
+    N.saving = false;
+    if (N.again && !problem) { N.again = false; return savePrefs(); }
+    N.again = false;
+    N.saved = !problem;
+    N.error = problem ? 'Not saved: ' + problem : '';
+    renderPrefs(); // after a failure the boxes go back to what is saved
+    renderPermission();
+  }
+
+  function showNotifyPanel(open) {
+    const panel = $('notify-panel');
+    if (panel.hidden === !open) return;
+    const had = panel.contains(document.activeElement);
+    panel.hidden = !open;
+    $('notify-open').setAttribute('aria-expanded', String(open));
+    if (open) {
+      N.saved = false;
+      if (!N.prefs && !N.loading) loadPrefs();
+      renderPrefs(); renderPermission();
+      if (!$('pref-desktop').disabled) $('pref-desktop').focus();
+    } else if (had) $('notify-open').focus();
+  }
+  $('notify-open').addEventListener('click', () => showNotifyPanel($('notify-panel').hidden));
+  $('notify-open').parentElement.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Escape' && !$('notify-panel').hidden) { ev.stopPropagation(); showNotifyPanel(false); $('notify-open').focus(); }
+  });
+  $('notify-open').parentElement.addEventListener('focusout', (ev) => {
+    if (ev.relatedTarget && !ev.currentTarget.contains(ev.relatedTarget)) showNotifyPanel(false);
+  });
+  document.addEventListener('mousedown', (ev) => {
+    if (!$('notify-panel').hidden && !(ev.target instanceof Element && ev.target.closest('.notify-wrap'))) showNotifyPanel(false);
+  });
+  PREFS.forEach((k) => $('pref-' + k).addEventListener('change', () => {
+    if (k === 'sound' && $('pref-sound').checked) beep(); // what it sounds like
+    savePrefs();
+  }));
+  $('pref-retry').addEventListener('click', loadPrefs);
+
+  // A short two-tone beep made with the Web Audio API (no file). Browsers let a page make sound
+  // only after a gesture, so the audio is made ready on the first click or key.
+  function audio() {
+    const AC = window.AudioContext || window.webkitAudioContext;
+    if (!AC) return null;
+    try { if (!N.audio) N.audio = new AC(); } catch (_) { return null; }
+    if (N.audio.state === 'suspended') N.audio.resume().catch(() => {});
+    return N.audio;
+  }
+  function unlockAudio() {
+    audio();
+    window.removeEventListener('pointerdown', unlockAudio, true);
+    window.removeEventListener('keydown', unlockAudio, true);
+  }
+  window.addEventListener('pointerdown', unlockAudio, true);
+  window.addEventListener('keydown', unlockAudio, true);
+  function beep() {
+    const ctx = audio();
+    if (!ctx) return;
+    try {
+      const t = ctx.currentTime + 0.01;
+      const osc = ctx.createOscillator(), gain = ctx.createGain();
+      osc.type = 'sine';
+      osc.frequency.setValueAtTime(880, t);
+      osc.frequency.setValueAtTime(1175, t + 0.12);
+      gain.gain.setValueAtTime(0.0001, t);
+      gain.gain.exponentialRampToValueAtTime(0.18, t + 0.02);
+      gain.gain.setValueAtTime(0.18, t + 0.2);
+      gain.gain.exponentialRampToValueAtTime(0.0001, t + 0.32);
+      osc.connect(gain);
+      gain.connect(ctx.destination);
+      osc.start(t);
+      osc.stop(t + 0.34);
+    } catch (_) { /* no sound, then */ }
+  }
+
+  // The agent has this chat in front of them: no notice needed.
+  const lookingAtChat = (id) => S.tab === 'chats' && S.selected === id && document.visibilityState === 'visible' && document.hasFocus();
+
+  // A notice the server decided this agent should get (it coalesced bursts and applied the
+  // agent's choices): a desktop notification when the browser allows it, else one in the page.
+  function onNotify(n) {
+    if (!n || typeof n !== 'object' || typeof n.conversation_id !== 'string' || !n.conversation_id) return;
+    if (S.me && n.agent_id && n.agent_id !== S.me.id) return;
+    if (lookingAtChat(n.conversation_id)) return;
+    if (n.sound) beep();
+    const title = String(n.title || 'Showroom'), body = String(n.body || '');
+    if (permission() === 'granted' && showDesktop(n, title, body)) return;
+    showToast(n, title, body);
+  }
+
+  function showDesktop(n, title, body) {
+    const id = n.conversation_id;
+    let note;
+    try {
+      // One per chat: the tag makes a newer notice replace the older one. Our own beep is the sound.
+      note = new window.Notification(title, { body, tag: id, renotify: true, silent: true });
+    } catch (_) {
+      return false; // e.g. a browser that shows them only from a service worker
+    }
+    N.notes.set(id, note);
+    note.onclick = (ev) => {
+      if (ev && typeof ev.preventDefault === 'function') ev.preventDefault();
+      try { window.focus(); } catch (_) { /* not allowed: the chat opens anyway */ }
+      closeDesktopNotice(id);
+      openFromNotice(n);
+    };
+    note.onclose = () => { if (N.notes.get(id) === note) N.notes.delete(id); };
+    return true;
+  }
+
+  function closeDesktopNotice(id) {
+    const note = N.notes.get(id);
+    if (note) { N.notes.delete(id); try { note.close(); } catch (_) { /* gone already */ } }
+    dismissToast(id, false);
+  }
+
+  // Opens the notice's chat; for one waiting for an answer, the button that answers gets the focus.
+  function openFromNotice(n) {
+    const id = n.conversation_id;
+    openChat(id);
+    let key = null;
+    if (n.kind === 'incoming') key = 'respond:' + id;
+    if (n.kind === 'transfer') {
+      const x = [...S.transfers.values()].find((y) => y.t.conversation_id === id);
+      if (x) key = 'taccept:' + x.t.id;
+    }
+    const b = key && [...document.querySelectorAll('[data-key]')].find((x) => x.dataset.key === key);
+    if (b) b.focus();
+  }
+
+  // In-page notices (no desktop permission): bottom right, one per chat, gone after 12 s unless
+  // the pointer or the focus is on it.
+  function showToast(n, title, body) {
+    const id = n.conversation_id;
+    let t = N.toasts.get(id);
+    if (!t) {
+      const el = h('div', 'toast');
+      const text = h('div', 'toast-text');
+      const tt = h('strong', 'toast-title'), tb = h('span', 'toast-body');
+      text.append(tt, tb);
+      const open = h('button', 'small primary', 'Open');
+      open.type = 'button';
+      const close = h('button', 'toast-close', '×');
+      close.type = 'button';
+      close.setAttribute('aria-label', 'Dismiss');
+      el.append(text, open, close);
+      t = { el, tt, tb, open, close, timer: 0, n };
+      open.addEventListener('click', () => { dismissToast(id, false); openFromNotice(t.n); });
+      close.addEventListener('click', () => dismissToast(id, true));
+      el.addEventListener('mouseenter', () => clearTimeout(t.timer));
+      el.addEventListener('mouseleave', () => { if (!el.contains(document.activeElement)) armToast(id); });
+      el.addEventListener('focusin', () => clearTimeout(t.timer));
+      el.addEventListener('focusout', (ev) => { if (!el.contains(ev.relatedTarget)) armToast(id); });
+      el.addEventListener('keydown', (ev) => { if (ev.key === 'Escape') dismissToast(id, true); });
+      N.toasts.set(id, t);
+      $('toasts').append(el);
+    }
+    t.n = n;
+    t.tt.textContent = title;
+    t.tb.textContent = body;
+    t.open.setAttribute('aria-label', 'Open: ' + title);
+    t.close.setAttribute('aria-label', 'Dismiss: ' + title);
+    armToast(id);
+  }
+  function armToast(id) {
+    const t = N.toasts.get(id);
+    if (!t) return;
+    clearTimeout(t.timer);
+    t.timer = setTimeout(() => dismissToast(id, false), 12000);
+  }
+  function dismissToast(id, refocus) {
+    const t = N.toasts.get(id);
+    if (!t) return;
+    const had = t.el.contains(document.activeElement);
+    clearTimeout(t.timer);
+    t.el.remove();
+    N.toasts.delete(id);
+    if (had && refocus) {
+      const next = $('toasts').querySelector('button');
+      (next || $('notify-open')).focus();
+    }
+  }
+
+  function resetNotices() {
+    N.notes.forEach((note) => { try { note.close(); } catch (_) { /* gone already */ } });
+    N.notes.clear();
+    N.toasts.forEach((t) => { clearTimeout(t.timer); t.el.remove(); });
+    N.toasts.clear();
+    N.prefs = null; N.loading = false; N.saving = false; N.again = false; N.saved = false; N.error = '';
+    showNotifyPanel(false);
+    renderPrefs(); renderPermission();
+  }
+
+  // ---- leads: labels shared by the chat's "Results created" and the Leads view ----
+  const ORIGIN_LABELS = { missed_chat: 'Missed chat', message_left: 'Message left', offline: 'Offline', agent: 'Created by agent' };
+  const originLabel = (o) => ORIGIN_LABELS[o] || String(o || 'Unknown');
+  const originClass = (o) => 'origin o-' + (ORIGIN_LABELS[o] ? o : 'other');
+  const leadName = (l) => (l.contact && [l.contact.first_name, l.contact.last_name].filter(Boolean).join(' ')) || 'Unnamed contact';
+  const leadReach = (l) => (l.contact ? [l.contact.email, l.contact.phone].filter(Boolean).join(' · ') : '');
+  const money = (cents) => (cents / 100).toLocaleString('en-US', { style: 'currency', currency: 'USD' });
+  const dollars = (cents) => (cents % 100 === 0 ? String(cents / 100) : (cents / 100).toFixed(2));
+  const qualifiedText = (q) => (q === true ? 'Qualified' : q === false ? 'Not qualified' : 'Not classified');
+  const clock = (ms) => new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+  function when(at) {
+    const d = new Date(at);
+    if (isNaN(d)) return '';
+    return (d.toDateString() === new Date().toDateString() ? 'Today' : d.toLocaleDateString([], { month: 'short', day: 'numeric' })) + ' ' + time(at);
+  }
+  const fullDate = (at) => { const d = new Date(at); return isNaN(d) ? '' : d.toLocaleString(); };
+  function qualifiedBadge(q) {
+    return h('span', 'qbadge ' + (q === true ? 'q-yes' : q === false ? 'q-no' : 'q-unknown'), qualifiedText(q));
+  }
+  function classificationText(c) {
+    if (!c) return '';
+    const tags = Array.isArray(c.tags) ? c.tags : [];
+    return [qualifiedText(c.qualified), tags.length ? 'tags ' + tags.join(', ') : '',
+      typeof c.value_cents === 'number' ? money(c.value_cents) : '', c.notes ? '“' + (c.notes.length > 80 ? c.notes.slice(0, 80) + '…' : c.notes) + '”' : '']
+      .filter(Boolean).join(' · ');
+  }
+  // "is required" -> "First name is required"; any other message as a sentence.
+  function fieldText(label, msg) {
+    const m = String(msg || '');
+    return /^(is|must|has|should|can)\b/.test(m) ? label + ' ' + m : m.charAt(0).toUpperCase() + m.slice(1);
+  }
+  function fieldError(input, errEl, msg) {
+    errEl.textContent = msg || '';
+    errEl.hidden = !msg;
+    if (msg) input.setAttribute('aria-invalid', 'true'); else input.removeAttribute('aria-invalid');
+  }
+  const errorFields = (r) => (r && r.data && r.data.error && r.data.error.fields && typeof r.data.error.fields === 'object' ? r.data.error.fields : null);
+
+  // ---- the chat's leads ("Results created"), its "Create lead", each lead's classification ----
+  const L = {
+    conv: null,           // the conversation whose leads are shown
+    list: [],             // its leads
+    local: new Set(),     // ids of leads made here (kept if a list loaded meanwhile lacks them)
+    state: 'idle',        // idle, loading, ready, error
+    error: '', note: '',
+    creating: false,
+    seq: 0,
+    cards: new Map(),     // lead id -> card (DOM kept across renders: an editor being filled survives)
+    closeTimer: 0,
+  };
+  const LEAD_FIELDS = { first_name: ['lead-first', 'First name'], last_name: ['lead-last', 'Last name'], email: ['lead-email', 'E-mail'], phone: ['lead-phone', 'Mobile phone'] };
+
+  function resetChatLeads(id) {
+    if (L.conv === id && id === null) return;
+    L.seq++;
+    L.conv = id; L.list = []; L.local.clear(); L.error = ''; L.note = ''; L.creating = false;
+    L.state = id ? 'loading' : 'idle';
+    L.cards.clear();
+    clearTimeout(L.closeTimer);
+    $('t-leads-list').replaceChildren();
+    showNewLead(false, false);
+    renderChatLeads();
+    if (id) loadChatLeads(id);
+  }
+
+  async function loadChatLeads(id) {
+    const seq = ++L.seq;
+    let problem = '', list = null;
+    try {
+      const r = await api('GET', '/api/v1/conversations/' + encodeURIComponent(id) + '/leads');
+      if (seq !== L.seq || L.conv !== id) return;
+      if (r.status === 401) return showLogin('Your session has ended. Please log in again.');
+      if (r.ok && Array.isArray(r.data)) list = r.data.filter((l) => l && l.id);
+      else problem = errorMessage(r, 'the server said ' + r.status + '.');
+    } catch (_) {
+      if (seq !== L.seq || L.conv !== id) return;
+      problem = 'cannot reach the server.';
+    }
+    if (list) {
+      // Keep what this console knows newer: a lead made or saved here while the list was on its way.
+      const mine = new Map(L.list.map((l) => [l.id, l]));
+      list = list.map((l) => { const m = mine.get(l.id); return m && (m.version || 0) > (l.version || 0) ? m : l; });
+      L.list.forEach((l) => { if (L.local.has(l.id) && !list.some((x) => x.id === l.id)) list.push(l); });
+      L.list = list; L.state = 'ready'; L.error = '';
+    } else {
+      L.state = L.list.length ? 'ready' : 'error';
+      L.error = 'The leads could not be loaded: ' + problem;
+    }
+    renderChatLeads();
+  }
+
+  // A chat that just closed (missed, offline) may have made a lead, a moment later.
+  function chatClosed(id) {
+    if (L.conv !== id) return;
+    clearTimeout(L.closeTimer);
+    L.closeTimer = setTimeout(() => { if (L.conv === id) loadChatLeads(id); }, 2000);
+  }
+
+  function renderChatLeads() {
+    const list = L.list.slice().sort((a, b) => ts(b.created_at) - ts(a.created_at));
+    $('t-leads-count').textContent = list.length ? '(' + list.length + ')' : '';
+    const label = L.creating ? 'Creating…' : 'Create lead';
+    $('lead-create').textContent = label;
+    $('lead-create').setAttribute('aria-disabled', String(L.creating || !L.conv));
+    $('lead-new-save').textContent = label;
+    $('lead-new-save').setAttribute('aria-disabled', String(L.creating));
+    const st = $('t-leads-state');
+    st.textContent = L.state === 'loading' ? 'Loading leads…' : L.error || L.note;
+    st.className = 'leads-state' + (L.error ? ' error' : L.note ? ' ok' : '');
+    const used = new Set();
+    const kids = list.map((lead) => {
+      used.add(lead.id);
+      let card = L.cards.get(lead.id);
+      if (!card) L.cards.set(lead.id, card = leadCard(lead));
+      else if (card.lead !== lead) card.update(lead);
+      return card.li;
+    });
+    [...L.cards.keys()].forEach((k) => { if (!used.has(k)) L.cards.delete(k); });
+    if (!kids.length && L.state !== 'loading') kids.push(h('li', 'empty-list', L.state === 'error' ? 'None shown.' : 'No leads from this chat yet.'));
+    patchChildren($('t-leads-list'), kids);
+  }
+
+  const hasContact = (c) => { const k = c && c.contact; return !!k && !!k.first_name && !!k.last_name && !!(k.email || k.phone); };
+
+  // The inline form, for a chat without (complete) contact details, or to correct them.
+  function showNewLead(open, focus) {
+    const form = $('lead-new');
+    const had = form.contains(document.activeElement);
+    Object.values(LEAD_FIELDS).forEach(([id]) => fieldError($(id), $(id + '-err'), ''));
+    if (open && form.hidden) {
+      const k = (current() && current().c.contact) || {};
+      $('lead-first').value = k.first_name || '';
+      $('lead-last').value = k.last_name || '';
+      $('lead-email').value = k.email || '';
+      $('lead-phone').value = k.phone || '';
+    }
+    form.hidden = !open;
+    if (open && focus) {
+      const empty = Object.values(LEAD_FIELDS).map(([id]) => $(id)).find((x) => !x.value);
+      (empty || $('lead-first')).focus();
+    } else if (!open && had) $('lead-create').focus();
+  }
+
+  function leadFieldErrors(fields) {
+    let first = null;
+    Object.entries(LEAD_FIELDS).forEach(([k, [id, label]]) => {
+      const msg = fields[k] ? fieldText(label, fields[k]) : '';
+      fieldError($(id), $(id + '-err'), msg);
+      if (msg && !first) first = $(id);
+    });
+    return first;
+  }
+
+  $('lead-create').addEventListener('click', () => {
+    const e = current();
+    if (!e || L.creating) return;
+    if (!$('lead-new').hidden) { $('lead-first').focus(); return; }
+    if (hasContact(e.c)) createLead(e.c.id, {});
+    else { L.error = ''; L.note = ''; renderChatLeads(); showNewLead(true, true); }
+  });
+  $('lead-new-cancel').addEventListener('click', () => showNewLead(false, false));
+  $('lead-new').addEventListener('keydown', (ev) => { if (ev.key === 'Escape') { ev.stopPropagation(); showNewLead(false, false); $('lead-create').focus(); } });
+  $('lead-new').addEventListener('input', (ev) => {
+    const id = ev.target && ev.target.id;
+    if (id && $(id + '-err')) fieldError(ev.target, $(id + '-err'), '');
+  });
+  $('lead-new').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const e = current();
+    if (!e || L.creating) return;
+    const body = {};
+    const first = $('lead-first').value.trim(), last = $('lead-last').value.trim(), email = $('lead-email').value.trim();
+    let phone = $('lead-phone').value.trim();
+    if (phone.startsWith('+')) phone = '+' + phone.slice(1).replace(/[\s().-]/g, ''); // "+1 (312) 555-2368" is E.164 once tidied
+    if (first) body.first_name = first;
+    if (last) body.last_name = last;
+    if (email) body.email = email;
+    if (phone) body.phone = phone;
+    createLead(e.c.id, body);
+  });
+
+  async function createLead(convId, body) {
+    L.creating = true; L.error = ''; L.note = '';
+    renderChatLeads();
+    let r = null, problem = '';
+    try { r = await api('POST', '/api/v1/conversations/' + encodeURIComponent(convId) + '/leads', body); } catch (_) { problem = 'cannot reach the server.'; }
+    if (L.conv !== convId) return; // another chat is shown now; its list loads on its own
+    L.creating = false;
+    if (r && r.status === 401) return showLogin('Your session has ended. Please log in again.');
+    if (r && r.ok && r.data && r.data.id) {
+      const lead = r.data;
+      const merged = L.list.some((l) => l.id === lead.id) || (Array.isArray(lead.sources) && lead.sources.length > 1);
+      L.list = [lead].concat(L.list.filter((l) => l.id !== lead.id));
+      L.local.add(lead.id);
+      L.state = 'ready';
+      L.note = merged ? 'Added to the open lead of ' + leadName(lead) + '.' : 'Lead created.';
+      showNewLead(false, false);
+      renderChatLeads();
+      tabLead(lead);
+      return;
+    }
+    const fields = r && r.status === 400 ? errorFields(r) : null;
+    if (fields && Object.keys(fields).length) {
+      showNewLead(true, false);
+      const first = leadFieldErrors(fields);
+      const other = Object.keys(fields).filter((k) => !LEAD_FIELDS[k]).map((k) => fieldText(k, fields[k]));
+      L.error = 'The lead was not created. ' + (other.length ? other.join('. ') + '.' : 'Check the fields marked below.');
+      renderChatLeads();
+      if (first) first.focus();
+      return;
+    }
+    L.error = 'The lead was not created: ' + (problem || errorMessage(r, 'the server said ' + r.status + '.'));
+    renderChatLeads();
+  }
+
+  // A lead changed here (saved, merged): the chat's list and the Leads view show the new one.
+  function replaceLead(lead) {
+    if (L.list.some((l) => l.id === lead.id)) {
+      L.list = L.list.map((l) => (l.id === lead.id ? lead : l));
+      renderChatLeads();
+    }
+    tabLead(lead);
+  }
+
+  // One lead of "Results created": who and where from, its classification, and the editor.
+  let cardSeq = 0;
+  function leadCard(lead) {
+    const pid = 'lead' + (++cardSeq);
+    const li = h('li', 'lead-card');
+    li.dataset.leadId = lead.id;
+    const head = h('div', 'lead-head');
+    const origin = h('span', 'origin'), name = h('strong', 'lead-name'), at = h('span', 'lead-when');
+    head.append(origin, name, at);
+    const reach = h('div', 'lead-reach');
+    const summary = h('div', 'lead-summary');
+    const actions = h('div', 'lead-actions');
+    const edit = h('button', 'small', 'Classify');
+    edit.type = 'button';
+    edit.setAttribute('aria-expanded', 'false');
+    edit.setAttribute('aria-controls', pid + '-form');
+    const hist = h('button', 'small secondary', 'History');
+    hist.type = 'button';
+    hist.setAttribute('aria-expanded', 'false');
+    hist.setAttribute('aria-controls', pid + '-hist');
+    actions.append(edit, hist);
+    const f = leadEditor(pid);
+    const state = h('p', 'lead-state');
+    state.setAttribute('role', 'status');
+    const histEl = h('div', 'lead-history');
+    histEl.id = pid + '-hist';
+    histEl.hidden = true;
+    li.append(head, reach, summary, actions, f.form, state, histEl);
+    const card = { li, lead, f, dirty: false, saving: false };
+
+    const setState = (text, cls) => { state.textContent = text || ''; state.className = 'lead-state' + (cls ? ' ' + cls : ''); };
+    card.setState = setState;
+    card.update = (l) => {
+      card.lead = l;
+      origin.textContent = originLabel(l.origin);
+      origin.className = originClass(l.origin);
+      name.textContent = leadName(l);
+      at.textContent = when(l.created_at);
+      at.title = fullDate(l.created_at);
+      reach.textContent = leadReach(l);
+      reach.hidden = !reach.textContent;
+      const c = l.classification || {};
+      const parts = [qualifiedBadge(c.qualified)];
+      (Array.isArray(c.tags) ? c.tags : []).forEach((t) => parts.push(h('span', 'tag', t)));
+      if (typeof c.value_cents === 'number') parts.push(h('span', 'value', money(c.value_cents)));
+      summary.replaceChildren(...parts);
+      if (c.notes) summary.append(h('p', 'notes', c.notes));
+      edit.setAttribute('aria-label', 'Classify the lead of ' + leadName(l));
+      hist.setAttribute('aria-label', 'History of the lead of ' + leadName(l));
+      if (!f.form.hidden && !card.dirty && !card.saving) fillEditor(card);
+      if (!histEl.hidden) loadHistory(card, histEl); // what it shows is out of date now
+    };
+
+    const openEditor = (open) => {
+      const had = f.form.contains(document.activeElement);
+      if (open && f.form.hidden && !card.dirty) fillEditor(card);
+      f.form.hidden = !open;
+      edit.setAttribute('aria-expanded', String(open));
+      if (open) (f.form.querySelector('input[type=radio]:checked') || f.radios[0]).focus();
+      else if (had) edit.focus();
+    };
+    edit.addEventListener('click', () => openEditor(f.form.hidden));
+    f.cancel.addEventListener('click', () => openEditor(false));
+    f.form.addEventListener('keydown', (ev) => { if (ev.key === 'Escape') { ev.stopPropagation(); openEditor(false); } });
+    f.form.addEventListener('input', (ev) => {
+      card.dirty = true;
+      if (state.classList.contains('saved')) setState('', '');
+      const err = ev.target && f.errs[ev.target.id];
+      if (err) fieldError(ev.target.type === 'radio' ? f.radios[0] : ev.target, err, '');
+    });
+    f.form.addEventListener('change', () => { card.dirty = true; });
+    f.form.addEventListener('submit', (ev) => { ev.preventDefault(); saveClassification(card); });
+    hist.addEventListener('click', () => {
+      const open = histEl.hidden;
+      histEl.hidden = !open;
+      hist.setAttribute('aria-expanded', String(open));
+      if (open) loadHistory(card, histEl);
+    });
+    card.update(lead);
+    return card;
+  }
+
+  function leadEditor(pid) {
+    const form = h('form', 'lead-edit');
+    form.id = pid + '-form';
+    form.noValidate = true;
+    form.hidden = true;
+    const fs = h('fieldset', 'qualified');
+    fs.append(h('legend', '', 'Lead quality'));
+    const radios = [['', 'Unknown'], ['true', 'Qualified'], ['false', 'Not qualified']].map(([v, text], i) => {
+      const label = h('label', 'radio');
+      const r = h('input');
+      r.type = 'radio'; r.name = pid + '-q'; r.value = v; r.id = pid + '-q' + i;
+      label.append(r, ' ' + text);
+      fs.append(label);
+      return r;
+    });
+    const qerr = h('p', 'field-error');
+    qerr.id = pid + '-qualified-err';
+    qerr.hidden = true;
+    fs.append(qerr);
+    const errs = {}; // input id -> its error line
+    const field = (key, labelText, hint, el) => {
+      const wrap = h('div', 'field');
+      const label = h('label', '', labelText);
+      label.htmlFor = el.id = pid + '-' + key;
+      if (hint) label.append(' ', h('span', 'hint', hint));
+      const err = h('p', 'field-error');
+      err.id = el.id + '-err';
+      err.hidden = true;
+      el.setAttribute('aria-describedby', err.id);
+      errs[el.id] = err;
+      wrap.append(label, el, err);
+      form.append(wrap);
+      return el;
+    };
+    form.append(fs);
+    const tags = h('input');
+    tags.autocomplete = 'off';
+    field('tags', 'Tags', '(comma-separated)', tags);
+    const value = h('input');
+    value.inputMode = 'decimal';
+    value.autocomplete = 'off';
+    field('value', 'Value in dollars', '(the deal’s value)', value);
+    const notes = h('textarea');
+    notes.rows = 3;
+    notes.maxLength = 4000;
+    field('notes', 'Notes', '', notes);
+    const buttons = h('div', 'form-buttons');
+    const save = h('button', 'primary', 'Save');
+    save.type = 'submit';
+    const cancel = h('button', '', 'Close');
+    cancel.type = 'button';
+    buttons.append(save, cancel);
+    form.append(buttons);
+    radios.forEach((r) => { errs[r.id] = qerr; });
+    return { form, radios, qerr, errs, tags, value, notes, save, cancel };
+  }
+
+  function fillEditor(card) {
+    const c = card.lead.classification || {}, f = card.f;
+    const q = c.qualified === true ? 'true' : c.qualified === false ? 'false' : '';
+    f.radios.forEach((r) => { r.checked = r.value === q; });
+    f.tags.value = (Array.isArray(c.tags) ? c.tags : []).join(', ');
+    f.value.value = typeof c.value_cents === 'number' ? dollars(c.value_cents) : '';
+    f.notes.value = c.notes || '';
+    classificationErrors(card, {});
+    card.dirty = false;
+  }
+
+  // "32,500", "$32500.5" -> cents; empty -> null.
+  function parseDollars(text) {
+    const t = String(text).replace(/[\s$,]/g, '');
+    if (!t) return { cents: null };
+    if (!/^\d+(\.\d{0,2})?$/.test(t)) return { error: 'Enter an amount in dollars, like 32500 or 32,500.00.' };
+    const [whole, frac = ''] = t.split('.');
+    const cents = Number(whole) * 100 + Number((frac + '00').slice(0, 2));
+    return Number.isSafeInteger(cents) ? { cents } : { error: 'That amount is too large.' };
+  }
+
+  // Field errors from the server (keys `tags`, `value_cents`, `notes`, `qualified`, maybe with a
+  // `classification.` prefix) next to their fields; the first one wrong gets the focus.
+  function classificationErrors(card, fields) {
+    const f = card.f;
+    const map = { qualified: [f.radios[0], 'Lead quality'], tags: [f.tags, 'Tags'], value_cents: [f.value, 'Value'], notes: [f.notes, 'Notes'] };
+    const given = {};
+    Object.entries(fields).forEach(([k, v]) => { given[k.replace(/^classification\./, '')] = v; });
+    let first = null;
+    Object.entries(map).forEach(([k, [input, label]]) => {
+      const msg = given[k] ? fieldText(label, given[k]) : '';
+      fieldError(input, f.errs[input.id], msg);
+      if (msg && !first) first = input;
+    });
+    const other = Object.keys(given).filter((k) => !map[k]).map((k) => fieldText(k, given[k]));
+    return { first, other };
+  }
+
+  async function saveClassification(card) {
+    if (card.saving) return;
+    const f = card.f;
+    classificationErrors(card, {});
+    const v = parseDollars(f.value.value);
+    if (v.error) {
+      fieldError(f.value, f.errs[f.value.id], v.error);
+      card.setState('Not saved: check the value.', 'error');
+      f.value.focus();
+      return;
+    }
+    const q = f.radios.find((r) => r.checked);
+    const body = {
+      qualified: !q || q.value === '' ? null : q.value === 'true',
+      tags: [...new Set(f.tags.value.split(',').map((t) => t.trim()).filter(Boolean))],
+      value_cents: v.cents,
+      notes: f.notes.value,
+    };
+    card.saving = true;
+    f.save.textContent = 'Saving…';
+    f.save.setAttribute('aria-disabled', 'true');
+    card.setState('Saving…', '');
+    let r = null, problem = '';
+    try { r = await api('PUT', '/api/v1/leads/' + encodeURIComponent(card.lead.id) + '/classification', body); } catch (_) { problem = 'cannot reach the server.'; }
+    card.saving = false;
+    f.save.textContent = 'Save';
+    f.save.removeAttribute('aria-disabled');
+    if (r && r.status === 401) return showLogin('Your session has ended. Please log in again.');
+    if (r && r.ok && r.data && r.data.id) {
+      card.dirty = false;
+      replaceLead(r.data);
+      if (card.lead !== r.data) card.update(r.data); // a lead not in the list any more
+      card.setState('Saved', 'saved');
+      return;
+    }
+    const fields = r && r.status === 400 ? errorFields(r) : null;
+    if (fields && Object.keys(fields).length) {
+      const { first, other } = classificationErrors(card, fields);
+      card.setState('Not saved: ' + (other.length ? other.join('. ') + '.' : 'check the fields marked above.'), 'error');
+      if (first) first.focus();
+      return;
+    }
+    card.setState('Not saved: ' + (problem || errorMessage(r, 'the server said ' + r.status + '.')), 'error');
+  }
+
+  const HISTORY_LABELS = { created: 'Created', merged: 'Merged with another chat or message', classified: 'Classified' };
+  async function loadHistory(card, el) {
+    const seq = (card.histSeq = (card.histSeq || 0) + 1);
+    if (!el.childElementCount) el.replaceChildren(h('p', 'hint', 'Loading history…'));
+    let r = null, problem = '';
+    try { r = await api('GET', '/api/v1/leads/' + encodeURIComponent(card.lead.id)); } catch (_) { problem = 'cannot reach the server.'; }
+    if (seq !== card.histSeq) return;
+    if (r && r.status === 401) return showLogin('Your session has ended. Please log in again.');
+    if (!r || !r.ok || !r.data || !Array.isArray(r.data.history)) {
+      el.replaceChildren(h('p', 'error', 'The history could not be loaded: ' + (problem || errorMessage(r, 'the server said ' + r.status + '.'))));
+      return;
+    }
+    const items = r.data.history.map((x) => {
+      const li = h('li');
+      const who = x.agent && x.agent.name ? ' by ' + x.agent.name : x.what === 'classified' ? '' : ' automatically';
+      const what = (HISTORY_LABELS[x.what] || String(x.what || 'Changed')) + who;
+      const t = h('span', 'when', when(x.at));
+      t.title = fullDate(x.at);
+      li.append(t, ' ', h('span', '', what + (x.what === 'classified' && x.after ? ': ' + classificationText(x.after) : '')));
+      return li;
+    });
+    const ol = h('ol', 'history-list');
+    ol.setAttribute('aria-label', 'History of the lead of ' + leadName(card.lead));
+    ol.append(...(items.length ? items : [h('li', 'hint', 'Nothing yet.')]));
+    el.replaceChildren(ol);
+  }
+
+  // Call and text links on a closed chat with a phone: text only with the consent the shopper gave.
+  function renderFollowup(c) {
+    const el = $('t-followup'), k = c.contact;
+    const phone = k && typeof k.phone === 'string' ? k.phone.replace(/[^\d+]/g, '') : '';
+    $('t-nocontact').hidden = !!k;
+    el.replaceChildren();
+    el.hidden = isOpen(c) || !phone;
+    if (el.hidden) return;
+    const call = h('a', 'action', 'Call');
+    call.href = 'tel:' + phone;
+    call.setAttribute('aria-label', 'Call ' + k.phone);
+    el.append(h('span', '', 'Follow up: '), call);
+    if (k.consent) {
+      const sms = h('a', 'action', 'Text');
+      sms.href = 'sms:' + phone;
+      sms.setAttribute('aria-label', 'Text ' + k.phone);
+      el.append(' · ', sms);
+    } else el.append(' · ', h('span', 'hint', 'no consent to text'));
+  }
+
+  // ---- the Leads view: the group's latest leads, newest first ----
+  const LT = { list: null, loading: false, error: '', updated: 0, seq: 0 };
+
+  function resetLeadsTab() {
+    LT.seq++;
+    LT.list = null; LT.loading = false; LT.error = ''; LT.updated = 0;
+    renderLeadsTab();
+  }
+
+  async function loadLeadsTab() {
+    if (!S.live) return;
+    const seq = ++LT.seq;
+    LT.loading = true;
+    renderLeadsMeta();
+    let problem = '';
+    try {
+      const r = await api('GET', '/api/v1/leads?limit=100');
+      if (seq !== LT.seq) return;
+      if (r.status === 401) return showLogin('Your session has ended. Please log in again.');
+      if (r.ok && Array.isArray(r.data)) { LT.list = r.data.filter((l) => l && l.id); LT.updated = Date.now(); }
+      else problem = errorMessage(r, 'the server said ' + r.status + '.');
+    } catch (_) {
+      if (seq !== LT.seq) return;
+      problem = 'cannot reach the server.';
+    }
+    LT.loading = false;
+    LT.error = problem ? 'The leads could not be loaded: ' + problem : '';
+    renderLeadsTab();
+  }
+  // New leads come from chats nobody took and messages left: look again every 15 s while shown.
+  setInterval(() => { if (S.tab === 'leads' && S.live && !LT.loading) loadLeadsTab(); }, 15000);
+  $('leads-refresh').addEventListener('click', () => loadLeadsTab());
+
+  function tabLead(lead) {
+    if (!LT.list) return;
+    const i = LT.list.findIndex((l) => l.id === lead.id);
+    if (i >= 0) LT.list[i] = lead; else LT.list.unshift(lead);
+    if (S.tab === 'leads') renderLeadsTab();
+  }
+
+  function renderLeadsMeta() {
+    const u = $('leads-updated');
+    u.textContent = LT.loading ? (LT.list ? 'Refreshing…' : 'Loading…') : LT.updated ? 'Updated ' + clock(LT.updated) : '';
+    $('view-leads').setAttribute('aria-busy', String(LT.loading));
+    $('leads-error').textContent = LT.error;
+    $('leads-error').hidden = !LT.error;
+  }
+
+  function renderLeadsTab() {
+    renderLeadsMeta();
+    const body = $('leads-rows');
+    const focusKey = body.contains(document.activeElement) ? document.activeElement.dataset.key : null;
+    const list = LT.list || [];
+    body.replaceChildren(...list.map(leadRow));
+    $('leads-empty').hidden = !LT.list || list.length > 0;
+    if (focusKey) {
+      const again = [...body.querySelectorAll('[data-key]')].find((x) => x.dataset.key === focusKey);
+      if (again) again.focus();
+    }
+  }
+
+  function leadRow(l) {
+    const tr = h('tr', 'lead-row' + (l.conversation_id ? ' has-chat' : ''));
+    tr.dataset.leadId = l.id;
+    const name = h('td', 'lead-name-cell');
+    if (l.conversation_id) {
+      const b = h('button', 'linkish', leadName(l));
+      b.type = 'button';
+      b.dataset.key = 'lead:' + l.id;
+      b.setAttribute('aria-label', 'Open the chat with ' + leadName(l));
+      b.addEventListener('click', () => openChat(l.conversation_id));
+      name.append(b);
+      tr.addEventListener('click', (ev) => { if (!(ev.target instanceof Element && ev.target.closest('button, a'))) openChat(l.conversation_id); });
+    } else name.append(h('span', 'lead-name', leadName(l)));
+    const reach = leadReach(l);
+    if (reach) name.append(h('span', 'sub', reach));
+    if (!l.conversation_id) name.append(h('span', 'sub', l.message ? '“' + (l.message.length > 80 ? l.message.slice(0, 80) + '…' : l.message) + '”' : 'No chat'));
+    const origin = h('td');
+    origin.append(h('span', originClass(l.origin), originLabel(l.origin)));
+    const at = h('td', 'lead-time', when(l.created_at));
+    at.title = fullDate(l.created_at);
+    const q = h('td');
+    q.append(qualifiedBadge(l.classification && l.classification.qualified));
+    tr.append(name, origin, h('td', '', (l.rooftop && l.rooftop.name) || '—'), h('td', '', (l.department && l.department.label) || '—'), at, q);
+    return tr;
+  }
 
   boot();
   // ---- auto-away: after the agent's chosen idle time without activity in this console, tell

@@ -4,10 +4,8 @@
 // SHOWROOM_BASE_URL and SHOWROOM_NODE_MODULES (where deploy/install.sh put playwright-core) set.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
+import { launchChromium } from './support.mjs';
 
-const require = createRequire(`${process.env.SHOWROOM_NODE_MODULES}/`);
-const { chromium } = require('playwright-core');
 
 const BASE = process.env.SHOWROOM_BASE_URL;
 const SHOTS = process.env.SHOWROOM_SCREENSHOTS; // optional: where to save screenshots
@@ -43,11 +41,7 @@ async function waitForStatus(page, name, label, timeout) {
 
 test('a manager watches and sets agent statuses on the Live Agent Status board', async () => {
   assert.ok(BASE, 'SHOWROOM_BASE_URL is set');
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--no-first-run', '--disable-quic'],
-  });
+  const browser = await launchChromium();
   const problems = [];
   try {
     // Maria (a manager) logs in and opens the Live Agent Status tab.

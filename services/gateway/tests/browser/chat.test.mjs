@@ -3,10 +3,8 @@
 // SHOWROOM_BASE_URL and SHOWROOM_NODE_MODULES (where deploy/install.sh put playwright-core).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
+import { launchChromium } from './support.mjs';
 
-const require = createRequire(`${process.env.SHOWROOM_NODE_MODULES}/`);
-const { chromium } = require('playwright-core');
 
 const BASE = process.env.SHOWROOM_BASE_URL;
 const SHOTS = process.env.SHOWROOM_SCREENSHOTS; // optional: where to save screenshots
@@ -19,11 +17,7 @@ async function shot(page, name) {
 
 test('a shopper on /demo chats with an agent in /console', async () => {
   assert.ok(BASE, 'SHOWROOM_BASE_URL is set');
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--no-first-run', '--disable-quic'],
-  });
+  const browser = await launchChromium();
   try {
     // The agent logs in and becomes Available.
     const agent = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();

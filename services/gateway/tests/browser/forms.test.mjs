@@ -9,10 +9,8 @@
 // runs the files in name order, so gate.test.mjs and internal.test.mjs come after it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
+import { launchChromium } from './support.mjs';
 
-const require = createRequire(`${process.env.SHOWROOM_NODE_MODULES}/`);
-const { chromium } = require('playwright-core');
 
 const BASE = process.env.SHOWROOM_BASE_URL;
 const SHOTS = process.env.SHOWROOM_SCREENSHOTS; // optional: where to save screenshots
@@ -77,11 +75,7 @@ test('a shopper fills the website’s pre-chat form, files included, and the age
   assert.ok(site, 'the demo website is listed');
   const formPath = `/api/v1/websites/${site.id}/forms/pre_chat`;
 
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--no-first-run', '--disable-quic'],
-  });
+  const browser = await launchChromium();
   const problems = [];
   let agent = null, removed = null;
   try {

@@ -5,10 +5,8 @@
 // Ann; David never logs in here, so he is Offline.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
+import { launchChromium } from './support.mjs';
 
-const require = createRequire(`${process.env.SHOWROOM_NODE_MODULES}/`);
-const { chromium } = require('playwright-core');
 
 const BASE = process.env.SHOWROOM_BASE_URL;
 const SHOTS = process.env.SHOWROOM_SCREENSHOTS; // optional: where to save screenshots
@@ -40,11 +38,7 @@ const line = (page, text) => page.locator('#ilog li', { hasText: text });
 
 test('two agents chat with each other under Colleagues', async () => {
   assert.ok(BASE, 'SHOWROOM_BASE_URL is set');
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--no-first-run', '--disable-quic'],
-  });
+  const browser = await launchChromium();
   const problems = [];
   try {
     const x = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
