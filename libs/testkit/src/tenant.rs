@@ -1,6 +1,9 @@
 //! A dealer group seeded for a test.
 
 use showroom_gateway::directory::setup::{self, NewAgent};
+use showroom_proto::contact::Language;
+use showroom_proto::conversation::{DepartmentRef, Named, Vehicle};
+use showroom_proto::lead::{Classification, Lead, LeadContact, LeadOrigin};
 use showroom_store::sqlx::PgPool;
 use uuid::Uuid;
 
@@ -98,6 +101,53 @@ impl Tenant {
 }
 
 impl Tenant {
+    /// A lead of this tenant's rooftop as lead-capture publishes it (Maria Lopez, a used RAV4,
+    /// a missed chat), for tests and benchmarks of what consumes lead events.
+    pub fn sample_lead(&self, department: Option<(Uuid, &str)>) -> Lead {
+        let now = chrono::Utc::now();
+        Lead {
+            id: Uuid::now_v7(),
+            group_id: self.group,
+            rooftop: Named {
+                id: self.rooftop,
+                name: format!("{} Honda", self.slug),
+            },
+            department: department.map(|(id, label)| DepartmentRef {
+                id,
+                label: label.into(),
+            }),
+            origin: LeadOrigin::MissedChat,
+            contact: LeadContact {
+                id: Uuid::now_v7(),
+                first_name: "Maria".into(),
+                last_name: "Lopez".into(),
+                email: Some("maria.lopez@example.com".into()),
+                phone: Some("+13125550123".into()),
+                consent: None,
+                language: Language::Es,
+            },
+            vehicle: Some(Vehicle {
+                vin: Some("2T3P1RFV5MW123456".into()),
+                stock_number: Some("U12345".into()),
+                year: Some(2021),
+                make: Some("Toyota".into()),
+                model: Some("RAV4".into()),
+                trim: None,
+                price: Some(28_500),
+                url: Some("https://www.example.com/used/rav4".into()),
+            }),
+            message: Some("Is it still available?".into()),
+            conversation_id: Some(Uuid::now_v7()),
+            transcript_url: Some("https://showroom.example/console#conversation=1".into()),
+            form: Vec::new(),
+            classification: Classification::default(),
+            sources: Vec::new(),
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        }
+    }
+
     /// Adds an agent (`role` agent, manager or admin) covering `departments`; answers its id
     /// and e-mail (`<local>@<slug>.example`, the test password).
     pub async fn add_agent(

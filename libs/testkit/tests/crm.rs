@@ -22,12 +22,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use showroom_proto::contact::Language;
-use showroom_proto::conversation::{DepartmentRef, Named, Vehicle};
 use showroom_proto::delivery::CrmCommand;
-use showroom_proto::lead::{
-    Classification, CloudEvent, LEAD_CREATED, Lead, LeadContact, LeadOrigin,
-};
+use showroom_proto::lead::{CloudEvent, LEAD_CREATED, Lead};
 use showroom_proto::v1;
 use showroom_testkit::{Service, Stack, Tenant};
 use tokio::io::AsyncWriteExt;
@@ -157,48 +153,7 @@ impl Crm {
 
 /// A lead of the tenant's rooftop, as lead-capture would publish it.
 fn lead_for(t: &Tenant, department: Option<(Uuid, &str)>) -> Lead {
-    let now = chrono::Utc::now();
-    Lead {
-        id: Uuid::now_v7(),
-        group_id: t.group,
-        rooftop: Named {
-            id: t.rooftop,
-            name: format!("{} Honda", t.slug),
-        },
-        department: department.map(|(id, label)| DepartmentRef {
-            id,
-            label: label.into(),
-        }),
-        origin: LeadOrigin::MissedChat,
-        contact: LeadContact {
-            id: Uuid::now_v7(),
-            first_name: "Maria".into(),
-            last_name: "Lopez".into(),
-            email: Some("maria.lopez@example.com".into()),
-            phone: Some("+13125550123".into()),
-            consent: None,
-            language: Language::Es,
-        },
-        vehicle: Some(Vehicle {
-            vin: Some("2T3P1RFV5MW123456".into()),
-            stock_number: Some("U12345".into()),
-            year: Some(2021),
-            make: Some("Toyota".into()),
-            model: Some("RAV4".into()),
-            trim: None,
-            price: Some(28_500),
-            url: Some("https://www.example.com/used/rav4".into()),
-        }),
-        message: Some("Is it still available?".into()),
-        conversation_id: Some(Uuid::now_v7()),
-        transcript_url: Some("https://showroom.example/console/c/1".into()),
-        form: Vec::new(),
-        classification: Classification::default(),
-        sources: Vec::new(),
-        created_at: now,
-        updated_at: now,
-        version: 1,
-    }
+    t.sample_lead(department)
 }
 
 // ---- a real webhook receiver on loopback ---------------------------------------------------
