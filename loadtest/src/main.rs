@@ -10,7 +10,13 @@
 //! `routing`: routing decisions (`conversation.start` answered by the router) per second and
 //! their p50/p99 with one and three replicas, beside the same durable write straight in Postgres
 //! and a bare NATS request/reply.
+//!
+//! `leads`: leads per second from a `lead.created` event on LEADS until crm-export has
+//! delivered it to a webhook and as an ADF e-mail, with per-lead latencies, beside raw
+//! JetStream publishes, raw HTTP POSTs to the same receiver and raw SMTP sends to the same
+//! maildev.
 
+mod leads;
 mod messages;
 mod presence;
 mod routing;
@@ -60,8 +66,9 @@ async fn main() -> ExitCode {
         }
         Some("presence") => presence::run(presence::Options::parse(&args[1..])).await,
         Some("routing") => routing::run(routing::Options::parse(&args[1..])).await,
+        Some("leads") => leads::run(leads::Options::parse(&args[1..])).await,
         Some(other) => {
-            eprintln!("unknown benchmark `{other}`; available: messages, presence, routing");
+            eprintln!("unknown benchmark `{other}`; available: messages, presence, routing, leads");
             return ExitCode::from(2);
         }
     };

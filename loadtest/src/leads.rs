@@ -1,0 +1,589 @@
+//! Leads delivered to CRMs: N `lead.created` CloudEvents published on LEADS as fast as
+//! JetStream acknowledges them, until crm-export has delivered every one to a webhook and as an
+//! ADF e-mail (two deliveries per lead, `delivered` in its Postgres tables), with the retry
+//! machinery on: the intake statement, claims under a lease, outcomes fenced and logged, the
+//! `delivery.*` events through the outbox. Beside it, on the same servers in the same run: the
+//! same events published raw on JetStream, the same bodies POSTed raw to the same receiver, and
+//! e-mails of the ADF's size sent raw to the same maildev, both at crm-export's concurrency.
+//!
+//! Diagnostics, to say what limits: raw SMTP over connections kept open (with and without
+//! `TCP_NODELAY`), and the leads of a tenant whose only destination is the webhook.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use hdrhistogram::Histogram;
+use lettre::AsyncTransport;
+use serde_json::{Value, json};
+use showroom_proto::delivery::CrmCommand;
+use showroom_proto::lead::{CloudEvent, LEAD_CREATED};
+use showroom_proto::{Envelope, v1};
+use showroom_store::sqlx;
+use showroom_testkit::{Stack, Tenant};
+use uuid::Uuid;
+
+/// What to run.
+pub struct Options {
+    /// Leads per run (each makes two deliveries).
+    pub leads: usize,
+    /// Runs (the report shows medians).
+    pub runs: usize,
+}
+
+impl Options {
+    /// `--leads N --runs R` (defaults 1000, 3).
+    pub fn parse(args: &[String]) -> Self {
+        let get = |name: &str, default: usize| crate::flag(args, name, default);
+        Self {
+            leads: get("--leads", 1_000).max(1),
+            runs: get("--runs", 3).max(1),
+        }
+    }
+}
+
+/// The issue's goal, on this 2-core machine.
+const GOAL: f64 = 2_000.0;
+/// A run fails when no delivery finished for this long.
+const STALL: Duration = Duration::from_secs(30);
+/// A fixed signing secret (`whsec_` + 32 bytes in base64).
+const SECRET: &str = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn ms(h: &Histogram<u64>, q: f64) -> f64 {
+    h.value_at_quantile(q) as f64 / 1000.0
+}
+
+/// Microseconds from `a` to `b` (at least 1: the clocks are the same machine's).
+fn micros(a: DateTime<Utc>, b: DateTime<Utc>) -> u64 {
+    (b - a).num_microseconds().unwrap_or(0).max(1) as u64
+}
+
+/// A webhook receiver on 127.0.0.1:0 that reads the body, answers 200 at once and counts.
+async fn receiver() -> anyhow::Result<(Arc<AtomicUsize>, String)> {
+    async fn hook(State(n): State<Arc<AtomicUsize>>, _body: axum::body::Bytes) -> StatusCode {
+        n.fetch_add(1, Ordering::Relaxed);
+        StatusCode::OK
+    }
+    let count = Arc::new(AtomicUsize::new(0));
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(hook))
+        .with_state(count.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/hook", listener.local_addr()?);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok((count, url))
+}
+
+/// A `crm.*` request to crm-export: the `ok` answer, or the refusal as an error.
+async fn ask(
+    nats: &async_nats::Client,
+    group: Uuid,
+    cmd: CrmCommand,
+    data: Value,
+) -> anyhow::Result<Value> {
+    let env = Envelope::new(group, data);
+    let msg = nats
+        .request(
+            v1::crm_command(group, cmd),
+            serde_json::to_vec(&env)?.into(),
+        )
+        .await
+        .with_context(|| format!("request {}", cmd.as_str()))?;
+    let reply: Value = serde_json::from_slice(&msg.payload)?;
+    match (reply.get("ok"), reply.get("error")) {
+        (Some(ok), _) => Ok(ok.clone()),
+        (_, Some(e)) => anyhow::bail!("{} refused: {e}", cmd.as_str()),
+        _ => anyhow::bail!("odd reply {reply}"),
+    }
+}
+
+/// A tenant with its destinations, made through crm-export's requests: the receiver's webhook
+/// and (with `adf`) an ADF e-mail to maildev, both for every department of the rooftop.
+async fn tenant(
+    stack: &Stack,
+    nats: &async_nats::Client,
+    name: &str,
+    hook: &str,
+    adf: bool,
+) -> anyhow::Result<Tenant> {
+    let t = Tenant::seed(&stack.pool, name, 1).await?;
+    ask(
+        nats,
+        t.group,
+        CrmCommand::PutDestination,
+        json!({"destination_id": Uuid::now_v7(), "settings": {
+            "rooftop_id": t.rooftop, "name": "Bench webhook",
+            "target": {"kind": "webhook", "url": hook, "secrets": [SECRET]}}}),
+    )
+    .await?;
+    if adf {
+        ask(
+            nats,
+            t.group,
+            CrmCommand::PutDestination,
+            json!({"destination_id": Uuid::now_v7(), "settings": {
+                "rooftop_id": t.rooftop, "name": "Bench ADF",
+                "target": {"kind": "adf_email", "to": "leads@crm.example"}}}),
+        )
+        .await?;
+    }
+    Ok(t)
+}
+
+/// One lead's event, ready to publish.
+struct Event {
+    lead: Uuid,
+    id: Uuid,
+    payload: bytes::Bytes,
+}
+
+/// `n` `lead.created` events of the tenant's Sales department, each a fresh lead
+/// ([`Tenant::sample_lead`]: a missed chat about a used RAV4, as lead-capture publishes it).
+fn events(t: &Tenant, n: usize) -> anyhow::Result<Vec<Event>> {
+    (0..n)
+        .map(|_| {
+            let lead = t.sample_lead(Some((t.sales, "Sales")));
+            let (lead_id, id) = (lead.id, Uuid::now_v7());
+            let payload = serde_json::to_vec(&CloudEvent::lead(id, LEAD_CREATED, lead))?;
+            Ok(Event {
+                lead: lead_id,
+                id,
+                payload: payload.into(),
+            })
+        })
+        .collect()
+}
+
+/// Publishes every event on `subject`, each with its id as `Nats-Msg-Id`, as fast as the
+/// client takes them, then waits for every ack; answers when each was handed over.
+async fn publish(
+    js: &async_nats::jetstream::Context,
+    subject: &str,
+    events: &[Event],
+) -> anyhow::Result<Vec<DateTime<Utc>>> {
+    let mut acks = Vec::with_capacity(events.len());
+    let mut at = Vec::with_capacity(events.len());
+    for e in events {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", e.id.to_string().as_str());
+        at.push(Utc::now());
+        acks.push(
+            js.publish_with_headers(subject.to_string(), headers, e.payload.clone())
+                .await?,
+        );
+    }
+    let acks = acks.into_iter().map(std::future::IntoFuture::into_future);
+    for ack in futures::future::try_join_all(acks).await? {
+        anyhow::ensure!(!ack.duplicate, "JetStream took an event for a duplicate");
+    }
+    Ok(at)
+}
+
+/// Runs `n` operations, `c` at a time; answers operations per second.
+async fn rate<F, Fut>(n: usize, c: usize, op: F) -> anyhow::Result<f64>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let started = Instant::now();
+    let results: Vec<anyhow::Result<()>> = futures::stream::iter(0..n)
+        .map(op)
+        .buffer_unordered(c)
+        .collect()
+        .await;
+    for r in results {
+        r?;
+    }
+    Ok(n as f64 / started.elapsed().as_secs_f64())
+}
+
+/// A text/plain e-mail like an ADF one: the same sender and recipient, `body` as the text.
+fn mail(i: usize, body: String) -> anyhow::Result<lettre::Message> {
+    Ok(lettre::Message::builder()
+        .from("Showroom Leads <leads@showroom.invalid>".parse()?)
+        .to("leads@crm.example".parse()?)
+        .subject(format!("Baseline {i}"))
+        .header(lettre::message::header::ContentType::TEXT_PLAIN)
+        .body(body)?)
+}
+
+/// Diagnostic: `n` e-mails over `c` SMTP connections kept open (each connection greets once,
+/// then carries its share of the e-mails one after another), with or without `TCP_NODELAY`
+/// (lettre writes the message and its final `.` apart, which Nagle's algorithm holds until
+/// the server's delayed ACK); answers e-mails per second.
+async fn smtp_kept_open(
+    port: u16,
+    n: usize,
+    c: usize,
+    body: &str,
+    nodelay: bool,
+) -> anyhow::Result<f64> {
+    use lettre::transport::smtp::client::AsyncSmtpConnection;
+    use lettre::transport::smtp::extension::ClientId;
+    let started = Instant::now();
+    let workers = (0..c.min(n)).map(|w| async move {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+        tcp.set_nodelay(nodelay)?;
+        let mut conn =
+            AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &ClientId::default())
+                .await?;
+        for i in (w..n).step_by(c) {
+            let m = mail(i, body.to_string())?;
+            conn.send(m.envelope(), &m.formatted()).await?;
+        }
+        conn.quit().await?;
+        anyhow::Ok(())
+    });
+    futures::future::try_join_all(workers).await?;
+    Ok(n as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Delivered and ended-without-success deliveries of a group (not test sends).
+async fn counts(pool: &sqlx::PgPool, group: Uuid) -> anyhow::Result<(i64, i64)> {
+    Ok(sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE status = 'delivered'), \
+                count(*) FILTER (WHERE status IN ('dead_lettered', 'failed', 'cancelled')) \
+         FROM crm_deliveries WHERE group_id = $1 AND NOT test",
+    )
+    .bind(group)
+    .fetch_one(pool)
+    .await?)
+}
+
+/// Waits until `want` deliveries of the group are delivered, polling every 25 ms.
+async fn wait_delivered(pool: &sqlx::PgPool, group: Uuid, want: i64) -> anyhow::Result<()> {
+    let (mut last, mut moved) = (-1, Instant::now());
+    loop {
+        let (delivered, ended) = counts(pool, group).await?;
+        if delivered >= want {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            ended == 0,
+            "{ended} deliveries ended without success ({delivered} of {want} delivered)"
+        );
+        if delivered != last {
+            (last, moved) = (delivered, Instant::now());
+        }
+        anyhow::ensure!(
+            moved.elapsed() < STALL,
+            "stalled: {delivered} of {want} deliveries delivered, none for {STALL:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// One end-to-end run's figures.
+struct Run {
+    leads_per_sec: f64,
+    publish_per_sec: f64,
+    /// Publish → the lead's last delivery.
+    total: Histogram<u64>,
+    /// Publish → its deliveries stored by the intake.
+    intake: Histogram<u64>,
+    /// Delivery stored → its first attempt started (waiting for a free slot).
+    queued: Histogram<u64>,
+    /// The delivered attempt, start to end, per kind.
+    webhook: Histogram<u64>,
+    email: Histogram<u64>,
+    attempts: i64,
+    webhooks_seen: usize,
+    emails_seen: usize,
+}
+
+/// Reads each delivery's timestamps back from crm-export's tables.
+async fn stages(
+    pool: &sqlx::PgPool,
+    group: Uuid,
+    published: &HashMap<Uuid, DateTime<Utc>>,
+) -> anyhow::Result<(Histogram<u64>, [Histogram<u64>; 4], i64)> {
+    type Row = (
+        Uuid,
+        String,
+        DateTime<Utc>,
+        i32,
+        DateTime<Utc>,
+        DateTime<Utc>,
+        Option<DateTime<Utc>>,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT d.lead_id, t.kind, d.created_at, d.attempts, f.started_at, a.started_at, a.finished_at \
+         FROM crm_deliveries d JOIN crm_destinations t ON t.id = d.destination_id \
+         JOIN crm_attempts f ON f.delivery_id = d.id AND f.attempt = 1 \
+         JOIN crm_attempts a ON a.delivery_id = d.id AND a.outcome = 'delivered' \
+         WHERE d.group_id = $1 AND NOT d.test",
+    )
+    .bind(group)
+    .fetch_all(pool)
+    .await?;
+    let mut h: [Histogram<u64>; 4] = [
+        Histogram::new(3)?,
+        Histogram::new(3)?,
+        Histogram::new(3)?,
+        Histogram::new(3)?,
+    ];
+    let mut done: HashMap<Uuid, DateTime<Utc>> = HashMap::new();
+    let mut attempts = 0;
+    for (lead, kind, created, n, first, started, finished) in rows {
+        let Some(&at) = published.get(&lead) else {
+            continue;
+        };
+        let finished = finished.context("a delivered attempt without its end")?;
+        attempts += i64::from(n);
+        h[0].record(micros(at, created))?;
+        h[1].record(micros(created, first))?;
+        h[if kind == "webhook" { 2 } else { 3 }].record(micros(started, finished))?;
+        let last = done.entry(lead).or_insert(finished);
+        *last = (*last).max(finished);
+    }
+    anyhow::ensure!(
+        done.len() == published.len(),
+        "{} of {} leads have their deliveries",
+        done.len(),
+        published.len()
+    );
+    let mut total = Histogram::new(3)?;
+    for (lead, finished) in done {
+        total.record(micros(published[&lead], finished))?;
+    }
+    Ok((total, h, attempts))
+}
+
+/// Runs the benchmark and prints its report.
+pub async fn run(o: Options) -> anyhow::Result<()> {
+    eprintln!("starting real servers (Postgres with fsync on), maildev and the seven services…");
+    let stack = Stack::start_durable().await?;
+    let nats = async_nats::connect(&stack.nats.url).await?;
+    let js = async_nats::jetstream::new(nats.clone());
+    let (seen, hook) = receiver().await?;
+    let crm = Stack::crm_export_tuning();
+    let c = crm.max_in_flight;
+    let n = o.leads;
+
+    // Warm-up through crm-export (connections, caches), which also gives the ADF's size.
+    eprintln!("warming up…");
+    let warm = tenant(&stack, &nats, "Leads Warmup", &hook, true).await?;
+    let warm_events = events(&warm, 20)?;
+    publish(&js, &v1::lead_created(warm.group), &warm_events).await?;
+    wait_delivered(&stack.pool, warm.group, 2 * warm_events.len() as i64).await?;
+    let mails = stack.smtp.messages().await?;
+    let adf_len = mails
+        .first()
+        .and_then(|m| m["text"].as_str())
+        .map(str::len)
+        .context("an ADF e-mail in maildev")?;
+    stack.smtp.clear().await?;
+
+    // Baselines' means: a stream like LEADS, a client like crm-export's, the same transport.
+    js.create_stream(async_nats::jetstream::stream::Config {
+        name: "BENCH_LEADS".into(),
+        subjects: vec!["bench.leads.>".into()],
+        storage: async_nats::jetstream::stream::StorageType::File,
+        duplicate_window: Duration::from_secs(120),
+        ..Default::default()
+    })
+    .await
+    .context("creating the baseline stream")?;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_millis(crm.webhook_timeout_ms))
+        .build()?;
+    let smtp_timeout = Duration::from_millis(crm.smtp_timeout_ms);
+    let smtp = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(&format!(
+        "smtp://127.0.0.1:{}",
+        stack.smtp.smtp_port
+    ))?
+    .timeout(Some(smtp_timeout))
+    .build();
+    let adf_body = "x".repeat(adf_len);
+
+    let (mut raw_js, mut raw_http, mut raw_smtp) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut kept_open, mut kept_open_nodelay) = (Vec::new(), Vec::new());
+    let mut webhook_only = Vec::new();
+    let mut runs = Vec::new();
+    for run in 0..o.runs {
+        let t = tenant(&stack, &nats, &format!("Leads Bench {run}"), &hook, true).await?;
+        let batch = events(&t, n)?;
+        eprintln!("run {} of {}: baselines…", run + 1, o.runs);
+        let started = Instant::now();
+        publish(&js, "bench.leads.created", &batch).await?;
+        raw_js.push(n as f64 / started.elapsed().as_secs_f64());
+        let before = seen.load(Ordering::Relaxed);
+        raw_http.push(
+            rate(n, c, |i| {
+                let (http, hook, body) = (http.clone(), hook.clone(), batch[i].payload.clone());
+                async move {
+                    let r = http
+                        .post(hook)
+                        .header("content-type", "application/json")
+                        .body(body)
+                        .send()
+                        .await?;
+                    anyhow::ensure!(r.status().is_success(), "receiver said {}", r.status());
+                    Ok(())
+                }
+            })
+            .await?,
+        );
+        anyhow::ensure!(seen.load(Ordering::Relaxed) - before == n);
+        raw_smtp.push(
+            rate(n, c, |i| {
+                let (smtp, body) = (smtp.clone(), adf_body.clone());
+                async move {
+                    smtp.send(mail(i, body)?).await?;
+                    Ok(())
+                }
+            })
+            .await?,
+        );
+        stack.smtp.clear().await?;
+        let port = stack.smtp.smtp_port;
+        kept_open.push(smtp_kept_open(port, n, c, &adf_body, false).await?);
+        stack.smtp.clear().await?;
+        kept_open_nodelay.push(smtp_kept_open(port, n, c, &adf_body, true).await?);
+        stack.smtp.clear().await?;
+
+        eprintln!(
+            "run {} of {}: {n} leads through crm-export…",
+            run + 1,
+            o.runs
+        );
+        let before = seen.load(Ordering::Relaxed);
+        let started = Instant::now();
+        let at = publish(&js, &v1::lead_created(t.group), &batch).await?;
+        let published = started.elapsed();
+        wait_delivered(&stack.pool, t.group, 2 * n as i64).await?;
+        let elapsed = started.elapsed();
+        let published_at: HashMap<Uuid, DateTime<Utc>> =
+            batch.iter().zip(at).map(|(e, at)| (e.lead, at)).collect();
+        let (total, [intake, queued, webhook, email], attempts) =
+            stages(&stack.pool, t.group, &published_at).await?;
+        let emails_seen = stack.smtp.messages().await?.len();
+        stack.smtp.clear().await?;
+        runs.push(Run {
+            leads_per_sec: n as f64 / elapsed.as_secs_f64(),
+            publish_per_sec: n as f64 / published.as_secs_f64(),
+            total,
+            intake,
+            queued,
+            webhook,
+            email,
+            attempts,
+            webhooks_seen: seen.load(Ordering::Relaxed) - before,
+            emails_seen,
+        });
+
+        // Diagnostic: the same machinery with the webhook alone (no SMTP in the way).
+        eprintln!(
+            "run {} of {}: {n} leads to a webhook only…",
+            run + 1,
+            o.runs
+        );
+        let t = tenant(&stack, &nats, &format!("Leads Hook {run}"), &hook, false).await?;
+        let batch = events(&t, n)?;
+        let started = Instant::now();
+        publish(&js, &v1::lead_created(t.group), &batch).await?;
+        wait_delivered(&stack.pool, t.group, n as i64).await?;
+        webhook_only.push(n as f64 / started.elapsed().as_secs_f64());
+    }
+
+    let med = |f: &dyn Fn(&Run) -> f64| median(runs.iter().map(f).collect());
+    let leads = med(&|r| r.leads_per_sec);
+    let (js_rate, http_rate, smtp_rate) = (median(raw_js), median(raw_http), median(raw_smtp));
+    let (kept_open, kept_open_nodelay) = (median(kept_open), median(kept_open_nodelay));
+    println!();
+    println!(
+        "Leads to CRMs: {n} leads per run, each to a webhook and an ADF e-mail ({} deliveries), \
+         crm-export max_in_flight = {c}, median of {} runs",
+        2 * n,
+        o.runs
+    );
+    println!();
+    println!("| scenario | per second |");
+    println!("| --- | ---: |");
+    println!("| raw JetStream publish + ack, same events | {js_rate:.0} |");
+    println!("| raw HTTP POST to the same receiver, C = {c}, same bodies | {http_rate:.0} |");
+    println!(
+        "| raw SMTP to the same maildev, C = {c}, {adf_len}-byte bodies (lettre, as crm-export) | {smtp_rate:.0} |"
+    );
+    println!(
+        "| diagnostic: raw SMTP over {c} connections kept open, same bodies | {kept_open:.0} |"
+    );
+    println!(
+        "| diagnostic: the same with TCP_NODELAY (maildev's own ceiling) | {kept_open_nodelay:.0} |"
+    );
+    println!(
+        "| publish of the run's events on LEADS (acks awaited) | {:.0} |",
+        med(&|r| r.publish_per_sec)
+    );
+    println!("| **leads delivered end to end** | **{leads:.0}** |");
+    println!(
+        "| **deliveries end to end** | **{:.0}** |",
+        med(&|r| 2.0 * r.leads_per_sec)
+    );
+    println!(
+        "| diagnostic: leads end to end with the webhook destination only | {:.0} |",
+        median(webhook_only)
+    );
+    println!();
+    println!(
+        "goal ≥ {GOAL:.0} leads/s on this 2-core machine: {leads:.0} leads/s, {}",
+        if leads >= GOAL { "met" } else { "NOT met" }
+    );
+    let floor = js_rate.min(http_rate).min(smtp_rate);
+    println!(
+        "ratios: leads/s ÷ raw JetStream {:.3}×, ÷ raw HTTP {:.3}×, ÷ raw SMTP {:.3}×, ÷ min(baselines) {:.2}×",
+        leads / js_rate,
+        leads / http_rate,
+        leads / smtp_rate,
+        leads / floor
+    );
+    println!(
+        "diagnostic: leads/s ÷ raw SMTP over kept-open connections {:.3}×, with TCP_NODELAY {:.3}×",
+        leads / kept_open,
+        leads / kept_open_nodelay
+    );
+    println!();
+    println!("latency of a lead in a burst of {n} (medians of the runs' percentiles):");
+    let row = |name: &str, h: &dyn Fn(&Run) -> &Histogram<u64>| {
+        println!(
+            "  {name:<52} p50 {:>9.1} ms   p99 {:>9.1} ms",
+            med(&|r| ms(h(r), 0.5)),
+            med(&|r| ms(h(r), 0.99))
+        );
+    };
+    row("publish → its last delivery delivered", &|r| &r.total);
+    row("publish → deliveries stored (intake)", &|r| &r.intake);
+    row("stored → first attempt started (queue)", &|r| &r.queued);
+    row("webhook attempt (claimed → outcome recorded)", &|r| {
+        &r.webhook
+    });
+    row("ADF e-mail attempt (claimed → outcome recorded)", &|r| {
+        &r.email
+    });
+    for (i, r) in runs.iter().enumerate() {
+        println!(
+            "run {}: {:.0} leads/s; {} attempts for {} deliveries; on the wire {} webhooks, {} e-mails",
+            i + 1,
+            r.leads_per_sec,
+            r.attempts,
+            2 * n,
+            r.webhooks_seen,
+            r.emails_seen
+        );
+    }
+    stack.stop().await
+}
