@@ -360,7 +360,7 @@ async fn a_lead_becomes_one_valid_adf_email_with_hostile_text_escaped() -> anyho
         "{comments}"
     );
     assert!(
-        comments.contains("Transcript: https://showroom.example/console/c/1"),
+        comments.contains("Transcript: https://showroom.example/console#conversation=1"),
         "{comments}"
     );
     assert!(comments.contains("]]> <script>"), "{comments}");
