@@ -112,8 +112,10 @@ mod tests {
         assert_eq!(one_line("Lead —\r\nBcc: x@y.z\t A"), "Lead — Bcc: x@y.z A");
     }
 
-    #[test]
-    fn message_ids_are_stable_per_delivery() {
+    // With lettre's connection pool, building a transport starts its pool's task: it needs a
+    // Tokio runtime, as in the service.
+    #[tokio::test]
+    async fn message_ids_are_stable_per_delivery() {
         let m = Mailer::new(
             "smtp://127.0.0.1:2525",
             "Showroom <leads@showroom.example>",
