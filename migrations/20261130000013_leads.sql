@@ -76,13 +76,13 @@ CREATE TABLE lead_changes (
 CREATE INDEX lead_changes_lead ON lead_changes (lead_id, id);
 
 -- lead.created / lead.updated CloudEvents written with their change, published after the
--- commit and marked; a relay publishes what a crash left (the id is the Nats-Msg-Id).
+-- commit and deleted; a relay publishes what a crash left (the id is the Nats-Msg-Id). The
+-- shape every outbox shares (showroom_runtime::outbox).
 CREATE TABLE lead_outbox (
-    id            uuid PRIMARY KEY,
-    group_id      uuid NOT NULL,
-    subject       text NOT NULL,
-    payload       jsonb NOT NULL,
-    created_at    timestamptz NOT NULL DEFAULT now(),
-    published_at  timestamptz
+    id           uuid PRIMARY KEY,
+    subject      text NOT NULL,
+    payload      bytea NOT NULL,
+    traceparent  text,
+    created_at   timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX lead_outbox_unpublished ON lead_outbox (created_at) WHERE published_at IS NULL;
+CREATE INDEX lead_outbox_created ON lead_outbox (created_at);

@@ -10,6 +10,9 @@
 //! - [`Settings`]: what the sequence needs from a service's config.
 //! - [`Base`]: the connections and task tracker of a starting service.
 //! - [`Running`]: a started service, its addresses, and its completion.
+//! - [`outbox`]: the transactional outbox (write with the change, publish, relay orphans).
+
+pub mod outbox;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -170,12 +170,13 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         ctx.clone(),
         Duration::from_millis(config.poll_ms.max(10)),
     ));
-    base.tracker.spawn(outbox::relay(
-        base.bus.clone(),
-        base.pool.clone(),
-        Duration::from_millis(config.outbox_relay_ms.max(50)),
-        base.shutdown.clone(),
-    ));
+    base.tracker
+        .spawn(showroom_runtime::outbox::Outbox::Crm.relay(
+            base.bus.clone(),
+            base.pool.clone(),
+            Duration::from_millis(config.outbox_relay_ms.max(50)),
+            base.shutdown.clone(),
+        ));
     let readiness = base.readiness();
     base.finish(readiness, None, async {}).await
 }

@@ -46,6 +46,19 @@ impl Session {
     pub fn can_manage(&self) -> bool {
         matches!(self.agent.role.as_str(), "manager" | "admin")
     }
+
+    /// The website a path names, when it is this session's group's: 400 `bad_id` for a
+    /// malformed id, 404 for another group's website as for none.
+    pub async fn website(&self, state: &AppState, id: &str) -> Result<Uuid, ApiError> {
+        let id: Uuid = id
+            .parse()
+            .map_err(|_| ApiError::bad_request("bad_id", "the website id must be a UUID"))?;
+        if directory::in_group(&state.pool, directory::Owned::Website, self.group(), id).await? {
+            Ok(id)
+        } else {
+            Err(ApiError::not_found("website"))
+        }
+    }
 }
 
 fn token_hash(token: &str) -> Vec<u8> {

@@ -23,23 +23,12 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::auth::Session;
-use crate::directory::{self, Owned};
+use crate::directory;
 use crate::error::{ApiError, ErrorBody};
 use crate::ws::widget::client_ip;
 
 /// Longest Idempotency-Key, in characters.
 const MAX_IDEMPOTENCY_KEY: usize = 200;
-
-async fn website_of_group(state: &AppState, session: &Session, id: &str) -> Result<Uuid, ApiError> {
-    let id: Uuid = id
-        .parse()
-        .map_err(|_| ApiError::bad_request("bad_id", "the website id must be a UUID"))?;
-    if directory::in_group(&state.pool, Owned::Website, session.group(), id).await? {
-        Ok(id)
-    } else {
-        Err(ApiError::not_found("website"))
-    }
-}
 
 /// A website's bot settings.
 #[utoipa::path(get, path = "/api/v1/websites/{id}/bot", tag = "bot",
@@ -51,7 +40,7 @@ pub async fn get_bot(
     session: Session,
     Path(id): Path<String>,
 ) -> Result<Json<BotSettings>, ApiError> {
-    let website_id = website_of_group(&state, &session, &id).await?;
+    let website_id = session.website(&state, &id).await?;
     Ok(Json(
         state
             .command(
@@ -84,7 +73,7 @@ pub async fn put_bot(
     let settings = b
         .map(|Json(b)| b)
         .map_err(|e| ApiError::bad_request("bad_json", e.body_text()))?;
-    let website_id = website_of_group(&state, &session, &id).await?;
+    let website_id = session.website(&state, &id).await?;
     Ok(Json(
         state
             .command(
@@ -208,7 +197,7 @@ pub async fn get_form(
     Path((id, kind)): Path<(String, String)>,
 ) -> Result<Json<Form>, ApiError> {
     let kind = form_kind(&kind)?;
-    let website_id = website_of_group(&state, &session, &id).await?;
+    let website_id = session.website(&state, &id).await?;
     Ok(Json(
         state
             .command(
@@ -246,7 +235,7 @@ pub async fn put_form(
     let form = b
         .map(|Json(b)| b)
         .map_err(|e| ApiError::bad_request("bad_json", e.body_text()))?;
-    let website_id = website_of_group(&state, &session, &id).await?;
+    let website_id = session.website(&state, &id).await?;
     Ok(Json(
         state
             .command(

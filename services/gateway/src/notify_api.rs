@@ -13,11 +13,9 @@ use showroom_proto::notification::{
     WebsiteNotifications,
 };
 use showroom_proto::v1;
-use uuid::Uuid;
 
 use crate::AppState;
 use crate::auth::Session;
-use crate::directory::{self, Owned};
 use crate::error::{ApiError, ErrorBody};
 
 /// The agent's own notification choices.
@@ -67,17 +65,6 @@ pub async fn put_prefs(
     ))
 }
 
-async fn website_of_group(state: &AppState, session: &Session, id: &str) -> Result<Uuid, ApiError> {
-    let id: Uuid = id
-        .parse()
-        .map_err(|_| ApiError::bad_request("bad_id", "the website id must be a UUID"))?;
-    if directory::in_group(&state.pool, Owned::Website, session.group(), id).await? {
-        Ok(id)
-    } else {
-        Err(ApiError::not_found("website"))
-    }
-}
-
 /// A website's e-mail settings.
 #[utoipa::path(get, path = "/api/v1/websites/{id}/notifications", tag = "notifications",
     params(("id" = String, Path, description = "Website id (UUID)")),
@@ -88,7 +75,7 @@ pub async fn get_website(
     session: Session,
     Path(id): Path<String>,
 ) -> Result<Json<WebsiteNotifications>, ApiError> {
-    let website_id = website_of_group(&state, &session, &id).await?;
+    let website_id = session.website(&state, &id).await?;
     Ok(Json(
         state
             .command(
@@ -121,7 +108,7 @@ pub async fn put_website(
     let settings = b
         .map(|Json(b)| b)
         .map_err(|e| ApiError::bad_request("bad_json", e.body_text()))?;
-    let website_id = website_of_group(&state, &session, &id).await?;
+    let website_id = session.website(&state, &id).await?;
     Ok(Json(
         state
             .command(

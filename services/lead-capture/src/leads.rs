@@ -14,6 +14,7 @@ use showroom_proto::lead::{
     Lead, LeadChange, LeadOrigin, LeadWithHistory, LeadsOf,
 };
 use showroom_proto::{CommandError, ErrorCode, v1};
+use showroom_runtime::outbox::Outbox;
 use showroom_store::read::{self, LeadFilter};
 use showroom_store::sqlx::{self, PgConnection, PgPool};
 use uuid::Uuid;
@@ -201,7 +202,7 @@ impl Leads {
         let (lead, event) = result.map_err(db_error)?;
         tx.commit().await.map_err(db_error)?;
         if let Some(e) = event {
-            publish(&self.bus, &self.pool, &[e]).await;
+            Outbox::Leads.publish(&self.bus, &self.pool, &[e]).await;
         }
         self.get_lead(n.group, lead).await
     }
@@ -283,23 +284,17 @@ impl Leads {
         } else {
             v1::lead_updated(group)
         };
-        let payload =
-            serde_json::to_value(&event).map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
-        sqlx::query(
-            "INSERT INTO lead_outbox (id, group_id, subject, payload) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(event.id)
-        .bind(group)
-        .bind(&subject)
-        .bind(&payload)
-        .execute(&mut *tx)
-        .await?;
-        Ok(StoredEvent {
+        let stored = StoredEvent {
             id: event.id,
             subject,
-            payload: serde_json::to_vec(&payload).unwrap_or_default(),
+            payload: serde_json::to_vec(&event)
+                .map_err(|e| sqlx::Error::Protocol(e.to_string()))?,
             traceparent: None,
-        })
+        };
+        Outbox::Leads
+            .write(tx, std::slice::from_ref(&stored))
+            .await?;
+        Ok(stored)
     }
 
     /// A lead of the group.
@@ -514,57 +509,9 @@ impl Leads {
         let event = result.map_err(db_error)?;
         tx.commit().await.map_err(db_error)?;
         if let Some(e) = event {
-            publish(&self.bus, &self.pool, &[e]).await;
+            Outbox::Leads.publish(&self.bus, &self.pool, &[e]).await;
         }
         self.get_lead(group, cmd.lead_id).await
-    }
-}
-
-/// Publishes outbox events and marks them; a failure is left to the relay.
-pub async fn publish(bus: &Bus, pool: &PgPool, events: &[StoredEvent]) {
-    if let Err(e) = bus.publish_stored(events).await {
-        tracing::warn!(error = %e, "lead events not published yet; the relay will");
-        return;
-    }
-    let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
-    if let Err(e) = sqlx::query("UPDATE lead_outbox SET published_at = now() WHERE id = ANY($1)")
-        .bind(&ids)
-        .execute(pool)
-        .await
-    {
-        tracing::warn!(error = %e, "cannot mark lead events as published");
-    }
-}
-
-/// Publishes, every second, lead events a crash or a bus outage left unpublished.
-pub async fn relay(bus: Bus, pool: PgPool, shutdown: tokio_util::sync::CancellationToken) {
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-        }
-        let rows: Result<Vec<(Uuid, String, serde_json::Value)>, _> = sqlx::query_as(
-            "SELECT id, subject, payload FROM lead_outbox WHERE published_at IS NULL \
-             AND created_at < now() - interval '2 seconds' ORDER BY created_at LIMIT 100",
-        )
-        .fetch_all(&pool)
-        .await;
-        match rows {
-            Ok(rows) if !rows.is_empty() => {
-                let events: Vec<StoredEvent> = rows
-                    .into_iter()
-                    .map(|(id, subject, payload)| StoredEvent {
-                        id,
-                        subject,
-                        payload: serde_json::to_vec(&payload).unwrap_or_default(),
-                        traceparent: None,
-                    })
-                    .collect();
-                publish(&bus, &pool, &events).await;
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "lead relay cannot read the outbox"),
-        }
     }
 }
 

@@ -100,11 +100,13 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     );
 
     follow(&base, leads);
-    base.tracker.spawn(leads::relay(
-        base.bus.clone(),
-        base.pool.clone(),
-        base.shutdown.clone(),
-    ));
+    base.tracker
+        .spawn(showroom_runtime::outbox::Outbox::Leads.relay(
+            base.bus.clone(),
+            base.pool.clone(),
+            std::time::Duration::from_secs(1),
+            base.shutdown.clone(),
+        ));
     let readiness = base.readiness();
     base.finish(readiness, None, async {}).await
 }

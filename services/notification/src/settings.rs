@@ -48,30 +48,34 @@ pub async fn website(pool: &PgPool, website: Uuid) -> Result<WebsiteNotification
         .unwrap_or_default())
 }
 
-async fn agent_in(pool: &PgPool, group: Uuid, agent: Uuid) -> Result<(), CommandError> {
-    let found: Option<(Uuid,)> =
-        sqlx::query_as("SELECT id FROM agents WHERE id = $1 AND group_id = $2")
-            .bind(agent)
-            .bind(group)
-            .fetch_optional(pool)
-            .await
-            .map_err(db_error)?;
-    found
-        .map(|_| ())
-        .ok_or_else(|| CommandError::new(ErrorCode::NotFound, "no such agent"))
+/// What a request names, which must be of the caller's group.
+#[derive(Clone, Copy)]
+enum Owned {
+    Agent,
+    Website,
 }
 
-async fn website_in(pool: &PgPool, group: Uuid, website: Uuid) -> Result<(), CommandError> {
-    let found: Option<(Uuid,)> =
-        sqlx::query_as("SELECT id FROM websites WHERE id = $1 AND group_id = $2")
-            .bind(website)
-            .bind(group)
-            .fetch_optional(pool)
-            .await
-            .map_err(db_error)?;
+/// `not_found` unless the agent or website is of `group`.
+async fn in_group(pool: &PgPool, group: Uuid, what: Owned, id: Uuid) -> Result<(), CommandError> {
+    let (sql, missing) = match what {
+        Owned::Agent => (
+            "SELECT id FROM agents WHERE id = $1 AND group_id = $2",
+            "no such agent",
+        ),
+        Owned::Website => (
+            "SELECT id FROM websites WHERE id = $1 AND group_id = $2",
+            "no such website",
+        ),
+    };
+    let found: Option<(Uuid,)> = sqlx::query_as(sql)
+        .bind(id)
+        .bind(group)
+        .fetch_optional(pool)
+        .await
+        .map_err(db_error)?;
     found
         .map(|_| ())
-        .ok_or_else(|| CommandError::new(ErrorCode::NotFound, "no such website"))
+        .ok_or_else(|| CommandError::new(ErrorCode::NotFound, missing))
 }
 
 /// `get_prefs`.
@@ -80,7 +84,7 @@ pub async fn get_prefs(
     group: Uuid,
     q: AgentRef,
 ) -> Result<NotificationPrefs, CommandError> {
-    agent_in(pool, group, q.agent_id).await?;
+    in_group(pool, group, Owned::Agent, q.agent_id).await?;
     prefs(pool, q.agent_id).await.map_err(db_error)
 }
 
@@ -90,7 +94,7 @@ pub async fn put_prefs(
     group: Uuid,
     cmd: PutPrefs,
 ) -> Result<NotificationPrefs, CommandError> {
-    agent_in(pool, group, cmd.agent_id).await?;
+    in_group(pool, group, Owned::Agent, cmd.agent_id).await?;
     sqlx::query(
         "INSERT INTO notification_prefs (agent_id, group_id, desktop, email, sound) VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (agent_id) DO UPDATE SET desktop = EXCLUDED.desktop, email = EXCLUDED.email, \
@@ -113,7 +117,7 @@ pub async fn get_website(
     group: Uuid,
     q: WebsiteRef,
 ) -> Result<WebsiteNotifications, CommandError> {
-    website_in(pool, group, q.website_id).await?;
+    in_group(pool, group, Owned::Website, q.website_id).await?;
     website(pool, q.website_id).await.map_err(db_error)
 }
 
@@ -138,7 +142,7 @@ pub async fn put_website(
             .collect(),
         ));
     }
-    website_in(pool, group, cmd.website_id).await?;
+    in_group(pool, group, Owned::Website, cmd.website_id).await?;
     sqlx::query(
         "INSERT INTO notification_settings (website_id, group_id, transcript_email, forward_messages_to) \
          VALUES ($1, $2, $3, $4) ON CONFLICT (website_id) DO UPDATE SET \

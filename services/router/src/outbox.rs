@@ -3,20 +3,15 @@
 //! any replica's relay if that one died first. JetStream drops the second copy of a row (same
 //! `Nats-Msg-Id`), so consumers see each event once and never miss one.
 
-use std::time::Duration;
-
 use showroom_bus::{Bus, StoredEvent};
 use showroom_proto::conversation::{
     Conversation, ConversationEvent, ConversationEventKind, Transfer,
 };
 use showroom_proto::{Envelope, v1};
+use showroom_runtime::outbox::Outbox;
 use showroom_store::sqlx::{self, PgPool};
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
-
-/// Rows older than this are taken to belong to a replica that died before publishing them.
-const ORPHAN_AFTER_MS: i64 = 2000;
 
 /// Events staged in one transaction, to publish once it commits.
 #[derive(Default)]
@@ -60,23 +55,7 @@ impl Staged {
         &self,
         mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
     ) -> Result<(), sqlx::Error> {
-        if !self.0.is_empty() {
-            let ids: Vec<Uuid> = self.0.iter().map(|e| e.id).collect();
-            let subjects: Vec<&str> = self.0.iter().map(|e| e.subject.as_str()).collect();
-            let payloads: Vec<&[u8]> = self.0.iter().map(|e| e.payload.as_slice()).collect();
-            let traces: Vec<Option<&str>> =
-                self.0.iter().map(|e| e.traceparent.as_deref()).collect();
-            sqlx::query(
-                "INSERT INTO conversation_outbox (id, subject, payload, traceparent) \
-                 SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[])",
-            )
-            .bind(&ids)
-            .bind(&subjects)
-            .bind(&payloads)
-            .bind(&traces)
-            .execute(&mut *tx)
-            .await?;
-        }
+        Outbox::Conversations.write(&mut tx, &self.0).await?;
         tx.commit().await
     }
 
@@ -102,60 +81,9 @@ impl Staged {
 pub(crate) async fn clear(pool: PgPool, mut published: mpsc::UnboundedReceiver<Uuid>) {
     let mut batch = Vec::with_capacity(1024);
     while published.recv_many(&mut batch, 1024).await > 0 {
-        if let Err(e) = sqlx::query("DELETE FROM conversation_outbox WHERE id = ANY($1)")
-            .bind(&batch)
-            .execute(&pool)
-            .await
-        {
+        if let Err(e) = Outbox::Conversations.delete(&pool, &batch).await {
             tracing::warn!(error = %e, "cannot clear published outbox rows; the relay will");
         }
         batch.clear();
     }
-}
-
-/// Publishes rows left behind by a replica that died between its commit and its publish.
-pub(crate) async fn relay(bus: Bus, pool: PgPool, every: Duration, shutdown: CancellationToken) {
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(every) => {}
-        }
-        match relay_once(&bus, &pool).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(events = n, "relayed events a replica left in the outbox"),
-            Err(e) => tracing::warn!(error = %e, "outbox relay failed; retrying"),
-        }
-    }
-}
-
-async fn relay_once(bus: &Bus, pool: &PgPool) -> anyhow::Result<usize> {
-    let mut tx = pool.begin().await?;
-    let rows: Vec<(Uuid, String, Vec<u8>, Option<String>)> = sqlx::query_as(
-        "SELECT id, subject, payload, traceparent FROM conversation_outbox \
-         WHERE created_at < now() - make_interval(secs => $1::float8 / 1000) \
-         ORDER BY created_at LIMIT 500 FOR UPDATE SKIP LOCKED",
-    )
-    .bind(ORPHAN_AFTER_MS as f64)
-    .fetch_all(&mut *tx)
-    .await?;
-    if rows.is_empty() {
-        return Ok(0);
-    }
-    let events: Vec<StoredEvent> = rows
-        .into_iter()
-        .map(|(id, subject, payload, traceparent)| StoredEvent {
-            id,
-            subject,
-            payload,
-            traceparent,
-        })
-        .collect();
-    bus.publish_stored(&events).await?;
-    let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
-    sqlx::query("DELETE FROM conversation_outbox WHERE id = ANY($1)")
-        .bind(&ids)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(events.len())
 }
