@@ -104,15 +104,19 @@ pub enum NotificationCommand {
     GetWebsite,
     /// Replaces them ([`PutWebsiteNotifications`]).
     PutWebsite,
+    /// A shopper asks for their chat's transcript by e-mail now ([`EmailTranscript`], answered
+    /// with [`TranscriptRequested`]).
+    EmailTranscript,
 }
 
 impl NotificationCommand {
     /// Every command.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::GetPrefs,
         Self::PutPrefs,
         Self::GetWebsite,
         Self::PutWebsite,
+        Self::EmailTranscript,
     ];
 
     /// The subject token.
@@ -122,6 +126,7 @@ impl NotificationCommand {
             Self::PutPrefs => "put_prefs",
             Self::GetWebsite => "get_website",
             Self::PutWebsite => "put_website",
+            Self::EmailTranscript => "email_transcript",
         }
     }
 }
@@ -149,4 +154,44 @@ pub struct PutWebsiteNotifications {
     pub website_id: Uuid,
     /// The settings.
     pub settings: WebsiteNotifications,
+}
+
+/// Most transcripts a shopper may ask for by e-mail per conversation in an hour: enough for a
+/// typo and a second address, too few to turn the widget into a mail cannon.
+pub const TRANSCRIPT_REQUESTS_PER_HOUR: i64 = 3;
+
+/// A shopper asks, from the widget, for their chat's transcript by e-mail now (the gateway has
+/// already checked that the chat is theirs and the address looks like one).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EmailTranscript {
+    /// The shopper's conversation.
+    pub conversation_id: Uuid,
+    /// Where to send it.
+    pub email: String,
+    /// The transcript goes up to this message (the conversation's `last_seq` when the shopper
+    /// asked). It is part of the e-mail's key, so a retried request sends nothing twice while
+    /// a request after new messages sends the longer transcript.
+    pub upto_seq: i64,
+}
+
+/// What became of an [`EmailTranscript`] request.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum TranscriptRequested {
+    /// The SMTP server took the e-mail.
+    Sent {
+        /// The address it went to (as normalised).
+        email: String,
+    },
+    /// This very transcript already went to this address (a retried request): nothing sent.
+    AlreadySent {
+        /// The address it went to.
+        email: String,
+    },
+    /// The conversation already had [`TRANSCRIPT_REQUESTS_PER_HOUR`] transcripts mailed in the
+    /// last hour; nothing sent.
+    RateLimited {
+        /// When the next request may succeed, in seconds.
+        retry_after_secs: u64,
+    },
 }

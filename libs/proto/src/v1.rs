@@ -110,6 +110,13 @@ pub fn notification_command(group: impl Into<Group>, cmd: NotificationCommand) -
     subject(group, "notifications", cmd.as_str())
 }
 
+/// A shopper asks for their chat's transcript by e-mail now (the widget's "Email me this
+/// chat"): `showroom.v1.<g>.notifications.email_transcript`, served by the notification service,
+/// which renders and mails it. Named here so the gateway and the service cannot disagree.
+pub fn notification_email_transcript(group: impl Into<Group>) -> String {
+    notification_command(group, NotificationCommand::EmailTranscript)
+}
+
 /// A new transcript message: `showroom.v1.<g>.message.created` (stream MESSAGES).
 pub fn message_created(group: impl Into<Group>) -> String {
     subject(group, "message", "created")
@@ -313,6 +320,10 @@ mod tests {
             "showroom.v1.*.conversation.accept"
         );
         assert_eq!(group_of(&message_created(g)), Some(g));
+        assert_eq!(
+            notification_email_transcript(Group::Any),
+            "showroom.v1.*.notifications.email_transcript"
+        );
         assert_eq!(group_of("showroom.v1.*.message.created"), None);
         assert_eq!(group_of("other.v1.x"), None);
     }

@@ -215,3 +215,116 @@ async fn missed_chats_forwards_and_transcripts_are_mailed() -> anyhow::Result<()
     );
     stack.stop().await
 }
+
+/// "Email me this chat" through the widget's socket: a wrong address has its own error code,
+/// the transcript arrives once, in the chat's language, however often the same frame is sent,
+/// and the fourth e-mail of the hour is refused. The welcome carries the website's appearance
+/// (what the widget looks like, and its fixed language) on the way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shoppers_get_the_transcript_by_email_on_request_once_and_rate_limited()
+-> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let t = Tenant::seed(&stack.pool, "Requests", 1).await?;
+    let _agent = stack.agent(&t.agents[0].1, "available").await?;
+
+    let (_, welcome) = stack.shopper(&t, None, 0).await?;
+    assert_eq!(welcome["appearance"]["position"], "right", "{welcome}");
+    assert_eq!(welcome["appearance"]["icon"], "chat");
+    showroom_store::sqlx::query("UPDATE websites SET appearance = $1 WHERE id = $2")
+        .bind(
+            json!({"color": "#0b6e4f", "position": "left", "icon": "car", "language": "es",
+            "launcher_label": "¡Hablemos!"}),
+        )
+        .bind(t.website)
+        .execute(&stack.pool)
+        .await?;
+    let (mut w, welcome) = stack.shopper(&t, None, 0).await?;
+    let look = &welcome["appearance"];
+    assert_eq!(
+        (look["color"].as_str(), look["text_color"].as_str()),
+        (Some("#0b6e4f"), Some("#ffffff")),
+        "{look}"
+    );
+    assert_eq!(
+        (look["position"].as_str(), look["icon"].as_str()),
+        (Some("left"), Some("car"))
+    );
+    assert_eq!(look["launcher_label"], "¡Hablemos!");
+    assert_eq!(welcome["language"], "es", "the website's fixed language");
+
+    // Nothing to send before a chat; then a Spanish chat with a message.
+    let none = w
+        .ask(json!({"type": "email_transcript", "email": "ana@requests.example"}))
+        .await?;
+    assert_eq!(
+        (none["type"].as_str(), none["code"].as_str()),
+        (Some("error"), Some("not_found")),
+        "{none}"
+    );
+    let started = w
+        .ask(json!({"type": "start", "department_id": t.sales, "name": "Ana"}))
+        .await?;
+    assert_eq!(started["conversation"]["language"], "es", "{started}");
+    say(&mut w, "Hola, ¿tienen el Civic <azul>?").await?;
+
+    let bad = w
+        .ask(json!({"type": "email_transcript", "email": "ana@requests"}))
+        .await?;
+    assert_eq!(
+        (bad["type"].as_str(), bad["code"].as_str()),
+        (Some("error"), Some("bad_email")),
+        "{bad}"
+    );
+
+    // Sent once, however often the same request comes.
+    let ask = json!({"type": "email_transcript", "email": " ana@Requests.EXAMPLE "});
+    let sent = w.ask(ask.clone()).await?;
+    assert_eq!(sent["type"], "transcript_sent", "{sent}");
+    assert_eq!(sent["email"], "ana@requests.example");
+    let again = w.ask(ask.clone()).await?;
+    assert_eq!(
+        again["type"], "transcript_sent",
+        "a retry gets the same answer: {again}"
+    );
+    let mail = mail_to(&stack, "ana@requests.example", "Su chat con Requests Honda").await?;
+    let text = mail["text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("Aquí está su chat con Requests Honda."),
+        "{text}"
+    );
+    assert!(
+        text.contains("Usted: Hola, ¿tienen el Civic <azul>?"),
+        "{text}"
+    );
+
+    // Two more addresses this hour; the fourth e-mail is refused, and says when to retry.
+    for to in ["luis@requests.example", "bdc@requests.example"] {
+        let ok = w
+            .ask(json!({"type": "email_transcript", "email": to}))
+            .await?;
+        assert_eq!(ok["type"], "transcript_sent", "{ok}");
+    }
+    let limited = w
+        .ask(json!({"type": "email_transcript", "email": "more@requests.example"}))
+        .await?;
+    assert_eq!(limited["code"], "rate_limited", "{limited}");
+    let wait = limited["retry_after_secs"].as_u64().unwrap_or_default();
+    assert!((3000..=3600).contains(&wait), "{limited}");
+    // A retry of one already sent still answers (it sends nothing, so it is not limited).
+    let retry = w.ask(ask).await?;
+    assert_eq!(retry["type"], "transcript_sent", "{retry}");
+
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        count_to(&stack, "ana@requests.example").await?,
+        1,
+        "one e-mail"
+    );
+    assert_eq!(count_to(&stack, "luis@requests.example").await?, 1);
+    assert_eq!(
+        count_to(&stack, "more@requests.example").await?,
+        0,
+        "limited"
+    );
+    stack.stop().await
+}

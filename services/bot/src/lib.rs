@@ -239,17 +239,19 @@ async fn announce_agent(
     ev: &ConversationEvent,
 ) -> Result<(), gate::GateError> {
     let c = &ev.conversation;
-    let key = match (ev.kind, &ev.transfer) {
-        (ConversationEventKind::Assigned, _) => "joined".to_string(),
+    let Some(agent) = &c.agent else {
+        return Ok(());
+    };
+    // The message's client id (at most 64 characters): one line per agent taking the chat, one
+    // per accepted transfer (a transfer has exactly one target, so its id alone is unique).
+    let msg_id = match (ev.kind, &ev.transfer) {
+        (ConversationEventKind::Assigned, _) => format!("joined-{}", agent.id),
         (ConversationEventKind::Transferred, Some(t))
             if matches!(t.state, TransferState::Accepted | TransferState::Reassigned) =>
         {
-            format!("joined-{}", t.id)
+            format!("joined-t-{}", t.id)
         }
         _ => return Ok(()),
-    };
-    let Some(agent) = &c.agent else {
-        return Ok(());
     };
     // Only after the Lead Gate (which set the contact): the shopper was talking to the bot, and
     // now sees who took over. Without the bot, the widget shows the agent's name by itself.
@@ -270,7 +272,7 @@ async fn announce_agent(
             id: None,
             name: None,
         },
-        &format!("{key}-{}", agent.id),
+        &msg_id,
         text,
     )
     .await?;

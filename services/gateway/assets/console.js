@@ -10,6 +10,7 @@
 
   const S = {
     me: null,             // the agent: {id, name, email, role, status}
+    photo: null,          // the agent's photo URL (from /api/v1/me), shown in the header
     live: false,          // logged in and wanting a socket
     ws: null, ready: false, attempt: 0, retryTimer: 0, deadTimer: 0,
     convs: new Map(),     // conversation id -> entry (see newEntry)
@@ -116,6 +117,9 @@
     renderThread(); renderInternal(); renderLists();
     resetBoard();
     resetNotices(); resetLeadsTab();
+    if (window.ShowroomAdmin) window.ShowroomAdmin.reset();
+    S.photo = null; $('agent-photo').hidden = true; $('agent-photo').removeAttribute('src');
+    $('tab-admin').hidden = true;
     document.title = 'Showroom — agent console';
     $('app').hidden = true; $('login').hidden = false;
     loginError(message);
@@ -143,7 +147,9 @@
   function startApp(agent) {
     S.me = agent; S.live = true; S.attempt = 0;
     $('login').hidden = true; $('app').hidden = false;
-    $('agent-name').textContent = agent.name || agent.email || '';
+    $('agent-name').textContent = agent.name || [agent.first_name, agent.last_name].filter(Boolean).join(' ') || agent.email || '';
+    $('tab-admin').hidden = !canManage();
+    showPhoto(agent);
     if (agent.status) setStatus(agent.status);
     renderLists(); renderThread();
     S.tab = null;
@@ -253,8 +259,10 @@
     S.ready = true; S.attempt = 0;
     setConn('Online', 'online');
     if (w.agent) {
-      S.me = w.agent;
+      S.me = Object.assign({}, S.me, w.agent);
       $('agent-name').textContent = w.agent.name || w.agent.email || '';
+      $('tab-admin').hidden = !canManage();
+      if (S.tab === 'admin' && !canManage()) showTab('chats', false);
       setStatus(w.agent.status);
       showAutoAway();
     }
@@ -1567,13 +1575,42 @@
   });
   $('itext').addEventListener('input', () => { const e = shownChat(); if (e) e.draft = $('itext').value; });
 
-  // ---- view tabs: Chats | Live Agent Status | Leads ----
+  // ---- the agent's photo and the Profile dialog (admin.js) ----
+  // /api/v1/me and the login answer carry `photo_url`; the socket's welcome does not, so the
+  // photo is kept apart from S.me's socket fields.
+  async function showPhoto(agent) {
+    if (agent && 'photo_url' in agent) setPhoto(agent.photo_url);
+    else {
+      try { const r = await api('GET', '/api/v1/me'); if (r.ok && S.live) setPhoto(agentOf(r.data).photo_url); } catch (_) { /* no photo then */ }
+    }
+  }
+  function setPhoto(url) {
+    S.photo = url || null;
+    if (S.me) S.me.photo_url = S.photo;
+    const img = $('agent-photo');
+    if (S.photo) { img.src = S.photo; img.hidden = false; } else { img.hidden = true; img.removeAttribute('src'); }
+  }
+  $('profile-open').addEventListener('click', () => {
+    if (!window.ShowroomAdmin || !S.me) return;
+    window.ShowroomAdmin.openProfile({
+      api, me: Object.assign({}, S.me, { photo_url: S.photo }),
+      onChange(p) {
+        if ('photo_url' in p) setPhoto(p.photo_url);
+        if (p.first_name != null || p.last_name != null) {
+          const name = [p.first_name, p.last_name].filter(Boolean).join(' ');
+          if (name) { $('agent-name').textContent = name; if (S.me) S.me.name = name; }
+        }
+      },
+    });
+  });
+
+  // ---- view tabs: Chats | Live Agent Status | Leads | Admin (managers and admins) ----
   const TAB_KEY = 'showroom.console.tab';
-  const TABS = ['chats', 'board', 'leads'];
+  const TABS = ['chats', 'board', 'leads', 'admin'];
   function savedTab() { try { return sessionStorage.getItem(TAB_KEY) || 'chats'; } catch (_) { return 'chats'; } }
 
   function showTab(tab, focus) {
-    if (!TABS.includes(tab)) tab = 'chats';
+    if (!TABS.includes(tab) || $('tab-' + tab).hidden) tab = 'chats';
     const was = S.tab;
     S.tab = tab;
     try { sessionStorage.setItem(TAB_KEY, tab); } catch (_) { /* storage disabled: just not remembered */ }
@@ -1585,6 +1622,7 @@
     });
     if (focus) $('tab-' + tab).focus();
     if (tab === 'leads') { if (was !== 'leads') loadLeadsTab(); }
+    if (tab === 'admin' && was !== 'admin' && window.ShowroomAdmin) window.ShowroomAdmin.show(api, S.me);
     if (tab === 'board') {
       renderBoard();
       if (was !== 'board') requestBoard(); // also (re)subscribes this socket to agent_presence
@@ -1598,14 +1636,15 @@
   TABS.forEach((name) => $('tab-' + name).addEventListener('click', () => showTab(name, false)));
   // Arrow keys move between tabs (and show them), Home/End go to the first/last one.
   $('tab-chats').parentElement.addEventListener('keydown', (ev) => {
-    let i = TABS.indexOf(S.tab);
-    if (ev.key === 'ArrowRight') i = (i + 1) % TABS.length;
-    else if (ev.key === 'ArrowLeft') i = (i + TABS.length - 1) % TABS.length;
+    const shown = TABS.filter((name) => !$('tab-' + name).hidden);
+    let i = shown.indexOf(S.tab);
+    if (ev.key === 'ArrowRight') i = (i + 1) % shown.length;
+    else if (ev.key === 'ArrowLeft') i = (i + shown.length - 1) % shown.length;
     else if (ev.key === 'Home') i = 0;
-    else if (ev.key === 'End') i = TABS.length - 1;
+    else if (ev.key === 'End') i = shown.length - 1;
     else return;
     ev.preventDefault();
-    showTab(TABS[i], true);
+    showTab(shown[i], true);
   });
 
   // ---- Live Agent Status board ----

@@ -7,6 +7,9 @@
  * Gate on, the bot asks the shopper's name and contact in the chat; when a chat cannot go live,
  * the leave-a-message form. A website's own pre-chat and offline forms (the form builder's,
  * in welcome.forms) replace the built-in ones; their files are uploaded before the form is sent.
+ * The website's look (welcome.appearance: colours, corner, icon, launcher label, language) is kept
+ * in localStorage, so the launcher looks right on the next page before the socket connects. The
+ * agent's photo heads the chat once one joined; "Email me this chat" mails the transcript.
  * Plain ES2020, no dependencies. All chat text goes in with textContent, never innerHTML. */
 (() => {
   'use strict';
@@ -22,6 +25,8 @@
   const TOKEN_KEY = 'showroom.visitor.' + KEY;   // localStorage: visitor_token from welcome
   const LANG_KEY = 'showroom.lang.' + KEY;       // localStorage: the language the shopper chose
   const CACHE_KEY = 'showroom.transcript.' + KEY; // sessionStorage: {conv, msgs, left} shown in this tab
+  const LOOK_KEY = 'showroom.look.' + KEY;       // localStorage: welcome.appearance, applied at the next load
+  const PHOTO = (id) => src.origin + '/api/v1/agents/' + encodeURIComponent(id) + '/photo';
   const BACKOFF = [1000, 2000, 5000, 10000];
 
   // ---- vehicle context: from the snippet's data attributes, a global, or Showroom.setVehicle ----
@@ -80,6 +85,10 @@
       up_failed: "{name} couldn't be uploaded. Please try again.", too_many: 'At most {n} files.',
       still: 'Please wait until the upload finishes.', e_required: 'This field is required.',
       e_agree: 'Please tick this box to continue.',
+      mail: 'Email me this chat', mail_to: 'Send this chat to', cancel: 'Cancel', mail_sent: 'Sent to {email}',
+      mail_bad: "That e-mail address doesn't look complete (like jane@example.com).",
+      mail_limit: 'This chat was already e-mailed 3 times in the last hour. Please try again later.',
+      mail_empty: 'There is nothing to send yet.', mail_fail: "The e-mail couldn't be sent. Please try again.",
     },
     es: {
       launch: 'Chatee con nosotros', chat: 'Chat', end: 'Terminar chat', close: 'Cerrar chat', lang: 'Idioma',
@@ -112,6 +121,10 @@
       still: 'Espere a que termine de subirse el archivo.', e_agree: 'Marque esta casilla para continuar.',
       e_name: 'Escriba un nombre, solo con letras.', e_option: 'Elija una de las opciones.',
       e_number: 'Escriba un número.', e_field: 'Revise este campo.',
+      mail: 'Enviarme este chat por correo', mail_to: 'Enviar este chat a', cancel: 'Cancelar', mail_sent: 'Enviado a {email}',
+      mail_bad: 'Ese correo electrónico no parece completo (por ejemplo ana@ejemplo.com).',
+      mail_limit: 'Este chat ya se envió 3 veces en la última hora. Inténtelo más tarde.',
+      mail_empty: 'Todavía no hay nada que enviar.', mail_fail: 'No se pudo enviar el correo. Inténtelo de nuevo.',
     },
   };
 
@@ -121,7 +134,10 @@
   let view = 'loading';              // 'loading' | 'pick' | 'chat'
   let departments = [], rooftop = '', bot = null;
   const okLang = (l) => (l === 'en' || l === 'es' ? l : null);
-  let lang = okLang(getItem('localStorage', LANG_KEY)) || (/^es\b/i.test(navigator.language || '') ? 'es' : 'en');
+  const readLook = () => { try { return JSON.parse(getItem('localStorage', LOOK_KEY)) || {}; } catch (_) { return {}; } };
+  let look = readLook();             // the website's appearance (cached until the welcome brings it)
+  // The shopper's own choice, else the website's fixed language, else the browser's.
+  let lang = okLang(getItem('localStorage', LANG_KEY)) || okLang(look.language) || (/^es\b/i.test(navigator.language || '') ? 'es' : 'en');
   let conv = null;                   // conversation on screen
   let shown = new Map();             // seq -> <li>, messages of `conv` on screen
   let lastSeq = 0;                   // every seq <= lastSeq is on screen (what hello.last_seq claims)
@@ -135,6 +151,8 @@
   let leave = null;                  // the leave-a-message form: {conv, formId, frame, busy, done}
   let leftFor = null;                // the conversation whose message was left (from the tab cache)
   let connKey = 'connecting', headKey = '';
+  let mail = null, mailSays = null;  // "Email me this chat": {frame, busy} in flight; [key, vars, bad] shown
+  const noPhoto = new Set();         // agents whose photo did not load: their initial instead
 
   // ---- DOM helpers ----
   const h = (tag, cls, text) => {
@@ -156,21 +174,23 @@
   const tr = (el, key, attr) => { I18N.push([el, key, attr]); return el; };
   const attr = (el, o) => { for (const k in o) el.setAttribute(k, o[k]); return el; };
 
-  const CSS = `:host{all:initial;font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
+  const CSS = `:host{all:initial;--c:#1f4fd1;--t:#fff;font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
 *{box-sizing:border-box}
 [hidden]{display:none!important}
 button,input,select,textarea{font:inherit}button{cursor:pointer}button:disabled{cursor:default;opacity:.6}
 :focus-visible{outline:3px solid #f59e0b;outline-offset:2px}
-.launch{position:fixed;right:16px;bottom:16px;z-index:2147483000;border:0;border-radius:24px;padding:12px 18px;background:#1a56db;color:#fff;font-size:15px;font-weight:600;box-shadow:0 4px 14px rgba(0,0,0,.25)}
+.launch{position:fixed;right:16px;bottom:16px;z-index:2147483000;display:flex;align-items:center;gap:8px;border:0;border-radius:28px;padding:12px 18px;background:var(--c);color:var(--t);font-size:15px;font-weight:600;box-shadow:0 4px 14px rgba(0,0,0,.25)}
+.launch svg{flex:none;display:block}
+.launch.l{right:auto;left:16px}.panel.l{right:auto;left:12px}
 .dot{display:inline-block;width:9px;height:9px;margin-left:8px;border-radius:50%;background:#f43f5e}
 .panel{position:fixed;right:12px;bottom:72px;z-index:2147483000;width:360px;max-width:calc(100vw - 24px);height:520px;max-height:calc(100vh - 96px);display:flex;flex-direction:column;background:#fff;color:#111;border-radius:12px;box-shadow:0 10px 40px rgba(0,0,0,.3);overflow:hidden;font-size:14px;line-height:1.4}
-.head{display:flex;align-items:center;gap:8px;padding:10px 12px;background:#1a56db;color:#fff}
+.head{display:flex;align-items:center;gap:8px;padding:10px 12px;background:var(--c);color:var(--t)}
 .head h2{flex:1;min-width:0;margin:0;font-size:16px;overflow-wrap:anywhere}
-.head button{background:transparent;color:#fff;border:1px solid rgba(255,255,255,.6);border-radius:6px;padding:3px 8px}
+.head button{background:transparent;color:inherit;border:1px solid;border-radius:6px;padding:3px 8px}
 .x{border:0!important;font-size:20px;line-height:1}
-.av{display:inline-flex;flex:none;align-items:center;justify-content:center;width:28px;height:28px;border-radius:50%;overflow:hidden;background:#fff;color:#1a56db;font-weight:700}
+.av{display:inline-flex;flex:none;align-items:center;justify-content:center;width:28px;height:28px;border-radius:50%;overflow:hidden;background:var(--t);color:var(--c);font-weight:700}
 .av img{width:100%;height:100%;object-fit:cover}
-.who .av{width:18px;height:18px;margin-right:5px;vertical-align:-4px;background:#1a56db;color:#fff;font-size:11px}
+.who .av{width:18px;height:18px;margin-right:5px;vertical-align:-4px;background:var(--c);color:var(--t);font-size:11px}
 .line{margin:0;padding:6px 12px;font-size:13px;background:#f1f5f9;color:#334155}
 .conn{background:#fef3c7;color:#92400e}.err{background:#fee2e2;color:#991b1b}
 .body{flex:1;overflow:auto;padding:12px}
@@ -178,12 +198,12 @@ button,input,select,textarea{font:inherit}button{cursor:pointer}button:disabled{
 .pick label{display:block;margin-bottom:12px;font-size:13px}
 .langs{display:flex;justify-content:flex-end;gap:4px;margin:-4px 0 6px}
 .langs button{padding:2px 8px;border:1px solid #cbd5e1;border-radius:6px;background:#fff;font-size:12px}
-.langs [aria-pressed=true]{background:#1a56db;border-color:#1a56db;color:#fff}
+.langs [aria-pressed=true]{background:var(--c);border-color:var(--c);color:var(--t)}
 input,select,textarea{width:100%;padding:8px 10px;border:1px solid #cbd5e1;border-radius:8px;margin-top:4px;background:#fff;color:#111}
 textarea{resize:vertical;min-height:72px}
 [aria-invalid=true]{border-color:#b91c1c}
 .dept{display:block;width:100%;text-align:left;margin:0 0 8px;padding:10px 12px;border:1px solid #cbd5e1;border-radius:8px;background:#fff}
-.dept:hover{border-color:#1a56db}.dept small{display:block;color:#64748b}
+.dept:hover{border-color:var(--c)}.dept small{display:block;color:#64748b}
 .chat{display:flex;flex-direction:column;padding:0}
 .scroll{flex:1;overflow:auto}
 .log{list-style:none;margin:0;padding:12px;display:flex;flex-direction:column;gap:8px}
@@ -196,10 +216,15 @@ textarea{resize:vertical;min-height:72px}
 .failed .meta{color:#b91c1c}
 .typing{margin:0;padding:0 12px 4px;min-height:18px;font-size:12px;color:#64748b}
 .quick{display:flex;flex-wrap:wrap;gap:6px;padding:0 8px 8px}
-.quick button{padding:5px 12px;border:1px solid #1a56db;border-radius:16px;background:#fff;color:#1a56db}
+.quick button{padding:5px 12px;border:2px solid var(--c);border-radius:16px;background:#fff;color:#111}
 .compose{display:flex;gap:6px;padding:8px;border-top:1px solid #e2e8f0}
 .compose input{margin:0;flex:1;min-width:0}
-.send,.new,.go{border:0;border-radius:8px;padding:8px 14px;background:#1a56db;color:#fff}
+.send,.new,.go{border:0;border-radius:8px;padding:8px 14px;background:var(--c);color:var(--t)}
+.mail{padding:0 12px 6px;text-align:right}
+.link{border:0;background:none;padding:2px 0;color:#334155;font-size:12px;text-decoration:underline}
+.mailf{display:flex;flex-wrap:wrap;align-items:flex-end;gap:6px;margin-top:4px;text-align:left}
+.mailf label{flex:1 1 170px;font-size:12px}.mailf .send{padding:8px 12px}
+.mail p{margin:4px 0 0;font-size:12px;text-align:left}.mail p:empty{margin:0}.mail .ok{color:#166534}
 .new{margin:8px 12px}
 .leave{padding:10px 12px 12px;border-top:1px solid #e2e8f0}
 .leave h3{margin:0 0 8px;font-size:15px}
@@ -225,8 +250,8 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
     const sheet = new CSSStyleSheet(); sheet.replaceSync(CSS); root.adoptedStyleSheets = [sheet];
   } else root.append(h('style', '', CSS));
 
-  const launch = h('button', 'launch'), launchText = tr(h('span'), 'launch');
-  const dot = h('span', 'dot'); dot.hidden = true; launch.append(launchText, dot);
+  const launch = h('button', 'launch'), iconBox = h('span'), launchText = h('span');
+  const dot = h('span', 'dot'); dot.hidden = true; launch.append(iconBox, launchText, dot);
   const panel = tr(attr(h('section', 'panel'), { id: 'sr-panel', role: 'dialog' }), 'chat', 'aria-label'); panel.hidden = true;
   attr(launch, { 'aria-controls': 'sr-panel', 'aria-expanded': 'false' });
 
@@ -300,7 +325,19 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
   leaveForm.append(builtin, offBox, leaveBtn);
   scroller.append(log, leaveForm, leaveDone);
 
-  chat.append(stateLine, scroller, typingLine, quick, compose, newBtn);
+  // "Email me this chat": a button, then the address (the contact's, when the chat has one).
+  const mailBox = h('div', 'mail');
+  const mailBtn = tr(attr(h('button', 'link'), { type: 'button', 'aria-expanded': 'false', 'aria-controls': 'sr-mail' }), 'mail');
+  const mailForm = attr(h('form', 'mailf'), { id: 'sr-mail' }); mailForm.noValidate = true; mailForm.hidden = true;
+  const mailInput = attr(h('input'), { type: 'email', id: 'sr-mail-to', autocomplete: 'email', maxlength: '254', required: '' });
+  const mailLabel = h('label'); mailLabel.append(tr(h('span'), 'mail_to'), mailInput);
+  const mailSend = tr(attr(h('button', 'send'), { type: 'submit' }), 'send');
+  const mailCancel = tr(attr(h('button', 'link'), { type: 'button' }), 'cancel');
+  const mailSt = attr(h('p'), { id: 'sr-mail-st', role: 'status' });
+  mailForm.append(mailLabel, mailSend, mailCancel);
+  mailBox.append(mailBtn, mailForm, mailSt);
+
+  chat.append(stateLine, scroller, typingLine, quick, mailBox, compose, newBtn);
   pick.hidden = chat.hidden = endBtn.hidden = true;
   panel.append(head, connLine, errLine, pick, chat);
   root.append(launch, panel);
@@ -312,6 +349,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
   function applyLang() {
     const tx = ([el, k, a]) => (a ? el.setAttribute(a, t(k)) : (el.textContent = t(k)));
     I18N.forEach(tx);
+    renderLaunch(); renderMail();
     for (const k in FORMS) if (FORMS[k]) { FORMS[k].i18n.forEach(tx); FORMS[k].fields.forEach((fl) => fl.status && renderFiles(fl)); }
     panel.lang = launch.lang = lang;
     langBtns.forEach(([l, b]) => b.setAttribute('aria-pressed', String(l === lang)));
@@ -404,6 +442,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
       case 'conversation': return onConversation(f.conversation);
       case 'typing': return onPeerTyping(f);
       case 'message_left': return onLeft(f);
+      case 'transcript_sent': return onMailSent(f);
       case 'error': return onError(f);
       default: return; // pong and anything newer
     }
@@ -415,6 +454,10 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
     if (w.website) rooftop = nm(w.website.rooftop) || nm(w.website);
     departments = w.departments || [];
     bot = w.bot || null;
+    if (w.appearance && typeof w.appearance === 'object') {
+      applyLook(w.appearance); setItem('localStorage', LOOK_KEY, JSON.stringify(w.appearance));
+    }
+    if (mail && mail.busy) raw(mail.frame); // lost with the last socket: the same request (sent once)
     const fm = w.forms || {};
     syncForm('pre_chat', fm.pre_chat); syncForm('offline', fm.offline);
     lang = okLang(getItem('localStorage', LANG_KEY)) || okLang(w.language) || lang;
@@ -476,6 +519,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
 
   function onError(e) {
     if (leave && leave.busy && e.ref && e.ref === leave.frame.ref) return leaveRefused(e);
+    if (mail && mail.busy && e.ref && e.ref === mail.frame.ref) return mailRefused(e);
     const p = e.ref && pending.get(e.ref);
     if (p && e.code === 'unavailable') { // not stored: retry the very same frame
       setTimeout(() => { if (pending.has(e.ref)) raw(p.frame); }, 2000);
@@ -504,6 +548,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
   // ---- transcript ----
   function resetConv(c) {
     conv = c; shown = new Map(); lastSeq = 0; kept = []; gapFixed = -1;
+    mail = null; mailSays = null; mailInput.value = ''; mailForm.hidden = true; renderMail();
     log.replaceChildren(); failPending(); pending.clear();
     save();
   }
@@ -522,7 +567,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
     while (shown.has(lastSeq + 1)) lastSeq++;
     kept.push(m); save();
     if (kind !== 'shopper') { showPeerTyping(null); if (panel.hidden && ready) dot.hidden = false; }
-    checkGap(); renderQuick(); renderHead();
+    checkGap(); renderQuick(); renderHead(); renderMail();
   }
 
   // A message that never came (e.g. posted just before this socket watched the chat): a new
@@ -533,13 +578,17 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
     if (behind()) gapTimer = setTimeout(() => { if (ready && behind()) { gapFixed = lastSeq; lost(); } }, 3000);
   }
 
-  // A small round picture: the bot's avatar_url, else the name's initial.
-  function avatar(name, url) {
+  // A small round picture: the bot's avatar_url or the agent's photo (from our own gateway),
+  // else, or when it does not load, the name's initial.
+  function avatar(name, url, failed) {
     const s = attr(h('span', 'av'), { 'aria-hidden': 'true' });
-    if (url && /^https:\/\//i.test(url)) {
-      const img = h('img'); img.alt = ''; img.referrerPolicy = 'no-referrer'; img.src = url;
+    const initial = () => { s.textContent = (String(name).trim()[0] || '?').toUpperCase(); };
+    if (url && (/^https:\/\//i.test(url) || url.startsWith(src.origin + '/'))) {
+      const img = h('img'); img.alt = ''; img.referrerPolicy = 'no-referrer';
+      img.onerror = () => { if (failed) failed(); initial(); };
+      img.src = url;
       s.append(img);
-    } else s.textContent = (String(name).trim()[0] || '?').toUpperCase();
+    } else initial();
     return s;
   }
 
@@ -654,9 +703,12 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
 
   // Who the shopper is talking to: the agent once one joined, else the bot, else the dealership.
   function renderHead() {
-    let name = rooftop || t('chat'), face = false, url = '';
+    let name = rooftop || t('chat'), face = false, url = '', id = '';
     if (view === 'chat' && conv) {
-      if (conv.agent) { name = nm(conv.agent) || t('agent'); face = true; }
+      if (conv.agent) {
+        name = nm(conv.agent) || t('agent'); face = true; id = conv.agent.id || '';
+        if (id && !noPhoto.has(id)) url = PHOTO(id); // 404 until the agent has one: the initial
+      }
       else if (bot && (conv.state === 'bot' || kept.some((m) => m.author && m.author.kind === 'bot'))) {
         name = bot.name || t('assistant'); url = bot.avatar_url; face = true;
       }
@@ -664,7 +716,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
     const k = [name, face, url].join('\n');
     if (k === headKey) return;
     headKey = k; title.textContent = name;
-    avBox.replaceChildren(...(face ? [avatar(name, url)] : []));
+    avBox.replaceChildren(...(face ? [avatar(name, url, () => { if (id) noPhoto.add(id); })] : []));
   }
 
   // What the shopper is told about the chat's state; closed ones use the bot's texts.
@@ -690,7 +742,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
     stateLine.dataset.state = conv.state || '';
     compose.hidden = endBtn.hidden = !open;
     newBtn.hidden = open;
-    renderLeave(); renderQuick(); renderHead();
+    renderLeave(); renderQuick(); renderHead(); renderMail();
   }
 
   newBtn.onclick = () => { resetConv(null); showPick(); };
@@ -757,6 +809,82 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
     clearTimeout(peerTypingTimer);
     typingLine.textContent = name ? t('typing', { who: name }) : '';
     if (name) peerTypingTimer = setTimeout(() => showPeerTyping(null), 8000);
+  }
+
+  // ---- the website's look: colours (custom properties), corner, icon, launcher label ----
+  // Each field is checked; one we do not know keeps our default (nothing from it becomes markup).
+  const ICONS = {
+    chat: 'M20 2H4a2 2 0 0 0-2 2v18l4-4h14a2 2 0 0 0 2-2V4a2 2 0 0 0-2-2z',
+    car: 'M18.9 6a1.5 1.5 0 0 0-1.4-1h-11a1.5 1.5 0 0 0-1.4 1L3 12v8a1 1 0 0 0 1 1h1a1 1 0 0 0 1-1v-1h12v1a1 1 0 0 0 1 1h1a1 1 0 0 0 1-1v-8zM6.5 16a1.5 1.5 0 1 1 0-3 1.5 1.5 0 0 1 0 3zm11 0a1.5 1.5 0 1 1 0-3 1.5 1.5 0 0 1 0 3zM5 11l1.5-4.5h11L19 11z',
+    question: 'M12 2a10 10 0 1 0 0 20 10 10 0 0 0 0-20zm1 17h-2v-2h2zm2.1-7.8-.9.9c-.7.7-1.2 1.3-1.2 2.9h-2v-.5c0-1.1.4-2.1 1.2-2.8l1.2-1.3A2 2 0 1 0 10 9H8a4 4 0 1 1 7.1 2.2z',
+  };
+  function applyLook(a) {
+    look = a && typeof a === 'object' ? a : {};
+    const hex = (x) => (/^#[0-9a-f]{6}$/i.test(x) ? x : '');
+    host.style.setProperty('--c', hex(look.color)); // '' removes it: the stylesheet's default
+    host.style.setProperty('--t', hex(look.text_color));
+    const left = look.position === 'left';
+    launch.classList.toggle('l', left); panel.classList.toggle('l', left);
+    const name = ICONS[look.icon] ? look.icon : 'chat', NS = 'http://www.w3.org/2000/svg';
+    const svg = attr(document.createElementNS(NS, 'svg'), { viewBox: '0 0 24 24', width: '24', height: '24', fill: 'currentColor', 'aria-hidden': 'true', focusable: 'false', 'data-icon': name });
+    svg.append(attr(document.createElementNS(NS, 'path'), { d: ICONS[name] }));
+    iconBox.replaceChildren(svg);
+    renderLaunch();
+  }
+  // The dealer's label beside the icon, as text; without one our own, in the shopper's language.
+  function renderLaunch() {
+    const label = typeof look.launcher_label === 'string' ? look.launcher_label.trim().slice(0, 40) : '';
+    launchText.textContent = label || t('launch');
+  }
+
+  // ---- "Email me this chat": the transcript to an address, sent by the notification service ----
+  function renderMail() {
+    mailBox.hidden = !conv || view !== 'chat' || !kept.length;
+    mailSend.disabled = !!(mail && mail.busy);
+    const [k, vars, bad] = mailSays || [];
+    mailSt.textContent = k ? t(k, vars) : ''; // never hidden: a live region must stay rendered
+    mailSt.className = bad ? 'ferr' : k === 'mail_sent' ? 'ok' : '';
+    mailInput.setAttribute('aria-invalid', String(!!bad));
+    bad ? mailInput.setAttribute('aria-describedby', mailSt.id) : mailInput.removeAttribute('aria-describedby');
+  }
+  const mailShow = (k, vars, bad) => { mailSays = [k, vars, bad]; renderMail(); };
+  function showMail(open) {
+    mailForm.hidden = !open;
+    mailBtn.setAttribute('aria-expanded', String(open));
+    if (!open) return mailBtn.focus();
+    if (!mailInput.value) mailInput.value = (conv && conv.contact && conv.contact.email) || '';
+    mailInput.focus();
+  }
+  mailBtn.onclick = () => showMail(mailForm.hidden);
+  mailCancel.onclick = () => showMail(false);
+  mailForm.addEventListener('keydown', (e) => { if (e.key === 'Escape') { e.stopPropagation(); showMail(false); } });
+  mailForm.onsubmit = (e) => {
+    e.preventDefault();
+    if (mail && mail.busy) return;
+    const email = mailInput.value.trim();
+    if (!email) { mailShow('mail_bad', null, true); return mailInput.focus(); }
+    if (!ready) return mailShow('wait', null, true);
+    mail = { busy: true, frame: { type: 'email_transcript', email, ref: 'mail-' + (++refN) } };
+    mailShow('submitting');
+    raw(mail.frame);
+  };
+  function onMailSent(f) {
+    if (!mail || !mail.busy || f.ref !== mail.frame.ref) return;
+    mail.busy = false;
+    const back = mailForm.contains(root.activeElement);
+    mailForm.hidden = true; mailBtn.setAttribute('aria-expanded', 'false');
+    mailShow('mail_sent', { email: f.email || mail.frame.email });
+    if (back) mailBtn.focus();
+  }
+  function mailRefused(e) {
+    if (e.code === 'unavailable') { // nothing sent: the same request again in a moment
+      const f = mail.frame;
+      return setTimeout(() => { if (mail && mail.busy && mail.frame === f) raw(f); }, 2000);
+    }
+    mail.busy = false;
+    const k = { bad_email: 'mail_bad', rate_limited: 'mail_limit', not_allowed: 'mail_empty' }[e.code] || 'mail_fail';
+    mailShow(k, null, true);
+    if (k === 'mail_bad' && !mailForm.hidden) mailInput.focus();
   }
 
   // ---- leave a message: when the chat could not go live and the website wants the form ----
@@ -1054,6 +1182,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
   }
 
   // ---- boot: a returning visitor (stored token) reconnects at once; a new one when opening the panel ----
+  applyLook(look); // the cached look, in this same task: the first paint already has it
   applyLang();
   restore();
   if (getItem('localStorage', TOKEN_KEY)) connect();

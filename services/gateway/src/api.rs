@@ -21,8 +21,8 @@ use crate::AppState;
 use crate::auth::{self, Session};
 use crate::error::{ApiError, ErrorBody};
 use crate::{
-    attachments, bot_api, crm_api, handover, leads_api, notify_api, reports, routing_api,
-    transcript,
+    admin_api, attachments, bot_api, crm_api, handover, leads_api, notify_api, profile_api,
+    reports, routing_api, transcript,
 };
 
 #[derive(OpenApi)]
@@ -37,6 +37,7 @@ use crate::{
          (name = "leads", description = "Leads made from chats and messages left; their classification"),
          (name = "notifications", description = "Agents' notification choices; websites' e-mail settings"),
          (name = "crm", description = "Lead delivery to CRMs: destinations, the delivery log, dead letters"),
+         (name = "admin", description = "The admin pages: rooftops, departments, agents and the departments they cover, websites"),
          (name = "system", description = "The running system"))
 )]
 struct ApiDoc;
@@ -80,7 +81,29 @@ pub fn router() -> (axum::Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(crm_api::deliveries))
         .routes(routes!(crm_api::dead_letters))
         .routes(routes!(crm_api::redeliver))
-        .routes(routes!(list_websites))
+        .routes(routes!(admin_api::list_rooftops, admin_api::create_rooftop))
+        .routes(routes!(admin_api::update_rooftop))
+        .routes(routes!(admin_api::create_department))
+        .routes(routes!(
+            admin_api::update_department,
+            admin_api::delete_department
+        ))
+        .routes(routes!(admin_api::list_agents, admin_api::create_agent))
+        .routes(routes!(admin_api::update_agent))
+        .routes(routes!(admin_api::put_memberships))
+        .routes(routes!(admin_api::list_websites, admin_api::create_website))
+        .routes(routes!(admin_api::get_website, admin_api::update_website))
+        .routes(routes!(profile_api::get_profile, profile_api::put_profile))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(profile_api::put_photo, profile_api::delete_photo))
+                // A headshot up to 256 KiB (one byte more is read, to tell it is too large).
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    profile_api::MAX_PHOTO_BYTES + 1,
+                )),
+        )
+        // Public: shoppers' widgets on dealers' sites show it in an <img>.
+        .routes(routes!(profile_api::agent_photo))
         .routes(routes!(bot_api::get_bot, bot_api::put_bot))
         .routes(routes!(bot_api::get_form, bot_api::put_form))
         .routes(routes!(attachments::download))
@@ -243,18 +266,6 @@ fn parse_status(s: &str) -> Result<AgentStatus, ApiError> {
     })
 }
 
-/// The websites of the agent's dealer group, with their widget keys.
-#[utoipa::path(get, path = "/api/v1/websites", tag = "bot",
-    responses((status = 200, body = Vec<crate::directory::WebsiteView>), (status = 401, body = ErrorBody)))]
-async fn list_websites(
-    State(state): State<Arc<AppState>>,
-    session: Session,
-) -> Result<Json<Vec<crate::directory::WebsiteView>>, ApiError> {
-    Ok(Json(
-        crate::directory::websites_of(&state.pool, session.group()).await?,
-    ))
-}
-
 /// The Live Agent Status board of the agent's dealer group, for wallboards.
 #[utoipa::path(get, path = "/api/v1/presence/board", tag = "presence", params(BoardQuery),
     responses((status = 200, body = Board), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
@@ -411,6 +422,19 @@ mod tests {
             ("/api/v1/teams/{id}", &["put"]),
             ("/api/v1/conversations/{id}", &["get"]),
             ("/api/v1/reports/departments", &["get"]),
+            ("/api/v1/rooftops", &["get", "post"]),
+            ("/api/v1/rooftops/{id}", &["put"]),
+            ("/api/v1/rooftops/{id}/departments", &["post"]),
+            ("/api/v1/departments/{id}", &["put", "delete"]),
+            ("/api/v1/agents", &["get", "post"]),
+            ("/api/v1/agents/{id}", &["put"]),
+            ("/api/v1/agents/{id}/memberships", &["put"]),
+            ("/api/v1/agents/{id}/photo", &["get"]),
+            ("/api/v1/websites", &["get", "post"]),
+            ("/api/v1/websites/{id}", &["get", "put"]),
+            ("/api/v1/me", &["get"]),
+            ("/api/v1/me/profile", &["get", "put"]),
+            ("/api/v1/me/photo", &["put", "delete"]),
         ] {
             for m in methods {
                 assert!(
@@ -428,6 +452,13 @@ mod tests {
             "Conversation",
             "OfflineReason",
             "DepartmentsReport",
+            "RooftopNumbers",
+            "RooftopList",
+            "AgentList",
+            "WebsiteView",
+            "Appearance",
+            "Profile",
+            "Me",
         ] {
             assert!(
                 doc["components"]["schemas"].get(schema).is_some(),

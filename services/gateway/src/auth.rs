@@ -213,9 +213,27 @@ pub async fn logout(
     Ok(resp)
 }
 
+/// The agent of a session, with their headshot.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Me {
+    /// The agent.
+    #[serde(flatten)]
+    pub agent: Agent,
+    /// Their headshot (`/api/v1/agents/{id}/photo?v=…`, relative), or `null`: the console
+    /// shows it beside the agent's name.
+    pub photo_url: Option<String>,
+}
+
 /// The agent of the session.
 #[utoipa::path(get, path = "/api/v1/me", tag = "auth",
-    responses((status = 200, body = Agent), (status = 401, body = crate::error::ErrorBody)))]
-pub async fn me(session: Session) -> Json<Agent> {
-    Json(session.agent)
+    responses((status = 200, body = Me), (status = 401, body = crate::error::ErrorBody)))]
+pub async fn me(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+) -> Result<Json<Me>, ApiError> {
+    let photo_url = directory::photo_url_of(&state.pool, session.agent.id).await?;
+    Ok(Json(Me {
+        agent: session.agent,
+        photo_url,
+    }))
 }

@@ -1,11 +1,15 @@
 //! The directory: dealer groups, rooftops, departments, websites and agents (tables owned by
-//! the gateway). Reads for the sockets and the API, and the writes used to set a group up.
+//! the gateway), and agents' headshots (`agent_photos`). Reads for the sockets and the API, the
+//! writes used to set a group up (tests, the demo), and the admin API's writes
+//! (`crate::admin_api`, `crate::profile_api`), each scoped to one dealer group.
 
 use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
 use argon2::{Argon2, PasswordHash, PasswordVerifier};
 use serde::Serialize;
 use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
+
+use crate::appearance::Appearance;
 
 /// A website the widget runs on.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -46,8 +50,8 @@ pub async fn website_by_key(pool: &PgPool, key: &str) -> sqlx::Result<Option<Web
     .await
 }
 
-/// A website as its group's managers see it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+/// A website as its group's managers see it (the list, `GET`/`POST`/`PUT` of the admin API).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct WebsiteView {
     /// Its id.
     pub id: Uuid,
@@ -61,17 +65,72 @@ pub struct WebsiteView {
     pub widget_key: String,
     /// Origins the widget may connect from.
     pub allowed_origins: Vec<String>,
+    /// How the widget looks on it (`{}` stored means every default).
+    pub appearance: Appearance,
+    /// The HTML to paste into the dealer's pages.
+    pub snippet: String,
 }
 
-/// The websites of a dealer group, by dealership and name.
-pub async fn websites_of(pool: &PgPool, group: Uuid) -> sqlx::Result<Vec<WebsiteView>> {
-    sqlx::query_as(
-        "SELECT w.id, w.name, w.rooftop_id, r.name AS rooftop_name, w.widget_key, w.allowed_origins \
-         FROM websites w JOIN rooftops r ON r.id = w.rooftop_id WHERE w.group_id = $1 ORDER BY r.name, w.name",
+#[derive(sqlx::FromRow)]
+struct WebsiteRow {
+    id: Uuid,
+    name: String,
+    rooftop_id: Uuid,
+    rooftop_name: String,
+    widget_key: String,
+    allowed_origins: Vec<String>,
+    appearance: serde_json::Value,
+}
+
+impl WebsiteRow {
+    fn view(self, base: &str) -> WebsiteView {
+        WebsiteView {
+            snippet: snippet(base, &self.widget_key),
+            appearance: Appearance::from_stored(&self.appearance),
+            id: self.id,
+            name: self.name,
+            rooftop_id: self.rooftop_id,
+            rooftop_name: self.rooftop_name,
+            widget_key: self.widget_key,
+            allowed_origins: self.allowed_origins,
+        }
+    }
+}
+
+/// The widget snippet of a website: `base` is the gateway's public origin (no trailing
+/// slash), `key` a widget key (only `[A-Za-z0-9_-]`, so nothing needs escaping).
+pub fn snippet(base: &str, key: &str) -> String {
+    format!(r#"<script src="{base}/widget.js" data-key="{key}" async></script>"#)
+}
+
+/// The websites of a dealer group, by dealership and name; snippets point at `base`.
+pub async fn websites_of(pool: &PgPool, group: Uuid, base: &str) -> sqlx::Result<Vec<WebsiteView>> {
+    let rows: Vec<WebsiteRow> = sqlx::query_as(
+        "SELECT w.id, w.name, w.rooftop_id, r.name AS rooftop_name, w.widget_key, w.allowed_origins, w.appearance \
+         FROM websites w JOIN rooftops r ON r.id = w.rooftop_id WHERE w.group_id = $1 ORDER BY r.name, w.name, w.id",
     )
     .bind(group)
     .fetch_all(pool)
-    .await
+    .await?;
+    Ok(rows.into_iter().map(|r| r.view(base)).collect())
+}
+
+/// One website of a dealer group (none when it is another group's).
+pub async fn website_view(
+    db: impl PgExecutor<'_>,
+    group: Uuid,
+    id: Uuid,
+    base: &str,
+) -> sqlx::Result<Option<WebsiteView>> {
+    let row: Option<WebsiteRow> = sqlx::query_as(
+        "SELECT w.id, w.name, w.rooftop_id, r.name AS rooftop_name, w.widget_key, w.allowed_origins, w.appearance \
+         FROM websites w JOIN rooftops r ON r.id = w.rooftop_id WHERE w.id = $1 AND w.group_id = $2",
+    )
+    .bind(id)
+    .bind(group)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|r| r.view(base)))
 }
 
 /// A department a shopper can choose.
@@ -340,5 +399,849 @@ pub mod setup {
         }
         tx.commit().await?;
         Ok(id)
+    }
+}
+
+/// Why a directory write was refused (the admin API answers each with a 4xx naming the
+/// field), or the database failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    /// A unique value (a department's label in its rooftop, an agent's e-mail) is used already.
+    #[error("{field} is already taken")]
+    Taken {
+        /// The field of the request holding it.
+        field: &'static str,
+    },
+    /// The department is referenced by history that must stay intact (and would cascade).
+    #[error("the department is in use: {0}")]
+    InUse(String),
+    /// The password could not be hashed.
+    #[error("hashing the password: {0}")]
+    Hash(String),
+    /// Postgres failed.
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+fn taken_or(e: sqlx::Error, field: &'static str) -> DirectoryError {
+    match e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => DirectoryError::Taken { field },
+        other => DirectoryError::Db(other),
+    }
+}
+
+/// A department as the admin pages show it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct DepartmentView {
+    /// Its id.
+    pub id: Uuid,
+    /// Its rooftop (the view nests departments in their rooftop, so not repeated).
+    #[serde(skip)]
+    pub rooftop_id: Uuid,
+    /// What shoppers and agents see ("Sales").
+    pub label: String,
+    /// Section of the Live Agent Status board ("Front End"), if any.
+    pub board_section: Option<String>,
+    /// Order among the rooftop's departments (smallest first).
+    pub position: i32,
+}
+
+/// A website in its rooftop's summary.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct WebsiteRef {
+    /// Its id.
+    pub id: Uuid,
+    /// Its rooftop (implied by the nesting).
+    #[serde(skip)]
+    pub rooftop_id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// Its widget key.
+    pub widget_key: String,
+}
+
+/// A rooftop (dealership) with its departments and websites.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RooftopView {
+    /// Its id.
+    pub id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// IANA time zone its business hours are read in.
+    pub time_zone: String,
+    /// ISO 3166-1 alpha-2 country (phone numbers are read in it).
+    pub country: String,
+    /// Its departments, by position then label.
+    pub departments: Vec<DepartmentView>,
+    /// Its websites, by name.
+    pub websites: Vec<WebsiteRef>,
+}
+
+#[derive(sqlx::FromRow)]
+struct RooftopRow {
+    id: Uuid,
+    name: String,
+    time_zone: String,
+    country: String,
+}
+
+/// The rooftops of a group (by name), or the one rooftop `only`, with their departments and
+/// websites. Read in one snapshot so the three lists agree.
+pub async fn rooftops_of(
+    pool: &PgPool,
+    group: Uuid,
+    only: Option<Uuid>,
+) -> sqlx::Result<Vec<RooftopView>> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    let rooftops: Vec<RooftopRow> = sqlx::query_as(
+        "SELECT id, name, time_zone, country FROM rooftops \
+         WHERE group_id = $1 AND ($2::uuid IS NULL OR id = $2) ORDER BY name, id",
+    )
+    .bind(group)
+    .bind(only)
+    .fetch_all(&mut *tx)
+    .await?;
+    let departments: Vec<DepartmentView> = sqlx::query_as(
+        "SELECT id, rooftop_id, label, board_section, position FROM departments \
+         WHERE group_id = $1 AND ($2::uuid IS NULL OR rooftop_id = $2) ORDER BY position, label, id",
+    )
+    .bind(group)
+    .bind(only)
+    .fetch_all(&mut *tx)
+    .await?;
+    let websites: Vec<WebsiteRef> = sqlx::query_as(
+        "SELECT id, rooftop_id, name, widget_key FROM websites \
+         WHERE group_id = $1 AND ($2::uuid IS NULL OR rooftop_id = $2) ORDER BY name, id",
+    )
+    .bind(group)
+    .bind(only)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(rooftops
+        .into_iter()
+        .map(|r| RooftopView {
+            departments: departments
+                .iter()
+                .filter(|d| d.rooftop_id == r.id)
+                .cloned()
+                .collect(),
+            websites: websites
+                .iter()
+                .filter(|w| w.rooftop_id == r.id)
+                .cloned()
+                .collect(),
+            id: r.id,
+            name: r.name,
+            time_zone: r.time_zone,
+            country: r.country,
+        })
+        .collect())
+}
+
+/// A rooftop's settings, already checked by the caller.
+#[derive(Debug, Clone, Copy)]
+pub struct RooftopInput<'a> {
+    /// Its name, trimmed.
+    pub name: &'a str,
+    /// A canonical IANA time zone name.
+    pub time_zone: &'a str,
+    /// ISO 3166-1 alpha-2.
+    pub country: &'a str,
+}
+
+/// Creates a rooftop of `group`.
+pub async fn create_rooftop(
+    db: impl PgExecutor<'_>,
+    group: Uuid,
+    r: RooftopInput<'_>,
+) -> sqlx::Result<Uuid> {
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO rooftops (id, group_id, name, time_zone, country) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(group)
+    .bind(r.name)
+    .bind(r.time_zone)
+    .bind(r.country)
+    .execute(db)
+    .await?;
+    Ok(id)
+}
+
+/// Changes a rooftop of `group`; false when it has none with this id.
+pub async fn update_rooftop(
+    db: impl PgExecutor<'_>,
+    group: Uuid,
+    id: Uuid,
+    r: RooftopInput<'_>,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE rooftops SET name = $3, time_zone = $4, country = $5 WHERE id = $1 AND group_id = $2",
+    )
+    .bind(id)
+    .bind(group)
+    .bind(r.name)
+    .bind(r.time_zone)
+    .bind(r.country)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A department's rooftop, when the department is in `group`.
+pub async fn department_rooftop(
+    db: impl PgExecutor<'_>,
+    group: Uuid,
+    id: Uuid,
+) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar("SELECT rooftop_id FROM departments WHERE id = $1 AND group_id = $2")
+        .bind(id)
+        .bind(group)
+        .fetch_optional(db)
+        .await
+}
+
+/// Creates a department at the end of its rooftop's list. `None` when the rooftop is not
+/// `group`'s; [`DirectoryError::Taken`] (`label`) when the rooftop has a department with this
+/// label in any case. The rooftop's row is locked, so two creations cannot both pass the check.
+pub async fn create_department(
+    pool: &PgPool,
+    group: Uuid,
+    rooftop: Uuid,
+    label: &str,
+    board_section: Option<&str>,
+) -> Result<Option<Uuid>, DirectoryError> {
+    let mut tx = pool.begin().await?;
+    let found: Option<Uuid> =
+        sqlx::query_scalar("SELECT id FROM rooftops WHERE id = $1 AND group_id = $2 FOR UPDATE")
+            .bind(rooftop)
+            .bind(group)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if found.is_none() {
+        return Ok(None);
+    }
+    label_free(&mut tx, rooftop, label, None).await?;
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO departments (id, group_id, rooftop_id, label, board_section, position) \
+         SELECT $1, $2, $3, $4, $5, COALESCE(max(position) + 1, 0) FROM departments WHERE rooftop_id = $3",
+    )
+    .bind(id)
+    .bind(group)
+    .bind(rooftop)
+    .bind(label)
+    .bind(board_section)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| taken_or(e, "label"))?;
+    tx.commit().await?;
+    Ok(Some(id))
+}
+
+/// [`DirectoryError::Taken`] when another department of the rooftop has this label (any case).
+async fn label_free(
+    tx: &mut sqlx::PgConnection,
+    rooftop: Uuid,
+    label: &str,
+    except: Option<Uuid>,
+) -> Result<(), DirectoryError> {
+    let clash: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM departments WHERE rooftop_id = $1 AND lower(label) = lower($2) \
+         AND ($3::uuid IS NULL OR id <> $3))",
+    )
+    .bind(rooftop)
+    .bind(label)
+    .bind(except)
+    .fetch_one(&mut *tx)
+    .await?;
+    if clash {
+        Err(DirectoryError::Taken { field: "label" })
+    } else {
+        Ok(())
+    }
+}
+
+/// Changes a department's label, board section and (when given) position; false when `group`
+/// has no such department.
+pub async fn update_department(
+    pool: &PgPool,
+    group: Uuid,
+    id: Uuid,
+    label: &str,
+    board_section: Option<&str>,
+    position: Option<i32>,
+) -> Result<bool, DirectoryError> {
+    let mut tx = pool.begin().await?;
+    let rooftop: Option<Uuid> = sqlx::query_scalar(
+        "SELECT r.id FROM departments d JOIN rooftops r ON r.id = d.rooftop_id \
+         WHERE d.id = $1 AND d.group_id = $2 FOR UPDATE OF r",
+    )
+    .bind(id)
+    .bind(group)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(rooftop) = rooftop else {
+        return Ok(false);
+    };
+    label_free(&mut tx, rooftop, label, Some(id)).await?;
+    sqlx::query(
+        "UPDATE departments SET label = $3, board_section = $4, position = COALESCE($5, position) \
+         WHERE id = $1 AND group_id = $2",
+    )
+    .bind(id)
+    .bind(group)
+    .bind(label)
+    .bind(board_section)
+    .bind(position)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| taken_or(e, "label"))?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// One department of a group as the admin pages show it.
+pub async fn department_view(
+    db: impl PgExecutor<'_>,
+    group: Uuid,
+    id: Uuid,
+) -> sqlx::Result<Option<DepartmentView>> {
+    sqlx::query_as(
+        "SELECT id, rooftop_id, label, board_section, position FROM departments WHERE id = $1 AND group_id = $2",
+    )
+    .bind(id)
+    .bind(group)
+    .fetch_optional(db)
+    .await
+}
+
+/// Deletes a department with no history; false when `group` has no such department;
+/// [`DirectoryError::InUse`] when a conversation is or was in it, a lead names it or a CRM
+/// destination is for it (deleting would cascade into, or orphan, that history). The department's row is locked first, so a chat started meanwhile is either seen
+/// here or fails to start in it.
+pub async fn delete_department(
+    pool: &PgPool,
+    group: Uuid,
+    id: Uuid,
+) -> Result<bool, DirectoryError> {
+    let mut tx = pool.begin().await?;
+    let found: Option<Uuid> =
+        sqlx::query_scalar("SELECT id FROM departments WHERE id = $1 AND group_id = $2 FOR UPDATE")
+            .bind(id)
+            .bind(group)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if found.is_none() {
+        return Ok(false);
+    }
+    // Its own chats and chats once transferred to it (their transfer rows would cascade),
+    // leads made in it, and CRM destinations for it (their delivery log would cascade).
+    let (conversations, leads, destinations): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM conversations WHERE group_id = $2 AND department_id = $1) \
+           + (SELECT count(DISTINCT conversation_id) FROM transfers WHERE group_id = $2 AND to_department = $1 \
+              AND conversation_id NOT IN (SELECT id FROM conversations WHERE group_id = $2 AND department_id = $1)), \
+           (SELECT count(*) FROM leads WHERE group_id = $2 AND department_id = $1), \
+           (SELECT count(*) FROM crm_destinations WHERE group_id = $2 AND department_id = $1)",
+    )
+    .bind(id)
+    .bind(group)
+    .fetch_one(&mut *tx)
+    .await?;
+    let uses: Vec<String> = [
+        (conversations, "conversation"),
+        (leads, "lead"),
+        (destinations, "CRM destination"),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}{}", if n == 1 { "" } else { "s" }))
+    .collect();
+    if !uses.is_empty() {
+        return Err(DirectoryError::InUse(uses.join(", ")));
+    }
+    sqlx::query("DELETE FROM departments WHERE id = $1 AND group_id = $2")
+        .bind(id)
+        .bind(group)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// The URL of an agent's headshot, relative to the gateway; `version` makes a new upload a new
+/// URL, so caches never show an old face.
+pub fn photo_url(agent: Uuid, version: i64) -> String {
+    format!("/api/v1/agents/{agent}/photo?v={version}")
+}
+
+/// The headshot URL of an agent, if they have one.
+pub async fn photo_url_of(db: impl PgExecutor<'_>, agent: Uuid) -> sqlx::Result<Option<String>> {
+    let v: Option<i64> = sqlx::query_scalar("SELECT version FROM agent_photos WHERE agent_id = $1")
+        .bind(agent)
+        .fetch_optional(db)
+        .await?;
+    Ok(v.map(|v| photo_url(agent, v)))
+}
+
+/// An agent as the admin pages show it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AgentView {
+    /// Its id.
+    pub id: Uuid,
+    /// Login e-mail.
+    pub email: String,
+    /// First name.
+    pub first_name: String,
+    /// Last name.
+    pub last_name: String,
+    /// `agent`, `manager` or `admin`.
+    pub role: String,
+    /// Chats they can hold at once.
+    pub max_chats: i32,
+    /// The console's language (`en`, `es`).
+    pub locale: String,
+    /// Their own IANA time zone, if set.
+    pub time_zone: Option<String>,
+    /// The departments they cover (any rooftops of the group).
+    pub department_ids: Vec<Uuid>,
+    /// Their headshot (relative URL), if any.
+    pub photo_url: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct AgentViewRow {
+    id: Uuid,
+    email: String,
+    first_name: String,
+    last_name: String,
+    role: String,
+    max_chats: i32,
+    locale: String,
+    time_zone: Option<String>,
+    department_ids: Vec<Uuid>,
+    photo_version: Option<i64>,
+}
+
+/// The agents of a group (by name), or the one agent `only`.
+pub async fn agents_of(
+    db: impl PgExecutor<'_>,
+    group: Uuid,
+    only: Option<Uuid>,
+) -> sqlx::Result<Vec<AgentView>> {
+    let rows: Vec<AgentViewRow> = sqlx::query_as(
+        "SELECT a.id, a.email, a.first_name, a.last_name, a.role, a.max_chats, a.locale, a.time_zone, \
+           COALESCE((SELECT array_agg(m.department_id ORDER BY m.department_id) FROM agent_memberships m \
+                     WHERE m.agent_id = a.id), '{}') AS department_ids, \
+           p.version AS photo_version \
+         FROM agents a LEFT JOIN agent_photos p ON p.agent_id = a.id \
+         WHERE a.group_id = $1 AND ($2::uuid IS NULL OR a.id = $2) \
+         ORDER BY a.last_name, a.first_name, a.id",
+    )
+    .bind(group)
+    .bind(only)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| AgentView {
+            photo_url: r.photo_version.map(|v| photo_url(r.id, v)),
+            id: r.id,
+            email: r.email,
+            first_name: r.first_name,
+            last_name: r.last_name,
+            role: r.role,
+            max_chats: r.max_chats,
+            locale: r.locale,
+            time_zone: r.time_zone,
+            department_ids: r.department_ids,
+        })
+        .collect())
+}
+
+/// The first of `ids` that is not a department of `group`, if any.
+pub async fn foreign_department(
+    db: impl PgExecutor<'_>,
+    group: Uuid,
+    ids: &[Uuid],
+) -> sqlx::Result<Option<Uuid>> {
+    let ours: Vec<Uuid> =
+        sqlx::query_scalar("SELECT id FROM departments WHERE group_id = $1 AND id = ANY($2)")
+            .bind(group)
+            .bind(ids)
+            .fetch_all(db)
+            .await?;
+    Ok(ids.iter().find(|id| !ours.contains(id)).copied())
+}
+
+/// A new agent, already checked by the caller.
+#[derive(Debug, Clone, Copy)]
+pub struct AgentInput<'a> {
+    /// Login e-mail.
+    pub email: &'a str,
+    /// Password (hashed here, never stored).
+    pub password: &'a str,
+    /// First name.
+    pub first_name: &'a str,
+    /// Last name.
+    pub last_name: &'a str,
+    /// `agent`, `manager` or `admin`.
+    pub role: &'a str,
+    /// Chats they can hold at once.
+    pub max_chats: i32,
+    /// Departments of the group they cover.
+    pub department_ids: &'a [Uuid],
+}
+
+/// Creates an agent with its memberships in one transaction (the password hashed with
+/// argon2id off the async threads); [`DirectoryError::Taken`] (`email`) when any agent of any
+/// group logs in with this e-mail.
+pub async fn create_agent(
+    pool: &PgPool,
+    group: Uuid,
+    a: AgentInput<'_>,
+) -> Result<Uuid, DirectoryError> {
+    let password = a.password.to_string();
+    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| DirectoryError::Hash(e.to_string()))?
+        .map_err(|e| DirectoryError::Hash(e.to_string()))?;
+    let id = Uuid::now_v7();
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO agents (id, group_id, email, password_hash, first_name, last_name, role, max_chats) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(id)
+    .bind(group)
+    .bind(a.email)
+    .bind(hash)
+    .bind(a.first_name)
+    .bind(a.last_name)
+    .bind(a.role)
+    .bind(a.max_chats)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| taken_or(e, "email"))?;
+    insert_memberships(&mut tx, group, id, a.department_ids).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+async fn insert_memberships(
+    tx: &mut sqlx::PgConnection,
+    group: Uuid,
+    agent: Uuid,
+    departments: &[Uuid],
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO agent_memberships (agent_id, department_id, group_id) \
+         SELECT $1, d, $2 FROM unnest($3::uuid[]) d ON CONFLICT DO NOTHING",
+    )
+    .bind(agent)
+    .bind(group)
+    .bind(departments)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Changes an agent's names, role and chat limit; false when `group` has no such agent.
+pub async fn update_agent(
+    db: impl PgExecutor<'_>,
+    group: Uuid,
+    id: Uuid,
+    first_name: &str,
+    last_name: &str,
+    role: &str,
+    max_chats: i32,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE agents SET first_name = $3, last_name = $4, role = $5, max_chats = $6 \
+         WHERE id = $1 AND group_id = $2",
+    )
+    .bind(id)
+    .bind(group)
+    .bind(first_name)
+    .bind(last_name)
+    .bind(role)
+    .bind(max_chats)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Replaces the departments an agent covers, in one transaction (the agent's row locked, so two
+/// replacements never interleave); false when `group` has no such agent. The router and
+/// presence read memberships from Postgres at each decision: the next offer sees the new set.
+pub async fn replace_memberships(
+    pool: &PgPool,
+    group: Uuid,
+    agent: Uuid,
+    departments: &[Uuid],
+) -> sqlx::Result<bool> {
+    let mut tx = pool.begin().await?;
+    let found: Option<Uuid> =
+        sqlx::query_scalar("SELECT id FROM agents WHERE id = $1 AND group_id = $2 FOR UPDATE")
+            .bind(agent)
+            .bind(group)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if found.is_none() {
+        return Ok(false);
+    }
+    sqlx::query("DELETE FROM agent_memberships WHERE agent_id = $1 AND group_id = $2")
+        .bind(agent)
+        .bind(group)
+        .execute(&mut *tx)
+        .await?;
+    insert_memberships(&mut tx, group, agent, departments).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Creates a website with a fresh widget key (retried on the unlikely clash of two random
+/// keys); `appearance` is the validated JSON object.
+pub async fn create_website(
+    pool: &PgPool,
+    group: Uuid,
+    rooftop: Uuid,
+    name: &str,
+    allowed_origins: &[String],
+    appearance: &serde_json::Value,
+) -> sqlx::Result<Uuid> {
+    let id = Uuid::now_v7();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let key = widget_key();
+        let done = sqlx::query(
+            "INSERT INTO websites (id, group_id, rooftop_id, name, widget_key, allowed_origins, appearance) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(id)
+        .bind(group)
+        .bind(rooftop)
+        .bind(name)
+        .bind(&key)
+        .bind(allowed_origins)
+        .bind(appearance)
+        .execute(pool)
+        .await;
+        match done {
+            Ok(_) => return Ok(id),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() && attempt < 3 => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// How long a widget key is.
+pub const WIDGET_KEY_LEN: usize = 16;
+
+/// A random widget key: 16 characters of `[A-Za-z0-9_-]` (96 bits), public in the snippet but
+/// not guessable from another website's.
+pub fn widget_key() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
+    let mut rng = rand::rng();
+    (0..WIDGET_KEY_LEN)
+        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
+        .collect()
+}
+
+/// Changes a website's name, allowed origins and (when given) appearance; false when `group`
+/// has no such website.
+pub async fn update_website(
+    db: impl PgExecutor<'_>,
+    group: Uuid,
+    id: Uuid,
+    name: &str,
+    allowed_origins: &[String],
+    appearance: Option<&serde_json::Value>,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE websites SET name = $3, allowed_origins = $4, appearance = COALESCE($5, appearance) \
+         WHERE id = $1 AND group_id = $2",
+    )
+    .bind(id)
+    .bind(group)
+    .bind(name)
+    .bind(allowed_origins)
+    .bind(appearance)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// What an agent sees and changes of themselves.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Profile {
+    /// Their id.
+    pub id: Uuid,
+    /// Login e-mail.
+    pub email: String,
+    /// First name.
+    pub first_name: String,
+    /// Last name.
+    pub last_name: String,
+    /// The console's language: `en` or `es`.
+    pub locale: String,
+    /// Their IANA time zone; none: the rooftop's.
+    pub time_zone: Option<String>,
+    /// Their headshot (relative URL), if any.
+    pub photo_url: Option<String>,
+}
+
+/// An agent's profile (none when the agent is gone).
+pub async fn profile(db: impl PgExecutor<'_>, agent: Uuid) -> sqlx::Result<Option<Profile>> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        id: Uuid,
+        email: String,
+        first_name: String,
+        last_name: String,
+        locale: String,
+        time_zone: Option<String>,
+        photo_version: Option<i64>,
+    }
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT a.id, a.email, a.first_name, a.last_name, a.locale, a.time_zone, p.version AS photo_version \
+         FROM agents a LEFT JOIN agent_photos p ON p.agent_id = a.id WHERE a.id = $1",
+    )
+    .bind(agent)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|r| Profile {
+        photo_url: r.photo_version.map(|v| photo_url(r.id, v)),
+        id: r.id,
+        email: r.email,
+        first_name: r.first_name,
+        last_name: r.last_name,
+        locale: r.locale,
+        time_zone: r.time_zone,
+    }))
+}
+
+/// A profile change, already checked by the caller.
+#[derive(Debug, Clone, Copy)]
+pub struct ProfileInput<'a> {
+    /// First name.
+    pub first_name: &'a str,
+    /// Last name.
+    pub last_name: &'a str,
+    /// Login e-mail.
+    pub email: &'a str,
+    /// `en` or `es`.
+    pub locale: &'a str,
+    /// IANA time zone, or none.
+    pub time_zone: Option<&'a str>,
+}
+
+/// Changes an agent's own profile; [`DirectoryError::Taken`] (`email`) when another agent logs
+/// in with this e-mail.
+pub async fn update_profile(
+    db: impl PgExecutor<'_>,
+    group: Uuid,
+    agent: Uuid,
+    p: ProfileInput<'_>,
+) -> Result<(), DirectoryError> {
+    sqlx::query(
+        "UPDATE agents SET first_name = $3, last_name = $4, email = $5, locale = $6, time_zone = $7 \
+         WHERE id = $1 AND group_id = $2",
+    )
+    .bind(agent)
+    .bind(group)
+    .bind(p.first_name)
+    .bind(p.last_name)
+    .bind(p.email)
+    .bind(p.locale)
+    .bind(p.time_zone)
+    .execute(db)
+    .await
+    .map_err(|e| taken_or(e, "email"))?;
+    Ok(())
+}
+
+/// Stores an agent's headshot, replacing any; answers its new version. The version moves on by
+/// one per upload and never below the upload's time in milliseconds, so a photo uploaded after
+/// a deletion never reuses an old version (and an old cached URL or ETag).
+pub async fn put_photo(
+    db: impl PgExecutor<'_>,
+    group: Uuid,
+    agent: Uuid,
+    content_type: &str,
+    bytes: &[u8],
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "INSERT INTO agent_photos (agent_id, group_id, content_type, bytes, version, updated_at) \
+         VALUES ($1, $2, $3, $4, (extract(epoch FROM clock_timestamp()) * 1000)::bigint, now()) \
+         ON CONFLICT (agent_id) DO UPDATE SET content_type = EXCLUDED.content_type, bytes = EXCLUDED.bytes, \
+           version = GREATEST(agent_photos.version + 1, EXCLUDED.version), updated_at = now() \
+         RETURNING version",
+    )
+    .bind(agent)
+    .bind(group)
+    .bind(content_type)
+    .bind(bytes)
+    .fetch_one(db)
+    .await
+}
+
+/// Removes an agent's headshot (nothing when there is none).
+pub async fn delete_photo(db: impl PgExecutor<'_>, group: Uuid, agent: Uuid) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM agent_photos WHERE agent_id = $1 AND group_id = $2")
+        .bind(agent)
+        .bind(group)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// An agent's stored headshot.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Photo {
+    /// `image/png` or `image/jpeg`.
+    pub content_type: String,
+    /// The file.
+    pub bytes: Vec<u8>,
+    /// Its version (the ETag).
+    pub version: i64,
+}
+
+/// An agent's headshot, if any.
+pub async fn photo(db: impl PgExecutor<'_>, agent: Uuid) -> sqlx::Result<Option<Photo>> {
+    sqlx::query_as("SELECT content_type, bytes, version FROM agent_photos WHERE agent_id = $1")
+        .bind(agent)
+        .fetch_optional(db)
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn widget_keys_are_sixteen_safe_characters_and_differ() {
+        let a = widget_key();
+        assert_eq!(a.len(), WIDGET_KEY_LEN);
+        assert!(
+            a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        );
+        assert_ne!(a, widget_key());
+        assert_eq!(
+            snippet("https://chat.example", "abc"),
+            r#"<script src="https://chat.example/widget.js" data-key="abc" async></script>"#
+        );
+        assert_eq!(
+            photo_url(Uuid::nil(), 7),
+            "/api/v1/agents/00000000-0000-0000-0000-000000000000/photo?v=7"
+        );
     }
 }

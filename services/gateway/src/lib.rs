@@ -12,6 +12,9 @@
 //! - [`start`]: binds the HTTP port, follows the bus, serves until cancelled.
 //! - [`api`]: REST handlers and the OpenAPI document.
 //! - [`routing_api`]: REST for routing settings and teams (forwarded to the router).
+//! - [`admin_api`]: REST for the admin pages: rooftops, departments, agents, memberships,
+//!   websites (tables owned here).
+//! - [`profile_api`]: REST for an agent's own profile and headshot (served publicly).
 //! - [`reports`]: REST for the per-department numbers managers ask for.
 //! - [`handover`]: transfers and reassignments (REST and the console socket).
 //! - [`auth`]: agent login and sessions.
@@ -24,8 +27,11 @@
 //! - [`visitor`]: signed visitor tokens.
 //! - [`error`]: the HTTP error type.
 //! - [`demo`]: the demo dealer group.
+//! - [`appearance`]: the widget's look per website (validated settings).
 
+pub mod admin_api;
 pub mod api;
+pub mod appearance;
 pub mod attachments;
 pub mod auth;
 pub mod bot_api;
@@ -39,6 +45,7 @@ pub mod hub;
 pub mod internal;
 pub mod leads_api;
 pub mod notify_api;
+pub mod profile_api;
 pub mod reports;
 pub mod routing_api;
 pub mod transcript;

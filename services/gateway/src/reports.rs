@@ -1,5 +1,6 @@
 //! REST for reports: the per-department numbers a manager asks for (chats, answered, missed,
-//! offline; the missed rate; time to pick up and to the first agent reply; chats per agent).
+//! offline; the missed rate; time to pick up and to the first agent reply; chats per agent;
+//! leads made from the chats and the chat-to-lead rate), and the same rolled up per rooftop.
 //! Managers and admins of the session's group only; the numbers are computed in Postgres
 //! (`showroom_store::report`) over the session's group alone.
 
@@ -12,7 +13,7 @@ use axum::extract::{Query, State};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use showroom_proto::conversation::{DepartmentRef, Named};
-use showroom_store::report::{self, AgentChatsRow, DepartmentRow};
+use showroom_store::report::{self, AgentChatsRow, DepartmentRow, RooftopRow};
 use uuid::Uuid;
 
 use crate::AppState;
@@ -44,6 +45,40 @@ pub struct DepartmentsReport {
     /// Every department of the group, grouped by rooftop (by rooftop name, then the
     /// department's position and label), including those without chats.
     pub departments: Vec<DepartmentNumbers>,
+    /// Every rooftop of the group (by name) with its departments' chats together; the times
+    /// and the leads are computed over the rooftop's chats (not summed: a lead made from two
+    /// chats of the rooftop counts once).
+    pub rooftops: Vec<RooftopNumbers>,
+}
+
+/// One rooftop's numbers: its departments' conversations together.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RooftopNumbers {
+    /// The rooftop.
+    pub rooftop: Named,
+    /// Conversations created in the range in its departments.
+    pub chats: i64,
+    /// Of those, the ones an agent picked up.
+    pub answered: i64,
+    /// … `missed`.
+    pub missed: i64,
+    /// … `offline`.
+    pub offline: i64,
+    /// … `timed_out`.
+    pub timed_out: i64,
+    /// … `ended`.
+    pub ended: i64,
+    /// `missed / (chats - offline)`; `null` when every chat went offline or there were none.
+    pub missed_rate: Option<f64>,
+    /// Seconds to pick up, over the answered chats; `null` when none was.
+    pub time_to_pickup_secs: Option<Durations>,
+    /// Seconds to the first agent message; `null` when no chat has one.
+    pub time_to_first_response_secs: Option<Durations>,
+    /// Distinct leads made from those chats.
+    pub leads: i64,
+    /// `leads / chats`, `null` when there were no chats (may pass 1.0 when chats made several
+    /// leads).
+    pub chat_to_lead_rate: Option<f64>,
 }
 
 /// One department's numbers. A conversation counts when it was created in the range, in the
@@ -77,6 +112,11 @@ pub struct DepartmentNumbers {
     pub time_to_first_response_secs: Option<Durations>,
     /// How many of the department's chats of the range each agent has, most first.
     pub chats_per_agent: Vec<AgentChats>,
+    /// Distinct leads made from those chats (a lead source names the conversation).
+    pub leads: i64,
+    /// `leads / chats`, `null` when there were no chats (may pass 1.0 when chats made several
+    /// leads).
+    pub chat_to_lead_rate: Option<f64>,
 }
 
 /// The median and mean of a duration, in seconds.
@@ -166,6 +206,28 @@ fn numbers(d: DepartmentRow, agents: &mut HashMap<Uuid, Vec<AgentChats>>) -> Dep
         time_to_pickup_secs: durations(d.pickup_p50, d.pickup_avg),
         time_to_first_response_secs: durations(d.first_response_p50, d.first_response_avg),
         chats_per_agent,
+        leads: d.leads,
+        chat_to_lead_rate: d.chat_to_lead_rate,
+    }
+}
+
+fn rooftop_numbers(r: RooftopRow) -> RooftopNumbers {
+    RooftopNumbers {
+        rooftop: Named {
+            id: r.rooftop_id,
+            name: r.rooftop_name,
+        },
+        chats: r.chats,
+        answered: r.answered,
+        missed: r.missed,
+        offline: r.offline,
+        timed_out: r.timed_out,
+        ended: r.ended,
+        missed_rate: r.missed_rate,
+        time_to_pickup_secs: durations(r.pickup_p50, r.pickup_avg),
+        time_to_first_response_secs: durations(r.first_response_p50, r.first_response_avg),
+        leads: r.leads,
+        chat_to_lead_rate: r.chat_to_lead_rate,
     }
 }
 
@@ -197,10 +259,12 @@ pub async fn departments(
         .into_iter()
         .map(|d| numbers(d, &mut agents))
         .collect();
+    let rooftops = report.rooftops.into_iter().map(rooftop_numbers).collect();
     Ok(Json(DepartmentsReport {
         from,
         to,
         departments,
+        rooftops,
     }))
 }
 

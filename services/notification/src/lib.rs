@@ -4,7 +4,7 @@
 //! # Layout
 //! - [`Config`]: the service's typed configuration (`SHOWROOM_*` variables).
 //! - [`start`]: connects, registers as `notification` with the NATS service API (agents'
-//!   choices, websites' e-mail settings), follows conversations, messages and messages left,
+//!   choices, websites' e-mail settings, shoppers' transcript requests), follows conversations, messages and messages left,
 //!   mails due transcripts, and runs until the shutdown token is cancelled.
 //! - [`notices`]: who hears of what: desktop notices (coalesced), missed-chat e-mails,
 //!   forwarded messages, transcripts.
@@ -26,7 +26,7 @@ use showroom_proto::bot::{MessageLeft, WebsiteRef};
 use showroom_proto::conversation::ConversationEvent;
 use showroom_proto::message::Message;
 use showroom_proto::notification::{
-    AgentRef, NotificationCommand, PutPrefs, PutWebsiteNotifications,
+    AgentRef, EmailTranscript, NotificationCommand, PutPrefs, PutWebsiteNotifications,
 };
 use showroom_proto::v1::{self, Group};
 use showroom_runtime::{Base, Running, Settings};
@@ -139,6 +139,20 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         PutWebsiteNotifications,
         settings::put_website
     );
+
+    // A shopper's "Email me this chat": rendered and mailed now, by the same code as the
+    // transcript the sweep mails after the quiet time.
+    let n = notices.clone();
+    base.host
+        .serve(
+            "email_transcript",
+            v1::notification_email_transcript(Group::Any),
+            move |group, env: Envelope<EmailTranscript>| {
+                let n = n.clone();
+                async move { n.email_transcript(group, env.data).await }
+            },
+        )
+        .await?;
 
     follow(&base, notices.clone());
     let every = Duration::from_millis(config.sweep_ms.max(50));

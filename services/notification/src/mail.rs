@@ -72,10 +72,22 @@ impl Mailer {
             .trim()
             .parse()
             .map_err(|_| MailError::Recipient(to.to_string()))?;
+        self.deliver(address, subject, body).await?;
+        sqlx::query("INSERT INTO sent_mails (key) VALUES ($1) ON CONFLICT DO NOTHING")
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(true)
+    }
+
+    /// Hands one plain-text e-mail to the SMTP server, with no bookkeeping: for callers that
+    /// record the key themselves, inside their own transaction (a shopper's transcript request,
+    /// which is rate-limited under a lock).
+    pub async fn deliver(&self, to: Address, subject: &str, body: String) -> Result<(), MailError> {
         let subject: String = subject.chars().filter(|c| !c.is_control()).collect();
         let message = Message::builder()
             .from(self.from.clone())
-            .to(Mailbox::new(None, address))
+            .to(Mailbox::new(None, to))
             .subject(subject)
             .header(ContentType::TEXT_PLAIN)
             .body(body)
@@ -84,10 +96,45 @@ impl Mailer {
             .send(message)
             .await
             .map_err(|e| MailError::Smtp(e.to_string()))?;
-        sqlx::query("INSERT INTO sent_mails (key) VALUES ($1) ON CONFLICT DO NOTHING")
-            .bind(key)
-            .execute(&self.pool)
-            .await?;
-        Ok(true)
+        Ok(())
+    }
+}
+
+/// `to` as an address we will write to: RFC 5321 syntax (lettre's parser), at most 254
+/// characters, a dotted domain (a shopper's typo like `jane@gmail` is refused rather than
+/// bounced later).
+pub fn address(to: &str) -> Result<Address, MailError> {
+    let to = to.trim();
+    let bad = || MailError::Recipient(to.to_string());
+    let address: Address = to.parse().map_err(|_| bad())?;
+    let domain = address.domain();
+    if to.len() > 254
+        || domain.starts_with('[')
+        || domain.split('.').count() < 2
+        || domain.split('.').any(str::is_empty)
+    {
+        return Err(bad());
+    }
+    Ok(address)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_need_a_dotted_domain() {
+        assert!(address(" jane@example.com ").is_ok());
+        for bad in [
+            "jane",
+            "jane@example",
+            "jane@.com",
+            "jane@example..com",
+            "a b@example.com",
+            "",
+        ] {
+            assert!(address(bad).is_err(), "{bad}");
+        }
+        assert!(address(&format!("{}@example.com", "a".repeat(250))).is_err());
     }
 }

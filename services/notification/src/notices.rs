@@ -1,6 +1,7 @@
 //! What happens that someone must hear of, and who hears it: desktop notices to agents
 //! (coalesced per agent and chat), missed-chat e-mails to the department's managers, messages
-//! left forwarded, transcripts mailed to shoppers once a chat has been quiet long enough.
+//! left forwarded, transcripts mailed to shoppers once a chat has been quiet long enough, or at
+//! once when they ask from the widget.
 
 use std::time::Duration;
 
@@ -13,14 +14,15 @@ use showroom_proto::conversation::{
 };
 use showroom_proto::message::{AuthorKind, Message};
 use showroom_proto::notification::{
-    DesktopNotice, NoticeKind, NotificationPrefs, WebsiteNotifications,
+    DesktopNotice, EmailTranscript, NoticeKind, NotificationPrefs, TRANSCRIPT_REQUESTS_PER_HOUR,
+    TranscriptRequested, WebsiteNotifications,
 };
-use showroom_proto::{Envelope, v1};
+use showroom_proto::{CommandError, Envelope, ErrorCode, v1};
 use showroom_store::read;
 use showroom_store::sqlx::{self, PgPool};
 use uuid::Uuid;
 
-use crate::mail::{MailError, Mailer};
+use crate::mail::{self, MailError, Mailer};
 use crate::settings;
 
 /// Sends notices; shared by the consumers and the transcript sweep.
@@ -319,11 +321,8 @@ impl Notices {
             let website = settings::website(&self.pool, c.website_id).await?;
             let email = c.contact.as_ref().and_then(|k| k.email.clone());
             if let (true, Some(email)) = (website.transcript_email, email) {
-                let body = self.transcript(&c).await?;
-                let subject = match c.language {
-                    Language::En => format!("Your chat with {}", c.rooftop.name),
-                    Language::Es => format!("Su chat con {}", c.rooftop.name),
-                };
+                let body = self.transcript(&c, i64::MAX).await?;
+                let subject = transcript_subject(&c);
                 match self
                     .mailer
                     .send_once(&format!("transcript:{id}"), &email, &subject, body)
@@ -342,13 +341,96 @@ impl Notices {
         Ok(sent)
     }
 
-    /// The transcript as plain text, in the chat's language.
-    async fn transcript(&self, c: &Conversation) -> Result<String, sqlx::Error> {
+    /// A shopper asked for the transcript by e-mail now (the widget's "Email me this chat").
+    /// Sent once per chat, address and last message (`transcript-request:<chat>:<email>:<seq>`
+    /// in `sent_mails`), so a retried request sends nothing twice; at most
+    /// [`TRANSCRIPT_REQUESTS_PER_HOUR`] per chat in an hour. Requests for one chat are
+    /// serialised by an advisory lock held in a transaction around the check, the SMTP hand-off
+    /// and the record, so two tabs cannot both slip under the limit; it is one connection, held
+    /// at most the SMTP time-out (10 s).
+    pub async fn email_transcript(
+        &self,
+        group: Uuid,
+        req: EmailTranscript,
+    ) -> Result<TranscriptRequested, CommandError> {
+        let to = mail::address(&req.email).map_err(|_| {
+            CommandError::invalid_fields(
+                [(
+                    "email".to_string(),
+                    "is not a complete e-mail address (like jane@example.com)".to_string(),
+                )]
+                .into_iter()
+                .collect(),
+            )
+        })?;
+        let email = to.to_string();
+        let c = read::conversation(&self.pool, group, req.conversation_id)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| CommandError::new(ErrorCode::NotFound, "no such conversation"))?;
+        let upto = req.upto_seq.clamp(0, c.last_seq);
+        if upto == 0 {
+            return Err(CommandError::new(
+                ErrorCode::NotAllowed,
+                "this chat has no messages to send yet",
+            ));
+        }
+        let body = self.transcript(&c, upto).await.map_err(unavailable)?;
+        let subject = transcript_subject(&c);
+        let prefix = format!("transcript-request:{}:", c.id);
+        let key = format!("{prefix}{}:{upto}", email.to_lowercase());
+
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('transcript-request'), hashtext($1))")
+            .bind(c.id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        let sent: Option<(String,)> = sqlx::query_as("SELECT key FROM sent_mails WHERE key = $1")
+            .bind(&key)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        if sent.is_some() {
+            return Ok(TranscriptRequested::AlreadySent { email });
+        }
+        let (count, wait): (i64, Option<f64>) = sqlx::query_as(
+            "SELECT count(*), EXTRACT(EPOCH FROM min(sent_at) + interval '1 hour' - now())::float8 \
+             FROM sent_mails WHERE starts_with(key, $1) AND sent_at > now() - interval '1 hour'",
+        )
+        .bind(&prefix)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        if count >= TRANSCRIPT_REQUESTS_PER_HOUR {
+            return Ok(TranscriptRequested::RateLimited {
+                retry_after_secs: wait.unwrap_or(3600.0).ceil().clamp(1.0, 3600.0) as u64,
+            });
+        }
+        self.mailer.deliver(to, &subject, body).await.map_err(|e| {
+            tracing::warn!(error = %e, conversation = %c.id, "transcript request not mailed");
+            CommandError::new(
+                ErrorCode::Unavailable,
+                "the e-mail could not be sent just now; try again",
+            )
+        })?;
+        sqlx::query("INSERT INTO sent_mails (key) VALUES ($1) ON CONFLICT DO NOTHING")
+            .bind(&key)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(TranscriptRequested::Sent { email })
+    }
+
+    /// The transcript as plain text, in the chat's language, up to message `upto`.
+    async fn transcript(&self, c: &Conversation, upto: i64) -> Result<String, sqlx::Error> {
         let rows: Vec<(String, Option<String>, String, chrono::DateTime<Utc>)> = sqlx::query_as(
             "SELECT author_kind, author_name, body, created_at FROM messages \
-             WHERE conversation_id = $1 ORDER BY seq",
+             WHERE conversation_id = $1 AND seq <= $2 ORDER BY seq",
         )
         .bind(c.id)
+        .bind(upto)
         .fetch_all(&self.pool)
         .await?;
         let (intro, you) = match c.language {
@@ -369,6 +451,20 @@ impl Notices {
         }
         Ok(out)
     }
+}
+
+/// The transcript e-mail's subject, in the chat's language.
+fn transcript_subject(c: &Conversation) -> String {
+    match c.language {
+        Language::En => format!("Your chat with {}", c.rooftop.name),
+        Language::Es => format!("Su chat con {}", c.rooftop.name),
+    }
+}
+
+/// A store failure, as the retryable refusal the requester sees (details only in the log).
+fn unavailable(e: sqlx::Error) -> CommandError {
+    tracing::error!(error = %e, "postgres failed");
+    CommandError::new(ErrorCode::Unavailable, "notification store unavailable")
 }
 
 /// Why a notice could not be sent now (retried by the redelivered event or the next sweep).

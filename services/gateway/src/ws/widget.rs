@@ -21,6 +21,7 @@ use showroom_proto::conversation::{
 };
 use showroom_proto::forms::{Answers, CheckedForm, ContactField, FormKind, SubmitForm};
 use showroom_proto::message::{Author, AuthorKind};
+use showroom_proto::notification::{EmailTranscript, TranscriptRequested};
 use showroom_proto::{CommandError, ErrorCode, v1};
 use showroom_store::read;
 use tokio::sync::mpsc;
@@ -30,6 +31,7 @@ use uuid::Uuid;
 use super::{
     HELLO_TIMEOUT, Incoming, PROTOCOL_VERSION, error_frame, next_frame, refused, with_ref,
 };
+use crate::appearance::{Appearance, LanguageChoice};
 use crate::directory::{self, Website};
 use crate::error::ApiError;
 use crate::hub::{Outbound, Side};
@@ -93,6 +95,11 @@ enum Frame {
         #[serde(default)]
         form_id: Option<String>,
     },
+    /// "Email me this chat": the transcript of the shopper's conversation, mailed now.
+    EmailTranscript {
+        /// Where to send it (checked by [`transcript_address`]).
+        email: String,
+    },
 }
 
 impl Frame {
@@ -105,6 +112,7 @@ impl Frame {
             Frame::End => "end",
             Frame::Ping => "ping",
             Frame::LeaveMessage { .. } => "leave_message",
+            Frame::EmailTranscript { .. } => "email_transcript",
         }
     }
 }
@@ -171,6 +179,43 @@ pub fn variables(raw: Option<Value>) -> Result<BTreeMap<String, String>, String>
         out.insert(name, value);
     }
     Ok(out)
+}
+
+/// An address a shopper typed for their transcript, checked before anything is asked of the
+/// notification service so a typo gets its own answer (`bad_email`) at once: e-mail syntax
+/// (the `email_address` crate), at most 254 characters, no display name, a dotted domain.
+/// Returned trimmed, the domain lower-cased.
+pub fn transcript_address(raw: &str) -> Option<String> {
+    let e = raw.trim();
+    if e.is_empty() || e.len() > 254 || e.contains(|c: char| c.is_whitespace() || c == '<') {
+        return None;
+    }
+    let parsed: email_address::EmailAddress = e.parse().ok()?;
+    let domain = parsed.domain();
+    if domain.starts_with('[')
+        || domain.split('.').count() < 2
+        || domain.split('.').any(str::is_empty)
+    {
+        return None;
+    }
+    Some(format!(
+        "{}@{}",
+        parsed.local_part(),
+        domain.to_ascii_lowercase()
+    ))
+}
+
+/// The website's widget appearance (`websites.appearance`). Read with its own query: the
+/// directory's website row belongs to the directory, and this is the only place that needs
+/// the column. A row without one (or with one that no longer parses) looks like the defaults.
+pub async fn appearance(pool: &sqlx::PgPool, website: Uuid) -> sqlx::Result<Appearance> {
+    let row: Option<(Value,)> = sqlx::query_as("SELECT appearance FROM websites WHERE id = $1")
+        .bind(website)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row
+        .map(|(v,)| Appearance::from_stored(&v))
+        .unwrap_or_default())
 }
 
 /// A conversation as the shopper sees it: without the dealer group's internal ids and routing
@@ -424,6 +469,13 @@ impl Shopper {
         let offline = read::form(pool, self.website.id, FormKind::Offline)
             .await
             .map_err(db)?;
+        let appearance = appearance(pool, self.website.id).await.map_err(db)?;
+        // A website that fixes the widget's language speaks it until the shopper chooses.
+        match appearance.language {
+            LanguageChoice::Auto => {}
+            LanguageChoice::En => self.language = Language::En,
+            LanguageChoice::Es => self.language = Language::Es,
+        }
         let language = self
             .conversation
             .as_ref()
@@ -438,6 +490,7 @@ impl Shopper {
             "language": language,
             "bot": bot_view(&bot, language),
             "forms": {"pre_chat": pre_chat, "offline": offline},
+            "appearance": appearance,
             "conversation": self.conversation.as_ref().map(shopper_view),
             "messages": messages,
         });
@@ -460,6 +513,9 @@ impl Shopper {
                 self.state.typing(self.group(), c.id, author, typing).await;
             }
             return None;
+        }
+        if let Frame::EmailTranscript { email } = frame {
+            return self.email_transcript(&email, r#ref).await;
         }
         Some(match self.dispatch(frame, r#ref).await {
             Ok(out) => out,
@@ -615,9 +671,9 @@ impl Shopper {
                     .acknowledge(self.group(), appended.message(), r#ref)
                     .await)
             }
-            Frame::Typing { .. } => Err(CommandError::new(
+            Frame::Typing { .. } | Frame::EmailTranscript { .. } => Err(CommandError::new(
                 ErrorCode::Internal,
-                "typing is handled before dispatch",
+                "handled before dispatch",
             )),
             Frame::LeaveMessage { mut form, form_id } => {
                 // The conversation it follows, if it could not go live.
@@ -675,6 +731,54 @@ impl Shopper {
         }
     }
 
+    /// "Email me this chat": checks the address and that there is a transcript, then asks the
+    /// notification service to mail it. The answer (`transcript_sent` or an `error`) comes
+    /// from a task, because the SMTP hand-off may take seconds and the shopper keeps chatting
+    /// meanwhile; the immediate refusals are returned here.
+    async fn email_transcript(&mut self, email: &str, r#ref: Option<&str>) -> Option<Outbound> {
+        let Some(email) = transcript_address(email) else {
+            return Some(error_frame(
+                "bad_email",
+                "that is not a complete e-mail address (like jane@example.com)",
+                r#ref,
+            ));
+        };
+        // Only the shopper's own conversation, as it stands now (its last message).
+        self.refresh().await;
+        let Some(c) = self.conversation.as_ref() else {
+            return Some(error_frame("not_found", "there is no chat to send", r#ref));
+        };
+        if c.last_seq == 0 {
+            return Some(error_frame(
+                "not_allowed",
+                "this chat has no messages to send yet",
+                r#ref,
+            ));
+        }
+        let req = EmailTranscript {
+            conversation_id: c.id,
+            email,
+            upto_seq: c.last_seq,
+        };
+        let state = self.state.clone();
+        let group = self.group();
+        let replies = self.replies.clone();
+        let r#ref = r#ref.map(str::to_string);
+        let span = tracing::Span::current();
+        tokio::spawn(
+            async move {
+                let answer: Result<TranscriptRequested, CommandError> = state
+                    .command(v1::notification_email_transcript(group), req)
+                    .await;
+                let _ = replies
+                    .send(transcript_answer(answer, r#ref.as_deref()))
+                    .await;
+            }
+            .instrument(span),
+        );
+        None
+    }
+
     /// Re-reads the current conversation (it was closed under us).
     async fn refresh(&mut self) {
         if let Some(c) = &self.conversation
@@ -685,9 +789,92 @@ impl Shopper {
     }
 }
 
+/// The widget's answer to `email_transcript`: `transcript_sent` (also for a retry of one
+/// already sent, so a client that lost the first answer gets the same one), or an error frame
+/// with a code of its own for a wrong address and for the hourly limit.
+fn transcript_answer(
+    answer: Result<TranscriptRequested, CommandError>,
+    r#ref: Option<&str>,
+) -> Outbound {
+    match answer {
+        Ok(TranscriptRequested::Sent { email } | TranscriptRequested::AlreadySent { email }) => {
+            Outbound::frame(&with_ref(
+                json!({"type": "transcript_sent", "email": email}),
+                r#ref,
+            ))
+        }
+        Ok(TranscriptRequested::RateLimited { retry_after_secs }) => {
+            let minutes = retry_after_secs.div_ceil(60);
+            let mut v = json!({
+                "type": "error",
+                "code": "rate_limited",
+                "message": format!(
+                    "this chat's transcript was e-mailed {} times in the last hour; try again in {minutes} min",
+                    showroom_proto::notification::TRANSCRIPT_REQUESTS_PER_HOUR
+                ),
+                "retry_after_secs": retry_after_secs,
+            });
+            v = with_ref(v, r#ref);
+            Outbound::frame(&v)
+        }
+        Err(e) if e.fields.contains_key("email") => error_frame(
+            "bad_email",
+            "that is not a complete e-mail address (like jane@example.com)",
+            r#ref,
+        ),
+        Err(e) => refused(&e, r#ref),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transcript_addresses_are_checked() {
+        assert_eq!(
+            transcript_address(" Jane.Doe@Example.COM ").as_deref(),
+            Some("Jane.Doe@example.com")
+        );
+        for bad in [
+            "",
+            "jane",
+            "jane@example",
+            "jane@.com",
+            "jane@example..com",
+            "jane doe@example.com",
+            "Jane <jane@example.com>",
+            "<jane@example.com>",
+            "jane@[127.0.0.1]",
+        ] {
+            assert_eq!(transcript_address(bad), None, "{bad}");
+        }
+        assert_eq!(
+            transcript_address(&format!("{}@example.com", "a".repeat(250))),
+            None
+        );
+    }
+
+    #[test]
+    fn the_shopper_view_keeps_the_agent_id_and_drops_internals() {
+        let c: Conversation = serde_json::from_value(json!({
+            "id": Uuid::nil(), "group_id": Uuid::nil(), "website_id": Uuid::nil(),
+            "rooftop": {"id": Uuid::nil(), "name": "Honda"},
+            "department": {"id": Uuid::nil(), "label": "Sales"},
+            "shopper": {"visitor_id": Uuid::nil(), "name": "Maria"},
+            "agent": {"id": "00000000-0000-0000-0000-000000000007", "name": "Ann Larson"},
+            "state": "active", "last_seq": 3, "created_at": "2026-11-22T10:00:00Z",
+            "ended_at": null, "ended_by": null,
+            "team": {"id": Uuid::nil(), "name": "BDC"},
+        }))
+        .expect("a conversation");
+        let v = shopper_view(&c);
+        assert_eq!(v["agent"]["id"], "00000000-0000-0000-0000-000000000007");
+        assert_eq!(v["agent"]["name"], "Ann Larson");
+        for internal in ["group_id", "website_id", "team"] {
+            assert!(v.get(internal).is_none(), "{internal} leaked");
+        }
+    }
 
     fn problem(v: Value) -> String {
         variables(Some(v)).unwrap_err()

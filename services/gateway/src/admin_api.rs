@@ -1,0 +1,1199 @@
+//! REST for the admin pages: the group's rooftops and their departments, its agents and the
+//! departments they cover, and its websites (origins, widget key and snippet, appearance). The
+//! gateway owns these tables (`crate::directory` does the writes).
+//!
+//! Any agent of the group may read; only managers and admins may write, and only an admin may
+//! create or edit an admin or give the admin role; nobody changes their own role. Every query
+//! is scoped to the session's group: another group's id answers 404 as a missing one does.
+//! Wrong input answers 400 with `error.fields` naming each wrong field (`label`,
+//! `allowed_origins`, `appearance.text_color`, …); a taken label or e-mail 409 naming it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use showroom_proto::{CommandError, ErrorCode};
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::appearance::Appearance;
+use crate::auth::Session;
+use crate::directory::{
+    self, AgentInput, AgentView, DepartmentView, DirectoryError, RooftopInput, RooftopView,
+    WebsiteView,
+};
+use crate::error::{ApiError, ErrorBody};
+
+/// Longest rooftop name, in characters.
+const MAX_ROOFTOP_NAME: usize = 80;
+/// Longest department label and board section, in characters.
+const MAX_LABEL: usize = 60;
+/// Longest agent first or last name, in characters.
+const MAX_PERSON_NAME: usize = 80;
+/// Longest website name, in characters.
+const MAX_WEBSITE_NAME: usize = 120;
+/// Shortest password, in characters.
+const MIN_PASSWORD: usize = 10;
+/// Longest password, in characters (argon2 takes any length; this bounds the work).
+const MAX_PASSWORD: usize = 200;
+/// Most origins a website may allow.
+pub const MAX_ORIGINS: usize = 50;
+/// Most departments an agent may cover.
+const MAX_MEMBERSHIPS: usize = 500;
+/// Most chats an agent can be set to hold at once.
+const MAX_CHATS: i32 = 50;
+/// Longest e-mail address.
+const MAX_EMAIL: usize = 254;
+
+// ---------------------------------------------------------------------------------------------
+// Errors and input checks shared with `profile_api`.
+
+/// The wrong fields of one request, gathered so a form can show every fault at once.
+#[derive(Debug, Default)]
+pub(crate) struct Problems(BTreeMap<String, String>);
+
+impl Problems {
+    /// Keeps a checked value, or records why `field` is wrong.
+    pub(crate) fn check<T>(&mut self, field: &str, r: Result<T, String>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(reason) => {
+                self.add(field, reason);
+                None
+            }
+        }
+    }
+
+    /// Records why `field` is wrong (the first reason wins).
+    pub(crate) fn add(&mut self, field: &str, reason: impl Into<String>) {
+        self.0.entry(field.to_string()).or_insert(reason.into());
+    }
+
+    /// 400 naming every wrong field, if any.
+    pub(crate) fn finish(self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(fields_error(ErrorCode::BadRequest, self.0))
+        }
+    }
+}
+
+fn fields_error(code: ErrorCode, fields: BTreeMap<String, String>) -> ApiError {
+    let message = fields
+        .iter()
+        .map(|(f, r)| format!("{f}: {r}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    ApiError::from(CommandError {
+        code,
+        message,
+        fields,
+    })
+}
+
+/// 400 naming one wrong field.
+pub(crate) fn invalid(field: &str, reason: impl Into<String>) -> ApiError {
+    fields_error(
+        ErrorCode::BadRequest,
+        BTreeMap::from([(field.to_string(), reason.into())]),
+    )
+}
+
+/// 409 (`already_taken`) naming the field whose value is used already.
+pub(crate) fn taken(field: &str, reason: impl Into<String>) -> ApiError {
+    fields_error(
+        ErrorCode::AlreadyTaken,
+        BTreeMap::from([(field.to_string(), reason.into())]),
+    )
+}
+
+impl From<DirectoryError> for ApiError {
+    fn from(e: DirectoryError) -> Self {
+        match e {
+            DirectoryError::Taken { field: "label" } => {
+                taken("label", "another department of this rooftop has this label")
+            }
+            DirectoryError::Taken { field: "email" } => {
+                taken("email", "another agent logs in with this e-mail")
+            }
+            DirectoryError::Taken { field } => taken(field, "is already taken"),
+            DirectoryError::InUse(uses) => ApiError::new(
+                StatusCode::CONFLICT,
+                "in_use",
+                format!(
+                    "this department cannot be deleted while it has history ({uses}): \
+                     it stays so that transcripts and reports keep it; rename it instead"
+                ),
+            ),
+            DirectoryError::Hash(e) => ApiError::internal(e),
+            DirectoryError::Db(e) => ApiError::from(e),
+        }
+    }
+}
+
+pub(crate) fn parse_id(id: &str, what: &'static str) -> Result<Uuid, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError::bad_request("bad_id", format!("the {what} id must be a UUID")))
+}
+
+pub(crate) fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    body.map(|Json(b)| b)
+        .map_err(|e| ApiError::bad_request("bad_json", e.body_text()))
+}
+
+fn managers_only(session: &Session, what: &str) -> Result<(), ApiError> {
+    if session.can_manage() {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!(
+            "only a manager or an admin can {what}"
+        )))
+    }
+}
+
+/// A required line of text: trimmed, 1 to `max` characters, no control characters.
+pub(crate) fn text(raw: &str, max: usize) -> Result<String, String> {
+    let t = raw.trim();
+    let n = t.chars().count();
+    if n == 0 {
+        return Err("is required".into());
+    }
+    if n > max {
+        return Err(format!("must be at most {max} characters"));
+    }
+    if t.chars().any(char::is_control) {
+        return Err("must be plain text on one line".into());
+    }
+    Ok(t.to_string())
+}
+
+/// An optional line of text: blank means none.
+fn optional_text(raw: Option<&str>, max: usize) -> Result<Option<String>, String> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(t) => text(t, max).map(Some),
+    }
+}
+
+/// An IANA time zone known to chrono-tz, by its canonical name (`America/Chicago`).
+pub(crate) fn time_zone(raw: &str) -> Result<String, String> {
+    let t = raw.trim();
+    if t.is_empty() {
+        return Err("is required".into());
+    }
+    let tz: chrono_tz::Tz = t
+        .parse()
+        .map_err(|_| format!("\"{t}\" is not an IANA time zone such as America/Chicago"))?;
+    let name = tz.name();
+    // The rooftops table's CHECK: a region, then `/`-separated parts (no legacy `EST5EDT`).
+    let mut parts = name.split('/');
+    let first_ok = parts
+        .next()
+        .is_some_and(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphabetic() || c == '_'));
+    let rest_ok = parts.all(|p| {
+        !p.is_empty()
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-'))
+    });
+    if first_ok && rest_ok {
+        Ok(name.to_string())
+    } else {
+        Err(format!(
+            "\"{t}\" is a legacy zone name; use a Region/City zone such as America/New_York"
+        ))
+    }
+}
+
+/// ISO 3166-1 alpha-2 country code: two capital letters.
+fn country(raw: &str) -> Result<String, String> {
+    let c = raw.trim();
+    if c.len() == 2 && c.chars().all(|ch| ch.is_ascii_uppercase()) {
+        Ok(c.to_string())
+    } else {
+        Err("must be a two-letter country code in capitals, such as US".into())
+    }
+}
+
+/// An e-mail address: RFC 5322 syntax with a dotted domain, trimmed, the domain lower-cased.
+pub(crate) fn email(raw: &str) -> Result<String, String> {
+    let e = raw.trim();
+    if e.is_empty() {
+        return Err("is required".into());
+    }
+    let bad = || format!("\"{e}\" is not an e-mail address");
+    if e.len() > MAX_EMAIL || e.contains(char::is_whitespace) || e.contains(char::is_control) {
+        return Err(bad());
+    }
+    let parsed: email_address::EmailAddress = e.parse().map_err(|_| bad())?;
+    let domain = parsed.domain();
+    if domain.starts_with('[')
+        || domain.split('.').count() < 2
+        || domain.split('.').any(str::is_empty)
+    {
+        return Err(bad());
+    }
+    Ok(format!(
+        "{}@{}",
+        parsed.local_part(),
+        domain.to_ascii_lowercase()
+    ))
+}
+
+/// One allowed origin: `http(s)://host[:port]`, nothing after it (one trailing `/` is
+/// forgiven), lower-cased, the scheme's default port dropped (browsers leave it out of
+/// `Origin`, so `https://x:443` would never match).
+pub fn origin(raw: &str) -> Result<String, String> {
+    let o = raw.trim().to_ascii_lowercase();
+    let o = o.strip_suffix('/').unwrap_or(&o);
+    let (scheme, rest) = o
+        .split_once("://")
+        .ok_or("must start with http:// or https://")?;
+    let default_port = match scheme {
+        "https" => "443",
+        "http" => "80",
+        _ => return Err("must start with http:// or https://".into()),
+    };
+    if rest.contains(['/', '?', '#', '@', '\\']) || rest.contains(char::is_whitespace) {
+        return Err("must be only scheme, host and port, without a path, query or user".into());
+    }
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (rest, None),
+    };
+    let host_ok = !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    if !host_ok {
+        return Err("has no valid host name".into());
+    }
+    match port {
+        None => Ok(format!("{scheme}://{host}")),
+        Some(p) if p == default_port => Ok(format!("{scheme}://{host}")),
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n > 0 && !p.starts_with('0') => Ok(format!("{scheme}://{host}:{n}")),
+            _ => Err("has a port that is not a number from 1 to 65535".into()),
+        },
+    }
+}
+
+/// A website's allowed origins: each checked by [`origin`], duplicates (any case) dropped, at
+/// most [`MAX_ORIGINS`]. The error names the bad entry.
+pub fn origins(raw: &[String]) -> Result<Vec<String>, String> {
+    if raw.len() > MAX_ORIGINS {
+        return Err(format!("at most {MAX_ORIGINS} origins"));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(raw.len());
+    for (i, r) in raw.iter().enumerate() {
+        let o = origin(r).map_err(|why| {
+            format!("entry {i} \"{r}\" {why} (an origin looks like https://www.example.com)")
+        })?;
+        if !out.contains(&o) {
+            out.push(o);
+        }
+    }
+    Ok(out)
+}
+
+fn role(raw: &str) -> Result<&'static str, String> {
+    match raw.trim() {
+        "agent" => Ok("agent"),
+        "manager" => Ok("manager"),
+        "admin" => Ok("admin"),
+        _ => Err("must be agent, manager or admin".into()),
+    }
+}
+
+fn max_chats(n: i64) -> Result<i32, String> {
+    if (1..=i64::from(MAX_CHATS)).contains(&n) {
+        Ok(n as i32)
+    } else {
+        Err(format!("must be between 1 and {MAX_CHATS}"))
+    }
+}
+
+/// Department ids as given: each a UUID, at most [`MAX_MEMBERSHIPS`], duplicates dropped.
+fn department_ids(raw: &[String]) -> Result<Vec<Uuid>, String> {
+    if raw.len() > MAX_MEMBERSHIPS {
+        return Err(format!("at most {MAX_MEMBERSHIPS} departments"));
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    for r in raw {
+        let id: Uuid = r
+            .trim()
+            .parse()
+            .map_err(|_| format!("\"{r}\" is not a department id (a UUID)"))?;
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
+/// 400 naming the first id that is not a department of the session's group.
+async fn ours(state: &AppState, session: &Session, ids: &[Uuid]) -> Result<(), ApiError> {
+    match directory::foreign_department(&state.pool, session.group(), ids).await? {
+        None => Ok(()),
+        Some(bad) => Err(invalid(
+            "department_ids",
+            format!("{bad} is not a department of your dealer group"),
+        )),
+    }
+}
+
+/// Whether the caller may give `target` (`None`: a new agent) the role `new_role`: only an
+/// admin gives the admin role or edits an admin, and nobody changes their own role.
+fn role_change_allowed(
+    caller: (Uuid, &str),
+    target: Option<(Uuid, &str)>,
+    new_role: &str,
+) -> Result<(), String> {
+    let caller_is_admin = caller.1 == "admin";
+    if let Some((id, current)) = target {
+        if id == caller.0 && current != new_role {
+            return Err("nobody can change their own role; ask another admin".into());
+        }
+        if current == "admin" && !caller_is_admin {
+            return Err("only an admin can edit an admin".into());
+        }
+    }
+    if new_role == "admin" && !caller_is_admin {
+        return Err(if target.is_some() {
+            "only an admin can give the admin role".into()
+        } else {
+            "only an admin can create an admin".into()
+        });
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rooftops and departments.
+
+/// The group's rooftops.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct RooftopList {
+    /// By name, each with its departments (by position) and websites (by name).
+    pub rooftops: Vec<RooftopView>,
+}
+
+/// A rooftop's settings.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct RooftopBody {
+    /// 1 to 80 characters (trimmed).
+    #[serde(default)]
+    pub name: String,
+    /// IANA time zone, e.g. `America/Chicago`.
+    #[serde(default)]
+    pub time_zone: String,
+    /// ISO 3166-1 alpha-2 country, e.g. `US`.
+    #[serde(default)]
+    pub country: String,
+}
+
+fn rooftop_input(b: &RooftopBody) -> Result<(String, String, String), ApiError> {
+    let mut p = Problems::default();
+    let name = p.check("name", text(&b.name, MAX_ROOFTOP_NAME));
+    let tz = p.check("time_zone", time_zone(&b.time_zone));
+    let country = p.check("country", country(&b.country));
+    p.finish()?;
+    match (name, tz, country) {
+        (Some(n), Some(t), Some(c)) => Ok((n, t, c)),
+        _ => Err(ApiError::internal("rooftop checks passed without values")),
+    }
+}
+
+async fn one_rooftop(state: &AppState, group: Uuid, id: Uuid) -> Result<RooftopView, ApiError> {
+    directory::rooftops_of(&state.pool, group, Some(id))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::not_found("rooftop"))
+}
+
+/// The group's rooftops with their departments and websites (any agent of the group).
+#[utoipa::path(get, path = "/api/v1/rooftops", tag = "admin",
+    responses((status = 200, body = RooftopList), (status = 401, body = ErrorBody)))]
+pub async fn list_rooftops(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+) -> Result<Json<RooftopList>, ApiError> {
+    Ok(Json(RooftopList {
+        rooftops: directory::rooftops_of(&state.pool, session.group(), None).await?,
+    }))
+}
+
+/// Adds a rooftop (managers and admins). 400 naming `name`, `time_zone` or `country`.
+#[utoipa::path(post, path = "/api/v1/rooftops", tag = "admin", request_body = RooftopBody,
+    responses((status = 201, body = RooftopView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn create_rooftop(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    b: Result<Json<RooftopBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<RooftopView>), ApiError> {
+    managers_only(&session, "add rooftops")?;
+    let (name, time_zone, country) = rooftop_input(&body(b)?)?;
+    let input = RooftopInput {
+        name: &name,
+        time_zone: &time_zone,
+        country: &country,
+    };
+    let id = directory::create_rooftop(&state.pool, session.group(), input).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(one_rooftop(&state, session.group(), id).await?),
+    ))
+}
+
+/// Changes a rooftop's name, time zone and country (managers and admins). Business hours are
+/// read in the new zone from the router's next settings read (a second at most).
+#[utoipa::path(put, path = "/api/v1/rooftops/{id}", tag = "admin", request_body = RooftopBody,
+    params(("id" = String, Path, description = "Rooftop id (UUID)")),
+    responses((status = 200, body = RooftopView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn update_rooftop(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    Path(id): Path<String>,
+    b: Result<Json<RooftopBody>, JsonRejection>,
+) -> Result<Json<RooftopView>, ApiError> {
+    let id = parse_id(&id, "rooftop")?;
+    managers_only(&session, "change rooftops")?;
+    let (name, time_zone, country) = rooftop_input(&body(b)?)?;
+    let input = RooftopInput {
+        name: &name,
+        time_zone: &time_zone,
+        country: &country,
+    };
+    if !directory::update_rooftop(&state.pool, session.group(), id, input).await? {
+        return Err(ApiError::not_found("rooftop"));
+    }
+    Ok(Json(one_rooftop(&state, session.group(), id).await?))
+}
+
+/// A new department.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct NewDepartmentBody {
+    /// What shoppers and agents see, 1 to 60 characters; unique in the rooftop (any case).
+    #[serde(default)]
+    pub label: String,
+    /// Section of the Live Agent Status board ("Front End"); blank or absent: none.
+    pub board_section: Option<String>,
+}
+
+/// A department's settings.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct DepartmentBody {
+    /// What shoppers and agents see, 1 to 60 characters; unique in the rooftop (any case).
+    #[serde(default)]
+    pub label: String,
+    /// Section of the Live Agent Status board; blank or absent: none.
+    pub board_section: Option<String>,
+    /// Order among the rooftop's departments, 0 to 10000 (smallest first); absent: unchanged.
+    pub position: Option<i64>,
+}
+
+fn label_and_section(
+    p: &mut Problems,
+    label: &str,
+    section: Option<&str>,
+) -> (Option<String>, Option<Option<String>>) {
+    (
+        p.check("label", text(label, MAX_LABEL)),
+        p.check("board_section", optional_text(section, MAX_LABEL)),
+    )
+}
+
+/// Adds a department at the end of a rooftop's list (managers and admins). 409 naming `label`
+/// when the rooftop has one with this label.
+#[utoipa::path(post, path = "/api/v1/rooftops/{id}/departments", tag = "admin",
+    request_body = NewDepartmentBody,
+    params(("id" = String, Path, description = "Rooftop id (UUID)")),
+    responses((status = 201, body = DepartmentView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+pub async fn create_department(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    Path(id): Path<String>,
+    b: Result<Json<NewDepartmentBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<DepartmentView>), ApiError> {
+    let rooftop = parse_id(&id, "rooftop")?;
+    managers_only(&session, "add departments")?;
+    let b = body(b)?;
+    let mut p = Problems::default();
+    let (label, section) = label_and_section(&mut p, &b.label, b.board_section.as_deref());
+    p.finish()?;
+    let (Some(label), Some(section)) = (label, section) else {
+        return Err(ApiError::internal(
+            "department checks passed without values",
+        ));
+    };
+    let id = directory::create_department(
+        &state.pool,
+        session.group(),
+        rooftop,
+        &label,
+        section.as_deref(),
+    )
+    .await?
+    .ok_or_else(|| ApiError::not_found("rooftop"))?;
+    let view = directory::department_view(&state.pool, session.group(), id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("department"))?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// Changes a department's label, board section and position (managers and admins). Its
+/// routing settings are at `/api/v1/departments/{id}/routing`.
+#[utoipa::path(put, path = "/api/v1/departments/{id}", tag = "admin", request_body = DepartmentBody,
+    params(("id" = String, Path, description = "Department id (UUID)")),
+    responses((status = 200, body = DepartmentView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+pub async fn update_department(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    Path(id): Path<String>,
+    b: Result<Json<DepartmentBody>, JsonRejection>,
+) -> Result<Json<DepartmentView>, ApiError> {
+    let id = parse_id(&id, "department")?;
+    managers_only(&session, "change departments")?;
+    let b = body(b)?;
+    let mut p = Problems::default();
+    let (label, section) = label_and_section(&mut p, &b.label, b.board_section.as_deref());
+    let position = match b.position {
+        None => Some(None),
+        Some(n) if (0..=10_000).contains(&n) => Some(Some(n as i32)),
+        Some(_) => {
+            p.add("position", "must be between 0 and 10000");
+            None
+        }
+    };
+    p.finish()?;
+    let (Some(label), Some(section), Some(position)) = (label, section, position) else {
+        return Err(ApiError::internal(
+            "department checks passed without values",
+        ));
+    };
+    if !directory::update_department(
+        &state.pool,
+        session.group(),
+        id,
+        &label,
+        section.as_deref(),
+        position,
+    )
+    .await?
+    {
+        return Err(ApiError::not_found("department"));
+    }
+    let view = directory::department_view(&state.pool, session.group(), id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("department"))?;
+    Ok(Json(view))
+}
+
+/// Deletes a department no conversation was ever in, no lead names and no CRM destination is
+/// for (managers and admins); 409 `in_use` otherwise, so transcripts, reports and delivery
+/// logs keep their department. Its memberships, routing settings and rules go with it.
+#[utoipa::path(delete, path = "/api/v1/departments/{id}", tag = "admin",
+    params(("id" = String, Path, description = "Department id (UUID)")),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn delete_department(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_id(&id, "department")?;
+    managers_only(&session, "delete departments")?;
+    if directory::delete_department(&state.pool, session.group(), id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("department"))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Agents and memberships.
+
+/// The group's agents.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct AgentList {
+    /// By last name, then first name.
+    pub agents: Vec<AgentView>,
+}
+
+/// A new agent.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct NewAgentBody {
+    /// Login e-mail; unique across all groups.
+    #[serde(default)]
+    pub email: String,
+    /// First name, 1 to 80 characters.
+    #[serde(default)]
+    pub first_name: String,
+    /// Last name, 1 to 80 characters.
+    #[serde(default)]
+    pub last_name: String,
+    /// `agent`, `manager` or `admin` (admin: only an admin may give it).
+    #[serde(default)]
+    pub role: String,
+    /// At least 10 characters.
+    #[serde(default)]
+    pub password: String,
+    /// Chats they can hold at once, 1 to 50 (default 3).
+    pub max_chats: Option<i64>,
+    /// Departments of the group they cover (default none).
+    #[serde(default)]
+    #[schema(value_type = Vec<Uuid>)]
+    pub department_ids: Vec<String>,
+}
+
+/// An agent's settings.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct AgentBody {
+    /// First name, 1 to 80 characters.
+    #[serde(default)]
+    pub first_name: String,
+    /// Last name, 1 to 80 characters.
+    #[serde(default)]
+    pub last_name: String,
+    /// `agent`, `manager` or `admin`.
+    #[serde(default)]
+    pub role: String,
+    /// Chats they can hold at once, 1 to 50; absent: unchanged.
+    pub max_chats: Option<i64>,
+}
+
+/// The departments an agent covers.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct MembershipsBody {
+    /// Every department they cover from now on (of any rooftops of the group); `[]`: none.
+    #[schema(value_type = Vec<Uuid>)]
+    pub department_ids: Vec<String>,
+}
+
+async fn one_agent(state: &AppState, group: Uuid, id: Uuid) -> Result<AgentView, ApiError> {
+    directory::agents_of(&state.pool, group, Some(id))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::not_found("agent"))
+}
+
+/// The group's agents with the departments they cover and their headshots (any agent of the
+/// group).
+#[utoipa::path(get, path = "/api/v1/agents", tag = "admin",
+    responses((status = 200, body = AgentList), (status = 401, body = ErrorBody)))]
+pub async fn list_agents(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+) -> Result<Json<AgentList>, ApiError> {
+    Ok(Json(AgentList {
+        agents: directory::agents_of(&state.pool, session.group(), None).await?,
+    }))
+}
+
+/// Adds an agent who can log in at once (managers and admins; an admin only by an admin). 400
+/// naming each wrong field (`department_ids` names the id that is not the group's); 409 naming
+/// `email` when an agent logs in with it already.
+#[utoipa::path(post, path = "/api/v1/agents", tag = "admin", request_body = NewAgentBody,
+    responses((status = 201, body = AgentView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn create_agent(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    b: Result<Json<NewAgentBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<AgentView>), ApiError> {
+    managers_only(&session, "add agents")?;
+    let b = body(b)?;
+    let mut p = Problems::default();
+    let email = p.check("email", email(&b.email));
+    let first = p.check("first_name", text(&b.first_name, MAX_PERSON_NAME));
+    let last = p.check("last_name", text(&b.last_name, MAX_PERSON_NAME));
+    let role = p.check("role", role(&b.role));
+    let n = b.password.chars().count();
+    if n < MIN_PASSWORD {
+        p.add(
+            "password",
+            format!("must be at least {MIN_PASSWORD} characters"),
+        );
+    } else if n > MAX_PASSWORD {
+        p.add(
+            "password",
+            format!("must be at most {MAX_PASSWORD} characters"),
+        );
+    }
+    let max = p.check("max_chats", max_chats(b.max_chats.unwrap_or(3)));
+    let departments = p.check("department_ids", department_ids(&b.department_ids));
+    p.finish()?;
+    let (Some(email), Some(first), Some(last), Some(role), Some(max), Some(departments)) =
+        (email, first, last, role, max, departments)
+    else {
+        return Err(ApiError::internal("agent checks passed without values"));
+    };
+    role_change_allowed((session.agent.id, &session.agent.role), None, role)
+        .map_err(ApiError::forbidden)?;
+    ours(&state, &session, &departments).await?;
+    let id = directory::create_agent(
+        &state.pool,
+        session.group(),
+        AgentInput {
+            email: &email,
+            password: &b.password,
+            first_name: &first,
+            last_name: &last,
+            role,
+            max_chats: max,
+            department_ids: &departments,
+        },
+    )
+    .await?;
+    tracing::info!(agent = %id, by = %session.agent.id, role, "agent created");
+    Ok((
+        StatusCode::CREATED,
+        Json(one_agent(&state, session.group(), id).await?),
+    ))
+}
+
+/// Changes an agent's names, role and chat limit (managers and admins; an admin, or the admin
+/// role, only by an admin; nobody their own role). Their sessions stay; the new role counts
+/// from their next request.
+#[utoipa::path(put, path = "/api/v1/agents/{id}", tag = "admin", request_body = AgentBody,
+    params(("id" = String, Path, description = "Agent id (UUID)")),
+    responses((status = 200, body = AgentView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn update_agent(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    Path(id): Path<String>,
+    b: Result<Json<AgentBody>, JsonRejection>,
+) -> Result<Json<AgentView>, ApiError> {
+    let id = parse_id(&id, "agent")?;
+    managers_only(&session, "change agents")?;
+    let b = body(b)?;
+    let current = one_agent(&state, session.group(), id).await?;
+    let mut p = Problems::default();
+    let first = p.check("first_name", text(&b.first_name, MAX_PERSON_NAME));
+    let last = p.check("last_name", text(&b.last_name, MAX_PERSON_NAME));
+    let role = p.check("role", role(&b.role));
+    let max = p.check(
+        "max_chats",
+        max_chats(b.max_chats.unwrap_or(i64::from(current.max_chats))),
+    );
+    p.finish()?;
+    let (Some(first), Some(last), Some(role), Some(max)) = (first, last, role, max) else {
+        return Err(ApiError::internal("agent checks passed without values"));
+    };
+    role_change_allowed(
+        (session.agent.id, &session.agent.role),
+        Some((current.id, &current.role)),
+        role,
+    )
+    .map_err(ApiError::forbidden)?;
+    if !directory::update_agent(&state.pool, session.group(), id, &first, &last, role, max).await? {
+        return Err(ApiError::not_found("agent"));
+    }
+    Ok(Json(one_agent(&state, session.group(), id).await?))
+}
+
+/// Replaces the departments an agent covers, in one transaction (managers and admins; an
+/// admin's only by an admin). 400 naming the first id that is not a department of the group.
+/// The router and presence read memberships at each decision, so the next offer uses them.
+#[utoipa::path(put, path = "/api/v1/agents/{id}/memberships", tag = "admin",
+    request_body = MembershipsBody,
+    params(("id" = String, Path, description = "Agent id (UUID)")),
+    responses((status = 200, body = AgentView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn put_memberships(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    Path(id): Path<String>,
+    b: Result<Json<MembershipsBody>, JsonRejection>,
+) -> Result<Json<AgentView>, ApiError> {
+    let id = parse_id(&id, "agent")?;
+    managers_only(&session, "change who covers which department")?;
+    let b = body(b)?;
+    let current = one_agent(&state, session.group(), id).await?;
+    if current.role == "admin" && session.agent.role != "admin" {
+        return Err(ApiError::forbidden("only an admin can edit an admin"));
+    }
+    let departments =
+        department_ids(&b.department_ids).map_err(|r| invalid("department_ids", r))?;
+    ours(&state, &session, &departments).await?;
+    if !directory::replace_memberships(&state.pool, session.group(), id, &departments).await? {
+        return Err(ApiError::not_found("agent"));
+    }
+    Ok(Json(one_agent(&state, session.group(), id).await?))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Websites.
+
+/// The origin (`scheme://host[:port]`) the widget snippet loads `widget.js` from.
+///
+/// The gateway has no configured public URL, so it is the origin the caller reached: the
+/// `Host` header (checked to be only host characters, so nothing can be injected into the
+/// snippet), with `X-Forwarded-Proto` when a proxy in front terminates TLS, else `https` when
+/// the gateway is set up behind HTTPS (`secure_cookies`), else `http`. Without a usable `Host`,
+/// the address the gateway listens on.
+pub(crate) fn public_base(state: &AppState, headers: &HeaderMap) -> String {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(',').next().unwrap_or("").trim().to_string())
+    };
+    let scheme = match header("x-forwarded-proto").as_deref() {
+        Some("https") => "https",
+        Some("http") => "http",
+        _ if state.config.secure_cookies => "https",
+        _ => "http",
+    };
+    let host = header("host").filter(|h| {
+        !h.is_empty()
+            && h.len() <= 261
+            && h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+    });
+    let host = host.unwrap_or_else(|| state.config.http_addr.to_string());
+    format!("{scheme}://{host}")
+}
+
+/// The appearance in a request: absent stays absent; otherwise parsed and validated, and a
+/// fault named `appearance` or `appearance.<field>`.
+fn appearance(
+    p: &mut Problems,
+    raw: Option<serde_json::Value>,
+) -> Option<Option<serde_json::Value>> {
+    let Some(raw) = raw else {
+        return Some(None);
+    };
+    let parsed: Appearance = match serde_json::from_value(raw) {
+        Ok(a) => a,
+        Err(e) => {
+            p.add("appearance", format!("is not a valid appearance: {e}"));
+            return None;
+        }
+    };
+    if let Err(e) = parsed.validate() {
+        p.add(&format!("appearance.{}", e.field), e.reason);
+        return None;
+    }
+    match serde_json::to_value(&parsed) {
+        Ok(v) => Some(Some(v)),
+        Err(e) => {
+            p.add("appearance", e.to_string());
+            None
+        }
+    }
+}
+
+/// A new website.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct NewWebsiteBody {
+    /// Its dealership: a rooftop of the group.
+    #[serde(default)]
+    #[schema(value_type = Uuid)]
+    pub rooftop_id: String,
+    /// Its name, 1 to 120 characters.
+    #[serde(default)]
+    pub name: String,
+    /// Origins the widget may run on: `http(s)://host[:port]`, at most 50.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// How the widget looks; absent: every default.
+    #[schema(value_type = Option<Appearance>)]
+    pub appearance: Option<serde_json::Value>,
+}
+
+/// A website's settings.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct WebsiteBody {
+    /// Its name, 1 to 120 characters.
+    #[serde(default)]
+    pub name: String,
+    /// Origins the widget may run on: `http(s)://host[:port]`, at most 50.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// How the widget looks; absent: unchanged. Every field has a default, so `{}` resets it.
+    #[schema(value_type = Option<Appearance>)]
+    pub appearance: Option<serde_json::Value>,
+}
+
+/// The group's websites with their widget keys, snippets and appearance (any agent of the
+/// group), by rooftop and name.
+#[utoipa::path(get, path = "/api/v1/websites", tag = "admin",
+    responses((status = 200, body = Vec<WebsiteView>), (status = 401, body = ErrorBody)))]
+pub async fn list_websites(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    headers: HeaderMap,
+) -> Result<Json<Vec<WebsiteView>>, ApiError> {
+    let base = public_base(&state, &headers);
+    Ok(Json(
+        directory::websites_of(&state.pool, session.group(), &base).await?,
+    ))
+}
+
+/// Adds a website with a new random widget key (managers and admins); answers it with the
+/// snippet to paste. 400 naming `rooftop_id`, `name`, `allowed_origins` (with the bad entry)
+/// or `appearance.<field>`.
+#[utoipa::path(post, path = "/api/v1/websites", tag = "admin", request_body = NewWebsiteBody,
+    responses((status = 201, body = WebsiteView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn create_website(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    headers: HeaderMap,
+    b: Result<Json<NewWebsiteBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<WebsiteView>), ApiError> {
+    managers_only(&session, "add websites")?;
+    let b = body(b)?;
+    let mut p = Problems::default();
+    let rooftop = p.check(
+        "rooftop_id",
+        b.rooftop_id
+            .trim()
+            .parse::<Uuid>()
+            .map_err(|_| "must be a rooftop id (a UUID)".to_string()),
+    );
+    let name = p.check("name", text(&b.name, MAX_WEBSITE_NAME));
+    let origins = p.check("allowed_origins", origins(&b.allowed_origins));
+    let look = appearance(&mut p, b.appearance);
+    if let Some(r) = rooftop
+        && directory::rooftops_of(&state.pool, session.group(), Some(r))
+            .await?
+            .is_empty()
+    {
+        p.add("rooftop_id", "is not a rooftop of your dealer group");
+    }
+    p.finish()?;
+    let (Some(rooftop), Some(name), Some(origins), Some(look)) = (rooftop, name, origins, look)
+    else {
+        return Err(ApiError::internal("website checks passed without values"));
+    };
+    let look = look.unwrap_or_else(|| serde_json::json!({}));
+    let id = directory::create_website(
+        &state.pool,
+        session.group(),
+        rooftop,
+        &name,
+        &origins,
+        &look,
+    )
+    .await?;
+    let base = public_base(&state, &headers);
+    let view = directory::website_view(&state.pool, session.group(), id, &base)
+        .await?
+        .ok_or_else(|| ApiError::not_found("website"))?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// One website of the group with its snippet and appearance (any agent of the group).
+#[utoipa::path(get, path = "/api/v1/websites/{id}", tag = "admin",
+    params(("id" = String, Path, description = "Website id (UUID)")),
+    responses((status = 200, body = WebsiteView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_website(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<WebsiteView>, ApiError> {
+    let id = parse_id(&id, "website")?;
+    let base = public_base(&state, &headers);
+    let view = directory::website_view(&state.pool, session.group(), id, &base)
+        .await?
+        .ok_or_else(|| ApiError::not_found("website"))?;
+    Ok(Json(view))
+}
+
+/// Changes a website's name, allowed origins and appearance (managers and admins). Widgets
+/// connecting afterwards get the new appearance; the widget key never changes.
+#[utoipa::path(put, path = "/api/v1/websites/{id}", tag = "admin", request_body = WebsiteBody,
+    params(("id" = String, Path, description = "Website id (UUID)")),
+    responses((status = 200, body = WebsiteView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn update_website(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    b: Result<Json<WebsiteBody>, JsonRejection>,
+) -> Result<Json<WebsiteView>, ApiError> {
+    let id = parse_id(&id, "website")?;
+    managers_only(&session, "change websites")?;
+    let b = body(b)?;
+    let mut p = Problems::default();
+    let name = p.check("name", text(&b.name, MAX_WEBSITE_NAME));
+    let origins = p.check("allowed_origins", origins(&b.allowed_origins));
+    let look = appearance(&mut p, b.appearance);
+    p.finish()?;
+    let (Some(name), Some(origins), Some(look)) = (name, origins, look) else {
+        return Err(ApiError::internal("website checks passed without values"));
+    };
+    if !directory::update_website(
+        &state.pool,
+        session.group(),
+        id,
+        &name,
+        &origins,
+        look.as_ref(),
+    )
+    .await?
+    {
+        return Err(ApiError::not_found("website"));
+    }
+    let base = public_base(&state, &headers);
+    let view = directory::website_view(&state.pool, session.group(), id, &base)
+        .await?
+        .ok_or_else(|| ApiError::not_found("website"))?;
+    Ok(Json(view))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_are_scheme_host_and_port_only() {
+        for (raw, want) in [
+            ("https://www.Example.com", "https://www.example.com"),
+            ("https://www.example.com/", "https://www.example.com"),
+            ("http://localhost:8080", "http://localhost:8080"),
+            ("https://shop.example.com:443", "https://shop.example.com"),
+            ("http://127.0.0.1:80", "http://127.0.0.1"),
+            ("  HTTPS://A-B.example  ", "https://a-b.example"),
+        ] {
+            assert_eq!(origin(raw).as_deref(), Ok(want), "{raw}");
+        }
+        for raw in [
+            "www.example.com",
+            "ftp://example.com",
+            "https://example.com/page",
+            "https://example.com?x=1",
+            "https://user@example.com",
+            "https://",
+            "https://exa mple.com",
+            "https://-bad.example",
+            "https://example.com:0",
+            "https://example.com:99999",
+            "https://example.com:abc",
+            "https://example..com",
+            "javascript:alert(1)",
+        ] {
+            assert!(origin(raw).is_err(), "{raw} accepted");
+        }
+    }
+
+    #[test]
+    fn the_origin_list_names_the_bad_entry_dedupes_and_is_capped() {
+        let list = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            origins(&list(&["https://a.example", "HTTPS://A.example/"])),
+            Ok(vec!["https://a.example".to_string()])
+        );
+        let e = origins(&list(&["https://a.example", "https://b.example/path"])).unwrap_err();
+        assert!(
+            e.contains("entry 1") && e.contains("https://b.example/path"),
+            "{e}"
+        );
+        let many: Vec<String> = (0..=MAX_ORIGINS)
+            .map(|i| format!("https://s{i}.example"))
+            .collect();
+        assert!(origins(&many).is_err());
+        assert!(origins(&many[..MAX_ORIGINS]).is_ok());
+    }
+
+    #[test]
+    fn time_zones_countries_and_texts_are_checked() {
+        assert_eq!(
+            time_zone("America/Chicago").as_deref(),
+            Ok("America/Chicago")
+        );
+        assert_eq!(
+            time_zone(" America/Port-au-Prince ").as_deref(),
+            Ok("America/Port-au-Prince")
+        );
+        assert_eq!(time_zone("Etc/GMT+5").as_deref(), Ok("Etc/GMT+5"));
+        assert!(time_zone("Mars/Olympus").is_err());
+        assert!(time_zone("").is_err());
+        // Known to chrono-tz but refused by the rooftops table's CHECK: a clear 400, not a 500.
+        assert!(time_zone("EST5EDT").is_err());
+        assert_eq!(country("MX").as_deref(), Ok("MX"));
+        for bad in ["us", "USA", "U", "1A", ""] {
+            assert!(country(bad).is_err(), "{bad}");
+        }
+        assert_eq!(text("  Sales ", 60).as_deref(), Ok("Sales"));
+        assert!(text("   ", 60).is_err());
+        assert!(text(&"x".repeat(81), 80).is_err());
+        assert!(text("two\nlines", 80).is_err());
+        assert_eq!(
+            email(" Ana@Dealer.EXAMPLE ").as_deref(),
+            Ok("Ana@dealer.example")
+        );
+        for bad in ["ana", "ana@localhost", "ana @x.example", "@x.example"] {
+            assert!(email(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn roles_are_given_by_those_allowed_to() {
+        let (me, other) = (Uuid::now_v7(), Uuid::now_v7());
+        // A manager creates agents and managers, not admins.
+        assert!(role_change_allowed((me, "manager"), None, "manager").is_ok());
+        assert!(role_change_allowed((me, "manager"), None, "admin").is_err());
+        assert!(role_change_allowed((me, "admin"), None, "admin").is_ok());
+        // A manager cannot touch an admin nor promote to admin.
+        assert!(role_change_allowed((me, "manager"), Some((other, "admin")), "admin").is_err());
+        assert!(role_change_allowed((me, "manager"), Some((other, "agent")), "admin").is_err());
+        assert!(role_change_allowed((me, "manager"), Some((other, "agent")), "manager").is_ok());
+        // Nobody changes their own role, but may edit the rest of their row.
+        let e = role_change_allowed((me, "admin"), Some((me, "admin")), "agent").unwrap_err();
+        assert!(e.contains("own role"), "{e}");
+        assert!(role_change_allowed((me, "manager"), Some((me, "manager")), "manager").is_ok());
+    }
+
+    #[test]
+    fn department_ids_must_be_uuids_and_are_deduplicated() {
+        let a = Uuid::now_v7();
+        assert_eq!(department_ids(&[a.to_string(), a.to_string()]), Ok(vec![a]));
+        let e = department_ids(&["sales".to_string()]).unwrap_err();
+        assert!(e.contains("\"sales\""), "{e}");
+        assert_eq!(max_chats(3), Ok(3));
+        assert!(max_chats(0).is_err() && max_chats(51).is_err());
+    }
+
+    #[test]
+    fn appearance_faults_are_named_by_their_field() {
+        let mut p = Problems::default();
+        let bad = serde_json::json!({"color": "#ffffff", "text_color": "#eeeeee"});
+        assert!(appearance(&mut p, Some(bad)).is_none());
+        assert!(p.0.contains_key("appearance.text_color"), "{:?}", p.0);
+        let mut p = Problems::default();
+        assert!(appearance(&mut p, Some(serde_json::json!({"colour": "#000"}))).is_none());
+        assert!(p.0.contains_key("appearance"));
+        let mut p = Problems::default();
+        assert_eq!(appearance(&mut p, None), Some(None));
+        let ok = appearance(&mut p, Some(serde_json::json!({"position": "left"})));
+        assert_eq!(
+            ok.flatten().map(|v| v["position"].clone()),
+            Some(serde_json::json!("left"))
+        );
+        assert!(p.0.is_empty());
+    }
+}
