@@ -116,7 +116,8 @@ pub enum Filter {
     OfferedTo(Uuid),
     /// Chats this agent has now.
     ActiveFor(Uuid),
-    /// Chats this agent had, now closed.
+    /// Chats this agent had, now closed, and the missed chats of the departments they cover
+    /// (nobody took them; anyone who could have can follow up).
     RecentFor(Uuid),
     /// A visitor's conversations on a website.
     Visitor {
@@ -168,8 +169,14 @@ pub async fn conversations<'e>(
                 .push_bind(agent);
         }
         Filter::RecentFor(agent) => {
-            q.push(" AND c.state IN ('ended','missed','offline','timed_out') AND c.agent_id = ")
-                .push_bind(agent);
+            q.push(" AND c.state IN ('ended','missed','offline','timed_out') AND (c.agent_id = ")
+                .push_bind(agent)
+                .push(
+                    " OR (c.state = 'missed' AND c.agent_id IS NULL AND c.department_id IN \
+                     (SELECT m.department_id FROM agent_memberships m WHERE m.agent_id = ",
+                )
+                .push_bind(agent)
+                .push(")))");
         }
         Filter::Visitor {
             website_id,

@@ -8,7 +8,7 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use showroom_testkit::{Http, PASSWORD, Socket, Stack, Tenant};
+use showroom_testkit::{Http, PASSWORD, Socket, Stack, Tenant, Tuning};
 use uuid::Uuid;
 
 // ---- a tiny PNG encoder (stored deflate blocks, no compression) for test headshots ----
@@ -1004,5 +1004,164 @@ async fn the_photo_round_trips_with_an_etag_and_the_report_counts_leads() -> any
         rooftops[0]["time_to_pickup_secs"].is_null(),
         "nobody picked up yet"
     );
+    stack.stop().await
+}
+
+/// An agent who left is deactivated: refused while they hold an active chat (named), then no
+/// login, their open console closed within a heartbeat, their REST session gone, off the board
+/// and out of their departments (a new chat is not offered to them); reactivated, they log in
+/// again. Nobody deactivates themselves; an agent-role caller cannot; a manager cannot touch an
+/// admin. Changing one's own password checks the current one and ends the other sessions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_deactivated_agent_cannot_log_in_or_get_chats_and_passwords_change() -> anyhow::Result<()>
+{
+    let stack = Stack::start_tuned(Tuning {
+        heartbeat_secs: 1,
+        device_ttl_secs: 3,
+    })
+    .await?;
+    let t = Tenant::seed(&stack.pool, "Leavers", 2).await?;
+    let (manager_id, manager) = member(&stack, &t, "manager", "manager").await?;
+    let (admin_id, _admin) = member(&stack, &t, "admin", "admin").await?;
+    let (leaver_id, leaver_email) = (t.agents[0].0, t.agents[0].1.clone());
+    let leaver_http = logged_in(&stack, &leaver_email).await?;
+    let mut leaver = stack.agent(&leaver_email, "available").await?;
+
+    // A shopper's chat is taken by the leaver: deactivation is refused, naming the chat count.
+    let (mut w, _) = stack.shopper(&t, None, 0).await?;
+    let started = w
+        .ask(json!({"type": "start", "department_id": t.sales}))
+        .await?;
+    assert_eq!(started["type"], "started", "{started}");
+    let chat = started["conversation"]["id"].clone();
+    let offer = leaver.recv_type("offer").await?;
+    assert_eq!(offer["conversation"]["id"], chat);
+    let taken = leaver
+        .ask(json!({"type": "accept", "conversation_id": chat}))
+        .await?;
+    assert_ne!(taken["type"], "error", "{taken}");
+    let path = format!("/api/v1/agents/{leaver_id}/deactivate");
+    let (st, v) = manager.post(&path, "{}").await?;
+    assert_eq!(st, 409, "{v}");
+    assert_eq!(v["error"]["code"], "holds_chats", "{v}");
+    assert!(s(&v["error"]["message"]).contains("1 active chat"), "{v}");
+
+    // Who may: not an agent, not oneself, not a manager on an admin.
+    let (st, v) = leaver_http
+        .post(
+            &format!("/api/v1/agents/{}/deactivate", t.agents[1].0),
+            "{}",
+        )
+        .await?;
+    assert_eq!(st, 403, "{v}");
+    let (st, v) = manager
+        .post(&format!("/api/v1/agents/{manager_id}/deactivate"), "{}")
+        .await?;
+    assert_eq!(st, 403, "{v}");
+    let (st, v) = manager
+        .post(&format!("/api/v1/agents/{admin_id}/deactivate"), "{}")
+        .await?;
+    assert_eq!(st, 403, "{v}");
+
+    // The chat ends; now the leaver is deactivated.
+    let ended = leaver
+        .ask(json!({"type": "end", "conversation_id": chat}))
+        .await?;
+    assert_ne!(ended["type"], "error", "{ended}");
+    let (st, v) = manager.post(&path, "{}").await?;
+    assert_eq!(st, 200, "{v}");
+    assert!(v["deactivated_at"].is_string(), "{v}");
+    assert_eq!(v["department_ids"], json!([]), "{v}");
+
+    // Their open console is told and closed at its next heartbeat; their REST session is gone;
+    // they cannot log in again (the same answer as a wrong password).
+    let mut told = false;
+    for _ in 0..20 {
+        match leaver
+            .next_within(std::time::Duration::from_millis(500))
+            .await
+        {
+            Ok(Some(f)) if f["type"] == "error" && f["code"] == "session_ended" => told = true,
+            Ok(_) => {}
+            Err(_) => break, // closed
+        }
+    }
+    assert!(told, "the console was told its session ended");
+    assert!(
+        leaver
+            .next_within(std::time::Duration::from_secs(3))
+            .await
+            .is_err(),
+        "and then closed"
+    );
+    let (st, _) = leaver_http.get("/api/v1/me").await?;
+    assert_eq!(st, 401);
+    let (st, v) = Http::new(&stack.base_url)
+        .post(
+            "/api/v1/auth/login",
+            &json!({"email": leaver_email, "password": PASSWORD}).to_string(),
+        )
+        .await?;
+    assert_eq!(st, 401, "{v}");
+
+    // Off the board, but still in the agents list (marked); the department's next chat goes to
+    // the colleague.
+    let (st, board) = manager.get("/api/v1/presence/board").await?;
+    assert_eq!(st, 200, "{board}");
+    assert!(
+        !board.to_string().contains(&leaver_id.to_string()),
+        "{board}"
+    );
+    let (_, list) = manager.get("/api/v1/agents").await?;
+    let listed = list["agents"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["id"] == leaver_id.to_string()).cloned())
+        .unwrap_or_default();
+    assert!(listed["deactivated_at"].is_string(), "{list}");
+    let mut colleague = stack.agent(&t.agents[1].1, "available").await?;
+    let (mut w2, _) = stack.shopper(&t, None, 0).await?;
+    let started = w2
+        .ask(json!({"type": "start", "department_id": t.sales}))
+        .await?;
+    assert_eq!(started["type"], "started", "{started}");
+    let offer = colleague.recv_type("offer").await?;
+    assert_eq!(offer["conversation"]["id"], started["conversation"]["id"]);
+
+    // Reactivated, they log in again (with no department until one is given back).
+    let (st, v) = manager
+        .post(&format!("/api/v1/agents/{leaver_id}/reactivate"), "{}")
+        .await?;
+    assert_eq!(st, 200, "{v}");
+    assert!(v["deactivated_at"].is_null(), "{v}");
+    let again = logged_in(&stack, &leaver_email).await?;
+    let (st, _) = again.get("/api/v1/me").await?;
+    assert_eq!(st, 200);
+
+    // A password change: the current one is checked, the new one too; other sessions end.
+    let other_device = logged_in(&stack, &leaver_email).await?;
+    let (st, v) = again
+        .put(
+            "/api/v1/me/password",
+            &json!({"current_password": "wrong-password", "new_password": "short"}).to_string(),
+        )
+        .await?;
+    assert_eq!(st, 400, "{v}");
+    assert!(v["error"]["fields"]["current_password"].is_string(), "{v}");
+    assert!(v["error"]["fields"]["new_password"].is_string(), "{v}");
+    let (st, v) = again
+        .put(
+            "/api/v1/me/password",
+            &json!({"current_password": PASSWORD, "new_password": "a-much-longer-secret"})
+                .to_string(),
+        )
+        .await?;
+    assert_eq!(st, 204, "{v}");
+    let (st, _) = again.get("/api/v1/me").await?;
+    assert_eq!(st, 200, "this session stays");
+    let (st, _) = other_device.get("/api/v1/me").await?;
+    assert_eq!(st, 401, "the other device is logged out");
+    Http::new(&stack.base_url)
+        .login(&leaver_email, "a-much-longer-secret")
+        .await?;
     stack.stop().await
 }

@@ -416,8 +416,23 @@ async fn every_time_out_fires_with_short_settings() -> anyhow::Result<()> {
     let (mut w, _) = stack.shopper(&t, None, 0).await?;
     let conv = id_of(&start(&mut w, t.sales).await?);
     until_state(&mut w, "missed").await?;
-    let gone = a.recv_type("offer_withdrawn").await?;
-    assert_eq!(gone["conversation_id"], conv.as_str());
+    // The agent it was offered to sees it move to Recent as missed, now and after a reconnect.
+    let moved = a
+        .recv_matching("conversation", |f| f["conversation"]["id"] == conv.as_str())
+        .await?;
+    assert_eq!(moved["conversation"]["state"], "missed", "{moved}");
+    let token = Http::new(&stack.base_url)
+        .login(&t.agents[0].1, PASSWORD)
+        .await?;
+    let mut again = Socket::console(&stack.ws_url(""), &token).await?;
+    let welcome = again.ask(json!({"type": "hello", "v": 1})).await?;
+    assert!(
+        welcome["recent"].as_array().is_some_and(|r| r
+            .iter()
+            .any(|c| c["id"] == conv.as_str() && c["state"] == "missed")),
+        "{welcome}"
+    );
+    drop(again);
     let mut kinds = Vec::new();
     loop {
         let e = next_event(&mut sub, &conv).await?;

@@ -708,13 +708,15 @@
     const name = ((a.first_name || '') + ' ' + (a.last_name || '')).trim() || a.email;
     const deps = (a.department_ids || []).map(departmentName);
     const editBtn = el('button', { type: 'button', class: 'small', text: 'Edit', 'aria-expanded': 'false', 'aria-label': 'Edit ' + name });
-    const tr = el('tr', { 'data-agent': a.id },
-      el('th', { scope: 'row' }, el('span', { class: 'a-agent-name' }, a.photo_url ? el('img', { class: 'a-avatar', src: a.photo_url, alt: '', width: 24, height: 24 }) : null, el('span', { text: name }))),
+    const gone = !!a.deactivated_at;
+    const tr = el('tr', { 'data-agent': a.id, class: gone ? 'a-deactivated' : '' },
+      el('th', { scope: 'row' }, el('span', { class: 'a-agent-name' }, a.photo_url ? el('img', { class: 'a-avatar', src: a.photo_url, alt: '', width: 24, height: 24 }) : null, el('span', { text: name }),
+        gone ? el('span', { class: 'a-badge', text: 'Deactivated' }) : null)),
       el('td', { class: 'a-wrap a-email', text: a.email }),
       el('td', { text: roleLabel(a.role) }),
       el('td', { class: 'a-num', text: a.max_chats == null ? '—' : String(a.max_chats) }),
-      el('td', { class: 'a-wrap', text: deps.length ? deps.join(', ') : 'None' }),
-      el('td', null, editBtn));
+      el('td', { class: 'a-wrap', text: gone ? '—' : deps.length ? deps.join(', ') : 'None' }),
+      el('td', null, gone ? reactivateButton(a, name, body, current) : editBtn));
     const editRow = el('tr', { class: 'a-edit-row', hidden: true }, el('td', { colSpan: 6 }));
     editBtn.addEventListener('click', () => {
       const opening = editRow.hidden;
@@ -736,6 +738,18 @@
       });
       const cancel = el('button', { type: 'button', text: 'Cancel', on: { click: () => { editBtn.click(); editBtn.focus(); } } });
       s.wrap.insertBefore(cancel, s.status);
+      // An agent who left: no login, no departments, off the board; their history stays.
+      const off = el('button', { type: 'button', class: 'danger', text: 'Deactivate…' });
+      off.addEventListener('click', async () => {
+        if (!window.confirm('Deactivate ' + name + '? They can no longer log in, their consoles close and they leave every department. Their chats and leads keep their name.')) return;
+        off.disabled = true; s.say('Deactivating…');
+        let r;
+        try { r = await api('POST', '/api/v1/agents/' + a.id + '/deactivate', {}); } catch (_) { r = null; }
+        off.disabled = false;
+        if (r && r.ok) { s.say('Deactivated'); setTimeout(() => { if (current()) renderAgents(body, current); }, 500); }
+        else s.say(r ? 'Not deactivated: ' + errText(r) : 'Not deactivated: cannot reach the server.', true);
+      });
+      s.wrap.insertBefore(off, s.status);
       form.append(el('div', { class: 'a-row' },
         field(fields, 'first_name', 'First name', first), field(fields, 'last_name', 'Last name', last),
         field(fields, 'role', 'Role', role), field(fields, 'max_chats', 'Max chats at once', max)), members.node, s.wrap);
@@ -743,6 +757,21 @@
       first.focus();
     });
     return [tr, editRow];
+  }
+
+  /** Lets a deactivated agent log in again (they get their departments back by an edit). */
+  function reactivateButton(a, name, body, current) {
+    const b = el('button', { type: 'button', class: 'small', text: 'Reactivate', 'aria-label': 'Reactivate ' + name });
+    const status = el('span', { class: 'a-status', role: 'status', 'aria-live': 'polite' });
+    b.addEventListener('click', async () => {
+      b.disabled = true; status.textContent = 'Reactivating…'; status.classList.remove('bad');
+      let r;
+      try { r = await api('POST', '/api/v1/agents/' + a.id + '/reactivate', {}); } catch (_) { r = null; }
+      b.disabled = false;
+      if (r && r.ok) { if (current()) renderAgents(body, current); return; }
+      status.textContent = r ? errText(r) : 'Cannot reach the server.'; status.classList.add('bad');
+    });
+    return el('span', null, b, ' ', status);
   }
 
   function newAgentForm(body, current) {
@@ -1466,7 +1495,22 @@
       el('div', { class: 'a-row' }, field(fields, 'locale', 'Language', locale), field(fields, 'time_zone', 'Time zone', tz)));
     if (!canSave) form.append(el('p', { class: 'a-note', text: 'Your profile cannot be changed on this server yet.' }));
     form.append(s.wrap);
-    clear(P.dialog.querySelector('.p-body'), photoEditor(me.photo_url || prof.photo_url || null), form);
+    clear(P.dialog.querySelector('.p-body'), photoEditor(me.photo_url || prof.photo_url || null), form, passwordForm());
+  }
+
+  // ---- the password: the current one is checked by the server; other devices are logged out ----
+  function passwordForm() {
+    const fields = new Fields(), s = saver('Change password');
+    const current = el('input', { type: 'password', id: 'profile-current-password', autocomplete: 'current-password' });
+    const next = el('input', { type: 'password', id: 'profile-new-password', autocomplete: 'new-password', minLength: 10 });
+    const form = formEl('a-form p-form p-password', s, async () => {
+      const r = await s.run(fields, () => P.api('PUT', '/api/v1/me/password', { current_password: current.value, new_password: next.value }));
+      if (r) { current.value = next.value = ''; s.say('Password changed; your other devices are logged out.'); }
+    });
+    form.append(el('h3', { text: 'Password' }),
+      el('div', { class: 'a-row' }, field(fields, 'current_password', 'Current password', current),
+        field(fields, 'new_password', 'New password', next, 'At least 10 characters')), s.wrap);
+    return form;
   }
 
   // ---- the headshot: pick a file, crop it to a square (drag to move, slider or wheel to zoom), export 222×222 PNG ----

@@ -365,6 +365,8 @@
   }
 
   function onError(f) {
+    // Logged out elsewhere, password changed or deactivated: the gateway closes this socket.
+    if (f.code === 'session_ended') return showLogin('Your session has ended. Please log in again.');
     const ref = f.ref || '';
     // A `send` (its ref is its client_msg_id)?
     for (const e of S.convs.values()) {
@@ -2498,6 +2500,7 @@
     const origin = h('span', 'origin'), name = h('strong', 'lead-name'), at = h('span', 'lead-when');
     head.append(origin, name, at);
     const reach = h('div', 'lead-reach');
+    const left = h('p', 'lead-message'); // the message the shopper left, if any
     const summary = h('div', 'lead-summary');
     const actions = h('div', 'lead-actions');
     const edit = h('button', 'small', 'Classify');
@@ -2515,7 +2518,7 @@
     const histEl = h('div', 'lead-history');
     histEl.id = pid + '-hist';
     histEl.hidden = true;
-    li.append(head, reach, summary, actions, f.form, state, histEl);
+    li.append(head, reach, left, summary, actions, f.form, state, histEl);
     const card = { li, lead, f, dirty: false, saving: false };
 
     const setState = (text, cls) => { state.textContent = text || ''; state.className = 'lead-state' + (cls ? ' ' + cls : ''); };
@@ -2529,6 +2532,8 @@
       at.title = fullDate(l.created_at);
       reach.textContent = leadReach(l);
       reach.hidden = !reach.textContent;
+      left.textContent = l.message ? '“' + l.message + '”' : '';
+      left.hidden = !l.message;
       const c = l.classification || {};
       const parts = [qualifiedBadge(c.qualified)];
       (Array.isArray(c.tags) ? c.tags : []).forEach((t) => parts.push(h('span', 'tag', t)));
@@ -2833,7 +2838,9 @@
     } else name.append(h('span', 'lead-name', leadName(l)));
     const reach = leadReach(l);
     if (reach) name.append(h('span', 'sub', reach));
-    if (!l.conversation_id) name.append(h('span', 'sub', l.message ? '“' + (l.message.length > 80 ? l.message.slice(0, 80) + '…' : l.message) + '”' : 'No chat'));
+    // The message left, also on a lead with a chat (after hours, missed): the transcript has not got it.
+    if (l.message) name.append(h('span', 'sub lead-message', '“' + (l.message.length > 80 ? l.message.slice(0, 80) + '…' : l.message) + '”'));
+    else if (!l.conversation_id) name.append(h('span', 'sub', 'No chat'));
     const origin = h('td');
     origin.append(h('span', originClass(l.origin), originLabel(l.origin)));
     const at = h('td', 'lead-time', when(l.created_at));

@@ -146,7 +146,7 @@ pub(crate) fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiErro
         .map_err(|e| ApiError::bad_request("bad_json", e.body_text()))
 }
 
-fn managers_only(session: &Session, what: &str) -> Result<(), ApiError> {
+pub(crate) fn managers_only(session: &Session, what: &str) -> Result<(), ApiError> {
     if session.can_manage() {
         Ok(())
     } else {
@@ -170,6 +170,18 @@ pub(crate) fn text(raw: &str, max: usize) -> Result<String, String> {
         return Err("must be plain text on one line".into());
     }
     Ok(t.to_string())
+}
+
+/// A new password: 10 to 200 characters (any characters; argon2 hashes it).
+pub(crate) fn password(raw: &str) -> Result<(), String> {
+    let n = raw.chars().count();
+    if n < MIN_PASSWORD {
+        Err(format!("must be at least {MIN_PASSWORD} characters"))
+    } else if n > MAX_PASSWORD {
+        Err(format!("must be at most {MAX_PASSWORD} characters"))
+    } else {
+        Ok(())
+    }
 }
 
 /// An optional line of text: blank means none.
@@ -353,7 +365,7 @@ async fn ours(state: &AppState, session: &Session, ids: &[Uuid]) -> Result<(), A
 
 /// Whether the caller may give `target` (`None`: a new agent) the role `new_role`: only an
 /// admin gives the admin role or edits an admin, and nobody changes their own role.
-fn role_change_allowed(
+pub(crate) fn role_change_allowed(
     caller: (Uuid, &str),
     target: Option<(Uuid, &str)>,
     new_role: &str,
@@ -686,7 +698,11 @@ pub struct MembershipsBody {
     pub department_ids: Vec<String>,
 }
 
-async fn one_agent(state: &AppState, group: Uuid, id: Uuid) -> Result<AgentView, ApiError> {
+pub(crate) async fn one_agent(
+    state: &AppState,
+    group: Uuid,
+    id: Uuid,
+) -> Result<AgentView, ApiError> {
     directory::agents_of(&state.pool, group, Some(id))
         .await?
         .into_iter()
@@ -725,18 +741,7 @@ pub async fn create_agent(
     let first = p.check("first_name", text(&b.first_name, MAX_PERSON_NAME));
     let last = p.check("last_name", text(&b.last_name, MAX_PERSON_NAME));
     let role = p.check("role", role(&b.role));
-    let n = b.password.chars().count();
-    if n < MIN_PASSWORD {
-        p.add(
-            "password",
-            format!("must be at least {MIN_PASSWORD} characters"),
-        );
-    } else if n > MAX_PASSWORD {
-        p.add(
-            "password",
-            format!("must be at most {MAX_PASSWORD} characters"),
-        );
-    }
+    p.check("password", password(&b.password));
     let max = p.check("max_chats", max_chats(b.max_chats.unwrap_or(3)));
     let departments = p.check("department_ids", department_ids(&b.department_ids));
     p.finish()?;

@@ -21,8 +21,8 @@ use crate::AppState;
 use crate::auth::{self, Session};
 use crate::error::{ApiError, ErrorBody};
 use crate::{
-    admin_api, attachments, bot_api, crm_api, handover, leads_api, notify_api, profile_api,
-    reports, routing_api, transcript,
+    access_api, admin_api, attachments, bot_api, crm_api, handover, leads_api, notify_api,
+    profile_api, reports, routing_api, transcript,
 };
 
 #[derive(OpenApi)]
@@ -91,6 +91,9 @@ pub fn router() -> (axum::Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(admin_api::list_agents, admin_api::create_agent))
         .routes(routes!(admin_api::update_agent))
         .routes(routes!(admin_api::put_memberships))
+        .routes(routes!(access_api::deactivate))
+        .routes(routes!(access_api::reactivate))
+        .routes(routes!(access_api::change_password))
         .routes(routes!(admin_api::list_websites, admin_api::create_website))
         .routes(routes!(admin_api::get_website, admin_api::update_website))
         .routes(routes!(profile_api::get_profile, profile_api::put_profile))

@@ -61,7 +61,7 @@ impl Session {
     }
 }
 
-fn token_hash(token: &str) -> Vec<u8> {
+pub(crate) fn token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
@@ -85,7 +85,8 @@ pub fn token_from(headers: &HeaderMap) -> Option<String> {
 /// The session for a token, if it is valid and not expired.
 pub async fn session_for(state: &AppState, token: &str) -> Result<Option<Session>, ApiError> {
     let row: Option<(Uuid,)> = sqlx::query_as(
-        "SELECT agent_id FROM agent_sessions WHERE token_hash = $1 AND expires_at > now()",
+        "SELECT s.agent_id FROM agent_sessions s JOIN agents a ON a.id = s.agent_id \
+         WHERE s.token_hash = $1 AND s.expires_at > now() AND a.deactivated_at IS NULL",
     )
     .bind(token_hash(token))
     .fetch_optional(&state.pool)

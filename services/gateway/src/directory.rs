@@ -245,7 +245,8 @@ pub async fn agent_for_login(pool: &PgPool, email: &str) -> sqlx::Result<Option<
         password_hash: String,
     }
     let row: Option<Row> = sqlx::query_as(
-        "SELECT id, group_id, email, first_name, last_name, role, auto_away_secs, password_hash FROM agents WHERE lower(email) = lower($1)",
+        "SELECT id, group_id, email, first_name, last_name, role, auto_away_secs, password_hash FROM agents \
+         WHERE lower(email) = lower($1) AND deactivated_at IS NULL",
     )
     .bind(email.trim())
     .fetch_optional(pool)
@@ -812,6 +813,8 @@ pub struct AgentView {
     pub department_ids: Vec<Uuid>,
     /// Their headshot (relative URL), if any.
     pub photo_url: Option<String>,
+    /// When they were deactivated (left the dealership); none while they can work.
+    pub deactivated_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -826,6 +829,7 @@ struct AgentViewRow {
     time_zone: Option<String>,
     department_ids: Vec<Uuid>,
     photo_version: Option<i64>,
+    deactivated_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The agents of a group (by name), or the one agent `only`.
@@ -838,7 +842,7 @@ pub async fn agents_of(
         "SELECT a.id, a.email, a.first_name, a.last_name, a.role, a.max_chats, a.locale, a.time_zone, \
            COALESCE((SELECT array_agg(m.department_id ORDER BY m.department_id) FROM agent_memberships m \
                      WHERE m.agent_id = a.id), '{}') AS department_ids, \
-           p.version AS photo_version \
+           p.version AS photo_version, a.deactivated_at \
          FROM agents a LEFT JOIN agent_photos p ON p.agent_id = a.id \
          WHERE a.group_id = $1 AND ($2::uuid IS NULL OR a.id = $2) \
          ORDER BY a.last_name, a.first_name, a.id",
@@ -860,6 +864,7 @@ pub async fn agents_of(
             locale: r.locale,
             time_zone: r.time_zone,
             department_ids: r.department_ids,
+            deactivated_at: r.deactivated_at,
         })
         .collect())
 }
@@ -1244,4 +1249,95 @@ mod tests {
             "/api/v1/agents/00000000-0000-0000-0000-000000000000/photo?v=7"
         );
     }
+}
+
+/// What deactivating an agent found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deactivation {
+    /// Done (or already done): no login, no sessions, no departments.
+    Done,
+    /// Refused: the agent still holds this many active chats (a manager reassigns them first).
+    HoldsChats(i64),
+    /// No such agent in the group.
+    Missing,
+}
+
+/// Deactivates an agent who left: in one transaction, marks them, ends every session they have
+/// and removes them from every department (so no chat is offered to them), unless they still
+/// hold active chats. Their name stays on the chats and leads they handled.
+pub async fn deactivate_agent(
+    pool: &PgPool,
+    group: Uuid,
+    agent: Uuid,
+) -> Result<Deactivation, DirectoryError> {
+    let mut tx = pool.begin().await?;
+    let found: Option<(Uuid,)> =
+        sqlx::query_as("SELECT id FROM agents WHERE id = $1 AND group_id = $2 FOR UPDATE")
+            .bind(agent)
+            .bind(group)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if found.is_none() {
+        return Ok(Deactivation::Missing);
+    }
+    let active: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM conversations WHERE agent_id = $1 AND state = 'active'",
+    )
+    .bind(agent)
+    .fetch_one(&mut *tx)
+    .await?;
+    if active > 0 {
+        return Ok(Deactivation::HoldsChats(active));
+    }
+    sqlx::query("UPDATE agents SET deactivated_at = COALESCE(deactivated_at, now()) WHERE id = $1")
+        .bind(agent)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM agent_memberships WHERE agent_id = $1")
+        .bind(agent)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM agent_sessions WHERE agent_id = $1")
+        .bind(agent)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Deactivation::Done)
+}
+
+/// Lets a deactivated agent log in again (they cover no department until a manager adds
+/// them). False when there is no such agent in the group.
+pub async fn reactivate_agent(pool: &PgPool, group: Uuid, agent: Uuid) -> sqlx::Result<bool> {
+    let done =
+        sqlx::query("UPDATE agents SET deactivated_at = NULL WHERE id = $1 AND group_id = $2")
+            .bind(agent)
+            .bind(group)
+            .execute(pool)
+            .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The agent's password hash, to check their current password before a change.
+pub async fn password_hash(db: impl PgExecutor<'_>, agent: Uuid) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("SELECT password_hash FROM agents WHERE id = $1")
+        .bind(agent)
+        .fetch_optional(db)
+        .await
+}
+
+/// Sets a new password hash and ends every other session of the agent (all but the one whose
+/// token hash is `keep`), in one transaction: a changed password logs out other devices.
+pub async fn set_password(pool: &PgPool, agent: Uuid, hash: &str, keep: &[u8]) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("UPDATE agents SET password_hash = $2 WHERE id = $1")
+        .bind(agent)
+        .bind(hash)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM agent_sessions WHERE agent_id = $1 AND token_hash <> $2")
+        .bind(agent)
+        .bind(keep)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
 }

@@ -297,8 +297,10 @@ impl Hub {
     ///   following the chat after its `conversation` and `transfer` frames; `declined`,
     ///   `expired` and `cancelled` send `transfer` to the agents it was offered to and to the
     ///   consoles following the chat.
-    /// - closing events: `offer_withdrawn` (`ended`) to agents still offered it; `conversation`
-    ///   to its watchers.
+    /// - `missed`: `conversation` (state `missed`) to the agents it was offered to and to its
+    ///   watchers: it moves from their Incoming to Recent.
+    /// - other closing events: `offer_withdrawn` (`ended`) to agents still offered it;
+    ///   `conversation` to its watchers.
     pub fn on_conversation(&self, ev: &ConversationEvent) {
         let c = &ev.conversation;
         let changed = Outbound::frame(&json!({"type": "conversation", "conversation": c}));
@@ -364,8 +366,17 @@ impl Hub {
                     }
                 }
             },
+            ConversationEventKind::Missed => {
+                // Nobody took it: the agents it was offered to see it move to Recent as missed
+                // (the `conversation` frame in state `missed`), so they can follow it up.
+                let mut ids =
+                    Self::sockets_of(&inner, ev.offered_to.iter().chain(&ev.withdrawn_from));
+                ids.extend(Self::watchers(&inner, c.id));
+                ids.sort_unstable();
+                ids.dedup();
+                Self::send_changed(&inner, &ids, &changed, &shopper_changed);
+            }
             ConversationEventKind::Ended
-            | ConversationEventKind::Missed
             | ConversationEventKind::TimedOut
             | ConversationEventKind::Offline => {
                 let offered = ev.offered_to.iter().chain(&ev.withdrawn_from);

@@ -14,6 +14,7 @@
 //! - [`routing_api`]: REST for routing settings and teams (forwarded to the router).
 //! - [`admin_api`]: REST for the admin pages: rooftops, departments, agents, memberships,
 //!   websites (tables owned here).
+//! - [`access_api`]: who may log in: deactivating agents who left, changing one's password.
 //! - [`profile_api`]: REST for an agent's own profile and headshot (served publicly).
 //! - [`reports`]: REST for the per-department numbers managers ask for.
 //! - [`handover`]: transfers and reassignments (REST and the console socket).
@@ -29,6 +30,7 @@
 //! - [`demo`]: the demo dealer group.
 //! - [`appearance`]: the widget's look per website (validated settings).
 
+pub mod access_api;
 pub mod admin_api;
 pub mod api;
 pub mod appearance;

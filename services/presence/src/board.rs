@@ -32,7 +32,8 @@ struct Row {
     rooftops: Vec<Uuid>,
 }
 
-/// The agents of `group` (or the one agent `only`), with what Postgres knows of them.
+/// The agents of `group` (or the one agent `only`), with what Postgres knows of them. The
+/// board leaves out agents who were deactivated; asked for one by id, they are still found.
 async fn rows(pool: &PgPool, group: Uuid, only: Option<Uuid>) -> Result<Vec<Row>, CommandError> {
     sqlx::query_as(
         "SELECT a.id, a.first_name || ' ' || a.last_name AS name, s.status, \
@@ -44,6 +45,7 @@ async fn rows(pool: &PgPool, group: Uuid, only: Option<Uuid>) -> Result<Vec<Row>
          LEFT JOIN agent_memberships m ON m.agent_id = a.id \
          LEFT JOIN departments d ON d.id = m.department_id \
          WHERE a.group_id = $1 AND ($2::uuid IS NULL OR a.id = $2) \
+           AND ($2::uuid IS NOT NULL OR a.deactivated_at IS NULL) \
          GROUP BY a.id, s.status ORDER BY name",
     )
     .bind(group)

@@ -174,7 +174,7 @@ pub async fn upgrade(
     }
     Ok(ws
         .max_message_size(1 << 20)
-        .on_upgrade(move |socket| run(state, session, socket))
+        .on_upgrade(move |socket| run(state, session, token, socket))
         .into_response())
 }
 
@@ -187,7 +187,7 @@ struct Console {
     device: Uuid,
 }
 
-async fn run(state: Arc<AppState>, session: Session, socket: WebSocket) {
+async fn run(state: Arc<AppState>, session: Session, token: String, socket: WebSocket) {
     let cancel = state.shutdown.child_token();
     let (sink, mut stream) = socket.split();
     let (replies, replies_rx) = mpsc::channel(256);
@@ -258,6 +258,19 @@ async fn run(state: Arc<AppState>, session: Session, socket: WebSocket) {
             let frame = tokio::select! {
                 _ = cancel.cancelled() => break,
                 _ = beat.tick() => {
+                    // The session is checked again at each heartbeat: a logout elsewhere, a
+                    // changed password or a deactivated agent closes this console, on whichever
+                    // replica it is, within one interval (a failed check keeps it open).
+                    if let Ok(None) = auth::session_for(&state, &token).await {
+                        let _ = replies
+                            .send(error_frame(
+                                "session_ended",
+                                "your session has ended; log in again",
+                                None,
+                            ))
+                            .await;
+                        break;
+                    }
                     state.heartbeat(group, agent_id, device).await;
                     continue;
                 }

@@ -184,6 +184,20 @@ test('a manager runs the admin pages and sets her photo', async () => {
     await page.locator('#admin-agents tr', { hasText: email }).filter({ hasText: 'Service · Showroom Honda' }).waitFor({ timeout: LONG });
     assert.equal((await agentRow.locator('td').nth(2).innerText()).trim(), '2');
     await shot(page, 'admin-agents');
+    // Pat leaves: deactivated (after the confirmation), Pat stays listed, marked, with no
+    // department, and can be reactivated.
+    await agentRow.getByRole('button', { name: /^Edit / }).click();
+    await editRow.getByRole('button', { name: 'Deactivate…' }).click();
+    const goneRow = page.locator('#admin-agents tr.a-deactivated', { hasText: email });
+    await goneRow.waitFor({ timeout: LONG });
+    assert.match(await goneRow.innerText(), /Deactivated/);
+    assert.doesNotMatch(await goneRow.innerText(), /Service · Showroom Honda/);
+    const loginStatus = await page.evaluate(async (e) => (await fetch('/api/v1/auth/login', {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: e, password: 'a-long-password-1' }) })).status, email);
+    assert.equal(loginStatus, 401, 'a deactivated agent cannot log in');
+    await goneRow.getByRole('button', { name: /^Reactivate / }).click();
+    await page.locator('#admin-agents tr:not(.a-deactivated)', { hasText: email }).waitFor({ timeout: LONG });
 
     // ---- websites: a new one, its look, its pre-chat form ----
     await section(page, 'Websites');
