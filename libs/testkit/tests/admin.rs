@@ -780,6 +780,9 @@ async fn agents_get_roles_and_departments_and_a_new_one_is_offered_chats() -> an
     let again = logged_in(&stack, &new_email).await?;
     let (_, me) = again.get("/api/v1/me").await?;
     assert_eq!(me["role"], "manager");
+    // The console formats times in the agent's zone and language, from `/me`.
+    assert_eq!(me["locale"], "es", "{me}");
+    assert_eq!(me["time_zone"], "America/Chicago", "{me}");
     stack.stop().await
 }
 

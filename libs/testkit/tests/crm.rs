@@ -2,13 +2,15 @@
 //! event id as `Nats-Msg-Id`) reach ADF e-mail destinations (read back from the real SMTP
 //! catcher and validated against the ADF DTD with xmllint) and signed webhooks (a real HTTP
 //! receiver on loopback), retried, dead-lettered, redelivered, and delivered once by id across
-//! a stop in the middle of an attempt. Destinations and the log go through crm-export's NATS
+//! a stop in the middle of an attempt, and shared fairly: one dealer's slow endpoint with a
+//! backlog holds up no other dealer. Destinations and the log go through crm-export's NATS
 //! requests.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -188,14 +190,29 @@ impl Seen {
 struct Receiver {
     script: Arc<Mutex<VecDeque<Reply>>>,
     seen: Arc<Mutex<Vec<Seen>>>,
+    /// How long it takes before each answer.
+    delay: Duration,
+    /// Requests it has not answered yet, and the most there ever were at once.
+    open: Arc<AtomicUsize>,
+    most_open: Arc<AtomicUsize>,
 }
 
 impl Receiver {
     /// Starts on 127.0.0.1:0; answers 200 unless scripted otherwise.
     async fn start(script: Vec<Reply>) -> anyhow::Result<(Self, String)> {
+        Self::start_with(script, Duration::ZERO).await
+    }
+
+    /// Starts a receiver that answers 200 to everything, each answer after `delay`.
+    async fn start_slow(delay: Duration) -> anyhow::Result<(Self, String)> {
+        Self::start_with(vec![], delay).await
+    }
+
+    async fn start_with(script: Vec<Reply>, delay: Duration) -> anyhow::Result<(Self, String)> {
         let r = Receiver {
             script: Arc::new(Mutex::new(script.into())),
-            seen: Arc::default(),
+            delay,
+            ..Receiver::default()
         };
         let app = axum::Router::new()
             .route("/hook", axum::routing::post(receive))
@@ -219,9 +236,38 @@ impl Receiver {
         })
         .await
     }
+
+    /// Requests open at the receiver now.
+    fn open(&self) -> usize {
+        self.open.load(Ordering::SeqCst)
+    }
+
+    /// The most requests that were ever open at the receiver at once.
+    fn most_open(&self) -> usize {
+        self.most_open.load(Ordering::SeqCst)
+    }
+}
+
+/// Counts a request as open while its handler runs (also when the client gives up and the
+/// handler is dropped).
+struct OpenRequest(Arc<AtomicUsize>);
+
+impl OpenRequest {
+    fn new(r: &Receiver) -> Self {
+        let now = r.open.fetch_add(1, Ordering::SeqCst) + 1;
+        r.most_open.fetch_max(now, Ordering::SeqCst);
+        Self(r.open.clone())
+    }
+}
+
+impl Drop for OpenRequest {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> Response {
+    let _open = OpenRequest::new(&r);
     let reply = {
         if let Ok(mut seen) = r.seen.lock() {
             seen.push(Seen {
@@ -236,6 +282,9 @@ async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> 
             .and_then(|mut s| s.pop_front())
             .unwrap_or(Reply::Status(200, None))
     };
+    if !r.delay.is_zero() {
+        tokio::time::sleep(r.delay).await;
+    }
     match reply {
         Reply::Hang => std::future::pending().await,
         Reply::Status(code, retry_after) => {
@@ -846,6 +895,109 @@ async fn stopped_mid_delivery_the_receiver_gets_each_lead_once_by_id() -> anyhow
     assert_eq!(third_d["id"], json!(orphan));
     let second_d = &crm.deliveries_of(second.id).await?[0];
     assert_eq!(outcomes(second_d), ["delivered"]);
+    stack.stop().await
+}
+
+/// A dealer group's deliveries not finished yet (pending, in flight included).
+async fn pending_of(stack: &Stack, group: Uuid) -> anyhow::Result<i64> {
+    Ok(showroom_store::sqlx::query_scalar(
+        "SELECT count(*) FROM crm_deliveries WHERE group_id = $1 AND status = 'pending'",
+    )
+    .bind(group)
+    .fetch_one(&stack.pool)
+    .await?)
+}
+
+/// One dealer's slow endpoint with a backlog larger than all the attempt slots holds up no
+/// other dealer group: it never has more than `per_destination_in_flight` requests open at
+/// once, and another group's lead goes out while most of the backlog still waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_destination_with_a_backlog_does_not_hold_up_other_dealers() -> anyhow::Result<()> {
+    const BACKLOG: usize = 40;
+    let stack = Stack::start().await?;
+    let tuning = Stack::crm_export_tuning();
+    let (slots, cap) = tuning.slots()?;
+    ensure!(
+        BACKLOG > slots && cap < slots,
+        "the backlog ({BACKLOG}) must be larger than all the slots ({slots}), the cap ({cap}) smaller"
+    );
+    let slow_t = Tenant::seed(&stack.pool, "Crm Slow", 1).await?;
+    let fast_t = Tenant::seed(&stack.pool, "Crm Fast", 1).await?;
+    let slow_crm = Crm::new(&stack, slow_t.group).await?;
+    let fast_crm = Crm::new(&stack, fast_t.group).await?;
+    // Slow, but well within the test stacks' 2 s webhook time-out: every attempt succeeds.
+    let delay = Duration::from_millis(1000);
+    let (slow, slow_url) = Receiver::start_slow(delay).await?;
+    let (fast, fast_url) = Receiver::start(vec![]).await?;
+    slow_crm
+        .put_destination(
+            Uuid::now_v7(),
+            json!({"rooftop_id": slow_t.rooftop, "name": "Slow CRM", "target": {
+                "kind": "webhook", "url": slow_url, "secrets": [new_secret().0]}}),
+        )
+        .await?;
+    fast_crm
+        .put_destination(
+            Uuid::now_v7(),
+            json!({"rooftop_id": fast_t.rooftop, "name": "Fast CRM", "target": {
+                "kind": "webhook", "url": fast_url, "secrets": [new_secret().0]}}),
+        )
+        .await?;
+
+    // The slow dealer's backlog first: it takes its share of the slots and waits on them.
+    for _ in 0..BACKLOG {
+        slow_crm
+            .publish_lead(Uuid::now_v7(), &lead_for(&slow_t, None))
+            .await?;
+    }
+    eventually(
+        Duration::from_secs(15),
+        "the slow receiver to hold its share of the attempts",
+        || async { Ok((slow.open() >= cap).then_some(())) },
+    )
+    .await?;
+
+    // Then one lead of another dealer group: out at once, not behind the backlog.
+    let lead = lead_for(&fast_t, None);
+    let published = Instant::now();
+    fast_crm.publish_lead(Uuid::now_v7(), &lead).await?;
+    fast_crm
+        .wait_status(lead.id, "delivered", Duration::from_secs(10))
+        .await?;
+    let took = published.elapsed();
+    let left = pending_of(&stack, slow_t.group).await?;
+    eprintln!(
+        "the other dealer's lead was delivered {took:?} after it was published, with {left} of \
+         the slow dealer's {BACKLOG} leads still pending"
+    );
+    ensure!(
+        left >= 20,
+        "the other dealer's lead waited behind the backlog: delivered after {took:?}, when only \
+         {left} of {BACKLOG} slow leads were left"
+    );
+    assert_eq!(fast.seen().len(), 1);
+
+    // The backlog drains, never more than the cap at once, each lead once.
+    eventually(
+        Duration::from_secs(60),
+        "the slow dealer's backlog to drain",
+        || async { Ok((pending_of(&stack, slow_t.group).await? == 0).then_some(())) },
+    )
+    .await?;
+    assert_eq!(
+        slow.most_open(),
+        cap,
+        "at most per_destination_in_flight requests open at once at the slow receiver"
+    );
+    let ids: BTreeSet<String> = slow.seen().iter().map(|s| s.header("webhook-id")).collect();
+    assert_eq!(ids.len(), BACKLOG, "every lead of the backlog, once by id");
+    let delivered: i64 = showroom_store::sqlx::query_scalar(
+        "SELECT count(*) FROM crm_deliveries WHERE group_id = $1 AND status = 'delivered'",
+    )
+    .bind(slow_t.group)
+    .fetch_one(&stack.pool)
+    .await?;
+    assert_eq!(delivered, BACKLOG as i64);
     stack.stop().await
 }
 

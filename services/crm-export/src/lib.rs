@@ -90,6 +90,12 @@ pub struct Config {
     pub poll_ms: u64,
     /// Most attempts a replica runs at once.
     pub max_in_flight: usize,
+    /// Most attempts in flight to one destination at once, so one dealer's slow or dead
+    /// endpoint with a backlog cannot take every slot and hold up everyone else's leads. At
+    /// least 1; above `max_in_flight` it is `max_in_flight`. Counted from the claims in the
+    /// database, so it holds across replicas too, though only approximately (see
+    /// [`worker`]).
+    pub per_destination_in_flight: usize,
     /// How long a test send may take, in ms (it answers a request that waits 5 s).
     pub test_timeout_ms: u64,
     /// How often the relay publishes `delivery.*` events a dead replica left, in ms.
@@ -109,6 +115,7 @@ impl Default for Config {
             claim_lease_ms: 120_000,
             poll_ms: 1000,
             max_in_flight: 16,
+            per_destination_in_flight: 4,
             test_timeout_ms: 4000,
             outbox_relay_ms: 1000,
         }
@@ -119,6 +126,17 @@ impl Config {
     /// Defaults overridden by the environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         showroom_config::load()
+    }
+
+    /// The attempt slots of a replica, and the most of them one destination may hold:
+    /// `per_destination_in_flight` must be at least 1 and is clamped to `max_in_flight`.
+    pub fn slots(&self) -> anyhow::Result<(usize, usize)> {
+        anyhow::ensure!(
+            self.per_destination_in_flight >= 1,
+            "SHOWROOM_PER_DESTINATION_IN_FLIGHT must be at least 1"
+        );
+        let max = self.max_in_flight.max(1);
+        Ok((max, self.per_destination_in_flight.min(max)))
     }
 }
 
@@ -133,6 +151,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         "SHOWROOM_CLAIM_LEASE_MS ({}) must be longer than the webhook and SMTP time-outs ({longest})",
         config.claim_lease_ms
     );
+    let (max_in_flight, per_destination) = config.slots()?;
     let mailer = email::Mailer::new(
         config.smtp_url.expose(),
         &config.smtp_from,
@@ -159,7 +178,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         webhooks,
         schedule,
         lease,
-        config.max_in_flight.max(1),
+        max_in_flight,
+        per_destination,
         Duration::from_millis(config.test_timeout_ms),
         base.tracker.clone(),
         base.shutdown.clone(),
@@ -287,8 +307,11 @@ mod tests {
             ),
             ("WEBHOOK_ALLOW_PRIVATE", "true"),
             ("CLAIM_LEASE_MS", "60000"),
+            ("PER_DESTINATION_IN_FLIGHT", "2"),
         ])
         .unwrap();
+        assert_eq!(c.per_destination_in_flight, 2);
+        assert_eq!(c.slots().unwrap(), (16, 2));
         assert_eq!(c.retry_schedule, "1s 2s");
         assert!(c.webhook_allow_private);
         assert_eq!(c.claim_lease_ms, 60_000);
@@ -298,5 +321,22 @@ mod tests {
             "the SMTP password is secret"
         );
         assert_eq!(Config::default().retry_schedule, schedule::DEFAULT);
+    }
+
+    #[test]
+    fn the_per_destination_cap_is_at_least_one_and_at_most_the_slots() {
+        let d = Config::default();
+        assert_eq!(d.slots().unwrap(), (16, 4));
+        let c = Config {
+            max_in_flight: 3,
+            ..Config::default()
+        };
+        assert_eq!(c.slots().unwrap(), (3, 3), "clamped to max_in_flight");
+        let c = Config {
+            per_destination_in_flight: 0,
+            ..Config::default()
+        };
+        let e = c.slots().unwrap_err().to_string();
+        assert!(e.contains("SHOWROOM_PER_DESTINATION_IN_FLIGHT"), "{e}");
     }
 }

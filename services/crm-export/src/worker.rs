@@ -5,6 +5,20 @@
 //! moves to the end of the lease), marks an attempt a dead worker left `sending` as
 //! `interrupted`, and logs the new attempt as `sending`. No lock is held during the network call.
 //!
+//! **Fairness.** The claim takes the oldest due rows, but at most `per_destination_in_flight`
+//! attempts in flight per destination, so one dealer's slow or dead endpoint with a backlog
+//! cannot fill every slot (each attempt waiting for its time-out) and hold up every other
+//! dealer group's leads. A destination's attempts in flight are its live claims: `pending`
+//! rows with a `claim_id` whose lease has not ended (`next_attempt_at > now()`). A claim a dead
+//! worker left counts only until its lease ends, when the row is due again, so it can never
+//! block a destination for good. The due rows are ranked per destination (oldest first) and
+//! only those whose rank plus the destination's live claims fit under the cap are locked.
+//! Within a replica the cap is exact. Across replicas it is approximate: it is read from each
+//! claim's snapshot and enforced by no lock. Replicas rank the same rows and skip each other's
+//! locks, so they normally stay within it, but claims racing a lease's end, or a release, can
+//! go briefly over, and test sends (which run at once, outside the slots) count against it
+//! without being held back by it.
+//!
 //! **Outcome.** Recorded only where `claim_id` still matches (a worker whose lease ran out and
 //! whose row someone else claimed cannot overwrite the newer state), with the `delivery.*`
 //! event in the same transaction (see [`crate::outbox`]).
@@ -108,6 +122,8 @@ pub struct Ctx {
     schedule: Schedule,
     lease: Duration,
     permits: Arc<Semaphore>,
+    /// Most attempts in flight to one destination (see the module's description).
+    per_destination: usize,
     test_timeout: Duration,
     tracker: TaskTracker,
     pub(crate) shutdown: CancellationToken,
@@ -125,6 +141,7 @@ impl Ctx {
         schedule: Schedule,
         lease: Duration,
         max_in_flight: usize,
+        per_destination: usize,
         test_timeout: Duration,
         tracker: TaskTracker,
         shutdown: CancellationToken,
@@ -137,6 +154,7 @@ impl Ctx {
             schedule,
             lease,
             permits: Arc::new(Semaphore::new(max_in_flight)),
+            per_destination,
             test_timeout,
             tracker,
             shutdown,
@@ -201,14 +219,32 @@ pub(crate) async fn run(ctx: Arc<Ctx>, poll: Duration) {
     }
 }
 
-/// Claims up to `n` due deliveries (see the module's description).
+/// Claims up to `n` due deliveries, at most `per_destination` in flight per destination
+/// (see the module's description).
+///
+/// `busy` counts each destination's live claims (the partial index
+/// `crm_deliveries_claimed` holds only claimed rows); `ranked` numbers the due rows per
+/// destination, oldest first; `due` locks those that fit under the cap. A window function
+/// cannot share a `SELECT` with `FOR UPDATE`, hence two steps; `due` repeats the due test so
+/// that a row another replica claimed and committed since this statement's snapshot is
+/// re-checked on its new version and left alone.
 async fn claim(ctx: &Ctx, n: usize) -> Result<Vec<Claimed>, sqlx::Error> {
     sqlx::query_as(
-        "WITH due AS ( \
-           SELECT d.id FROM crm_deliveries d JOIN crm_destinations t ON t.id = d.destination_id \
+        "WITH busy AS ( \
+           SELECT destination_id, count(*) AS n FROM crm_deliveries \
+           WHERE status = 'pending' AND claim_id IS NOT NULL AND next_attempt_at > now() \
+           GROUP BY destination_id \
+         ), ranked AS ( \
+           SELECT d.id, coalesce(b.n, 0) + row_number() OVER ( \
+               PARTITION BY d.destination_id ORDER BY d.next_attempt_at, d.id) AS slot \
+           FROM crm_deliveries d JOIN crm_destinations t ON t.id = d.destination_id \
+           LEFT JOIN busy b ON b.destination_id = d.destination_id \
            WHERE d.status = 'pending' AND d.next_attempt_at <= now() \
              AND t.enabled AND t.deleted_at IS NULL \
-           ORDER BY d.next_attempt_at LIMIT $1 \
+         ), due AS ( \
+           SELECT d.id FROM crm_deliveries d JOIN ranked r ON r.id = d.id \
+           WHERE r.slot <= $3 AND d.status = 'pending' AND d.next_attempt_at <= now() \
+           ORDER BY d.next_attempt_at, d.id LIMIT $1 \
            FOR UPDATE OF d SKIP LOCKED \
          ), claimed AS ( \
            UPDATE crm_deliveries d SET attempts = d.attempts + 1, claim_id = gen_random_uuid(), \
@@ -228,6 +264,7 @@ async fn claim(ctx: &Ctx, n: usize) -> Result<Vec<Claimed>, sqlx::Error> {
     )
     .bind(n as i64)
     .bind(ctx.lease.as_secs_f64())
+    .bind(ctx.per_destination as i64)
     .fetch_all(&ctx.pool)
     .await
 }

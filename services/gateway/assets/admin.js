@@ -12,6 +12,8 @@
   // ---- small DOM helpers ----
   let idSeq = 0;
   const nid = (p) => 'adm-' + p + '-' + (++idSeq);
+  /** A date and time in the agent's time zone and language (the console's formatter). */
+  const fmtWhen = (at) => (window.ShowroomWhen ? window.ShowroomWhen(at) : new Date(at).toLocaleString());
 
   /** An element: props are set as properties, except class, text, on (listeners), aria-*,
    * data-*, role and for (attributes). Children: nodes or strings (as text). */
@@ -332,7 +334,7 @@
       const rep = r.data || {};
       const deps = rep.departments || [];
       const total = deps.reduce((n, d) => n + (d.chats || 0), 0);
-      state.textContent = total + (total === 1 ? ' chat' : ' chats') + ' · ' + new Date(rep.from || from).toLocaleString() + ' – ' + new Date(rep.to || to).toLocaleString();
+      state.textContent = total + (total === 1 ? ' chat' : ' chats') + ' · ' + fmtWhen(rep.from || from) + ' – ' + fmtWhen(rep.to || to);
       clear(out, dashboardTable(rep));
     }
     await load();
@@ -550,7 +552,7 @@
     const fields = new Fields(), s = saver('Save routing');
     const open = el('p', { class: 'a-meta', role: 'status' });
     const showOpen = (v) => {
-      open.textContent = (v.open_now ? 'Open now' : 'Closed now' + (v.next_open ? ' — opens ' + new Date(v.next_open).toLocaleString() : '')) +
+      open.textContent = (v.open_now ? 'Open now' : 'Closed now' + (v.next_open ? ' — opens ' + fmtWhen(v.next_open) : '')) +
         ' · hours in ' + (v.time_zone || rt.time_zone || 'the rooftop’s time zone');
     };
     showOpen(view);
@@ -1428,9 +1430,9 @@
           act.append(btn, st);
         }
         const attempts = el('details', null, el('summary', { text: String(x.attempts) }),
-          el('ol', { class: 'a-attempts' }, (x.log || []).map((a) => el('li', { text: new Date(a.started_at).toLocaleString() + ' — ' + a.outcome + (a.status_code ? ' ' + a.status_code : '') + (a.error ? ': ' + a.error : '') }))));
+          el('ol', { class: 'a-attempts' }, (x.log || []).map((a) => el('li', { text: fmtWhen(a.started_at) + ' — ' + a.outcome + (a.status_code ? ' ' + a.status_code : '') + (a.error ? ': ' + a.error : '') }))));
         tb.append(el('tr', { 'data-delivery': x.id },
-          el('td', { text: new Date(x.created_at).toLocaleString() }),
+          el('td', { text: fmtWhen(x.created_at) }),
           el('td', { class: 'a-wrap', text: x.destination_name }),
           el('td', { text: x.test ? 'Test lead' : String(x.lead_id).slice(0, 8) }),
           el('td', null, el('span', { class: 'a-badge st-' + x.status, text: STATUS_TEXT[x.status] || x.status })),
@@ -1483,7 +1485,7 @@
     const email = el('input', { type: 'email', id: 'profile-email', value: prof.email || '', autocomplete: 'email' });
     const locale = select([['en', 'English'], ['es', 'Español']], prof.locale && prof.locale.startsWith('es') ? 'es' : 'en', { id: 'profile-locale' });
     const tz = zoneSelect(prof.time_zone || ''); tz.id = 'profile-tz';
-    tz.prepend(el('option', { value: '', text: 'My rooftop’s time zone' }));
+    tz.prepend(el('option', { value: '', text: 'This computer’s time zone' }));
     tz.value = prof.time_zone || '';
     const form = formEl('a-form p-form', s, async () => {
       const b = { first_name: first.value.trim(), last_name: last.value.trim(), email: email.value.trim(), locale: locale.value, time_zone: tz.value || null };

@@ -66,7 +66,17 @@
     if (text != null) el.textContent = String(text);
     return el;
   }
-  const time = (at) => { const d = new Date(at); return isNaN(d) ? '' : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }); };
+  // Dates and times in the agent's own time zone and language (their Profile), else the browser's.
+  function when(at, opts) {
+    const d = at instanceof Date ? at : new Date(at);
+    if (isNaN(d)) return '';
+    const o = Object.assign({}, opts || {});
+    if (S.me && S.me.time_zone) o.timeZone = S.me.time_zone;
+    const loc = S.me && S.me.locale === 'es' ? 'es' : [];
+    try { return d.toLocaleString(loc, o); } catch (_) { delete o.timeZone; return d.toLocaleString(loc, o); }
+  }
+  window.ShowroomWhen = when; // the admin pages format with it too
+  const time = (at) => when(at, { hour: '2-digit', minute: '2-digit' });
   const uid = () => (crypto.randomUUID ? crypto.randomUUID() : 'm-' + Date.now().toString(36) + Math.random().toString(36).slice(2, 12));
   const ts = (s) => Date.parse(s) || 0;
   const shopperName = (c) => (c.shopper && c.shopper.name) || 'Visitor';
@@ -517,7 +527,7 @@
       li.append(h('span', 'who', (m.author && m.author.name) || fallback));
     }
     li.append(h('span', 'text', m.text), h('span', 'meta', meta));
-    if (m.at) li.title = new Date(m.at).toLocaleString();
+    if (m.at) li.title = when(m.at);
     return li;
   }
 
@@ -541,7 +551,7 @@
         S.view.pendingEls.delete(m.client_msg_id);
         li.classList.remove('failed');
         li.querySelector('.meta').textContent = time(m.at);
-        if (m.at) li.title = new Date(m.at).toLocaleString();
+        if (m.at) li.title = when(m.at);
       } else li = bubble(m, time(m.at));
       li.dataset.seq = m.seq;
       place(li);
@@ -1242,7 +1252,7 @@
         S.iview.pendingEls.delete(m.client_msg_id);
         li.classList.remove('pending', 'failed');
         li.querySelector('.meta').textContent = imeta(m);
-        if (m.at) li.title = new Date(m.at).toLocaleString();
+        if (m.at) li.title = when(m.at);
       } else li = bubble(m, imeta(m));
       li.dataset.seq = m.seq;
       place(li, $('ilog'));
@@ -1598,6 +1608,8 @@
       api, me: Object.assign({}, S.me, { photo_url: S.photo }),
       onChange(p) {
         if ('photo_url' in p) setPhoto(p.photo_url);
+        if (S.me && 'time_zone' in p) S.me.time_zone = p.time_zone || null;
+        if (S.me && p.locale) S.me.locale = p.locale;
         if (p.first_name != null || p.last_name != null) {
           const name = [p.first_name, p.last_name].filter(Boolean).join(' ');
           if (name) { $('agent-name').textContent = name; if (S.me) S.me.name = name; }
@@ -1811,7 +1823,7 @@
   function renderBoardMeta() {
     const u = $('board-updated');
     if (!S.board) { u.textContent = S.ready ? 'Loading…' : 'Connecting…'; return; }
-    const at = new Date(S.boardUpdated).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+    const at = when(S.boardUpdated, { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
     u.textContent = 'Updated ' + at + (S.ready ? '' : ' · not live, reconnecting…');
     u.classList.toggle('stale', !S.ready);
   }
@@ -1907,7 +1919,7 @@
     const roofs = (Array.isArray(a.rooftops) ? a.rooftops : []).map(rooftopName).filter(Boolean);
     r.roofs.textContent = roofs.length ? roofs.join(', ') : 'No rooftop';
     r.seen.textContent = 'Last seen ' + ago(a.last_seen);
-    r.seen.title = a.last_seen && !isNaN(Date.parse(a.last_seen)) ? new Date(a.last_seen).toLocaleString() : '';
+    r.seen.title = a.last_seen && !isNaN(Date.parse(a.last_seen)) ? when(a.last_seen) : '';
 
     // Managers and admins set colleagues' statuses here; their own is the header select.
     const want = canManage() && !mine;
@@ -2275,13 +2287,13 @@
   const money = (cents) => (cents / 100).toLocaleString('en-US', { style: 'currency', currency: 'USD' });
   const dollars = (cents) => (cents % 100 === 0 ? String(cents / 100) : (cents / 100).toFixed(2));
   const qualifiedText = (q) => (q === true ? 'Qualified' : q === false ? 'Not qualified' : 'Not classified');
-  const clock = (ms) => new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+  const clock = (ms) => when(ms, { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
   function when(at) {
     const d = new Date(at);
     if (isNaN(d)) return '';
-    return (d.toDateString() === new Date().toDateString() ? 'Today' : d.toLocaleDateString([], { month: 'short', day: 'numeric' })) + ' ' + time(at);
+    return (d.toDateString() === new Date().toDateString() ? 'Today' : when(d, { month: 'short', day: 'numeric' })) + ' ' + time(at);
   }
-  const fullDate = (at) => { const d = new Date(at); return isNaN(d) ? '' : d.toLocaleString(); };
+  const fullDate = (at) => when(at);
   function qualifiedBadge(q) {
     return h('span', 'qbadge ' + (q === true ? 'q-yes' : q === false ? 'q-no' : 'q-unknown'), qualifiedText(q));
   }

@@ -131,7 +131,7 @@ pub struct PasswordBody {
 
 /// Changes the caller's own password after checking the current one; every other session of
 /// theirs ends (this one stays logged in). 400 naming `current_password` or `new_password`.
-#[utoipa::path(put, path = "/api/v1/me/password", tag = "profile", request_body = PasswordBody,
+#[utoipa::path(put, path = "/api/v1/me/password", tag = "auth", request_body = PasswordBody,
     responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn change_password(
     State(state): State<Arc<AppState>>,

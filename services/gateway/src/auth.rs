@@ -223,6 +223,10 @@ pub struct Me {
     /// Their headshot (`/api/v1/agents/{id}/photo?v=…`, relative), or `null`: the console
     /// shows it beside the agent's name.
     pub photo_url: Option<String>,
+    /// Their language (`en`, `es`): the console formats dates and numbers in it.
+    pub locale: String,
+    /// Their own IANA time zone, or `null` for the browser's: the console shows times in it.
+    pub time_zone: Option<String>,
 }
 
 /// The agent of the session.
@@ -232,9 +236,13 @@ pub async fn me(
     State(state): State<Arc<AppState>>,
     session: Session,
 ) -> Result<Json<Me>, ApiError> {
-    let photo_url = directory::photo_url_of(&state.pool, session.agent.id).await?;
+    let profile = directory::profile(&state.pool, session.agent.id)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
     Ok(Json(Me {
         agent: session.agent,
-        photo_url,
+        photo_url: profile.photo_url,
+        locale: profile.locale,
+        time_zone: profile.time_zone,
     }))
 }

@@ -781,15 +781,6 @@ pub fn photo_url(agent: Uuid, version: i64) -> String {
     format!("/api/v1/agents/{agent}/photo?v={version}")
 }
 
-/// The headshot URL of an agent, if they have one.
-pub async fn photo_url_of(db: impl PgExecutor<'_>, agent: Uuid) -> sqlx::Result<Option<String>> {
-    let v: Option<i64> = sqlx::query_scalar("SELECT version FROM agent_photos WHERE agent_id = $1")
-        .bind(agent)
-        .fetch_optional(db)
-        .await?;
-    Ok(v.map(|v| photo_url(agent, v)))
-}
-
 /// An agent as the admin pages show it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AgentView {

@@ -155,7 +155,8 @@ pub struct ProfileBody {
     /// The console's language: `en` or `es`.
     #[serde(default)]
     pub locale: String,
-    /// IANA time zone (`America/Chicago`); `null` or blank: the rooftop's.
+    /// IANA time zone (`America/Chicago`); `null` or blank: the browser's (the console shows
+    /// times in the computer's own zone).
     pub time_zone: Option<String>,
 }
 
