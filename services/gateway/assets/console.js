@@ -67,7 +67,7 @@
     return el;
   }
   // Dates and times in the agent's own time zone and language (their Profile), else the browser's.
-  function when(at, opts) {
+  function fmtAt(at, opts) {
     const d = at instanceof Date ? at : new Date(at);
     if (isNaN(d)) return '';
     const o = Object.assign({}, opts || {});
@@ -75,8 +75,8 @@
     const loc = S.me && S.me.locale === 'es' ? 'es' : [];
     try { return d.toLocaleString(loc, o); } catch (_) { delete o.timeZone; return d.toLocaleString(loc, o); }
   }
-  window.ShowroomWhen = when; // the admin pages format with it too
-  const time = (at) => when(at, { hour: '2-digit', minute: '2-digit' });
+  window.ShowroomWhen = fmtAt; // the admin pages format with it too
+  const time = (at) => fmtAt(at, { hour: '2-digit', minute: '2-digit' });
   const uid = () => (crypto.randomUUID ? crypto.randomUUID() : 'm-' + Date.now().toString(36) + Math.random().toString(36).slice(2, 12));
   const ts = (s) => Date.parse(s) || 0;
   const shopperName = (c) => (c.shopper && c.shopper.name) || 'Visitor';
@@ -527,7 +527,7 @@
       li.append(h('span', 'who', (m.author && m.author.name) || fallback));
     }
     li.append(h('span', 'text', m.text), h('span', 'meta', meta));
-    if (m.at) li.title = when(m.at);
+    if (m.at) li.title = fmtAt(m.at);
     return li;
   }
 
@@ -551,7 +551,7 @@
         S.view.pendingEls.delete(m.client_msg_id);
         li.classList.remove('failed');
         li.querySelector('.meta').textContent = time(m.at);
-        if (m.at) li.title = when(m.at);
+        if (m.at) li.title = fmtAt(m.at);
       } else li = bubble(m, time(m.at));
       li.dataset.seq = m.seq;
       place(li);
@@ -1252,7 +1252,7 @@
         S.iview.pendingEls.delete(m.client_msg_id);
         li.classList.remove('pending', 'failed');
         li.querySelector('.meta').textContent = imeta(m);
-        if (m.at) li.title = when(m.at);
+        if (m.at) li.title = fmtAt(m.at);
       } else li = bubble(m, imeta(m));
       li.dataset.seq = m.seq;
       place(li, $('ilog'));
@@ -1823,7 +1823,7 @@
   function renderBoardMeta() {
     const u = $('board-updated');
     if (!S.board) { u.textContent = S.ready ? 'Loading…' : 'Connecting…'; return; }
-    const at = when(S.boardUpdated, { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+    const at = fmtAt(S.boardUpdated, { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
     u.textContent = 'Updated ' + at + (S.ready ? '' : ' · not live, reconnecting…');
     u.classList.toggle('stale', !S.ready);
   }
@@ -1919,7 +1919,7 @@
     const roofs = (Array.isArray(a.rooftops) ? a.rooftops : []).map(rooftopName).filter(Boolean);
     r.roofs.textContent = roofs.length ? roofs.join(', ') : 'No rooftop';
     r.seen.textContent = 'Last seen ' + ago(a.last_seen);
-    r.seen.title = a.last_seen && !isNaN(Date.parse(a.last_seen)) ? when(a.last_seen) : '';
+    r.seen.title = a.last_seen && !isNaN(Date.parse(a.last_seen)) ? fmtAt(a.last_seen) : '';
 
     // Managers and admins set colleagues' statuses here; their own is the header select.
     const want = canManage() && !mine;
@@ -2287,13 +2287,13 @@
   const money = (cents) => (cents / 100).toLocaleString('en-US', { style: 'currency', currency: 'USD' });
   const dollars = (cents) => (cents % 100 === 0 ? String(cents / 100) : (cents / 100).toFixed(2));
   const qualifiedText = (q) => (q === true ? 'Qualified' : q === false ? 'Not qualified' : 'Not classified');
-  const clock = (ms) => when(ms, { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+  const clock = (ms) => fmtAt(ms, { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
   function when(at) {
     const d = new Date(at);
     if (isNaN(d)) return '';
-    return (d.toDateString() === new Date().toDateString() ? 'Today' : when(d, { month: 'short', day: 'numeric' })) + ' ' + time(at);
+    return (d.toDateString() === new Date().toDateString() ? 'Today' : fmtAt(d, { month: 'short', day: 'numeric' })) + ' ' + time(at);
   }
-  const fullDate = (at) => when(at);
+  const fullDate = (at) => fmtAt(at);
   function qualifiedBadge(q) {
     return h('span', 'qbadge ' + (q === true ? 'q-yes' : q === false ? 'q-no' : 'q-unknown'), qualifiedText(q));
   }

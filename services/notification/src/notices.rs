@@ -230,8 +230,11 @@ impl Notices {
         let Some(c) = read::conversation(&self.pool, group, m.conversation_id).await? else {
             return Ok(());
         };
+        // Only what the shopper wrote since the agent took the chat: a message from before (an
+        // answer to the Lead Gate, handled late) is in the transcript the agent opened.
         if m.author.kind == AuthorKind::Shopper
             && c.state == ConversationState::Active
+            && c.assigned_at.is_none_or(|at| m.at >= at)
             && let Some(agent) = &c.agent
         {
             let body: String = m.text.chars().take(140).collect();

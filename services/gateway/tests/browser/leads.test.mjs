@@ -65,11 +65,14 @@ function stubNotifications() {
 }
 
 // The last desktop notification for a chat whose title starts with `prefix`, once there is one.
-async function notification(page, tag, prefix) {
-  const find = ([t, p]) => window.__notes.filter((n) => n.tag === t && String(n.title).startsWith(p))
+// The latest notification for `tag` whose title starts with `prefix` (and whose body is `body`,
+// when given: a notice for an earlier message of the chat may still arrive late).
+async function notification(page, tag, prefix, body) {
+  const find = ([t, p, b]) => window.__notes.filter((n) => n.tag === t && String(n.title).startsWith(p)
+    && (b == null || n.body === b))
     .map((n) => ({ title: n.title, body: n.body, tag: n.tag, closed: n.closed })).at(-1) || null;
-  await page.waitForFunction(find, [tag, prefix], { timeout: LONG });
-  return page.evaluate(find, [tag, prefix]);
+  await page.waitForFunction(find, [tag, prefix, body ?? null], { timeout: LONG });
+  return page.evaluate(find, [tag, prefix, body ?? null]);
 }
 
 // Polls `check` (async, truthy when done) every 300 ms until `timeout` ms have passed.
@@ -181,15 +184,15 @@ test('an agent is notified, makes and classifies a lead, and sees the group’s 
     await agent.locator('#view-leads').waitFor();
     await agent.waitForTimeout(COALESCE_MS);
     await one.answer('Do you take trade-ins?');
-    const message = await notification(agent, chatId, 'New message');
+    const message = await notification(agent, chatId, 'New message', 'Do you take trade-ins?');
     assert.equal(message.title, `New message · Dana ${last1}`);
     assert.equal(message.body, 'Do you take trade-ins?');
     // Clicking it brings the chat up (and closes it).
-    await agent.evaluate((tag) => { const n = window.__notes.filter((x) => x.tag === tag).at(-1); n.onclick(new Event('click')); }, chatId);
+    await agent.evaluate((tag) => { const n = window.__notes.filter((x) => x.tag === tag && x.body === 'Do you take trade-ins?').at(-1); n.onclick(new Event('click')); }, chatId);
     await agent.locator('#view-chats').waitFor();
     assert.equal(await agent.getAttribute('#tab-chats', 'aria-selected'), 'true');
     await agent.locator('#log li', { hasText: 'Do you take trade-ins?' }).waitFor({ timeout: LONG });
-    assert.equal((await notification(agent, chatId, 'New message')).closed, true);
+    assert.equal((await notification(agent, chatId, 'New message', 'Do you take trade-ins?')).closed, true);
 
     // While she has the chat in front of her, the shopper's next message raises nothing.
     const before = await agent.evaluate(() => window.__notes.length);
