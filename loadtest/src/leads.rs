@@ -35,15 +35,20 @@ pub struct Options {
     pub leads: usize,
     /// Runs (the report shows medians).
     pub runs: usize,
+    /// Dealer groups the end-to-end run's leads are spread over, each with its own webhook and
+    /// ADF destinations: one models a single dealer's burst (bounded by the cap per
+    /// destination), several the system's throughput.
+    pub dealers: usize,
 }
 
 impl Options {
-    /// `--leads N --runs R` (defaults 1000, 3).
+    /// `--leads N --runs R --dealers D` (defaults 1000, 3, 1).
     pub fn parse(args: &[String]) -> Self {
         let get = |name: &str, default: usize| crate::flag(args, name, default);
         Self {
             leads: get("--leads", 1_000).max(1),
             runs: get("--runs", 3).max(1),
+            dealers: get("--dealers", 1).max(1),
         }
     }
 }
@@ -144,6 +149,7 @@ async fn tenant(
 }
 
 /// One lead's event, ready to publish.
+#[derive(Clone)]
 struct Event {
     lead: Uuid,
     id: Uuid,
@@ -461,16 +467,54 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             run + 1,
             o.runs
         );
+        // The same n leads, spread over the dealers (the run's tenant is the first).
+        let mut extra = Vec::new();
+        for d in 1..o.dealers {
+            extra.push(
+                tenant(
+                    &stack,
+                    &nats,
+                    &format!("Leads Bench {run}.{d}"),
+                    &hook,
+                    true,
+                )
+                .await?,
+            );
+        }
+        let dealers: Vec<&Tenant> = std::iter::once(&t).chain(extra.iter()).collect();
+        let share = |d: usize| n / o.dealers + usize::from(d < n % o.dealers);
+        let mut batches = vec![batch.clone()];
+        batches[0].truncate(share(0));
+        for (d, x) in dealers.iter().enumerate().skip(1) {
+            batches.push(events(x, share(d))?);
+        }
         let before = seen.load(Ordering::Relaxed);
         let started = Instant::now();
-        let at = publish(&js, &v1::lead_created(t.group), &batch).await?;
+        let mut published_at: HashMap<Uuid, DateTime<Utc>> = HashMap::new();
+        for (x, b) in dealers.iter().zip(&batches) {
+            let at = publish(&js, &v1::lead_created(x.group), b).await?;
+            published_at.extend(b.iter().zip(at).map(|(e, at)| (e.lead, at)));
+        }
         let published = started.elapsed();
-        wait_delivered(&stack.pool, t.group, 2 * n as i64).await?;
+        for (x, b) in dealers.iter().zip(&batches) {
+            wait_delivered(&stack.pool, x.group, 2 * b.len() as i64).await?;
+        }
         let elapsed = started.elapsed();
-        let published_at: HashMap<Uuid, DateTime<Utc>> =
-            batch.iter().zip(at).map(|(e, at)| (e.lead, at)).collect();
-        let (total, [intake, queued, webhook, email], attempts) =
-            stages(&stack.pool, t.group, &published_at).await?;
+        // Each dealer's stages, from its own leads' publish times, merged.
+        let of = |b: &[Event]| -> HashMap<Uuid, DateTime<Utc>> {
+            b.iter().map(|e| (e.lead, published_at[&e.lead])).collect()
+        };
+        let (mut total, [mut intake, mut queued, mut webhook, mut email], mut attempts) =
+            stages(&stack.pool, t.group, &of(&batches[0])).await?;
+        for (x, b) in dealers.iter().zip(&batches).skip(1) {
+            let (t2, [i2, q2, w2, e2], a2) = stages(&stack.pool, x.group, &of(b)).await?;
+            total.add(&t2)?;
+            intake.add(&i2)?;
+            queued.add(&q2)?;
+            webhook.add(&w2)?;
+            email.add(&e2)?;
+            attempts += a2;
+        }
         let emails_seen = stack.smtp.messages().await?.len();
         stack.smtp.clear().await?;
         runs.push(Run {
@@ -506,9 +550,12 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     let (kept_open, kept_open_nodelay) = (median(kept_open), median(kept_open_nodelay));
     println!();
     println!(
-        "Leads to CRMs: {n} leads per run, each to a webhook and an ADF e-mail ({} deliveries), \
-         crm-export max_in_flight = {c}, median of {} runs",
+        "Leads to CRMs: {n} leads per run over {} dealer group(s), each lead to its dealer's \
+         webhook and ADF e-mail ({} deliveries), crm-export max_in_flight = {c}, \
+         per_destination_in_flight = {}, median of {} runs",
+        o.dealers,
         2 * n,
+        crm.slots()?.1,
         o.runs
     );
     println!();
