@@ -111,66 +111,18 @@ pub struct DepartmentsReport {
     pub rooftops: Vec<RooftopRow>,
 }
 
-const DEPARTMENTS: &str = "\
+/// Every department's and every rooftop's numbers in one pass over the range's conversations
+/// (`GROUPING SETS`: per department, and per rooftop over all its departments, so medians and
+/// distinct leads are the rooftop's own, not sums). Departments and rooftops without chats get
+/// a row too. A rooftop's row has no department.
+const NUMBERS: &str = "\
 WITH c AS ( \
-    SELECT c.id, c.department_id, c.state, c.created_at, c.assigned_at \
-    FROM conversations c \
-    WHERE c.group_id = $1 AND c.created_at >= $2 AND c.created_at < $3 \
-), timed AS ( \
-    SELECT c.department_id, c.state, c.assigned_at, \
-        extract(epoch FROM c.assigned_at - c.created_at)::float8 AS pickup, \
-        extract(epoch FROM fr.first_at - c.created_at)::float8 AS first_response \
-    FROM c \
-    LEFT JOIN LATERAL ( \
-        SELECT min(m.created_at) AS first_at FROM messages m \
-        WHERE m.conversation_id = c.id AND m.group_id = $1 AND m.author_kind = 'agent' \
-    ) fr ON true \
-), per AS ( \
-    SELECT department_id, \
-        count(*) AS chats, \
-        count(*) FILTER (WHERE assigned_at IS NOT NULL) AS answered, \
-        count(*) FILTER (WHERE state = 'missed') AS missed, \
-        count(*) FILTER (WHERE state = 'offline') AS offline, \
-        count(*) FILTER (WHERE state = 'timed_out') AS timed_out, \
-        count(*) FILTER (WHERE state = 'ended') AS ended, \
-        percentile_cont(0.5) WITHIN GROUP (ORDER BY pickup) AS pickup_p50, \
-        avg(pickup) AS pickup_avg, \
-        percentile_cont(0.5) WITHIN GROUP (ORDER BY first_response) AS first_response_p50, \
-        avg(first_response) AS first_response_avg \
-    FROM timed GROUP BY department_id \
-), lead_counts AS ( \
-    SELECT c.department_id, count(DISTINCT l.id) AS leads \
-    FROM c \
-    JOIN lead_sources ls ON ls.conversation_id = c.id \
-    JOIN leads l ON l.id = ls.lead_id AND l.group_id = $1 \
-    GROUP BY c.department_id \
-) \
-SELECT d.id AS department_id, d.label AS department_label, r.id AS rooftop_id, \
-    r.name AS rooftop_name, \
-    COALESCE(p.chats, 0) AS chats, COALESCE(p.answered, 0) AS answered, \
-    COALESCE(p.missed, 0) AS missed, COALESCE(p.offline, 0) AS offline, \
-    COALESCE(p.timed_out, 0) AS timed_out, COALESCE(p.ended, 0) AS ended, \
-    p.missed::float8 / NULLIF(p.chats - p.offline, 0) AS missed_rate, \
-    p.pickup_p50, p.pickup_avg, p.first_response_p50, p.first_response_avg, \
-    COALESCE(ld.leads, 0) AS leads, \
-    COALESCE(ld.leads, 0)::float8 / NULLIF(p.chats, 0) AS chat_to_lead_rate \
-FROM departments d \
-JOIN rooftops r ON r.id = d.rooftop_id AND r.group_id = d.group_id \
-LEFT JOIN per p ON p.department_id = d.id \
-LEFT JOIN lead_counts ld ON ld.department_id = d.id \
-WHERE d.group_id = $1 \
-ORDER BY r.name, r.id, d.position, d.label, d.id";
-
-/// The same numbers per rooftop: a conversation counts for the rooftop of the department it
-/// is in now, like the department numbers.
-const ROOFTOPS: &str = "\
-WITH c AS ( \
-    SELECT c.id, d.rooftop_id, c.state, c.created_at, c.assigned_at \
+    SELECT c.id, c.department_id, d.rooftop_id, c.state, c.created_at, c.assigned_at \
     FROM conversations c \
     JOIN departments d ON d.id = c.department_id AND d.group_id = c.group_id \
     WHERE c.group_id = $1 AND c.created_at >= $2 AND c.created_at < $3 \
 ), timed AS ( \
-    SELECT c.rooftop_id, c.state, c.assigned_at, \
+    SELECT c.department_id, c.rooftop_id, c.state, c.assigned_at, \
         extract(epoch FROM c.assigned_at - c.created_at)::float8 AS pickup, \
         extract(epoch FROM fr.first_at - c.created_at)::float8 AS first_response \
     FROM c \
@@ -179,7 +131,7 @@ WITH c AS ( \
         WHERE m.conversation_id = c.id AND m.group_id = $1 AND m.author_kind = 'agent' \
     ) fr ON true \
 ), per AS ( \
-    SELECT rooftop_id, \
+    SELECT rooftop_id, department_id, \
         count(*) AS chats, \
         count(*) FILTER (WHERE assigned_at IS NOT NULL) AS answered, \
         count(*) FILTER (WHERE state = 'missed') AS missed, \
@@ -190,15 +142,22 @@ WITH c AS ( \
         avg(pickup) AS pickup_avg, \
         percentile_cont(0.5) WITHIN GROUP (ORDER BY first_response) AS first_response_p50, \
         avg(first_response) AS first_response_avg \
-    FROM timed GROUP BY rooftop_id \
+    FROM timed GROUP BY GROUPING SETS ((rooftop_id, department_id), (rooftop_id)) \
 ), lead_counts AS ( \
-    SELECT c.rooftop_id, count(DISTINCT l.id) AS leads \
+    SELECT c.rooftop_id, c.department_id, count(DISTINCT l.id) AS leads \
     FROM c \
     JOIN lead_sources ls ON ls.conversation_id = c.id \
     JOIN leads l ON l.id = ls.lead_id AND l.group_id = $1 \
-    GROUP BY c.rooftop_id \
+    GROUP BY GROUPING SETS ((c.rooftop_id, c.department_id), (c.rooftop_id)) \
+), scopes AS ( \
+    SELECT r.id AS rooftop_id, r.name AS rooftop_name, d.id AS department_id, \
+        d.label AS department_label, d.position \
+    FROM rooftops r JOIN departments d ON d.rooftop_id = r.id AND d.group_id = r.group_id \
+    WHERE r.group_id = $1 \
+    UNION ALL \
+    SELECT r.id, r.name, NULL, NULL, NULL FROM rooftops r WHERE r.group_id = $1 \
 ) \
-SELECT r.id AS rooftop_id, r.name AS rooftop_name, \
+SELECT s.rooftop_id, s.rooftop_name, s.department_id, s.department_label, \
     COALESCE(p.chats, 0) AS chats, COALESCE(p.answered, 0) AS answered, \
     COALESCE(p.missed, 0) AS missed, COALESCE(p.offline, 0) AS offline, \
     COALESCE(p.timed_out, 0) AS timed_out, COALESCE(p.ended, 0) AS ended, \
@@ -206,11 +165,57 @@ SELECT r.id AS rooftop_id, r.name AS rooftop_name, \
     p.pickup_p50, p.pickup_avg, p.first_response_p50, p.first_response_avg, \
     COALESCE(ld.leads, 0) AS leads, \
     COALESCE(ld.leads, 0)::float8 / NULLIF(p.chats, 0) AS chat_to_lead_rate \
-FROM rooftops r \
-LEFT JOIN per p ON p.rooftop_id = r.id \
-LEFT JOIN lead_counts ld ON ld.rooftop_id = r.id \
-WHERE r.group_id = $1 \
-ORDER BY r.name, r.id";
+FROM scopes s \
+LEFT JOIN per p ON p.rooftop_id = s.rooftop_id \
+    AND p.department_id IS NOT DISTINCT FROM s.department_id \
+LEFT JOIN lead_counts ld ON ld.rooftop_id = s.rooftop_id \
+    AND ld.department_id IS NOT DISTINCT FROM s.department_id \
+ORDER BY s.rooftop_name, s.rooftop_id, s.position NULLS FIRST, s.department_label, \
+    s.department_id";
+
+/// One row of [`NUMBERS`]: a department's numbers, or its rooftop's when it has none.
+#[derive(sqlx::FromRow)]
+struct NumbersRow {
+    rooftop_id: Uuid,
+    rooftop_name: String,
+    department_id: Option<Uuid>,
+    department_label: Option<String>,
+    chats: i64,
+    answered: i64,
+    missed: i64,
+    offline: i64,
+    timed_out: i64,
+    ended: i64,
+    missed_rate: Option<f64>,
+    pickup_p50: Option<f64>,
+    pickup_avg: Option<f64>,
+    first_response_p50: Option<f64>,
+    first_response_avg: Option<f64>,
+    leads: i64,
+    chat_to_lead_rate: Option<f64>,
+}
+
+impl NumbersRow {
+    fn into_rooftop(self) -> RooftopRow {
+        RooftopRow {
+            rooftop_id: self.rooftop_id,
+            rooftop_name: self.rooftop_name,
+            chats: self.chats,
+            answered: self.answered,
+            missed: self.missed,
+            offline: self.offline,
+            timed_out: self.timed_out,
+            ended: self.ended,
+            missed_rate: self.missed_rate,
+            pickup_p50: self.pickup_p50,
+            pickup_avg: self.pickup_avg,
+            first_response_p50: self.first_response_p50,
+            first_response_avg: self.first_response_avg,
+            leads: self.leads,
+            chat_to_lead_rate: self.chat_to_lead_rate,
+        }
+    }
+}
 
 const AGENTS: &str = "\
 SELECT c.department_id, a.id AS agent_id, a.first_name || ' ' || a.last_name AS agent_name, \
@@ -224,8 +229,8 @@ ORDER BY c.department_id, chats DESC, agent_name, a.id";
 /// The numbers of every department and rooftop of `group` for conversations created in
 /// `[from, to)`.
 ///
-/// The queries read one snapshot (a read-only, repeatable-read transaction), so the chats per
-/// agent and the rooftops' numbers never disagree with the departments'.
+/// The two queries read one snapshot (a read-only, repeatable-read transaction), so the chats
+/// per agent never disagree with the departments' numbers.
 pub async fn departments(
     pool: &PgPool,
     group: Uuid,
@@ -236,7 +241,7 @@ pub async fn departments(
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *tx)
         .await?;
-    let departments = sqlx::query_as(DEPARTMENTS)
+    let numbers: Vec<NumbersRow> = sqlx::query_as(NUMBERS)
         .bind(group)
         .bind(from)
         .bind(to)
@@ -248,13 +253,35 @@ pub async fn departments(
         .bind(to)
         .fetch_all(&mut *tx)
         .await?;
-    let rooftops = sqlx::query_as(ROOFTOPS)
-        .bind(group)
-        .bind(from)
-        .bind(to)
-        .fetch_all(&mut *tx)
-        .await?;
     tx.commit().await?;
+    let (mut departments, mut rooftops) = (Vec::new(), Vec::new());
+    for row in numbers {
+        match (row.department_id, row.department_label.clone()) {
+            (Some(department_id), Some(department_label)) => {
+                let r = row.into_rooftop();
+                departments.push(DepartmentRow {
+                    department_id,
+                    department_label,
+                    rooftop_id: r.rooftop_id,
+                    rooftop_name: r.rooftop_name,
+                    chats: r.chats,
+                    answered: r.answered,
+                    missed: r.missed,
+                    offline: r.offline,
+                    timed_out: r.timed_out,
+                    ended: r.ended,
+                    missed_rate: r.missed_rate,
+                    pickup_p50: r.pickup_p50,
+                    pickup_avg: r.pickup_avg,
+                    first_response_p50: r.first_response_p50,
+                    first_response_avg: r.first_response_avg,
+                    leads: r.leads,
+                    chat_to_lead_rate: r.chat_to_lead_rate,
+                });
+            }
+            _ => rooftops.push(row.into_rooftop()),
+        }
+    }
     Ok(DepartmentsReport {
         departments,
         agents,
