@@ -26,6 +26,9 @@ pub struct Website {
     pub rooftop_name: String,
     /// Origins the widget may connect from.
     pub allowed_origins: Vec<String>,
+    /// The widget's look (`websites.appearance`, read with
+    /// [`crate::appearance::Appearance::from_stored`]).
+    pub appearance: serde_json::Value,
 }
 
 impl Website {
@@ -42,7 +45,8 @@ impl Website {
 /// The website with this widget key.
 pub async fn website_by_key(pool: &PgPool, key: &str) -> sqlx::Result<Option<Website>> {
     sqlx::query_as(
-        "SELECT w.id, w.group_id, w.rooftop_id, w.name, r.name AS rooftop_name, w.allowed_origins \
+        "SELECT w.id, w.group_id, w.rooftop_id, w.name, r.name AS rooftop_name, w.allowed_origins, \
+           w.appearance \
          FROM websites w JOIN rooftops r ON r.id = w.rooftop_id WHERE w.widget_key = $1",
     )
     .bind(key)

@@ -205,19 +205,6 @@ pub fn transcript_address(raw: &str) -> Option<String> {
     ))
 }
 
-/// The website's widget appearance (`websites.appearance`). Read with its own query: the
-/// directory's website row belongs to the directory, and this is the only place that needs
-/// the column. A row without one (or with one that no longer parses) looks like the defaults.
-pub async fn appearance(pool: &sqlx::PgPool, website: Uuid) -> sqlx::Result<Appearance> {
-    let row: Option<(Value,)> = sqlx::query_as("SELECT appearance FROM websites WHERE id = $1")
-        .bind(website)
-        .fetch_optional(pool)
-        .await?;
-    Ok(row
-        .map(|(v,)| Appearance::from_stored(&v))
-        .unwrap_or_default())
-}
-
 /// A conversation as the shopper sees it: without the dealer group's internal ids and routing
 /// (`group_id`, `website_id`, `team`) and the consent record. Everything else,
 /// `offline_reason` and the shopper's own contact included, stays.
@@ -469,7 +456,7 @@ impl Shopper {
         let offline = read::form(pool, self.website.id, FormKind::Offline)
             .await
             .map_err(db)?;
-        let appearance = appearance(pool, self.website.id).await.map_err(db)?;
+        let appearance = Appearance::from_stored(&self.website.appearance);
         // A website that fixes the widget's language speaks it until the shopper chooses.
         match appearance.language {
             LanguageChoice::Auto => {}

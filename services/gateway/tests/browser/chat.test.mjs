@@ -3,17 +3,12 @@
 // SHOWROOM_BASE_URL and SHOWROOM_NODE_MODULES (where deploy/install.sh put playwright-core).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchChromium } from './support.mjs';
+import { launchChromium, shot } from './support.mjs';
 
 
 const BASE = process.env.SHOWROOM_BASE_URL;
-const SHOTS = process.env.SHOWROOM_SCREENSHOTS; // optional: where to save screenshots
 const AGENT = { email: 'ann@demo.showroom.test', password: 'showroom-demo' };
 const HOSTILE = '<img src=x onerror="window.pwned=1"> is the RAV4 still here?';
-
-async function shot(page, name) {
-  if (SHOTS) await page.screenshot({ path: `${SHOTS}/${name}.png` });
-}
 
 test('a shopper on /demo chats with an agent in /console', async () => {
   assert.ok(BASE, 'SHOWROOM_BASE_URL is set');

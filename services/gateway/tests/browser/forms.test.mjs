@@ -9,11 +9,10 @@
 // runs the files in name order, so gate.test.mjs and internal.test.mjs come after it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchChromium } from './support.mjs';
+import { launchChromium, shot } from './support.mjs';
 
 
 const BASE = process.env.SHOWROOM_BASE_URL;
-const SHOTS = process.env.SHOWROOM_SCREENSHOTS; // optional: where to save screenshots
 const AGENT = { email: 'ann@demo.showroom.test', password: 'showroom-demo' };
 const MANAGER = { email: 'maria@demo.showroom.test', password: 'showroom-demo' };
 const HOSTILE = '<img src=x onerror="window.pwned=1"> <b>trade</b> my 2015 Civic?';
@@ -41,10 +40,6 @@ const FORM = {
     { id: 'docs', label: 'A photo or a quote', type: 'attachment', accept: '.pdf,image/*' },
   ],
 };
-
-async function shot(page, name) {
-  if (SHOTS) await page.screenshot({ path: `${SHOTS}/${name}.png` });
-}
 
 // REST as the manager (a bearer token from the login).
 async function rest(token, method, path, body) {

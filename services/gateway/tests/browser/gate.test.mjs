@@ -5,16 +5,11 @@
 // SHOWROOM_BASE_URL and SHOWROOM_NODE_MODULES (where deploy/install.sh put playwright-core).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchChromium } from './support.mjs';
+import { launchChromium, shot } from './support.mjs';
 
 
 const BASE = process.env.SHOWROOM_BASE_URL;
-const SHOTS = process.env.SHOWROOM_SCREENSHOTS; // optional: where to save screenshots
 const AGENT = { email: 'ann@demo.showroom.test', password: 'showroom-demo' };
-
-async function shot(page, name) {
-  if (SHOTS) await page.screenshot({ path: `${SHOTS}/${name}.png` });
-}
 
 // A shopper's page on /demo, and helpers to talk to the bot.
 async function shopperPage(browser, locale, problems) {

@@ -5,21 +5,16 @@
 // Ann; David never logs in here, so he is Offline.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchChromium } from './support.mjs';
+import { launchChromium, shot } from './support.mjs';
 
 
 const BASE = process.env.SHOWROOM_BASE_URL;
-const SHOTS = process.env.SHOWROOM_SCREENSHOTS; // optional: where to save screenshots
 const PASSWORD = 'showroom-demo';
 const X = { email: 'katie@demo.showroom.test', name: 'Katie Ungar' };
 const Y = { email: 'ann@demo.showroom.test', name: 'Ann Larson' };
 const OFFLINE = 'David Cowan';
 const HOSTILE = '<img src=x onerror="window.pwned=1"> can you take the trade-in at 3?';
 const LONG = 10000;
-
-async function shot(page, name) {
-  if (SHOTS) await page.screenshot({ path: `${SHOTS}/${name}.png` });
-}
 
 async function login(page, who) {
   await page.goto(`${BASE}/console`);

@@ -8,20 +8,15 @@
 // deploy/install.sh put playwright-core). Ann is set back to Available at the end, pass or fail.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchChromium } from './support.mjs';
+import { launchChromium, shot, shopperThroughGate } from './support.mjs';
 
 
 const BASE = process.env.SHOWROOM_BASE_URL;
-const SHOTS = process.env.SHOWROOM_SCREENSHOTS; // optional: where to save screenshots
 const AGENT = { email: 'ann@demo.showroom.test', password: 'showroom-demo', name: 'Ann Larson' };
 const LONG = 15000; // generous, for things that do not have to be quick
 // The test stack sends at most one desktop notice per agent and chat every 2 s
 // (Stack::notification_tuning); waiting this long lets the next one through.
 const COALESCE_MS = 2500;
-
-async function shot(page, name) {
-  if (SHOTS) await page.screenshot({ path: `${SHOTS}/${name}.png` });
-}
 
 // Names the Lead Gate takes (letters only) that no other test or earlier lead used, so the
 // leads made here are not merged into another contact's open lead.
@@ -93,25 +88,6 @@ async function login(page) {
   await page.locator('#app').waitFor({ state: 'visible', timeout: LONG });
   await page.locator('#conn', { hasText: 'Online' }).waitFor({ timeout: LONG });
   await page.locator('#agent-name', { hasText: AGENT.name }).waitFor({ timeout: LONG });
-}
-
-// A shopper on /demo (a 360-pixel phone) who picks Sales and answers the Lead Gate.
-async function shopperThroughGate(browser, problems, { first, last, reach }) {
-  const page = await (await browser.newContext({ viewport: { width: 360, height: 740 }, locale: 'en-US' })).newPage();
-  page.on('pageerror', (e) => problems.push(`demo page (${first} ${last}): ${e.message}`));
-  await page.goto(`${BASE}/demo`);
-  await page.click('button.launch');
-  await page.locator('.pick .dept', { hasText: 'Sales' }).click();
-  const box = page.locator('input[aria-label="Type your message"]');
-  const botSays = (text) => page.locator('.log li.bot', { hasText: text }).last().waitFor({ timeout: LONG });
-  const answer = async (text) => { await box.fill(text); await box.press('Enter'); };
-  await botSays("What's your first name?");
-  await answer(first);
-  await botSays('And your last name?');
-  await answer(last);
-  await botSays('best e-mail address or mobile number');
-  await answer(reach);
-  return { page, botSays, answer };
 }
 
 test('an agent is notified, makes and classifies a lead, and sees the group’s leads', async () => {

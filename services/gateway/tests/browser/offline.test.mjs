@@ -16,19 +16,14 @@
 // deploy/install.sh put playwright-core).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchChromium } from './support.mjs';
+import { launchChromium, shot, shopperThroughGate } from './support.mjs';
 
 const BASE = process.env.SHOWROOM_BASE_URL;
-const SHOTS = process.env.SHOWROOM_SCREENSHOTS; // optional: where to save screenshots
 const PASSWORD = 'showroom-demo';
 const AGENT = { email: 'ann@demo.showroom.test', name: 'Ann Larson' };
 const MANAGER = 'maria@demo.showroom.test';
 const LONG = 15000; // generous, for things that do not have to be quick
 const TIMEOUT_SECS = 6; // Sales's incoming time-out in the first test
-
-async function shot(page, name) {
-  if (SHOTS) await page.screenshot({ path: `${SHOTS}/${name}.png` });
-}
 
 // Names the Lead Gate takes (letters only) that no other test or earlier lead used, so the
 // leads made here are not merged into another contact's open lead.
@@ -134,27 +129,6 @@ async function annAvailable(page) {
   }).catch(() => {});
 }
 
-// A shopper on /demo (a 360-pixel phone) who picks Sales and answers the Lead Gate. Answers the
-// time just before the last answer went (the chat is routed after it).
-async function shopperThroughGate(browser, problems, { first, last, email }) {
-  const page = await (await browser.newContext({ viewport: { width: 360, height: 740 }, locale: 'en-US' })).newPage();
-  page.on('pageerror', (e) => problems.push(`demo page (${first} ${last}): ${e.message}`));
-  await page.goto(`${BASE}/demo`);
-  await page.click('button.launch');
-  await page.locator('.pick .dept', { hasText: 'Sales' }).click();
-  const box = page.locator('input[aria-label="Type your message"]');
-  const botSays = (text) => page.locator('.log li.bot', { hasText: text }).last().waitFor({ timeout: LONG });
-  const answer = async (text) => { await box.fill(text); await box.press('Enter'); };
-  await botSays("What's your first name?");
-  await answer(first);
-  await botSays('And your last name?');
-  await answer(last);
-  await botSays('best e-mail address or mobile number');
-  const routed = Date.now();
-  await answer(email);
-  return { page, botSays, box, routed };
-}
-
 // The Leads view, refreshed until `row` is there and `ready(row)` holds.
 async function leadsRowWhen(agent, row, what, ready = async () => true) {
   if (await agent.getAttribute('#tab-leads', 'aria-selected') !== 'true') await agent.click('#tab-leads');
@@ -190,7 +164,7 @@ test('a chat nobody answers in time is missed, and its lead turns up in the Lead
 
     // A shopper answers the Lead Gate; the chat is offered to Ann.
     const first = 'Jordan', last = uniqueName(), email = `jordan.${last.toLowerCase()}@example.com`;
-    const shopper = await shopperThroughGate(browser, problems, { first, last, email });
+    const shopper = await shopperThroughGate(browser, problems, { first, last, reach: email });
     await shopper.botSays(`Thanks, ${first}! Someone will be right with you.`);
     await shopper.page.locator('.line', { hasText: 'Waiting for an agent' }).waitFor({ timeout: LONG });
     const offer = agent.locator('#list-incoming li', { hasText: `${first} ${last}` });
@@ -290,7 +264,7 @@ test('after hours a shopper leaves a message, which Ann finds with the lead in t
 
     // A shopper goes through the Lead Gate and is told Sales is closed, with the form.
     const first = 'Casey', last = uniqueName(), email = `casey.${last.toLowerCase()}@example.com`;
-    const shopper = await shopperThroughGate(browser, problems, { first, last, email });
+    const shopper = await shopperThroughGate(browser, problems, { first, last, reach: email });
     const closed = shopper.page.locator('.line[data-state="offline"]');
     await closed.waitFor({ timeout: LONG });
     assert.equal(await closed.innerText(), "We're closed right now. Leave us a message and we'll get back to you when we open.");

@@ -15,12 +15,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import zlib from 'node:zlib';
-import { launchChromium } from './support.mjs';
+import { launchChromium, shot } from './support.mjs';
 
 const BASE = process.env.SHOWROOM_BASE_URL;
 const MAILDEV = process.env.SHOWROOM_MAILDEV_URL;
 const DB = process.env.SHOWROOM_DATABASE_URL;
-const SHOTS = process.env.SHOWROOM_SCREENSHOTS; // optional: where to save screenshots
 const PASSWORD = 'showroom-demo';
 const A = { email: 'ann@demo.showroom.test', name: 'Ann Larson' };
 const B = { email: 'david@demo.showroom.test', name: 'David Cowan' };
@@ -28,10 +27,6 @@ const MANAGER = 'maria@demo.showroom.test';
 const LONG = 10000;
 const LOOK = { color: '#0b6e4f', text_color: '#ffffff', position: 'left', icon: 'car', language: 'auto',
   launcher_label: 'Chat with <b>Showroom</b>' };
-
-async function shot(page, name) {
-  if (SHOTS) await page.screenshot({ path: `${SHOTS}/${name}.png` });
-}
 
 async function rest(method, path, token, body, type = 'application/json') {
   const headers = token ? { authorization: `Bearer ${token}` } : {};
