@@ -6,7 +6,8 @@
 //! down when the [`Stack`] is dropped.
 //!
 //! # Layout
-//! - [`Stack`]: infrastructure plus all seven services; restart one, read their addresses.
+//! - [`Stack`]: infrastructure plus all seven services; restart one, read their addresses;
+//!   more gateways as their own processes ([`GatewayProcess`]).
 //! - [`Tenant`]: a dealer group seeded for a test (rooftop, departments, website, agents).
 //! - [`Socket`]: a WebSocket client with JSON helpers (`send`, `recv_type`, `expect_silence`).
 //! - [`Http`]: a small JSON HTTP client.
@@ -18,5 +19,5 @@ mod tenant;
 
 pub use http::Http;
 pub use socket::Socket;
-pub use stack::{Service, Stack, Tuning};
+pub use stack::{GatewayProcess, Service, Stack, Tuning};
 pub use tenant::{PASSWORD, Tenant};

@@ -1,6 +1,8 @@
 //! All of Showroom on throwaway servers.
 
 use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Stdio;
 
 use anyhow::Context;
 use serde_json::{Value, json};
@@ -77,6 +79,20 @@ pub struct Stack {
     /// The gateway's address.
     pub gateway_addr: SocketAddr,
     running: Vec<(Service, Running)>,
+}
+
+/// A gateway running as its own process (see [`Stack::gateway_process`]).
+pub struct GatewayProcess {
+    /// Its base URL, e.g. `http://127.0.0.1:41234`.
+    pub base_url: String,
+    _child: tokio::process::Child,
+}
+
+impl GatewayProcess {
+    /// Its `ws://` URL for a path.
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url.replacen("http://", "ws://", 1))
+    }
 }
 
 /// Timings a test may shorten.
@@ -327,6 +343,56 @@ impl Stack {
         let welcome = w.ask(hello).await?;
         anyhow::ensure!(welcome["type"] == "welcome", "{welcome}");
         Ok((w, welcome))
+    }
+
+    /// Starts one more gateway as its own process (`binary`: the built `showroom-gateway`, e.g.
+    /// `env!("CARGO_BIN_EXE_showroom-gateway")` in the gateway's tests) on this stack's servers,
+    /// and waits until it is ready. It is killed when dropped.
+    pub async fn gateway_process(&self, binary: &Path) -> anyhow::Result<GatewayProcess> {
+        let http = showroom_localinfra::free_port()?;
+        let admin = showroom_localinfra::free_port()?;
+        let mut child = tokio::process::Command::new(binary)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("SHOWROOM_NATS_URL", &self.nats.url)
+            .env("SHOWROOM_DATABASE_URL", &self.pg.url)
+            .env("SHOWROOM_ADMIN_ADDR", format!("127.0.0.1:{admin}"))
+            .env("SHOWROOM_HTTP_ADDR", format!("127.0.0.1:{http}"))
+            .env("SHOWROOM_RUN_MIGRATIONS", "false")
+            .env("SHOWROOM_VISITOR_TOKEN_SECRET", VISITOR_SECRET)
+            .env(
+                "SHOWROOM_HEARTBEAT_INTERVAL_SECS",
+                self.tuning.heartbeat_secs.to_string(),
+            )
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            // Its warnings and errors show in the test's output.
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        let ready = format!("http://127.0.0.1:{admin}/readyz");
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        let client = reqwest::Client::new();
+        loop {
+            if let Ok(r) = client.get(&ready).send().await
+                && r.status().is_success()
+            {
+                break;
+            }
+            if let Some(status) = child.try_wait()? {
+                anyhow::bail!("the gateway process exited at start ({status}); its log is above");
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "the gateway process was not ready within 60 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        Ok(GatewayProcess {
+            base_url: format!("http://127.0.0.1:{http}"),
+            _child: child,
+        })
     }
 
     /// Stops every service (gracefully), then the servers.

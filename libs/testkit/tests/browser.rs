@@ -25,7 +25,7 @@ async fn the_pages_work_in_chromium() -> anyhow::Result<()> {
     // demo group (a department, an agent, a website), so it runs last, in a call of its own.
     let batches: [&[&str]; 2] = [
         &[
-            "chat", "board", "internal", "gate", "forms", "leads", "offline", "transfer",
+            "chat", "board", "internal", "gate", "forms", "leads", "offline", "transfer", "gap",
         ],
         &["admin"],
     ];

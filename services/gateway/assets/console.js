@@ -57,6 +57,7 @@
     unread: 0, typing: '', typingTimer: 0, accepting: false, draft: '',
     transfer: null,       // the last transfer of this chat we heard of (shown as a notice)
     transferSending: false,
+    gapTimer: 0,          // a seq jump is being waited out (see watchGap)
   });
 
   // ---- small helpers ----
@@ -85,6 +86,19 @@
   const canWrite = (c) => c.state === 'active' && (!c.agent || !S.me || c.agent.id === S.me.id);
   const current = () => (S.selected ? S.convs.get(S.selected) : null);
   const contig = (e) => { let n = 0; while (e.msgs.has(n + 1)) n++; return n; }; // highest seq with no gap below
+  const topSeq = (e) => { let n = 0; for (const s of e.msgs.keys()) if (s > n) n = s; return n; };
+
+  // A seq jump in a chat we hold: the gateway sends each chat's messages in order with no gap,
+  // so one that lasts means a frame was lost on the way. After a short wait (the gateway itself
+  // waits 250 ms for a late frame), `ask` for what follows our last contiguous seq.
+  function watchGap(e, ask) {
+    const behind = () => e.loaded && topSeq(e) > contig(e);
+    if (e.gapTimer || !behind()) return;
+    e.gapTimer = setTimeout(() => {
+      e.gapTimer = 0;
+      if (S.ready && behind()) ask(e);
+    }, 1500);
+  }
 
   // Which list a conversation belongs to. Unknown (future) states count as closed, i.e. Recent.
   function category(c) {
@@ -543,6 +557,7 @@
   function addMessage(e, m, live) {
     if (!m || typeof m.seq !== 'number' || e.msgs.has(m.seq)) return;
     e.msgs.set(m.seq, m);
+    watchGap(e, openConversation);
     const mine = isMine(m.author);
     const wasPending = mine && m.client_msg_id != null && e.pending.delete(m.client_msg_id);
     if (S.view && S.view.id === e.c.id) {
@@ -1070,6 +1085,7 @@
     seen: 0,              // the highest seq this agent has seen
     act: 0,               // ordering: higher = more recently active
     draft: '', notice: '',
+    gapTimer: 0,          // a seq jump is being waited out (see watchGap)
   });
   const INTERNAL_REFS = ['iopen', 'iinvite', 'ileave', 'ihist', 'iload', 'isend'];
   const chatMembers = (chat) => (Array.isArray(chat.members) ? chat.members.filter((m) => m && m.agent_id) : []);
@@ -1243,6 +1259,7 @@
   function addInternalMessage(e, m, live) {
     if (!m || typeof m.seq !== 'number' || e.msgs.has(m.seq)) return;
     e.msgs.set(m.seq, m);
+    watchGap(e, loadInternal);
     if (m.seq > e.top) e.top = m.seq;
     const mine = isMine(m.author);
     const wasPending = mine && m.client_msg_id != null && e.pending.delete(m.client_msg_id);

@@ -130,7 +130,7 @@
 
   // ---- state ----
   let ws = null, ready = false, attempt = 0, stopped = false;
-  let retryTimer = 0, deadTimer = 0, peerTypingTimer = 0, idleTimer = 0, gapTimer = 0, gapFixed = -1;
+  let retryTimer = 0, deadTimer = 0, peerTypingTimer = 0, idleTimer = 0, gapTimer = 0, gapAsked = -1, gapFixed = -1;
   let view = 'loading';              // 'loading' | 'pick' | 'chat'
   let departments = [], rooftop = '', bot = null;
   const okLang = (l) => (l === 'en' || l === 'es' ? l : null);
@@ -437,6 +437,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
     switch (f.type) {
       case 'welcome': return onWelcome(f);
       case 'started': return onStarted(f);
+      case 'history': return onHistory(f);
       case 'ack': return onAck(f);
       case 'message': return onMessage(f.message);
       case 'conversation': return onConversation(f.conversation);
@@ -490,6 +491,10 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
     showChat(); input.focus();
   }
 
+  function onHistory(f) { // the gap we asked for
+    if (f.conversation && conv && f.conversation.id === conv.id) (f.messages || []).forEach(addMessage);
+  }
+
   function onMessage(m) {
     if (!m) return;
     if (conv && m.conversation_id === conv.id) return addMessage(m);
@@ -518,6 +523,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
   }
 
   function onError(e) {
+    if (e.ref === 'gap') return; // the next look at the gap reconnects instead
     if (leave && leave.busy && e.ref && e.ref === leave.frame.ref) return leaveRefused(e);
     if (mail && mail.busy && e.ref && e.ref === mail.frame.ref) return mailRefused(e);
     const p = e.ref && pending.get(e.ref);
@@ -547,7 +553,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
 
   // ---- transcript ----
   function resetConv(c) {
-    conv = c; shown = new Map(); lastSeq = 0; kept = []; gapFixed = -1;
+    conv = c; shown = new Map(); lastSeq = 0; kept = []; gapAsked = gapFixed = -1;
     mail = null; mailSays = null; mailInput.value = ''; mailForm.hidden = true; renderMail();
     log.replaceChildren(); failPending(); pending.clear();
     save();
@@ -570,12 +576,20 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
     checkGap(); renderQuick(); renderHead(); renderMail();
   }
 
-  // A message that never came (e.g. posted just before this socket watched the chat): a new
-  // hello with our last_seq fetches it. Once per gap, so a lasting one cannot loop.
+  // A seq jump that lasts (the gateway sends messages in order, waiting 250 ms for a late one):
+  // a frame was lost. Ask for what follows our last contiguous seq (`history`); if the gap is
+  // still there at the next look, reconnect (hello with last_seq). Once each per gap.
+  const behind = () => [...shown.keys()].some((s) => s > lastSeq);
   function checkGap() {
-    clearTimeout(gapTimer);
-    const behind = () => [...shown.keys()].some((s) => s > lastSeq) && gapFixed !== lastSeq;
-    if (behind()) gapTimer = setTimeout(() => { if (ready && behind()) { gapFixed = lastSeq; lost(); } }, 3000);
+    if (!gapTimer && behind()) gapTimer = setTimeout(healGap, 1500);
+  }
+  function healGap() {
+    gapTimer = 0;
+    if (!ready || !behind()) return;
+    if (gapAsked !== lastSeq) { gapAsked = lastSeq; raw({ type: 'history', after_seq: lastSeq, ref: 'gap' }); }
+    else if (gapFixed !== lastSeq) { gapFixed = lastSeq; return lost(); }
+    else return;
+    checkGap();
   }
 
   // A small round picture: the bot's avatar_url or the agent's photo (from our own gateway),

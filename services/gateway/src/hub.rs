@@ -27,30 +27,47 @@ use crate::ws::widget::shopper_view;
 /// How many frames may wait for a slow socket before it is closed.
 pub const SOCKET_QUEUE: usize = 1024;
 
-/// One frame for a socket. Message frames carry their position so the socket's writer can
-/// drop what the client already has.
+/// A numbered stream of messages a socket may follow: a customer conversation's transcript or an
+/// internal chat's. Each has its own gapless `seq`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stream {
+    /// A customer conversation (`message` frames).
+    Conversation(Uuid),
+    /// An internal chat between agents (`internal_message` frames).
+    Internal(Uuid),
+}
+
+/// Where a frame puts its socket in a stream (see `ws::order`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    /// The frame carries every message of the stream up to this seq (`welcome`, `started`,
+    /// `history`): the socket stands at least there.
+    Upto(Stream, i64),
+    /// Live frames continue after this seq, unless the socket already stands somewhere in the
+    /// stream: the client reads the messages up to it with `open` or `internal_history`.
+    From(Stream, i64),
+}
+
+/// One frame for a socket. Message frames carry their position so the socket's writer sends
+/// them in order, once each.
 #[derive(Debug, Clone)]
 pub struct Outbound {
     /// The serialized frame.
     pub frame: Arc<str>,
-    /// For a `message` frame: its conversation and seq (dropped if not newer).
-    pub seq: Option<(Uuid, i64)>,
-    /// Positions this frame brings the client up to (`welcome`, `history`).
-    pub marks: Vec<(Uuid, i64)>,
+    /// For a `message` or `internal_message` frame: its stream and seq.
+    pub seq: Option<(Stream, i64)>,
+    /// Where this frame puts the socket in streams.
+    pub marks: Vec<Mark>,
 }
 
 impl Outbound {
     /// A frame with no position.
     pub fn frame(value: &serde_json::Value) -> Self {
-        Self {
-            frame: value.to_string().into(),
-            seq: None,
-            marks: Vec::new(),
-        }
+        Self::marked(value, Vec::new())
     }
 
-    /// A frame that brings the client up to the given positions.
-    pub fn marked(value: &serde_json::Value, marks: Vec<(Uuid, i64)>) -> Self {
+    /// A frame that puts the socket at the given positions.
+    pub fn marked(value: &serde_json::Value, marks: Vec<Mark>) -> Self {
         Self {
             frame: value.to_string().into(),
             seq: None,
@@ -58,12 +75,23 @@ impl Outbound {
         }
     }
 
-    /// A `message` frame.
+    /// A `message` frame of a customer conversation.
     pub fn message(m: &Message) -> Self {
         let v = json!({"type": "message", "message": m});
         Self {
             frame: v.to_string().into(),
-            seq: Some((m.conversation_id, m.seq)),
+            seq: Some((Stream::Conversation(m.conversation_id), m.seq)),
+            marks: Vec::new(),
+        }
+    }
+
+    /// An `internal_message` frame of an internal chat (the chat id is the message's
+    /// `conversation_id`).
+    pub fn internal_message(m: &Message) -> Self {
+        let v = json!({"type": "internal_message", "message": m});
+        Self {
+            frame: v.to_string().into(),
+            seq: Some((Stream::Internal(m.conversation_id), m.seq)),
             marks: Vec::new(),
         }
     }
@@ -303,7 +331,12 @@ impl Hub {
     ///   `conversation` to its watchers.
     pub fn on_conversation(&self, ev: &ConversationEvent) {
         let c = &ev.conversation;
-        let changed = Outbound::frame(&json!({"type": "conversation", "conversation": c}));
+        // A console that starts following the chat here (the assignee's) gets its later
+        // messages live; those up to `last_seq` come with its `open`.
+        let changed = Outbound::marked(
+            &json!({"type": "conversation", "conversation": c}),
+            vec![Mark::From(Stream::Conversation(c.id), c.last_seq)],
+        );
         let shopper_changed =
             Outbound::frame(&json!({"type": "conversation", "conversation": shopper_view(c)}));
         let mut inner = self.lock();
@@ -442,13 +475,16 @@ impl Hub {
             .collect()
     }
 
-    /// Routes a new transcript message to the conversation's watchers.
     /// Routes an internal chat change (`internal` frame) to the consoles of everyone in the
     /// chat, and of the colleague who left it.
     pub fn on_internal(&self, ev: &InternalEvent) {
-        let out = Outbound::frame(&json!({
-            "type": "internal", "kind": ev.kind, "chat": ev.chat, "agent_id": ev.agent_id, "by": ev.by,
-        }));
+        // A console new to the chat gets its later messages live, the rest with history.
+        let out = Outbound::marked(
+            &json!({
+                "type": "internal", "kind": ev.kind, "chat": ev.chat, "agent_id": ev.agent_id, "by": ev.by,
+            }),
+            vec![Mark::From(Stream::Internal(ev.chat.id), ev.chat.last_seq)],
+        );
         let mut agents = ev.chat.current();
         if ev.kind == InternalEventKind::Left {
             agents.push(ev.agent_id);
@@ -461,17 +497,13 @@ impl Hub {
     /// Routes a message of an internal chat (`internal_message`) to its members' consoles,
     /// each once per socket by seq like a customer chat's.
     pub fn on_internal_message(&self, m: &InternalMessage) {
-        let v = json!({"type": "internal_message", "message": m.message});
-        let out = Outbound {
-            frame: v.to_string().into(),
-            seq: Some((m.message.conversation_id, m.message.seq)),
-            marks: Vec::new(),
-        };
+        let out = Outbound::internal_message(&m.message);
         let inner = self.lock();
         let ids = Self::sockets_of(&inner, &m.members);
         Self::send_to(&inner, ids, &out);
     }
 
+    /// Routes a new transcript message to the conversation's watchers.
     pub fn on_message(&self, m: &Message) {
         let out = Outbound::message(m);
         let inner = self.lock();

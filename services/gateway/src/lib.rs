@@ -21,7 +21,7 @@
 //! - [`auth`]: agent login and sessions.
 //! - [`directory`]: groups, rooftops, departments, websites, agents (tables owned here).
 //! - [`transcript`]: gapless, idempotent message storage (tables owned here).
-//! - [`ws`]: the widget and console socket protocols.
+//! - [`ws`]: the widget and console socket protocols, and each socket's ordered writer.
 //! - [`internal`]: internal chats' messages (tables owned here) and their commands.
 //! - [`hub`]: which socket gets which event.
 //! - [`events`]: following the streams.

@@ -11,7 +11,6 @@ use axum::extract::ws::{WebSocket, WebSocketUpgrade};
 use axum::http::header::{HOST, ORIGIN};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 use showroom_proto::conversation::{
@@ -27,12 +26,13 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 use uuid::Uuid;
 
+use super::order::reached;
 use super::{
     HELLO_TIMEOUT, Incoming, PROTOCOL_VERSION, error_frame, next_frame, refused, with_ref,
 };
 use crate::auth::{self, Session};
 use crate::error::ApiError;
-use crate::hub::{Outbound, Side};
+use crate::hub::{Mark, Outbound, Side, Stream};
 use crate::{AppState, handover, internal, transcript};
 
 /// The reply to an internal chat command: the chat as it is now.
@@ -188,15 +188,11 @@ struct Console {
 }
 
 async fn run(state: Arc<AppState>, session: Session, token: String, socket: WebSocket) {
-    let cancel = state.shutdown.child_token();
-    let (sink, mut stream) = socket.split();
-    let (replies, replies_rx) = mpsc::channel(256);
     let agent_id = session.agent.id;
     let group = session.group();
-    let (socket_id, live) = state
-        .hub
-        .register(Side::Agent, Some(agent_id), cancel.clone());
-    let writer = tokio::spawn(super::writer(sink, replies_rx, live, cancel.clone()));
+    let opened = super::open(&state, socket, Side::Agent, Some(agent_id), group);
+    let (mut stream, replies, socket_id) = (opened.stream, opened.replies, opened.socket_id);
+    let (cancel, writer) = (opened.cancel, opened.writer);
     let device = Uuid::new_v4();
 
     let hello = tokio::select! {
@@ -371,6 +367,17 @@ impl Console {
                 AgentStatus::Offline
             }
         };
+        // Live messages of these chats continue after what was read here; the console reads
+        // the rest with `open` and `internal_history`.
+        let marks = active
+            .iter()
+            .map(|c| Mark::From(Stream::Conversation(c.id), c.last_seq))
+            .chain(
+                internal
+                    .iter()
+                    .map(|c| Mark::From(Stream::Internal(c.id), c.last_seq)),
+            )
+            .collect();
         let a = &self.session.agent;
         let frame = json!({
             "type": "welcome",
@@ -385,7 +392,7 @@ impl Console {
         });
         let _ = self
             .replies
-            .send(Outbound::frame(&with_ref(frame, r#ref)))
+            .send(Outbound::marked(&with_ref(frame, r#ref), marks))
             .await;
         Ok(())
     }
@@ -502,10 +509,10 @@ impl Console {
                     )
                     .await?;
                 self.watch(c.id);
-                Ok(Outbound::frame(&with_ref(
-                    json!({"type": "accepted", "conversation": c}),
-                    r#ref,
-                )))
+                Ok(Outbound::marked(
+                    &with_ref(json!({"type": "accepted", "conversation": c}), r#ref),
+                    vec![Mark::From(Stream::Conversation(c.id), c.last_seq)],
+                ))
             }
             Frame::Open {
                 conversation_id,
@@ -529,11 +536,11 @@ impl Console {
                 let messages = transcript::after(&self.state.pool, group, c.id, after, 1000)
                     .await
                     .map_err(db)?;
-                let upto = messages.last().map(|m| m.seq).unwrap_or(after);
+                let upto = reached(&messages, after, c.last_seq);
                 let frame = json!({"type": "history", "conversation": c, "messages": messages});
                 Ok(Outbound::marked(
                     &with_ref(frame, r#ref),
-                    vec![(c.id, upto)],
+                    vec![Mark::Upto(Stream::Conversation(c.id), upto)],
                 ))
             }
             Frame::Send {
@@ -636,11 +643,11 @@ impl Console {
                         tracing::error!(error = %e, "internal history failed");
                         CommandError::new(ErrorCode::Unavailable, "could not load the chat; retry")
                     })?;
-                let upto = messages.last().map(|m| m.seq).unwrap_or(after);
+                let upto = reached(&messages, after, chat.last_seq);
                 let frame = json!({"type": "internal_history", "chat": chat, "messages": messages});
                 Ok(Outbound::marked(
                     &with_ref(frame, r#ref),
-                    vec![(chat.id, upto)],
+                    vec![Mark::Upto(Stream::Internal(chat.id), upto)],
                 ))
             }
             Frame::InternalSend {

@@ -1,11 +1,17 @@
 //! The two WebSocket protocols (see `docs/protocol.md`): the shopper widget and the agent
 //! console, and what they share: frame parsing, error frames, the writer.
+//!
+//! - [`widget`]: the shopper's socket.
+//! - [`console`]: the agent's socket.
+//! - [`order`]: each chat's messages in seq order, once, gaps read from the transcript.
+//! - [`open`], [`writer`] and [`Backfill`]: a socket registered with the hub, the one task that
+//!   writes to it, and its reads of gaps.
 
 pub mod console;
+pub mod order;
 pub mod widget;
 
-use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::ws::{Message as WsMessage, WebSocket};
 use futures::stream::{SplitSink, SplitStream};
@@ -13,11 +19,15 @@ use futures::{SinkExt, StreamExt};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use showroom_proto::{CommandError, ErrorCode};
+use sqlx::PgPool;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::hub::Outbound;
+use crate::hub::{Outbound, Side, Stream};
+use crate::{AppState, internal, transcript};
+use order::{Gap, Sequencer, Step};
 
 /// The protocol version this gateway speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -146,46 +156,142 @@ pub fn parse<T: DeserializeOwned>(text: &str) -> Incoming<T> {
     }
 }
 
+/// How long the writer waits for Postgres when it reads a gap.
+const READ_WITHIN: Duration = Duration::from_secs(2);
+
+/// Reads the messages of a gap from the transcript, as the frames live fan-out sends: the same
+/// messages any watcher of the stream gets, of the socket's own dealer group only.
+pub struct Backfill {
+    /// Postgres.
+    pub pool: PgPool,
+    /// The socket's dealer group.
+    pub group: Uuid,
+}
+
+impl Backfill {
+    async fn read(&self, gap: Gap) -> sqlx::Result<Vec<Outbound>> {
+        let limit = (gap.before - gap.after - 1).clamp(1, 1000);
+        Ok(match gap.stream {
+            Stream::Conversation(id) => {
+                transcript::after(&self.pool, self.group, id, gap.after, limit)
+                    .await?
+                    .iter()
+                    .map(Outbound::message)
+                    .collect()
+            }
+            Stream::Internal(id) => internal::after(&self.pool, self.group, id, gap.after, limit)
+                .await?
+                .iter()
+                .map(Outbound::internal_message)
+                .collect(),
+        })
+    }
+
+    /// Reads every gap that is due; what it releases joins `step`.
+    async fn fill(&self, order: &mut Sequencer, step: &mut Step) {
+        for gap in order.due(Instant::now(), step) {
+            match tokio::time::timeout(READ_WITHIN, self.read(gap)).await {
+                Ok(Ok(frames)) => step.send.extend(order.filled(gap.stream, frames)),
+                Ok(Err(e)) => tracing::warn!(error = %e, ?gap, "cannot read a gap; retrying"),
+                Err(_) => tracing::warn!(?gap, "reading a gap timed out; retrying"),
+            }
+        }
+    }
+}
+
+/// A socket registered with the hub, its writer running.
+pub struct Opened {
+    /// What the client sends.
+    pub stream: SplitStream<WebSocket>,
+    /// Replies to the client, written in order by the writer.
+    pub replies: mpsc::Sender<Outbound>,
+    /// The socket's id in the hub.
+    pub socket_id: u64,
+    /// Cancelled to close the socket (and at shutdown).
+    pub cancel: CancellationToken,
+    /// The writer task; awaited after the socket is unregistered.
+    pub writer: JoinHandle<()>,
+}
+
+/// Registers an upgraded socket of `side` (of dealer group `group`) with the hub and starts its
+/// writer.
+pub fn open(
+    state: &AppState,
+    socket: WebSocket,
+    side: Side,
+    agent: Option<Uuid>,
+    group: Uuid,
+) -> Opened {
+    let cancel = state.shutdown.child_token();
+    let (sink, stream) = socket.split();
+    let (replies, replies_rx) = mpsc::channel(256);
+    let (socket_id, live) = state.hub.register(side, agent, cancel.clone());
+    let backfill = Backfill {
+        pool: state.pool.clone(),
+        group,
+    };
+    let writer = tokio::spawn(writer(sink, replies_rx, live, cancel.clone(), backfill));
+    Opened {
+        stream,
+        replies,
+        socket_id,
+        cancel,
+        writer,
+    }
+}
+
 /// The only task that writes to a socket. It sends replies first-come, and live events only
-/// once the first reply (the `welcome`) is out; it drops `message` frames the client already
-/// has (by seq), so a client sees each message once, whatever raced.
+/// once the first reply (the `welcome`) is out. Message frames go through the socket's
+/// [`Sequencer`]: in seq order per conversation, each once, gaps read from Postgres (see
+/// [`order`]).
 pub async fn writer(
     mut sink: SplitSink<WebSocket, WsMessage>,
     mut replies: mpsc::Receiver<Outbound>,
     mut live: mpsc::Receiver<Outbound>,
     cancel: CancellationToken,
+    backfill: Backfill,
 ) {
-    let mut last: HashMap<Uuid, i64> = HashMap::new();
+    let mut order = Sequencer::default();
     let mut welcomed = false;
-    loop {
-        let out = tokio::select! {
+    'run: loop {
+        let deadline = order.deadline();
+        let due = async move {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        let step = tokio::select! {
             biased;
             _ = cancel.cancelled() => break,
             r = replies.recv() => match r {
-                Some(o) => { welcomed = true; o }
+                Some(o) => { welcomed = true; order.push(o, Instant::now()) }
                 None => break,
             },
             l = live.recv(), if welcomed => match l {
-                Some(o) => o,
+                Some(o) => order.push(o, Instant::now()),
                 None => break,
             },
-        };
-        if let Some((c, seq)) = out.seq {
-            let seen = last.entry(c).or_insert(0);
-            if seq <= *seen {
-                continue;
+            _ = due => {
+                let mut step = Step::default();
+                backfill.fill(&mut order, &mut step).await;
+                step
             }
-            *seen = seq;
+        };
+        for out in step.send {
+            if sink
+                .send(WsMessage::Text(out.frame.as_ref().into()))
+                .await
+                .is_err()
+            {
+                break 'run;
+            }
         }
-        for (c, seq) in &out.marks {
-            let seen = last.entry(*c).or_insert(0);
-            *seen = (*seen).max(*seq);
-        }
-        if sink
-            .send(WsMessage::Text(out.frame.as_ref().into()))
-            .await
-            .is_err()
-        {
+        if step.close {
+            // Too much held back, or a gap Postgres would not fill: the client reconnects and
+            // resumes from its last seq.
+            tracing::warn!("closing a socket whose messages could not be put in order");
+            cancel.cancel();
             break;
         }
     }

@@ -9,7 +9,6 @@ use axum::extract::ws::{WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode, header::ORIGIN};
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use showroom_proto::bot::{
@@ -28,13 +27,14 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 use uuid::Uuid;
 
+use super::order::reached;
 use super::{
     HELLO_TIMEOUT, Incoming, PROTOCOL_VERSION, error_frame, next_frame, refused, with_ref,
 };
 use crate::appearance::{Appearance, LanguageChoice};
 use crate::directory::{self, Website};
 use crate::error::ApiError;
-use crate::hub::{Outbound, Side};
+use crate::hub::{Mark, Outbound, Side, Stream};
 use crate::{AppState, transcript};
 
 /// Query of the upgrade request.
@@ -87,6 +87,12 @@ enum Frame {
     },
     End,
     Ping,
+    /// The messages of the shopper's conversation after `after_seq` (a client that saw a seq
+    /// jump fetches the gap).
+    History {
+        #[serde(default)]
+        after_seq: Option<i64>,
+    },
     /// The leave-a-message form (its fields are the REST call's).
     LeaveMessage {
         #[serde(flatten)]
@@ -111,6 +117,7 @@ impl Frame {
             Frame::Typing { .. } => "typing",
             Frame::End => "end",
             Frame::Ping => "ping",
+            Frame::History { .. } => "history",
             Frame::LeaveMessage { .. } => "leave_message",
             Frame::EmailTranscript { .. } => "email_transcript",
         }
@@ -307,11 +314,9 @@ struct Shopper {
 }
 
 async fn run(state: Arc<AppState>, website: Website, ip: Option<String>, socket: WebSocket) {
-    let cancel = state.shutdown.child_token();
-    let (sink, mut stream) = socket.split();
-    let (replies, replies_rx) = mpsc::channel(256);
-    let (socket_id, live) = state.hub.register(Side::Shopper, None, cancel.clone());
-    let writer = tokio::spawn(super::writer(sink, replies_rx, live, cancel.clone()));
+    let opened = super::open(&state, socket, Side::Shopper, None, website.group_id);
+    let (mut stream, replies, socket_id) = (opened.stream, opened.replies, opened.socket_id);
+    let (cancel, writer) = (opened.cancel, opened.writer);
 
     let hello = tokio::select! {
         _ = cancel.cancelled() => Incoming::Closed,
@@ -441,8 +446,8 @@ impl Shopper {
             messages = transcript::after(pool, self.group(), c.id, last_seq, 1000)
                 .await
                 .map_err(db)?;
-            let upto = messages.last().map(|m| m.seq).unwrap_or(last_seq);
-            marks.push((c.id, upto));
+            let upto = reached(&messages, last_seq, c.last_seq);
+            marks.push(Mark::Upto(Stream::Conversation(c.id), upto));
         }
         let departments = directory::departments_of(pool, &self.website)
             .await
@@ -615,13 +620,37 @@ impl Shopper {
                     transcript::after(&self.state.pool, self.group(), c.id, c.last_seq, 100)
                         .await
                         .unwrap_or_default();
-                let upto = messages.last().map(|m| m.seq).unwrap_or(c.last_seq);
+                let upto = reached(&messages, c.last_seq, c.last_seq);
                 Ok(Outbound::marked(
                     &with_ref(
                         json!({"type": "started", "conversation": shopper_view(&c), "messages": messages}),
                         r#ref,
                     ),
-                    vec![(c.id, upto)],
+                    vec![Mark::Upto(Stream::Conversation(c.id), upto)],
+                ))
+            }
+            Frame::History { after_seq } => {
+                self.refresh().await;
+                let c = self.conversation.as_ref().ok_or_else(|| {
+                    CommandError::new(ErrorCode::NotFound, "no conversation yet: start one first")
+                })?;
+                let after = after_seq.unwrap_or(0).max(0);
+                let messages = transcript::after(&self.state.pool, self.group(), c.id, after, 1000)
+                    .await
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "widget history failed");
+                        CommandError::new(
+                            ErrorCode::Unavailable,
+                            "could not load your messages; retry",
+                        )
+                    })?;
+                let upto = reached(&messages, after, c.last_seq);
+                Ok(Outbound::marked(
+                    &with_ref(
+                        json!({"type": "history", "conversation": shopper_view(c), "messages": messages}),
+                        r#ref,
+                    ),
+                    vec![Mark::Upto(Stream::Conversation(c.id), upto)],
                 ))
             }
             Frame::Send {

@@ -23,13 +23,15 @@ export async function shot(page, name) {
 
 /**
  * A shopper on /demo (a 360-pixel phone, English) who picks Sales and answers the Lead Gate
- * with `first`, `last` and `reach` (an e-mail or a phone). Answers the page, `botSays(text)`
+ * with `first`, `last` and `reach` (an e-mail or a phone); `prepare(page)`, if given, runs before
+ * the page loads. Answers the page, `botSays(text)`
  * (waits for the bot's line), `answer(text)`, the message `box`, and `routed`: the time just
  * before the last answer went (the chat is routed after it). Page errors go to `problems`.
  */
-export async function shopperThroughGate(browser, problems, { first, last, reach }, timeout = 15000) {
+export async function shopperThroughGate(browser, problems, { first, last, reach, prepare }, timeout = 15000) {
   const page = await (await browser.newContext({ viewport: { width: 360, height: 740 }, locale: 'en-US' })).newPage();
   page.on('pageerror', (e) => problems.push(`demo page (${first} ${last}): ${e.message}`));
+  if (prepare) await prepare(page); // e.g. routes set up before the page loads
   await page.goto(`${process.env.SHOWROOM_BASE_URL}/demo`);
   await page.click('button.launch');
   await page.locator('.pick .dept', { hasText: 'Sales' }).click();
@@ -44,4 +46,45 @@ export async function shopperThroughGate(browser, problems, { first, last, reach
   const routed = Date.now();
   await answer(reach);
   return { page, botSays, answer, box, routed };
+}
+
+/**
+ * Routes `page`'s WebSockets to `path` through the test: every frame passes, except the first
+ * `message` frame from the gateway whose text contains `marker`, which the page never gets (a
+ * frame lost on the way). Answers `dropped` (a promise of the lost frame's seq) and
+ * `connections()` (how many sockets the page opened).
+ */
+export async function loseOneMessage(page, path, marker) {
+  let dropped;
+  const done = new Promise((resolve) => { dropped = resolve; });
+  let lost = false, opened = 0;
+  await page.routeWebSocket((url) => url.pathname === path, (ws) => {
+    opened++;
+    const server = ws.connectToServer();
+    ws.onMessage((m) => server.send(m));
+    server.onMessage((m) => {
+      if (!lost && typeof m === 'string') {
+        const f = JSON.parse(m);
+        const text = (f.message && f.message.text) || '';
+        if ((f.type === 'message' || f.type === 'internal_message') && text.includes(marker)) {
+          lost = true; dropped(f.message.seq);
+          return;
+        }
+      }
+      ws.send(m);
+    });
+  });
+  return { dropped: done, connections: () => opened };
+}
+
+/** Logs `email` in to /console with the demo password and sets Available. */
+export async function consoleAvailable(page, email, name, timeout = 15000) {
+  await page.goto(`${process.env.SHOWROOM_BASE_URL}/console`);
+  await page.fill('#email', email);
+  await page.fill('#password', 'showroom-demo');
+  await page.click('#login-btn');
+  await page.locator('#app').waitFor({ state: 'visible', timeout });
+  await page.locator('#conn', { hasText: 'Online' }).waitFor({ timeout });
+  await page.locator('#agent-name', { hasText: name }).waitFor({ timeout });
+  await page.selectOption('#status', 'available');
 }
