@@ -34,6 +34,9 @@ SECRET_REFS = {
     ("showroom-gateway", "visitor-token-secret"),
     ("showroom-smtp", "url"),
 }
+# Mounted as files, not read through env: one per service (showroom-nats-<service>, key creds);
+# the example file shows the gateway's.
+MOUNTED_SECRET_EXAMPLES = {("showroom-nats-gateway", "creds")}
 
 
 class Checker:
@@ -135,6 +138,17 @@ def check_deployment(c, name, dep, profile, configmaps, tags):
     tmp = [m for m in ct.get("volumeMounts", []) if m.get("mountPath") == "/tmp"]
     c.check(len(tmp) == 1 and "emptyDir" in vols.get(tmp[0]["name"], {}) if tmp else False,
             f"{where}: /tmp is not an emptyDir mount")
+
+    creds = [m for m in ct.get("volumeMounts", []) if m.get("name") == "nats-creds"]
+    secret = vols.get("nats-creds", {}).get("secret", {})
+    items = {i.get("key"): i.get("path") for i in secret.get("items", [])}
+    c.check(secret.get("secretName") == f"showroom-nats-{name}" and items == {"creds": f"{name}.creds"},
+            f"{where}: volume nats-creds is not Secret showroom-nats-{name} (key creds as {name}.creds)")
+    c.check(len(creds) == 1 and creds[0].get("readOnly") is True,
+            f"{where}: the NATS credentials are not mounted read-only")
+    creds_path = f"{creds[0].get('mountPath')}/{name}.creds" if creds else None
+    c.check(env_map(ct).get("SHOWROOM_NATS_CREDS", {}).get("value") == creds_path,
+            f"{where}: SHOWROOM_NATS_CREDS is not the mounted {name}.creds")
 
     env_from = [e.get("configMapRef", {}).get("name") for e in ct.get("envFrom", [])]
     c.check("showroom-config" in env_from, f"{where}: no envFrom configMapRef showroom-config")
@@ -240,7 +254,8 @@ def check_secret_example(c, path):
         for key, value in data.items():
             found.add((o["metadata"]["name"], key))
             c.check("CHANGE-ME" in str(value), f"{path}: {o['metadata']['name']}.{key} is not a CHANGE-ME placeholder")
-    c.check(found == SECRET_REFS, f"{path}: defines {sorted(found)}, the manifests read {sorted(SECRET_REFS)}")
+    want = SECRET_REFS | MOUNTED_SECRET_EXAMPLES
+    c.check(found == want, f"{path}: defines {sorted(found)}, the manifests read {sorted(want)}")
 
 
 def main():

@@ -372,7 +372,7 @@ async fn stages(
 pub async fn run(o: Options) -> anyhow::Result<()> {
     eprintln!("starting real servers (Postgres with fsync on), maildev and the seven services…");
     let stack = Stack::start_durable().await?;
-    let nats = async_nats::connect(&stack.nats.url).await?;
+    let nats = stack.nats_client().await?;
     let js = async_nats::jetstream::new(nats.clone());
     let (seen, hook) = receiver().await?;
     let crm = Stack::crm_export_tuning();

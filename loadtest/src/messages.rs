@@ -112,7 +112,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     sqlx::query("CREATE TABLE bench_messages (id uuid PRIMARY KEY, conversation_id uuid NOT NULL, seq bigint NOT NULL, body text NOT NULL)")
         .execute(&stack.pool)
         .await?;
-    let bus = showroom_bus::Bus::connect(&stack.nats.url, "loadtest").await?;
+    let bus = stack.bus().await?;
     bus.js
         .create_stream(showroom_bus::async_nats::jetstream::stream::Config {
             name: "BENCH".into(),

@@ -51,7 +51,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     let stack = Stack::start().await?;
     let t = Tenant::seed(&stack.pool, "Bench", 19).await?;
     let agents: Vec<Uuid> = t.agents.iter().map(|(id, _)| *id).collect();
-    let nats = async_nats::connect(&stack.nats.url).await?;
+    let nats = stack.nats_client().await?;
     let mut redis = ConnectionManager::new(redis::Client::open(stack.redis.url.as_str())?).await?;
 
     // Every agent Available, with devices spread over them.

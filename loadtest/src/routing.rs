@@ -98,7 +98,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         .bind(t.group)
         .execute(&stack.pool)
         .await?;
-    let nats = async_nats::connect(&stack.nats.url).await?;
+    let nats = stack.nats_client().await?;
     crate::set_available(&nats, t.group, &agents).await?;
     // One console device per agent, kept alive for the whole run.
     let devices: Vec<bytes::Bytes> = agents

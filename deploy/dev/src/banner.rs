@@ -61,6 +61,12 @@ impl Banner<'_> {
             "  NATS                  {}  (monitoring {})",
             infra.nats.url, infra.nats.monitor_url
         );
+        let _ = writeln!(
+            s,
+            "                        credentials in {}: `nats --creds {} ...`",
+            layout.show(&infra.auth_dir),
+            layout.show(&infra.creds("operator"))
+        );
         let _ = writeln!(s, "  Redis                 {}", infra.redis.url);
         let _ = writeln!(
             s,

@@ -4,14 +4,44 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use showroom_localinfra::{Nats, Postgres, PostgresOptions, Redis, SmtpCatcher};
+use showroom_natsauth::Trust;
 
 use crate::layout::Layout;
+use crate::secret;
+
+/// The dev stack's NATS trust chain, kept in `dir/trust.json` (made once, mode 0600, so the
+/// JetStream store in `.dev/nats` stays the same account's), with every credential written
+/// next to it. Returns nats-server's configuration.
+fn nats_auth(dir: &Path) -> anyhow::Result<String> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let saved = dir.join("trust.json");
+    let trust = match std::fs::read_to_string(&saved) {
+        Ok(text) => Trust::from_json(&text)
+            .with_context(|| format!("reading {} (delete it to start afresh)", saved.display()))?,
+        Err(_) => {
+            let trust = Trust::generate();
+            secret::write_private(&saved, &trust.to_json()?)?;
+            trust
+        }
+    };
+    let config = trust.write_local(dir)?;
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "creds") {
+            secret::restrict(&path)?;
+        }
+    }
+    Ok(config)
+}
 
 /// NATS, Redis, PostgreSQL and maildev. Dropping it stops them all.
 #[derive(Debug)]
 pub struct Infra {
-    /// NATS with JetStream, its store in `.dev/nats`.
+    /// NATS with JetStream, its store in `.dev/nats`, in operator mode: anonymous connections
+    /// are refused and each service connects with its own credentials from `.dev/nats-auth`.
     pub nats: Nats,
+    /// Where the credentials are: `<service>.creds`, and `operator.creds` for the `nats` CLI.
+    pub auth_dir: PathBuf,
     /// Redis (nothing persisted).
     pub redis: Redis,
     /// PostgreSQL, its cluster in `.dev/pg`, durable.
@@ -25,11 +55,13 @@ impl Infra {
     /// stopped again (dropped).
     pub async fn start(layout: &Layout) -> anyhow::Result<Infra> {
         let nats_dir = layout.dev_dir.join("nats");
+        let auth_dir = layout.dev_dir.join("nats-auth");
+        let nats_config = nats_auth(&auth_dir)?;
         let pg_dir = layout.dev_dir.join("pg");
         let maildev_dir = layout.root.join("deploy");
         let (nats, redis, pg, smtp) = tokio::try_join!(
             async {
-                Nats::start(Some(nats_dir))
+                Nats::start_with(Some(nats_dir), Some(&nats_config))
                     .await
                     .context("starting NATS (nats-server -js)")
             },
@@ -50,10 +82,16 @@ impl Infra {
         )?;
         Ok(Infra {
             nats,
+            auth_dir,
             redis,
             pg,
             smtp,
         })
+    }
+
+    /// The credentials file of a service (or `operator`).
+    pub fn creds(&self, user: &str) -> PathBuf {
+        self.auth_dir.join(format!("{user}.creds"))
     }
 
     /// The SMTP URL of the catcher.

@@ -129,6 +129,10 @@ impl Stack {
         let env_of = |service: &Service| {
             let mut env = services::environment(service, &shared);
             let mut set = |k: &str, v: String| env.push((k.to_owned(), v));
+            set(
+                "SHOWROOM_NATS_CREDS",
+                infra.creds(service.name).display().to_string(),
+            );
             match service.name {
                 showroom_presence::NAME => set("SHOWROOM_REDIS_URL", infra.redis.url.clone()),
                 showroom_gateway::NAME => {

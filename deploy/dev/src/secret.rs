@@ -1,5 +1,6 @@
-//! The gateway's visitor token key, made once and kept in `.dev/visitor-secret`, so shoppers'
-//! tokens (and their open chats) survive a restart of the dev stack.
+//! Files only their owner may read: the gateway's visitor token key, made once and kept in
+//! `.dev/visitor-secret` (so shoppers' tokens and their open chats survive a restart of the dev
+//! stack), and the NATS trust chain and credentials (`infra`).
 
 use std::fs::{OpenOptions, Permissions};
 use std::io::{Read, Write};
@@ -25,6 +26,12 @@ pub fn visitor_secret(path: &Path) -> anyhow::Result<String> {
         .and_then(|mut random| random.read_exact(&mut bytes))
         .context("reading /dev/urandom")?;
     let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    write_private(path, &format!("{key}\n"))?;
+    Ok(key)
+}
+
+/// Writes `text` to `path`, readable and writable by its owner only.
+pub fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     let mut file = OpenOptions::new()
         .write(true)
         .create(true)
@@ -33,12 +40,12 @@ pub fn visitor_secret(path: &Path) -> anyhow::Result<String> {
         .open(path)
         .with_context(|| format!("creating {}", path.display()))?;
     restrict(path)?;
-    writeln!(file, "{key}").with_context(|| format!("writing {}", path.display()))?;
-    Ok(key)
+    file.write_all(text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Owner read/write only (`mode` applies only when a file is created).
-fn restrict(path: &Path) -> anyhow::Result<()> {
+pub fn restrict(path: &Path) -> anyhow::Result<()> {
     std::fs::set_permissions(path, Permissions::from_mode(0o600))
         .with_context(|| format!("making {} private", path.display()))
 }

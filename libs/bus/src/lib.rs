@@ -19,7 +19,7 @@ use async_nats::Client;
 use async_nats::jetstream::{self, stream};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use showroom_proto::v1::StreamSpec;
+use showroom_proto::v1::{Durable, StreamSpec};
 use showroom_proto::{CommandError, Envelope, ErrorCode, Reply};
 
 pub use async_nats;
@@ -61,6 +61,9 @@ pub enum BusError {
         /// Why.
         reason: String,
     },
+    /// The credentials could not be read.
+    #[error("NATS credentials: {0}")]
+    Credentials(String),
     /// A payload was not the expected JSON.
     #[error("bad payload: {0}")]
     Decode(#[from] serde_json::Error),
@@ -107,19 +110,50 @@ impl StoredEvent {
 /// How long a request waits for its reply by default.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Who connects: a name (shown in the server's connection list) and, on a server with auth, the
+/// text of its `.creds` file.
+#[derive(Debug, Clone, Copy)]
+pub struct Login<'a> {
+    /// The connection's name.
+    pub name: &'a str,
+    /// The `.creds` file's text; `None` connects without credentials.
+    pub creds: Option<&'a str>,
+}
+
+impl<'a> Login<'a> {
+    /// A login without credentials (a server without auth).
+    pub fn anonymous(name: &'a str) -> Self {
+        Self { name, creds: None }
+    }
+}
+
+/// Connects a core NATS client. With credentials, its inboxes take the prefix its permissions
+/// allow (`_INBOX_<name>`), so replies reach it and nobody else.
+pub async fn client(url: &str, login: Login<'_>) -> Result<Client, BusError> {
+    let mut options = async_nats::ConnectOptions::new()
+        .name(login.name)
+        .connection_timeout(Duration::from_secs(5))
+        .request_timeout(Some(REQUEST_TIMEOUT));
+    if let Some(creds) = login.creds {
+        let bad = |e: &dyn std::fmt::Display| BusError::Credentials(e.to_string());
+        if let Some(prefix) = showroom_natsauth::creds::inbox_prefix(creds).map_err(|e| bad(&e))? {
+            options = options.custom_inbox_prefix(prefix);
+        }
+        options = options.credentials(creds).map_err(|e| bad(&e))?;
+    }
+    options
+        .connect(url)
+        .await
+        .map_err(|source| BusError::Connect {
+            url: url.to_string(),
+            source,
+        })
+}
+
 impl Bus {
-    /// Connects as `name` (shown in the server's connection list).
-    pub async fn connect(url: &str, name: &str) -> Result<Self, BusError> {
-        let client = async_nats::ConnectOptions::new()
-            .name(name)
-            .connection_timeout(Duration::from_secs(5))
-            .request_timeout(Some(REQUEST_TIMEOUT))
-            .connect(url)
-            .await
-            .map_err(|source| BusError::Connect {
-                url: url.to_string(),
-                source,
-            })?;
+    /// Connects with `login`.
+    pub async fn connect(url: &str, login: Login<'_>) -> Result<Self, BusError> {
+        let client = client(url, login).await?;
         let js = jetstream::new(client.clone());
         Ok(Self { client, js })
     }
@@ -298,8 +332,7 @@ impl Bus {
     /// it after. Undecodable events are logged and acked (they would never decode).
     pub fn follow_durable<T, F, Fut>(
         &self,
-        stream: &'static str,
-        durable: &'static str,
+        durable: Durable,
         since: chrono::DateTime<chrono::Utc>,
         tracker: &tokio_util::task::TaskTracker,
         shutdown: tokio_util::sync::CancellationToken,
@@ -309,7 +342,7 @@ impl Bus {
         F: Fn(Envelope<T>) -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = ()> + Send,
     {
-        self.follow_durable_on(stream, durable, None, since, tracker, shutdown, handle)
+        self.follow_durable_on(durable, None, since, tracker, shutdown, handle)
     }
 
     /// [`Bus::follow_durable`] for the events of one subject of the stream (`filter`, which may
@@ -317,8 +350,7 @@ impl Bus {
     #[allow(clippy::too_many_arguments)]
     pub fn follow_durable_on<T, F, Fut>(
         &self,
-        stream: &'static str,
-        durable: &'static str,
+        durable: Durable,
         filter: Option<String>,
         since: chrono::DateTime<chrono::Utc>,
         tracker: &tokio_util::task::TaskTracker,
@@ -330,7 +362,6 @@ impl Bus {
         Fut: std::future::Future<Output = ()> + Send,
     {
         self.follow_decoded(
-            stream,
             durable,
             filter,
             since,
@@ -346,8 +377,7 @@ impl Bus {
     #[allow(clippy::too_many_arguments)]
     pub fn follow_durable_json<T, F, Fut>(
         &self,
-        stream: &'static str,
-        durable: &'static str,
+        durable: Durable,
         filter: Option<String>,
         since: chrono::DateTime<chrono::Utc>,
         tracker: &tokio_util::task::TaskTracker,
@@ -361,16 +391,13 @@ impl Bus {
         fn json<T: DeserializeOwned>(payload: &[u8]) -> Result<T, BusError> {
             Ok(serde_json::from_slice(payload)?)
         }
-        self.follow_decoded(
-            stream, durable, filter, since, tracker, shutdown, json::<T>, handle,
-        )
+        self.follow_decoded(durable, filter, since, tracker, shutdown, json::<T>, handle)
     }
 
     #[allow(clippy::too_many_arguments)]
     fn follow_decoded<D, F, Fut>(
         &self,
-        stream: &'static str,
-        durable: &'static str,
+        durable: Durable,
         filter: Option<String>,
         since: chrono::DateTime<chrono::Utc>,
         tracker: &tokio_util::task::TaskTracker,
@@ -386,6 +413,10 @@ impl Bus {
         use futures::StreamExt;
 
         let js = self.js.clone();
+        let Durable {
+            stream,
+            name: durable,
+        } = durable;
         tracker.spawn(async move {
             let start_time = time::OffsetDateTime::from_unix_timestamp_nanos(
                 since.timestamp_nanos_opt().unwrap_or(0) as i128,

@@ -78,6 +78,10 @@ fn describe(kind: &figment::error::Kind) -> String {
 pub struct Common {
     /// NATS server URL.
     pub nats_url: String,
+    /// The service's NATS credentials file (`.creds`: its user JWT and nkey seed), mounted from
+    /// a Secret. Unset: connect without credentials (only a server without auth accepts that).
+    #[serde(default)]
+    pub nats_creds: Option<std::path::PathBuf>,
     /// Postgres URL (may hold a password, hence secret).
     pub database_url: Secret,
     /// Where `/healthz` and `/readyz` listen; each service has its own default port so a
@@ -94,6 +98,7 @@ impl Common {
     pub fn with_admin_port(port: u16) -> Self {
         Self {
             nats_url: "nats://127.0.0.1:4222".into(),
+            nats_creds: None,
             database_url: Secret::new("postgres://postgres@127.0.0.1:5432/showroom"),
             admin_addr: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
             run_migrations: true,

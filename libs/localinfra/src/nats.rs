@@ -47,6 +47,12 @@ impl Nats {
     /// `None`. Returns once the server sends its `INFO` line and
     /// `/healthz?js-enabled-only=true` answers 200.
     pub async fn start(store_dir: Option<PathBuf>) -> Result<Nats> {
+        Self::start_with(store_dir, None).await
+    }
+
+    /// Like [`Nats::start`], with `config` (nats-server configuration text, e.g. the operator
+    /// and resolver blocks of decentralised auth, or TLS) read before the command-line flags.
+    pub async fn start_with(store_dir: Option<PathBuf>, config: Option<&str>) -> Result<Nats> {
         let program = binaries::require(
             "nats-server",
             "run deploy/install.sh (apt-get install nats-server)",
@@ -60,11 +66,21 @@ impl Nats {
         std::fs::create_dir_all(&store_dir)
             .map_err(|e| InfraError::io(format!("creating {}", store_dir.display()), e))?;
         let log_path = run_dir.path().join("nats-server.log");
+        let config_path = match config {
+            Some(text) => {
+                let path = run_dir.path().join("nats-server.conf");
+                std::fs::write(&path, text)
+                    .map_err(|e| InfraError::io(format!("writing {}", path.display()), e))?;
+                Some(path)
+            }
+            None => None,
+        };
 
         let (process, port, monitor_port) = process::with_free_port(|port| {
             let program = program.clone();
             let store_dir = store_dir.clone();
             let log_path = log_path.clone();
+            let config_path = config_path.clone();
             async move {
                 let monitor_port = other_free_port(port)?;
                 let spec = spec(
@@ -74,6 +90,7 @@ impl Nats {
                     &store_dir,
                     log_path,
                     persistent,
+                    config_path.as_deref(),
                 );
                 let process =
                     ServerProcess::launch(spec, START_TIMEOUT, || probe(port, monitor_port))
@@ -137,8 +154,13 @@ fn spec(
     store_dir: &Path,
     log_path: PathBuf,
     persistent: bool,
+    config: Option<&Path>,
 ) -> Spec {
-    let args: Vec<OsString> = vec![
+    let mut args: Vec<OsString> = Vec::new();
+    if let Some(c) = config {
+        args.extend(["-c".into(), c.as_os_str().to_owned()]);
+    }
+    args.extend::<[OsString; 9]>([
         "-js".into(),
         "-a".into(),
         "127.0.0.1".into(),
@@ -148,7 +170,7 @@ fn spec(
         monitor_port.to_string().into(),
         "-sd".into(),
         store_dir.as_os_str().to_owned(),
-    ];
+    ]);
     Spec {
         what: WHAT,
         program,

@@ -5,6 +5,8 @@
 //! domain, and the subjects they travel on, built only by the functions of [`v1`].
 //!
 //! # Layout
+//! - [`access`]: who may publish and subscribe to what: each service's, an integrator's and the
+//!   operator's NATS permissions, built from the `v1` subjects.
 //! - [`envelope`]: the [`Envelope`] every bus message is wrapped in, and the [`Reply`] of a request.
 //! - [`v1`]: subject builders (`showroom.v1.<group>.<domain>.<event>`) and stream definitions.
 //! - [`conversation`]: conversation states, events and the router's commands.
@@ -21,6 +23,7 @@
 //! - [`routing`]: departments' offer modes, hours and time-outs; website caps; teams.
 //! - [`typing`]: the ephemeral typing signal.
 
+pub mod access;
 pub mod bot;
 pub mod contact;
 pub mod conversation;

@@ -291,6 +291,62 @@ pub fn deliveries_stream() -> StreamSpec {
     }
 }
 
+/// Whether `subject` matches `pattern` as NATS matches them: `*` is one token, a final `>` one or
+/// more.
+pub fn matches(pattern: &str, subject: &str) -> bool {
+    let p: Vec<&str> = pattern.split('.').collect();
+    let s: Vec<&str> = subject.split('.').collect();
+    for (i, tok) in p.iter().enumerate() {
+        match *tok {
+            ">" => return s.len() > i,
+            "*" if i < s.len() => {}
+            t if s.get(i) == Some(&t) => {}
+            _ => return false,
+        }
+    }
+    p.len() == s.len()
+}
+
+/// A durable JetStream consumer: the stream it reads and its name, shared by the replicas of the
+/// service that follows it (and named in that service's NATS permissions, [`crate::access`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Durable {
+    /// The stream.
+    pub stream: &'static str,
+    /// The consumer's name.
+    pub name: &'static str,
+}
+
+impl Durable {
+    /// The consumer `name` on `stream`.
+    pub const fn on(stream: &'static str, name: &'static str) -> Self {
+        Self { stream, name }
+    }
+}
+
+/// presence: assignments and endings, for active-chat counts.
+pub const PRESENCE_CHATS: Durable = Durable::on("CONVERSATIONS", "presence-chats");
+/// router: presence changes, to reconsider offers.
+pub const ROUTER_PRESENCE: Durable = Durable::on("PRESENCE", "router-presence");
+/// bot: chats created in state `bot`.
+pub const BOT_CONVERSATIONS: Durable = Durable::on("CONVERSATIONS", "bot-conversations");
+/// bot: shoppers' answers to the Lead Gate.
+pub const BOT_MESSAGES: Durable = Durable::on("MESSAGES", "bot-messages");
+/// lead-capture: missed and offline chats.
+pub const LEAD_CAPTURE_CONVERSATIONS: Durable =
+    Durable::on("CONVERSATIONS", "lead-capture-conversations");
+/// lead-capture: messages left.
+pub const LEAD_CAPTURE_MESSAGES_LEFT: Durable = Durable::on("BOT", "lead-capture-messages");
+/// notification: offers, missed chats, transfers.
+pub const NOTIFICATION_CONVERSATIONS: Durable =
+    Durable::on("CONVERSATIONS", "notification-conversations");
+/// notification: shoppers' messages (notices, transcript timers).
+pub const NOTIFICATION_MESSAGES: Durable = Durable::on("MESSAGES", "notification-messages");
+/// notification: messages left, forwarded by e-mail.
+pub const NOTIFICATION_MESSAGES_LEFT: Durable = Durable::on("BOT", "notification-messages-left");
+/// crm-export: new leads to deliver.
+pub const CRM_EXPORT_LEADS: Durable = Durable::on("LEADS", "crm-export-leads");
+
 /// Every stream, for documentation and for checking that subjects never overlap.
 pub fn all_streams() -> Vec<StreamSpec> {
     vec![
@@ -331,6 +387,25 @@ mod tests {
     /// A request subject captured by a stream would be answered by JetStream's PubAck instead
     /// of by the service; this guards against that mistake.
     #[test]
+    fn every_durable_reads_a_stream_that_exists() {
+        let streams: Vec<&str> = all_streams().iter().map(|s| s.name).collect();
+        for d in [
+            PRESENCE_CHATS,
+            ROUTER_PRESENCE,
+            BOT_CONVERSATIONS,
+            BOT_MESSAGES,
+            LEAD_CAPTURE_CONVERSATIONS,
+            LEAD_CAPTURE_MESSAGES_LEFT,
+            NOTIFICATION_CONVERSATIONS,
+            NOTIFICATION_MESSAGES,
+            NOTIFICATION_MESSAGES_LEFT,
+            CRM_EXPORT_LEADS,
+        ] {
+            assert!(streams.contains(&d.stream), "{d:?}");
+        }
+    }
+
+    #[test]
     fn no_stream_captures_a_request_subject() {
         let g = Uuid::new_v4();
         let requests: Vec<String> = ConversationCommand::ALL
@@ -367,19 +442,5 @@ mod tests {
                 }
             }
         }
-    }
-
-    fn matches(pattern: &str, subject: &str) -> bool {
-        let p: Vec<&str> = pattern.split('.').collect();
-        let s: Vec<&str> = subject.split('.').collect();
-        for (i, tok) in p.iter().enumerate() {
-            match *tok {
-                ">" => return s.len() > i,
-                "*" if i < s.len() => {}
-                t if s.get(i) == Some(&t) => {}
-                _ => return false,
-            }
-        }
-        p.len() == s.len()
     }
 }

@@ -38,6 +38,8 @@ pub struct Settings<'a> {
     pub description: &'static str,
     /// NATS server URL.
     pub nats_url: &'a str,
+    /// The NATS credentials file, if the server wants them.
+    pub nats_creds: Option<&'a std::path::Path>,
     /// Postgres URL.
     pub database_url: &'a str,
     /// Largest number of Postgres connections.
@@ -61,6 +63,7 @@ impl<'a> Settings<'a> {
             version,
             description,
             nats_url: &common.nats_url,
+            nats_creds: common.nats_creds.as_deref(),
             database_url: common.database_url.expose(),
             max_db_connections: common.max_db_connections,
             run_migrations: common.run_migrations,
@@ -88,7 +91,17 @@ pub struct Base {
 impl Base {
     /// Connects, migrates and registers.
     pub async fn start(s: Settings<'_>, shutdown: CancellationToken) -> anyhow::Result<Self> {
-        let bus = Bus::connect(s.nats_url, s.name)
+        let creds = match s.nats_creds {
+            Some(path) => Some(std::fs::read_to_string(path).with_context(|| {
+                format!("reading the NATS credentials file {}", path.display())
+            })?),
+            None => None,
+        };
+        let login = showroom_bus::Login {
+            name: s.name,
+            creds: creds.as_deref(),
+        };
+        let bus = Bus::connect(s.nats_url, login)
             .await
             .context("connecting to NATS")?;
         let pool = showroom_store::connect(s.database_url, s.max_db_connections)

@@ -1,13 +1,15 @@
 //! All of Showroom on throwaway servers.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use anyhow::Context;
 use serde_json::{Value, json};
+use showroom_bus::{Bus, Login};
 use showroom_config::{Common, Secret};
 use showroom_localinfra::{Nats, Postgres, PostgresOptions, Redis, SmtpCatcher};
+use showroom_natsauth::Trust;
 use showroom_runtime::Running;
 use showroom_store::sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -62,8 +64,13 @@ impl Service {
 
 /// Real NATS, Redis and Postgres plus the seven services.
 pub struct Stack {
-    /// NATS with JetStream.
+    /// NATS with JetStream, in operator mode: anonymous connections are refused, and each service
+    /// connects with its own credentials (`showroom_proto::access`).
     pub nats: Nats,
+    /// The keys NATS trusts in this stack.
+    pub trust: Trust,
+    /// The credentials files (`<service>.creds`, `operator.creds`) and NATS's account store.
+    auth_dir: tempfile::TempDir,
     /// Redis.
     pub redis: Redis,
     /// Postgres.
@@ -123,6 +130,17 @@ fn maildev_dir() -> std::path::PathBuf {
         })
 }
 
+/// A new trust chain for NATS with every service's credentials (and the operator's user) written
+/// to a temp dir, and the server configuration that trusts it.
+fn nats_auth() -> anyhow::Result<(Trust, tempfile::TempDir, String)> {
+    let trust = Trust::generate();
+    let dir = tempfile::Builder::new()
+        .prefix("showroom-auth-")
+        .tempdir()?;
+    let config = trust.write_local(dir.path())?;
+    Ok((trust, dir, config))
+}
+
 /// The visitor token key of test stacks (a restarted gateway keeps accepting old tokens).
 pub const VISITOR_SECRET: &str = "test-visitor-secret-0123456789abcdef";
 
@@ -152,8 +170,9 @@ impl Stack {
     async fn start_with(pg_options: PostgresOptions, tuning: Tuning) -> anyhow::Result<Stack> {
         showroom_telemetry::init_for_tests();
         let maildev = maildev_dir();
+        let (trust, auth_dir, nats_config) = nats_auth()?;
         let (nats, redis, pg, smtp) = tokio::try_join!(
-            Nats::start(None),
+            Nats::start_with(None, Some(&nats_config)),
             Redis::start(),
             Postgres::start(pg_options),
             SmtpCatcher::start(&maildev),
@@ -163,6 +182,8 @@ impl Stack {
         showroom_store::migrate(&pool).await?;
         let mut stack = Stack {
             nats,
+            trust,
+            auth_dir,
             redis,
             pg,
             smtp,
@@ -178,9 +199,10 @@ impl Stack {
         Ok(stack)
     }
 
-    fn common(&self) -> Common {
+    fn common(&self, service: Service) -> Common {
         Common {
             nats_url: self.nats.url.clone(),
+            nats_creds: Some(self.creds_path(service.name())),
             database_url: Secret::new(self.pg.url.clone()),
             admin_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             run_migrations: false,
@@ -217,7 +239,7 @@ impl Stack {
 
     /// Starts one service (again).
     pub async fn start_service(&mut self, service: Service) -> anyhow::Result<()> {
-        let common = self.common();
+        let common = self.common(service);
         let token = CancellationToken::new();
         let running = match service {
             Service::Gateway => {
@@ -295,6 +317,28 @@ impl Stack {
         running.stop().await
     }
 
+    /// The credentials file of `user`: a service's name, or `operator` (every subject).
+    pub fn creds_path(&self, user: &str) -> PathBuf {
+        self.auth_dir.path().join(format!("{user}.creds"))
+    }
+
+    /// A NATS client for the test itself, as the operator's user (every subject).
+    pub async fn nats_client(&self) -> anyhow::Result<async_nats::Client> {
+        let creds = std::fs::read_to_string(self.creds_path("operator"))?;
+        let login = Login {
+            name: "test",
+            creds: Some(&creds),
+        };
+        Ok(showroom_bus::client(&self.nats.url, login).await?)
+    }
+
+    /// A [`Bus`] for the test itself, as the operator's user.
+    pub async fn bus(&self) -> anyhow::Result<Bus> {
+        let client = self.nats_client().await?;
+        let js = async_nats::jetstream::new(client.clone());
+        Ok(Bus { client, js })
+    }
+
     /// The admin address of a running service.
     pub fn admin_addr(&self, service: Service) -> Option<SocketAddr> {
         self.running
@@ -355,6 +399,10 @@ impl Stack {
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("SHOWROOM_NATS_URL", &self.nats.url)
+            .env(
+                "SHOWROOM_NATS_CREDS",
+                self.creds_path(Service::Gateway.name()),
+            )
             .env("SHOWROOM_DATABASE_URL", &self.pg.url)
             .env("SHOWROOM_ADMIN_ADDR", format!("127.0.0.1:{admin}"))
             .env("SHOWROOM_HTTP_ADDR", format!("127.0.0.1:{http}"))
@@ -395,11 +443,28 @@ impl Stack {
         })
     }
 
-    /// Stops every service (gracefully), then the servers.
+    /// Stops every service (gracefully), then the servers. Fails if NATS refused a service
+    /// anything its permissions do not allow (`showroom_proto::access` is missing a subject).
     pub async fn stop(mut self) -> anyhow::Result<()> {
         while let Some((_, r)) = self.running.pop() {
             r.stop().await?;
         }
+        let violations = self.permission_violations();
+        anyhow::ensure!(
+            violations.is_empty(),
+            "NATS refused these as outside the users' permissions:\n{}",
+            violations.join("\n")
+        );
         Ok(())
+    }
+
+    /// The permission violations NATS logged so far.
+    pub fn permission_violations(&self) -> Vec<String> {
+        self.nats
+            .log()
+            .lines()
+            .filter(|l| l.contains("Violation"))
+            .map(str::to_string)
+            .collect()
     }
 }

@@ -63,7 +63,7 @@ struct Crm {
 
 impl Crm {
     async fn new(stack: &Stack, group: Uuid) -> anyhow::Result<Self> {
-        let nats = async_nats::connect(&stack.nats.url).await?;
+        let nats = stack.nats_client().await?;
         let js = async_nats::jetstream::new(nats.clone());
         Ok(Self { nats, js, group })
     }
@@ -1167,7 +1167,7 @@ async fn a_missed_chat_and_a_message_left_each_reach_the_crm_once() -> anyhow::R
         json!({"rooftop_id": t.rooftop, "name": "ADF", "target": {"kind": "adf_email", "to": "leads@crm-path.example"}}),
     )
     .await?;
-    let nats = async_nats::connect(&stack.nats.url).await?;
+    let nats = stack.nats_client().await?;
     let mut integrator = nats
         .subscribe(format!("showroom.v1.{}.lead.*", t.group))
         .await?;

@@ -414,7 +414,7 @@ async fn an_offline_form_replaces_the_leave_a_message_fields() -> anyhow::Result
         )
         .await?;
     assert_eq!(s, 200, "{v}");
-    let nats = async_nats::connect(&stack.nats.url).await?;
+    let nats = stack.nats_client().await?;
     let mut sub = nats
         .subscribe(showroom_proto::v1::message_left(t.group))
         .await?;

@@ -248,7 +248,7 @@ async fn messages_left(
     stack: &Stack,
     group: Uuid,
 ) -> anyhow::Result<(async_nats::Client, async_nats::Subscriber)> {
-    let nats = async_nats::connect(&stack.nats.url).await?;
+    let nats = stack.nats_client().await?;
     let sub = nats
         .subscribe(showroom_proto::v1::message_left(group))
         .await?;

@@ -15,7 +15,7 @@ async fn integrator(
     stack: &Stack,
     group: uuid::Uuid,
 ) -> anyhow::Result<(async_nats::Client, async_nats::Subscriber)> {
-    let nats = async_nats::connect(&stack.nats.url).await?;
+    let nats = stack.nats_client().await?;
     let sub = nats
         .subscribe(format!("showroom.v1.{group}.lead.*"))
         .await?;
@@ -182,7 +182,7 @@ async fn a_missed_chat_and_a_message_left_make_one_lead_each_then_merge() -> any
     )
     .fetch_one(&stack.pool)
     .await?;
-    let js = async_nats::jetstream::new(async_nats::connect(&stack.nats.url).await?);
+    let js = async_nats::jetstream::new(stack.nats_client().await?);
     let env = json!({"id": uuid::Uuid::now_v7(), "tenant": t.group, "time": chrono::Utc::now(), "data": left_event});
     js.publish(
         showroom_proto::v1::message_left(t.group),

@@ -16,7 +16,7 @@ async fn card_and_social_security_numbers_never_reach_the_store_or_a_screen() ->
     let stack = Stack::start().await?;
     let t = Tenant::seed(&stack.pool, "Masking", 1).await?;
     let mut agent = stack.agent(&t.agents[0].1, "available").await?;
-    let nats = async_nats::connect(&stack.nats.url).await?;
+    let nats = stack.nats_client().await?;
     let mut bus = nats.subscribe(v1::message_created(t.group)).await?;
     let (mut w, _) = stack.shopper(&t, None, 0).await?;
     let started = w

@@ -61,7 +61,7 @@ async fn console_sockets_are_presence_devices() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
     let t = Tenant::seed(&stack.pool, "Presence", 1).await?;
     let (agent, email) = t.agents[0].clone();
-    let nats = async_nats::connect(&stack.nats.url).await?;
+    let nats = stack.nats_client().await?;
     let token = Http::new(&stack.base_url)
         .login(&email, "correct horse battery staple")
         .await?;
@@ -170,7 +170,7 @@ async fn presence_is_rebuilt_from_heartbeats_after_redis_restarts() -> anyhow::R
     })
     .await?;
     let t = Tenant::seed(&stack.pool, "Flush", 2).await?;
-    let nats = async_nats::connect(&stack.nats.url).await?;
+    let nats = stack.nats_client().await?;
     let mut connected = stack.agent(&t.agents[0].1, "available").await?;
     // The other agent chose Available but closed the console: not connected.
     let gone = stack.agent(&t.agents[1].1, "available").await?;
@@ -219,7 +219,7 @@ async fn a_silent_device_expires_by_the_sweep() -> anyhow::Result<()> {
     })
     .await?;
     let t = Tenant::seed(&stack.pool, "Silent", 1).await?;
-    let nats = async_nats::connect(&stack.nats.url).await?;
+    let nats = stack.nats_client().await?;
     // Connected, but the next heartbeat is 60 s away: after the 2 s window it is gone, found by
     // the sweep, without any socket closing.
     let _console = stack.agent(&t.agents[0].1, "available").await?;
@@ -453,7 +453,7 @@ async fn idle_consoles_make_an_available_agent_away_until_active() -> anyhow::Re
     let stack = Stack::start().await?;
     let t = Tenant::seed(&stack.pool, "Idle", 1).await?;
     let (agent, email) = t.agents[0].clone();
-    let nats = async_nats::connect(&stack.nats.url).await?;
+    let nats = stack.nats_client().await?;
     let http = Http::new(&stack.base_url);
     let api = http.with_token(&http.login(&email, showroom_testkit::PASSWORD).await?);
 
@@ -530,7 +530,7 @@ async fn availability_follows_the_status_table_for_each_kind_of_offer() -> anyho
     for (i, status) in statuses.iter().enumerate() {
         consoles.push(stack.agent(&t.agents[i].1, status).await?);
     }
-    let nats = async_nats::connect(&stack.nats.url).await?;
+    let nats = stack.nats_client().await?;
     let ids: Vec<Uuid> = t.agents[..4].iter().map(|(id, _)| *id).collect();
     let ask = |purpose: Purpose| {
         let env = Envelope::new(

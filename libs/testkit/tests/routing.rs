@@ -56,7 +56,7 @@ async fn events(
     stack: &Stack,
     group: Uuid,
 ) -> anyhow::Result<(async_nats::Client, async_nats::Subscriber)> {
-    let nats = async_nats::connect(&stack.nats.url).await?;
+    let nats = stack.nats_client().await?;
     let sub = nats
         .subscribe(format!("showroom.v1.{group}.conversation.*"))
         .await?;

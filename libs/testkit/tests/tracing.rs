@@ -18,7 +18,7 @@ fn trace_id(headers: Option<&async_nats::HeaderMap>) -> Option<String> {
 async fn the_trace_of_a_shoppers_frame_reaches_the_routers_events() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
     let t = Tenant::seed(&stack.pool, "Traces", 1).await?;
-    let nats = async_nats::connect(&stack.nats.url).await?;
+    let nats = stack.nats_client().await?;
     // A plain subscriber gets a copy of each request the router's queue group serves.
     let mut requests = nats
         .subscribe(v1::conversation_command(

@@ -176,8 +176,7 @@ fn follow(base: &Base, gate: Arc<Gate>) {
     let since = chrono::Utc::now();
     let (g, bus, pool) = (gate.clone(), base.bus.clone(), base.pool.clone());
     base.bus.follow_durable(
-        v1::conversations_stream().name,
-        "bot-conversations",
+        v1::BOT_CONVERSATIONS,
         since,
         &base.tracker,
         base.shutdown.clone(),
@@ -196,8 +195,7 @@ fn follow(base: &Base, gate: Arc<Gate>) {
         },
     );
     base.bus.follow_durable_on(
-        v1::messages_stream().name,
-        "bot-messages",
+        v1::BOT_MESSAGES,
         Some(v1::message_created(Group::Any)),
         since,
         &base.tracker,

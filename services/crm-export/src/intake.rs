@@ -15,14 +15,12 @@ use showroom_proto::v1::{self, Group};
 use showroom_runtime::Base;
 use showroom_store::sqlx::{self, PgPool};
 
-use crate::LEADS_CONSUMER;
 use crate::worker::Ctx;
 
 /// Follows `lead.created` on LEADS with the durable consumer the replicas share.
 pub(crate) fn follow(base: &Base, ctx: Arc<Ctx>) {
     base.bus.follow_durable_json::<CloudEvent<Lead>, _, _>(
-        v1::leads_stream().name,
-        LEADS_CONSUMER,
+        v1::CRM_EXPORT_LEADS,
         Some(v1::lead_created(Group::Any)),
         chrono::Utc::now(),
         &base.tracker,

@@ -57,9 +57,6 @@ pub const NAME: &str = "crm-export";
 const DESCRIPTION: &str =
     "Delivers leads to dealer CRMs: ADF e-mail and signed webhooks, exactly once.";
 
-/// The durable consumer of `lead.created` shared by the replicas.
-const LEADS_CONSUMER: &str = "crm-export-leads";
-
 /// Configuration: the shared fields and the delivery settings, overridden by `SHOWROOM_*`
 /// environment variables.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -193,7 +193,7 @@ async fn rounds(
     mut extra: Option<Socket>,
     conv: &str,
 ) -> anyhow::Result<()> {
-    let bus = Bus::connect(&stack.nats.url, "ordering-test").await?;
+    let bus = stack.bus().await?;
     let conv_id: Uuid = conv.parse()?;
     let written: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE conversation_id = $1")
@@ -326,7 +326,7 @@ async fn a_message_published_late_still_arrives_in_its_place() -> anyhow::Result
         );
     }
     // The paused writer publishes at last: nobody gets it twice.
-    let bus = Bus::connect(&stack.nats.url, "late-writer").await?;
+    let bus = stack.bus().await?;
     let env = Envelope {
         id: late.id,
         tenant: t.group,

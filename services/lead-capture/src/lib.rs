@@ -117,8 +117,7 @@ fn follow(base: &Base, leads: Arc<Leads>) {
     let since = chrono::Utc::now();
     let l = leads.clone();
     base.bus.follow_durable(
-        v1::conversations_stream().name,
-        "lead-capture-conversations",
+        v1::LEAD_CAPTURE_CONVERSATIONS,
         since,
         &base.tracker,
         base.shutdown.clone(),
@@ -162,8 +161,7 @@ fn follow(base: &Base, leads: Arc<Leads>) {
         },
     );
     base.bus.follow_durable(
-        v1::bot_stream().name,
-        "lead-capture-messages",
+        v1::LEAD_CAPTURE_MESSAGES_LEFT,
         since,
         &base.tracker,
         base.shutdown.clone(),

@@ -195,8 +195,7 @@ fn follow(base: &Base, notices: Arc<Notices>) {
     let since = chrono::Utc::now();
     let n = notices.clone();
     base.bus.follow_durable(
-        v1::conversations_stream().name,
-        "notification-conversations",
+        v1::NOTIFICATION_CONVERSATIONS,
         since,
         &base.tracker,
         base.shutdown.clone(),
@@ -209,8 +208,7 @@ fn follow(base: &Base, notices: Arc<Notices>) {
     );
     let n = notices.clone();
     base.bus.follow_durable_on(
-        v1::messages_stream().name,
-        "notification-messages",
+        v1::NOTIFICATION_MESSAGES,
         Some(v1::message_created(Group::Any)),
         since,
         &base.tracker,
@@ -223,8 +221,7 @@ fn follow(base: &Base, notices: Arc<Notices>) {
         },
     );
     base.bus.follow_durable(
-        v1::bot_stream().name,
-        "notification-messages-left",
+        v1::NOTIFICATION_MESSAGES_LEFT,
         since,
         &base.tracker,
         base.shutdown.clone(),

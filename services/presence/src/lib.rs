@@ -356,8 +356,7 @@ fn follow_assignments(base: &Base, state: Arc<State>) {
     use showroom_proto::conversation::ConversationEventKind as K;
     use showroom_proto::conversation::TransferState;
     base.bus.follow_durable(
-        v1::conversations_stream().name,
-        "presence-chats",
+        v1::PRESENCE_CHATS,
         chrono::Utc::now(),
         &base.tracker,
         base.shutdown.clone(),

@@ -446,8 +446,7 @@ impl Machine {
 /// Follows presence changes with one durable consumer shared by all replicas.
 pub(crate) fn follow_presence(base: &Base, machine: Arc<Machine>) {
     base.bus.follow_durable(
-        v1::presence_stream().name,
-        "router-presence",
+        v1::ROUTER_PRESENCE,
         chrono::Utc::now(),
         &base.tracker,
         base.shutdown.clone(),

@@ -6,6 +6,7 @@
 //! tested here); presence runs in this process with real Redis, so offers follow real statuses.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,6 +16,7 @@ use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
 use futures::StreamExt;
 use showroom_config::{Common, Secret};
 use showroom_localinfra::{Nats, Postgres, PostgresOptions, Redis, free_port};
+use showroom_natsauth::Trust;
 use showroom_proto::conversation::{
     AcceptConversation, Conversation, ConversationCommand, ConversationEvent, ConversationState,
     EndConversation, EndedBy, StartConversation,
@@ -123,12 +125,13 @@ async fn seed(pool: &PgPool) -> anyhow::Result<Tenant> {
 }
 
 /// A router process; its admin port answers `/readyz` once it serves.
-async fn router(nats: &str, db: &str) -> anyhow::Result<Child> {
+async fn router(nats: &str, creds: &Path, db: &str) -> anyhow::Result<Child> {
     let admin = free_port()?;
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_showroom-router"))
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("SHOWROOM_NATS_URL", nats)
+        .env("SHOWROOM_NATS_CREDS", creds)
         .env("SHOWROOM_DATABASE_URL", db)
         .env("SHOWROOM_ADMIN_ADDR", format!("127.0.0.1:{admin}"))
         .env("SHOWROOM_RUN_MIGRATIONS", "false")
@@ -184,8 +187,12 @@ struct Tally {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_replicas_ten_thousand_chats_one_killed() -> anyhow::Result<()> {
+    // NATS in operator mode: the routers and presence connect with their own credentials.
+    let auth = tempfile::tempdir()?;
+    let nats_config = Trust::generate().write_local(auth.path())?;
+    let creds = |user: &str| auth.path().join(format!("{user}.creds"));
     let (nats, pg, redis) = tokio::try_join!(
-        Nats::start(None),
+        Nats::start_with(None, Some(&nats_config)),
         Postgres::start(PostgresOptions::throwaway()),
         Redis::start()
     )?;
@@ -197,6 +204,7 @@ async fn three_replicas_ten_thousand_chats_one_killed() -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let common = Common {
         nats_url: nats.url.clone(),
+        nats_creds: Some(creds("presence")),
         database_url: Secret::new(pg.url.clone()),
         admin_addr: "127.0.0.1:0".parse()?,
         run_migrations: false,
@@ -214,10 +222,11 @@ async fn three_replicas_ten_thousand_chats_one_killed() -> anyhow::Result<()> {
 
     let mut routers = Vec::new();
     for _ in 0..3 {
-        routers.push(router(&nats.url, &pg.url).await?);
+        routers.push(router(&nats.url, &creds("router"), &pg.url).await?);
     }
 
     let client = async_nats::ConnectOptions::new()
+        .credentials(&std::fs::read_to_string(creds("operator"))?)?
         .request_timeout(Some(Duration::from_secs(2)))
         .connect(&nats.url)
         .await?;

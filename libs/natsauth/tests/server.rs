@@ -1,0 +1,207 @@
+//! The credentials against a real nats-server 2.9 in operator mode: anonymous connections are
+//! refused, each user keeps to its permissions, and a revocation published at run time closes
+//! the revoked user's connection and keeps it out.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_nats::{ConnectOptions, Event, ServerError};
+use futures::StreamExt;
+use showroom_localinfra::Nats;
+use showroom_natsauth::{Trust, creds, jwt};
+use showroom_proto::access;
+use tokio::sync::mpsc;
+
+struct Server {
+    nats: Nats,
+    trust: Trust,
+    _dir: tempfile::TempDir,
+}
+
+async fn server() -> anyhow::Result<Server> {
+    let trust = Trust::generate();
+    let dir = tempfile::tempdir()?;
+    let config = trust.server_config(&dir.path().join("accounts"))?;
+    let nats = Nats::start_with(None, Some(&config)).await?;
+    Ok(Server {
+        nats,
+        trust,
+        _dir: dir,
+    })
+}
+
+/// Connects with `creds`, its inbox prefix from its permissions; server errors (permission
+/// violations) and disconnections come on the channel.
+async fn connect(
+    url: &str,
+    creds_text: &str,
+    inbox: &str,
+) -> anyhow::Result<(async_nats::Client, mpsc::UnboundedReceiver<Event>)> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let client = ConnectOptions::new()
+        .credentials(creds_text)?
+        .custom_inbox_prefix(inbox)
+        .max_reconnects(Some(1))
+        .event_callback(move |e| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(e);
+            }
+        })
+        .connect(url)
+        .await?;
+    Ok((client, rx))
+}
+
+/// The next permission violation reported, within 3 s.
+async fn violation(events: &mut mpsc::UnboundedReceiver<Event>) -> Option<String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Some(Event::ServerError(ServerError::Other(m))))
+                if m.to_lowercase().contains("permissions violation") =>
+            {
+                return Some(m);
+            }
+            Ok(Some(_)) => continue,
+            _ => return None,
+        }
+    }
+}
+
+#[tokio::test]
+async fn anonymous_is_refused_and_services_keep_to_their_permissions() -> anyhow::Result<()> {
+    let s = server().await?;
+    let url = &s.nats.url;
+    let anonymous = ConnectOptions::new().connect(url).await;
+    assert!(anonymous.is_err(), "an anonymous connection was accepted");
+
+    let group = uuid::Uuid::new_v4();
+    // notification may not send the router's commands.
+    let (n, mut n_events) = connect(
+        url,
+        &s.trust.service_creds("notification")?,
+        "_INBOX_notification",
+    )
+    .await?;
+    let accept = showroom_proto::v1::conversation_command(
+        group,
+        showroom_proto::conversation::ConversationCommand::Accept,
+    );
+    n.publish(accept.clone(), "{}".into()).await?;
+    n.flush().await?;
+    let v = violation(&mut n_events).await;
+    assert!(v.as_deref().is_some_and(|m| m.contains(&accept)), "{v:?}");
+    // What it does send is fine.
+    n.publish(showroom_proto::v1::notification_desktop(group), "{}".into())
+        .await?;
+    n.flush().await?;
+    assert_eq!(violation(&mut n_events).await, None);
+
+    // lead-capture may not read the messages.
+    let (l, mut l_events) = connect(
+        url,
+        &s.trust.service_creds("lead-capture")?,
+        "_INBOX_lead-capture",
+    )
+    .await?;
+    let _sub = l
+        .subscribe(showroom_proto::v1::message_created(group))
+        .await?;
+    l.flush().await?;
+    let v = violation(&mut l_events).await;
+    assert!(
+        v.as_deref().is_some_and(|m| m.contains("message.created")),
+        "{v:?}"
+    );
+
+    // A service's own stream works through JetStream, its inbox and its permissions.
+    let (p, mut p_events) =
+        connect(url, &s.trust.service_creds("presence")?, "_INBOX_presence").await?;
+    let js = async_nats::jetstream::new(p.clone());
+    let spec = showroom_proto::v1::presence_stream();
+    js.create_stream(async_nats::jetstream::stream::Config {
+        name: spec.name.into(),
+        subjects: spec.subjects.clone(),
+        ..Default::default()
+    })
+    .await?;
+    js.publish(showroom_proto::v1::presence_changed(group), "{}".into())
+        .await?
+        .await?;
+    // Another service's stream is not its to change.
+    let other = js
+        .create_stream(async_nats::jetstream::stream::Config {
+            name: "LEADS".into(),
+            subjects: vec!["x.y".into()],
+            ..Default::default()
+        })
+        .await;
+    assert!(other.is_err(), "presence created LEADS");
+    assert!(violation(&mut p_events).await.is_some());
+
+    // A user the operator never signed for this account is refused.
+    let stranger = Trust::generate().service_creds("presence")?;
+    assert!(connect(url, &stranger, "_INBOX_presence").await.is_err());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_revoked_integrator_is_disconnected_and_kept_out() -> anyhow::Result<()> {
+    let s = server().await?;
+    let url = &s.nats.url;
+    let group = uuid::Uuid::new_v4();
+    let credential = uuid::Uuid::new_v4();
+    let issuer = s.trust.issuer()?;
+    let issued = issuer.integrator_creds(group, credential, "Acme CRM")?;
+    let inbox = access::integrator(group, credential).inbox;
+    let (integrator, mut events) = connect(url, &issued.creds, &inbox).await?;
+    let mut leads = integrator
+        .subscribe(showroom_proto::v1::lead_created(group))
+        .await?;
+    integrator.flush().await?;
+
+    let (ops, _) = connect(url, &s.trust.operator_user_creds()?, "_INBOX").await?;
+    ops.publish(showroom_proto::v1::lead_created(group), "lead-1".into())
+        .await?;
+    ops.flush().await?;
+    let got = tokio::time::timeout(Duration::from_secs(3), leads.next()).await?;
+    assert_eq!(got.map(|m| m.payload), Some("lead-1".into()));
+
+    // crm-export's way: look the account up, add the revocation, publish it signed.
+    let (sys, _) = connect(url, &s.trust.system_user_creds()?, "_INBOX").await?;
+    let current = sys
+        .request(
+            format!("$SYS.REQ.ACCOUNT.{}.CLAIMS.LOOKUP", s.trust.app_account()),
+            "".into(),
+        )
+        .await?;
+    let current = String::from_utf8(current.payload.to_vec())?;
+    let (jwt_text, _) = creds::parse(&issued.creds)?;
+    let user = jwt::decode::<jwt::User>(&jwt_text)?.sub;
+    assert_eq!(user, issued.user);
+    let revoked = BTreeMap::from([(user, showroom_natsauth::trust::now() + 1)]);
+    let updated = issuer.with_revocations(&current, &revoked)?;
+    let answer = sys
+        .request("$SYS.REQ.CLAIMS.UPDATE", updated.into())
+        .await?;
+    let answer: serde_json::Value = serde_json::from_slice(&answer.payload)?;
+    assert_eq!(answer["data"]["code"], 200, "{answer}");
+
+    // The live connection is closed...
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut closed = false;
+    while let Ok(Some(e)) = tokio::time::timeout_at(deadline, events.recv()).await {
+        if matches!(
+            e,
+            Event::Disconnected | Event::ServerError(ServerError::AuthorizationViolation)
+        ) {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "the revoked integrator stayed connected");
+    // ...and it cannot come back.
+    assert!(connect(url, &issued.creds, &inbox).await.is_err());
+    Ok(())
+}
