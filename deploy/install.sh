@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the local dev stack (deploy/dev.sh) and the tests (deploy/test.sh) need, when it
 # is missing: nats-server, redis-server, PostgreSQL's server programs, xmllint and Chromium
-# (apt-get), and maildev, the SMTP catcher, and playwright-core (npm, into deploy/node_modules).
+# (apt-get), maildev, the SMTP catcher, and playwright-core (npm, into deploy/node_modules), and
+# nats-py (pip, into .venv-py), which the documented integrator example (docs/examples) uses.
 # Node.js and npm must already be there.
 #
 # Idempotent and quiet: it prints one line per thing it installed and nothing when all is
@@ -146,4 +147,26 @@ if [ ! -f "$installed_marker" ] ||
   rm -f "$npm_out"
   version="$(node -p "require('$deploy_dir/node_modules/maildev/package.json').version" 2>/dev/null || echo '?')"
   say "installed maildev $version and playwright-core (npm ci --prefix deploy)"
+fi
+
+# --- nats-py, for the integrator example in docs/examples (its test runs it) ------------------
+# Pinned; in a project-local virtualenv, like k8s/validate.sh's.
+NATS_PY_VERSION="2.16.0"
+venv="$(cd "$deploy_dir/.." && pwd)/.venv-py"
+if [ ! -x "$venv/bin/python" ] ||
+  [ "$("$venv/bin/python" -c 'import importlib.metadata as m; import nkeys; print(m.version("nats-py"))' 2>/dev/null || true)" != "$NATS_PY_VERSION" ]; then
+  command -v python3 >/dev/null 2>&1 || apt_install python3 python3-venv
+  if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv" >/dev/null 2>&1 || { apt_install python3-venv; quietly python3 -m venv "$venv"; }
+    echo '*' >"$venv/.gitignore"
+  fi
+  # A transient registry error must not fail a whole CI run: three tries, as for npm.
+  for attempt in 1 2 3; do
+    if "$venv/bin/python" -m pip install -q "nats-py[nkeys]==$NATS_PY_VERSION" >/dev/null 2>&1; then
+      break
+    fi
+    [ "$attempt" -eq 3 ] && quietly "$venv/bin/python" -m pip install "nats-py[nkeys]==$NATS_PY_VERSION"
+    sleep $((attempt == 1 ? 5 : 20))
+  done
+  say "installed nats-py $NATS_PY_VERSION (pip, into .venv-py)"
 fi

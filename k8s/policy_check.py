@@ -36,7 +36,11 @@ SECRET_REFS = {
 }
 # Mounted as files, not read through env: one per service (showroom-nats-<service>, key creds);
 # the example file shows the gateway's.
-MOUNTED_SECRET_EXAMPLES = {("showroom-nats-gateway", "creds")}
+MOUNTED_SECRET_EXAMPLES = {
+    ("showroom-nats-gateway", "creds"),
+    ("showroom-nats-issuer", "issuer.json"),
+    ("showroom-nats-issuer", "system.creds"),
+}
 
 
 class Checker:
@@ -149,6 +153,16 @@ def check_deployment(c, name, dep, profile, configmaps, tags):
     creds_path = f"{creds[0].get('mountPath')}/{name}.creds" if creds else None
     c.check(env_map(ct).get("SHOWROOM_NATS_CREDS", {}).get("value") == creds_path,
             f"{where}: SHOWROOM_NATS_CREDS is not the mounted {name}.creds")
+    issuer = [m for m in ct.get("volumeMounts", []) if m.get("name") == "nats-issuer"]
+    if name == "crm-export":
+        ok = (len(issuer) == 1 and issuer[0].get("readOnly") is True
+              and vols.get("nats-issuer", {}).get("secret", {}).get("secretName") == "showroom-nats-issuer")
+        c.check(ok, f"{where}: Secret showroom-nats-issuer is not mounted read-only")
+        base = issuer[0].get("mountPath") if issuer else None
+        for var, file in (("SHOWROOM_NATS_ISSUER", "issuer.json"), ("SHOWROOM_NATS_SYSTEM_CREDS", "system.creds")):
+            c.check(env_map(ct).get(var, {}).get("value") == f"{base}/{file}", f"{where}: {var} is not the mounted {file}")
+    else:
+        c.check(not issuer and "nats-issuer" not in vols, f"{where}: only crm-export holds the integrator issuer keys")
 
     env_from = [e.get("configMapRef", {}).get("name") for e in ct.get("envFrom", [])]
     c.check("showroom-config" in env_from, f"{where}: no envFrom configMapRef showroom-config")

@@ -27,7 +27,10 @@ fn nats_auth(dir: &Path) -> anyhow::Result<String> {
     let config = trust.write_local(dir)?;
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "creds") {
+        if path
+            .extension()
+            .is_some_and(|e| e == "creds" || e == "json")
+        {
             secret::restrict(&path)?;
         }
     }

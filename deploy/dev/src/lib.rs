@@ -145,7 +145,18 @@ impl Stack {
                     set("SHOWROOM_SMTP_URL", infra.smtp_url());
                     set("SHOWROOM_CONSOLE_URL", format!("{base_url}/console"));
                 }
-                showroom_crm_export::NAME => set("SHOWROOM_SMTP_URL", infra.smtp_url()),
+                // It issues and revokes integrators' NATS credentials.
+                showroom_crm_export::NAME => {
+                    set("SHOWROOM_SMTP_URL", infra.smtp_url());
+                    set(
+                        "SHOWROOM_NATS_ISSUER",
+                        infra.auth_dir.join("issuer.json").display().to_string(),
+                    );
+                    set(
+                        "SHOWROOM_NATS_SYSTEM_CREDS",
+                        infra.creds("system").display().to_string(),
+                    );
+                }
                 showroom_lead_capture::NAME => {
                     set("SHOWROOM_CONSOLE_URL", format!("{base_url}/console"))
                 }

@@ -4,6 +4,8 @@
 //! store it like a root key, offline). Every run, with the same keys, writes:
 //! - `<service>.creds` for each of the seven services (a Secret `showroom-nats-<service>` each);
 //! - `operator.creds`, a user with every right, for the `nats` CLI (keep it with the keys);
+//! - `issuer.json` and `system.creds`, for crm-export to issue and revoke integrators'
+//!   credentials (the Secret `showroom-nats-issuer`);
 //! - `nats-auth.conf`, to include in nats-server's configuration: the operator, the system
 //!   account and the account resolver (its store in `--resolver-dir`, default `/data/jwt`).
 //!
@@ -49,7 +51,10 @@ pub fn run(args: &[String]) -> anyhow::Result<String> {
     )?;
     for entry in std::fs::read_dir(&dir)? {
         let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "creds") {
+        if path
+            .extension()
+            .is_some_and(|e| e == "creds" || e == "json")
+        {
             std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
         }
     }
@@ -74,6 +79,10 @@ pub fn run(args: &[String]) -> anyhow::Result<String> {
     let _ = writeln!(
         out,
         "     for s in gateway presence router bot lead-capture notification crm-export; do\n       kubectl -n showroom create secret generic showroom-nats-$s --from-file=creds={d}/$s.creds\n     done"
+    );
+    let _ = writeln!(
+        out,
+        "  3. crm-export issues integrators' credentials with:\n     kubectl -n showroom create secret generic showroom-nats-issuer --from-file=issuer.json={d}/issuer.json --from-file=system.creds={d}/system.creds"
     );
     Ok(out)
 }

@@ -240,8 +240,8 @@ impl Trust {
     }
 
     /// Writes what a local nats-server and the services need into `dir`: each service's
-    /// `<name>.creds`, the operator user's `operator.creds`, and `accounts/` for the server's
-    /// resolver. Returns the server configuration that trusts them. For the dev launcher, the
+    /// `<name>.creds`, the operator user's `operator.creds`, crm-export's `system.creds` and
+    /// `issuer.json` (for integrators' credentials), and `accounts/` for the server's resolver. Returns the server configuration that trusts them. For the dev launcher, the
     /// tests and `showroom-trust`; production keeps the credentials in Secrets
     /// (`docs/security.md`).
     pub fn write_local(&self, dir: &Path) -> Result<String, Error> {
@@ -254,6 +254,11 @@ impl Trust {
             write(&format!("{name}.creds"), self.service_creds(name)?)?;
         }
         write("operator.creds", self.operator_user_creds()?)?;
+        write("system.creds", self.system_user_creds()?)?;
+        write(
+            "issuer.json",
+            serde_json::to_string_pretty(&self.issuer()?)?,
+        )?;
         self.server_config(&dir.join("accounts"))
     }
 
@@ -321,12 +326,14 @@ impl IssuerKeys {
     }
 
     /// The application account `current` (its JWT as the server has it) with these users
-    /// revoked as of their times, signed anew: publish it on `$SYS.REQ.CLAIMS.UPDATE`.
+    /// revoked as of their times, signed anew, to publish on `$SYS.REQ.CLAIMS.UPDATE`; `None`
+    /// when it revokes each of them already (at that time or later). Everything else in the
+    /// account is kept as it is.
     pub fn with_revocations(
         &self,
         current: &str,
         revoked: &BTreeMap<String, i64>,
-    ) -> Result<String, Error> {
+    ) -> Result<Option<String>, Error> {
         let claims: jwt::Claims<Account> = jwt::decode(current)?;
         if claims.sub != self.app_account {
             return Err(Error::Jwt(format!(
@@ -335,13 +342,21 @@ impl IssuerKeys {
             )));
         }
         let mut account = claims.nats;
+        let mut changed = false;
         for (user, at) in revoked {
-            account.revocations.insert(user.clone(), *at);
+            let have = account.revocations.get(user).copied().unwrap_or(i64::MIN);
+            if have < *at {
+                account.revocations.insert(user.clone(), *at);
+                changed = true;
+            }
+        }
+        if !changed {
+            return Ok(None);
         }
         let signer = from_seed(&self.operator_seed)?;
         // A later `iat` than the server's copy, or it keeps its own.
         let iat = now().max(claims.iat + 1);
-        jwt::encode(&claims.name, &claims.sub, &account, &signer, iat)
+        jwt::encode(&claims.name, &claims.sub, &account, &signer, iat).map(Some)
     }
 }
 

@@ -116,6 +116,19 @@ impl Permissions {
         ])
     }
 
+    /// Creates and deletes integrators' durable consumers on LEADS (their names hold a
+    /// credential id, so they cannot be listed one by one; see [`integrator_durable`]).
+    fn manages_integrations(self) -> Self {
+        let s = v1::leads_stream().name;
+        self.publish([
+            format!("$JS.API.CONSUMER.CREATE.{s}.*"),
+            format!("$JS.API.CONSUMER.CREATE.{s}.*.>"),
+            format!("$JS.API.CONSUMER.DURABLE.CREATE.{s}.*"),
+            format!("$JS.API.CONSUMER.INFO.{s}.*"),
+            format!("$JS.API.CONSUMER.DELETE.{s}.*"),
+        ])
+    }
+
     /// Reads a whole stream from "now" with ordered consumers (ephemeral, named by the client).
     fn reads_ordered(self, spec: &StreamSpec) -> Self {
         let s = spec.name;
@@ -232,7 +245,8 @@ pub fn service(name: &str) -> Option<Permissions> {
         "crm-export" => p
             .owns(&v1::deliveries_stream())
             .follows(v1::CRM_EXPORT_LEADS)
-            .serve(crm_commands()),
+            .serve(crm_commands())
+            .manages_integrations(),
         _ => return None,
     })
 }

@@ -30,11 +30,20 @@ pub enum CrmCommand {
     DeadLetters,
     /// [`Redeliver`]: delivers a dead letter again (same id), replied with the [`Delivery`].
     Redeliver,
+    /// [`ListIntegrations`](crate::integration::ListIntegrations): the group's integrator
+    /// credentials, replied with [`Integration`](crate::integration::Integration)s.
+    ListIntegrations,
+    /// [`IssueIntegration`](crate::integration::IssueIntegration): a new integrator credential,
+    /// replied with [`IssuedIntegration`](crate::integration::IssuedIntegration).
+    IssueIntegration,
+    /// [`RevokeIntegration`](crate::integration::RevokeIntegration): revokes one, replied with
+    /// the [`Integration`](crate::integration::Integration).
+    RevokeIntegration,
 }
 
 impl CrmCommand {
     /// Every command.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 10] = [
         Self::ListDestinations,
         Self::PutDestination,
         Self::DeleteDestination,
@@ -42,6 +51,9 @@ impl CrmCommand {
         Self::Deliveries,
         Self::DeadLetters,
         Self::Redeliver,
+        Self::ListIntegrations,
+        Self::IssueIntegration,
+        Self::RevokeIntegration,
     ];
 
     /// The subject token.
@@ -54,6 +66,9 @@ impl CrmCommand {
             Self::Deliveries => "deliveries",
             Self::DeadLetters => "dead_letters",
             Self::Redeliver => "redeliver",
+            Self::ListIntegrations => "list_integrations",
+            Self::IssueIntegration => "issue_integration",
+            Self::RevokeIntegration => "revoke_integration",
         }
     }
 }

@@ -14,6 +14,7 @@
 //! - [`forms`]: the form builder: pre-chat and offline forms, answers, attachments.
 //! - [`lead`]: leads, their classification, the CloudEvents integrators receive.
 //! - [`delivery`]: crm-export's destinations, delivery log and dead letters.
+//! - [`integration`]: integrator credentials: a dealer group's lead events on NATS.
 //! - [`notification`]: desktop notices to consoles, agents' choices, websites' e-mail settings.
 //! - [`bot`]: bot settings and texts (English, Spanish), the leave-a-message form and its event.
 //! - [`internal`]: internal chats between agents: members, events, commands.
@@ -30,6 +31,7 @@ pub mod conversation;
 pub mod delivery;
 pub mod envelope;
 pub mod forms;
+pub mod integration;
 pub mod internal;
 pub mod lead;
 pub mod message;

@@ -276,7 +276,10 @@ pub fn leads_stream() -> StreamSpec {
     StreamSpec {
         name: "LEADS",
         owner: "lead-capture",
-        subjects: vec![lead_created(Group::Any), lead_updated(Group::Any)],
+        // Every `lead.*` event (created, updated): one subject, so an integrator's consumer can
+        // filter its own group's `showroom.v1.<g>.lead.*` (NATS 2.9 takes one filter, which must
+        // be a subset of one stream subject).
+        subjects: vec![subject(Group::Any, "lead", "*")],
         max_age: 30 * DAY,
     }
 }

@@ -11,13 +11,18 @@
 //! - [`Tenant`]: a dealer group seeded for a test (rooftop, departments, website, agents).
 //! - [`Socket`]: a WebSocket client with JSON helpers (`send`, `recv_type`, `expect_silence`).
 //! - [`Http`]: a small JSON HTTP client.
+//! - [`eventually`]: waits for something that happens in the background.
+//! - [`watch`]: NATS clients whose permission violations and disconnections a test reads.
 
 mod http;
 mod socket;
 mod stack;
 mod tenant;
+mod wait;
+pub mod watch;
 
 pub use http::Http;
 pub use socket::Socket;
 pub use stack::{GatewayProcess, Service, Stack, Tuning};
 pub use tenant::{PASSWORD, Tenant};
+pub use wait::eventually;

@@ -27,31 +27,13 @@ use sha2::Sha256;
 use showroom_proto::delivery::CrmCommand;
 use showroom_proto::lead::{CloudEvent, LEAD_CREATED, Lead};
 use showroom_proto::v1;
-use showroom_testkit::{Service, Stack, Tenant};
+use showroom_testkit::{Service, Stack, Tenant, eventually};
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
 /// The copy of the ADF 1.0 DTD kept in the repository.
 fn dtd() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../services/crm-export/adf/adf-1.0.dtd")
-}
-
-/// Polls `check` every 50 ms until it answers `Some`, for at most `within`.
-async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> anyhow::Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
-{
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(v) = check().await? {
-            return Ok(v);
-        }
-        if Instant::now() > deadline {
-            bail!("timed out waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// Talks to crm-export over NATS, and publishes leads as lead-capture would.

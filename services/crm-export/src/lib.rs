@@ -22,11 +22,13 @@
 //! - [`email`]: sending ADF e-mails over SMTP.
 //! - [`webhook`]: Standard Webhooks signing and sending, private addresses refused.
 //! - [`outbox`]: `delivery.*` events written with their outcome, published after commit.
+//! - [`integrations`]: integrators' NATS credentials: issued, listed, revoked (`docs/security.md`).
 
 pub mod adf;
 pub mod destinations;
 pub mod email;
 pub mod intake;
+pub mod integrations;
 pub mod log;
 pub mod outbox;
 pub mod schedule;
@@ -43,6 +45,7 @@ use showroom_proto::delivery::{
     CrmCommand, DeadLetterQuery, DeliveryQuery, DestinationRef, ListDestinations, PutDestination,
     Redeliver,
 };
+use showroom_proto::integration::{IssueIntegration, ListIntegrations, RevokeIntegration};
 use showroom_proto::v1::{self, Group};
 use showroom_proto::{CommandError, Envelope, ErrorCode};
 use showroom_runtime::{Base, Running, Settings};
@@ -97,6 +100,15 @@ pub struct Config {
     pub test_timeout_ms: u64,
     /// How often the relay publishes `delivery.*` events a dead replica left, in ms.
     pub outbox_relay_ms: u64,
+    /// The keys that issue and revoke integrators' NATS credentials: `issuer.json` from
+    /// `showroom-trust` (the application account, its integrator signing seed, the operator
+    /// signing seed), mounted from a Secret. Unset: integrations answer that they are not set up.
+    #[serde(default)]
+    pub nats_issuer: Option<std::path::PathBuf>,
+    /// A system-account user's credentials (`system.creds`), to publish revocations and to see
+    /// integrators connect.
+    #[serde(default)]
+    pub nats_system_creds: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -115,6 +127,8 @@ impl Default for Config {
             per_destination_in_flight: 4,
             test_timeout_ms: 4000,
             outbox_relay_ms: 1000,
+            nats_issuer: None,
+            nats_system_creds: None,
         }
     }
 }
@@ -181,7 +195,16 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         base.tracker.clone(),
         base.shutdown.clone(),
     ));
-    serve(&base, &ctx).await?;
+    let issuer = integrations_issuer(&config, &base).await?;
+    if let Some(i) = &issuer {
+        integrations::run(
+            i.clone(),
+            base.pool.clone(),
+            &base.tracker,
+            base.shutdown.clone(),
+        );
+    }
+    serve(&base, &ctx, issuer).await?;
     intake::follow(&base, ctx.clone());
     base.tracker.spawn(worker::run(
         ctx.clone(),
@@ -198,8 +221,49 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     base.finish(readiness, None, async {}).await
 }
 
+/// What issues integrators' credentials, when both its settings are given.
+async fn integrations_issuer(
+    config: &Config,
+    base: &Base,
+) -> anyhow::Result<Option<Arc<integrations::Issuer>>> {
+    let (Some(keys), Some(system)) = (&config.nats_issuer, &config.nats_system_creds) else {
+        if config.nats_issuer.is_some() || config.nats_system_creds.is_some() {
+            anyhow::bail!("SHOWROOM_NATS_ISSUER and SHOWROOM_NATS_SYSTEM_CREDS go together");
+        }
+        tracing::info!("integrator credentials are off (no SHOWROOM_NATS_ISSUER)");
+        return Ok(None);
+    };
+    let read = |p: &std::path::Path| {
+        std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))
+    };
+    let keys: showroom_natsauth::IssuerKeys =
+        serde_json::from_str(&read(keys)?).with_context(|| {
+            format!(
+                "SHOWROOM_NATS_ISSUER ({}) is not issuer.json",
+                keys.display()
+            )
+        })?;
+    let creds = read(system)?;
+    let login = showroom_bus::Login {
+        name: "crm-export-system",
+        creds: Some(&creds),
+    };
+    let system = showroom_bus::client(&config.common.nats_url, login)
+        .await
+        .context("connecting to NATS's system account (SHOWROOM_NATS_SYSTEM_CREDS)")?;
+    Ok(Some(Arc::new(integrations::Issuer::new(
+        keys,
+        system,
+        base.bus.js.clone(),
+    ))))
+}
+
 /// The `crm.*` request endpoints.
-async fn serve(base: &Base, ctx: &Arc<Ctx>) -> anyhow::Result<()> {
+async fn serve(
+    base: &Base,
+    ctx: &Arc<Ctx>,
+    issuer: Option<Arc<integrations::Issuer>>,
+) -> anyhow::Result<()> {
     let c = ctx.clone();
     base.host
         .serve(
@@ -278,6 +342,39 @@ async fn serve(base: &Base, ctx: &Arc<Ctx>) -> anyhow::Result<()> {
                     c.wake();
                     Ok(d)
                 }
+            },
+        )
+        .await?;
+    let c = ctx.clone();
+    base.host
+        .serve(
+            "list_integrations",
+            v1::crm_command(Group::Any, CrmCommand::ListIntegrations),
+            move |group, _env: Envelope<ListIntegrations>| {
+                let c = c.clone();
+                async move { integrations::list(&c.pool, group).await }
+            },
+        )
+        .await?;
+    let (c, i) = (ctx.clone(), issuer.clone());
+    base.host
+        .serve(
+            "issue_integration",
+            v1::crm_command(Group::Any, CrmCommand::IssueIntegration),
+            move |group, env: Envelope<IssueIntegration>| {
+                let (c, i) = (c.clone(), i.clone());
+                async move { integrations::issue(i.as_deref(), &c.pool, group, env.data).await }
+            },
+        )
+        .await?;
+    let c = ctx.clone();
+    base.host
+        .serve(
+            "revoke_integration",
+            v1::crm_command(Group::Any, CrmCommand::RevokeIntegration),
+            move |group, env: Envelope<RevokeIntegration>| {
+                let (c, i) = (c.clone(), issuer.clone());
+                async move { integrations::revoke(i.as_deref(), &c.pool, group, env.data).await }
             },
         )
         .await?;

@@ -81,6 +81,11 @@ pub fn router() -> (axum::Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
         .routes(routes!(crm_api::deliveries))
         .routes(routes!(crm_api::dead_letters))
         .routes(routes!(crm_api::redeliver))
+        .routes(routes!(
+            crm_api::list_integrations,
+            crm_api::issue_integration
+        ))
+        .routes(routes!(crm_api::revoke_integration))
         .routes(routes!(admin_api::list_rooftops, admin_api::create_rooftop))
         .routes(routes!(admin_api::update_rooftop))
         .routes(routes!(admin_api::create_department))

@@ -47,6 +47,11 @@ impl Session {
         matches!(self.agent.role.as_str(), "manager" | "admin")
     }
 
+    /// Whether the agent is an admin of the group.
+    pub fn is_admin(&self) -> bool {
+        self.agent.role == "admin"
+    }
+
     /// The website a path names, when it is this session's group's: 400 `bad_id` for a
     /// malformed id, 404 for another group's website as for none.
     pub async fn website(&self, state: &AppState, id: &str) -> Result<Uuid, ApiError> {

@@ -1,5 +1,6 @@
 //! REST for delivering leads to dealers' CRMs: destinations (ADF e-mail, signed webhooks) per
-//! rooftop and department, test sends, the delivery log, the dead letters and redelivery.
+//! rooftop and department, test sends, the delivery log, the dead letters and redelivery; and
+//! integrators' NATS credentials (issued and revoked by admins).
 //! crm-export owns and checks all of it; the gateway checks the session and the role, then
 //! forwards. Destinations are for managers and admins only (a webhook URL may carry a token);
 //! any agent of the group may read the delivery log and the dead letters.
@@ -9,10 +10,14 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use serde::Deserialize;
 use showroom_proto::delivery::{
     CrmCommand, DeadLetterQuery, Delivery, DeliveryQuery, Destination, DestinationDeleted,
     DestinationRef, DestinationSettings, ListDestinations, PutDestination, Redeliver,
+};
+use showroom_proto::integration::{
+    Integration, IssueIntegration, IssuedIntegration, ListIntegrations, RevokeIntegration,
 };
 use showroom_proto::v1;
 use uuid::Uuid;
@@ -33,6 +38,14 @@ fn managers_only(session: &Session, what: &str) -> Result<(), ApiError> {
         Err(ApiError::forbidden(format!(
             "only a manager or an admin can {what}"
         )))
+    }
+}
+
+fn admins_only(session: &Session, what: &str) -> Result<(), ApiError> {
+    if session.is_admin() {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!("only an admin can {what}")))
     }
 }
 
@@ -248,6 +261,93 @@ pub async fn redeliver(
             .command_once(
                 v1::crm_command(session.group(), CrmCommand::Redeliver),
                 Redeliver { delivery_id },
+            )
+            .await?,
+    ))
+}
+
+/// The body of `POST /api/v1/integrations`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct NewIntegration {
+    /// What it is for, e.g. "DealerSocket": 1 to 100 characters.
+    name: String,
+}
+
+/// The group's integrator credentials (managers and admins), newest first, revoked ones too:
+/// names, who issued them, when they last connected, and what each reaches on NATS. Never
+/// the secret.
+#[utoipa::path(get, path = "/api/v1/integrations", tag = "crm",
+    responses((status = 200, body = Vec<Integration>), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn list_integrations(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+) -> Result<Json<Vec<Integration>>, ApiError> {
+    managers_only(&session, "see the integrations")?;
+    Ok(Json(
+        state
+            .command(
+                v1::crm_command(session.group(), CrmCommand::ListIntegrations),
+                ListIntegrations {},
+            )
+            .await?,
+    ))
+}
+
+/// Issues an integrator credential (admins): it may read this group's `lead.>` and
+/// `delivery.>` events on NATS, and pull its own durable consumer of the group's leads (kept
+/// from now on while it is away); nothing else. The answer carries the `.creds` file's text
+/// once: it is stored nowhere. 400 with `fields` for a bad name; 503 when the installation has
+/// no issuer configured.
+#[utoipa::path(post, path = "/api/v1/integrations", tag = "crm",
+    request_body = NewIntegration,
+    responses((status = 201, body = IssuedIntegration), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn issue_integration(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    b: Result<Json<NewIntegration>, JsonRejection>,
+) -> Result<(StatusCode, Json<IssuedIntegration>), ApiError> {
+    admins_only(&session, "issue integrator credentials")?;
+    let b = b
+        .map(|Json(b)| b)
+        .map_err(|e| ApiError::bad_request("bad_json", e.body_text()))?;
+    // Signing a credential is not safe to repeat: one request, the client decides on a failure.
+    let issued: IssuedIntegration = state
+        .command_once(
+            v1::crm_command(session.group(), CrmCommand::IssueIntegration),
+            IssueIntegration {
+                name: b.name,
+                issued_by: Some(session.agent.id),
+            },
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(issued)))
+}
+
+/// Revokes an integrator credential (admins): from now on NATS refuses it, its open
+/// connections are closed, and its durable consumer is deleted. Revoking again answers the
+/// same. Another group's id is 404.
+#[utoipa::path(delete, path = "/api/v1/integrations/{id}", tag = "crm",
+    params(("id" = String, Path, description = "Integration id (UUID)")),
+    responses((status = 200, body = Integration), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+pub async fn revoke_integration(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Result<Json<Integration>, ApiError> {
+    let id = parse_id(&id, "integration")?;
+    admins_only(&session, "revoke integrator credentials")?;
+    Ok(Json(
+        state
+            .command(
+                v1::crm_command(session.group(), CrmCommand::RevokeIntegration),
+                RevokeIntegration {
+                    id,
+                    revoked_by: Some(session.agent.id),
+                },
             )
             .await?,
     ))

@@ -35,20 +35,36 @@ pub const DEMO_AGENTS: &[(&str, &str, &str, &str)] = &[
         "manager",
         "everything",
     ),
+    (
+        "sam@demo.showroom.test",
+        "Sam Patel",
+        "admin",
+        "the group's admin (integrations, other admins)",
+    ),
 ];
 
 /// Seeds the demo group unless a website with key `demo` exists. Returns the group id when it
 /// seeded. `origins` are the allowed origins of the demo website.
 pub async fn seed(pool: &PgPool, origins: &[String]) -> anyhow::Result<Option<Uuid>> {
     let exists: Option<(Uuid,)> =
-        sqlx::query_as("SELECT id FROM websites WHERE widget_key = 'demo'")
+        sqlx::query_as("SELECT group_id FROM websites WHERE widget_key = 'demo'")
             .fetch_optional(pool)
             .await?;
-    if exists.is_some() {
+    if let Some((group,)) = exists {
         sqlx::query("UPDATE websites SET allowed_origins = $1 WHERE widget_key = 'demo'")
             .bind(origins)
             .execute(pool)
             .await?;
+        // A demo seeded before the admin login existed gets it now.
+        let (email, name, role, _) = DEMO_AGENTS[4];
+        let known: Option<(Uuid,)> =
+            sqlx::query_as("SELECT id FROM agents WHERE lower(email) = $1")
+                .bind(email)
+                .fetch_optional(pool)
+                .await?;
+        if known.is_none() {
+            add(pool, group, email, name, role, &[]).await?;
+        }
         return Ok(None);
     }
     let group = setup::group(pool, "Showroom Motors Group").await?;
@@ -62,27 +78,41 @@ pub async fn seed(pool: &PgPool, origins: &[String]) -> anyhow::Result<Option<Uu
     let toyota_service =
         setup::department(pool, group, toyota, "Service", Some("Back End"), 1).await?;
     setup::website(pool, group, honda, "showroomhonda.example", "demo", origins).await?;
-    let covers: [&[Uuid]; 4] = [
+    let covers: [&[Uuid]; 5] = [
         &[honda_sales, toyota_sales],
         &[honda_sales],
         &[honda_service, toyota_service],
         &[honda_sales, honda_service, toyota_sales, toyota_service],
+        &[],
     ];
     for ((email, name, role, _), departments) in DEMO_AGENTS.iter().zip(covers) {
-        let (first, last) = name.split_once(' ').unwrap_or((name, ""));
-        setup::agent(
-            pool,
-            group,
-            NewAgent {
-                email,
-                password: DEMO_PASSWORD,
-                first_name: first,
-                last_name: last,
-                role,
-                departments,
-            },
-        )
-        .await?;
+        add(pool, group, email, name, role, departments).await?;
     }
     Ok(Some(group))
+}
+
+/// Adds one demo login.
+async fn add(
+    pool: &PgPool,
+    group: Uuid,
+    email: &str,
+    name: &str,
+    role: &str,
+    departments: &[Uuid],
+) -> anyhow::Result<()> {
+    let (first, last) = name.split_once(' ').unwrap_or((name, ""));
+    setup::agent(
+        pool,
+        group,
+        NewAgent {
+            email,
+            password: DEMO_PASSWORD,
+            first_name: first,
+            last_name: last,
+            role,
+            departments,
+        },
+    )
+    .await?;
+    Ok(())
 }

@@ -413,3 +413,40 @@ test('a manager runs the admin pages and sets her photo', async () => {
     await browser.close();
   }
 });
+
+test('an admin issues an integrator credential, sees it listed and revokes it', async () => {
+  const ADMIN = { email: 'sam@demo.showroom.test', name: 'Sam Patel' };
+  const browser = await launchChromium();
+  const problems = [];
+  try {
+    const page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
+    page.on('pageerror', (e) => problems.push(`sam's console: ${e.message}`));
+    page.on('dialog', (d) => d.accept());
+    await login(page, ADMIN);
+    await page.click('#tab-admin');
+    await section(page, 'CRM');
+    const card = page.locator('#admin-integrations');
+    await card.locator('input').first().waitFor({ timeout: LONG });
+    const name = 'Acme CRM ' + unique();
+    await card.getByLabel('Name of the integration').fill(name);
+    await card.getByRole('button', { name: 'Issue credential' }).click();
+    // The credential is shown once, with a download of its own name.
+    const creds = card.locator('#admin-integration-creds textarea');
+    await creds.waitFor({ timeout: LONG });
+    assert.match(await creds.inputValue(), /-----BEGIN NATS USER JWT-----/);
+    assert.match(await card.locator('#admin-integration-creds a').getAttribute('download'), /^Acme-CRM-.*\.creds$/);
+    const row = card.locator('#admin-integrations-list tr', { hasText: name });
+    await row.waitFor({ timeout: LONG });
+    assert.match(await row.innerText(), /Sam Patel[\s\S]*Never[\s\S]*Active/);
+    await shot(page, 'admin-integrations');
+    // The list never shows the secret again.
+    const listed = JSON.stringify((await rest(page, 'GET', '/api/v1/integrations')).data);
+    assert.ok(!listed.includes('NKEY SEED'), 'the secret is listed');
+    await row.getByRole('button', { name: 'Revoke ' + name }).click();
+    await row.locator('.a-badge', { hasText: /^Revoked/ }).waitFor({ timeout: LONG });
+    assert.equal(await row.getByRole('button', { name: /Revoke/ }).count(), 0);
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+  }
+});

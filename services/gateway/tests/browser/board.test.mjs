@@ -55,10 +55,11 @@ test('a manager watches and sets agent statuses on the Live Agent Status board',
     assert.equal(await maria.locator('#view-chats').isVisible(), false);
     await maria.locator('#board-updated', { hasText: /^Updated \d\d:\d\d:\d\d/ }).waitFor({ timeout: LONG });
 
-    // Sections come in department order; every demo agent is on the board.
+    // Sections come in department order; every demo agent is on the board (Sam, the admin, who
+    // covers no department, under No department).
     const sections = await maria.locator('#view-board .board-section h2 .section-name').allTextContents();
-    assert.deepEqual(sections, ['Front End', 'Back End']);
-    for (const name of ['Ann Larson', 'David Cowan', 'Katie Ungar', 'Maria Lopez']) await row(maria, name).waitFor({ timeout: LONG });
+    assert.deepEqual(sections, ['Front End', 'Back End', 'No department']);
+    for (const name of ['Ann Larson', 'David Cowan', 'Katie Ungar', 'Maria Lopez', 'Sam Patel']) await row(maria, name).waitFor({ timeout: LONG });
     // A manager gets a status select on colleagues' rows, not on her own.
     assert.equal(await row(maria, 'Maria Lopez').locator('select').count(), 0);
     assert.equal(await row(maria, 'David Cowan').locator('select').count(), 1);

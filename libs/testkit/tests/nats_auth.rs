@@ -1,16 +1,18 @@
-//! The credentials against a real nats-server 2.9 in operator mode: anonymous connections are
-//! refused, each user keeps to its permissions, and a revocation published at run time closes
-//! the revoked user's connection and keeps it out.
+//! `showroom-natsauth`'s credentials against a real nats-server 2.9 in operator mode, on their
+//! own (no services): anonymous connections are refused, each user keeps to its permissions, and
+//! a revocation published at run time closes the revoked user's connection and keeps it out.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use async_nats::{ConnectOptions, Event, ServerError};
+use async_nats::ConnectOptions;
 use futures::StreamExt;
 use showroom_localinfra::Nats;
 use showroom_natsauth::{Trust, creds, jwt};
 use showroom_proto::access;
-use tokio::sync::mpsc;
+use showroom_testkit::watch::{
+    closed_within, connect_watched as connect, next_violation as violation,
+};
 
 struct Server {
     nats: Nats,
@@ -28,45 +30,6 @@ async fn server() -> anyhow::Result<Server> {
         trust,
         _dir: dir,
     })
-}
-
-/// Connects with `creds`, its inbox prefix from its permissions; server errors (permission
-/// violations) and disconnections come on the channel.
-async fn connect(
-    url: &str,
-    creds_text: &str,
-    inbox: &str,
-) -> anyhow::Result<(async_nats::Client, mpsc::UnboundedReceiver<Event>)> {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let client = ConnectOptions::new()
-        .credentials(creds_text)?
-        .custom_inbox_prefix(inbox)
-        .max_reconnects(Some(1))
-        .event_callback(move |e| {
-            let tx = tx.clone();
-            async move {
-                let _ = tx.send(e);
-            }
-        })
-        .connect(url)
-        .await?;
-    Ok((client, rx))
-}
-
-/// The next permission violation reported, within 3 s.
-async fn violation(events: &mut mpsc::UnboundedReceiver<Event>) -> Option<String> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
-    loop {
-        match tokio::time::timeout_at(deadline, events.recv()).await {
-            Ok(Some(Event::ServerError(ServerError::Other(m))))
-                if m.to_lowercase().contains("permissions violation") =>
-            {
-                return Some(m);
-            }
-            Ok(Some(_)) => continue,
-            _ => return None,
-        }
-    }
 }
 
 #[tokio::test]
@@ -181,7 +144,14 @@ async fn a_revoked_integrator_is_disconnected_and_kept_out() -> anyhow::Result<(
     let user = jwt::decode::<jwt::User>(&jwt_text)?.sub;
     assert_eq!(user, issued.user);
     let revoked = BTreeMap::from([(user, showroom_natsauth::trust::now() + 1)]);
-    let updated = issuer.with_revocations(&current, &revoked)?;
+    let updated = issuer
+        .with_revocations(&current, &revoked)?
+        .expect("a new revocation");
+    assert_eq!(
+        issuer.with_revocations(&updated, &revoked)?,
+        None,
+        "nothing new to publish"
+    );
     let answer = sys
         .request("$SYS.REQ.CLAIMS.UPDATE", updated.into())
         .await?;
@@ -189,18 +159,10 @@ async fn a_revoked_integrator_is_disconnected_and_kept_out() -> anyhow::Result<(
     assert_eq!(answer["data"]["code"], 200, "{answer}");
 
     // The live connection is closed...
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    let mut closed = false;
-    while let Ok(Some(e)) = tokio::time::timeout_at(deadline, events.recv()).await {
-        if matches!(
-            e,
-            Event::Disconnected | Event::ServerError(ServerError::AuthorizationViolation)
-        ) {
-            closed = true;
-            break;
-        }
-    }
-    assert!(closed, "the revoked integrator stayed connected");
+    assert!(
+        closed_within(&mut events, Duration::from_secs(5)).await,
+        "the revoked integrator stayed connected"
+    );
     // ...and it cannot come back.
     assert!(connect(url, &issued.creds, &inbox).await.is_err());
     Ok(())
