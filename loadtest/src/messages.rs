@@ -98,15 +98,68 @@ impl Row {
     }
 }
 
+/// A stack with a seeded group and its agent, ready to open chats and send.
+struct Bench {
+    stack: Stack,
+    t: Tenant,
+    agent: Socket,
+}
+
+impl Bench {
+    async fn new(stack: Stack) -> anyhow::Result<Self> {
+        let t = Tenant::seed(&stack.pool, "Bench", 1).await?;
+        sqlx::query("UPDATE agents SET max_chats = 100000")
+            .execute(&stack.pool)
+            .await?;
+        let agent = stack.agent(&t.agents[0].1, "available").await?;
+        Ok(Self { stack, t, agent })
+    }
+
+    /// Send -> ack over fresh conversations, each accepted by the agent.
+    async fn send_ack(&mut self, o: &Options) -> anyhow::Result<Figures> {
+        let mut shoppers = Vec::new();
+        for _ in 0..o.conversations {
+            let (mut w, _) = self.stack.shopper(&self.t, None, 0).await?;
+            let started = w
+                .ask(json!({"type": "start", "department_id": self.t.sales}))
+                .await?;
+            let conv = started["conversation"]["id"]
+                .as_str()
+                .context("started")?
+                .to_string();
+            let accepted = self
+                .agent
+                .ask(json!({"type": "accept", "conversation_id": conv}))
+                .await?;
+            anyhow::ensure!(accepted["type"] == "accepted", "{accepted}");
+            shoppers.push(w);
+        }
+        let figures = measure(shoppers, o.messages, |mut w: Socket, i| async move {
+            let frame = json!({"type": "send", "client_msg_id": format!("m{i}"), "text": "Is the RAV4 still available?"});
+            let ack = w.ask(frame).await?;
+            anyhow::ensure!(ack["type"] == "ack", "{ack}");
+            Ok(w)
+        })
+        .await?;
+        // Drain what the agent's socket received meanwhile, so it never backs up.
+        while self
+            .agent
+            .next_within(Duration::from_millis(50))
+            .await?
+            .is_some()
+        {}
+        Ok(figures)
+    }
+}
+
 /// Runs the benchmark and prints its report.
 pub async fn run(o: Options) -> anyhow::Result<()> {
-    eprintln!("starting real servers (Postgres with fsync on) and the seven services…");
-    let stack = Stack::start_durable().await?;
-    let t = Tenant::seed(&stack.pool, "Bench", 1).await?;
-    sqlx::query("UPDATE agents SET max_chats = 100000")
-        .execute(&stack.pool)
-        .await?;
-    let mut agent = stack.agent(&t.agents[0].1, "available").await?;
+    eprintln!(
+        "starting real servers (Postgres with fsync on) and the seven services, twice: plain and with TLS…"
+    );
+    let mut plain = Bench::new(Stack::start_durable().await?).await?;
+    let mut tls = Bench::new(Stack::start_durable_tls().await?).await?;
+    let stack = &plain.stack;
 
     // Baseline tables and stream, on the same servers.
     sqlx::query("CREATE TABLE bench_messages (id uuid PRIMARY KEY, conversation_id uuid NOT NULL, seq bigint NOT NULL, body text NOT NULL)")
@@ -134,6 +187,10 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         },
         Row {
             name: "gateway send -> ack (Showroom)",
+            runs: Vec::new(),
+        },
+        Row {
+            name: "the same, TLS to NATS, Postgres, Redis",
             runs: Vec::new(),
         },
     ];
@@ -168,38 +225,8 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             })
             .await?,
         );
-        // Fresh conversations each run, each accepted by the agent.
-        let mut shoppers = Vec::new();
-        for _ in 0..o.conversations {
-            let (mut w, _) = stack.shopper(&t, None, 0).await?;
-            let started = w
-                .ask(json!({"type": "start", "department_id": t.sales}))
-                .await?;
-            let conv = started["conversation"]["id"]
-                .as_str()
-                .context("started")?
-                .to_string();
-            let accepted = agent
-                .ask(json!({"type": "accept", "conversation_id": conv}))
-                .await?;
-            anyhow::ensure!(accepted["type"] == "accepted", "{accepted}");
-            shoppers.push(w);
-        }
-        rows[2].runs.push(
-            measure(shoppers, o.messages, |mut w: Socket, i| async move {
-                let frame = json!({"type": "send", "client_msg_id": format!("m{i}"), "text": "Is the RAV4 still available?"});
-                let ack = w.ask(frame).await?;
-                anyhow::ensure!(ack["type"] == "ack", "{ack}");
-                Ok(w)
-            })
-            .await?,
-        );
-        // Drain what the agent's socket received meanwhile, so it never backs up.
-        while agent
-            .next_within(Duration::from_millis(50))
-            .await?
-            .is_some()
-        {}
+        rows[2].runs.push(plain.send_ack(&o).await?);
+        rows[3].runs.push(tls.send_ack(&o).await?);
     }
 
     println!();
@@ -220,12 +247,19 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             r.p99()
         );
     }
-    let (pg, showroom) = (&rows[0], &rows[2]);
+    let (pg, showroom, secure) = (&rows[0], &rows[2], &rows[3]);
     println!(
         "ratio Showroom / raw Postgres insert: throughput {:.2}x, p50 {:.2}x, p99 {:.2}x",
         showroom.per_sec() / pg.per_sec(),
         showroom.p50() / pg.p50(),
         showroom.p99() / pg.p99()
     );
-    stack.stop().await
+    println!(
+        "ratio TLS / plain Showroom: throughput {:.2}x, p50 {:.2}x, p99 {:.2}x",
+        secure.per_sec() / showroom.per_sec(),
+        secure.p50() / showroom.p50(),
+        secure.p99() / showroom.p99()
+    );
+    tls.stack.stop().await?;
+    plain.stack.stop().await
 }

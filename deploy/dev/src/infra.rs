@@ -70,12 +70,9 @@ impl Infra {
             },
             async { Redis::start().await.context("starting Redis") },
             async {
-                Postgres::start(PostgresOptions {
-                    data_dir: Some(pg_dir),
-                    durable: true,
-                })
-                .await
-                .context("starting PostgreSQL")
+                Postgres::start(PostgresOptions::persistent(pg_dir))
+                    .await
+                    .context("starting PostgreSQL")
             },
             async {
                 SmtpCatcher::start(&maildev_dir)

@@ -118,12 +118,19 @@ pub struct Login<'a> {
     pub name: &'a str,
     /// The `.creds` file's text; `None` connects without credentials.
     pub creds: Option<&'a str>,
+    /// The CA (PEM file) that signed the server's certificate: TLS is then required. `None`:
+    /// TLS only for a `tls://` URL, checked against the system's roots.
+    pub ca: Option<&'a std::path::Path>,
 }
 
 impl<'a> Login<'a> {
     /// A login without credentials (a server without auth).
     pub fn anonymous(name: &'a str) -> Self {
-        Self { name, creds: None }
+        Self {
+            name,
+            creds: None,
+            ca: None,
+        }
     }
 }
 
@@ -140,6 +147,17 @@ pub async fn client(url: &str, login: Login<'_>) -> Result<Client, BusError> {
             options = options.custom_inbox_prefix(prefix);
         }
         options = options.credentials(creds).map_err(|e| bad(&e))?;
+    }
+    if let Some(ca) = login.ca {
+        if !ca.is_file() {
+            return Err(BusError::Credentials(format!(
+                "the NATS CA file {} is missing",
+                ca.display()
+            )));
+        }
+        options = options
+            .add_root_certificates(ca.to_path_buf())
+            .require_tls(true);
     }
     options
         .connect(url)

@@ -82,6 +82,11 @@ pub struct Common {
     /// a Secret. Unset: connect without credentials (only a server without auth accepts that).
     #[serde(default)]
     pub nats_creds: Option<std::path::PathBuf>,
+    /// The CA (PEM) that signed NATS's certificate, for `tls://` URLs (`SHOWROOM_NATS_CA`).
+    /// Unset: the system's roots. TLS to Postgres is set in its URL (`sslmode=verify-full`,
+    /// `sslrootcert=<file>`).
+    #[serde(default)]
+    pub nats_ca: Option<std::path::PathBuf>,
     /// Postgres URL (may hold a password, hence secret).
     pub database_url: Secret,
     /// Where `/healthz` and `/readyz` listen; each service has its own default port so a
@@ -99,6 +104,7 @@ impl Common {
         Self {
             nats_url: "nats://127.0.0.1:4222".into(),
             nats_creds: None,
+            nats_ca: None,
             database_url: Secret::new("postgres://postgres@127.0.0.1:5432/showroom"),
             admin_addr: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
             run_migrations: true,

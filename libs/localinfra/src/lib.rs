@@ -53,6 +53,7 @@
 //! - [`Postgres`] / [`PostgresOptions`]: throwaway clusters copied from a
 //!   cached initdb template (tests), or a persistent data dir (dev launcher).
 //! - [`SmtpCatcher`]: maildev, with its caught e-mails readable as JSON.
+//! - [`TlsFiles`]: a server certificate, its key and CA, for servers started with TLS.
 
 mod binaries;
 mod error;
@@ -64,6 +65,7 @@ mod postgres;
 mod process;
 mod redis;
 mod smtp;
+mod tls;
 
 pub use error::{InfraError, Result};
 pub use nats::Nats;
@@ -71,3 +73,4 @@ pub use port::free_port;
 pub use postgres::{Postgres, PostgresOptions};
 pub use redis::Redis;
 pub use smtp::SmtpCatcher;
+pub use tls::TlsFiles;

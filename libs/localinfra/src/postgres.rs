@@ -28,6 +28,7 @@ use crate::binaries;
 use crate::error::{InfraError, Result};
 use crate::pg_wire;
 use crate::process::{self, RunAs, ServerProcess, Shutdown, Spec};
+use crate::tls::TlsFiles;
 
 const WHAT: &str = "PostgreSQL";
 /// Generous: several test processes may initdb/start at once on a small box.
@@ -47,6 +48,8 @@ pub struct PostgresOptions {
     /// much faster, and fine for data a test throws away. Use `true` for the
     /// dev stack and for benchmarks that should resemble production.
     pub durable: bool,
+    /// Serve TLS with this certificate (`ssl=on`); clients choose with `sslmode`.
+    pub tls: Option<TlsFiles>,
 }
 
 impl PostgresOptions {
@@ -55,6 +58,7 @@ impl PostgresOptions {
         PostgresOptions {
             data_dir: None,
             durable: false,
+            tls: None,
         }
     }
 
@@ -63,6 +67,7 @@ impl PostgresOptions {
         PostgresOptions {
             data_dir: Some(data_dir.into()),
             durable: true,
+            tls: None,
         }
     }
 }
@@ -116,6 +121,10 @@ impl Postgres {
             }
         };
 
+        let tls = match &opts.tls {
+            Some(files) => Some(server_tls(files, run_dir.path(), run_as)?),
+            None => None,
+        };
         let (process, port) = process::with_free_port(|port| {
             let spec = spec(
                 install,
@@ -124,6 +133,7 @@ impl Postgres {
                 &socket_dir,
                 log_path.clone(),
                 opts.durable,
+                tls.as_ref(),
                 run_as,
                 if persistent {
                     DROP_PERSISTENT
@@ -241,6 +251,7 @@ fn spec(
     socket_dir: &Path,
     log_path: PathBuf,
     durable: bool,
+    tls: Option<&(PathBuf, PathBuf)>,
     run_as: Option<RunAs>,
     drop: Shutdown,
 ) -> Spec {
@@ -256,6 +267,16 @@ fn spec(
         "-c".into(),
         "max_connections=200".into(),
     ];
+    if let Some((cert, key)) = tls {
+        for setting in [
+            "ssl=on".to_string(),
+            format!("ssl_cert_file={}", cert.display()),
+            format!("ssl_key_file={}", key.display()),
+        ] {
+            args.push("-c".into());
+            args.push(setting.into());
+        }
+    }
     if !durable {
         for setting in [
             "fsync=off",
@@ -501,6 +522,7 @@ async fn ensure_template(
             &socket_dir,
             log_path.to_path_buf(),
             false,
+            None,
             run_as,
             DROP_THROWAWAY,
         );
@@ -569,6 +591,36 @@ fn create_dir(dir: &Path) -> Result<()> {
         .map_err(|e| InfraError::io(format!("creating {}", dir.display()), e))?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
         .map_err(|e| InfraError::io(format!("chmod {}", dir.display()), e))
+}
+
+/// The certificate and key copied where the server's user can read them and nobody else the
+/// key (PostgreSQL refuses a key others may read).
+fn server_tls(
+    files: &TlsFiles,
+    run_dir: &Path,
+    run_as: Option<RunAs>,
+) -> Result<(PathBuf, PathBuf)> {
+    let dir = run_dir.join("tls");
+    create_dir(&dir)?;
+    let copy = |from: &Path, name: &str| -> Result<PathBuf> {
+        let to = dir.join(name);
+        std::fs::copy(from, &to)
+            .map_err(|e| InfraError::io(format!("copying {}", from.display()), e))?;
+        std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| InfraError::io(format!("chmod {}", to.display()), e))?;
+        if let Some(user) = run_as {
+            chown(&to, user)?;
+        }
+        Ok(to)
+    };
+    let pair = (
+        copy(&files.cert, "server.crt")?,
+        copy(&files.key, "server.key")?,
+    );
+    if let Some(user) = run_as {
+        chown(&dir, user)?;
+    }
+    Ok(pair)
 }
 
 fn chown(path: &Path, user: RunAs) -> Result<()> {

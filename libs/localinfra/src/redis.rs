@@ -10,6 +10,7 @@ use crate::binaries;
 use crate::error::Result;
 use crate::port;
 use crate::process::{self, ServerProcess, Shutdown, Spec};
+use crate::tls::TlsFiles;
 
 const WHAT: &str = "Redis";
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -27,6 +28,10 @@ pub struct Redis {
     pub url: String,
     /// The server's port.
     pub port: u16,
+    /// With TLS: `rediss://127.0.0.1:TLS_PORT`.
+    pub tls_url: Option<String>,
+    /// With TLS: the port that serves it.
+    pub tls_port: Option<u16>,
     process: ServerProcess,
     /// Holds the log (and is redis' working dir). Dropped last.
     _run_dir: tempfile::TempDir,
@@ -36,6 +41,12 @@ impl Redis {
     /// Starts `redis-server --port P --bind 127.0.0.1 --save '' --appendonly no`
     /// and returns once it answers `PING` with `+PONG`.
     pub async fn start() -> Result<Redis> {
+        Self::start_with(None).await
+    }
+
+    /// Like [`Redis::start`], also serving TLS with `tls` on a second port ([`Redis::tls_url`];
+    /// clients are not asked for certificates). The plain port stays for the readiness probe.
+    pub async fn start_with(tls: Option<&TlsFiles>) -> Result<Redis> {
         let program = binaries::require(
             "redis-server",
             "run deploy/install.sh (apt-get install redis-server)",
@@ -44,8 +55,13 @@ impl Redis {
         let work_dir = run_dir.path().to_path_buf();
         let log_path = run_dir.path().join("redis-server.log");
 
+        let tls_port = match tls {
+            Some(_) => Some(port::free_port()?),
+            None => None,
+        };
+        let tls_args = tls.zip(tls_port);
         let (process, port) = process::with_free_port(|port| {
-            let spec = spec(program.clone(), port, &work_dir, log_path.clone());
+            let spec = spec(program.clone(), port, &work_dir, log_path.clone(), tls_args);
             async move {
                 let process = ServerProcess::launch(spec, START_TIMEOUT, || probe(port)).await?;
                 Ok((process, port))
@@ -56,6 +72,8 @@ impl Redis {
         Ok(Redis {
             url: format!("redis://127.0.0.1:{port}"),
             port,
+            tls_url: tls_port.map(|p| format!("rediss://127.0.0.1:{p}")),
+            tls_port,
             process,
             _run_dir: run_dir,
         })
@@ -89,8 +107,14 @@ impl Redis {
     }
 }
 
-fn spec(program: PathBuf, port: u16, work_dir: &Path, log_path: PathBuf) -> Spec {
-    let args: Vec<OsString> = vec![
+fn spec(
+    program: PathBuf,
+    port: u16,
+    work_dir: &Path,
+    log_path: PathBuf,
+    tls: Option<(&TlsFiles, u16)>,
+) -> Spec {
+    let mut args: Vec<OsString> = vec![
         "--port".into(),
         port.to_string().into(),
         "--bind".into(),
@@ -105,6 +129,20 @@ fn spec(program: PathBuf, port: u16, work_dir: &Path, log_path: PathBuf) -> Spec
         "--dir".into(),
         work_dir.as_os_str().to_owned(),
     ];
+    if let Some((files, tls_port)) = tls {
+        args.extend::<[OsString; 10]>([
+            "--tls-port".into(),
+            tls_port.to_string().into(),
+            "--tls-cert-file".into(),
+            files.cert.as_os_str().to_owned(),
+            "--tls-key-file".into(),
+            files.key.as_os_str().to_owned(),
+            "--tls-ca-cert-file".into(),
+            files.ca.as_os_str().to_owned(),
+            "--tls-auth-clients".into(),
+            "no".into(),
+        ]);
+    }
     Spec {
         what: WHAT,
         program,

@@ -40,6 +40,8 @@ pub struct Settings<'a> {
     pub nats_url: &'a str,
     /// The NATS credentials file, if the server wants them.
     pub nats_creds: Option<&'a std::path::Path>,
+    /// The CA that signed NATS's certificate, for TLS.
+    pub nats_ca: Option<&'a std::path::Path>,
     /// Postgres URL.
     pub database_url: &'a str,
     /// Largest number of Postgres connections.
@@ -64,6 +66,7 @@ impl<'a> Settings<'a> {
             description,
             nats_url: &common.nats_url,
             nats_creds: common.nats_creds.as_deref(),
+            nats_ca: common.nats_ca.as_deref(),
             database_url: common.database_url.expose(),
             max_db_connections: common.max_db_connections,
             run_migrations: common.run_migrations,
@@ -100,13 +103,20 @@ impl Base {
         let login = showroom_bus::Login {
             name: s.name,
             creds: creds.as_deref(),
+            ca: s.nats_ca,
         };
+        // A wrong certificate or CA fails here, once, naming the server: no retry loop.
         let bus = Bus::connect(s.nats_url, login)
             .await
             .context("connecting to NATS")?;
         let pool = showroom_store::connect(s.database_url, s.max_db_connections)
             .await
-            .context("connecting to Postgres")?;
+            .with_context(|| {
+                format!(
+                    "connecting to Postgres at {}",
+                    showroom_store::server_of(s.database_url)
+                )
+            })?;
         if s.run_migrations {
             showroom_store::migrate(&pool)
                 .await

@@ -48,6 +48,19 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, StoreErr
         .map_err(StoreError::Connect)
 }
 
+/// Where a database URL points, for messages: `host:port/database`, never the password.
+pub fn server_of(url: &str) -> String {
+    match url.parse::<sqlx::postgres::PgConnectOptions>() {
+        Ok(o) => format!(
+            "{}:{}/{}",
+            o.get_host(),
+            o.get_port(),
+            o.get_database().unwrap_or("")
+        ),
+        Err(_) => "(an unreadable URL)".to_string(),
+    }
+}
+
 /// Applies every pending migration.
 pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
     MIGRATOR.run(pool).await?;

@@ -9,20 +9,23 @@
 //! - [`Stack`]: infrastructure plus all seven services; restart one, read their addresses;
 //!   more gateways as their own processes ([`GatewayProcess`]).
 //! - [`Tenant`]: a dealer group seeded for a test (rooftop, departments, website, agents).
-//! - [`Socket`]: a WebSocket client with JSON helpers (`send`, `recv_type`, `expect_silence`).
+//! - [`Socket`]: a WebSocket client with JSON helpers (`send`, `recv_type`, `expect_silence`);
+//!   [`accepted_chat`]: a chat started by a shopper and accepted by an agent.
 //! - [`Http`]: a small JSON HTTP client.
 //! - [`eventually`]: waits for something that happens in the background.
 //! - [`watch`]: NATS clients whose permission violations and disconnections a test reads.
+//! - [`tls`]: a CA and server certificate made for a test.
 
 mod http;
 mod socket;
 mod stack;
 mod tenant;
+pub mod tls;
 mod wait;
 pub mod watch;
 
 pub use http::Http;
-pub use socket::Socket;
+pub use socket::{Socket, accepted_chat};
 pub use stack::{GatewayProcess, Service, Stack, Tuning};
 pub use tenant::{PASSWORD, Tenant};
 pub use wait::eventually;

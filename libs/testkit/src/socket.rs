@@ -236,3 +236,26 @@ impl Socket {
         let _ = self.ws.close(None).await;
     }
 }
+
+/// Starts a chat from `shopper` (a widget that said `hello`) in `department`, and has `agent`
+/// (a console that will be offered it) accept it; answers the conversation's id.
+pub async fn accepted_chat(
+    shopper: &mut Socket,
+    agent: &mut Socket,
+    department: uuid::Uuid,
+) -> anyhow::Result<String> {
+    let started = shopper
+        .ask(json!({"type": "start", "department_id": department}))
+        .await?;
+    anyhow::ensure!(started["type"] == "started", "{started}");
+    let conv = started["conversation"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    agent.recv_type("offer").await?;
+    let accepted = agent
+        .ask(json!({"type": "accept", "conversation_id": conv}))
+        .await?;
+    anyhow::ensure!(accepted["type"] == "accepted", "{accepted}");
+    Ok(conv)
+}

@@ -8,7 +8,7 @@ use anyhow::Context;
 use serde_json::{Value, json};
 use showroom_bus::{Bus, Login};
 use showroom_config::{Common, Secret};
-use showroom_localinfra::{Nats, Postgres, PostgresOptions, Redis, SmtpCatcher};
+use showroom_localinfra::{Nats, Postgres, PostgresOptions, Redis, SmtpCatcher, TlsFiles};
 use showroom_natsauth::Trust;
 use showroom_runtime::Running;
 use showroom_store::sqlx::PgPool;
@@ -71,6 +71,8 @@ pub struct Stack {
     pub trust: Trust,
     /// The credentials files (`<service>.creds`, `operator.creds`) and NATS's account store.
     auth_dir: tempfile::TempDir,
+    /// With TLS on every connection ([`Stack::start_tls`]): the servers' certificate and CA.
+    pub tls: Option<TlsFiles>,
     /// Redis.
     pub redis: Redis,
     /// Postgres.
@@ -130,6 +132,18 @@ fn maildev_dir() -> std::path::PathBuf {
         })
 }
 
+/// The database URL: with TLS, `sslmode=verify-full` against the stack's CA.
+fn database_url(pg: &Postgres, tls: Option<&TlsFiles>) -> String {
+    match tls {
+        Some(t) => format!(
+            "{}?sslmode=verify-full&sslrootcert={}",
+            pg.url,
+            t.ca.display()
+        ),
+        None => pg.url.clone(),
+    }
+}
+
 /// A new trust chain for NATS with every service's credentials (and the operator's user) written
 /// to a temp dir, and the server configuration that trusts it.
 fn nats_auth() -> anyhow::Result<(Trust, tempfile::TempDir, String)> {
@@ -147,12 +161,12 @@ pub const VISITOR_SECRET: &str = "test-visitor-secret-0123456789abcdef";
 impl Stack {
     /// Starts servers and services (Postgres without fsync: tests check behaviour, not speed).
     pub async fn start() -> anyhow::Result<Stack> {
-        Self::start_with(PostgresOptions::throwaway(), Tuning::default()).await
+        Self::start_with(PostgresOptions::throwaway(), Tuning::default(), false).await
     }
 
     /// Like [`Stack::start`] with other timings.
     pub async fn start_tuned(tuning: Tuning) -> anyhow::Result<Stack> {
-        Self::start_with(PostgresOptions::throwaway(), tuning).await
+        Self::start_with(PostgresOptions::throwaway(), tuning, false).await
     }
 
     /// Starts servers and services with a durable Postgres (fsync on), for benchmarks.
@@ -163,27 +177,66 @@ impl Stack {
                 ..PostgresOptions::throwaway()
             },
             Tuning::default(),
+            false,
         )
         .await
     }
 
-    async fn start_with(pg_options: PostgresOptions, tuning: Tuning) -> anyhow::Result<Stack> {
+    /// Starts servers and services with TLS on every connection: NATS (`tls://`, TLS required),
+    /// Postgres (`sslmode=verify-full`) and Redis (`rediss://`), each with a certificate signed
+    /// by a CA made for this stack, which every client verifies.
+    pub async fn start_tls() -> anyhow::Result<Stack> {
+        Self::start_with(PostgresOptions::throwaway(), Tuning::default(), true).await
+    }
+
+    /// [`Stack::start_tls`] with a durable Postgres, for benchmarks beside [`Stack::start_durable`].
+    pub async fn start_durable_tls() -> anyhow::Result<Stack> {
+        Self::start_with(
+            PostgresOptions {
+                durable: true,
+                ..PostgresOptions::throwaway()
+            },
+            Tuning::default(),
+            true,
+        )
+        .await
+    }
+
+    async fn start_with(
+        mut pg_options: PostgresOptions,
+        tuning: Tuning,
+        tls: bool,
+    ) -> anyhow::Result<Stack> {
         showroom_telemetry::init_for_tests();
         let maildev = maildev_dir();
-        let (trust, auth_dir, nats_config) = nats_auth()?;
+        let (trust, auth_dir, mut nats_config) = nats_auth()?;
+        let tls = match tls {
+            true => Some(crate::tls::server_files(&auth_dir.path().join("tls"))?),
+            false => None,
+        };
+        if let Some(files) = &tls {
+            pg_options.tls = Some(files.clone());
+            nats_config.push_str(&format!(
+                "tls {{\n  cert_file: {:?}\n  key_file: {:?}\n}}\n",
+                files.cert.display().to_string(),
+                files.key.display().to_string()
+            ));
+        }
         let (nats, redis, pg, smtp) = tokio::try_join!(
             Nats::start_with(None, Some(&nats_config)),
-            Redis::start(),
+            Redis::start_with(tls.as_ref()),
             Postgres::start(pg_options),
             SmtpCatcher::start(&maildev),
         )
         .context("starting real servers (run deploy/install.sh if one is missing)")?;
-        let pool = showroom_store::connect(&pg.url, 5).await?;
+        let database_url = database_url(&pg, tls.as_ref());
+        let pool = showroom_store::connect(&database_url, 5).await?;
         showroom_store::migrate(&pool).await?;
         let mut stack = Stack {
             nats,
             trust,
             auth_dir,
+            tls,
             redis,
             pg,
             smtp,
@@ -199,11 +252,34 @@ impl Stack {
         Ok(stack)
     }
 
-    fn common(&self, service: Service) -> Common {
+    /// The NATS URL the services use: `tls://` with TLS.
+    pub fn nats_url(&self) -> String {
+        match &self.tls {
+            Some(_) => self.nats.url.replacen("nats://", "tls://", 1),
+            None => self.nats.url.clone(),
+        }
+    }
+
+    /// The database URL the services use: with TLS, verified against the stack's CA.
+    pub fn database_url(&self) -> String {
+        database_url(&self.pg, self.tls.as_ref())
+    }
+
+    /// The Redis URL presence uses: `rediss://` with TLS.
+    pub fn redis_url(&self) -> String {
+        match (&self.tls, &self.redis.tls_url) {
+            (Some(_), Some(url)) => url.clone(),
+            _ => self.redis.url.clone(),
+        }
+    }
+
+    /// The shared settings a service of this stack runs with (its own NATS credentials).
+    pub fn common(&self, service: Service) -> Common {
         Common {
-            nats_url: self.nats.url.clone(),
+            nats_url: self.nats_url(),
             nats_creds: Some(self.creds_path(service.name())),
-            database_url: Secret::new(self.pg.url.clone()),
+            nats_ca: self.tls.as_ref().map(|t| t.ca.clone()),
+            database_url: Secret::new(self.database_url()),
             admin_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             run_migrations: false,
             max_db_connections: 5,
@@ -259,7 +335,8 @@ impl Stack {
             Service::Presence => {
                 let config = showroom_presence::Config {
                     common,
-                    redis_url: self.redis.url.clone(),
+                    redis_url: self.redis_url(),
+                    redis_ca: self.tls.as_ref().map(|t| t.ca.clone()),
                     device_ttl_secs: self.tuning.device_ttl_secs,
                     ..Default::default()
                 };
@@ -331,8 +408,9 @@ impl Stack {
         let login = Login {
             name: "test",
             creds: Some(&creds),
+            ca: self.tls.as_ref().map(|t| t.ca.as_path()),
         };
-        Ok(showroom_bus::client(&self.nats.url, login).await?)
+        Ok(showroom_bus::client(&self.nats_url(), login).await?)
     }
 
     /// A [`Bus`] for the test itself, as the operator's user.

@@ -4,7 +4,7 @@
 use futures::StreamExt;
 use serde_json::{Value, json};
 use showroom_proto::v1;
-use showroom_testkit::{Stack, Tenant};
+use showroom_testkit::{Stack, Tenant, accepted_chat};
 use uuid::Uuid;
 
 const TYPED: &str = "my card is 4111 1111 1111 1111 and my SSN is 123-45-6789, call 312-555-0142";
@@ -19,18 +19,7 @@ async fn card_and_social_security_numbers_never_reach_the_store_or_a_screen() ->
     let nats = stack.nats_client().await?;
     let mut bus = nats.subscribe(v1::message_created(t.group)).await?;
     let (mut w, _) = stack.shopper(&t, None, 0).await?;
-    let started = w
-        .ask(json!({"type": "start", "department_id": t.sales}))
-        .await?;
-    let conv = started["conversation"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    agent.recv_type("offer").await?;
-    let taken = agent
-        .ask(json!({"type": "accept", "conversation_id": conv}))
-        .await?;
-    assert_eq!(taken["type"], "accepted", "{taken}");
+    let conv = accepted_chat(&mut w, &mut agent, t.sales).await?;
 
     let ack = w
         .ask(json!({"type": "send", "client_msg_id": "pay", "text": TYPED}))

@@ -247,6 +247,7 @@ async fn integrations_issuer(
     let login = showroom_bus::Login {
         name: "crm-export-system",
         creds: Some(&creds),
+        ca: config.common.nats_ca.as_deref(),
     };
     let system = showroom_bus::client(&config.common.nats_url, login)
         .await

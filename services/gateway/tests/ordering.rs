@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use showroom_bus::Bus;
 use showroom_proto::message::{Author, AuthorKind, Message, PostMessage};
 use showroom_proto::{Envelope, v1};
-use showroom_testkit::{Http, PASSWORD, Socket, Stack, Tenant};
+use showroom_testkit::{Http, PASSWORD, Socket, Stack, Tenant, accepted_chat};
 use tokio::sync::Barrier;
 use uuid::Uuid;
 
@@ -147,7 +147,7 @@ async fn all_in_order(
 
 /// A started and accepted chat between a shopper on `shopper_ws` and Sales agent 0 on
 /// `agent_base`: the shopper's socket and `welcome`, the agent's socket, the conversation id.
-async fn accepted_chat(
+async fn chat_between(
     t: &Tenant,
     shopper_ws: &str,
     agent_base: &str,
@@ -166,19 +166,7 @@ async fn accepted_chat(
     let mut shopper = Socket::widget(shopper_ws, &t.key, &t.origin).await?;
     let welcome = shopper.ask(json!({"type": "hello", "v": 1})).await?;
     anyhow::ensure!(welcome["type"] == "welcome", "{welcome}");
-    let started = shopper
-        .ask(json!({"type": "start", "department_id": t.sales, "name": "Rita"}))
-        .await?;
-    anyhow::ensure!(started["type"] == "started", "{started}");
-    let conv = started["conversation"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    agent.recv_type("offer").await?;
-    let accepted = agent
-        .ask(json!({"type": "accept", "conversation_id": conv}))
-        .await?;
-    anyhow::ensure!(accepted["type"] == "accepted", "{accepted}");
+    let conv = accepted_chat(&mut shopper, &mut agent, t.sales).await?;
     shopper.recv_type("conversation").await?;
     Ok((shopper, welcome, agent, conv))
 }
@@ -234,7 +222,7 @@ async fn rounds(
 async fn two_writers_at_once_reach_both_sockets_in_order() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
     let t = Tenant::seed(&stack.pool, "Order", 1).await?;
-    let (shopper, _, agent, conv) = accepted_chat(&t, &stack.ws_url(""), &stack.base_url).await?;
+    let (shopper, _, agent, conv) = chat_between(&t, &stack.ws_url(""), &stack.base_url).await?;
     rounds(&stack, &t, shopper, agent, None, &conv).await?;
     stack.stop().await
 }
@@ -249,7 +237,7 @@ async fn writers_on_three_gateway_processes_reach_every_socket_in_order() -> any
     let g3 = stack.gateway_process(gateway_binary()).await?;
     // The shopper on the first, the agent on the second, the shopper's second tab on the third;
     // the bot's posts are taken by any gateway of the queue group.
-    let (shopper, welcome, agent, conv) = accepted_chat(&t, &g1.ws_url(""), &g2.base_url).await?;
+    let (shopper, welcome, agent, conv) = chat_between(&t, &g1.ws_url(""), &g2.base_url).await?;
     let mut tab = Socket::widget(&g3.ws_url(""), &t.key, &t.origin).await?;
     let tab_welcome = tab
         .ask(json!({"type": "hello", "v": 1, "visitor_token": welcome["visitor_token"]}))
@@ -267,7 +255,7 @@ async fn a_message_published_late_still_arrives_in_its_place() -> anyhow::Result
     let stack = Stack::start().await?;
     let t = Tenant::seed(&stack.pool, "Late", 1).await?;
     let (mut shopper, _, mut agent, conv) =
-        accepted_chat(&t, &stack.ws_url(""), &stack.base_url).await?;
+        chat_between(&t, &stack.ws_url(""), &stack.base_url).await?;
     let conv_id: Uuid = conv.parse()?;
     let ack = shopper
         .ask(json!({"type": "send", "client_msg_id": "s-1", "text": "Is it still there?"}))

@@ -6,6 +6,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use std::path::Path;
+
+use anyhow::Context;
 use redis::aio::ConnectionManager;
 use uuid::Uuid;
 
@@ -33,6 +36,14 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// Where a Redis URL points, for messages: `host:port`, never a password.
+pub fn server_of(url: &str) -> String {
+    match redis::IntoConnectionInfo::into_connection_info(url) {
+        Ok(info) => info.addr().to_string(),
+        Err(_) => "(an unreadable URL)".to_string(),
+    }
+}
+
 /// The Redis side of presence.
 #[derive(Clone)]
 pub struct Devices {
@@ -41,9 +52,23 @@ pub struct Devices {
 }
 
 impl Devices {
-    /// Connects; the manager reconnects by itself when Redis restarts.
-    pub async fn connect(url: &str, ttl: Duration) -> redis::RedisResult<Self> {
-        let client = redis::Client::open(url)?;
+    /// Connects (with TLS for `rediss://`, verified against `ca` when given); the manager
+    /// reconnects by itself when Redis restarts. A first plain connection fails at once on a
+    /// wrong address, certificate or CA, instead of the manager's retries.
+    pub async fn connect(url: &str, ca: Option<&Path>, ttl: Duration) -> anyhow::Result<Self> {
+        let client = match ca {
+            Some(ca) => {
+                let root = std::fs::read(ca)
+                    .with_context(|| format!("reading the Redis CA file {}", ca.display()))?;
+                let certs = redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root),
+                };
+                redis::Client::build_with_tls(url, certs)?
+            }
+            None => redis::Client::open(url)?,
+        };
+        drop(client.get_multiplexed_async_connection().await?);
         let conn = ConnectionManager::new(client).await?;
         Ok(Self { conn, ttl })
     }

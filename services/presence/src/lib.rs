@@ -52,8 +52,12 @@ pub struct Config {
     /// NATS, Postgres and the admin port.
     #[serde(flatten)]
     pub common: Common,
-    /// Redis, where devices and their heartbeats live.
+    /// Redis, where devices and their heartbeats live: `redis://`, or `rediss://` for TLS.
     pub redis_url: String,
+    /// The CA (PEM) that signed Redis's certificate, for `rediss://` (`SHOWROOM_REDIS_CA`).
+    /// Unset: the system's roots.
+    #[serde(default)]
+    pub redis_ca: Option<std::path::PathBuf>,
     /// A device silent for this long is gone: the refresh interval (60 s) plus a margin.
     pub device_ttl_secs: u64,
     /// How often the sweep looks for silent devices.
@@ -67,6 +71,7 @@ impl Default for Config {
         Self {
             common: Common::with_admin_port(9101),
             redis_url: "redis://127.0.0.1:6379".into(),
+            redis_ca: None,
             device_ttl_secs: 90,
             sweep_interval_ms: 1_000,
             close_grace_ms: 3_000,
@@ -169,10 +174,16 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         .context("creating the PRESENCE stream")?;
     let devices = Devices::connect(
         &config.redis_url,
+        config.redis_ca.as_deref(),
         Duration::from_secs(config.device_ttl_secs),
     )
     .await
-    .context("connecting to Redis")?;
+    .with_context(|| {
+        format!(
+            "connecting to Redis at {}",
+            devices::server_of(&config.redis_url)
+        )
+    })?;
     let state = Arc::new(State {
         bus: base.bus.clone(),
         pool: base.pool.clone(),

@@ -205,6 +205,7 @@ async fn three_replicas_ten_thousand_chats_one_killed() -> anyhow::Result<()> {
     let common = Common {
         nats_url: nats.url.clone(),
         nats_creds: Some(creds("presence")),
+        nats_ca: None,
         database_url: Secret::new(pg.url.clone()),
         admin_addr: "127.0.0.1:0".parse()?,
         run_migrations: false,
