@@ -20,19 +20,22 @@ import yaml
 SERVICES = ["gateway", "presence", "router", "bot", "lead-capture", "notification", "crm-export"]
 HTTP_SERVICES = {"gateway"}
 REDIS_SERVICES = {"gateway", "presence"}
-SCALED = {"gateway", "router"}  # 2 replicas, HPA 2..10 on CPU 70%, PodDisruptionBudget
+SCALED = {"gateway", "router"}  # HPA 2..10 on CPU 70%
+# Every service runs 2 replicas in the base, each with a PodDisruptionBudget (maxUnavailable 1).
 IMAGE_REPO = "ghcr.io/showroom/showroom-"
 PART_OF = ("app.kubernetes.io/part-of", "showroom")
 SHARED_CONFIG = {
     "SHOWROOM_NATS_URL": "nats://nats:4222",
     "SHOWROOM_ADMIN_ADDR": "0.0.0.0:9090",
     "RUST_LOG": "info",
+    "SHOWROOM_RUN_MIGRATIONS": "false",
 }  # exact values checked for the base; an overlay may change them
 # name -> key that the manifests read; the Secrets themselves are not rendered.
 SECRET_REFS = {
     ("showroom-database", "url"),
     ("showroom-gateway", "visitor-token-secret"),
     ("showroom-smtp", "url"),
+    ("showroom-database-migrate", "url"),
 }
 # Mounted as files, not read through env: one per service (showroom-nats-<service>, key creds);
 # the example file shows the gateway's.
@@ -93,8 +96,7 @@ def check_deployment(c, name, dep, profile, configmaps, tags):
             f"{where}: selector does not match the pod template labels")
     c.check(pod_labels.get(PART_OF[0]) == PART_OF[1], f"{where}: pod template lacks {PART_OF[0]}={PART_OF[1]}")
     if profile == "base":
-        want = 2 if name in SCALED else 1
-        c.check(spec.get("replicas") == want, f"{where}: replicas {spec.get('replicas')} != {want}")
+        c.check(spec.get("replicas") == 2, f"{where}: replicas {spec.get('replicas')} != 2")
 
     c.check(pod.get("terminationGracePeriodSeconds") == 30, f"{where}: terminationGracePeriodSeconds != 30")
     psc = pod.get("securityContext", {})
@@ -196,6 +198,27 @@ def check_deployment(c, name, dep, profile, configmaps, tags):
             c.check(ref in SECRET_REFS, f"{where}: {e['name']} references unknown Secret key {ref}")
 
 
+def check_job(c, job, tags):
+    """The migrate Job: the schema owner's URL from its own Secret, locked down like the services."""
+    where = "job/migrate"
+    pod = job["spec"]["template"]["spec"]
+    c.check(pod.get("restartPolicy") == "Never", f"{where}: restartPolicy is not Never")
+    c.check(job["spec"].get("ttlSecondsAfterFinished", 0) > 0, f"{where}: no ttlSecondsAfterFinished")
+    psc = pod.get("securityContext", {})
+    c.check(psc.get("runAsNonRoot") is True, f"{where}: pod runAsNonRoot is not true")
+    ct = (pod.get("containers") or [{}])[0]
+    repo, _, tag = ct.get("image", "").rpartition(":")
+    c.check(repo == IMAGE_REPO + "migrate" and tag, f"{where}: image is not {IMAGE_REPO}migrate:<tag>")
+    tags.add(tag)
+    c.check(ct.get("command") == ["/usr/local/bin/showroom-migrate"], f"{where}: command is not showroom-migrate")
+    sc = ct.get("securityContext", {})
+    c.check(sc.get("readOnlyRootFilesystem") is True and sc.get("allowPrivilegeEscalation") is False,
+            f"{where}: container not locked down")
+    env = env_map(ct)
+    c.check(secret_ref(env.get("SHOWROOM_DATABASE_URL")) == ("showroom-database-migrate", "url"),
+            f"{where}: SHOWROOM_DATABASE_URL is not from Secret showroom-database-migrate")
+
+
 def check_set(c, objs, profile):
     by = {}
     for o in objs:
@@ -234,11 +257,14 @@ def check_set(c, objs, profile):
             ports = {p.get("name"): (p.get("port"), p.get("targetPort")) for p in svc["spec"].get("ports", [])}
             want = {"admin": (9090, "admin"), **({"http": (8080, "http")} if name in HTTP_SERVICES else {})}
             c.check(ports == want, f"service/{name}: ports {ports} != {want}")
+    jobs = by.get("Job", {})
+    if c.check(sorted(jobs) == ["migrate"], f"Jobs {sorted(jobs)} != ['migrate']"):
+        check_job(c, jobs["migrate"], tags)
     c.check(len(tags) == 1, f"services use different image tags: {sorted(tags)}")
 
     hpas, pdbs = by.get("HorizontalPodAutoscaler", {}), by.get("PodDisruptionBudget", {})
     c.check(sorted(hpas) == sorted(SCALED), f"HPAs {sorted(hpas)} != {sorted(SCALED)}")
-    c.check(sorted(pdbs) == sorted(SCALED), f"PDBs {sorted(pdbs)} != {sorted(SCALED)}")
+    c.check(sorted(pdbs) == sorted(SERVICES), f"PDBs {sorted(pdbs)} != {sorted(SERVICES)}")
     for name, hpa in hpas.items():
         spec = hpa["spec"]
         c.check(hpa["apiVersion"] == "autoscaling/v2", f"hpa/{name}: apiVersion is not autoscaling/v2")

@@ -7,8 +7,10 @@
 //!
 //! # Layout
 //! - [`connect`]: a pool with sane limits and time-outs.
-//! - [`migrate`]: applies pending migrations (safe to call from many processes at once:
-//!   sqlx serialises them with an advisory lock).
+//! - [`migrate`], [`migrate_reporting`], [`migrator`]: applies pending migrations (safe to
+//!   call from many processes at once: sqlx serialises them with an advisory lock), leaving
+//!   newer ones a newer release applied.
+//! - [`server_of`]: where a database URL points, for messages (no password).
 //! - [`read`]: read models shared by services (the conversation snapshot).
 //! - [`report`]: read-only reports (per-department numbers over a time range).
 //! - [`StoreError`]: what went wrong.
@@ -24,8 +26,15 @@ use sqlx::postgres::PgPoolOptions;
 
 pub use sqlx;
 
-/// The project's migrations, embedded at build time.
-pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
+/// The project's migrations, embedded at build time. Migrations the database has and this
+/// binary does not know (a newer release applied them) are allowed: a rolled-back binary starts
+/// against the newer schema, which migrations keep compatible (expand, then contract; see
+/// `docs/architecture.md`).
+pub fn migrator() -> Migrator {
+    let mut m = sqlx::migrate!("../../migrations");
+    m.set_ignore_missing(true);
+    m
+}
 
 /// A database operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -63,8 +72,77 @@ pub fn server_of(url: &str) -> String {
 
 /// Applies every pending migration.
 pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
-    MIGRATOR.run(pool).await?;
+    migrator().run(pool).await?;
     Ok(())
+}
+
+/// What [`migrate_reporting`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationReport {
+    /// Versions applied now.
+    pub applied: Vec<i64>,
+    /// The newest version this binary knows.
+    pub known: i64,
+    /// Versions the database has that this binary does not know (a newer release applied them).
+    pub unknown: Vec<i64>,
+}
+
+impl std::fmt::Display for MigrationReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.applied.as_slice() {
+            [] => write!(
+                f,
+                "the schema was up to date (newest known migration {})",
+                self.known
+            )?,
+            a => write!(f, "applied {} migration(s): {a:?}", a.len())?,
+        }
+        if !self.unknown.is_empty() {
+            write!(
+                f,
+                "; the database also has {:?}, newer than this binary: left as they are",
+                self.unknown
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// [`migrate`], saying which migrations it applied and which newer ones it found.
+pub async fn migrate_reporting(pool: &PgPool) -> Result<MigrationReport, StoreError> {
+    let applied = |pool: &PgPool| {
+        let pool = pool.clone();
+        async move {
+            let exists: bool =
+                sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+                    .fetch_one(&pool)
+                    .await
+                    .map_err(StoreError::Connect)?;
+            if !exists {
+                return Ok::<Vec<i64>, StoreError>(Vec::new());
+            }
+            sqlx::query_scalar(
+                "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
+            )
+            .fetch_all(&pool)
+            .await
+            .map_err(StoreError::Connect)
+        }
+    };
+    let before = applied(pool).await?;
+    migrate(pool).await?;
+    let after = applied(pool).await?;
+    let m = migrator();
+    let known: Vec<i64> = m.iter().map(|x| x.version).collect();
+    Ok(MigrationReport {
+        applied: after
+            .iter()
+            .filter(|v| !before.contains(v))
+            .copied()
+            .collect(),
+        known: known.iter().copied().max().unwrap_or(0),
+        unknown: after.into_iter().filter(|v| !known.contains(v)).collect(),
+    })
 }
 
 /// Whether the database answers a trivial query (for `/readyz`).

@@ -328,3 +328,42 @@ async fn shoppers_get_the_transcript_by_email_on_request_once_and_rate_limited()
     );
     stack.stop().await
 }
+
+/// Two notification replicas share the transcript sweep and the e-mails' keys: every shopper
+/// gets their transcript exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_mail_each_transcript_once() -> anyhow::Result<()> {
+    const CHATS: usize = 12;
+    let mut stack = Stack::start().await?;
+    stack
+        .start_service(showroom_testkit::Service::Notification)
+        .await?;
+    let t = Tenant::seed(&stack.pool, "Twice", 1).await?;
+    showroom_store::sqlx::query("UPDATE agents SET max_chats = 100")
+        .execute(&stack.pool)
+        .await?;
+    let mut agent = stack.agent(&t.agents[0].1, "available").await?;
+    let mut shoppers = Vec::new();
+    for i in 0..CHATS {
+        let (mut w, _) = stack.shopper(&t, None, 0).await?;
+        let conv = showroom_testkit::accepted_chat(&mut w, &mut agent, t.sales).await?;
+        // The contact the Lead Gate would have collected.
+        showroom_store::sqlx::query("UPDATE conversations SET contact = $2 WHERE id = $1")
+            .bind(uuid::Uuid::parse_str(&conv)?)
+            .bind(json!({"first_name": "Shopper", "last_name": format!("No{i}"), "email": format!("twice{i}@mails.example")}))
+            .execute(&stack.pool)
+            .await?;
+        say(&mut w, "Thanks, that is all.").await?;
+        shoppers.push(w);
+    }
+    // Quiet for 3 s (the tests' transcript delay), then both replicas sweep every 200 ms.
+    for i in 0..CHATS {
+        mail_to(&stack, &format!("twice{i}@mails.example"), "Your chat with").await?;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for i in 0..CHATS {
+        let to = format!("twice{i}@mails.example");
+        assert_eq!(count_to(&stack, &to).await?, 1, "{to} got one transcript");
+    }
+    stack.stop().await
+}

@@ -37,6 +37,16 @@ fn id_of(frame: &Value) -> String {
         .to_string()
 }
 
+/// A conversation's state, as stored.
+async fn state_of(stack: &Stack, conv: &str) -> anyhow::Result<String> {
+    let (state,): (String,) =
+        showroom_store::sqlx::query_as("SELECT state FROM conversations WHERE id = $1")
+            .bind(conv.parse::<Uuid>()?)
+            .fetch_one(&stack.pool)
+            .await?;
+    Ok(state)
+}
+
 async fn start(w: &mut Socket, department: Uuid) -> anyhow::Result<Value> {
     let started = w
         .ask(json!({"type": "start", "department_id": department}))
@@ -491,11 +501,7 @@ async fn a_time_out_survives_a_router_restart_and_fires_once() -> anyhow::Result
     let conv = id_of(&start(&mut w, t.sales).await?);
     stack.stop_service(Service::Router).await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let (state,): (String,) =
-        showroom_store::sqlx::query_as("SELECT state FROM conversations WHERE id = $1")
-            .bind(conv.parse::<Uuid>()?)
-            .fetch_one(&stack.pool)
-            .await?;
+    let state = state_of(&stack, &conv).await?;
     assert_eq!(
         state, "incoming",
         "nobody fired it while the router was down"
@@ -755,5 +761,37 @@ async fn a_department_overflows_to_the_bdc_and_rules_route_to_it() -> anyhow::Re
         .recv_matching("offer", |o| id_of(o) == id_of(&started))
         .await?;
     assert_eq!(offer["conversation"]["team"]["name"], "BDC", "{offer}");
+    stack.stop().await
+}
+
+/// Presence away (restarting): a new chat is not sent offline for lack of an answer. It waits,
+/// and is offered as soon as presence answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_silent_presence_keeps_a_new_chat_waiting_instead_of_offline() -> anyhow::Result<()> {
+    let mut stack = Stack::start().await?;
+    let t = Tenant::seed(&stack.pool, "Silent", 1).await?;
+    let mut agent = stack.agent(&t.agents[0].1, "available").await?;
+    stack.stop_service(Service::Presence).await?;
+    let (mut w, _) = stack.shopper(&t, None, 0).await?;
+    let started = start(&mut w, t.sales).await?;
+    assert_eq!(
+        started["conversation"]["state"], "incoming",
+        "presence silent is not nobody available: {started}"
+    );
+    let conv = id_of(&started);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let state = state_of(&stack, &conv).await?;
+    assert_eq!(state, "incoming", "still waiting while presence is away");
+    // Presence is back (the agent's console still connected, its devices in Redis): the
+    // router looks again and offers the chat.
+    stack.start_service(Service::Presence).await?;
+    let offer = agent
+        .recv_matching("offer", |f| f["conversation"]["id"] == conv.as_str())
+        .await?;
+    assert_eq!(offer["conversation"]["state"], "incoming");
+    let accepted = agent
+        .ask(json!({"type": "accept", "conversation_id": conv}))
+        .await?;
+    assert_eq!(accepted["type"], "accepted", "{accepted}");
     stack.stop().await
 }

@@ -1,9 +1,11 @@
 //! E-mails by SMTP: missed chats to the department's managers, messages left forwarded to the
 //! addresses a website names, and transcripts to shoppers. Each e-mail has a key saying what
-//! it is (`sent_mails`), so a redelivered event never sends it twice.
+//! it is (`sent_mails`), claimed before it is sent, so neither a redelivered event nor a second
+//! replica sends it twice.
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, Message};
 use lettre::transport::smtp::AsyncSmtpTransport;
@@ -26,6 +28,9 @@ pub enum MailError {
     #[error("postgres: {0}")]
     Db(#[from] sqlx::Error),
 }
+
+/// How long a replica's claim on an e-mail's key lasts: longer than the SMTP time-out (10 s).
+pub const CLAIM_LEASE: Duration = Duration::from_secs(30);
 
 /// The SMTP server and the sender.
 pub struct Mailer {
@@ -51,9 +56,13 @@ impl Mailer {
         })
     }
 
-    /// Sends a plain-text e-mail once per `key`: a key already sent sends nothing. The key is
-    /// recorded after the server took the e-mail, so a crash in between may send it again
-    /// (at least once), never lose it.
+    /// Sends a plain-text e-mail once per `key`, whichever replica asks: the key is claimed
+    /// before the e-mail goes (`sent_mails.sending_until`, a lease of [`CLAIM_LEASE`]), marked
+    /// sent after the SMTP server took it, and released if sending failed. Answers `false` when
+    /// the key was sent already. While another replica holds the claim this waits for it to
+    /// finish (sent: `false`; failed: it sends itself). A holder that died leaves a claim taken
+    /// over when its lease ends; a crash between the hand-off and the mark may then send the
+    /// e-mail again (at least once, never lost, never twice at the same time).
     pub async fn send_once(
         &self,
         key: &str,
@@ -61,19 +70,49 @@ impl Mailer {
         subject: &str,
         body: String,
     ) -> Result<bool, MailError> {
-        let sent: Option<(String,)> = sqlx::query_as("SELECT key FROM sent_mails WHERE key = $1")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?;
-        if sent.is_some() {
-            return Ok(false);
-        }
         let address: Address = to
             .trim()
             .parse()
             .map_err(|_| MailError::Recipient(to.to_string()))?;
-        self.deliver(address, subject, body).await?;
-        sqlx::query("INSERT INTO sent_mails (key) VALUES ($1) ON CONFLICT DO NOTHING")
+        let deadline = tokio::time::Instant::now() + CLAIM_LEASE + Duration::from_secs(1);
+        loop {
+            let claimed: Option<(bool,)> = sqlx::query_as(
+                "INSERT INTO sent_mails (key, sending_until) \
+                 VALUES ($1, now() + make_interval(secs => $2)) \
+                 ON CONFLICT (key) DO UPDATE SET sending_until = EXCLUDED.sending_until \
+                 WHERE sent_mails.sending_until < now() RETURNING true",
+            )
+            .bind(key)
+            .bind(CLAIM_LEASE.as_secs_f64())
+            .fetch_optional(&self.pool)
+            .await?;
+            if claimed.is_some() {
+                break;
+            }
+            let state: Option<(Option<DateTime<Utc>>,)> =
+                sqlx::query_as("SELECT sending_until FROM sent_mails WHERE key = $1")
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            match state {
+                Some((None,)) => return Ok(false), // sent
+                _ if tokio::time::Instant::now() >= deadline => {
+                    return Err(MailError::Smtp(format!(
+                        "{key} is being sent by another replica still"
+                    )));
+                }
+                // Another replica is sending it (or just released it): look again.
+                _ => tokio::time::sleep(Duration::from_millis(250)).await,
+            }
+        }
+        if let Err(e) = self.deliver(address, subject, body).await {
+            sqlx::query("DELETE FROM sent_mails WHERE key = $1 AND sending_until IS NOT NULL")
+                .bind(key)
+                .execute(&self.pool)
+                .await?;
+            return Err(e);
+        }
+        sqlx::query("UPDATE sent_mails SET sending_until = NULL, sent_at = now() WHERE key = $1")
             .bind(key)
             .execute(&self.pool)
             .await?;

@@ -310,9 +310,16 @@ impl Notices {
     /// Mails every transcript that is due: the chat quiet for the inactivity time, the
     /// shopper's e-mail known, the website's setting on; in the shopper's language.
     pub async fn send_due_transcripts(&self) -> Result<usize, NoticeError> {
+        // Replicas share the due rows: each claims a batch no other holds (a lease, so a dead
+        // replica's batch comes back), skipping rows another is claiming right now.
         let due: Vec<(Uuid, Uuid)> = sqlx::query_as(
-            "SELECT conversation_id, group_id FROM transcript_mails \
-             WHERE sent_at IS NULL AND due_at <= now() ORDER BY due_at LIMIT 50",
+            "WITH due AS (SELECT conversation_id FROM transcript_mails \
+               WHERE sent_at IS NULL AND due_at <= now() \
+                 AND (claimed_until IS NULL OR claimed_until < now()) \
+               ORDER BY due_at LIMIT 50 FOR UPDATE SKIP LOCKED) \
+             UPDATE transcript_mails t SET claimed_until = now() + interval '2 minutes' \
+             FROM due WHERE t.conversation_id = due.conversation_id \
+             RETURNING t.conversation_id, t.group_id",
         )
         .fetch_all(&self.pool)
         .await?;

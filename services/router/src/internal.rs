@@ -100,7 +100,7 @@ impl Machine {
         }
         let ok = self
             .available(group, agents.to_vec(), Purpose::Internal)
-            .await;
+            .await?;
         let refused: Vec<&str> = agents
             .iter()
             .filter(|a| !ok.contains(a))

@@ -62,9 +62,12 @@ fn closing_event(state: ConversationState) -> ConversationEventKind {
 enum Decision {
     /// The bot's Lead Gate comes first.
     Gate,
+    /// Incoming, offered to these agents (none yet when presence was silent: `recheck` looks
+    /// again soon instead of sending the chat offline).
     Offer {
         offered_to: Vec<Uuid>,
         team: Option<Uuid>,
+        recheck: bool,
     },
     Offline(OfflineReason),
 }
@@ -90,9 +93,13 @@ fn waiting_timers(
     dept: &Department,
     team: Option<Uuid>,
     offered_to: &[Uuid],
+    recheck: bool,
 ) -> (Vec<&'static str>, Vec<f64>) {
     let s = &dept.settings;
     let mut timers: Vec<(&str, f64)> = vec![("incoming", s.incoming_timeout_secs as f64)];
+    if recheck {
+        timers.push(("recheck", crate::offers::RECHECK_SECS as f64));
+    }
     if let Some(wait) = s.wait_secs {
         timers.push(("wait", wait as f64));
     }
@@ -453,9 +460,9 @@ impl Machine {
         }
         let (state, reason, offered_to, team) = match &decision {
             Decision::Gate => (ConversationState::Bot, None, Vec::new(), None),
-            Decision::Offer { offered_to, team } => {
-                (ConversationState::Incoming, None, offered_to.clone(), *team)
-            }
+            Decision::Offer {
+                offered_to, team, ..
+            } => (ConversationState::Incoming, None, offered_to.clone(), *team),
             Decision::Offline(r) => (ConversationState::Offline, Some(*r), Vec::new(), None),
         };
         let closed = state.is_closed();
@@ -466,7 +473,7 @@ impl Machine {
                 vec!["inactivity"],
                 vec![dept.settings.inactivity_secs as f64],
             ),
-            Decision::Offer { .. } => waiting_timers(&dept, team, &offered_to),
+            Decision::Offer { recheck, .. } => waiting_timers(&dept, team, &offered_to, *recheck),
             Decision::Offline(_) => (Vec::new(), Vec::new()),
         };
         let inserted: Option<(Uuid,)> = sqlx::query_as(
@@ -609,9 +616,13 @@ impl Machine {
         {
             decision = Decision::Offline(OfflineReason::MaxSessions);
         }
-        let (offered_to, team) = match &decision {
-            Decision::Offer { offered_to, team } => (offered_to.clone(), *team),
-            _ => (Vec::new(), None),
+        let (offered_to, team, recheck) = match &decision {
+            Decision::Offer {
+                offered_to,
+                team,
+                recheck,
+            } => (offered_to.clone(), *team, *recheck),
+            _ => (Vec::new(), None, false),
         };
         let result: Result<Conversation, sqlx::Error> = async {
             sqlx::query(
@@ -644,7 +655,7 @@ impl Machine {
             }
             self.cancel_timers(&mut tx, cmd.conversation_id, &["inactivity"])
                 .await?;
-            let (kinds, secs) = waiting_timers(&dept, team, &offered_to);
+            let (kinds, secs) = waiting_timers(&dept, team, &offered_to, recheck);
             sqlx::query(
                 "WITH u AS (UPDATE conversations SET state = 'incoming' WHERE id = $1) \
                  INSERT INTO conversation_timers (conversation_id, kind, group_id, due_at) \
@@ -750,6 +761,17 @@ impl Machine {
                 .await
                 .map_err(db_error)?;
         }
+        if pool.silent {
+            // Presence did not answer: not "nobody". The chat waits and is looked at again.
+            return Ok((
+                dept,
+                Decision::Offer {
+                    offered_to: Vec::new(),
+                    team,
+                    recheck: true,
+                },
+            ));
+        }
         if pool.online.is_empty() {
             return Ok((dept, Decision::Offline(OfflineReason::NobodyAvailable)));
         }
@@ -760,6 +782,7 @@ impl Machine {
             Decision::Offer {
                 offered_to: p.offered_to,
                 team,
+                recheck: false,
             },
         ))
     }
@@ -848,7 +871,7 @@ impl Machine {
             .bind(cmd.agent_id)
             .execute(&mut *tx)
             .await?;
-            self.cancel_timers(&mut tx, cmd.conversation_id, &["ring", "overflow", "wait", "incoming"])
+            self.cancel_timers(&mut tx, cmd.conversation_id, &["ring", "overflow", "wait", "incoming", "recheck"])
                 .await?;
             self.set_timer(&mut tx, cmd.conversation_id, group, "inactivity", inactivity)
                 .await?;

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use showroom_proto::conversation::ConversationEventKind;
 use showroom_proto::presence::{FindAvailable, PresenceChanged, Purpose};
 use showroom_proto::routing::OfferMode;
-use showroom_proto::{Envelope, v1};
+use showroom_proto::{CommandError, Envelope, ErrorCode, v1};
 use showroom_runtime::Base;
 use showroom_store::read;
 use showroom_store::sqlx::{self, PgConnection};
@@ -35,7 +35,16 @@ pub(crate) struct Candidate {
 pub(crate) struct Pool {
     /// Connected, with a status that takes this kind of chat.
     pub online: Vec<Candidate>,
+    /// Presence did not answer (it restarts, or is away): who is online is not known, which is
+    /// not the same as nobody (a chat waits and is looked at again; offers stay as they are).
+    pub silent: bool,
 }
+
+/// How long the router keeps asking a silent presence before it calls it silent.
+pub(crate) const PRESENCE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// How soon a chat that could not be offered (presence silent) is looked at again.
+pub(crate) const RECHECK_SECS: u32 = 2;
 
 impl Pool {
     /// Online and under capacity (the department may cap everyone's maximum).
@@ -176,8 +185,14 @@ impl Machine {
             return Ok(Pool::default());
         }
         let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
-        let available = self.available(group, ids, purpose).await;
+        let Ok(available) = self.available(group, ids, purpose).await else {
+            return Ok(Pool {
+                online: Vec::new(),
+                silent: true,
+            });
+        };
         Ok(Pool {
+            silent: false,
             online: rows
                 .into_iter()
                 .filter(|r| available.contains(&r.0))
@@ -191,14 +206,15 @@ impl Machine {
         })
     }
 
-    /// Which of `agents` presence says can take a chat of this kind now. Presence silent:
-    /// nobody (the chat waits, or goes offline, rather than ringing a ghost).
+    /// Which of `agents` presence says can take a chat of this kind now, asking again for
+    /// [`PRESENCE_PATIENCE`] while it does not answer (a restart). Presence silent: `unavailable`,
+    /// never "nobody", so no chat goes offline and no offer is withdrawn for lack of an answer.
     pub(crate) async fn available(
         &self,
         group: Uuid,
         agents: Vec<Uuid>,
         purpose: Purpose,
-    ) -> Vec<Uuid> {
+    ) -> Result<Vec<Uuid>, CommandError> {
         let query = Envelope::new(
             group,
             FindAvailable {
@@ -208,17 +224,24 @@ impl Machine {
         );
         match self
             .bus
-            .request(v1::presence_find_available(group), &query)
+            .request_retrying(
+                v1::presence_find_available(group),
+                &query,
+                PRESENCE_PATIENCE,
+            )
             .await
         {
-            Ok(Ok(ids)) => ids,
+            Ok(Ok(ids)) => Ok(ids),
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "presence refused the availability query");
-                Vec::new()
+                Err(e)
             }
             Err(e) => {
                 tracing::warn!(error = %e, "presence did not answer the availability query");
-                Vec::new()
+                Err(CommandError::new(
+                    ErrorCode::Unavailable,
+                    "presence did not answer; retry",
+                ))
             }
         }
     }
@@ -264,6 +287,10 @@ impl Machine {
         let pool = self
             .pool(tx, group, Some(department_id), team, None, Purpose::NewChat)
             .await?;
+        if pool.silent {
+            // Nothing is known: the offers stay as they are; look again soon.
+            return self.set_timer(tx, id, group, "recheck", RECHECK_SECS).await;
+        }
         let eligible = pool.eligible(dept.settings.max_chats_per_agent);
         let plan = plan(dept.settings.mode, &eligible, &current, &rang_out, trigger);
         let fresh: Vec<Uuid> = plan
@@ -315,10 +342,11 @@ impl Machine {
     /// their departments and teams they can now take are offered to them. Ring chats that lose
     /// their ringing agent, or wait with nobody ringing, are reconsidered one by one.
     async fn presence_changed(&self, group: Uuid, agent: Uuid) {
-        let takes = self
-            .available(group, vec![agent], Purpose::NewChat)
-            .await
-            .contains(&agent);
+        let Ok(available) = self.available(group, vec![agent], Purpose::NewChat).await else {
+            // Presence silent: nothing changes on a guess (the next change or recheck follows).
+            return;
+        };
+        let takes = available.contains(&agent);
         if let Err(e) = self.withdraw_and_offer(group, agent, takes).await {
             tracing::warn!(error = %e, agent = %agent, "cannot follow a presence change");
         }
@@ -523,6 +551,7 @@ mod tests {
         let b = cand(2, 1, None);
         let pool = Pool {
             online: vec![a.clone(), b.clone()],
+            silent: false,
         };
         let eligible = pool.eligible(None);
         assert_eq!(eligible.len(), 1);

@@ -124,6 +124,11 @@ impl Machine {
                 self.reconsider(tx, group, id, Trigger::Overflow, staged)
                     .await?;
             }
+            // Presence was silent when the chat was offered: ask again.
+            ("recheck", "incoming") => {
+                self.reconsider(tx, group, id, Trigger::Presence, staged)
+                    .await?;
+            }
             // A shopper who walked away from the bot's questions times out the same way.
             ("inactivity", "active" | "bot") => self.inactivity(tx, group, id, staged).await?,
             ("transfer", "active") => self.expire_transfer(tx, group, id, staged).await?,

@@ -77,7 +77,7 @@ impl Machine {
                 };
                 if !self
                     .available(group, vec![a], Purpose::Transfer)
-                    .await
+                    .await?
                     .contains(&a)
                 {
                     return Err(not_allowed(format!(
@@ -106,6 +106,12 @@ impl Machine {
                     )
                     .await
                     .map_err(db_error)?;
+                if pool.silent {
+                    return Err(CommandError::new(
+                        ErrorCode::Unavailable,
+                        "presence did not answer; retry",
+                    ));
+                }
                 let targets: Vec<Uuid> = pool
                     .eligible(dept.settings.max_chats_per_agent)
                     .iter()
@@ -386,7 +392,7 @@ impl Machine {
         };
         if !self
             .available(group, vec![cmd.to_agent], Purpose::Transfer)
-            .await
+            .await?
             .contains(&cmd.to_agent)
         {
             return Err(not_allowed(format!(
@@ -459,7 +465,7 @@ impl Machine {
             .bind(cmd.to_agent)
             .execute(&mut *tx)
             .await?;
-            self.cancel_timers(&mut tx, cmd.conversation_id, &["ring", "overflow", "wait", "incoming", "transfer"])
+            self.cancel_timers(&mut tx, cmd.conversation_id, &["ring", "overflow", "wait", "incoming", "transfer", "recheck"])
                 .await?;
             self.set_timer(&mut tx, cmd.conversation_id, group, "inactivity", inactivity).await?;
             // Those the waiting chat was offered to drop it from Incoming; the agent who had it
