@@ -29,6 +29,7 @@ SHARED_CONFIG = {
     "SHOWROOM_ADMIN_ADDR": "0.0.0.0:9090",
     "RUST_LOG": "info",
     "SHOWROOM_RUN_MIGRATIONS": "false",
+    "SHOWROOM_STREAM_REPLICAS": "3",
 }  # exact values checked for the base; an overlay may change them
 # name -> key that the manifests read; the Secrets themselves are not rendered.
 SECRET_REFS = {

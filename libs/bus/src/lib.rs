@@ -159,8 +159,17 @@ pub async fn client(url: &str, login: Login<'_>) -> Result<Client, BusError> {
             .add_root_certificates(ca.to_path_buf())
             .require_tls(true);
     }
+    let servers: Vec<async_nats::ServerAddr> = url
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| {
+            u.parse()
+                .map_err(|e| BusError::Nats(format!("the NATS URL {u:?} is not valid: {e}")))
+        })
+        .collect::<Result<_, _>>()?;
     options
-        .connect(url)
+        .connect(servers)
         .await
         .map_err(|source| BusError::Connect {
             url: url.to_string(),
@@ -181,24 +190,55 @@ impl Bus {
         self.client.connection_state() == async_nats::connection::State::Connected
     }
 
-    /// Creates the stream, or updates it to the spec; idempotent, called by its owner at start.
-    pub async fn ensure_stream(&self, spec: &StreamSpec) -> Result<stream::Stream, BusError> {
-        let config = stream::Config {
-            name: spec.name.to_string(),
-            subjects: spec.subjects.clone(),
-            max_age: spec.max_age,
-            storage: stream::StorageType::File,
-            duplicate_window: Duration::from_secs(120),
-            ..Default::default()
-        };
+    /// Creates the stream with its spec's limits and `replicas` copies, called by its owner at
+    /// start. A stream that exists gets only what the owner owns brought up to date, its
+    /// subjects; its replicas, limits and the rest stay as they are, so an operator's choice
+    /// (more replicas, other limits) is never reverted.
+    pub async fn ensure_stream(
+        &self,
+        spec: &StreamSpec,
+        replicas: usize,
+    ) -> Result<stream::Stream, BusError> {
         let err = |e: &dyn std::fmt::Display| BusError::Stream {
             name: spec.name,
             reason: e.to_string(),
         };
-        self.js
-            .create_or_update_stream(config)
-            .await
-            .map_err(|e| err(&e))?;
+        match self.js.get_stream(spec.name).await {
+            Ok(mut existing) => {
+                let mut config = existing.info().await.map_err(|e| err(&e))?.config.clone();
+                let mut subjects = spec.subjects.clone();
+                subjects.sort();
+                let mut have = config.subjects.clone();
+                have.sort();
+                if have != subjects {
+                    config.subjects = spec.subjects.clone();
+                    self.js.update_stream(config).await.map_err(|e| err(&e))?;
+                }
+            }
+            Err(_) => {
+                let config = stream::Config {
+                    name: spec.name.to_string(),
+                    subjects: spec.subjects.clone(),
+                    max_age: spec.max_age,
+                    max_bytes: spec.max_bytes,
+                    discard: if spec.discard_new {
+                        stream::DiscardPolicy::New
+                    } else {
+                        stream::DiscardPolicy::Old
+                    },
+                    num_replicas: replicas.max(1),
+                    storage: stream::StorageType::File,
+                    duplicate_window: Duration::from_secs(120),
+                    ..Default::default()
+                };
+                // Two replicas starting at once: whichever loses the race gets "exists", fine.
+                if let Err(e) = self.js.create_stream(config).await
+                    && self.js.get_stream(spec.name).await.is_err()
+                {
+                    return Err(err(&e));
+                }
+            }
+        }
         self.js.get_stream(spec.name).await.map_err(|e| err(&e))
     }
 

@@ -76,7 +76,8 @@ fn describe(kind: &figment::error::Kind) -> String {
 /// `SHOWROOM_MAX_DB_CONNECTIONS`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Common {
-    /// NATS server URL.
+    /// NATS server URL, or several separated by commas (a cluster's seeds; the client also
+    /// learns the others from the cluster and moves to another when its server goes).
     pub nats_url: String,
     /// The service's NATS credentials file (`.creds`: its user JWT and nkey seed), mounted from
     /// a Secret. Unset: connect without credentials (only a server without auth accepts that).
@@ -94,8 +95,17 @@ pub struct Common {
     pub admin_addr: std::net::SocketAddr,
     /// Apply pending migrations at start (turn off when a migration job does it).
     pub run_migrations: bool,
-    /// Largest number of Postgres connections.
+    /// Largest number of Postgres connections of one process (see the budget in
+    /// `docs/architecture.md`).
     pub max_db_connections: u32,
+    /// Copies of each JetStream stream this service creates (1 in dev, 3 on a production
+    /// cluster); a stream that exists keeps the replicas it has.
+    #[serde(default = "one")]
+    pub stream_replicas: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl Common {
@@ -109,6 +119,7 @@ impl Common {
             admin_addr: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
             run_migrations: true,
             max_db_connections: 10,
+            stream_replicas: 1,
         }
     }
 }

@@ -211,9 +211,16 @@ pub struct StreamSpec {
     pub subjects: Vec<String>,
     /// How long facts are kept on the bus (Postgres keeps them for good).
     pub max_age: Duration,
+    /// Most bytes kept (see `docs/architecture.md`, "Stream sizing").
+    pub max_bytes: i64,
+    /// When full: refuse new events (`true`: their publishers' outboxes and retries hold them
+    /// until room is made) rather than drop the oldest (`false`: for signals that are rebuilt).
+    pub discard_new: bool,
 }
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
+const MIB: i64 = 1 << 20;
+const GIB: i64 = 1 << 30;
 
 /// Conversation events, owned by the router.
 pub fn conversations_stream() -> StreamSpec {
@@ -225,6 +232,8 @@ pub fn conversations_stream() -> StreamSpec {
             .map(|k| conversation_event(Group::Any, *k))
             .collect(),
         max_age: 7 * DAY,
+        max_bytes: 256 * MIB,
+        discard_new: true,
     }
 }
 
@@ -235,6 +244,8 @@ pub fn messages_stream() -> StreamSpec {
         owner: "gateway",
         subjects: vec![message_created(Group::Any), internal_message(Group::Any)],
         max_age: 7 * DAY,
+        max_bytes: GIB,
+        discard_new: true,
     }
 }
 
@@ -248,6 +259,8 @@ pub fn internal_stream() -> StreamSpec {
             .map(|k| internal_event(Group::Any, *k))
             .collect(),
         max_age: 7 * DAY,
+        max_bytes: 128 * MIB,
+        discard_new: true,
     }
 }
 
@@ -258,6 +271,8 @@ pub fn bot_stream() -> StreamSpec {
         owner: "bot",
         subjects: vec![message_left(Group::Any)],
         max_age: 30 * DAY,
+        max_bytes: 128 * MIB,
+        discard_new: true,
     }
 }
 
@@ -268,6 +283,8 @@ pub fn presence_stream() -> StreamSpec {
         owner: "presence",
         subjects: vec![presence_changed(Group::Any)],
         max_age: DAY,
+        max_bytes: 64 * MIB,
+        discard_new: false,
     }
 }
 
@@ -281,6 +298,8 @@ pub fn leads_stream() -> StreamSpec {
         // be a subset of one stream subject).
         subjects: vec![subject(Group::Any, "lead", "*")],
         max_age: 30 * DAY,
+        max_bytes: 512 * MIB,
+        discard_new: true,
     }
 }
 
@@ -291,6 +310,8 @@ pub fn deliveries_stream() -> StreamSpec {
         owner: "crm-export",
         subjects: vec![delivery_event(Group::Any, "*")],
         max_age: 30 * DAY,
+        max_bytes: 256 * MIB,
+        discard_new: true,
     }
 }
 

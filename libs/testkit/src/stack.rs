@@ -283,6 +283,7 @@ impl Stack {
             admin_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             run_migrations: false,
             max_db_connections: 5,
+            stream_replicas: 1,
         }
     }
 

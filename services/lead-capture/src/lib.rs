@@ -65,7 +65,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     let settings = Settings::new(NAME, env!("CARGO_PKG_VERSION"), DESCRIPTION, &config.common);
     let base = Base::start(settings, shutdown).await?;
     base.bus
-        .ensure_stream(&v1::leads_stream())
+        .ensure_stream(&v1::leads_stream(), config.common.stream_replicas)
         .await
         .context("creating the stream this service owns")?;
     let leads = Arc::new(Leads::new(

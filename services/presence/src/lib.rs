@@ -169,7 +169,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     let settings = Settings::new(NAME, env!("CARGO_PKG_VERSION"), DESCRIPTION, &config.common);
     let base = Base::start(settings, shutdown).await?;
     base.bus
-        .ensure_stream(&v1::presence_stream())
+        .ensure_stream(&v1::presence_stream(), config.common.stream_replicas)
         .await
         .context("creating the PRESENCE stream")?;
     let devices = Devices::connect(

@@ -105,11 +105,11 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     let settings = Settings::new(NAME, env!("CARGO_PKG_VERSION"), DESCRIPTION, &config.common);
     let base = Base::start(settings, shutdown).await?;
     base.bus
-        .ensure_stream(&v1::conversations_stream())
+        .ensure_stream(&v1::conversations_stream(), config.common.stream_replicas)
         .await
         .context("creating the CONVERSATIONS stream")?;
     base.bus
-        .ensure_stream(&v1::internal_stream())
+        .ensure_stream(&v1::internal_stream(), config.common.stream_replicas)
         .await
         .context("creating the INTERNAL stream")?;
     let (machine, published) = Machine::new(base.bus.clone(), base.pool.clone());

@@ -210,6 +210,7 @@ async fn three_replicas_ten_thousand_chats_one_killed() -> anyhow::Result<()> {
         admin_addr: "127.0.0.1:0".parse()?,
         run_migrations: false,
         max_db_connections: 8,
+        stream_replicas: 1,
     };
     let presence = showroom_presence::start(
         showroom_presence::Config {
