@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the local dev stack (deploy/dev.sh) and the tests (deploy/test.sh) need, when it
 # is missing: nats-server, redis-server, PostgreSQL's server programs, xmllint and Chromium
-# (apt-get), maildev, the SMTP catcher, and playwright-core (npm, into deploy/node_modules), and
-# nats-py (pip, into .venv-py), which the documented integrator example (docs/examples) uses.
+# (apt-get), PgBouncer 1.21 or newer (built from Debian's source when Debian's is older),
+# maildev, the SMTP catcher, and playwright-core (npm, into deploy/node_modules), and nats-py
+# (pip, into .venv-py), which the documented integrator example (docs/examples) uses.
 # Node.js and npm must already be there.
 #
 # Idempotent and quiet: it prints one line per thing it installed and nothing when all is
@@ -107,6 +108,48 @@ fi
 if ! have xmllint; then
   apt_install libxml2-utils
   say "installed xmllint (apt-get install libxml2-utils)"
+fi
+
+# --- PgBouncer >= 1.21, which the tests run the whole chat through (transaction mode) ---------
+# sqlx prepares named statements on the extended protocol, and PgBouncer tracks those per client
+# only from 1.21 (max_prepared_statements). Debian 12's package is 1.18, so when the pgbouncer
+# found is older, or missing, this builds Debian 13's source of the package (checksum pinned)
+# into /usr/local: about 30 s on 2 cores.
+PGBOUNCER_VERSION="1.24.1"
+PGBOUNCER_SHA256="da72a3aba13072876d055a3e58dd4aba4a5de4ed6148e73033185245598fd3e0"
+pgbouncer_version() {
+  local bin
+  bin="$(command -v pgbouncer 2>/dev/null || echo /usr/sbin/pgbouncer)"
+  [ -x "$bin" ] && "$bin" --version 2>/dev/null | awk 'NR == 1 { print $2 }'
+}
+have_pgbouncer() {
+  local v
+  v="$(pgbouncer_version || true)"
+  [ -n "$v" ] && [ "$(printf '%s\n1.21\n' "$v" | sort -V | head -n 1)" = "1.21" ]
+}
+if ! have_pgbouncer; then
+  missing=()
+  for pkg in gcc make pkg-config libevent-dev libssl-dev curl ca-certificates; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  [ "${#missing[@]}" -eq 0 ] || apt_install "${missing[@]}"
+  build="$(mktemp -d)"
+  tarball="$build/pgbouncer_$PGBOUNCER_VERSION.orig.tar.gz"
+  quietly curl -fsSL --retry 3 -o "$tarball" \
+    "http://deb.debian.org/debian/pool/main/p/pgbouncer/pgbouncer_$PGBOUNCER_VERSION.orig.tar.gz"
+  echo "$PGBOUNCER_SHA256  $tarball" | sha256sum -c --quiet - ||
+    fail "pgbouncer_$PGBOUNCER_VERSION.orig.tar.gz does not have the pinned checksum"
+  tar -xzf "$tarball" -C "$build"
+  (
+    cd "$build/pgbouncer-$PGBOUNCER_VERSION"
+    quietly ./configure --prefix=/usr/local --without-cares --without-pam --without-systemd
+    quietly make -j2
+    quietly as_root make install
+  )
+  rm -rf "$build"
+  hash -r
+  have_pgbouncer || fail "PgBouncer $PGBOUNCER_VERSION was built, but \`pgbouncer --version\` says $(pgbouncer_version || echo nothing)"
+  say "installed PgBouncer $PGBOUNCER_VERSION (built from Debian's source into /usr/local)"
 fi
 
 # --- Chromium, for the browser tests (driven by playwright-core, never a downloaded browser) --

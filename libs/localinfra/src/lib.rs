@@ -52,6 +52,8 @@
 //! - [`Redis`]: `redis-server` without persistence, restartable.
 //! - [`Postgres`] / [`PostgresOptions`]: throwaway clusters copied from a
 //!   cached initdb template (tests), or a persistent data dir (dev launcher).
+//! - [`PgBouncer`] / [`PgBouncerOptions`]: PgBouncer (≥ 1.21) in transaction mode in front
+//!   of a [`Postgres`].
 //! - [`SmtpCatcher`]: maildev, with its caught e-mails readable as JSON.
 //! - [`TlsFiles`]: a server certificate, its key and CA, for servers started with TLS.
 
@@ -60,6 +62,7 @@ mod error;
 mod http;
 mod nats;
 mod pg_wire;
+mod pgbouncer;
 mod port;
 mod postgres;
 mod process;
@@ -69,6 +72,7 @@ mod tls;
 
 pub use error::{InfraError, Result};
 pub use nats::Nats;
+pub use pgbouncer::{PgBouncer, PgBouncerOptions};
 pub use port::free_port;
 pub use postgres::{Postgres, PostgresOptions};
 pub use redis::Redis;

@@ -117,6 +117,74 @@ impl Nats {
         self.process.stop().await;
     }
 
+    /// Kills the server with SIGKILL, as a crash would: no flush, no goodbye to clients or
+    /// cluster peers. [`Nats::restart`] brings it back with its store.
+    pub async fn kill(&mut self) {
+        self.process.kill().await;
+    }
+
+    /// Starts `nodes` servers as one JetStream cluster (`cluster` name `showroom`, each routed to
+    /// the others on loopback), each with `config(i)` (e.g. its own auth resolver dir) before
+    /// the cluster block. Returns once every node answers; [`Nats::wait_cluster`] waits for a
+    /// JetStream leader.
+    pub async fn start_cluster(
+        nodes: usize,
+        config: impl Fn(usize) -> String,
+    ) -> Result<Vec<Nats>> {
+        let route_ports = (0..nodes)
+            .map(|_| port::free_port())
+            .collect::<Result<Vec<u16>>>()?;
+        let routes = route_ports
+            .iter()
+            .map(|p| format!("nats-route://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let configs: Vec<String> = (0..nodes)
+            .map(|i| {
+                format!(
+                    "{}\nserver_name: n{i}\ncluster {{\n  name: showroom\n  listen: 127.0.0.1:{}\n  \
+                     routes: [{routes}]\n}}\n",
+                    config(i),
+                    route_ports[i]
+                )
+            })
+            .collect();
+        let mut started = Vec::with_capacity(nodes);
+        for c in &configs {
+            started.push(Nats::start_with(None, Some(c)).await?);
+        }
+        Ok(started)
+    }
+
+    /// Waits until this node knows a JetStream meta leader (streams with replicas can be made).
+    pub async fn wait_cluster(&self, timeout: Duration) -> Result<()> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let last = match http::request("GET", self.monitor_port, "/jsz", PROBE_TIMEOUT).await {
+                Ok(r) if r.status == 200 && has_leader(&r.body) => return Ok(()),
+                Ok(r) => format!(
+                    "{}: {}",
+                    r.status,
+                    String::from_utf8_lossy(&r.body)
+                        .chars()
+                        .take(200)
+                        .collect::<String>()
+                ),
+                Err(e) => e.to_string(),
+            };
+            if std::time::Instant::now() >= deadline {
+                return Err(InfraError::Timeout {
+                    what: format!(
+                        "a JetStream meta leader seen by {} (last: {last})",
+                        self.url
+                    ),
+                    timeout,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Restarts the server on the same ports with the same store, so tests
     /// can check that clients reconnect and JetStream data survives.
     pub async fn restart(&mut self) -> Result<()> {
@@ -218,4 +286,12 @@ async fn probe(port: u16, monitor_port: u16) -> Result<(), String> {
             String::from_utf8_lossy(&health.body)
         ))
     }
+}
+
+/// Whether `/jsz`'s answer names a meta leader (`"meta_cluster": {..., "leader": "n1", ...}`).
+fn has_leader(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["meta_cluster"]["leader"].as_str().map(|l| !l.is_empty()))
+        .unwrap_or(false)
 }

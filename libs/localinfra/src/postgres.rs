@@ -337,7 +337,7 @@ async fn detect() -> Result<PgInstall> {
 }
 
 /// Who runs PostgreSQL: us, or the `postgres` user when we are root.
-fn run_as() -> Result<Option<RunAs>> {
+pub(crate) fn run_as() -> Result<Option<RunAs>> {
     if !nix::unistd::geteuid().is_root() {
         return Ok(None);
     }
@@ -623,7 +623,7 @@ fn server_tls(
     Ok(pair)
 }
 
-fn chown(path: &Path, user: RunAs) -> Result<()> {
+pub(crate) fn chown(path: &Path, user: RunAs) -> Result<()> {
     std::os::unix::fs::lchown(path, Some(user.uid), Some(user.gid))
         .map_err(|e| InfraError::io(format!("chown {} to the postgres user", path.display()), e))
 }

@@ -174,6 +174,18 @@ impl ServerProcess {
         Ok(())
     }
 
+    /// Kills the process at once (SIGKILL, as a crash or an OOM kill would) and reaps it.
+    pub(crate) async fn kill(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = child.start_kill();
+        let deadline = Instant::now() + KILL_REAP;
+        while !exited(&mut child) && Instant::now() < deadline {
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
     /// The OS process id, while running.
     pub(crate) fn pid(&self) -> Option<u32> {
         self.child.as_ref().and_then(Child::id)

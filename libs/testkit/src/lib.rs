@@ -8,6 +8,9 @@
 //! # Layout
 //! - [`Stack`]: infrastructure plus all seven services; restart one, read their addresses;
 //!   more gateways as their own processes ([`GatewayProcess`]).
+//! - [`Fleet`]: production's shape on one machine: a three-node NATS cluster and every service
+//!   as processes of its own (the `showroom-service` binary, `src/bin`), any of which can be
+//!   killed and started again.
 //! - [`Tenant`]: a dealer group seeded for a test (rooftop, departments, website, agents).
 //! - [`Socket`]: a WebSocket client with JSON helpers (`send`, `recv_type`, `expect_silence`);
 //!   [`accepted_chat`]: a chat started by a shopper and accepted by an agent.
@@ -16,6 +19,7 @@
 //! - [`watch`]: NATS clients whose permission violations and disconnections a test reads.
 //! - [`tls`]: a CA and server certificate made for a test.
 
+mod fleet;
 mod http;
 mod socket;
 mod stack;
@@ -24,6 +28,7 @@ pub mod tls;
 mod wait;
 pub mod watch;
 
+pub use fleet::{Fleet, NATS_NODES};
 pub use http::Http;
 pub use socket::{Socket, accepted_chat};
 pub use stack::{GatewayProcess, Service, Stack, Tuning};

@@ -2,18 +2,20 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use anyhow::Context;
 use serde_json::{Value, json};
 use showroom_bus::{Bus, Login};
 use showroom_config::{Common, Secret};
-use showroom_localinfra::{Nats, Postgres, PostgresOptions, Redis, SmtpCatcher, TlsFiles};
+use showroom_localinfra::{
+    Nats, PgBouncer, PgBouncerOptions, Postgres, PostgresOptions, Redis, SmtpCatcher, TlsFiles,
+};
 use showroom_natsauth::Trust;
 use showroom_runtime::Running;
 use showroom_store::sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
+use crate::fleet::{Endpoints, service_env, spawn_ready};
 use crate::tenant::PASSWORD;
 use crate::{Http, Socket, Tenant};
 
@@ -77,6 +79,9 @@ pub struct Stack {
     pub redis: Redis,
     /// Postgres.
     pub pg: Postgres,
+    /// With [`Stack::start_pooled`]: the PgBouncer (transaction mode) every service connects
+    /// through.
+    pub pgbouncer: Option<PgBouncer>,
     /// The SMTP catcher (maildev) crm-export sends ADF e-mails to; tests read them back.
     pub smtp: SmtpCatcher,
     /// A pool on the database, for seeding and for checking what was stored.
@@ -122,9 +127,18 @@ impl Default for Tuning {
     }
 }
 
+/// How a [`Stack`] starts (the `start_*` constructors fill it in).
+#[derive(Default)]
+struct Options {
+    pg: PostgresOptions,
+    tuning: Tuning,
+    tls: bool,
+    pgbouncer: Option<PgBouncerOptions>,
+}
+
 /// Where maildev is installed: `$SHOWROOM_MAILDEV_DIR`, else the repo's `deploy/`
 /// (deploy/install.sh runs `npm ci --prefix deploy`).
-fn maildev_dir() -> std::path::PathBuf {
+pub(crate) fn maildev_dir() -> std::path::PathBuf {
     std::env::var_os("SHOWROOM_MAILDEV_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| {
@@ -161,24 +175,41 @@ pub const VISITOR_SECRET: &str = "test-visitor-secret-0123456789abcdef";
 impl Stack {
     /// Starts servers and services (Postgres without fsync: tests check behaviour, not speed).
     pub async fn start() -> anyhow::Result<Stack> {
-        Self::start_with(PostgresOptions::throwaway(), Tuning::default(), false).await
+        Self::start_with(Options::default()).await
     }
 
     /// Like [`Stack::start`] with other timings.
     pub async fn start_tuned(tuning: Tuning) -> anyhow::Result<Stack> {
-        Self::start_with(PostgresOptions::throwaway(), tuning, false).await
+        Self::start_with(Options {
+            tuning,
+            ..Options::default()
+        })
+        .await
+    }
+
+    /// Like [`Stack::start`], with every service connecting to Postgres through PgBouncer in
+    /// transaction mode, whose pool towards Postgres holds `pool_size` connections (the test's
+    /// own [`Stack::pool`] and the migrations connect directly).
+    pub async fn start_pooled(pool_size: u32) -> anyhow::Result<Stack> {
+        Self::start_with(Options {
+            pgbouncer: Some(PgBouncerOptions {
+                pool_size,
+                ..PgBouncerOptions::default()
+            }),
+            ..Options::default()
+        })
+        .await
     }
 
     /// Starts servers and services with a durable Postgres (fsync on), for benchmarks.
     pub async fn start_durable() -> anyhow::Result<Stack> {
-        Self::start_with(
-            PostgresOptions {
+        Self::start_with(Options {
+            pg: PostgresOptions {
                 durable: true,
                 ..PostgresOptions::throwaway()
             },
-            Tuning::default(),
-            false,
-        )
+            ..Options::default()
+        })
         .await
     }
 
@@ -186,27 +217,33 @@ impl Stack {
     /// Postgres (`sslmode=verify-full`) and Redis (`rediss://`), each with a certificate signed
     /// by a CA made for this stack, which every client verifies.
     pub async fn start_tls() -> anyhow::Result<Stack> {
-        Self::start_with(PostgresOptions::throwaway(), Tuning::default(), true).await
+        Self::start_with(Options {
+            tls: true,
+            ..Options::default()
+        })
+        .await
     }
 
     /// [`Stack::start_tls`] with a durable Postgres, for benchmarks beside [`Stack::start_durable`].
     pub async fn start_durable_tls() -> anyhow::Result<Stack> {
-        Self::start_with(
-            PostgresOptions {
+        Self::start_with(Options {
+            pg: PostgresOptions {
                 durable: true,
                 ..PostgresOptions::throwaway()
             },
-            Tuning::default(),
-            true,
-        )
+            tls: true,
+            ..Options::default()
+        })
         .await
     }
 
-    async fn start_with(
-        mut pg_options: PostgresOptions,
-        tuning: Tuning,
-        tls: bool,
-    ) -> anyhow::Result<Stack> {
+    async fn start_with(options: Options) -> anyhow::Result<Stack> {
+        let Options {
+            pg: mut pg_options,
+            tuning,
+            tls,
+            pgbouncer,
+        } = options;
         showroom_telemetry::init_for_tests();
         let maildev = maildev_dir();
         let (trust, auth_dir, mut nats_config) = nats_auth()?;
@@ -229,7 +266,20 @@ impl Stack {
             SmtpCatcher::start(&maildev),
         )
         .context("starting real servers (run deploy/install.sh if one is missing)")?;
-        let database_url = database_url(&pg, tls.as_ref());
+        let pgbouncer = match pgbouncer {
+            Some(opts) => Some(PgBouncer::start(&pg, opts).await?),
+            None => None,
+        };
+        // The test's own pool; with PgBouncer over Postgres's Unix socket, so that every TCP
+        // connection Postgres has is one of PgBouncer's.
+        let database_url = match &pgbouncer {
+            Some(_) => format!(
+                "postgres://postgres@localhost/showroom?host={}&port={}",
+                pg.socket_dir().display(),
+                pg.port
+            ),
+            None => database_url(&pg, tls.as_ref()),
+        };
         let pool = showroom_store::connect(&database_url, 5).await?;
         showroom_store::migrate(&pool).await?;
         let mut stack = Stack {
@@ -239,6 +289,7 @@ impl Stack {
             tls,
             redis,
             pg,
+            pgbouncer,
             smtp,
             pool,
             tuning,
@@ -260,9 +311,13 @@ impl Stack {
         }
     }
 
-    /// The database URL the services use: with TLS, verified against the stack's CA.
+    /// The database URL the services use: through PgBouncer when there is one, with TLS
+    /// verified against the stack's CA.
     pub fn database_url(&self) -> String {
-        database_url(&self.pg, self.tls.as_ref())
+        match &self.pgbouncer {
+            Some(b) => b.url.clone(),
+            None => database_url(&self.pg, self.tls.as_ref()),
+        }
     }
 
     /// The Redis URL presence uses: `rediss://` with TLS.
@@ -477,48 +532,17 @@ impl Stack {
     pub async fn gateway_process(&self, binary: &Path) -> anyhow::Result<GatewayProcess> {
         let http = showroom_localinfra::free_port()?;
         let admin = showroom_localinfra::free_port()?;
-        let mut child = tokio::process::Command::new(binary)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("SHOWROOM_NATS_URL", &self.nats.url)
-            .env(
-                "SHOWROOM_NATS_CREDS",
-                self.creds_path(Service::Gateway.name()),
-            )
-            .env("SHOWROOM_DATABASE_URL", &self.pg.url)
-            .env("SHOWROOM_ADMIN_ADDR", format!("127.0.0.1:{admin}"))
-            .env("SHOWROOM_HTTP_ADDR", format!("127.0.0.1:{http}"))
-            .env("SHOWROOM_RUN_MIGRATIONS", "false")
-            .env("SHOWROOM_VISITOR_TOKEN_SECRET", VISITOR_SECRET)
-            .env(
-                "SHOWROOM_HEARTBEAT_INTERVAL_SECS",
-                self.tuning.heartbeat_secs.to_string(),
-            )
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            // Its warnings and errors show in the test's output.
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting {}", binary.display()))?;
-        let ready = format!("http://127.0.0.1:{admin}/readyz");
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
-        let client = reqwest::Client::new();
-        loop {
-            if let Ok(r) = client.get(&ready).send().await
-                && r.status().is_success()
-            {
-                break;
-            }
-            if let Some(status) = child.try_wait()? {
-                anyhow::bail!("the gateway process exited at start ({status}); its log is above");
-            }
-            anyhow::ensure!(
-                tokio::time::Instant::now() < deadline,
-                "the gateway process was not ready within 60 s"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+        let endpoints = Endpoints {
+            nats_url: self.nats.url.clone(),
+            auth_dir: self.auth_dir.path().to_path_buf(),
+            database_url: self.database_url(),
+            redis_url: self.redis.url.clone(),
+            smtp_port: self.smtp.smtp_port,
+            stream_replicas: 1,
+            heartbeat_secs: self.tuning.heartbeat_secs,
+        };
+        let env = service_env(Service::Gateway, &endpoints, admin, Some(http));
+        let child = spawn_ready(binary, &[], &env, admin, None).await?;
         Ok(GatewayProcess {
             base_url: format!("http://127.0.0.1:{http}"),
             _child: child,
