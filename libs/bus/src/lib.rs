@@ -484,7 +484,7 @@ impl Bus {
                 durable_name: Some(durable.into()),
                 ack_policy: AckPolicy::Explicit,
                 deliver_policy: DeliverPolicy::ByStartTime { start_time },
-                ack_wait: Duration::from_secs(30),
+                ack_wait: ACK_WAIT,
                 filter_subject: filter.unwrap_or_default(),
                 ..Default::default()
             };
@@ -492,11 +492,20 @@ impl Bus {
             let mut messages = loop {
                 let attempt = async {
                     let s = js.get_stream(stream).await.map_err(|e| e.to_string())?;
-                    let c = s
+                    // A consumer made by an older release keeps its 30 s ack wait: JetStream
+                    // (2.9) refuses to update a consumer that starts at a time, so an operator
+                    // edits it (docs/architecture.md, "Stream sizing").
+                    let c: consumer::PullConsumer = s
                         .get_or_create_consumer(durable, config.clone())
                         .await
                         .map_err(|e| e.to_string())?;
-                    c.messages().await.map_err(|e| e.to_string())
+                    c.stream()
+                        .max_messages_per_batch(PULL_BATCH)
+                        .expires(PULL_EXPIRES)
+                        .heartbeat(PULL_HEARTBEAT)
+                        .messages()
+                        .await
+                        .map_err(|e| e.to_string())
                 };
                 match attempt.await {
                     Ok(m) => break m,
@@ -525,7 +534,22 @@ impl Bus {
                     },
                 };
                 match decode(&msg.payload) {
-                    Ok(event) => handle(event).await,
+                    Ok(event) => {
+                        let handled = handle(event);
+                        tokio::pin!(handled);
+                        let mut progress = tokio::time::interval_at(
+                            tokio::time::Instant::now() + PROGRESS_EVERY,
+                            PROGRESS_EVERY,
+                        );
+                        loop {
+                            tokio::select! {
+                                () = &mut handled => break,
+                                _ = progress.tick() => {
+                                    let _ = msg.ack_with(jetstream::AckKind::Progress).await;
+                                }
+                            }
+                        }
+                    }
                     Err(e) => {
                         tracing::warn!(stream, durable, error = %e, "undecodable event skipped")
                     }
@@ -544,6 +568,19 @@ impl Bus {
         }
     }
 }
+
+/// How long a pulled event may go unacknowledged before JetStream hands it to another replica.
+/// Short, so that the events a killed replica had pulled are redelivered within seconds; a
+/// handler that runs longer keeps its event with progress acks ([`PROGRESS_EVERY`]).
+pub const ACK_WAIT: Duration = Duration::from_secs(6);
+/// How often a running handler tells JetStream it is still working on its event.
+pub const PROGRESS_EVERY: Duration = Duration::from_secs(2);
+/// Events a replica pulls at a time: few, so a killed replica strands few, and replicas share.
+pub const PULL_BATCH: usize = 8;
+/// A pull request's life and the server's idle heartbeat on it: a pull stranded on a NATS node
+/// that died is noticed and sent again within seconds.
+const PULL_EXPIRES: Duration = Duration::from_secs(5);
+const PULL_HEARTBEAT: Duration = Duration::from_secs(2);
 
 /// Decodes an envelope from a payload.
 pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<Envelope<T>, BusError> {

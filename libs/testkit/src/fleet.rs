@@ -307,6 +307,22 @@ impl Fleet {
             .join(format!("{}-{index}.log", service.name()))
     }
 
+    /// The last lines of every replica's log, for a failing test to print.
+    pub fn logs(&self) -> String {
+        self.replicas
+            .iter()
+            .map(|r| {
+                format!(
+                    "--- {}-{}\n{}",
+                    r.service.name(),
+                    r.index,
+                    tail(&self.log_path(r.service, r.index))
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     fn replica(&mut self, service: Service, index: usize) -> anyhow::Result<&mut Replica> {
         self.replicas
             .iter_mut()
