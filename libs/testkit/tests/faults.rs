@@ -14,8 +14,9 @@
 //! Afterwards, from the database, the sockets and the receivers: every acknowledged message is
 //! in the transcript and reached the other side exactly once; every message left made exactly
 //! one `lead.created` and one delivery per destination; no chat was assigned twice; no chat
-//! went offline for want of an answer. A table per fault prints messages acknowledged, lost,
-//! duplicated and the longest stall a shopper saw; any loss or duplicate fails the test.
+//! went offline for want of an answer; no widget missed that an agent took its chat. A table
+//! per fault prints messages acknowledged, lost, duplicated and the longest stall a shopper saw;
+//! any loss or duplicate fails the test.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
@@ -65,6 +66,8 @@ struct Record {
     accepted: Mutex<HashMap<String, Vec<usize>>>,
     /// Chats that went `offline` (with the reason).
     offline: Mutex<Vec<String>>,
+    /// Chats whose widget never heard that an agent took them.
+    stale: Mutex<Vec<String>>,
     /// What each shopper is doing now, for a run that hangs.
     doing: Mutex<BTreeMap<usize, String>>,
 }
@@ -158,6 +161,18 @@ struct Shopper {
     /// Answers (agent messages) seen in the current chat, by text.
     answers: HashSet<String>,
     state: String,
+    /// The latest `conversation` frame of a chat it does not know yet.
+    early: Option<Value>,
+}
+
+/// How far along a conversation is (`bot` < `incoming` < `active` < closed).
+fn stage(c: &Value) -> usize {
+    match c["state"].as_str() {
+        Some("bot") => 1,
+        Some("incoming") => 2,
+        Some("active") => 3,
+        _ => 4,
+    }
 }
 
 impl Shopper {
@@ -235,6 +250,12 @@ impl Shopper {
             };
             match f["type"].as_str() {
                 Some("message") => self.saw(&f["message"], true),
+                Some("conversation")
+                    if f["conversation"]["id"].as_str() != self.conversation.as_deref() =>
+                {
+                    // It may precede the `started` of its chat (docs/protocol.md).
+                    self.early = Some(f["conversation"].clone());
+                }
                 Some("conversation") | Some("started") | Some("history")
                     if f["conversation"]["id"].as_str() == self.conversation.as_deref() =>
                 {
@@ -322,6 +343,13 @@ impl Shopper {
                 .as_str()
                 .unwrap_or("")
                 .into();
+            // A `conversation` frame of this chat that came first, if it is further along.
+            if let Some(e) = self.early.take()
+                && e["id"].as_str() == self.conversation.as_deref()
+                && stage(&e) > stage(&started["conversation"])
+            {
+                self.state = e["state"].as_str().unwrap_or("").into();
+            }
             self.last_seq = 0;
             self.answers.clear();
             for m in started["messages"]
@@ -349,10 +377,16 @@ impl Shopper {
             }
             self.rec.stalled(Wait::Agent, waited.elapsed());
             if self.state != "active" {
-                println!(
-                    "shopper {}: {:?} ended up {} without an agent",
-                    self.id, self.conversation, self.state
-                );
+                // Asked again, the gateway says where the chat is: an agent who took it while
+                // no frame said so is a state frame lost on the way.
+                let seen = self.state.clone();
+                let now = self.ask(json!({"type": "history", "after_seq": 0})).await?;
+                if now["conversation"]["state"] == "active" {
+                    self.rec.stale.lock().unwrap().push(format!(
+                        "{:?}: the widget saw {seen} for 30 s, the chat was active",
+                        self.conversation
+                    ));
+                }
             }
             if waited.elapsed() > Duration::from_secs(5) {
                 println!(
@@ -676,6 +710,7 @@ async fn nothing_acknowledged_is_lost_or_doubled_when_any_one_node_or_process_di
             last_seq: 0,
             answers: HashSet::new(),
             state: String::new(),
+            early: None,
         };
         shoppers.push(tokio::spawn(shopper.run(stop.clone())));
     }
@@ -817,6 +852,7 @@ async fn nothing_acknowledged_is_lost_or_doubled_when_any_one_node_or_process_di
             .iter()
             .map(|o| format!("offline: {o}")),
     );
+    problems.extend(rec.stale.lock().unwrap().iter().cloned());
 
     // Every message left: one lead, one lead.created, one delivery per destination.
     let left = rec.left.lock().unwrap().len();

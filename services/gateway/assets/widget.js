@@ -145,6 +145,7 @@
   const pending = new Map();         // client_msg_id -> {frame, el}: sent, not yet acked
   let helloFor = null, helloSeq = 0; // what our last hello claimed
   let startRef = null, early = [], startDept = null, startForm = null; // a `start` in flight; messages that came before `started`
+  let earlyConv = null;              // the latest `conversation` frame that came before `started`
   let vtoken = null;                 // the visitor token of the last welcome (file uploads send it)
   const FORMS = {};                  // 'pre_chat' | 'offline' -> the website's form, built (see buildForm), or null
   let typingSentAt = 0, typingOn = false, refN = 0;
@@ -169,6 +170,7 @@
   const time = (at) => { const d = new Date(at); return isNaN(d) ? '' : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }); };
   const uid = () => (crypto.randomUUID ? crypto.randomUUID() : 'm-' + Date.now().toString(36) + Math.random().toString(36).slice(2, 12));
   const isOpen = (c) => !!c && (c.state === 'bot' || c.state === 'incoming' || c.state === 'active'); // unknown states count as closed
+  const stage = (c) => ['bot', 'incoming', 'active'].indexOf(c.state) + 1 || 4; // how far along: closed is last
   const gate = () => !!(bot && bot.lead_gate);
   const I18N = []; // [element, key, attribute]: chrome to translate when the language changes
   const tr = (el, key, attr) => { I18N.push([el, key, attr]); return el; };
@@ -484,7 +486,9 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
 
   function onStarted(s) {
     startRef = null;
-    resetConv(s.conversation);
+    // An agent may have taken the chat before this answer came: the further state wins.
+    const e = earlyConv; earlyConv = null;
+    resetConv(e && s.conversation && e.id === s.conversation.id && stage(e) > stage(s.conversation) ? e : s.conversation);
     (s.messages || []).forEach(addMessage); // written before this socket watched the chat
     early.filter((m) => m.conversation_id === conv.id).forEach(addMessage);
     early = [];
@@ -504,7 +508,11 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
 
   function onConversation(c) {
     if (!c) return;
-    if (!conv || c.id !== conv.id) { if (isOpen(c) && !startRef) resync(); return; }
+    if (!conv || c.id !== conv.id) {
+      if (startRef) earlyConv = c; // may precede our `started`
+      else if (isOpen(c)) resync();
+      return;
+    }
     conv = c; save();
     if (!isOpen(c)) { failPending(); stopTyping(); showPeerTyping(null); }
     if (view !== 'chat') return;
@@ -533,7 +541,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
     }
     if (p) { pending.delete(e.ref); markFailed(p.el); renderQuick(); }
     if (e.ref && e.ref === startRef) {
-      startRef = null; early = [];
+      startRef = null; early = []; earlyConv = null;
       // The dealer page's vehicle data was refused: the chat matters more; start without it.
       if (e.code === 'bad_request' && !e.fields && /vehicle/.test(e.message || '') && vehicle) {
         console.warn('Showroom: vehicle context ignored:', e.message);
@@ -687,7 +695,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
   function start(d, form) {
     if (!ready) return showError(t('wait'));
     showError('');
-    startRef = 'start-' + (++refN); early = [];
+    startRef = 'start-' + (++refN); early = []; earlyConv = null;
     const f = { type: 'start', ref: startRef, language: lang, page_url: location.href.slice(0, 2000) };
     if (d) f.department_id = d.id;
     const name = nameInput.value.trim().slice(0, 100);

@@ -441,8 +441,15 @@ impl Shopper {
         self.conversation = recent.into_iter().next();
         let mut messages = Vec::new();
         let mut marks = Vec::new();
+        if let Some(id) = self.conversation.as_ref().map(|c| c.id) {
+            // Watch first, then read the state: a change routed in between is in the read, and
+            // every later one reaches the socket.
+            self.state.hub.watch(self.socket, id);
+            if let Ok(Some(now)) = read::conversation(pool, self.group(), id).await {
+                self.conversation = Some(now);
+            }
+        }
         if let Some(c) = &self.conversation {
-            self.state.hub.watch(self.socket, c.id);
             messages = transcript::after(pool, self.group(), c.id, last_seq, 1000)
                 .await
                 .map_err(db)?;
@@ -612,7 +619,12 @@ impl Shopper {
                     )
                     .await?;
                 self.state.hub.watch(self.socket, c.id);
+                // The router's answer may be older than an event the hub routed before this
+                // socket watched the chat (an agent who accepted at once, a retried start): read
+                // the state again now that every later change reaches the socket.
                 self.conversation = Some(c.clone());
+                self.refresh().await;
+                let now = self.conversation.clone().unwrap_or_else(|| c.clone());
                 // The bot may have written before this socket watched the chat (its greeting
                 // follows the `created` event): whatever is stored now rides the answer, and
                 // the writer drops a live copy of any of it.
@@ -623,7 +635,7 @@ impl Shopper {
                 let upto = reached(&messages, c.last_seq, c.last_seq);
                 Ok(Outbound::marked(
                     &with_ref(
-                        json!({"type": "started", "conversation": shopper_view(&c), "messages": messages}),
+                        json!({"type": "started", "conversation": shopper_view(&now), "messages": messages}),
                         r#ref,
                     ),
                     vec![Mark::Upto(Stream::Conversation(c.id), upto)],
