@@ -203,43 +203,39 @@ impl Bus {
             name: spec.name,
             reason: e.to_string(),
         };
-        match self.js.get_stream(spec.name).await {
-            Ok(mut existing) => {
-                let mut config = existing.info().await.map_err(|e| err(&e))?.config.clone();
-                let mut subjects = spec.subjects.clone();
-                subjects.sort();
-                let mut have = config.subjects.clone();
-                have.sort();
-                if have != subjects {
-                    config.subjects = spec.subjects.clone();
-                    self.js.update_stream(config).await.map_err(|e| err(&e))?;
-                }
+        if let Ok(existing) = self.js.get_stream(spec.name).await {
+            let mut config = existing.cached_info().config.clone();
+            let mut subjects = spec.subjects.clone();
+            subjects.sort();
+            let mut have = config.subjects.clone();
+            have.sort();
+            if have == subjects {
+                return Ok(existing);
             }
-            Err(_) => {
-                let config = stream::Config {
-                    name: spec.name.to_string(),
-                    subjects: spec.subjects.clone(),
-                    max_age: spec.max_age,
-                    max_bytes: spec.max_bytes,
-                    discard: if spec.discard_new {
-                        stream::DiscardPolicy::New
-                    } else {
-                        stream::DiscardPolicy::Old
-                    },
-                    num_replicas: replicas.max(1),
-                    storage: stream::StorageType::File,
-                    duplicate_window: Duration::from_secs(120),
-                    ..Default::default()
-                };
-                // Two replicas starting at once: whichever loses the race gets "exists", fine.
-                if let Err(e) = self.js.create_stream(config).await
-                    && self.js.get_stream(spec.name).await.is_err()
-                {
-                    return Err(err(&e));
-                }
-            }
+            config.subjects = spec.subjects.clone();
+            self.js.update_stream(config).await.map_err(|e| err(&e))?;
+            return self.js.get_stream(spec.name).await.map_err(|e| err(&e));
         }
-        self.js.get_stream(spec.name).await.map_err(|e| err(&e))
+        let config = stream::Config {
+            name: spec.name.to_string(),
+            subjects: spec.subjects.clone(),
+            max_age: spec.max_age,
+            max_bytes: spec.max_bytes,
+            discard: if spec.discard_new {
+                stream::DiscardPolicy::New
+            } else {
+                stream::DiscardPolicy::Old
+            },
+            num_replicas: replicas.max(1),
+            storage: stream::StorageType::File,
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        };
+        match self.js.create_stream(config).await {
+            Ok(created) => Ok(created),
+            // Two replicas starting at once: whichever loses the race finds it made.
+            Err(e) => self.js.get_stream(spec.name).await.map_err(|_| err(&e)),
+        }
     }
 
     /// Waits for a stream created by its owner (another service) to exist.
@@ -284,6 +280,47 @@ impl Bus {
             .map_err(|e| fail(e.to_string()))?;
         ack.await.map_err(|e| fail(e.to_string()))?;
         Ok(())
+    }
+
+    /// Publishes an event whose fact is already stored, so its caller has nothing to give
+    /// back on a failure: three quick tries, then, while NATS fails over (a node died, the
+    /// stream is electing a leader), on in the background for [`PUBLISH_PERSIST_FOR`] or until
+    /// `shutdown`. The envelope id is the `Nats-Msg-Id`, so a repeat is stored once.
+    pub async fn publish_event_persistently<T: Serialize + Send + Sync + 'static>(
+        &self,
+        subject: String,
+        env: Envelope<T>,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) {
+        for attempt in 0..3 {
+            match self.publish_event(subject.clone(), &env).await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, attempt, "cannot publish");
+                    tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+                }
+            }
+        }
+        let bus = self.clone();
+        tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + PUBLISH_PERSIST_FOR;
+            let mut pause = Duration::from_millis(500);
+            while tokio::time::Instant::now() < deadline {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(pause) => {}
+                }
+                match bus.publish_event(subject.clone(), &env).await {
+                    Ok(()) => {
+                        tracing::info!(%subject, id = %env.id, "published late");
+                        return;
+                    }
+                    Err(e) => tracing::debug!(error = %e, "still not published"),
+                }
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            tracing::error!(%subject, id = %env.id, "never published");
+        });
     }
 
     /// Publishes events written earlier (an outbox), all at once, then waits for every
@@ -568,6 +605,10 @@ impl Bus {
         }
     }
 }
+
+/// How long [`Bus::publish_event_persistently`] keeps trying: inside JetStream's 2-minute
+/// duplicate window, so a publish that did arrive earlier is not stored twice.
+pub const PUBLISH_PERSIST_FOR: Duration = Duration::from_secs(110);
 
 /// How long a pulled event may go unacknowledged before JetStream hands it to another replica.
 /// Short, so that the events a killed replica had pulled are redelivered within seconds; a

@@ -125,8 +125,8 @@ impl Nats {
 
     /// Starts `nodes` servers as one JetStream cluster (`cluster` name `showroom`, each routed to
     /// the others on loopback), each with `config(i)` (e.g. its own auth resolver dir) before
-    /// the cluster block. Returns once every node answers; [`Nats::wait_cluster`] waits for a
-    /// JetStream leader.
+    /// the cluster block. Returns once every node answers; a stream with replicas can be made
+    /// only after the nodes have found each other (the caller waits for that).
     pub async fn start_cluster(
         nodes: usize,
         config: impl Fn(usize) -> String,
@@ -154,35 +154,6 @@ impl Nats {
             started.push(Nats::start_with(None, Some(c)).await?);
         }
         Ok(started)
-    }
-
-    /// Waits until this node knows a JetStream meta leader (streams with replicas can be made).
-    pub async fn wait_cluster(&self, timeout: Duration) -> Result<()> {
-        let deadline = std::time::Instant::now() + timeout;
-        loop {
-            let last = match http::request("GET", self.monitor_port, "/jsz", PROBE_TIMEOUT).await {
-                Ok(r) if r.status == 200 && has_leader(&r.body) => return Ok(()),
-                Ok(r) => format!(
-                    "{}: {}",
-                    r.status,
-                    String::from_utf8_lossy(&r.body)
-                        .chars()
-                        .take(200)
-                        .collect::<String>()
-                ),
-                Err(e) => e.to_string(),
-            };
-            if std::time::Instant::now() >= deadline {
-                return Err(InfraError::Timeout {
-                    what: format!(
-                        "a JetStream meta leader seen by {} (last: {last})",
-                        self.url
-                    ),
-                    timeout,
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
     }
 
     /// Restarts the server on the same ports with the same store, so tests
@@ -286,12 +257,4 @@ async fn probe(port: u16, monitor_port: u16) -> Result<(), String> {
             String::from_utf8_lossy(&health.body)
         ))
     }
-}
-
-/// Whether `/jsz`'s answer names a meta leader (`"meta_cluster": {..., "leader": "n1", ...}`).
-fn has_leader(body: &[u8]) -> bool {
-    serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v["meta_cluster"]["leader"].as_str().map(|l| !l.is_empty()))
-        .unwrap_or(false)
 }

@@ -210,9 +210,6 @@ impl Fleet {
             configs.push(trust.server_config(&auth_dir.path().join(format!("accounts-{i}")))?);
         }
         let nats = Nats::start_cluster(NATS_NODES, |i| configs[i].clone()).await?;
-        for node in &nats {
-            node.wait_cluster(Duration::from_secs(30)).await?;
-        }
         let maildev = maildev_dir();
         let (redis, pg, smtp) = tokio::try_join!(
             Redis::start(),

@@ -136,6 +136,19 @@ struct Options {
     pgbouncer: Option<PgBouncerOptions>,
 }
 
+impl Options {
+    /// With a durable Postgres (fsync on), for benchmarks.
+    fn durable() -> Self {
+        Options {
+            pg: PostgresOptions {
+                durable: true,
+                ..PostgresOptions::throwaway()
+            },
+            ..Options::default()
+        }
+    }
+}
+
 /// Where maildev is installed: `$SHOWROOM_MAILDEV_DIR`, else the repo's `deploy/`
 /// (deploy/install.sh runs `npm ci --prefix deploy`).
 pub(crate) fn maildev_dir() -> std::path::PathBuf {
@@ -203,14 +216,7 @@ impl Stack {
 
     /// Starts servers and services with a durable Postgres (fsync on), for benchmarks.
     pub async fn start_durable() -> anyhow::Result<Stack> {
-        Self::start_with(Options {
-            pg: PostgresOptions {
-                durable: true,
-                ..PostgresOptions::throwaway()
-            },
-            ..Options::default()
-        })
-        .await
+        Self::start_with(Options::durable()).await
     }
 
     /// Starts servers and services with TLS on every connection: NATS (`tls://`, TLS required),
@@ -227,12 +233,8 @@ impl Stack {
     /// [`Stack::start_tls`] with a durable Postgres, for benchmarks beside [`Stack::start_durable`].
     pub async fn start_durable_tls() -> anyhow::Result<Stack> {
         Self::start_with(Options {
-            pg: PostgresOptions {
-                durable: true,
-                ..PostgresOptions::throwaway()
-            },
             tls: true,
-            ..Options::default()
+            ..Options::durable()
         })
         .await
     }

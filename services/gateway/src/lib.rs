@@ -154,10 +154,6 @@ fn envelope_for<T>(subject: &str, data: T) -> Result<Envelope<T>, CommandError> 
     Ok(Envelope::new(group, data))
 }
 
-/// How long a stored message's publish is retried in the background (JetStream's duplicate
-/// window is 2 minutes).
-const PUBLISH_RETRY_FOR: Duration = Duration::from_secs(110);
-
 /// How long a socket command waits for the router or presence, retrying while they restart.
 const COMMAND_WITHIN: Duration = Duration::from_secs(8);
 
@@ -213,43 +209,11 @@ impl AppState {
             time: m.at,
             data: m.clone(),
         };
-        for attempt in 0..3 {
-            match self
-                .bus
-                .publish_event(v1::message_created(group), &env)
-                .await
-            {
-                Ok(()) => return,
-                Err(e) => {
-                    tracing::warn!(error = %e, attempt, "cannot publish message.created");
-                    tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
-                }
-            }
-        }
-        // NATS is failing over (a node died, the stream is electing a leader): the sender has
-        // its ack, so keep trying in the background rather than leave the other side without
-        // the message until the next one shows the gap. JetStream drops a duplicate by id
-        // within its 2-minute window, and sockets drop a seq they already have.
-        let (bus, shutdown) = (self.bus.clone(), self.shutdown.clone());
-        tokio::spawn(async move {
-            let deadline = tokio::time::Instant::now() + PUBLISH_RETRY_FOR;
-            let mut pause = Duration::from_millis(500);
-            while tokio::time::Instant::now() < deadline {
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(pause) => {}
-                }
-                match bus.publish_event(v1::message_created(group), &env).await {
-                    Ok(()) => {
-                        tracing::info!(message = %env.id, "message.created published late");
-                        return;
-                    }
-                    Err(e) => tracing::debug!(error = %e, "message.created still not published"),
-                }
-                pause = (pause * 2).min(Duration::from_secs(2));
-            }
-            tracing::error!(message = %env.id, "message.created never published; the other side gets it with the next message");
-        });
+        // The sender gets its ack either way: while NATS fails over, the publish goes on in
+        // the background, and sockets drop a seq they already have.
+        self.bus
+            .publish_event_persistently(v1::message_created(group), env, self.shutdown.clone())
+            .await;
     }
 
     /// Passes a typing signal on (best-effort).

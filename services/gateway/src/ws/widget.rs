@@ -423,7 +423,8 @@ impl Shopper {
     }
 
     async fn welcome(&mut self, last_seq: i64, r#ref: Option<&str>) -> Result<(), CommandError> {
-        let pool = &self.state.pool;
+        let state = self.state.clone();
+        let pool = &state.pool;
         let db = |e: sqlx::Error| {
             tracing::error!(error = %e, "welcome failed");
             CommandError::new(
@@ -438,17 +439,12 @@ impl Shopper {
         let recent = read::conversations(pool, self.group(), filter, 1)
             .await
             .map_err(db)?;
-        self.conversation = recent.into_iter().next();
+        self.conversation = None;
+        if let Some(c) = recent.into_iter().next() {
+            self.follow(c).await;
+        }
         let mut messages = Vec::new();
         let mut marks = Vec::new();
-        if let Some(id) = self.conversation.as_ref().map(|c| c.id) {
-            // Watch first, then read the state: a change routed in between is in the read, and
-            // every later one reaches the socket.
-            self.state.hub.watch(self.socket, id);
-            if let Ok(Some(now)) = read::conversation(pool, self.group(), id).await {
-                self.conversation = Some(now);
-            }
-        }
         if let Some(c) = &self.conversation {
             messages = transcript::after(pool, self.group(), c.id, last_seq, 1000)
                 .await
@@ -618,12 +614,9 @@ impl Shopper {
                         cmd,
                     )
                     .await?;
-                self.state.hub.watch(self.socket, c.id);
                 // The router's answer may be older than an event the hub routed before this
-                // socket watched the chat (an agent who accepted at once, a retried start): read
-                // the state again now that every later change reaches the socket.
-                self.conversation = Some(c.clone());
-                self.refresh().await;
+                // socket watched the chat (an agent who accepted at once, a retried start).
+                self.follow(c.clone()).await;
                 let now = self.conversation.clone().unwrap_or_else(|| c.clone());
                 // The bot may have written before this socket watched the chat (its greeting
                 // follows the `created` event): whatever is stored now rides the answer, and
@@ -808,6 +801,15 @@ impl Shopper {
     }
 
     /// Re-reads the current conversation (it was closed under us).
+    /// Makes `c` this socket's conversation and watches it, then reads its state again: a
+    /// change routed before the socket watched it is in the read, every later one reaches the
+    /// socket.
+    async fn follow(&mut self, c: Conversation) {
+        self.state.hub.watch(self.socket, c.id);
+        self.conversation = Some(c);
+        self.refresh().await;
+    }
+
     async fn refresh(&mut self) {
         if let Some(c) = &self.conversation
             && let Ok(Some(now)) = read::conversation(&self.state.pool, self.group(), c.id).await
