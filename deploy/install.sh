@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the local dev stack (deploy/dev.sh) and the tests (deploy/test.sh) need, when it
-# is missing: nats-server, redis-server, PostgreSQL's server programs, xmllint and Chromium
-# (apt-get), PgBouncer 1.21 or newer (built from Debian's source when Debian's is older),
+# is missing: nats-server, redis-server, PostgreSQL's server programs, xmllint, Chromium,
+# Prometheus (the program only: its system service is neither started nor enabled), and podman
+# and debootstrap, which deploy/image.sh builds the container images with (apt-get),
+# PgBouncer 1.21 or newer (built from Debian's source when Debian's is older),
 # maildev, the SMTP catcher, and playwright-core (npm, into deploy/node_modules), and nats-py
 # (pip, into .venv-py), which the documented integrator example (docs/examples) uses.
 # Node.js and npm must already be there.
@@ -17,23 +19,8 @@ set -euo pipefail
 
 deploy_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
-say() { printf 'install.sh: %s\n' "$*"; }
-fail() {
-  printf 'install.sh: error: %s\n' "$*" >&2
-  exit 1
-}
-
-# Runs "$@" with its output kept in a temp file, shown only when it fails.
-quietly() {
-  local out
-  out="$(mktemp)"
-  if ! "$@" >"$out" 2>&1; then
-    cat "$out" >&2
-    rm -f "$out"
-    fail "\`$*\` failed (its output is above)"
-  fi
-  rm -f "$out"
-}
+# shellcheck source=deploy/lib.sh
+source "$deploy_dir/lib.sh"
 
 # Root runs apt-get directly; anyone else through sudo, when there is one.
 as_root() {
@@ -156,6 +143,51 @@ fi
 if [ ! -x /usr/bin/chromium ]; then
   apt_install chromium
   say "installed chromium (apt-get install chromium)"
+fi
+
+# --- podman and debootstrap, for the container images (deploy/image.sh) ---------------------------
+for program in podman debootstrap; do
+  if ! have "$program"; then
+    apt_install "$program"
+    say "installed $program (apt-get install $program)"
+  fi
+done
+
+# --- Prometheus (Debian's package), the program a test scrapes the services' /metrics with -----
+# The test starts its own on a free port. The package would also start a system service on :9090
+# and enable it at boot: a policy-rc.d refuses every start while it installs (unless the machine
+# has one already, as Docker images do), and what was enabled or started anyway is undone after.
+stop_system_prometheus() {
+  if command -v systemctl >/dev/null 2>&1; then
+    as_root systemctl disable prometheus >/dev/null 2>&1 || true
+    [ -d /run/systemd/system ] && as_root systemctl stop prometheus >/dev/null 2>&1 || true
+  fi
+  if command -v update-rc.d >/dev/null 2>&1 && [ -e /etc/init.d/prometheus ]; then
+    as_root update-rc.d prometheus disable >/dev/null 2>&1 || true
+    command -v service >/dev/null 2>&1 && as_root service prometheus stop >/dev/null 2>&1 || true
+  fi
+  # Still a prometheus of the package's user listening on 9090: that one, by its pid.
+  local pid
+  for pid in $(pgrep -u prometheus -x prometheus 2>/dev/null || true); do
+    as_root kill "$pid" 2>/dev/null || true
+  done
+}
+if ! have prometheus; then
+  policy=/usr/sbin/policy-rc.d
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# deploy/install.sh: no service starts while it installs prometheus.\nexit 101\n' |
+      as_root tee "$policy" >/dev/null
+    as_root chmod 755 "$policy"
+    trap 'as_root rm -f "$policy"' EXIT
+    apt_install prometheus
+    as_root rm -f "$policy"
+    trap - EXIT
+  else
+    apt_install prometheus
+  fi
+  stop_system_prometheus
+  have prometheus || fail "prometheus was installed but is still not found"
+  say "installed prometheus (apt-get install prometheus; its system service is not running)"
 fi
 
 # --- Node.js, npm, maildev, playwright-core ---------------------------------------------------------------------

@@ -22,6 +22,13 @@ k8s/validate.sh
 step "lints"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "container images"
+# The eight images (deploy/image.sh: the binaries built here, on a Debian base made here), their
+# filesystems mounted for libs/testkit/tests/images.rs, which starts each image's binary from
+# them. Unmounted when this script ends, however it ends.
+trap 'deploy/image.sh --unmount >/dev/null 2>&1 || true' EXIT
+deploy/image.sh
+
 step "tests"
 profile=default
 [ "${CI:-}" = "true" ] && profile=ci

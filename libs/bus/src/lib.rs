@@ -2,7 +2,9 @@
 //! trace context, requests with typed replies, and serving NATS service endpoints.
 //!
 //! # Layout
-//! - [`Bus`]: a connected client and its JetStream context; publish, request, streams.
+//! - [`Bus`]: a connected client and its JetStream context; publish, request, streams, durable
+//!   consumers (each event handled in a span that continues the publisher's trace), and the
+//!   backlogs of those consumers for `/metrics`.
 //! - [`trace`]: W3C trace context carried in NATS headers.
 //! - [`endpoint`]: serve a request subject as an endpoint of the NATS service API, so `$SRV`
 //!   discovery lists it, with tenant checks and typed replies.
@@ -13,6 +15,7 @@ pub mod discovery;
 pub mod endpoint;
 pub mod trace;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::Client;
@@ -24,6 +27,8 @@ use showroom_proto::{CommandError, Envelope, ErrorCode, Reply};
 
 pub use async_nats;
 pub use endpoint::ServiceHost;
+use showroom_telemetry::metrics::names;
+use tracing::Instrument;
 
 /// A bus operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +84,15 @@ pub struct Bus {
     pub client: Client,
     /// JetStream (durable events).
     pub js: jetstream::Context,
+    /// The durable consumers this connection follows, for their backlogs.
+    followed: Arc<Mutex<Vec<Followed>>>,
+}
+
+/// A durable consumer a [`Bus`] follows.
+struct Followed {
+    stream: &'static str,
+    durable: &'static str,
+    consumer: jetstream::consumer::PullConsumer,
 }
 
 /// A serialized event kept until it is published (a transactional outbox row).
@@ -97,11 +111,21 @@ pub struct StoredEvent {
 impl StoredEvent {
     /// Serializes `env` for `subject`, with the current span's trace context.
     pub fn new<T: Serialize>(subject: String, env: &Envelope<T>) -> Result<Self, BusError> {
+        Self::json(env.id, subject, env)
+    }
+
+    /// Serializes any event (a CloudEvent, say) with its id for `subject`, with the current
+    /// span's trace context.
+    pub fn json<T: Serialize>(
+        id: uuid::Uuid,
+        subject: String,
+        event: &T,
+    ) -> Result<Self, BusError> {
         let headers = trace::current_headers();
         Ok(Self {
-            id: env.id,
+            id,
             subject,
-            payload: serde_json::to_vec(env)?,
+            payload: serde_json::to_vec(event)?,
             traceparent: headers.get("traceparent").map(|v| v.as_str().to_owned()),
         })
     }
@@ -137,10 +161,25 @@ impl<'a> Login<'a> {
 /// Connects a core NATS client. With credentials, its inboxes take the prefix its permissions
 /// allow (`_INBOX_<name>`), so replies reach it and nobody else.
 pub async fn client(url: &str, login: Login<'_>) -> Result<Client, BusError> {
+    // A reconnection is a `Connected` after a `Disconnected` (showroom_nats_reconnects_total).
+    let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut options = async_nats::ConnectOptions::new()
         .name(login.name)
         .connection_timeout(Duration::from_secs(5))
-        .request_timeout(Some(REQUEST_TIMEOUT));
+        .request_timeout(Some(REQUEST_TIMEOUT))
+        .event_callback(move |event| {
+            use std::sync::atomic::Ordering;
+            let lost = lost.clone();
+            async move {
+                match event {
+                    async_nats::Event::Disconnected => lost.store(true, Ordering::Relaxed),
+                    async_nats::Event::Connected if lost.swap(false, Ordering::Relaxed) => {
+                        metrics::counter!(names::NATS_RECONNECTS).increment(1);
+                    }
+                    _ => {}
+                }
+            }
+        });
     if let Some(creds) = login.creds {
         let bad = |e: &dyn std::fmt::Display| BusError::Credentials(e.to_string());
         if let Some(prefix) = showroom_natsauth::creds::inbox_prefix(creds).map_err(|e| bad(&e))? {
@@ -180,9 +219,42 @@ pub async fn client(url: &str, login: Login<'_>) -> Result<Client, BusError> {
 impl Bus {
     /// Connects with `login`.
     pub async fn connect(url: &str, login: Login<'_>) -> Result<Self, BusError> {
-        let client = client(url, login).await?;
+        Ok(Self::from_client(client(url, login).await?))
+    }
+
+    /// A bus over a client connected elsewhere.
+    pub fn from_client(client: Client) -> Self {
         let js = jetstream::new(client.clone());
-        Ok(Self { client, js })
+        Self {
+            client,
+            js,
+            followed: Arc::default(),
+        }
+    }
+
+    /// Sets, for every durable consumer this connection follows, the gauges of its backlog:
+    /// events not yet given to it and events given but not acknowledged (`/metrics`).
+    pub async fn record_backlogs(&self) {
+        let followed: Vec<_> = self
+            .followed
+            .lock()
+            .map(|f| {
+                f.iter()
+                    .map(|f| (f.stream, f.durable, f.consumer.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (stream, durable, consumer) in followed {
+            match consumer.get_info().await {
+                Ok(info) => {
+                    let labels = [("stream", stream), ("consumer", durable)];
+                    metrics::gauge!(names::CONSUMER_PENDING, &labels).set(info.num_pending as f64);
+                    metrics::gauge!(names::CONSUMER_ACK_PENDING, &labels)
+                        .set(info.num_ack_pending as f64);
+                }
+                Err(e) => tracing::debug!(stream, durable, error = %e, "no consumer info"),
+            }
+        }
     }
 
     /// Whether the client is connected now (for `/readyz`).
@@ -508,6 +580,7 @@ impl Bus {
         use futures::StreamExt;
 
         let js = self.js.clone();
+        let followed = self.followed.clone();
         let Durable {
             stream,
             name: durable,
@@ -536,6 +609,14 @@ impl Bus {
                         .get_or_create_consumer(durable, config.clone())
                         .await
                         .map_err(|e| e.to_string())?;
+                    if let Ok(mut f) = followed.lock() {
+                        f.retain(|f| (f.stream, f.durable) != (stream, durable));
+                        f.push(Followed {
+                            stream,
+                            durable,
+                            consumer: c.clone(),
+                        });
+                    }
                     c.stream()
                         .max_messages_per_batch(PULL_BATCH)
                         .expires(PULL_EXPIRES)
@@ -572,7 +653,16 @@ impl Bus {
                 };
                 match decode(&msg.payload) {
                     Ok(event) => {
-                        let handled = handle(event);
+                        // The handler's work continues the trace of whoever published the event.
+                        let span = tracing::info_span!(
+                            "nats.consume",
+                            messaging.system = "nats",
+                            stream,
+                            consumer = durable,
+                            subject = %msg.subject,
+                        );
+                        trace::follow(&span, msg.headers.as_ref());
+                        let handled = handle(event).instrument(span);
                         tokio::pin!(handled);
                         let mut progress = tokio::time::interval_at(
                             tokio::time::Instant::now() + PROGRESS_EVERY,

@@ -9,6 +9,8 @@
 //! - [`load`]: merge defaults with the environment.
 //! - [`Common`]: the fields every service config shares (flattened into it).
 //! - [`Secret`]: a value that is never printed.
+//! - [`set_by_operator`]: refuses an empty value or a placeholder host in an address that
+//!   reaches shoppers and dealers (the console's URL in lead events, e-mail senders).
 //! - [`ConfigError`]: what went wrong, naming the variable.
 
 use figment::Figment;
@@ -68,6 +70,51 @@ fn describe(kind: &figment::error::Kind) -> String {
         Kind::MissingField(f) => format!("missing field {f}"),
         other => other.to_string(),
     }
+}
+
+/// Checks an address only the operator can know (`SHOWROOM_CONSOLE_URL`, `SHOWROOM_SMTP_FROM`):
+/// it must be set, and its host (a URL's, or an e-mail address's domain, `Name <a@host>`
+/// included) must not be one of the names reserved for examples (RFC 2606 and 6761: `*.invalid`,
+/// `*.example`, `*.test`, `example.com`, `example.net`, `example.org` and their subdomains),
+/// which a copied example leaves behind and which would reach lead events and e-mails.
+/// `localhost` stays allowed for development machines.
+pub fn set_by_operator(var: &str, value: &str) -> Result<(), ConfigError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(ConfigError(format!(
+            "{var} is empty: set it to your installation's own address \
+             (k8s/overlays/production/site.env)"
+        )));
+    }
+    let host = host_of(value).to_ascii_lowercase();
+    let host = host.trim_end_matches('.');
+    let reserved_tld = ["invalid", "example", "test"]
+        .iter()
+        .any(|t| host == *t || host.ends_with(&format!(".{t}")));
+    let reserved_domain = ["example.com", "example.net", "example.org"]
+        .iter()
+        .any(|d| host == *d || host.ends_with(&format!(".{d}")));
+    if host.is_empty() || reserved_tld || reserved_domain {
+        return Err(ConfigError(format!(
+            "{var} names the placeholder host {host:?}: set it to your installation's own \
+             address (k8s/overlays/production/site.env)"
+        )));
+    }
+    Ok(())
+}
+
+/// The host of a URL (`https://host:port/path`) or of an e-mail address (`Name <a@host>`).
+fn host_of(value: &str) -> &str {
+    if let Some((_, rest)) = value.split_once("://") {
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let authority = authority.rsplit('@').next().unwrap_or_default();
+        return authority.split(':').next().unwrap_or_default();
+    }
+    let address = match (value.rfind('<'), value.rfind('>')) {
+        (Some(a), Some(b)) if a < b => &value[a + 1..b],
+        _ => value,
+    };
+    address.rsplit_once('@').map(|(_, d)| d).unwrap_or_default()
 }
 
 /// The fields every service's config shares; each service flattens it into its own `Config`
@@ -159,6 +206,35 @@ impl std::fmt::Debug for Secret {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholders_of_addresses_are_refused() {
+        let refused = [
+            "",
+            "  ",
+            "https://chat.example.invalid/console",
+            "https://chat.example.com/console",
+            "http://example.org:8080",
+            "https://dealer.test/console",
+            "Showroom <no-reply@showroom.invalid>",
+            "leads@example.net",
+            "Showroom <no-reply@>",
+        ];
+        for v in refused {
+            let e = set_by_operator("SHOWROOM_X", v).expect_err(v).to_string();
+            assert!(e.contains("SHOWROOM_X"), "{e}");
+        }
+        let accepted = [
+            "https://chat.smithautogroup.com/console",
+            "http://127.0.0.1:8080/console",
+            "Showroom <no-reply@showroom.localhost>",
+            "leads@mail.smithauto.net",
+            "https://user:pw@chat.dealer.co.uk:8443/console?x=1",
+        ];
+        for v in accepted {
+            set_by_operator("SHOWROOM_X", v).expect(v);
+        }
+    }
 
     #[derive(Debug, Serialize, Deserialize, PartialEq)]
     struct Sample {

@@ -55,6 +55,7 @@
 //! - [`PgBouncer`] / [`PgBouncerOptions`]: PgBouncer (≥ 1.21) in transaction mode in front
 //!   of a [`Postgres`].
 //! - [`SmtpCatcher`]: maildev, with its caught e-mails readable as JSON.
+//! - [`Prometheus`]: Prometheus scraping given targets each second, queried over its HTTP API.
 //! - [`TlsFiles`]: a server certificate, its key and CA, for servers started with TLS.
 
 mod binaries;
@@ -66,6 +67,7 @@ mod pgbouncer;
 mod port;
 mod postgres;
 mod process;
+mod prometheus;
 mod redis;
 mod smtp;
 mod tls;
@@ -75,6 +77,7 @@ pub use nats::Nats;
 pub use pgbouncer::{PgBouncer, PgBouncerOptions};
 pub use port::free_port;
 pub use postgres::{Postgres, PostgresOptions};
+pub use prometheus::Prometheus;
 pub use redis::Redis;
 pub use smtp::SmtpCatcher;
 pub use tls::TlsFiles;

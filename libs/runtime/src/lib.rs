@@ -8,7 +8,8 @@
 //!
 //! # Layout
 //! - [`Settings`]: what the sequence needs from a service's config.
-//! - [`Base`]: the connections and task tracker of a starting service.
+//! - [`Base`]: the connections and task tracker of a starting service, and what its `/metrics`
+//!   reads when scraped (pool, consumer backlogs, outboxes).
 //! - [`Running`]: a started service, its addresses, and its completion.
 //! - [`outbox`]: the transactional outbox (write with the change, publish, relay orphans).
 
@@ -23,7 +24,7 @@ use futures::FutureExt;
 use showroom_bus::{Bus, ServiceHost};
 use showroom_config::Common;
 use showroom_store::sqlx::PgPool;
-use showroom_telemetry::Readiness;
+use showroom_telemetry::{Collectors, Readiness};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -89,6 +90,8 @@ pub struct Base {
     pub shutdown: CancellationToken,
     admin_addr: SocketAddr,
     name: &'static str,
+    /// What `/metrics` reads when scraped, besides the pool and the consumers' backlogs.
+    collectors: std::sync::Mutex<Collectors>,
 }
 
 impl Base {
@@ -141,6 +144,57 @@ impl Base {
             shutdown,
             admin_addr: s.admin_addr,
             name: s.name,
+            collectors: Default::default(),
+        })
+    }
+
+    /// Relays `outbox`'s orphans every `every` ([`outbox::Outbox::relay`]) and reports its
+    /// backlog on `/metrics` (rows pending, age of the oldest).
+    pub fn relay_outbox(&self, outbox: outbox::Outbox, every: Duration) {
+        self.tracker.spawn(outbox.relay(
+            self.bus.clone(),
+            self.pool.clone(),
+            every,
+            self.shutdown.clone(),
+        ));
+        let pool = self.pool.clone();
+        self.add_collector(move || {
+            let pool = pool.clone();
+            async move { outbox.record_backlog(&pool).await }.boxed()
+        });
+    }
+
+    /// Adds a value `/metrics` reads when scraped.
+    pub fn add_collector<F>(&self, collect: F)
+    where
+        F: Fn() -> futures::future::BoxFuture<'static, ()> + Send + Sync + 'static,
+    {
+        if let Ok(mut c) = self.collectors.lock() {
+            *c = std::mem::take(&mut *c).with(collect);
+        }
+    }
+
+    /// Every service's scrape-time values: its Postgres pool and its consumers' backlogs.
+    fn collectors(&self) -> Collectors {
+        let pool = self.pool.clone();
+        let bus = self.bus.clone();
+        let own = self
+            .collectors
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default();
+        own.with(move || {
+            use showroom_telemetry::metrics::names;
+            let in_use = pool.size() as usize - pool.num_idle();
+            metrics::gauge!(names::DB_POOL_CONNECTIONS, "state" => "in_use").set(in_use as f64);
+            metrics::gauge!(names::DB_POOL_CONNECTIONS, "state" => "idle")
+                .set(pool.num_idle() as f64);
+            metrics::gauge!(names::DB_POOL_MAX).set(pool.options().get_max_connections() as f64);
+            futures::future::ready(()).boxed()
+        })
+        .with(move || {
+            let bus = bus.clone();
+            async move { bus.record_backlogs().await }.boxed()
         })
     }
 
@@ -178,10 +232,14 @@ impl Base {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let admin =
-            showroom_telemetry::admin::serve(self.admin_addr, readiness, self.shutdown.clone())
-                .await
-                .with_context(|| format!("binding the admin port {}", self.admin_addr))?;
+        let admin = showroom_telemetry::admin::serve(
+            self.admin_addr,
+            readiness,
+            self.collectors(),
+            self.shutdown.clone(),
+        )
+        .await
+        .with_context(|| format!("binding the admin port {}", self.admin_addr))?;
         let admin_addr = admin.addr;
         let Base {
             bus,

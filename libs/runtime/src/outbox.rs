@@ -29,6 +29,8 @@ pub enum Outbox {
 
 /// The statements of one table (sqlx wants them static).
 struct Sql {
+    name: &'static str,
+    backlog: &'static str,
     insert: &'static str,
     orphans: &'static str,
     delete: &'static str,
@@ -37,6 +39,11 @@ struct Sql {
 macro_rules! sql_for {
     ($table:literal) => {
         Sql {
+            name: $table,
+            backlog: concat!(
+                "SELECT count(*), EXTRACT(EPOCH FROM now() - min(created_at))::float8 FROM ",
+                $table
+            ),
             insert: concat!(
                 "INSERT INTO ",
                 $table,
@@ -84,6 +91,24 @@ impl Outbox {
             .execute(db)
             .await?;
         Ok(())
+    }
+
+    /// Sets the gauges of the rows waiting in this outbox and the age of the oldest
+    /// (`/metrics`); a failed read leaves them as they were.
+    pub async fn record_backlog(self, pool: &PgPool) {
+        use showroom_telemetry::metrics::names;
+        let sql = self.sql();
+        match sqlx::query_as::<_, (i64, Option<f64>)>(sql.backlog)
+            .fetch_one(pool)
+            .await
+        {
+            Ok((rows, oldest)) => {
+                metrics::gauge!(names::OUTBOX_PENDING, "outbox" => sql.name).set(rows as f64);
+                metrics::gauge!(names::OUTBOX_OLDEST_AGE, "outbox" => sql.name)
+                    .set(oldest.unwrap_or(0.0).max(0.0));
+            }
+            Err(e) => tracing::debug!(error = %e, outbox = sql.name, "cannot read the backlog"),
+        }
     }
 
     /// Deletes published rows.

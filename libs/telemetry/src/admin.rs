@@ -1,4 +1,5 @@
-//! The admin HTTP server: liveness and readiness probes on a port of their own.
+//! The admin HTTP server: liveness and readiness probes and Prometheus metrics on a port of
+//! their own.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -13,6 +14,8 @@ use axum::routing::get;
 use futures::future::BoxFuture;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+use crate::metrics::Collectors;
 
 type Check = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
 
@@ -48,6 +51,7 @@ impl Readiness {
 #[derive(Clone)]
 struct AdminState {
     readiness: Readiness,
+    collectors: Collectors,
     shutdown: CancellationToken,
 }
 
@@ -61,10 +65,12 @@ pub struct AdminServer {
 
 /// Binds `addr` and serves `GET /healthz` (always 200 while the process runs) and
 /// `GET /readyz` (200 while every readiness check passes and no shutdown is under way,
-/// otherwise 503 naming what is down).
+/// otherwise 503 naming what is down) and `GET /metrics` (the Prometheus text format, after
+/// `collectors` have run).
 pub async fn serve(
     addr: SocketAddr,
     readiness: Readiness,
+    collectors: Collectors,
     shutdown: CancellationToken,
 ) -> std::io::Result<AdminServer> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -75,8 +81,10 @@ pub async fn serve(
             get(|| async { Json(serde_json::json!({"status": "alive"})) }),
         )
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .with_state(AdminState {
             readiness,
+            collectors,
             shutdown: shutdown.clone(),
         });
     let handle = tokio::spawn(async move {
@@ -109,4 +117,17 @@ async fn readyz(State(state): State<AdminState>) -> impl IntoResponse {
     let body =
         serde_json::json!({"status": if ready { "ready" } else { "not_ready" }, "checks": checks});
     (status, Json(body))
+}
+
+async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
+    state.collectors.run().await;
+    let body = crate::metrics::render()
+        .unwrap_or_else(|| "# no metrics recorder in this process\n".to_string());
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
 }

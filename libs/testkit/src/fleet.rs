@@ -193,12 +193,24 @@ pub struct Fleet {
     pub pool: PgPool,
     binary: PathBuf,
     replicas: Vec<Replica>,
+    /// Set for every replica besides [`service_env`] (e.g. where traces go).
+    extra_env: Vec<(String, String)>,
 }
 
 impl Fleet {
     /// Starts the servers and `replicas` processes of every service, from `binary`
     /// (`showroom-service`, which runs any service by name).
     pub async fn start(binary: &Path, replicas: usize) -> anyhow::Result<Fleet> {
+        Self::start_with_env(binary, replicas, Vec::new()).await
+    }
+
+    /// [`Fleet::start`] with more environment for every replica (e.g.
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`).
+    pub async fn start_with_env(
+        binary: &Path,
+        replicas: usize,
+        extra_env: Vec<(String, String)>,
+    ) -> anyhow::Result<Fleet> {
         showroom_telemetry::init_for_tests();
         let trust = Trust::generate();
         let auth_dir = tempfile::Builder::new()
@@ -228,6 +240,7 @@ impl Fleet {
             pool,
             binary: binary.to_path_buf(),
             replicas: Vec::new(),
+            extra_env,
         };
         fleet.wait_for_peers().await?;
         for service in Service::ALL {
@@ -334,7 +347,9 @@ impl Fleet {
         let log = self.log_path(service, index);
         let binary = self.binary.clone();
         let r = self.replica(service, index)?;
-        let env = service_env(service, &endpoints, r.admin_port, r.http_port);
+        let mut env = service_env(service, &endpoints, r.admin_port, r.http_port);
+        env.extend(self.extra_env.iter().cloned());
+        let r = self.replica(service, index)?;
         let child = spawn_ready(&binary, &[service.name()], &env, r.admin_port, Some(&log)).await?;
         r.child = Some(child);
         Ok(())
@@ -347,6 +362,14 @@ impl Fleet {
             child.kill().await?;
         }
         Ok(())
+    }
+
+    /// Every replica's admin address (`127.0.0.1:PORT`: `/healthz`, `/readyz`, `/metrics`).
+    pub fn admin_addrs(&self) -> Vec<(Service, usize, String)> {
+        self.replicas
+            .iter()
+            .map(|r| (r.service, r.index, format!("127.0.0.1:{}", r.admin_port)))
+            .collect()
     }
 
     /// The gateways' base URLs (`http://127.0.0.1:PORT`), replica by replica.

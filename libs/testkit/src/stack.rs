@@ -473,9 +473,7 @@ impl Stack {
 
     /// A [`Bus`] for the test itself, as the operator's user.
     pub async fn bus(&self) -> anyhow::Result<Bus> {
-        let client = self.nats_client().await?;
-        let js = async_nats::jetstream::new(client.clone());
-        Ok(Bus { client, js })
+        Ok(Bus::from_client(self.nats_client().await?))
     }
 
     /// The admin address of a running service.

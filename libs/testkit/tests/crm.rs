@@ -422,7 +422,7 @@ async fn a_lead_becomes_one_valid_adf_email_with_hostile_text_escaped() -> anyho
         .to_string();
     let delivery_id = d["id"].as_str().unwrap_or_default();
     assert!(
-        message_id.contains(&format!("{delivery_id}@showroom.invalid")),
+        message_id.contains(&format!("{delivery_id}@showroom.localhost")),
         "Message-ID {message_id} of delivery {delivery_id}"
     );
 

@@ -116,7 +116,7 @@ impl Default for Config {
         Self {
             common: Common::with_admin_port(9106),
             smtp_url: Secret::new("smtp://127.0.0.1:1025"),
-            smtp_from: "Showroom Leads <leads@showroom.invalid>".into(),
+            smtp_from: "Showroom Leads <leads@showroom.localhost>".into(),
             smtp_timeout_ms: 30_000,
             webhook_timeout_ms: 15_000,
             webhook_allow_private: false,
@@ -153,6 +153,7 @@ impl Config {
 
 /// Starts the service; it runs until `shutdown` is cancelled.
 pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Result<Running> {
+    showroom_config::set_by_operator("SHOWROOM_SMTP_FROM", &config.smtp_from)?;
     let schedule = schedule::Schedule::parse(&config.retry_schedule)
         .map_err(|e| anyhow::anyhow!("SHOWROOM_RETRY_SCHEDULE: {e}"))?;
     let lease = Duration::from_millis(config.claim_lease_ms);
@@ -210,13 +211,10 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         ctx.clone(),
         Duration::from_millis(config.poll_ms.max(10)),
     ));
-    base.tracker
-        .spawn(showroom_runtime::outbox::Outbox::Crm.relay(
-            base.bus.clone(),
-            base.pool.clone(),
-            Duration::from_millis(config.outbox_relay_ms.max(50)),
-            base.shutdown.clone(),
-        ));
+    base.relay_outbox(
+        showroom_runtime::outbox::Outbox::Crm,
+        Duration::from_millis(config.outbox_relay_ms.max(50)),
+    );
     let readiness = base.readiness();
     base.finish(readiness, None, async {}).await
 }

@@ -43,6 +43,7 @@ use showroom_proto::delivery::{
 use showroom_proto::lead::{Classification, CloudEvent, Lead, LeadContact, LeadOrigin};
 use showroom_proto::{CommandError, ErrorCode};
 use showroom_store::sqlx::{self, PgPool, types::Json};
+use showroom_telemetry::metrics::names;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -271,14 +272,29 @@ async fn claim(ctx: &Ctx, n: usize) -> Result<Vec<Claimed>, sqlx::Error> {
 
 /// One attempt of a claimed delivery, its outcome recorded; on shutdown, the claim released.
 async fn deliver(ctx: Arc<Ctx>, c: Claimed, _permit: OwnedSemaphorePermit) {
-    let answer = tokio::select! {
+    let (channel, answer) = tokio::select! {
         a = attempt(&ctx, &c, None) => a,
         _ = ctx.shutdown.cancelled() => {
             release(&ctx.pool, &c).await;
             return;
         }
     };
-    if let Err(e) = record(&ctx, &c, answer).await {
+    let outcome = match answer {
+        Answer::Delivered { .. } => "delivered",
+        Answer::Failed { .. } => "failed",
+        Answer::Gone { .. } => "gone",
+    };
+    match channel {
+        Channel::Webhook => {
+            metrics::counter!(names::WEBHOOK_ATTEMPTS, "outcome" => outcome).increment(1)
+        }
+        Channel::Email => metrics::counter!(
+            names::EMAIL_ATTEMPTS, "purpose" => "adf", "outcome" => outcome
+        )
+        .increment(1),
+        Channel::Unknown => {}
+    }
+    if let Err(e) = record(&ctx, &c, channel, answer).await {
         tracing::warn!(error = %e, "cannot record the outcome; the delivery is tried again when its lease ends");
     }
     ctx.wake();
@@ -322,8 +338,37 @@ struct Target {
     time_zone: String,
 }
 
-/// Makes one attempt: loads the destination, sends, and says what the receiver answered.
-async fn attempt(ctx: &Ctx, c: &Claimed, timeout: Option<Duration>) -> Answer {
+/// How an attempt went out (the `channel` label of the delivery metrics).
+#[derive(Debug, Clone, Copy)]
+enum Channel {
+    Webhook,
+    Email,
+    /// The destination could not be read.
+    Unknown,
+}
+
+impl Channel {
+    fn label(self) -> &'static str {
+        match self {
+            Channel::Webhook => "webhook",
+            Channel::Email => "email",
+            Channel::Unknown => "unknown",
+        }
+    }
+}
+
+/// Makes one attempt: loads the destination, sends, and says how it went out and what the
+/// receiver answered.
+async fn attempt(ctx: &Ctx, c: &Claimed, timeout: Option<Duration>) -> (Channel, Answer) {
+    let target = match target(ctx, c).await {
+        Ok(t) => t,
+        Err(answer) => return (Channel::Unknown, answer),
+    };
+    send(ctx, c, target, timeout).await
+}
+
+/// The destination of a claimed delivery, or the answer when it cannot be read.
+async fn target(ctx: &Ctx, c: &Claimed) -> Result<Target, Answer> {
     let target: Option<Target> = match sqlx::query_as(
         "SELECT d.kind, d.settings, d.secrets, r.time_zone FROM crm_destinations d \
          JOIN rooftops r ON r.id = d.rooftop_id WHERE d.id = $1",
@@ -335,12 +380,23 @@ async fn attempt(ctx: &Ctx, c: &Claimed, timeout: Option<Duration>) -> Answer {
         Ok(t) => t,
         Err(e) => {
             tracing::warn!(error = %e, "cannot read the destination");
-            return Answer::failed(None, "crm-export could not read the destination", None);
+            return Err(Answer::failed(
+                None,
+                "crm-export could not read the destination",
+                None,
+            ));
         }
     };
-    let Some(target) = target else {
-        return Answer::permanent(None, "the destination no longer exists");
-    };
+    target.ok_or_else(|| Answer::permanent(None, "the destination no longer exists"))
+}
+
+/// Sends a delivery to its destination.
+async fn send(
+    ctx: &Ctx,
+    c: &Claimed,
+    target: Target,
+    timeout: Option<Duration>,
+) -> (Channel, Answer) {
     let webhook_id = c.id.to_string();
     match DestinationKind::parse(&target.kind) {
         Some(DestinationKind::Webhook) => {
@@ -352,16 +408,19 @@ async fn attempt(ctx: &Ctx, c: &Claimed, timeout: Option<Duration>) -> Answer {
                 .unwrap_or_default()
                 .to_string();
             let secrets: Vec<Secret> = target.secrets.into_iter().map(Secret::new).collect();
-            ctx.webhooks
+            let answer = ctx
+                .webhooks
                 .send(&url, &secrets, &webhook_id, &c.payload, timeout)
-                .await
+                .await;
+            (Channel::Webhook, answer)
         }
         Some(DestinationKind::AdfEmail) => {
+            let unreadable = |what| (Channel::Email, Answer::permanent(None, what));
             let Ok(dest) = serde_json::from_value::<AdfEmail>(target.settings.0) else {
-                return Answer::permanent(None, "the destination's settings are not readable");
+                return unreadable("the destination's settings are not readable");
             };
             let Ok(event) = serde_json::from_str::<CloudEvent<Lead>>(&c.payload) else {
-                return Answer::permanent(None, "the stored lead is not readable");
+                return unreadable("the stored lead is not readable");
             };
             let adf = AdfLead {
                 lead: &event.data,
@@ -374,14 +433,18 @@ async fn attempt(ctx: &Ctx, c: &Claimed, timeout: Option<Duration>) -> Answer {
                 subject.insert_str(0, "[TEST] ");
             }
             let send = ctx.mailer.send(c.id, &dest.to, &subject, adf.xml());
-            match timeout {
+            let answer = match timeout {
                 Some(t) => tokio::time::timeout(t, send).await.unwrap_or_else(|_| {
                     Answer::failed(None, "the SMTP server did not answer in time", None)
                 }),
                 None => send.await,
-            }
+            };
+            (Channel::Email, answer)
         }
-        None => Answer::permanent(None, "unknown destination kind"),
+        None => (
+            Channel::Unknown,
+            Answer::permanent(None, "unknown destination kind"),
+        ),
     }
 }
 
@@ -473,7 +536,12 @@ fn decide(schedule: &Schedule, c: &Claimed, answer: &Answer) -> Decision {
 
 /// Records an attempt's outcome (fenced by the claim) with its event, publishes the event,
 /// and answers the delivery as it now is (with its log), or `None` when the claim was lost.
-async fn record(ctx: &Ctx, c: &Claimed, answer: Answer) -> Result<Option<Delivery>, sqlx::Error> {
+async fn record(
+    ctx: &Ctx,
+    c: &Claimed,
+    channel: Channel,
+    answer: Answer,
+) -> Result<Option<Delivery>, sqlx::Error> {
     let d = decide(&ctx.schedule, c, &answer);
     let mut tx = ctx.pool.begin().await?;
     let mine = sqlx::query(
@@ -557,6 +625,9 @@ async fn record(ctx: &Ctx, c: &Claimed, answer: Answer) -> Result<Option<Deliver
         }
     }
     tx.commit().await?;
+    if d.status == DeliveryStatus::DeadLettered {
+        metrics::counter!(names::DEAD_LETTERS, "channel" => channel.label()).increment(1);
+    }
     staged.flush(&ctx.bus, &ctx.pool).await;
     match d.outcome {
         AttemptOutcome::Delivered => tracing::info!(code = ?d.code, "delivered"),
@@ -645,8 +716,8 @@ pub async fn test_send(
         .await
         .map_err(db_error)?;
     tx.commit().await.map_err(db_error)?;
-    let answer = attempt(ctx, &claimed, Some(ctx.test_timeout)).await;
-    record(ctx, &claimed, answer)
+    let (channel, answer) = attempt(ctx, &claimed, Some(ctx.test_timeout)).await;
+    record(ctx, &claimed, channel, answer)
         .await
         .map_err(db_error)?
         .ok_or_else(|| CommandError::new(ErrorCode::Unavailable, "the test send was interrupted"))

@@ -52,7 +52,18 @@ where
             };
             match msg {
                 Some(Ok(m)) => match showroom_bus::decode::<T>(&m.payload) {
-                    Ok(env) => deliver(&hub, env.tenant, env.data),
+                    Ok(env) => {
+                        // The fan-out continues the publisher's trace; a socket's write of a
+                        // message frame is a child of this span (`ws::writer`).
+                        let span = tracing::info_span!(
+                            "nats.fanout",
+                            messaging.system = "nats",
+                            stream,
+                            subject = %m.subject,
+                        );
+                        showroom_bus::trace::follow(&span, m.headers.as_ref());
+                        span.in_scope(|| deliver(&hub, env.tenant, env.data));
+                    }
                     Err(e) => tracing::warn!(stream, error = %e, "undecodable event skipped"),
                 },
                 Some(Err(e)) => {

@@ -58,6 +58,9 @@ pub struct Outbound {
     pub seq: Option<(Stream, i64)>,
     /// Where this frame puts the socket in streams.
     pub marks: Vec<Mark>,
+    /// For a live message frame: the span of the event it came from, so the socket's write
+    /// joins the trace of the `send` that caused it.
+    pub span: Option<tracing::Span>,
 }
 
 impl Outbound {
@@ -72,6 +75,7 @@ impl Outbound {
             frame: value.to_string().into(),
             seq: None,
             marks,
+            span: None,
         }
     }
 
@@ -82,6 +86,7 @@ impl Outbound {
             frame: v.to_string().into(),
             seq: Some((Stream::Conversation(m.conversation_id), m.seq)),
             marks: Vec::new(),
+            span: traced(),
         }
     }
 
@@ -93,8 +98,15 @@ impl Outbound {
             frame: v.to_string().into(),
             seq: Some((Stream::Internal(m.conversation_id), m.seq)),
             marks: Vec::new(),
+            span: traced(),
         }
     }
+}
+
+/// The current span, when there is one (a live event being fanned out).
+fn traced() -> Option<tracing::Span> {
+    let span = tracing::Span::current();
+    (!span.is_disabled()).then_some(span)
 }
 
 /// Which side a socket is on.
@@ -104,6 +116,16 @@ pub enum Side {
     Shopper,
     /// An agent's console.
     Agent,
+}
+
+impl Side {
+    /// The `kind` label of this side's metrics: `widget` or `agent`.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Side::Shopper => "widget",
+            Side::Agent => "agent",
+        }
+    }
 }
 
 struct Entry {

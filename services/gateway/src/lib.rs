@@ -188,8 +188,17 @@ impl AppState {
     /// Publishes a stored message for every gateway's sockets, and builds the sender's `ack`.
     /// The message is durable already; a failed publish is logged, and a resend by the client
     /// publishes again (the bus drops the duplicate by message id).
-    pub async fn acknowledge(&self, group: Uuid, m: &Message, r#ref: Option<&str>) -> Outbound {
+    pub async fn acknowledge(
+        &self,
+        group: Uuid,
+        m: &Message,
+        r#ref: Option<&str>,
+        side: hub::Side,
+        arrived: std::time::Instant,
+    ) -> Outbound {
         self.publish_message(group, m).await;
+        metrics::histogram!(showroom_telemetry::metrics::names::SEND_ACK_SECONDS, "kind" => side.kind())
+            .record(arrived.elapsed().as_secs_f64());
         let ack = json!({
             "type": "ack",
             "client_msg_id": m.client_msg_id,

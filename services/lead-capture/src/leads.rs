@@ -284,13 +284,8 @@ impl Leads {
         } else {
             v1::lead_updated(group)
         };
-        let stored = StoredEvent {
-            id: event.id,
-            subject,
-            payload: serde_json::to_vec(&event)
-                .map_err(|e| sqlx::Error::Protocol(e.to_string()))?,
-            traceparent: None,
-        };
+        let stored = StoredEvent::json(event.id, subject, &event)
+            .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
         Outbox::Leads
             .write(tx, std::slice::from_ref(&stored))
             .await?;

@@ -62,6 +62,7 @@ impl Config {
 
 /// Starts the service; it runs until `shutdown` is cancelled.
 pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Result<Running> {
+    showroom_config::set_by_operator("SHOWROOM_CONSOLE_URL", &config.console_url)?;
     let settings = Settings::new(NAME, env!("CARGO_PKG_VERSION"), DESCRIPTION, &config.common);
     let base = Base::start(settings, shutdown).await?;
     base.bus
@@ -100,13 +101,10 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     );
 
     follow(&base, leads);
-    base.tracker
-        .spawn(showroom_runtime::outbox::Outbox::Leads.relay(
-            base.bus.clone(),
-            base.pool.clone(),
-            std::time::Duration::from_secs(1),
-            base.shutdown.clone(),
-        ));
+    base.relay_outbox(
+        showroom_runtime::outbox::Outbox::Leads,
+        std::time::Duration::from_secs(1),
+    );
     let readiness = base.readiness();
     base.finish(readiness, None, async {}).await
 }

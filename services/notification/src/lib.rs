@@ -83,6 +83,8 @@ impl Config {
 
 /// Starts the service; it runs until `shutdown` is cancelled.
 pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Result<Running> {
+    showroom_config::set_by_operator("SHOWROOM_CONSOLE_URL", &config.console_url)?;
+    showroom_config::set_by_operator("SHOWROOM_SMTP_FROM", &config.smtp_from)?;
     let settings = Settings::new(NAME, env!("CARGO_PKG_VERSION"), DESCRIPTION, &config.common);
     let base = Base::start(settings, shutdown).await?;
     let mailer = mail::Mailer::new(

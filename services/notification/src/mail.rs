@@ -3,7 +3,9 @@
 //! it is (`sent_mails`), claimed before it is sent, so neither a redelivered event nor a second
 //! replica sends it twice.
 
+use showroom_telemetry::metrics::names;
 use std::time::Duration;
+use tracing::Instrument;
 
 use chrono::{DateTime, Utc};
 use lettre::message::header::ContentType;
@@ -131,10 +133,12 @@ impl Mailer {
             .header(ContentType::TEXT_PLAIN)
             .body(body)
             .map_err(|e| MailError::Smtp(e.to_string()))?;
-        self.transport
-            .send(message)
-            .await
-            .map_err(|e| MailError::Smtp(e.to_string()))?;
+        let span = tracing::info_span!("smtp.send");
+        let sent = self.transport.send(message).instrument(span).await;
+        let outcome = if sent.is_ok() { "sent" } else { "failed" };
+        metrics::counter!(names::EMAIL_ATTEMPTS, "purpose" => "notification", "outcome" => outcome)
+            .increment(1);
+        sent.map_err(|e| MailError::Smtp(e.to_string()))?;
         Ok(())
     }
 }

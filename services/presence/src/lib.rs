@@ -19,6 +19,7 @@ mod board;
 mod devices;
 mod statuses;
 
+use showroom_telemetry::metrics::names;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -201,6 +202,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
                 let beats: Vec<(Uuid, Uuid, Uuid)> = batch.iter().map(|(g, e)| (*g, e.data.agent_id, e.data.device_id)).collect();
                 match s.devices.beats(&beats).await {
                     Ok(changed) => {
+                        metrics::counter!(names::HEARTBEATS).increment(beats.len() as u64);
                         for (group, agent) in changed {
                             let _ = s.announce(group, agent).await;
                         }
@@ -222,6 +224,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
                 async move {
                     let beat = [(group, env.data.agent_id, env.data.device_id)];
                     let changed = s.devices.beats(&beat).await.map_err(redis_down)?;
+                    metrics::counter!(names::HEARTBEATS).increment(1);
                     for (group, agent) in changed {
                         let _ = s.announce(group, agent).await;
                     }

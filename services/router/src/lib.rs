@@ -228,13 +228,10 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         Duration::from_millis(config.timer_tick_ms.max(10)),
         base.shutdown.clone(),
     ));
-    base.tracker
-        .spawn(showroom_runtime::outbox::Outbox::Conversations.relay(
-            base.bus.clone(),
-            base.pool.clone(),
-            Duration::from_millis(config.outbox_relay_ms.max(50)),
-            base.shutdown.clone(),
-        ));
+    base.relay_outbox(
+        showroom_runtime::outbox::Outbox::Conversations,
+        Duration::from_millis(config.outbox_relay_ms.max(50)),
+    );
     offers::follow_presence(&base, machine.clone());
 
     let readiness = base.readiness();

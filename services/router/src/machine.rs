@@ -15,6 +15,7 @@ use showroom_proto::presence::Purpose;
 use showroom_proto::{CommandError, ErrorCode};
 use showroom_store::read;
 use showroom_store::sqlx::{self, PgConnection, PgPool};
+use showroom_telemetry::metrics::names;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -56,6 +57,21 @@ fn closing_event(state: ConversationState) -> ConversationEventKind {
         ConversationState::Offline => ConversationEventKind::Offline,
         _ => ConversationEventKind::Ended,
     }
+}
+
+/// Records a routing decision (`start` or `route`): its outcome, the state the chat is in
+/// after it (`bot`, `incoming`, `offline`, ...) or `refused`, and how long it took from `began`.
+fn decided(
+    began: Instant,
+    result: Result<Conversation, CommandError>,
+) -> Result<Conversation, CommandError> {
+    let outcome = match &result {
+        Ok(c) => c.state.as_str(),
+        Err(_) => "refused",
+    };
+    metrics::counter!(names::ROUTING_DECISIONS, "outcome" => outcome).increment(1);
+    metrics::histogram!(names::ROUTING_DECISION_SECONDS).record(began.elapsed().as_secs_f64());
+    result
 }
 
 /// Whether a chat is offered at start, or where it goes instead.
@@ -257,6 +273,7 @@ impl Machine {
         staged: Staged,
     ) -> Result<(), sqlx::Error> {
         staged.commit(tx).await?;
+        metrics::counter!(names::OFFERS).increment(staged.offers());
         staged.flush(&self.bus, &self.published).await;
         Ok(())
     }
@@ -398,6 +415,14 @@ impl Machine {
     /// offline flow when the department is closed, the website is full, or nobody who could
     /// take it is online.
     pub async fn start(
+        &self,
+        group: Uuid,
+        cmd: StartConversation,
+    ) -> Result<Conversation, CommandError> {
+        decided(Instant::now(), self.start_chat(group, cmd).await)
+    }
+
+    async fn start_chat(
         &self,
         group: Uuid,
         cmd: StartConversation,
@@ -556,6 +581,14 @@ impl Machine {
     /// as [`Machine::start`] does (the website's rules, hours, its cap, who is online). A chat
     /// no longer with the bot is answered as it is, so a retried `route` changes nothing.
     pub async fn route(
+        &self,
+        group: Uuid,
+        cmd: RouteConversation,
+    ) -> Result<Conversation, CommandError> {
+        decided(Instant::now(), self.route_chat(group, cmd).await)
+    }
+
+    async fn route_chat(
         &self,
         group: Uuid,
         cmd: RouteConversation,
@@ -886,6 +919,7 @@ impl Machine {
         .await;
         let assigned = result.map_err(db_error)?;
         self.commit(tx, staged).await.map_err(db_error)?;
+        metrics::counter!(names::OFFER_ACCEPTS).increment(1);
         Ok(assigned)
     }
 

@@ -13,9 +13,9 @@ use showroom_store::sqlx::{self, PgPool};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-/// Events staged in one transaction, to publish once it commits.
+/// Events staged in one transaction, to publish once it commits, and the offers among them.
 #[derive(Default)]
-pub(crate) struct Staged(Vec<StoredEvent>);
+pub(crate) struct Staged(Vec<StoredEvent>, u64);
 
 impl Staged {
     /// Adds a conversation event; [`Staged::commit`] writes it with the change.
@@ -40,8 +40,16 @@ impl Staged {
         );
         let stored = StoredEvent::new(v1::conversation_event(group, kind), &env)
             .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+        if kind == ConversationEventKind::Offered {
+            self.1 += env.data.offered_to.len() as u64;
+        }
         self.0.push(stored);
         Ok(())
+    }
+
+    /// The agents offered a chat by these events (`showroom_offers_total` once committed).
+    pub(crate) fn offers(&self) -> u64 {
+        self.1
     }
 
     /// Adds an event built elsewhere (an internal chat's).

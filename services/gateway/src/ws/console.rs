@@ -197,7 +197,7 @@ async fn run(state: Arc<AppState>, session: Session, token: String, socket: WebS
 
     let hello = tokio::select! {
         _ = cancel.cancelled() => Incoming::Closed,
-        f = tokio::time::timeout(HELLO_TIMEOUT, next_frame::<Frame>(&mut stream)) => f.unwrap_or(Incoming::Closed),
+        f = tokio::time::timeout(HELLO_TIMEOUT, next_frame::<Frame>(&mut stream, Side::Agent)) => f.unwrap_or(Incoming::Closed),
     };
     let mut console = Console {
         state: state.clone(),
@@ -245,6 +245,7 @@ async fn run(state: Arc<AppState>, session: Session, token: String, socket: WebS
         Incoming::Closed => false,
     };
 
+    let _counted = ready.then(|| super::Counted::new(Side::Agent));
     if ready {
         let mut beat = tokio::time::interval(Duration::from_secs(
             state.config.heartbeat_interval_secs.max(1),
@@ -270,7 +271,7 @@ async fn run(state: Arc<AppState>, session: Session, token: String, socket: WebS
                     state.heartbeat(group, agent_id, device).await;
                     continue;
                 }
-                f = next_frame::<Frame>(&mut stream) => f,
+                f = next_frame::<Frame>(&mut stream, Side::Agent) => f,
             };
             let reply = match frame {
                 Incoming::Closed => break,
@@ -548,6 +549,7 @@ impl Console {
                 client_msg_id,
                 text,
             } => {
+                let arrived = std::time::Instant::now();
                 let me = self.agent();
                 let author = Author {
                     kind: AuthorKind::Agent,
@@ -566,7 +568,13 @@ impl Console {
                 self.watch(conversation_id);
                 Ok(self
                     .state
-                    .acknowledge(self.group(), appended.message(), r#ref)
+                    .acknowledge(
+                        self.group(),
+                        appended.message(),
+                        r#ref,
+                        Side::Agent,
+                        arrived,
+                    )
                     .await)
             }
             Frame::Transfer {

@@ -6,6 +6,7 @@
 //! - [`order`]: each chat's messages in seq order, once, gaps read from the transcript.
 //! - [`open`], [`writer`] and [`Backfill`]: a socket registered with the hub, the one task that
 //!   writes to it, and its reads of gaps.
+//! - [`Counted`]: a socket counted in `showroom_sockets_open` while it lives after `hello`.
 
 pub mod console;
 pub mod order;
@@ -19,10 +20,12 @@ use futures::{SinkExt, StreamExt};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use showroom_proto::{CommandError, ErrorCode};
+use showroom_telemetry::metrics::names;
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::hub::{Outbound, Side, Stream};
@@ -87,13 +90,37 @@ pub enum Incoming<T> {
     Closed,
 }
 
-/// Reads the next frame and parses it as `T` (an enum tagged by `type`).
-pub async fn next_frame<T: DeserializeOwned>(stream: &mut SplitStream<WebSocket>) -> Incoming<T> {
+/// A socket of one side, counted in `showroom_sockets_open` until dropped.
+pub struct Counted(Side);
+
+impl Counted {
+    /// Counts a socket that has said `hello`.
+    pub fn new(side: Side) -> Self {
+        metrics::gauge!(names::SOCKETS_OPEN, "kind" => side.kind()).increment(1.0);
+        Self(side)
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        metrics::gauge!(names::SOCKETS_OPEN, "kind" => self.0.kind()).decrement(1.0);
+    }
+}
+
+/// Reads the next frame of a `side` socket and parses it as `T` (an enum tagged by `type`).
+pub async fn next_frame<T: DeserializeOwned>(
+    stream: &mut SplitStream<WebSocket>,
+    side: Side,
+) -> Incoming<T> {
     loop {
         let text = match stream.next().await {
             None | Some(Err(_)) | Some(Ok(WsMessage::Close(_))) => return Incoming::Closed,
-            Some(Ok(WsMessage::Text(t))) => t,
+            Some(Ok(WsMessage::Text(t))) => {
+                frame_counted(side, "in");
+                t
+            }
             Some(Ok(WsMessage::Binary(_))) => {
+                frame_counted(side, "in");
                 return Incoming::Bad(error_frame(
                     "bad_frame",
                     "binary frames are not supported; send JSON text",
@@ -104,6 +131,10 @@ pub async fn next_frame<T: DeserializeOwned>(stream: &mut SplitStream<WebSocket>
         };
         return parse(text.as_str());
     }
+}
+
+fn frame_counted(side: Side, direction: &'static str) {
+    metrics::counter!(names::FRAMES, "kind" => side.kind(), "direction" => direction).increment(1);
 }
 
 /// Parses one text frame.
@@ -230,7 +261,14 @@ pub fn open(
         pool: state.pool.clone(),
         group,
     };
-    let writer = tokio::spawn(writer(sink, replies_rx, live, cancel.clone(), backfill));
+    let writer = tokio::spawn(writer(
+        sink,
+        side,
+        replies_rx,
+        live,
+        cancel.clone(),
+        backfill,
+    ));
     Opened {
         stream,
         replies,
@@ -246,6 +284,7 @@ pub fn open(
 /// [`order`]).
 pub async fn writer(
     mut sink: SplitSink<WebSocket, WsMessage>,
+    side: Side,
     mut replies: mpsc::Receiver<Outbound>,
     mut live: mpsc::Receiver<Outbound>,
     cancel: CancellationToken,
@@ -279,11 +318,7 @@ pub async fn writer(
             }
         };
         for out in step.send {
-            if sink
-                .send(WsMessage::Text(out.frame.as_ref().into()))
-                .await
-                .is_err()
-            {
+            if write(&mut sink, side, out).await.is_err() {
                 break 'run;
             }
         }
@@ -297,15 +332,28 @@ pub async fn writer(
     }
     // Flush what is already queued in replies (e.g. a final error) before closing.
     while let Ok(out) = replies.try_recv() {
-        if sink
-            .send(WsMessage::Text(out.frame.as_ref().into()))
-            .await
-            .is_err()
-        {
+        if write(&mut sink, side, out).await.is_err() {
             break;
         }
     }
     let _ = sink.close().await;
+}
+
+/// Writes one frame, counted; a live message's write is a span of the trace that carried it.
+async fn write(
+    sink: &mut SplitSink<WebSocket, WsMessage>,
+    side: Side,
+    out: Outbound,
+) -> Result<(), axum::Error> {
+    frame_counted(side, "out");
+    let sent = sink.send(WsMessage::Text(out.frame.as_ref().into()));
+    match &out.span {
+        Some(parent) => {
+            let span = tracing::info_span!(parent: parent, "ws.write", kind = side.kind());
+            sent.instrument(span).await
+        }
+        None => sent.await,
+    }
 }
 
 #[cfg(test)]

@@ -233,6 +233,7 @@ mod tests {
             frame: seq.to_string().into(),
             seq: Some((stream, seq)),
             marks: Vec::new(),
+            span: None,
         }
     }
 
@@ -241,6 +242,7 @@ mod tests {
             frame: "reply".into(),
             seq: None,
             marks,
+            span: None,
         }
     }
 

@@ -320,7 +320,7 @@ async fn run(state: Arc<AppState>, website: Website, ip: Option<String>, socket:
 
     let hello = tokio::select! {
         _ = cancel.cancelled() => Incoming::Closed,
-        f = tokio::time::timeout(HELLO_TIMEOUT, next_frame::<Frame>(&mut stream)) => f.unwrap_or(Incoming::Closed),
+        f = tokio::time::timeout(HELLO_TIMEOUT, next_frame::<Frame>(&mut stream, Side::Shopper)) => f.unwrap_or(Incoming::Closed),
     };
     let mut shopper = match hello {
         Incoming::Frame(
@@ -385,11 +385,14 @@ async fn run(state: Arc<AppState>, website: Website, ip: Option<String>, socket:
         Incoming::Closed => None,
     };
 
+    let _counted = shopper
+        .is_some()
+        .then(|| super::Counted::new(Side::Shopper));
     if let Some(s) = shopper.as_mut() {
         loop {
             let frame = tokio::select! {
                 _ = cancel.cancelled() => break,
-                f = next_frame::<Frame>(&mut stream) => f,
+                f = next_frame::<Frame>(&mut stream, Side::Shopper) => f,
             };
             let reply = match frame {
                 Incoming::Closed => break,
@@ -662,6 +665,7 @@ impl Shopper {
                 client_msg_id,
                 text,
             } => {
+                let arrived = std::time::Instant::now();
                 let c = self.open().ok_or_else(|| {
                     CommandError::new(ErrorCode::NotFound, "no open conversation: start one first")
                 })?;
@@ -689,7 +693,13 @@ impl Shopper {
                 };
                 Ok(self
                     .state
-                    .acknowledge(self.group(), appended.message(), r#ref)
+                    .acknowledge(
+                        self.group(),
+                        appended.message(),
+                        r#ref,
+                        Side::Shopper,
+                        arrived,
+                    )
                     .await)
             }
             Frame::Typing { .. } | Frame::EmailTranscript { .. } => Err(CommandError::new(

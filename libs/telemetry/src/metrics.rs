@@ -1,0 +1,173 @@
+//! Prometheus metrics: the names every service records under, the process's recorder, and the
+//! collectors that read a value only when Prometheus scrapes (pool sizes, outbox rows, consumer
+//! backlogs).
+//!
+//! Services record with the `metrics` macros (`metrics::counter!(names::FRAMES, ...)`); the
+//! recorder installed by [`install`] (from [`crate::init`], once per process) keeps the values,
+//! and the admin server renders them at `GET /metrics`. A process that never installed it (a
+//! test running services as tasks) records nothing and serves an empty page.
+//!
+//! Every name carries its unit (`_seconds`, `_rows`, `_messages`, `_connections`) and counters
+//! end in `_total`. Every series has the label `service`. Latency histograms have the buckets
+//! of [`LATENCY_BUCKETS`]. `docs/architecture.md` ("Metrics") lists them with their labels.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// The metric names (one place, so a dashboard and a test can check them).
+pub mod names {
+    /// Gauge, 1: the service and its version (labels `version`).
+    pub const BUILD_INFO: &str = "showroom_build_info";
+    /// Gauge: open WebSockets by `kind` (`widget`, `agent`), after `hello`.
+    pub const SOCKETS_OPEN: &str = "showroom_sockets_open";
+    /// Counter: socket frames by `kind` and `direction` (`in`, `out`).
+    pub const FRAMES: &str = "showroom_frames_total";
+    /// Histogram: a `send` frame's arrival to its `ack` (stored and published), by `kind`.
+    pub const SEND_ACK_SECONDS: &str = "showroom_send_ack_duration_seconds";
+    /// Counter: routing decisions (`start`, `route`) by `outcome`: the chat's state after it
+    /// (`bot`, `incoming`, `offline`, ...) or `refused`.
+    pub const ROUTING_DECISIONS: &str = "showroom_routing_decisions_total";
+    /// Histogram: one routing decision, from its trigger to its commit.
+    pub const ROUTING_DECISION_SECONDS: &str = "showroom_routing_decision_duration_seconds";
+    /// Counter: offers made to agents.
+    pub const OFFERS: &str = "showroom_offers_total";
+    /// Counter: offers accepted.
+    pub const OFFER_ACCEPTS: &str = "showroom_offer_accepts_total";
+    /// Gauge: rows waiting in an outbox, by `outbox`.
+    pub const OUTBOX_PENDING: &str = "showroom_outbox_pending_rows";
+    /// Gauge: the age of an outbox's oldest row (0 when empty), by `outbox`.
+    pub const OUTBOX_OLDEST_AGE: &str = "showroom_outbox_oldest_age_seconds";
+    /// Gauge: events a durable consumer has not yet been given, by `stream` and `consumer`.
+    pub const CONSUMER_PENDING: &str = "showroom_jetstream_consumer_pending_messages";
+    /// Gauge: events a durable consumer was given and has not acknowledged yet.
+    pub const CONSUMER_ACK_PENDING: &str = "showroom_jetstream_consumer_ack_pending_messages";
+    /// Counter: console heartbeats presence processed.
+    pub const HEARTBEATS: &str = "showroom_heartbeats_total";
+    /// Counter: webhook POSTs by `outcome` (`delivered`, `failed`, `gone`).
+    pub const WEBHOOK_ATTEMPTS: &str = "showroom_webhook_attempts_total";
+    /// Counter: e-mails by `purpose` (`adf`: `delivered`, `failed`, `gone`; `notification`:
+    /// `sent`, `failed`) and `outcome`.
+    pub const EMAIL_ATTEMPTS: &str = "showroom_email_attempts_total";
+    /// Counter: lead deliveries dead-lettered, by `channel` (`webhook`, `email`).
+    pub const DEAD_LETTERS: &str = "showroom_dead_letters_total";
+    /// Gauge: Postgres pool connections by `state` (`in_use`, `idle`).
+    pub const DB_POOL_CONNECTIONS: &str = "showroom_db_pool_connections";
+    /// Gauge: the most connections the Postgres pool opens.
+    pub const DB_POOL_MAX: &str = "showroom_db_pool_max_connections";
+    /// Counter: NATS reconnections after a lost connection.
+    pub const NATS_RECONNECTS: &str = "showroom_nats_reconnects_total";
+}
+
+/// Upper bounds (seconds) of the latency histograms' buckets: 1 ms to 10 s.
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs this process's recorder, with `service` on every series, and records
+/// [`names::BUILD_INFO`]. A second call (or a recorder installed elsewhere) is an error.
+pub fn install(service: &'static str, version: &'static str) -> anyhow::Result<()> {
+    let handle = PrometheusBuilder::new()
+        .add_global_label("service", service)
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)?
+        .install_recorder()?;
+    HANDLE
+        .set(handle)
+        .map_err(|_| anyhow::anyhow!("the metrics recorder is installed already"))?;
+    describe();
+    metrics::gauge!(names::BUILD_INFO, "version" => version).set(1.0);
+    // Counted from zero, so "no reconnects yet" is a series and not a gap.
+    metrics::counter!(names::NATS_RECONNECTS).absolute(0);
+    Ok(())
+}
+
+/// The exposition text of everything recorded, or `None` without a recorder.
+pub fn render() -> Option<String> {
+    HANDLE.get().map(|h| {
+        h.run_upkeep();
+        h.render()
+    })
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    use names::*;
+    describe_gauge!(
+        BUILD_INFO,
+        "The running service and its version (always 1)."
+    );
+    describe_gauge!(SOCKETS_OPEN, "Open WebSockets after hello, by kind.");
+    describe_counter!(FRAMES, "WebSocket frames by kind and direction.");
+    describe_histogram!(
+        SEND_ACK_SECONDS,
+        "From a send frame's arrival to its ack (stored and published)."
+    );
+    describe_counter!(ROUTING_DECISIONS, "Routing decisions by outcome.");
+    describe_histogram!(
+        ROUTING_DECISION_SECONDS,
+        "One routing decision, from its trigger to its commit."
+    );
+    describe_counter!(OFFERS, "Offers of a chat made to agents.");
+    describe_counter!(OFFER_ACCEPTS, "Offers accepted by agents.");
+    describe_gauge!(OUTBOX_PENDING, "Rows waiting in the outbox.");
+    describe_gauge!(
+        OUTBOX_OLDEST_AGE,
+        "Age of the outbox's oldest row (0 when empty)."
+    );
+    describe_gauge!(
+        CONSUMER_PENDING,
+        "Events a durable consumer has not been given yet."
+    );
+    describe_gauge!(
+        CONSUMER_ACK_PENDING,
+        "Events a durable consumer was given and has not acknowledged."
+    );
+    describe_counter!(HEARTBEATS, "Console heartbeats processed.");
+    describe_counter!(WEBHOOK_ATTEMPTS, "Webhook POSTs by outcome.");
+    describe_counter!(EMAIL_ATTEMPTS, "E-mails by purpose and outcome.");
+    describe_counter!(DEAD_LETTERS, "Lead deliveries dead-lettered, by channel.");
+    describe_gauge!(DB_POOL_CONNECTIONS, "Postgres pool connections by state.");
+    describe_gauge!(DB_POOL_MAX, "The most connections the Postgres pool opens.");
+    describe_counter!(
+        NATS_RECONNECTS,
+        "NATS reconnections after a lost connection."
+    );
+}
+
+type Collector = Arc<dyn Fn() -> BoxFuture<'static, ()> + Send + Sync>;
+
+/// Values read only when scraped (a pool's size, an outbox's rows, a consumer's backlog): each
+/// collector sets its gauges, bounded to 2 s, before `/metrics` renders.
+#[derive(Clone, Default)]
+pub struct Collectors {
+    collectors: Vec<Collector>,
+}
+
+impl Collectors {
+    /// Adds a collector.
+    pub fn with<F>(mut self, collect: F) -> Self
+    where
+        F: Fn() -> BoxFuture<'static, ()> + Send + Sync + 'static,
+    {
+        self.collectors.push(Arc::new(collect));
+        self
+    }
+
+    /// Runs every collector at once; a slow one is left behind after 2 s (its gauges keep their
+    /// last values).
+    pub async fn run(&self) {
+        let runs = self.collectors.iter().map(|c| async move {
+            if tokio::time::timeout(Duration::from_secs(2), c())
+                .await
+                .is_err()
+            {
+                tracing::warn!("a metrics collector took over 2 s");
+            }
+        });
+        futures::future::join_all(runs).await;
+    }
+}
