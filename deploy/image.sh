@@ -20,7 +20,7 @@
 #   --remove         remove the images, the bases and the base cache, and exit
 #
 # Each image's filesystem is then mounted read-only (`podman image mount`) and
-# target/images/manifest.json lists, per image, where: libs/testkit/tests/images.rs starts every
+# target/images/manifest.json lists, per image, where: libs/testkit/tests/e2e/images.rs starts every
 # binary from there (chroot, as the image's user) against real servers. `--unmount` undoes the
 # mounts (deploy/test.sh does when it ends).
 #

@@ -24,7 +24,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "container images"
 # The eight images (deploy/image.sh: the binaries built here, on a Debian base made here), their
-# filesystems mounted for libs/testkit/tests/images.rs, which starts each image's binary from
+# filesystems mounted for libs/testkit/tests/e2e/images.rs, which starts each image's binary from
 # them. Unmounted when this script ends, however it ends.
 trap 'deploy/image.sh --unmount >/dev/null 2>&1 || true' EXIT
 deploy/image.sh

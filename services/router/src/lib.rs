@@ -131,12 +131,18 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     let conv = |c| v1::conversation_command(Group::Any, c);
     let routing = |c| v1::routing_command(Group::Any, c);
     let internal = |c| v1::internal_command(Group::Any, c);
-    serve!(
-        "start",
-        conv(ConversationCommand::Start),
-        StartConversation,
-        start
-    );
+    // A start is made idempotent by its envelope id (`Machine::start`).
+    let m = machine.clone();
+    base.host
+        .serve(
+            "start",
+            conv(ConversationCommand::Start),
+            move |group, env: Envelope<StartConversation>| {
+                let m = m.clone();
+                async move { m.start(group, env.id, env.data).await }
+            },
+        )
+        .await?;
     serve!(
         "route",
         conv(ConversationCommand::Route),

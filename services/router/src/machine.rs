@@ -409,22 +409,34 @@ impl Machine {
         Ok(open.into_iter().find(|c| !c.state.is_closed()))
     }
 
-    /// Creates the conversation (or returns the visitor's open one: a retried start is
-    /// harmless). With the website's Lead Gate on, it starts in state `bot` and waits for the
+    /// Creates the conversation (or returns the visitor's open one). `request` is the start
+    /// request's envelope id and becomes the conversation's id, so a retried request (the same
+    /// envelope, sent again when a router replica died before answering) answers the chat the
+    /// first one made, even when that one is closed already (offline at once): it never makes a
+    /// second chat, nor a second lead. With the website's Lead Gate on, it starts in state `bot` and waits for the
     /// bot's `route`; otherwise it is routed at once: offered to the eligible agents, or to the
     /// offline flow when the department is closed, the website is full, or nobody who could
     /// take it is online.
     pub async fn start(
         &self,
         group: Uuid,
+        request: Uuid,
         cmd: StartConversation,
     ) -> Result<Conversation, CommandError> {
-        decided(Instant::now(), self.start_chat(group, cmd).await)
+        let began = Instant::now();
+        if let Some(made) = read::conversation(&self.pool, group, request)
+            .await
+            .map_err(db_error)?
+        {
+            return Ok(made);
+        }
+        decided(began, self.start_chat(group, request, cmd).await)
     }
 
     async fn start_chat(
         &self,
         group: Uuid,
+        id: Uuid,
         cmd: StartConversation,
     ) -> Result<Conversation, CommandError> {
         check_variables(&cmd.variables)?;
@@ -472,7 +484,6 @@ impl Machine {
                 .await?
         };
 
-        let id = Uuid::now_v7();
         let mut staged = Staged::default();
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         if let (Some(max), Decision::Offer { .. }) = (web.routing.max_sessions, &decision)

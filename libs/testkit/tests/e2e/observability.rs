@@ -11,6 +11,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::service_binary;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -26,10 +27,6 @@ use showroom_proto::lead::{CloudEvent, LEAD_CREATED};
 use showroom_proto::v1;
 use showroom_testkit::{Fleet, Http, PASSWORD, Service, Socket, Tenant, accepted_chat, eventually};
 use uuid::Uuid;
-
-fn service_binary() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_showroom-service"))
-}
 
 // ---- a real OTLP receiver ------------------------------------------------------------------
 

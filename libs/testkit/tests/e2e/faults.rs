@@ -20,11 +20,11 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::service_binary;
 use axum::body::Bytes;
 use axum::extract::State;
 use futures::StreamExt;
@@ -43,10 +43,6 @@ const RECOVER_FOR: Duration = Duration::from_secs(6);
 /// How long a client waits for an answer before it resends: longer than the gateway's own wait
 /// for a service (5 s), after which it answers `unavailable`.
 const ANSWER_WITHIN: Duration = Duration::from_secs(6);
-
-fn service_binary() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_showroom-service"))
-}
 
 /// What the run saw, shared by every client.
 #[derive(Default)]

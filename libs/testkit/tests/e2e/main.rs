@@ -1,0 +1,37 @@
+//! Showroom's end-to-end tests, in one test binary: each module is one area of the product,
+//! tested against real servers (NATS, Postgres, Redis, the SMTP catcher, Prometheus, Chromium)
+//! through the services' own protocols. One binary instead of one per file: every file linked
+//! all seven services, and 25 such binaries were most of a clean build's link time and disk.
+//! nextest still runs each test in a process of its own.
+
+mod admin;
+mod browser;
+mod chat;
+mod crm;
+mod edge;
+mod faults;
+mod forms;
+mod gate;
+mod images;
+mod integrations;
+mod internal;
+mod leads;
+mod masking;
+mod migrations;
+mod nats_auth;
+mod notifications;
+mod observability;
+mod pgbouncer;
+mod presence;
+mod reports;
+mod routing;
+mod streams;
+mod tls;
+mod tracing;
+mod vehicle;
+
+/// The test-only `showroom-service` binary, which runs any service by name as a process of its
+/// own (`showroom_testkit::Fleet`).
+fn service_binary() -> &'static std::path::Path {
+    std::path::Path::new(env!("CARGO_BIN_EXE_showroom-service"))
+}
