@@ -10,7 +10,7 @@ use lettre::transport::smtp::AsyncSmtpTransport;
 use lettre::{Address, AsyncTransport, Tokio1Executor};
 use uuid::Uuid;
 
-use crate::worker::Answer;
+use crate::answer::Answer;
 
 /// The SMTP server and the sender.
 pub struct Mailer {

@@ -16,6 +16,8 @@
 //! - [`destinations`]: destinations per rooftop and department, checked and stored.
 //! - [`intake`]: a `lead.created` event becomes its deliveries.
 //! - [`worker`]: claiming due deliveries, attempting them, recording outcomes; test sends.
+//! - [`answer`]: what a destination answered to one attempt (senders return it, workers
+//!   record it).
 //! - [`log`]: the delivery log, the dead letters, redelivery.
 //! - [`schedule`]: the retry schedule, its jitter, `Retry-After`.
 //! - [`adf`]: the ADF 1.0 XML of a lead.
@@ -25,6 +27,7 @@
 //! - [`integrations`]: integrators' NATS credentials: issued, listed, revoked (`docs/security.md`).
 
 pub mod adf;
+pub mod answer;
 pub mod destinations;
 pub mod email;
 pub mod intake;

@@ -22,7 +22,7 @@ use sha2::Sha256;
 use showroom_config::Secret;
 use showroom_proto::delivery::SECRET_PREFIX;
 
-use crate::worker::Answer;
+use crate::answer::Answer;
 
 /// The shortest and longest signing key, in bytes (after base64).
 const KEY_BYTES: std::ops::RangeInclusive<usize> = 16..=128;

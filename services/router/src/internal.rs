@@ -18,7 +18,8 @@ use showroom_store::read;
 use showroom_store::sqlx::{self, PgConnection};
 use uuid::Uuid;
 
-use crate::machine::{Machine, db_error};
+use crate::db::db_error;
+use crate::machine::Machine;
 use crate::outbox::Staged;
 
 fn bad(msg: impl Into<String>) -> CommandError {

@@ -31,7 +31,9 @@
 //! - `internal`: internal chats between agents (who is in which, under the status rules).
 //! - `settings`: department, website and team settings.
 //! - `hours`: business hours in a time zone.
+//! - `db`: how a Postgres failure is answered over the bus (imports nothing back).
 
+mod db;
 mod hours;
 mod internal;
 mod machine;
@@ -251,10 +253,10 @@ impl Machine {
         group: Uuid,
         q: GetDepartmentRouting,
     ) -> Result<showroom_proto::routing::DepartmentRoutingView, CommandError> {
-        let mut conn = self.pool.acquire().await.map_err(machine::db_error)?;
+        let mut conn = self.pool.acquire().await.map_err(db::db_error)?;
         settings::department(&mut conn, group, q.department_id)
             .await
-            .map_err(machine::db_error)?
+            .map_err(db::db_error)?
             .map(|d| settings::view(&d))
             .ok_or_else(|| CommandError::new(ErrorCode::NotFound, "no such department"))
     }

@@ -19,6 +19,7 @@ use showroom_telemetry::metrics::names;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+use crate::db::db_error;
 use crate::offers::{Trigger, plan};
 use crate::outbox::Staged;
 use crate::settings::{self, Department};
@@ -30,11 +31,6 @@ const SETTINGS_TTL: Duration = Duration::from_secs(1);
 
 /// At most this many routing variables per chat.
 const MAX_VARIABLES: usize = 20;
-
-pub(crate) fn db_error(e: sqlx::Error) -> CommandError {
-    tracing::error!(error = %e, "postgres failed");
-    CommandError::new(ErrorCode::Unavailable, "conversation store unavailable")
-}
 
 /// Runs the commands; shared by every endpoint of a replica.
 pub struct Machine {

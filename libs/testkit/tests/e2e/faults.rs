@@ -895,12 +895,22 @@ async fn nothing_acknowledged_is_lost_or_doubled_when_any_one_node_or_process_di
     }
     let hooks = hooks.lock().unwrap().clone();
     let distinct: HashSet<&String> = hooks.iter().collect();
-    if distinct.len() != left || hooks.len() != left {
+    // Each lead once per id: one webhook-id per lead, none missing. A crm-export replica killed
+    // between the POST and recording its outcome leaves the delivery to be sent again when its
+    // lease ends, with the same webhook-id, which the receiver deduplicates (Standard Webhooks;
+    // docs/crm-export.md): such a repeat is counted, not a failure.
+    if distinct.len() != left {
         problems.push(format!(
-            "{left} leads: the webhook got {} requests for {} deliveries",
-            hooks.len(),
-            distinct.len()
+            "{left} leads: the webhook got {} distinct webhook-ids ({} requests)",
+            distinct.len(),
+            hooks.len()
         ));
+    }
+    let repeats = hooks.len() - distinct.len();
+    if repeats > 0 {
+        println!(
+            "{repeats} webhook request(s) repeated with the same webhook-id (a crm-export replica killed mid-attempt)"
+        );
     }
 
     println!(
