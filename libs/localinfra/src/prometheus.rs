@@ -63,7 +63,9 @@ impl Prometheus {
 
     /// Runs an instant query (`/api/v1/query`) and returns its `data.result` array.
     pub async fn query(&self, promql: &str) -> Result<Vec<serde_json::Value>> {
-        let path = format!("/api/v1/query?query={}", encode(promql));
+        let query =
+            percent_encoding::utf8_percent_encode(promql, percent_encoding::NON_ALPHANUMERIC);
+        let path = format!("/api/v1/query?query={query}");
         let body = self.get_json(&path).await?;
         Ok(body["data"]["result"]
             .as_array()
@@ -114,18 +116,6 @@ impl Prometheus {
     pub fn log(&self) -> String {
         process::read_log(self.process.log_path())
     }
-}
-
-/// Percent-encodes a query parameter (everything but unreserved characters).
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn config_text(targets: &[(String, String)]) -> String {

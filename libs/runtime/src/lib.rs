@@ -170,7 +170,7 @@ impl Base {
         F: Fn() -> futures::future::BoxFuture<'static, ()> + Send + Sync + 'static,
     {
         if let Ok(mut c) = self.collectors.lock() {
-            *c = std::mem::take(&mut *c).with(collect);
+            c.add(collect);
         }
     }
 
@@ -185,7 +185,8 @@ impl Base {
             .unwrap_or_default();
         own.with(move || {
             use showroom_telemetry::metrics::names;
-            let in_use = pool.size() as usize - pool.num_idle();
+            // Read apart, so an idle count can briefly exceed the size.
+            let in_use = (pool.size() as usize).saturating_sub(pool.num_idle());
             metrics::gauge!(names::DB_POOL_CONNECTIONS, "state" => "in_use").set(in_use as f64);
             metrics::gauge!(names::DB_POOL_CONNECTIONS, "state" => "idle")
                 .set(pool.num_idle() as f64);

@@ -153,8 +153,16 @@ impl Collectors {
     where
         F: Fn() -> BoxFuture<'static, ()> + Send + Sync + 'static,
     {
-        self.collectors.push(Arc::new(collect));
+        self.add(collect);
         self
+    }
+
+    /// Adds a collector in place.
+    pub fn add<F>(&mut self, collect: F)
+    where
+        F: Fn() -> BoxFuture<'static, ()> + Send + Sync + 'static,
+    {
+        self.collectors.push(Arc::new(collect));
     }
 
     /// Runs every collector at once; a slow one is left behind after 2 s (its gauges keep their
