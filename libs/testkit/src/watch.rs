@@ -57,3 +57,33 @@ pub async fn closed_within(events: &mut mpsc::UnboundedReceiver<Event>, within: 
     }
     false
 }
+
+/// Subscribes and waits until the server holds the subscription. `Client::flush` only empties
+/// the client's write buffer, so a message another connection publishes right after it can
+/// reach the server first and miss the subscription; a request on the same connection is
+/// answered (here "no responders") only after the server read everything sent before it.
+pub async fn subscribed(
+    client: &async_nats::Client,
+    subject: impl Into<String>,
+) -> anyhow::Result<async_nats::Subscriber> {
+    let sub = client.subscribe(subject.into()).await?;
+    round_trip(client).await?;
+    Ok(sub)
+}
+
+/// One request to a subject nobody serves, answered by the server itself: everything the
+/// client sent before it has been read.
+pub async fn round_trip(client: &async_nats::Client) -> anyhow::Result<()> {
+    use async_nats::RequestErrorKind;
+    match client
+        .request(
+            format!("_showroom.roundtrip.{}", uuid::Uuid::now_v7()),
+            "".into(),
+        )
+        .await
+    {
+        Err(e) if e.kind() == RequestErrorKind::NoResponders => Ok(()),
+        Err(e) => Err(anyhow::anyhow!("round trip to NATS: {e}")),
+        Ok(_) => Ok(()),
+    }
+}

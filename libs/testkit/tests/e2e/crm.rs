@@ -1150,10 +1150,9 @@ async fn a_missed_chat_and_a_message_left_each_reach_the_crm_once() -> anyhow::R
     )
     .await?;
     let nats = stack.nats_client().await?;
-    let mut integrator = nats
-        .subscribe(format!("showroom.v1.{}.lead.*", t.group))
-        .await?;
-    nats.flush().await?;
+    let mut integrator =
+        showroom_testkit::watch::subscribed(&nats, format!("showroom.v1.{}.lead.*", t.group))
+            .await?;
 
     // 1. A missed chat with the gate's data.
     let _agent = stack.agent(&t.agents[0].1, "available").await?;

@@ -415,10 +415,9 @@ async fn an_offline_form_replaces_the_leave_a_message_fields() -> anyhow::Result
         .await?;
     assert_eq!(s, 200, "{v}");
     let nats = stack.nats_client().await?;
-    let mut sub = nats
-        .subscribe(showroom_proto::v1::message_left(t.group))
-        .await?;
-    nats.flush().await?;
+    let mut sub =
+        showroom_testkit::watch::subscribed(&nats, showroom_proto::v1::message_left(t.group))
+            .await?;
 
     // Nobody is online: the chat goes offline and the shopper fills the website's own form.
     let mut w = Socket::widget(&stack.ws_url(""), &t.key, &t.origin).await?;

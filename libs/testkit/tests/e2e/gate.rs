@@ -249,10 +249,8 @@ async fn messages_left(
     group: Uuid,
 ) -> anyhow::Result<(async_nats::Client, async_nats::Subscriber)> {
     let nats = stack.nats_client().await?;
-    let sub = nats
-        .subscribe(showroom_proto::v1::message_left(group))
-        .await?;
-    nats.flush().await?;
+    let sub =
+        showroom_testkit::watch::subscribed(&nats, showroom_proto::v1::message_left(group)).await?;
     Ok((nats, sub))
 }
 

@@ -117,7 +117,13 @@ async fn an_integrator_reads_its_own_groups_leads_until_revoked() -> anyhow::Res
     let js = async_nats::jetstream::new(ops);
     let (client, mut events) = connect(&stack.nats.url, &creds, &inbox).await?;
     let mut live = client.subscribe(v1::lead_created(a.group)).await?;
-    client.flush().await?;
+    // The server holds the subscription once it answered a request sent after it (the
+    // integrator may ask only about its consumer).
+    async_nats::jetstream::new(client.clone())
+        .get_consumer_from_stream::<async_nats::jetstream::consumer::pull::Config, _, _>(
+            &durable, "LEADS",
+        )
+        .await?;
     let first = publish_lead(&js, &a).await?;
     publish_lead(&js, &b).await?; // B's: never seen here
     let got = tokio::time::timeout(Duration::from_secs(15), live.next())

@@ -16,10 +16,8 @@ async fn integrator(
     group: uuid::Uuid,
 ) -> anyhow::Result<(async_nats::Client, async_nats::Subscriber)> {
     let nats = stack.nats_client().await?;
-    let sub = nats
-        .subscribe(format!("showroom.v1.{group}.lead.*"))
-        .await?;
-    nats.flush().await?;
+    let sub =
+        showroom_testkit::watch::subscribed(&nats, format!("showroom.v1.{group}.lead.*")).await?;
     Ok((nats, sub))
 }
 

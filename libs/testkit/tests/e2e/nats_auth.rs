@@ -122,7 +122,17 @@ async fn a_revoked_integrator_is_disconnected_and_kept_out() -> anyhow::Result<(
     let mut leads = integrator
         .subscribe(showroom_proto::v1::lead_created(group))
         .await?;
-    integrator.flush().await?;
+    // Held by the server once a request sent after it is answered (the integrator may ask
+    // only about its own consumer, which JetStream answers with "not found").
+    integrator
+        .request(
+            format!(
+                "$JS.API.CONSUMER.INFO.LEADS.{}",
+                access::integrator_durable(credential)
+            ),
+            "".into(),
+        )
+        .await?;
 
     let (ops, _) = connect(url, &s.trust.operator_user_creds()?, "_INBOX").await?;
     ops.publish(showroom_proto::v1::lead_created(group), "lead-1".into())

@@ -32,8 +32,8 @@ async fn the_trace_of_a_shoppers_frame_reaches_the_routers_events() -> anyhow::R
             ConversationEventKind::Created,
         ))
         .await?;
-    let mut messages = nats.subscribe(v1::message_created(t.group)).await?;
-    nats.flush().await?;
+    let mut messages =
+        showroom_testkit::watch::subscribed(&nats, v1::message_created(t.group)).await?;
 
     let mut agent = stack.agent(&t.agents[0].1, "available").await?;
     let (mut w, _) = stack.shopper(&t, None, 0).await?;
