@@ -4,7 +4,8 @@
 # Prometheus (the program only: its system service is neither started nor enabled), and podman
 # and debootstrap, which deploy/image.sh builds the container images with (apt-get),
 # PgBouncer 1.21 or newer (built from Debian's source when Debian's is older),
-# maildev, the SMTP catcher, and playwright-core (npm, into deploy/node_modules), and nats-py
+# maildev, the SMTP catcher, playwright-core, and TypeScript and ESLint, which check the browser
+# JavaScript (deploy/check-js.sh) (npm, into deploy/node_modules), and nats-py
 # (pip, into .venv-py), which the documented integrator example (docs/examples) uses.
 # Node.js and npm must already be there.
 #
@@ -190,7 +191,7 @@ if ! have prometheus; then
   say "installed prometheus (apt-get install prometheus; its system service is not running)"
 fi
 
-# --- Node.js, npm, maildev, playwright-core ---------------------------------------------------------------------
+# --- Node.js, npm, maildev, playwright-core, TypeScript, ESLint -------------------------------------------------
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   fail "Node.js and npm are required (for maildev, the SMTP catcher) but $(
     command -v node >/dev/null 2>&1 && echo "npm is" || echo "node is"
@@ -202,7 +203,9 @@ installed_marker="$deploy_dir/node_modules/.package-lock.json"
 if [ ! -f "$installed_marker" ] ||
   [ "$deploy_dir/package-lock.json" -nt "$installed_marker" ] ||
   [ ! -f "$deploy_dir/node_modules/maildev/bin/maildev" ] ||
-  [ ! -f "$deploy_dir/node_modules/playwright-core/package.json" ]; then
+  [ ! -f "$deploy_dir/node_modules/playwright-core/package.json" ] ||
+  [ ! -f "$deploy_dir/node_modules/typescript/package.json" ] ||
+  [ ! -f "$deploy_dir/node_modules/eslint/package.json" ]; then
   # The registry answers now and then with a transient error (a reset, a 5xx) that made a whole
   # CI run fail in seconds: try three times, 5 s then 20 s apart, before giving up with npm's
   # own words.
@@ -221,7 +224,7 @@ if [ ! -f "$installed_marker" ] ||
   done
   rm -f "$npm_out"
   version="$(node -p "require('$deploy_dir/node_modules/maildev/package.json').version" 2>/dev/null || echo '?')"
-  say "installed maildev $version and playwright-core (npm ci --prefix deploy)"
+  say "installed maildev $version, playwright-core, TypeScript and ESLint (npm ci --prefix deploy)"
 fi
 
 # --- nats-py, for the integrator example in docs/examples (its test runs it) ------------------

@@ -16,6 +16,11 @@ deploy/install.sh
 step "formatting"
 cargo fmt --all -- --check
 
+step "browser code"
+# The console's ES modules and the widget: tsc (JSDoc types), ESLint, console.html's module
+# links, and the widget's 30 KB gzipped budget.
+deploy/check-js.sh
+
 step "Kubernetes manifests"
 k8s/validate.sh
 

@@ -187,6 +187,23 @@ pub struct BotSettings {
     pub consent_version: i32,
 }
 
+/// The bot as the shopper's widget sees it (`welcome.bot`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BotView {
+    /// Its name in the welcome's language.
+    pub name: String,
+    /// An https address of its picture.
+    pub avatar_url: Option<String>,
+    /// Whether the Lead Gate asks before an agent is sought.
+    pub lead_gate: bool,
+    /// Whether the leave-a-message form is offered when no agent can chat.
+    pub leave_message_form: bool,
+    /// The consent text's version.
+    pub consent_version: i32,
+    /// Every text, in every language.
+    pub texts: BTreeMap<Language, BTreeMap<TextKey, String>>,
+}
+
 fn yes() -> bool {
     true
 }
@@ -242,6 +259,22 @@ impl BotSettings {
             .iter()
             .map(|k| (*k, self.text(*k, lang).to_string()))
             .collect()
+    }
+
+    /// What the widget gets of it in `welcome`: the name in `lang`, the picture, which
+    /// steps are on, and every text in both languages.
+    pub fn view(&self, lang: Language) -> BotView {
+        BotView {
+            name: self.name(lang).to_string(),
+            avatar_url: self.avatar_url.clone(),
+            lead_gate: self.lead_gate,
+            leave_message_form: self.leave_message_form,
+            consent_version: self.consent_version,
+            texts: Language::ALL
+                .iter()
+                .map(|l| (*l, self.texts_in(*l)))
+                .collect(),
+        }
     }
 
     /// Checks what a manager sends; the error names the field.

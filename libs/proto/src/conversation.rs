@@ -189,6 +189,106 @@ pub struct Conversation {
     pub form: Vec<crate::forms::Answer>,
 }
 
+/// A conversation as the shopper's widget sees it. Its fields are listed one by one, so a field
+/// added to [`Conversation`] reaches shoppers only when it is added here too: never the dealer
+/// group's ids and routing (`group_id`, `website_id`, `team`), never the consent record.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ShopperConversation {
+    /// The conversation's id.
+    pub id: Uuid,
+    /// The dealership.
+    pub rooftop: Named,
+    /// The department chosen.
+    pub department: DepartmentRef,
+    /// The shopper themself.
+    pub shopper: ShopperRef,
+    /// The agent who has it, once assigned.
+    pub agent: Option<Named>,
+    /// Where it is in its life.
+    pub state: ConversationState,
+    /// Highest message sequence number written so far.
+    pub last_seq: i64,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it was closed.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Who closed it.
+    pub ended_by: Option<EndedBy>,
+    /// When the current agent took it.
+    #[serde(default)]
+    pub assigned_at: Option<DateTime<Utc>>,
+    /// Why it went to the offline flow.
+    #[serde(default)]
+    pub offline_reason: Option<OfflineReason>,
+    /// The shopper's previous conversation on this website.
+    #[serde(default)]
+    pub previous_id: Option<Uuid>,
+    /// The vehicle they were looking at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vehicle: Option<Vehicle>,
+    /// The language they chat in.
+    #[serde(default)]
+    pub language: Language,
+    /// What they gave the Lead Gate, without the consent record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<ShopperContact>,
+    /// The bot still asks for the department.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub department_pending: bool,
+    /// The page the chat started on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_url: Option<String>,
+    /// Their answers to the pre-chat form.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub form: Vec<crate::forms::Answer>,
+}
+
+/// The shopper's own contact details as their widget shows them (no consent record).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ShopperContact {
+    /// First name.
+    pub first_name: String,
+    /// Last name.
+    pub last_name: String,
+    /// E-mail address, when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Mobile phone number in E.164, when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+}
+
+impl From<&Conversation> for ShopperConversation {
+    fn from(c: &Conversation) -> Self {
+        Self {
+            id: c.id,
+            rooftop: c.rooftop.clone(),
+            department: c.department.clone(),
+            shopper: c.shopper.clone(),
+            agent: c.agent.clone(),
+            state: c.state,
+            last_seq: c.last_seq,
+            created_at: c.created_at,
+            ended_at: c.ended_at,
+            ended_by: c.ended_by,
+            assigned_at: c.assigned_at,
+            offline_reason: c.offline_reason,
+            previous_id: c.previous_id,
+            vehicle: c.vehicle.clone(),
+            language: c.language,
+            contact: c.contact.as_ref().map(|k| ShopperContact {
+                first_name: k.first_name.clone(),
+                last_name: k.last_name.clone(),
+                email: k.email.clone(),
+                phone: k.phone.clone(),
+            }),
+            department_pending: c.department_pending,
+            page_url: c.page_url.clone(),
+            form: c.form.clone(),
+        }
+    }
+}
+
 /// Why a chat went to the offline flow instead of waiting for an agent.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]

@@ -94,6 +94,16 @@ impl CommandError {
         }
     }
 
+    /// A refusal about one field of the request (`already_taken`: its value is used; `not_found`:
+    /// what it refers to is not there).
+    pub fn about_field(code: ErrorCode, field: &str, message: &str) -> Self {
+        Self {
+            code,
+            message: format!("{field}: {message}"),
+            fields: std::collections::BTreeMap::from([(field.to_string(), message.to_string())]),
+        }
+    }
+
     /// A `bad_request` naming each wrong field of a form.
     pub fn invalid_fields(fields: std::collections::BTreeMap<String, String>) -> Self {
         let names: Vec<&str> = fields.keys().map(String::as_str).collect();

@@ -8,6 +8,9 @@
 //! - [`access`]: who may publish and subscribe to what: each service's, an integrator's and the
 //!   operator's NATS permissions, built from the `v1` subjects.
 //! - [`envelope`]: the [`Envelope`] every bus message is wrapped in, and the [`Reply`] of a request.
+//! - [`frames`]: every frame the gateway sends on a socket ([`frames::ServerFrame`]), and the
+//!   shopper's view of a conversation.
+//! - [`appearance`]: the widget's look per website, with its checks.
 //! - [`v1`]: subject builders (`showroom.v1.<group>.<domain>.<event>`) and stream definitions.
 //! - [`conversation`]: conversation states, events and the router's commands.
 //! - [`contact`]: the shopper's language and contact details, with the consent they saw.
@@ -25,12 +28,14 @@
 //! - [`typing`]: the ephemeral typing signal.
 
 pub mod access;
+pub mod appearance;
 pub mod bot;
 pub mod contact;
 pub mod conversation;
 pub mod delivery;
 pub mod envelope;
 pub mod forms;
+pub mod frames;
 pub mod integration;
 pub mod internal;
 pub mod lead;

@@ -11,10 +11,13 @@
 //!   call from many processes at once: sqlx serialises them with an advisory lock), leaving
 //!   newer ones a newer release applied.
 //! - [`server_of`]: where a database URL points, for messages (no password).
+//! - [`fault`]: what a Postgres failure means to the caller (conflict, missing, retry, bad
+//!   value, bug), one mapping for REST and the bus.
 //! - [`read`]: read models shared by services (the conversation snapshot).
 //! - [`report`]: read-only reports (per-department numbers over a time range).
 //! - [`StoreError`]: what went wrong.
 
+pub mod fault;
 pub mod read;
 pub mod report;
 

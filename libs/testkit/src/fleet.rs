@@ -4,7 +4,6 @@
 //! again.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -14,158 +13,10 @@ use showroom_natsauth::Trust;
 use showroom_store::sqlx::PgPool;
 use tokio::process::Child;
 
-use crate::stack::{Service, VISITOR_SECRET, maildev_dir};
+use crate::process::{Endpoints, Service, maildev_dir, service_env, spawn_ready, tail};
 
 /// NATS nodes in the cluster.
 pub const NATS_NODES: usize = 3;
-
-/// Where a service process finds the servers.
-pub(crate) struct Endpoints {
-    /// One URL or a comma-separated list.
-    pub(crate) nats_url: String,
-    /// Holds `<service>.creds`, `issuer.json`, `system.creds`.
-    pub(crate) auth_dir: PathBuf,
-    pub(crate) database_url: String,
-    pub(crate) redis_url: String,
-    pub(crate) smtp_port: u16,
-    pub(crate) stream_replicas: usize,
-    pub(crate) heartbeat_secs: u64,
-}
-
-/// The environment a service process runs with (what its Kubernetes Deployment sets), with the
-/// test stacks' short timings.
-pub(crate) fn service_env(
-    service: Service,
-    e: &Endpoints,
-    admin_port: u16,
-    http_port: Option<u16>,
-) -> Vec<(String, String)> {
-    let name = service.name();
-    let mut env: Vec<(&str, String)> = vec![
-        ("SHOWROOM_NATS_URL", e.nats_url.clone()),
-        (
-            "SHOWROOM_NATS_CREDS",
-            e.auth_dir
-                .join(format!("{name}.creds"))
-                .display()
-                .to_string(),
-        ),
-        ("SHOWROOM_DATABASE_URL", e.database_url.clone()),
-        ("SHOWROOM_ADMIN_ADDR", format!("127.0.0.1:{admin_port}")),
-        ("SHOWROOM_RUN_MIGRATIONS", "false".into()),
-        ("SHOWROOM_MAX_DB_CONNECTIONS", "5".into()),
-        ("SHOWROOM_STREAM_REPLICAS", e.stream_replicas.to_string()),
-        ("RUST_LOG", "warn".into()),
-    ];
-    let smtp = format!("smtp://127.0.0.1:{}", e.smtp_port);
-    let console = "http://127.0.0.1/console".to_string();
-    match service {
-        Service::Gateway => env.extend([
-            (
-                "SHOWROOM_HTTP_ADDR",
-                format!("127.0.0.1:{}", http_port.unwrap_or(0)),
-            ),
-            ("SHOWROOM_VISITOR_TOKEN_SECRET", VISITOR_SECRET.into()),
-            (
-                "SHOWROOM_HEARTBEAT_INTERVAL_SECS",
-                e.heartbeat_secs.to_string(),
-            ),
-        ]),
-        Service::Presence => env.push(("SHOWROOM_REDIS_URL", e.redis_url.clone())),
-        Service::Router => env.push(("SHOWROOM_TIMER_TICK_MS", "100".into())),
-        Service::Bot => env.push(("SHOWROOM_SWEEP_MS", "500".into())),
-        Service::LeadCapture => env.push(("SHOWROOM_CONSOLE_URL", console)),
-        Service::Notification => env.extend([
-            ("SHOWROOM_SMTP_URL", smtp),
-            ("SHOWROOM_COALESCE_SECS", "2".into()),
-            ("SHOWROOM_TRANSCRIPT_AFTER_SECS", "3".into()),
-            ("SHOWROOM_SWEEP_MS", "200".into()),
-            ("SHOWROOM_CONSOLE_URL", console),
-        ]),
-        Service::CrmExport => env.extend([
-            ("SHOWROOM_SMTP_URL", smtp),
-            (
-                "SHOWROOM_NATS_ISSUER",
-                e.auth_dir.join("issuer.json").display().to_string(),
-            ),
-            (
-                "SHOWROOM_NATS_SYSTEM_CREDS",
-                e.auth_dir.join("system.creds").display().to_string(),
-            ),
-            // Retries that outlast a fault: nothing dead-letters while a node is down.
-            ("SHOWROOM_RETRY_SCHEDULE", "1s 2s 4s 8s 16s 30s".into()),
-            ("SHOWROOM_WEBHOOK_TIMEOUT_MS", "2000".into()),
-            ("SHOWROOM_SMTP_TIMEOUT_MS", "2000".into()),
-            ("SHOWROOM_CLAIM_LEASE_MS", "3000".into()),
-            ("SHOWROOM_POLL_MS", "50".into()),
-            ("SHOWROOM_OUTBOX_RELAY_MS", "200".into()),
-            ("SHOWROOM_WEBHOOK_ALLOW_PRIVATE", "true".into()),
-        ]),
-    }
-    env.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
-}
-
-/// Spawns `binary` (with `args`) in `env` only, its output appended to `log`, killed when the
-/// child is dropped; waits until its admin port says ready.
-pub(crate) async fn spawn_ready(
-    binary: &Path,
-    args: &[&str],
-    env: &[(String, String)],
-    admin_port: u16,
-    log: Option<&Path>,
-) -> anyhow::Result<Child> {
-    let (out, err) = match log {
-        Some(path) => {
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)?;
-            (Stdio::from(file.try_clone()?), Stdio::from(file))
-        }
-        // Warnings and errors show in the test's output.
-        None => (Stdio::null(), Stdio::inherit()),
-    };
-    let mut child = tokio::process::Command::new(binary)
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdout(out)
-        .stderr(err)
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("starting {}", binary.display()))?;
-    let ready = format!("http://127.0.0.1:{admin_port}/readyz");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    let client = reqwest::Client::new();
-    loop {
-        if let Ok(r) = client.get(&ready).send().await
-            && r.status().is_success()
-        {
-            return Ok(child);
-        }
-        if let Some(status) = child.try_wait()? {
-            anyhow::bail!(
-                "{} {args:?} exited at start ({status}){}",
-                binary.display(),
-                log.map(|l| format!(": {}", tail(l))).unwrap_or_default()
-            );
-        }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "{} {args:?} was not ready within 60 s",
-            binary.display()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// The last lines of a log file.
-fn tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(40)..].join("\n")
-}
 
 /// One process of one service.
 struct Replica {

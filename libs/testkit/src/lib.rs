@@ -11,6 +11,8 @@
 //! - [`Fleet`]: production's shape on one machine: a three-node NATS cluster and every service
 //!   as processes of its own (the `showroom-service` binary, `src/bin`), any of which can be
 //!   killed and started again.
+//! - [`Service`]: the seven services; `process`: starting one as its own process (its
+//!   environment, waiting until it is ready), shared by the two above.
 //! - [`Tenant`]: a dealer group seeded for a test (rooftop, departments, website, agents).
 //! - [`Socket`]: a WebSocket client with JSON helpers (`send`, `recv_type`, `expect_silence`);
 //!   [`accepted_chat`]: a chat started by a shopper and accepted by an agent.
@@ -21,6 +23,7 @@
 
 mod fleet;
 mod http;
+mod process;
 mod socket;
 mod stack;
 mod tenant;
@@ -30,7 +33,8 @@ pub mod watch;
 
 pub use fleet::{Fleet, NATS_NODES};
 pub use http::Http;
+pub use process::Service;
 pub use socket::{Socket, accepted_chat};
-pub use stack::{GatewayProcess, Service, Stack, Tuning};
+pub use stack::{GatewayProcess, Stack, Tuning};
 pub use tenant::{PASSWORD, Tenant};
 pub use wait::eventually;

@@ -15,54 +15,9 @@ use showroom_runtime::Running;
 use showroom_store::sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::fleet::{Endpoints, service_env, spawn_ready};
+use crate::process::{Endpoints, Service, VISITOR_SECRET, maildev_dir, service_env, spawn_ready};
 use crate::tenant::PASSWORD;
 use crate::{Http, Socket, Tenant};
-
-/// The seven services.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Service {
-    /// Edge.
-    Gateway,
-    /// Presence.
-    Presence,
-    /// Router.
-    Router,
-    /// Bot.
-    Bot,
-    /// Lead capture.
-    LeadCapture,
-    /// Notifications.
-    Notification,
-    /// CRM export.
-    CrmExport,
-}
-
-impl Service {
-    /// Every service, in start order (stream owners before their readers).
-    pub const ALL: [Service; 7] = [
-        Service::Presence,
-        Service::Router,
-        Service::Gateway,
-        Service::Bot,
-        Service::LeadCapture,
-        Service::Notification,
-        Service::CrmExport,
-    ];
-
-    /// Its registered name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Service::Gateway => showroom_gateway::NAME,
-            Service::Presence => showroom_presence::NAME,
-            Service::Router => showroom_router::NAME,
-            Service::Bot => showroom_bot::NAME,
-            Service::LeadCapture => showroom_lead_capture::NAME,
-            Service::Notification => showroom_notification::NAME,
-            Service::CrmExport => showroom_crm_export::NAME,
-        }
-    }
-}
 
 /// Real NATS, Redis and Postgres plus the seven services.
 pub struct Stack {
@@ -149,16 +104,6 @@ impl Options {
     }
 }
 
-/// Where maildev is installed: `$SHOWROOM_MAILDEV_DIR`, else the repo's `deploy/`
-/// (deploy/install.sh runs `npm ci --prefix deploy`).
-pub(crate) fn maildev_dir() -> std::path::PathBuf {
-    std::env::var_os("SHOWROOM_MAILDEV_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy")
-        })
-}
-
 /// The database URL: with TLS, `sslmode=verify-full` against the stack's CA.
 fn database_url(pg: &Postgres, tls: Option<&TlsFiles>) -> String {
     match tls {
@@ -181,9 +126,6 @@ fn nats_auth() -> anyhow::Result<(Trust, tempfile::TempDir, String)> {
     let config = trust.write_local(dir.path())?;
     Ok((trust, dir, config))
 }
-
-/// The visitor token key of test stacks (a restarted gateway keeps accepting old tokens).
-pub const VISITOR_SECRET: &str = "test-visitor-secret-0123456789abcdef";
 
 impl Stack {
     /// Starts servers and services (Postgres without fsync: tests check behaviour, not speed).

@@ -4,14 +4,10 @@
 use showroom_proto::bot::{BotSettings, PutBotSettings, TextKey, WebsiteRef};
 use showroom_proto::contact::Language;
 use showroom_proto::{CommandError, ErrorCode};
+pub(crate) use showroom_store::fault::db_error;
 use showroom_store::read;
 use showroom_store::sqlx::{self, PgPool};
 use uuid::Uuid;
-
-pub(crate) fn db_error(e: sqlx::Error) -> CommandError {
-    tracing::error!(error = %e, "postgres failed");
-    CommandError::new(ErrorCode::Unavailable, "bot store unavailable")
-}
 
 async fn in_group(pool: &PgPool, group: Uuid, website: Uuid) -> Result<(), CommandError> {
     let found: Option<(Uuid,)> =

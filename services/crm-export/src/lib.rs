@@ -44,18 +44,18 @@ use std::time::Duration;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use showroom_config::{Common, ConfigError, Secret};
+use showroom_proto::Envelope;
 use showroom_proto::delivery::{
     CrmCommand, DeadLetterQuery, DeliveryQuery, DestinationRef, ListDestinations, PutDestination,
     Redeliver,
 };
 use showroom_proto::integration::{IssueIntegration, ListIntegrations, RevokeIntegration};
 use showroom_proto::v1::{self, Group};
-use showroom_proto::{CommandError, Envelope, ErrorCode};
 use showroom_runtime::{Base, Running, Settings};
-use showroom_store::sqlx;
 use tokio_util::sync::CancellationToken;
 
 use crate::worker::Ctx;
+pub(crate) use showroom_store::fault::db_error;
 
 /// The name under which the service registers with the NATS service API.
 pub const NAME: &str = "crm-export";
@@ -381,12 +381,6 @@ async fn serve(
         )
         .await?;
     Ok(())
-}
-
-/// A database failure as the requester sees it (details only in the log).
-pub(crate) fn db_error(e: sqlx::Error) -> CommandError {
-    tracing::error!(error = %e, "postgres failed");
-    CommandError::new(ErrorCode::Unavailable, "crm-export store unavailable")
 }
 
 #[cfg(test)]

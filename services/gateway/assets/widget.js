@@ -1,3 +1,4 @@
+// @ts-check
 /* Showroom shopper chat widget. Speaks protocol v1 (docs/protocol.md).
  * Install: <script src="https://<gateway>/widget.js" data-key="<website key>" async></script>
  * Vehicle context (optional): data-vin, data-stock-number, data-year, data-make, data-model,
@@ -13,7 +14,7 @@
  * Plain ES2020, no dependencies. All chat text goes in with textContent, never innerHTML. */
 (() => {
   'use strict';
-  const script = document.currentScript || document.querySelector('script[data-key][src*="widget.js"]');
+  const script = /** @type {HTMLScriptElement} */ (document.currentScript || document.querySelector('script[data-key][src*="widget.js"]'));
   const KEY = script && script.dataset.key;
   if (!KEY || window.__showroomWidget) return;
   window.__showroomWidget = true;
@@ -55,8 +56,8 @@
   });
 
   // ---- storage (may throw in sandboxed frames / private modes) ----
-  const getItem = (area, k) => { try { return window[area].getItem(k); } catch (_) { return null; } };
-  const setItem = (area, k, v) => { try { v == null ? window[area].removeItem(k) : window[area].setItem(k, v); } catch (_) { /* ignore */ } };
+  const getItem = (/** @type {'localStorage' | 'sessionStorage'} */ area, k) => { try { return window[area].getItem(k); } catch (_) { return null; } };
+  const setItem = (/** @type {'localStorage' | 'sessionStorage'} */ area, k, v) => { try { v == null ? window[area].removeItem(k) : window[area].setItem(k, v); } catch (_) { /* ignore */ } };
 
   // ---- the widget's own words, in each language; the bot's come in welcome.bot.texts ----
   const STR = {
@@ -134,7 +135,7 @@
   let view = 'loading';              // 'loading' | 'pick' | 'chat'
   let departments = [], rooftop = '', bot = null;
   const okLang = (l) => (l === 'en' || l === 'es' ? l : null);
-  const readLook = () => { try { return JSON.parse(getItem('localStorage', LOOK_KEY)) || {}; } catch (_) { return {}; } };
+  const readLook = () => { try { return JSON.parse(getItem('localStorage', LOOK_KEY) || 'null') || {}; } catch (_) { return {}; } };
   let look = readLook();             // the website's appearance (cached until the welcome brings it)
   // The shopper's own choice, else the website's fixed language, else the browser's.
   let lang = okLang(getItem('localStorage', LANG_KEY)) || okLang(look.language) || (/^es\b/i.test(navigator.language || '') ? 'es' : 'en');
@@ -167,13 +168,13 @@
   // A text of the bot in the current language, {rooftop} filled ('' when the server sent none).
   const bt = (k) => { const x = bot && bot.texts && (bot.texts[lang] || bot.texts.en); return x && x[k] ? fill(x[k], { rooftop }) : ''; };
   const nm = (x) => (typeof x === 'string' ? x : (x && x.name) || '');
-  const time = (at) => { const d = new Date(at); return isNaN(d) ? '' : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }); };
+  const time = (at) => { const d = new Date(at); return isNaN(d.getTime()) ? '' : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }); };
   const uid = () => (crypto.randomUUID ? crypto.randomUUID() : 'm-' + Date.now().toString(36) + Math.random().toString(36).slice(2, 12));
   const isOpen = (c) => !!c && (c.state === 'bot' || c.state === 'incoming' || c.state === 'active'); // unknown states count as closed
   const stage = (c) => ['bot', 'incoming', 'active'].indexOf(c.state) + 1 || 4; // how far along: closed is last
   const gate = () => !!(bot && bot.lead_gate);
   const I18N = []; // [element, key, attribute]: chrome to translate when the language changes
-  const tr = (el, key, attr) => { I18N.push([el, key, attr]); return el; };
+  const tr = (el, key, attrName) => { I18N.push([el, key, attrName]); return el; };
   const attr = (el, o) => { for (const k in o) el.setAttribute(k, o[k]); return el; };
 
   const CSS = `:host{all:initial;--c:#1f4fd1;--t:#fff;font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
@@ -646,7 +647,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
     setItem('sessionStorage', CACHE_KEY, conv ? JSON.stringify({ conv, msgs: kept, left }) : null);
   }
   function restore() {
-    let c; try { c = JSON.parse(getItem('sessionStorage', CACHE_KEY)); } catch (_) { return; }
+    let c; try { c = JSON.parse(getItem('sessionStorage', CACHE_KEY) || 'null'); } catch (_) { return; }
     if (!c || !c.conv || !Array.isArray(c.msgs)) return;
     conv = c.conv; leftFor = c.left || null;
     if (c.msgs.length) lastSeq = c.msgs[0].seq - 1; // a trimmed cache starts mid-way
@@ -1032,14 +1033,14 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
   // Every field labelled; radio buttons, checkboxes and agreements in a fieldset; each with its
   // error line (aria-describedby). The dealer's labels, options and texts go in as text.
   function buildForm(kind, def, key) {
-    const P = { kind, key, def, el: h('div'), fields: [], i18n: [] };
+    const P = { kind, key, def, el: h('div'), fields: /** @type {any[]} */ ([]), i18n: /** @type {any[]} */ ([]) };
     const trf = (el, k, a) => { P.i18n.push([el, k, a]); a ? el.setAttribute(a, t(k)) : (el.textContent = t(k)); return el; };
     def.fields.forEach((f, i) => {
       if (!f || typeof f !== 'object') return;
       if (f.type === 'label') return P.el.append(h('p', 'flabel', f.label));
       const id = 'sr-' + kind + '-' + i, box = h('div', 'fld'), opts = Array.isArray(f.options) ? f.options : [];
       const err = attr(h('p', 'ferr'), { id: id + '-err' });
-      const fl = { f, err, inputs: [], files: [], busy: 0, desc: [] };
+      const fl = { f, err, inputs: /** @type {any[]} */ ([]), files: /** @type {any[]} */ ([]), busy: 0, desc: /** @type {string[]} */ ([]) };
       const caption = (el) => {
         el.append(h('span', '', f.label));
         if (!f.required && f.type !== 'agreement') el.append(' ', trf(h('span', 'opt'), 'optional'));
@@ -1106,12 +1107,12 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
       });
       return bad;
     };
-    // Each field's error (`raw`: the server's words, said in ours); answers the first wrong input.
-    P.show = (map, raw) => {
+    // Each field's error (`theirs`: the server's words, said in ours); answers the first wrong input.
+    P.show = (map, theirs) => {
       let first = null;
       P.fields.forEach((fl) => {
         const why = map[fl.f.id];
-        setErr(fl, why ? (raw ? whyText(String(why)) : why) : '');
+        setErr(fl, why ? (theirs ? whyText(String(why)) : why) : '');
         if (why && !first) first = fl.inputs[0];
       });
       return first;

@@ -20,13 +20,13 @@ use showroom_proto::{CommandError, ErrorCode};
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::appearance::Appearance;
 use crate::auth::Session;
 use crate::directory::{
     self, AgentInput, AgentView, DepartmentView, DirectoryError, RooftopInput, RooftopView,
     WebsiteView,
 };
 use crate::error::{ApiError, ErrorBody};
+use showroom_proto::appearance::Appearance;
 
 /// Longest rooftop name, in characters.
 const MAX_ROOFTOP_NAME: usize = 80;

@@ -9,7 +9,8 @@ use serde::Serialize;
 use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
-use crate::appearance::Appearance;
+use showroom_proto::appearance::Appearance;
+use showroom_proto::frames::DepartmentChoice;
 
 /// A website the widget runs on.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -27,7 +28,7 @@ pub struct Website {
     /// Origins the widget may connect from.
     pub allowed_origins: Vec<String>,
     /// The widget's look (`websites.appearance`, read with
-    /// [`crate::appearance::Appearance::from_stored`]).
+    /// [`showroom_proto::appearance::Appearance::from_stored`]).
     pub appearance: serde_json::Value,
 }
 
@@ -137,29 +138,22 @@ pub async fn website_view(
     Ok(row.map(|r| r.view(base)))
 }
 
-/// A department a shopper can choose.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
-pub struct DepartmentChoice {
-    /// Its id.
-    pub id: Uuid,
-    /// Its label.
-    pub label: String,
-    /// Its dealership's name.
-    pub rooftop: String,
-}
-
 /// The departments of a website's dealership, in their configured order.
 pub async fn departments_of(
     pool: &PgPool,
     website: &Website,
 ) -> sqlx::Result<Vec<DepartmentChoice>> {
-    sqlx::query_as(
+    let rows: Vec<(Uuid, String, String)> = sqlx::query_as(
         "SELECT d.id, d.label, r.name AS rooftop FROM departments d JOIN rooftops r ON r.id = d.rooftop_id \
          WHERE d.rooftop_id = $1 ORDER BY d.position, d.label",
     )
     .bind(website.rooftop_id)
     .fetch_all(pool)
-    .await
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, label, rooftop)| DepartmentChoice { id, label, rooftop })
+        .collect())
 }
 
 /// An agent as the console and the API show it.

@@ -93,9 +93,11 @@ impl ApiError {
     }
 }
 
+/// A database failure means on REST what it means on the bus (`showroom_store::fault`): a named
+/// unique constraint is 409 naming the field, a lost connection 503, a NUL in text 400.
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        Self::internal(e)
+        showroom_store::fault::db_error(e).into()
     }
 }
 

@@ -11,8 +11,10 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use serde_json::json;
 use showroom_proto::conversation::{ConversationEvent, ConversationEventKind, TransferState};
+use showroom_proto::frames::{
+    ConversationView, InternalFrame, ServerFrame, TypingAuthor, WithdrawReason,
+};
 use showroom_proto::internal::{InternalEvent, InternalEventKind, InternalMessage};
 use showroom_proto::message::{AuthorKind, Message};
 use showroom_proto::notification::DesktopNotice;
@@ -21,8 +23,6 @@ use showroom_proto::typing::Typing;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
-
-use crate::ws::widget::shopper_view;
 
 /// How many frames may wait for a slow socket before it is closed.
 pub const SOCKET_QUEUE: usize = 1024;
@@ -65,25 +65,35 @@ pub struct Outbound {
 
 impl Outbound {
     /// A frame with no position.
-    pub fn frame(value: &serde_json::Value) -> Self {
-        Self::marked(value, Vec::new())
+    pub fn frame(frame: &ServerFrame) -> Self {
+        Self::marked(frame, None, Vec::new())
     }
 
-    /// A frame that puts the socket at the given positions.
-    pub fn marked(value: &serde_json::Value, marks: Vec<Mark>) -> Self {
+    /// The answer to a client's frame, with its `ref`.
+    pub fn reply(frame: &ServerFrame, r#ref: Option<&str>) -> Self {
+        Self::marked(frame, r#ref, Vec::new())
+    }
+
+    /// A frame (an answer when `ref` is given) that puts the socket at the given positions.
+    pub fn marked(frame: &ServerFrame, r#ref: Option<&str>, marks: Vec<Mark>) -> Self {
         Self {
-            frame: value.to_string().into(),
+            frame: frame.json(r#ref).into(),
             seq: None,
             marks,
             span: None,
         }
     }
 
+    /// An `error` frame answering the client's `ref`.
+    pub fn error(code: &str, message: impl Into<String>, r#ref: Option<&str>) -> Self {
+        Self::reply(&ServerFrame::error(code, message), r#ref)
+    }
+
     /// A `message` frame of a customer conversation.
     pub fn message(m: &Message) -> Self {
-        let v = json!({"type": "message", "message": m});
+        let frame = ServerFrame::Message { message: m.clone() };
         Self {
-            frame: v.to_string().into(),
+            frame: frame.json(None).into(),
             seq: Some((Stream::Conversation(m.conversation_id), m.seq)),
             marks: Vec::new(),
             span: traced(),
@@ -93,9 +103,9 @@ impl Outbound {
     /// An `internal_message` frame of an internal chat (the chat id is the message's
     /// `conversation_id`).
     pub fn internal_message(m: &Message) -> Self {
-        let v = json!({"type": "internal_message", "message": m});
+        let frame = ServerFrame::InternalMessage { message: m.clone() };
         Self {
-            frame: v.to_string().into(),
+            frame: frame.json(None).into(),
             seq: Some((Stream::Internal(m.conversation_id), m.seq)),
             marks: Vec::new(),
             span: traced(),
@@ -316,12 +326,13 @@ impl Hub {
         inner: &Inner,
         conversation: Uuid,
         agents: impl IntoIterator<Item = &'a Uuid>,
-        reason: &str,
+        reason: WithdrawReason,
         skip_watchers: bool,
     ) {
-        let out = Outbound::frame(
-            &json!({"type": "offer_withdrawn", "conversation_id": conversation, "reason": reason}),
-        );
+        let out = Outbound::frame(&ServerFrame::OfferWithdrawn {
+            conversation_id: conversation,
+            reason,
+        });
         let ids: Vec<u64> = Self::sockets_of(inner, agents)
             .into_iter()
             .filter(|id| {
@@ -356,16 +367,26 @@ impl Hub {
         // A console that starts following the chat here (the assignee's) gets its later
         // messages live; those up to `last_seq` come with its `open`.
         let changed = Outbound::marked(
-            &json!({"type": "conversation", "conversation": c}),
+            &ServerFrame::Conversation {
+                conversation: ConversationView::full(c),
+            },
+            None,
             vec![Mark::From(Stream::Conversation(c.id), c.last_seq)],
         );
-        let shopper_changed =
-            Outbound::frame(&json!({"type": "conversation", "conversation": shopper_view(c)}));
+        let shopper_changed = Outbound::frame(&ServerFrame::Conversation {
+            conversation: ConversationView::shopper(c),
+        });
         let mut inner = self.lock();
         let not_offered = |a: &&Uuid| !ev.offered_to.contains(a);
         match ev.kind {
             ConversationEventKind::Created | ConversationEventKind::Queued => {
-                Self::withdraw(&inner, c.id, &ev.withdrawn_from, "moved_on", false);
+                Self::withdraw(
+                    &inner,
+                    c.id,
+                    &ev.withdrawn_from,
+                    WithdrawReason::MovedOn,
+                    false,
+                );
                 // Queued after the Lead Gate (the only step that sets the contact before an
                 // agent is sought): the shopper's widget learns the chat left the bot.
                 if ev.kind == ConversationEventKind::Queued && c.contact.is_some() {
@@ -378,11 +399,13 @@ impl Hub {
                 }
             }
             ConversationEventKind::Offered => {
-                let offer = Outbound::frame(&json!({"type": "offer", "conversation": c}));
+                let offer = Outbound::frame(&ServerFrame::Offer {
+                    conversation: c.clone(),
+                });
                 let ids = Self::sockets_of(&inner, &ev.offered_to);
                 Self::send_to(&inner, ids, &offer);
                 let gone = ev.withdrawn_from.iter().filter(not_offered);
-                Self::withdraw(&inner, c.id, gone, "moved_on", false);
+                Self::withdraw(&inner, c.id, gone, WithdrawReason::MovedOn, false);
             }
             ConversationEventKind::Assigned => {
                 Self::assign(&mut inner, ev, &changed, &shopper_changed, None);
@@ -390,16 +413,19 @@ impl Hub {
             ConversationEventKind::Transferred => match &ev.transfer {
                 None => Self::assign(&mut inner, ev, &changed, &shopper_changed, None),
                 Some(t) => {
-                    let frame = Outbound::frame(&json!({"type": "transfer", "transfer": t}));
+                    let frame = Outbound::frame(&ServerFrame::Transfer {
+                        transfer: t.clone(),
+                    });
                     match t.state {
                         TransferState::Requested => {
-                            let offer = Outbound::frame(&json!({
-                                "type": "transfer_offer", "transfer": t, "conversation": c,
-                            }));
+                            let offer = Outbound::frame(&ServerFrame::TransferOffer {
+                                transfer: t.clone(),
+                                conversation: c.clone(),
+                            });
                             let ids = Self::sockets_of(&inner, &ev.offered_to);
                             Self::send_to(&inner, ids, &offer);
                             let gone = ev.withdrawn_from.iter().filter(not_offered);
-                            Self::withdraw(&inner, c.id, gone, "moved_on", false);
+                            Self::withdraw(&inner, c.id, gone, WithdrawReason::MovedOn, false);
                             let ids = Self::agent_watchers(&inner, c.id);
                             Self::send_to(&inner, ids, &frame);
                         }
@@ -435,7 +461,7 @@ impl Hub {
             | ConversationEventKind::TimedOut
             | ConversationEventKind::Offline => {
                 let offered = ev.offered_to.iter().chain(&ev.withdrawn_from);
-                Self::withdraw(&inner, c.id, offered, "ended", true);
+                Self::withdraw(&inner, c.id, offered, WithdrawReason::Ended, true);
                 let ids = Self::watchers(&inner, c.id);
                 Self::send_changed(&inner, &ids, &changed, &shopper_changed);
             }
@@ -458,7 +484,7 @@ impl Hub {
             .iter()
             .chain(&ev.withdrawn_from)
             .filter(|a| Some(**a) != assignee);
-        Self::withdraw(inner, c.id, others, "taken", false);
+        Self::withdraw(inner, c.id, others, WithdrawReason::Taken, false);
         // Every console of the assignee follows the chat from now on.
         let mine = assignee
             .map(|a| Self::agent_sockets(inner, a))
@@ -502,9 +528,13 @@ impl Hub {
     pub fn on_internal(&self, ev: &InternalEvent) {
         // A console new to the chat gets its later messages live, the rest with history.
         let out = Outbound::marked(
-            &json!({
-                "type": "internal", "kind": ev.kind, "chat": ev.chat, "agent_id": ev.agent_id, "by": ev.by,
+            &ServerFrame::Internal(InternalFrame {
+                chat: ev.chat.clone(),
+                kind: Some(ev.kind),
+                agent_id: Some(ev.agent_id),
+                by: Some(ev.by),
             }),
+            None,
             vec![Mark::From(Stream::Internal(ev.chat.id), ev.chat.last_seq)],
         );
         let mut agents = ev.chat.current();
@@ -539,9 +569,14 @@ impl Hub {
             AuthorKind::Shopper => Side::Shopper,
             _ => Side::Agent,
         };
-        let mut frame = json!({"type": "typing", "author": {"kind": t.author.kind, "name": t.author.name}, "typing": t.typing});
-        frame["conversation_id"] = json!(t.conversation_id);
-        let out = Outbound::frame(&frame);
+        let out = Outbound::frame(&ServerFrame::Typing {
+            conversation_id: t.conversation_id,
+            author: TypingAuthor {
+                kind: t.author.kind,
+                name: t.author.name.clone(),
+            },
+            typing: t.typing,
+        });
         let inner = self.lock();
         let ids: Vec<u64> = Self::watchers(&inner, t.conversation_id)
             .into_iter()
@@ -553,7 +588,7 @@ impl Hub {
     /// A desktop notice to every console of its agent (the notification service decided who
     /// and coalesced bursts).
     pub fn on_notice(&self, n: &DesktopNotice) {
-        let out = Outbound::frame(&json!({"type": "notify", "notice": n}));
+        let out = Outbound::frame(&ServerFrame::Notify { notice: n.clone() });
         let inner = self.lock();
         let ids = Self::agent_sockets(&inner, n.agent_id);
         Self::send_to(&inner, ids, &out);
@@ -562,8 +597,8 @@ impl Hub {
     /// Tells every console of the agent its chosen status, and every board of the group the
     /// agent's presence.
     pub fn on_presence(&self, group: Uuid, p: &PresenceChanged) {
-        let status = Outbound::frame(&json!({"type": "status", "status": p.status}));
-        let row = Outbound::frame(&json!({"type": "agent_presence", "agent": p}));
+        let status = Outbound::frame(&ServerFrame::Status { status: p.status });
+        let row = Outbound::frame(&ServerFrame::AgentPresence { agent: p.clone() });
         let inner = self.lock();
         let ids = Self::agent_sockets(&inner, p.agent_id);
         Self::send_to(&inner, ids, &status);
@@ -581,6 +616,7 @@ mod tests {
     use super::*;
     use chrono::Utc;
     use serde_json::Value;
+    use serde_json::json;
     use showroom_proto::conversation::{
         Conversation, ConversationState, DepartmentRef, Named, ShopperRef, Transfer,
     };

@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::transcript::{Appended, MAX_CLIENT_ID_CHARS, clean_text};
+use showroom_store::fault::db_error;
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -54,11 +55,6 @@ macro_rules! columns {
     () => {
         "id, chat_id, seq, author_kind, author_id, author_name, body, client_msg_id, created_at"
     };
-}
-
-fn db_error(e: sqlx::Error) -> CommandError {
-    tracing::error!(error = %e, "internal chat store failed");
-    CommandError::new(ErrorCode::Unavailable, "could not store the message; retry")
 }
 
 fn not_found() -> CommandError {

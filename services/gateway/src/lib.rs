@@ -28,12 +28,10 @@
 //! - [`visitor`]: signed visitor tokens.
 //! - [`error`]: the HTTP error type.
 //! - [`demo`]: the demo dealer group.
-//! - [`appearance`]: the widget's look per website (validated settings).
 
 pub mod access_api;
 pub mod admin_api;
 pub mod api;
-pub mod appearance;
 pub mod attachments;
 pub mod auth;
 pub mod bot_api;
@@ -66,7 +64,6 @@ use axum::routing::get;
 use axum::serve::ListenerExt;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use showroom_bus::Bus;
 use showroom_config::{Common, ConfigError, Secret};
 use showroom_proto::message::{Author, Message, PostMessage};
@@ -199,15 +196,10 @@ impl AppState {
         self.publish_message(group, m).await;
         metrics::histogram!(showroom_telemetry::metrics::names::SEND_ACK_SECONDS, "kind" => side.kind())
             .record(arrived.elapsed().as_secs_f64());
-        let ack = json!({
-            "type": "ack",
-            "client_msg_id": m.client_msg_id,
-            "conversation_id": m.conversation_id,
-            "seq": m.seq,
-            "id": m.id,
-            "at": m.at,
-        });
-        Outbound::frame(&ws::with_ref(ack, r#ref))
+        Outbound::reply(
+            &showroom_proto::frames::ServerFrame::Ack(showroom_proto::frames::Ack::message(m)),
+            r#ref,
+        )
     }
 
     async fn publish_message(&self, group: Uuid, m: &Message) {

@@ -10,6 +10,7 @@ use showroom_proto::conversation::ConversationState;
 use showroom_proto::message::{Author, AuthorKind, Message};
 use showroom_proto::privacy::mask_sensitive;
 use showroom_proto::{CommandError, ErrorCode};
+use showroom_store::fault::db_error;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -90,11 +91,6 @@ impl Appended {
             Appended::New(m) | Appended::Existing(m) => m,
         }
     }
-}
-
-fn db_error(e: sqlx::Error) -> CommandError {
-    tracing::error!(error = %e, "transcript write failed");
-    CommandError::new(ErrorCode::Unavailable, "could not store the message; retry")
 }
 
 /// Appends a message to an open conversation of `group`, idempotently on `client_msg_id`.

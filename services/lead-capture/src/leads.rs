@@ -15,14 +15,10 @@ use showroom_proto::lead::{
 };
 use showroom_proto::{CommandError, ErrorCode, v1};
 use showroom_runtime::outbox::Outbox;
+pub(crate) use showroom_store::fault::db_error;
 use showroom_store::read::{self, LeadFilter};
 use showroom_store::sqlx::{self, PgConnection, PgPool};
 use uuid::Uuid;
-
-pub(crate) fn db_error(e: sqlx::Error) -> CommandError {
-    tracing::error!(error = %e, "postgres failed");
-    CommandError::new(ErrorCode::Unavailable, "lead store unavailable")
-}
 
 /// What a source says a lead is.
 #[derive(Debug, Clone)]

@@ -6,13 +6,9 @@ use showroom_proto::notification::{
     AgentRef, NotificationPrefs, PutPrefs, PutWebsiteNotifications, WebsiteNotifications,
 };
 use showroom_proto::{CommandError, ErrorCode};
+use showroom_store::fault::db_error;
 use showroom_store::sqlx::{self, PgPool};
 use uuid::Uuid;
-
-fn db_error(e: sqlx::Error) -> CommandError {
-    tracing::error!(error = %e, "postgres failed");
-    CommandError::new(ErrorCode::Unavailable, "notification store unavailable")
-}
 
 /// An agent's choices (everything on when they set nothing).
 pub async fn prefs(pool: &PgPool, agent: Uuid) -> Result<NotificationPrefs, sqlx::Error> {

@@ -11,11 +11,7 @@ use showroom_store::sqlx::{self, PgPool};
 use uuid::Uuid;
 
 use crate::devices::Devices;
-
-fn db_error(e: sqlx::Error) -> CommandError {
-    tracing::error!(error = %e, "postgres failed");
-    CommandError::new(ErrorCode::Unavailable, "presence store unavailable")
-}
+use showroom_store::fault::db_error;
 
 fn redis_down(e: redis::RedisError) -> CommandError {
     tracing::warn!(error = %e, "redis failed");

@@ -2,13 +2,9 @@
 
 use showroom_proto::presence::{AgentStatus, SetStatus};
 use showroom_proto::{CommandError, ErrorCode};
+use showroom_store::fault::db_error;
 use showroom_store::sqlx::{self, PgPool};
 use uuid::Uuid;
-
-fn db_error(e: sqlx::Error) -> CommandError {
-    tracing::error!(error = %e, "postgres failed");
-    CommandError::new(ErrorCode::Unavailable, "status store unavailable")
-}
 
 /// Chosen statuses of those of `agents` that are in the group.
 pub async fn many(

@@ -18,9 +18,9 @@ use showroom_store::read;
 use showroom_store::sqlx::{self, PgConnection};
 use uuid::Uuid;
 
-use crate::db::db_error;
 use crate::machine::Machine;
 use crate::outbox::Staged;
+use showroom_store::fault::db_error;
 
 fn bad(msg: impl Into<String>) -> CommandError {
     CommandError::new(ErrorCode::BadRequest, msg)

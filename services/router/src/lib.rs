@@ -24,21 +24,21 @@
 //! - [`start`]: connects, registers as `router`, serves the `conversation.*`, `internal.*` and
 //!   `routing.*` commands, runs the time-out and outbox loops.
 //! - `machine`: start, accept, end, and the closing every exit shares.
-//! - `offers`: the eligible pool, broadcast and ring, reconsidering offers.
+//! - `offers`: gathering the eligible pool, making and reconsidering offers.
+//! - `plan`: who of the pool gets an offer, broadcast or ring (pure; imports nothing back).
 //! - `transfers`: transfers to an agent or a department, and reassignment.
 //! - `timers`: firing time-outs exactly once.
 //! - `outbox`: events written with their change, published after it.
 //! - `internal`: internal chats between agents (who is in which, under the status rules).
 //! - `settings`: department, website and team settings.
 //! - `hours`: business hours in a time zone.
-//! - `db`: how a Postgres failure is answered over the bus (imports nothing back).
 
-mod db;
 mod hours;
 mod internal;
 mod machine;
 mod offers;
 mod outbox;
+mod plan;
 mod settings;
 mod timers;
 mod transfers;
@@ -253,10 +253,14 @@ impl Machine {
         group: Uuid,
         q: GetDepartmentRouting,
     ) -> Result<showroom_proto::routing::DepartmentRoutingView, CommandError> {
-        let mut conn = self.pool.acquire().await.map_err(db::db_error)?;
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(showroom_store::fault::db_error)?;
         settings::department(&mut conn, group, q.department_id)
             .await
-            .map_err(db::db_error)?
+            .map_err(showroom_store::fault::db_error)?
             .map(|d| settings::view(&d))
             .ok_or_else(|| CommandError::new(ErrorCode::NotFound, "no such department"))
     }

@@ -19,11 +19,11 @@ use showroom_telemetry::metrics::names;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use crate::db::db_error;
-use crate::offers::{Trigger, plan};
 use crate::outbox::Staged;
+use crate::plan::{RECHECK_SECS, Trigger, plan};
 use crate::settings::{self, Department};
 use showroom_proto::routing::{OfferMode, WebsiteRouting};
+use showroom_store::fault::db_error;
 
 /// How long a replica trusts the department settings it read (a change made through another
 /// replica is seen after at most this long; through this one, at once).
@@ -110,7 +110,7 @@ fn waiting_timers(
     let s = &dept.settings;
     let mut timers: Vec<(&str, f64)> = vec![("incoming", s.incoming_timeout_secs as f64)];
     if recheck {
-        timers.push(("recheck", crate::offers::RECHECK_SECS as f64));
+        timers.push(("recheck", RECHECK_SECS as f64));
     }
     if let Some(wait) = s.wait_secs {
         timers.push(("wait", wait as f64));

@@ -9,8 +9,8 @@ use showroom_proto::{CommandError, ErrorCode};
 use showroom_store::sqlx::{self, PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
-use crate::db::db_error;
 use crate::hours::{self, Interval, Schedule};
+use showroom_store::fault::db_error;
 
 /// A department's settings as the router uses them.
 #[derive(Debug, Clone)]

@@ -13,8 +13,8 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::machine::Machine;
-use crate::offers::Trigger;
 use crate::outbox::Staged;
+use crate::plan::Trigger;
 
 /// Timers taken per transaction.
 const BATCH: i64 = 64;

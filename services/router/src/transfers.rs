@@ -11,9 +11,9 @@ use showroom_store::read;
 use showroom_store::sqlx::{self, PgConnection};
 use uuid::Uuid;
 
-use crate::db::db_error;
 use crate::machine::Machine;
 use crate::outbox::Staged;
+use showroom_store::fault::db_error;
 
 /// Longest note a transfer may carry.
 const MAX_NOTE: usize = 1000;

@@ -424,3 +424,46 @@ async fn discovery_openapi_and_probes() -> anyhow::Result<()> {
     );
     stack.stop().await
 }
+
+/// A database failure means the same on REST as on the bus (`libs/store/src/fault.rs`): a NUL
+/// character Postgres refuses is a 400 that says so, both where the gateway stores itself (the
+/// login's lookup) and where it forwards to a service (a message left, stored by the bot), and a
+/// database that is down is a 503 with a JSON body, never a 500; then everything works again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn database_failures_answer_the_same_on_rest_and_over_the_bus() -> anyhow::Result<()> {
+    let mut stack = Stack::start().await?;
+    let t = Tenant::seed(&stack.pool, "DbFaults", 1).await?;
+    let http = Http::new(&stack.base_url);
+    let login = json!({"email": "ann\u{0}@example.com", "password": PASSWORD}).to_string();
+    let (st, body) = http.post("/api/v1/auth/login", &login).await?;
+    assert_eq!(st, 400, "{body}");
+    assert_eq!(body["error"]["code"], "bad_request", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("NUL")),
+        "{body}"
+    );
+    let form = json!({"first_name": "Ann", "last_name": "Lee", "email": "ann@example.com",
+        "message": "white Tacoma\u{0}, still there?"});
+    let (st, body) = http
+        .post(
+            &format!("/api/v1/widget/{}/messages", t.key),
+            &form.to_string(),
+        )
+        .await?;
+    assert_eq!(st, 400, "{body}");
+
+    let agent = http.with_token(&http.login(&t.agents[0].1, PASSWORD).await?);
+    stack.pg.stop().await;
+    let (st, body) = agent.get("/api/v1/conversations").await?;
+    assert_eq!(st, 503, "{body}");
+    assert_eq!(body["error"]["code"], "unavailable", "{body}");
+    stack.pg.restart().await?;
+    showroom_testkit::eventually(Duration::from_secs(30), "the database back", || async {
+        let (st, _) = agent.get("/api/v1/conversations").await?;
+        Ok((st == 200).then_some(()))
+    })
+    .await?;
+    stack.stop().await
+}

@@ -549,7 +549,12 @@ impl Agent {
                 }
                 Some("accepted") => {
                     if let Some(c) = f["conversation"]["id"].as_str() {
-                        self.chats.entry(c.to_string()).or_insert(0);
+                        // Live messages follow after the chat's `last_seq` of this frame; what
+                        // the shopper wrote before the accept is read with `open`, as the
+                        // console does when it shows the chat.
+                        let have = *self.chats.entry(c.to_string()).or_insert(0);
+                        reply =
+                            Some(json!({"type": "open", "conversation_id": c, "after_seq": have}));
                         self.rec
                             .accepted
                             .lock()

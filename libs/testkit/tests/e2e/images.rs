@@ -554,6 +554,9 @@ async fn every_image_runs_its_binary_from_its_own_filesystem() -> anyhow::Result
         ("/demo", "demo.html"),
         ("/console", "console.html"),
         ("/widget.js", "widget.js"),
+        // The console's modules sit in subfolders, which the image must carry too.
+        ("/console/main.js", "console/main.js"),
+        ("/console/admin/tab.js", "console/admin/tab.js"),
     ] {
         let resp = http.get(format!("{base}{path}")).send().await?;
         assert_eq!(resp.status(), 200, "GET {path} from the gateway's image");

@@ -12,9 +12,11 @@ use axum::http::header::{HOST, ORIGIN};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::json;
 use showroom_proto::conversation::{
     AcceptConversation, Conversation, ConversationCommand, EndConversation, EndedBy, TransferState,
+};
+use showroom_proto::frames::{
+    Ack, ConsoleWelcome, ConversationView, InternalFrame, ServerFrame, Welcome, WelcomeAgent,
 };
 use showroom_proto::message::{Author, AuthorKind};
 use showroom_proto::presence::{
@@ -27,9 +29,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use super::order::reached;
-use super::{
-    HELLO_TIMEOUT, Incoming, PROTOCOL_VERSION, error_frame, next_frame, refused, with_ref,
-};
+use super::{HELLO_TIMEOUT, Incoming, PROTOCOL_VERSION, error_frame, next_frame, refused};
 use crate::auth::{self, Session};
 use crate::error::ApiError;
 use crate::hub::{Mark, Outbound, Side, Stream};
@@ -37,7 +37,13 @@ use crate::{AppState, handover, internal, transcript};
 
 /// The reply to an internal chat command: the chat as it is now.
 fn internal_frame(chat: &showroom_proto::internal::InternalChat, r#ref: Option<&str>) -> Outbound {
-    Outbound::frame(&with_ref(json!({"type": "internal", "chat": chat}), r#ref))
+    let frame = ServerFrame::Internal(InternalFrame {
+        chat: chat.clone(),
+        kind: None,
+        agent_id: None,
+        by: None,
+    });
+    Outbound::reply(&frame, r#ref)
 }
 
 #[derive(Deserialize)]
@@ -380,20 +386,25 @@ impl Console {
             )
             .collect();
         let a = &self.session.agent;
-        let frame = json!({
-            "type": "welcome",
-            "v": PROTOCOL_VERSION,
-            "agent": {"id": a.id, "name": a.display_name(), "email": a.email, "role": a.role, "status": status,
-                "auto_away_secs": a.auto_away_secs},
-            "incoming": incoming,
-            "active": active,
-            "recent": recent,
-            "transfers": transfers,
-            "internal": internal,
-        });
+        let frame = ServerFrame::Welcome(Welcome::Console(Box::new(ConsoleWelcome {
+            v: PROTOCOL_VERSION,
+            agent: WelcomeAgent {
+                id: a.id,
+                name: a.display_name(),
+                email: a.email.clone(),
+                role: a.role.clone(),
+                status,
+                auto_away_secs: a.auto_away_secs,
+            },
+            incoming,
+            active,
+            recent,
+            transfers,
+            internal,
+        })));
         let _ = self
             .replies
-            .send(Outbound::marked(&with_ref(frame, r#ref), marks))
+            .send(Outbound::marked(&frame, r#ref, marks))
             .await;
         Ok(())
     }
@@ -463,7 +474,7 @@ impl Console {
                 ErrorCode::Internal,
                 "typing is handled before dispatch",
             )),
-            Frame::Ping => Ok(Outbound::frame(&with_ref(json!({"type": "pong"}), r#ref))),
+            Frame::Ping => Ok(Outbound::reply(&ServerFrame::Pong, r#ref)),
             Frame::Board => {
                 // Follow changes first, so none falls between the read and the subscription.
                 self.state.hub.watch_board(self.socket, group);
@@ -471,10 +482,7 @@ impl Console {
                     .state
                     .command(v1::presence_board(group), GetBoard::default())
                     .await?;
-                Ok(Outbound::frame(&with_ref(
-                    json!({"type": "board", "board": board}),
-                    r#ref,
-                )))
+                Ok(Outbound::reply(&ServerFrame::Board { board }, r#ref))
             }
             Frame::SetStatus { status } => {
                 let status = AgentStatus::parse(&status).ok_or_else(|| {
@@ -492,10 +500,10 @@ impl Console {
                     .state
                     .command(v1::presence_set_status(group), cmd)
                     .await?;
-                Ok(Outbound::frame(&with_ref(
-                    json!({"type": "status", "status": p.status}),
+                Ok(Outbound::reply(
+                    &ServerFrame::Status { status: p.status },
                     r#ref,
-                )))
+                ))
             }
             Frame::Accept { conversation_id } => {
                 let cmd = AcceptConversation {
@@ -510,9 +518,12 @@ impl Console {
                     )
                     .await?;
                 self.watch(c.id);
+                let last_seq = c.last_seq;
+                let id = c.id;
                 Ok(Outbound::marked(
-                    &with_ref(json!({"type": "accepted", "conversation": c}), r#ref),
-                    vec![Mark::From(Stream::Conversation(c.id), c.last_seq)],
+                    &ServerFrame::Accepted { conversation: c },
+                    r#ref,
+                    vec![Mark::From(Stream::Conversation(id), last_seq)],
                 ))
             }
             Frame::Open {
@@ -538,10 +549,15 @@ impl Console {
                     .await
                     .map_err(db)?;
                 let upto = reached(&messages, after, c.last_seq);
-                let frame = json!({"type": "history", "conversation": c, "messages": messages});
+                let id = c.id;
+                let frame = ServerFrame::History {
+                    conversation: ConversationView::Full(Box::new(c)),
+                    messages,
+                };
                 Ok(Outbound::marked(
-                    &with_ref(frame, r#ref),
-                    vec![Mark::Upto(Stream::Conversation(c.id), upto)],
+                    &frame,
+                    r#ref,
+                    vec![Mark::Upto(Stream::Conversation(id), upto)],
                 ))
             }
             Frame::Send {
@@ -591,10 +607,10 @@ impl Console {
                     note,
                 )?;
                 let t = handover::transfer(&self.state, group, cmd).await?;
-                Ok(Outbound::frame(&with_ref(
-                    json!({"type": "transfer", "transfer": t}),
+                Ok(Outbound::reply(
+                    &ServerFrame::Transfer { transfer: t },
                     r#ref,
-                )))
+                ))
             }
             Frame::TransferReply {
                 transfer_id,
@@ -606,10 +622,10 @@ impl Console {
                     // Like `accept`: this console follows its new chat at once.
                     self.watch(t.conversation_id);
                 }
-                Ok(Outbound::frame(&with_ref(
-                    json!({"type": "transfer", "transfer": t}),
+                Ok(Outbound::reply(
+                    &ServerFrame::Transfer { transfer: t },
                     r#ref,
-                )))
+                ))
             }
             Frame::Reassign {
                 conversation_id,
@@ -623,10 +639,12 @@ impl Console {
                 }
                 let c = handover::reassign(&self.state, &self.session, conversation_id, agent_id)
                     .await?;
-                Ok(Outbound::frame(&with_ref(
-                    json!({"type": "conversation", "conversation": c}),
+                Ok(Outbound::reply(
+                    &ServerFrame::Conversation {
+                        conversation: ConversationView::Full(Box::new(c)),
+                    },
                     r#ref,
-                )))
+                ))
             }
             Frame::InternalOpen { with, topic } => {
                 let chat = internal::open(&self.state, group, self.agent(), with, topic).await?;
@@ -652,10 +670,12 @@ impl Console {
                         CommandError::new(ErrorCode::Unavailable, "could not load the chat; retry")
                     })?;
                 let upto = reached(&messages, after, chat.last_seq);
-                let frame = json!({"type": "internal_history", "chat": chat, "messages": messages});
+                let id = chat.id;
+                let frame = ServerFrame::InternalHistory { chat, messages };
                 Ok(Outbound::marked(
-                    &with_ref(frame, r#ref),
-                    vec![Mark::Upto(Stream::Internal(chat.id), upto)],
+                    &frame,
+                    r#ref,
+                    vec![Mark::Upto(Stream::Internal(id), upto)],
                 ))
             }
             Frame::InternalSend {
@@ -679,15 +699,7 @@ impl Console {
                 .await?;
                 let m = appended.message();
                 internal::publish(&self.state, group, m).await;
-                let ack = json!({
-                    "type": "ack",
-                    "client_msg_id": m.client_msg_id,
-                    "chat_id": m.conversation_id,
-                    "seq": m.seq,
-                    "id": m.id,
-                    "at": m.at,
-                });
-                Ok(Outbound::frame(&with_ref(ack, r#ref)))
+                Ok(Outbound::reply(&ServerFrame::Ack(Ack::internal(m)), r#ref))
             }
             Frame::End { conversation_id } => {
                 let cmd = EndConversation {
@@ -702,10 +714,12 @@ impl Console {
                         cmd,
                     )
                     .await?;
-                Ok(Outbound::frame(&with_ref(
-                    json!({"type": "conversation", "conversation": c}),
+                Ok(Outbound::reply(
+                    &ServerFrame::Conversation {
+                        conversation: ConversationView::Full(Box::new(c)),
+                    },
                     r#ref,
-                )))
+                ))
             }
         }
     }

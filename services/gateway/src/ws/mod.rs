@@ -18,7 +18,8 @@ use axum::extract::ws::{Message as WsMessage, WebSocket};
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::Value;
+use showroom_proto::frames::{ErrorFrame, ServerFrame};
 use showroom_proto::{CommandError, ErrorCode};
 use showroom_telemetry::metrics::names;
 use sqlx::PgPool;
@@ -43,11 +44,7 @@ pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// An error frame.
 pub fn error_frame(code: &str, message: &str, r#ref: Option<&str>) -> Outbound {
-    let mut v = json!({"type": "error", "code": code, "message": message});
-    if let Some(r) = r#ref {
-        v["ref"] = json!(r);
-    }
-    Outbound::frame(&v)
+    Outbound::error(code, message, r#ref)
 }
 
 /// The socket error code for a refused command.
@@ -64,20 +61,13 @@ pub fn refused(e: &CommandError, r#ref: Option<&str>) -> Outbound {
         return error_frame(code_of(e), &e.message, r#ref);
     }
     // A form's refusal names each wrong field.
-    let mut v =
-        json!({"type": "error", "code": "bad_request", "message": e.message, "fields": e.fields});
-    if let Some(r) = r#ref {
-        v["ref"] = json!(r);
-    }
-    Outbound::frame(&v)
-}
-
-/// Adds `ref` to a reply frame when the client gave one.
-pub fn with_ref(mut v: Value, r#ref: Option<&str>) -> Value {
-    if let Some(r) = r#ref {
-        v["ref"] = json!(r);
-    }
-    v
+    let frame = ServerFrame::Error(ErrorFrame {
+        code: "bad_request".into(),
+        message: e.message.clone(),
+        fields: Some(e.fields.clone()),
+        retry_after_secs: None,
+    });
+    Outbound::reply(&frame, r#ref)
 }
 
 /// What reading the next client frame gave.

@@ -10,15 +10,17 @@ use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode, header::ORIGIN};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Value, json};
-use showroom_proto::bot::{
-    BotCommand, BotSettings, LeaveMessage, LeaveMessageForm, MessageReceipt, TextKey,
-};
+use serde_json::Value;
+use showroom_proto::appearance::{Appearance, LanguageChoice};
+use showroom_proto::bot::{BotCommand, LeaveMessage, LeaveMessageForm, MessageReceipt};
 use showroom_proto::contact::Language;
 use showroom_proto::conversation::{
     Conversation, ConversationCommand, EndConversation, EndedBy, StartConversation, Vehicle,
 };
 use showroom_proto::forms::{Answers, CheckedForm, ContactField, FormKind, SubmitForm};
+use showroom_proto::frames::{
+    ConversationView, ErrorFrame, ServerFrame, WebsiteForms, WebsiteView, Welcome, WidgetWelcome,
+};
 use showroom_proto::message::{Author, AuthorKind};
 use showroom_proto::notification::{EmailTranscript, TranscriptRequested};
 use showroom_proto::{CommandError, ErrorCode, v1};
@@ -28,10 +30,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use super::order::reached;
-use super::{
-    HELLO_TIMEOUT, Incoming, PROTOCOL_VERSION, error_frame, next_frame, refused, with_ref,
-};
-use crate::appearance::{Appearance, LanguageChoice};
+use super::{HELLO_TIMEOUT, Incoming, PROTOCOL_VERSION, error_frame, next_frame, refused};
 use crate::directory::{self, Website};
 use crate::error::ApiError;
 use crate::hub::{Mark, Outbound, Side, Stream};
@@ -212,22 +211,6 @@ pub fn transcript_address(raw: &str) -> Option<String> {
     ))
 }
 
-/// A conversation as the shopper sees it: without the dealer group's internal ids and routing
-/// (`group_id`, `website_id`, `team`) and the consent record. Everything else,
-/// `offline_reason` and the shopper's own contact included, stays.
-pub fn shopper_view(c: &Conversation) -> Value {
-    let mut v = json!(c);
-    if let Some(o) = v.as_object_mut() {
-        for internal in ["group_id", "website_id", "team"] {
-            o.remove(internal);
-        }
-        if let Some(contact) = o.get_mut("contact").and_then(Value::as_object_mut) {
-            contact.remove("consent");
-        }
-    }
-    v
-}
-
 /// The address a request came from: the first `X-Forwarded-For` hop (the ingress in front of
 /// the gateway sets it), else the TCP peer. Kept only for consent records.
 pub fn client_ip(headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<String> {
@@ -239,23 +222,6 @@ pub fn client_ip(headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<String
         .filter(|ip| ip.parse::<IpAddr>().is_ok())
         .map(str::to_string)
         .or_else(|| peer.map(|p| p.ip().to_string()))
-}
-
-/// What the widget needs of the website's bot: name, picture, whether the Lead Gate and the
-/// leave-a-message form are on, and every text in both languages.
-pub fn bot_view(bot: &BotSettings, lang: Language) -> Value {
-    let texts: BTreeMap<&str, BTreeMap<TextKey, String>> = Language::ALL
-        .iter()
-        .map(|l| (l.as_str(), bot.texts_in(*l)))
-        .collect();
-    json!({
-        "name": bot.name(lang),
-        "avatar_url": bot.avatar_url,
-        "lead_gate": bot.lead_gate,
-        "leave_message_form": bot.leave_message_form,
-        "consent_version": bot.consent_version,
-        "texts": texts,
-    })
 }
 
 /// Checks the website key and the browser's origin, then upgrades.
@@ -479,22 +445,24 @@ impl Shopper {
             .as_ref()
             .map(|c| c.language)
             .unwrap_or(self.language);
-        let frame = json!({
-            "type": "welcome",
-            "v": PROTOCOL_VERSION,
-            "visitor_token": self.state.visitor_keys.issue(self.website.id, self.visitor),
-            "website": {"name": self.website.name, "rooftop": self.website.rooftop_name},
-            "departments": departments,
-            "language": language,
-            "bot": bot_view(&bot, language),
-            "forms": {"pre_chat": pre_chat, "offline": offline},
-            "appearance": appearance,
-            "conversation": self.conversation.as_ref().map(shopper_view),
-            "messages": messages,
-        });
+        let frame = ServerFrame::Welcome(Welcome::Widget(Box::new(WidgetWelcome {
+            v: PROTOCOL_VERSION,
+            visitor_token: self.state.visitor_keys.issue(self.website.id, self.visitor),
+            website: WebsiteView {
+                name: self.website.name.clone(),
+                rooftop: self.website.rooftop_name.clone(),
+            },
+            departments,
+            language,
+            bot: bot.view(language),
+            forms: WebsiteForms { pre_chat, offline },
+            appearance,
+            conversation: self.conversation.as_ref().map(Into::into),
+            messages,
+        })));
         let _ = self
             .replies
-            .send(Outbound::marked(&with_ref(frame, r#ref), marks))
+            .send(Outbound::marked(&frame, r#ref, marks))
             .await;
         Ok(())
     }
@@ -531,7 +499,7 @@ impl Shopper {
                 ErrorCode::NotAllowed,
                 "`hello` was already received",
             )),
-            Frame::Ping => Ok(Outbound::frame(&with_ref(json!({"type": "pong"}), r#ref))),
+            Frame::Ping => Ok(Outbound::reply(&ServerFrame::Pong, r#ref)),
             Frame::Start {
                 department_id,
                 language,
@@ -629,11 +597,13 @@ impl Shopper {
                         .await
                         .unwrap_or_default();
                 let upto = reached(&messages, c.last_seq, c.last_seq);
+                let frame = ServerFrame::Started {
+                    conversation: (&now).into(),
+                    messages,
+                };
                 Ok(Outbound::marked(
-                    &with_ref(
-                        json!({"type": "started", "conversation": shopper_view(&now), "messages": messages}),
-                        r#ref,
-                    ),
+                    &frame,
+                    r#ref,
                     vec![Mark::Upto(Stream::Conversation(c.id), upto)],
                 ))
             }
@@ -653,11 +623,13 @@ impl Shopper {
                         )
                     })?;
                 let upto = reached(&messages, after, c.last_seq);
+                let frame = ServerFrame::History {
+                    conversation: ConversationView::shopper(c),
+                    messages,
+                };
                 Ok(Outbound::marked(
-                    &with_ref(
-                        json!({"type": "history", "conversation": shopper_view(c), "messages": messages}),
-                        r#ref,
-                    ),
+                    &frame,
+                    r#ref,
                     vec![Mark::Upto(Stream::Conversation(c.id), upto)],
                 ))
             }
@@ -732,10 +704,10 @@ impl Shopper {
                     .state
                     .command(v1::bot_command(self.group(), BotCommand::LeaveMessage), cmd)
                     .await?;
-                Ok(Outbound::frame(&with_ref(
-                    json!({"type": "message_left", "id": receipt.id}),
+                Ok(Outbound::reply(
+                    &ServerFrame::MessageLeft { id: receipt.id },
                     r#ref,
-                )))
+                ))
             }
             Frame::End => {
                 let c = self.conversation.as_ref().ok_or_else(|| {
@@ -754,10 +726,12 @@ impl Shopper {
                     )
                     .await?;
                 self.conversation = Some(ended.clone());
-                Ok(Outbound::frame(&with_ref(
-                    json!({"type": "conversation", "conversation": shopper_view(&ended)}),
+                Ok(Outbound::reply(
+                    &ServerFrame::Conversation {
+                        conversation: ConversationView::shopper(&ended),
+                    },
                     r#ref,
-                )))
+                ))
             }
         }
     }
@@ -838,24 +812,20 @@ fn transcript_answer(
 ) -> Outbound {
     match answer {
         Ok(TranscriptRequested::Sent { email } | TranscriptRequested::AlreadySent { email }) => {
-            Outbound::frame(&with_ref(
-                json!({"type": "transcript_sent", "email": email}),
-                r#ref,
-            ))
+            Outbound::reply(&ServerFrame::TranscriptSent { email }, r#ref)
         }
         Ok(TranscriptRequested::RateLimited { retry_after_secs }) => {
             let minutes = retry_after_secs.div_ceil(60);
-            let mut v = json!({
-                "type": "error",
-                "code": "rate_limited",
-                "message": format!(
+            let frame = ServerFrame::Error(ErrorFrame {
+                code: "rate_limited".into(),
+                message: format!(
                     "this chat's transcript was e-mailed {} times in the last hour; try again in {minutes} min",
                     showroom_proto::notification::TRANSCRIPT_REQUESTS_PER_HOUR
                 ),
-                "retry_after_secs": retry_after_secs,
+                fields: None,
+                retry_after_secs: Some(retry_after_secs),
             });
-            v = with_ref(v, r#ref);
-            Outbound::frame(&v)
+            Outbound::reply(&frame, r#ref)
         }
         Err(e) if e.fields.contains_key("email") => error_frame(
             "bad_email",
@@ -869,6 +839,8 @@ fn transcript_answer(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+    use showroom_proto::conversation::ShopperConversation;
 
     #[test]
     fn transcript_addresses_are_checked() {
@@ -908,7 +880,7 @@ mod tests {
             "team": {"id": Uuid::nil(), "name": "BDC"},
         }))
         .expect("a conversation");
-        let v = shopper_view(&c);
+        let v = serde_json::to_value(ShopperConversation::from(&c)).expect("a view");
         assert_eq!(v["agent"]["id"], "00000000-0000-0000-0000-000000000007");
         assert_eq!(v["agent"]["name"], "Ann Larson");
         for internal in ["group_id", "website_id", "team"] {

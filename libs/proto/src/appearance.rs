@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 
 /// The widget's look on one website. Every field has a default, so `{}` is a valid
 /// appearance and a widget from before this setting existed looks as it did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Appearance {
     /// The launcher's and the header's background, `#rrggbb`.
@@ -39,7 +40,8 @@ impl Default for Appearance {
 }
 
 /// A bottom corner of the page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Position {
     /// Bottom right (the default).
@@ -49,7 +51,8 @@ pub enum Position {
 }
 
 /// The launcher icons the widget draws (inline SVG, nothing fetched).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Icon {
     /// A speech bubble.
@@ -61,7 +64,8 @@ pub enum Icon {
 }
 
 /// The widget's starting language.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LanguageChoice {
     /// From the browser's `navigator.languages` (English unless Spanish comes first).
