@@ -12,20 +12,18 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use showroom_proto::presence::{AgentStatus, SetStatus};
 use showroom_proto::v1;
 
 use crate::AppState;
-use crate::admin_api::{
-    Problems, body, managers_only, one_agent, parse_id, password, role_change_allowed,
-};
+use crate::admin_api::{Problems, managers_only, one_agent, password, role_change_allowed};
 use crate::auth::{self, Session};
 use crate::directory::{self, AgentView, Deactivation};
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::{self, ApiJson, Id};
 
 /// Deactivates an agent who left (managers and admins; an admin only by an admin; never
 /// oneself): no login, sessions ended, removed from every department, off the board, set
@@ -38,9 +36,8 @@ use crate::error::{ApiError, ErrorBody};
 pub async fn deactivate(
     State(state): State<Arc<AppState>>,
     session: Session,
-    Path(id): Path<String>,
+    Id(id, _): Id<extract::Agent>,
 ) -> Result<Json<AgentView>, ApiError> {
-    let id = parse_id(&id, "agent")?;
     managers_only(&session, "deactivate agents")?;
     if id == session.agent.id {
         return Err(ApiError::forbidden(
@@ -101,9 +98,8 @@ pub async fn deactivate(
 pub async fn reactivate(
     State(state): State<Arc<AppState>>,
     session: Session,
-    Path(id): Path<String>,
+    Id(id, _): Id<extract::Agent>,
 ) -> Result<Json<AgentView>, ApiError> {
-    let id = parse_id(&id, "agent")?;
     managers_only(&session, "reactivate agents")?;
     let target = one_agent(&state, session.group(), id).await?;
     role_change_allowed(
@@ -137,9 +133,8 @@ pub async fn change_password(
     State(state): State<Arc<AppState>>,
     session: Session,
     headers: HeaderMap,
-    b: Result<Json<PasswordBody>, JsonRejection>,
+    ApiJson(b): ApiJson<PasswordBody>,
 ) -> Result<StatusCode, ApiError> {
-    let b = body(b)?;
     let mut p = Problems::default();
     p.check("new_password", password(&b.new_password));
     if b.new_password == b.current_password && !b.new_password.is_empty() {

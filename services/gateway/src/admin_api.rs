@@ -12,8 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use showroom_proto::{CommandError, ErrorCode};
@@ -22,10 +21,11 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::auth::Session;
 use crate::directory::{
-    self, AgentInput, AgentView, DepartmentView, DirectoryError, RooftopInput, RooftopView,
+    self, AgentInput, AgentView, DepartmentView, DirectoryError, Role, RooftopInput, RooftopView,
     WebsiteView,
 };
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::{self, ApiJson, Id};
 use showroom_proto::appearance::Appearance;
 
 /// Longest rooftop name, in characters.
@@ -134,16 +134,6 @@ impl From<DirectoryError> for ApiError {
             DirectoryError::Db(e) => ApiError::from(e),
         }
     }
-}
-
-pub(crate) fn parse_id(id: &str, what: &'static str) -> Result<Uuid, ApiError> {
-    id.parse()
-        .map_err(|_| ApiError::bad_request("bad_id", format!("the {what} id must be a UUID")))
-}
-
-pub(crate) fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    body.map(|Json(b)| b)
-        .map_err(|e| ApiError::bad_request("bad_json", e.body_text()))
 }
 
 pub(crate) fn managers_only(session: &Session, what: &str) -> Result<(), ApiError> {
@@ -318,12 +308,9 @@ pub fn origins(raw: &[String]) -> Result<Vec<String>, String> {
 }
 
 fn role(raw: &str) -> Result<&'static str, String> {
-    match raw.trim() {
-        "agent" => Ok("agent"),
-        "manager" => Ok("manager"),
-        "admin" => Ok("admin"),
-        _ => Err("must be agent, manager or admin".into()),
-    }
+    Role::parse(raw.trim())
+        .map(Role::as_str)
+        .ok_or_else(|| "must be agent, manager or admin".into())
 }
 
 fn max_chats(n: i64) -> Result<i32, String> {
@@ -370,16 +357,17 @@ pub(crate) fn role_change_allowed(
     target: Option<(Uuid, &str)>,
     new_role: &str,
 ) -> Result<(), String> {
-    let caller_is_admin = caller.1 == "admin";
+    let admin = |r: &str| Role::parse(r) == Some(Role::Admin);
+    let caller_is_admin = admin(caller.1);
     if let Some((id, current)) = target {
         if id == caller.0 && current != new_role {
             return Err("nobody can change their own role; ask another admin".into());
         }
-        if current == "admin" && !caller_is_admin {
+        if admin(current) && !caller_is_admin {
             return Err("only an admin can edit an admin".into());
         }
     }
-    if new_role == "admin" && !caller_is_admin {
+    if admin(new_role) && !caller_is_admin {
         return Err(if target.is_some() {
             "only an admin can give the admin role".into()
         } else {
@@ -452,10 +440,10 @@ pub async fn list_rooftops(
 pub async fn create_rooftop(
     State(state): State<Arc<AppState>>,
     session: Session,
-    b: Result<Json<RooftopBody>, JsonRejection>,
+    ApiJson(b): ApiJson<RooftopBody>,
 ) -> Result<(StatusCode, Json<RooftopView>), ApiError> {
     managers_only(&session, "add rooftops")?;
-    let (name, time_zone, country) = rooftop_input(&body(b)?)?;
+    let (name, time_zone, country) = rooftop_input(&b)?;
     let input = RooftopInput {
         name: &name,
         time_zone: &time_zone,
@@ -477,12 +465,11 @@ pub async fn create_rooftop(
 pub async fn update_rooftop(
     State(state): State<Arc<AppState>>,
     session: Session,
-    Path(id): Path<String>,
-    b: Result<Json<RooftopBody>, JsonRejection>,
+    Id(id, _): Id<extract::Rooftop>,
+    ApiJson(b): ApiJson<RooftopBody>,
 ) -> Result<Json<RooftopView>, ApiError> {
-    let id = parse_id(&id, "rooftop")?;
     managers_only(&session, "change rooftops")?;
-    let (name, time_zone, country) = rooftop_input(&body(b)?)?;
+    let (name, time_zone, country) = rooftop_input(&b)?;
     let input = RooftopInput {
         name: &name,
         time_zone: &time_zone,
@@ -538,12 +525,10 @@ fn label_and_section(
 pub async fn create_department(
     State(state): State<Arc<AppState>>,
     session: Session,
-    Path(id): Path<String>,
-    b: Result<Json<NewDepartmentBody>, JsonRejection>,
+    Id(rooftop, _): Id<extract::Rooftop>,
+    ApiJson(b): ApiJson<NewDepartmentBody>,
 ) -> Result<(StatusCode, Json<DepartmentView>), ApiError> {
-    let rooftop = parse_id(&id, "rooftop")?;
     managers_only(&session, "add departments")?;
-    let b = body(b)?;
     let mut p = Problems::default();
     let (label, section) = label_and_section(&mut p, &b.label, b.board_section.as_deref());
     p.finish()?;
@@ -577,12 +562,10 @@ pub async fn create_department(
 pub async fn update_department(
     State(state): State<Arc<AppState>>,
     session: Session,
-    Path(id): Path<String>,
-    b: Result<Json<DepartmentBody>, JsonRejection>,
+    Id(id, _): Id<extract::Department>,
+    ApiJson(b): ApiJson<DepartmentBody>,
 ) -> Result<Json<DepartmentView>, ApiError> {
-    let id = parse_id(&id, "department")?;
     managers_only(&session, "change departments")?;
-    let b = body(b)?;
     let mut p = Problems::default();
     let (label, section) = label_and_section(&mut p, &b.label, b.board_section.as_deref());
     let position = match b.position {
@@ -627,9 +610,8 @@ pub async fn update_department(
 pub async fn delete_department(
     State(state): State<Arc<AppState>>,
     session: Session,
-    Path(id): Path<String>,
+    Id(id, _): Id<extract::Department>,
 ) -> Result<StatusCode, ApiError> {
-    let id = parse_id(&id, "department")?;
     managers_only(&session, "delete departments")?;
     if directory::delete_department(&state.pool, session.group(), id).await? {
         Ok(StatusCode::NO_CONTENT)
@@ -732,10 +714,9 @@ pub async fn list_agents(
 pub async fn create_agent(
     State(state): State<Arc<AppState>>,
     session: Session,
-    b: Result<Json<NewAgentBody>, JsonRejection>,
+    ApiJson(b): ApiJson<NewAgentBody>,
 ) -> Result<(StatusCode, Json<AgentView>), ApiError> {
     managers_only(&session, "add agents")?;
-    let b = body(b)?;
     let mut p = Problems::default();
     let email = p.check("email", email(&b.email));
     let first = p.check("first_name", text(&b.first_name, MAX_PERSON_NAME));
@@ -784,12 +765,10 @@ pub async fn create_agent(
 pub async fn update_agent(
     State(state): State<Arc<AppState>>,
     session: Session,
-    Path(id): Path<String>,
-    b: Result<Json<AgentBody>, JsonRejection>,
+    Id(id, _): Id<extract::Agent>,
+    ApiJson(b): ApiJson<AgentBody>,
 ) -> Result<Json<AgentView>, ApiError> {
-    let id = parse_id(&id, "agent")?;
     managers_only(&session, "change agents")?;
-    let b = body(b)?;
     let current = one_agent(&state, session.group(), id).await?;
     let mut p = Problems::default();
     let first = p.check("first_name", text(&b.first_name, MAX_PERSON_NAME));
@@ -826,14 +805,12 @@ pub async fn update_agent(
 pub async fn put_memberships(
     State(state): State<Arc<AppState>>,
     session: Session,
-    Path(id): Path<String>,
-    b: Result<Json<MembershipsBody>, JsonRejection>,
+    Id(id, _): Id<extract::Agent>,
+    ApiJson(b): ApiJson<MembershipsBody>,
 ) -> Result<Json<AgentView>, ApiError> {
-    let id = parse_id(&id, "agent")?;
     managers_only(&session, "change who covers which department")?;
-    let b = body(b)?;
     let current = one_agent(&state, session.group(), id).await?;
-    if current.role == "admin" && session.agent.role != "admin" {
+    if Role::parse(&current.role) == Some(Role::Admin) && !session.is_admin() {
         return Err(ApiError::forbidden("only an admin can edit an admin"));
     }
     let departments =
@@ -964,10 +941,9 @@ pub async fn create_website(
     State(state): State<Arc<AppState>>,
     session: Session,
     headers: HeaderMap,
-    b: Result<Json<NewWebsiteBody>, JsonRejection>,
+    ApiJson(b): ApiJson<NewWebsiteBody>,
 ) -> Result<(StatusCode, Json<WebsiteView>), ApiError> {
     managers_only(&session, "add websites")?;
-    let b = body(b)?;
     let mut p = Problems::default();
     let rooftop = p.check(
         "rooftop_id",
@@ -1017,9 +993,8 @@ pub async fn get_website(
     State(state): State<Arc<AppState>>,
     session: Session,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Id(id, _): Id<extract::Website>,
 ) -> Result<Json<WebsiteView>, ApiError> {
-    let id = parse_id(&id, "website")?;
     let base = public_base(&state, &headers);
     let view = directory::website_view(&state.pool, session.group(), id, &base)
         .await?
@@ -1037,12 +1012,10 @@ pub async fn update_website(
     State(state): State<Arc<AppState>>,
     session: Session,
     headers: HeaderMap,
-    Path(id): Path<String>,
-    b: Result<Json<WebsiteBody>, JsonRejection>,
+    Id(id, _): Id<extract::Website>,
+    ApiJson(b): ApiJson<WebsiteBody>,
 ) -> Result<Json<WebsiteView>, ApiError> {
-    let id = parse_id(&id, "website")?;
     managers_only(&session, "change websites")?;
-    let b = body(b)?;
     let mut p = Problems::default();
     let name = p.check("name", text(&b.name, MAX_WEBSITE_NAME));
     let origins = p.check("allowed_origins", origins(&b.allowed_origins));

@@ -20,6 +20,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::auth::{self, Session};
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::ApiJson;
 use crate::{
     access_api, admin_api, attachments, bot_api, crm_api, handover, leads_api, notify_api,
     profile_api, reports, routing_api, transcript,
@@ -312,12 +313,11 @@ async fn set_agent_status(
     State(state): State<Arc<AppState>>,
     session: Session,
     Path(id): Path<String>,
-    body: Result<Json<StatusBody>, axum::extract::rejection::JsonRejection>,
+    ApiJson(body): ApiJson<StatusBody>,
 ) -> Result<Json<AgentPresence>, ApiError> {
     let agent_id: Uuid = id
         .parse()
         .map_err(|_| ApiError::bad_request("bad_id", "the agent id must be a UUID"))?;
-    let Json(body) = body.map_err(|e| ApiError::bad_request("bad_json", e.body_text()))?;
     let status = parse_status(&body.status)?;
     let me = &session.agent;
     if agent_id != me.id && !session.can_manage() {
@@ -393,9 +393,8 @@ pub struct AutoAwayBody {
 async fn set_auto_away(
     State(state): State<Arc<AppState>>,
     session: Session,
-    body: Result<Json<AutoAwayBody>, axum::extract::rejection::JsonRejection>,
+    ApiJson(body): ApiJson<AutoAwayBody>,
 ) -> Result<Json<crate::directory::Agent>, ApiError> {
-    let Json(body) = body.map_err(|e| ApiError::bad_request("bad_json", e.body_text()))?;
     if body.seconds.is_some_and(|s| !(60..=86_400).contains(&s)) {
         return Err(ApiError::bad_request(
             "bad_seconds",

@@ -18,8 +18,9 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::directory::{self, Agent};
+use crate::directory::{self, Agent, Role};
 use crate::error::ApiError;
+use crate::extract::ApiJson;
 
 /// Name of the session cookie.
 pub const COOKIE_NAME: &str = "showroom_session";
@@ -44,12 +45,12 @@ impl Session {
 
     /// Whether the agent is a manager or an admin (may change routing, teams, others' chats).
     pub fn can_manage(&self) -> bool {
-        matches!(self.agent.role.as_str(), "manager" | "admin")
+        self.agent.role().can_manage()
     }
 
     /// Whether the agent is an admin of the group.
     pub fn is_admin(&self) -> bool {
-        self.agent.role == "admin"
+        self.agent.role() == Role::Admin
     }
 
     /// The website a path names, when it is this session's group's: 400 `bad_id` for a
@@ -141,9 +142,8 @@ pub struct LoggedIn {
     responses((status = 200, body = LoggedIn), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody)))]
 pub async fn login(
     State(state): State<Arc<AppState>>,
-    body: Result<Json<Login>, axum::extract::rejection::JsonRejection>,
+    ApiJson(body): ApiJson<Login>,
 ) -> Result<Response, ApiError> {
-    let Json(body) = body.map_err(|e| ApiError::bad_request("bad_json", e.body_text()))?;
     if body.email.trim().is_empty() || body.password.is_empty() {
         return Err(ApiError::bad_request(
             "missing_credentials",

@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::header::ORIGIN;
 use axum::http::{HeaderMap, StatusCode};
@@ -25,6 +24,7 @@ use crate::AppState;
 use crate::auth::Session;
 use crate::directory;
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::ApiJson;
 use crate::ws::widget::client_ip;
 
 /// Longest Idempotency-Key, in characters.
@@ -63,16 +63,14 @@ pub async fn put_bot(
     State(state): State<Arc<AppState>>,
     session: Session,
     Path(id): Path<String>,
-    b: Result<Json<BotSettings>, JsonRejection>,
+    ApiJson(b): ApiJson<BotSettings>,
 ) -> Result<Json<BotSettings>, ApiError> {
     if !session.can_manage() {
         return Err(ApiError::forbidden(
             "only a manager or an admin can change the bot's settings",
         ));
     }
-    let settings = b
-        .map(|Json(b)| b)
-        .map_err(|e| ApiError::bad_request("bad_json", e.body_text()))?;
+    let settings = b;
     let website_id = session.website(&state, &id).await?;
     Ok(Json(
         state
@@ -224,7 +222,7 @@ pub async fn put_form(
     State(state): State<Arc<AppState>>,
     session: Session,
     Path((id, kind)): Path<(String, String)>,
-    b: Result<Json<Form>, JsonRejection>,
+    ApiJson(b): ApiJson<Form>,
 ) -> Result<Json<Form>, ApiError> {
     if !session.can_manage() {
         return Err(ApiError::forbidden(
@@ -232,9 +230,7 @@ pub async fn put_form(
         ));
     }
     let kind = form_kind(&kind)?;
-    let form = b
-        .map(|Json(b)| b)
-        .map_err(|e| ApiError::bad_request("bad_json", e.body_text()))?;
+    let form = b;
     let website_id = session.website(&state, &id).await?;
     Ok(Json(
         state

@@ -8,8 +8,8 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use showroom_proto::delivery::{
@@ -25,11 +25,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::auth::Session;
 use crate::error::{ApiError, ErrorBody};
-
-fn parse_id(id: &str, what: &'static str) -> Result<Uuid, ApiError> {
-    id.parse()
-        .map_err(|_| ApiError::bad_request("bad_id", format!("the {what} id must be a UUID")))
-}
+use crate::extract::{self, ApiJson, Id};
 
 fn managers_only(session: &Session, what: &str) -> Result<(), ApiError> {
     if session.can_manage() {
@@ -100,14 +96,11 @@ pub async fn list_destinations(
 pub async fn put_destination(
     State(state): State<Arc<AppState>>,
     session: Session,
-    Path(id): Path<String>,
-    b: Result<Json<DestinationSettings>, JsonRejection>,
+    Id(destination_id, _): Id<extract::Destination>,
+    ApiJson(b): ApiJson<DestinationSettings>,
 ) -> Result<Json<Destination>, ApiError> {
-    let destination_id = parse_id(&id, "destination")?;
     managers_only(&session, "change the CRM destinations")?;
-    let settings = b
-        .map(|Json(b)| b)
-        .map_err(|e| ApiError::bad_request("bad_json", e.body_text()))?;
+    let settings = b;
     Ok(Json(
         state
             .command(
@@ -131,9 +124,8 @@ pub async fn put_destination(
 pub async fn delete_destination(
     State(state): State<Arc<AppState>>,
     session: Session,
-    Path(id): Path<String>,
+    Id(destination_id, _): Id<extract::Destination>,
 ) -> Result<Json<DestinationDeleted>, ApiError> {
-    let destination_id = parse_id(&id, "destination")?;
     managers_only(&session, "change the CRM destinations")?;
     Ok(Json(
         state
@@ -156,9 +148,8 @@ pub async fn delete_destination(
 pub async fn test_destination(
     State(state): State<Arc<AppState>>,
     session: Session,
-    Path(id): Path<String>,
+    Id(destination_id, _): Id<extract::Destination>,
 ) -> Result<Json<Delivery>, ApiError> {
-    let destination_id = parse_id(&id, "destination")?;
     managers_only(&session, "send test leads")?;
     // Sent once: a retry would send a second test lead.
     Ok(Json(
@@ -251,9 +242,8 @@ pub async fn dead_letters(
 pub async fn redeliver(
     State(state): State<Arc<AppState>>,
     session: Session,
-    Path(id): Path<String>,
+    Id(delivery_id, _): Id<extract::Delivery>,
 ) -> Result<Json<Delivery>, ApiError> {
-    let delivery_id = parse_id(&id, "delivery")?;
     managers_only(&session, "redeliver leads")?;
     // Once: a retry after a lost reply would be refused (no longer a dead letter).
     Ok(Json(
@@ -306,12 +296,9 @@ pub async fn list_integrations(
 pub async fn issue_integration(
     State(state): State<Arc<AppState>>,
     session: Session,
-    b: Result<Json<NewIntegration>, JsonRejection>,
+    ApiJson(b): ApiJson<NewIntegration>,
 ) -> Result<(StatusCode, Json<IssuedIntegration>), ApiError> {
     admins_only(&session, "issue integrator credentials")?;
-    let b = b
-        .map(|Json(b)| b)
-        .map_err(|e| ApiError::bad_request("bad_json", e.body_text()))?;
     // Signing a credential is not safe to repeat: one request, the client decides on a failure.
     let issued: IssuedIntegration = state
         .command_once(
@@ -336,9 +323,8 @@ pub async fn issue_integration(
 pub async fn revoke_integration(
     State(state): State<Arc<AppState>>,
     session: Session,
-    Path(id): Path<String>,
+    Id(id, _): Id<extract::Integration>,
 ) -> Result<Json<Integration>, ApiError> {
-    let id = parse_id(&id, "integration")?;
     admins_only(&session, "revoke integrator credentials")?;
     Ok(Json(
         state

@@ -175,7 +175,49 @@ pub struct Agent {
     pub auto_away_secs: Option<i32>,
 }
 
+/// What an agent may do in their dealer group (stored and sent as `agent`, `manager`, `admin`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Chats.
+    Agent,
+    /// Chats, and manages the group: routing, teams, the directory, others' chats.
+    Manager,
+    /// A manager who may also make and edit admins and issue integrator credentials.
+    Admin,
+}
+
+impl Role {
+    /// Reads the stored or requested name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "agent" => Self::Agent,
+            "manager" => Self::Manager,
+            "admin" => Self::Admin,
+            _ => return None,
+        })
+    }
+
+    /// The stored and wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Agent => "agent",
+            Self::Manager => "manager",
+            Self::Admin => "admin",
+        }
+    }
+
+    /// Whether it manages the group (a manager or an admin).
+    pub fn can_manage(self) -> bool {
+        matches!(self, Self::Manager | Self::Admin)
+    }
+}
+
 impl Agent {
+    /// The agent's role (an unknown stored name counts as the least: `agent`).
+    pub fn role(&self) -> Role {
+        Role::parse(&self.role).unwrap_or(Role::Agent)
+    }
+
     /// The name shown to shoppers and colleagues.
     pub fn display_name(&self) -> String {
         format!("{} {}", self.first_name, self.last_name)

@@ -6,8 +6,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::Deserialize;
 use showroom_proto::conversation::{
     Conversation, ConversationCommand, ReassignConversation, ReplyTransfer, Transfer,
@@ -19,6 +18,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::auth::Session;
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::{self, ApiJson, Id};
 
 /// Longest transfer note, in characters (after trimming).
 pub const MAX_NOTE_CHARS: usize = 1000;
@@ -135,16 +135,6 @@ pub async fn reassign(
         .await
 }
 
-fn parse_id(id: &str, what: &'static str) -> Result<Uuid, ApiError> {
-    id.parse()
-        .map_err(|_| ApiError::bad_request("bad_id", format!("the {what} id must be a UUID")))
-}
-
-fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    body.map(|Json(b)| b)
-        .map_err(|e| ApiError::bad_request("bad_json", e.body_text()))
-}
-
 /// Where to transfer a chat: exactly one of `to_agent` and `to_department`.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct TransferBody {
@@ -170,11 +160,9 @@ pub struct TransferBody {
 pub async fn post_transfer(
     State(state): State<Arc<AppState>>,
     session: Session,
-    Path(id): Path<String>,
-    b: Result<Json<TransferBody>, JsonRejection>,
+    Id(conversation_id, _): Id<extract::Conversation>,
+    ApiJson(b): ApiJson<TransferBody>,
 ) -> Result<Json<Transfer>, ApiError> {
-    let conversation_id = parse_id(&id, "conversation")?;
-    let b = body(b)?;
     let cmd = transfer_command(
         conversation_id,
         session.agent.id,
@@ -202,11 +190,9 @@ pub struct ReplyBody {
 pub async fn post_reply(
     State(state): State<Arc<AppState>>,
     session: Session,
-    Path(id): Path<String>,
-    b: Result<Json<ReplyBody>, JsonRejection>,
+    Id(transfer_id, _): Id<extract::Transfer>,
+    ApiJson(b): ApiJson<ReplyBody>,
 ) -> Result<Json<Transfer>, ApiError> {
-    let transfer_id = parse_id(&id, "transfer")?;
-    let b = body(b)?;
     Ok(Json(
         reply(
             &state,
@@ -236,14 +222,12 @@ pub struct ReassignBody {
 pub async fn post_reassign(
     State(state): State<Arc<AppState>>,
     session: Session,
-    Path(id): Path<String>,
-    b: Result<Json<ReassignBody>, JsonRejection>,
+    Id(conversation_id, _): Id<extract::Conversation>,
+    ApiJson(b): ApiJson<ReassignBody>,
 ) -> Result<Json<Conversation>, ApiError> {
-    let conversation_id = parse_id(&id, "conversation")?;
     if !session.can_manage() {
         return Err(ApiError::forbidden(MANAGERS_ONLY));
     }
-    let b = body(b)?;
     Ok(Json(
         reassign(&state, &session, conversation_id, b.agent_id).await?,
     ))

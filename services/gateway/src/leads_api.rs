@@ -6,8 +6,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use showroom_proto::lead::{
@@ -15,16 +14,11 @@ use showroom_proto::lead::{
 };
 use showroom_proto::v1;
 use showroom_store::read::{self, LeadFilter};
-use uuid::Uuid;
 
 use crate::AppState;
 use crate::auth::Session;
 use crate::error::{ApiError, ErrorBody};
-
-fn parse_id(id: &str, what: &'static str) -> Result<Uuid, ApiError> {
-    id.parse()
-        .map_err(|_| ApiError::bad_request("bad_id", format!("the {what} id must be a UUID")))
-}
+use crate::extract::{self, ApiJson, Id};
 
 /// Makes a lead from a chat of the group, open or closed. Names, e-mail and phone default to
 /// what the chat's Lead Gate collected; the body may correct or add them, and give a first
@@ -37,13 +31,10 @@ fn parse_id(id: &str, what: &'static str) -> Result<Uuid, ApiError> {
 pub async fn create(
     State(state): State<Arc<AppState>>,
     session: Session,
-    Path(id): Path<String>,
-    b: Result<Json<CreateLead>, JsonRejection>,
+    Id(conversation_id, _): Id<extract::Conversation>,
+    ApiJson(b): ApiJson<CreateLead>,
 ) -> Result<(StatusCode, Json<Lead>), ApiError> {
-    let conversation_id = parse_id(&id, "conversation")?;
-    let mut cmd = b
-        .map(|Json(b)| b)
-        .map_err(|e| ApiError::bad_request("bad_json", e.body_text()))?;
+    let mut cmd = b;
     cmd.conversation_id = conversation_id;
     cmd.agent_id = session.agent.id;
     // Safe to retry: lead-capture keys the lead on this request's envelope id.
@@ -61,9 +52,8 @@ pub async fn create(
 pub async fn of_conversation(
     State(state): State<Arc<AppState>>,
     session: Session,
-    Path(id): Path<String>,
+    Id(conversation_id, _): Id<extract::Conversation>,
 ) -> Result<Json<Vec<Lead>>, ApiError> {
-    let conversation_id = parse_id(&id, "conversation")?;
     Ok(Json(
         state
             .command(
@@ -82,9 +72,8 @@ pub async fn of_conversation(
 pub async fn get(
     State(state): State<Arc<AppState>>,
     session: Session,
-    Path(id): Path<String>,
+    Id(lead_id, _): Id<extract::Lead>,
 ) -> Result<Json<LeadWithHistory>, ApiError> {
-    let lead_id = parse_id(&id, "lead")?;
     Ok(Json(
         state
             .command(
@@ -106,13 +95,10 @@ pub async fn get(
 pub async fn classify(
     State(state): State<Arc<AppState>>,
     session: Session,
-    Path(id): Path<String>,
-    b: Result<Json<Classification>, JsonRejection>,
+    Id(lead_id, _): Id<extract::Lead>,
+    ApiJson(b): ApiJson<Classification>,
 ) -> Result<Json<Lead>, ApiError> {
-    let lead_id = parse_id(&id, "lead")?;
-    let classification = b
-        .map(|Json(b)| b)
-        .map_err(|e| ApiError::bad_request("bad_json", e.body_text()))?;
+    let classification = b;
     let cmd = ClassifyLead {
         lead_id,
         agent_id: session.agent.id,

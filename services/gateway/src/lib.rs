@@ -27,6 +27,8 @@
 //! - [`events`]: following the streams.
 //! - [`visitor`]: signed visitor tokens.
 //! - [`error`]: the HTTP error type.
+//! - [`extract`]: what every REST handler extracts: a JSON body ([`extract::ApiJson`]) and a
+//!   typed id in the path ([`extract::Id`]), each with its own 400.
 //! - [`demo`]: the demo dealer group.
 
 pub mod access_api;
@@ -40,6 +42,7 @@ pub mod demo;
 pub mod directory;
 pub mod error;
 pub mod events;
+pub mod extract;
 pub mod handover;
 pub mod hub;
 pub mod internal;

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use showroom_proto::bot::WebsiteRef;
 use showroom_proto::notification::{
@@ -17,6 +16,7 @@ use showroom_proto::v1;
 use crate::AppState;
 use crate::auth::Session;
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::ApiJson;
 
 /// The agent's own notification choices.
 #[utoipa::path(get, path = "/api/v1/me/notifications", tag = "notifications",
@@ -46,11 +46,9 @@ pub async fn get_prefs(
 pub async fn put_prefs(
     State(state): State<Arc<AppState>>,
     session: Session,
-    b: Result<Json<NotificationPrefs>, JsonRejection>,
+    ApiJson(b): ApiJson<NotificationPrefs>,
 ) -> Result<Json<NotificationPrefs>, ApiError> {
-    let prefs = b
-        .map(|Json(b)| b)
-        .map_err(|e| ApiError::bad_request("bad_json", e.body_text()))?;
+    let prefs = b;
     let cmd = PutPrefs {
         agent_id: session.agent.id,
         prefs,
@@ -98,16 +96,14 @@ pub async fn put_website(
     State(state): State<Arc<AppState>>,
     session: Session,
     Path(id): Path<String>,
-    b: Result<Json<WebsiteNotifications>, JsonRejection>,
+    ApiJson(b): ApiJson<WebsiteNotifications>,
 ) -> Result<Json<WebsiteNotifications>, ApiError> {
     if !session.can_manage() {
         return Err(ApiError::forbidden(
             "only a manager or an admin can change a website's e-mails",
         ));
     }
-    let settings = b
-        .map(|Json(b)| b)
-        .map_err(|e| ApiError::bad_request("bad_json", e.body_text()))?;
+    let settings = b;
     let website_id = session.website(&state, &id).await?;
     Ok(Json(
         state

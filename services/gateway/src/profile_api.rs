@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, JsonRejection};
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH, X_CONTENT_TYPE_OPTIONS,
@@ -22,10 +22,11 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::admin_api::{Problems, body, email, invalid, text, time_zone};
+use crate::admin_api::{Problems, email, invalid, text, time_zone};
 use crate::auth::Session;
 use crate::directory::{self, Profile, ProfileInput};
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::ApiJson;
 
 /// Largest headshot file, in bytes (the `agent_photos` table's limit).
 pub const MAX_PHOTO_BYTES: usize = 256 * 1024;
@@ -169,9 +170,8 @@ pub struct ProfileBody {
 pub async fn put_profile(
     State(state): State<Arc<AppState>>,
     session: Session,
-    b: Result<Json<ProfileBody>, JsonRejection>,
+    ApiJson(b): ApiJson<ProfileBody>,
 ) -> Result<Json<Profile>, ApiError> {
-    let b = body(b)?;
     let mut p = Problems::default();
     let first = p.check("first_name", text(&b.first_name, MAX_PERSON_NAME));
     let last = p.check("last_name", text(&b.last_name, MAX_PERSON_NAME));

@@ -6,8 +6,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::Deserialize;
 use showroom_proto::routing::{
     DepartmentRouting, DepartmentRoutingView, GetDepartmentRouting, GetWebsiteRouting, ListTeams,
@@ -20,21 +19,12 @@ use crate::AppState;
 use crate::auth::Session;
 use crate::directory::{self, Owned};
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::{self, ApiJson, Id};
 
 /// Longest team name, in characters.
 const MAX_TEAM_NAME: usize = 100;
 /// Most members a team may have.
 const MAX_TEAM_MEMBERS: usize = 500;
-
-fn parse_id(id: &str, what: &'static str) -> Result<Uuid, ApiError> {
-    id.parse()
-        .map_err(|_| ApiError::bad_request("bad_id", format!("the {what} id must be a UUID")))
-}
-
-fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    body.map(|Json(b)| b)
-        .map_err(|e| ApiError::bad_request("bad_json", e.body_text()))
-}
 
 fn managers_only(session: &Session, what: &str) -> Result<(), ApiError> {
     if session.can_manage() {
@@ -78,9 +68,8 @@ async fn ask<Req: serde::Serialize, Resp: serde::de::DeserializeOwned>(
 pub async fn get_department(
     State(state): State<Arc<AppState>>,
     session: Session,
-    Path(id): Path<String>,
+    Id(department_id, _): Id<extract::Department>,
 ) -> Result<Json<DepartmentRoutingView>, ApiError> {
-    let department_id = parse_id(&id, "department")?;
     owned(&state, &session, Owned::Department, department_id).await?;
     let q = GetDepartmentRouting { department_id };
     Ok(Json(
@@ -98,12 +87,11 @@ pub async fn get_department(
 pub async fn put_department(
     State(state): State<Arc<AppState>>,
     session: Session,
-    Path(id): Path<String>,
-    b: Result<Json<DepartmentRouting>, JsonRejection>,
+    Id(department_id, _): Id<extract::Department>,
+    ApiJson(b): ApiJson<DepartmentRouting>,
 ) -> Result<Json<DepartmentRoutingView>, ApiError> {
-    let department_id = parse_id(&id, "department")?;
     managers_only(&session, "routing settings")?;
-    let settings = body(b)?;
+    let settings = b;
     owned(&state, &session, Owned::Department, department_id).await?;
     let cmd = PutDepartmentRouting {
         department_id,
@@ -122,9 +110,8 @@ pub async fn put_department(
 pub async fn get_website(
     State(state): State<Arc<AppState>>,
     session: Session,
-    Path(id): Path<String>,
+    Id(website_id, _): Id<extract::Website>,
 ) -> Result<Json<WebsiteRouting>, ApiError> {
-    let website_id = parse_id(&id, "website")?;
     owned(&state, &session, Owned::Website, website_id).await?;
     let q = GetWebsiteRouting { website_id };
     Ok(Json(
@@ -142,12 +129,11 @@ pub async fn get_website(
 pub async fn put_website(
     State(state): State<Arc<AppState>>,
     session: Session,
-    Path(id): Path<String>,
-    b: Result<Json<WebsiteRouting>, JsonRejection>,
+    Id(website_id, _): Id<extract::Website>,
+    ApiJson(b): ApiJson<WebsiteRouting>,
 ) -> Result<Json<WebsiteRouting>, ApiError> {
-    let website_id = parse_id(&id, "website")?;
     managers_only(&session, "routing settings")?;
-    let settings = body(b)?;
+    let settings = b;
     owned(&state, &session, Owned::Website, website_id).await?;
     let cmd = PutWebsiteRouting {
         website_id,
@@ -187,12 +173,10 @@ pub struct TeamBody {
 pub async fn put_team(
     State(state): State<Arc<AppState>>,
     session: Session,
-    Path(id): Path<String>,
-    b: Result<Json<TeamBody>, JsonRejection>,
+    Id(id, _): Id<extract::Team>,
+    ApiJson(b): ApiJson<TeamBody>,
 ) -> Result<Json<Team>, ApiError> {
-    let id = parse_id(&id, "team")?;
     managers_only(&session, "teams")?;
-    let b = body(b)?;
     let name = b.name.trim().to_string();
     if name.is_empty() || name.chars().count() > MAX_TEAM_NAME {
         return Err(ApiError::bad_request(

@@ -1,0 +1,103 @@
+//! What every REST handler extracts, written once: a JSON body whose faults are a 400
+//! (`bad_json`) naming what is wrong ([`ApiJson`]), and an id in the path that is a 400
+//! (`bad_id`) naming the kind of thing when it is not a UUID ([`Id`]).
+
+use std::marker::PhantomData;
+
+use axum::Json;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+/// A JSON request body; a body that is not JSON, or not of this shape, is a 400 `bad_json`
+/// whose message says what is wrong.
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Json::<T>::from_request(req, state)
+            .await
+            .map(|Json(v)| ApiJson(v))
+            .map_err(|e| ApiError::bad_request("bad_json", e.body_text()))
+    }
+}
+
+/// A kind of thing an id in a path names, for the 400 of an id that is not a UUID.
+pub trait Kind {
+    /// "rooftop", "agent", …
+    const NAME: &'static str;
+}
+
+/// The one id of a path (`/api/v1/rooftops/{id}`), of a thing of kind `K`.
+pub struct Id<K>(pub Uuid, pub PhantomData<K>);
+
+impl<K> Id<K> {
+    /// The id.
+    pub fn get(&self) -> Uuid {
+        self.0
+    }
+}
+
+/// Parses an id of kind `what` (for the ids that come in pairs, or in a body).
+pub fn parse_id(id: &str, what: &str) -> Result<Uuid, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError::bad_request("bad_id", format!("the {what} id must be a UUID")))
+}
+
+impl<K, S> FromRequestParts<S> for Id<K>
+where
+    K: Kind,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::bad_request("bad_id", e.body_text()))?;
+        Ok(Id(parse_id(&raw, K::NAME)?, PhantomData))
+    }
+}
+
+macro_rules! kinds {
+    ($($(#[$doc:meta])* $name:ident = $text:literal;)*) => {
+        $($(#[$doc])* pub enum $name {}
+        impl Kind for $name {
+            const NAME: &'static str = $text;
+        })*
+    };
+}
+
+kinds! {
+    /// A rooftop (dealership).
+    Rooftop = "rooftop";
+    /// A department.
+    Department = "department";
+    /// An agent.
+    Agent = "agent";
+    /// A website.
+    Website = "website";
+    /// A team.
+    Team = "team";
+    /// A conversation.
+    Conversation = "conversation";
+    /// A lead.
+    Lead = "lead";
+    /// A CRM destination.
+    Destination = "destination";
+    /// A CRM delivery.
+    Delivery = "delivery";
+    /// An integrator credential.
+    Integration = "integration";
+    /// A transfer.
+    Transfer = "transfer";
+}
