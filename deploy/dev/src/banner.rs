@@ -3,7 +3,7 @@
 use std::fmt::Write;
 use std::time::Duration;
 
-use showroom_gateway::demo::{DEMO_AGENTS, DEMO_PASSWORD};
+use showroom_rest::demo::{DEMO_AGENTS, DEMO_PASSWORD};
 
 use crate::infra::Infra;
 use crate::layout::Layout;

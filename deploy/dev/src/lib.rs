@@ -308,7 +308,7 @@ async fn prepare_database(
     if !origins.iter().any(|o| o == base_url) {
         origins.push(base_url.to_owned());
     }
-    let seeded = showroom_gateway::demo::seed(&pool, &origins)
+    let seeded = showroom_rest::demo::seed(&pool, &origins)
         .await
         .context("seeding the demo group")?;
     pool.close().await;

@@ -13,6 +13,7 @@ use showroom_proto::conversation::{
 use showroom_proto::forms::{Answer, Form, FormKind};
 use showroom_proto::internal::{InternalChat, InternalMember};
 use showroom_proto::lead::{Classification, Lead, LeadContact, LeadOrigin, LeadSource};
+use showroom_proto::message::{Author, AuthorKind, Message};
 use sqlx::{PgExecutor, Postgres, QueryBuilder};
 use uuid::Uuid;
 
@@ -542,4 +543,76 @@ pub async fn leads<'e>(
         .into_iter()
         .map(|r| lead_of(r, console_url))
         .collect())
+}
+
+/// A row of `messages` as every reader and the gateway's writer select it
+/// ([`message_columns!`](crate::message_columns)).
+#[derive(sqlx::FromRow)]
+pub struct MessageRow {
+    /// The message id.
+    pub id: Uuid,
+    /// Its conversation.
+    pub conversation_id: Uuid,
+    /// Its gapless position.
+    pub seq: i64,
+    /// `shopper`, `agent`, `bot` or `system`.
+    pub author_kind: String,
+    /// The agent, for an agent.
+    pub author_id: Option<Uuid>,
+    /// The name shown.
+    pub author_name: Option<String>,
+    /// The text.
+    pub body: String,
+    /// The sender's own id.
+    pub client_msg_id: Option<String>,
+    /// When it was stored.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<MessageRow> for Message {
+    fn from(r: MessageRow) -> Self {
+        Message {
+            conversation_id: r.conversation_id,
+            seq: r.seq,
+            id: r.id,
+            author: Author {
+                kind: AuthorKind::parse(&r.author_kind).unwrap_or(AuthorKind::System),
+                id: r.author_id,
+                name: r.author_name,
+            },
+            text: r.body,
+            client_msg_id: r.client_msg_id,
+            at: r.created_at,
+        }
+    }
+}
+
+/// The columns of `messages` a [`MessageRow`] reads, for `concat!` in a query.
+#[macro_export]
+macro_rules! message_columns {
+    () => {
+        "id, conversation_id, seq, author_kind, author_id, author_name, body, client_msg_id, created_at"
+    };
+}
+
+/// Messages of a conversation after `after_seq`, in order, at most `limit`.
+pub async fn messages_after(
+    db: impl PgExecutor<'_>,
+    group: Uuid,
+    conversation_id: Uuid,
+    after_seq: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<Message>> {
+    let rows: Vec<MessageRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        crate::message_columns!(),
+        " FROM messages WHERE conversation_id = $1 AND group_id = $2 AND seq > $3 ORDER BY seq LIMIT $4"
+    ))
+    .bind(conversation_id)
+    .bind(group)
+    .bind(after_seq)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(Into::into).collect())
 }

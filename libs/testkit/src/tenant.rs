@@ -1,9 +1,9 @@
 //! A dealer group seeded for a test.
 
-use showroom_gateway::directory::setup::{self, NewAgent};
 use showroom_proto::contact::Language;
 use showroom_proto::conversation::{DepartmentRef, Named, Vehicle};
 use showroom_proto::lead::{Classification, Lead, LeadContact, LeadOrigin};
+use showroom_rest::directory::setup::{self, NewAgent};
 use showroom_store::sqlx::PgPool;
 use uuid::Uuid;
 

@@ -7,82 +7,51 @@
 //! serves the REST API (with its OpenAPI document), service discovery, and the widget, demo
 //! and console pages.
 //!
+//! The REST API lives in its own crate, `showroom-rest` (`libs/rest`), which this crate mounts
+//! ([`router`]) and whose logins, directory and transfers the sockets reuse.
+//!
 //! # Layout
 //! - [`Config`]: typed configuration (`SHOWROOM_*` variables).
 //! - [`start`]: binds the HTTP port, follows the bus, serves until cancelled.
-//! - [`api`]: REST handlers and the OpenAPI document.
-//! - [`routing_api`]: REST for routing settings and teams (forwarded to the router).
-//! - [`admin_api`]: REST for the admin pages: rooftops, departments, agents, memberships,
-//!   websites (tables owned here).
-//! - [`access_api`]: who may log in: deactivating agents who left, changing one's password.
-//! - [`profile_api`]: REST for an agent's own profile and headshot (served publicly).
-//! - [`reports`]: REST for the per-department numbers managers ask for.
-//! - [`handover`]: transfers and reassignments (REST and the console socket).
-//! - [`auth`]: agent login and sessions.
-//! - [`directory`]: groups, rooftops, departments, websites, agents (tables owned here).
+//! - [`router`]: the REST API (from `showroom-rest`), the sockets and the pages.
+//! - [`AppState`]: what every socket shares: the REST state, the hub, the configuration.
+//! - `ws`: the widget and console socket protocols, and each socket's ordered writer.
+//! - `hub`: which socket gets which event.
+//! - `events`: following the streams.
 //! - [`transcript`]: gapless, idempotent message storage (tables owned here).
-//! - [`ws`]: the widget and console socket protocols, and each socket's ordered writer.
-//! - [`internal`]: internal chats' messages (tables owned here) and their commands.
-//! - [`hub`]: which socket gets which event.
-//! - [`events`]: following the streams.
-//! - [`visitor`]: signed visitor tokens.
-//! - [`error`]: the HTTP error type.
-//! - [`extract`]: what every REST handler extracts: a JSON body ([`extract::ApiJson`]) and a
-//!   typed id in the path ([`extract::Id`]), each with its own 400.
-//! - [`demo`]: the demo dealer group.
+//! - `internal`: internal chats' messages (tables owned here) and their commands.
 
-pub mod access_api;
-pub mod admin_api;
-pub mod api;
-pub mod attachments;
-pub mod auth;
-pub mod bot_api;
-pub mod crm_api;
-pub mod demo;
-pub mod directory;
-pub mod error;
-pub mod events;
-pub mod extract;
-pub mod handover;
-pub mod hub;
-pub mod internal;
-pub mod leads_api;
-pub mod notify_api;
-pub mod profile_api;
-pub mod reports;
-pub mod routing_api;
+mod events;
+mod hub;
+mod internal;
 pub mod transcript;
-pub mod visitor;
-pub mod ws;
+mod ws;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use axum::Json;
 use axum::http::{HeaderValue, header};
 use axum::routing::get;
 use axum::serve::ListenerExt;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use showroom_bus::Bus;
 use showroom_config::{Common, ConfigError, Secret};
+use showroom_proto::Envelope;
 use showroom_proto::message::{Author, Message, PostMessage};
 use showroom_proto::presence::Heartbeat;
 use showroom_proto::typing::Typing;
 use showroom_proto::v1::{self, Group};
-use showroom_proto::{CommandError, Envelope, ErrorCode};
 use showroom_runtime::{Base, Running, Settings};
-use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
 use uuid::Uuid;
 
 use hub::{Hub, Outbound};
-use visitor::VisitorKeys;
+use showroom_rest::Rest;
+use showroom_rest::visitor::VisitorKeys;
 
 /// The name under which the service registers with the NATS service API.
 pub const NAME: &str = "gateway";
@@ -131,60 +100,35 @@ impl Config {
     }
 }
 
-/// What every handler and socket shares.
+/// What every socket shares: the REST state (bus, pool, visitor keys, commands; reached
+/// through `Deref`), this replica's hub, the configuration.
 pub struct AppState {
-    /// The NATS connection.
-    pub bus: Bus,
-    /// Postgres.
-    pub pool: PgPool,
+    /// What the REST handlers share; the sockets use the same.
+    pub rest: Arc<Rest>,
     /// This replica's sockets.
     pub hub: Arc<Hub>,
-    /// Signs visitor tokens.
-    pub visitor_keys: VisitorKeys,
     /// The configuration.
     pub config: Config,
     /// Cancelled at shutdown; every socket watches it.
     pub shutdown: CancellationToken,
 }
 
-/// The envelope of a command on `subject`, for the group the subject names.
-fn envelope_for<T>(subject: &str, data: T) -> Result<Envelope<T>, CommandError> {
-    let group = v1::group_of(subject)
-        .ok_or_else(|| CommandError::new(ErrorCode::Internal, "subject without group"))?;
-    Ok(Envelope::new(group, data))
+impl std::ops::Deref for AppState {
+    type Target = Rest;
+
+    fn deref(&self) -> &Rest {
+        &self.rest
+    }
 }
 
-/// How long a socket command waits for the router or presence, retrying while they restart.
-const COMMAND_WITHIN: Duration = Duration::from_secs(8);
+/// The console socket's upgrade reads the session as a REST handler does.
+impl showroom_rest::AsRest for AppState {
+    fn as_rest(&self) -> &Rest {
+        &self.rest
+    }
+}
 
 impl AppState {
-    /// Sends a command to a service and waits for its reply, retrying while it restarts.
-    pub async fn command<Req: Serialize, Resp: DeserializeOwned>(
-        &self,
-        subject: String,
-        data: Req,
-    ) -> Result<Resp, CommandError> {
-        let env = envelope_for(&subject, data)?;
-        self.bus
-            .request_retrying(subject, &env, COMMAND_WITHIN)
-            .await
-            .map_err(|e| showroom_bus::unavailable(&e))?
-    }
-
-    /// Sends a command that is not safe to repeat (a transfer, its answer, a reassignment) once:
-    /// if the service does not answer, the client is told `unavailable` and decides.
-    pub async fn command_once<Req: Serialize, Resp: DeserializeOwned>(
-        &self,
-        subject: String,
-        data: Req,
-    ) -> Result<Resp, CommandError> {
-        let env = envelope_for(&subject, data)?;
-        self.bus
-            .request(subject, &env)
-            .await
-            .map_err(|e| showroom_bus::unavailable(&e))?
-    }
-
     /// Publishes a stored message for every gateway's sockets, and builds the sender's `ack`.
     /// The message is durable already; a failed publish is logged, and a resend by the client
     /// publishes again (the bus drops the duplicate by message id).
@@ -305,11 +249,19 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         config.visitor_token_secret.expose().as_bytes().to_vec()
     };
     let hub = Arc::new(Hub::default());
-    let state = Arc::new(AppState {
+    let rest = Arc::new(Rest {
         bus: base.bus.clone(),
         pool: base.pool.clone(),
-        hub: hub.clone(),
         visitor_keys: VisitorKeys::new(&secret),
+        settings: showroom_rest::Settings {
+            session_ttl_hours: config.session_ttl_hours,
+            secure_cookies: config.secure_cookies,
+            http_addr: config.http_addr,
+        },
+    });
+    let state = Arc::new(AppState {
+        rest,
+        hub: hub.clone(),
         config: config.clone(),
         shutdown: base.shutdown.clone(),
     });
@@ -357,7 +309,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         }
     });
     let serving = async move {
-        // The peer address is kept for consent records (see `ws::widget::client_ip`).
+        // The peer address is kept for consent records (see `showroom_rest::extract::client_ip`).
         let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(token.cancelled_owned())
@@ -372,7 +324,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
 
 /// The HTTP routes: API, sockets, pages.
 pub fn router(state: Arc<AppState>) -> axum::Router {
-    let (api, openapi) = api::router();
+    let (api, openapi) = showroom_rest::router();
+    let api = api.with_state(state.rest.clone());
     let openapi = Arc::new(openapi);
     let assets = &state.config.assets_dir;
     let pages = axum::Router::new()

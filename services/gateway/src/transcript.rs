@@ -5,12 +5,12 @@
 //! message inserted, or nothing happens. A resend with the same client message id finds the
 //! stored message and returns it unchanged, so a retry never makes a duplicate.
 
-use chrono::{DateTime, Utc};
 use showroom_proto::conversation::ConversationState;
 use showroom_proto::message::{Author, AuthorKind, Message};
 use showroom_proto::privacy::mask_sensitive;
 use showroom_proto::{CommandError, ErrorCode};
 use showroom_store::fault::db_error;
+use showroom_store::read::MessageRow;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -19,43 +19,6 @@ pub const MAX_TEXT_CHARS: usize = 4000;
 
 /// Longest client message id.
 pub const MAX_CLIENT_ID_CHARS: usize = 64;
-
-#[derive(sqlx::FromRow)]
-struct Row {
-    id: Uuid,
-    conversation_id: Uuid,
-    seq: i64,
-    author_kind: String,
-    author_id: Option<Uuid>,
-    author_name: Option<String>,
-    body: String,
-    client_msg_id: Option<String>,
-    created_at: DateTime<Utc>,
-}
-
-impl From<Row> for Message {
-    fn from(r: Row) -> Self {
-        Message {
-            conversation_id: r.conversation_id,
-            seq: r.seq,
-            id: r.id,
-            author: Author {
-                kind: AuthorKind::parse(&r.author_kind).unwrap_or(AuthorKind::System),
-                id: r.author_id,
-                name: r.author_name,
-            },
-            text: r.body,
-            client_msg_id: r.client_msg_id,
-            at: r.created_at,
-        }
-    }
-}
-
-macro_rules! columns {
-    () => {
-        "id, conversation_id, seq, author_kind, author_id, author_name, body, client_msg_id, created_at"
-    };
-}
 
 /// Checks a message text: trimmed, not empty, not too long. Returns the trimmed text.
 pub fn clean_text(text: &str) -> Result<&str, CommandError> {
@@ -115,7 +78,7 @@ pub async fn append(
     }
     // Card and social security numbers never reach the store, the bus or a screen.
     let text = mask_sensitive(clean_text(text)?);
-    let inserted: Result<Option<Row>, sqlx::Error> = sqlx::query_as(concat!(
+    let inserted: Result<Option<MessageRow>, sqlx::Error> = sqlx::query_as(concat!(
         "WITH c AS (SELECT id FROM conversations WHERE id = $1 AND group_id = $2 \
            AND state IN ('bot', 'incoming', 'active') \
            AND ($5 <> 'agent' OR (state = 'active' AND agent_id = $6)) FOR SHARE), \
@@ -123,7 +86,7 @@ pub async fn append(
            ON CONFLICT (conversation_id) DO UPDATE SET last_seq = transcripts.last_seq + 1 RETURNING last_seq) \
          INSERT INTO messages (id, conversation_id, group_id, seq, author_kind, author_id, author_name, body, client_msg_id) \
          SELECT $3, $1, $2, t.last_seq, $5, $6, $7, $8, $4 FROM t RETURNING ",
-        columns!()
+        showroom_store::message_columns!()
     ))
     .bind(conversation_id)
     .bind(group)
@@ -198,9 +161,9 @@ async fn existing(
     author: &Author,
     client_msg_id: &str,
 ) -> sqlx::Result<Option<Message>> {
-    let row: Option<Row> = sqlx::query_as(concat!(
+    let row: Option<MessageRow> = sqlx::query_as(concat!(
         "SELECT ",
-        columns!(),
+        showroom_store::message_columns!(),
         " FROM messages WHERE conversation_id = $1 AND author_kind = $2 \
          AND author_id IS NOT DISTINCT FROM $3 AND client_msg_id = $4"
     ))
@@ -211,26 +174,4 @@ async fn existing(
     .fetch_optional(pool)
     .await?;
     Ok(row.map(Into::into))
-}
-
-/// Messages of a conversation after `after_seq`, in order, at most `limit`.
-pub async fn after(
-    pool: &PgPool,
-    group: Uuid,
-    conversation_id: Uuid,
-    after_seq: i64,
-    limit: i64,
-) -> sqlx::Result<Vec<Message>> {
-    let rows: Vec<Row> = sqlx::query_as(concat!(
-        "SELECT ",
-        columns!(),
-        " FROM messages WHERE conversation_id = $1 AND group_id = $2 AND seq > $3 ORDER BY seq LIMIT $4"
-    ))
-    .bind(conversation_id)
-    .bind(group)
-    .bind(after_seq)
-    .bind(limit)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows.into_iter().map(Into::into).collect())
 }

@@ -20,7 +20,7 @@ async fn the_pages_work_in_chromium() -> anyhow::Result<()> {
         "the browser test needs Chromium and playwright-core: run deploy/install.sh"
     );
     let stack = Stack::start().await?;
-    showroom_gateway::demo::seed(&stack.pool, &[stack.origin()]).await?;
+    showroom_rest::demo::seed(&stack.pool, &[stack.origin()]).await?;
     // `node --test` runs the files of one call in name order; the admin pages' test changes the
     // demo group (a department, an agent, a website), so it runs last, in a call of its own.
     let batches: [&[&str]; 2] = [

@@ -983,7 +983,7 @@ async fn a_slow_destination_with_a_backlog_does_not_hold_up_other_dealers() -> a
     stack.stop().await
 }
 
-/// The REST calls (services/gateway/src/crm_api.rs): managers manage, agents read the log.
+/// The REST calls (libs/rest/src/crm_api.rs): managers manage, agents read the log.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rest_api_manages_destinations_and_reads_the_log() -> anyhow::Result<()> {
     use reqwest::Method;

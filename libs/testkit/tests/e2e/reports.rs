@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
-use showroom_gateway::directory::setup;
+use showroom_rest::directory::setup;
 use showroom_testkit::{Http, PASSWORD, Socket, Stack, Tenant};
 use uuid::Uuid;
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{Datelike, Timelike, Utc};
 use futures::StreamExt;
 use serde_json::{Value, json};
-use showroom_gateway::directory::setup;
+use showroom_rest::directory::setup;
 use showroom_testkit::{Http, PASSWORD, Service, Socket, Stack, Tenant};
 use uuid::Uuid;
 

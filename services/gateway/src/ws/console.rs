@@ -30,10 +30,11 @@ use uuid::Uuid;
 
 use super::order::reached;
 use super::{HELLO_TIMEOUT, Incoming, PROTOCOL_VERSION, error_frame, next_frame, refused};
-use crate::auth::{self, Session};
-use crate::error::ApiError;
 use crate::hub::{Mark, Outbound, Side, Stream};
-use crate::{AppState, handover, internal, transcript};
+use crate::{AppState, internal, transcript};
+use showroom_rest::auth::{self, Session};
+use showroom_rest::error::ApiError;
+use showroom_rest::handover;
 
 /// The reply to an internal chat command: the chat as it is now.
 fn internal_frame(chat: &showroom_proto::internal::InternalChat, r#ref: Option<&str>) -> Outbound {
@@ -545,9 +546,15 @@ impl Console {
                     })?;
                 self.watch(c.id);
                 let after = after_seq.unwrap_or(0).max(0);
-                let messages = transcript::after(&self.state.pool, group, c.id, after, 1000)
-                    .await
-                    .map_err(db)?;
+                let messages = showroom_store::read::messages_after(
+                    &self.state.pool,
+                    group,
+                    c.id,
+                    after,
+                    1000,
+                )
+                .await
+                .map_err(db)?;
                 let upto = reached(&messages, after, c.last_seq);
                 let id = c.id;
                 let frame = ServerFrame::History {

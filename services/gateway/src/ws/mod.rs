@@ -30,7 +30,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::hub::{Outbound, Side, Stream};
-use crate::{AppState, internal, transcript};
+use crate::{AppState, internal};
 use order::{Gap, Sequencer, Step};
 
 /// The protocol version this gateway speaks.
@@ -194,7 +194,7 @@ impl Backfill {
         let limit = (gap.before - gap.after - 1).clamp(1, 1000);
         Ok(match gap.stream {
             Stream::Conversation(id) => {
-                transcript::after(&self.pool, self.group, id, gap.after, limit)
+                showroom_store::read::messages_after(&self.pool, self.group, id, gap.after, limit)
                     .await?
                     .iter()
                     .map(Outbound::message)

@@ -1,13 +1,13 @@
 //! The shopper widget socket: `GET /ws/widget?key=<website key>`.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Extension;
 use axum::extract::ws::{WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{HeaderMap, StatusCode, header::ORIGIN};
+use axum::http::{HeaderMap, header::ORIGIN};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
@@ -31,10 +31,11 @@ use uuid::Uuid;
 
 use super::order::reached;
 use super::{HELLO_TIMEOUT, Incoming, PROTOCOL_VERSION, error_frame, next_frame, refused};
-use crate::directory::{self, Website};
-use crate::error::ApiError;
 use crate::hub::{Mark, Outbound, Side, Stream};
 use crate::{AppState, transcript};
+use showroom_rest::directory::{self, Website};
+use showroom_rest::error::ApiError;
+use showroom_rest::extract::{client_ip, website_for};
 
 /// Query of the upgrade request.
 #[derive(Deserialize)]
@@ -211,19 +212,6 @@ pub fn transcript_address(raw: &str) -> Option<String> {
     ))
 }
 
-/// The address a request came from: the first `X-Forwarded-For` hop (the ingress in front of
-/// the gateway sets it), else the TCP peer. Kept only for consent records.
-pub fn client_ip(headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<String> {
-    headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(str::trim)
-        .filter(|ip| ip.parse::<IpAddr>().is_ok())
-        .map(str::to_string)
-        .or_else(|| peer.map(|p| p.ip().to_string()))
-}
-
 /// Checks the website key and the browser's origin, then upgrades.
 pub async fn upgrade(
     State(state): State<Arc<AppState>>,
@@ -239,27 +227,12 @@ pub async fn upgrade(
             "the `key` query parameter (website key) is required",
         )
     })?;
-    let website = directory::website_by_key(&state.pool, &key)
-        .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "unknown_website",
-                "no website has this key",
-            )
-        })?;
+    // A socket needs a page: no `Origin` is refused like a wrong one.
     let origin = headers
         .get(ORIGIN)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !website.allows(origin) {
-        tracing::info!(website = %website.id, origin, "widget origin refused");
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "origin_not_allowed",
-            "this page's origin is not on the website's allowed origins",
-        ));
-    }
+    let website = website_for(&state.pool, &key, Some(origin)).await?;
     Ok(ws
         .max_message_size(1 << 20)
         .on_upgrade(move |socket| run(state, website, ip, socket))
@@ -415,9 +388,10 @@ impl Shopper {
         let mut messages = Vec::new();
         let mut marks = Vec::new();
         if let Some(c) = &self.conversation {
-            messages = transcript::after(pool, self.group(), c.id, last_seq, 1000)
-                .await
-                .map_err(db)?;
+            messages =
+                showroom_store::read::messages_after(pool, self.group(), c.id, last_seq, 1000)
+                    .await
+                    .map_err(db)?;
             let upto = reached(&messages, last_seq, c.last_seq);
             marks.push(Mark::Upto(Stream::Conversation(c.id), upto));
         }
@@ -592,10 +566,15 @@ impl Shopper {
                 // The bot may have written before this socket watched the chat (its greeting
                 // follows the `created` event): whatever is stored now rides the answer, and
                 // the writer drops a live copy of any of it.
-                let messages =
-                    transcript::after(&self.state.pool, self.group(), c.id, c.last_seq, 100)
-                        .await
-                        .unwrap_or_default();
+                let messages = showroom_store::read::messages_after(
+                    &self.state.pool,
+                    self.group(),
+                    c.id,
+                    c.last_seq,
+                    100,
+                )
+                .await
+                .unwrap_or_default();
                 let upto = reached(&messages, c.last_seq, c.last_seq);
                 let frame = ServerFrame::Started {
                     conversation: (&now).into(),
@@ -613,15 +592,21 @@ impl Shopper {
                     CommandError::new(ErrorCode::NotFound, "no conversation yet: start one first")
                 })?;
                 let after = after_seq.unwrap_or(0).max(0);
-                let messages = transcript::after(&self.state.pool, self.group(), c.id, after, 1000)
-                    .await
-                    .map_err(|e| {
-                        tracing::error!(error = %e, "widget history failed");
-                        CommandError::new(
-                            ErrorCode::Unavailable,
-                            "could not load your messages; retry",
-                        )
-                    })?;
+                let messages = showroom_store::read::messages_after(
+                    &self.state.pool,
+                    self.group(),
+                    c.id,
+                    after,
+                    1000,
+                )
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "widget history failed");
+                    CommandError::new(
+                        ErrorCode::Unavailable,
+                        "could not load your messages; retry",
+                    )
+                })?;
                 let upto = reached(&messages, after, c.last_seq);
                 let frame = ServerFrame::History {
                     conversation: ConversationView::shopper(c),

@@ -5,7 +5,7 @@
 // webhook whose test send fails (nothing listens there) and uploads a cropped photo that then
 // shows in the header. What the test adds to the demo group is removed again at the end.
 // Run by libs/testkit/tests/browser.rs against a real stack seeded with the demo group
-// (services/gateway/src/demo.rs), which sets SHOWROOM_BASE_URL and SHOWROOM_NODE_MODULES.
+// (libs/rest/src/demo.rs), which sets SHOWROOM_BASE_URL and SHOWROOM_NODE_MODULES.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { launchChromium } from './support.mjs';

@@ -1,6 +1,6 @@
 // The Live Agent Status board in a real Chromium: a manager watches it while an agent changes
 // status, sets a colleague's status from it, and sees an agent go offline when her console closes.
-// Run against a real stack seeded with the demo group (services/gateway/src/demo.rs), with
+// Run against a real stack seeded with the demo group (libs/rest/src/demo.rs), with
 // SHOWROOM_BASE_URL and SHOWROOM_NODE_MODULES (where deploy/install.sh put playwright-core) set.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

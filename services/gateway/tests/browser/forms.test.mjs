@@ -4,7 +4,7 @@
 // unticked, uploads a picture and starts; the form filled the names and the e-mail, so the Lead
 // Gate asks nothing, and the agent sees the answers (and downloads the picture) in /console.
 // Run by libs/testkit/tests/browser.rs against a real stack seeded with the demo group
-// (services/gateway/src/demo.rs), which sets SHOWROOM_BASE_URL and SHOWROOM_NODE_MODULES (where
+// (libs/rest/src/demo.rs), which sets SHOWROOM_BASE_URL and SHOWROOM_NODE_MODULES (where
 // deploy/install.sh put playwright-core). It removes the form again at the end, pass or fail: node
 // runs the files in name order, so gate.test.mjs and internal.test.mjs come after it.
 import { test } from 'node:test';

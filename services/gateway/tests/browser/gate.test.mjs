@@ -1,7 +1,7 @@
 // The Lead Gate and the leave-a-message form in a real Chromium: a Spanish shopper on /demo (a
 // 360-pixel phone) answers the bot in Spanish and reaches an agent in /console; then, with nobody
 // available, another shopper gets the leave-a-message form. Run by libs/testkit/tests/browser.rs
-// against a real stack seeded with the demo group (services/gateway/src/demo.rs), which sets
+// against a real stack seeded with the demo group (libs/rest/src/demo.rs), which sets
 // SHOWROOM_BASE_URL and SHOWROOM_NODE_MODULES (where deploy/install.sh put playwright-core).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,6 +1,6 @@
 // Internal chats (Colleagues) in a real Chromium: two agents of the demo group chat with each
 // other from /console. Run by libs/testkit/tests/browser.rs against a real stack seeded with the
-// demo group (services/gateway/src/demo.rs), with SHOWROOM_BASE_URL and SHOWROOM_NODE_MODULES set.
+// demo group (libs/rest/src/demo.rs), with SHOWROOM_BASE_URL and SHOWROOM_NODE_MODULES set.
 // The browser test files run one at a time (--test-concurrency=1): this one logs in as Katie and
 // Ann; David never logs in here, so he is Offline.
 import { test } from 'node:test';

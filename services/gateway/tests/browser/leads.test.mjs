@@ -4,7 +4,7 @@
 // and finds it again after a reload and in the Leads view. Then, with nobody available, another
 // shopper's chat goes offline after the gate, and its lead turns up in the Leads view.
 // Run by libs/testkit/tests/browser.rs against a real stack seeded with the demo group
-// (services/gateway/src/demo.rs), which sets SHOWROOM_BASE_URL and SHOWROOM_NODE_MODULES (where
+// (libs/rest/src/demo.rs), which sets SHOWROOM_BASE_URL and SHOWROOM_NODE_MODULES (where
 // deploy/install.sh put playwright-core). Ann is set back to Available at the end, pass or fail.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -12,7 +12,7 @@
 //
 // Every routing setting changed is read first and put back, pass or fail; Ann is set back to
 // Available. Run by libs/testkit/tests/browser.rs against a real stack seeded with the demo group
-// (services/gateway/src/demo.rs), which sets SHOWROOM_BASE_URL and SHOWROOM_NODE_MODULES (where
+// (libs/rest/src/demo.rs), which sets SHOWROOM_BASE_URL and SHOWROOM_NODE_MODULES (where
 // deploy/install.sh put playwright-core).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -6,7 +6,7 @@
 // the shopper e-mails themself the transcript.
 //
 // Run by libs/testkit/tests/browser.rs against a real stack seeded with the demo group
-// (services/gateway/src/demo.rs: Ann covers Sales at both rooftops, David Sales at Showroom
+// (libs/rest/src/demo.rs: Ann covers Sales at both rooftops, David Sales at Showroom
 // Honda, Maria is the manager), with SHOWROOM_BASE_URL and SHOWROOM_NODE_MODULES set. Optional:
 // SHOWROOM_MAILDEV_URL (the stack's SMTP catcher, `stack.smtp.web_url`) to read the e-mail, and
 // SHOWROOM_DATABASE_URL to set the appearance with psql where the REST call is not there.

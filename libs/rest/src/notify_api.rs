@@ -13,7 +13,7 @@ use showroom_proto::notification::{
 };
 use showroom_proto::v1;
 
-use crate::AppState;
+use crate::Rest;
 use crate::auth::Session;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
@@ -22,7 +22,7 @@ use crate::extract::ApiJson;
 #[utoipa::path(get, path = "/api/v1/me/notifications", tag = "notifications",
     responses((status = 200, body = NotificationPrefs), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn get_prefs(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
 ) -> Result<Json<NotificationPrefs>, ApiError> {
     let q = AgentRef {
@@ -44,7 +44,7 @@ pub async fn get_prefs(
     responses((status = 200, body = NotificationPrefs), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn put_prefs(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     ApiJson(b): ApiJson<NotificationPrefs>,
 ) -> Result<Json<NotificationPrefs>, ApiError> {
@@ -69,7 +69,7 @@ pub async fn put_prefs(
     responses((status = 200, body = WebsiteNotifications), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn get_website(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     Path(id): Path<String>,
 ) -> Result<Json<WebsiteNotifications>, ApiError> {
@@ -93,7 +93,7 @@ pub async fn get_website(
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
 pub async fn put_website(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<WebsiteNotifications>,

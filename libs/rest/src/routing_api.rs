@@ -15,7 +15,7 @@ use showroom_proto::routing::{
 use showroom_proto::v1;
 use uuid::Uuid;
 
-use crate::AppState;
+use crate::Rest;
 use crate::auth::Session;
 use crate::directory::{self, Owned};
 use crate::error::{ApiError, ErrorBody};
@@ -37,7 +37,7 @@ fn managers_only(session: &Session, what: &str) -> Result<(), ApiError> {
 }
 
 /// 404 unless the department or website is in the session's group.
-async fn owned(state: &AppState, session: &Session, kind: Owned, id: Uuid) -> Result<(), ApiError> {
+async fn owned(state: &Rest, session: &Session, kind: Owned, id: Uuid) -> Result<(), ApiError> {
     if directory::in_group(&state.pool, kind, session.group(), id).await? {
         Ok(())
     } else {
@@ -49,7 +49,7 @@ async fn owned(state: &AppState, session: &Session, kind: Owned, id: Uuid) -> Re
 }
 
 async fn ask<Req: serde::Serialize, Resp: serde::de::DeserializeOwned>(
-    state: &AppState,
+    state: &Rest,
     session: &Session,
     cmd: RoutingCommand,
     data: Req,
@@ -66,7 +66,7 @@ async fn ask<Req: serde::Serialize, Resp: serde::de::DeserializeOwned>(
     responses((status = 200, body = DepartmentRoutingView), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn get_department(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     Id(department_id, _): Id<extract::Department>,
 ) -> Result<Json<DepartmentRoutingView>, ApiError> {
@@ -85,7 +85,7 @@ pub async fn get_department(
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
 pub async fn put_department(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     Id(department_id, _): Id<extract::Department>,
     ApiJson(b): ApiJson<DepartmentRouting>,
@@ -108,7 +108,7 @@ pub async fn put_department(
     responses((status = 200, body = WebsiteRouting), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn get_website(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     Id(website_id, _): Id<extract::Website>,
 ) -> Result<Json<WebsiteRouting>, ApiError> {
@@ -127,7 +127,7 @@ pub async fn get_website(
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
 pub async fn put_website(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     Id(website_id, _): Id<extract::Website>,
     ApiJson(b): ApiJson<WebsiteRouting>,
@@ -148,7 +148,7 @@ pub async fn put_website(
 #[utoipa::path(get, path = "/api/v1/teams", tag = "routing",
     responses((status = 200, body = Vec<Team>), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn list_teams(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
 ) -> Result<Json<Vec<Team>>, ApiError> {
     Ok(Json(
@@ -171,7 +171,7 @@ pub struct TeamBody {
     responses((status = 200, body = Team), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn put_team(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     Id(id, _): Id<extract::Team>,
     ApiJson(b): ApiJson<TeamBody>,

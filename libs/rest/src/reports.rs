@@ -16,7 +16,7 @@ use showroom_proto::conversation::{DepartmentRef, Named};
 use showroom_store::report::{self, AgentChatsRow, DepartmentRow, RooftopRow};
 use uuid::Uuid;
 
-use crate::AppState;
+use crate::Rest;
 use crate::auth::Session;
 use crate::error::{ApiError, ErrorBody};
 
@@ -237,7 +237,7 @@ fn rooftop_numbers(r: RooftopRow) -> RooftopNumbers {
     responses((status = 200, body = DepartmentsReport), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn departments(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     query: Result<Query<RangeQuery>, QueryRejection>,
 ) -> Result<Json<DepartmentsReport>, ApiError> {

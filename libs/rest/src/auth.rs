@@ -17,10 +17,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::AppState;
 use crate::directory::{self, Agent, Role};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::{AsRest, Rest};
 
 /// Name of the session cookie.
 pub const COOKIE_NAME: &str = "showroom_session";
@@ -55,7 +55,7 @@ impl Session {
 
     /// The website a path names, when it is this session's group's: 400 `bad_id` for a
     /// malformed id, 404 for another group's website as for none.
-    pub async fn website(&self, state: &AppState, id: &str) -> Result<Uuid, ApiError> {
+    pub async fn website(&self, state: &Rest, id: &str) -> Result<Uuid, ApiError> {
         let id: Uuid = id
             .parse()
             .map_err(|_| ApiError::bad_request("bad_id", "the website id must be a UUID"))?;
@@ -89,7 +89,7 @@ pub fn token_from(headers: &HeaderMap) -> Option<String> {
 }
 
 /// The session for a token, if it is valid and not expired.
-pub async fn session_for(state: &AppState, token: &str) -> Result<Option<Session>, ApiError> {
+pub async fn session_for(state: &Rest, token: &str) -> Result<Option<Session>, ApiError> {
     let row: Option<(Uuid,)> = sqlx::query_as(
         "SELECT s.agent_id FROM agent_sessions s JOIN agents a ON a.id = s.agent_id \
          WHERE s.token_hash = $1 AND s.expires_at > now() AND a.deactivated_at IS NULL",
@@ -105,15 +105,19 @@ pub async fn session_for(state: &AppState, token: &str) -> Result<Option<Session
         .map(|agent| Session { agent }))
 }
 
-impl FromRequestParts<Arc<AppState>> for Session {
+/// In any state that holds the REST state: the gateway's own, for its console socket.
+impl<S> FromRequestParts<Arc<S>> for Session
+where
+    S: AsRest + Send + Sync,
+{
     type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        state: &Arc<AppState>,
+        state: &Arc<S>,
     ) -> Result<Self, Self::Rejection> {
         let token = token_from(&parts.headers).ok_or_else(ApiError::unauthorized)?;
-        session_for(state, &token)
+        session_for(state.as_rest(), &token)
             .await?
             .ok_or_else(ApiError::unauthorized)
     }
@@ -141,7 +145,7 @@ pub struct LoggedIn {
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = Login,
     responses((status = 200, body = LoggedIn), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody)))]
 pub async fn login(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     ApiJson(body): ApiJson<Login>,
 ) -> Result<Response, ApiError> {
     if body.email.trim().is_empty() || body.password.is_empty() {
@@ -169,7 +173,7 @@ pub async fn login(
     let mut raw = [0u8; 32];
     rand::rng().fill_bytes(&mut raw);
     let token = URL_SAFE_NO_PAD.encode(raw);
-    let ttl_hours = state.config.session_ttl_hours as i64;
+    let ttl_hours = state.settings.session_ttl_hours as i64;
     sqlx::query(
         "INSERT INTO agent_sessions (token_hash, agent_id, group_id, expires_at) \
          VALUES ($1, $2, $3, now() + make_interval(hours => $4::int))",
@@ -181,7 +185,7 @@ pub async fn login(
     .execute(&state.pool)
     .await?;
     tracing::info!(agent = %agent.id, "agent logged in");
-    let secure = if state.config.secure_cookies {
+    let secure = if state.settings.secure_cookies {
         "; Secure"
     } else {
         ""
@@ -201,7 +205,7 @@ pub async fn login(
 /// Ends the current session.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", responses((status = 204)))]
 pub async fn logout(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if let Some(token) = token_from(&headers) {
@@ -237,10 +241,7 @@ pub struct Me {
 /// The agent of the session.
 #[utoipa::path(get, path = "/api/v1/me", tag = "auth",
     responses((status = 200, body = Me), (status = 401, body = crate::error::ErrorBody)))]
-pub async fn me(
-    State(state): State<Arc<AppState>>,
-    session: Session,
-) -> Result<Json<Me>, ApiError> {
+pub async fn me(State(state): State<Arc<Rest>>, session: Session) -> Result<Json<Me>, ApiError> {
     let profile = directory::profile(&state.pool, session.agent.id)
         .await?
         .ok_or_else(ApiError::unauthorized)?;

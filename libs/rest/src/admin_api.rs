@@ -18,7 +18,7 @@ use serde::Deserialize;
 use showroom_proto::{CommandError, ErrorCode};
 use uuid::Uuid;
 
-use crate::AppState;
+use crate::Rest;
 use crate::auth::Session;
 use crate::directory::{
     self, AgentInput, AgentView, DepartmentView, DirectoryError, Role, RooftopInput, RooftopView,
@@ -340,7 +340,7 @@ fn department_ids(raw: &[String]) -> Result<Vec<Uuid>, String> {
 }
 
 /// 400 naming the first id that is not a department of the session's group.
-async fn ours(state: &AppState, session: &Session, ids: &[Uuid]) -> Result<(), ApiError> {
+async fn ours(state: &Rest, session: &Session, ids: &[Uuid]) -> Result<(), ApiError> {
     match directory::foreign_department(&state.pool, session.group(), ids).await? {
         None => Ok(()),
         Some(bad) => Err(invalid(
@@ -413,7 +413,7 @@ fn rooftop_input(b: &RooftopBody) -> Result<(String, String, String), ApiError> 
     }
 }
 
-async fn one_rooftop(state: &AppState, group: Uuid, id: Uuid) -> Result<RooftopView, ApiError> {
+async fn one_rooftop(state: &Rest, group: Uuid, id: Uuid) -> Result<RooftopView, ApiError> {
     directory::rooftops_of(&state.pool, group, Some(id))
         .await?
         .into_iter()
@@ -425,7 +425,7 @@ async fn one_rooftop(state: &AppState, group: Uuid, id: Uuid) -> Result<RooftopV
 #[utoipa::path(get, path = "/api/v1/rooftops", tag = "admin",
     responses((status = 200, body = RooftopList), (status = 401, body = ErrorBody)))]
 pub async fn list_rooftops(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
 ) -> Result<Json<RooftopList>, ApiError> {
     Ok(Json(RooftopList {
@@ -438,7 +438,7 @@ pub async fn list_rooftops(
     responses((status = 201, body = RooftopView), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn create_rooftop(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     ApiJson(b): ApiJson<RooftopBody>,
 ) -> Result<(StatusCode, Json<RooftopView>), ApiError> {
@@ -463,7 +463,7 @@ pub async fn create_rooftop(
     responses((status = 200, body = RooftopView), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update_rooftop(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     Id(id, _): Id<extract::Rooftop>,
     ApiJson(b): ApiJson<RooftopBody>,
@@ -523,7 +523,7 @@ fn label_and_section(
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody)))]
 pub async fn create_department(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     Id(rooftop, _): Id<extract::Rooftop>,
     ApiJson(b): ApiJson<NewDepartmentBody>,
@@ -560,7 +560,7 @@ pub async fn create_department(
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody)))]
 pub async fn update_department(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     Id(id, _): Id<extract::Department>,
     ApiJson(b): ApiJson<DepartmentBody>,
@@ -608,7 +608,7 @@ pub async fn update_department(
     responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn delete_department(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     Id(id, _): Id<extract::Department>,
 ) -> Result<StatusCode, ApiError> {
@@ -680,11 +680,7 @@ pub struct MembershipsBody {
     pub department_ids: Vec<String>,
 }
 
-pub(crate) async fn one_agent(
-    state: &AppState,
-    group: Uuid,
-    id: Uuid,
-) -> Result<AgentView, ApiError> {
+pub(crate) async fn one_agent(state: &Rest, group: Uuid, id: Uuid) -> Result<AgentView, ApiError> {
     directory::agents_of(&state.pool, group, Some(id))
         .await?
         .into_iter()
@@ -697,7 +693,7 @@ pub(crate) async fn one_agent(
 #[utoipa::path(get, path = "/api/v1/agents", tag = "admin",
     responses((status = 200, body = AgentList), (status = 401, body = ErrorBody)))]
 pub async fn list_agents(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
 ) -> Result<Json<AgentList>, ApiError> {
     Ok(Json(AgentList {
@@ -712,7 +708,7 @@ pub async fn list_agents(
     responses((status = 201, body = AgentView), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn create_agent(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     ApiJson(b): ApiJson<NewAgentBody>,
 ) -> Result<(StatusCode, Json<AgentView>), ApiError> {
@@ -763,7 +759,7 @@ pub async fn create_agent(
     responses((status = 200, body = AgentView), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update_agent(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     Id(id, _): Id<extract::Agent>,
     ApiJson(b): ApiJson<AgentBody>,
@@ -803,7 +799,7 @@ pub async fn update_agent(
     responses((status = 200, body = AgentView), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn put_memberships(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     Id(id, _): Id<extract::Agent>,
     ApiJson(b): ApiJson<MembershipsBody>,
@@ -832,7 +828,7 @@ pub async fn put_memberships(
 /// snippet), with `X-Forwarded-Proto` when a proxy in front terminates TLS, else `https` when
 /// the gateway is set up behind HTTPS (`secure_cookies`), else `http`. Without a usable `Host`,
 /// the address the gateway listens on.
-pub(crate) fn public_base(state: &AppState, headers: &HeaderMap) -> String {
+pub(crate) fn public_base(state: &Rest, headers: &HeaderMap) -> String {
     let header = |name: &str| {
         headers
             .get(name)
@@ -842,7 +838,7 @@ pub(crate) fn public_base(state: &AppState, headers: &HeaderMap) -> String {
     let scheme = match header("x-forwarded-proto").as_deref() {
         Some("https") => "https",
         Some("http") => "http",
-        _ if state.config.secure_cookies => "https",
+        _ if state.settings.secure_cookies => "https",
         _ => "http",
     };
     let host = header("host").filter(|h| {
@@ -851,7 +847,7 @@ pub(crate) fn public_base(state: &AppState, headers: &HeaderMap) -> String {
             && h.chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
     });
-    let host = host.unwrap_or_else(|| state.config.http_addr.to_string());
+    let host = host.unwrap_or_else(|| state.settings.http_addr.to_string());
     format!("{scheme}://{host}")
 }
 
@@ -921,7 +917,7 @@ pub struct WebsiteBody {
 #[utoipa::path(get, path = "/api/v1/websites", tag = "admin",
     responses((status = 200, body = Vec<WebsiteView>), (status = 401, body = ErrorBody)))]
 pub async fn list_websites(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     headers: HeaderMap,
 ) -> Result<Json<Vec<WebsiteView>>, ApiError> {
@@ -938,7 +934,7 @@ pub async fn list_websites(
     responses((status = 201, body = WebsiteView), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn create_website(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     headers: HeaderMap,
     ApiJson(b): ApiJson<NewWebsiteBody>,
@@ -990,7 +986,7 @@ pub async fn create_website(
     responses((status = 200, body = WebsiteView), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_website(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     headers: HeaderMap,
     Id(id, _): Id<extract::Website>,
@@ -1009,7 +1005,7 @@ pub async fn get_website(
     responses((status = 200, body = WebsiteView), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update_website(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     headers: HeaderMap,
     Id(id, _): Id<extract::Website>,

@@ -15,7 +15,7 @@ use showroom_proto::conversation::{
 use showroom_proto::{CommandError, ErrorCode, v1};
 use uuid::Uuid;
 
-use crate::AppState;
+use crate::Rest;
 use crate::auth::Session;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{self, ApiJson, Id};
@@ -79,7 +79,7 @@ pub fn transfer_command(
 
 /// Asks the router to transfer (sent once: a transfer is not safe to repeat).
 pub async fn transfer(
-    state: &AppState,
+    state: &Rest,
     group: Uuid,
     cmd: TransferConversation,
 ) -> Result<Transfer, CommandError> {
@@ -93,7 +93,7 @@ pub async fn transfer(
 
 /// Answers a transfer for `agent_id` (sent once).
 pub async fn reply(
-    state: &AppState,
+    state: &Rest,
     group: Uuid,
     transfer_id: Uuid,
     agent_id: Uuid,
@@ -117,7 +117,7 @@ pub const MANAGERS_ONLY: &str = "only a manager or an admin can reassign a chat"
 
 /// Reassigns a chat for a manager (the caller checked the role; sent once).
 pub async fn reassign(
-    state: &AppState,
+    state: &Rest,
     session: &Session,
     conversation_id: Uuid,
     to_agent: Uuid,
@@ -158,7 +158,7 @@ pub struct TransferBody {
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
 pub async fn post_transfer(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     Id(conversation_id, _): Id<extract::Conversation>,
     ApiJson(b): ApiJson<TransferBody>,
@@ -188,7 +188,7 @@ pub struct ReplyBody {
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
 pub async fn post_reply(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     Id(transfer_id, _): Id<extract::Transfer>,
     ApiJson(b): ApiJson<ReplyBody>,
@@ -220,7 +220,7 @@ pub struct ReassignBody {
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
 pub async fn post_reassign(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     Id(conversation_id, _): Id<extract::Conversation>,
     ApiJson(b): ApiJson<ReassignBody>,

@@ -20,12 +20,11 @@ use showroom_proto::forms::{Form, FormKind, PutForm};
 use showroom_proto::v1;
 use uuid::Uuid;
 
-use crate::AppState;
+use crate::Rest;
 use crate::auth::Session;
-use crate::directory;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
-use crate::ws::widget::client_ip;
+use crate::extract::{client_ip, website_for};
 
 /// Longest Idempotency-Key, in characters.
 const MAX_IDEMPOTENCY_KEY: usize = 200;
@@ -36,7 +35,7 @@ const MAX_IDEMPOTENCY_KEY: usize = 200;
     responses((status = 200, body = BotSettings), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn get_bot(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     Path(id): Path<String>,
 ) -> Result<Json<BotSettings>, ApiError> {
@@ -60,7 +59,7 @@ pub async fn get_bot(
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
 pub async fn put_bot(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<BotSettings>,
@@ -114,30 +113,14 @@ pub struct Accepted {
     responses((status = 202, body = Accepted), (status = 400, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn leave_message(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     Path(key): Path<String>,
     headers: HeaderMap,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    let website = directory::website_by_key(&state.pool, &key)
-        .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "unknown_website",
-                "no website has this key",
-            )
-        })?;
-    if let Some(origin) = headers.get(ORIGIN).and_then(|v| v.to_str().ok())
-        && !website.allows(origin)
-    {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "origin_not_allowed",
-            "this page's origin is not on the website's allowed origins",
-        ));
-    }
+    let origin = headers.get(ORIGIN).and_then(|v| v.to_str().ok());
+    let website = website_for(&state.pool, &key, origin).await?;
     let form: LeaveMessageForm = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request("bad_json", format!("the body is not a valid form: {e}"))
     })?;
@@ -190,7 +173,7 @@ fn form_kind(kind: &str) -> Result<FormKind, ApiError> {
     responses((status = 200, body = Form), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn get_form(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     Path((id, kind)): Path<(String, String)>,
 ) -> Result<Json<Form>, ApiError> {
@@ -219,7 +202,7 @@ pub async fn get_form(
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
 pub async fn put_form(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     Path((id, kind)): Path<(String, String)>,
     ApiJson(b): ApiJson<Form>,

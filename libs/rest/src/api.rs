@@ -17,13 +17,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::AppState;
+use crate::Rest;
 use crate::auth::{self, Session};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
 use crate::{
     access_api, admin_api, attachments, bot_api, crm_api, handover, leads_api, notify_api,
-    profile_api, reports, routing_api, transcript,
+    profile_api, reports, routing_api,
 };
 
 #[derive(OpenApi)]
@@ -44,7 +44,7 @@ use crate::{
 struct ApiDoc;
 
 /// The API routes and the OpenAPI document describing them.
-pub fn router() -> (axum::Router<Arc<AppState>>, utoipa::openapi::OpenApi) {
+pub fn router() -> (axum::Router<Arc<Rest>>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(auth::login))
         .routes(routes!(auth::logout))
@@ -158,7 +158,7 @@ pub struct ListQuery {
 #[utoipa::path(get, path = "/api/v1/conversations", tag = "conversations", params(ListQuery),
     responses((status = 200, body = Vec<Conversation>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn list_conversations(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Vec<Conversation>>, ApiError> {
@@ -197,7 +197,7 @@ pub struct ConversationDetail {
     params(("id" = String, Path, description = "Conversation id (UUID)")),
     responses((status = 200, body = ConversationDetail), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get_conversation(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     Path(id): Path<String>,
 ) -> Result<Json<ConversationDetail>, ApiError> {
@@ -207,7 +207,8 @@ async fn get_conversation(
     let conversation = read::conversation(&state.pool, session.group(), id)
         .await?
         .ok_or_else(|| ApiError::not_found("conversation"))?;
-    let messages = transcript::after(&state.pool, session.group(), id, 0, i64::MAX).await?;
+    let messages =
+        showroom_store::read::messages_after(&state.pool, session.group(), id, 0, i64::MAX).await?;
     Ok(Json(ConversationDetail {
         conversation,
         messages,
@@ -238,7 +239,7 @@ pub struct SystemInfo {
 
 /// The services running now, found through NATS `$SRV` discovery.
 #[utoipa::path(get, path = "/api/v1/system", tag = "system", responses((status = 200, body = SystemInfo), (status = 503, body = ErrorBody)))]
-async fn system(State(state): State<Arc<AppState>>) -> Result<Json<SystemInfo>, ApiError> {
+async fn system(State(state): State<Arc<Rest>>) -> Result<Json<SystemInfo>, ApiError> {
     let found = discovery::discover(&state.bus, Duration::from_millis(500))
         .await
         .map_err(ApiError::unavailable)?;
@@ -279,7 +280,7 @@ fn parse_status(s: &str) -> Result<AgentStatus, ApiError> {
 #[utoipa::path(get, path = "/api/v1/presence/board", tag = "presence", params(BoardQuery),
     responses((status = 200, body = Board), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn board(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     query: Result<Query<BoardQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Board>, ApiError> {
@@ -310,7 +311,7 @@ pub struct StatusBody {
     responses((status = 200, body = AgentPresence), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn set_agent_status(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<StatusBody>,
@@ -355,7 +356,7 @@ pub struct StatusChange {
     params(("id" = String, Path, description = "Agent id (UUID)")),
     responses((status = 200, body = Vec<StatusChange>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn status_history(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<StatusChange>>, ApiError> {
@@ -391,7 +392,7 @@ pub struct AutoAwayBody {
 #[utoipa::path(put, path = "/api/v1/me/auto-away", tag = "presence", request_body = AutoAwayBody,
     responses((status = 200, body = crate::directory::Agent), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn set_auto_away(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     ApiJson(body): ApiJson<AutoAwayBody>,
 ) -> Result<Json<crate::directory::Agent>, ApiError> {

@@ -15,7 +15,7 @@ use showroom_proto::lead::{
 use showroom_proto::v1;
 use showroom_store::read::{self, LeadFilter};
 
-use crate::AppState;
+use crate::Rest;
 use crate::auth::Session;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{self, ApiJson, Id};
@@ -29,7 +29,7 @@ use crate::extract::{self, ApiJson, Id};
     responses((status = 201, body = Lead), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn create(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     Id(conversation_id, _): Id<extract::Conversation>,
     ApiJson(b): ApiJson<CreateLead>,
@@ -50,7 +50,7 @@ pub async fn create(
     responses((status = 200, body = Vec<Lead>), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn of_conversation(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     Id(conversation_id, _): Id<extract::Conversation>,
 ) -> Result<Json<Vec<Lead>>, ApiError> {
@@ -70,7 +70,7 @@ pub async fn of_conversation(
     responses((status = 200, body = LeadWithHistory), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn get(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     Id(lead_id, _): Id<extract::Lead>,
 ) -> Result<Json<LeadWithHistory>, ApiError> {
@@ -93,7 +93,7 @@ pub async fn get(
     responses((status = 200, body = Lead), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn classify(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     Id(lead_id, _): Id<extract::Lead>,
     ApiJson(b): ApiJson<Classification>,
@@ -125,7 +125,7 @@ pub struct LeadsQuery {
 #[utoipa::path(get, path = "/api/v1/leads", tag = "leads", params(LeadsQuery),
     responses((status = 200, body = Vec<Lead>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn list(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     Query(q): Query<LeadsQuery>,
 ) -> Result<Json<Vec<Lead>>, ApiError> {

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use showroom_proto::presence::{AgentStatus, SetStatus};
 use showroom_proto::v1;
 
-use crate::AppState;
+use crate::Rest;
 use crate::admin_api::{Problems, managers_only, one_agent, password, role_change_allowed};
 use crate::auth::{self, Session};
 use crate::directory::{self, AgentView, Deactivation};
@@ -34,7 +34,7 @@ use crate::extract::{self, ApiJson, Id};
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn deactivate(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     Id(id, _): Id<extract::Agent>,
 ) -> Result<Json<AgentView>, ApiError> {
@@ -96,7 +96,7 @@ pub async fn deactivate(
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 pub async fn reactivate(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     Id(id, _): Id<extract::Agent>,
 ) -> Result<Json<AgentView>, ApiError> {
@@ -130,7 +130,7 @@ pub struct PasswordBody {
 #[utoipa::path(put, path = "/api/v1/me/password", tag = "auth", request_body = PasswordBody,
     responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn change_password(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     headers: HeaderMap,
     ApiJson(b): ApiJson<PasswordBody>,

@@ -22,7 +22,7 @@ use showroom_proto::integration::{
 use showroom_proto::v1;
 use uuid::Uuid;
 
-use crate::AppState;
+use crate::Rest;
 use crate::auth::Session;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{self, ApiJson, Id};
@@ -63,7 +63,7 @@ pub struct DestinationFilter {
     responses((status = 200, body = Vec<Destination>), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn list_destinations(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     q: Result<Query<DestinationFilter>, QueryRejection>,
 ) -> Result<Json<Vec<Destination>>, ApiError> {
@@ -94,7 +94,7 @@ pub async fn list_destinations(
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
 pub async fn put_destination(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     Id(destination_id, _): Id<extract::Destination>,
     ApiJson(b): ApiJson<DestinationSettings>,
@@ -122,7 +122,7 @@ pub async fn put_destination(
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
 pub async fn delete_destination(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     Id(destination_id, _): Id<extract::Destination>,
 ) -> Result<Json<DestinationDeleted>, ApiError> {
@@ -146,7 +146,7 @@ pub async fn delete_destination(
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
 pub async fn test_destination(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     Id(destination_id, _): Id<extract::Destination>,
 ) -> Result<Json<Delivery>, ApiError> {
@@ -179,7 +179,7 @@ pub struct LogFilter {
     responses((status = 200, body = Vec<Delivery>), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn deliveries(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     q: Result<Query<LogFilter>, QueryRejection>,
 ) -> Result<Json<Vec<Delivery>>, ApiError> {
@@ -213,7 +213,7 @@ pub struct DeadLetterFilter {
     responses((status = 200, body = Vec<Delivery>), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn dead_letters(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     q: Result<Query<DeadLetterFilter>, QueryRejection>,
 ) -> Result<Json<Vec<Delivery>>, ApiError> {
@@ -240,7 +240,7 @@ pub async fn dead_letters(
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
 pub async fn redeliver(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     Id(delivery_id, _): Id<extract::Delivery>,
 ) -> Result<Json<Delivery>, ApiError> {
@@ -270,7 +270,7 @@ pub struct NewIntegration {
     responses((status = 200, body = Vec<Integration>), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn list_integrations(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
 ) -> Result<Json<Vec<Integration>>, ApiError> {
     managers_only(&session, "see the integrations")?;
@@ -294,7 +294,7 @@ pub async fn list_integrations(
     responses((status = 201, body = IssuedIntegration), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn issue_integration(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     ApiJson(b): ApiJson<NewIntegration>,
 ) -> Result<(StatusCode, Json<IssuedIntegration>), ApiError> {
@@ -321,7 +321,7 @@ pub async fn issue_integration(
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
 pub async fn revoke_integration(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     Id(id, _): Id<extract::Integration>,
 ) -> Result<Json<Integration>, ApiError> {

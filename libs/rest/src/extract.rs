@@ -1,15 +1,20 @@
 //! What every REST handler extracts, written once: a JSON body whose faults are a 400
 //! (`bad_json`) naming what is wrong ([`ApiJson`]), and an id in the path that is a 400
-//! (`bad_id`) naming the kind of thing when it is not a UUID ([`Id`]).
+//! (`bad_id`) naming the kind of thing when it is not a UUID ([`Id`]); and the address a
+//! request came from ([`client_ip`]); the website a widget key names, for an origin it
+//! allows ([`website_for`]).
 
 use std::marker::PhantomData;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::Json;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
+use crate::directory;
 use crate::error::ApiError;
 
 /// A JSON request body; a body that is not JSON, or not of this shape, is a 400 `bad_json`
@@ -100,4 +105,46 @@ kinds! {
     Integration = "integration";
     /// A transfer.
     Transfer = "transfer";
+}
+
+/// The address a request came from: the first `X-Forwarded-For` hop (the ingress in front of
+/// the gateway sets it), else the TCP peer. Kept only for consent records.
+pub fn client_ip(headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<String> {
+    headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(str::trim)
+        .filter(|ip| ip.parse::<IpAddr>().is_ok())
+        .map(str::to_string)
+        .or_else(|| peer.map(|p| p.ip().to_string()))
+}
+
+/// The website a widget key names, asked for from a page of `origin`: 404 `unknown_website`
+/// for an unknown key, 403 `origin_not_allowed` for an origin the website does not list.
+/// `None` (a request without `Origin`: a dealer's own server) passes on REST; the widget's
+/// socket passes `Some("")` for a missing one, which no website allows.
+pub async fn website_for(
+    pool: &sqlx::PgPool,
+    key: &str,
+    origin: Option<&str>,
+) -> Result<directory::Website, ApiError> {
+    let website = directory::website_by_key(pool, key).await?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_website",
+            "no website has this key",
+        )
+    })?;
+    if let Some(origin) = origin
+        && !website.allows(origin)
+    {
+        tracing::info!(website = %website.id, origin, "origin refused");
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "origin_not_allowed",
+            "this page's origin is not on the website's allowed origins",
+        ));
+    }
+    Ok(website)
 }

@@ -17,10 +17,10 @@ use showroom_proto::forms::{self, AttachmentRef, FieldKind, FormKind, MAX_ATTACH
 use showroom_store::read;
 use uuid::Uuid;
 
-use crate::AppState;
+use crate::Rest;
 use crate::auth::Session;
-use crate::directory;
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::website_for;
 
 /// Which form field a file is for.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -68,7 +68,7 @@ fn clean_name(raw: &str) -> String {
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
 pub async fn upload(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     Path(key): Path<String>,
     Query(q): Query<UploadQuery>,
     headers: HeaderMap,
@@ -85,24 +85,8 @@ pub async fn upload(
         StatusCode::PAYLOAD_TOO_LARGE => too_large(),
         _ => ApiError::bad_request("bad_body", "the file could not be read"),
     })?;
-    let website = directory::website_by_key(&state.pool, &key)
-        .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "unknown_website",
-                "no website has this key",
-            )
-        })?;
-    if let Some(origin) = headers.get(ORIGIN).and_then(|v| v.to_str().ok())
-        && !website.allows(origin)
-    {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "origin_not_allowed",
-            "this page's origin is not on the website's allowed origins",
-        ));
-    }
+    let origin = headers.get(ORIGIN).and_then(|v| v.to_str().ok());
+    let website = website_for(&state.pool, &key, origin).await?;
     let visitor = headers
         .get("x-visitor-token")
         .and_then(|v| v.to_str().ok())
@@ -181,7 +165,7 @@ pub async fn upload(
     responses((status = 200, description = "The file"), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn download(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {

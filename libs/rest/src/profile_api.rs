@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::AppState;
+use crate::Rest;
 use crate::admin_api::{Problems, email, invalid, text, time_zone};
 use crate::auth::Session;
 use crate::directory::{self, Profile, ProfileInput};
@@ -132,7 +132,7 @@ impl From<PhotoError> for ApiError {
 #[utoipa::path(get, path = "/api/v1/me/profile", tag = "auth",
     responses((status = 200, body = Profile), (status = 401, body = ErrorBody)))]
 pub async fn get_profile(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
 ) -> Result<Json<Profile>, ApiError> {
     directory::profile(&state.pool, session.agent.id)
@@ -168,7 +168,7 @@ pub struct ProfileBody {
     responses((status = 200, body = Profile), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn put_profile(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     ApiJson(b): ApiJson<ProfileBody>,
 ) -> Result<Json<Profile>, ApiError> {
@@ -225,7 +225,7 @@ pub struct PhotoRef {
     responses((status = 200, body = PhotoRef), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
 pub async fn put_photo(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
     headers: HeaderMap,
     b: Result<Bytes, BytesRejection>,
@@ -253,7 +253,7 @@ pub async fn put_photo(
 #[utoipa::path(delete, path = "/api/v1/me/photo", tag = "auth",
     responses((status = 204), (status = 401, body = ErrorBody)))]
 pub async fn delete_photo(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     session: Session,
 ) -> Result<StatusCode, ApiError> {
     directory::delete_photo(&state.pool, session.group(), session.agent.id).await?;
@@ -269,7 +269,7 @@ pub async fn delete_photo(
     responses((status = 200, description = "The image (image/png or image/jpeg)"),
         (status = 304, description = "Not modified"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn agent_photo(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Rest>>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {

@@ -1,0 +1,133 @@
+//! The gateway's REST surface: everything a browser or an integrator's server asks over HTTP
+//! (`/api/v1/…`, and the OpenAPI document of it). The gateway binary mounts [`router`] beside
+//! its sockets, so there is one HTTP entry point; the sockets reuse the logins and sessions, the
+//! directory and the transfers from here.
+//!
+//! # Layout
+//! - [`Rest`] (and [`AsRest`], a state that holds it): what every handler shares (bus, pool, visitor keys, [`Settings`]), and the bus
+//!   commands the handlers forward.
+//! - [`router`]: every route with its OpenAPI document (`api.rs`, which also holds the
+//!   conversation, presence and system handlers).
+//! - [`auth`]: agent login and sessions (the console socket's too).
+//! - [`directory`]: groups, rooftops, departments, websites, agents (tables owned by the
+//!   gateway), with the agent's [`directory::Role`].
+//! - [`handover`]: transfers and reassignments (REST and the console socket).
+//! - [`extract`]: what every handler extracts: a JSON body, a typed id in the path, the
+//!   client's address; each with its own 400.
+//! - [`error`]: the one HTTP error type.
+//! - [`visitor`]: signed visitor tokens.
+//! - [`demo`]: the demo dealer group.
+//! - `admin_api`: the admin pages: rooftops, departments, agents, memberships, websites.
+//! - `access_api`: who may log in: deactivating agents who left, changing one's password.
+//! - `profile_api`: an agent's own profile and headshot (served publicly).
+//! - `reports`: the per-department numbers managers ask for.
+//! - `attachments`: files shoppers attach to forms, checked by their bytes.
+//! - `bot_api`, `routing_api`, `notify_api`, `leads_api`, `crm_api`: settings and records
+//!   other services own, forwarded to them over the bus.
+
+mod access_api;
+mod admin_api;
+mod api;
+mod attachments;
+pub mod auth;
+mod bot_api;
+mod crm_api;
+pub mod demo;
+pub mod directory;
+pub mod error;
+pub mod extract;
+pub mod handover;
+mod leads_api;
+mod notify_api;
+mod profile_api;
+mod reports;
+mod routing_api;
+pub mod visitor;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use showroom_bus::Bus;
+use showroom_proto::v1;
+use showroom_proto::{CommandError, Envelope, ErrorCode};
+use sqlx::PgPool;
+
+pub use api::router;
+use visitor::VisitorKeys;
+
+/// What the REST handlers read from the gateway's configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How long an agent session lasts.
+    pub session_ttl_hours: u64,
+    /// Mark the session cookie `Secure`, and call the gateway `https` when no proxy says.
+    pub secure_cookies: bool,
+    /// Where the gateway listens (its address when a request names no host).
+    pub http_addr: SocketAddr,
+}
+
+/// What every handler shares.
+pub struct Rest {
+    /// The NATS connection.
+    pub bus: Bus,
+    /// Postgres.
+    pub pool: PgPool,
+    /// Signs visitor tokens.
+    pub visitor_keys: VisitorKeys,
+    /// From the gateway's configuration.
+    pub settings: Settings,
+}
+
+/// A state that holds the REST state: [`Rest`] itself, and the gateway's, whose console socket
+/// reads sessions as the REST handlers do.
+pub trait AsRest {
+    /// The REST state.
+    fn as_rest(&self) -> &Rest;
+}
+
+impl AsRest for Rest {
+    fn as_rest(&self) -> &Rest {
+        self
+    }
+}
+
+/// The envelope of a command on `subject`, for the group the subject names.
+fn envelope_for<T>(subject: &str, data: T) -> Result<Envelope<T>, CommandError> {
+    let group = v1::group_of(subject)
+        .ok_or_else(|| CommandError::new(ErrorCode::Internal, "subject without group"))?;
+    Ok(Envelope::new(group, data))
+}
+
+/// How long a command waits for the router or presence, retrying while they restart.
+const COMMAND_WITHIN: Duration = Duration::from_secs(8);
+
+impl Rest {
+    /// Sends a command to a service and waits for its reply, retrying while it restarts.
+    pub async fn command<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        subject: String,
+        data: Req,
+    ) -> Result<Resp, CommandError> {
+        let env = envelope_for(&subject, data)?;
+        self.bus
+            .request_retrying(subject, &env, COMMAND_WITHIN)
+            .await
+            .map_err(|e| showroom_bus::unavailable(&e))?
+    }
+
+    /// Sends a command that is not safe to repeat (a transfer, its answer, a reassignment) once:
+    /// if the service does not answer, the client is told `unavailable` and decides.
+    pub async fn command_once<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        subject: String,
+        data: Req,
+    ) -> Result<Resp, CommandError> {
+        let env = envelope_for(&subject, data)?;
+        self.bus
+            .request(subject, &env)
+            .await
+            .map_err(|e| showroom_bus::unavailable(&e))?
+    }
+}
