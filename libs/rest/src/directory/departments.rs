@@ -1,0 +1,224 @@
+//! Departments: the ones a shopper can choose, and the admin pages' writes (a label unique in its rooftop, any case; a department with history is never deleted).
+
+use serde::Serialize;
+use sqlx::{PgExecutor, PgPool};
+use uuid::Uuid;
+
+use super::refused::{DirectoryError, taken_or};
+use super::websites::Website;
+use showroom_proto::frames::DepartmentChoice;
+
+/// The departments of a website's dealership, in their configured order.
+pub async fn departments_of(
+    pool: &PgPool,
+    website: &Website,
+) -> sqlx::Result<Vec<DepartmentChoice>> {
+    let rows: Vec<(Uuid, String, String)> = sqlx::query_as(
+        "SELECT d.id, d.label, r.name AS rooftop FROM departments d JOIN rooftops r ON r.id = d.rooftop_id \
+         WHERE d.rooftop_id = $1 ORDER BY d.position, d.label",
+    )
+    .bind(website.rooftop_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, label, rooftop)| DepartmentChoice { id, label, rooftop })
+        .collect())
+}
+
+/// A department as the admin pages show it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct DepartmentView {
+    /// Its id.
+    pub id: Uuid,
+    /// Its rooftop (the view nests departments in their rooftop, so not repeated).
+    #[serde(skip)]
+    pub rooftop_id: Uuid,
+    /// What shoppers and agents see ("Sales").
+    pub label: String,
+    /// Section of the Live Agent Status board ("Front End"), if any.
+    pub board_section: Option<String>,
+    /// Order among the rooftop's departments (smallest first).
+    pub position: i32,
+}
+
+/// A department's rooftop, when the department is in `group`.
+pub async fn department_rooftop(
+    db: impl PgExecutor<'_>,
+    group: Uuid,
+    id: Uuid,
+) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar("SELECT rooftop_id FROM departments WHERE id = $1 AND group_id = $2")
+        .bind(id)
+        .bind(group)
+        .fetch_optional(db)
+        .await
+}
+
+/// Creates a department at the end of its rooftop's list. `None` when the rooftop is not
+/// `group`'s; [`DirectoryError::Taken`] (`label`) when the rooftop has a department with this
+/// label in any case. The rooftop's row is locked, so two creations cannot both pass the check.
+pub async fn create_department(
+    pool: &PgPool,
+    group: Uuid,
+    rooftop: Uuid,
+    label: &str,
+    board_section: Option<&str>,
+) -> Result<Option<Uuid>, DirectoryError> {
+    let mut tx = pool.begin().await?;
+    let found: Option<Uuid> =
+        sqlx::query_scalar("SELECT id FROM rooftops WHERE id = $1 AND group_id = $2 FOR UPDATE")
+            .bind(rooftop)
+            .bind(group)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if found.is_none() {
+        return Ok(None);
+    }
+    label_free(&mut tx, rooftop, label, None).await?;
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO departments (id, group_id, rooftop_id, label, board_section, position) \
+         SELECT $1, $2, $3, $4, $5, COALESCE(max(position) + 1, 0) FROM departments WHERE rooftop_id = $3",
+    )
+    .bind(id)
+    .bind(group)
+    .bind(rooftop)
+    .bind(label)
+    .bind(board_section)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| taken_or(e, "label"))?;
+    tx.commit().await?;
+    Ok(Some(id))
+}
+
+/// [`DirectoryError::Taken`] when another department of the rooftop has this label (any case).
+async fn label_free(
+    tx: &mut sqlx::PgConnection,
+    rooftop: Uuid,
+    label: &str,
+    except: Option<Uuid>,
+) -> Result<(), DirectoryError> {
+    let clash: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM departments WHERE rooftop_id = $1 AND lower(label) = lower($2) \
+         AND ($3::uuid IS NULL OR id <> $3))",
+    )
+    .bind(rooftop)
+    .bind(label)
+    .bind(except)
+    .fetch_one(&mut *tx)
+    .await?;
+    if clash {
+        Err(DirectoryError::Taken { field: "label" })
+    } else {
+        Ok(())
+    }
+}
+
+/// Changes a department's label, board section and (when given) position; false when `group`
+/// has no such department.
+pub async fn update_department(
+    pool: &PgPool,
+    group: Uuid,
+    id: Uuid,
+    label: &str,
+    board_section: Option<&str>,
+    position: Option<i32>,
+) -> Result<bool, DirectoryError> {
+    let mut tx = pool.begin().await?;
+    let rooftop: Option<Uuid> = sqlx::query_scalar(
+        "SELECT r.id FROM departments d JOIN rooftops r ON r.id = d.rooftop_id \
+         WHERE d.id = $1 AND d.group_id = $2 FOR UPDATE OF r",
+    )
+    .bind(id)
+    .bind(group)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(rooftop) = rooftop else {
+        return Ok(false);
+    };
+    label_free(&mut tx, rooftop, label, Some(id)).await?;
+    sqlx::query(
+        "UPDATE departments SET label = $3, board_section = $4, position = COALESCE($5, position) \
+         WHERE id = $1 AND group_id = $2",
+    )
+    .bind(id)
+    .bind(group)
+    .bind(label)
+    .bind(board_section)
+    .bind(position)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| taken_or(e, "label"))?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// One department of a group as the admin pages show it.
+pub async fn department_view(
+    db: impl PgExecutor<'_>,
+    group: Uuid,
+    id: Uuid,
+) -> sqlx::Result<Option<DepartmentView>> {
+    sqlx::query_as(
+        "SELECT id, rooftop_id, label, board_section, position FROM departments WHERE id = $1 AND group_id = $2",
+    )
+    .bind(id)
+    .bind(group)
+    .fetch_optional(db)
+    .await
+}
+
+/// Deletes a department with no history; false when `group` has no such department;
+/// [`DirectoryError::InUse`] when a conversation is or was in it, a lead names it or a CRM
+/// destination is for it (deleting would cascade into, or orphan, that history). The department's row is locked first, so a chat started meanwhile is either seen
+/// here or fails to start in it.
+pub async fn delete_department(
+    pool: &PgPool,
+    group: Uuid,
+    id: Uuid,
+) -> Result<bool, DirectoryError> {
+    let mut tx = pool.begin().await?;
+    let found: Option<Uuid> =
+        sqlx::query_scalar("SELECT id FROM departments WHERE id = $1 AND group_id = $2 FOR UPDATE")
+            .bind(id)
+            .bind(group)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if found.is_none() {
+        return Ok(false);
+    }
+    // Its own chats and chats once transferred to it (their transfer rows would cascade),
+    // leads made in it, and CRM destinations for it (their delivery log would cascade).
+    let (conversations, leads, destinations): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM conversations WHERE group_id = $2 AND department_id = $1) \
+           + (SELECT count(DISTINCT conversation_id) FROM transfers WHERE group_id = $2 AND to_department = $1 \
+              AND conversation_id NOT IN (SELECT id FROM conversations WHERE group_id = $2 AND department_id = $1)), \
+           (SELECT count(*) FROM leads WHERE group_id = $2 AND department_id = $1), \
+           (SELECT count(*) FROM crm_destinations WHERE group_id = $2 AND department_id = $1)",
+    )
+    .bind(id)
+    .bind(group)
+    .fetch_one(&mut *tx)
+    .await?;
+    let uses: Vec<String> = [
+        (conversations, "conversation"),
+        (leads, "lead"),
+        (destinations, "CRM destination"),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}{}", if n == 1 { "" } else { "s" }))
+    .collect();
+    if !uses.is_empty() {
+        return Err(DirectoryError::InUse(uses.join(", ")));
+    }
+    sqlx::query("DELETE FROM departments WHERE id = $1 AND group_id = $2")
+        .bind(id)
+        .bind(group)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(true)
+}

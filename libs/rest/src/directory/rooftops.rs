@@ -1,0 +1,153 @@
+//! Rooftops (dealerships) with their departments and websites, and the admin pages' writes.
+
+use super::departments::DepartmentView;
+use serde::Serialize;
+use sqlx::{PgExecutor, PgPool};
+use uuid::Uuid;
+
+/// A website in its rooftop's summary.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct WebsiteRef {
+    /// Its id.
+    pub id: Uuid,
+    /// Its rooftop (implied by the nesting).
+    #[serde(skip)]
+    pub rooftop_id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// Its widget key.
+    pub widget_key: String,
+}
+
+/// A rooftop (dealership) with its departments and websites.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RooftopView {
+    /// Its id.
+    pub id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// IANA time zone its business hours are read in.
+    pub time_zone: String,
+    /// ISO 3166-1 alpha-2 country (phone numbers are read in it).
+    pub country: String,
+    /// Its departments, by position then label.
+    pub departments: Vec<DepartmentView>,
+    /// Its websites, by name.
+    pub websites: Vec<WebsiteRef>,
+}
+
+#[derive(sqlx::FromRow)]
+struct RooftopRow {
+    id: Uuid,
+    name: String,
+    time_zone: String,
+    country: String,
+}
+
+/// The rooftops of a group (by name), or the one rooftop `only`, with their departments and
+/// websites. Read in one snapshot so the three lists agree.
+pub async fn rooftops_of(
+    pool: &PgPool,
+    group: Uuid,
+    only: Option<Uuid>,
+) -> sqlx::Result<Vec<RooftopView>> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    let rooftops: Vec<RooftopRow> = sqlx::query_as(
+        "SELECT id, name, time_zone, country FROM rooftops \
+         WHERE group_id = $1 AND ($2::uuid IS NULL OR id = $2) ORDER BY name, id",
+    )
+    .bind(group)
+    .bind(only)
+    .fetch_all(&mut *tx)
+    .await?;
+    let departments: Vec<DepartmentView> = sqlx::query_as(
+        "SELECT id, rooftop_id, label, board_section, position FROM departments \
+         WHERE group_id = $1 AND ($2::uuid IS NULL OR rooftop_id = $2) ORDER BY position, label, id",
+    )
+    .bind(group)
+    .bind(only)
+    .fetch_all(&mut *tx)
+    .await?;
+    let websites: Vec<WebsiteRef> = sqlx::query_as(
+        "SELECT id, rooftop_id, name, widget_key FROM websites \
+         WHERE group_id = $1 AND ($2::uuid IS NULL OR rooftop_id = $2) ORDER BY name, id",
+    )
+    .bind(group)
+    .bind(only)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(rooftops
+        .into_iter()
+        .map(|r| RooftopView {
+            departments: departments
+                .iter()
+                .filter(|d| d.rooftop_id == r.id)
+                .cloned()
+                .collect(),
+            websites: websites
+                .iter()
+                .filter(|w| w.rooftop_id == r.id)
+                .cloned()
+                .collect(),
+            id: r.id,
+            name: r.name,
+            time_zone: r.time_zone,
+            country: r.country,
+        })
+        .collect())
+}
+
+/// A rooftop's settings, already checked by the caller.
+#[derive(Debug, Clone, Copy)]
+pub struct RooftopInput<'a> {
+    /// Its name, trimmed.
+    pub name: &'a str,
+    /// A canonical IANA time zone name.
+    pub time_zone: &'a str,
+    /// ISO 3166-1 alpha-2.
+    pub country: &'a str,
+}
+
+/// Creates a rooftop of `group`.
+pub async fn create_rooftop(
+    db: impl PgExecutor<'_>,
+    group: Uuid,
+    r: RooftopInput<'_>,
+) -> sqlx::Result<Uuid> {
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO rooftops (id, group_id, name, time_zone, country) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(group)
+    .bind(r.name)
+    .bind(r.time_zone)
+    .bind(r.country)
+    .execute(db)
+    .await?;
+    Ok(id)
+}
+
+/// Changes a rooftop of `group`; false when it has none with this id.
+pub async fn update_rooftop(
+    db: impl PgExecutor<'_>,
+    group: Uuid,
+    id: Uuid,
+    r: RooftopInput<'_>,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE rooftops SET name = $3, time_zone = $4, country = $5 WHERE id = $1 AND group_id = $2",
+    )
+    .bind(id)
+    .bind(group)
+    .bind(r.name)
+    .bind(r.time_zone)
+    .bind(r.country)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

@@ -1,0 +1,232 @@
+//! Websites: the one a widget key names, the admin pages' list and writes, widget keys and the snippet.
+
+use serde::Serialize;
+use sqlx::{PgExecutor, PgPool};
+use uuid::Uuid;
+
+use showroom_proto::appearance::Appearance;
+
+/// A website the widget runs on.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Website {
+    /// Its id.
+    pub id: Uuid,
+    /// Its dealer group.
+    pub group_id: Uuid,
+    /// Its dealership.
+    pub rooftop_id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// The dealership's name.
+    pub rooftop_name: String,
+    /// Origins the widget may connect from.
+    pub allowed_origins: Vec<String>,
+    /// The widget's look (`websites.appearance`, read with
+    /// [`showroom_proto::appearance::Appearance::from_stored`]).
+    pub appearance: serde_json::Value,
+}
+
+impl Website {
+    /// Whether a browser `Origin` header value is on the allow-list (exact, case-insensitive
+    /// match of scheme, host and port).
+    pub fn allows(&self, origin: &str) -> bool {
+        let origin = origin.trim_end_matches('/');
+        self.allowed_origins
+            .iter()
+            .any(|o| o.trim_end_matches('/').eq_ignore_ascii_case(origin))
+    }
+}
+
+/// The website with this widget key.
+pub async fn website_by_key(pool: &PgPool, key: &str) -> sqlx::Result<Option<Website>> {
+    sqlx::query_as(
+        "SELECT w.id, w.group_id, w.rooftop_id, w.name, r.name AS rooftop_name, w.allowed_origins, \
+           w.appearance \
+         FROM websites w JOIN rooftops r ON r.id = w.rooftop_id WHERE w.widget_key = $1",
+    )
+    .bind(key)
+    .fetch_optional(pool)
+    .await
+}
+
+/// A website as its group's managers see it (the list, `GET`/`POST`/`PUT` of the admin API).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct WebsiteView {
+    /// Its id.
+    pub id: Uuid,
+    /// Its name.
+    pub name: String,
+    /// Its dealership.
+    pub rooftop_id: Uuid,
+    /// The dealership's name.
+    pub rooftop_name: String,
+    /// The key of its widget snippet (`data-key`).
+    pub widget_key: String,
+    /// Origins the widget may connect from.
+    pub allowed_origins: Vec<String>,
+    /// How the widget looks on it (`{}` stored means every default).
+    pub appearance: Appearance,
+    /// The HTML to paste into the dealer's pages.
+    pub snippet: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct WebsiteRow {
+    id: Uuid,
+    name: String,
+    rooftop_id: Uuid,
+    rooftop_name: String,
+    widget_key: String,
+    allowed_origins: Vec<String>,
+    appearance: serde_json::Value,
+}
+
+impl WebsiteRow {
+    fn view(self, base: &str) -> WebsiteView {
+        WebsiteView {
+            snippet: snippet(base, &self.widget_key),
+            appearance: Appearance::from_stored(&self.appearance),
+            id: self.id,
+            name: self.name,
+            rooftop_id: self.rooftop_id,
+            rooftop_name: self.rooftop_name,
+            widget_key: self.widget_key,
+            allowed_origins: self.allowed_origins,
+        }
+    }
+}
+
+/// The widget snippet of a website: `base` is the gateway's public origin (no trailing
+/// slash), `key` a widget key (only `[A-Za-z0-9_-]`, so nothing needs escaping).
+pub fn snippet(base: &str, key: &str) -> String {
+    format!(r#"<script src="{base}/widget.js" data-key="{key}" async></script>"#)
+}
+
+/// The websites of a dealer group, by dealership and name; snippets point at `base`.
+pub async fn websites_of(pool: &PgPool, group: Uuid, base: &str) -> sqlx::Result<Vec<WebsiteView>> {
+    let rows: Vec<WebsiteRow> = sqlx::query_as(
+        "SELECT w.id, w.name, w.rooftop_id, r.name AS rooftop_name, w.widget_key, w.allowed_origins, w.appearance \
+         FROM websites w JOIN rooftops r ON r.id = w.rooftop_id WHERE w.group_id = $1 ORDER BY r.name, w.name, w.id",
+    )
+    .bind(group)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|r| r.view(base)).collect())
+}
+
+/// One website of a dealer group (none when it is another group's).
+pub async fn website_view(
+    db: impl PgExecutor<'_>,
+    group: Uuid,
+    id: Uuid,
+    base: &str,
+) -> sqlx::Result<Option<WebsiteView>> {
+    let row: Option<WebsiteRow> = sqlx::query_as(
+        "SELECT w.id, w.name, w.rooftop_id, r.name AS rooftop_name, w.widget_key, w.allowed_origins, w.appearance \
+         FROM websites w JOIN rooftops r ON r.id = w.rooftop_id WHERE w.id = $1 AND w.group_id = $2",
+    )
+    .bind(id)
+    .bind(group)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|r| r.view(base)))
+}
+
+/// Creates a website with a fresh widget key (retried on the unlikely clash of two random
+/// keys); `appearance` is the validated JSON object.
+pub async fn create_website(
+    pool: &PgPool,
+    group: Uuid,
+    rooftop: Uuid,
+    name: &str,
+    allowed_origins: &[String],
+    appearance: &serde_json::Value,
+) -> sqlx::Result<Uuid> {
+    let id = Uuid::now_v7();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let key = widget_key();
+        let done = sqlx::query(
+            "INSERT INTO websites (id, group_id, rooftop_id, name, widget_key, allowed_origins, appearance) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(id)
+        .bind(group)
+        .bind(rooftop)
+        .bind(name)
+        .bind(&key)
+        .bind(allowed_origins)
+        .bind(appearance)
+        .execute(pool)
+        .await;
+        match done {
+            Ok(_) => return Ok(id),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() && attempt < 3 => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// How long a widget key is.
+pub const WIDGET_KEY_LEN: usize = 16;
+
+/// A random widget key: 16 characters of `[A-Za-z0-9_-]` (96 bits), public in the snippet but
+/// not guessable from another website's.
+pub fn widget_key() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
+    let mut rng = rand::rng();
+    (0..WIDGET_KEY_LEN)
+        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
+        .collect()
+}
+
+/// Changes a website's name, allowed origins and (when given) appearance; false when `group`
+/// has no such website.
+pub async fn update_website(
+    db: impl PgExecutor<'_>,
+    group: Uuid,
+    id: Uuid,
+    name: &str,
+    allowed_origins: &[String],
+    appearance: Option<&serde_json::Value>,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE websites SET name = $3, allowed_origins = $4, appearance = COALESCE($5, appearance) \
+         WHERE id = $1 AND group_id = $2",
+    )
+    .bind(id)
+    .bind(group)
+    .bind(name)
+    .bind(allowed_origins)
+    .bind(appearance)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::photo_url;
+
+    #[test]
+    fn widget_keys_are_sixteen_safe_characters_and_differ() {
+        let a = widget_key();
+        assert_eq!(a.len(), WIDGET_KEY_LEN);
+        assert!(
+            a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        );
+        assert_ne!(a, widget_key());
+        assert_eq!(
+            snippet("https://chat.example", "abc"),
+            r#"<script src="https://chat.example/widget.js" data-key="abc" async></script>"#
+        );
+        assert_eq!(
+            photo_url(Uuid::nil(), 7),
+            "/api/v1/agents/00000000-0000-0000-0000-000000000000/photo?v=7"
+        );
+    }
+}
