@@ -19,11 +19,12 @@ use showroom_proto::presence::{AgentStatus, SetStatus};
 use showroom_proto::v1;
 
 use crate::Rest;
-use crate::admin_api::{Problems, managers_only, one_agent, password, role_change_allowed};
 use crate::auth::{self, Session};
+use crate::auth::{managers_only, role_change_allowed};
 use crate::directory::{self, AgentView, Deactivation};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{self, ApiJson, Id};
+use crate::validate::{Problems, password};
 
 /// Deactivates an agent who left (managers and admins; an admin only by an admin; never
 /// oneself): no login, sessions ended, removed from every department, off the board, set
@@ -44,7 +45,7 @@ pub async fn deactivate(
             "nobody can deactivate themselves; ask another manager",
         ));
     }
-    let target = one_agent(&state, session.group(), id).await?;
+    let target = session.colleague(&state, id).await?;
     // The same rule as editing: an admin is deactivated only by an admin.
     role_change_allowed(
         (session.agent.id, &session.agent.role),
@@ -85,7 +86,7 @@ pub async fn deactivate(
     {
         tracing::warn!(agent = %id, error = ?e, "a deactivated agent could not be set Offline");
     }
-    Ok(Json(one_agent(&state, session.group(), id).await?))
+    Ok(Json(session.colleague(&state, id).await?))
 }
 
 /// Lets a deactivated agent log in again (managers and admins; an admin only by an admin).
@@ -101,7 +102,7 @@ pub async fn reactivate(
     Id(id, _): Id<extract::Agent>,
 ) -> Result<Json<AgentView>, ApiError> {
     managers_only(&session, "reactivate agents")?;
-    let target = one_agent(&state, session.group(), id).await?;
+    let target = session.colleague(&state, id).await?;
     role_change_allowed(
         (session.agent.id, &session.agent.role),
         Some((target.id, &target.role)),
@@ -111,7 +112,7 @@ pub async fn reactivate(
     if !directory::reactivate_agent(&state.pool, session.group(), id).await? {
         return Err(ApiError::not_found("agent"));
     }
-    Ok(Json(one_agent(&state, session.group(), id).await?))
+    Ok(Json(session.colleague(&state, id).await?))
 }
 
 /// A password change: the current one, and the new one.

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::directory::{self, Agent, Role};
+use crate::directory::{self, Agent, AgentView, Role};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::{AsRest, Rest};
@@ -46,6 +46,15 @@ impl Session {
     /// Whether the agent is a manager or an admin (may change routing, teams, others' chats).
     pub fn can_manage(&self) -> bool {
         self.agent.role().can_manage()
+    }
+
+    /// An agent of the session's group as the admin pages show them; 404 for anyone else.
+    pub(crate) async fn colleague(&self, state: &Rest, id: Uuid) -> Result<AgentView, ApiError> {
+        directory::agents_of(&state.pool, self.group(), Some(id))
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ApiError::not_found("agent"))
     }
 
     /// Whether the agent is an admin of the group.
@@ -251,4 +260,42 @@ pub async fn me(State(state): State<Arc<Rest>>, session: Session) -> Result<Json
         locale: profile.locale,
         time_zone: profile.time_zone,
     }))
+}
+
+/// 403 unless the session is a manager's or an admin's; `what` says what was refused.
+pub(crate) fn managers_only(session: &Session, what: &str) -> Result<(), ApiError> {
+    if session.can_manage() {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!(
+            "only a manager or an admin can {what}"
+        )))
+    }
+}
+
+/// Whether the caller may give `target` (`None`: a new agent) the role `new_role`: only an
+/// admin gives the admin role or edits an admin, and nobody changes their own role.
+pub(crate) fn role_change_allowed(
+    caller: (Uuid, &str),
+    target: Option<(Uuid, &str)>,
+    new_role: &str,
+) -> Result<(), String> {
+    let admin = |r: &str| Role::parse(r) == Some(Role::Admin);
+    let caller_is_admin = admin(caller.1);
+    if let Some((id, current)) = target {
+        if id == caller.0 && current != new_role {
+            return Err("nobody can change their own role; ask another admin".into());
+        }
+        if admin(current) && !caller_is_admin {
+            return Err("only an admin can edit an admin".into());
+        }
+    }
+    if admin(new_role) && !caller_is_admin {
+        return Err(if target.is_some() {
+            "only an admin can give the admin role".into()
+        } else {
+            "only an admin can create an admin".into()
+        });
+    }
+    Ok(())
 }

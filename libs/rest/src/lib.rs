@@ -8,13 +8,15 @@
 //!   commands the handlers forward.
 //! - [`router`]: every route with its OpenAPI document (`api.rs`, which also holds the
 //!   conversation, presence and system handlers).
-//! - [`auth`]: agent login and sessions (the console socket's too).
+//! - [`auth`]: agent login and sessions (the console socket's too), and the role guards.
 //! - [`directory`]: groups, rooftops, departments, websites, agents (tables owned by the
 //!   gateway), with the agent's [`directory::Role`].
 //! - [`handover`]: transfers and reassignments (REST and the console socket).
 //! - [`extract`]: what every handler extracts: a JSON body, a typed id in the path, the
 //!   client's address; each with its own 400.
 //! - [`error`]: the one HTTP error type.
+//! - `validate`: what a request's fields must be (text, e-mail, time zone, password, origins),
+//!   gathered into one 400 naming every wrong field.
 //! - [`visitor`]: signed visitor tokens.
 //! - [`demo`]: the demo dealer group.
 //! - `admin_api`: the admin pages: rooftops, departments, agents, memberships, websites.
@@ -42,6 +44,7 @@ mod notify_api;
 mod profile_api;
 mod reports;
 mod routing_api;
+mod validate;
 pub mod visitor;
 
 use std::net::SocketAddr;

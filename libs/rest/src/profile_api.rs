@@ -22,11 +22,11 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::Rest;
-use crate::admin_api::{Problems, email, invalid, text, time_zone};
 use crate::auth::Session;
 use crate::directory::{self, Profile, ProfileInput};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
+use crate::validate::{Problems, email, invalid, text, time_zone};
 
 /// Largest headshot file, in bytes (the `agent_photos` table's limit).
 pub const MAX_PHOTO_BYTES: usize = 256 * 1024;
