@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 use showroom_bus::discovery;
 use showroom_proto::conversation::{Conversation, ConversationState};
@@ -20,7 +20,7 @@ use uuid::Uuid;
 use crate::Rest;
 use crate::auth::{self, Session};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiQuery};
 use crate::{
     access_api, admin_api, attachments, bot_api, crm_api, handover, leads_api, notify_api,
     profile_api, reports, routing_api,
@@ -147,6 +147,7 @@ pub fn router() -> (axum::Router<Arc<Rest>>, utoipa::openapi::OpenApi) {
 
 /// Filters of the conversation list.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only conversations in this state (`incoming`, `active`, `ended`, …).
     state: Option<String>,
@@ -160,7 +161,7 @@ pub struct ListQuery {
 async fn list_conversations(
     State(state): State<Arc<Rest>>,
     session: Session,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Vec<Conversation>>, ApiError> {
     let filter = match q.state.as_deref() {
         None => Filter::All,
@@ -237,9 +238,15 @@ pub struct SystemInfo {
     services: Vec<ServiceInfo>,
 }
 
-/// The services running now, found through NATS `$SRV` discovery.
-#[utoipa::path(get, path = "/api/v1/system", tag = "system", responses((status = 200, body = SystemInfo), (status = 503, body = ErrorBody)))]
-async fn system(State(state): State<Arc<Rest>>) -> Result<Json<SystemInfo>, ApiError> {
+/// The services running now, found through NATS `$SRV` discovery: versions and internal
+/// subjects, so for managers and admins only (401 without a session, 403 for an agent).
+#[utoipa::path(get, path = "/api/v1/system", tag = "system", responses((status = 200, body = SystemInfo),
+    (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn system(
+    State(state): State<Arc<Rest>>,
+    session: Session,
+) -> Result<Json<SystemInfo>, ApiError> {
+    crate::auth::managers_only(&session, "see the running services")?;
     let found = discovery::discover(&state.bus, Duration::from_millis(500))
         .await
         .map_err(ApiError::unavailable)?;
@@ -258,6 +265,7 @@ async fn system(State(state): State<Arc<Rest>>) -> Result<Json<SystemInfo>, ApiE
 
 /// Filters of the board.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct BoardQuery {
     /// Only agents whose effective status is this (`available`, `away`, `dnd`, `offline`).
     status: Option<String>,
@@ -282,9 +290,8 @@ fn parse_status(s: &str) -> Result<AgentStatus, ApiError> {
 async fn board(
     State(state): State<Arc<Rest>>,
     session: Session,
-    query: Result<Query<BoardQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<BoardQuery>,
 ) -> Result<Json<Board>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::bad_request("bad_query", e.body_text()))?;
     let filter = GetBoard {
         status: q.status.as_deref().map(parse_status).transpose()?,
         rooftop_id: q.rooftop_id,
@@ -416,6 +423,50 @@ async fn set_auto_away(
 
 #[cfg(test)]
 mod tests {
+    /// What generated clients rely on: every path parameter is in its path's template (a query
+    /// parameter declared `in: path` makes clients put it in the URL's path), every template
+    /// variable is declared, and no two operations share an operationId.
+    #[test]
+    fn parameters_sit_where_the_routes_read_them_and_operation_ids_are_unique() {
+        let (_, doc) = super::router();
+        let doc = serde_json::to_value(&doc).unwrap();
+        let mut ids = std::collections::BTreeMap::<String, Vec<String>>::new();
+        let mut wrong = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            let vars: Vec<&str> = path
+                .split('{')
+                .skip(1)
+                .filter_map(|p| p.split('}').next())
+                .collect();
+            for (method, op) in item.as_object().unwrap() {
+                let id = op["operationId"].as_str().unwrap_or_default().to_string();
+                ids.entry(id).or_default().push(format!("{method} {path}"));
+                let params = op["parameters"].as_array().cloned().unwrap_or_default();
+                let in_path: Vec<&str> = params
+                    .iter()
+                    .filter(|p| p["in"] == "path")
+                    .filter_map(|p| p["name"].as_str())
+                    .collect();
+                for name in &in_path {
+                    if !vars.contains(name) {
+                        wrong.push(format!("{method} {path}: `{name}` is declared in the path"));
+                    }
+                }
+                for var in &vars {
+                    if !in_path.contains(var) {
+                        wrong.push(format!("{method} {path}: `{var}` is not declared"));
+                    }
+                }
+            }
+        }
+        for (id, ops) in ids {
+            if ops.len() > 1 {
+                wrong.push(format!("operationId `{id}` is used by {ops:?}"));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
     #[test]
     fn the_openapi_document_lists_every_path() {
         let (_, doc) = super::router();

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE, ORIGIN};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -20,10 +20,11 @@ use uuid::Uuid;
 use crate::Rest;
 use crate::auth::Session;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::website_for;
+use crate::extract::{ApiQuery, website_for};
 
 /// Which form field a file is for.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UploadQuery {
     /// `pre_chat` or `offline`.
     form: String,
@@ -70,7 +71,7 @@ fn clean_name(raw: &str) -> String {
 pub async fn upload(
     State(state): State<Arc<Rest>>,
     Path(key): Path<String>,
-    Query(q): Query<UploadQuery>,
+    ApiQuery(q): ApiQuery<UploadQuery>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<AttachmentRef>), ApiError> {

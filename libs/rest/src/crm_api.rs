@@ -8,8 +8,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use showroom_proto::delivery::{
@@ -25,7 +24,7 @@ use uuid::Uuid;
 use crate::Rest;
 use crate::auth::Session;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{self, ApiJson, Id};
+use crate::extract::{self, ApiJson, ApiQuery, Id};
 
 fn managers_only(session: &Session, what: &str) -> Result<(), ApiError> {
     if session.can_manage() {
@@ -45,13 +44,9 @@ fn admins_only(session: &Session, what: &str) -> Result<(), ApiError> {
     }
 }
 
-fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
-    q.map(|Query(q)| q)
-        .map_err(|e| ApiError::bad_request("bad_query", e.body_text()))
-}
-
 /// Filters of the destination list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DestinationFilter {
     /// Only this rooftop's destinations.
     rooftop_id: Option<Uuid>,
@@ -65,10 +60,9 @@ pub struct DestinationFilter {
 pub async fn list_destinations(
     State(state): State<Arc<Rest>>,
     session: Session,
-    q: Result<Query<DestinationFilter>, QueryRejection>,
+    ApiQuery(q): ApiQuery<DestinationFilter>,
 ) -> Result<Json<Vec<Destination>>, ApiError> {
     managers_only(&session, "see the CRM destinations")?;
-    let q = query(q)?;
     Ok(Json(
         state
             .command(
@@ -164,6 +158,7 @@ pub async fn test_destination(
 
 /// Filters of the delivery log.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LogFilter {
     /// Only this lead's deliveries.
     lead_id: Option<Uuid>,
@@ -181,9 +176,8 @@ pub struct LogFilter {
 pub async fn deliveries(
     State(state): State<Arc<Rest>>,
     session: Session,
-    q: Result<Query<LogFilter>, QueryRejection>,
+    ApiQuery(q): ApiQuery<LogFilter>,
 ) -> Result<Json<Vec<Delivery>>, ApiError> {
-    let q = query(q)?;
     Ok(Json(
         state
             .command(
@@ -200,6 +194,7 @@ pub async fn deliveries(
 
 /// Filters of the dead letters.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeadLetterFilter {
     /// Only this destination's.
     destination_id: Option<Uuid>,
@@ -215,9 +210,8 @@ pub struct DeadLetterFilter {
 pub async fn dead_letters(
     State(state): State<Arc<Rest>>,
     session: Session,
-    q: Result<Query<DeadLetterFilter>, QueryRejection>,
+    ApiQuery(q): ApiQuery<DeadLetterFilter>,
 ) -> Result<Json<Vec<Delivery>>, ApiError> {
-    let q = query(q)?;
     Ok(Json(
         state
             .command(

@@ -1,5 +1,5 @@
 //! What every REST handler extracts, written once: a JSON body whose faults are a 400
-//! (`bad_json`) naming what is wrong ([`ApiJson`]), and an id in the path that is a 400
+//! (`bad_json`) naming what is wrong ([`ApiJson`]), a query string likewise ([`ApiQuery`]), and an id in the path that is a 400
 //! (`bad_id`) naming the kind of thing when it is not a UUID ([`Id`]); and the address a
 //! request came from ([`client_ip`]); the website a widget key names, for an origin it
 //! allows ([`website_for`]).
@@ -8,7 +8,7 @@ use std::marker::PhantomData;
 use std::net::{IpAddr, SocketAddr};
 
 use axum::Json;
-use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
@@ -33,6 +33,25 @@ where
             .await
             .map(|Json(v)| ApiJson(v))
             .map_err(|e| ApiError::bad_request("bad_json", e.body_text()))
+    }
+}
+
+/// A query string; one that does not parse is a 400 `bad_query` with the JSON error body (axum's
+/// own answer is plain text).
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(q)| ApiQuery(q))
+            .map_err(|e| ApiError::bad_request("bad_query", e.body_text()))
     }
 }
 

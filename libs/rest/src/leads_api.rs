@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use showroom_proto::lead::{
@@ -18,7 +18,7 @@ use showroom_store::read::{self, LeadFilter};
 use crate::Rest;
 use crate::auth::Session;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{self, ApiJson, Id};
+use crate::extract::{self, ApiJson, ApiQuery, Id};
 
 /// Makes a lead from a chat of the group, open or closed. Names, e-mail and phone default to
 /// what the chat's Lead Gate collected; the body may correct or add them, and give a first
@@ -116,6 +116,7 @@ pub async fn classify(
 
 /// How many leads to list.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LeadsQuery {
     /// At most this many (1 to 500, default 100).
     limit: Option<i64>,
@@ -127,7 +128,7 @@ pub struct LeadsQuery {
 pub async fn list(
     State(state): State<Arc<Rest>>,
     session: Session,
-    Query(q): Query<LeadsQuery>,
+    ApiQuery(q): ApiQuery<LeadsQuery>,
 ) -> Result<Json<Vec<Lead>>, ApiError> {
     let limit = q.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {

@@ -64,7 +64,7 @@ pub async fn put_prefs(
 }
 
 /// A website's e-mail settings.
-#[utoipa::path(get, path = "/api/v1/websites/{id}/notifications", tag = "notifications",
+#[utoipa::path(operation_id = "get_website_notifications", get, path = "/api/v1/websites/{id}/notifications", tag = "notifications",
     params(("id" = String, Path, description = "Website id (UUID)")),
     responses((status = 200, body = WebsiteNotifications), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
@@ -86,7 +86,7 @@ pub async fn get_website(
 
 /// Replaces a website's e-mail settings (managers and admins): `transcript_email` (on by
 /// default) and `forward_messages_to` (at most 10 addresses).
-#[utoipa::path(put, path = "/api/v1/websites/{id}/notifications", tag = "notifications",
+#[utoipa::path(operation_id = "put_website_notifications", put, path = "/api/v1/websites/{id}/notifications", tag = "notifications",
     request_body = WebsiteNotifications,
     params(("id" = String, Path, description = "Website id (UUID)")),
     responses((status = 200, body = WebsiteNotifications), (status = 400, body = ErrorBody),

@@ -8,8 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use showroom_proto::conversation::{DepartmentRef, Named};
@@ -19,6 +18,7 @@ use uuid::Uuid;
 use crate::Rest;
 use crate::auth::Session;
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::ApiQuery;
 
 /// The range when `from` is not given: this long before `to`.
 const DEFAULT_DAYS: i64 = 7;
@@ -27,6 +27,7 @@ const MAX_DAYS: i64 = 366;
 
 /// The range of a report.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RangeQuery {
     /// Start of the range, inclusive (RFC 3339; percent-encode a `+` offset as `%2B`). Default:
     /// 7 days before `to`.
@@ -239,14 +240,13 @@ fn rooftop_numbers(r: RooftopRow) -> RooftopNumbers {
 pub async fn departments(
     State(state): State<Arc<Rest>>,
     session: Session,
-    query: Result<Query<RangeQuery>, QueryRejection>,
+    ApiQuery(q): ApiQuery<RangeQuery>,
 ) -> Result<Json<DepartmentsReport>, ApiError> {
     if !session.can_manage() {
         return Err(ApiError::forbidden(
             "only a manager or an admin can read reports",
         ));
     }
-    let Query(q) = query.map_err(|e| ApiError::bad_request("bad_query", e.body_text()))?;
     let (from, to) = range(&q, Utc::now())?;
     let report = report::departments(&state.pool, session.group(), from, to).await?;
     // Already in order: by department, most chats first.

@@ -103,7 +103,7 @@ pub async fn put_department(
 }
 
 /// A website's routing settings: its session cap and routing rules.
-#[utoipa::path(get, path = "/api/v1/websites/{id}/routing", tag = "routing",
+#[utoipa::path(operation_id = "get_website_routing", get, path = "/api/v1/websites/{id}/routing", tag = "routing",
     params(("id" = String, Path, description = "Website id (UUID)")),
     responses((status = 200, body = WebsiteRouting), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
@@ -120,7 +120,7 @@ pub async fn get_website(
 }
 
 /// Replaces a website's routing settings (managers and admins).
-#[utoipa::path(put, path = "/api/v1/websites/{id}/routing", tag = "routing",
+#[utoipa::path(operation_id = "put_website_routing", put, path = "/api/v1/websites/{id}/routing", tag = "routing",
     request_body = WebsiteRouting,
     params(("id" = String, Path, description = "Website id (UUID)")),
     responses((status = 200, body = WebsiteRouting), (status = 400, body = ErrorBody),

@@ -323,7 +323,22 @@ async fn bad_frames_and_bad_json_get_clear_errors_and_never_a_crash() -> anyhow:
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn discovery_openapi_and_probes() -> anyhow::Result<()> {
     let mut stack = Stack::start().await?;
-    let http = Http::new(&stack.base_url);
+    let anonymous = Http::new(&stack.base_url);
+    // The running services, with versions and subjects, are for managers and admins.
+    let t = Tenant::seed(&stack.pool, "Operators", 1).await?;
+    let (_, ops) = t.add_agent(&stack.pool, "ops", "manager", &[]).await?;
+    let (status, body) = anonymous.get("/api/v1/system").await?;
+    assert_eq!(status, 401, "{body}");
+    let agent = anonymous.with_token(&anonymous.login(&t.agents[0].1, PASSWORD).await?);
+    let (status, body) = agent.get("/api/v1/system").await?;
+    assert_eq!(status, 403, "{body}");
+    let http = anonymous.with_token(&anonymous.login(&ops, PASSWORD).await?);
+    // A query string that does not parse gets the JSON error body, like any other 400.
+    for path in ["/api/v1/leads?limit=many", "/api/v1/crm/deliveries?limit=x"] {
+        let (status, body) = http.get(path).await?;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "bad_query", "{path}: {body}");
+    }
 
     let (status, system) = http.get("/api/v1/system").await?;
     assert_eq!(status, 200);
