@@ -860,6 +860,35 @@ impl Machine {
     ) -> Result<Conversation, CommandError> {
         let mut staged = Staged::default();
         let mut tx = self.pool.begin().await.map_err(db_error)?;
+        // An agent holds at most their maximum of chats (capped by the department's), however
+        // they ask: the agent's row is locked, so two accepts of theirs at once count in turn.
+        // A chat no longer waiting is left to the answers below (a retried accept of one's own
+        // chat is not a new one).
+        let room: Option<(i32, i64, Option<i32>, bool)> = sqlx::query_as(
+            "SELECT a.max_chats, \
+               (SELECT count(*) FROM conversations x WHERE x.agent_id = a.id AND x.state = 'active'), \
+               (SELECT dr.max_chats_per_agent FROM conversations c \
+                  JOIN department_routing dr ON dr.department_id = c.department_id WHERE c.id = $3), \
+               EXISTS (SELECT 1 FROM conversations c WHERE c.id = $3 AND c.state = 'incoming') \
+             FROM agents a WHERE a.id = $1 AND a.group_id = $2 FOR UPDATE OF a",
+        )
+        .bind(cmd.agent_id)
+        .bind(group)
+        .bind(cmd.conversation_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if let Some((own, active, cap, true)) = room {
+            let limit = cap.map_or(own, |c| c.min(own));
+            if active >= i64::from(limit) {
+                return Err(CommandError::new(
+                    ErrorCode::NotAllowed,
+                    format!(
+                        "you hold your maximum of {limit} chats: end one before you take another"
+                    ),
+                ));
+            }
+        }
         let won: Option<(Vec<Uuid>, Uuid)> = sqlx::query_as(
             "UPDATE conversations SET state = 'active', agent_id = $2, assigned_at = now() \
              WHERE id = $1 AND group_id = $3 AND state = 'incoming' \

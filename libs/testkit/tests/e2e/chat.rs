@@ -212,6 +212,61 @@ async fn two_agents_accepting_at_once_exactly_one_gets_it() -> anyhow::Result<()
     stack.stop().await
 }
 
+/// An agent at their maximum of chats cannot take one more, even by sending `accept` for a chat
+/// that was offered to a colleague; both of their accepts at once count in turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_agent_at_their_maximum_cannot_accept_another_chat() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let t = Tenant::seed(&stack.pool, "Capped", 2).await?;
+    showroom_store::sqlx::query("UPDATE agents SET max_chats = 1 WHERE id = $1")
+        .bind(t.agents[0].0)
+        .execute(&stack.pool)
+        .await?;
+    let mut a = stack.agent(&t.agents[0].1, "available").await?;
+    let mut b = stack.agent(&t.agents[1].1, "available").await?;
+    let (mut w1, _) = stack.shopper(&t, None, 0).await?;
+    showroom_testkit::accepted_chat(&mut w1, &mut a, t.sales).await?;
+    b.recv_type("offer").await?;
+    // Two more chats: offered to the colleague only; the full agent asks for both at once.
+    let mut convs = Vec::new();
+    let mut shoppers = Vec::new();
+    for _ in 0..2 {
+        let (mut w, _) = stack.shopper(&t, None, 0).await?;
+        let started = w
+            .ask(json!({"type": "start", "department_id": t.sales}))
+            .await?;
+        convs.push(started["conversation"]["id"].as_str().unwrap().to_string());
+        shoppers.push(w);
+    }
+    // From two consoles of theirs at once.
+    let mut a2 = stack.agent(&t.agents[0].1, "available").await?;
+    let (r1, r2) = tokio::join!(
+        a.ask(json!({"type": "accept", "conversation_id": convs[0]})),
+        a2.ask(json!({"type": "accept", "conversation_id": convs[1]}))
+    );
+    for r in [r1?, r2?] {
+        assert_eq!(r["type"], "error", "{r}");
+        assert_eq!(r["code"], "not_allowed", "{r}");
+        assert!(
+            r["message"].as_str().unwrap_or("").contains("maximum"),
+            "{r}"
+        );
+    }
+    let active: i64 = showroom_store::sqlx::query_scalar(
+        "SELECT count(*) FROM conversations WHERE agent_id = $1 AND state = 'active'",
+    )
+    .bind(t.agents[0].0)
+    .fetch_one(&stack.pool)
+    .await?;
+    assert_eq!(active, 1, "the cap held");
+    // The colleague, under their own maximum, takes one.
+    let took = b
+        .ask(json!({"type": "accept", "conversation_id": convs[0]}))
+        .await?;
+    assert_eq!(took["type"], "accepted", "{took}");
+    stack.stop().await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_retried_send_is_stored_once_and_acknowledged_the_same() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
