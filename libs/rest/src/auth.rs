@@ -299,3 +299,12 @@ pub(crate) fn role_change_allowed(
     }
     Ok(())
 }
+
+/// 403 unless the session is an admin's; `what` says what was refused.
+pub(crate) fn admins_only(session: &Session, what: &str) -> Result<(), ApiError> {
+    if session.is_admin() {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!("only an admin can {what}")))
+    }
+}

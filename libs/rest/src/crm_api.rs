@@ -22,7 +22,7 @@ use showroom_proto::v1;
 use uuid::Uuid;
 
 use crate::Rest;
-use crate::auth::Session;
+use crate::auth::{Session, admins_only};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{self, ApiJson, ApiQuery, Id};
 
@@ -33,14 +33,6 @@ fn managers_only(session: &Session, what: &str) -> Result<(), ApiError> {
         Err(ApiError::forbidden(format!(
             "only a manager or an admin can {what}"
         )))
-    }
-}
-
-fn admins_only(session: &Session, what: &str) -> Result<(), ApiError> {
-    if session.is_admin() {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(format!("only an admin can {what}")))
     }
 }
 

@@ -29,7 +29,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use super::order::reached;
-use super::{HELLO_TIMEOUT, Incoming, PROTOCOL_VERSION, error_frame, next_frame, refused};
+use super::{HELLO_TIMEOUT, Incoming, PROTOCOL_VERSION, next_frame, refused};
 use crate::hub::{Mark, Outbound, Side, Stream};
 use crate::{AppState, internal, transcript};
 use showroom_rest::auth::{self, Session};
@@ -227,7 +227,7 @@ async fn run(state: Arc<AppState>, session: Session, token: String, socket: WebS
         }
         Incoming::Frame(Frame::Hello { .. }, r#ref) => {
             let _ = replies
-                .send(error_frame(
+                .send(Outbound::error(
                     "unsupported_version",
                     "this gateway speaks protocol version 1",
                     r#ref.as_deref(),
@@ -237,7 +237,7 @@ async fn run(state: Arc<AppState>, session: Session, token: String, socket: WebS
         }
         Incoming::Frame(_, r#ref) => {
             let _ = replies
-                .send(error_frame(
+                .send(Outbound::error(
                     "hello_required",
                     "the first frame must be `hello`",
                     r#ref.as_deref(),
@@ -267,7 +267,7 @@ async fn run(state: Arc<AppState>, session: Session, token: String, socket: WebS
                     // replica it is, within one interval (a failed check keeps it open).
                     if let Ok(None) = auth::session_for(&state, &token).await {
                         let _ = replies
-                            .send(error_frame(
+                            .send(Outbound::error(
                                 "session_ended",
                                 "your session has ended; log in again",
                                 None,

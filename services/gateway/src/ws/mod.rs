@@ -42,11 +42,6 @@ pub const MAX_FRAME_BYTES: usize = 16 * 1024;
 /// How long a client has to say `hello`.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// An error frame.
-pub fn error_frame(code: &str, message: &str, r#ref: Option<&str>) -> Outbound {
-    Outbound::error(code, message, r#ref)
-}
-
 /// The socket error code for a refused command.
 pub fn code_of(e: &CommandError) -> &'static str {
     match e.code {
@@ -58,7 +53,7 @@ pub fn code_of(e: &CommandError) -> &'static str {
 /// An error frame for a refused command.
 pub fn refused(e: &CommandError, r#ref: Option<&str>) -> Outbound {
     if e.fields.is_empty() {
-        return error_frame(code_of(e), &e.message, r#ref);
+        return Outbound::error(code_of(e), &e.message, r#ref);
     }
     // A form's refusal names each wrong field.
     let frame = ServerFrame::Error(ErrorFrame {
@@ -111,7 +106,7 @@ pub async fn next_frame<T: DeserializeOwned>(
             }
             Some(Ok(WsMessage::Binary(_))) => {
                 frame_counted(side, "in");
-                return Incoming::Bad(error_frame(
+                return Incoming::Bad(Outbound::error(
                     "bad_frame",
                     "binary frames are not supported; send JSON text",
                     None,
@@ -130,18 +125,18 @@ fn frame_counted(side: Side, direction: &'static str) {
 /// Parses one text frame.
 pub fn parse<T: DeserializeOwned>(text: &str) -> Incoming<T> {
     if text.len() > MAX_FRAME_BYTES {
-        return Incoming::Bad(error_frame(
+        return Incoming::Bad(Outbound::error(
             "too_large",
-            &format!("frames are limited to {MAX_FRAME_BYTES} bytes"),
+            format!("frames are limited to {MAX_FRAME_BYTES} bytes"),
             None,
         ));
     }
     let value: Value = match serde_json::from_str(text) {
         Ok(v) => v,
         Err(e) => {
-            return Incoming::Bad(error_frame(
+            return Incoming::Bad(Outbound::error(
                 "bad_json",
-                &format!("not valid JSON: {e}"),
+                format!("not valid JSON: {e}"),
                 None,
             ));
         }
@@ -150,7 +145,7 @@ pub fn parse<T: DeserializeOwned>(text: &str) -> Incoming<T> {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.chars().count() <= 64 => Some(s.clone()),
         Some(_) => {
-            return Incoming::Bad(error_frame(
+            return Incoming::Bad(Outbound::error(
                 "bad_frame",
                 "`ref` must be a string of at most 64 characters",
                 None,
@@ -158,14 +153,14 @@ pub fn parse<T: DeserializeOwned>(text: &str) -> Incoming<T> {
         }
     };
     if !value.is_object() {
-        return Incoming::Bad(error_frame(
+        return Incoming::Bad(Outbound::error(
             "bad_frame",
             "a frame is a JSON object",
             r#ref.as_deref(),
         ));
     }
     if !value.get("type").is_some_and(Value::is_string) {
-        return Incoming::Bad(error_frame(
+        return Incoming::Bad(Outbound::error(
             "bad_frame",
             "field `type` is missing or not a string",
             r#ref.as_deref(),
@@ -173,7 +168,11 @@ pub fn parse<T: DeserializeOwned>(text: &str) -> Incoming<T> {
     }
     match serde_json::from_value::<T>(value) {
         Ok(f) => Incoming::Frame(f, r#ref),
-        Err(e) => Incoming::Bad(error_frame("bad_frame", &e.to_string(), r#ref.as_deref())),
+        Err(e) => Incoming::Bad(Outbound::error(
+            "bad_frame",
+            e.to_string(),
+            r#ref.as_deref(),
+        )),
     }
 }
 

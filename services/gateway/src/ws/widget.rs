@@ -30,7 +30,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use super::order::reached;
-use super::{HELLO_TIMEOUT, Incoming, PROTOCOL_VERSION, error_frame, next_frame, refused};
+use super::{HELLO_TIMEOUT, Incoming, PROTOCOL_VERSION, next_frame, refused};
 use crate::hub::{Mark, Outbound, Side, Stream};
 use crate::{AppState, transcript};
 use showroom_rest::directory::{self, Website};
@@ -273,7 +273,7 @@ async fn run(state: Arc<AppState>, website: Website, ip: Option<String>, socket:
         ) => {
             if v != PROTOCOL_VERSION {
                 let _ = replies
-                    .send(error_frame(
+                    .send(Outbound::error(
                         "unsupported_version",
                         "this gateway speaks protocol version 1",
                         r#ref.as_deref(),
@@ -309,7 +309,7 @@ async fn run(state: Arc<AppState>, website: Website, ip: Option<String>, socket:
         }
         Incoming::Frame(_, r#ref) => {
             let _ = replies
-                .send(error_frame(
+                .send(Outbound::error(
                     "hello_required",
                     "the first frame must be `hello`",
                     r#ref.as_deref(),
@@ -485,11 +485,11 @@ impl Shopper {
             } => {
                 let variables = match variables(vars) {
                     Ok(v) => v,
-                    Err(problem) => return Ok(error_frame("bad_request", &problem, r#ref)),
+                    Err(problem) => return Ok(Outbound::error("bad_request", &problem, r#ref)),
                 };
                 let vehicle = match vehicle(car) {
                     Ok(v) => v,
-                    Err(problem) => return Ok(error_frame("bad_request", &problem, r#ref)),
+                    Err(problem) => return Ok(Outbound::error("bad_request", &problem, r#ref)),
                 };
                 // The agent may have ended the chat since this socket last looked.
                 self.refresh().await;
@@ -727,7 +727,7 @@ impl Shopper {
     /// meanwhile; the immediate refusals are returned here.
     async fn email_transcript(&mut self, email: &str, r#ref: Option<&str>) -> Option<Outbound> {
         let Some(email) = transcript_address(email) else {
-            return Some(error_frame(
+            return Some(Outbound::error(
                 "bad_email",
                 "that is not a complete e-mail address (like jane@example.com)",
                 r#ref,
@@ -736,10 +736,14 @@ impl Shopper {
         // Only the shopper's own conversation, as it stands now (its last message).
         self.refresh().await;
         let Some(c) = self.conversation.as_ref() else {
-            return Some(error_frame("not_found", "there is no chat to send", r#ref));
+            return Some(Outbound::error(
+                "not_found",
+                "there is no chat to send",
+                r#ref,
+            ));
         };
         if c.last_seq == 0 {
-            return Some(error_frame(
+            return Some(Outbound::error(
                 "not_allowed",
                 "this chat has no messages to send yet",
                 r#ref,
@@ -812,7 +816,7 @@ fn transcript_answer(
             });
             Outbound::reply(&frame, r#ref)
         }
-        Err(e) if e.fields.contains_key("email") => error_frame(
+        Err(e) if e.fields.contains_key("email") => Outbound::error(
             "bad_email",
             "that is not a complete e-mail address (like jane@example.com)",
             r#ref,
