@@ -6,7 +6,9 @@
 # PgBouncer 1.21 or newer (built from Debian's source when Debian's is older),
 # maildev, the SMTP catcher, playwright-core, and TypeScript and ESLint, which check the browser
 # JavaScript (deploy/check-js.sh) (npm, into deploy/node_modules), and nats-py
-# (pip, into .venv-py), which the documented integrator example (docs/examples) uses.
+# (pip, into .venv-py), which the documented integrator example (docs/examples) uses, and
+# schemathesis (pip, into deploy/.venv-schemathesis), which the schema-fuzzing test
+# (libs/testkit/tests/e2e/fuzz.rs) runs against the test stack's OpenAPI document.
 # Node.js and npm must already be there.
 #
 # Idempotent and quiet: it prints one line per thing it installed and nothing when all is
@@ -247,4 +249,32 @@ if [ ! -x "$venv/bin/python" ] ||
     sleep $((attempt == 1 ? 5 : 20))
   done
   say "installed nats-py $NATS_PY_VERSION (pip, into .venv-py)"
+fi
+
+# --- schemathesis, for the schema-fuzzing test (libs/testkit/tests/e2e/fuzz.rs) ------------------
+# Pinned, in a virtualenv of its own (its dependencies are many and must not meet nats-py's);
+# not committed (.gitignore). About 95 MB and 20 s; pip's cache is not kept. Needs Python 3.11 or
+# newer (Debian 12 has 3.11).
+SCHEMATHESIS_VERSION="4.32.5"
+st_venv="$deploy_dir/.venv-schemathesis"
+if [ ! -x "$st_venv/bin/st" ] ||
+  [ "$("$st_venv/bin/python" -c 'import importlib.metadata as m; print(m.version("schemathesis"))' 2>/dev/null || true)" != "$SCHEMATHESIS_VERSION" ]; then
+  command -v python3 >/dev/null 2>&1 || apt_install python3 python3-venv
+  if [ ! -x "$st_venv/bin/python" ]; then
+    python3 -m venv "$st_venv" >/dev/null 2>&1 || { apt_install python3-venv; quietly python3 -m venv "$st_venv"; }
+  fi
+  # A transient registry error must not fail a whole CI run: three tries, as for npm.
+  for attempt in 1 2 3; do
+    if "$st_venv/bin/python" -m pip install -q --no-cache-dir --disable-pip-version-check \
+      "schemathesis==$SCHEMATHESIS_VERSION" >/dev/null 2>&1; then
+      break
+    fi
+    if [ "$attempt" -eq 3 ]; then
+      quietly "$st_venv/bin/python" -m pip install --no-cache-dir \
+        --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+      break
+    fi
+    sleep $((attempt == 1 ? 5 : 20))
+  done
+  say "installed schemathesis $SCHEMATHESIS_VERSION (pip, into deploy/.venv-schemathesis)"
 fi

@@ -7,7 +7,7 @@ use anyhow::Context;
 use hdrhistogram::Histogram;
 use serde_json::json;
 use showroom_store::sqlx;
-use showroom_testkit::{Socket, Stack, Tenant};
+use showroom_testkit::{Socket, Stack, Tenant, Tuning};
 use uuid::Uuid;
 
 /// What to run.
@@ -157,8 +157,11 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     eprintln!(
         "starting real servers (Postgres with fsync on) and the seven services, twice: plain and with TLS…"
     );
-    let mut plain = Bench::new(Stack::start_durable().await?).await?;
-    let mut tls = Bench::new(Stack::start_durable_tls().await?).await?;
+    // One load generator on 127.0.0.1 starts every chat and sends as fast as the gateway
+    // answers: far past the limits a shopper meets, so they are raised (Tuning::for_load).
+    let mut plain =
+        Bench::new(Stack::start_durable_tuned(Tuning::for_load(), false).await?).await?;
+    let mut tls = Bench::new(Stack::start_durable_tuned(Tuning::for_load(), true).await?).await?;
     let stack = &plain.stack;
 
     // Baseline tables and stream, on the same servers.

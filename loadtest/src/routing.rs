@@ -144,6 +144,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
                         language: Default::default(),
                         page_url: None,
                         client_ip: None,
+                        client_ip_source: None,
                         form_id: None,
                     },
                 );

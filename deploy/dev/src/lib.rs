@@ -86,6 +86,8 @@ impl Stack {
         let gateway =
             showroom_gateway::Config::from_env().context("reading SHOWROOM_* variables")?;
         let http_addr = gateway.http_addr;
+        let secure_cookies =
+            std::env::var_os("SHOWROOM_SECURE_COOKIES").is_some() && gateway.secure_cookies;
         if http_addr.port() == 0 {
             bail!(
                 "SHOWROOM_HTTP_ADDR={http_addr}: the dev stack needs a fixed port, e.g. 127.0.0.1:8080"
@@ -138,6 +140,11 @@ impl Stack {
                 showroom_gateway::NAME => {
                     set("SHOWROOM_HTTP_ADDR", http_addr.to_string());
                     set("SHOWROOM_VISITOR_TOKEN_SECRET", visitor_secret.clone());
+                    // The dev stack serves plain http: the session cookie is `Secure` (the
+                    // gateway's default) only when SHOWROOM_SECURE_COOKIES asks for it.
+                    set("SHOWROOM_SECURE_COOKIES", secure_cookies.to_string());
+                    // The limits every gateway shares (failed logins, conversations, uploads).
+                    set("SHOWROOM_REDIS_URL", infra.redis.url.clone());
                 }
                 // Notices and ADF leads go to the local SMTP catcher; transcript links in
                 // e-mails and leads point at this gateway's console.

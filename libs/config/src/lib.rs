@@ -12,6 +12,8 @@
 //! - [`set_by_operator`]: refuses an empty value or a placeholder host in an address that
 //!   reaches shoppers and dealers (the console's URL in lead events, e-mail senders).
 //! - [`ConfigError`]: what went wrong, naming the variable.
+//! - `redis_client` (feature `redis`): the Redis client a URL and a CA file configure, for
+//!   presence and the gateway's shared limits.
 
 use figment::Figment;
 use figment::providers::{Env, Serialized};
@@ -309,4 +311,44 @@ mod tests {
         assert_eq!(c.token_secret.expose(), "s3cr3t");
         assert!(!format!("{c:?}").contains("s3cr3t"));
     }
+}
+
+/// Why a Redis client could not be made.
+#[cfg(feature = "redis")]
+#[derive(Debug, thiserror::Error)]
+pub enum RedisConfigError {
+    /// The CA file cannot be read.
+    #[error("reading the Redis CA file {path}: {source}")]
+    Ca {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The URL does not parse, or TLS cannot be set up.
+    #[error(transparent)]
+    Redis(#[from] redis::RedisError),
+}
+
+/// The Redis client for `url` (`redis://`, or `rediss://` for TLS, verified against the
+/// PEM file `ca` when given, else the system's roots). Nothing connects yet.
+#[cfg(feature = "redis")]
+pub fn redis_client(
+    url: &str,
+    ca: Option<&std::path::Path>,
+) -> Result<redis::Client, RedisConfigError> {
+    Ok(match ca {
+        Some(ca) => {
+            let root = std::fs::read(ca).map_err(|source| RedisConfigError::Ca {
+                path: ca.to_path_buf(),
+                source,
+            })?;
+            let certs = redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(root),
+            };
+            redis::Client::build_with_tls(url, certs)?
+        }
+        None => redis::Client::open(url)?,
+    })
 }

@@ -503,6 +503,9 @@ pub struct LeaveMessage {
     /// The client's address, for the consent record.
     #[serde(default)]
     pub ip: Option<String>,
+    /// How `ip` was worked out.
+    #[serde(default)]
+    pub ip_source: Option<crate::contact::AddressSource>,
     /// A retry with the same key stores nothing new and answers the same id.
     #[serde(default)]
     pub idempotency_key: Option<String>,

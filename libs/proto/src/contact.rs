@@ -68,6 +68,50 @@ pub struct Consent {
     /// The address they connected from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip: Option<String>,
+    /// How `ip` was worked out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_source: Option<AddressSource>,
+}
+
+/// How the gateway worked out a client's address (see `libs/rest/src/extract.rs`,
+/// `client_ip`): a forwarding header is believed only from a proxy the operator trusts.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AddressSource {
+    /// The TCP peer itself (no trusted proxy in front of it).
+    Peer,
+    /// `X-Forwarded-For`, as a trusted proxy passed it on.
+    XForwardedFor,
+    /// `Forwarded` (RFC 7239), as a trusted proxy passed it on.
+    Forwarded,
+}
+
+impl AddressSource {
+    /// Its name on the wire and in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Peer => "peer",
+            Self::XForwardedFor => "x_forwarded_for",
+            Self::Forwarded => "forwarded",
+        }
+    }
+
+    /// The inverse of [`Self::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Peer, Self::XForwardedFor, Self::Forwarded]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
+/// A client's address, and how it was worked out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientAddress {
+    /// The address.
+    pub ip: std::net::IpAddr,
+    /// Where it came from.
+    pub source: AddressSource,
 }
 
 /// A shopper's contact details, validated: what a lead is made of.

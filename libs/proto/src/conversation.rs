@@ -545,6 +545,9 @@ pub struct StartConversation {
     /// The shopper's address, kept for the consent record only.
     #[serde(default)]
     pub client_ip: Option<String>,
+    /// How `client_ip` was worked out.
+    #[serde(default)]
+    pub client_ip_source: Option<crate::contact::AddressSource>,
     /// The pre-chat form submission (checked and stored by the bot) this chat starts with.
     #[serde(default)]
     pub form_id: Option<Uuid>,

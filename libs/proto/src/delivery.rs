@@ -177,8 +177,7 @@ impl std::fmt::Debug for Webhook {
     }
 }
 
-/// Where a destination sends leads, as a manager sets it.
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+/// Where a destination sends leads, as a manager sets it (its OpenAPI schema: below).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Target {
@@ -198,8 +197,7 @@ pub struct WebhookView {
     pub secret_hints: Vec<String>,
 }
 
-/// Where a destination sends leads, as it is shown (no secrets).
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+/// Where a destination sends leads, as it is shown (no secrets; its OpenAPI schema: below).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum TargetView {
@@ -207,6 +205,105 @@ pub enum TargetView {
     AdfEmail(AdfEmail),
     /// A signed webhook.
     Webhook(WebhookView),
+}
+
+/// The OpenAPI schemas of [`Target`] and [`TargetView`], written out: utoipa's derive puts an
+/// internally tagged variant's struct and its tag side by side in an `allOf`, and the struct's
+/// `additionalProperties: false` (`deny_unknown_fields`) then refuses the tag, so no document
+/// matched (schemathesis could not make a request body, and a client that validates would
+/// refuse every destination). Here each variant is its struct's own object with `kind` added.
+#[cfg(feature = "openapi")]
+mod target_schemas {
+    use std::borrow::Cow;
+
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::{Object, OneOf, Schema, Type};
+    use utoipa::{PartialSchema, ToSchema};
+
+    use super::{AdfEmail, Target, TargetView, Webhook, WebhookView};
+
+    /// `variant`'s object schema with the required property `kind` = `tag`.
+    fn tagged(tag: &str, description: &str, variant: RefOr<Schema>) -> RefOr<Schema> {
+        let RefOr::T(Schema::Object(mut object)) = variant else {
+            return variant;
+        };
+        let kind = Object::builder()
+            .schema_type(Type::String)
+            .enum_values(Some([tag]))
+            .build();
+        object.properties.insert("kind".into(), kind.into());
+        object.required.insert(0, "kind".into());
+        object.description = Some(description.into());
+        RefOr::T(Schema::Object(object))
+    }
+
+    /// One of the tagged variants, described.
+    fn one_of(description: &str, variants: [RefOr<Schema>; 2]) -> RefOr<Schema> {
+        let mut one_of = OneOf::new();
+        one_of.items = variants.into();
+        one_of.description = Some(description.into());
+        RefOr::T(Schema::OneOf(one_of))
+    }
+
+    impl PartialSchema for Target {
+        fn schema() -> RefOr<Schema> {
+            one_of(
+                "Where a destination sends leads, as a manager sets it.",
+                [
+                    tagged("adf_email", "ADF by e-mail.", AdfEmail::schema()),
+                    tagged("webhook", "A signed webhook.", Webhook::schema()),
+                ],
+            )
+        }
+    }
+
+    impl ToSchema for Target {
+        fn name() -> Cow<'static, str> {
+            Cow::Borrowed("Target")
+        }
+    }
+
+    impl PartialSchema for TargetView {
+        fn schema() -> RefOr<Schema> {
+            one_of(
+                "Where a destination sends leads, as it is shown (no secrets).",
+                [
+                    tagged("adf_email", "ADF by e-mail.", AdfEmail::schema()),
+                    tagged("webhook", "A signed webhook.", WebhookView::schema()),
+                ],
+            )
+        }
+    }
+
+    impl ToSchema for TargetView {
+        fn name() -> Cow<'static, str> {
+            Cow::Borrowed("TargetView")
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        /// Each variant is one closed object that has `kind`, never an `allOf`.
+        #[test]
+        fn every_variant_is_one_object_with_its_kind() {
+            for schema in [Target::schema(), TargetView::schema()] {
+                let RefOr::T(Schema::OneOf(one_of)) = schema else {
+                    panic!("not a oneOf");
+                };
+                assert_eq!(one_of.items.len(), 2);
+                for item in one_of.items {
+                    let json = serde_json::to_string(&item).expect("a schema serializes");
+                    let RefOr::T(Schema::Object(o)) = item else {
+                        panic!("not an object: {json}");
+                    };
+                    assert!(o.properties.contains_key("kind"), "{json}");
+                    assert!(o.required.iter().any(|r| r == "kind"), "{json}");
+                }
+            }
+        }
+    }
 }
 
 fn yes() -> bool {

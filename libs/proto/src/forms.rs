@@ -391,6 +391,9 @@ pub struct SubmitForm {
     /// The shopper's address, for the consent record.
     #[serde(default)]
     pub ip: Option<String>,
+    /// How `ip` was worked out.
+    #[serde(default)]
+    pub ip_source: Option<crate::contact::AddressSource>,
 }
 
 /// A manager replaces one of a website's forms (an empty `fields` removes it).

@@ -26,6 +26,7 @@
 //! - [`presence`]: agent statuses, heartbeats and the availability query.
 //! - [`routing`]: departments' offer modes, hours and time-outs; website caps; teams.
 //! - [`typing`]: the ephemeral typing signal.
+//! - [`text`]: what text anyone sends may hold (no control characters), checked at the edge.
 
 pub mod access;
 pub mod appearance;
@@ -44,6 +45,7 @@ pub mod notification;
 pub mod presence;
 pub mod privacy;
 pub mod routing;
+pub mod text;
 pub mod typing;
 pub mod v1;
 

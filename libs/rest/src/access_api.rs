@@ -30,7 +30,7 @@ use crate::validate::{Problems, password};
 /// oneself): no login, sessions ended, removed from every department, off the board, set
 /// Offline. 409 while they hold active chats (reassign them first). Repeating it is harmless.
 #[utoipa::path(post, path = "/api/v1/agents/{id}/deactivate", tag = "admin",
-    params(("id" = String, Path, description = "Agent id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Agent id (UUID)")),
     responses((status = 200, body = AgentView), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
@@ -92,7 +92,7 @@ pub async fn deactivate(
 /// Lets a deactivated agent log in again (managers and admins; an admin only by an admin).
 /// They cover no department until one is given back (`PUT /api/v1/agents/{id}/memberships`).
 #[utoipa::path(post, path = "/api/v1/agents/{id}/reactivate", tag = "admin",
-    params(("id" = String, Path, description = "Agent id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Agent id (UUID)")),
     responses((status = 200, body = AgentView), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
@@ -129,7 +129,9 @@ pub struct PasswordBody {
 /// Changes the caller's own password after checking the current one; every other session of
 /// theirs ends (this one stays logged in). 400 naming `current_password` or `new_password`.
 #[utoipa::path(put, path = "/api/v1/me/password", tag = "auth", request_body = PasswordBody,
-    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 503, description = "`busy`: too many password checks at once; retry after `Retry-After` seconds", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait")))))]
 pub async fn change_password(
     State(state): State<Arc<Rest>>,
     session: Session,
@@ -145,18 +147,20 @@ pub async fn change_password(
         .await?
         .ok_or_else(ApiError::unauthorized)?;
     let current = b.current_password.clone();
-    // argon2 is deliberately slow: off the async threads.
-    let matches = tokio::task::spawn_blocking(move || directory::verify_password(&current, &hash))
-        .await
-        .map_err(ApiError::internal)?;
+    // argon2 is deliberately slow: off the async threads, within the hash permits.
+    let matches = state
+        .limits
+        .hashing(move || directory::verify_password(&current, &hash))
+        .await?;
     if !matches {
         p.add("current_password", "is not your current password");
     }
     p.finish()?;
     let new = b.new_password.clone();
-    let hash = tokio::task::spawn_blocking(move || directory::hash_password(&new))
-        .await
-        .map_err(ApiError::internal)?
+    let hash = state
+        .limits
+        .hashing(move || directory::hash_password(&new))
+        .await?
         .map_err(ApiError::internal)?;
     let token = auth::token_from(&headers).ok_or_else(ApiError::unauthorized)?;
     directory::set_password(

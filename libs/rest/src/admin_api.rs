@@ -19,7 +19,8 @@ use uuid::Uuid;
 use crate::Rest;
 use crate::auth::{Session, managers_only, role_change_allowed};
 use crate::directory::{
-    self, AgentInput, AgentView, DepartmentView, Role, RooftopInput, RooftopView, WebsiteView,
+    self, AgentInput, AgentView, DepartmentView, Role, RooftopInput, RooftopView, WebsiteLimits,
+    WebsiteView,
 };
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{self, ApiJson, Id};
@@ -34,6 +35,9 @@ const MAX_ROOFTOP_NAME: usize = 80;
 const MAX_LABEL: usize = 60;
 /// Longest agent first or last name, in characters.
 const MAX_PERSON_NAME: usize = 80;
+/// Highest limit a website may set on its conversations (`limits.*`).
+const MAX_WEBSITE_LIMIT: i32 = 100_000;
+
 /// Longest website name, in characters.
 const MAX_WEBSITE_NAME: usize = 120;
 /// Most departments an agent may cover.
@@ -166,7 +170,7 @@ pub async fn create_rooftop(
 /// Changes a rooftop's name, time zone and country (managers and admins). Business hours are
 /// read in the new zone from the router's next settings read (a second at most).
 #[utoipa::path(put, path = "/api/v1/rooftops/{id}", tag = "admin", request_body = RooftopBody,
-    params(("id" = String, Path, description = "Rooftop id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Rooftop id (UUID)")),
     responses((status = 200, body = RooftopView), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update_rooftop(
@@ -225,7 +229,7 @@ fn label_and_section(
 /// when the rooftop has one with this label.
 #[utoipa::path(post, path = "/api/v1/rooftops/{id}/departments", tag = "admin",
     request_body = NewDepartmentBody,
-    params(("id" = String, Path, description = "Rooftop id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Rooftop id (UUID)")),
     responses((status = 201, body = DepartmentView), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody)))]
@@ -262,7 +266,7 @@ pub async fn create_department(
 /// Changes a department's label, board section and position (managers and admins). Its
 /// routing settings are at `/api/v1/departments/{id}/routing`.
 #[utoipa::path(put, path = "/api/v1/departments/{id}", tag = "admin", request_body = DepartmentBody,
-    params(("id" = String, Path, description = "Department id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Department id (UUID)")),
     responses((status = 200, body = DepartmentView), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody)))]
@@ -311,7 +315,7 @@ pub async fn update_department(
 /// for (managers and admins); 409 `in_use` otherwise, so transcripts, reports and delivery
 /// logs keep their department. Its memberships, routing settings and rules go with it.
 #[utoipa::path(delete, path = "/api/v1/departments/{id}", tag = "admin",
-    params(("id" = String, Path, description = "Department id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Department id (UUID)")),
     responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn delete_department(
@@ -340,7 +344,7 @@ pub struct AgentList {
 /// A new agent.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewAgentBody {
-    /// Login e-mail; unique across all groups.
+    /// Login e-mail; unique within the group.
     #[serde(default)]
     pub email: String,
     /// First name, 1 to 80 characters.
@@ -405,7 +409,9 @@ pub async fn list_agents(
 /// `email` when an agent logs in with it already.
 #[utoipa::path(post, path = "/api/v1/agents", tag = "admin", request_body = NewAgentBody,
     responses((status = 201, body = AgentView), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 503, description = "`busy`: too many password checks at once; retry after `Retry-After` seconds", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait")))))]
 pub async fn create_agent(
     State(state): State<Arc<Rest>>,
     session: Session,
@@ -431,6 +437,7 @@ pub async fn create_agent(
     ours(&state, &session, &departments).await?;
     let id = directory::create_agent(
         &state.pool,
+        &state.limits,
         session.group(),
         AgentInput {
             email: &email,
@@ -454,7 +461,7 @@ pub async fn create_agent(
 /// role, only by an admin; nobody their own role). Their sessions stay; the new role counts
 /// from their next request.
 #[utoipa::path(put, path = "/api/v1/agents/{id}", tag = "admin", request_body = AgentBody,
-    params(("id" = String, Path, description = "Agent id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Agent id (UUID)")),
     responses((status = 200, body = AgentView), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update_agent(
@@ -494,7 +501,7 @@ pub async fn update_agent(
 /// The router and presence read memberships at each decision, so the next offer uses them.
 #[utoipa::path(put, path = "/api/v1/agents/{id}/memberships", tag = "admin",
     request_body = MembershipsBody,
-    params(("id" = String, Path, description = "Agent id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Agent id (UUID)")),
     responses((status = 200, body = AgentView), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn put_memberships(
@@ -579,6 +586,31 @@ fn appearance(
     }
 }
 
+/// A website's own limits in a request: each 1 to 100000, or `null` (the default); a fault
+/// named `limits.<field>`.
+fn website_limits(p: &mut Problems, limits: Option<&WebsiteLimits>) {
+    let Some(l) = limits else {
+        return;
+    };
+    for (field, value) in [
+        (
+            "limits.conversations_per_ip_per_hour",
+            l.conversations_per_ip_per_hour,
+        ),
+        (
+            "limits.conversations_per_minute",
+            l.conversations_per_minute,
+        ),
+    ] {
+        if value.is_some_and(|n| !(1..=MAX_WEBSITE_LIMIT).contains(&n)) {
+            p.add(
+                field,
+                format!("must be 1 to {MAX_WEBSITE_LIMIT}, or null for the default"),
+            );
+        }
+    }
+}
+
 /// A new website.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewWebsiteBody {
@@ -595,6 +627,10 @@ pub struct NewWebsiteBody {
     /// How the widget looks; absent: every default.
     #[schema(value_type = Option<Appearance>)]
     pub appearance: Option<serde_json::Value>,
+    /// Its own limits on conversations started on it; absent or `null` fields: the gateway's
+    /// defaults.
+    #[serde(default)]
+    pub limits: Option<WebsiteLimits>,
 }
 
 /// A website's settings.
@@ -609,6 +645,10 @@ pub struct WebsiteBody {
     /// How the widget looks; absent: unchanged. Every field has a default, so `{}` resets it.
     #[schema(value_type = Option<Appearance>)]
     pub appearance: Option<serde_json::Value>,
+    /// Its own limits on conversations started on it; absent: unchanged; a field `null` or
+    /// left out: the gateway's default.
+    #[serde(default)]
+    pub limits: Option<WebsiteLimits>,
 }
 
 /// The group's websites with their widget keys, snippets and appearance (any agent of the
@@ -650,6 +690,7 @@ pub async fn create_website(
     let name = p.check("name", text(&b.name, MAX_WEBSITE_NAME));
     let origins = p.check("allowed_origins", origins(&b.allowed_origins));
     let look = appearance(&mut p, b.appearance);
+    website_limits(&mut p, b.limits.as_ref());
     if let Some(r) = rooftop
         && directory::rooftops_of(&state.pool, session.group(), Some(r))
             .await?
@@ -670,6 +711,7 @@ pub async fn create_website(
         &name,
         &origins,
         &look,
+        b.limits.unwrap_or_default(),
     )
     .await?;
     let base = public_base(&state, &headers);
@@ -681,7 +723,7 @@ pub async fn create_website(
 
 /// One website of the group with its snippet and appearance (any agent of the group).
 #[utoipa::path(get, path = "/api/v1/websites/{id}", tag = "admin",
-    params(("id" = String, Path, description = "Website id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Website id (UUID)")),
     responses((status = 200, body = WebsiteView), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_website(
@@ -700,7 +742,7 @@ pub async fn get_website(
 /// Changes a website's name, allowed origins and appearance (managers and admins). Widgets
 /// connecting afterwards get the new appearance; the widget key never changes.
 #[utoipa::path(put, path = "/api/v1/websites/{id}", tag = "admin", request_body = WebsiteBody,
-    params(("id" = String, Path, description = "Website id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Website id (UUID)")),
     responses((status = 200, body = WebsiteView), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update_website(
@@ -715,6 +757,7 @@ pub async fn update_website(
     let name = p.check("name", text(&b.name, MAX_WEBSITE_NAME));
     let origins = p.check("allowed_origins", origins(&b.allowed_origins));
     let look = appearance(&mut p, b.appearance);
+    website_limits(&mut p, b.limits.as_ref());
     p.finish()?;
     let (Some(name), Some(origins), Some(look)) = (name, origins, look) else {
         return Err(ApiError::internal("website checks passed without values"));
@@ -726,6 +769,7 @@ pub async fn update_website(
         &name,
         &origins,
         look.as_ref(),
+        b.limits,
     )
     .await?
     {

@@ -195,7 +195,7 @@ pub struct ConversationDetail {
 
 /// One conversation of the agent's dealer group with its whole transcript.
 #[utoipa::path(get, path = "/api/v1/conversations/{id}", tag = "conversations",
-    params(("id" = String, Path, description = "Conversation id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Conversation id (UUID)")),
     responses((status = 200, body = ConversationDetail), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get_conversation(
     State(state): State<Arc<Rest>>,
@@ -314,7 +314,7 @@ pub struct StatusBody {
 /// Sets an agent's chosen status: agents their own, managers and admins anyone's in the group
 /// (for the agent who left without logging off). Recorded with who changed it.
 #[utoipa::path(put, path = "/api/v1/agents/{id}/status", tag = "presence", request_body = StatusBody,
-    params(("id" = String, Path, description = "Agent id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Agent id (UUID)")),
     responses((status = 200, body = AgentPresence), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn set_agent_status(
@@ -360,7 +360,7 @@ pub struct StatusChange {
 
 /// Who set an agent's status to what, newest first (at most 200).
 #[utoipa::path(get, path = "/api/v1/agents/{id}/status-history", tag = "presence",
-    params(("id" = String, Path, description = "Agent id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Agent id (UUID)")),
     responses((status = 200, body = Vec<StatusChange>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn status_history(
     State(state): State<Arc<Rest>>,

@@ -3,15 +3,17 @@
 //! (read from their bytes, never from the name or the declared type), stored in Postgres
 //! (`attachments`, owned here), and served only to agents of the same dealer group.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Json;
 use axum::body::Bytes;
+use axum::extract::ConnectInfo;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE, ORIGIN};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::Deserialize;
 use showroom_proto::forms::{self, AttachmentRef, FieldKind, FormKind, MAX_ATTACHMENT_BYTES};
 use showroom_store::read;
@@ -20,7 +22,7 @@ use uuid::Uuid;
 use crate::Rest;
 use crate::auth::Session;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiQuery, website_for};
+use crate::extract::{ApiQuery, client_ip, website_for};
 
 /// Which form field a file is for.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -59,7 +61,9 @@ fn clean_name(raw: &str) -> String {
 /// Uploads a file for a form's attachment field. The body is the file itself; headers
 /// `X-Visitor-Token` (the widget's) and `X-Filename` (percent-encoded). Answers 201 with the
 /// attachment to put in the form's answers; 413 `too_large` over 10 MB; 415
-/// `type_not_accepted` when the file's real type is not one the field takes.
+/// `type_not_accepted` when the file's real type is not one the field takes; 429
+/// `rate_limited` past 20 files per visitor per hour (10 at once), counted by the visitor token
+/// (by the address when the token is not valid).
 #[utoipa::path(post, path = "/api/v1/widget/{key}/attachments", tag = "bot",
     params(("key" = String, Path, description = "The website's widget key"), UploadQuery,
         ("X-Visitor-Token" = String, Header, description = "The widget's visitor token"),
@@ -67,12 +71,15 @@ fn clean_name(raw: &str) -> String {
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 201, body = AttachmentRef), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 429, description = "Too many files from this visitor: wait `Retry-After` seconds", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait")))))]
 pub async fn upload(
     State(state): State<Arc<Rest>>,
     Path(key): Path<String>,
     ApiQuery(q): ApiQuery<UploadQuery>,
     headers: HeaderMap,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<AttachmentRef>), ApiError> {
     let too_large = || {
@@ -91,14 +98,23 @@ pub async fn upload(
     let visitor = headers
         .get("x-visitor-token")
         .and_then(|v| v.to_str().ok())
-        .and_then(|t| state.visitor_keys.verify(website.id, t))
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "bad_visitor",
-                "X-Visitor-Token must be the widget's visitor token for this website",
-            )
-        })?;
+        .and_then(|t| state.visitor_keys.verify(website.id, t));
+    // Counted per visitor (per address without a valid token) before anything is read or
+    // stored.
+    let ip = client_ip(
+        &headers,
+        peer.map(|p| p.0.0),
+        &state.settings.trusted_proxies,
+    )
+    .map(|a| a.ip.to_string());
+    state.limits.upload(visitor, ip.as_deref()).await?;
+    let visitor = visitor.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "bad_visitor",
+            "X-Visitor-Token must be the widget's visitor token for this website",
+        )
+    })?;
     let kind = FormKind::parse(&q.form)
         .ok_or_else(|| ApiError::bad_request("bad_form", "`form` must be pre_chat or offline"))?;
     let form = read::form(&state.pool, website.id, kind).await?;
@@ -162,7 +178,7 @@ pub async fn upload(
 /// A file a shopper attached, for agents of the same dealer group (404 for anyone else).
 /// Always sent as a download with its real type, never rendered in the console's origin.
 #[utoipa::path(get, path = "/api/v1/attachments/{id}", tag = "bot",
-    params(("id" = String, Path, description = "Attachment id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Attachment id (UUID)")),
     responses((status = 200, description = "The file"), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn download(

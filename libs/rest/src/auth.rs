@@ -2,14 +2,15 @@
 //! HttpOnly cookie for the console). Every request with a session is scoped to the agent's
 //! dealer group.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Json;
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::header::{AUTHORIZATION, COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
@@ -19,7 +20,7 @@ use uuid::Uuid;
 
 use crate::directory::{self, Agent, AgentView, Role};
 use crate::error::ApiError;
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, client_ip};
 use crate::{AsRest, Rest};
 
 /// Name of the session cookie.
@@ -150,11 +151,21 @@ pub struct LoggedIn {
     pub agent: Agent,
 }
 
-/// Logs an agent in.
+/// Logs an agent in. After 5 failed logins of one e-mail within 15 minutes (50 from one
+/// address), each further failure makes the next attempt wait twice as long (1 s, 2 s, 4 s … up
+/// to 15 min): until then every attempt, a right password too, is answered 429 `rate_limited`
+/// with `Retry-After`. A login that succeeds clears its e-mail's count. 503 `busy` when too many
+/// password checks run at once.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = Login,
-    responses((status = 200, body = LoggedIn), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = LoggedIn), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
+        (status = 429, description = "Too many failed logins for this e-mail or from this address: wait `Retry-After` seconds", body = crate::error::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "`busy`: too many password checks at once; retry after `Retry-After` seconds", body = crate::error::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait")))))]
 pub async fn login(
     State(state): State<Arc<Rest>>,
+    headers: HeaderMap,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     ApiJson(body): ApiJson<Login>,
 ) -> Result<Response, ApiError> {
     if body.email.trim().is_empty() || body.password.is_empty() {
@@ -163,16 +174,36 @@ pub async fn login(
             "email and password are required",
         ));
     }
-    let found = directory::agent_for_login(&state.pool, &body.email).await?;
-    let (agent, hash) = match found {
-        Some((a, h)) => (Some(a), h),
-        None => (None, DUMMY_HASH.to_string()),
-    };
+    // Checked before the password: while the e-mail or the address waits, a right password is
+    // refused like a wrong one.
+    let ip = client_ip(
+        &headers,
+        peer.map(|p| p.0.0),
+        &state.settings.trusted_proxies,
+    )
+    .map(|a| a.ip.to_string());
+    state
+        .limits
+        .login_allowed(&body.email, ip.as_deref())
+        .await?;
+    // One account per dealer group may use an address: the password picks the account (the
+    // oldest when it opens several); an unknown address costs the same work as a known one.
+    let found = directory::agents_for_login(&state.pool, &body.email).await?;
+    let mut hashes: Vec<String> = found.iter().map(|(_, h)| h.clone()).collect();
+    if hashes.is_empty() {
+        hashes.push(DUMMY_HASH.to_string());
+    }
     let password = body.password;
-    let ok = tokio::task::spawn_blocking(move || directory::verify_password(&password, &hash))
-        .await
-        .map_err(ApiError::internal)?;
-    let Some(agent) = agent.filter(|_| ok) else {
+    let matched = state
+        .limits
+        .hashing(move || {
+            hashes
+                .iter()
+                .position(|hash| directory::verify_password(&password, hash))
+        })
+        .await?;
+    let Some((agent, _)) = matched.and_then(|i| found.into_iter().nth(i)) else {
+        state.limits.login_failed(&body.email, ip.as_deref()).await;
         return Err(ApiError::new(
             axum::http::StatusCode::UNAUTHORIZED,
             "invalid_credentials",
@@ -193,6 +224,7 @@ pub async fn login(
     .bind(ttl_hours as i32)
     .execute(&state.pool)
     .await?;
+    state.limits.login_succeeded(&body.email).await;
     tracing::info!(agent = %agent.id, "agent logged in");
     let secure = if state.settings.secure_cookies {
         "; Secure"

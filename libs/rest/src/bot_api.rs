@@ -24,14 +24,14 @@ use crate::Rest;
 use crate::auth::Session;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
-use crate::extract::{client_ip, website_for};
+use crate::extract::{checked, client_ip, website_for};
 
 /// Longest Idempotency-Key, in characters.
 const MAX_IDEMPOTENCY_KEY: usize = 200;
 
 /// A website's bot settings.
 #[utoipa::path(get, path = "/api/v1/websites/{id}/bot", tag = "bot",
-    params(("id" = String, Path, description = "Website id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Website id (UUID)")),
     responses((status = 200, body = BotSettings), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn get_bot(
@@ -54,7 +54,7 @@ pub async fn get_bot(
 /// built-in ones; `consent_version` is raised by the bot whenever a consent text changes.
 #[utoipa::path(put, path = "/api/v1/websites/{id}/bot", tag = "bot",
     request_body = BotSettings,
-    params(("id" = String, Path, description = "Website id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Website id (UUID)")),
     responses((status = 200, body = BotSettings), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
@@ -106,12 +106,17 @@ pub struct Accepted {
 /// `message` (required), `language`, `page_url`, `consent` (`{text, version}` shown with the
 /// phone field), `vehicle`. Answers 202 with the new id; 400 with `fields` naming each wrong
 /// field. An `Idempotency-Key` header makes a retry answer the same id without a second lead.
+/// Each message counts as a conversation started: past the website's limits (per client
+/// address per hour, per minute) it is answered 429 `rate_limited` with `Retry-After`.
 #[utoipa::path(post, path = "/api/v1/widget/{key}/messages", tag = "bot",
     request_body = LeaveMessageBody,
     params(("key" = String, Path, description = "The website's widget key"),
         ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
     responses((status = 202, body = Accepted), (status = 400, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 429, description = "Too many conversations started from this address or on this website: wait `Retry-After` seconds", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, body = ErrorBody)))]
 pub async fn leave_message(
     State(state): State<Arc<Rest>>,
     Path(key): Path<String>,
@@ -121,9 +126,11 @@ pub async fn leave_message(
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let origin = headers.get(ORIGIN).and_then(|v| v.to_str().ok());
     let website = website_for(&state.pool, &key, origin).await?;
-    let form: LeaveMessageForm = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request("bad_json", format!("the body is not a valid form: {e}"))
-    })?;
+    let form: LeaveMessageForm = serde_json::from_slice(&body)
+        .map_err(|e| {
+            ApiError::bad_request("bad_json", format!("the body is not a valid form: {e}"))
+        })
+        .and_then(checked)?;
     let idempotency_key = match headers.get("idempotency-key") {
         None => None,
         Some(v) => {
@@ -143,12 +150,26 @@ pub async fn leave_message(
             )
         }
     };
+    let client = client_ip(
+        &headers,
+        peer.map(|p| p.0.0),
+        &state.settings.trusted_proxies,
+    );
+    // Counted as a conversation started, before anything is stored.
+    state
+        .limits
+        .conversation_started(
+            &website,
+            client.as_ref().map(|a| a.ip.to_string()).as_deref(),
+        )
+        .await?;
     let cmd = LeaveMessage {
         website_id: website.id,
         form,
         conversation_id: None,
         visitor_id: None,
-        ip: client_ip(&headers, peer.map(|p| p.0.0)),
+        ip: client.as_ref().map(|a| a.ip.to_string()),
+        ip_source: client.map(|a| a.source),
         idempotency_key: idempotency_key.map(|k| format!("rest:{k}")),
     };
     let subject = v1::bot_command(website.group_id, BotCommand::LeaveMessage);
@@ -168,8 +189,8 @@ fn form_kind(kind: &str) -> Result<FormKind, ApiError> {
 
 /// A website's pre-chat or offline form (no fields when it has none).
 #[utoipa::path(get, path = "/api/v1/websites/{id}/forms/{kind}", tag = "bot",
-    params(("id" = String, Path, description = "Website id (UUID)"),
-        ("kind" = String, Path, description = "`pre_chat` or `offline`")),
+    params(("id" = uuid::Uuid, Path, description = "Website id (UUID)"),
+        ("kind" = inline(showroom_proto::forms::FormKind), Path, description = "`pre_chat` or `offline`")),
     responses((status = 200, body = Form), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn get_form(
@@ -196,8 +217,8 @@ pub async fn get_form(
 /// `{"variable": "interest"}`). 400 with `fields` naming the first wrong one.
 #[utoipa::path(put, path = "/api/v1/websites/{id}/forms/{kind}", tag = "bot",
     request_body = Form,
-    params(("id" = String, Path, description = "Website id (UUID)"),
-        ("kind" = String, Path, description = "`pre_chat` or `offline`")),
+    params(("id" = uuid::Uuid, Path, description = "Website id (UUID)"),
+        ("kind" = inline(showroom_proto::forms::FormKind), Path, description = "`pre_chat` or `offline`")),
     responses((status = 200, body = Form), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 503, body = ErrorBody)))]

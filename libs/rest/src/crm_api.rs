@@ -75,7 +75,7 @@ pub async fn list_destinations(
 /// rotation: every delivery is signed with each). 400 with `fields` naming each wrong field.
 #[utoipa::path(put, path = "/api/v1/crm/destinations/{id}", tag = "crm",
     request_body = DestinationSettings,
-    params(("id" = String, Path, description = "Destination id (UUID, chosen by the client)")),
+    params(("id" = uuid::Uuid, Path, description = "Destination id (UUID, chosen by the client)")),
     responses((status = 200, body = Destination), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
@@ -103,7 +103,7 @@ pub async fn put_destination(
 /// Removes a CRM destination (managers and admins): it receives nothing more, its pending
 /// deliveries are cancelled, its delivery log stays readable.
 #[utoipa::path(delete, path = "/api/v1/crm/destinations/{id}", tag = "crm",
-    params(("id" = String, Path, description = "Destination id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Destination id (UUID)")),
     responses((status = 200, body = DestinationDeleted), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
@@ -127,7 +127,7 @@ pub async fn delete_destination(
 /// went: the delivery with its one attempt (`status` `delivered` or `failed`, the status code or
 /// error). Webhooks get CloudEvent type `showroom.lead.test`; e-mails say TEST in the subject.
 #[utoipa::path(post, path = "/api/v1/crm/destinations/{id}/test", tag = "crm",
-    params(("id" = String, Path, description = "Destination id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Destination id (UUID)")),
     responses((status = 200, body = Delivery), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
@@ -221,7 +221,7 @@ pub async fn dead_letters(
 /// same `webhook-id` / `Message-ID`) and a whole new round of retries. 403 when it is not a dead
 /// letter, or its destination is disabled (enable it first) or removed.
 #[utoipa::path(post, path = "/api/v1/crm/deliveries/{id}/redeliver", tag = "crm",
-    params(("id" = String, Path, description = "Delivery id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Delivery id (UUID)")),
     responses((status = 200, body = Delivery), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
@@ -302,7 +302,7 @@ pub async fn issue_integration(
 /// connections are closed, and its durable consumer is deleted. Revoking again answers the
 /// same. Another group's id is 404.
 #[utoipa::path(delete, path = "/api/v1/integrations/{id}", tag = "crm",
-    params(("id" = String, Path, description = "Integration id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Integration id (UUID)")),
     responses((status = 200, body = Integration), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 503, body = ErrorBody)))]

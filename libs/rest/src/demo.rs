@@ -58,7 +58,8 @@ pub async fn seed(pool: &PgPool, origins: &[String]) -> anyhow::Result<Option<Uu
         // A demo seeded before the admin login existed gets it now.
         let (email, name, role, _) = DEMO_AGENTS[4];
         let known: Option<(Uuid,)> =
-            sqlx::query_as("SELECT id FROM agents WHERE lower(email) = $1")
+            sqlx::query_as("SELECT id FROM agents WHERE group_id = $1 AND lower(email) = $2")
+                .bind(group)
                 .bind(email)
                 .fetch_optional(pool)
                 .await?;

@@ -1,5 +1,6 @@
 //! The one HTTP error type: a status, a code and a message safe to show; 5xx are logged with
-//! their cause and say only `internal`.
+//! their cause and say only `internal` (or `unavailable`, `busy`). A limit's refusal (429
+//! `rate_limited`, 503 `busy`) also says when to try again: `Retry-After` and `retry_after_secs`.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -14,6 +15,8 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     fields: std::collections::BTreeMap<String, String>,
+    /// For a limit: when to try again (`Retry-After` and `retry_after_secs`).
+    retry_after_secs: Option<u64>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -30,6 +33,10 @@ pub(crate) struct ErrorDetail {
     /// For a form: each wrong field by name, with what is wrong with it.
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     fields: std::collections::BTreeMap<String, String>,
+    /// For `rate_limited` (429) and `busy` (503): seconds to wait before trying again, as the
+    /// `Retry-After` header says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after_secs: Option<u64>,
 }
 
 impl ApiError {
@@ -40,7 +47,29 @@ impl ApiError {
             code,
             message: message.into(),
             fields: Default::default(),
+            retry_after_secs: None,
         }
+    }
+
+    /// 429 `rate_limited`: a limit was met (see `crate::limits`); try again in
+    /// `retry_after_secs`.
+    pub fn rate_limited(retry_after_secs: u64, message: impl Into<String>) -> Self {
+        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
+        e.retry_after_secs = Some(retry_after_secs.max(1));
+        e
+    }
+
+    /// 503 `busy`: every password-hash permit is taken (see `crate::limits`); try again in
+    /// `retry_after_secs`.
+    pub fn busy(retry_after_secs: u64) -> Self {
+        tracing::warn!("answered busy: too many password checks at once");
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            format!("too many password checks at once; retry in {retry_after_secs} s"),
+        );
+        e.retry_after_secs = Some(retry_after_secs.max(1));
+        e
     }
 
     /// 400 with a specific message.
@@ -125,8 +154,14 @@ impl IntoResponse for ApiError {
                 code: self.code,
                 message: self.message,
                 fields: self.fields,
+                retry_after_secs: self.retry_after_secs,
             },
         };
-        (self.status, Json(body)).into_response()
+        let mut resp = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after_secs {
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        resp
     }
 }

@@ -1,5 +1,6 @@
 //! What every REST handler extracts, written once: a JSON body whose faults are a 400
-//! (`bad_json`) naming what is wrong ([`ApiJson`]), a query string likewise ([`ApiQuery`]), and an id in the path that is a 400
+//! (`bad_json`) naming what is wrong, and whose text holds no control character (a 400 naming
+//! the field; [`ApiJson`]; [`refuse_control_in_uri`] does the same for paths and queries), a query string likewise ([`ApiQuery`]), and an id in the path that is a 400
 //! (`bad_id`) naming the kind of thing when it is not a UUID ([`Id`]); and the address a
 //! request came from ([`client_ip`]); the website a widget key names, for an origin it
 //! allows ([`website_for`]).
@@ -14,8 +15,12 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
+use showroom_proto::contact::{AddressSource, ClientAddress};
+use showroom_proto::text;
+
 use crate::directory;
 use crate::error::ApiError;
+use crate::validate;
 
 /// A JSON request body; a body that is not JSON, or not of this shape, is a 400 `bad_json`
 /// whose message says what is wrong.
@@ -29,11 +34,63 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        Json::<T>::from_request(req, state)
+        let Json(value) = Json::<serde_json::Value>::from_request(req, state)
             .await
-            .map(|Json(v)| ApiJson(v))
-            .map_err(|e| ApiError::bad_request("bad_json", e.body_text()))
+            .map_err(|e| ApiError::bad_request("bad_json", e.body_text()))?;
+        checked(value).map(ApiJson)
     }
+}
+
+/// A JSON body as `T`, once every string in it is known to hold no control character (a NUL
+/// would reach Postgres): a 400 naming the field, or `bad_json` when it is not of this shape.
+pub fn checked<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    if let Some(field) = text::refused_field(&value) {
+        return Err(validate::invalid(&field, text::CONTROL_REFUSED));
+    }
+    // The error names where the body is wrong (`hours.intervals[0].opens: …`).
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        ApiError::bad_request(
+            "bad_json",
+            format!(
+                "the body is not of the expected shape: {}: {}",
+                e.path(),
+                e.inner()
+            ),
+        )
+    })
+}
+
+/// Middleware: a request whose path or query string decodes to a control character (`%00`) is
+/// a 400 naming the query parameter (or `path`), before any route sees it. Bodies are checked
+/// by [`ApiJson`]; socket frames by the gateway's frame parser.
+pub async fn refuse_control_in_uri(
+    req: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let uri = req.uri();
+    let path = percent_encoding::percent_decode_str(uri.path()).decode_utf8_lossy();
+    if text::has_refused_control(&path) {
+        return validate::invalid("path", text::CONTROL_REFUSED).into_response();
+    }
+    if uri.query().is_some() {
+        match Query::<Vec<(String, String)>>::try_from_uri(uri) {
+            Ok(Query(pairs)) => {
+                if let Some((k, _)) = pairs
+                    .iter()
+                    .find(|(k, v)| text::has_refused_control(k) || text::has_refused_control(v))
+                {
+                    return validate::invalid(
+                        &k.escape_default().to_string(),
+                        text::CONTROL_REFUSED,
+                    )
+                    .into_response();
+                }
+            }
+            Err(e) => return ApiError::bad_request("bad_query", e.body_text()).into_response(),
+        }
+    }
+    next.run(req).await
 }
 
 /// A query string; one that does not parse is a 400 `bad_query` with the JSON error body (axum's
@@ -126,17 +183,124 @@ kinds! {
     Transfer = "transfer";
 }
 
-/// The address a request came from: the first `X-Forwarded-For` hop (the ingress in front of
-/// the gateway sets it), else the TCP peer. Kept only for consent records.
-pub fn client_ip(headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<String> {
+/// The proxies whose forwarding headers are believed (`SHOWROOM_TRUSTED_PROXIES`: CIDRs such as
+/// `10.0.0.0/8, 192.168.1.10/32`, separated by commas or spaces; empty, the default: none, so a
+/// client cannot forge its address). Set it to the ingress's addresses.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TrustedProxies(Vec<ipnet::IpNet>);
+
+impl TrustedProxies {
+    /// Whether `ip` is one of the trusted proxies.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+}
+
+impl TryFrom<String> for TrustedProxies {
+    type Error = String;
+
+    fn try_from(raw: String) -> Result<Self, String> {
+        raw.split([',', ' '])
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<ipnet::IpNet>()
+                    .or_else(|_| s.parse::<IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| format!("\"{s}\" is not an address or a CIDR such as 10.0.0.0/8"))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Self)
+    }
+}
+
+impl From<TrustedProxies> for String {
+    fn from(t: TrustedProxies) -> String {
+        t.0.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// The address a request came from, and how it was worked out. The TCP peer, unless the peer
+/// is a trusted proxy: then the forwarding header it passed on (`Forwarded`, else
+/// `X-Forwarded-For`) is read from the right, past every trusted hop, and the first address
+/// that is not a trusted proxy is the client's (one a client wrote itself stays to the left,
+/// unread). `None` without a peer (never when serving).
+pub fn client_ip(
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+    trusted: &TrustedProxies,
+) -> Option<ClientAddress> {
+    let peer = peer?.ip().to_canonical();
+    let direct = ClientAddress {
+        ip: peer,
+        source: AddressSource::Peer,
+    };
+    if !trusted.contains(peer) {
+        return Some(direct);
+    }
+    let forwarded = hops(headers, "forwarded", forwarded_for);
+    let (hops, source) = if forwarded.is_empty() {
+        (
+            hops(headers, "x-forwarded-for", |v| {
+                v.split(',').map(str::to_string).collect()
+            }),
+            AddressSource::XForwardedFor,
+        )
+    } else {
+        (forwarded, AddressSource::Forwarded)
+    };
+    let mut client = None;
+    for hop in hops.iter().rev() {
+        // A hop that is not an address ends what can be believed.
+        let Some(ip) = parse_hop(hop) else { break };
+        client = Some(ip);
+        if !trusted.contains(ip) {
+            break;
+        }
+    }
+    Some(client.map_or(direct, |ip| ClientAddress { ip, source }))
+}
+
+/// Every value of a header, each split into hops by `split`.
+fn hops(headers: &HeaderMap, name: &str, split: fn(&str) -> Vec<String>) -> Vec<String> {
     headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(str::trim)
-        .filter(|ip| ip.parse::<IpAddr>().is_ok())
-        .map(str::to_string)
-        .or_else(|| peer.map(|p| p.ip().to_string()))
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(split)
+        .collect()
+}
+
+/// The `for=` of each element of a `Forwarded` header (RFC 7239).
+fn forwarded_for(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(|element| {
+            element
+                .split(';')
+                .filter_map(|pair| pair.trim().split_once('='))
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case("for"))
+                .map(|(_, v)| v.trim().trim_matches('"').to_string())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// One hop: `203.0.113.7`, `203.0.113.7:4711`, `[2001:db8::1]:4711` or `2001:db8::1`.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim();
+    if let Ok(ip) = hop.parse::<IpAddr>() {
+        return Some(ip.to_canonical());
+    }
+    if let Ok(sa) = hop.parse::<SocketAddr>() {
+        return Some(sa.ip().to_canonical());
+    }
+    hop.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .and_then(|h| h.parse::<IpAddr>().ok())
 }
 
 /// The website a widget key names, asked for from a page of `origin`: 404 `unknown_website`
@@ -166,4 +330,81 @@ pub async fn website_for(
         ));
     }
     Ok(website)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(headers: &[(&str, &str)], peer: &str, trusted: &str) -> (String, AddressSource) {
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            map.append(
+                axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        let trusted = TrustedProxies::try_from(trusted.to_string()).unwrap();
+        let a = client_ip(&map, Some(peer.parse().unwrap()), &trusted).unwrap();
+        (a.ip.to_string(), a.source)
+    }
+
+    #[test]
+    fn forwarding_headers_count_only_from_trusted_proxies() {
+        use AddressSource::*;
+        let xff = [("x-forwarded-for", "203.0.113.77")];
+        // Nobody trusted: what the client wrote is ignored.
+        assert_eq!(
+            addr(&xff, "198.51.100.9:5000", ""),
+            ("198.51.100.9".into(), Peer)
+        );
+        // A peer that is not the trusted proxy: ignored too.
+        assert_eq!(
+            addr(&xff, "198.51.100.9:5000", "10.0.0.0/8"),
+            ("198.51.100.9".into(), Peer)
+        );
+        // From the trusted ingress: believed.
+        assert_eq!(
+            addr(&xff, "10.1.2.3:5000", "10.0.0.0/8"),
+            ("203.0.113.77".into(), XForwardedFor)
+        );
+        // A forged hop to the left of the real one is never read; trusted hops are skipped.
+        assert_eq!(
+            addr(
+                &[
+                    ("x-forwarded-for", "1.2.3.4, 203.0.113.77"),
+                    ("x-forwarded-for", "10.9.9.9")
+                ],
+                "10.1.2.3:5000",
+                "10.0.0.0/8, 192.168.0.1"
+            ),
+            ("203.0.113.77".into(), XForwardedFor)
+        );
+        // Forwarded (RFC 7239) wins, with ports and IPv6 brackets.
+        assert_eq!(
+            addr(
+                &[
+                    (
+                        "forwarded",
+                        r#"for=1.2.3.4, for="[2001:db8::7]:4711";proto=https"#
+                    ),
+                    ("x-forwarded-for", "203.0.113.77")
+                ],
+                "[::ffff:10.1.2.3]:5000",
+                "10.0.0.0/8"
+            ),
+            ("2001:db8::7".into(), Forwarded)
+        );
+        // Garbage in the header: the trusted proxy itself is the last address believed.
+        assert_eq!(
+            addr(
+                &[("x-forwarded-for", "unknown")],
+                "10.1.2.3:5000",
+                "10.0.0.0/8"
+            ),
+            ("10.1.2.3".into(), Peer)
+        );
+        assert!(TrustedProxies::try_from("10.0.0.0/33".to_string()).is_err());
+        assert!(TrustedProxies::try_from("nonsense".to_string()).is_err());
+    }
 }

@@ -153,7 +153,7 @@ pub struct TransferBody {
 /// the caller until the target accepts; a decline or no answer in time leaves it there.
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/transfer", tag = "conversations",
     request_body = TransferBody,
-    params(("id" = String, Path, description = "Conversation id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Conversation id (UUID)")),
     responses((status = 200, body = Transfer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
@@ -183,7 +183,7 @@ pub struct ReplyBody {
 /// Accepts or declines a transfer offered to the caller.
 #[utoipa::path(post, path = "/api/v1/transfers/{id}/reply", tag = "conversations",
     request_body = ReplyBody,
-    params(("id" = String, Path, description = "Transfer id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Transfer id (UUID)")),
     responses((status = 200, body = Transfer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
@@ -215,7 +215,7 @@ pub struct ReassignBody {
 /// Gives a waiting or active chat of the group to an agent at once (managers and admins).
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/reassign", tag = "conversations",
     request_body = ReassignBody,
-    params(("id" = String, Path, description = "Conversation id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Conversation id (UUID)")),
     responses((status = 200, body = Conversation), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 503, body = ErrorBody)))]

@@ -25,7 +25,7 @@ use crate::extract::{self, ApiJson, ApiQuery, Id};
 /// classification. Answers 201 with the lead (or the contact's open lead it was merged into).
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/leads", tag = "leads",
     request_body = CreateLead,
-    params(("id" = String, Path, description = "Conversation id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Conversation id (UUID)")),
     responses((status = 201, body = Lead), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn create(
@@ -44,11 +44,11 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(lead)))
 }
 
-/// The leads a chat made or was merged into.
+/// The leads a chat made or was merged into; 404 for a chat that is not the group's.
 #[utoipa::path(get, path = "/api/v1/conversations/{id}/leads", tag = "leads",
-    params(("id" = String, Path, description = "Conversation id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Conversation id (UUID)")),
     responses((status = 200, body = Vec<Lead>), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn of_conversation(
     State(state): State<Arc<Rest>>,
     session: Session,
@@ -66,7 +66,7 @@ pub async fn of_conversation(
 
 /// A lead of the group with its history: who created, merged or classified it, when.
 #[utoipa::path(get, path = "/api/v1/leads/{id}", tag = "leads",
-    params(("id" = String, Path, description = "Lead id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Lead id (UUID)")),
     responses((status = 200, body = LeadWithHistory), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn get(
@@ -89,7 +89,7 @@ pub async fn get(
 /// `lead.updated`.
 #[utoipa::path(put, path = "/api/v1/leads/{id}/classification", tag = "leads",
     request_body = Classification,
-    params(("id" = String, Path, description = "Lead id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Lead id (UUID)")),
     responses((status = 200, body = Lead), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn classify(

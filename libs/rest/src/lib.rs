@@ -4,7 +4,7 @@
 //! directory and the transfers from here.
 //!
 //! # Layout
-//! - [`Rest`] (and [`AsRest`], a state that holds it): what every handler shares (bus, pool, visitor keys, [`Settings`]), and the bus
+//! - [`Rest`] (and [`AsRest`], a state that holds it): what every handler shares (bus, pool, visitor keys, [`Settings`], the limits), and the bus
 //!   commands the handlers forward.
 //! - [`router`]: every route with its OpenAPI document (`api.rs`, which also holds the
 //!   conversation, presence and system handlers).
@@ -15,6 +15,9 @@
 //! - [`extract`]: what every handler extracts: a JSON body, a typed id in the path, the
 //!   client's address; each with its own 400.
 //! - [`error`]: the one HTTP error type.
+//! - [`limits`]: every abuse limit (logins, conversations, uploads shared through Redis;
+//!   messages and pings per socket and conversation per replica; the password-hash permits),
+//!   answered 429 `rate_limited` with `Retry-After`.
 //! - `validate`: what a request's fields must be (text, e-mail, time zone, password, origins),
 //!   gathered into one 400 naming every wrong field.
 //! - [`visitor`]: signed visitor tokens.
@@ -40,6 +43,7 @@ pub mod error;
 pub mod extract;
 pub mod handover;
 mod leads_api;
+pub mod limits;
 mod notify_api;
 mod profile_api;
 mod reports;
@@ -69,6 +73,8 @@ pub struct Settings {
     pub secure_cookies: bool,
     /// Where the gateway listens (its address when a request names no host).
     pub http_addr: SocketAddr,
+    /// The proxies whose forwarding headers say where a client is.
+    pub trusted_proxies: extract::TrustedProxies,
 }
 
 /// What every handler shares.
@@ -81,6 +87,8 @@ pub struct Rest {
     pub visitor_keys: VisitorKeys,
     /// From the gateway's configuration.
     pub settings: Settings,
+    /// Every abuse limit (the sockets' too).
+    pub limits: limits::Limits,
 }
 
 /// A state that holds the REST state: [`Rest`] itself, and the gateway's, whose console socket

@@ -65,7 +65,7 @@ pub async fn put_prefs(
 
 /// A website's e-mail settings.
 #[utoipa::path(operation_id = "get_website_notifications", get, path = "/api/v1/websites/{id}/notifications", tag = "notifications",
-    params(("id" = String, Path, description = "Website id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Website id (UUID)")),
     responses((status = 200, body = WebsiteNotifications), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn get_website(
@@ -88,7 +88,7 @@ pub async fn get_website(
 /// default) and `forward_messages_to` (at most 10 addresses).
 #[utoipa::path(operation_id = "put_website_notifications", put, path = "/api/v1/websites/{id}/notifications", tag = "notifications",
     request_body = WebsiteNotifications,
-    params(("id" = String, Path, description = "Website id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Website id (UUID)")),
     responses((status = 200, body = WebsiteNotifications), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 503, body = ErrorBody)))]

@@ -150,7 +150,7 @@ pub struct ProfileBody {
     /// Last name, 1 to 80 characters.
     #[serde(default)]
     pub last_name: String,
-    /// Login e-mail; unique across all agents.
+    /// Login e-mail; unique within the group.
     #[serde(default)]
     pub email: String,
     /// The console's language: `en` or `es`.
@@ -162,7 +162,7 @@ pub struct ProfileBody {
 }
 
 /// Changes the agent's own names, login e-mail, language and time zone. 400 naming each wrong
-/// field; 409 naming `email` when another agent logs in with it. The role and the departments
+/// field; 409 naming `email` when another agent of the group has it. The role and the departments
 /// are the admin pages' (`PUT /api/v1/agents/{id}`).
 #[utoipa::path(put, path = "/api/v1/me/profile", tag = "auth", request_body = ProfileBody,
     responses((status = 200, body = Profile), (status = 400, body = ErrorBody),
@@ -264,7 +264,7 @@ pub async fn delete_photo(
 /// `ETag` of its version (304 to a matching `If-None-Match`), cacheable for 5 minutes; 404 JSON
 /// when the agent has none. Agent ids are random UUIDs, so this lists nobody.
 #[utoipa::path(get, path = "/api/v1/agents/{id}/photo", tag = "auth",
-    params(("id" = String, Path, description = "Agent id (UUID)"),
+    params(("id" = uuid::Uuid, Path, description = "Agent id (UUID)"),
         ("v" = Option<i64>, Query, description = "The photo's version, from `photo_url` (cache busting only)")),
     responses((status = 200, description = "The image (image/png or image/jpeg)"),
         (status = 304, description = "Not modified"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]

@@ -62,7 +62,7 @@ async fn ask<Req: serde::Serialize, Resp: serde::de::DeserializeOwned>(
 
 /// A department's routing settings, with whether it is open now.
 #[utoipa::path(get, path = "/api/v1/departments/{id}/routing", tag = "routing",
-    params(("id" = String, Path, description = "Department id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Department id (UUID)")),
     responses((status = 200, body = DepartmentRoutingView), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn get_department(
@@ -80,7 +80,7 @@ pub async fn get_department(
 /// Replaces a department's routing settings (managers and admins).
 #[utoipa::path(put, path = "/api/v1/departments/{id}/routing", tag = "routing",
     request_body = DepartmentRouting,
-    params(("id" = String, Path, description = "Department id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Department id (UUID)")),
     responses((status = 200, body = DepartmentRoutingView), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
@@ -104,7 +104,7 @@ pub async fn put_department(
 
 /// A website's routing settings: its session cap and routing rules.
 #[utoipa::path(operation_id = "get_website_routing", get, path = "/api/v1/websites/{id}/routing", tag = "routing",
-    params(("id" = String, Path, description = "Website id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Website id (UUID)")),
     responses((status = 200, body = WebsiteRouting), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn get_website(
@@ -122,7 +122,7 @@ pub async fn get_website(
 /// Replaces a website's routing settings (managers and admins).
 #[utoipa::path(operation_id = "put_website_routing", put, path = "/api/v1/websites/{id}/routing", tag = "routing",
     request_body = WebsiteRouting,
-    params(("id" = String, Path, description = "Website id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Website id (UUID)")),
     responses((status = 200, body = WebsiteRouting), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
@@ -167,7 +167,7 @@ pub struct TeamBody {
 
 /// Creates or replaces a team by id (managers and admins).
 #[utoipa::path(put, path = "/api/v1/teams/{id}", tag = "routing", request_body = TeamBody,
-    params(("id" = String, Path, description = "Team id (UUID): a new one creates the team")),
+    params(("id" = uuid::Uuid, Path, description = "Team id (UUID): a new one creates the team")),
     responses((status = 200, body = Team), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn put_team(

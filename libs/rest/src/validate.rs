@@ -86,7 +86,7 @@ impl From<DirectoryError> for ApiError {
                 taken("label", "another department of this rooftop has this label")
             }
             DirectoryError::Taken { field: "email" } => {
-                taken("email", "another agent logs in with this e-mail")
+                taken("email", "another agent of this group has this e-mail")
             }
             DirectoryError::Taken { field } => taken(field, "is already taken"),
             DirectoryError::InUse(uses) => ApiError::new(
@@ -98,6 +98,7 @@ impl From<DirectoryError> for ApiError {
                 ),
             ),
             DirectoryError::Hash(e) => ApiError::internal(e),
+            DirectoryError::Busy(secs) => ApiError::busy(secs),
             DirectoryError::Db(e) => ApiError::from(e),
         }
     }

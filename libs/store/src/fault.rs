@@ -30,7 +30,7 @@ const NAMED: &[Named] = &[
     Named {
         constraint: "agents_email_unique",
         field: "email",
-        message: "another agent logs in with this e-mail",
+        message: "another agent of this group has this e-mail",
     },
     Named {
         constraint: "websites_widget_key_unique",

@@ -59,6 +59,16 @@ pub mod names {
     pub const DB_POOL_MAX: &str = "showroom_db_pool_max_connections";
     /// Counter: NATS reconnections after a lost connection.
     pub const NATS_RECONNECTS: &str = "showroom_nats_reconnects_total";
+    /// Counter: requests and frames refused by a gateway limit, by `limit` (`login_account`,
+    /// `login_ip`, `conversations_per_ip`, `conversations_per_website`, `uploads_per_visitor`,
+    /// `messages_per_socket`, `messages_per_conversation`, `pings_per_socket`,
+    /// `password_hashes`).
+    pub const RATE_LIMITED: &str = "showroom_rate_limited_total";
+    /// Counter: checks of the limits shared through Redis that let a request through because
+    /// Redis failed (they fail open).
+    pub const LIMITS_FAILED_OPEN: &str = "showroom_limits_failed_open_total";
+    /// Gauge: argon2 password hashes and checks running now (at most the gateway's permits).
+    pub const PASSWORD_HASHES_IN_FLIGHT: &str = "showroom_password_hashes_in_flight";
 }
 
 /// Upper bounds (seconds) of the latency histograms' buckets: 1 ms to 10 s.
@@ -135,6 +145,18 @@ fn describe() {
     describe_counter!(
         NATS_RECONNECTS,
         "NATS reconnections after a lost connection."
+    );
+    describe_counter!(
+        RATE_LIMITED,
+        "Requests and frames refused by a limit, by limit."
+    );
+    describe_counter!(
+        LIMITS_FAILED_OPEN,
+        "Shared-limit checks let through because Redis failed."
+    );
+    describe_gauge!(
+        PASSWORD_HASHES_IN_FLIGHT,
+        "Password hashes and checks running now."
     );
 }
 

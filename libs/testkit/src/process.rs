@@ -118,6 +118,10 @@ pub(crate) fn service_env(
                 "SHOWROOM_HEARTBEAT_INTERVAL_SECS",
                 e.heartbeat_secs.to_string(),
             ),
+            // Plain http on loopback: a `Secure` cookie would not come back.
+            ("SHOWROOM_SECURE_COOKIES", "false".into()),
+            // The limits every gateway shares (logins, conversations, uploads).
+            ("SHOWROOM_REDIS_URL", e.redis_url.clone()),
         ]),
         Service::Presence => env.push(("SHOWROOM_REDIS_URL", e.redis_url.clone())),
         Service::Router => env.push(("SHOWROOM_TIMER_TICK_MS", "100".into())),

@@ -11,6 +11,7 @@ use showroom_localinfra::{
     Nats, PgBouncer, PgBouncerOptions, Postgres, PostgresOptions, Redis, SmtpCatcher, TlsFiles,
 };
 use showroom_natsauth::Trust;
+use showroom_rest::limits::LimitsConfig;
 use showroom_runtime::Running;
 use showroom_store::sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -54,6 +55,8 @@ pub struct Stack {
 pub struct GatewayProcess {
     /// Its base URL, e.g. `http://127.0.0.1:41234`.
     pub base_url: String,
+    /// Its admin server (`/metrics`, `/readyz`), e.g. `http://127.0.0.1:41235`.
+    pub admin_url: String,
     _child: tokio::process::Child,
 }
 
@@ -64,13 +67,16 @@ impl GatewayProcess {
     }
 }
 
-/// Timings a test may shorten.
+/// Timings and limits a test may change.
 #[derive(Debug, Clone, Copy)]
 pub struct Tuning {
     /// How often consoles heartbeat (the product's default is 60 s).
     pub heartbeat_secs: u64,
     /// How long a silent device counts (default 90 s).
     pub device_ttl_secs: u64,
+    /// The gateways' limits (the product's defaults; a load test raises the ones its one
+    /// address and fast sockets would meet: [`LimitsConfig::for_load_tests`]).
+    pub limits: LimitsConfig,
 }
 
 impl Default for Tuning {
@@ -78,6 +84,19 @@ impl Default for Tuning {
         Self {
             heartbeat_secs: 60,
             device_ttl_secs: 90,
+            limits: LimitsConfig::default(),
+        }
+    }
+}
+
+impl Tuning {
+    /// The defaults with the limits of [`LimitsConfig::for_load_tests`]: for tests and
+    /// benchmarks whose clients, all on 127.0.0.1, start chats and write as fast as the gateway
+    /// answers.
+    pub fn for_load() -> Self {
+        Self {
+            limits: LimitsConfig::for_load_tests(),
+            ..Self::default()
         }
     }
 }
@@ -181,6 +200,17 @@ impl Stack {
         .await
     }
 
+    /// [`Stack::start_durable`] (with TLS when `tls`) with other timings or limits, e.g.
+    /// [`Tuning::for_load`] for a benchmark that writes as fast as the gateway answers.
+    pub async fn start_durable_tuned(tuning: Tuning, tls: bool) -> anyhow::Result<Stack> {
+        Self::start_with(Options {
+            tuning,
+            tls,
+            ..Options::durable()
+        })
+        .await
+    }
+
     async fn start_with(options: Options) -> anyhow::Result<Stack> {
         let Options {
             pg: mut pg_options,
@@ -272,6 +302,23 @@ impl Stack {
         }
     }
 
+    /// The configuration of a gateway of this stack, on a free port (a test may start another
+    /// with its own settings).
+    pub fn gateway_config(&self) -> showroom_gateway::Config {
+        showroom_gateway::Config {
+            common: self.common(Service::Gateway),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            visitor_token_secret: Secret::new(VISITOR_SECRET),
+            heartbeat_interval_secs: self.tuning.heartbeat_secs,
+            // Plain http on loopback: a `Secure` cookie would not come back.
+            secure_cookies: false,
+            redis_url: Secret::new(self.redis_url()),
+            redis_ca: self.tls.as_ref().map(|t| t.ca.clone()),
+            limits: self.tuning.limits,
+            ..Default::default()
+        }
+    }
+
     /// The shared settings a service of this stack runs with (its own NATS credentials).
     pub fn common(&self, service: Service) -> Common {
         Common {
@@ -320,11 +367,8 @@ impl Stack {
         let running = match service {
             Service::Gateway => {
                 let config = showroom_gateway::Config {
-                    common,
                     http_addr: self.gateway_addr,
-                    visitor_token_secret: Secret::new(VISITOR_SECRET),
-                    heartbeat_interval_secs: self.tuning.heartbeat_secs,
-                    ..Default::default()
+                    ..self.gateway_config()
                 };
                 let r = showroom_gateway::start(config, token).await?;
                 let addr = r.http_addr.context("gateway has an http address")?;
@@ -470,8 +514,20 @@ impl Stack {
 
     /// Starts one more gateway as its own process (`binary`: the built `showroom-gateway`, e.g.
     /// `env!("CARGO_BIN_EXE_showroom-gateway")` in the gateway's tests) on this stack's servers,
-    /// and waits until it is ready. It is killed when dropped.
+    /// with this stack's limits, and waits until it is ready. It is killed when dropped.
     pub async fn gateway_process(&self, binary: &Path) -> anyhow::Result<GatewayProcess> {
+        self.gateway_process_with(binary, &[], &[]).await
+    }
+
+    /// [`Stack::gateway_process`] from a binary that takes arguments (the test kit's
+    /// `showroom-service gateway`, whose process also records metrics) and with more
+    /// environment (it wins over the stack's).
+    pub async fn gateway_process_with(
+        &self,
+        binary: &Path,
+        args: &[&str],
+        extra_env: &[(String, String)],
+    ) -> anyhow::Result<GatewayProcess> {
         let http = showroom_localinfra::free_port()?;
         let admin = showroom_localinfra::free_port()?;
         let endpoints = Endpoints {
@@ -483,10 +539,13 @@ impl Stack {
             stream_replicas: 1,
             heartbeat_secs: self.tuning.heartbeat_secs,
         };
-        let env = service_env(Service::Gateway, &endpoints, admin, Some(http));
-        let child = spawn_ready(binary, &[], &env, admin, None).await?;
+        let mut env = service_env(Service::Gateway, &endpoints, admin, Some(http));
+        env.extend(self.tuning.limits.env());
+        env.extend(extra_env.iter().cloned());
+        let child = spawn_ready(binary, args, &env, admin, None).await?;
         Ok(GatewayProcess {
             base_url: format!("http://127.0.0.1:{http}"),
+            admin_url: format!("http://127.0.0.1:{admin}"),
             _child: child,
         })
     }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use chrono::Utc;
 use serde_json::{Value, json};
 use showroom_proto::bot::{GetForm, TextKey, fill};
-use showroom_proto::contact::{Consent, Language};
+use showroom_proto::contact::{AddressSource, Consent, Language};
 use showroom_proto::forms::{
     Answer, Answers, AttachmentRef, CheckedForm, ContactField, FieldKind, Form, FormKind,
     InputKind, MAX_ANSWER, MAX_FILES, MapsTo, PutForm, SubmitForm,
@@ -110,7 +110,7 @@ pub async fn submit(
             cmd.language,
             &rooftop,
             cmd.page_url.clone(),
-            cmd.ip.clone(),
+            cmd.ip.clone().map(|ip| (ip, cmd.ip_source)),
         ))
     } else {
         None
@@ -147,7 +147,7 @@ pub fn consent_of(
     lang: Language,
     rooftop: &str,
     page_url: Option<String>,
-    ip: Option<String>,
+    ip: Option<(String, Option<AddressSource>)>,
 ) -> Consent {
     Consent {
         text: fill(
@@ -157,7 +157,8 @@ pub fn consent_of(
         version: settings.consent_version_tag(lang),
         at: Utc::now(),
         page_url,
-        ip,
+        ip_source: ip.as_ref().and_then(|(_, source)| *source),
+        ip: ip.map(|(ip, _)| ip),
     }
 }
 

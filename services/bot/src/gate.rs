@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use showroom_bus::Bus;
 use showroom_proto::bot::{BotSettings, TextKey, fill};
-use showroom_proto::contact::{Consent, Contact, Language};
+use showroom_proto::contact::{AddressSource, Consent, Contact, Language};
 use showroom_proto::conversation::{
     Conversation, ConversationCommand, ConversationState, RouteConversation,
 };
@@ -104,6 +104,8 @@ struct Context {
     country: String,
     departments: Vec<(Uuid, String)>,
     client_ip: Option<String>,
+    /// How `client_ip` was worked out.
+    client_ip_source: Option<AddressSource>,
 }
 
 impl Context {
@@ -299,8 +301,8 @@ impl Gate {
 
     async fn context(&self, conv: &Conversation) -> Result<Context, GateError> {
         let settings = read::bot_settings(&self.pool, conv.website_id).await?;
-        let (rooftop, country, client_ip): (String, String, Option<String>) = sqlx::query_as(
-            "SELECT r.name, r.country, c.client_ip FROM conversations c JOIN rooftops r ON r.id = c.rooftop_id WHERE c.id = $1",
+        let (rooftop, country, client_ip, source): (String, String, Option<String>, Option<String>) = sqlx::query_as(
+            "SELECT r.name, r.country, c.client_ip, c.client_ip_source FROM conversations c JOIN rooftops r ON r.id = c.rooftop_id WHERE c.id = $1",
         )
         .bind(conv.id)
         .fetch_one(&self.pool)
@@ -319,6 +321,7 @@ impl Gate {
             country,
             departments,
             client_ip,
+            client_ip_source: source.as_deref().and_then(AddressSource::parse),
         })
     }
 
@@ -452,6 +455,7 @@ fn answer(
                     at,
                     page_url: conv.page_url.clone(),
                     ip: ctx.client_ip.clone(),
+                    ip_source: ctx.client_ip_source,
                 });
                 (Step::Done, Vec::new())
             }

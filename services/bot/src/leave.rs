@@ -218,6 +218,7 @@ pub async fn leave(
             at: now,
             page_url: page_url.clone(),
             ip: cmd.ip.clone(),
+            ip_source: cmd.ip_source,
         }),
         (Some(_), None, Some(_)) => {
             let settings = read::bot_settings(pool, cmd.website_id)
@@ -232,6 +233,7 @@ pub async fn leave(
                 at: now,
                 page_url: page_url.clone(),
                 ip: cmd.ip.clone(),
+                ip_source: cmd.ip_source,
             })
         }
         (Some(_), None, None) => None,

@@ -536,8 +536,9 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
     if (leave && leave.busy && e.ref && e.ref === leave.frame.ref) return leaveRefused(e);
     if (mail && mail.busy && e.ref && e.ref === mail.frame.ref) return mailRefused(e);
     const p = e.ref && pending.get(e.ref);
-    if (p && e.code === 'unavailable') { // not stored: retry the very same frame
-      setTimeout(() => { if (pending.has(e.ref)) raw(p.frame); }, 2000);
+    if (p && (e.code === 'unavailable' || e.code === 'rate_limited')) { // not stored: the very same frame again
+      const wait = e.code === 'rate_limited' ? Math.max(1, e.retry_after_secs || 1) * 1000 : 2000;
+      setTimeout(() => { if (pending.has(e.ref)) raw(p.frame); }, wait);
       return;
     }
     if (p) { pending.delete(e.ref); markFailed(p.el); renderQuick(); }

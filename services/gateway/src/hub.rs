@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use showroom_proto::conversation::{ConversationEvent, ConversationEventKind, TransferState};
 use showroom_proto::frames::{
-    ConversationView, InternalFrame, ServerFrame, TypingAuthor, WithdrawReason,
+    ConversationView, ErrorFrame, InternalFrame, ServerFrame, TypingAuthor, WithdrawReason,
 };
 use showroom_proto::internal::{InternalEvent, InternalEventKind, InternalMessage};
 use showroom_proto::message::{AuthorKind, Message};
@@ -87,6 +87,22 @@ impl Outbound {
     /// An `error` frame answering the client's `ref`.
     pub fn error(code: &str, message: impl Into<String>, r#ref: Option<&str>) -> Self {
         Self::reply(&ServerFrame::error(code, message), r#ref)
+    }
+
+    /// A `rate_limited` error frame: a limit refused the client's frame (nothing of it was
+    /// stored or forwarded); the same frame may be sent again after `retry_after_secs`.
+    pub fn rate_limited(
+        retry_after_secs: u64,
+        message: impl Into<String>,
+        r#ref: Option<&str>,
+    ) -> Self {
+        let frame = ServerFrame::Error(ErrorFrame {
+            code: "rate_limited".into(),
+            message: message.into(),
+            fields: None,
+            retry_after_secs: Some(retry_after_secs),
+        });
+        Self::reply(&frame, r#ref)
     }
 
     /// A `message` frame of a customer conversation.

@@ -18,10 +18,13 @@
 //! - `ws`: the widget and console socket protocols, and each socket's ordered writer.
 //! - `hub`: which socket gets which event.
 //! - `events`: following the streams.
+//! - `headers`: security headers (CSP, framing, `nosniff`, CORP, `no-store` on the API) and
+//!   `charset=utf-8` on text, on every HTTP answer.
 //! - [`transcript`]: gapless, idempotent message storage (tables owned here).
 //! - `internal`: internal chats' messages (tables owned here) and their commands.
 
 mod events;
+mod headers;
 mod hub;
 mod internal;
 pub mod transcript;
@@ -51,6 +54,7 @@ use uuid::Uuid;
 
 use hub::{Hub, Outbound};
 use showroom_rest::Rest;
+use showroom_rest::limits::{Limits, LimitsConfig};
 use showroom_rest::visitor::VisitorKeys;
 
 /// The name under which the service registers with the NATS service API.
@@ -75,8 +79,24 @@ pub struct Config {
     pub session_ttl_hours: u64,
     /// Directory of the widget, demo and console pages.
     pub assets_dir: PathBuf,
-    /// Mark the session cookie `Secure` (behind HTTPS).
+    /// Mark the session cookie `Secure` (behind HTTPS). On by default; only the dev launcher
+    /// and the test kit, which serve plain `http` on loopback, turn it off.
     pub secure_cookies: bool,
+    /// The proxies (CIDRs) whose `Forwarded` / `X-Forwarded-For` headers are believed: the
+    /// ingress in front of the gateway. Empty (the default): the TCP peer is the client.
+    pub trusted_proxies: showroom_rest::extract::TrustedProxies,
+    /// Redis, where the limits every gateway replica shares are counted (failed logins,
+    /// conversations started, uploads): `redis://`, or `rediss://` for TLS; may hold a password.
+    /// When it fails those limits fail open (`showroom_rest::limits`).
+    pub redis_url: Secret,
+    /// The CA (PEM) that signed Redis's certificate, for `rediss://` (`SHOWROOM_REDIS_CA`).
+    /// Unset: the system's roots.
+    #[serde(default)]
+    pub redis_ca: Option<PathBuf>,
+    /// The abuse limits (`SHOWROOM_LOGIN_FREE_FAILURES`, `SHOWROOM_MESSAGES_PER_SOCKET_PER_SEC`,
+    /// …; `docs/architecture.md`, "Limits").
+    #[serde(flatten)]
+    pub limits: LimitsConfig,
 }
 
 impl Default for Config {
@@ -88,7 +108,11 @@ impl Default for Config {
             heartbeat_interval_secs: 60,
             session_ttl_hours: 12,
             assets_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/assets")),
-            secure_cookies: false,
+            secure_cookies: true,
+            trusted_proxies: Default::default(),
+            redis_url: Secret::new("redis://127.0.0.1:6379"),
+            redis_ca: None,
+            limits: LimitsConfig::default(),
         }
     }
 }
@@ -249,6 +273,13 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         config.visitor_token_secret.expose().as_bytes().to_vec()
     };
     let hub = Arc::new(Hub::default());
+    let limits = Limits::connect(
+        config.limits,
+        config.redis_url.expose(),
+        config.redis_ca.as_deref(),
+    )
+    .await
+    .context("setting up the limits' Redis")?;
     let rest = Arc::new(Rest {
         bus: base.bus.clone(),
         pool: base.pool.clone(),
@@ -257,7 +288,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
             session_ttl_hours: config.session_ttl_hours,
             secure_cookies: config.secure_cookies,
             http_addr: config.http_addr,
+            trusted_proxies: config.trusted_proxies.clone(),
         },
+        limits,
     });
     let state = Arc::new(AppState {
         rest,
@@ -335,10 +368,6 @@ pub fn router(state: Arc<AppState>) -> axum::Router {
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-cache"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
         ));
     axum::Router::new()
         .merge(api)
@@ -360,5 +389,41 @@ pub fn router(state: Arc<AppState>) -> axum::Router {
         // Bodies of at most 64 KiB, except the attachment upload, which raises its own limit
         // (a route's DefaultBodyLimit wins over this outer one).
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+        // A control character in a path or query (`%00`) is a 400 before any route sees it.
+        .layer(axum::middleware::from_fn(
+            showroom_rest::extract::refuse_control_in_uri,
+        ))
+        // Security headers and charsets on every answer, the refusals above included.
+        .layer(axum::middleware::from_fn(headers::secure))
         .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_cookies_are_secure_unless_turned_off() {
+        assert!(Config::default().secure_cookies);
+        let plain: Config = showroom_config::load_from([("SECURE_COOKIES", "false")]).unwrap();
+        assert!(!plain.secure_cookies);
+    }
+
+    #[test]
+    fn trusted_proxies_are_read_as_cidrs() {
+        let c: Config =
+            showroom_config::load_from([("TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.10")]).unwrap();
+        assert!(c.trusted_proxies.contains("10.2.3.4".parse().unwrap()));
+        assert!(c.trusted_proxies.contains("192.168.1.10".parse().unwrap()));
+        assert!(!c.trusted_proxies.contains("192.168.1.11".parse().unwrap()));
+        assert!(
+            !Config::default()
+                .trusted_proxies
+                .contains("127.0.0.1".parse().unwrap())
+        );
+        assert!(
+            showroom_config::load_from::<Config, _, _, _>([("TRUSTED_PROXIES", "10.0.0/8")])
+                .is_err()
+        );
+    }
 }

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use showroom_bus::Bus;
 use showroom_proto::message::{Author, AuthorKind, Message, PostMessage};
 use showroom_proto::{Envelope, v1};
-use showroom_testkit::{Http, PASSWORD, Socket, Stack, Tenant, accepted_chat};
+use showroom_testkit::{Http, PASSWORD, Socket, Stack, Tenant, Tuning, accepted_chat};
 use tokio::sync::Barrier;
 use uuid::Uuid;
 
@@ -21,6 +21,10 @@ use uuid::Uuid;
 const PAIRS: usize = 100;
 /// Rounds per pair of writers.
 const ROUNDS: usize = 10;
+
+// The writers send as fast as the gateway answers, 2 000 messages into one chat: far past the
+// limits a person meets (5 a second per socket, 60 a minute per chat), so the race tests raise
+// them (`Tuning::for_load`).
 
 fn gateway_binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_showroom-gateway"))
@@ -220,7 +224,7 @@ async fn rounds(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_writers_at_once_reach_both_sockets_in_order() -> anyhow::Result<()> {
-    let stack = Stack::start().await?;
+    let stack = Stack::start_tuned(Tuning::for_load()).await?;
     let t = Tenant::seed(&stack.pool, "Order", 1).await?;
     let (shopper, _, agent, conv) = chat_between(&t, &stack.ws_url(""), &stack.base_url).await?;
     rounds(&stack, &t, shopper, agent, None, &conv).await?;
@@ -229,7 +233,7 @@ async fn two_writers_at_once_reach_both_sockets_in_order() -> anyhow::Result<()>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn writers_on_three_gateway_processes_reach_every_socket_in_order() -> anyhow::Result<()> {
-    let stack = Stack::start().await?;
+    let stack = Stack::start_tuned(Tuning::for_load()).await?;
     let t = Tenant::seed(&stack.pool, "Spread", 1).await?;
     // One after the other: each has bound its ports before the next looks for free ones.
     let g1 = stack.gateway_process(gateway_binary()).await?;

@@ -334,13 +334,18 @@ impl Leads {
         Ok(LeadWithHistory { lead, history })
     }
 
-    /// The leads a chat made or was merged into.
+    /// The leads a chat made or was merged into; `not_found` for a chat that is not the
+    /// group's (rather than an empty list, which would say nothing about the id).
     pub async fn of_conversation(
         &self,
         group: Uuid,
         _request: Uuid,
         q: LeadsOf,
     ) -> Result<Vec<Lead>, CommandError> {
+        read::conversation(&self.pool, group, q.conversation_id)
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| CommandError::new(ErrorCode::NotFound, "no such conversation"))?;
         read::leads(
             &self.pool,
             group,

@@ -8,7 +8,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use std::path::Path;
 
-use anyhow::Context;
 use redis::aio::ConnectionManager;
 use uuid::Uuid;
 
@@ -56,18 +55,7 @@ impl Devices {
     /// reconnects by itself when Redis restarts. A first plain connection fails at once on a
     /// wrong address, certificate or CA, instead of the manager's retries.
     pub async fn connect(url: &str, ca: Option<&Path>, ttl: Duration) -> anyhow::Result<Self> {
-        let client = match ca {
-            Some(ca) => {
-                let root = std::fs::read(ca)
-                    .with_context(|| format!("reading the Redis CA file {}", ca.display()))?;
-                let certs = redis::TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(root),
-                };
-                redis::Client::build_with_tls(url, certs)?
-            }
-            None => redis::Client::open(url)?,
-        };
+        let client = showroom_config::redis_client(url, ca)?;
         drop(client.get_multiplexed_async_connection().await?);
         let conn = ConnectionManager::new(client).await?;
         Ok(Self { conn, ttl })

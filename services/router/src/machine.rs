@@ -512,10 +512,10 @@ impl Machine {
             "WITH c AS ( \
                 INSERT INTO conversations (id, group_id, website_id, rooftop_id, department_id, visitor_id, \
                     shopper_name, state, offline_reason, team_id, offered_to, variables, vehicle, previous_id, ended_at, ended_by, \
-                    language, department_pending, page_url, client_ip, form_id) \
+                    language, department_pending, page_url, client_ip, form_id, client_ip_source) \
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $16, \
                     (SELECT p.id FROM conversations p WHERE p.website_id = $3 AND p.visitor_id = $6 ORDER BY p.created_at DESC LIMIT 1), \
-                    CASE WHEN $13 THEN now() END, CASE WHEN $13 THEN 'system' END, $17, $18, $19, $20, $21) \
+                    CASE WHEN $13 THEN now() END, CASE WHEN $13 THEN 'system' END, $17, $18, $19, $20, $21, $22) \
                 ON CONFLICT (website_id, visitor_id) WHERE state IN ('bot', 'incoming', 'active') DO NOTHING RETURNING id), \
              p AS (INSERT INTO participants (conversation_id, kind, participant_id, left_at) \
                 SELECT id, 'shopper', $6, CASE WHEN $13 THEN now() END FROM c), \
@@ -545,6 +545,12 @@ impl Machine {
         .bind(&page_url)
         .bind(&client_ip)
         .bind(cmd.form_id)
+        .bind(
+            client_ip
+                .as_ref()
+                .and(cmd.client_ip_source)
+                .map(|s| s.as_str()),
+        )
         .fetch_optional(&mut *tx)
         .await
         .map_err(db_error)?;

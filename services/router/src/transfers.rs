@@ -388,6 +388,20 @@ impl Machine {
             Some((_, role)) if role == "manager" || role == "admin" => {}
             _ => return Err(not_allowed("only a manager can reassign chats")),
         }
+        // Another group's chat is not there, whatever else is wrong with the request.
+        let known: Option<bool> =
+            sqlx::query_scalar("SELECT true FROM conversations WHERE id = $1 AND group_id = $2")
+                .bind(cmd.conversation_id)
+                .bind(group)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?;
+        if known.is_none() {
+            return Err(CommandError::new(
+                ErrorCode::NotFound,
+                "no such conversation",
+            ));
+        }
         let Some((name, _)) = self.agent_name(group, cmd.to_agent).await? else {
             return Err(CommandError::new(ErrorCode::NotFound, "no such agent"));
         };

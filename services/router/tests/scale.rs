@@ -292,6 +292,7 @@ async fn three_replicas_ten_thousand_chats_one_killed() -> anyhow::Result<()> {
                         language: Default::default(),
                         page_url: None,
                         client_ip: None,
+                        client_ip_source: None,
                         form_id: None,
                     },
                 );

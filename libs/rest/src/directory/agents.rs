@@ -97,22 +97,31 @@ pub async fn agent(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Age
     .await
 }
 
-/// The agent with this e-mail and its password hash.
-pub async fn agent_for_login(pool: &PgPool, email: &str) -> sqlx::Result<Option<(Agent, String)>> {
+/// Most accounts one e-mail may log into (one per dealer group that uses the address): a
+/// login verifies the password against each, so this bounds its work.
+pub const MAX_LOGIN_ACCOUNTS: i64 = 5;
+
+/// The active agents with this e-mail (one per group at most), oldest first, with their
+/// password hashes.
+pub async fn agents_for_login(pool: &PgPool, email: &str) -> sqlx::Result<Vec<(Agent, String)>> {
     #[derive(sqlx::FromRow)]
     struct Row {
         #[sqlx(flatten)]
         agent: Agent,
         password_hash: String,
     }
-    let row: Option<Row> = sqlx::query_as(
+    let rows: Vec<Row> = sqlx::query_as(
         "SELECT id, group_id, email, first_name, last_name, role, auto_away_secs, password_hash FROM agents \
-         WHERE lower(email) = lower($1) AND deactivated_at IS NULL",
+         WHERE lower(email) = lower($1) AND deactivated_at IS NULL ORDER BY created_at, id LIMIT $2",
     )
     .bind(email.trim())
-    .fetch_optional(pool)
+    .bind(MAX_LOGIN_ACCOUNTS)
+    .fetch_all(pool)
     .await?;
-    Ok(row.map(|r| (r.agent, r.password_hash)))
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.agent, r.password_hash))
+        .collect())
 }
 
 /// The URL of an agent's headshot, relative to the gateway; `version` makes a new upload a new
@@ -235,17 +244,19 @@ pub struct AgentInput<'a> {
 }
 
 /// Creates an agent with its memberships in one transaction (the password hashed with
-/// argon2id off the async threads); [`DirectoryError::Taken`] (`email`) when any agent of any
-/// group logs in with this e-mail.
+/// argon2id off the async threads); [`DirectoryError::Taken`] (`email`) when another agent of
+/// the group has this e-mail (another group's agents do not count, and are never revealed).
 pub async fn create_agent(
     pool: &PgPool,
+    limits: &crate::limits::Limits,
     group: Uuid,
     a: AgentInput<'_>,
 ) -> Result<Uuid, DirectoryError> {
     let password = a.password.to_string();
-    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| DirectoryError::Hash(e.to_string()))?
+    // Within the gateway's password-hash permits (`crate::limits`).
+    let hash = limits
+        .hashing(move || hash_password(&password))
+        .await?
         .map_err(|e| DirectoryError::Hash(e.to_string()))?;
     let id = Uuid::now_v7();
     let mut tx = pool.begin().await?;

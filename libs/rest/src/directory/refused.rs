@@ -17,6 +17,9 @@ pub enum DirectoryError {
     /// The password could not be hashed.
     #[error("hashing the password: {0}")]
     Hash(String),
+    /// Every password-hash permit stayed taken (`crate::limits`): retry in this many seconds.
+    #[error("too many password hashes at once; retry in {0} s")]
+    Busy(u64),
     /// Postgres failed.
     #[error(transparent)]
     Db(#[from] sqlx::Error),

@@ -24,6 +24,11 @@ pub struct Website {
     /// The widget's look (`websites.appearance`, read with
     /// [`showroom_proto::appearance::Appearance::from_stored`]).
     pub appearance: serde_json::Value,
+    /// Its own limit on conversations started per client address per hour (`None`: the
+    /// gateway's default; see `crate::limits`).
+    pub conversations_per_ip_per_hour: Option<i32>,
+    /// Its own limit on conversations started per minute (`None`: the gateway's default).
+    pub conversations_per_minute: Option<i32>,
 }
 
 impl Website {
@@ -41,7 +46,7 @@ impl Website {
 pub async fn website_by_key(pool: &PgPool, key: &str) -> sqlx::Result<Option<Website>> {
     sqlx::query_as(
         "SELECT w.id, w.group_id, w.rooftop_id, w.name, r.name AS rooftop_name, w.allowed_origins, \
-           w.appearance \
+           w.appearance, w.conversations_per_ip_per_hour, w.conversations_per_minute \
          FROM websites w JOIN rooftops r ON r.id = w.rooftop_id WHERE w.widget_key = $1",
     )
     .bind(key)
@@ -68,6 +73,26 @@ pub struct WebsiteView {
     pub appearance: Appearance,
     /// The HTML to paste into the dealer's pages.
     pub snippet: String,
+    /// Its own limits on the conversations started on it (`null` each: the gateway's default).
+    pub limits: WebsiteLimits,
+}
+
+/// A website's own limits on the conversations started on it; `null` is the gateway's default
+/// (20 per client address per hour, 300 per minute). Above them the widget's `start` is
+/// answered `rate_limited` and a dealer form's message 429.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+pub struct WebsiteLimits {
+    /// Conversations one client address may start on this website per hour (1 to 100000), all
+    /// at once if it likes; `null`: the default (20). Raise it for a site whose shoppers share
+    /// few addresses (a showroom's own Wi-Fi kiosk).
+    #[serde(default)]
+    pub conversations_per_ip_per_hour: Option<i32>,
+    /// Conversations this website may start per minute from all addresses together (1 to
+    /// 100000); `null`: the default (300).
+    #[serde(default)]
+    pub conversations_per_minute: Option<i32>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -79,6 +104,8 @@ struct WebsiteRow {
     widget_key: String,
     allowed_origins: Vec<String>,
     appearance: serde_json::Value,
+    conversations_per_ip_per_hour: Option<i32>,
+    conversations_per_minute: Option<i32>,
 }
 
 impl WebsiteRow {
@@ -92,6 +119,10 @@ impl WebsiteRow {
             rooftop_name: self.rooftop_name,
             widget_key: self.widget_key,
             allowed_origins: self.allowed_origins,
+            limits: WebsiteLimits {
+                conversations_per_ip_per_hour: self.conversations_per_ip_per_hour,
+                conversations_per_minute: self.conversations_per_minute,
+            },
         }
     }
 }
@@ -105,7 +136,8 @@ pub fn snippet(base: &str, key: &str) -> String {
 /// The websites of a dealer group, by dealership and name; snippets point at `base`.
 pub async fn websites_of(pool: &PgPool, group: Uuid, base: &str) -> sqlx::Result<Vec<WebsiteView>> {
     let rows: Vec<WebsiteRow> = sqlx::query_as(
-        "SELECT w.id, w.name, w.rooftop_id, r.name AS rooftop_name, w.widget_key, w.allowed_origins, w.appearance \
+        "SELECT w.id, w.name, w.rooftop_id, r.name AS rooftop_name, w.widget_key, w.allowed_origins, w.appearance, \
+           w.conversations_per_ip_per_hour, w.conversations_per_minute \
          FROM websites w JOIN rooftops r ON r.id = w.rooftop_id WHERE w.group_id = $1 ORDER BY r.name, w.name, w.id",
     )
     .bind(group)
@@ -122,7 +154,8 @@ pub async fn website_view(
     base: &str,
 ) -> sqlx::Result<Option<WebsiteView>> {
     let row: Option<WebsiteRow> = sqlx::query_as(
-        "SELECT w.id, w.name, w.rooftop_id, r.name AS rooftop_name, w.widget_key, w.allowed_origins, w.appearance \
+        "SELECT w.id, w.name, w.rooftop_id, r.name AS rooftop_name, w.widget_key, w.allowed_origins, w.appearance, \
+           w.conversations_per_ip_per_hour, w.conversations_per_minute \
          FROM websites w JOIN rooftops r ON r.id = w.rooftop_id WHERE w.id = $1 AND w.group_id = $2",
     )
     .bind(id)
@@ -133,7 +166,7 @@ pub async fn website_view(
 }
 
 /// Creates a website with a fresh widget key (retried on the unlikely clash of two random
-/// keys); `appearance` is the validated JSON object.
+/// keys); `appearance` is the validated JSON object, `limits` checked.
 pub async fn create_website(
     pool: &PgPool,
     group: Uuid,
@@ -141,6 +174,7 @@ pub async fn create_website(
     name: &str,
     allowed_origins: &[String],
     appearance: &serde_json::Value,
+    limits: WebsiteLimits,
 ) -> sqlx::Result<Uuid> {
     let id = Uuid::now_v7();
     let mut attempt = 0;
@@ -148,8 +182,9 @@ pub async fn create_website(
         attempt += 1;
         let key = widget_key();
         let done = sqlx::query(
-            "INSERT INTO websites (id, group_id, rooftop_id, name, widget_key, allowed_origins, appearance) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO websites (id, group_id, rooftop_id, name, widget_key, allowed_origins, appearance, \
+               conversations_per_ip_per_hour, conversations_per_minute) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(id)
         .bind(group)
@@ -158,6 +193,8 @@ pub async fn create_website(
         .bind(&key)
         .bind(allowed_origins)
         .bind(appearance)
+        .bind(limits.conversations_per_ip_per_hour)
+        .bind(limits.conversations_per_minute)
         .execute(pool)
         .await;
         match done {
@@ -182,8 +219,8 @@ pub fn widget_key() -> String {
         .collect()
 }
 
-/// Changes a website's name, allowed origins and (when given) appearance; false when `group`
-/// has no such website.
+/// Changes a website's name, allowed origins and (when given) appearance and limits; false
+/// when `group` has no such website.
 pub async fn update_website(
     db: impl PgExecutor<'_>,
     group: Uuid,
@@ -191,9 +228,12 @@ pub async fn update_website(
     name: &str,
     allowed_origins: &[String],
     appearance: Option<&serde_json::Value>,
+    limits: Option<WebsiteLimits>,
 ) -> sqlx::Result<bool> {
     let done = sqlx::query(
-        "UPDATE websites SET name = $3, allowed_origins = $4, appearance = COALESCE($5, appearance) \
+        "UPDATE websites SET name = $3, allowed_origins = $4, appearance = COALESCE($5, appearance), \
+           conversations_per_ip_per_hour = CASE WHEN $6 THEN $7 ELSE conversations_per_ip_per_hour END, \
+           conversations_per_minute = CASE WHEN $6 THEN $8 ELSE conversations_per_minute END \
          WHERE id = $1 AND group_id = $2",
     )
     .bind(id)
@@ -201,6 +241,9 @@ pub async fn update_website(
     .bind(name)
     .bind(allowed_origins)
     .bind(appearance)
+    .bind(limits.is_some())
+    .bind(limits.and_then(|l| l.conversations_per_ip_per_hour))
+    .bind(limits.and_then(|l| l.conversations_per_minute))
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)

@@ -46,7 +46,7 @@ fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
 }
 
 /// A valid `w` × `h` RGB PNG of one colour.
-fn png(w: u32, h: u32, rgb: [u8; 3]) -> Vec<u8> {
+pub(crate) fn png(w: u32, h: u32, rgb: [u8; 3]) -> Vec<u8> {
     // Each row: filter byte 0 (none), then the pixels.
     let row: Vec<u8> = std::iter::once(0).chain((0..w).flat_map(|_| rgb)).collect();
     let raw: Vec<u8> = (0..h).flat_map(|_| row.iter().copied()).collect();
@@ -1021,6 +1021,7 @@ async fn a_deactivated_agent_cannot_log_in_or_get_chats_and_passwords_change() -
     let stack = Stack::start_tuned(Tuning {
         heartbeat_secs: 1,
         device_ttl_secs: 3,
+        ..Tuning::default()
     })
     .await?;
     let t = Tenant::seed(&stack.pool, "Leavers", 2).await?;

@@ -148,6 +148,75 @@ async fn nothing_of_one_dealer_group_is_readable_by_another() -> anyhow::Result<
         "another group's department: {sales_a}"
     );
 
+    // B's manager gets 404 for A's chat too, whatever else the request says (the agent to
+    // reassign to is not online: that would be a 403 for a chat of B's own).
+    showroom_store::sqlx::query("UPDATE agents SET role = 'manager' WHERE id = $1")
+        .bind(b.agents[0].0)
+        .execute(&stack.pool)
+        .await?;
+    let unknown = uuid::Uuid::new_v4();
+    for path in [
+        format!("/api/v1/conversations/{conv}/leads"),
+        format!("/api/v1/conversations/{unknown}/leads"),
+    ] {
+        let (status, body) = api_b.get(&path).await?;
+        assert_eq!(
+            (status.as_u16(), body["error"]["code"].as_str()),
+            (404, Some("not_found")),
+            "{path}: {body}"
+        );
+    }
+    let to_b = json!({"agent_id": b.agents[0].0}).to_string();
+    for id in [conv.clone(), unknown.to_string()] {
+        let (status, body) = api_b
+            .post(&format!("/api/v1/conversations/{id}/reassign"), &to_b)
+            .await?;
+        assert_eq!(
+            (status.as_u16(), body["error"]["code"].as_str()),
+            (404, Some("not_found")),
+            "reassign {id}: {body}"
+        );
+    }
+    // An address A's agent uses is free in B: nothing tells B that A has it, and each password
+    // logs into its own group's account.
+    let shared = &a.agents[0].1;
+    let other_password = "another group, another password";
+    let (status, body) = api_b
+        .post(
+            "/api/v1/agents",
+            &json!({"email": shared, "first_name": "Same", "last_name": "Address",
+                "role": "agent", "password": other_password})
+            .to_string(),
+        )
+        .await?;
+    assert_eq!(status.as_u16(), 201, "{body}");
+    let (status, body) = api_b
+        .post(
+            "/api/v1/agents",
+            &json!({"email": shared.to_uppercase(), "first_name": "Twice", "last_name": "In B",
+                "role": "agent", "password": other_password})
+            .to_string(),
+        )
+        .await?;
+    assert_eq!(
+        (
+            status.as_u16(),
+            body["error"]["fields"]["email"].is_string()
+        ),
+        (409, true),
+        "twice in one group: {body}"
+    );
+    for (password, group) in [(PASSWORD, a.group), (other_password, b.group)] {
+        let (status, body) = http
+            .post(
+                "/api/v1/auth/login",
+                &json!({"email": shared, "password": password}).to_string(),
+            )
+            .await?;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["agent"]["group_id"], json!(group), "{body}");
+    }
+
     // Without a session nothing is readable, and the console socket is refused.
     let (status, _) = http.get(&format!("/api/v1/conversations/{conv}")).await?;
     assert_eq!(status, 401);
@@ -441,9 +510,10 @@ async fn discovery_openapi_and_probes() -> anyhow::Result<()> {
 }
 
 /// A database failure means the same on REST as on the bus (`libs/store/src/fault.rs`): a NUL
-/// character Postgres refuses is a 400 that says so, both where the gateway stores itself (the
-/// login's lookup) and where it forwards to a service (a message left, stored by the bot), and a
-/// database that is down is a 503 with a JSON body, never a 500; then everything works again.
+/// character (which Postgres refuses) is a 400 naming the field, both where the gateway stores
+/// itself (the login's lookup) and where it forwards to a service (a message left, stored by the
+/// bot): the edge refuses it before either (`showroom_proto::text`); a database that is down is
+/// a 503 with a JSON body, never a 500; then everything works again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn database_failures_answer_the_same_on_rest_and_over_the_bus() -> anyhow::Result<()> {
     let mut stack = Stack::start().await?;
@@ -453,12 +523,7 @@ async fn database_failures_answer_the_same_on_rest_and_over_the_bus() -> anyhow:
     let (st, body) = http.post("/api/v1/auth/login", &login).await?;
     assert_eq!(st, 400, "{body}");
     assert_eq!(body["error"]["code"], "bad_request", "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("NUL")),
-        "{body}"
-    );
+    assert!(body["error"]["fields"]["email"].is_string(), "{body}");
     let form = json!({"first_name": "Ann", "last_name": "Lee", "email": "ann@example.com",
         "message": "white Tacoma\u{0}, still there?"});
     let (st, body) = http
@@ -480,5 +545,113 @@ async fn database_failures_answer_the_same_on_rest_and_over_the_bus() -> anyhow:
         Ok((st == 200).then_some(()))
     })
     .await?;
+    stack.stop().await
+}
+
+/// A control character (NUL above all: Postgres refuses it) in any text is refused at the edge
+/// with a 400 or an error frame naming the field, before anything stores it, and the socket
+/// goes on; a frame too big to read is answered before the socket closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn control_characters_are_refused_naming_the_field() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let t = Tenant::seed(&stack.pool, "Controls", 1).await?;
+    let http = Http::new(&stack.base_url);
+    let field_refused = |(s, v): (reqwest::StatusCode, serde_json::Value), field: &str| {
+        assert_eq!(s.as_u16(), 400, "{field}: {v}");
+        assert_eq!(v["error"]["code"], "bad_request", "{field}: {v}");
+        assert!(
+            v["error"]["fields"][field]
+                .as_str()
+                .is_some_and(|r| r.contains("control characters")),
+            "names `{field}`: {v}"
+        );
+    };
+
+    // REST bodies, with no login needed: was a 500.
+    let login = json!({"email": "a\u{0}@x.example", "password": PASSWORD}).to_string();
+    field_refused(http.post("/api/v1/auth/login", &login).await?, "email");
+    // A form's nested answer, named by its path: was a 503.
+    let left = json!({"first_name": "Ann", "last_name": "Lee", "email": "ann@x.example",
+        "message": "call me\u{0}", "consent": {"text": "ok\u{1b}", "version": "1"}})
+    .to_string();
+    field_refused(
+        http.post(&format!("/api/v1/widget/{}/messages", t.key), &left)
+            .await?,
+        "consent.text",
+    );
+    // Queries and paths (`%00`).
+    let token = http.login(&t.agents[0].1, PASSWORD).await?;
+    let api = http.with_token(&token);
+    field_refused(
+        api.get("/api/v1/conversations?state=open%00").await?,
+        "state",
+    );
+    field_refused(api.get("/api/v1/conversations/%00").await?, "path");
+    // Socket frames: an error naming the field, never stored, the socket still open.
+    let _agent = stack.agent(&t.agents[0].1, "available").await?;
+    let mut w = Socket::widget(&stack.ws_url(""), &t.key, &t.origin).await?;
+    w.ask(json!({"type": "hello", "v": 1})).await?;
+    let start = w
+        .ask(json!({"type": "start", "department_id": t.sales, "variables": {"x\u{0}": "1"}}))
+        .await?;
+    assert_eq!(start["code"], "bad_request", "{start}");
+    assert!(start["fields"]["variables.x\\u{0}"].is_string(), "{start}");
+    w.ask(json!({"type": "start", "department_id": t.sales}))
+        .await?;
+    let nul = w
+        .ask(json!({"type": "send", "client_msg_id": "n", "text": "hi\u{0}there"}))
+        .await?;
+    assert_eq!(
+        (nul["type"].as_str(), nul["code"].as_str()),
+        (Some("error"), Some("bad_request")),
+        "{nul}"
+    );
+    assert!(nul["fields"]["text"].is_string(), "{nul}");
+    let ok = w
+        .ask(json!({"type": "send", "client_msg_id": "ok", "text": "line one\nline\ttwo"}))
+        .await?;
+    assert_eq!(ok["type"], "ack", "{ok}");
+    let stored: Vec<String> = showroom_store::sqlx::query_scalar(
+        "SELECT body FROM messages WHERE conversation_id = $1 AND author_kind = 'shopper'",
+    )
+    .bind(uuid::Uuid::parse_str(
+        ok["conversation_id"].as_str().unwrap_or_default(),
+    )?)
+    .fetch_all(&stack.pool)
+    .await?;
+    assert_eq!(stored, vec!["line one\nline\ttwo".to_string()]);
+
+    let mut c = Socket::console(&stack.ws_url(""), &token).await?;
+    c.ask(json!({"type": "hello", "v": 1})).await?;
+    let esc = c
+        .ask(
+            json!({"type": "internal_send", "chat_id": uuid::Uuid::new_v4(),
+            "client_msg_id": "e", "text": "\u{1b}[31mred"}),
+        )
+        .await?;
+    assert_eq!(esc["code"], "bad_request", "{esc}");
+    assert!(esc["fields"]["text"].is_string(), "{esc}");
+    assert_eq!(c.ask(json!({"type": "ping"})).await?["type"], "pong");
+
+    // A frame of 2 MiB is not read: `too_large` comes before the socket closes.
+    w.send_text(&format!(
+        r#"{{"type":"ping","pad":"{}"}}"#,
+        "x".repeat(2 << 20)
+    ))
+    .await?;
+    let big = w.recv_type("error").await?;
+    assert_eq!(big["code"], "too_large", "{big}");
+    let mut closed = false;
+    for _ in 0..20 {
+        match w.next_within(Duration::from_secs(5)).await {
+            Err(_) => {
+                closed = true;
+                break;
+            }
+            Ok(None) => break,
+            Ok(Some(_)) => {}
+        }
+    }
+    assert!(closed, "the socket closes after a frame it cannot read");
     stack.stop().await
 }

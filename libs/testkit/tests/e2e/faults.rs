@@ -656,7 +656,10 @@ struct Row {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nothing_acknowledged_is_lost_or_doubled_when_any_one_node_or_process_dies()
 -> anyhow::Result<()> {
-    let mut fleet = Fleet::start(service_binary(), 2).await?;
+    // Every shopper and agent is on 127.0.0.1 and starts chats back to back: the limits on
+    // conversations per address (and on messages) are raised, as for any load test.
+    let limits = showroom_rest::limits::LimitsConfig::for_load_tests().env();
+    let mut fleet = Fleet::start_with_env(service_binary(), 2, limits).await?;
     let t = Arc::new(Tenant::seed(&fleet.pool, "Faults", SHOPPERS).await?);
     let gateways = fleet.gateway_urls();
 

@@ -428,7 +428,12 @@ async fn the_rest_call_takes_a_dealers_form_and_names_each_wrong_field() -> anyh
         "consent": {"text": "You agree that we may text you.", "version": "2026-01"},
         "vehicle": {"vin": "5J6RW2H85NL001234", "year": 2022, "make": "Honda", "model": "CR-V"},
     });
-    let (s, v) = post(good.clone(), vec![("Idempotency-Key", "form-77".into())]).await?;
+    // A client's own X-Forwarded-For is not believed: no proxy is trusted by default.
+    let forged = vec![
+        ("Idempotency-Key", "form-77".into()),
+        ("X-Forwarded-For", "203.0.113.77".into()),
+    ];
+    let (s, v) = post(good.clone(), forged).await?;
     assert_eq!(s, 202, "{v}");
     let id = v["id"].as_str().unwrap_or_default().to_string();
     let ev = next_left(&mut sub).await?;
@@ -451,6 +456,7 @@ async fn the_rest_call_takes_a_dealers_form_and_names_each_wrong_field() -> anyh
         "https://www.forms.example/used/crv"
     );
     assert_eq!(ev["contact"]["consent"]["ip"], "127.0.0.1");
+    assert_eq!(ev["contact"]["consent"]["ip_source"], "peer");
     assert_eq!(ev["vehicle"]["vin"], "5J6RW2H85NL001234");
 
     // The same key again: the same id, nothing new stored or published.
@@ -528,6 +534,38 @@ async fn the_rest_call_takes_a_dealers_form_and_names_each_wrong_field() -> anyh
             .fetch_one(&stack.pool)
             .await?;
     assert_eq!(total, 2);
+    // Behind a trusted proxy (here: loopback), its header says who the client is; a hop the
+    // client wrote itself, to the left, is not read.
+    let behind = showroom_gateway::start(
+        showroom_gateway::Config {
+            trusted_proxies: "127.0.0.1/32"
+                .to_string()
+                .try_into()
+                .map_err(anyhow::Error::msg)?,
+            ..stack.gateway_config()
+        },
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await?;
+    let proxied = client
+        .post(format!(
+            "http://{}/api/v1/widget/{}/messages",
+            behind.http_addr.expect("http"),
+            t.key
+        ))
+        .header("X-Forwarded-For", "198.51.100.1, 203.0.113.77")
+        .json(&good)
+        .send()
+        .await?;
+    assert_eq!(proxied.status().as_u16(), 202);
+    let id = proxied.json::<Value>().await?["id"].clone();
+    let mut ev = next_left(&mut sub).await?;
+    while ev["id"] != id {
+        ev = next_left(&mut sub).await?;
+    }
+    assert_eq!(ev["contact"]["consent"]["ip"], "203.0.113.77");
+    assert_eq!(ev["contact"]["consent"]["ip_source"], "x_forwarded_for");
+    behind.stop().await?;
     stack.stop().await
 }
 

@@ -167,6 +167,7 @@ async fn presence_is_rebuilt_from_heartbeats_after_redis_restarts() -> anyhow::R
     let mut stack = Stack::start_tuned(Tuning {
         heartbeat_secs: 1,
         device_ttl_secs: 3,
+        ..Tuning::default()
     })
     .await?;
     let t = Tenant::seed(&stack.pool, "Flush", 2).await?;
@@ -216,6 +217,7 @@ async fn a_silent_device_expires_by_the_sweep() -> anyhow::Result<()> {
     let stack = Stack::start_tuned(Tuning {
         heartbeat_secs: 60,
         device_ttl_secs: 2,
+        ..Tuning::default()
     })
     .await?;
     let t = Tenant::seed(&stack.pool, "Silent", 1).await?;

@@ -104,8 +104,18 @@ export function onAck(a) {
 }
 
 /**
+ * When to send a frame again that was not stored: after the wait a `rate_limited` answer names,
+ * else in 2 s.
+ * @param {import('./frames.js').ErrorFrame} f
+ */
+export function retryIn(f) {
+  return f.code === 'rate_limited' ? Math.max(1, f.retry_after_secs || 1) * 1000 : 2000;
+}
+
+/**
  * An error answering one of our `send` frames (its ref is its client_msg_id): retried when the
- * gateway could not store it, else "Not sent". False when `ref` is no message of ours.
+ * gateway could not store it (`unavailable`, or `rate_limited` after its wait), else "Not
+ * sent". False when `ref` is no message of ours.
  * @param {string} ref
  * @param {import('./frames.js').ErrorFrame} f
  */
@@ -113,8 +123,8 @@ export function onSendError(ref, f) {
   for (const e of S.convs.values()) {
     const p = e.pending.get(ref);
     if (!p) continue;
-    if (f.code === 'unavailable') { // not stored: retry the very same frame
-      setTimeout(() => { if (e.pending.get(ref) === p && !p.failed) send(p.frame); }, 2000);
+    if (f.code === 'unavailable' || f.code === 'rate_limited') { // not stored: the very same frame again
+      setTimeout(() => { if (e.pending.get(ref) === p && !p.failed) send(p.frame); }, retryIn(f));
       return true;
     }
     failPending(e, ref);

@@ -241,6 +241,7 @@
  * @property {string} code
  * @property {string} [message]
  * @property {string} [ref]
+ * @property {number} [retry_after_secs] `rate_limited`: seconds before the same frame may go again
  */
 
 /**

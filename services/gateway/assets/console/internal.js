@@ -13,7 +13,7 @@ import { banner } from './banner.js';
 import { bubble, place, watchGap } from './transcript.js';
 import { requestBoard } from './board.js';
 import { renderLists } from './chat-list.js';
-import { renderThread, stopTyping } from './conversation.js';
+import { renderThread, retryIn, stopTyping } from './conversation.js';
 import { newChatError, renderNewChatBusy, renderInviteBusy, showInvite, fillInvite, inviteError } from './internal-forms.js';
 
 /** @typedef {import('./state.js').InternalEntry} InternalEntry */
@@ -270,8 +270,8 @@ export function onInternalError(kind, id, f) {
       for (const e of S.internal.values()) {
         const p = e.pending.get(id);
         if (!p) continue;
-        if (f.code === 'unavailable') { // not stored: retry the very same frame
-          setTimeout(() => { if (e.pending.get(id) === p && !p.failed) send(p.frame); }, 2000);
+        if (f.code === 'unavailable' || f.code === 'rate_limited') { // not stored: the very same frame again
+          setTimeout(() => { if (e.pending.get(id) === p && !p.failed) send(p.frame); }, retryIn(f));
           return;
         }
         failInternal(e, id);

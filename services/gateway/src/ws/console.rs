@@ -35,6 +35,7 @@ use crate::{AppState, internal, transcript};
 use showroom_rest::auth::{self, Session};
 use showroom_rest::error::ApiError;
 use showroom_rest::handover;
+use showroom_rest::limits::{Limited, SocketLimits};
 
 /// The reply to an internal chat command: the chat as it is now.
 fn internal_frame(chat: &showroom_proto::internal::InternalChat, r#ref: Option<&str>) -> Outbound {
@@ -180,7 +181,8 @@ pub async fn upgrade(
         ));
     }
     Ok(ws
-        .max_message_size(1 << 20)
+        .max_message_size(super::READ_LIMIT_BYTES)
+        .max_frame_size(super::READ_LIMIT_BYTES)
         .on_upgrade(move |socket| run(state, session, token, socket))
         .into_response())
 }
@@ -192,6 +194,8 @@ struct Console {
     replies: mpsc::Sender<Outbound>,
     /// This socket as a presence device.
     device: Uuid,
+    /// This socket's own limits (messages, pings).
+    limits: SocketLimits,
 }
 
 async fn run(state: Arc<AppState>, session: Session, token: String, socket: WebSocket) {
@@ -212,6 +216,7 @@ async fn run(state: Arc<AppState>, session: Session, token: String, socket: WebS
         socket: socket_id,
         replies: replies.clone(),
         device,
+        limits: state.limits.socket(),
     };
     let ready = match hello {
         Incoming::Frame(Frame::Hello { v }, r#ref) if v == PROTOCOL_VERSION => {
@@ -410,7 +415,26 @@ impl Console {
         Ok(())
     }
 
+    /// The socket's limits on a frame: a `ping`, `send` or `internal_send` past them is
+    /// answered `rate_limited` and goes no further (nothing stored, nothing forwarded).
+    fn limited(&self, frame: &Frame) -> Option<Limited> {
+        let limits = &self.state.limits;
+        match frame {
+            Frame::Ping => self.limits.ping().err(),
+            Frame::Send {
+                conversation_id, ..
+            } => limits.message(&self.limits, Some(*conversation_id)).err(),
+            Frame::InternalSend { chat_id, .. } => {
+                limits.message(&self.limits, Some(*chat_id)).err()
+            }
+            _ => self.limits.frame().err(),
+        }
+    }
+
     async fn handle(&mut self, frame: Frame, r#ref: Option<&str>) -> Option<Outbound> {
+        if let Some(l) = self.limited(&frame) {
+            return Some(Outbound::rate_limited(l.retry_after_secs, l.message, r#ref));
+        }
         if let Frame::Idle { idle } = frame {
             // Auto-away: this console has had no activity for the agent's idle time (or has
             // again). Best-effort like typing; presence decides what it means.

@@ -39,6 +39,11 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// Largest frame a client may send.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024;
 
+/// Largest frame the gateway reads: a frame up to this is answered `too_large` and the socket
+/// goes on; past it the gateway does not hold the bytes, answers `too_large` and the socket
+/// closes (see `docs/protocol.md`, "Conventions").
+pub const READ_LIMIT_BYTES: usize = 1 << 20;
+
 /// How long a client has to say `hello`.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -99,6 +104,18 @@ pub async fn next_frame<T: DeserializeOwned>(
 ) -> Incoming<T> {
     loop {
         let text = match stream.next().await {
+            Some(Err(e)) if too_large(&e) => {
+                // The library stops reading this socket; the answer still goes out before it
+                // closes.
+                return Incoming::Bad(Outbound::error(
+                    "too_large",
+                    format!(
+                        "a frame over {READ_LIMIT_BYTES} bytes cannot be read; the socket closes \
+                         (frames are limited to {MAX_FRAME_BYTES} bytes)"
+                    ),
+                    None,
+                ));
+            }
             None | Some(Err(_)) | Some(Ok(WsMessage::Close(_))) => return Incoming::Closed,
             Some(Ok(WsMessage::Text(t))) => {
                 frame_counted(side, "in");
@@ -116,6 +133,13 @@ pub async fn next_frame<T: DeserializeOwned>(
         };
         return parse(text.as_str());
     }
+}
+
+/// Whether a read failed on a frame over [`READ_LIMIT_BYTES`] (rather than a broken socket).
+fn too_large(e: &axum::Error) -> bool {
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<tungstenite::Error>())
+        .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)))
 }
 
 fn frame_counted(side: Side, direction: &'static str) {
@@ -158,6 +182,16 @@ pub fn parse<T: DeserializeOwned>(text: &str) -> Incoming<T> {
             "a frame is a JSON object",
             r#ref.as_deref(),
         ));
+    }
+    // Every string of every frame, before any command sees it (a NUL would reach Postgres).
+    // A refusal, not `unavailable`: clients do not resend it.
+    if let Some(field) = showroom_proto::text::refused_field(&value) {
+        let e = CommandError::about_field(
+            ErrorCode::BadRequest,
+            &field,
+            showroom_proto::text::CONTROL_REFUSED,
+        );
+        return Incoming::Bad(refused(&e, r#ref.as_deref()));
     }
     if !value.get("type").is_some_and(Value::is_string) {
         return Incoming::Bad(Outbound::error(

@@ -33,9 +33,11 @@ use super::order::reached;
 use super::{HELLO_TIMEOUT, Incoming, PROTOCOL_VERSION, next_frame, refused};
 use crate::hub::{Mark, Outbound, Side, Stream};
 use crate::{AppState, transcript};
+use showroom_proto::contact::ClientAddress;
 use showroom_rest::directory::{self, Website};
 use showroom_rest::error::ApiError;
 use showroom_rest::extract::{client_ip, website_for};
+use showroom_rest::limits::{Limited, SocketLimits};
 
 /// Query of the upgrade request.
 #[derive(Deserialize)]
@@ -220,7 +222,11 @@ pub async fn upgrade(
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    let ip = client_ip(&headers, peer.map(|p| p.0.0));
+    let ip = client_ip(
+        &headers,
+        peer.map(|p| p.0.0),
+        &state.settings.trusted_proxies,
+    );
     let key = q.key.filter(|k| !k.is_empty()).ok_or_else(|| {
         ApiError::bad_request(
             "missing_key",
@@ -234,7 +240,8 @@ pub async fn upgrade(
         .unwrap_or("");
     let website = website_for(&state.pool, &key, Some(origin)).await?;
     Ok(ws
-        .max_message_size(1 << 20)
+        .max_message_size(super::READ_LIMIT_BYTES)
+        .max_frame_size(super::READ_LIMIT_BYTES)
         .on_upgrade(move |socket| run(state, website, ip, socket))
         .into_response())
 }
@@ -243,16 +250,18 @@ struct Shopper {
     state: Arc<AppState>,
     website: Website,
     /// Where the socket comes from, for consent records.
-    ip: Option<String>,
+    ip: Option<ClientAddress>,
     /// The browser's language until a conversation says otherwise.
     language: Language,
     visitor: Uuid,
     socket: u64,
     conversation: Option<Conversation>,
     replies: mpsc::Sender<Outbound>,
+    /// This socket's own limits (messages, pings).
+    limits: SocketLimits,
 }
 
-async fn run(state: Arc<AppState>, website: Website, ip: Option<String>, socket: WebSocket) {
+async fn run(state: Arc<AppState>, website: Website, ip: Option<ClientAddress>, socket: WebSocket) {
     let opened = super::open(&state, socket, Side::Shopper, None, website.group_id);
     let (mut stream, replies, socket_id) = (opened.stream, opened.replies, opened.socket_id);
     let (cancel, writer) = (opened.cancel, opened.writer);
@@ -294,6 +303,7 @@ async fn run(state: Arc<AppState>, website: Website, ip: Option<String>, socket:
                     socket: socket_id,
                     conversation: None,
                     replies: replies.clone(),
+                    limits: state.limits.socket(),
                 };
                 match s
                     .welcome(last_seq.unwrap_or(0).max(0), r#ref.as_deref())
@@ -358,6 +368,11 @@ async fn run(state: Arc<AppState>, website: Website, ip: Option<String>, socket:
 impl Shopper {
     fn group(&self) -> Uuid {
         self.website.group_id
+    }
+
+    /// The shopper's address as the consent record keeps it.
+    fn ip_text(&self) -> Option<String> {
+        self.ip.as_ref().map(|a| a.ip.to_string())
     }
 
     fn open(&self) -> Option<&Conversation> {
@@ -441,8 +456,35 @@ impl Shopper {
         Ok(())
     }
 
+    /// The socket's limits on a frame: a `ping` or a `send` past them is answered
+    /// `rate_limited` and goes no further (nothing stored, nothing forwarded, no bot answer).
+    fn limited(&self, frame: &Frame) -> Option<Limited> {
+        match frame {
+            Frame::Ping => self.limits.ping().err(),
+            Frame::Send { .. } => self
+                .state
+                .limits
+                .message(&self.limits, self.open().map(|c| c.id))
+                .err(),
+            // `start` and `leave_message` count against the conversations' limits too.
+            _ => self.limits.frame().err(),
+        }
+    }
+
+    /// A conversation about to start (`start`, `leave_message`): refused past the website's
+    /// limits on conversations from this address and in all.
+    async fn conversation_allowed(&self) -> Result<(), Limited> {
+        self.state
+            .limits
+            .conversation_started(&self.website, self.ip_text().as_deref())
+            .await
+    }
+
     /// Handles one frame; the reply to send, if the frame has one.
     async fn handle(&mut self, frame: Frame, r#ref: Option<&str>) -> Option<Outbound> {
+        if let Some(l) = self.limited(&frame) {
+            return Some(Outbound::rate_limited(l.retry_after_secs, l.message, r#ref));
+        }
         if let Frame::Typing { typing } = frame {
             if let Some(c) = self.open() {
                 let author = Author {
@@ -499,6 +541,9 @@ impl Shopper {
                         "you already have an open conversation",
                     ));
                 }
+                if let Err(l) = self.conversation_allowed().await {
+                    return Ok(Outbound::rate_limited(l.retry_after_secs, l.message, r#ref));
+                }
                 let mut name = name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
                 let mut variables = variables;
                 let language = language
@@ -520,7 +565,8 @@ impl Shopper {
                                 answers,
                                 language,
                                 page_url: page_url.clone(),
-                                ip: self.ip.clone(),
+                                ip: self.ip_text(),
+                                ip_source: self.ip.as_ref().map(|a| a.source),
                             },
                         )
                         .await?;
@@ -549,7 +595,8 @@ impl Shopper {
                     vehicle,
                     language,
                     page_url,
-                    client_ip: self.ip.clone(),
+                    client_ip: self.ip_text(),
+                    client_ip_source: self.ip.as_ref().map(|a| a.source),
                     form_id,
                 };
                 let c: Conversation = self
@@ -664,6 +711,10 @@ impl Shopper {
                 "handled before dispatch",
             )),
             Frame::LeaveMessage { mut form, form_id } => {
+                // A message left counts as a conversation started.
+                if let Err(l) = self.conversation_allowed().await {
+                    return Ok(Outbound::rate_limited(l.retry_after_secs, l.message, r#ref));
+                }
                 // The conversation it follows, if it could not go live.
                 self.refresh().await;
                 let conversation_id = self.conversation.as_ref().map(|c| c.id);
@@ -682,7 +733,8 @@ impl Shopper {
                     form: *form,
                     conversation_id,
                     visitor_id: Some(self.visitor),
-                    ip: self.ip.clone(),
+                    ip: self.ip_text(),
+                    ip_source: self.ip.as_ref().map(|a| a.source),
                     idempotency_key: form_id.map(|id| format!("widget:{}:{id}", self.visitor)),
                 };
                 let receipt: MessageReceipt = self
