@@ -104,6 +104,23 @@ impl Socket {
             .context("socket send")
     }
 
+    /// Writes the header of a masked text frame that says it holds `len` bytes, and none of
+    /// them: how a test shows the gateway refuses a frame too big to read on its header alone
+    /// (sending the bytes would race the gateway's close: a peer that closes with unread data
+    /// resets the connection, and the reset can discard its answer).
+    pub async fn send_frame_header(&mut self, len: u64) -> anyhow::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        let mut header = vec![0x81, 0x80 | 127];
+        header.extend_from_slice(&len.to_be_bytes());
+        header.extend_from_slice(&[0x12, 0x34, 0x56, 0x78]); // the mask key
+        let raw = match self.ws.get_mut() {
+            MaybeTlsStream::Plain(tcp) => tcp,
+            _ => anyhow::bail!("raw frame headers only on plain sockets"),
+        };
+        raw.write_all(&header).await.context("socket write")?;
+        raw.flush().await.context("socket flush")
+    }
+
     /// Sends a binary frame.
     pub async fn send_binary(&mut self, data: &[u8]) -> anyhow::Result<()> {
         self.ws
