@@ -19,6 +19,7 @@ use showroom_proto::presence::{AgentStatus, SetStatus};
 use showroom_proto::v1;
 
 use crate::Rest;
+use crate::audit;
 use crate::auth::{self, Session};
 use crate::auth::{managers_only, role_change_allowed};
 use crate::directory::{self, AgentView, Deactivation};
@@ -33,7 +34,8 @@ use crate::validate::{Problems, password};
     params(("id" = uuid::Uuid, Path, description = "Agent id (UUID)")),
     responses((status = 200, body = AgentView), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 503, description = "`audit_unavailable`: the change could not be recorded in the audit trail, so it was not made", body = ErrorBody)))]
 pub async fn deactivate(
     State(state): State<Arc<Rest>>,
     session: Session,
@@ -53,7 +55,8 @@ pub async fn deactivate(
         &target.role,
     )
     .map_err(ApiError::forbidden)?;
-    match directory::deactivate_agent(&state.pool, session.group(), id).await? {
+    let event = agent_event(&session, audit::kind::AGENT_DEACTIVATED, &target);
+    match directory::deactivate_agent(&state.pool, session.group(), id, &event).await? {
         Deactivation::Missing => return Err(ApiError::not_found("agent")),
         Deactivation::HoldsChats(n) => {
             return Err(ApiError::new(
@@ -95,7 +98,8 @@ pub async fn deactivate(
     params(("id" = uuid::Uuid, Path, description = "Agent id (UUID)")),
     responses((status = 200, body = AgentView), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+        (status = 404, body = ErrorBody),
+        (status = 503, description = "`audit_unavailable`: the change could not be recorded in the audit trail, so it was not made", body = ErrorBody)))]
 pub async fn reactivate(
     State(state): State<Arc<Rest>>,
     session: Session,
@@ -109,10 +113,24 @@ pub async fn reactivate(
         &target.role,
     )
     .map_err(ApiError::forbidden)?;
-    if !directory::reactivate_agent(&state.pool, session.group(), id).await? {
+    let event = agent_event(&session, audit::kind::AGENT_REACTIVATED, &target);
+    if !directory::reactivate_agent(&state.pool, session.group(), id, &event).await? {
         return Err(ApiError::not_found("agent"));
     }
     Ok(Json(session.colleague(&state, id).await?))
+}
+
+/// The audit row of a change to `target`'s access, with their state before it.
+fn agent_event(session: &Session, kind: &'static str, target: &AgentView) -> audit::Event {
+    audit::Event::by(session, kind)
+        .about(format!("agent:{}", target.id))
+        .detail(serde_json::json!({
+            "name": format!("{} {}", target.first_name, target.last_name),
+            "before": {
+                "deactivated_at": target.deactivated_at,
+                "department_ids": target.department_ids,
+            },
+        }))
 }
 
 /// A password change: the current one, and the new one.
@@ -130,7 +148,7 @@ pub struct PasswordBody {
 /// theirs ends (this one stays logged in). 400 naming `current_password` or `new_password`.
 #[utoipa::path(put, path = "/api/v1/me/password", tag = "auth", request_body = PasswordBody,
     responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 503, description = "`busy`: too many password checks at once; retry after `Retry-After` seconds", body = ErrorBody,
+        (status = 503, description = "`busy`: too many password checks at once; retry after `Retry-After` seconds; `audit_unavailable`: the change could not be recorded in the audit trail, so it was not made", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait")))))]
 pub async fn change_password(
     State(state): State<Arc<Rest>>,
@@ -163,11 +181,19 @@ pub async fn change_password(
         .await?
         .map_err(ApiError::internal)?;
     let token = auth::token_from(&headers).ok_or_else(ApiError::unauthorized)?;
+    // Never the password: who, and that the other sessions ended.
+    let event = audit::Event::by(&session, audit::kind::PASSWORD_CHANGED)
+        .about(format!("agent:{}", session.agent.id))
+        .detail(serde_json::json!({
+            "name": session.agent.display_name(),
+            "other_sessions_ended": true,
+        }));
     directory::set_password(
         &state.pool,
         session.agent.id,
         &hash,
         &auth::token_hash(&token),
+        &event,
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)

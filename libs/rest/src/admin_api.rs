@@ -14,9 +14,11 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::Rest;
+use crate::audit;
 use crate::auth::{Session, managers_only, role_change_allowed};
 use crate::directory::{
     self, AgentInput, AgentView, DepartmentView, Role, RooftopInput, RooftopView, WebsiteLimits,
@@ -410,7 +412,7 @@ pub async fn list_agents(
 #[utoipa::path(post, path = "/api/v1/agents", tag = "admin", request_body = NewAgentBody,
     responses((status = 201, body = AgentView), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 503, description = "`busy`: too many password checks at once; retry after `Retry-After` seconds", body = ErrorBody,
+        (status = 503, description = "`busy`: too many password checks at once; retry after `Retry-After` seconds; `audit_unavailable`: the audit trail could not be written, so nothing was done", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait")))))]
 pub async fn create_agent(
     State(state): State<Arc<Rest>>,
@@ -448,6 +450,13 @@ pub async fn create_agent(
             max_chats: max,
             department_ids: &departments,
         },
+        audit::Event::by(&session, audit::kind::AGENT_CREATED).detail(json!({
+            "name": format!("{first} {last}"),
+            "after": {
+                "email": email, "first_name": first, "last_name": last, "role": role,
+                "max_chats": max, "department_ids": departments,
+            },
+        })),
     )
     .await?;
     tracing::info!(agent = %id, by = %session.agent.id, role, "agent created");
@@ -463,7 +472,8 @@ pub async fn create_agent(
 #[utoipa::path(put, path = "/api/v1/agents/{id}", tag = "admin", request_body = AgentBody,
     params(("id" = uuid::Uuid, Path, description = "Agent id (UUID)")),
     responses((status = 200, body = AgentView), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 503, description = "`audit_unavailable`: the change could not be recorded in the audit trail, so it was not made", body = ErrorBody)))]
 pub async fn update_agent(
     State(state): State<Arc<Rest>>,
     session: Session,
@@ -490,9 +500,33 @@ pub async fn update_agent(
         role,
     )
     .map_err(ApiError::forbidden)?;
-    if !directory::update_agent(&state.pool, session.group(), id, &first, &last, role, max).await? {
+    // The change and its audit row in one transaction.
+    let mut tx = state.pool.begin().await?;
+    if !directory::update_agent(&mut *tx, session.group(), id, &first, &last, role, max).await? {
         return Err(ApiError::not_found("agent"));
     }
+    let fields = |first: &str, last: &str, role: &str, max: i32| json!({ "first_name": first, "last_name": last, "role": role, "max_chats": max });
+    let before = fields(
+        &current.first_name,
+        &current.last_name,
+        &current.role,
+        current.max_chats,
+    );
+    let after = fields(&first, &last, role, max);
+    if before != after {
+        let kind = if current.role == role {
+            audit::kind::AGENT_CHANGED
+        } else {
+            audit::kind::ROLE_CHANGED
+        };
+        let event = audit::Event::by(&session, kind)
+            .about(format!("agent:{id}"))
+            .detail(json!({ "name": format!("{first} {last}"), "before": before, "after": after }));
+        audit::record(&mut tx, &event)
+            .await
+            .map_err(audit::required)?;
+    }
+    tx.commit().await?;
     Ok(Json(session.colleague(&state, id).await?))
 }
 
@@ -503,7 +537,8 @@ pub async fn update_agent(
     request_body = MembershipsBody,
     params(("id" = uuid::Uuid, Path, description = "Agent id (UUID)")),
     responses((status = 200, body = AgentView), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 503, description = "`audit_unavailable`: the change could not be recorded in the audit trail, so it was not made", body = ErrorBody)))]
 pub async fn put_memberships(
     State(state): State<Arc<Rest>>,
     session: Session,
@@ -518,7 +553,12 @@ pub async fn put_memberships(
     let departments =
         department_ids(&b.department_ids).map_err(|r| invalid("department_ids", r))?;
     ours(&state, &session, &departments).await?;
-    if !directory::replace_memberships(&state.pool, session.group(), id, &departments).await? {
+    let event = audit::Event::by(&session, audit::kind::MEMBERSHIP_CHANGED)
+        .about(format!("agent:{id}"))
+        .detail(json!({ "name": format!("{} {}", current.first_name, current.last_name) }));
+    if !directory::replace_memberships(&state.pool, session.group(), id, &departments, event)
+        .await?
+    {
         return Err(ApiError::not_found("agent"));
     }
     Ok(Json(session.colleague(&state, id).await?))

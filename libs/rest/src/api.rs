@@ -22,8 +22,8 @@ use crate::auth::{self, Session};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::{
-    access_api, admin_api, attachments, bot_api, crm_api, handover, leads_api, notify_api,
-    profile_api, reports, routing_api,
+    access_api, admin_api, attachments, audit_api, bot_api, crm_api, handover, leads_api,
+    notify_api, profile_api, reports, routing_api,
 };
 
 #[derive(OpenApi)]
@@ -38,7 +38,7 @@ use crate::{
          (name = "leads", description = "Leads made from chats and messages left; their classification"),
          (name = "notifications", description = "Agents' notification choices; websites' e-mail settings"),
          (name = "crm", description = "Lead delivery to CRMs: destinations, the delivery log, dead letters"),
-         (name = "admin", description = "The admin pages: rooftops, departments, agents and the departments they cover, websites"),
+         (name = "admin", description = "The admin pages: rooftops, departments, agents and the departments they cover, websites, the audit trail"),
          (name = "system", description = "The running system"))
 )]
 struct ApiDoc;
@@ -100,6 +100,9 @@ pub fn router() -> (axum::Router<Arc<Rest>>, utoipa::openapi::OpenApi) {
         .routes(routes!(access_api::deactivate))
         .routes(routes!(access_api::reactivate))
         .routes(routes!(access_api::change_password))
+        .routes(routes!(audit_api::list_audit))
+        .routes(routes!(audit_api::audit_csv))
+        .routes(routes!(audit_api::verify_audit))
         .routes(routes!(admin_api::list_websites, admin_api::create_website))
         .routes(routes!(admin_api::get_website, admin_api::update_website))
         .routes(routes!(profile_api::get_profile, profile_api::put_profile))
@@ -494,6 +497,9 @@ mod tests {
             ("/api/v1/me", &["get"]),
             ("/api/v1/me/profile", &["get", "put"]),
             ("/api/v1/me/photo", &["put", "delete"]),
+            ("/api/v1/audit", &["get"]),
+            ("/api/v1/audit.csv", &["get"]),
+            ("/api/v1/audit/verify", &["get"]),
         ] {
             for m in methods {
                 assert!(

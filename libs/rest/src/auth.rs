@@ -18,10 +18,12 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::audit;
 use crate::directory::{self, Agent, AgentView, Role};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, client_ip};
 use crate::{AsRest, Rest};
+use showroom_proto::contact::ClientAddress;
 
 /// Name of the session cookie.
 pub const COOKIE_NAME: &str = "showroom_session";
@@ -160,7 +162,7 @@ pub struct LoggedIn {
     responses((status = 200, body = LoggedIn), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
         (status = 429, description = "Too many failed logins for this e-mail or from this address: wait `Retry-After` seconds", body = crate::error::ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        (status = 503, description = "`busy`: too many password checks at once; retry after `Retry-After` seconds", body = crate::error::ErrorBody,
+        (status = 503, description = "`busy`: too many password checks at once; retry after `Retry-After` seconds; `audit_unavailable`: the audit trail could not be written, so nothing was done", body = crate::error::ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait")))))]
 pub async fn login(
     State(state): State<Arc<Rest>>,
@@ -176,12 +178,12 @@ pub async fn login(
     }
     // Checked before the password: while the e-mail or the address waits, a right password is
     // refused like a wrong one.
-    let ip = client_ip(
+    let client = client_ip(
         &headers,
         peer.map(|p| p.0.0),
         &state.settings.trusted_proxies,
-    )
-    .map(|a| a.ip.to_string());
+    );
+    let ip = client.as_ref().map(|a| a.ip.to_string());
     state
         .limits
         .login_allowed(&body.email, ip.as_deref())
@@ -202,8 +204,23 @@ pub async fn login(
                 .position(|hash| directory::verify_password(&password, hash))
         })
         .await?;
-    let Some((agent, _)) = matched.and_then(|i| found.into_iter().nth(i)) else {
+    let Some((agent, _)) = matched.and_then(|i| found.get(i).cloned()) else {
         state.limits.login_failed(&body.email, ip.as_deref()).await;
+        // In the trail of each group with an account of this e-mail (an unknown e-mail has no
+        // group): nothing changed, so it is recorded after, and a failure to is only logged.
+        for (account, _) in &found {
+            audit::record_after(
+                &state.pool,
+                sign_in_event(
+                    account,
+                    audit::kind::SIGN_IN_FAILED,
+                    None,
+                    &body.email,
+                    &client,
+                ),
+            )
+            .await;
+        }
         return Err(ApiError::new(
             axum::http::StatusCode::UNAUTHORIZED,
             "invalid_credentials",
@@ -214,6 +231,8 @@ pub async fn login(
     rand::rng().fill_bytes(&mut raw);
     let token = URL_SAFE_NO_PAD.encode(raw);
     let ttl_hours = state.settings.session_ttl_hours as i64;
+    // The session and its audit row in one transaction: no session without its sign-in row.
+    let mut tx = state.pool.begin().await?;
     sqlx::query(
         "INSERT INTO agent_sessions (token_hash, agent_id, group_id, expires_at) \
          VALUES ($1, $2, $3, now() + make_interval(hours => $4::int))",
@@ -222,8 +241,19 @@ pub async fn login(
     .bind(agent.id)
     .bind(agent.group_id)
     .bind(ttl_hours as i32)
-    .execute(&state.pool)
+    .execute(&mut *tx)
     .await?;
+    let event = sign_in_event(
+        &agent,
+        audit::kind::SIGN_IN,
+        Some(agent.id),
+        &agent.email,
+        &client,
+    );
+    audit::record(&mut tx, &event)
+        .await
+        .map_err(audit::required)?;
+    tx.commit().await?;
     state.limits.login_succeeded(&body.email).await;
     tracing::info!(agent = %agent.id, "agent logged in");
     let secure = if state.settings.secure_cookies {
@@ -241,6 +271,26 @@ pub async fn login(
         HeaderValue::from_str(&cookie).map_err(ApiError::internal)?,
     );
     Ok(resp)
+}
+
+/// The audit row of a password sign-in to `account` (`actor`: the agent when it succeeded;
+/// `label`: the e-mail as typed when it failed).
+fn sign_in_event(
+    account: &Agent,
+    kind: &'static str,
+    actor: Option<Uuid>,
+    label: &str,
+    client: &Option<ClientAddress>,
+) -> audit::Event {
+    audit::Event {
+        group_id: account.group_id,
+        actor_id: actor,
+        actor_label: label.trim().to_string(),
+        kind,
+        subject: Some(format!("agent:{}", account.id)),
+        client: client.clone(),
+        detail: serde_json::json!({ "method": "password" }),
+    }
 }
 
 /// Ends the current session.

@@ -11,6 +11,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
+use serde_json::{Value, json};
 use showroom_proto::delivery::{
     CrmCommand, DeadLetterQuery, Delivery, DeliveryQuery, Destination, DestinationDeleted,
     DestinationRef, DestinationSettings, ListDestinations, PutDestination, Redeliver,
@@ -22,6 +23,7 @@ use showroom_proto::v1;
 use uuid::Uuid;
 
 use crate::Rest;
+use crate::audit;
 use crate::auth::{Session, admins_only};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{self, ApiJson, ApiQuery, Id};
@@ -87,17 +89,78 @@ pub async fn put_destination(
 ) -> Result<Json<Destination>, ApiError> {
     managers_only(&session, "change the CRM destinations")?;
     let settings = b;
-    Ok(Json(
-        state
-            .command(
-                v1::crm_command(session.group(), CrmCommand::PutDestination),
-                PutDestination {
-                    destination_id,
-                    settings,
-                },
-            )
-            .await?,
-    ))
+    let before = destination_now(&state, &session, destination_id).await;
+    let after: Destination = state
+        .command(
+            v1::crm_command(session.group(), CrmCommand::PutDestination),
+            PutDestination {
+                destination_id,
+                settings,
+            },
+        )
+        .await?;
+    let action = if before.is_null() {
+        "created"
+    } else {
+        "changed"
+    };
+    let detail = json!({
+        "action": action, "name": after.name, "before": before, "after": audited(&after),
+    });
+    audit_destination(&state, &session, destination_id, detail).await;
+    Ok(Json(after))
+}
+
+/// A destination as the audit trail keeps it: no secrets (hints only, as listed), the webhook
+/// URL without its query or user info (either may carry a token), no timestamps.
+fn audited(d: &Destination) -> Value {
+    let mut v = serde_json::to_value(d).unwrap_or(Value::Null);
+    if let Some(o) = v.as_object_mut() {
+        o.remove("created_at");
+        o.remove("updated_at");
+    }
+    if let Some(url) = v["target"]["url"].as_str() {
+        v["target"]["url"] = Value::String(without_credentials(url));
+    }
+    v
+}
+
+/// `url` without user info, query or fragment (`?…` marks a query that was there).
+fn without_credentials(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let cut = rest.find(['?', '#']).unwrap_or(rest.len());
+    let (path, tail) = rest.split_at(cut);
+    let (authority, path) = path.split_at(path.find('/').unwrap_or(path.len()));
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let marker = if tail.starts_with('?') { "?…" } else { "" };
+    format!("{scheme}://{host}{path}{marker}")
+}
+
+/// The destination as it is now, for the audit row's `before` (`null`: there is none, or it
+/// could not be read: then the row says only what it became).
+async fn destination_now(state: &Rest, session: &Session, id: Uuid) -> Value {
+    let listed: Result<Vec<Destination>, _> = state
+        .command(
+            v1::crm_command(session.group(), CrmCommand::ListDestinations),
+            ListDestinations { rooftop_id: None },
+        )
+        .await;
+    match listed {
+        Ok(all) => all.iter().find(|d| d.id == id).map_or(Value::Null, audited),
+        Err(e) => {
+            tracing::warn!(error = ?e, destination = %id, "no before for the audit row");
+            Value::Null
+        }
+    }
+}
+
+/// Records a destination's change after crm-export made it (it owns the table, so the change
+/// and its audit row cannot share a transaction: a failure to record is logged at ERROR).
+async fn audit_destination(state: &Rest, session: &Session, id: Uuid, detail: Value) {
+    let event = audit::Event::by(session, audit::kind::CRM_DESTINATION_CHANGED)
+        .about(format!("crm_destination:{id}"))
+        .detail(detail);
+    audit::record_after(&state.pool, event).await;
 }
 
 /// Removes a CRM destination (managers and admins): it receives nothing more, its pending
@@ -113,14 +176,19 @@ pub async fn delete_destination(
     Id(destination_id, _): Id<extract::Destination>,
 ) -> Result<Json<DestinationDeleted>, ApiError> {
     managers_only(&session, "change the CRM destinations")?;
-    Ok(Json(
-        state
-            .command(
-                v1::crm_command(session.group(), CrmCommand::DeleteDestination),
-                DestinationRef { destination_id },
-            )
-            .await?,
-    ))
+    let before = destination_now(&state, &session, destination_id).await;
+    let deleted: DestinationDeleted = state
+        .command(
+            v1::crm_command(session.group(), CrmCommand::DeleteDestination),
+            DestinationRef { destination_id },
+        )
+        .await?;
+    let detail = json!({
+        "action": "deleted", "name": before["name"], "before": before, "after": null,
+        "cancelled_deliveries": deleted.cancelled,
+    });
+    audit_destination(&state, &session, destination_id, detail).await;
+    Ok(Json(deleted))
 }
 
 /// Sends a made-up lead to a destination now, once (managers and admins), and answers how it
@@ -295,6 +363,12 @@ pub async fn issue_integration(
             },
         )
         .await?;
+    // Never the `.creds` text: what was issued, to whom it gives what.
+    let i = &issued.integration;
+    let event = audit::Event::by(&session, audit::kind::INTEGRATION_ISSUED)
+        .about(format!("integration:{}", i.id))
+        .detail(json!({ "name": i.name, "after": { "name": i.name, "access": i.access } }));
+    audit::record_after(&state.pool, event).await;
     Ok((StatusCode::CREATED, Json(issued)))
 }
 
@@ -312,15 +386,35 @@ pub async fn revoke_integration(
     Id(id, _): Id<extract::Integration>,
 ) -> Result<Json<Integration>, ApiError> {
     admins_only(&session, "revoke integrator credentials")?;
-    Ok(Json(
-        state
-            .command(
-                v1::crm_command(session.group(), CrmCommand::RevokeIntegration),
-                RevokeIntegration {
-                    id,
-                    revoked_by: Some(session.agent.id),
-                },
-            )
-            .await?,
-    ))
+    let revoked: Integration = state
+        .command(
+            v1::crm_command(session.group(), CrmCommand::RevokeIntegration),
+            RevokeIntegration {
+                id,
+                revoked_by: Some(session.agent.id),
+            },
+        )
+        .await?;
+    let event = audit::Event::by(&session, audit::kind::INTEGRATION_REVOKED)
+        .about(format!("integration:{id}"))
+        .detail(json!({ "name": revoked.name, "revoked_at": revoked.revoked_at }));
+    audit::record_after(&state.pool, event).await;
+    Ok(Json(revoked))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_credentials;
+
+    #[test]
+    fn audited_urls_lose_what_may_be_a_token() {
+        assert_eq!(
+            without_credentials("https://user:pw@crm.example/hook/1?token=abc#x"),
+            "https://crm.example/hook/1?…"
+        );
+        assert_eq!(
+            without_credentials("https://crm.example"),
+            "https://crm.example"
+        );
+    }
 }

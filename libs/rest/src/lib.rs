@@ -9,6 +9,8 @@
 //! - [`router`]: every route with its OpenAPI document (`api.rs`, which also holds the
 //!   conversation, presence and system handlers).
 //! - [`auth`]: agent login and sessions (the console socket's too), and the role guards.
+//! - [`audit`]: the audit trail (`audit_events`): append-only, hash-chained per group;
+//!   `record` an event with its change, `verify` a group's chain.
 //! - [`directory`]: groups, rooftops, departments, websites, agents (tables owned by the
 //!   gateway), with the agent's [`directory::Role`].
 //! - [`handover`]: transfers and reassignments (REST and the console socket).
@@ -24,6 +26,7 @@
 //! - [`demo`]: the demo dealer group.
 //! - `admin_api`: the admin pages: rooftops, departments, agents, memberships, websites.
 //! - `access_api`: who may log in: deactivating agents who left, changing one's password.
+//! - `audit_api`: the audit trail over REST (JSON, CSV, the chain check).
 //! - `profile_api`: an agent's own profile and headshot (served publicly).
 //! - `reports`: the per-department numbers managers ask for.
 //! - `attachments`: files shoppers attach to forms, checked by their bytes.
@@ -34,6 +37,8 @@ mod access_api;
 mod admin_api;
 mod api;
 mod attachments;
+pub mod audit;
+mod audit_api;
 pub mod auth;
 mod bot_api;
 mod crm_api;

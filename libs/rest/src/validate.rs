@@ -99,6 +99,7 @@ impl From<DirectoryError> for ApiError {
             ),
             DirectoryError::Hash(e) => ApiError::internal(e),
             DirectoryError::Busy(secs) => ApiError::busy(secs),
+            DirectoryError::Audit(e) => crate::audit::required(e),
             DirectoryError::Db(e) => ApiError::from(e),
         }
     }

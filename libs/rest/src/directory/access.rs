@@ -1,6 +1,7 @@
 //! Who may log in: password hashes (argon2id), deactivating an agent who left and bringing them back.
 
 use super::refused::DirectoryError;
+use crate::audit;
 use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
 use argon2::{Argon2, PasswordHash, PasswordVerifier};
 use sqlx::{PgExecutor, PgPool};
@@ -41,6 +42,7 @@ pub async fn deactivate_agent(
     pool: &PgPool,
     group: Uuid,
     agent: Uuid,
+    audit: &audit::Event,
 ) -> Result<Deactivation, DirectoryError> {
     let mut tx = pool.begin().await?;
     let found: Option<(Uuid,)> =
@@ -73,20 +75,37 @@ pub async fn deactivate_agent(
         .bind(agent)
         .execute(&mut *tx)
         .await?;
+    audit::record(&mut tx, audit)
+        .await
+        .map_err(DirectoryError::Audit)?;
     tx.commit().await?;
     Ok(Deactivation::Done)
 }
 
 /// Lets a deactivated agent log in again (they cover no department until a manager adds
-/// them). False when there is no such agent in the group.
-pub async fn reactivate_agent(pool: &PgPool, group: Uuid, agent: Uuid) -> sqlx::Result<bool> {
+/// them), with its audit row in the same transaction. False when there is no such agent in the
+/// group.
+pub async fn reactivate_agent(
+    pool: &PgPool,
+    group: Uuid,
+    agent: Uuid,
+    audit: &audit::Event,
+) -> Result<bool, DirectoryError> {
+    let mut tx = pool.begin().await?;
     let done =
         sqlx::query("UPDATE agents SET deactivated_at = NULL WHERE id = $1 AND group_id = $2")
             .bind(agent)
             .bind(group)
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
-    Ok(done.rows_affected() == 1)
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    audit::record(&mut tx, audit)
+        .await
+        .map_err(DirectoryError::Audit)?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// The agent's password hash, to check their current password before a change.
@@ -98,8 +117,15 @@ pub async fn password_hash(db: impl PgExecutor<'_>, agent: Uuid) -> sqlx::Result
 }
 
 /// Sets a new password hash and ends every other session of the agent (all but the one whose
-/// token hash is `keep`), in one transaction: a changed password logs out other devices.
-pub async fn set_password(pool: &PgPool, agent: Uuid, hash: &str, keep: &[u8]) -> sqlx::Result<()> {
+/// token hash is `keep`), in one transaction with its audit row: a changed password logs out
+/// other devices.
+pub async fn set_password(
+    pool: &PgPool,
+    agent: Uuid,
+    hash: &str,
+    keep: &[u8],
+    audit: &audit::Event,
+) -> Result<(), DirectoryError> {
     let mut tx = pool.begin().await?;
     sqlx::query("UPDATE agents SET password_hash = $2 WHERE id = $1")
         .bind(agent)
@@ -111,5 +137,8 @@ pub async fn set_password(pool: &PgPool, agent: Uuid, hash: &str, keep: &[u8]) -
         .bind(keep)
         .execute(&mut *tx)
         .await?;
-    tx.commit().await
+    audit::record(&mut tx, audit)
+        .await
+        .map_err(DirectoryError::Audit)?;
+    Ok(tx.commit().await?)
 }

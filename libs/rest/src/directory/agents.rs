@@ -2,6 +2,7 @@
 
 use super::access::hash_password;
 use super::refused::{DirectoryError, taken_or};
+use crate::audit;
 use serde::Serialize;
 use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
@@ -243,14 +244,16 @@ pub struct AgentInput<'a> {
     pub department_ids: &'a [Uuid],
 }
 
-/// Creates an agent with its memberships in one transaction (the password hashed with
-/// argon2id off the async threads); [`DirectoryError::Taken`] (`email`) when another agent of
-/// the group has this e-mail (another group's agents do not count, and are never revealed).
+/// Creates an agent with its memberships and its audit row (`audit`, about `agent:<new id>`)
+/// in one transaction (the password hashed with argon2id off the async threads);
+/// [`DirectoryError::Taken`] (`email`) when another agent of the group has this e-mail
+/// (another group's agents do not count, and are never revealed).
 pub async fn create_agent(
     pool: &PgPool,
     limits: &crate::limits::Limits,
     group: Uuid,
     a: AgentInput<'_>,
+    audit: audit::Event,
 ) -> Result<Uuid, DirectoryError> {
     let password = a.password.to_string();
     // Within the gateway's password-hash permits (`crate::limits`).
@@ -276,6 +279,9 @@ pub async fn create_agent(
     .await
     .map_err(|e| taken_or(e, "email"))?;
     insert_memberships(&mut tx, group, id, a.department_ids).await?;
+    audit::record(&mut tx, &audit.about(format!("agent:{id}")))
+        .await
+        .map_err(DirectoryError::Audit)?;
     tx.commit().await?;
     Ok(id)
 }
@@ -324,14 +330,16 @@ pub async fn update_agent(
 }
 
 /// Replaces the departments an agent covers, in one transaction (the agent's row locked, so two
-/// replacements never interleave); false when `group` has no such agent. The router and
-/// presence read memberships from Postgres at each decision: the next offer sees the new set.
+/// replacements never interleave) with its audit row (`audit`, given `before` and `after`);
+/// false when `group` has no such agent. The router and presence read memberships from
+/// Postgres at each decision: the next offer sees the new set.
 pub async fn replace_memberships(
     pool: &PgPool,
     group: Uuid,
     agent: Uuid,
     departments: &[Uuid],
-) -> sqlx::Result<bool> {
+    audit: audit::Event,
+) -> Result<bool, DirectoryError> {
     let mut tx = pool.begin().await?;
     let found: Option<Uuid> =
         sqlx::query_scalar("SELECT id FROM agents WHERE id = $1 AND group_id = $2 FOR UPDATE")
@@ -342,12 +350,25 @@ pub async fn replace_memberships(
     if found.is_none() {
         return Ok(false);
     }
-    sqlx::query("DELETE FROM agent_memberships WHERE agent_id = $1 AND group_id = $2")
-        .bind(agent)
-        .bind(group)
-        .execute(&mut *tx)
-        .await?;
+    let before: Vec<Uuid> = sqlx::query_scalar(
+        "DELETE FROM agent_memberships WHERE agent_id = $1 AND group_id = $2 RETURNING department_id",
+    )
+    .bind(agent)
+    .bind(group)
+    .fetch_all(&mut *tx)
+    .await?;
     insert_memberships(&mut tx, group, agent, departments).await?;
+    let sorted = |mut v: Vec<Uuid>| {
+        v.sort();
+        v.dedup();
+        v
+    };
+    let mut audit = audit;
+    audit.detail["before"] = serde_json::json!({ "department_ids": sorted(before) });
+    audit.detail["after"] = serde_json::json!({ "department_ids": sorted(departments.to_vec()) });
+    audit::record(&mut tx, &audit)
+        .await
+        .map_err(DirectoryError::Audit)?;
     tx.commit().await?;
     Ok(true)
 }

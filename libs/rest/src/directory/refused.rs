@@ -20,6 +20,9 @@ pub enum DirectoryError {
     /// Every password-hash permit stayed taken (`crate::limits`): retry in this many seconds.
     #[error("too many password hashes at once; retry in {0} s")]
     Busy(u64),
+    /// The change's audit row could not be written, so the change was rolled back with it.
+    #[error("recording the audit event: {0}")]
+    Audit(sqlx::Error),
     /// Postgres failed.
     #[error(transparent)]
     Db(#[from] sqlx::Error),
