@@ -227,11 +227,30 @@ pub async fn login(
             "that e-mail and password do not match an agent",
         ));
     };
+    let event = sign_in_event(
+        &agent,
+        audit::kind::SIGN_IN,
+        Some(agent.id),
+        &agent.email,
+        &client,
+    );
+    let resp = open_session(&state, &agent, event).await?;
+    state.limits.login_succeeded(&body.email).await;
+    Ok(resp)
+}
+
+/// Opens a session for `agent`, whose sign-in was proven (by a password, a second factor or
+/// the identity provider): the session row and its audit row `event` in one transaction (no
+/// session without its sign-in row), answered as [`LoggedIn`] with the session cookie.
+pub(crate) async fn open_session(
+    state: &Rest,
+    agent: &Agent,
+    event: audit::Event,
+) -> Result<Response, ApiError> {
     let mut raw = [0u8; 32];
     rand::rng().fill_bytes(&mut raw);
     let token = URL_SAFE_NO_PAD.encode(raw);
     let ttl_hours = state.settings.session_ttl_hours as i64;
-    // The session and its audit row in one transaction: no session without its sign-in row.
     let mut tx = state.pool.begin().await?;
     sqlx::query(
         "INSERT INTO agent_sessions (token_hash, agent_id, group_id, expires_at) \
@@ -243,18 +262,10 @@ pub async fn login(
     .bind(ttl_hours as i32)
     .execute(&mut *tx)
     .await?;
-    let event = sign_in_event(
-        &agent,
-        audit::kind::SIGN_IN,
-        Some(agent.id),
-        &agent.email,
-        &client,
-    );
     audit::record(&mut tx, &event)
         .await
         .map_err(audit::required)?;
     tx.commit().await?;
-    state.limits.login_succeeded(&body.email).await;
     tracing::info!(agent = %agent.id, "agent logged in");
     let secure = if state.settings.secure_cookies {
         "; Secure"
@@ -265,7 +276,11 @@ pub async fn login(
         "{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
         ttl_hours * 3600
     );
-    let mut resp = Json(LoggedIn { token, agent }).into_response();
+    let mut resp = Json(LoggedIn {
+        token,
+        agent: agent.clone(),
+    })
+    .into_response();
     resp.headers_mut().insert(
         SET_COOKIE,
         HeaderValue::from_str(&cookie).map_err(ApiError::internal)?,

@@ -20,7 +20,7 @@ pub struct Agent {
     pub first_name: String,
     /// Last name.
     pub last_name: String,
-    /// `agent`, `manager` or `admin`.
+    /// `agent`, `rooftop_manager`, `manager` or `admin`.
     pub role: String,
     /// Away automatically after this many idle seconds in the console (none: never).
     pub auto_away_secs: Option<i32>,
@@ -31,6 +31,10 @@ pub struct Agent {
 pub enum Role {
     /// Chats.
     Agent,
+    /// Chats, and manages the rooftops listed for them (`agent_rooftops`,
+    /// [`super::scope`]) and nothing else of the group. [`Role::can_manage`] is false for
+    /// it: a path a rooftop manager may use checks their rooftops explicitly.
+    RooftopManager,
     /// Chats, and manages the group: routing, teams, the directory, others' chats.
     Manager,
     /// A manager who may also make and edit admins and issue integrator credentials.
@@ -42,6 +46,7 @@ impl Role {
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "agent" => Self::Agent,
+            "rooftop_manager" => Self::RooftopManager,
             "manager" => Self::Manager,
             "admin" => Self::Admin,
             _ => return None,
@@ -52,12 +57,13 @@ impl Role {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Agent => "agent",
+            Self::RooftopManager => "rooftop_manager",
             Self::Manager => "manager",
             Self::Admin => "admin",
         }
     }
 
-    /// Whether it manages the group (a manager or an admin).
+    /// Whether it manages the whole group (a manager or an admin; not a rooftop manager).
     pub fn can_manage(self) -> bool {
         matches!(self, Self::Manager | Self::Admin)
     }

@@ -11,6 +11,7 @@ mod owned;
 mod profiles;
 mod refused;
 mod rooftops;
+mod scope;
 pub mod setup;
 mod websites;
 
@@ -21,4 +22,5 @@ pub use owned::*;
 pub use profiles::*;
 pub use refused::DirectoryError;
 pub use rooftops::*;
+pub use scope::*;
 pub use websites::*;
