@@ -1,7 +1,8 @@
 # A local stand-in for rust:1.95-bookworm, deploy/Dockerfile's build base, for
 # `deploy/image.sh --release` on a machine that reaches no container registry. It is made the
 # way the official image is: Debian bookworm (here the debootstrap base deploy/image.sh imports
-# as localhost/showroom-debian:bookworm), a C toolchain for the crates that compile C (ring), and
+# as localhost/showroom-debian:bookworm), a C toolchain for the crates that compile C (ring), OpenSSL's headers and pkg-config (webauthn-rs
+# links OpenSSL; the official image has them too), and
 # rustup with Rust 1.95.0 in /usr/local/cargo and /usr/local/rustup (rustup-init pinned by its
 # checksum, as in the official Dockerfile). Needs Debian's mirror and static.rust-lang.org.
 #
@@ -20,7 +21,7 @@ ENV RUSTUP_HOME=/usr/local/rustup \
 RUN set -eu; \
     apt-get update -qq; \
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      ca-certificates curl gcc libc6-dev >/dev/null; \
+      ca-certificates curl gcc libc6-dev libssl-dev pkg-config >/dev/null; \
     rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb
 
 # The CAs the host added to its own trust (its /usr/local/share/ca-certificates, which

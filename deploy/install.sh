@@ -100,6 +100,17 @@ if ! have xmllint; then
   say "installed xmllint (apt-get install libxml2-utils)"
 fi
 
+# --- OpenSSL's headers and pkg-config: webauthn-rs (passkeys, libs/rest/src/mfa.rs) links
+# OpenSSL through openssl-sys, which finds it with pkg-config. The runtime images ship libssl3.
+missing=()
+for pkg in libssl-dev pkg-config; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  apt_install "${missing[@]}"
+  say "installed ${missing[*]} (apt-get install ${missing[*]})"
+fi
+
 # --- PgBouncer >= 1.21, which the tests run the whole chat through (transaction mode) ---------
 # sqlx prepares named statements on the extended protocol, and PgBouncer tracks those per client
 # only from 1.21 (max_prepared_statements). Debian 12's package is 1.18, so when the pgbouncer
@@ -207,7 +218,8 @@ if [ ! -f "$installed_marker" ] ||
   [ ! -f "$deploy_dir/node_modules/maildev/bin/maildev" ] ||
   [ ! -f "$deploy_dir/node_modules/playwright-core/package.json" ] ||
   [ ! -f "$deploy_dir/node_modules/typescript/package.json" ] ||
-  [ ! -f "$deploy_dir/node_modules/eslint/package.json" ]; then
+  [ ! -f "$deploy_dir/node_modules/eslint/package.json" ] ||
+  [ ! -f "$deploy_dir/node_modules/oidc-provider/package.json" ]; then
   # The registry answers now and then with a transient error (a reset, a 5xx) that made a whole
   # CI run fail in seconds: try three times, 5 s then 20 s apart, before giving up with npm's
   # own words.
@@ -226,7 +238,7 @@ if [ ! -f "$installed_marker" ] ||
   done
   rm -f "$npm_out"
   version="$(node -p "require('$deploy_dir/node_modules/maildev/package.json').version" 2>/dev/null || echo '?')"
-  say "installed maildev $version, playwright-core, TypeScript and ESLint (npm ci --prefix deploy)"
+  say "installed maildev $version, playwright-core, oidc-provider, TypeScript and ESLint (npm ci --prefix deploy)"
 fi
 
 # --- nats-py, for the integrator example in docs/examples (its test runs it) ------------------

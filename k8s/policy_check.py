@@ -49,6 +49,7 @@ SHARED_CONFIG = {
 SECRET_REFS = {
     ("showroom-database", "url"),
     ("showroom-gateway", "visitor-token-secret"),
+    ("showroom-gateway", "mfa-key"),
     ("showroom-smtp", "url"),
     ("showroom-database-migrate", "url"),
 }
@@ -63,6 +64,9 @@ MOUNTED_SECRET_EXAMPLES = {
     ("showroom-nats-gateway", "creds"),
     ("showroom-nats-issuer", "issuer.json"),
     ("showroom-nats-issuer", "system.creds"),
+    # The identity providers' client secrets (single sign-on), one key per provider; the
+    # example shows one.
+    ("showroom-oidc", "acme-okta"),
 }
 
 # Production profile.
@@ -78,7 +82,7 @@ NS_NATS, NS_MONITORING, NS_OTEL, NS_INGRESS, NS_DNS, NS_CNPG = (
     "nats", "monitoring", "observability", "ingress-nginx", "kube-system", "cnpg-system")
 NATS_POD = {NAME: "nats", "app.kubernetes.io/instance": "nats", "app.kubernetes.io/component": "nats"}
 DNS_POD = {"k8s-app": "kube-dns"}
-SITE_KEYS = ("SHOWROOM_SMTP_FROM", "SHOWROOM_CONSOLE_URL", "SHOWROOM_PUBLIC_HOST")
+SITE_KEYS = ("SHOWROOM_SMTP_FROM", "SHOWROOM_CONSOLE_URL", "SHOWROOM_PUBLIC_HOST", "SHOWROOM_PUBLIC_URL")
 # Names the Grafana dashboard and the alerts may use: what the services export (histograms
 # with _bucket, _sum, _count), plus Prometheus's `up`.
 COUNTERS_GAUGES = {
@@ -264,7 +268,9 @@ def check_deployment(c, name, dep, profile, configmaps, tags):
         c.check(redis is None and "SHOWROOM_REDIS_URL" not in env, f"{where}: unexpected SHOWROOM_REDIS_URL")
     c.check("OTEL_EXPORTER_OTLP_ENDPOINT" not in env, f"{where}: OTEL_EXPORTER_OTLP_ENDPOINT should be left unset")
     for e in env.values():
-        c.check("value" not in e or not any(w in e["name"] for w in ("SECRET", "PASSWORD", "DATABASE_URL")),
+        # A *_DIR names where mounted Secret files are (SHOWROOM_OIDC_SECRETS_DIR), not a secret.
+        c.check("value" not in e or e["name"].endswith("_DIR")
+                or not any(w in e["name"] for w in ("SECRET", "PASSWORD", "DATABASE_URL")),
                 f"{where}: {e['name']} has a literal value, it must come from a Secret")
         ref = cm_ref(e)
         if ref:
@@ -664,6 +670,11 @@ def site_problem(key, value):
         if not DNS_NAME.match(value.lower()):
             return "is not a bare DNS name (no scheme, port or path)"
         return "names a reserved example host" if reserved_host(value) else None
+    if key == "SHOWROOM_PUBLIC_URL":
+        u = urlsplit(value)
+        if u.scheme != "https" or not u.hostname or u.path not in ("", "/") or u.query:
+            return "is not an https:// URL with no path"
+        return f"names a reserved example host ({u.hostname})" if reserved_host(u.hostname) else None
     if key == "SHOWROOM_CONSOLE_URL":
         u = urlsplit(value)
         if u.scheme != "https" or not u.hostname:
@@ -711,6 +722,10 @@ def check_site(c, path, shared):
         if value == "":
             c.note(f"{where}: {key} is empty; fill it in before applying the production overlay")
         c.check((shared or {}).get(key) == value, f"ConfigMap showroom-config: {key} is not the value of {where}")
+    host, public = values.get("SHOWROOM_PUBLIC_HOST"), values.get("SHOWROOM_PUBLIC_URL")
+    if host and public and site_problem("SHOWROOM_PUBLIC_URL", public) is None:
+        c.check(urlsplit(public).hostname == host.lower(),
+                f"{where}: SHOWROOM_PUBLIC_URL is not on SHOWROOM_PUBLIC_HOST ({host}): passkeys are bound to the host the agents open")
     host, console = values.get("SHOWROOM_PUBLIC_HOST"), values.get("SHOWROOM_CONSOLE_URL")
     if host and console and site_problem("SHOWROOM_CONSOLE_URL", console) is None:
         c.check(urlsplit(console).hostname == host.lower(),

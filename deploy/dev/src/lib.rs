@@ -145,6 +145,16 @@ impl Stack {
                     set("SHOWROOM_SECURE_COOKIES", secure_cookies.to_string());
                     // The limits every gateway shares (failed logins, conversations, uploads).
                     set("SHOWROOM_REDIS_URL", infra.redis.url.clone());
+                    // Passkeys need a host name, not an IP address, as their relying party:
+                    // on this machine they work from http://localhost:<port>/console (a
+                    // secure context for browsers), unless SHOWROOM_PUBLIC_URL says otherwise.
+                    set(
+                        "SHOWROOM_PUBLIC_URL",
+                        std::env::var("SHOWROOM_PUBLIC_URL")
+                            .ok()
+                            .filter(|u| !u.trim().is_empty())
+                            .unwrap_or_else(|| format!("http://localhost:{}", http_addr.port())),
+                    );
                 }
                 // Notices and ADF leads go to the local SMTP catcher; transcript links in
                 // e-mails and leads point at this gateway's console.

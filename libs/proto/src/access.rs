@@ -16,6 +16,7 @@ use crate::delivery::CrmCommand;
 use crate::internal::InternalCommand;
 use crate::lead::LeadCommand;
 use crate::notification::NotificationCommand;
+use crate::retention::{PrivacyCommand, PrivacyOwner};
 use crate::routing::RoutingCommand;
 use crate::v1::{self, Durable, Group, StreamSpec};
 
@@ -167,6 +168,19 @@ fn notification_commands() -> Vec<String> {
 fn crm_commands() -> Vec<String> {
     all(&CrmCommand::ALL, v1::crm_command)
 }
+/// The erase and export requests one owner of shopper data serves (every owner's, for `None`:
+/// the gateway sends them all).
+fn privacy_commands(owner: Option<PrivacyOwner>) -> Vec<String> {
+    PrivacyOwner::ALL
+        .iter()
+        .filter(|o| owner.is_none_or(|x| x == **o))
+        .flat_map(|o| {
+            PrivacyCommand::ALL
+                .iter()
+                .map(|c| v1::privacy_command(Group::Any, *o, *c))
+        })
+        .collect()
+}
 
 /// The permissions of service `name`, or `None` for a name that is not one of [`SERVICES`].
 pub fn service(name: &str) -> Option<Permissions> {
@@ -198,7 +212,8 @@ pub fn service(name: &str) -> Option<Permissions> {
             .publish(bot_commands())
             .publish(lead_commands())
             .publish(notification_commands())
-            .publish(crm_commands()),
+            .publish(crm_commands())
+            .publish(privacy_commands(None)),
         "presence" => p
             .owns(&v1::presence_stream())
             .follows(v1::PRESENCE_CHATS)
@@ -221,12 +236,14 @@ pub fn service(name: &str) -> Option<Permissions> {
             .serve(conversation_commands())
             .serve(routing_commands())
             .serve(internal_commands())
+            .serve(privacy_commands(Some(PrivacyOwner::Router)))
             .publish([v1::presence_find_available(any)]),
         "bot" => p
             .owns(&v1::bot_stream())
             .follows(v1::BOT_CONVERSATIONS)
             .follows(v1::BOT_MESSAGES)
             .serve(bot_commands())
+            .serve(privacy_commands(Some(PrivacyOwner::Bot)))
             .publish([
                 v1::conversation_command(any, ConversationCommand::Route),
                 v1::message_post(any),
@@ -235,17 +252,20 @@ pub fn service(name: &str) -> Option<Permissions> {
             .owns(&v1::leads_stream())
             .follows(v1::LEAD_CAPTURE_CONVERSATIONS)
             .follows(v1::LEAD_CAPTURE_MESSAGES_LEFT)
-            .serve(lead_commands()),
+            .serve(lead_commands())
+            .serve(privacy_commands(Some(PrivacyOwner::LeadCapture))),
         "notification" => p
             .follows(v1::NOTIFICATION_CONVERSATIONS)
             .follows(v1::NOTIFICATION_MESSAGES)
             .follows(v1::NOTIFICATION_MESSAGES_LEFT)
             .serve(notification_commands())
+            .serve(privacy_commands(Some(PrivacyOwner::Notification)))
             .publish([v1::notification_desktop(any)]),
         "crm-export" => p
             .owns(&v1::deliveries_stream())
             .follows(v1::CRM_EXPORT_LEADS)
             .serve(crm_commands())
+            .serve(privacy_commands(Some(PrivacyOwner::CrmExport)))
             .manages_integrations(),
         _ => return None,
     })

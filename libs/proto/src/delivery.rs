@@ -237,49 +237,47 @@ mod target_schemas {
         RefOr::T(Schema::Object(object))
     }
 
-    /// One of the tagged variants, described.
-    fn one_of(description: &str, variants: [RefOr<Schema>; 2]) -> RefOr<Schema> {
+    /// Both variants, tagged, as one `oneOf` described `description`: `webhook` is the
+    /// webhook variant's own schema (with or without its secret).
+    fn targets(description: &str, webhook: RefOr<Schema>) -> RefOr<Schema> {
         let mut one_of = OneOf::new();
-        one_of.items = variants.into();
+        one_of.items = vec![
+            tagged("adf_email", "ADF by e-mail.", AdfEmail::schema()),
+            tagged("webhook", "A signed webhook.", webhook),
+        ];
         one_of.description = Some(description.into());
         RefOr::T(Schema::OneOf(one_of))
     }
 
-    impl PartialSchema for Target {
-        fn schema() -> RefOr<Schema> {
-            one_of(
-                "Where a destination sends leads, as a manager sets it.",
-                [
-                    tagged("adf_email", "ADF by e-mail.", AdfEmail::schema()),
-                    tagged("webhook", "A signed webhook.", Webhook::schema()),
-                ],
-            )
-        }
+    /// `PartialSchema` and `ToSchema` of a target type, named `name`.
+    macro_rules! target_schema {
+        ($ty:ty, $name:literal, $description:literal, $webhook:ty) => {
+            impl PartialSchema for $ty {
+                fn schema() -> RefOr<Schema> {
+                    targets($description, <$webhook>::schema())
+                }
+            }
+
+            impl ToSchema for $ty {
+                fn name() -> Cow<'static, str> {
+                    Cow::Borrowed($name)
+                }
+            }
+        };
     }
 
-    impl ToSchema for Target {
-        fn name() -> Cow<'static, str> {
-            Cow::Borrowed("Target")
-        }
-    }
-
-    impl PartialSchema for TargetView {
-        fn schema() -> RefOr<Schema> {
-            one_of(
-                "Where a destination sends leads, as it is shown (no secrets).",
-                [
-                    tagged("adf_email", "ADF by e-mail.", AdfEmail::schema()),
-                    tagged("webhook", "A signed webhook.", WebhookView::schema()),
-                ],
-            )
-        }
-    }
-
-    impl ToSchema for TargetView {
-        fn name() -> Cow<'static, str> {
-            Cow::Borrowed("TargetView")
-        }
-    }
+    target_schema!(
+        Target,
+        "Target",
+        "Where a destination sends leads, as a manager sets it.",
+        Webhook
+    );
+    target_schema!(
+        TargetView,
+        "TargetView",
+        "Where a destination sends leads, as it is shown (no secrets).",
+        WebhookView
+    );
 
     #[cfg(test)]
     mod tests {

@@ -22,6 +22,8 @@
 //! - [`bot`]: bot settings and texts (English, Spanish), the leave-a-message form and its event.
 //! - [`internal`]: internal chats between agents: members, events, commands.
 //! - [`message`]: transcript messages and the post-message command.
+//! - [`retention`]: retention periods, and erasing or exporting one shopper's data (requests
+//!   to each owner).
 //! - [`privacy`]: masking card numbers and social security numbers before anything stores them.
 //! - [`presence`]: agent statuses, heartbeats and the availability query.
 //! - [`routing`]: departments' offer modes, hours and time-outs; website caps; teams.
@@ -44,6 +46,7 @@ pub mod message;
 pub mod notification;
 pub mod presence;
 pub mod privacy;
+pub mod retention;
 pub mod routing;
 pub mod text;
 pub mod typing;

@@ -15,6 +15,7 @@ use crate::delivery::CrmCommand;
 use crate::internal::{InternalCommand, InternalEventKind};
 use crate::lead::LeadCommand;
 use crate::notification::NotificationCommand;
+use crate::retention::{PrivacyCommand, PrivacyOwner};
 use crate::routing::RoutingCommand;
 
 /// The first two tokens of every subject.
@@ -191,6 +192,20 @@ pub fn lead_updated(group: impl Into<Group>) -> String {
 /// A delivery to a CRM destination changed state (stream DELIVERIES).
 pub fn delivery_event(group: impl Into<Group>, event: &'static str) -> String {
     subject(group, "delivery", event)
+}
+
+/// A request to one owner of shopper data to erase or export a shopper's rows, e.g.
+/// `showroom.v1.<g>.privacy.erase_lead_capture` (sent by the gateway, served by that owner).
+pub fn privacy_command(
+    group: impl Into<Group>,
+    owner: PrivacyOwner,
+    cmd: PrivacyCommand,
+) -> String {
+    subject(
+        group,
+        "privacy",
+        &format!("{}_{}", cmd.as_str(), owner.as_str()),
+    )
 }
 
 /// Reads the dealer group back out of a subject built here.

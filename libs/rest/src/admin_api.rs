@@ -3,8 +3,12 @@
 //! gateway owns these tables (`crate::directory` does the writes).
 //!
 //! Any agent of the group may read; only managers and admins may write, and only an admin may
-//! create or edit an admin or give the admin role; nobody changes their own role. Every query
-//! is scoped to the session's group: another group's id answers 404 as a missing one does.
+//! create or edit an admin or give the admin role; nobody changes their own role. A rooftop
+//! manager reads and writes only their rooftops (`auth::Scope`): their departments and
+//! websites, and the agents who cover those departments; they create and edit agents only.
+//! Every query is scoped to the session's group and scope: another group's or rooftop's id
+//! answers 404 as a missing one does. Every change of a rooftop, department or website is in
+//! the audit trail with its `before` and `after`, in the transaction of the change.
 //! Wrong input answers 400 with `error.fields` naming each wrong field (`label`,
 //! `allowed_origins`, `appearance.text_color`, …); a taken label or e-mail 409 naming it.
 
@@ -19,7 +23,7 @@ use uuid::Uuid;
 
 use crate::Rest;
 use crate::audit;
-use crate::auth::{Session, managers_only, role_change_allowed};
+use crate::auth::{Session, managers_only, role_change_allowed, scoped_managers};
 use crate::directory::{
     self, AgentInput, AgentView, DepartmentView, Role, RooftopInput, RooftopView, WebsiteLimits,
     WebsiteView,
@@ -50,7 +54,7 @@ const MAX_CHATS: i32 = 50;
 fn role(raw: &str) -> Result<&'static str, String> {
     Role::parse(raw.trim())
         .map(Role::as_str)
-        .ok_or_else(|| "must be agent, manager or admin".into())
+        .ok_or_else(|| "must be agent, rooftop_manager, manager or admin".into())
 }
 
 fn max_chats(n: i64) -> Result<i32, String> {
@@ -79,15 +83,69 @@ fn department_ids(raw: &[String]) -> Result<Vec<Uuid>, String> {
     Ok(out)
 }
 
-/// 400 naming the first id that is not a department of the session's group.
+/// 400 naming the first id that is not a department of the session's group and scope.
 async fn ours(state: &Rest, session: &Session, ids: &[Uuid]) -> Result<(), ApiError> {
-    match directory::foreign_department(&state.pool, session.group(), ids).await? {
-        None => Ok(()),
-        Some(bad) => Err(invalid(
+    if let Some(bad) = directory::foreign_department(&state.pool, session.group(), ids).await? {
+        return Err(invalid(
             "department_ids",
             format!("{bad} is not a department of your dealer group"),
-        )),
+        ));
     }
+    for &id in ids {
+        if session.department(state, id).await.is_err() {
+            return Err(invalid(
+                "department_ids",
+                format!("{id} is not a department of your rooftops"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Rooftop ids as given: each a UUID, at most [`MAX_MEMBERSHIPS`], sorted, duplicates dropped.
+fn rooftop_ids(raw: &[String]) -> Result<Vec<Uuid>, String> {
+    if raw.len() > MAX_MEMBERSHIPS {
+        return Err(format!("at most {MAX_MEMBERSHIPS} rooftops"));
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    for r in raw {
+        out.push(
+            r.trim()
+                .parse::<Uuid>()
+                .map_err(|_| format!("\"{r}\" is not a rooftop id (a UUID)"))?,
+        );
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// The rooftops a `role` manages from a request's `rooftop_ids`: required and non-empty for a
+/// `rooftop_manager`, each a rooftop of the group (400 naming `rooftop_ids` otherwise); `[]`
+/// for any other role, whatever was sent.
+async fn managed_rooftops(
+    state: &Rest,
+    session: &Session,
+    role: &str,
+    ids: Vec<Uuid>,
+) -> Result<Vec<Uuid>, ApiError> {
+    if Role::parse(role) != Some(Role::RooftopManager) {
+        return Ok(Vec::new());
+    }
+    if ids.is_empty() {
+        return Err(invalid(
+            "rooftop_ids",
+            "a rooftop manager needs at least one rooftop",
+        ));
+    }
+    let known = directory::rooftops_of(&state.pool, session.group(), None).await?;
+    if let Some(bad) = ids.iter().find(|id| !known.iter().any(|r| r.id == **id)) {
+        return Err(invalid(
+            "rooftop_ids",
+            format!("{bad} is not a rooftop of your dealer group"),
+        ));
+    }
+    Ok(ids)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -134,7 +192,8 @@ async fn one_rooftop(state: &Rest, group: Uuid, id: Uuid) -> Result<RooftopView,
         .ok_or_else(|| ApiError::not_found("rooftop"))
 }
 
-/// The group's rooftops with their departments and websites (any agent of the group).
+/// The group's rooftops with their departments and websites (any agent of the group; a
+/// rooftop manager's own rooftops only).
 #[utoipa::path(get, path = "/api/v1/rooftops", tag = "admin",
     responses((status = 200, body = RooftopList), (status = 401, body = ErrorBody)))]
 pub async fn list_rooftops(
@@ -142,11 +201,18 @@ pub async fn list_rooftops(
     session: Session,
 ) -> Result<Json<RooftopList>, ApiError> {
     Ok(Json(RooftopList {
-        rooftops: directory::rooftops_of(&state.pool, session.group(), None).await?,
+        rooftops: directory::rooftops_within(
+            &state.pool,
+            session.group(),
+            None,
+            session.scope.rooftops(),
+        )
+        .await?,
     }))
 }
 
-/// Adds a rooftop (managers and admins). 400 naming `name`, `time_zone` or `country`.
+/// Adds a rooftop (managers and admins; not rooftop managers). 400 naming `name`,
+/// `time_zone` or `country`. Recorded in the audit trail (`rooftop_changed`).
 #[utoipa::path(post, path = "/api/v1/rooftops", tag = "admin", request_body = RooftopBody,
     responses((status = 201, body = RooftopView), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
@@ -162,15 +228,27 @@ pub async fn create_rooftop(
         time_zone: &time_zone,
         country: &country,
     };
-    let id = directory::create_rooftop(&state.pool, session.group(), input).await?;
+    let mut tx = state.pool.begin().await?;
+    let id = directory::create_rooftop(&mut *tx, session.group(), input).await?;
+    let event = audit::Event::by(&session, audit::kind::ROOFTOP_CHANGED)
+        .about(format!("rooftop:{id}"))
+        .detail(json!({
+            "action": "created", "before": null,
+            "after": { "name": name, "time_zone": time_zone, "country": country },
+        }));
+    audit::record(&mut tx, &event)
+        .await
+        .map_err(audit::required)?;
+    tx.commit().await?;
     Ok((
         StatusCode::CREATED,
         Json(one_rooftop(&state, session.group(), id).await?),
     ))
 }
 
-/// Changes a rooftop's name, time zone and country (managers and admins). Business hours are
-/// read in the new zone from the router's next settings read (a second at most).
+/// Changes a rooftop's name, time zone and country (managers and admins; a rooftop manager
+/// their own rooftops). Business hours are read in the new zone from the router's next
+/// settings read (a second at most). Recorded in the audit trail (`rooftop_changed`).
 #[utoipa::path(put, path = "/api/v1/rooftops/{id}", tag = "admin", request_body = RooftopBody,
     params(("id" = uuid::Uuid, Path, description = "Rooftop id (UUID)")),
     responses((status = 200, body = RooftopView), (status = 400, body = ErrorBody),
@@ -181,16 +259,29 @@ pub async fn update_rooftop(
     Id(id, _): Id<extract::Rooftop>,
     ApiJson(b): ApiJson<RooftopBody>,
 ) -> Result<Json<RooftopView>, ApiError> {
-    managers_only(&session, "change rooftops")?;
+    scoped_managers(&session, "change rooftops")?;
+    session.rooftop_in_scope(id)?;
     let (name, time_zone, country) = rooftop_input(&b)?;
     let input = RooftopInput {
         name: &name,
         time_zone: &time_zone,
         country: &country,
     };
-    if !directory::update_rooftop(&state.pool, session.group(), id, input).await? {
+    let mut tx = state.pool.begin().await?;
+    let Some(before) = directory::lock_rooftop(&mut tx, session.group(), id).await? else {
         return Err(ApiError::not_found("rooftop"));
+    };
+    directory::update_rooftop(&mut *tx, session.group(), id, input).await?;
+    let after = json!({ "name": name, "time_zone": time_zone, "country": country });
+    if before != after {
+        let event = audit::Event::by(&session, audit::kind::ROOFTOP_CHANGED)
+            .about(format!("rooftop:{id}"))
+            .detail(json!({ "action": "changed", "before": before, "after": after }));
+        audit::record(&mut tx, &event)
+            .await
+            .map_err(audit::required)?;
     }
+    tx.commit().await?;
     Ok(Json(one_rooftop(&state, session.group(), id).await?))
 }
 
@@ -227,8 +318,9 @@ fn label_and_section(
     )
 }
 
-/// Adds a department at the end of a rooftop's list (managers and admins). 409 naming `label`
-/// when the rooftop has one with this label.
+/// Adds a department at the end of a rooftop's list (managers and admins; a rooftop manager
+/// in their rooftops). 409 naming `label` when the rooftop has one with this label. Recorded
+/// in the audit trail (`department_changed`).
 #[utoipa::path(post, path = "/api/v1/rooftops/{id}/departments", tag = "admin",
     request_body = NewDepartmentBody,
     params(("id" = uuid::Uuid, Path, description = "Rooftop id (UUID)")),
@@ -241,7 +333,8 @@ pub async fn create_department(
     Id(rooftop, _): Id<extract::Rooftop>,
     ApiJson(b): ApiJson<NewDepartmentBody>,
 ) -> Result<(StatusCode, Json<DepartmentView>), ApiError> {
-    managers_only(&session, "add departments")?;
+    scoped_managers(&session, "add departments")?;
+    session.rooftop_in_scope(rooftop)?;
     let mut p = Problems::default();
     let (label, section) = label_and_section(&mut p, &b.label, b.board_section.as_deref());
     p.finish()?;
@@ -256,6 +349,7 @@ pub async fn create_department(
         rooftop,
         &label,
         section.as_deref(),
+        audit::Event::by(&session, audit::kind::DEPARTMENT_CHANGED),
     )
     .await?
     .ok_or_else(|| ApiError::not_found("rooftop"))?;
@@ -265,8 +359,9 @@ pub async fn create_department(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-/// Changes a department's label, board section and position (managers and admins). Its
-/// routing settings are at `/api/v1/departments/{id}/routing`.
+/// Changes a department's label, board section and position (managers and admins; a rooftop
+/// manager in their rooftops). Its routing settings are at `/api/v1/departments/{id}/routing`.
+/// Recorded in the audit trail (`department_changed`).
 #[utoipa::path(put, path = "/api/v1/departments/{id}", tag = "admin", request_body = DepartmentBody,
     params(("id" = uuid::Uuid, Path, description = "Department id (UUID)")),
     responses((status = 200, body = DepartmentView), (status = 400, body = ErrorBody),
@@ -278,7 +373,7 @@ pub async fn update_department(
     Id(id, _): Id<extract::Department>,
     ApiJson(b): ApiJson<DepartmentBody>,
 ) -> Result<Json<DepartmentView>, ApiError> {
-    managers_only(&session, "change departments")?;
+    scoped_managers(&session, "change departments")?;
     let mut p = Problems::default();
     let (label, section) = label_and_section(&mut p, &b.label, b.board_section.as_deref());
     let position = match b.position {
@@ -298,10 +393,12 @@ pub async fn update_department(
     if !directory::update_department(
         &state.pool,
         session.group(),
+        session.scope.rooftops(),
         id,
         &label,
         section.as_deref(),
         position,
+        audit::Event::by(&session, audit::kind::DEPARTMENT_CHANGED),
     )
     .await?
     {
@@ -315,7 +412,8 @@ pub async fn update_department(
 
 /// Deletes a department no conversation was ever in, no lead names and no CRM destination is
 /// for (managers and admins); 409 `in_use` otherwise, so transcripts, reports and delivery
-/// logs keep their department. Its memberships, routing settings and rules go with it.
+/// logs keep their department. Its memberships, routing settings and rules go with it. A
+/// rooftop manager deletes in their rooftops. Recorded in the audit trail (`department_changed`).
 #[utoipa::path(delete, path = "/api/v1/departments/{id}", tag = "admin",
     params(("id" = uuid::Uuid, Path, description = "Department id (UUID)")),
     responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
@@ -325,8 +423,17 @@ pub async fn delete_department(
     session: Session,
     Id(id, _): Id<extract::Department>,
 ) -> Result<StatusCode, ApiError> {
-    managers_only(&session, "delete departments")?;
-    if directory::delete_department(&state.pool, session.group(), id).await? {
+    scoped_managers(&session, "delete departments")?;
+    let event = audit::Event::by(&session, audit::kind::DEPARTMENT_CHANGED);
+    if directory::delete_department(
+        &state.pool,
+        session.group(),
+        session.scope.rooftops(),
+        id,
+        event,
+    )
+    .await?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("department"))
@@ -355,15 +462,23 @@ pub struct NewAgentBody {
     /// Last name, 1 to 80 characters.
     #[serde(default)]
     pub last_name: String,
-    /// `agent`, `manager` or `admin` (admin: only an admin may give it).
+    /// `agent`, `rooftop_manager`, `manager` or `admin` (admin: only an admin may give it;
+    /// manager and rooftop manager: a manager or an admin; a rooftop manager gives `agent`
+    /// only).
     #[serde(default)]
     pub role: String,
+    /// The rooftops of the group a `rooftop_manager` manages: required and non-empty for that
+    /// role, ignored for the others.
+    #[serde(default)]
+    #[schema(value_type = Vec<Uuid>)]
+    pub rooftop_ids: Vec<String>,
     /// At least 10 characters.
     #[serde(default)]
     pub password: String,
     /// Chats they can hold at once, 1 to 50 (default 3).
     pub max_chats: Option<i64>,
-    /// Departments of the group they cover (default none).
+    /// Departments of the group they cover (default none; from a rooftop manager: at least
+    /// one, each of their rooftops).
     #[serde(default)]
     #[schema(value_type = Vec<Uuid>)]
     pub department_ids: Vec<String>,
@@ -378,9 +493,13 @@ pub struct AgentBody {
     /// Last name, 1 to 80 characters.
     #[serde(default)]
     pub last_name: String,
-    /// `agent`, `manager` or `admin`.
+    /// `agent`, `rooftop_manager`, `manager` or `admin`.
     #[serde(default)]
     pub role: String,
+    /// The rooftops a `rooftop_manager` manages (non-empty); absent: unchanged. Cleared when
+    /// the role is another.
+    #[schema(value_type = Option<Vec<Uuid>>)]
+    pub rooftop_ids: Option<Vec<String>>,
     /// Chats they can hold at once, 1 to 50; absent: unchanged.
     pub max_chats: Option<i64>,
 }
@@ -388,13 +507,16 @@ pub struct AgentBody {
 /// The departments an agent covers.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct MembershipsBody {
-    /// Every department they cover from now on (of any rooftops of the group); `[]`: none.
+    /// Every department they cover from now on (of any rooftops of the group; from a rooftop
+    /// manager: of their rooftops, and the agent's departments of other rooftops stay); `[]`:
+    /// none.
     #[schema(value_type = Vec<Uuid>)]
     pub department_ids: Vec<String>,
 }
 
 /// The group's agents with the departments they cover and their headshots (any agent of the
-/// group).
+/// group; a rooftop manager sees those who cover a department of their rooftops, with only
+/// those departments).
 #[utoipa::path(get, path = "/api/v1/agents", tag = "admin",
     responses((status = 200, body = AgentList), (status = 401, body = ErrorBody)))]
 pub async fn list_agents(
@@ -402,13 +524,21 @@ pub async fn list_agents(
     session: Session,
 ) -> Result<Json<AgentList>, ApiError> {
     Ok(Json(AgentList {
-        agents: directory::agents_of(&state.pool, session.group(), None).await?,
+        agents: directory::agents_within(
+            &state.pool,
+            session.group(),
+            None,
+            session.scope.rooftops(),
+        )
+        .await?,
     }))
 }
 
-/// Adds an agent who can log in at once (managers and admins; an admin only by an admin). 400
-/// naming each wrong field (`department_ids` names the id that is not the group's); 409 naming
-/// `email` when an agent logs in with it already.
+/// Adds an agent who can log in at once (managers and admins; an admin only by an admin; a
+/// rooftop manager adds agents covering departments of their rooftops). 400 naming each wrong
+/// field (`department_ids` names the id that is not the group's or the rooftop manager's,
+/// `rooftop_ids` one that is not the group's); 409 naming `email` when an agent logs in with it
+/// already.
 #[utoipa::path(post, path = "/api/v1/agents", tag = "admin", request_body = NewAgentBody,
     responses((status = 201, body = AgentView), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
@@ -419,7 +549,7 @@ pub async fn create_agent(
     session: Session,
     ApiJson(b): ApiJson<NewAgentBody>,
 ) -> Result<(StatusCode, Json<AgentView>), ApiError> {
-    managers_only(&session, "add agents")?;
+    scoped_managers(&session, "add agents")?;
     let mut p = Problems::default();
     let email = p.check("email", email(&b.email));
     let first = p.check("first_name", text(&b.first_name, MAX_PERSON_NAME));
@@ -428,15 +558,30 @@ pub async fn create_agent(
     p.check("password", password(&b.password));
     let max = p.check("max_chats", max_chats(b.max_chats.unwrap_or(3)));
     let departments = p.check("department_ids", department_ids(&b.department_ids));
+    let rooftops = p.check("rooftop_ids", rooftop_ids(&b.rooftop_ids));
+    if !session.can_manage() && b.department_ids.is_empty() {
+        p.add(
+            "department_ids",
+            "a rooftop manager's new agent covers at least one department of their rooftops",
+        );
+    }
     p.finish()?;
-    let (Some(email), Some(first), Some(last), Some(role), Some(max), Some(departments)) =
-        (email, first, last, role, max, departments)
+    let (
+        Some(email),
+        Some(first),
+        Some(last),
+        Some(role),
+        Some(max),
+        Some(departments),
+        Some(rooftops),
+    ) = (email, first, last, role, max, departments, rooftops)
     else {
         return Err(ApiError::internal("agent checks passed without values"));
     };
     role_change_allowed((session.agent.id, &session.agent.role), None, role)
         .map_err(ApiError::forbidden)?;
     ours(&state, &session, &departments).await?;
+    let rooftops = managed_rooftops(&state, &session, role, rooftops).await?;
     let id = directory::create_agent(
         &state.pool,
         &state.limits,
@@ -449,12 +594,13 @@ pub async fn create_agent(
             role,
             max_chats: max,
             department_ids: &departments,
+            rooftop_ids: &rooftops,
         },
         audit::Event::by(&session, audit::kind::AGENT_CREATED).detail(json!({
             "name": format!("{first} {last}"),
             "after": {
                 "email": email, "first_name": first, "last_name": last, "role": role,
-                "max_chats": max, "department_ids": departments,
+                "max_chats": max, "department_ids": departments, "rooftop_ids": rooftops,
             },
         })),
     )
@@ -466,9 +612,12 @@ pub async fn create_agent(
     ))
 }
 
-/// Changes an agent's names, role and chat limit (managers and admins; an admin, or the admin
-/// role, only by an admin; nobody their own role). Their sessions stay; the new role counts
-/// from their next request.
+/// Changes an agent's names, role, rooftops and chat limit (managers and admins; an admin, or
+/// the admin role, only by an admin; the manager and rooftop manager roles by a manager or an
+/// admin; a rooftop manager edits the agents they see whose role is `agent`, and keeps it;
+/// nobody their own role). Their sessions stay; the new role and rooftops count from their
+/// next request. Recorded as `role_changed` (the role changed), `scope_changed` (only the
+/// rooftops) or `agent_changed`, with `before` and `after`.
 #[utoipa::path(put, path = "/api/v1/agents/{id}", tag = "admin", request_body = AgentBody,
     params(("id" = uuid::Uuid, Path, description = "Agent id (UUID)")),
     responses((status = 200, body = AgentView), (status = 400, body = ErrorBody),
@@ -480,7 +629,7 @@ pub async fn update_agent(
     Id(id, _): Id<extract::Agent>,
     ApiJson(b): ApiJson<AgentBody>,
 ) -> Result<Json<AgentView>, ApiError> {
-    managers_only(&session, "change agents")?;
+    scoped_managers(&session, "change agents")?;
     let current = session.colleague(&state, id).await?;
     let mut p = Problems::default();
     let first = p.check("first_name", text(&b.first_name, MAX_PERSON_NAME));
@@ -490,8 +639,14 @@ pub async fn update_agent(
         "max_chats",
         max_chats(b.max_chats.unwrap_or(i64::from(current.max_chats))),
     );
+    let rooftops = match &b.rooftop_ids {
+        Some(raw) => p.check("rooftop_ids", rooftop_ids(raw)),
+        None => Some(current.rooftop_ids.clone()),
+    };
     p.finish()?;
-    let (Some(first), Some(last), Some(role), Some(max)) = (first, last, role, max) else {
+    let (Some(first), Some(last), Some(role), Some(max), Some(rooftops)) =
+        (first, last, role, max, rooftops)
+    else {
         return Err(ApiError::internal("agent checks passed without values"));
     };
     role_change_allowed(
@@ -500,24 +655,30 @@ pub async fn update_agent(
         role,
     )
     .map_err(ApiError::forbidden)?;
+    let rooftops = managed_rooftops(&state, &session, role, rooftops).await?;
     // The change and its audit row in one transaction.
     let mut tx = state.pool.begin().await?;
     if !directory::update_agent(&mut *tx, session.group(), id, &first, &last, role, max).await? {
         return Err(ApiError::not_found("agent"));
     }
-    let fields = |first: &str, last: &str, role: &str, max: i32| json!({ "first_name": first, "last_name": last, "role": role, "max_chats": max });
+    let rooftops_before =
+        directory::set_rooftops_managed(&mut tx, session.group(), id, &rooftops).await?;
+    let fields = |first: &str, last: &str, role: &str, max: i32, rooftops: &[Uuid]| json!({ "first_name": first, "last_name": last, "role": role, "max_chats": max, "rooftop_ids": rooftops });
     let before = fields(
         &current.first_name,
         &current.last_name,
         &current.role,
         current.max_chats,
+        &rooftops_before,
     );
-    let after = fields(&first, &last, role, max);
+    let after = fields(&first, &last, role, max, &rooftops);
     if before != after {
-        let kind = if current.role == role {
-            audit::kind::AGENT_CHANGED
-        } else {
+        let kind = if current.role != role {
             audit::kind::ROLE_CHANGED
+        } else if rooftops_before != rooftops {
+            audit::kind::SCOPE_CHANGED
+        } else {
+            audit::kind::AGENT_CHANGED
         };
         let event = audit::Event::by(&session, kind)
             .about(format!("agent:{id}"))
@@ -531,7 +692,9 @@ pub async fn update_agent(
 }
 
 /// Replaces the departments an agent covers, in one transaction (managers and admins; an
-/// admin's only by an admin). 400 naming the first id that is not a department of the group.
+/// admin's only by an admin; a rooftop manager an agent's they see, within their rooftops:
+/// the agent's departments of other rooftops stay). 400 naming the first id that is not a
+/// department of the group (or of the rooftop manager's rooftops).
 /// The router and presence read memberships at each decision, so the next offer uses them.
 #[utoipa::path(put, path = "/api/v1/agents/{id}/memberships", tag = "admin",
     request_body = MembershipsBody,
@@ -545,10 +708,15 @@ pub async fn put_memberships(
     Id(id, _): Id<extract::Agent>,
     ApiJson(b): ApiJson<MembershipsBody>,
 ) -> Result<Json<AgentView>, ApiError> {
-    managers_only(&session, "change who covers which department")?;
-    let current = session.colleague(&state, id).await?;
+    scoped_managers(&session, "change who covers which department")?;
+    let mut current = session.colleague(&state, id).await?;
     if Role::parse(&current.role) == Some(Role::Admin) && !session.is_admin() {
         return Err(ApiError::forbidden("only an admin can edit an admin"));
+    }
+    if !session.can_manage() && Role::parse(&current.role) != Some(Role::Agent) {
+        return Err(ApiError::forbidden(
+            "a rooftop manager can edit only agents",
+        ));
     }
     let departments =
         department_ids(&b.department_ids).map_err(|r| invalid("department_ids", r))?;
@@ -556,12 +724,24 @@ pub async fn put_memberships(
     let event = audit::Event::by(&session, audit::kind::MEMBERSHIP_CHANGED)
         .about(format!("agent:{id}"))
         .detail(json!({ "name": format!("{} {}", current.first_name, current.last_name) }));
-    if !directory::replace_memberships(&state.pool, session.group(), id, &departments, event)
-        .await?
+    if !directory::replace_memberships(
+        &state.pool,
+        session.group(),
+        id,
+        &departments,
+        session.scope.rooftops(),
+        event,
+    )
+    .await?
     {
         return Err(ApiError::not_found("agent"));
     }
-    Ok(Json(session.colleague(&state, id).await?))
+    // As the caller sees them now (a rooftop manager who released the agent from their
+    // rooftops no longer sees them in the list).
+    let mut now = departments;
+    now.sort();
+    current.department_ids = now;
+    Ok(Json(current))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -692,7 +872,7 @@ pub struct WebsiteBody {
 }
 
 /// The group's websites with their widget keys, snippets and appearance (any agent of the
-/// group), by rooftop and name.
+/// group; a rooftop manager's rooftops' only), by rooftop and name.
 #[utoipa::path(get, path = "/api/v1/websites", tag = "admin",
     responses((status = 200, body = Vec<WebsiteView>), (status = 401, body = ErrorBody)))]
 pub async fn list_websites(
@@ -702,13 +882,20 @@ pub async fn list_websites(
 ) -> Result<Json<Vec<WebsiteView>>, ApiError> {
     let base = public_base(&state, &headers);
     Ok(Json(
-        directory::websites_of(&state.pool, session.group(), &base).await?,
+        directory::websites_of(
+            &state.pool,
+            session.group(),
+            session.scope.rooftops(),
+            &base,
+        )
+        .await?,
     ))
 }
 
-/// Adds a website with a new random widget key (managers and admins); answers it with the
-/// snippet to paste. 400 naming `rooftop_id`, `name`, `allowed_origins` (with the bad entry)
-/// or `appearance.<field>`.
+/// Adds a website with a new random widget key (managers and admins; a rooftop manager to
+/// their rooftops); answers it with the snippet to paste. 400 naming `rooftop_id` (not a
+/// rooftop of the group, or of the rooftop manager's), `name`, `allowed_origins` (with the bad
+/// entry) or `appearance.<field>`. Recorded in the audit trail (`website_changed`).
 #[utoipa::path(post, path = "/api/v1/websites", tag = "admin", request_body = NewWebsiteBody,
     responses((status = 201, body = WebsiteView), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
@@ -718,7 +905,7 @@ pub async fn create_website(
     headers: HeaderMap,
     ApiJson(b): ApiJson<NewWebsiteBody>,
 ) -> Result<(StatusCode, Json<WebsiteView>), ApiError> {
-    managers_only(&session, "add websites")?;
+    scoped_managers(&session, "add websites")?;
     let mut p = Problems::default();
     let rooftop = p.check(
         "rooftop_id",
@@ -732,9 +919,10 @@ pub async fn create_website(
     let look = appearance(&mut p, b.appearance);
     website_limits(&mut p, b.limits.as_ref());
     if let Some(r) = rooftop
-        && directory::rooftops_of(&state.pool, session.group(), Some(r))
-            .await?
-            .is_empty()
+        && (!session.covers_rooftop(r)
+            || directory::rooftops_of(&state.pool, session.group(), Some(r))
+                .await?
+                .is_empty())
     {
         p.add("rooftop_id", "is not a rooftop of your dealer group");
     }
@@ -752,6 +940,7 @@ pub async fn create_website(
         &origins,
         &look,
         b.limits.unwrap_or_default(),
+        audit::Event::by(&session, audit::kind::WEBSITE_CHANGED),
     )
     .await?;
     let base = public_base(&state, &headers);
@@ -761,7 +950,8 @@ pub async fn create_website(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-/// One website of the group with its snippet and appearance (any agent of the group).
+/// One website of the group with its snippet and appearance (any agent of the group; 404 for
+/// a rooftop manager when it is of another rooftop).
 #[utoipa::path(get, path = "/api/v1/websites/{id}", tag = "admin",
     params(("id" = uuid::Uuid, Path, description = "Website id (UUID)")),
     responses((status = 200, body = WebsiteView), (status = 400, body = ErrorBody),
@@ -772,6 +962,7 @@ pub async fn get_website(
     headers: HeaderMap,
     Id(id, _): Id<extract::Website>,
 ) -> Result<Json<WebsiteView>, ApiError> {
+    session.website_in_scope(&state, id).await?;
     let base = public_base(&state, &headers);
     let view = directory::website_view(&state.pool, session.group(), id, &base)
         .await?
@@ -779,8 +970,9 @@ pub async fn get_website(
     Ok(Json(view))
 }
 
-/// Changes a website's name, allowed origins and appearance (managers and admins). Widgets
-/// connecting afterwards get the new appearance; the widget key never changes.
+/// Changes a website's name, allowed origins and appearance (managers and admins; a rooftop
+/// manager their rooftops'). Widgets connecting afterwards get the new appearance; the widget
+/// key never changes. Recorded in the audit trail (`website_changed`).
 #[utoipa::path(put, path = "/api/v1/websites/{id}", tag = "admin", request_body = WebsiteBody,
     params(("id" = uuid::Uuid, Path, description = "Website id (UUID)")),
     responses((status = 200, body = WebsiteView), (status = 400, body = ErrorBody),
@@ -792,7 +984,7 @@ pub async fn update_website(
     Id(id, _): Id<extract::Website>,
     ApiJson(b): ApiJson<WebsiteBody>,
 ) -> Result<Json<WebsiteView>, ApiError> {
-    managers_only(&session, "change websites")?;
+    scoped_managers(&session, "change websites")?;
     let mut p = Problems::default();
     let name = p.check("name", text(&b.name, MAX_WEBSITE_NAME));
     let origins = p.check("allowed_origins", origins(&b.allowed_origins));
@@ -802,8 +994,15 @@ pub async fn update_website(
     let (Some(name), Some(origins), Some(look)) = (name, origins, look) else {
         return Err(ApiError::internal("website checks passed without values"));
     };
-    if !directory::update_website(
-        &state.pool,
+    let base = public_base(&state, &headers);
+    let mut tx = state.pool.begin().await?;
+    match directory::lock_website(&mut tx, session.group(), id).await? {
+        Some(rooftop) if session.covers_rooftop(rooftop) => {}
+        _ => return Err(ApiError::not_found("website")),
+    }
+    let before = directory::website_view(&mut *tx, session.group(), id, &base).await?;
+    directory::update_website(
+        &mut *tx,
         session.group(),
         id,
         &name,
@@ -811,14 +1010,21 @@ pub async fn update_website(
         look.as_ref(),
         b.limits,
     )
-    .await?
-    {
-        return Err(ApiError::not_found("website"));
-    }
-    let base = public_base(&state, &headers);
-    let view = directory::website_view(&state.pool, session.group(), id, &base)
+    .await?;
+    let view = directory::website_view(&mut *tx, session.group(), id, &base)
         .await?
         .ok_or_else(|| ApiError::not_found("website"))?;
+    let before = before.as_ref().map(directory::website_audited);
+    let after = directory::website_audited(&view);
+    if before.as_ref() != Some(&after) {
+        let event = audit::Event::by(&session, audit::kind::WEBSITE_CHANGED)
+            .about(format!("website:{id}"))
+            .detail(json!({ "action": "changed", "before": before, "after": after }));
+        audit::record(&mut tx, &event)
+            .await
+            .map_err(audit::required)?;
+    }
+    tx.commit().await?;
     Ok(Json(view))
 }
 
@@ -920,6 +1126,24 @@ mod tests {
         assert!(role_change_allowed((me, "manager"), Some((other, "admin")), "admin").is_err());
         assert!(role_change_allowed((me, "manager"), Some((other, "agent")), "admin").is_err());
         assert!(role_change_allowed((me, "manager"), Some((other, "agent")), "manager").is_ok());
+        // Only a manager or an admin gives the manager or rooftop manager role.
+        assert!(role_change_allowed((me, "manager"), None, "rooftop_manager").is_ok());
+        assert!(
+            role_change_allowed((me, "admin"), Some((other, "agent")), "rooftop_manager").is_ok()
+        );
+        assert!(role_change_allowed((me, "agent"), None, "rooftop_manager").is_err());
+        // A rooftop manager creates and edits agents only, and keeps them agents.
+        let rm = "rooftop_manager";
+        assert!(role_change_allowed((me, rm), None, "agent").is_ok());
+        assert!(role_change_allowed((me, rm), Some((other, "agent")), "agent").is_ok());
+        for role in ["rooftop_manager", "manager", "admin"] {
+            assert!(role_change_allowed((me, rm), None, role).is_err(), "{role}");
+            assert!(role_change_allowed((me, rm), Some((other, "agent")), role).is_err());
+            assert!(role_change_allowed((me, rm), Some((other, role)), "agent").is_err());
+            assert!(role_change_allowed((me, rm), Some((other, role)), role).is_err());
+        }
+        // Not even their own row: their scope is a manager's to change.
+        assert!(role_change_allowed((me, rm), Some((me, rm)), rm).is_err());
         // Nobody changes their own role, but may edit the rest of their row.
         let e = role_change_allowed((me, "admin"), Some((me, "admin")), "agent").unwrap_err();
         assert!(e.contains("own role"), "{e}");

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use showroom_bus::discovery;
 use showroom_proto::conversation::{Conversation, ConversationState};
@@ -20,11 +21,12 @@ use uuid::Uuid;
 use crate::Rest;
 use crate::auth::{self, Session};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{self, ApiJson, ApiQuery, Id};
 use crate::{
-    access_api, admin_api, attachments, audit_api, bot_api, crm_api, handover, leads_api,
-    notify_api, profile_api, reports, routing_api,
+    access_api, admin_api, attachments, audit_api, bot_api, crm_api, handover, leads_api, mfa_api,
+    notify_api, privacy_api, profile_api, reports, routing_api, sso_api,
 };
+use crate::{audit, export};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -39,6 +41,7 @@ use crate::{
          (name = "notifications", description = "Agents' notification choices; websites' e-mail settings"),
          (name = "crm", description = "Lead delivery to CRMs: destinations, the delivery log, dead letters"),
          (name = "admin", description = "The admin pages: rooftops, departments, agents and the departments they cover, websites, the audit trail"),
+         (name = "privacy", description = "Retention periods; erasing and exporting one shopper's data"),
          (name = "system", description = "The running system"))
 )]
 struct ApiDoc;
@@ -49,8 +52,39 @@ pub fn router() -> (axum::Router<Arc<Rest>>, utoipa::openapi::OpenApi) {
         .routes(routes!(auth::login))
         .routes(routes!(auth::logout))
         .routes(routes!(auth::me))
+        // Multi-factor sign-in (mfa_api.rs): the second step, Profile's factors, the policy.
+        .routes(routes!(mfa_api::sign_in_totp))
+        .routes(routes!(mfa_api::sign_in_recovery))
+        .routes(routes!(mfa_api::sign_in_passkey_start))
+        .routes(routes!(mfa_api::sign_in_passkey_finish))
+        .routes(routes!(mfa_api::enrol_totp_start))
+        .routes(routes!(mfa_api::enrol_totp_confirm))
+        .routes(routes!(mfa_api::enrol_passkey_start))
+        .routes(routes!(mfa_api::enrol_passkey_finish))
+        .routes(routes!(mfa_api::my_mfa))
+        .routes(routes!(mfa_api::my_totp_start))
+        .routes(routes!(mfa_api::my_totp_confirm))
+        .routes(routes!(mfa_api::my_totp_remove))
+        .routes(routes!(mfa_api::my_recovery_codes))
+        .routes(routes!(mfa_api::my_passkey_start))
+        .routes(routes!(mfa_api::my_passkey_finish))
+        .routes(routes!(mfa_api::my_passkey_remove))
+        .routes(routes!(mfa_api::get_mfa_policy, mfa_api::put_mfa_policy))
+        .routes(routes!(mfa_api::reset_agent_mfa))
+        // Single sign-on with OpenID Connect (sso_api.rs): look-up, start, callback,
+        // back-channel logout, the group's settings.
+        .routes(routes!(sso_api::lookup))
+        .routes(routes!(sso_api::start))
+        .routes(routes!(sso_api::callback))
+        .routes(routes!(sso_api::backchannel_logout))
+        .routes(routes!(
+            sso_api::get_settings,
+            sso_api::put_settings,
+            sso_api::delete_settings
+        ))
         .routes(routes!(list_conversations))
         .routes(routes!(get_conversation))
+        .routes(routes!(transcript_text))
         .routes(routes!(handover::post_transfer))
         .routes(routes!(handover::post_reply))
         .routes(routes!(handover::post_reassign))
@@ -71,6 +105,7 @@ pub fn router() -> (axum::Router<Arc<Rest>>, utoipa::openapi::OpenApi) {
         .routes(routes!(leads_api::get))
         .routes(routes!(leads_api::classify))
         .routes(routes!(leads_api::list))
+        .routes(routes!(leads_api::export_csv))
         .routes(routes!(notify_api::get_prefs, notify_api::put_prefs))
         .routes(routes!(notify_api::get_website, notify_api::put_website))
         .routes(routes!(crm_api::list_destinations))
@@ -103,6 +138,12 @@ pub fn router() -> (axum::Router<Arc<Rest>>, utoipa::openapi::OpenApi) {
         .routes(routes!(audit_api::list_audit))
         .routes(routes!(audit_api::audit_csv))
         .routes(routes!(audit_api::verify_audit))
+        .routes(routes!(
+            privacy_api::get_retention,
+            privacy_api::put_retention
+        ))
+        .routes(routes!(privacy_api::erase))
+        .routes(routes!(privacy_api::export))
         .routes(routes!(admin_api::list_websites, admin_api::create_website))
         .routes(routes!(admin_api::get_website, admin_api::update_website))
         .routes(routes!(profile_api::get_profile, profile_api::put_profile))
@@ -196,27 +237,86 @@ pub struct ConversationDetail {
     messages: Vec<Message>,
 }
 
-/// One conversation of the agent's dealer group with its whole transcript.
+/// One conversation of the agent's dealer group with its whole transcript. Each read is
+/// recorded in the audit trail (`transcript_viewed`) before it is answered; 503
+/// `audit_unavailable` when it cannot be.
 #[utoipa::path(get, path = "/api/v1/conversations/{id}", tag = "conversations",
     params(("id" = uuid::Uuid, Path, description = "Conversation id (UUID)")),
-    responses((status = 200, body = ConversationDetail), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ConversationDetail), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 503, description = "`audit_unavailable`: the read could not be recorded, so it was refused", body = ErrorBody)))]
 async fn get_conversation(
     State(state): State<Arc<Rest>>,
     session: Session,
-    Path(id): Path<String>,
+    Id(id, _): Id<extract::Conversation>,
 ) -> Result<Json<ConversationDetail>, ApiError> {
-    let id: Uuid = id
-        .parse()
-        .map_err(|_| ApiError::bad_request("bad_id", "the conversation id must be a UUID"))?;
-    let conversation = read::conversation(&state.pool, session.group(), id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("conversation"))?;
-    let messages =
-        showroom_store::read::messages_after(&state.pool, session.group(), id, 0, i64::MAX).await?;
+    let (conversation, messages) =
+        transcript_of(&state, &session, id, audit::kind::TRANSCRIPT_VIEWED).await?;
     Ok(Json(ConversationDetail {
         conversation,
         messages,
     }))
+}
+
+/// A conversation of the session's group and its messages, after the read is recorded as
+/// `kind`: 404 for another group's (nothing recorded then).
+async fn transcript_of(
+    state: &Rest,
+    session: &Session,
+    id: Uuid,
+    kind: &'static str,
+) -> Result<(Conversation, Vec<Message>), ApiError> {
+    let conversation = read::conversation(&state.pool, session.group(), id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("conversation"))?;
+    audit::record_read(
+        &state.pool,
+        &audit::Event::by(session, kind).about(format!("conversation:{id}")),
+    )
+    .await?;
+    let messages =
+        showroom_store::read::messages_after(&state.pool, session.group(), id, 0, i64::MAX).await?;
+    Ok((conversation, messages))
+}
+
+/// A conversation's transcript as a plain-text file for the dealer's records: a heading (the
+/// rooftop, department, shopper, agent, when it started and ended), then one line per message,
+/// `[time UTC] Author: text`. Recorded in the audit trail (`transcript_exported`) first; 503
+/// `audit_unavailable` when it cannot be.
+#[utoipa::path(get, path = "/api/v1/conversations/{id}/transcript.txt", tag = "conversations",
+    params(("id" = uuid::Uuid, Path, description = "Conversation id (UUID)")),
+    responses((status = 200, description = "The transcript as text", content_type = "text/plain", body = String),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 503, description = "`audit_unavailable`: the export could not be recorded, so it was refused", body = ErrorBody)))]
+async fn transcript_text(
+    State(state): State<Arc<Rest>>,
+    session: Session,
+    Id(id, _): Id<extract::Conversation>,
+) -> Result<Response, ApiError> {
+    let (c, messages) =
+        transcript_of(&state, &session, id, audit::kind::TRANSCRIPT_EXPORTED).await?;
+    let at = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    let mut out = format!(
+        "Conversation {}\nRooftop: {}\nDepartment: {}\nShopper: {}\nAgent: {}\nStarted: {}\n",
+        c.id,
+        c.rooftop.name,
+        c.department.label,
+        c.shopper.name.as_deref().unwrap_or("Visitor"),
+        c.agent.as_ref().map(|a| a.name.as_str()).unwrap_or("—"),
+        at(c.created_at),
+    );
+    if let Some(ended) = c.ended_at {
+        out.push_str(&format!("Ended: {}\n", at(ended)));
+    }
+    out.push('\n');
+    for m in &messages {
+        let who = m.author.name.as_deref().unwrap_or(m.author.kind.as_str());
+        out.push_str(&format!("[{}] {who}: {}\n", at(m.at), m.text));
+    }
+    Ok(export::download(
+        "text/plain; charset=utf-8",
+        &format!("transcript-{id}.txt"),
+        out,
+    ))
 }
 
 /// A running service instance.
@@ -500,6 +600,12 @@ mod tests {
             ("/api/v1/audit", &["get"]),
             ("/api/v1/audit.csv", &["get"]),
             ("/api/v1/audit/verify", &["get"]),
+            ("/api/v1/auth/mfa/totp", &["post"]),
+            ("/api/v1/auth/mfa/passkey/finish", &["post"]),
+            ("/api/v1/me/mfa", &["get"]),
+            ("/api/v1/me/mfa/passkeys/{id}", &["delete"]),
+            ("/api/v1/mfa/policy", &["get", "put"]),
+            ("/api/v1/agents/{id}/mfa/reset", &["post"]),
         ] {
             for m in methods {
                 assert!(
@@ -524,6 +630,8 @@ mod tests {
             "Appearance",
             "Profile",
             "Me",
+            "LoginAnswer",
+            "MfaRequired",
         ] {
             assert!(
                 doc["components"]["schemas"].get(schema).is_some(),

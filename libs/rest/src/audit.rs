@@ -51,6 +51,52 @@ pub mod kind {
     pub const INTEGRATION_ISSUED: &str = "integration_issued";
     /// An integrator credential was revoked.
     pub const INTEGRATION_REVOKED: &str = "integration_revoked";
+    /// The group's retention periods changed (before and after).
+    pub const RETENTION_CHANGED: &str = "retention_changed";
+    /// A shopper's data was erased (the counts per table and the identifier's type, never the
+    /// e-mail or phone).
+    pub const SHOPPER_ERASED: &str = "shopper_erased";
+    /// A shopper's data was exported (the rows' count and the identifier's type only).
+    pub const SHOPPER_EXPORTED: &str = "shopper_exported";
+    /// The rooftops a rooftop manager manages changed, not the role (`rooftop_ids`).
+    pub const SCOPE_CHANGED: &str = "scope_changed";
+    /// A rooftop was added or changed (`action`, `before`, `after`).
+    pub const ROOFTOP_CHANGED: &str = "rooftop_changed";
+    /// A department was added, changed or deleted (`action`, `before`, `after`).
+    pub const DEPARTMENT_CHANGED: &str = "department_changed";
+    /// A website was added or changed (`action`, `before`, `after`).
+    pub const WEBSITE_CHANGED: &str = "website_changed";
+    /// A department's or a website's routing settings were replaced (before and after).
+    pub const ROUTING_CHANGED: &str = "routing_changed";
+    /// A team was created or replaced (before and after).
+    pub const TEAM_CHANGED: &str = "team_changed";
+    /// A website's bot settings were replaced (before and after).
+    pub const BOT_SETTINGS_CHANGED: &str = "bot_settings_changed";
+    /// A website's pre-chat or offline form was replaced (before and after).
+    pub const FORM_CHANGED: &str = "form_changed";
+    /// A website's e-mail settings were replaced (before and after).
+    pub const WEBSITE_EMAILS_CHANGED: &str = "website_emails_changed";
+    /// A conversation's transcript was read over REST.
+    pub const TRANSCRIPT_VIEWED: &str = "transcript_viewed";
+    /// A conversation's transcript was downloaded.
+    pub const TRANSCRIPT_EXPORTED: &str = "transcript_exported";
+    /// Leads were downloaded as CSV (detail: how many).
+    pub const LEADS_EXPORTED: &str = "leads_exported";
+    /// An agent enrolled a second factor (detail: the method, never a secret).
+    pub const MFA_ENROLLED: &str = "mfa_enrolled";
+    /// An agent removed a second factor (detail: the method).
+    pub const MFA_REMOVED: &str = "mfa_removed";
+    /// An agent replaced their recovery codes (never the codes).
+    pub const RECOVERY_CODES_REGENERATED: &str = "recovery_codes_regenerated";
+    /// An admin removed an agent's second factors (a lost device).
+    pub const MFA_RESET: &str = "mfa_reset";
+    /// The group's MFA policy changed (before, after).
+    pub const MFA_POLICY_CHANGED: &str = "mfa_policy_changed";
+    /// The group's single sign-on settings changed (before, after; never the client secret,
+    /// only the name of its key).
+    pub const SSO_SETTINGS_CHANGED: &str = "sso_settings_changed";
+    /// The identity provider ended an agent's sessions (back-channel logout; `sso.rs`).
+    pub const SSO_LOGOUT: &str = "sso_logout";
 }
 
 /// One thing that happened, to be appended.
@@ -73,6 +119,32 @@ pub struct Event {
 }
 
 impl Event {
+    /// A sign-in to agent `agent` of `group`: `sign_in`, by the agent, or when `failed`
+    /// `sign_in_failed`, by nobody; `label` is the e-mail (as typed, for a failure), `client`
+    /// where it came from, `detail` how (`method`; `reason` for a failure).
+    pub fn sign_in(
+        group: Uuid,
+        agent: Uuid,
+        failed: bool,
+        label: &str,
+        client: &Option<ClientAddress>,
+        detail: Value,
+    ) -> Self {
+        Self {
+            group_id: group,
+            actor_id: (!failed).then_some(agent),
+            actor_label: label.trim().to_string(),
+            kind: if failed {
+                kind::SIGN_IN_FAILED
+            } else {
+                kind::SIGN_IN
+            },
+            subject: Some(format!("agent:{agent}")),
+            client: client.clone(),
+            detail,
+        }
+    }
+
     /// `kind`, done by the session's agent in their group.
     pub fn by(session: &Session, kind: &'static str) -> Self {
         Self {
@@ -208,17 +280,18 @@ pub async fn record(tx: &mut Transaction<'_, Postgres>, e: &Event) -> sqlx::Resu
     Ok(id)
 }
 
+/// Appends `e` in a transaction of its own.
+async fn record_alone(pool: &PgPool, e: &Event) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    record(&mut tx, e).await?;
+    tx.commit().await
+}
+
 /// Appends `e` in a transaction of its own, after the change it describes succeeded elsewhere
 /// (another service, or a write that is not the gateway's). A failure cannot undo the change:
 /// it is logged at ERROR (with what was lost) and the request still succeeds.
 pub async fn record_after(pool: &PgPool, e: Event) {
-    let done = async {
-        let mut tx = pool.begin().await?;
-        record(&mut tx, &e).await?;
-        tx.commit().await
-    }
-    .await;
-    if let Err(err) = done {
+    if let Err(err) = record_alone(pool, &e).await {
         tracing::error!(error = %err, group = %e.group_id, kind = e.kind, subject = ?e.subject,
             "an audit event could not be recorded");
     }
@@ -235,25 +308,85 @@ pub fn required(e: sqlx::Error) -> ApiError {
     )
 }
 
+/// Replaces a setting another service owns, and records the change: `before` is awaited first
+/// (the setting as it reads now), then `replace`; when what it answers differs from `before`,
+/// `kind` about `subject` is recorded with both (`record_after`: the owner's table is not the
+/// gateway's, so the change cannot share a transaction with its row), plus `extra` fields.
+pub async fn replaced<B, A, E1, E2>(
+    pool: &PgPool,
+    session: &Session,
+    kind: &'static str,
+    subject: String,
+    extra: Value,
+    before: impl Future<Output = Result<B, E1>>,
+    replace: impl Future<Output = Result<A, E2>>,
+) -> Result<A, ApiError>
+where
+    B: Serialize,
+    A: Serialize,
+    ApiError: From<E1> + From<E2>,
+{
+    let before = serde_json::to_value(before.await?).unwrap_or(Value::Null);
+    let after = replace.await?;
+    let after_value = serde_json::to_value(&after).unwrap_or(Value::Null);
+    if before != after_value {
+        let mut e = Event::by(session, kind).about(subject);
+        e.detail = extra;
+        e.detail["before"] = before;
+        e.detail["after"] = after_value;
+        record_after(pool, e).await;
+    }
+    Ok(after)
+}
+
+/// Records a read of customer data (a transcript viewed or exported, leads exported) before
+/// the data is answered: a read that cannot be recorded is refused, 503 `audit_unavailable`.
+pub async fn record_read(pool: &PgPool, e: &Event) -> Result<(), ApiError> {
+    record_alone(pool, e).await.map_err(|err| {
+        tracing::error!(error = %err, kind = e.kind, "a read could not be recorded; it was refused");
+        ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "audit_unavailable",
+            "this read could not be recorded in the audit trail, so it was refused; retry",
+        )
+    })
+}
+
+/// A row's id and hash, taken from an earlier check and kept outside the database (the console
+/// keeps the last one it saw; a compliance officer may write it down): [`verify`] then also
+/// finds rows removed from the end of the trail since, which the chain alone cannot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anchor {
+    /// The row's id.
+    pub id: i64,
+    /// Its hash.
+    pub hash: Vec<u8>,
+}
+
 /// What [`verify`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verified {
-    /// Every row links to the one before it and matches its hash.
+    /// Every row links to the one before it and matches its hash (and the anchor, if one was
+    /// given, is still there with its hash).
     Intact {
         /// How many rows the group has.
         rows: i64,
+        /// The newest row, to keep as the next check's anchor (none when the trail is empty).
+        head: Option<Anchor>,
     },
     /// The first row where the chain breaks.
     Broken {
         /// Its id.
         at_id: i64,
-        /// Why: an edit of this row, or a removal (or edit) of the one before it.
+        /// Why: an edit of this row, or a removal (or edit) of the one before it, or the
+        /// anchored row gone.
         why: String,
     },
 }
 
-/// Walks the group's chain from its first row, recomputing each hash.
-pub async fn verify(pool: &PgPool, group: Uuid) -> sqlx::Result<Verified> {
+/// Walks the group's chain from its first row, recomputing each hash; with an `anchor`, the
+/// anchored row must still be there with the same hash.
+pub async fn verify(pool: &PgPool, group: Uuid, anchor: Option<&Anchor>) -> sqlx::Result<Verified> {
     use futures::TryStreamExt;
     #[derive(sqlx::FromRow)]
     struct Stored {
@@ -271,6 +404,8 @@ pub async fn verify(pool: &PgPool, group: Uuid) -> sqlx::Result<Verified> {
     .fetch(pool);
     let mut expected = GENESIS.to_vec();
     let mut count = 0i64;
+    let mut head = None;
+    let mut anchored = false;
     while let Some(s) = rows.try_next().await? {
         if s.prev_hash != expected {
             return Ok(Verified::Broken {
@@ -286,10 +421,37 @@ pub async fn verify(pool: &PgPool, group: Uuid) -> sqlx::Result<Verified> {
                 why: "its fields do not match its hash: the row was edited".into(),
             });
         }
-        expected = s.hash;
+        if let Some(a) = anchor
+            && a.id == s.row.id
+        {
+            if a.hash != s.hash {
+                return Ok(Verified::Broken {
+                    at_id: a.id,
+                    why: "it no longer has the hash anchored for it: the trail up to it was \
+                          rewritten"
+                        .into(),
+                });
+            }
+            anchored = true;
+        }
+        expected = s.hash.clone();
+        head = Some(Anchor {
+            id: s.row.id,
+            hash: s.hash,
+        });
         count += 1;
     }
-    Ok(Verified::Intact { rows: count })
+    if let Some(a) = anchor
+        && !anchored
+    {
+        return Ok(Verified::Broken {
+            at_id: a.id,
+            why: "the anchored row is gone: rows were removed from the end of the trail since \
+                  the anchor was taken"
+                .into(),
+        });
+    }
+    Ok(Verified::Intact { rows: count, head })
 }
 
 /// One row of the trail as the API shows it.
@@ -374,6 +536,37 @@ mod tests {
             ip: Some("203.0.113.7".into()),
             ip_source: Some("peer".into()),
             detail: detail.into(),
+        }
+    }
+
+    /// Every kind written here is named where outside readers look for it: the audit list's
+    /// row in docs/protocol.md, and the Admin page's kind filter (console/admin/audit.js).
+    #[test]
+    fn every_kind_is_documented_and_offered_by_the_admin_page() {
+        let source = include_str!("audit.rs");
+        let module = &source[source.find("pub mod kind {").unwrap()..];
+        let module = &module[..module.find("\n}").unwrap()];
+        let kinds: Vec<&str> = module
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("pub const "))
+            .filter_map(|l| l.split('"').nth(1))
+            .collect();
+        assert!(kinds.len() >= 20, "{kinds:?}");
+        let protocol = include_str!("../../../docs/protocol.md");
+        let row = protocol
+            .lines()
+            .find(|l| l.starts_with("| `GET /api/v1/audit` |"))
+            .expect("the audit row of protocol.md");
+        let page = include_str!("../../../services/gateway/assets/console/admin/audit.js");
+        for k in kinds {
+            assert!(
+                row.contains(&format!("`{k}`")),
+                "protocol.md's audit row lacks `{k}`"
+            );
+            assert!(
+                page.contains(&format!("['{k}', ")),
+                "admin/audit.js offers no `{k}`"
+            );
         }
     }
 

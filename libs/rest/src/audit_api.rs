@@ -6,16 +6,15 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::Rest;
-use crate::audit::{self, AuditEvent, Verified};
+use crate::audit::{self, Anchor, AuditEvent, Verified};
 use crate::auth::{Session, managers_only};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiQuery;
+use crate::{Rest, export};
 
 /// Filters and paging of the trail.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -103,40 +102,25 @@ const CSV_HEADER: [&str; 10] = [
     "detail",
 ];
 
-/// One CSV cell: quoted, quotes doubled; a cell a spreadsheet would run as a formula
-/// (starting with `=`, `+`, `-`, `@`, a tab or a carriage return) starts with `'` instead.
-fn cell(value: &str) -> String {
-    let guarded = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{value}")
-    } else {
-        value.to_string()
-    };
-    format!("\"{}\"", guarded.replace('"', "\"\""))
-}
-
-/// The rows as CSV (RFC 4180, CRLF line ends), with a header row.
+/// The rows as CSV, with a header row.
 fn to_csv(events: &[AuditEvent]) -> String {
-    let mut out = CSV_HEADER.map(cell).join(",");
-    out.push_str("\r\n");
-    for e in events {
-        let line = [
-            e.id.to_string(),
-            e.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            e.actor_id.map(|a| a.to_string()).unwrap_or_default(),
-            e.actor_label.clone(),
-            e.kind.clone(),
-            e.subject.clone().unwrap_or_default(),
-            e.detail["name"].as_str().unwrap_or_default().to_string(),
-            e.ip.clone().unwrap_or_default(),
-            e.ip_source.clone().unwrap_or_default(),
-            e.detail.to_string(),
-        ]
-        .map(|v| cell(&v))
-        .join(",");
-        out.push_str(&line);
-        out.push_str("\r\n");
-    }
-    out
+    export::csv(
+        &CSV_HEADER,
+        events.iter().map(|e| {
+            [
+                e.id.to_string(),
+                e.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                e.actor_id.map(|a| a.to_string()).unwrap_or_default(),
+                e.actor_label.clone(),
+                e.kind.clone(),
+                e.subject.clone().unwrap_or_default(),
+                e.detail["name"].as_str().unwrap_or_default().to_string(),
+                e.ip.clone().unwrap_or_default(),
+                e.ip_source.clone().unwrap_or_default(),
+                e.detail.to_string(),
+            ]
+        }),
+    )
 }
 
 /// The same rows as `GET /api/v1/audit` (same filters and paging, newest first) as a CSV file
@@ -155,48 +139,90 @@ pub async fn audit_csv(
     managers_only(&session, "export the audit trail")?;
     let f = q.filter()?;
     let events = audit::list(&state.pool, session.group(), &f).await?;
-    Ok((
-        [
-            (CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (CONTENT_DISPOSITION, "attachment; filename=\"audit.csv\""),
-        ],
+    Ok(export::download(
+        "text/csv; charset=utf-8",
+        "audit.csv",
         to_csv(&events),
-    )
-        .into_response())
+    ))
 }
 
 /// What the chain check found.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AuditCheck {
-    /// Whether every row links to the one before it and matches its hash.
+    /// Whether every row links to the one before it and matches its hash (and the anchor
+    /// asked for is still there with its hash).
     pub ok: bool,
     /// When `ok`: how many rows the group's trail has.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rows: Option<i64>,
-    /// When not `ok`: the id of the first row where the chain breaks.
+    /// When `ok` and the trail has rows: the newest row's id, to keep as the next check's
+    /// `anchor_id`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub head_id: Option<i64>,
+    /// With `head_id`: that row's hash (64 hex digits), the next check's `anchor_hash`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub head_hash: Option<String>,
+    /// When not `ok`: the id of the first row where the chain breaks (or the anchored row).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub broken_at: Option<i64>,
-    /// When not `ok`: why (that row edited, or a row before it removed or edited).
+    /// When not `ok`: why (that row edited, a row before it removed or edited, or the
+    /// anchored row gone).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub why: Option<String>,
 }
 
+/// An anchor from an earlier check, kept outside the database.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct VerifyQuery {
+    /// The `head_id` of an earlier check.
+    anchor_id: Option<i64>,
+    /// The `head_hash` of the same check (64 hex digits).
+    anchor_hash: Option<String>,
+}
+
+impl VerifyQuery {
+    fn anchor(self) -> Result<Option<Anchor>, ApiError> {
+        match (self.anchor_id, self.anchor_hash) {
+            (None, None) => Ok(None),
+            (Some(id), Some(h)) => match hex::decode(h.trim()) {
+                Ok(hash) if hash.len() == 32 => Ok(Some(Anchor { id, hash })),
+                _ => Err(ApiError::bad_request(
+                    "bad_anchor",
+                    "anchor_hash must be 64 hex digits",
+                )),
+            },
+            _ => Err(ApiError::bad_request(
+                "bad_anchor",
+                "anchor_id and anchor_hash go together",
+            )),
+        }
+    }
+}
+
 /// Checks the group's chain from its first row (managers and admins): each row must hold the
 /// hash of the one before it and match its own hash, so an edited row, or one removed, is
-/// found. `{"ok": true, "rows": N}` or `{"ok": false, "broken_at": id, "why": "…"}`.
-#[utoipa::path(get, path = "/api/v1/audit/verify", tag = "admin",
-    responses((status = 200, body = AuditCheck), (status = 401, body = ErrorBody),
+/// found. With `anchor_id` and `anchor_hash` (an earlier check's `head_id` and `head_hash`,
+/// kept outside the database) the anchored row must still be there with that hash, so rows
+/// removed from the end since are found too. `{"ok": true, "rows": N, "head_id": id,
+/// "head_hash": "…"}` or `{"ok": false, "broken_at": id, "why": "…"}`.
+#[utoipa::path(get, path = "/api/v1/audit/verify", tag = "admin", params(VerifyQuery),
+    responses((status = 200, body = AuditCheck), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn verify_audit(
     State(state): State<Arc<Rest>>,
     session: Session,
+    ApiQuery(q): ApiQuery<VerifyQuery>,
 ) -> Result<Json<AuditCheck>, ApiError> {
     managers_only(&session, "check the audit trail")?;
+    let anchor = q.anchor()?;
     Ok(Json(
-        match audit::verify(&state.pool, session.group()).await? {
-            Verified::Intact { rows } => AuditCheck {
+        match audit::verify(&state.pool, session.group(), anchor.as_ref()).await? {
+            Verified::Intact { rows, head } => AuditCheck {
                 ok: true,
                 rows: Some(rows),
+                head_id: head.as_ref().map(|h| h.id),
+                head_hash: head.map(|h| hex::encode(h.hash)),
                 broken_at: None,
                 why: None,
             },
@@ -205,25 +231,12 @@ pub async fn verify_audit(
                 AuditCheck {
                     ok: false,
                     rows: None,
+                    head_id: None,
+                    head_hash: None,
                     broken_at: Some(at_id),
                     why: Some(why),
                 }
             }
         },
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::cell;
-
-    #[test]
-    fn cells_are_quoted_and_formulas_neutralised() {
-        assert_eq!(cell("plain"), "\"plain\"");
-        assert_eq!(cell("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
-        for f in ["+1", "-1", "@SUM(A1)", "\tx"] {
-            assert!(cell(f).starts_with("\"'"), "{f}");
-        }
-    }
 }

@@ -38,6 +38,37 @@ const DUMMY_HASH: &str =
 pub struct Session {
     /// Who.
     pub agent: Agent,
+    /// What of the group they see and, if they manage, manage: loaded with the session.
+    pub scope: Scope,
+}
+
+/// What a session sees and manages of its dealer group: the one place every handler asks
+/// (`Session::covers_rooftop`, `Session::department`, `Session::website`, [`scoped_managers`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// The whole group: an agent reads it, a manager or an admin manages it.
+    Group,
+    /// Only these rooftops (sorted; empty: none): a `rooftop_manager`'s (`agent_rooftops`).
+    /// Anything of another rooftop answers 404, as another group's does.
+    Rooftops(Vec<Uuid>),
+}
+
+impl Scope {
+    /// Whether the scope includes this rooftop (of the session's group).
+    pub fn covers_rooftop(&self, id: Uuid) -> bool {
+        match self {
+            Self::Group => true,
+            Self::Rooftops(r) => r.contains(&id),
+        }
+    }
+
+    /// The rooftops a query must keep to; `None`: the whole group.
+    pub fn rooftops(&self) -> Option<&[Uuid]> {
+        match self {
+            Self::Group => None,
+            Self::Rooftops(r) => Some(r),
+        }
+    }
 }
 
 impl Session {
@@ -51,9 +82,41 @@ impl Session {
         self.agent.role().can_manage()
     }
 
-    /// An agent of the session's group as the admin pages show them; 404 for anyone else.
+    /// Whether the session's scope includes this rooftop.
+    pub fn covers_rooftop(&self, id: Uuid) -> bool {
+        self.scope.covers_rooftop(id)
+    }
+
+    /// 404 `rooftop` unless the session's scope includes it (its group is the query's check).
+    pub(crate) fn rooftop_in_scope(&self, id: Uuid) -> Result<(), ApiError> {
+        if self.covers_rooftop(id) {
+            Ok(())
+        } else {
+            Err(ApiError::not_found("rooftop"))
+        }
+    }
+
+    /// The rooftop of a department of the session's group and scope; 404 for another group's
+    /// or another rooftop's, as for none.
+    pub(crate) async fn department(&self, state: &Rest, id: Uuid) -> Result<Uuid, ApiError> {
+        match directory::department_rooftop(&state.pool, self.group(), id).await? {
+            Some(rooftop) if self.covers_rooftop(rooftop) => Ok(rooftop),
+            _ => Err(ApiError::not_found("department")),
+        }
+    }
+
+    /// 404 unless the website is of the session's group and scope.
+    pub(crate) async fn website_in_scope(&self, state: &Rest, id: Uuid) -> Result<(), ApiError> {
+        match directory::website_rooftop(&state.pool, self.group(), id).await? {
+            Some(rooftop) if self.covers_rooftop(rooftop) => Ok(()),
+            _ => Err(ApiError::not_found("website")),
+        }
+    }
+
+    /// An agent of the session's group and scope (a rooftop manager sees those who cover a
+    /// department of their rooftops) as the admin pages show them; 404 for anyone else.
     pub(crate) async fn colleague(&self, state: &Rest, id: Uuid) -> Result<AgentView, ApiError> {
-        directory::agents_of(&state.pool, self.group(), Some(id))
+        directory::agents_within(&state.pool, self.group(), Some(id), self.scope.rooftops())
             .await?
             .into_iter()
             .next()
@@ -65,17 +128,14 @@ impl Session {
         self.agent.role() == Role::Admin
     }
 
-    /// The website a path names, when it is this session's group's: 400 `bad_id` for a
-    /// malformed id, 404 for another group's website as for none.
+    /// The website a path names, when it is this session's group's and in its scope: 400
+    /// `bad_id` for a malformed id, 404 for another group's or rooftop's website as for none.
     pub async fn website(&self, state: &Rest, id: &str) -> Result<Uuid, ApiError> {
         let id: Uuid = id
             .parse()
             .map_err(|_| ApiError::bad_request("bad_id", "the website id must be a UUID"))?;
-        if directory::in_group(&state.pool, directory::Owned::Website, self.group(), id).await? {
-            Ok(id)
-        } else {
-            Err(ApiError::not_found("website"))
-        }
+        self.website_in_scope(state, id).await?;
+        Ok(id)
     }
 }
 
@@ -112,9 +172,17 @@ pub async fn session_for(state: &Rest, token: &str) -> Result<Option<Session>, A
     let Some((agent_id,)) = row else {
         return Ok(None);
     };
-    Ok(directory::agent(&state.pool, agent_id)
-        .await?
-        .map(|agent| Session { agent }))
+    let Some(agent) = directory::agent(&state.pool, agent_id).await? else {
+        return Ok(None);
+    };
+    let scope = if agent.role() == Role::RooftopManager {
+        Scope::Rooftops(
+            directory::rooftops_managed_by(&state.pool, agent.group_id, agent.id).await?,
+        )
+    } else {
+        Scope::Group
+    };
+    Ok(Some(Session { agent, scope }))
 }
 
 /// In any state that holds the REST state: the gateway's own, for its console socket.
@@ -159,7 +227,8 @@ pub struct LoggedIn {
 /// with `Retry-After`. A login that succeeds clears its e-mail's count. 503 `busy` when too many
 /// password checks run at once.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = Login,
-    responses((status = 200, body = LoggedIn), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
+    responses((status = 200, description = "A session (`LoggedIn`), or `MfaRequired` (`mfa_required: true`, no session): finish at `/api/v1/auth/mfa/*`", body = crate::mfa_api::LoginAnswer), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
+        (status = 403, description = "`password_sign_in_disabled`: the password matched, but the agent's group signs in only through its identity provider (single sign-on)", body = crate::error::ErrorBody),
         (status = 429, description = "Too many failed logins for this e-mail or from this address: wait `Retry-After` seconds", body = crate::error::ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "`busy`: too many password checks at once; retry after `Retry-After` seconds; `audit_unavailable`: the audit trail could not be written, so nothing was done", body = crate::error::ErrorBody,
@@ -211,13 +280,7 @@ pub async fn login(
         for (account, _) in &found {
             audit::record_after(
                 &state.pool,
-                sign_in_event(
-                    account,
-                    audit::kind::SIGN_IN_FAILED,
-                    None,
-                    &body.email,
-                    &client,
-                ),
+                password_sign_in(account, true, &body.email, &client),
             )
             .await;
         }
@@ -227,13 +290,16 @@ pub async fn login(
             "that e-mail and password do not match an agent",
         ));
     };
-    let event = sign_in_event(
-        &agent,
-        audit::kind::SIGN_IN,
-        Some(agent.id),
-        &agent.email,
-        &client,
-    );
+    // The password matched: a group that signs in only through its identity provider refuses
+    // it now (403 `password_sign_in_disabled`, `sso.rs`), so a wrong password learns nothing.
+    crate::sso::password_allowed(&state, &agent, &client).await?;
+    // A second factor due (held, or required by the group's policy): no session yet, a
+    // ticket for the second step (`mfa_api.rs`); the e-mail's failures stay counted until
+    // that step succeeds.
+    if let Some(step) = crate::mfa_api::second_step(&state, &agent).await? {
+        return Ok(step);
+    }
+    let event = password_sign_in(&agent, false, &agent.email, &client);
     let resp = open_session(&state, &agent, event).await?;
     state.limits.login_succeeded(&body.email).await;
     Ok(resp)
@@ -288,24 +354,16 @@ pub(crate) async fn open_session(
     Ok(resp)
 }
 
-/// The audit row of a password sign-in to `account` (`actor`: the agent when it succeeded;
-/// `label`: the e-mail as typed when it failed).
-fn sign_in_event(
+/// The audit row of a password sign-in to `account` (`label`: the e-mail as typed when it
+/// failed).
+fn password_sign_in(
     account: &Agent,
-    kind: &'static str,
-    actor: Option<Uuid>,
+    failed: bool,
     label: &str,
     client: &Option<ClientAddress>,
 ) -> audit::Event {
-    audit::Event {
-        group_id: account.group_id,
-        actor_id: actor,
-        actor_label: label.trim().to_string(),
-        kind,
-        subject: Some(format!("agent:{}", account.id)),
-        client: client.clone(),
-        detail: serde_json::json!({ "method": "password" }),
-    }
+    let detail = serde_json::json!({ "method": "password" });
+    audit::Event::sign_in(account.group_id, account.id, failed, label, client, detail)
 }
 
 /// Ends the current session.
@@ -370,8 +428,23 @@ pub(crate) fn managers_only(session: &Session, what: &str) -> Result<(), ApiErro
     }
 }
 
+/// 403 unless the session manages something: a manager or an admin (the group), or a rooftop
+/// manager (their rooftops; the handler then checks each id against the session's [`Scope`]).
+/// Used where a rooftop manager may act within their rooftops; `what` says what was refused.
+pub(crate) fn scoped_managers(session: &Session, what: &str) -> Result<(), ApiError> {
+    if session.can_manage() || session.agent.role() == Role::RooftopManager {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!(
+            "only a manager or an admin can {what}"
+        )))
+    }
+}
+
 /// Whether the caller may give `target` (`None`: a new agent) the role `new_role`: only an
-/// admin gives the admin role or edits an admin, and nobody changes their own role.
+/// admin gives the admin role or edits an admin; only a manager or an admin gives the manager
+/// or rooftop manager role; a rooftop manager creates and edits agents (`agent`) only; and
+/// nobody changes their own role.
 pub(crate) fn role_change_allowed(
     caller: (Uuid, &str),
     target: Option<(Uuid, &str)>,
@@ -379,13 +452,22 @@ pub(crate) fn role_change_allowed(
 ) -> Result<(), String> {
     let admin = |r: &str| Role::parse(r) == Some(Role::Admin);
     let caller_is_admin = admin(caller.1);
+    let group_wide = Role::parse(caller.1).is_some_and(Role::can_manage);
     if let Some((id, current)) = target {
         if id == caller.0 && current != new_role {
             return Err("nobody can change their own role; ask another admin".into());
         }
+        if !group_wide && Role::parse(current) != Some(Role::Agent) {
+            return Err("a rooftop manager can edit only agents".into());
+        }
         if admin(current) && !caller_is_admin {
             return Err("only an admin can edit an admin".into());
         }
+    }
+    if !group_wide && !admin(new_role) && Role::parse(new_role) != Some(Role::Agent) {
+        return Err(
+            "only a manager or an admin can give the manager or rooftop manager role".into(),
+        );
     }
     if admin(new_role) && !caller_is_admin {
         return Err(if target.is_some() {

@@ -20,11 +20,11 @@ use showroom_proto::forms::{Form, FormKind, PutForm};
 use showroom_proto::v1;
 use uuid::Uuid;
 
-use crate::Rest;
-use crate::auth::Session;
+use crate::auth::{Session, scoped_managers};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
 use crate::extract::{checked, client_ip, website_for};
+use crate::{Rest, audit};
 
 /// Longest Idempotency-Key, in characters.
 const MAX_IDEMPOTENCY_KEY: usize = 200;
@@ -50,7 +50,7 @@ pub async fn get_bot(
     ))
 }
 
-/// Replaces a website's bot settings (managers and admins). Texts left out fall back to the
+/// Replaces a website's bot settings (managers and admins; a rooftop manager their rooftops'). Texts left out fall back to the
 /// built-in ones; `consent_version` is raised by the bot whenever a consent text changes.
 #[utoipa::path(put, path = "/api/v1/websites/{id}/bot", tag = "bot",
     request_body = BotSettings,
@@ -64,23 +64,28 @@ pub async fn put_bot(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<BotSettings>,
 ) -> Result<Json<BotSettings>, ApiError> {
-    if !session.can_manage() {
-        return Err(ApiError::forbidden(
-            "only a manager or an admin can change the bot's settings",
-        ));
-    }
+    scoped_managers(&session, "change the bot's settings")?;
     let settings = b;
     let website_id = session.website(&state, &id).await?;
+    let bot = |cmd| v1::bot_command(session.group(), cmd);
     Ok(Json(
-        state
-            .command(
-                v1::bot_command(session.group(), BotCommand::PutSettings),
+        audit::replaced(
+            &state.pool,
+            &session,
+            audit::kind::BOT_SETTINGS_CHANGED,
+            format!("website:{website_id}"),
+            serde_json::Value::Null,
+            state
+                .command::<_, BotSettings>(bot(BotCommand::GetSettings), WebsiteRef { website_id }),
+            state.command::<_, BotSettings>(
+                bot(BotCommand::PutSettings),
                 PutBotSettings {
                     website_id,
                     settings,
                 },
-            )
-            .await?,
+            ),
+        )
+        .await?,
     ))
 }
 
@@ -210,7 +215,7 @@ pub async fn get_form(
     ))
 }
 
-/// Replaces a website's pre-chat or offline form (managers and admins); `{"fields": []}`
+/// Replaces a website's pre-chat or offline form (managers and admins; a rooftop manager their rooftops'); `{"fields": []}`
 /// removes it. Each field: `id`, `label`, `type` (`label`, `select`, `input`, `textarea`,
 /// `radio`, `checkboxes`, `agreement`, `attachment`) with what it needs (`options`, `input`,
 /// `text`, `accept`, `multiple`), `required`, and `maps_to` (`{"contact": "first_name"}` or
@@ -228,24 +233,28 @@ pub async fn put_form(
     Path((id, kind)): Path<(String, String)>,
     ApiJson(b): ApiJson<Form>,
 ) -> Result<Json<Form>, ApiError> {
-    if !session.can_manage() {
-        return Err(ApiError::forbidden(
-            "only a manager or an admin can change a website's forms",
-        ));
-    }
+    scoped_managers(&session, "change a website's forms")?;
     let kind = form_kind(&kind)?;
     let form = b;
     let website_id = session.website(&state, &id).await?;
+    let bot = |cmd| v1::bot_command(session.group(), cmd);
     Ok(Json(
-        state
-            .command(
-                v1::bot_command(session.group(), BotCommand::PutForm),
+        audit::replaced(
+            &state.pool,
+            &session,
+            audit::kind::FORM_CHANGED,
+            format!("website:{website_id}"),
+            serde_json::json!({ "form": kind }),
+            state.command::<_, Form>(bot(BotCommand::GetForm), GetForm { website_id, kind }),
+            state.command::<_, Form>(
+                bot(BotCommand::PutForm),
                 PutForm {
                     website_id,
                     kind,
                     form,
                 },
-            )
-            .await?,
+            ),
+        )
+        .await?,
     ))
 }

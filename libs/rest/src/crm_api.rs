@@ -24,9 +24,10 @@ use uuid::Uuid;
 
 use crate::Rest;
 use crate::audit;
-use crate::auth::{Session, admins_only};
+use crate::auth::{Session, admins_only, scoped_managers};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{self, ApiJson, ApiQuery, Id};
+use crate::validate::invalid;
 
 fn managers_only(session: &Session, what: &str) -> Result<(), ApiError> {
     if session.can_manage() {
@@ -38,6 +39,31 @@ fn managers_only(session: &Session, what: &str) -> Result<(), ApiError> {
     }
 }
 
+/// For a rooftop manager: 404 unless destination `id` is of their rooftops (one that does not
+/// exist yet passes when `new_ok`: a PUT creating it). Read from crm-export, so a failure to
+/// read refuses (503) rather than let an unchecked change through. Group-wide sessions pass.
+async fn destination_in_scope(
+    state: &Rest,
+    session: &Session,
+    id: Uuid,
+    new_ok: bool,
+) -> Result<(), ApiError> {
+    if session.scope.rooftops().is_none() {
+        return Ok(());
+    }
+    let all: Vec<Destination> = state
+        .command(
+            v1::crm_command(session.group(), CrmCommand::ListDestinations),
+            ListDestinations { rooftop_id: None },
+        )
+        .await?;
+    match all.iter().find(|d| d.id == id) {
+        Some(d) if session.covers_rooftop(d.rooftop.id) => Ok(()),
+        None if new_ok => Ok(()),
+        _ => Err(ApiError::not_found("destination")),
+    }
+}
+
 /// Filters of the destination list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -46,8 +72,8 @@ pub struct DestinationFilter {
     rooftop_id: Option<Uuid>,
 }
 
-/// The group's CRM destinations (managers and admins): ADF e-mail addresses and webhooks, per
-/// rooftop and optionally department. Webhook secrets are shown only as hints (`whsec_…abcd`).
+/// The group's CRM destinations (managers and admins; a rooftop manager their rooftops'): ADF
+/// e-mail addresses and webhooks, per rooftop and optionally department. Webhook secrets are shown only as hints (`whsec_…abcd`).
 #[utoipa::path(get, path = "/api/v1/crm/destinations", tag = "crm", params(DestinationFilter),
     responses((status = 200, body = Vec<Destination>), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)))]
@@ -56,20 +82,25 @@ pub async fn list_destinations(
     session: Session,
     ApiQuery(q): ApiQuery<DestinationFilter>,
 ) -> Result<Json<Vec<Destination>>, ApiError> {
-    managers_only(&session, "see the CRM destinations")?;
-    Ok(Json(
-        state
-            .command(
-                v1::crm_command(session.group(), CrmCommand::ListDestinations),
-                ListDestinations {
-                    rooftop_id: q.rooftop_id,
-                },
-            )
-            .await?,
-    ))
+    scoped_managers(&session, "see the CRM destinations")?;
+    if let Some(r) = q.rooftop_id {
+        session.rooftop_in_scope(r)?;
+    }
+    let mut all: Vec<Destination> = state
+        .command(
+            v1::crm_command(session.group(), CrmCommand::ListDestinations),
+            ListDestinations {
+                rooftop_id: q.rooftop_id,
+            },
+        )
+        .await?;
+    all.retain(|d| session.covers_rooftop(d.rooftop.id));
+    Ok(Json(all))
 }
 
-/// Creates or replaces a CRM destination (managers and admins); the client picks the id, so a
+/// Creates or replaces a CRM destination (managers and admins; a rooftop manager one of their
+/// rooftops', for their rooftops: 404 for another's, 400 naming `rooftop_id` or
+/// `department_id` outside them); the client picks the id, so a
 /// retried PUT is harmless. Body: `rooftop_id`, `department_id` (optional: only that
 /// department's leads), `name`, `enabled` (default true; putting true again re-enables a
 /// destination a 410 Gone disabled), and `target`: `{"kind": "adf_email", "to", "dealership_name"?,
@@ -87,8 +118,21 @@ pub async fn put_destination(
     Id(destination_id, _): Id<extract::Destination>,
     ApiJson(b): ApiJson<DestinationSettings>,
 ) -> Result<Json<Destination>, ApiError> {
-    managers_only(&session, "change the CRM destinations")?;
+    scoped_managers(&session, "change the CRM destinations")?;
     let settings = b;
+    destination_in_scope(&state, &session, destination_id, true).await?;
+    if !session.covers_rooftop(settings.rooftop_id) {
+        return Err(invalid("rooftop_id", "is not one of your rooftops"));
+    }
+    if let Some(d) = settings.department_id
+        && session.scope.rooftops().is_some()
+        && session.department(&state, d).await.is_err()
+    {
+        return Err(invalid(
+            "department_id",
+            "is not a department of your rooftops",
+        ));
+    }
     let before = destination_now(&state, &session, destination_id).await;
     let after: Destination = state
         .command(
@@ -163,7 +207,7 @@ async fn audit_destination(state: &Rest, session: &Session, id: Uuid, detail: Va
     audit::record_after(&state.pool, event).await;
 }
 
-/// Removes a CRM destination (managers and admins): it receives nothing more, its pending
+/// Removes a CRM destination (managers and admins; a rooftop manager their rooftops'): it receives nothing more, its pending
 /// deliveries are cancelled, its delivery log stays readable.
 #[utoipa::path(delete, path = "/api/v1/crm/destinations/{id}", tag = "crm",
     params(("id" = uuid::Uuid, Path, description = "Destination id (UUID)")),
@@ -175,7 +219,8 @@ pub async fn delete_destination(
     session: Session,
     Id(destination_id, _): Id<extract::Destination>,
 ) -> Result<Json<DestinationDeleted>, ApiError> {
-    managers_only(&session, "change the CRM destinations")?;
+    scoped_managers(&session, "change the CRM destinations")?;
+    destination_in_scope(&state, &session, destination_id, false).await?;
     let before = destination_now(&state, &session, destination_id).await;
     let deleted: DestinationDeleted = state
         .command(
@@ -191,7 +236,8 @@ pub async fn delete_destination(
     Ok(Json(deleted))
 }
 
-/// Sends a made-up lead to a destination now, once (managers and admins), and answers how it
+/// Sends a made-up lead to a destination now, once (managers and admins; a rooftop manager to
+/// their rooftops'), and answers how it
 /// went: the delivery with its one attempt (`status` `delivered` or `failed`, the status code or
 /// error). Webhooks get CloudEvent type `showroom.lead.test`; e-mails say TEST in the subject.
 #[utoipa::path(post, path = "/api/v1/crm/destinations/{id}/test", tag = "crm",
@@ -204,7 +250,8 @@ pub async fn test_destination(
     session: Session,
     Id(destination_id, _): Id<extract::Destination>,
 ) -> Result<Json<Delivery>, ApiError> {
-    managers_only(&session, "send test leads")?;
+    scoped_managers(&session, "send test leads")?;
+    destination_in_scope(&state, &session, destination_id, false).await?;
     // Sent once: a retry would send a second test lead.
     Ok(Json(
         state

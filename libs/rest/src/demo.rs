@@ -69,6 +69,13 @@ pub async fn seed(pool: &PgPool, origins: &[String]) -> anyhow::Result<Option<Uu
         return Ok(None);
     }
     let group = setup::group(pool, "Showroom Motors Group").await?;
+    // MFA off: the other tests (and the demo) sign managers and admins in with a password
+    // alone; every other group gets the migration's default, `privileged` (the MFA tests
+    // use one: libs/testkit/tests/e2e/mfa.rs).
+    sqlx::query("UPDATE dealer_groups SET mfa_policy = 'off' WHERE id = $1")
+        .bind(group)
+        .execute(pool)
+        .await?;
     let honda = setup::rooftop(pool, group, "Showroom Honda", "America/Chicago").await?;
     let toyota = setup::rooftop(pool, group, "Showroom Toyota", "America/New_York").await?;
     let honda_sales = setup::department(pool, group, honda, "Sales", Some("Front End"), 0).await?;

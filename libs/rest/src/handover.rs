@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use crate::Rest;
 use crate::auth::Session;
+use crate::directory::{self, Role};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{self, ApiJson, Id};
 
@@ -115,13 +116,41 @@ pub async fn reply(
 /// What a non-manager is told when trying to reassign.
 pub const MANAGERS_ONLY: &str = "only a manager or an admin can reassign a chat";
 
-/// Reassigns a chat for a manager (the caller checked the role; sent once).
+/// Whether the session may reassign chats (REST and the console socket): a manager or an
+/// admin, any chat of the group; a rooftop manager, chats of their rooftops' departments to
+/// agents who cover one of them ([`reassign`] checks both).
+pub fn may_reassign(session: &Session) -> bool {
+    session.can_manage() || session.agent.role() == Role::RooftopManager
+}
+
+/// Reassigns a chat for a manager (the caller checked [`may_reassign`]; sent once). For a
+/// rooftop manager, a chat of another rooftop, or an agent they do not see, is `not_found`,
+/// as another group's is.
 pub async fn reassign(
     state: &Rest,
     session: &Session,
     conversation_id: Uuid,
     to_agent: Uuid,
 ) -> Result<Conversation, CommandError> {
+    if session.scope.rooftops().is_some() {
+        let internal = |e: sqlx::Error| {
+            tracing::error!(error = %e, "reading a chat's rooftop failed");
+            CommandError::new(ErrorCode::Internal, "could not read the chat")
+        };
+        let rooftop =
+            directory::conversation_rooftop(&state.pool, session.group(), conversation_id)
+                .await
+                .map_err(internal)?;
+        if !rooftop.is_some_and(|r| session.covers_rooftop(r)) {
+            return Err(CommandError::new(
+                ErrorCode::NotFound,
+                "no such conversation",
+            ));
+        }
+        if session.colleague(state, to_agent).await.is_err() {
+            return Err(CommandError::new(ErrorCode::NotFound, "no such agent"));
+        }
+    }
     let cmd = ReassignConversation {
         conversation_id,
         to_agent,
@@ -212,7 +241,9 @@ pub struct ReassignBody {
     agent_id: Uuid,
 }
 
-/// Gives a waiting or active chat of the group to an agent at once (managers and admins).
+/// Gives a waiting or active chat of the group to an agent at once (managers and admins; a
+/// rooftop manager a chat of their rooftops to an agent who covers one of their departments,
+/// 404 otherwise).
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/reassign", tag = "conversations",
     request_body = ReassignBody,
     params(("id" = uuid::Uuid, Path, description = "Conversation id (UUID)")),
@@ -225,7 +256,7 @@ pub async fn post_reassign(
     Id(conversation_id, _): Id<extract::Conversation>,
     ApiJson(b): ApiJson<ReassignBody>,
 ) -> Result<Json<Conversation>, ApiError> {
-    if !session.can_manage() {
+    if !may_reassign(&session) {
         return Err(ApiError::forbidden(MANAGERS_ONLY));
     }
     Ok(Json(

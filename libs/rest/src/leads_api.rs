@@ -15,10 +15,10 @@ use showroom_proto::lead::{
 use showroom_proto::v1;
 use showroom_store::read::{self, LeadFilter};
 
-use crate::Rest;
-use crate::auth::Session;
+use crate::auth::{Session, managers_only};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{self, ApiJson, ApiQuery, Id};
+use crate::{Rest, audit, export};
 
 /// Makes a lead from a chat of the group, open or closed. Names, e-mail and phone default to
 /// what the chat's Lead Gate collected; the body may correct or add them, and give a first
@@ -143,5 +143,108 @@ pub async fn list(
             "/console",
         )
         .await?,
+    ))
+}
+
+/// What to export.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// At most this many of the latest leads (1 to 10000, default 1000).
+    #[param(minimum = 1, maximum = 10000)]
+    limit: Option<i64>,
+}
+
+/// The CSV's columns, in order.
+const EXPORT_HEADER: [&str; 19] = [
+    "id",
+    "created_at",
+    "updated_at",
+    "origin",
+    "rooftop",
+    "department",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "vehicle_year",
+    "vehicle_make",
+    "vehicle_model",
+    "vehicle_vin",
+    "qualified",
+    "value_cents",
+    "tags",
+    "notes",
+    "conversation_id",
+];
+
+/// The group's latest leads, newest first, as a CSV file for spreadsheets (managers and
+/// admins): the header row names the columns (`id, created_at, updated_at, origin, rooftop,
+/// department, first_name, last_name, email, phone, vehicle_year, vehicle_make, vehicle_model,
+/// vehicle_vin, qualified, value_cents, tags, notes, conversation_id`), every value is quoted,
+/// and one that starts with `=`, `+`, `-` or `@` is prefixed with `'` so that no spreadsheet
+/// runs it. Recorded in the audit trail (`leads_exported`, with the count) first; 503
+/// `audit_unavailable` when it cannot be.
+#[utoipa::path(get, path = "/api/v1/leads.csv", tag = "leads", params(ExportQuery),
+    responses((status = 200, description = "The leads as CSV", content_type = "text/csv", body = String),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 503, description = "`audit_unavailable`: the export could not be recorded, so it was refused", body = ErrorBody)))]
+pub async fn export_csv(
+    State(state): State<Arc<Rest>>,
+    session: Session,
+    ApiQuery(q): ApiQuery<ExportQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    managers_only(&session, "export leads")?;
+    let limit = q.limit.unwrap_or(1000);
+    if !(1..=10_000).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "bad_limit",
+            "limit must be 1 to 10000",
+        ));
+    }
+    let leads = read::leads(
+        &state.pool,
+        session.group(),
+        LeadFilter::All,
+        limit,
+        "/console",
+    )
+    .await?;
+    let mut event = audit::Event::by(&session, audit::kind::LEADS_EXPORTED);
+    event.detail = serde_json::json!({ "count": leads.len(), "limit": limit });
+    audit::record_read(&state.pool, &event).await?;
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    let rows = leads.iter().map(|l| {
+        let v = l.vehicle.clone().unwrap_or_default();
+        let c = &l.classification;
+        [
+            l.id.to_string(),
+            l.created_at.to_rfc3339(),
+            l.updated_at.to_rfc3339(),
+            l.origin.as_str().to_string(),
+            l.rooftop.name.clone(),
+            l.department
+                .as_ref()
+                .map(|d| d.label.clone())
+                .unwrap_or_default(),
+            l.contact.first_name.clone(),
+            l.contact.last_name.clone(),
+            text(&l.contact.email),
+            text(&l.contact.phone),
+            v.year.map(|y| y.to_string()).unwrap_or_default(),
+            text(&v.make),
+            text(&v.model),
+            text(&v.vin),
+            c.qualified.map(|q| q.to_string()).unwrap_or_default(),
+            c.value_cents.map(|x| x.to_string()).unwrap_or_default(),
+            c.tags.join("; "),
+            c.notes.clone(),
+            l.conversation_id.map(|x| x.to_string()).unwrap_or_default(),
+        ]
+    });
+    Ok(export::download(
+        "text/csv; charset=utf-8",
+        "leads.csv",
+        export::csv(&EXPORT_HEADER, rows),
     ))
 }

@@ -8,15 +8,25 @@
 //!   commands the handlers forward.
 //! - [`router`]: every route with its OpenAPI document (`api.rs`, which also holds the
 //!   conversation, presence and system handlers).
-//! - [`auth`]: agent login and sessions (the console socket's too), and the role guards.
+//! - [`auth`]: agent login and sessions (the console socket's too), the role guards, and what
+//!   a session manages (`auth::Scope`: the group, or a rooftop manager's rooftops).
 //! - [`audit`]: the audit trail (`audit_events`): append-only, hash-chained per group;
 //!   `record` an event with its change, `verify` a group's chain.
+//! - [`mfa`]: multi-factor sign-in: the group's policy, TOTP with recovery codes, passkeys
+//!   (WebAuthn), the sign-in's second-step tickets; `mfa_api`: its REST handlers (Profile's
+//!   enrolment, the second step of a sign-in, the policy, an admin's reset).
+//! - `sso`: single sign-on with OpenID Connect per dealer group: the provider's settings
+//!   (client secret read from a mounted Secret file), the Authorization Code flow with PKCE
+//!   (attempts kept in Postgres), just-in-time agents from mapped claims, back-channel logout;
+//!   `sso_api`: its REST handlers (the sign-in page's look-up, start, callback, back-channel
+//!   logout, the admin settings).
 //! - [`directory`]: groups, rooftops, departments, websites, agents (tables owned by the
 //!   gateway), with the agent's [`directory::Role`].
 //! - [`handover`]: transfers and reassignments (REST and the console socket).
 //! - [`extract`]: what every handler extracts: a JSON body, a typed id in the path, the
 //!   client's address; each with its own 400.
 //! - [`error`]: the one HTTP error type.
+//! - `export`: files people download: CSV with the formula guard, and the download response.
 //! - [`limits`]: every abuse limit (logins, conversations, uploads shared through Redis;
 //!   messages and pings per socket and conversation per replica; the password-hash permits),
 //!   answered 429 `rate_limited` with `Retry-After`.
@@ -30,6 +40,8 @@
 //! - `profile_api`: an agent's own profile and headshot (served publicly).
 //! - `reports`: the per-department numbers managers ask for.
 //! - `attachments`: files shoppers attach to forms, checked by their bytes.
+//! - `privacy_api`: retention periods, and erasing or exporting one shopper's data in every
+//!   service that holds some (issue 17, item 5).
 //! - `bot_api`, `routing_api`, `notify_api`, `leads_api`, `crm_api`: settings and records
 //!   other services own, forwarded to them over the bus.
 
@@ -45,14 +57,20 @@ mod crm_api;
 pub mod demo;
 pub mod directory;
 pub mod error;
+mod export;
 pub mod extract;
 pub mod handover;
 mod leads_api;
 pub mod limits;
+pub mod mfa;
+mod mfa_api;
 mod notify_api;
+mod privacy_api;
 mod profile_api;
 mod reports;
 mod routing_api;
+mod sso;
+mod sso_api;
 mod validate;
 pub mod visitor;
 
@@ -80,6 +98,14 @@ pub struct Settings {
     pub http_addr: SocketAddr,
     /// The proxies whose forwarding headers say where a client is.
     pub trusted_proxies: extract::TrustedProxies,
+    /// The gateway's public URL (`SHOWROOM_PUBLIC_URL`): the passkeys' relying party (its
+    /// host) and origin. None: passkeys are off.
+    pub public_url: Option<url::Url>,
+    /// Seals TOTP secrets at rest (`SHOWROOM_MFA_KEY`, `mfa.rs`).
+    pub mfa_key: mfa::MfaKey,
+    /// The directory of the identity providers' client secrets, one file per key (a mounted
+    /// Kubernetes Secret, `SHOWROOM_OIDC_SECRETS_DIR`, `sso.rs`). None: single sign-on is off.
+    pub oidc_secrets_dir: Option<std::path::PathBuf>,
 }
 
 /// What every handler shares.

@@ -13,10 +13,10 @@ use showroom_proto::notification::{
 };
 use showroom_proto::v1;
 
-use crate::Rest;
-use crate::auth::Session;
+use crate::auth::{Session, scoped_managers};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
+use crate::{Rest, audit};
 
 /// The agent's own notification choices.
 #[utoipa::path(get, path = "/api/v1/me/notifications", tag = "notifications",
@@ -84,7 +84,7 @@ pub async fn get_website(
     ))
 }
 
-/// Replaces a website's e-mail settings (managers and admins): `transcript_email` (on by
+/// Replaces a website's e-mail settings (managers and admins; a rooftop manager their rooftops'): `transcript_email` (on by
 /// default) and `forward_messages_to` (at most 10 addresses).
 #[utoipa::path(operation_id = "put_website_notifications", put, path = "/api/v1/websites/{id}/notifications", tag = "notifications",
     request_body = WebsiteNotifications,
@@ -98,22 +98,29 @@ pub async fn put_website(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<WebsiteNotifications>,
 ) -> Result<Json<WebsiteNotifications>, ApiError> {
-    if !session.can_manage() {
-        return Err(ApiError::forbidden(
-            "only a manager or an admin can change a website's e-mails",
-        ));
-    }
+    scoped_managers(&session, "change a website's e-mails")?;
     let settings = b;
     let website_id = session.website(&state, &id).await?;
+    let notify = |cmd| v1::notification_command(session.group(), cmd);
     Ok(Json(
-        state
-            .command(
-                v1::notification_command(session.group(), NotificationCommand::PutWebsite),
+        audit::replaced(
+            &state.pool,
+            &session,
+            audit::kind::WEBSITE_EMAILS_CHANGED,
+            format!("website:{website_id}"),
+            serde_json::Value::Null,
+            state.command::<_, WebsiteNotifications>(
+                notify(NotificationCommand::GetWebsite),
+                WebsiteRef { website_id },
+            ),
+            state.command::<_, WebsiteNotifications>(
+                notify(NotificationCommand::PutWebsite),
                 PutWebsiteNotifications {
                     website_id,
                     settings,
                 },
-            )
-            .await?,
+            ),
+        )
+        .await?,
     ))
 }

@@ -1,7 +1,8 @@
 //! REST for reports: the per-department numbers a manager asks for (chats, answered, missed,
 //! offline; the missed rate; time to pick up and to the first agent reply; chats per agent;
 //! leads made from the chats and the chat-to-lead rate), and the same rolled up per rooftop.
-//! Managers and admins of the session's group only; the numbers are computed in Postgres
+//! Managers and admins of the session's group only, and rooftop managers, who get the rows of
+//! their rooftops alone (`auth::Scope`); the numbers are computed in Postgres
 //! (`showroom_store::report`) over the session's group alone.
 
 use std::collections::HashMap;
@@ -16,7 +17,7 @@ use showroom_store::report::{self, AgentChatsRow, DepartmentRow, RooftopRow};
 use uuid::Uuid;
 
 use crate::Rest;
-use crate::auth::Session;
+use crate::auth::{Session, scoped_managers};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiQuery;
 
@@ -233,7 +234,7 @@ fn rooftop_numbers(r: RooftopRow) -> RooftopNumbers {
 }
 
 /// Per-department numbers of the group for the chats created in `[from, to)` (managers and
-/// admins).
+/// admins; a rooftop manager gets their rooftops' rows only).
 #[utoipa::path(get, path = "/api/v1/reports/departments", tag = "reports", params(RangeQuery),
     responses((status = 200, body = DepartmentsReport), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
@@ -242,13 +243,17 @@ pub async fn departments(
     session: Session,
     ApiQuery(q): ApiQuery<RangeQuery>,
 ) -> Result<Json<DepartmentsReport>, ApiError> {
-    if !session.can_manage() {
-        return Err(ApiError::forbidden(
-            "only a manager or an admin can read reports",
-        ));
-    }
+    scoped_managers(&session, "read reports")?;
     let (from, to) = range(&q, Utc::now())?;
-    let report = report::departments(&state.pool, session.group(), from, to).await?;
+    let mut report = report::departments(&state.pool, session.group(), from, to).await?;
+    report
+        .departments
+        .retain(|d| session.covers_rooftop(d.rooftop_id));
+    report
+        .rooftops
+        .retain(|r| session.covers_rooftop(r.rooftop_id));
+    let kept: Vec<Uuid> = report.departments.iter().map(|d| d.department_id).collect();
+    report.agents.retain(|a| kept.contains(&a.department_id));
     // Already in order: by department, most chats first.
     let mut agents: HashMap<Uuid, Vec<AgentChats>> = HashMap::new();
     for a in report.agents {

@@ -1,7 +1,9 @@
 //! REST for routing settings: each department's offer mode, hours and time-outs, each website's
 //! session cap and routing rules, and the group's teams. The router owns and checks them; the
-//! gateway checks the session, the role (changes are for managers and admins) and that the
-//! department or website is in the session's group, then forwards the request.
+//! gateway checks the session, the role (changes are for managers and admins, and a rooftop
+//! manager's for their rooftops; teams are group-wide: managers and admins only) and that the
+//! department or website is in the session's group and scope (404 otherwise), then forwards
+//! the request.
 
 use std::sync::Arc;
 
@@ -15,11 +17,11 @@ use showroom_proto::routing::{
 use showroom_proto::v1;
 use uuid::Uuid;
 
-use crate::Rest;
-use crate::auth::Session;
-use crate::directory::{self, Owned};
+use crate::auth::{Session, scoped_managers};
+use crate::directory;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{self, ApiJson, Id};
+use crate::{Rest, audit};
 
 /// Longest team name, in characters.
 const MAX_TEAM_NAME: usize = 100;
@@ -33,18 +35,6 @@ fn managers_only(session: &Session, what: &str) -> Result<(), ApiError> {
         Err(ApiError::forbidden(format!(
             "only a manager or an admin can change {what}"
         )))
-    }
-}
-
-/// 404 unless the department or website is in the session's group.
-async fn owned(state: &Rest, session: &Session, kind: Owned, id: Uuid) -> Result<(), ApiError> {
-    if directory::in_group(&state.pool, kind, session.group(), id).await? {
-        Ok(())
-    } else {
-        Err(ApiError::not_found(match kind {
-            Owned::Department => "department",
-            Owned::Website => "website",
-        }))
     }
 }
 
@@ -70,14 +60,15 @@ pub async fn get_department(
     session: Session,
     Id(department_id, _): Id<extract::Department>,
 ) -> Result<Json<DepartmentRoutingView>, ApiError> {
-    owned(&state, &session, Owned::Department, department_id).await?;
+    session.department(&state, department_id).await?;
     let q = GetDepartmentRouting { department_id };
     Ok(Json(
         ask(&state, &session, RoutingCommand::GetDepartment, q).await?,
     ))
 }
 
-/// Replaces a department's routing settings (managers and admins).
+/// Replaces a department's routing settings (managers and admins; a rooftop manager their
+/// rooftops').
 #[utoipa::path(put, path = "/api/v1/departments/{id}/routing", tag = "routing",
     request_body = DepartmentRouting,
     params(("id" = uuid::Uuid, Path, description = "Department id (UUID)")),
@@ -90,15 +81,25 @@ pub async fn put_department(
     Id(department_id, _): Id<extract::Department>,
     ApiJson(b): ApiJson<DepartmentRouting>,
 ) -> Result<Json<DepartmentRoutingView>, ApiError> {
-    managers_only(&session, "routing settings")?;
+    scoped_managers(&session, "change routing settings")?;
     let settings = b;
-    owned(&state, &session, Owned::Department, department_id).await?;
+    session.department(&state, department_id).await?;
     let cmd = PutDepartmentRouting {
         department_id,
         settings,
     };
+    let q = GetDepartmentRouting { department_id };
     Ok(Json(
-        ask(&state, &session, RoutingCommand::PutDepartment, cmd).await?,
+        audit::replaced(
+            &state.pool,
+            &session,
+            audit::kind::ROUTING_CHANGED,
+            format!("department:{department_id}"),
+            serde_json::Value::Null,
+            ask::<_, DepartmentRoutingView>(&state, &session, RoutingCommand::GetDepartment, q),
+            ask::<_, DepartmentRoutingView>(&state, &session, RoutingCommand::PutDepartment, cmd),
+        )
+        .await?,
     ))
 }
 
@@ -112,14 +113,15 @@ pub async fn get_website(
     session: Session,
     Id(website_id, _): Id<extract::Website>,
 ) -> Result<Json<WebsiteRouting>, ApiError> {
-    owned(&state, &session, Owned::Website, website_id).await?;
+    session.website_in_scope(&state, website_id).await?;
     let q = GetWebsiteRouting { website_id };
     Ok(Json(
         ask(&state, &session, RoutingCommand::GetWebsite, q).await?,
     ))
 }
 
-/// Replaces a website's routing settings (managers and admins).
+/// Replaces a website's routing settings (managers and admins; a rooftop manager their
+/// rooftops').
 #[utoipa::path(operation_id = "put_website_routing", put, path = "/api/v1/websites/{id}/routing", tag = "routing",
     request_body = WebsiteRouting,
     params(("id" = uuid::Uuid, Path, description = "Website id (UUID)")),
@@ -132,15 +134,25 @@ pub async fn put_website(
     Id(website_id, _): Id<extract::Website>,
     ApiJson(b): ApiJson<WebsiteRouting>,
 ) -> Result<Json<WebsiteRouting>, ApiError> {
-    managers_only(&session, "routing settings")?;
+    scoped_managers(&session, "change routing settings")?;
     let settings = b;
-    owned(&state, &session, Owned::Website, website_id).await?;
+    session.website_in_scope(&state, website_id).await?;
     let cmd = PutWebsiteRouting {
         website_id,
         settings,
     };
+    let q = GetWebsiteRouting { website_id };
     Ok(Json(
-        ask(&state, &session, RoutingCommand::PutWebsite, cmd).await?,
+        audit::replaced(
+            &state.pool,
+            &session,
+            audit::kind::ROUTING_CHANGED,
+            format!("website:{website_id}"),
+            serde_json::Value::Null,
+            ask::<_, WebsiteRouting>(&state, &session, RoutingCommand::GetWebsite, q),
+            ask::<_, WebsiteRouting>(&state, &session, RoutingCommand::PutWebsite, cmd),
+        )
+        .await?,
     ))
 }
 
@@ -165,7 +177,8 @@ pub struct TeamBody {
     members: Vec<Uuid>,
 }
 
-/// Creates or replaces a team by id (managers and admins).
+/// Creates or replaces a team by id (managers and admins; teams are group-wide, so not a
+/// rooftop manager).
 #[utoipa::path(put, path = "/api/v1/teams/{id}", tag = "routing", request_body = TeamBody,
     params(("id" = uuid::Uuid, Path, description = "Team id (UUID): a new one creates the team")),
     responses((status = 200, body = Team), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
@@ -204,7 +217,22 @@ pub async fn put_team(
         ));
     }
     let cmd = PutTeam { id, name, members };
+    // Before: the team as listed (none when the id is new).
+    let before = async {
+        let teams: Vec<Team> =
+            ask(&state, &session, RoutingCommand::ListTeams, ListTeams {}).await?;
+        Ok::<_, ApiError>(teams.into_iter().find(|t| t.id == id))
+    };
     Ok(Json(
-        ask(&state, &session, RoutingCommand::PutTeam, cmd).await?,
+        audit::replaced(
+            &state.pool,
+            &session,
+            audit::kind::TEAM_CHANGED,
+            format!("team:{id}"),
+            serde_json::Value::Null,
+            before,
+            ask::<_, Team>(&state, &session, RoutingCommand::PutTeam, cmd),
+        )
+        .await?,
     ))
 }

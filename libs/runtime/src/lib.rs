@@ -12,8 +12,10 @@
 //!   reads when scraped (pool, consumer backlogs, outboxes).
 //! - [`Running`]: a started service, its addresses, and its completion.
 //! - [`outbox`]: the transactional outbox (write with the change, publish, relay orphans).
+//! - [`retention`]: the retention sweep each owner of shoppers' data runs on its own tables.
 
 pub mod outbox;
+pub mod retention;
 
 use std::future::Future;
 use std::net::SocketAddr;

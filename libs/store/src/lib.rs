@@ -13,11 +13,13 @@
 //! - [`server_of`]: where a database URL points, for messages (no password).
 //! - [`fault`]: what a Postgres failure means to the caller (conflict, missing, retry, bad
 //!   value, bug), one mapping for REST and the bus.
+//! - [`privacy`]: runs an owner's statements that erase or export one shopper's rows.
 //! - [`read`]: read models shared by services (the conversation snapshot).
 //! - [`report`]: read-only reports (per-department numbers over a time range).
 //! - [`StoreError`]: what went wrong.
 
 pub mod fault;
+pub mod privacy;
 pub mod read;
 pub mod report;
 

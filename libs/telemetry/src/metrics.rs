@@ -69,6 +69,8 @@ pub mod names {
     pub const LIMITS_FAILED_OPEN: &str = "showroom_limits_failed_open_total";
     /// Gauge: argon2 password hashes and checks running now (at most the gateway's permits).
     pub const PASSWORD_HASHES_IN_FLIGHT: &str = "showroom_password_hashes_in_flight";
+    /// Counter: rows the retention sweep deleted, by `table` (`showroom_runtime::retention`).
+    pub const RETENTION_DELETED: &str = "showroom_retention_deleted_rows_total";
 }
 
 /// Upper bounds (seconds) of the latency histograms' buckets: 1 ms to 10 s.
@@ -137,6 +139,10 @@ fn describe() {
         "Events a durable consumer was given and has not acknowledged."
     );
     describe_counter!(HEARTBEATS, "Console heartbeats processed.");
+    describe_counter!(
+        RETENTION_DELETED,
+        "Rows the retention sweep deleted, by table."
+    );
     describe_counter!(WEBHOOK_ATTEMPTS, "Webhook POSTs by outcome.");
     describe_counter!(EMAIL_ATTEMPTS, "E-mails by purpose and outcome.");
     describe_counter!(DEAD_LETTERS, "Lead deliveries dead-lettered, by channel.");

@@ -17,12 +17,18 @@
 //! - [`Socket`]: a WebSocket client with JSON helpers (`send`, `recv_type`, `expect_silence`);
 //!   [`accepted_chat`]: a chat started by a shopper and accepted by an agent.
 //! - [`Http`]: a small JSON HTTP client.
+//! - [`run_browser_tests`]: the browser tests (`services/gateway/tests/browser`, node and
+//!   playwright-core driving Chromium) against a stack's gateway.
 //! - [`eventually`]: waits for something that happens in the background.
 //! - [`watch`]: NATS clients whose permission violations and disconnections a test reads.
 //! - [`tls`]: a CA and server certificate made for a test.
+//! - [`OidcProvider`]: a real OpenID provider (npm `oidc-provider`, `oidc/provider.mjs`) with a
+//!   test account store, back-channel logout and test switches, for single sign-on tests.
 
+mod browser;
 mod fleet;
 mod http;
+mod oidc;
 mod process;
 mod socket;
 mod stack;
@@ -31,8 +37,10 @@ pub mod tls;
 mod wait;
 pub mod watch;
 
+pub use browser::{node_modules, run_browser_tests};
 pub use fleet::{Fleet, NATS_NODES};
 pub use http::Http;
+pub use oidc::{OidcClient, OidcProvider};
 pub use process::Service;
 pub use socket::{Socket, accepted_chat};
 pub use stack::{GatewayProcess, Stack, Tuning};

@@ -44,6 +44,9 @@ pub struct Stack {
     pub pool: PgPool,
     /// Timings the services run with.
     pub tuning: Tuning,
+    /// The gateway's `SHOWROOM_OIDC_SECRETS_DIR`: identity providers' client secrets, one file
+    /// per key ([`Stack::put_oidc_secret`]).
+    oidc_secrets: tempfile::TempDir,
     /// Base URL of the gateway, e.g. `http://127.0.0.1:41234`.
     pub base_url: String,
     /// The gateway's address.
@@ -267,6 +270,9 @@ impl Stack {
             smtp,
             pool,
             tuning,
+            oidc_secrets: tempfile::Builder::new()
+                .prefix("showroom-oidc-secrets-")
+                .tempdir()?,
             base_url: String::new(),
             gateway_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             running: Vec::new(),
@@ -315,8 +321,16 @@ impl Stack {
             redis_url: Secret::new(self.redis_url()),
             redis_ca: self.tls.as_ref().map(|t| t.ca.clone()),
             limits: self.tuning.limits,
+            oidc_secrets_dir: Some(self.oidc_secrets.path().to_path_buf()),
             ..Default::default()
         }
+    }
+
+    /// Writes an identity provider's client secret as the file `key` of the gateway's
+    /// `SHOWROOM_OIDC_SECRETS_DIR`, as a mounted Kubernetes Secret holds it.
+    pub fn put_oidc_secret(&self, key: &str, secret: &str) -> anyhow::Result<()> {
+        std::fs::write(self.oidc_secrets.path().join(key), secret)?;
+        Ok(())
     }
 
     /// The shared settings a service of this stack runs with (its own NATS credentials).

@@ -4,7 +4,7 @@ use showroom_proto::contact::Language;
 use showroom_proto::conversation::{DepartmentRef, Named, Vehicle};
 use showroom_proto::lead::{Classification, Lead, LeadContact, LeadOrigin};
 use showroom_rest::directory::setup::{self, NewAgent};
-use showroom_store::sqlx::PgPool;
+use showroom_store::sqlx::{self, PgPool};
 use uuid::Uuid;
 
 /// The password of every test agent.
@@ -41,6 +41,13 @@ impl Tenant {
             .collect::<String>()
             .to_lowercase();
         let group = setup::group(pool, name).await?;
+        // MFA off: the other tests (and the demo) sign managers and admins in with a password
+        // alone; every other group gets the migration's default, `privileged` (the MFA tests
+        // use one: libs/testkit/tests/e2e/mfa.rs).
+        sqlx::query("UPDATE dealer_groups SET mfa_policy = 'off' WHERE id = $1")
+            .bind(group)
+            .execute(pool)
+            .await?;
         let rooftop =
             setup::rooftop(pool, group, &format!("{name} Honda"), "America/Chicago").await?;
         let sales = setup::department(pool, group, rooftop, "Sales", Some("Front End"), 0).await?;
@@ -172,5 +179,42 @@ impl Tenant {
         )
         .await?;
         Ok((id, email))
+    }
+
+    /// Gives `agent` of this group the `role` (`agent`, `rooftop_manager`, `manager`, `admin`)
+    /// directly in the database, as a test's setup (the admin API's rules are tested on their
+    /// own).
+    pub async fn set_role(&self, pool: &PgPool, agent: Uuid, role: &str) -> anyhow::Result<()> {
+        self.set_agent(pool, agent, Some(role), None).await
+    }
+
+    /// Sets how many chats `agent` of this group holds at once, as a test's setup.
+    pub async fn set_max_chats(&self, pool: &PgPool, agent: Uuid, max: i32) -> anyhow::Result<()> {
+        self.set_agent(pool, agent, None, Some(max)).await
+    }
+
+    async fn set_agent(
+        &self,
+        pool: &PgPool,
+        agent: Uuid,
+        role: Option<&str>,
+        max_chats: Option<i32>,
+    ) -> anyhow::Result<()> {
+        let done = sqlx::query(
+            "UPDATE agents SET role = coalesce($3, role), max_chats = coalesce($4, max_chats) \
+             WHERE id = $1 AND group_id = $2",
+        )
+        .bind(agent)
+        .bind(self.group)
+        .bind(role)
+        .bind(max_chats)
+        .execute(pool)
+        .await?;
+        anyhow::ensure!(
+            done.rows_affected() == 1,
+            "no agent {agent} in {}",
+            self.slug
+        );
+        Ok(())
     }
 }

@@ -12,10 +12,13 @@
 //! - [`forms`]: the form builder: each website's pre-chat and offline forms, answers checked.
 //! - [`settings`]: each website's bot settings and texts.
 //! - [`validate`]: names, e-mail syntax, phone numbers to E.164.
+//! - [`retention`]: its part of retention and shoppers' rights: the sweep of its tables past
+//!   their group's period, erasing and exporting one shopper's rows.
 
 pub mod forms;
 pub mod gate;
 pub mod leave;
+pub mod retention;
 pub mod settings;
 pub mod validate;
 
@@ -165,6 +168,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         base.pool.clone(),
         base.shutdown.clone(),
     ));
+    let schedule = showroom_runtime::retention::Schedule::from_env()?;
+    showroom_runtime::retention::serve(&base, &retention::OWNER, schedule).await?;
     let readiness = base.readiness();
     base.finish(readiness, None, async {}).await
 }

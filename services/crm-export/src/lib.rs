@@ -16,6 +16,8 @@
 //! - [`destinations`]: destinations per rooftop and department, checked and stored.
 //! - [`intake`]: a `lead.created` event becomes its deliveries.
 //! - [`worker`]: claiming due deliveries, attempting them, recording outcomes; test sends.
+//! - [`retention`]: its part of retention and shoppers' rights: the sweep of its tables past
+//!   their group's period, erasing and exporting one shopper's rows.
 //! - [`answer`]: what a destination answered to one attempt (senders return it, workers
 //!   record it).
 //! - [`log`]: the delivery log, the dead letters, redelivery.
@@ -34,6 +36,7 @@ pub mod intake;
 pub mod integrations;
 pub mod log;
 pub mod outbox;
+pub mod retention;
 pub mod schedule;
 pub mod webhook;
 pub mod worker;
@@ -218,6 +221,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         showroom_runtime::outbox::Outbox::Crm,
         Duration::from_millis(config.outbox_relay_ms.max(50)),
     );
+    let schedule = showroom_runtime::retention::Schedule::from_env()?;
+    showroom_runtime::retention::serve(&base, &retention::OWNER, schedule).await?;
     let readiness = base.readiness();
     base.finish(readiness, None, async {}).await
 }

@@ -22,11 +22,14 @@
 //!   `charset=utf-8` on text, on every HTTP answer.
 //! - [`transcript`]: gapless, idempotent message storage (tables owned here).
 //! - `internal`: internal chats' messages (tables owned here) and their commands.
+//! - [`retention`]: the sweep of the gateway's tables (messages, transcripts, attachments)
+//!   past their group's period; erasure and export are `showroom_rest`'s `privacy_api`.
 
 mod events;
 mod headers;
 mod hub;
 mod internal;
+pub mod retention;
 pub mod transcript;
 mod ws;
 
@@ -93,6 +96,20 @@ pub struct Config {
     /// Unset: the system's roots.
     #[serde(default)]
     pub redis_ca: Option<PathBuf>,
+    /// The gateway's public URL as browsers reach it (`SHOWROOM_PUBLIC_URL`, e.g.
+    /// `https://chat.example.com`): its host is the passkeys' relying party, its origin the one
+    /// their answers must come from. Unset: passkeys are off (TOTP still works).
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// The key that seals agents' TOTP secrets at rest (`SHOWROOM_MFA_KEY`, any length). When
+    /// empty it is derived from the visitor token secret (`showroom_rest::mfa`).
+    #[serde(default)]
+    pub mfa_key: Secret,
+    /// The directory of the identity providers' client secrets (`SHOWROOM_OIDC_SECRETS_DIR`,
+    /// a mounted Kubernetes Secret: one file per key, named by a group's SSO settings). Unset:
+    /// single sign-on is off (`showroom_rest::sso`).
+    #[serde(default)]
+    pub oidc_secrets_dir: Option<PathBuf>,
     /// The abuse limits (`SHOWROOM_LOGIN_FREE_FAILURES`, `SHOWROOM_MESSAGES_PER_SOCKET_PER_SEC`,
     /// …; `docs/architecture.md`, "Limits").
     #[serde(flatten)]
@@ -112,6 +129,9 @@ impl Default for Config {
             trusted_proxies: Default::default(),
             redis_url: Secret::new("redis://127.0.0.1:6379"),
             redis_ca: None,
+            public_url: None,
+            mfa_key: Secret::default(),
+            oidc_secrets_dir: None,
             limits: LimitsConfig::default(),
         }
     }
@@ -272,6 +292,17 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     } else {
         config.visitor_token_secret.expose().as_bytes().to_vec()
     };
+    let public_url = config
+        .public_url
+        .as_deref()
+        .filter(|u| !u.trim().is_empty())
+        .map(|u| url::Url::parse(u.trim()).with_context(|| format!("SHOWROOM_PUBLIC_URL {u:?}")))
+        .transpose()?;
+    let mfa_key = if config.mfa_key.is_empty() {
+        showroom_rest::mfa::MfaKey::derive(&secret)
+    } else {
+        showroom_rest::mfa::MfaKey::derive(config.mfa_key.expose().as_bytes())
+    };
     let hub = Arc::new(Hub::default());
     let limits = Limits::connect(
         config.limits,
@@ -289,6 +320,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
             secure_cookies: config.secure_cookies,
             http_addr: config.http_addr,
             trusted_proxies: config.trusted_proxies.clone(),
+            public_url,
+            mfa_key,
+            oidc_secrets_dir: config.oidc_secrets_dir.clone(),
         },
         limits,
     });
@@ -351,6 +385,11 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
             tracing::error!(error = %e, "http server failed");
         }
     };
+    showroom_runtime::retention::spawn(
+        &base,
+        retention::SWEEPS,
+        showroom_runtime::retention::Schedule::from_env()?,
+    );
     let readiness = base.readiness();
     base.finish(readiness, Some(http_addr), serving).await
 }

@@ -9,8 +9,11 @@
 //!   messages left, and runs until the shutdown token is cancelled.
 //! - [`leads`]: making, merging (the dedupe window) and classifying leads; contacts; the
 //!   outbox and its relay.
+//! - [`retention`]: its part of retention and shoppers' rights: the sweep of its tables past
+//!   their group's period, erasing and exporting one shopper's rows.
 
 pub mod leads;
+pub mod retention;
 
 use std::sync::Arc;
 
@@ -105,6 +108,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         showroom_runtime::outbox::Outbox::Leads,
         std::time::Duration::from_secs(1),
     );
+    let schedule = showroom_runtime::retention::Schedule::from_env()?;
+    showroom_runtime::retention::serve(&base, &retention::OWNER, schedule).await?;
     let readiness = base.readiness();
     base.finish(readiness, None, async {}).await
 }

@@ -10,9 +10,12 @@
 //!   forwarded messages, transcripts.
 //! - [`mail`]: the SMTP mailer, each e-mail sent once per key.
 //! - [`settings`]: agents' choices and websites' e-mail settings.
+//! - [`retention`]: its part of retention and shoppers' rights: the sweep of its tables past
+//!   their group's period, erasing and exporting one shopper's rows.
 
 pub mod mail;
 pub mod notices;
+pub mod retention;
 pub mod settings;
 
 use std::sync::Arc;
@@ -170,6 +173,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
             }
         }
     });
+    let schedule = showroom_runtime::retention::Schedule::from_env()?;
+    showroom_runtime::retention::serve(&base, &retention::OWNER, schedule).await?;
     let readiness = base.readiness();
     base.finish(readiness, None, async {}).await
 }

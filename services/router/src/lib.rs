@@ -32,6 +32,8 @@
 //! - `internal`: internal chats between agents (who is in which, under the status rules).
 //! - `settings`: department, website and team settings.
 //! - `hours`: business hours in a time zone.
+//! - [`retention`]: its part of retention and shoppers' rights: the sweep of its tables past
+//!   their group's period, erasing and exporting one shopper's rows.
 
 mod hours;
 mod internal;
@@ -39,6 +41,7 @@ mod machine;
 mod offers;
 mod outbox;
 mod plan;
+pub mod retention;
 mod settings;
 mod timers;
 mod transfers;
@@ -242,6 +245,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     );
     offers::follow_presence(&base, machine.clone());
 
+    let schedule = showroom_runtime::retention::Schedule::from_env()?;
+    showroom_runtime::retention::serve(&base, &retention::OWNER, schedule).await?;
     let readiness = base.readiness();
     base.finish(readiness, None, async {}).await
 }

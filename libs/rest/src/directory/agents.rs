@@ -148,8 +148,10 @@ pub struct AgentView {
     pub first_name: String,
     /// Last name.
     pub last_name: String,
-    /// `agent`, `manager` or `admin`.
+    /// `agent`, `rooftop_manager`, `manager` or `admin`.
     pub role: String,
+    /// The rooftops a `rooftop_manager` manages (sorted; `[]` for every other role).
+    pub rooftop_ids: Vec<Uuid>,
     /// Chats they can hold at once.
     pub max_chats: i32,
     /// The console's language (`en`, `es`).
@@ -171,6 +173,7 @@ struct AgentViewRow {
     first_name: String,
     last_name: String,
     role: String,
+    rooftop_ids: Vec<Uuid>,
     max_chats: i32,
     locale: String,
     time_zone: Option<String>,
@@ -185,17 +188,38 @@ pub async fn agents_of(
     group: Uuid,
     only: Option<Uuid>,
 ) -> sqlx::Result<Vec<AgentView>> {
+    agents_within(db, group, only, None).await
+}
+
+/// [`agents_of`] as a rooftop manager of `rooftops` sees them (`None`: the whole group): only
+/// the agents who cover a department of those rooftops, with only those departments and
+/// rooftops in `department_ids` and `rooftop_ids`.
+pub async fn agents_within(
+    db: impl PgExecutor<'_>,
+    group: Uuid,
+    only: Option<Uuid>,
+    rooftops: Option<&[Uuid]>,
+) -> sqlx::Result<Vec<AgentView>> {
     let rows: Vec<AgentViewRow> = sqlx::query_as(
         "SELECT a.id, a.email, a.first_name, a.last_name, a.role, a.max_chats, a.locale, a.time_zone, \
-           COALESCE((SELECT array_agg(m.department_id ORDER BY m.department_id) FROM agent_memberships m \
-                     WHERE m.agent_id = a.id), '{}') AS department_ids, \
+           COALESCE((SELECT array_agg(m.department_id ORDER BY m.department_id) \
+                     FROM agent_memberships m JOIN departments d ON d.id = m.department_id \
+                     WHERE m.agent_id = a.id AND ($3::uuid[] IS NULL OR d.rooftop_id = ANY($3))), '{}') \
+             AS department_ids, \
+           COALESCE((SELECT array_agg(r.rooftop_id ORDER BY r.rooftop_id) FROM agent_rooftops r \
+                     WHERE r.agent_id = a.id AND ($3::uuid[] IS NULL OR r.rooftop_id = ANY($3))), '{}') \
+             AS rooftop_ids, \
            p.version AS photo_version, a.deactivated_at \
          FROM agents a LEFT JOIN agent_photos p ON p.agent_id = a.id \
          WHERE a.group_id = $1 AND ($2::uuid IS NULL OR a.id = $2) \
+           AND ($3::uuid[] IS NULL OR EXISTS (SELECT 1 FROM agent_memberships m \
+                JOIN departments d ON d.id = m.department_id \
+                WHERE m.agent_id = a.id AND d.rooftop_id = ANY($3))) \
          ORDER BY a.last_name, a.first_name, a.id",
     )
     .bind(group)
     .bind(only)
+    .bind(rooftops)
     .fetch_all(db)
     .await?;
     Ok(rows
@@ -207,6 +231,7 @@ pub async fn agents_of(
             first_name: r.first_name,
             last_name: r.last_name,
             role: r.role,
+            rooftop_ids: r.rooftop_ids,
             max_chats: r.max_chats,
             locale: r.locale,
             time_zone: r.time_zone,
@@ -248,6 +273,8 @@ pub struct AgentInput<'a> {
     pub max_chats: i32,
     /// Departments of the group they cover.
     pub department_ids: &'a [Uuid],
+    /// The rooftops of the group a `rooftop_manager` manages (`[]` for other roles).
+    pub rooftop_ids: &'a [Uuid],
 }
 
 /// Creates an agent with its memberships and its audit row (`audit`, about `agent:<new id>`)
@@ -285,6 +312,7 @@ pub async fn create_agent(
     .await
     .map_err(|e| taken_or(e, "email"))?;
     insert_memberships(&mut tx, group, id, a.department_ids).await?;
+    super::scope::set_rooftops_managed(&mut tx, group, id, a.rooftop_ids).await?;
     audit::record(&mut tx, &audit.about(format!("agent:{id}")))
         .await
         .map_err(DirectoryError::Audit)?;
@@ -337,13 +365,15 @@ pub async fn update_agent(
 
 /// Replaces the departments an agent covers, in one transaction (the agent's row locked, so two
 /// replacements never interleave) with its audit row (`audit`, given `before` and `after`);
-/// false when `group` has no such agent. The router and presence read memberships from
-/// Postgres at each decision: the next offer sees the new set.
+/// false when `group` has no such agent. With `within` (a rooftop manager's rooftops) only the
+/// memberships in those rooftops are replaced and the others kept. The router and presence
+/// read memberships from Postgres at each decision: the next offer sees the new set.
 pub async fn replace_memberships(
     pool: &PgPool,
     group: Uuid,
     agent: Uuid,
     departments: &[Uuid],
+    within: Option<&[Uuid]>,
     audit: audit::Event,
 ) -> Result<bool, DirectoryError> {
     let mut tx = pool.begin().await?;
@@ -357,10 +387,14 @@ pub async fn replace_memberships(
         return Ok(false);
     }
     let before: Vec<Uuid> = sqlx::query_scalar(
-        "DELETE FROM agent_memberships WHERE agent_id = $1 AND group_id = $2 RETURNING department_id",
+        "DELETE FROM agent_memberships m WHERE m.agent_id = $1 AND m.group_id = $2 \
+         AND ($3::uuid[] IS NULL OR m.department_id IN \
+              (SELECT id FROM departments WHERE group_id = $2 AND rooftop_id = ANY($3))) \
+         RETURNING m.department_id",
     )
     .bind(agent)
     .bind(group)
+    .bind(within)
     .fetch_all(&mut *tx)
     .await?;
     insert_memberships(&mut tx, group, agent, departments).await?;

@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::refused::{DirectoryError, taken_or};
 use super::websites::Website;
+use crate::audit;
 use showroom_proto::frames::DepartmentChoice;
 
 /// The departments of a website's dealership, in their configured order.
@@ -55,15 +56,70 @@ pub async fn department_rooftop(
         .await
 }
 
-/// Creates a department at the end of its rooftop's list. `None` when the rooftop is not
-/// `group`'s; [`DirectoryError::Taken`] (`label`) when the rooftop has a department with this
-/// label in any case. The rooftop's row is locked, so two creations cannot both pass the check.
+/// A department's fields as its audit rows keep them (`before`, `after`).
+#[derive(Debug, Serialize, sqlx::FromRow)]
+struct Audited {
+    rooftop_id: Uuid,
+    label: String,
+    board_section: Option<String>,
+    position: i32,
+}
+
+/// Records `event` (about `department:<id>`, `action`) with `before` and `after`.
+async fn record_change(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    event: audit::Event,
+    id: Uuid,
+    action: &str,
+    before: Option<&Audited>,
+    after: Option<&Audited>,
+) -> Result<(), DirectoryError> {
+    let mut event = event.about(format!("department:{id}"));
+    event.detail["action"] = serde_json::json!(action);
+    event.detail["before"] = serde_json::json!(before);
+    event.detail["after"] = serde_json::json!(after);
+    audit::record(tx, &event)
+        .await
+        .map_err(DirectoryError::Audit)?;
+    Ok(())
+}
+
+async fn audited(tx: &mut sqlx::PgConnection, id: Uuid) -> sqlx::Result<Audited> {
+    sqlx::query_as(
+        "SELECT rooftop_id, label, board_section, position FROM departments WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(tx)
+    .await
+}
+
+/// The rooftop of a conversation's department, when the conversation is `group`'s.
+pub async fn conversation_rooftop(
+    db: impl PgExecutor<'_>,
+    group: Uuid,
+    conversation: Uuid,
+) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar(
+        "SELECT d.rooftop_id FROM conversations c JOIN departments d ON d.id = c.department_id \
+         WHERE c.id = $1 AND c.group_id = $2",
+    )
+    .bind(conversation)
+    .bind(group)
+    .fetch_optional(db)
+    .await
+}
+
+/// Creates a department at the end of its rooftop's list, with its audit row (`audit`).
+/// `None` when the rooftop is not `group`'s; [`DirectoryError::Taken`] (`label`) when the
+/// rooftop has a department with this label in any case. The rooftop's row is locked, so two
+/// creations cannot both pass the check.
 pub async fn create_department(
     pool: &PgPool,
     group: Uuid,
     rooftop: Uuid,
     label: &str,
     board_section: Option<&str>,
+    audit: audit::Event,
 ) -> Result<Option<Uuid>, DirectoryError> {
     let mut tx = pool.begin().await?;
     let found: Option<Uuid> =
@@ -89,6 +145,8 @@ pub async fn create_department(
     .execute(&mut *tx)
     .await
     .map_err(|e| taken_or(e, "label"))?;
+    let after = audited(&mut tx, id).await?;
+    record_change(&mut tx, audit, id, "created", None, Some(&after)).await?;
     tx.commit().await?;
     Ok(Some(id))
 }
@@ -116,15 +174,19 @@ async fn label_free(
     }
 }
 
-/// Changes a department's label, board section and (when given) position; false when `group`
-/// has no such department.
+/// Changes a department's label, board section and (when given) position, with its audit row
+/// (`audit`, when something changed); false when `group` has no such department or it is not
+/// of `within` (a rooftop manager's rooftops).
+#[allow(clippy::too_many_arguments)]
 pub async fn update_department(
     pool: &PgPool,
     group: Uuid,
+    within: Option<&[Uuid]>,
     id: Uuid,
     label: &str,
     board_section: Option<&str>,
     position: Option<i32>,
+    audit: audit::Event,
 ) -> Result<bool, DirectoryError> {
     let mut tx = pool.begin().await?;
     let rooftop: Option<Uuid> = sqlx::query_scalar(
@@ -135,10 +197,11 @@ pub async fn update_department(
     .bind(group)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some(rooftop) = rooftop else {
+    let Some(rooftop) = rooftop.filter(|r| within.is_none_or(|w| w.contains(r))) else {
         return Ok(false);
     };
     label_free(&mut tx, rooftop, label, Some(id)).await?;
+    let before = audited(&mut tx, id).await?;
     sqlx::query(
         "UPDATE departments SET label = $3, board_section = $4, position = COALESCE($5, position) \
          WHERE id = $1 AND group_id = $2",
@@ -151,6 +214,10 @@ pub async fn update_department(
     .execute(&mut *tx)
     .await
     .map_err(|e| taken_or(e, "label"))?;
+    let after = audited(&mut tx, id).await?;
+    if serde_json::json!(before) != serde_json::json!(after) {
+        record_change(&mut tx, audit, id, "changed", Some(&before), Some(&after)).await?;
+    }
     tx.commit().await?;
     Ok(true)
 }
@@ -170,25 +237,30 @@ pub async fn department_view(
     .await
 }
 
-/// Deletes a department with no history; false when `group` has no such department;
+/// Deletes a department with no history, with its audit row (`audit`); false when `group`
+/// has no such department or it is not of `within` (a rooftop manager's rooftops);
 /// [`DirectoryError::InUse`] when a conversation is or was in it, a lead names it or a CRM
 /// destination is for it (deleting would cascade into, or orphan, that history). The department's row is locked first, so a chat started meanwhile is either seen
 /// here or fails to start in it.
 pub async fn delete_department(
     pool: &PgPool,
     group: Uuid,
+    within: Option<&[Uuid]>,
     id: Uuid,
+    audit: audit::Event,
 ) -> Result<bool, DirectoryError> {
     let mut tx = pool.begin().await?;
-    let found: Option<Uuid> =
-        sqlx::query_scalar("SELECT id FROM departments WHERE id = $1 AND group_id = $2 FOR UPDATE")
-            .bind(id)
-            .bind(group)
-            .fetch_optional(&mut *tx)
-            .await?;
-    if found.is_none() {
+    let found: Option<Uuid> = sqlx::query_scalar(
+        "SELECT rooftop_id FROM departments WHERE id = $1 AND group_id = $2 FOR UPDATE",
+    )
+    .bind(id)
+    .bind(group)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if !found.is_some_and(|r| within.is_none_or(|w| w.contains(&r))) {
         return Ok(false);
     }
+    let before = audited(&mut tx, id).await?;
     // Its own chats and chats once transferred to it (their transfer rows would cascade),
     // leads made in it, and CRM destinations for it (their delivery log would cascade).
     let (conversations, leads, destinations): (i64, i64, i64) = sqlx::query_as(
@@ -219,6 +291,7 @@ pub async fn delete_department(
         .bind(group)
         .execute(&mut *tx)
         .await?;
+    record_change(&mut tx, audit, id, "deleted", Some(&before), None).await?;
     tx.commit().await?;
     Ok(true)
 }

@@ -51,6 +51,16 @@ pub async fn rooftops_of(
     group: Uuid,
     only: Option<Uuid>,
 ) -> sqlx::Result<Vec<RooftopView>> {
+    rooftops_within(pool, group, only, None).await
+}
+
+/// [`rooftops_of`], keeping to `rooftops` when given (a rooftop manager's).
+pub async fn rooftops_within(
+    pool: &PgPool,
+    group: Uuid,
+    only: Option<Uuid>,
+    within: Option<&[Uuid]>,
+) -> sqlx::Result<Vec<RooftopView>> {
     let mut tx = pool.begin().await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *tx)
@@ -98,6 +108,7 @@ pub async fn rooftops_of(
             time_zone: r.time_zone,
             country: r.country,
         })
+        .filter(|r| within.is_none_or(|w| w.contains(&r.id)))
         .collect())
 }
 
@@ -150,4 +161,23 @@ pub async fn update_rooftop(
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// A rooftop's settings as its audit rows keep them (`name`, `time_zone`, `country`), the row
+/// locked for a change in `tx`; none when `group` has no such rooftop.
+pub async fn lock_rooftop(
+    tx: &mut sqlx::PgConnection,
+    group: Uuid,
+    id: Uuid,
+) -> sqlx::Result<Option<serde_json::Value>> {
+    let row: Option<(String, String, String)> = sqlx::query_as(
+        "SELECT name, time_zone, country FROM rooftops WHERE id = $1 AND group_id = $2 FOR UPDATE",
+    )
+    .bind(id)
+    .bind(group)
+    .fetch_optional(tx)
+    .await?;
+    Ok(row.map(|(name, time_zone, country)| {
+        serde_json::json!({ "name": name, "time_zone": time_zone, "country": country })
+    }))
 }

@@ -133,14 +133,35 @@ pub fn snippet(base: &str, key: &str) -> String {
     format!(r#"<script src="{base}/widget.js" data-key="{key}" async></script>"#)
 }
 
-/// The websites of a dealer group, by dealership and name; snippets point at `base`.
-pub async fn websites_of(pool: &PgPool, group: Uuid, base: &str) -> sqlx::Result<Vec<WebsiteView>> {
+/// A website's rooftop, when the website is `group`'s.
+pub async fn website_rooftop(
+    db: impl PgExecutor<'_>,
+    group: Uuid,
+    id: Uuid,
+) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar("SELECT rooftop_id FROM websites WHERE id = $1 AND group_id = $2")
+        .bind(id)
+        .bind(group)
+        .fetch_optional(db)
+        .await
+}
+
+/// The websites of a dealer group (of only `rooftops` when given), by dealership and name;
+/// snippets point at `base`.
+pub async fn websites_of(
+    pool: &PgPool,
+    group: Uuid,
+    rooftops: Option<&[Uuid]>,
+    base: &str,
+) -> sqlx::Result<Vec<WebsiteView>> {
     let rows: Vec<WebsiteRow> = sqlx::query_as(
         "SELECT w.id, w.name, w.rooftop_id, r.name AS rooftop_name, w.widget_key, w.allowed_origins, w.appearance, \
            w.conversations_per_ip_per_hour, w.conversations_per_minute \
-         FROM websites w JOIN rooftops r ON r.id = w.rooftop_id WHERE w.group_id = $1 ORDER BY r.name, w.name, w.id",
+         FROM websites w JOIN rooftops r ON r.id = w.rooftop_id \
+         WHERE w.group_id = $1 AND ($2::uuid[] IS NULL OR w.rooftop_id = ANY($2)) ORDER BY r.name, w.name, w.id",
     )
     .bind(group)
+    .bind(rooftops)
     .fetch_all(pool)
     .await?;
     Ok(rows.into_iter().map(|r| r.view(base)).collect())
@@ -165,8 +186,33 @@ pub async fn website_view(
     Ok(row.map(|r| r.view(base)))
 }
 
+/// A website's settings as its audit rows keep them (the widget key is public, in the
+/// snippet; nothing secret).
+pub fn website_audited(v: &WebsiteView) -> serde_json::Value {
+    serde_json::json!({
+        "name": v.name, "rooftop_id": v.rooftop_id, "allowed_origins": v.allowed_origins,
+        "appearance": v.appearance, "limits": v.limits,
+    })
+}
+
+/// Locks a website of `group` for a change in `tx`, answering its rooftop; none when `group`
+/// has no such website.
+pub async fn lock_website(
+    tx: &mut sqlx::PgConnection,
+    group: Uuid,
+    id: Uuid,
+) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar("SELECT rooftop_id FROM websites WHERE id = $1 AND group_id = $2 FOR UPDATE")
+        .bind(id)
+        .bind(group)
+        .fetch_optional(tx)
+        .await
+}
+
 /// Creates a website with a fresh widget key (retried on the unlikely clash of two random
-/// keys); `appearance` is the validated JSON object, `limits` checked.
+/// keys) and its audit row (`audit`, about `website:<id>`, with `after`); `appearance` is the
+/// validated JSON object, `limits` checked.
+#[allow(clippy::too_many_arguments)]
 pub async fn create_website(
     pool: &PgPool,
     group: Uuid,
@@ -175,12 +221,14 @@ pub async fn create_website(
     allowed_origins: &[String],
     appearance: &serde_json::Value,
     limits: WebsiteLimits,
-) -> sqlx::Result<Uuid> {
+    audit: crate::audit::Event,
+) -> Result<Uuid, super::DirectoryError> {
     let id = Uuid::now_v7();
     let mut attempt = 0;
     loop {
         attempt += 1;
         let key = widget_key();
+        let mut tx = pool.begin().await?;
         let done = sqlx::query(
             "INSERT INTO websites (id, group_id, rooftop_id, name, widget_key, allowed_origins, appearance, \
                conversations_per_ip_per_hour, conversations_per_minute) \
@@ -195,13 +243,26 @@ pub async fn create_website(
         .bind(appearance)
         .bind(limits.conversations_per_ip_per_hour)
         .bind(limits.conversations_per_minute)
-        .execute(pool)
+        .execute(&mut *tx)
         .await;
         match done {
-            Ok(_) => return Ok(id),
+            Ok(_) => {}
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() && attempt < 3 => continue,
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
+        // The snippet's origin does not matter to the audit row.
+        let after = website_view(&mut *tx, group, id, "")
+            .await?
+            .map(|v| website_audited(&v));
+        let mut event = audit.about(format!("website:{id}"));
+        event.detail["action"] = serde_json::json!("created");
+        event.detail["before"] = serde_json::Value::Null;
+        event.detail["after"] = serde_json::json!(after);
+        crate::audit::record(&mut tx, &event)
+            .await
+            .map_err(super::DirectoryError::Audit)?;
+        tx.commit().await?;
+        return Ok(id);
     }
 }
 

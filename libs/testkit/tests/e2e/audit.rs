@@ -26,6 +26,15 @@ fn one<'a>(all: &'a [Value], kind: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {kind} in {all:#?}"))
 }
 
+/// An intact check of `rows` rows, answering its head (`head_id`, `head_hash`).
+fn intact(check: &Value, rows: usize) -> (i64, String) {
+    assert_eq!(check["ok"], true, "{check}");
+    assert_eq!(check["rows"], rows, "{check}");
+    let head = check["head_hash"].as_str().unwrap_or_default().to_string();
+    assert_eq!(head.len(), 64, "{check}");
+    (check["head_id"].as_i64().unwrap_or_default(), head)
+}
+
 /// A login that waits out `busy` (the password-hash permits) as a client would.
 async fn login_retrying(http: &Http, email: &str) -> anyhow::Result<()> {
     let body = json!({"email": email, "password": PASSWORD}).to_string();
@@ -236,7 +245,7 @@ async fn every_change_is_in_its_groups_trail_only() -> anyhow::Result<()> {
     assert_eq!(theirs.len(), 1, "only B's own sign-in: {theirs:#?}");
     assert_eq!(theirs[0]["actor_label"], admin_b_email.as_str());
     let (_, other) = admin_b.get("/api/v1/audit/verify").await?;
-    assert_eq!(other, json!({"ok": true, "rows": 1}));
+    intact(&other, 1);
 
     // The CSV: the same rows, quoted, the formula neutralised.
     let resp = reqwest::Client::new()
@@ -267,7 +276,7 @@ async fn every_change_is_in_its_groups_trail_only() -> anyhow::Result<()> {
     assert!(!csv.contains(",\"=HYPERLINK"), "a live formula: {csv}");
 
     let (_, check) = admin.get("/api/v1/audit/verify").await?;
-    assert_eq!(check, json!({"ok": true, "rows": all.len() + 1}));
+    intact(&check, all.len() + 1);
     stack.stop().await
 }
 
@@ -282,13 +291,25 @@ async fn the_chain_check_finds_an_edited_row_and_a_removed_one() -> anyhow::Resu
     }
     let boss = http.with_token(&http.login(&email, PASSWORD).await?);
     let (_, check) = boss.get("/api/v1/audit/verify").await?;
-    assert_eq!(check, json!({"ok": true, "rows": 5}));
+    let (head_id, head_hash) = intact(&check, 5);
     let ids: Vec<i64> =
         sqlx::query_scalar("SELECT id FROM audit_events WHERE group_id = $1 ORDER BY id")
             .bind(t.group)
             .fetch_all(&stack.pool)
             .await?;
     assert_eq!(ids.len(), 5);
+    assert_eq!(head_id, ids[4]);
+    let anchored = format!("/api/v1/audit/verify?anchor_id={head_id}&anchor_hash={head_hash}");
+    intact(&boss.get(&anchored).await?.1, 5);
+    for bad in [
+        "anchor_id=1",
+        "anchor_id=1&anchor_hash=zz",
+        "anchor_id=1&anchor_hash=abcd",
+    ] {
+        let (st, body) = boss.get(&format!("/api/v1/audit/verify?{bad}")).await?;
+        assert_eq!(st, 400, "{bad}: {body}");
+        assert_eq!(body["error"]["code"], "bad_anchor", "{bad}: {body}");
+    }
 
     // Nobody edits or removes a row through SQL while the trigger stands (not even the owner).
     let edit = "UPDATE audit_events SET detail = '{\"method\": \"sso\"}' WHERE id = $1";
@@ -326,7 +347,21 @@ async fn the_chain_check_finds_an_edited_row_and_a_removed_one() -> anyhow::Resu
         .execute(&stack.pool)
         .await?;
     let (_, check) = boss.get("/api/v1/audit/verify").await?;
-    assert_eq!(check, json!({"ok": true, "rows": 5}));
+    intact(&check, 5);
+    // The newest row removed: the chain alone cannot tell (what is left links up), the anchor
+    // taken before can.
+    sqlx::query("DELETE FROM audit_events WHERE id = $1")
+        .bind(ids[4])
+        .execute(&stack.pool)
+        .await?;
+    intact(&boss.get("/api/v1/audit/verify").await?.1, 4);
+    let (_, check) = boss.get(&anchored).await?;
+    assert_eq!(check["ok"], false, "{check}");
+    assert_eq!(check["broken_at"], ids[4], "{check}");
+    assert!(
+        check["why"].as_str().unwrap_or_default().contains("gone"),
+        "{check}"
+    );
     // A row removed: the next one no longer links to the one before it.
     sqlx::query("DELETE FROM audit_events WHERE id = $1")
         .bind(ids[1])
@@ -364,7 +399,7 @@ async fn concurrent_sign_ins_keep_one_unbroken_chain() -> anyhow::Result<()> {
     let (id, email) = t.add_agent(&stack.pool, "boss", "manager", &[]).await?;
     let boss = http.with_token(&http.login(&email, PASSWORD).await?);
     let (_, check) = boss.get("/api/v1/audit/verify").await?;
-    assert_eq!(check, json!({"ok": true, "rows": 21}));
+    intact(&check, 21);
     // One chain: every row but the first links to a distinct predecessor.
     let links: i64 = sqlx::query_scalar(
         "SELECT count(DISTINCT prev_hash) FROM audit_events WHERE group_id = $1",
@@ -375,5 +410,245 @@ async fn concurrent_sign_ins_keep_one_unbroken_chain() -> anyhow::Result<()> {
     assert_eq!(links, 21);
     let last = events(&boss, "?limit=1").await?;
     assert_eq!(last[0]["actor_id"], id.to_string());
+    stack.stop().await
+}
+
+/// Reads of customer data are in the trail, written before the data is answered: a transcript
+/// viewed and downloaded, leads downloaded as CSV (formulas neutralised). Another group's chat
+/// is 404 and leaves no row. While the trail cannot be written (a trigger that fails every
+/// insert, the database owner's doing) the reads are refused 503 and answer no data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reads_of_customer_data_are_recorded_before_they_are_answered() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let a = Tenant::seed(&stack.pool, "ReadsA", 1).await?;
+    let b = Tenant::seed(&stack.pool, "ReadsB", 1).await?;
+    let (_, manager_email) = a.add_agent(&stack.pool, "desk", "manager", &[]).await?;
+    let http = Http::new(&stack.base_url);
+    let manager = http.with_token(&http.login(&manager_email, PASSWORD).await?);
+    let agent = http.with_token(&http.login(&a.agents[0].1, PASSWORD).await?);
+    let stranger = http.with_token(&http.login(&b.agents[0].1, PASSWORD).await?);
+
+    let mut console = stack.agent(&a.agents[0].1, "available").await?;
+    let (mut w, _) = stack.shopper(&a, None, 0).await?;
+    let conv = showroom_testkit::accepted_chat(&mut w, &mut console, a.sales).await?;
+    let said = w
+        .ask(json!({"type": "send", "client_msg_id": "r1", "text": "Is the white Tacoma in?"}))
+        .await?;
+    assert_eq!(said["type"], "ack", "{said}");
+    let (st, lead) = agent
+        .post(
+            &format!("/api/v1/conversations/{conv}/leads"),
+            &json!({"first_name": "=cmd|' /C calc'!A0", "last_name": "Lopez", "phone": "+13125550100"})
+                .to_string(),
+        )
+        .await?;
+    assert_eq!(st, 201, "{lead}");
+
+    // Viewed, then downloaded as text.
+    let (st, detail) = agent.get(&format!("/api/v1/conversations/{conv}")).await?;
+    assert_eq!(st, 200, "{detail}");
+    let resp = reqwest::Client::new()
+        .get(format!(
+            "{}/api/v1/conversations/{conv}/transcript.txt",
+            stack.base_url
+        ))
+        .bearer_auth(http.login(&a.agents[0].1, PASSWORD).await?)
+        .send()
+        .await?;
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-disposition"]
+            .to_str()?
+            .contains(&format!("transcript-{conv}.txt"))
+    );
+    let text = resp.text().await?;
+    assert!(text.contains("Is the white Tacoma in?"), "{text}");
+    assert!(
+        text.starts_with(&format!("Conversation {conv}\n")),
+        "{text}"
+    );
+
+    // Leads as CSV: managers only; the formula a shopper typed is neutralised.
+    assert_eq!(agent.get("/api/v1/leads.csv").await?.0, 403);
+    assert_eq!(manager.get("/api/v1/leads.csv?limit=0").await?.0, 400);
+    let (st, csv) = manager.get("/api/v1/leads.csv").await?;
+    assert_eq!(st, 200, "{csv}");
+    let csv = csv.as_str().unwrap_or_default().to_string();
+    let lines: Vec<&str> = csv.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 2, "{csv}");
+    assert!(lines[0].starts_with("\"id\",\"created_at\""), "{csv}");
+    assert!(lines[1].contains("\"'=cmd|' /C calc'!A0\""), "{csv}");
+
+    // Another group's session: 404, nothing recorded in either trail about it.
+    for path in [
+        format!("/api/v1/conversations/{conv}"),
+        format!("/api/v1/conversations/{conv}/transcript.txt"),
+    ] {
+        assert_eq!(stranger.get(&path).await?.0, 404, "{path}");
+    }
+
+    let all = events(&manager, "?limit=500").await?;
+    let subject = format!("conversation:{conv}");
+    for kind in ["transcript_viewed", "transcript_exported"] {
+        let e = one(&all, kind);
+        assert_eq!(e["subject"], subject.as_str(), "{e}");
+        assert_eq!(e["actor_label"], a.agents[0].1.as_str(), "{e}");
+    }
+    assert_eq!(one(&all, "leads_exported")["detail"]["count"], 1);
+    assert_eq!(
+        all.iter()
+            .filter(|e| e["kind"] == "transcript_viewed")
+            .count(),
+        1,
+        "the 404s recorded nothing"
+    );
+    let (_, theirs) = stranger.get("/api/v1/audit").await?;
+    assert_eq!(
+        theirs["error"]["code"], "forbidden",
+        "B's agent cannot read it"
+    );
+
+    // The trail cannot be written: every read is refused, without its data.
+    sqlx::query(
+        "CREATE FUNCTION audit_down() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN RAISE EXCEPTION 'audit down'; END $$",
+    )
+    .execute(&stack.pool)
+    .await?;
+    sqlx::query(
+        "CREATE TRIGGER audit_down BEFORE INSERT ON audit_events \
+         FOR EACH ROW EXECUTE FUNCTION audit_down()",
+    )
+    .execute(&stack.pool)
+    .await?;
+    for (who, path) in [
+        (&agent, format!("/api/v1/conversations/{conv}")),
+        (
+            &agent,
+            format!("/api/v1/conversations/{conv}/transcript.txt"),
+        ),
+        (&manager, "/api/v1/leads.csv".to_string()),
+    ] {
+        let (st, body) = who.get(&path).await?;
+        assert_eq!(st, 503, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "audit_unavailable", "{path}: {body}");
+        assert!(!body.to_string().contains("Tacoma"), "{body}");
+    }
+    sqlx::query("DROP TRIGGER audit_down ON audit_events")
+        .execute(&stack.pool)
+        .await?;
+    assert_eq!(
+        agent.get(&format!("/api/v1/conversations/{conv}")).await?.0,
+        200
+    );
+    stack.stop().await
+}
+
+/// Settings that other services own (routing, teams, the bot, forms, a website's e-mails) are
+/// recorded with what they were before and after, by the manager who changed them; replacing a
+/// setting with what it already is records nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn settings_other_services_own_are_recorded_with_before_and_after() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let t = Tenant::seed(&stack.pool, "AuditSettings", 1).await?;
+    let (_, email) = t.add_agent(&stack.pool, "desk", "manager", &[]).await?;
+    let http = Http::new(&stack.base_url);
+    let boss = http.with_token(&http.login(&email, PASSWORD).await?);
+    let (site, dep) = (t.website, t.sales);
+
+    // Each setting read, one field changed, written back: (path, the change, the kind).
+    let (_, routing) = boss
+        .get(&format!("/api/v1/departments/{dep}/routing"))
+        .await?;
+    let mut routing = routing["settings"].clone();
+    routing["ring_secs"] = json!(routing["ring_secs"].as_u64().unwrap_or(30) + 7);
+    let (_, bot) = boss.get(&format!("/api/v1/websites/{site}/bot")).await?;
+    let mut bot = bot.clone();
+    bot["bot_name"] = json!("Sparky");
+    let (_, emails) = boss
+        .get(&format!("/api/v1/websites/{site}/notifications"))
+        .await?;
+    let mut emails = emails.clone();
+    emails["forward_messages_to"] = json!(["desk@dealer.example"]);
+    let form = json!({"fields": [{"id": "zip", "label": "ZIP code", "type": "input",
+        "input": "text", "required": false}]});
+    let team = Uuid::now_v7();
+    let changes = [
+        (
+            format!("/api/v1/departments/{dep}/routing"),
+            routing,
+            "routing_changed",
+            format!("department:{dep}"),
+        ),
+        (
+            format!("/api/v1/websites/{site}/routing"),
+            json!({"max_sessions": 12, "rules": []}),
+            "routing_changed",
+            format!("website:{site}"),
+        ),
+        (
+            format!("/api/v1/teams/{team}"),
+            json!({"name": "BDC", "members": [t.agents[0].0]}),
+            "team_changed",
+            format!("team:{team}"),
+        ),
+        (
+            format!("/api/v1/websites/{site}/bot"),
+            bot,
+            "bot_settings_changed",
+            format!("website:{site}"),
+        ),
+        (
+            format!("/api/v1/websites/{site}/forms/pre_chat"),
+            form,
+            "form_changed",
+            format!("website:{site}"),
+        ),
+        (
+            format!("/api/v1/websites/{site}/notifications"),
+            emails,
+            "website_emails_changed",
+            format!("website:{site}"),
+        ),
+    ];
+    for (path, body, _, _) in &changes {
+        let (st, answer) = boss.put(path, &body.to_string()).await?;
+        assert_eq!(st, 200, "{path}: {answer}");
+    }
+    let all = events(&boss, "?limit=500").await?;
+    for (path, _, kind, subject) in &changes {
+        let e = all
+            .iter()
+            .find(|e| e["kind"] == *kind && e["subject"] == subject.as_str())
+            .unwrap_or_else(|| panic!("no {kind} about {subject} ({path}) in {all:#?}"));
+        assert_eq!(e["actor_label"], email.as_str(), "{e}");
+        assert_ne!(e["detail"]["before"], e["detail"]["after"], "{e}");
+    }
+    let routed = all
+        .iter()
+        .find(|e| e["subject"] == format!("department:{dep}").as_str())
+        .expect("the department's row");
+    assert_eq!(
+        routed["detail"]["after"]["settings"]["ring_secs"].as_u64(),
+        routed["detail"]["before"]["settings"]["ring_secs"]
+            .as_u64()
+            .map(|s| s + 7),
+        "{routed}"
+    );
+    assert_eq!(
+        all.iter().find(|e| e["kind"] == "team_changed").unwrap()["detail"]["before"],
+        Value::Null,
+        "a new team has no before"
+    );
+    assert_eq!(
+        all.iter().find(|e| e["kind"] == "form_changed").unwrap()["detail"]["form"],
+        "pre_chat"
+    );
+
+    // The same again: nothing changed, nothing recorded.
+    for (path, body, _, _) in &changes {
+        assert_eq!(boss.put(path, &body.to_string()).await?.0, 200, "{path}");
+    }
+    assert_eq!(events(&boss, "?limit=500").await?.len(), all.len());
     stack.stop().await
 }

@@ -218,10 +218,7 @@ async fn two_agents_accepting_at_once_exactly_one_gets_it() -> anyhow::Result<()
 async fn an_agent_at_their_maximum_cannot_accept_another_chat() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
     let t = Tenant::seed(&stack.pool, "Capped", 2).await?;
-    showroom_store::sqlx::query("UPDATE agents SET max_chats = 1 WHERE id = $1")
-        .bind(t.agents[0].0)
-        .execute(&stack.pool)
-        .await?;
+    t.set_max_chats(&stack.pool, t.agents[0].0, 1).await?;
     let mut a = stack.agent(&t.agents[0].1, "available").await?;
     let mut b = stack.agent(&t.agents[1].1, "available").await?;
     let (mut w1, _) = stack.shopper(&t, None, 0).await?;

@@ -150,10 +150,7 @@ async fn nothing_of_one_dealer_group_is_readable_by_another() -> anyhow::Result<
 
     // B's manager gets 404 for A's chat too, whatever else the request says (the agent to
     // reassign to is not online: that would be a 403 for a chat of B's own).
-    showroom_store::sqlx::query("UPDATE agents SET role = 'manager' WHERE id = $1")
-        .bind(b.agents[0].0)
-        .execute(&stack.pool)
-        .await?;
+    b.set_role(&stack.pool, b.agents[0].0, "manager").await?;
     let unknown = uuid::Uuid::new_v4();
     for path in [
         format!("/api/v1/conversations/{conv}/leads"),

@@ -70,10 +70,7 @@ async fn every_operation_answers_as_the_openapi_document_says_to_fuzzed_requests
     let stack = Stack::start().await?;
     let t = Tenant::seed(&stack.pool, "Fuzz", 1).await?;
     // An admin: every operation is reachable past its role guard.
-    showroom_store::sqlx::query("UPDATE agents SET role = 'admin' WHERE id = $1")
-        .bind(t.agents[0].0)
-        .execute(&stack.pool)
-        .await?;
+    t.set_role(&stack.pool, t.agents[0].0, "admin").await?;
     let token = Http::new(&stack.base_url)
         .login(&t.agents[0].1, PASSWORD)
         .await?;

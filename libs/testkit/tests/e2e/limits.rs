@@ -461,18 +461,13 @@ async fn a_socket_flooding_messages_or_pings_is_limited_stays_open_and_stores_on
 
     // Every other frame: 60 at once, then 20 a second, so no frame type makes the gateway read
     // the transcript without end (`history` reads Postgres each time).
-    let answers = flood(&mut w, 150, |_| json!({"type": "history"})).await?;
-    let (read, refused) = tally(&answers, "history");
-    assert!((60..=90).contains(&read), "{read} histories");
-    assert_eq!(read + refused.len(), 150);
-    let answers = flood(
-        &mut agent,
-        150,
-        |_| json!({"type": "open", "conversation_id": conv}),
-    )
-    .await?;
-    let (read, _) = tally(&answers, "history");
-    assert!((60..=90).contains(&read), "{read} opens");
+    let open = json!({"type": "open", "conversation_id": conv});
+    for (s, frame) in [(&mut w, json!({"type": "history"})), (&mut agent, open)] {
+        let answers = flood(s, 150, |_| frame.clone()).await?;
+        let (read, refused) = tally(&answers, "history");
+        assert!((60..=90).contains(&read), "{read} answered to {frame}");
+        assert_eq!(read + refused.len(), 150, "{frame}");
+    }
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(w.ask(json!({"type": "history"})).await?["type"], "history");
     stack.stop().await

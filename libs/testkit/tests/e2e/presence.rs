@@ -235,10 +235,7 @@ async fn a_silent_device_expires_by_the_sweep() -> anyhow::Result<()> {
 async fn the_board_follows_statuses_and_active_chats_live() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
     let t = Tenant::seed(&stack.pool, "Board", 2).await?;
-    showroom_store::sqlx::query("UPDATE agents SET role = 'manager' WHERE id = $1")
-        .bind(t.agents[1].0)
-        .execute(&stack.pool)
-        .await?;
+    t.set_role(&stack.pool, t.agents[1].0, "manager").await?;
     let (agent_id, agent_email) = t.agents[0].clone();
     let mut manager = stack.agent(&t.agents[1].1, "available").await?;
     let board = manager.ask(json!({"type": "board"})).await?;
@@ -359,10 +356,7 @@ async fn a_manager_sets_an_agents_status_and_it_is_recorded() -> anyhow::Result<
     let stack = Stack::start().await?;
     let t = Tenant::seed(&stack.pool, "Managed", 2).await?;
     let other = Tenant::seed(&stack.pool, "Elsewhere", 1).await?;
-    showroom_store::sqlx::query("UPDATE agents SET role = 'manager' WHERE id = $1")
-        .bind(t.agents[1].0)
-        .execute(&stack.pool)
-        .await?;
+    t.set_role(&stack.pool, t.agents[1].0, "manager").await?;
     let http = Http::new(&stack.base_url);
     let manager = http.with_token(
         &http

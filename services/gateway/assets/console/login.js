@@ -5,7 +5,7 @@
  * form again. */
 
 import { $, $button, $input, $form } from './dom.js';
-import { S, canManage } from './state.js';
+import { S, canAdminister } from './state.js';
 import { api, agentOf, errorText, onSessionEnd } from './api.js';
 import { connect, dropSocket } from './socket.js';
 import { setStatus } from './status.js';
@@ -19,6 +19,8 @@ import { loadPrefs, renderPermission } from './notify-prefs.js';
 import { resetLeadsTab } from './leads.js';
 import { showTab, savedTab } from './tabs.js';
 import { resetAdmin } from './admin/tab.js';
+import { showSecondStep, closeSecondStep } from './mfa-step.js';
+import { initSso, ssoErrorMessage } from './sso.js';
 
 /** Opens the console for a live session, else shows the login form. */
 export async function boot() {
@@ -26,8 +28,11 @@ export async function boot() {
   try { r = await api('GET', '/api/v1/me'); } catch (_) { /* offline */ }
   $('loading').hidden = true;
   if (r && r.ok) startApp(agentOf(r.data));
-  else showLogin(r ? '' : 'Cannot reach the server.');
+  // Back from a refused single sign-on (sso.js): why.
+  else showLogin(r ? ssoErrorMessage() : 'Cannot reach the server.');
 }
+
+initSso();
 
 onSessionEnd(() => showLogin('Your session has ended. Please log in again.'));
 
@@ -50,6 +55,7 @@ function showLogin(message) {
   $('tab-admin').hidden = true;
   document.title = 'Showroom — agent console';
   $('app').hidden = true; $('login').hidden = false;
+  closeSecondStep();
   loginError(message);
   $input('email').focus();
 }
@@ -64,7 +70,9 @@ $form('login-form').addEventListener('submit', async (ev) => {
   loginError(''); $button('login-btn').disabled = true;
   try {
     const r = await api('POST', '/api/v1/auth/login', { email, password });
-    if (r.ok) { $input('password').value = ''; startApp(agentOf(r.data)); }
+    // A second factor due: no session yet; mfa-step.js finishes the sign-in.
+    if (r.ok && r.data && r.data.mfa_required) { $input('password').value = ''; showSecondStep(r.data, (d) => startApp(agentOf(d))); }
+    else if (r.ok) { $input('password').value = ''; startApp(agentOf(r.data)); }
     else loginError(errorText(r, r.status === 401 ? 'Wrong email or password.' : 'Login failed (' + r.status + ').'));
   } catch (_) {
     loginError('Cannot reach the server.');
@@ -78,7 +86,7 @@ function startApp(agent) {
   S.me = agent; S.live = true; S.attempt = 0;
   $('login').hidden = true; $('app').hidden = false;
   showName(agent.name || [agent.first_name, agent.last_name].filter(Boolean).join(' ') || agent.email || '');
-  $('tab-admin').hidden = !canManage();
+  $('tab-admin').hidden = !canAdminister();
   showPhoto(agent);
   if (agent.status) setStatus(agent.status);
   renderLists(); renderThread();

@@ -182,6 +182,8 @@ export const canWrite = (c) => c.state === 'active' && (!c.agent || !S.me || c.a
 /** Bot, waiting or with an agent: anything else, unknown states included, is closed. @param {Conversation} c */
 export const isOpen = (c) => c.state === 'bot' || c.state === 'incoming' || c.state === 'active';
 export const canManage = () => !!S.me && (S.me.role === 'manager' || S.me.role === 'admin');
+/** The Admin tab: a manager or an admin (the group), or a rooftop manager (their rooftops). */
+export const canAdminister = () => canManage() || (!!S.me && S.me.role === 'rooftop_manager');
 /** The conversation in the middle panel. */
 export const current = () => (S.selected ? S.convs.get(S.selected) || null : null);
 /** The internal chat in the middle panel. */

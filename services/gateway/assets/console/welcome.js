@@ -5,7 +5,7 @@
  * and resends every message not acked (same client_msg_id: the gateway stores it at most once). */
 
 import { $ } from './dom.js';
-import { S, upsert, canManage } from './state.js';
+import { S, upsert, canAdminister } from './state.js';
 import { send } from './send.js';
 import { setStatus, showAutoAway, statusUsable, resetIdle } from './status.js';
 import { showName } from './header.js';
@@ -22,8 +22,8 @@ export function onWelcome(w) {
   if (w.agent) {
     S.me = Object.assign({}, S.me, w.agent);
     showName(w.agent.name || w.agent.email || '');
-    $('tab-admin').hidden = !canManage();
-    if (S.tab === 'admin' && !canManage()) showTab('chats', false);
+    $('tab-admin').hidden = !canAdminister();
+    if (S.tab === 'admin' && !canAdminister()) showTab('chats', false);
     setStatus(w.agent.status);
     showAutoAway();
   }

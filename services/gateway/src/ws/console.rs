@@ -662,7 +662,7 @@ impl Console {
                 conversation_id,
                 agent_id,
             } => {
-                if !self.session.can_manage() {
+                if !handover::may_reassign(&self.session) {
                     return Err(CommandError::new(
                         ErrorCode::NotAllowed,
                         handover::MANAGERS_ONLY,

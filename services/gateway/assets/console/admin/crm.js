@@ -7,7 +7,7 @@
 import { el, clear } from '../dom.js';
 import { fmtAt } from '../fmt.js';
 import { api, errorText } from '../api.js';
-import { A, loadDirectory } from './state.js';
+import { A, loadDirectory, groupWide } from './state.js';
 import { sectionShell } from './section.js';
 import { Fields, field, check, textInput, dropdown, saver, formEl, nid, copyText } from './forms.js';
 import { integrationsCard } from './integrations.js';
@@ -49,9 +49,11 @@ export async function renderCrm(body, current) {
   add.append(destinationForm(null, dir, body, current));
   const log = el('section', { class: 'a-card', id: 'admin-deliveries', 'aria-labelledby': 'admin-deliveries-h' });
   const integrations = el('section', { class: 'a-card', id: 'admin-integrations', 'aria-labelledby': 'admin-integrations-h' });
-  box.append(list, add, log, integrations);
+  // Integrator credentials are the group's: not a rooftop manager's.
+  box.append(list, add, log);
+  if (groupWide()) box.append(integrations);
   deliveryLog(log, current);
-  integrationsCard(integrations, current);
+  if (groupWide()) integrationsCard(integrations, current);
 }
 
 /** @param {Destination} d @param {Directory} dir @param {HTMLElement} body @param {Current} current */

@@ -9,6 +9,7 @@ import { api } from '../api.js';
 import { loadingLine } from './section.js';
 import { Fields, field, textInput, dropdown, zoneSelect, saver, formEl } from './forms.js';
 import { photoEditor } from './photo.js';
+import { mfaSection } from './mfa.js';
 
 /** @typedef {import('../state.js').Me} Me */
 /** What changed: the profile's fields as saved, or `photo_url` alone. */
@@ -78,7 +79,7 @@ function fillProfile(d, prof, me, canSave) {
     el('div', { class: 'a-row' }, field(fields, 'locale', 'Language', locale), field(fields, 'time_zone', 'Time zone', tz)));
   if (!canSave) form.append(el('p', { class: 'a-note', text: 'Your profile cannot be changed on this server yet.' }));
   form.append(s.wrap);
-  clear(bodyOf(d), photoEditor(me.photo_url || prof.photo_url || null, (url) => onChange({ photo_url: url })), form, passwordForm());
+  clear(bodyOf(d), photoEditor(me.photo_url || prof.photo_url || null, (url) => onChange({ photo_url: url })), form, passwordForm(), mfaSection());
 }
 
 /** The password: the current one, and the new one. */

@@ -6,7 +6,7 @@
 
 import { el, clear } from '../dom.js';
 import { api, errorText } from '../api.js';
-import { loadDirectory } from './state.js';
+import { loadDirectory, groupWide } from './state.js';
 import { sectionShell, loadingLine } from './section.js';
 import { Fields, field, textInput, numberInput, dropdown, zoneSelect, saver, formEl, num } from './forms.js';
 import { routingEditor } from './routing.js';
@@ -32,7 +32,8 @@ export async function renderRooftops(body, current) {
   if (dir.partial) box.append(el('p', { class: 'a-note', text: 'Rooftops cannot be changed on this server yet; departments’ routing can.' }));
   const list = el('div', { class: 'a-cards', id: 'admin-rooftops' });
   box.append(list);
-  if (!dir.partial) box.append(newRooftopForm(body, current));
+  // Adding rooftops is the group's managers' (a rooftop manager sees and edits their own).
+  if (!dir.partial && groupWide()) box.append(newRooftopForm(body, current));
   for (const rt of dir.rooftops) list.append(rooftopCard(rt, dir.partial, body, current));
   if (!dir.rooftops.length) list.append(el('p', { class: 'a-empty', text: 'No rooftops yet.' }));
 }

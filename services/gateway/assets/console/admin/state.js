@@ -67,6 +67,10 @@ export async function loadDirectory() {
   return A.directory;
 }
 
+/** The agent using the tab manages the whole group (a manager or an admin); a rooftop manager
+ * manages their rooftops only, and the server answers them those alone. */
+export const groupWide = () => !!A.me && (A.me.role === 'manager' || A.me.role === 'admin');
+
 /** Every department, with its rooftop. */
 export const allDepartments = () => (A.directory ? A.directory.rooftops.flatMap((rt) => (rt.departments || []).map((d) => Object.assign({ rooftop: rt }, d))) : []);
 /** "Sales · Showroom Honda". @param {string} id */

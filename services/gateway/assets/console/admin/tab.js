@@ -4,13 +4,16 @@
  * is its own module; this one only switches between them. */
 
 import { el, clear } from '../dom.js';
-import { A } from './state.js';
+import { A, groupWide } from './state.js';
 import { loadingLine } from './section.js';
 import { renderDashboard } from './dashboard.js';
 import { renderRooftops } from './rooftops.js';
 import { renderAgents } from './agents.js';
 import { renderWebsites } from './websites.js';
 import { renderCrm } from './crm.js';
+import { renderAudit } from './audit.js';
+import { renderPrivacy } from './privacy.js';
+import { renderSso } from './sso.js';
 import { closeProfile } from './profile.js';
 
 /** @typedef {(body: HTMLElement, current: import('./section.js').Current) => Promise<void>} Render */
@@ -22,8 +25,13 @@ const SECTIONS = [
   ['agents', 'Agents', renderAgents],
   ['websites', 'Websites', renderWebsites],
   ['crm', 'CRM', renderCrm],
+  ['audit', 'Audit trail', renderAudit],
+  ['privacy', 'Privacy', renderPrivacy],
+  ['sso', 'Single sign-on', renderSso],
 ];
 const SECTION_KEY = 'showroom.console.admin';
+/** Sections of the whole group, not shown to a rooftop manager (the server refuses them 403). */
+const GROUP_ONLY = ['audit', 'privacy', 'sso'];
 
 const T = {
   /** @type {HTMLElement | null} */
@@ -42,6 +50,7 @@ function build(root) {
   T.root = root;
   const nav = T.nav = el('nav', { class: 'a-nav', 'aria-label': 'Admin sections' });
   for (const [key, label] of SECTIONS) {
+    if (GROUP_ONLY.includes(key) && !groupWide()) continue;
     nav.append(el('button', { type: 'button', id: 'admin-nav-' + key, 'data-section': key, text: label, on: { click: () => showSection(key, true) } }));
   }
   T.body = el('div', { class: 'a-body', id: 'admin-body', tabIndex: -1 });
@@ -61,7 +70,7 @@ export function showAdmin(me) {
 
 /** @param {string} key @param {boolean} focus */
 function showSection(key, focus) {
-  const section = SECTIONS.find(([k]) => k === key) || SECTIONS[0];
+  const section = SECTIONS.find(([k]) => k === key && (groupWide() || !GROUP_ONLY.includes(k))) || SECTIONS[0];
   key = section[0];
   T.section = key;
   try { sessionStorage.setItem(SECTION_KEY, key); } catch (_) { /* fine */ }
