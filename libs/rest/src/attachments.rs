@@ -3,17 +3,15 @@
 //! (read from their bytes, never from the name or the declared type), stored in Postgres
 //! (`attachments`, owned here), and served only to agents of the same dealer group.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::Json;
 use axum::body::Bytes;
-use axum::extract::ConnectInfo;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE, ORIGIN};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
 use serde::Deserialize;
 use showroom_proto::forms::{self, AttachmentRef, FieldKind, FormKind, MAX_ATTACHMENT_BYTES};
 use showroom_store::read;
@@ -22,7 +20,7 @@ use uuid::Uuid;
 use crate::Rest;
 use crate::auth::Session;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiQuery, client_ip, website_for};
+use crate::extract::{ApiQuery, Client, website_for};
 
 /// Which form field a file is for.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -79,7 +77,7 @@ pub async fn upload(
     Path(key): Path<String>,
     ApiQuery(q): ApiQuery<UploadQuery>,
     headers: HeaderMap,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    client: Client,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<AttachmentRef>), ApiError> {
     let too_large = || {
@@ -101,12 +99,7 @@ pub async fn upload(
         .and_then(|t| state.visitor_keys.verify(website.id, t));
     // Counted per visitor (per address without a valid token) before anything is read or
     // stored.
-    let ip = client_ip(
-        &headers,
-        peer.map(|p| p.0.0),
-        &state.settings.trusted_proxies,
-    )
-    .map(|a| a.ip.to_string());
+    let ip = client.ip();
     state.limits.upload(visitor, ip.as_deref()).await?;
     let visitor = visitor.ok_or_else(|| {
         ApiError::new(

@@ -2,15 +2,14 @@
 //! HttpOnly cookie for the console). Every request with a session is scoped to the agent's
 //! dealer group.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::Json;
+use axum::extract::{FromRequestParts, State};
 use axum::http::header::{AUTHORIZATION, COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
@@ -21,7 +20,7 @@ use uuid::Uuid;
 use crate::audit;
 use crate::directory::{self, Agent, AgentView, Role};
 use crate::error::ApiError;
-use crate::extract::{ApiJson, client_ip};
+use crate::extract::{ApiJson, Client};
 use crate::{AsRest, Rest};
 use showroom_proto::contact::ClientAddress;
 
@@ -235,8 +234,7 @@ pub struct LoggedIn {
             headers(("Retry-After" = u64, description = "Seconds to wait")))))]
 pub async fn login(
     State(state): State<Arc<Rest>>,
-    headers: HeaderMap,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    client: Client,
     ApiJson(body): ApiJson<Login>,
 ) -> Result<Response, ApiError> {
     if body.email.trim().is_empty() || body.password.is_empty() {
@@ -247,12 +245,8 @@ pub async fn login(
     }
     // Checked before the password: while the e-mail or the address waits, a right password is
     // refused like a wrong one.
-    let client = client_ip(
-        &headers,
-        peer.map(|p| p.0.0),
-        &state.settings.trusted_proxies,
-    );
-    let ip = client.as_ref().map(|a| a.ip.to_string());
+    let ip = client.ip();
+    let client = client.0;
     state
         .limits
         .login_allowed(&body.email, ip.as_deref())

@@ -3,14 +3,13 @@
 //! their own forms to. The bot owns and checks both; the gateway checks the session (or the
 //! website key and origin) and forwards.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::header::ORIGIN;
 use axum::http::{HeaderMap, StatusCode};
-use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use showroom_proto::bot::{
     BotCommand, BotSettings, GetForm, LeaveMessage, LeaveMessageForm, MessageReceipt,
@@ -23,7 +22,7 @@ use uuid::Uuid;
 use crate::auth::{Session, scoped_managers};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiJson;
-use crate::extract::{checked, client_ip, website_for};
+use crate::extract::{Client, checked, website_for};
 use crate::{Rest, audit};
 
 /// Longest Idempotency-Key, in characters.
@@ -126,7 +125,7 @@ pub async fn leave_message(
     State(state): State<Arc<Rest>>,
     Path(key): Path<String>,
     headers: HeaderMap,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    Client(client): Client,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let origin = headers.get(ORIGIN).and_then(|v| v.to_str().ok());
@@ -155,11 +154,6 @@ pub async fn leave_message(
             )
         }
     };
-    let client = client_ip(
-        &headers,
-        peer.map(|p| p.0.0),
-        &state.settings.trusted_proxies,
-    );
     // Counted as a conversation started, before anything is stored.
     state
         .limits

@@ -224,6 +224,46 @@ impl From<TrustedProxies> for String {
     }
 }
 
+/// A state that knows which proxies to believe (the REST state: `Settings::trusted_proxies`).
+pub trait BehindProxies {
+    /// The proxies whose forwarding headers are believed.
+    fn trusted_proxies(&self) -> &TrustedProxies;
+}
+
+/// Where a request came from, as [`client_ip`] works it out with the state's trusted proxies:
+/// an extractor, so that a handler takes this instead of the headers and the peer.
+#[derive(Debug, Clone, Default)]
+pub struct Client(pub Option<ClientAddress>);
+
+impl Client {
+    /// The address as text, the key of the per-address limits.
+    pub fn ip(&self) -> Option<String> {
+        self.0.as_ref().map(|a| a.ip.to_string())
+    }
+}
+
+impl<S> FromRequestParts<std::sync::Arc<S>> for Client
+where
+    S: BehindProxies + Send + Sync,
+{
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &std::sync::Arc<S>,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
+        Ok(Client(client_ip(
+            &parts.headers,
+            peer,
+            state.trusted_proxies(),
+        )))
+    }
+}
+
 /// The address a request came from, and how it was worked out. The TCP peer, unless the peer
 /// is a trusted proxy: then the forwarding header it passed on (`Forwarded`, else
 /// `X-Forwarded-For`) is read from the right, past every trusted hop, and the first address

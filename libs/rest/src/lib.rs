@@ -135,6 +135,12 @@ impl AsRest for Rest {
     }
 }
 
+impl extract::BehindProxies for Rest {
+    fn trusted_proxies(&self) -> &extract::TrustedProxies {
+        &self.settings.trusted_proxies
+    }
+}
+
 /// The envelope of a command on `subject`, for the group the subject names.
 fn envelope_for<T>(subject: &str, data: T) -> Result<Envelope<T>, CommandError> {
     let group = v1::group_of(subject)

@@ -11,13 +11,12 @@
 //! Wrong codes count toward the login limits of the agent's e-mail and the client's address
 //! (`limits.rs`), and five void the ticket, so a code cannot be guessed.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use showroom_proto::contact::ClientAddress;
 use uuid::Uuid;
@@ -26,7 +25,7 @@ use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 use crate::auth::{self, LoggedIn, Session, admins_only};
 use crate::directory::{self, Agent};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{self, ApiJson, Id, client_ip};
+use crate::extract::{self, ApiJson, Client, Id};
 use crate::mfa::{self, PasskeyChallenge, PasskeyView, Policy, Ticket, TotpEnrolment};
 use crate::validate::{Problems, text};
 use crate::{Rest, audit};
@@ -108,17 +107,12 @@ struct Attempt {
 /// proves one (a ticket of an agent with factors); the other kind is 403 `wrong_step`.
 async fn attempt(
     state: &Rest,
-    headers: &HeaderMap,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    client: Client,
     token: &str,
     enrol: bool,
 ) -> Result<Attempt, ApiError> {
-    let client = client_ip(
-        headers,
-        peer.map(|p| p.0.0),
-        &state.settings.trusted_proxies,
-    );
-    let ip = client.as_ref().map(|a| a.ip.to_string());
+    let ip = client.ip();
+    let client = client.0;
     let ticket = mfa::ticket(&state.pool, token).await?;
     state
         .limits
@@ -267,11 +261,10 @@ const SECOND_STEP_ERRORS: &str = "401 `ticket_expired` (sign in again) or `inval
             headers(("Retry-After" = u64, description = "Seconds to wait")))))]
 pub async fn sign_in_totp(
     State(state): State<Arc<Rest>>,
-    headers: HeaderMap,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    client: Client,
     ApiJson(b): ApiJson<TicketCode>,
 ) -> Result<Response, ApiError> {
-    let a = attempt(&state, &headers, peer, &b.ticket, false).await?;
+    let a = attempt(&state, client, &b.ticket, false).await?;
     if mfa::check_totp(&state, &a.ticket.agent, &b.code).await? {
         succeeded(&state, &a, "password+totp").await
     } else {
@@ -286,11 +279,10 @@ pub async fn sign_in_totp(
             headers(("Retry-After" = u64, description = "Seconds to wait")))))]
 pub async fn sign_in_recovery(
     State(state): State<Arc<Rest>>,
-    headers: HeaderMap,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    client: Client,
     ApiJson(b): ApiJson<TicketCode>,
 ) -> Result<Response, ApiError> {
-    let a = attempt(&state, &headers, peer, &b.ticket, false).await?;
+    let a = attempt(&state, client, &b.ticket, false).await?;
     if mfa::use_recovery_code(&state.pool, &a.ticket.agent, &b.code).await? {
         succeeded(&state, &a, "password+recovery_code").await
     } else {
@@ -306,11 +298,10 @@ pub async fn sign_in_recovery(
         (status = 403, body = ErrorBody), (status = 503, description = "`audit_unavailable`, `busy`, `unavailable`: retry", body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn sign_in_passkey_start(
     State(state): State<Arc<Rest>>,
-    headers: HeaderMap,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    client: Client,
     ApiJson(b): ApiJson<TicketOnly>,
 ) -> Result<Json<PasskeyChallenge>, ApiError> {
-    let a = attempt(&state, &headers, peer, &b.ticket, false).await?;
+    let a = attempt(&state, client, &b.ticket, false).await?;
     Ok(Json(
         mfa::start_passkey_authentication(&state, &a.ticket.agent).await?,
     ))
@@ -323,11 +314,10 @@ pub async fn sign_in_passkey_start(
         (status = 403, body = ErrorBody), (status = 503, description = "`audit_unavailable`, `busy`, `unavailable`: retry", body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn sign_in_passkey_finish(
     State(state): State<Arc<Rest>>,
-    headers: HeaderMap,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    client: Client,
     ApiJson(b): ApiJson<TicketAssertion>,
 ) -> Result<Response, ApiError> {
-    let a = attempt(&state, &headers, peer, &b.ticket, false).await?;
+    let a = attempt(&state, client, &b.ticket, false).await?;
     if mfa::finish_passkey_authentication(&state, &a.ticket.agent, b.ceremony_id, &b.credential)
         .await?
     {
@@ -344,11 +334,10 @@ pub async fn sign_in_passkey_finish(
         (status = 403, body = ErrorBody), (status = 503, description = "`audit_unavailable`, `busy`, `unavailable`: retry", body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn enrol_totp_start(
     State(state): State<Arc<Rest>>,
-    headers: HeaderMap,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    client: Client,
     ApiJson(b): ApiJson<TicketOnly>,
 ) -> Result<Json<TotpEnrolment>, ApiError> {
-    let a = attempt(&state, &headers, peer, &b.ticket, true).await?;
+    let a = attempt(&state, client, &b.ticket, true).await?;
     Ok(Json(mfa::start_totp(&state, &a.ticket.agent).await?))
 }
 
@@ -359,11 +348,10 @@ pub async fn enrol_totp_start(
         (status = 403, body = ErrorBody), (status = 503, description = "`audit_unavailable`, `busy`, `unavailable`: retry", body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn enrol_totp_confirm(
     State(state): State<Arc<Rest>>,
-    headers: HeaderMap,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    client: Client,
     ApiJson(b): ApiJson<TicketCode>,
 ) -> Result<Response, ApiError> {
-    let a = attempt(&state, &headers, peer, &b.ticket, true).await?;
+    let a = attempt(&state, client, &b.ticket, true).await?;
     let agent = &a.ticket.agent;
     let codes = mfa::confirm_totp(&state, agent, &b.code, enrolled_event(agent, &a.client)).await?;
     with_codes(succeeded(&state, &a, "password+totp").await?, codes).await
@@ -375,11 +363,10 @@ pub async fn enrol_totp_confirm(
         (status = 403, body = ErrorBody), (status = 503, description = "`audit_unavailable`, `busy`, `unavailable`: retry", body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn enrol_passkey_start(
     State(state): State<Arc<Rest>>,
-    headers: HeaderMap,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    client: Client,
     ApiJson(b): ApiJson<TicketOnly>,
 ) -> Result<Json<PasskeyChallenge>, ApiError> {
-    let a = attempt(&state, &headers, peer, &b.ticket, true).await?;
+    let a = attempt(&state, client, &b.ticket, true).await?;
     Ok(Json(
         mfa::start_passkey_registration(&state, &a.ticket.agent).await?,
     ))
@@ -391,11 +378,10 @@ pub async fn enrol_passkey_start(
         (status = 403, body = ErrorBody), (status = 503, description = "`audit_unavailable`, `busy`, `unavailable`: retry", body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn enrol_passkey_finish(
     State(state): State<Arc<Rest>>,
-    headers: HeaderMap,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    client: Client,
     ApiJson(b): ApiJson<TicketRegistration>,
 ) -> Result<Response, ApiError> {
-    let a = attempt(&state, &headers, peer, &b.ticket, true).await?;
+    let a = attempt(&state, client, &b.ticket, true).await?;
     let name = passkey_name(&b.name)?;
     let agent = &a.ticket.agent;
     let (_, codes) = mfa::finish_passkey_registration(

@@ -2,22 +2,20 @@
 //! a sign-in and the provider's callback (browser navigations, answered with redirects), the
 //! provider's back-channel logout, and the group's settings (admins).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{Path, State};
 use axum::http::header::{CACHE_CONTROL, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, extract::Path};
 use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::auth::{Session, admins_only};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery, client_ip, parse_id};
+use crate::extract::{ApiJson, ApiQuery, Client, parse_id};
 use crate::sso::{self, Callback, SsoLookup, SsoSettings};
 use crate::validate::Problems;
 use crate::{Rest, audit};
@@ -105,7 +103,7 @@ fn browser_cookie(state: &Rest, value: &str, max_age: u32) -> String {
 pub async fn start(
     State(state): State<Arc<Rest>>,
     headers: HeaderMap,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    Client(client): Client,
     ApiQuery(q): ApiQuery<EmailQuery>,
 ) -> Result<Response, ApiError> {
     let base = match &state.settings.public_url {
@@ -119,11 +117,6 @@ pub async fn start(
             &[browser_cookie(&state, &started.browser, 600)],
         ),
         Err((group, refusal)) => {
-            let client = client_ip(
-                &headers,
-                peer.map(|p| p.0.0),
-                &state.settings.trusted_proxies,
-            );
             let refused = sso::Refused {
                 group,
                 label: Some(q.email.trim().to_string()),
@@ -149,14 +142,9 @@ pub async fn start(
 pub async fn callback(
     State(state): State<Arc<Rest>>,
     headers: HeaderMap,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    Client(client): Client,
     ApiQuery(cb): ApiQuery<Callback>,
 ) -> Result<Response, ApiError> {
-    let client = client_ip(
-        &headers,
-        peer.map(|p| p.0.0),
-        &state.settings.trusted_proxies,
-    );
     let browser = cookie(&headers, BROWSER_COOKIE);
     let (agent, detail) = match sso::finish(&state, cb, browser.as_deref()).await {
         Ok(done) => done,
