@@ -6,7 +6,7 @@
 // (the manager's e-mail and password, the shopper's e-mail); it checks the server side after.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchChromium, shot } from './support.mjs';
+import { launchChromium, shot, openAdmin } from './support.mjs';
 
 const BASE = process.env.SHOWROOM_BASE_URL;
 const E = process.env;
@@ -19,15 +19,7 @@ test('a manager sets retention periods, exports and erases a shopper', async () 
   try {
     const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true })).newPage();
     page.on('pageerror', (e) => problems.push(e.message));
-    await page.goto(`${BASE}/console`);
-    await page.fill('#email', E.PRIVACY_EMAIL);
-    await page.fill('#password', E.PRIVACY_PASSWORD);
-    await page.click('#login-btn');
-    await page.locator('#app').waitFor({ state: 'visible', timeout: LONG });
-    await page.locator('#tab-admin').waitFor({ timeout: LONG });
-    await page.click('#tab-admin');
-    const nav = page.locator('#admin-root .a-nav');
-    await nav.waitFor({ timeout: LONG });
+    const nav = await openAdmin(page, BASE, E.PRIVACY_EMAIL, E.PRIVACY_PASSWORD, LONG);
     await nav.locator('button', { hasText: 'Privacy' }).click();
 
     // The periods: the defaults, a wrong one named, then saved.

@@ -6,7 +6,7 @@
 // rooftop manager's e-mail and password, the rooftops' and websites' names).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchChromium, shot } from './support.mjs';
+import { launchChromium, shot, openAdmin } from './support.mjs';
 
 const BASE = process.env.SHOWROOM_BASE_URL;
 const E = process.env;
@@ -19,15 +19,7 @@ test("a rooftop manager's Admin pages show their rooftop only", async () => {
   try {
     const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
     page.on('pageerror', (e) => problems.push(e.message));
-    await page.goto(`${BASE}/console`);
-    await page.fill('#email', E.SCOPE_EMAIL);
-    await page.fill('#password', E.SCOPE_PASSWORD);
-    await page.click('#login-btn');
-    await page.locator('#app').waitFor({ state: 'visible', timeout: LONG });
-    await page.locator('#tab-admin').waitFor({ timeout: LONG });
-    await page.click('#tab-admin');
-    const nav = page.locator('#admin-root .a-nav');
-    await nav.waitFor({ timeout: LONG });
+    const nav = await openAdmin(page, BASE, E.SCOPE_EMAIL, E.SCOPE_PASSWORD, LONG);
     assert.equal(await nav.locator('button', { hasText: 'Audit trail' }).count(), 0, 'no audit trail');
 
     // Rooftops & departments: A with Sales and Service; nothing of B; no "Add a rooftop".

@@ -88,3 +88,20 @@ export async function consoleAvailable(page, email, name, timeout = 15000) {
   await page.locator('#agent-name', { hasText: name }).waitFor({ timeout });
   await page.selectOption('#status', 'available');
 }
+
+/**
+ * Signs in to the console at `base` with a password and opens the Admin tab; answers its
+ * section menu (`#admin-root .a-nav`).
+ */
+export async function openAdmin(page, base, email, password, timeout = 15000) {
+  await page.goto(`${base}/console`);
+  await page.fill('#email', email);
+  await page.fill('#password', password);
+  await page.click('#login-btn');
+  await page.locator('#app').waitFor({ state: 'visible', timeout });
+  await page.locator('#tab-admin').waitFor({ timeout });
+  await page.click('#tab-admin');
+  const nav = page.locator('#admin-root .a-nav');
+  await nav.waitFor({ timeout });
+  return nav;
+}
