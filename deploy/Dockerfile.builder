@@ -21,7 +21,7 @@ ENV RUSTUP_HOME=/usr/local/rustup \
 RUN set -eu; \
     apt-get update -qq; \
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      ca-certificates curl gcc libc6-dev libssl-dev pkg-config >/dev/null; \
+      ca-certificates curl gcc libc6-dev libssl-dev make pkg-config >/dev/null; \
     rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb
 
 # The CAs the host added to its own trust (its /usr/local/share/ca-certificates, which

@@ -102,8 +102,9 @@ fi
 
 # --- OpenSSL's headers and pkg-config: webauthn-rs (passkeys, libs/rest/src/mfa.rs) links
 # OpenSSL through openssl-sys, which finds it with pkg-config. The runtime images ship libssl3.
+# make: tikv-jemalloc-sys builds jemalloc, the gateway's allocator, with it.
 missing=()
-for pkg in libssl-dev pkg-config; do
+for pkg in libssl-dev pkg-config make; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ "${#missing[@]}" -gt 0 ]; then

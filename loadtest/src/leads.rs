@@ -7,7 +7,12 @@
 //! e-mails of the ADF's size sent raw to the same maildev, both at crm-export's concurrency.
 //!
 //! Diagnostics, to say what limits: raw SMTP over connections kept open (with and without
-//! `TCP_NODELAY`), and the leads of a tenant whose only destination is the webhook.
+//! `TCP_NODELAY`), and the same leads spread over the same dealers with only the webhook
+//! destination, then with only the ADF e-mail destination.
+//!
+//! The clock of an end-to-end run stops when the last `delivery.delivered` event of the run
+//! arrives on NATS (crm-export publishes it right after the outcome's commit); the delivered
+//! rows are then counted in Postgres to confirm.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -115,26 +120,37 @@ async fn ask(
     }
 }
 
+/// Which destinations a tenant gets.
+#[derive(Clone, Copy, PartialEq)]
+enum Kinds {
+    Both,
+    WebhookOnly,
+    AdfOnly,
+}
+
 /// A tenant with its destinations, made through crm-export's requests: the receiver's webhook
-/// and (with `adf`) an ADF e-mail to maildev, both for every department of the rooftop.
+/// and an ADF e-mail to maildev (or only one of them), both for every department of the
+/// rooftop.
 async fn tenant(
     stack: &Stack,
     nats: &async_nats::Client,
     name: &str,
     hook: &str,
-    adf: bool,
+    kinds: Kinds,
 ) -> anyhow::Result<Tenant> {
     let t = Tenant::seed(&stack.pool, name, 1).await?;
-    ask(
-        nats,
-        t.group,
-        CrmCommand::PutDestination,
-        json!({"destination_id": Uuid::now_v7(), "settings": {
+    if kinds != Kinds::AdfOnly {
+        ask(
+            nats,
+            t.group,
+            CrmCommand::PutDestination,
+            json!({"destination_id": Uuid::now_v7(), "settings": {
             "rooftop_id": t.rooftop, "name": "Bench webhook",
             "target": {"kind": "webhook", "url": hook, "secrets": [SECRET]}}}),
-    )
-    .await?;
-    if adf {
+        )
+        .await?;
+    }
+    if kinds != Kinds::WebhookOnly {
         ask(
             nats,
             t.group,
@@ -269,7 +285,61 @@ async fn counts(pool: &sqlx::PgPool, group: Uuid) -> anyhow::Result<(i64, i64)> 
     .await?)
 }
 
-/// Waits until `want` deliveries of the group are delivered, polling every 25 ms.
+/// Counts the `delivery.delivered` events of the groups (core NATS, subscribed before the
+/// run's leads are published).
+struct Watch {
+    subs: Vec<async_nats::Subscriber>,
+}
+
+impl Watch {
+    async fn new(nats: &async_nats::Client, groups: &[Uuid]) -> anyhow::Result<Self> {
+        let mut subs = Vec::new();
+        for g in groups {
+            subs.push(nats.subscribe(v1::delivery_event(*g, "delivered")).await?);
+        }
+        nats.flush().await?;
+        Ok(Self { subs })
+    }
+
+    /// Waits until `want` delivered events arrived, then checks the groups' rows in Postgres;
+    /// fails when none arrived for [`STALL`] or a delivery ended without success.
+    async fn wait(self, pool: &sqlx::PgPool, groups: &[Uuid], want: usize) -> anyhow::Result<()> {
+        let mut events = futures::stream::select_all(self.subs);
+        let mut seen = 0;
+        while seen < want {
+            match tokio::time::timeout(STALL, events.next()).await {
+                Ok(Some(_)) => seen += 1,
+                Ok(None) => anyhow::bail!("the subscription ended"),
+                Err(_) => {
+                    let (delivered, ended) = counts_of(pool, groups).await?;
+                    anyhow::bail!(
+                        "stalled: {seen} of {want} delivered events ({delivered} rows delivered, \
+                         {ended} ended without success), none for {STALL:?}"
+                    );
+                }
+            }
+        }
+        let (delivered, ended) = counts_of(pool, groups).await?;
+        anyhow::ensure!(
+            ended == 0 && delivered as usize == want,
+            "{delivered} of {want} deliveries delivered, {ended} ended without success"
+        );
+        Ok(())
+    }
+}
+
+async fn counts_of(pool: &sqlx::PgPool, groups: &[Uuid]) -> anyhow::Result<(i64, i64)> {
+    let (mut delivered, mut ended) = (0, 0);
+    for g in groups {
+        let (d, e) = counts(pool, *g).await?;
+        delivered += d;
+        ended += e;
+    }
+    Ok((delivered, ended))
+}
+
+/// Waits until `want` deliveries of the group are delivered, polling every 25 ms (the
+/// warm-up).
 async fn wait_delivered(pool: &sqlx::PgPool, group: Uuid, want: i64) -> anyhow::Result<()> {
     let (mut last, mut moved) = (-1, Instant::now());
     loop {
@@ -290,6 +360,39 @@ async fn wait_delivered(pool: &sqlx::PgPool, group: Uuid, want: i64) -> anyhow::
         );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+}
+
+/// `n` leads spread over `dealers` new tenants with `kinds` destinations, published on LEADS
+/// and waited for until every delivery is `delivered`; answers leads per second.
+#[allow(clippy::too_many_arguments)]
+async fn spread(
+    stack: &Stack,
+    nats: &async_nats::Client,
+    js: &async_nats::jetstream::Context,
+    hook: &str,
+    name: &str,
+    kinds: Kinds,
+    n: usize,
+    dealers: usize,
+) -> anyhow::Result<f64> {
+    let mut ts = Vec::new();
+    for d in 0..dealers {
+        ts.push(tenant(stack, nats, &format!("{name}.{d}"), hook, kinds).await?);
+    }
+    let share = |d: usize| n / dealers + usize::from(d < n % dealers);
+    let mut batches = Vec::new();
+    for (d, t) in ts.iter().enumerate() {
+        batches.push(events(t, share(d))?);
+    }
+    let groups: Vec<Uuid> = ts.iter().map(|t| t.group).collect();
+    let per_lead = if kinds == Kinds::Both { 2 } else { 1 };
+    let watch = Watch::new(nats, &groups).await?;
+    let started = Instant::now();
+    for (t, b) in ts.iter().zip(&batches) {
+        publish(js, &v1::lead_created(t.group), b).await?;
+    }
+    watch.wait(&stack.pool, &groups, per_lead * n).await?;
+    Ok(n as f64 / started.elapsed().as_secs_f64())
 }
 
 /// One end-to-end run's figures.
@@ -381,7 +484,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
 
     // Warm-up through crm-export (connections, caches), which also gives the ADF's size.
     eprintln!("warming up…");
-    let warm = tenant(&stack, &nats, "Leads Warmup", &hook, true).await?;
+    let warm = tenant(&stack, &nats, "Leads Warmup", &hook, Kinds::Both).await?;
     let warm_events = events(&warm, 20)?;
     publish(&js, &v1::lead_created(warm.group), &warm_events).await?;
     wait_delivered(&stack.pool, warm.group, 2 * warm_events.len() as i64).await?;
@@ -418,10 +521,17 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
 
     let (mut raw_js, mut raw_http, mut raw_smtp) = (Vec::new(), Vec::new(), Vec::new());
     let (mut kept_open, mut kept_open_nodelay) = (Vec::new(), Vec::new());
-    let mut webhook_only = Vec::new();
+    let (mut webhook_only, mut adf_only) = (Vec::new(), Vec::new());
     let mut runs = Vec::new();
     for run in 0..o.runs {
-        let t = tenant(&stack, &nats, &format!("Leads Bench {run}"), &hook, true).await?;
+        let t = tenant(
+            &stack,
+            &nats,
+            &format!("Leads Bench {run}"),
+            &hook,
+            Kinds::Both,
+        )
+        .await?;
         let batch = events(&t, n)?;
         eprintln!("run {} of {}: baselines…", run + 1, o.runs);
         let started = Instant::now();
@@ -476,7 +586,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
                     &nats,
                     &format!("Leads Bench {run}.{d}"),
                     &hook,
-                    true,
+                    Kinds::Both,
                 )
                 .await?,
             );
@@ -489,6 +599,8 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             batches.push(events(x, share(d))?);
         }
         let before = seen.load(Ordering::Relaxed);
+        let groups: Vec<Uuid> = dealers.iter().map(|x| x.group).collect();
+        let watch = Watch::new(&nats, &groups).await?;
         let started = Instant::now();
         let mut published_at: HashMap<Uuid, DateTime<Utc>> = HashMap::new();
         for (x, b) in dealers.iter().zip(&batches) {
@@ -496,9 +608,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             published_at.extend(b.iter().zip(at).map(|(e, at)| (e.lead, at)));
         }
         let published = started.elapsed();
-        for (x, b) in dealers.iter().zip(&batches) {
-            wait_delivered(&stack.pool, x.group, 2 * b.len() as i64).await?;
-        }
+        watch.wait(&stack.pool, &groups, 2 * n).await?;
         let elapsed = started.elapsed();
         // Each dealer's stages, from its own leads' publish times, merged.
         let of = |b: &[Event]| -> HashMap<Uuid, DateTime<Utc>> {
@@ -530,18 +640,41 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             emails_seen,
         });
 
-        // Diagnostic: the same machinery with the webhook alone (no SMTP in the way).
+        // Diagnostics: the same leads over the same number of dealers, with the webhook alone
+        // (no SMTP in the way), then with the ADF e-mail alone.
+        eprintln!("run {} of {}: {n} leads to webhooks only…", run + 1, o.runs);
+        webhook_only.push(
+            spread(
+                &stack,
+                &nats,
+                &js,
+                &hook,
+                &format!("Leads Hook {run}"),
+                Kinds::WebhookOnly,
+                n,
+                o.dealers,
+            )
+            .await?,
+        );
         eprintln!(
-            "run {} of {}: {n} leads to a webhook only…",
+            "run {} of {}: {n} leads to ADF e-mails only…",
             run + 1,
             o.runs
         );
-        let t = tenant(&stack, &nats, &format!("Leads Hook {run}"), &hook, false).await?;
-        let batch = events(&t, n)?;
-        let started = Instant::now();
-        publish(&js, &v1::lead_created(t.group), &batch).await?;
-        wait_delivered(&stack.pool, t.group, n as i64).await?;
-        webhook_only.push(n as f64 / started.elapsed().as_secs_f64());
+        adf_only.push(
+            spread(
+                &stack,
+                &nats,
+                &js,
+                &hook,
+                &format!("Leads Adf {run}"),
+                Kinds::AdfOnly,
+                n,
+                o.dealers,
+            )
+            .await?,
+        );
+        stack.smtp.clear().await?;
     }
 
     let med = |f: &dyn Fn(&Run) -> f64| median(runs.iter().map(f).collect());
@@ -564,13 +697,13 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     println!("| raw JetStream publish + ack, same events | {js_rate:.0} |");
     println!("| raw HTTP POST to the same receiver, C = {c}, same bodies | {http_rate:.0} |");
     println!(
-        "| raw SMTP to the same maildev, C = {c}, {adf_len}-byte bodies (lettre, as crm-export) | {smtp_rate:.0} |"
+        "| raw SMTP to the same maildev, C = {c}, {adf_len}-byte bodies (lettre's pooled transport) | {smtp_rate:.0} |"
     );
     println!(
         "| diagnostic: raw SMTP over {c} connections kept open, same bodies | {kept_open:.0} |"
     );
     println!(
-        "| diagnostic: the same with TCP_NODELAY (maildev's own ceiling) | {kept_open_nodelay:.0} |"
+        "| raw SMTP over {c} kept-open connections with TCP_NODELAY (maildev's own ceiling) | {kept_open_nodelay:.0} |"
     );
     println!(
         "| publish of the run's events on LEADS (acks awaited) | {:.0} |",
@@ -581,10 +714,9 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         "| **deliveries end to end** | **{:.0}** |",
         med(&|r| 2.0 * r.leads_per_sec)
     );
-    println!(
-        "| diagnostic: leads end to end with the webhook destination only | {:.0} |",
-        median(webhook_only)
-    );
+    let (webhook_only, adf_only) = (median(webhook_only), median(adf_only));
+    println!("| leads end to end, webhook destinations only, same dealers | {webhook_only:.0} |");
+    println!("| leads end to end, ADF e-mail destinations only, same dealers | {adf_only:.0} |");
     println!();
     println!(
         "goal ≥ {GOAL:.0} leads/s on this 2-core machine: {leads:.0} leads/s, {}",
@@ -602,6 +734,24 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         "diagnostic: leads/s ÷ raw SMTP over kept-open connections {:.3}×, with TCP_NODELAY {:.3}×",
         leads / kept_open,
         leads / kept_open_nodelay
+    );
+    println!(
+        "webhook only: {webhook_only:.0} leads/s (goal ≥ {GOAL:.0}: {}), ÷ raw HTTP {:.3}×",
+        if webhook_only >= GOAL {
+            "met"
+        } else {
+            "NOT met"
+        },
+        webhook_only / http_rate
+    );
+    println!(
+        "ADF e-mail only: {adf_only:.0} leads/s, ÷ raw SMTP kept open with TCP_NODELAY {:.2}× (goal ≥ 0.8×: {})",
+        adf_only / kept_open_nodelay,
+        if adf_only >= 0.8 * kept_open_nodelay {
+            "met"
+        } else {
+            "NOT met"
+        }
     );
     println!();
     println!("latency of a lead in a burst of {n} (medians of the runs' percentiles):");

@@ -15,11 +15,17 @@
 //! delivered it to a webhook and as an ADF e-mail, with per-lead latencies, beside raw
 //! JetStream publishes, raw HTTP POSTs to the same receiver and raw SMTP sends to the same
 //! maildev.
+//!
+//! `sockets`: what an idle widget socket costs a gateway process beside a bare axum socket,
+//! whether the memory returns after the peak, and many sockets over several gateway processes
+//! with ping and send round trips. Its client processes (`sockets-client`) and the baseline
+//! server (`sockets-baseline`) are this binary too.
 
 mod leads;
 mod messages;
 mod presence;
 mod routing;
+mod sockets;
 
 use std::process::ExitCode;
 
@@ -67,8 +73,13 @@ async fn main() -> ExitCode {
         Some("presence") => presence::run(presence::Options::parse(&args[1..])).await,
         Some("routing") => routing::run(routing::Options::parse(&args[1..])).await,
         Some("leads") => leads::run(leads::Options::parse(&args[1..])).await,
+        Some("sockets") => sockets::run(sockets::Options::parse(&args[1..])).await,
+        Some("sockets-client") => sockets::client(&args[1..]).await,
+        Some("sockets-baseline") => sockets::baseline_server().await,
         Some(other) => {
-            eprintln!("unknown benchmark `{other}`; available: messages, presence, routing, leads");
+            eprintln!(
+                "unknown benchmark `{other}`; available: messages, presence, routing, leads, sockets"
+            );
             return ExitCode::from(2);
         }
     };

@@ -1,6 +1,13 @@
 //! Message send → ack through the gateway, against raw Postgres and raw JetStream.
+//!
+//! C conversations write at once (`--conversations`, e.g. 20 or 200). The gateway stores
+//! their messages through its group-committing transcript writer; the baselines, in the same
+//! run on the same servers: one row per commit (C writers), the same rows C to a commit (the
+//! ceiling of any batching), and a JetStream publish awaited for its ack.
 
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -37,6 +44,12 @@ struct Figures {
     per_sec: f64,
     p50_ms: f64,
     p99_ms: f64,
+    /// Gateway runs: WAL flushes to disk (every service's commits) per message sent, a
+    /// diagnostic of how many messages shared a flush.
+    syncs_per_msg: Option<f64>,
+    /// Gateway runs: messages per transaction that stored them (distinct `xmin` of the
+    /// run's rows), the mean size of the transcript writer's batches.
+    per_commit: Option<f64>,
 }
 
 /// Runs `workers` concurrent loops of `n` timed operations each; returns throughput and
@@ -73,7 +86,19 @@ where
         per_sec: all.len() as f64 / elapsed,
         p50_ms: all.value_at_quantile(0.50) as f64 / 1000.0,
         p99_ms: all.value_at_quantile(0.99) as f64 / 1000.0,
+        syncs_per_msg: None,
+        per_commit: None,
     })
+}
+
+impl Figures {
+    /// Each operation stored `rows` rows: throughput in rows (latencies stay per commit).
+    fn per_row(self, rows: usize) -> Self {
+        Self {
+            per_sec: self.per_sec * rows as f64,
+            ..self
+        }
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -96,13 +121,22 @@ impl Row {
     fn p99(&self) -> f64 {
         median(self.runs.iter().map(|f| f.p99_ms).collect())
     }
+    fn per_commit(&self) -> Option<f64> {
+        let v: Vec<f64> = self.runs.iter().filter_map(|f| f.per_commit).collect();
+        (!v.is_empty()).then(|| median(v))
+    }
+    fn syncs_per_msg(&self) -> Option<f64> {
+        let v: Vec<f64> = self.runs.iter().filter_map(|f| f.syncs_per_msg).collect();
+        (!v.is_empty()).then(|| median(v))
+    }
 }
 
 /// A stack with a seeded group and its agent, ready to open chats and send.
 struct Bench {
     stack: Stack,
     t: Tenant,
-    agent: Socket,
+    /// The agent's console (taken by the drain while the shoppers send).
+    agent: Option<Socket>,
 }
 
 impl Bench {
@@ -112,12 +146,18 @@ impl Bench {
             .execute(&stack.pool)
             .await?;
         let agent = stack.agent(&t.agents[0].1, "available").await?;
-        Ok(Self { stack, t, agent })
+        Ok(Self {
+            stack,
+            t,
+            agent: Some(agent),
+        })
     }
 
     /// Send -> ack over fresh conversations, each accepted by the agent.
     async fn send_ack(&mut self, o: &Options) -> anyhow::Result<Figures> {
+        let mut agent = self.agent.take().context("the agent's console")?;
         let mut shoppers = Vec::new();
+        let mut conversations = Vec::new();
         for _ in 0..o.conversations {
             let (mut w, _) = self.stack.shopper(&self.t, None, 0).await?;
             let started = w
@@ -127,28 +167,62 @@ impl Bench {
                 .as_str()
                 .context("started")?
                 .to_string();
-            let accepted = self
-                .agent
-                .ask(json!({"type": "accept", "conversation_id": conv}))
+            let accepted = agent
+                .ask(json!({"type": "accept", "conversation_id": &conv}))
                 .await?;
             anyhow::ensure!(accepted["type"] == "accepted", "{accepted}");
             shoppers.push(w);
+            conversations.push(conv);
         }
+        // The agent follows every chat: read its socket while the shoppers send, so its queue
+        // never fills (C x N message frames; a socket that falls 1 024 frames behind is closed).
+        let stop = Arc::new(AtomicBool::new(false));
+        let drain = {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    agent.next_within(Duration::from_millis(50)).await?;
+                }
+                while agent
+                    .next_within(Duration::from_millis(50))
+                    .await?
+                    .is_some()
+                {}
+                anyhow::Ok(agent)
+            })
+        };
+        let syncs_before = self.wal_syncs().await?;
         let figures = measure(shoppers, o.messages, |mut w: Socket, i| async move {
             let frame = json!({"type": "send", "client_msg_id": format!("m{i}"), "text": "Is the RAV4 still available?"});
             let ack = w.ask(frame).await?;
             anyhow::ensure!(ack["type"] == "ack", "{ack}");
             Ok(w)
         })
+        .await;
+        stop.store(true, Ordering::Relaxed);
+        self.agent = Some(drain.await??);
+        let mut figures = figures?;
+        // Backends report their counts to the statistics within a second.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let syncs = self.wal_syncs().await? - syncs_before;
+        figures.syncs_per_msg = Some(syncs as f64 / (o.conversations * o.messages) as f64);
+        let ids: Vec<String> = conversations.iter().map(|c| c.to_string()).collect();
+        let (rows, commits): (i64, i64) = sqlx::query_as(
+            "SELECT count(*), count(DISTINCT xmin::text) FROM messages \
+             WHERE conversation_id = ANY($1::text[]::uuid[]) AND author_kind = 'shopper'",
+        )
+        .bind(&ids)
+        .fetch_one(&self.stack.pool)
         .await?;
-        // Drain what the agent's socket received meanwhile, so it never backs up.
-        while self
-            .agent
-            .next_within(Duration::from_millis(50))
-            .await?
-            .is_some()
-        {}
+        figures.per_commit = Some(rows as f64 / commits.max(1) as f64);
         Ok(figures)
+    }
+
+    /// WAL flushes to disk so far on the stack's Postgres (every service's commits).
+    async fn wal_syncs(&self) -> anyhow::Result<i64> {
+        Ok(sqlx::query_scalar("SELECT wal_sync FROM pg_stat_wal")
+            .fetch_one(&self.stack.pool)
+            .await?)
     }
 }
 
@@ -177,7 +251,9 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         })
         .await
         .context("creating the baseline stream")?;
-    let pool = showroom_store::connect(&stack.pg.url, o.conversations as u32 + 2).await?;
+    // Postgres allows 200 connections and the services hold some: past 100 writers, the
+    // one-row baseline's writers share 100 connections (each still waits for its own commit).
+    let pool = showroom_store::connect(&stack.pg.url, o.conversations.min(100) as u32 + 2).await?;
 
     let mut rows = vec![
         Row {
@@ -186,6 +262,10 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         },
         Row {
             name: "raw JetStream publish + ack",
+            runs: Vec::new(),
+        },
+        Row {
+            name: "raw Postgres insert, C rows per commit",
             runs: Vec::new(),
         },
         Row {
@@ -228,8 +308,27 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             })
             .await?,
         );
-        rows[2].runs.push(plain.send_ack(&o).await?);
-        rows[3].runs.push(tls.send_ack(&o).await?);
+        // The ceiling: the same rows, all C conversations' in one statement and one commit.
+        let c = o.conversations;
+        rows[2].runs.push(
+            measure(vec![pool.clone()], o.messages, move |pool, i| async move {
+                let convs: Vec<Uuid> = (0..c).map(|_| Uuid::new_v4()).collect();
+                sqlx::query(
+                    "INSERT INTO bench_messages (id, conversation_id, seq, body) \
+                     SELECT gen_random_uuid(), conv, $2, $3 FROM unnest($1::uuid[]) AS conv",
+                )
+                .bind(convs)
+                .bind(i as i64)
+                .bind("Is the RAV4 still available?")
+                .execute(&pool)
+                .await?;
+                Ok(pool)
+            })
+            .await?
+            .per_row(c),
+        );
+        rows[3].runs.push(plain.send_ack(&o).await?);
+        rows[4].runs.push(tls.send_ack(&o).await?);
     }
 
     println!();
@@ -243,19 +342,32 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     );
     for r in &rows {
         println!(
-            "{:<40} {:>10.0} {:>9.2} {:>9.2}",
+            "{:<40} {:>10.0} {:>9.2} {:>9.2}{}",
             r.name,
             r.per_sec(),
             r.p50(),
-            r.p99()
+            r.p99(),
+            match (r.per_commit(), r.syncs_per_msg()) {
+                (Some(b), Some(s)) => format!(
+                    "   ({b:.1} messages per transcript commit; {s:.2} WAL flushes per message, all services)"
+                ),
+                _ => String::new(),
+            }
         );
     }
-    let (pg, showroom, secure) = (&rows[0], &rows[2], &rows[3]);
+    let (pg, batched, showroom, secure) = (&rows[0], &rows[2], &rows[3], &rows[4]);
+    for (name, r) in [("Showroom", showroom), ("TLS Showroom", secure)] {
+        println!(
+            "ratio {name} / raw Postgres insert (1 row, 1 commit), C = {}: throughput {:.2}x, p50 {:.2}x, p99 {:.2}x",
+            o.conversations,
+            r.per_sec() / pg.per_sec(),
+            r.p50() / pg.p50(),
+            r.p99() / pg.p99()
+        );
+    }
     println!(
-        "ratio Showroom / raw Postgres insert: throughput {:.2}x, p50 {:.2}x, p99 {:.2}x",
-        showroom.per_sec() / pg.per_sec(),
-        showroom.p50() / pg.p50(),
-        showroom.p99() / pg.p99()
+        "ratio Showroom / raw Postgres insert, C rows per commit (the ceiling): throughput {:.2}x",
+        showroom.per_sec() / batched.per_sec()
     );
     println!(
         "ratio TLS / plain Showroom: throughput {:.2}x, p50 {:.2}x, p99 {:.2}x",

@@ -68,6 +68,11 @@ impl GatewayProcess {
     pub fn ws_url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url.replacen("http://", "ws://", 1))
     }
+
+    /// Its process id (e.g. to read its memory from `/proc`), while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self._child.id()
+    }
 }
 
 /// Timings and limits a test may change.

@@ -14,8 +14,9 @@
 //! - [`start`]: connects, creates DELIVERIES, serves the `crm.*` requests, follows the leads,
 //!   runs the delivery workers and the outbox relay until the shutdown token is cancelled.
 //! - [`destinations`]: destinations per rooftop and department, checked and stored.
-//! - [`intake`]: a `lead.created` event becomes its deliveries.
-//! - [`worker`]: claiming due deliveries, attempting them, recording outcomes; test sends.
+//! - [`intake`]: `lead.created` events become their deliveries, a batch per statement.
+//! - [`worker`]: claiming due deliveries, attempting them, recording outcomes in batches; test
+//!   sends.
 //! - [`retention`]: its part of retention and shoppers' rights: the sweep of its tables past
 //!   their group's period, erasing and exporting one shopper's rows.
 //! - [`answer`]: what a destination answered to one attempt (senders return it, workers
@@ -23,7 +24,7 @@
 //! - [`log`]: the delivery log, the dead letters, redelivery.
 //! - [`schedule`]: the retry schedule, its jitter, `Retry-After`.
 //! - [`adf`]: the ADF 1.0 XML of a lead.
-//! - [`email`]: sending ADF e-mails over SMTP.
+//! - [`email`]: sending ADF e-mails over SMTP connections kept open, with `TCP_NODELAY`.
 //! - [`webhook`]: Standard Webhooks signing and sending, private addresses refused.
 //! - [`outbox`]: `delivery.*` events written with their outcome, published after commit.
 //! - [`integrations`]: integrators' NATS credentials: issued, listed, revoked (`docs/security.md`).
@@ -79,7 +80,7 @@ pub struct Config {
     /// The e-mails' sender, e.g. `Showroom Leads <leads@showroom.example>`; its domain ends the
     /// `Message-ID`s.
     pub smtp_from: String,
-    /// How long one SMTP conversation may take, in ms.
+    /// How long one e-mail may take (a new connection's greeting included), in ms.
     pub smtp_timeout_ms: u64,
     /// How long one webhook request may take (connect to last byte), in ms.
     pub webhook_timeout_ms: u64,
@@ -174,6 +175,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         config.smtp_url.expose(),
         &config.smtp_from,
         Duration::from_millis(config.smtp_timeout_ms),
+        max_in_flight,
     )
     .context("SHOWROOM_SMTP_URL / SHOWROOM_SMTP_FROM")?;
     let webhooks = webhook::Sender::new(
@@ -189,7 +191,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         .await
         .context("creating the stream this service owns")?;
 
-    let ctx = Arc::new(Ctx::new(
+    let (ctx, outcomes) = Ctx::new(
         base.bus.clone(),
         base.pool.clone(),
         mailer,
@@ -201,7 +203,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         Duration::from_millis(config.test_timeout_ms),
         base.tracker.clone(),
         base.shutdown.clone(),
-    ));
+    );
+    let ctx = Arc::new(ctx);
     let issuer = integrations_issuer(&config, &base).await?;
     if let Some(i) = &issuer {
         integrations::run(
@@ -213,6 +216,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     }
     serve(&base, &ctx, issuer).await?;
     intake::follow(&base, ctx.clone());
+    base.tracker
+        .spawn(worker::record_outcomes(ctx.clone(), outcomes));
     base.tracker.spawn(worker::run(
         ctx.clone(),
         Duration::from_millis(config.poll_ms.max(10)),

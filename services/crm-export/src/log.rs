@@ -98,21 +98,37 @@ pub(crate) async fn delivery(
     Ok(row.map(DeliveryRow::into_delivery))
 }
 
-/// One attempt of a delivery.
-pub(crate) async fn attempt(
+/// Several deliveries (without their logs), by id, in one statement.
+pub(crate) async fn deliveries_by_id(
     db: impl PgExecutor<'_>,
-    delivery: Uuid,
-    attempt: i32,
-) -> Result<Option<DeliveryAttempt>, sqlx::Error> {
-    let row: Option<AttemptRow> = sqlx::query_as(
-        "SELECT delivery_id, attempt, started_at, finished_at, outcome, status_code, error, retry_at \
-         FROM crm_attempts WHERE delivery_id = $1 AND attempt = $2",
+    ids: &[Uuid],
+) -> Result<Vec<Delivery>, sqlx::Error> {
+    let rows: Vec<DeliveryRow> =
+        sqlx::query_as(concat!(delivery_select!(), "WHERE d.id = ANY($1)"))
+            .bind(ids)
+            .fetch_all(db)
+            .await?;
+    Ok(rows.into_iter().map(DeliveryRow::into_delivery).collect())
+}
+
+/// One attempt of each of several deliveries (`ids[i]`'s attempt `attempts[i]`), in one
+/// statement, with the delivery each belongs to.
+pub(crate) async fn attempts_of(
+    db: impl PgExecutor<'_>,
+    ids: &[Uuid],
+    attempts: &[i32],
+) -> Result<Vec<(Uuid, DeliveryAttempt)>, sqlx::Error> {
+    let rows: Vec<AttemptRow> = sqlx::query_as(
+        "SELECT a.delivery_id, a.attempt, a.started_at, a.finished_at, a.outcome, a.status_code,          a.error, a.retry_at FROM unnest($1::uuid[], $2::int4[]) AS w(id, attempt)          JOIN crm_attempts a ON a.delivery_id = w.id AND a.attempt = w.attempt",
     )
-    .bind(delivery)
-    .bind(attempt)
-    .fetch_optional(db)
+    .bind(ids)
+    .bind(attempts)
+    .fetch_all(db)
     .await?;
-    Ok(row.map(AttemptRow::into_attempt))
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.delivery_id, r.into_attempt()))
+        .collect())
 }
 
 /// Fills in each delivery's log, oldest attempt first.

@@ -1,6 +1,7 @@
 //! `delivery.*` events through a transactional outbox: each is written to `crm_outbox` in the
-//! transaction of the outcome it reports, published right after the commit and deleted; a relay
-//! publishes what a replica that died in between left. The row id is the `Nats-Msg-Id`, so
+//! transaction of the outcome it reports (the events of a batch of outcomes in one statement),
+//! published right after the commit and deleted; a relay publishes what a replica that died in
+//! between left. The row id is the `Nats-Msg-Id`, so
 //! JetStream keeps one copy of an event published twice.
 
 use showroom_bus::{Bus, StoredEvent};
@@ -15,10 +16,9 @@ use uuid::Uuid;
 pub(crate) struct Staged(Vec<StoredEvent>);
 
 impl Staged {
-    /// Writes the event into the outbox within `tx`.
-    pub(crate) async fn add(
+    /// Adds an event; [`Staged::write`] writes them all into the outbox.
+    pub(crate) fn add(
         &mut self,
-        tx: &mut Transaction<'_, Postgres>,
         group: Uuid,
         kind: DeliveryEventKind,
         event: DeliveryEvent,
@@ -26,9 +26,16 @@ impl Staged {
         let env = Envelope::new(group, event);
         let stored = StoredEvent::new(v1::delivery_event(group, kind.as_str()), &env)
             .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
-        Outbox::Crm.write(tx, std::slice::from_ref(&stored)).await?;
         self.0.push(stored);
         Ok(())
+    }
+
+    /// Writes every event added into the outbox within `tx`, in one statement.
+    pub(crate) async fn write(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+    ) -> Result<(), sqlx::Error> {
+        Outbox::Crm.write(tx, &self.0).await
     }
 
     /// Publishes what was staged (call after the commit) and deletes the rows; a failure

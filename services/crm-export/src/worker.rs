@@ -3,7 +3,8 @@
 //! **Claim.** One statement picks due rows `FOR UPDATE SKIP LOCKED` (replicas never pick the
 //! same row), counts the attempt, gives it a fresh `claim_id` and a lease (`next_attempt_at`
 //! moves to the end of the lease), marks an attempt a dead worker left `sending` as
-//! `interrupted`, and logs the new attempt as `sending`. No lock is held during the network call.
+//! `interrupted`, logs the new attempt as `sending`, and answers each row with its
+//! destination's settings (no read per attempt). No lock is held during the network call.
 //!
 //! **Fairness.** The claim takes the oldest due rows, but at most `per_destination_in_flight`
 //! attempts in flight per destination, so one dealer's slow or dead endpoint with a backlog
@@ -11,23 +12,30 @@
 //! dealer group's leads. A destination's attempts in flight are its live claims: `pending`
 //! rows with a `claim_id` whose lease has not ended (`next_attempt_at > now()`). A claim a dead
 //! worker left counts only until its lease ends, when the row is due again, so it can never
-//! block a destination for good. The due rows are ranked per destination (oldest first) and
-//! only those whose rank plus the destination's live claims fit under the cap are locked.
-//! Within a replica the cap is exact. Across replicas it is approximate: it is read from each
-//! claim's snapshot and enforced by no lock. Replicas rank the same rows and skip each other's
-//! locks, so they normally stay within it, but claims racing a lease's end, or a release, can
-//! go briefly over, and test sends (which run at once, outside the slots) count against it
-//! without being held back by it.
+//! block a destination for good. The claim walks the enabled destinations and, per
+//! destination, takes its oldest due rows up to the room under the cap (`LATERAL … LIMIT`,
+//! through the index `crm_deliveries_due_per_destination`): its cost grows with the number of
+//! destinations, not with the backlog. Within a replica the cap is exact. Across replicas it is
+//! approximate: it is read from each claim's snapshot and enforced by no lock. Replicas skip
+//! each other's locks, so they normally stay within it, but claims racing a lease's end, or a
+//! release, can go briefly over, and test sends (which run at once, outside the slots) count
+//! against it without being held back by it.
 //!
 //! **Outcome.** Recorded only where `claim_id` still matches (a worker whose lease ran out and
 //! whose row someone else claimed cannot overwrite the newer state), with the `delivery.*`
-//! event in the same transaction (see [`crate::outbox`]).
+//! event in the same transaction (see [`crate::outbox`]). A finished attempt hands its outcome
+//! to the replica's recorder ([`record_outcomes`]) and frees its slot; the recorder writes every
+//! outcome waiting at that moment in one transaction (a few statements over arrays, one commit),
+//! wakes the worker and then publishes their events, so a commit is shared by many attempts.
+//! Two such transactions may run at once: while one commits, the next batch gathers. Until its outcome
+//! is committed an attempt still counts against its destination's cap (its claim is live).
 //!
 //! **Stopping.** On shutdown an attempt under way is dropped and its claim released (the row is
 //! due at once, the attempt logged `interrupted`); if the process dies instead, the lease ends
 //! and another worker takes the row. Either way the receiver may see the same delivery twice,
 //! with the same `webhook-id` / `Message-ID`, never two different ones, and never none.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,14 +45,14 @@ use showroom_config::Secret;
 use showroom_proto::contact::Language;
 use showroom_proto::conversation::{DepartmentRef, Named, Vehicle};
 use showroom_proto::delivery::{
-    AdfEmail, AttemptOutcome, Delivery, DeliveryEvent, DeliveryEventKind, DeliveryStatus,
-    DestinationKind, DestinationRef,
+    AdfEmail, AttemptOutcome, Delivery, DeliveryAttempt, DeliveryEvent, DeliveryEventKind,
+    DeliveryStatus, DestinationKind, DestinationRef,
 };
 use showroom_proto::lead::{Classification, CloudEvent, Lead, LeadContact, LeadOrigin};
 use showroom_proto::{CommandError, ErrorCode};
 use showroom_store::sqlx::{self, PgPool, types::Json};
 use showroom_telemetry::metrics::names;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
@@ -62,6 +70,12 @@ pub const LEAD_TEST: &str = "showroom.lead.test";
 
 /// Most deliveries one claim takes.
 const CLAIM_BATCH: usize = 50;
+/// Most outcomes one recorder transaction writes.
+const RECORD_BATCH: usize = 256;
+/// Outcomes waiting for the recorder; a full queue holds the attempts back.
+const RECORD_QUEUE: usize = 1024;
+/// Recorder transactions under way at once (while one commits, the next batch gathers).
+const RECORDING: usize = 2;
 
 /// What the workers, the intake and the request handlers share.
 pub struct Ctx {
@@ -72,6 +86,9 @@ pub struct Ctx {
     schedule: Schedule,
     lease: Duration,
     permits: Arc<Semaphore>,
+    max_in_flight: usize,
+    /// Finished attempts, to the recorder.
+    outcomes: mpsc::Sender<Outcome>,
     /// Most attempts in flight to one destination (see the module's description).
     per_destination: usize,
     test_timeout: Duration,
@@ -95,8 +112,9 @@ impl Ctx {
         test_timeout: Duration,
         tracker: TaskTracker,
         shutdown: CancellationToken,
-    ) -> Self {
-        Self {
+    ) -> (Self, mpsc::Receiver<Outcome>) {
+        let (outcomes, queue) = mpsc::channel(RECORD_QUEUE);
+        let ctx = Self {
             bus,
             pool,
             mailer,
@@ -104,12 +122,15 @@ impl Ctx {
             schedule,
             lease,
             permits: Arc::new(Semaphore::new(max_in_flight)),
+            max_in_flight,
+            outcomes,
             per_destination,
             test_timeout,
             tracker,
             shutdown,
             wake: Notify::new(),
-        }
+        };
+        (ctx, queue)
     }
 
     /// Makes this replica's worker look for due deliveries now.
@@ -129,6 +150,22 @@ struct Claimed {
     retry_step: i32,
     claim_id: Uuid,
     test: bool,
+}
+
+/// A claimed delivery with its destination, as the claim answers it.
+#[derive(sqlx::FromRow)]
+struct ClaimedRow {
+    #[sqlx(flatten)]
+    claimed: Claimed,
+    #[sqlx(flatten)]
+    target: Target,
+}
+
+/// A finished attempt, waiting to be recorded.
+pub(crate) struct Outcome {
+    c: Claimed,
+    channel: Channel,
+    answer: Answer,
 }
 
 /// Runs this replica's deliveries until shutdown: on every wake-up and every `poll`, claims
@@ -153,14 +190,14 @@ pub(crate) async fn run(ctx: Arc<Ctx>, poll: Duration) {
                 }
             };
             let full = claimed.len() == free;
-            for c in claimed {
+            for ClaimedRow { claimed: c, target } in claimed {
                 // Only this loop takes permits, and `free` were free.
                 let Ok(permit) = ctx.permits.clone().acquire_owned().await else {
                     return;
                 };
                 let span = tracing::info_span!("deliver", delivery = %c.id, destination = %c.destination_id, attempt = c.attempts);
                 ctx.tracker
-                    .spawn(deliver(ctx.clone(), c, permit).instrument(span));
+                    .spawn(deliver(ctx.clone(), c, target, permit).instrument(span));
             }
             if !full {
                 break;
@@ -172,34 +209,38 @@ pub(crate) async fn run(ctx: Arc<Ctx>, poll: Duration) {
 /// Claims up to `n` due deliveries, at most `per_destination` in flight per destination
 /// (see the module's description).
 ///
-/// `busy` counts each destination's live claims (the partial index
-/// `crm_deliveries_claimed` holds only claimed rows); `ranked` numbers the due rows per
-/// destination, oldest first; `due` locks those that fit under the cap. A window function
-/// cannot share a `SELECT` with `FOR UPDATE`, hence two steps; `due` repeats the due test so
-/// that a row another replica claimed and committed since this statement's snapshot is
-/// re-checked on its new version and left alone.
-async fn claim(ctx: &Ctx, n: usize) -> Result<Vec<Claimed>, sqlx::Error> {
+/// `dest` is every enabled destination with a due row (one probe of
+/// `crm_deliveries_due_per_destination` each), with its room under the cap: the cap minus its
+/// live claims (counted through the partial index `crm_deliveries_claimed`, which holds only
+/// claimed rows). `due` takes, per destination with room, its oldest due rows up to that room
+/// (`LATERAL … LIMIT`, an index range scan on `crm_deliveries_due_per_destination`), locked
+/// `SKIP LOCKED`; a row another replica claimed and committed since this statement's snapshot
+/// is re-checked on its new version and left alone. `picked` keeps the oldest `n` of them.
+async fn claim(ctx: &Ctx, n: usize) -> Result<Vec<ClaimedRow>, sqlx::Error> {
     sqlx::query_as(
-        "WITH busy AS ( \
-           SELECT destination_id, count(*) AS n FROM crm_deliveries \
-           WHERE status = 'pending' AND claim_id IS NOT NULL AND next_attempt_at > now() \
-           GROUP BY destination_id \
-         ), ranked AS ( \
-           SELECT d.id, coalesce(b.n, 0) + row_number() OVER ( \
-               PARTITION BY d.destination_id ORDER BY d.next_attempt_at, d.id) AS slot \
-           FROM crm_deliveries d JOIN crm_destinations t ON t.id = d.destination_id \
-           LEFT JOIN busy b ON b.destination_id = d.destination_id \
-           WHERE d.status = 'pending' AND d.next_attempt_at <= now() \
-             AND t.enabled AND t.deleted_at IS NULL \
+        "WITH dest AS ( \
+           SELECT t.id, \
+             $3 - (SELECT count(*) FROM crm_deliveries b \
+                   WHERE b.destination_id = t.id AND b.status = 'pending' \
+                     AND b.claim_id IS NOT NULL AND b.next_attempt_at > now()) AS room \
+           FROM crm_destinations t \
+           WHERE t.enabled AND t.deleted_at IS NULL AND EXISTS ( \
+             SELECT 1 FROM crm_deliveries e WHERE e.destination_id = t.id \
+               AND e.status = 'pending' AND e.next_attempt_at <= now()) \
          ), due AS ( \
-           SELECT d.id FROM crm_deliveries d JOIN ranked r ON r.id = d.id \
-           WHERE r.slot <= $3 AND d.status = 'pending' AND d.next_attempt_at <= now() \
-           ORDER BY d.next_attempt_at, d.id LIMIT $1 \
-           FOR UPDATE OF d SKIP LOCKED \
+           SELECT c.id, c.next_attempt_at FROM dest t CROSS JOIN LATERAL ( \
+             SELECT d.id, d.next_attempt_at FROM crm_deliveries d \
+             WHERE d.destination_id = t.id AND d.status = 'pending' AND d.next_attempt_at <= now() \
+             ORDER BY d.next_attempt_at, d.id \
+             LIMIT least(greatest(t.room, 0), $1) \
+             FOR UPDATE OF d SKIP LOCKED \
+           ) c \
+         ), picked AS ( \
+           SELECT id FROM due ORDER BY next_attempt_at, id LIMIT $1 \
          ), claimed AS ( \
            UPDATE crm_deliveries d SET attempts = d.attempts + 1, claim_id = gen_random_uuid(), \
              next_attempt_at = now() + make_interval(secs => $2), updated_at = now() \
-           FROM due WHERE d.id = due.id \
+           FROM picked WHERE d.id = picked.id \
            RETURNING d.id, d.group_id, d.destination_id, d.payload, d.attempts, d.retry_step, \
              d.claim_id, d.test \
          ), interrupted AS ( \
@@ -210,7 +251,9 @@ async fn claim(ctx: &Ctx, n: usize) -> Result<Vec<Claimed>, sqlx::Error> {
            INSERT INTO crm_attempts (delivery_id, attempt, group_id) \
            SELECT id, attempts, group_id FROM claimed \
          ) \
-         SELECT * FROM claimed",
+         SELECT c.*, t.kind, t.settings, t.secrets, r.time_zone \
+         FROM claimed c JOIN crm_destinations t ON t.id = c.destination_id \
+         JOIN rooftops r ON r.id = t.rooftop_id",
     )
     .bind(n as i64)
     .bind(ctx.lease.as_secs_f64())
@@ -219,15 +262,31 @@ async fn claim(ctx: &Ctx, n: usize) -> Result<Vec<Claimed>, sqlx::Error> {
     .await
 }
 
-/// One attempt of a claimed delivery, its outcome recorded; on shutdown, the claim released.
-async fn deliver(ctx: Arc<Ctx>, c: Claimed, _permit: OwnedSemaphorePermit) {
+/// One attempt of a claimed delivery, its outcome handed to the recorder; on shutdown, the
+/// claim released.
+async fn deliver(ctx: Arc<Ctx>, c: Claimed, target: Target, permit: OwnedSemaphorePermit) {
     let (channel, answer) = tokio::select! {
-        a = attempt(&ctx, &c, None) => a,
+        a = send(&ctx, &c, target, None) => a,
         _ = ctx.shutdown.cancelled() => {
             release(&ctx.pool, &c).await;
             return;
         }
     };
+    count(channel, &answer);
+    // The slot stays taken until the recorder has the outcome: a full queue holds attempts back.
+    if ctx
+        .outcomes
+        .send(Outcome { c, channel, answer })
+        .await
+        .is_err()
+    {
+        tracing::warn!("the recorder is gone; the delivery is tried again when its lease ends");
+    }
+    drop(permit);
+}
+
+/// Counts an attempt in the delivery metrics.
+fn count(channel: Channel, answer: &Answer) {
     let outcome = match answer {
         Answer::Delivered { .. } => "delivered",
         Answer::Failed { .. } => "failed",
@@ -243,10 +302,70 @@ async fn deliver(ctx: Arc<Ctx>, c: Claimed, _permit: OwnedSemaphorePermit) {
         .increment(1),
         Channel::Unknown => {}
     }
-    if let Err(e) = record(&ctx, &c, channel, answer).await {
-        tracing::warn!(error = %e, "cannot record the outcome; the delivery is tried again when its lease ends");
+}
+
+/// Records finished attempts until shutdown: everything waiting at each moment in one
+/// transaction (see [`record`]), up to [`RECORDING`] transactions at once, each waking the
+/// worker as it commits (the destinations now have room). On shutdown it records what the
+/// attempts still running hand over, then ends.
+pub(crate) async fn record_outcomes(ctx: Arc<Ctx>, mut queue: mpsc::Receiver<Outcome>) {
+    let recording = Arc::new(Semaphore::new(RECORDING));
+    loop {
+        let Ok(turn) = recording.clone().acquire_owned().await else {
+            return;
+        };
+        let mut batch = Vec::with_capacity(RECORD_BATCH);
+        let got = tokio::select! {
+            n = queue.recv_many(&mut batch, RECORD_BATCH) => n,
+            _ = ctx.shutdown.cancelled() => 0,
+        };
+        if got == 0 {
+            break;
+        }
+        let c = ctx.clone();
+        ctx.tracker.spawn(async move {
+            record_or_leave(&c, batch).await;
+            drop(turn);
+        });
     }
-    ctx.wake();
+    // Shutdown: attempts that finished before they saw it still hand their outcomes over.
+    loop {
+        let mut batch = Vec::new();
+        while let Ok(o) = queue.try_recv() {
+            batch.push(o);
+        }
+        if !batch.is_empty() {
+            record_or_leave(&ctx, batch).await;
+        }
+        if ctx.permits.available_permits() == ctx.max_in_flight && queue.is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Records a batch, trying three times, wakes the worker and publishes the events; when
+/// Postgres stays away the deliveries are tried again when their leases end.
+async fn record_or_leave(ctx: &Ctx, batch: Vec<Outcome>) {
+    let mut pause = Duration::from_millis(50);
+    for attempt in 1..=3 {
+        match record(ctx, &batch).await {
+            Ok((_, staged)) => {
+                ctx.wake();
+                staged.flush(&ctx.bus, &ctx.pool).await;
+                return;
+            }
+            Err(e) if attempt < 3 => {
+                tracing::warn!(error = %e, outcomes = batch.len(), "cannot record outcomes; retrying");
+                tokio::time::sleep(pause).await;
+                pause *= 4;
+            }
+            Err(e) => tracing::warn!(
+                error = %e, outcomes = batch.len(),
+                "cannot record outcomes; the deliveries are tried again when their leases end"
+            ),
+        }
+    }
 }
 
 /// Gives a claimed delivery back (shutdown): due at once, the attempt logged as interrupted.
@@ -279,7 +398,7 @@ async fn release(pool: &PgPool, c: &Claimed) {
 }
 
 /// The destination as an attempt needs it.
-#[derive(sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 struct Target {
     kind: String,
     settings: Json<serde_json::Value>,
@@ -483,114 +602,162 @@ fn decide(schedule: &Schedule, c: &Claimed, answer: &Answer) -> Decision {
     }
 }
 
-/// Records an attempt's outcome (fenced by the claim) with its event, publishes the event,
-/// and answers the delivery as it now is (with its log), or `None` when the claim was lost.
-async fn record(
-    ctx: &Ctx,
-    c: &Claimed,
-    channel: Channel,
-    answer: Answer,
-) -> Result<Option<Delivery>, sqlx::Error> {
-    let d = decide(&ctx.schedule, c, &answer);
+/// Records outcomes (each fenced by its claim) with their events in one transaction; answers
+/// the deliveries whose outcome was theirs to record (the others' claims had passed on: only
+/// their attempts are logged) and the events to publish now that they are committed.
+///
+/// One statement over arrays updates the deliveries (where `claim_id` still matches) and logs
+/// the attempts; a 410 Gone also disables its destination and dead-letters its other pending
+/// deliveries; the events are read back and written to the outbox in one statement each.
+async fn record(ctx: &Ctx, batch: &[Outcome]) -> Result<(HashSet<Uuid>, Staged), sqlx::Error> {
+    let decisions: Vec<Decision> = batch
+        .iter()
+        .map(|o| decide(&ctx.schedule, &o.c, &o.answer))
+        .collect();
+    let ids: Vec<Uuid> = batch.iter().map(|o| o.c.id).collect();
+    let claims: Vec<Uuid> = batch.iter().map(|o| o.c.claim_id).collect();
+    let attempts: Vec<i32> = batch.iter().map(|o| o.c.attempts).collect();
+    let statuses: Vec<&str> = decisions.iter().map(|d| d.status.as_str()).collect();
+    let steps: Vec<i32> = decisions.iter().map(|d| d.retry_step).collect();
+    let waits: Vec<Option<f64>> = decisions.iter().map(|d| d.wait).collect();
+    let codes: Vec<Option<i32>> = decisions.iter().map(|d| d.code).collect();
+    let errors: Vec<Option<&str>> = decisions.iter().map(|d| d.error.as_deref()).collect();
+    let outcomes: Vec<&str> = decisions.iter().map(|d| d.outcome.as_str()).collect();
+
     let mut tx = ctx.pool.begin().await?;
-    let mine = sqlx::query(
-        "UPDATE crm_deliveries SET status = $3, retry_step = $4, \
-         next_attempt_at = CASE WHEN $5::float8 IS NULL THEN NULL ELSE now() + make_interval(secs => $5) END, \
-         claim_id = NULL, last_status_code = $6, last_error = $7, \
-         delivered_at = CASE WHEN $3 = 'delivered' THEN now() ELSE delivered_at END, updated_at = now() \
-         WHERE id = $1 AND claim_id = $2",
+    let mine: Vec<Uuid> = sqlx::query_scalar(
+        "WITH o AS ( \
+           SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int4[], $4::text[], $5::int4[], \
+             $6::float8[], $7::int4[], $8::text[], $9::text[]) \
+             AS o(id, claim_id, attempt, status, retry_step, wait_secs, code, error, outcome) \
+         ), mine AS ( \
+           UPDATE crm_deliveries d SET status = o.status, retry_step = o.retry_step, \
+             next_attempt_at = CASE WHEN o.wait_secs IS NULL THEN NULL \
+               ELSE now() + make_interval(secs => o.wait_secs) END, \
+             claim_id = NULL, last_status_code = o.code, last_error = o.error, \
+             delivered_at = CASE WHEN o.status = 'delivered' THEN now() ELSE d.delivered_at END, \
+             updated_at = now() \
+           FROM o WHERE d.id = o.id AND d.claim_id = o.claim_id \
+           RETURNING d.id \
+         ), logged AS ( \
+           UPDATE crm_attempts a SET outcome = o.outcome, finished_at = now(), \
+             status_code = o.code, error = o.error, \
+             retry_at = CASE WHEN m.id IS NULL OR o.wait_secs IS NULL THEN NULL \
+               ELSE now() + make_interval(secs => o.wait_secs) END \
+           FROM o LEFT JOIN mine m ON m.id = o.id \
+           WHERE a.delivery_id = o.id AND a.attempt = o.attempt \
+         ) \
+         SELECT id FROM mine",
     )
-    .bind(c.id)
-    .bind(c.claim_id)
-    .bind(d.status.as_str())
-    .bind(d.retry_step)
-    .bind(d.wait)
-    .bind(d.code)
-    .bind(&d.error)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        == 1;
-    sqlx::query(
-        "UPDATE crm_attempts SET outcome = $3, finished_at = now(), status_code = $4, error = $5, \
-         retry_at = CASE WHEN $6::float8 IS NULL THEN NULL ELSE now() + make_interval(secs => $6) END \
-         WHERE delivery_id = $1 AND attempt = $2",
-    )
-    .bind(c.id)
-    .bind(c.attempts)
-    .bind(d.outcome.as_str())
-    .bind(d.code)
-    .bind(&d.error)
-    .bind(if mine { d.wait } else { None })
-    .execute(&mut *tx)
+    .bind(&ids)
+    .bind(&claims)
+    .bind(&attempts)
+    .bind(&statuses)
+    .bind(&steps)
+    .bind(&waits)
+    .bind(&codes)
+    .bind(&errors)
+    .bind(&outcomes)
+    .fetch_all(&mut *tx)
     .await?;
-    if !mine {
-        // Someone else holds the delivery now (our lease ran out, or it was cancelled): the
-        // log keeps what happened; the delivery's state is theirs.
-        tx.commit().await?;
-        tracing::info!(delivery = %c.id, "outcome logged; the claim had passed on");
-        return Ok(None);
-    }
-    let mut staged = Staged::default();
-    let mut also_dead = Vec::new();
-    if matches!(answer, Answer::Gone { .. }) {
+    let mine: HashSet<Uuid> = mine.into_iter().collect();
+
+    // 410 Gone: the destination is disabled and its other pending deliveries dead-lettered.
+    let mut also_dead: Vec<(Uuid, Uuid)> = Vec::new();
+    for o in batch.iter().filter(|o| mine.contains(&o.c.id)) {
+        if !matches!(o.answer, Answer::Gone { .. }) {
+            continue;
+        }
         sqlx::query(
             "UPDATE crm_destinations SET enabled = false, updated_at = now(), disabled_at = now(), \
              disabled_reason = 'the receiver answered 410 Gone on ' || to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' UTC' \
              WHERE id = $1",
         )
-        .bind(c.destination_id)
+        .bind(o.c.destination_id)
         .execute(&mut *tx)
         .await?;
-        also_dead = sqlx::query_scalar(
+        let dead: Vec<Uuid> = sqlx::query_scalar(
             "UPDATE crm_deliveries SET status = 'dead_lettered', next_attempt_at = NULL, \
              claim_id = NULL, last_error = 'the destination was disabled (410 Gone)', updated_at = now() \
              WHERE destination_id = $1 AND status = 'pending' AND id <> $2 RETURNING id",
         )
-        .bind(c.destination_id)
-        .bind(c.id)
+        .bind(o.c.destination_id)
+        .bind(o.c.id)
         .fetch_all(&mut *tx)
         .await?;
-        tracing::warn!(destination = %c.destination_id, "the receiver answered 410 Gone: destination disabled");
+        also_dead.extend(dead.into_iter().map(|id| (id, o.c.group_id)));
+        tracing::warn!(destination = %o.c.destination_id, "the receiver answered 410 Gone: destination disabled");
     }
-    let delivery = log::delivery(&mut *tx, c.id).await?;
-    if let (Some(kind), Some(delivery)) = (d.event, &delivery) {
-        let attempt = log::attempt(&mut *tx, c.id, c.attempts).await?;
-        let event = DeliveryEvent {
-            delivery: delivery.clone(),
-            attempt,
-        };
-        staged.add(&mut tx, c.group_id, kind, event).await?;
-        for other in also_dead {
-            if let Some(o) = log::delivery(&mut *tx, other).await? {
+
+    // The events: each delivery as it now is, with its attempt.
+    let with_event: Vec<usize> = (0..batch.len())
+        .filter(|&i| mine.contains(&ids[i]) && decisions[i].event.is_some())
+        .collect();
+    let mut staged = Staged::default();
+    if !with_event.is_empty() {
+        let read: Vec<Uuid> = with_event
+            .iter()
+            .map(|&i| ids[i])
+            .chain(also_dead.iter().map(|(id, _)| *id))
+            .collect();
+        let mut deliveries: HashMap<Uuid, Delivery> = log::deliveries_by_id(&mut *tx, &read)
+            .await?
+            .into_iter()
+            .map(|d| (d.id, d))
+            .collect();
+        let (event_ids, event_attempts): (Vec<Uuid>, Vec<i32>) =
+            with_event.iter().map(|&i| (ids[i], attempts[i])).unzip();
+        let mut logged: HashMap<Uuid, DeliveryAttempt> =
+            log::attempts_of(&mut *tx, &event_ids, &event_attempts)
+                .await?
+                .into_iter()
+                .collect();
+        for &i in &with_event {
+            let (Some(kind), Some(delivery)) = (decisions[i].event, deliveries.remove(&ids[i]))
+            else {
+                continue;
+            };
+            let event = DeliveryEvent {
+                delivery,
+                attempt: logged.remove(&ids[i]),
+            };
+            staged.add(batch[i].c.group_id, kind, event)?;
+        }
+        for (id, group) in &also_dead {
+            if let Some(delivery) = deliveries.remove(id) {
                 let event = DeliveryEvent {
-                    delivery: o,
+                    delivery,
                     attempt: None,
                 };
-                staged
-                    .add(&mut tx, c.group_id, DeliveryEventKind::DeadLettered, event)
-                    .await?;
+                staged.add(*group, DeliveryEventKind::DeadLettered, event)?;
+            }
+        }
+        staged.write(&mut tx).await?;
+    }
+    tx.commit().await?;
+
+    for (o, d) in batch.iter().zip(&decisions) {
+        let delivery = o.c.id;
+        if !mine.contains(&delivery) {
+            // Someone else holds the delivery now (our lease ran out, or it was cancelled): the
+            // log keeps what happened; the delivery's state is theirs.
+            tracing::info!(%delivery, "outcome logged; the claim had passed on");
+            continue;
+        }
+        if d.status == DeliveryStatus::DeadLettered {
+            metrics::counter!(names::DEAD_LETTERS, "channel" => o.channel.label()).increment(1);
+        }
+        match d.outcome {
+            AttemptOutcome::Delivered => tracing::info!(%delivery, code = ?d.code, "delivered"),
+            AttemptOutcome::Failed if d.status == DeliveryStatus::Pending => {
+                tracing::info!(%delivery, code = ?d.code, error = ?d.error, wait_secs = ?d.wait, "attempt failed; retrying later")
+            }
+            _ => {
+                tracing::warn!(%delivery, outcome = d.outcome.as_str(), code = ?d.code, error = ?d.error, "delivery ended without success")
             }
         }
     }
-    tx.commit().await?;
-    if d.status == DeliveryStatus::DeadLettered {
-        metrics::counter!(names::DEAD_LETTERS, "channel" => channel.label()).increment(1);
-    }
-    staged.flush(&ctx.bus, &ctx.pool).await;
-    match d.outcome {
-        AttemptOutcome::Delivered => tracing::info!(code = ?d.code, "delivered"),
-        AttemptOutcome::Failed if d.status == DeliveryStatus::Pending => {
-            tracing::info!(code = ?d.code, error = ?d.error, wait_secs = ?d.wait, "attempt failed; retrying later")
-        }
-        _ => {
-            tracing::warn!(outcome = d.outcome.as_str(), code = ?d.code, error = ?d.error, "delivery ended without success")
-        }
-    }
-    match delivery {
-        Some(del) => Ok(log::with_logs(&ctx.pool, vec![del]).await?.pop()),
-        None => Ok(None),
-    }
+    Ok((mine, staged))
 }
 
 /// Sends a made-up lead (CloudEvent type [`LEAD_TEST`]) to one destination now, once, and
@@ -666,10 +833,29 @@ pub async fn test_send(
         .map_err(db_error)?;
     tx.commit().await.map_err(db_error)?;
     let (channel, answer) = attempt(ctx, &claimed, Some(ctx.test_timeout)).await;
-    record(ctx, &claimed, channel, answer)
+    let id = claimed.id;
+    let outcome = Outcome {
+        c: claimed,
+        channel,
+        answer,
+    };
+    let (mine, staged) = record(ctx, std::slice::from_ref(&outcome))
+        .await
+        .map_err(db_error)?;
+    staged.flush(&ctx.bus, &ctx.pool).await;
+    let interrupted = || CommandError::new(ErrorCode::Unavailable, "the test send was interrupted");
+    if !mine.contains(&id) {
+        return Err(interrupted());
+    }
+    let delivery = log::delivery(&ctx.pool, id)
         .await
         .map_err(db_error)?
-        .ok_or_else(|| CommandError::new(ErrorCode::Unavailable, "the test send was interrupted"))
+        .ok_or_else(interrupted)?;
+    log::with_logs(&ctx.pool, vec![delivery])
+        .await
+        .map_err(db_error)?
+        .pop()
+        .ok_or_else(interrupted)
 }
 
 /// The made-up lead of a test send.

@@ -50,8 +50,15 @@ pub enum Mark {
 
 /// One frame for a socket. Message frames carry their position so the socket's writer sends
 /// them in order, once each.
+///
+/// Boxed: a socket's two queues allocate their first block of slots when the socket opens, so
+/// a queued frame is one pointer wide and an idle socket's queues stay a few hundred bytes.
 #[derive(Debug, Clone)]
-pub struct Outbound {
+pub struct Outbound(Box<Framed>);
+
+/// What an [`Outbound`] holds.
+#[derive(Debug, Clone)]
+pub struct Framed {
     /// The serialized frame.
     pub frame: Arc<str>,
     /// For a `message` or `internal_message` frame: its stream and seq.
@@ -61,6 +68,19 @@ pub struct Outbound {
     /// For a live message frame: the span of the event it came from, so the socket's write
     /// joins the trace of the `send` that caused it.
     pub span: Option<tracing::Span>,
+}
+
+impl From<Framed> for Outbound {
+    fn from(f: Framed) -> Self {
+        Self(Box::new(f))
+    }
+}
+
+impl std::ops::Deref for Outbound {
+    type Target = Framed;
+    fn deref(&self) -> &Framed {
+        &self.0
+    }
 }
 
 impl Outbound {
@@ -76,12 +96,13 @@ impl Outbound {
 
     /// A frame (an answer when `ref` is given) that puts the socket at the given positions.
     pub fn marked(frame: &ServerFrame, r#ref: Option<&str>, marks: Vec<Mark>) -> Self {
-        Self {
+        Framed {
             frame: frame.json(r#ref).into(),
             seq: None,
             marks,
             span: None,
         }
+        .into()
     }
 
     /// An `error` frame answering the client's `ref`.
@@ -108,24 +129,26 @@ impl Outbound {
     /// A `message` frame of a customer conversation.
     pub fn message(m: &Message) -> Self {
         let frame = ServerFrame::Message { message: m.clone() };
-        Self {
+        Framed {
             frame: frame.json(None).into(),
             seq: Some((Stream::Conversation(m.conversation_id), m.seq)),
             marks: Vec::new(),
             span: traced(),
         }
+        .into()
     }
 
     /// An `internal_message` frame of an internal chat (the chat id is the message's
     /// `conversation_id`).
     pub fn internal_message(m: &Message) -> Self {
         let frame = ServerFrame::InternalMessage { message: m.clone() };
-        Self {
+        Framed {
             frame: frame.json(None).into(),
             seq: Some((Stream::Internal(m.conversation_id), m.seq)),
             marks: Vec::new(),
             span: traced(),
         }
+        .into()
     }
 }
 
@@ -170,6 +193,13 @@ struct Inner {
     by_agent: HashMap<Uuid, HashSet<u64>>,
     /// Console sockets showing their group's Live Agent Status board.
     boards: HashMap<Uuid, HashSet<u64>>,
+}
+
+/// Gives a map's room back once it is a quarter full (and past a small size).
+fn shrink<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) {
+    if map.capacity() > 64 && map.len() * 4 < map.capacity() {
+        map.shrink_to(map.len() * 2);
+    }
 }
 
 /// The registry of this gateway's sockets.
@@ -233,7 +263,20 @@ impl Hub {
                     inner.by_agent.remove(&a);
                 }
             }
+            if let Some(g) = e.board_of
+                && let Some(set) = inner.boards.get_mut(&g)
+            {
+                set.remove(&id);
+                if set.is_empty() {
+                    inner.boards.remove(&g);
+                }
+            }
         }
+        // After a peak (thousands of sockets gone at once) the maps give their room back
+        // rather than keep it for good; halving when a quarter is used never thrashes.
+        shrink(&mut inner.sockets);
+        shrink(&mut inner.by_conversation);
+        shrink(&mut inner.by_agent);
     }
 
     /// The socket now receives presence changes of the group's agents (the board).
@@ -732,6 +775,38 @@ mod tests {
                 .map(|f| f["type"].as_str().unwrap().to_string())
                 .collect()
         }
+    }
+
+    #[test]
+    fn closed_sockets_leave_nothing_behind() {
+        let hub = Hub::default();
+        let (agent, group) = (Uuid::new_v4(), Uuid::new_v4());
+        let c = conversation(ConversationState::Active, Some(agent));
+        let mut ids = Vec::new();
+        let mut queues = Vec::new();
+        for _ in 0..1000 {
+            let (id, rx) = hub.register(Side::Agent, Some(agent), CancellationToken::new());
+            hub.watch(id, c.id);
+            hub.watch_board(id, group);
+            ids.push(id);
+            queues.push(rx);
+        }
+        let peak = hub.lock().sockets.capacity();
+        for id in ids {
+            hub.unregister(id);
+        }
+        let inner = hub.lock();
+        assert!(inner.sockets.is_empty() && inner.by_conversation.is_empty());
+        assert!(inner.by_agent.is_empty());
+        assert!(
+            inner.boards.is_empty(),
+            "a closed board socket stays listed"
+        );
+        assert!(
+            inner.sockets.capacity() * 4 < peak,
+            "the registry kept its peak room: {} of {peak}",
+            inner.sockets.capacity()
+        );
     }
 
     #[test]

@@ -20,7 +20,8 @@
 //! - `events`: following the streams.
 //! - `headers`: security headers (CSP, framing, `nosniff`, CORP, `no-store` on the API) and
 //!   `charset=utf-8` on text, on every HTTP answer.
-//! - [`transcript`]: gapless, idempotent message storage (tables owned here).
+//! - [`transcript`]: gapless, idempotent message storage (tables owned here), and its
+//!   group-committing [`transcript::Writer`] that the sockets and `message.post` append through.
 //! - `internal`: internal chats' messages (tables owned here) and their commands.
 //! - [`retention`]: the sweep of the gateway's tables (messages, transcripts, attachments)
 //!   past their group's period; erasure and export are `showroom_rest`'s `privacy_api`.
@@ -151,6 +152,8 @@ pub struct AppState {
     pub rest: Arc<Rest>,
     /// This replica's sockets.
     pub hub: Arc<Hub>,
+    /// Appends messages, many conversations' to a commit (`transcript::Writer`).
+    pub transcript: transcript::Writer,
     /// The configuration.
     pub config: Config,
     /// Cancelled at shutdown; every socket watches it.
@@ -326,9 +329,16 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         },
         limits,
     });
+    let writer = transcript::Writer::start(
+        base.pool.clone(),
+        transcript::Writer::writers_for(&base.pool),
+        &base.tracker,
+        base.shutdown.clone(),
+    );
     let state = Arc::new(AppState {
         rest,
         hub: hub.clone(),
+        transcript: writer,
         config: config.clone(),
         shutdown: base.shutdown.clone(),
     });
@@ -346,15 +356,16 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
                 let s = s.clone();
                 async move {
                     let p = env.data;
-                    let appended = transcript::append(
-                        &s.pool,
-                        group,
-                        p.conversation_id,
-                        &p.author,
-                        &p.text,
-                        &p.client_msg_id,
-                    )
-                    .await?;
+                    let appended = s
+                        .transcript
+                        .append(
+                            group,
+                            p.conversation_id,
+                            &p.author,
+                            &p.text,
+                            &p.client_msg_id,
+                        )
+                        .await?;
                     s.publish_message(group, appended.message()).await;
                     Ok(appended.message().clone())
                 }

@@ -4,6 +4,15 @@
 //! transaction that stores it: the per-conversation counter row is locked, bumped and the
 //! message inserted, or nothing happens. A resend with the same client message id finds the
 //! stored message and returns it unchanged, so a retry never makes a duplicate.
+//!
+//! **Group commit.** The sockets and the `message.post` endpoint append through a [`Writer`]:
+//! a few tasks (one connection each while they write) that share one queue. A writer takes
+//! whatever is queued at that moment (up to [`BATCH_CAP`]; it never waits for more, so a message
+//! alone costs no added latency) and stores it with ONE statement ([`commit`]) over arrays: it
+//! checks each conversation's state and assignee, bumps each conversation's counter once by
+//! the number of its new messages, inserts them with their seqs in submit order, and returns
+//! the rows, so many conversations' messages share one commit. While one writer commits, the
+//! next gathers what arrived meanwhile.
 
 use showroom_proto::conversation::ConversationState;
 use showroom_proto::message::{Author, AuthorKind, Message};
@@ -12,6 +21,11 @@ use showroom_proto::{CommandError, ErrorCode};
 use showroom_store::fault::db_error;
 use showroom_store::read::MessageRow;
 use sqlx::PgPool;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
 /// Longest message text, in characters.
@@ -56,12 +70,92 @@ impl Appended {
     }
 }
 
-/// Appends a message to an open conversation of `group`, idempotently on `client_msg_id`.
+/// The most messages one statement stores (one commit).
+pub const BATCH_CAP: usize = 256;
+
+/// How many times a batch is run again after a conflict with another transaction (a resend
+/// committed by another writer or gateway meanwhile, a deadlock) before it is answered
+/// `unavailable`.
+const RETRIES: usize = 4;
+
+/// Messages waiting for a writer, beyond which senders wait for room.
+const QUEUE: usize = 4096;
+
+/// One message to store: its text checked and masked, its id chosen.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    /// The dealer group writing.
+    pub group: Uuid,
+    /// The conversation written to.
+    pub conversation_id: Uuid,
+    /// Who writes.
+    pub author: Author,
+    /// The text to store (trimmed, card and social security numbers masked).
+    pub text: String,
+    /// The client's id, unique per conversation and author.
+    pub client_msg_id: String,
+    /// The message's id, if it is stored now.
+    pub id: Uuid,
+}
+
+impl Pending {
+    /// Checks the client id and the text, and masks the text: nothing is queued for a frame
+    /// that is refused anyway.
+    pub fn new(
+        group: Uuid,
+        conversation_id: Uuid,
+        author: &Author,
+        text: &str,
+        client_msg_id: &str,
+    ) -> Result<Self, CommandError> {
+        if client_msg_id.is_empty() || client_msg_id.chars().count() > MAX_CLIENT_ID_CHARS {
+            return Err(CommandError::new(
+                ErrorCode::BadRequest,
+                "client_msg_id must be 1 to 64 characters",
+            ));
+        }
+        // Card and social security numbers never reach the store, the bus or a screen.
+        let text = mask_sensitive(clean_text(text)?).into_owned();
+        Ok(Self {
+            group,
+            conversation_id,
+            author: author.clone(),
+            text,
+            client_msg_id: client_msg_id.to_string(),
+            id: Uuid::now_v7(),
+        })
+    }
+}
+
+/// What a batch made of one of its messages.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Stored now, or found stored under the same client message id.
+    Stored(Appended),
+    /// Not written: the conversation is not there, closed, or not the writer's
+    /// ([`Outcome::settle`] says which).
+    Refused,
+    /// The statement failed.
+    Failed(CommandError),
+}
+
+impl Outcome {
+    /// The answer for the caller: a refusal is explained by a second query, as for one message.
+    pub async fn settle(self, pool: &PgPool, p: &Pending) -> Result<Appended, CommandError> {
+        match self {
+            Outcome::Stored(a) => Ok(a),
+            Outcome::Refused => Err(refusal(pool, p.group, p.conversation_id, &p.author).await),
+            Outcome::Failed(e) => Err(e),
+        }
+    }
+}
+
+/// Appends a message to an open conversation of `group`, idempotently on `client_msg_id`, in
+/// a commit of its own (a batch of one, [`commit`]). The gateway's sockets go through its
+/// [`Writer`] instead, which shares commits.
 ///
 /// Who may write: an agent only in a chat assigned to them and active; the shopper, the bot
-/// and the system in any open chat. Checking that, locking the conversation against a
-/// concurrent end, bumping the counter and inserting the message is one statement (one round
-/// trip, one commit): if the insert fails, the bump rolls back with it and `seq` stays gapless.
+/// and the system in any open chat.
 pub async fn append(
     pool: &PgPool,
     group: Uuid,
@@ -70,48 +164,321 @@ pub async fn append(
     text: &str,
     client_msg_id: &str,
 ) -> Result<Appended, CommandError> {
-    if client_msg_id.is_empty() || client_msg_id.chars().count() > MAX_CLIENT_ID_CHARS {
-        return Err(CommandError::new(
-            ErrorCode::BadRequest,
-            "client_msg_id must be 1 to 64 characters",
-        ));
-    }
-    // Card and social security numbers never reach the store, the bus or a screen.
-    let text = mask_sensitive(clean_text(text)?);
-    let inserted: Result<Option<MessageRow>, sqlx::Error> = sqlx::query_as(concat!(
-        "WITH c AS (SELECT id FROM conversations WHERE id = $1 AND group_id = $2 \
-           AND state IN ('bot', 'incoming', 'active') \
-           AND ($5 <> 'agent' OR (state = 'active' AND agent_id = $6)) FOR SHARE), \
-         t AS (INSERT INTO transcripts (conversation_id, group_id, last_seq) SELECT id, $2, 1 FROM c \
-           ON CONFLICT (conversation_id) DO UPDATE SET last_seq = transcripts.last_seq + 1 RETURNING last_seq) \
-         INSERT INTO messages (id, conversation_id, group_id, seq, author_kind, author_id, author_name, body, client_msg_id) \
-         SELECT $3, $1, $2, t.last_seq, $5, $6, $7, $8, $4 FROM t RETURNING ",
-        showroom_store::message_columns!()
-    ))
-    .bind(conversation_id)
-    .bind(group)
-    .bind(Uuid::now_v7())
-    .bind(client_msg_id)
-    .bind(author.kind.as_str())
-    .bind(author.id)
-    .bind(&author.name)
-    .bind(text.as_ref())
-    .fetch_optional(pool)
-    .await;
-    match inserted {
-        Ok(Some(row)) => Ok(Appended::New(row.into())),
-        Ok(None) => Err(refusal(pool, group, conversation_id, author).await),
-        // Sent before under the same id (a retry, another tab): return what was stored.
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-            existing(pool, conversation_id, author, client_msg_id)
-                .await
-                .map_err(db_error)?
-                .map(Appended::Existing)
-                .ok_or_else(|| {
-                    CommandError::new(ErrorCode::Unavailable, "message changed meanwhile; retry")
-                })
+    let p = Pending::new(group, conversation_id, author, text, client_msg_id)?;
+    let outcome = commit(pool, std::slice::from_ref(&p))
+        .await
+        .pop()
+        .unwrap_or_else(|| Outcome::Failed(CommandError::new(ErrorCode::Internal, "no outcome")));
+    outcome.settle(pool, &p).await
+}
+
+/// The batch statement. Over the batch's arrays (`i`, in submit order):
+/// - `c` locks the open conversations named `FOR SHARE` (in id order), so an end cannot slip
+///   in between; `ok` keeps the messages whose writer may write (group, state, assignee);
+/// - `firsts` keeps the first of the messages with the same conversation, author and client
+///   id (a resend inside the batch); `prior` finds those stored before (a resend);
+/// - `fresh` is the rest, numbered per conversation in submit order; `t` bumps each
+///   conversation's counter once by its count (in conversation order, so two batches never
+///   wait on each other's counters in a cycle), and `ins` inserts them with
+///   `last_seq - count + n`;
+/// - the answer is the rows inserted and the rows found.
+///
+/// There is no `ON CONFLICT DO NOTHING` on `messages`: a message skipped after its counter was
+/// bumped would leave a gap. Duplicates are taken out before the bump; a resend committed by
+/// another transaction after this statement's snapshot makes it fail on the unique index,
+/// rolling the bump back, and [`commit`] runs the batch again (which then finds it in `prior`).
+const BATCH_SQL: &str = concat!(
+    "WITH i AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::uuid[], \
+       $6::text[], $7::text[], $8::text[]) WITH ORDINALITY \
+       AS i(conv, grp, mid, kind, author, author_name, body, cid, ord)), \
+     c AS (SELECT id, group_id, state, agent_id FROM conversations WHERE id = ANY($1::uuid[]) \
+       AND state IN ('bot', 'incoming', 'active') ORDER BY id FOR SHARE), \
+     ok AS (SELECT i.* FROM i JOIN c ON c.id = i.conv AND c.group_id = i.grp \
+       AND (i.kind <> 'agent' OR (c.state = 'active' AND c.agent_id = i.author))), \
+     firsts AS (SELECT DISTINCT ON (conv, kind, author, cid) * FROM ok \
+       ORDER BY conv, kind, author, cid, ord), \
+     prior AS (SELECT f.ord AS prior_ord, m.* FROM firsts f JOIN messages m \
+       ON m.conversation_id = f.conv AND m.author_kind = f.kind \
+       AND m.author_id IS NOT DISTINCT FROM f.author AND m.client_msg_id = f.cid), \
+     fresh AS (SELECT f.*, row_number() OVER (PARTITION BY f.conv ORDER BY f.ord) AS n, \
+       count(*) OVER (PARTITION BY f.conv) AS k FROM firsts f \
+       WHERE NOT EXISTS (SELECT 1 FROM prior p WHERE p.prior_ord = f.ord)), \
+     t AS (INSERT INTO transcripts AS t (conversation_id, group_id, last_seq) \
+       SELECT conv, grp, count(*) FROM fresh GROUP BY conv, grp ORDER BY conv \
+       ON CONFLICT (conversation_id) DO UPDATE SET last_seq = t.last_seq + excluded.last_seq \
+       RETURNING conversation_id, last_seq), \
+     ins AS (INSERT INTO messages (id, conversation_id, group_id, seq, author_kind, author_id, \
+       author_name, body, client_msg_id) \
+       SELECT f.mid, f.conv, f.grp, t.last_seq - f.k + f.n, f.kind, f.author, f.author_name, \
+       f.body, f.cid FROM fresh f JOIN t ON t.conversation_id = f.conv ORDER BY f.conv, f.n \
+       RETURNING ",
+    showroom_store::message_columns!(),
+    ") SELECT ",
+    showroom_store::message_columns!(),
+    " FROM ins UNION ALL SELECT ",
+    showroom_store::message_columns!(),
+    " FROM prior"
+);
+
+/// Stores a batch of messages in one statement and one commit; one outcome per message, in
+/// order. Messages of many conversations and writers may share it; each conversation's new
+/// messages get its next seqs in batch order; a resend (stored before, or twice in the batch)
+/// gets the stored message; a message that may not be written is [`Outcome::Refused`] without
+/// failing the others. If the statement fails for a reason of its own (not a conflict), each
+/// message is tried alone, so one bad message fails alone.
+pub async fn commit(pool: &PgPool, batch: &[Pending]) -> Vec<Outcome> {
+    match commit_once(pool, batch).await {
+        Ok(outcomes) => outcomes,
+        Err(e) if batch.len() > 1 && matches!(e, sqlx::Error::Database(_)) => {
+            tracing::warn!(error = %e, size = batch.len(), "a batch of messages failed; storing them one by one");
+            let mut out = Vec::with_capacity(batch.len());
+            for p in batch {
+                out.push(match commit_once(pool, std::slice::from_ref(p)).await {
+                    Ok(mut o) => o.pop().unwrap_or(Outcome::Refused),
+                    Err(e) => Outcome::Failed(failure(e)),
+                });
+            }
+            out
         }
-        Err(e) => Err(db_error(e)),
+        Err(e) => {
+            let e = failure(e);
+            batch.iter().map(|_| Outcome::Failed(e.clone())).collect()
+        }
+    }
+}
+
+/// What a failed batch tells its senders.
+fn failure(e: sqlx::Error) -> CommandError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            CommandError::new(ErrorCode::Unavailable, "message changed meanwhile; retry")
+        }
+        _ => db_error(e),
+    }
+}
+
+/// A conflict with another transaction: running the batch again resolves it.
+fn conflicted(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => {
+            d.is_unique_violation() || matches!(d.code().as_deref(), Some("40P01" | "40001"))
+        }
+        _ => false,
+    }
+}
+
+async fn commit_once(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Outcome>, sqlx::Error> {
+    let mut tries = 0;
+    loop {
+        let rows: Result<Vec<MessageRow>, sqlx::Error> = sqlx::query_as(BATCH_SQL)
+            .bind(batch.iter().map(|p| p.conversation_id).collect::<Vec<_>>())
+            .bind(batch.iter().map(|p| p.group).collect::<Vec<_>>())
+            .bind(batch.iter().map(|p| p.id).collect::<Vec<_>>())
+            .bind(
+                batch
+                    .iter()
+                    .map(|p| p.author.kind.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(batch.iter().map(|p| p.author.id).collect::<Vec<_>>())
+            .bind(
+                batch
+                    .iter()
+                    .map(|p| p.author.name.as_deref())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(batch.iter().map(|p| p.text.as_str()).collect::<Vec<_>>())
+            .bind(
+                batch
+                    .iter()
+                    .map(|p| p.client_msg_id.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .fetch_all(pool)
+            .await;
+        match rows {
+            Ok(rows) => return Ok(outcomes(batch, rows)),
+            Err(e) if conflicted(&e) && tries < RETRIES => tries += 1,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Matches the rows back to the batch: a row with the message's own id was stored now, a row
+/// under its conversation, author and client id otherwise is a resend; no row, a refusal.
+fn outcomes(batch: &[Pending], rows: Vec<MessageRow>) -> Vec<Outcome> {
+    type Key<'a> = (Uuid, &'a str, Option<Uuid>, &'a str);
+    let messages: Vec<Message> = rows.into_iter().map(Message::from).collect();
+    let found: std::collections::HashMap<Key<'_>, &Message> = messages
+        .iter()
+        .map(|m| {
+            (
+                (
+                    m.conversation_id,
+                    m.author.kind.as_str(),
+                    m.author.id,
+                    m.client_msg_id.as_deref().unwrap_or_default(),
+                ),
+                m,
+            )
+        })
+        .collect();
+    batch
+        .iter()
+        .map(|p| {
+            let key = (
+                p.conversation_id,
+                p.author.kind.as_str(),
+                p.author.id,
+                p.client_msg_id.as_str(),
+            );
+            match found.get(&key) {
+                Some(m) if m.id == p.id => Outcome::Stored(Appended::New((*m).clone())),
+                Some(m) => Outcome::Stored(Appended::Existing((*m).clone())),
+                None => Outcome::Refused,
+            }
+        })
+        .collect()
+}
+
+/// Batch sizes so far (for tests and diagnostics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Statements run.
+    pub batches: u64,
+    /// Messages in them.
+    pub messages: u64,
+    /// The largest batch.
+    pub largest: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    batches: AtomicU64,
+    messages: AtomicU64,
+    largest: AtomicU64,
+}
+
+struct Job {
+    pending: Pending,
+    reply: oneshot::Sender<Outcome>,
+}
+
+/// The gateway's group-committing transcript writer: a handle on a queue that a few writer
+/// tasks share. Cloning it is cheap.
+#[derive(Clone)]
+pub struct Writer {
+    queue: mpsc::Sender<Job>,
+    pool: PgPool,
+    counters: Arc<Counters>,
+}
+
+impl Writer {
+    /// How many writer tasks suit a pool: half its connections (the rest serve the sockets'
+    /// reads), from 1 to 4.
+    pub fn writers_for(pool: &PgPool) -> usize {
+        (pool.options().get_max_connections() as usize / 2).clamp(1, 4)
+    }
+
+    /// Starts `writers` tasks on `tracker`. After `shutdown` each stores what is queued and
+    /// stops; a message sent after that is answered `unavailable`.
+    pub fn start(
+        pool: PgPool,
+        writers: usize,
+        tracker: &TaskTracker,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let (queue, rx) = mpsc::channel(QUEUE);
+        let rx = Arc::new(Mutex::new(rx));
+        let counters = Arc::new(Counters::default());
+        for _ in 0..writers.max(1) {
+            tracker.spawn(write(
+                pool.clone(),
+                rx.clone(),
+                counters.clone(),
+                shutdown.clone(),
+            ));
+        }
+        Self {
+            queue,
+            pool,
+            counters,
+        }
+    }
+
+    /// [`append`], sharing a commit with whatever other messages are waiting.
+    pub async fn append(
+        &self,
+        group: Uuid,
+        conversation_id: Uuid,
+        author: &Author,
+        text: &str,
+        client_msg_id: &str,
+    ) -> Result<Appended, CommandError> {
+        let pending = Pending::new(group, conversation_id, author, text, client_msg_id)?;
+        let (reply, answer) = oneshot::channel();
+        let gone = || CommandError::new(ErrorCode::Unavailable, "the gateway is stopping; retry");
+        self.queue
+            .send(Job {
+                pending: pending.clone(),
+                reply,
+            })
+            .await
+            .map_err(|_| gone())?;
+        answer
+            .await
+            .map_err(|_| gone())?
+            .settle(&self.pool, &pending)
+            .await
+    }
+
+    /// Batch sizes so far.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            batches: self.counters.batches.load(Ordering::Relaxed),
+            messages: self.counters.messages.load(Ordering::Relaxed),
+            largest: self.counters.largest.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// One writer: takes what is queued now (waiting only when nothing is), stores it in one
+/// commit, answers each sender. While it commits, the queue is another writer's.
+async fn write(
+    pool: PgPool,
+    queue: Arc<Mutex<mpsc::Receiver<Job>>>,
+    counters: Arc<Counters>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let batch = {
+            let mut rx = queue.lock().await;
+            let first = tokio::select! {
+                biased;
+                job = rx.recv() => job,
+                () = shutdown.cancelled() => rx.try_recv().ok(),
+            };
+            let Some(first) = first else { return };
+            let mut batch = vec![first];
+            while batch.len() < BATCH_CAP {
+                match rx.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            batch
+        };
+        let n = batch.len() as u64;
+        counters.batches.fetch_add(1, Ordering::Relaxed);
+        counters.messages.fetch_add(n, Ordering::Relaxed);
+        counters.largest.fetch_max(n, Ordering::Relaxed);
+        let (pending, replies): (Vec<Pending>, Vec<_>) =
+            batch.into_iter().map(|j| (j.pending, j.reply)).unzip();
+        let outcomes = commit(&pool, &pending).await;
+        for (reply, outcome) in replies.into_iter().zip(outcomes) {
+            // A sender that went away (its socket closed) is not waiting.
+            let _ = reply.send(outcome);
+        }
     }
 }
 
@@ -153,25 +520,4 @@ async fn refusal(
             "the conversation changed meanwhile; retry",
         ),
     }
-}
-
-async fn existing(
-    pool: &PgPool,
-    conversation_id: Uuid,
-    author: &Author,
-    client_msg_id: &str,
-) -> sqlx::Result<Option<Message>> {
-    let row: Option<MessageRow> = sqlx::query_as(concat!(
-        "SELECT ",
-        showroom_store::message_columns!(),
-        " FROM messages WHERE conversation_id = $1 AND author_kind = $2 \
-         AND author_id IS NOT DISTINCT FROM $3 AND client_msg_id = $4"
-    ))
-    .bind(conversation_id)
-    .bind(author.kind.as_str())
-    .bind(author.id)
-    .bind(client_msg_id)
-    .fetch_optional(pool)
-    .await?;
-    Ok(row.map(Into::into))
 }

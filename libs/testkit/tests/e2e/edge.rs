@@ -316,6 +316,19 @@ async fn bad_frames_and_bad_json_get_clear_errors_and_never_a_crash() -> anyhow:
         .ask(json!({"type": "send", "client_msg_id": "ok", "text": "<img src=x onerror=alert(1)>"}))
         .await?;
     assert_eq!(ok["type"], "ack", "{ok}");
+    // A frame several times the socket's read buffer (1 KiB) is read whole: 4 000 two-byte
+    // characters, about 8 KB on the wire, are stored as sent, and the socket reads on.
+    let big = "é".repeat(4000);
+    let ack = w
+        .ask(json!({"type": "send", "client_msg_id": "big", "text": big}))
+        .await?;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    let stored: String =
+        showroom_store::sqlx::query_scalar("SELECT body FROM messages WHERE client_msg_id = 'big'")
+            .fetch_one(&stack.pool)
+            .await?;
+    assert_eq!(stored, big);
+    assert_eq!(w.ask(json!({"type": "ping"})).await?["type"], "pong");
 
     // The console too.
     let http = Http::new(&stack.base_url);

@@ -31,7 +31,7 @@ use uuid::Uuid;
 use super::order::reached;
 use super::{HELLO_TIMEOUT, Incoming, PROTOCOL_VERSION, next_frame, refused};
 use crate::hub::{Mark, Outbound, Side, Stream};
-use crate::{AppState, internal, transcript};
+use crate::{AppState, internal};
 use showroom_rest::auth::{self, Session};
 use showroom_rest::error::ApiError;
 use showroom_rest::handover;
@@ -180,9 +180,7 @@ pub async fn upgrade(
             "the console connects only from this gateway's own pages",
         ));
     }
-    Ok(ws
-        .max_message_size(super::READ_LIMIT_BYTES)
-        .max_frame_size(super::READ_LIMIT_BYTES)
+    Ok(super::configured(ws)
         .on_upgrade(move |socket| run(state, session, token, socket))
         .into_response())
 }
@@ -222,7 +220,8 @@ async fn run(state: Arc<AppState>, session: Session, token: String, socket: WebS
         Incoming::Frame(Frame::Hello { v }, r#ref) if v == PROTOCOL_VERSION => {
             // The device is present from now on: heartbeat before reading the status.
             state.connected(group, agent_id, device).await;
-            match console.welcome(r#ref.as_deref()).await {
+            // Boxed, as each frame's handling below: an idle socket's task stays small.
+            match Box::pin(console.welcome(r#ref.as_deref())).await {
                 Ok(()) => true,
                 Err(e) => {
                     let _ = replies.send(refused(&e, r#ref.as_deref())).await;
@@ -291,7 +290,7 @@ async fn run(state: Arc<AppState>, session: Session, token: String, socket: WebS
                 Incoming::Frame(f, r#ref) => {
                     // One span per frame: its trace context rides every bus message it causes.
                     let span = tracing::info_span!("console_frame", frame = f.name());
-                    console.handle(f, r#ref.as_deref()).instrument(span).await
+                    Box::pin(console.handle(f, r#ref.as_deref()).instrument(span)).await
                 }
             };
             if let Some(reply) = reply
@@ -603,15 +602,11 @@ impl Console {
                     id: Some(me),
                     name: Some(self.session.agent.display_name()),
                 };
-                let appended = transcript::append(
-                    &self.state.pool,
-                    group,
-                    conversation_id,
-                    &author,
-                    &text,
-                    &client_msg_id,
-                )
-                .await?;
+                let appended = self
+                    .state
+                    .transcript
+                    .append(group, conversation_id, &author, &text, &client_msg_id)
+                    .await?;
                 self.watch(conversation_id);
                 Ok(self
                     .state

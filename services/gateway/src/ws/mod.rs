@@ -14,7 +14,7 @@ pub mod widget;
 
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{Message as WsMessage, WebSocket};
+use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use serde::de::DeserializeOwned;
@@ -43,6 +43,12 @@ pub const MAX_FRAME_BYTES: usize = 16 * 1024;
 /// goes on; past it the gateway does not hold the bytes, answers `too_large` and the socket
 /// closes (see `docs/protocol.md`, "Conventions").
 pub const READ_LIMIT_BYTES: usize = 1 << 20;
+
+/// The read buffer of a socket, allocated when it opens. A socket mostly idles and clients'
+/// frames are small (a `send` is a few hundred bytes): a small buffer keeps an idle socket
+/// small (tungstenite's default is 128 KiB, zero-filled, so resident), and a bigger frame grows
+/// it for that frame.
+pub const READ_BUFFER_BYTES: usize = 1024;
 
 /// How long a client has to say `hello`.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -133,6 +139,16 @@ pub async fn next_frame<T: DeserializeOwned>(
         };
         return parse(text.as_str());
     }
+}
+
+/// The upgrade of either socket with its limits and buffers: frames read up to
+/// [`READ_LIMIT_BYTES`], a [`READ_BUFFER_BYTES`] read buffer, and every frame written at once
+/// (the writer flushes each frame anyway; nothing is held to batch).
+pub fn configured(ws: WebSocketUpgrade) -> WebSocketUpgrade {
+    ws.max_message_size(READ_LIMIT_BYTES)
+        .max_frame_size(READ_LIMIT_BYTES)
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(0)
 }
 
 /// Whether a read failed on a frame over [`READ_LIMIT_BYTES`] (rather than a broken socket).
@@ -336,7 +352,8 @@ pub async fn writer(
             },
             _ = due => {
                 let mut step = Step::default();
-                backfill.fill(&mut order, &mut step).await;
+                // Boxed: the reads' futures are large, and the writer idles most of its life.
+                Box::pin(backfill.fill(&mut order, &mut step)).await;
                 step
             }
         };

@@ -226,24 +226,27 @@ impl Sequencer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hub::Framed;
     use uuid::Uuid;
 
     fn msg(stream: Stream, seq: i64) -> Outbound {
-        Outbound {
+        Framed {
             frame: seq.to_string().into(),
             seq: Some((stream, seq)),
             marks: Vec::new(),
             span: None,
         }
+        .into()
     }
 
     fn reply(marks: Vec<Mark>) -> Outbound {
-        Outbound {
+        Framed {
             frame: "reply".into(),
             seq: None,
             marks,
             span: None,
         }
+        .into()
     }
 
     fn sent(step: &Step) -> Vec<String> {

@@ -31,8 +31,8 @@ use uuid::Uuid;
 
 use super::order::reached;
 use super::{HELLO_TIMEOUT, Incoming, PROTOCOL_VERSION, next_frame, refused};
+use crate::AppState;
 use crate::hub::{Mark, Outbound, Side, Stream};
-use crate::{AppState, transcript};
 use showroom_proto::contact::ClientAddress;
 use showroom_rest::directory::{self, Website};
 use showroom_rest::error::ApiError;
@@ -239,9 +239,7 @@ pub async fn upgrade(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let website = website_for(&state.pool, &key, Some(origin)).await?;
-    Ok(ws
-        .max_message_size(super::READ_LIMIT_BYTES)
-        .max_frame_size(super::READ_LIMIT_BYTES)
+    Ok(super::configured(ws)
         .on_upgrade(move |socket| run(state, website, ip, socket))
         .into_response())
 }
@@ -255,7 +253,8 @@ struct Shopper {
     language: Language,
     visitor: Uuid,
     socket: u64,
-    conversation: Option<Conversation>,
+    /// Boxed: most sockets never chat, and an idle socket keeps only a pointer.
+    conversation: Option<Box<Conversation>>,
     replies: mpsc::Sender<Outbound>,
     /// This socket's own limits (messages, pings).
     limits: SocketLimits,
@@ -305,10 +304,9 @@ async fn run(state: Arc<AppState>, website: Website, ip: Option<ClientAddress>, 
                     replies: replies.clone(),
                     limits: state.limits.socket(),
                 };
-                match s
-                    .welcome(last_seq.unwrap_or(0).max(0), r#ref.as_deref())
-                    .await
-                {
+                // Boxed, like each frame's handling below: an idle socket's task keeps only
+                // what it holds between frames, not the largest future it ever awaits.
+                match Box::pin(s.welcome(last_seq.unwrap_or(0).max(0), r#ref.as_deref())).await {
                     Ok(()) => Some(s),
                     Err(e) => {
                         let _ = replies.send(refused(&e, r#ref.as_deref())).await;
@@ -349,7 +347,7 @@ async fn run(state: Arc<AppState>, website: Website, ip: Option<ClientAddress>, 
                 Incoming::Frame(f, r#ref) => {
                     // One span per frame: its trace context rides every bus message it causes.
                     let span = tracing::info_span!("widget_frame", frame = f.name());
-                    s.handle(f, r#ref.as_deref()).instrument(span).await
+                    Box::pin(s.handle(f, r#ref.as_deref()).instrument(span)).await
                 }
             };
             if let Some(reply) = reply
@@ -376,7 +374,9 @@ impl Shopper {
     }
 
     fn open(&self) -> Option<&Conversation> {
-        self.conversation.as_ref().filter(|c| !c.state.is_closed())
+        self.conversation
+            .as_deref()
+            .filter(|c| !c.state.is_closed())
     }
 
     async fn welcome(&mut self, last_seq: i64, r#ref: Option<&str>) -> Result<(), CommandError> {
@@ -422,7 +422,8 @@ impl Shopper {
         let offline = read::form(pool, self.website.id, FormKind::Offline)
             .await
             .map_err(db)?;
-        let appearance = Appearance::from_stored(&self.website.appearance);
+        // Only the welcome reads the look: the socket does not keep it.
+        let appearance = Appearance::from_stored(&std::mem::take(&mut self.website.appearance));
         // A website that fixes the widget's language speaks it until the shopper chooses.
         match appearance.language {
             LanguageChoice::Auto => {}
@@ -446,7 +447,7 @@ impl Shopper {
             bot: bot.view(language),
             forms: WebsiteForms { pre_chat, offline },
             appearance,
-            conversation: self.conversation.as_ref().map(Into::into),
+            conversation: self.conversation.as_deref().map(Into::into),
             messages,
         })));
         let _ = self
@@ -609,7 +610,7 @@ impl Shopper {
                 // The router's answer may be older than an event the hub routed before this
                 // socket watched the chat (an agent who accepted at once, a retried start).
                 self.follow(c.clone()).await;
-                let now = self.conversation.clone().unwrap_or_else(|| c.clone());
+                let now = self.conversation.as_deref().unwrap_or(&c).clone();
                 // The bot may have written before this socket watched the chat (its greeting
                 // follows the `created` event): whatever is stored now rides the answer, and
                 // the writer drops a live copy of any of it.
@@ -679,15 +680,17 @@ impl Shopper {
                     name: c.shopper.name.clone(),
                 };
                 let conversation_id = c.id;
-                let appended = transcript::append(
-                    &self.state.pool,
-                    self.group(),
-                    conversation_id,
-                    &author,
-                    &text,
-                    &client_msg_id,
-                )
-                .await;
+                let appended = self
+                    .state
+                    .transcript
+                    .append(
+                        self.group(),
+                        conversation_id,
+                        &author,
+                        &text,
+                        &client_msg_id,
+                    )
+                    .await;
                 let appended = match appended {
                     Err(e) if e.code == ErrorCode::ConversationClosed => {
                         self.refresh().await;
@@ -762,7 +765,7 @@ impl Shopper {
                         cmd,
                     )
                     .await?;
-                self.conversation = Some(ended.clone());
+                self.conversation = Some(Box::new(ended.clone()));
                 Ok(Outbound::reply(
                     &ServerFrame::Conversation {
                         conversation: ConversationView::shopper(&ended),
@@ -831,7 +834,7 @@ impl Shopper {
     /// socket.
     async fn follow(&mut self, c: Conversation) {
         self.state.hub.watch(self.socket, c.id);
-        self.conversation = Some(c);
+        self.conversation = Some(Box::new(c));
         self.refresh().await;
     }
 
@@ -839,7 +842,7 @@ impl Shopper {
         if let Some(c) = &self.conversation
             && let Ok(Some(now)) = read::conversation(&self.state.pool, self.group(), c.id).await
         {
-            self.conversation = Some(now);
+            self.conversation = Some(Box::new(now));
         }
     }
 }
