@@ -561,6 +561,90 @@ impl Bus {
         self.follow_decoded(durable, filter, since, tracker, shutdown, json::<T>, handle)
     }
 
+    /// [`Bus::follow_durable_json`] for a handler that takes events in batches: everything the
+    /// consumer has pulled and not yet handled, up to `max` (a pull asks for `max` at a time),
+    /// decoded in order (an undecodable event is skipped). Each event of a batch is
+    /// acknowledged after the handler returns, with progress acks while it runs, so one
+    /// commit can record many events.
+    #[allow(clippy::too_many_arguments)]
+    pub fn follow_durable_json_batches<T, F, Fut>(
+        &self,
+        durable: Durable,
+        filter: Option<String>,
+        since: chrono::DateTime<chrono::Utc>,
+        max: usize,
+        tracker: &tokio_util::task::TaskTracker,
+        shutdown: tokio_util::sync::CancellationToken,
+        handle: F,
+    ) where
+        T: DeserializeOwned + Send + 'static,
+        F: Fn(Vec<T>) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        use futures::{FutureExt, StreamExt};
+
+        let js = self.js.clone();
+        let followed = self.followed.clone();
+        let max = max.max(1);
+        tracker.spawn(async move {
+            let pulled = pull(&js, &followed, durable, filter, since, max, &shutdown);
+            let Some(mut messages) = pulled.await else {
+                return;
+            };
+            let Durable {
+                stream,
+                name: consumer,
+            } = durable;
+            loop {
+                let mut batch = tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    m = messages.next() => match m {
+                        Some(Ok(m)) => vec![m],
+                        Some(Err(e)) => {
+                            tracing::warn!(stream, consumer, error = %e, "consumer error");
+                            continue;
+                        }
+                        None => break,
+                    },
+                };
+                // Everything already pulled joins the batch.
+                while batch.len() < max {
+                    match messages.next().now_or_never() {
+                        Some(Some(Ok(m))) => batch.push(m),
+                        Some(Some(Err(e))) => {
+                            tracing::warn!(stream, consumer, error = %e, "consumer error")
+                        }
+                        _ => break,
+                    }
+                }
+                let mut events = Vec::with_capacity(batch.len());
+                for m in &batch {
+                    match serde_json::from_slice::<T>(&m.payload) {
+                        Ok(event) => events.push(event),
+                        Err(e) => tracing::warn!(stream, consumer, error = %e, subject = %m.subject, "undecodable event skipped"),
+                    }
+                }
+                if !events.is_empty() {
+                    // The handler's work continues the trace of the batch's first event.
+                    let span = tracing::info_span!(
+                        "nats.consume",
+                        messaging.system = "nats",
+                        stream,
+                        consumer,
+                        events = events.len(),
+                    );
+                    trace::follow(&span, batch[0].headers.as_ref());
+                    with_progress(&batch, handle(events).instrument(span)).await;
+                }
+                for m in &batch {
+                    if let Err(e) = m.ack().await {
+                        tracing::warn!(stream, consumer, error = %e, "cannot ack");
+                    }
+                }
+            }
+        });
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn follow_decoded<D, F, Fut>(
         &self,
@@ -576,69 +660,21 @@ impl Bus {
         F: Fn(D) -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = ()> + Send,
     {
-        use async_nats::jetstream::consumer::{self, AckPolicy, DeliverPolicy};
         use futures::StreamExt;
 
         let js = self.js.clone();
         let followed = self.followed.clone();
-        let Durable {
-            stream,
-            name: durable,
-        } = durable;
         tracker.spawn(async move {
-            let start_time = time::OffsetDateTime::from_unix_timestamp_nanos(
-                since.timestamp_nanos_opt().unwrap_or(0) as i128,
-            )
-            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-            let config = consumer::pull::Config {
-                durable_name: Some(durable.into()),
-                ack_policy: AckPolicy::Explicit,
-                deliver_policy: DeliverPolicy::ByStartTime { start_time },
-                ack_wait: ACK_WAIT,
-                filter_subject: filter.unwrap_or_default(),
-                ..Default::default()
+            let pulled = pull(
+                &js, &followed, durable, filter, since, PULL_BATCH, &shutdown,
+            );
+            let Some(mut messages) = pulled.await else {
+                return;
             };
-            let mut waited = false;
-            let mut messages = loop {
-                let attempt = async {
-                    let s = js.get_stream(stream).await.map_err(|e| e.to_string())?;
-                    // A consumer made by an older release keeps its 30 s ack wait: JetStream
-                    // (2.9) refuses to update a consumer that starts at a time, so an operator
-                    // edits it (docs/architecture.md, "Stream sizing").
-                    let c: consumer::PullConsumer = s
-                        .get_or_create_consumer(durable, config.clone())
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    if let Ok(mut f) = followed.lock() {
-                        f.retain(|f| (f.stream, f.durable) != (stream, durable));
-                        f.push(Followed {
-                            stream,
-                            durable,
-                            consumer: c.clone(),
-                        });
-                    }
-                    c.stream()
-                        .max_messages_per_batch(PULL_BATCH)
-                        .expires(PULL_EXPIRES)
-                        .heartbeat(PULL_HEARTBEAT)
-                        .messages()
-                        .await
-                        .map_err(|e| e.to_string())
-                };
-                match attempt.await {
-                    Ok(m) => break m,
-                    Err(e) => {
-                        if !waited {
-                            tracing::info!(stream, durable, reason = %e, "waiting for the stream");
-                            waited = true;
-                        }
-                        tokio::select! {
-                            _ = shutdown.cancelled() => return,
-                            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-                        }
-                    }
-                }
-            };
+            let Durable {
+                stream,
+                name: durable,
+            } = durable;
             loop {
                 let msg = tokio::select! {
                     _ = shutdown.cancelled() => break,
@@ -662,20 +698,8 @@ impl Bus {
                             subject = %msg.subject,
                         );
                         trace::follow(&span, msg.headers.as_ref());
-                        let handled = handle(event).instrument(span);
-                        tokio::pin!(handled);
-                        let mut progress = tokio::time::interval_at(
-                            tokio::time::Instant::now() + PROGRESS_EVERY,
-                            PROGRESS_EVERY,
-                        );
-                        loop {
-                            tokio::select! {
-                                () = &mut handled => break,
-                                _ = progress.tick() => {
-                                    let _ = msg.ack_with(jetstream::AckKind::Progress).await;
-                                }
-                            }
-                        }
+                        with_progress(std::slice::from_ref(&msg), handle(event).instrument(span))
+                            .await;
                     }
                     Err(e) => {
                         tracing::warn!(stream, durable, error = %e, "undecodable event skipped")
@@ -692,6 +716,98 @@ impl Bus {
     pub async fn drain(&self) {
         if let Err(e) = self.client.drain().await {
             tracing::warn!(error = %e, "nats drain failed");
+        }
+    }
+}
+
+/// The pulled messages of a durable consumer, made when missing (waiting for its stream until
+/// `shutdown`, then `None`) and listed for [`Bus::record_backlogs`].
+async fn pull(
+    js: &jetstream::Context,
+    followed: &Arc<std::sync::Mutex<Vec<Followed>>>,
+    durable: Durable,
+    filter: Option<String>,
+    since: chrono::DateTime<chrono::Utc>,
+    batch: usize,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> Option<jetstream::consumer::pull::Stream> {
+    use async_nats::jetstream::consumer::{self, AckPolicy, DeliverPolicy};
+    let Durable {
+        stream,
+        name: durable,
+    } = durable;
+    let start_time = time::OffsetDateTime::from_unix_timestamp_nanos(
+        since.timestamp_nanos_opt().unwrap_or(0) as i128,
+    )
+    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let config = consumer::pull::Config {
+        durable_name: Some(durable.into()),
+        ack_policy: AckPolicy::Explicit,
+        deliver_policy: DeliverPolicy::ByStartTime { start_time },
+        ack_wait: ACK_WAIT,
+        filter_subject: filter.unwrap_or_default(),
+        ..Default::default()
+    };
+    let mut waited = false;
+    loop {
+        let attempt = async {
+            let s = js.get_stream(stream).await.map_err(|e| e.to_string())?;
+            // A consumer made by an older release keeps its 30 s ack wait: JetStream
+            // (2.9) refuses to update a consumer that starts at a time, so an operator
+            // edits it (docs/architecture.md, "Stream sizing").
+            let c: consumer::PullConsumer = s
+                .get_or_create_consumer(durable, config.clone())
+                .await
+                .map_err(|e| e.to_string())?;
+            if let Ok(mut f) = followed.lock() {
+                f.retain(|f| (f.stream, f.durable) != (stream, durable));
+                f.push(Followed {
+                    stream,
+                    durable,
+                    consumer: c.clone(),
+                });
+            }
+            c.stream()
+                .max_messages_per_batch(batch)
+                .expires(PULL_EXPIRES)
+                .heartbeat(PULL_HEARTBEAT)
+                .messages()
+                .await
+                .map_err(|e| e.to_string())
+        };
+        match attempt.await {
+            Ok(m) => return Some(m),
+            Err(e) => {
+                if !waited {
+                    tracing::info!(stream, durable, reason = %e, "waiting for the stream");
+                    waited = true;
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => return None,
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Runs `handled` while telling JetStream every [`PROGRESS_EVERY`] that `messages` are still
+/// being worked on.
+async fn with_progress(
+    messages: &[jetstream::Message],
+    handled: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(handled);
+    let mut progress =
+        tokio::time::interval_at(tokio::time::Instant::now() + PROGRESS_EVERY, PROGRESS_EVERY);
+    loop {
+        tokio::select! {
+            () = &mut handled => return,
+            _ = progress.tick() => {
+                for m in messages {
+                    let _ = m.ack_with(jetstream::AckKind::Progress).await;
+                }
+            }
         }
     }
 }

@@ -51,10 +51,11 @@ pub enum Mark {
 /// One frame for a socket. Message frames carry their position so the socket's writer sends
 /// them in order, once each.
 ///
-/// Boxed: a socket's two queues allocate their first block of slots when the socket opens, so
-/// a queued frame is one pointer wide and an idle socket's queues stay a few hundred bytes.
+/// Behind an `Arc`: a socket's two queues allocate their first block of slots when the socket
+/// opens, so a queued frame is one pointer wide and an idle socket's queues stay a few hundred
+/// bytes; and a frame fanned out to many sockets is shared, not copied for each.
 #[derive(Debug, Clone)]
-pub struct Outbound(Box<Framed>);
+pub struct Outbound(Arc<Framed>);
 
 /// What an [`Outbound`] holds.
 #[derive(Debug, Clone)]
@@ -72,7 +73,7 @@ pub struct Framed {
 
 impl From<Framed> for Outbound {
     fn from(f: Framed) -> Self {
-        Self(Box::new(f))
+        Self(Arc::new(f))
     }
 }
 

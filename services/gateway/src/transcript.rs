@@ -361,7 +361,8 @@ struct Counters {
 
 struct Job {
     pending: Pending,
-    reply: oneshot::Sender<Outcome>,
+    /// The outcome, with the message handed back (a refusal is explained from it).
+    reply: oneshot::Sender<(Outcome, Pending)>,
 }
 
 /// The gateway's group-committing transcript writer: a handle on a queue that a few writer
@@ -419,17 +420,11 @@ impl Writer {
         let (reply, answer) = oneshot::channel();
         let gone = || CommandError::new(ErrorCode::Unavailable, "the gateway is stopping; retry");
         self.queue
-            .send(Job {
-                pending: pending.clone(),
-                reply,
-            })
+            .send(Job { pending, reply })
             .await
             .map_err(|_| gone())?;
-        answer
-            .await
-            .map_err(|_| gone())?
-            .settle(&self.pool, &pending)
-            .await
+        let (outcome, pending) = answer.await.map_err(|_| gone())?;
+        outcome.settle(&self.pool, &pending).await
     }
 
     /// Batch sizes so far.
@@ -475,9 +470,9 @@ async fn write(
         let (pending, replies): (Vec<Pending>, Vec<_>) =
             batch.into_iter().map(|j| (j.pending, j.reply)).unzip();
         let outcomes = commit(&pool, &pending).await;
-        for (reply, outcome) in replies.into_iter().zip(outcomes) {
+        for ((reply, outcome), p) in replies.into_iter().zip(outcomes).zip(pending) {
             // A sender that went away (its socket closed) is not waiting.
-            let _ = reply.send(outcome);
+            let _ = reply.send((outcome, p));
         }
     }
 }
