@@ -221,6 +221,10 @@ pub async fn dead_letters(
 /// `webhook-id` / `Message-ID`), for a whole new round of the retry schedule. Its destination
 /// must be enabled (re-enable one that a 410 Gone turned off first).
 pub async fn redeliver(pool: &PgPool, group: Uuid, r: Redeliver) -> Result<Delivery, CommandError> {
+    // The row stays locked until the answer is read: a worker claims with `SKIP LOCKED`, so
+    // the answer shows the delivery as this command left it (pending), not as a worker that
+    // took it at once already made it.
+    let mut tx = pool.begin().await.map_err(db_error)?;
     let done = sqlx::query(
         "UPDATE crm_deliveries d SET status = 'pending', retry_step = 0, next_attempt_at = now(), \
          claim_id = NULL, updated_at = now() \
@@ -230,7 +234,7 @@ pub async fn redeliver(pool: &PgPool, group: Uuid, r: Redeliver) -> Result<Deliv
     )
     .bind(r.delivery_id)
     .bind(group)
-    .execute(pool)
+    .execute(&mut *tx)
     .await
     .map_err(db_error)?;
     let why: Option<(String, bool, Option<DateTime<Utc>>)> = sqlx::query_as(
@@ -239,7 +243,7 @@ pub async fn redeliver(pool: &PgPool, group: Uuid, r: Redeliver) -> Result<Deliv
     )
     .bind(r.delivery_id)
     .bind(group)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *tx)
     .await
     .map_err(db_error)?;
     let Some((status, enabled, deleted_at)) = why else {
@@ -258,10 +262,11 @@ pub async fn redeliver(pool: &PgPool, group: Uuid, r: Redeliver) -> Result<Deliv
         return Err(CommandError::new(ErrorCode::NotAllowed, message));
     }
     tracing::info!(delivery = %r.delivery_id, "dead letter put back for delivery");
-    let d = delivery(pool, r.delivery_id)
+    let d = delivery(&mut *tx, r.delivery_id)
         .await
         .map_err(db_error)?
         .ok_or_else(|| CommandError::new(ErrorCode::NotFound, "no such delivery"))?;
+    tx.commit().await.map_err(db_error)?;
     let mut list = with_logs(pool, vec![d]).await.map_err(db_error)?;
     list.pop()
         .ok_or_else(|| CommandError::new(ErrorCode::NotFound, "no such delivery"))
