@@ -5,6 +5,8 @@
 //! - [`Bus`]: a connected client and its JetStream context; publish, request, streams, durable
 //!   consumers (each event handled in a span that continues the publisher's trace), and the
 //!   backlogs of those consumers for `/metrics`.
+//! - [`Live`]: a stream followed from now on by one replica (the gateways' fan-out), which
+//!   outlives the NATS node of its consumer.
 //! - [`trace`]: W3C trace context carried in NATS headers.
 //! - [`endpoint`]: serve a request subject as an endpoint of the NATS service API, so `$SRV`
 //!   discovery lists it, with tenant checks and typed replies.
@@ -93,6 +95,156 @@ struct Followed {
     stream: &'static str,
     durable: &'static str,
     consumer: jetstream::consumer::PullConsumer,
+}
+
+/// A stream followed from a point on ([`Bus::follow_live`]) through a consumer of its own (one
+/// replica, in memory, acknowledging nothing), which it makes again after the last event it
+/// handed out whenever the consumer fails or stalls.
+///
+/// Such a consumer lives on one NATS node. When that node dies, the client's own recovery is
+/// not enough: after a reconnect it asks for the consumer's info with retries of 5 s each and
+/// delivers nothing for about 45 s, and a consumer that vanished under a connected client is
+/// noticed only after missed heartbeats. So a pull lasts [`LIVE_EXPIRES`]; a quiet spell of
+/// [`LIVE_QUIET`] asks the server whether the consumer still exists and has nothing
+/// undelivered; a gap in the consumer's delivery count, an error or a failed check makes a new
+/// consumer from the next stream sequence. Events resume a few seconds after a node dies,
+/// each once and in order, for one small request per stream every few seconds.
+pub struct Live {
+    js: jetstream::Context,
+    stream: &'static str,
+    filter: String,
+    /// The stream sequence of the last event handed out (or of the stream's end at start).
+    last: u64,
+    /// The current consumer's delivery count of the last event it gave.
+    delivered: u64,
+    /// How many times the consumer was made again.
+    remade: u64,
+    consumer: Option<(
+        jetstream::consumer::PullConsumer,
+        jetstream::consumer::pull::Stream,
+    )>,
+}
+
+/// How long a [`Live`] follower hears nothing before it checks its consumer.
+pub const LIVE_QUIET: Duration = Duration::from_secs(3);
+
+impl Live {
+    /// How many times the consumer was made again (after a failure or a stall).
+    pub fn remade(&self) -> u64 {
+        self.remade
+    }
+
+    /// The next event; waits (making the consumer again as needed) until there is one.
+    pub async fn next(&mut self) -> jetstream::Message {
+        use futures::StreamExt;
+        let mut pause = Duration::from_millis(100);
+        loop {
+            let Some((consumer, messages)) = self.consumer.as_mut() else {
+                let made = live_consumer(&self.js, self.stream, &self.filter, self.last).await;
+                match made {
+                    Ok(c) => {
+                        self.consumer = Some(c);
+                        self.delivered = 0;
+                        pause = Duration::from_millis(100);
+                    }
+                    Err(e) => {
+                        tracing::warn!(stream = self.stream, error = %e, "cannot follow yet");
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_secs(2));
+                    }
+                }
+                continue;
+            };
+            let failure = match tokio::time::timeout(LIVE_QUIET, messages.next()).await {
+                Ok(Some(Ok(m))) => {
+                    let Ok((count, seq)) =
+                        m.info().map(|i| (i.consumer_sequence, i.stream_sequence))
+                    else {
+                        continue;
+                    };
+                    if count != self.delivered + 1 {
+                        format!("delivery {count} after {}", self.delivered)
+                    } else {
+                        self.delivered = count;
+                        if seq <= self.last {
+                            continue; // handed out before the consumer was made again
+                        }
+                        self.last = seq;
+                        return m;
+                    }
+                }
+                Ok(Some(Err(e))) => e.to_string(),
+                Ok(None) => "the consumer's stream ended".to_string(),
+                Err(_quiet) => {
+                    let checked = tokio::time::timeout(LIVE_QUIET, consumer.get_info()).await;
+                    match checked {
+                        // Nothing waiting and nothing sent that did not arrive: quiet, healthy.
+                        Ok(Ok(i))
+                            if i.num_pending == 0
+                                && i.delivered.consumer_sequence <= self.delivered =>
+                        {
+                            continue;
+                        }
+                        Ok(Ok(i)) => format!(
+                            "stalled with {} undelivered, {} sent, {} arrived",
+                            i.num_pending, i.delivered.consumer_sequence, self.delivered
+                        ),
+                        Ok(Err(e)) => e.to_string(),
+                        Err(_) => "the consumer does not answer".to_string(),
+                    }
+                }
+            };
+            tracing::warn!(stream = self.stream, error = %failure, after = self.last,
+                "live consumer failed; following again after the last event");
+            // The old one goes by itself once nobody pulls (its inactivity threshold).
+            self.consumer = None;
+            self.remade += 1;
+        }
+    }
+}
+
+/// A new consumer of `stream` from the event after `last`, and its messages.
+async fn live_consumer(
+    js: &jetstream::Context,
+    stream: &'static str,
+    filter: &str,
+    last: u64,
+) -> Result<
+    (
+        jetstream::consumer::PullConsumer,
+        jetstream::consumer::pull::Stream,
+    ),
+    BusError,
+> {
+    let failed = |e: &dyn std::fmt::Display| BusError::Stream {
+        name: stream,
+        reason: format!("cannot follow: {e}"),
+    };
+    let config = jetstream::consumer::pull::Config {
+        deliver_policy: jetstream::consumer::DeliverPolicy::ByStartSequence {
+            start_sequence: last + 1,
+        },
+        ack_policy: jetstream::consumer::AckPolicy::None,
+        filter_subject: filter.to_string(),
+        inactive_threshold: Duration::from_secs(10),
+        num_replicas: 1,
+        memory_storage: true,
+        ..Default::default()
+    };
+    // Briefer than a request's own timeout: while NATS elects a new leader, try again sooner.
+    let consumer = tokio::time::timeout(LIVE_QUIET, js.create_consumer_on_stream(config, stream))
+        .await
+        .map_err(|e| failed(&e))?
+        .map_err(|e| failed(&e))?;
+    let messages = consumer
+        .stream()
+        .max_messages_per_batch(500)
+        .expires(LIVE_EXPIRES)
+        .heartbeat(LIVE_EXPIRES / 2)
+        .messages()
+        .await
+        .map_err(|e| failed(&e))?;
+    Ok((consumer, messages))
 }
 
 /// A serialized event kept until it is published (a transactional outbox row).
@@ -329,6 +481,29 @@ impl Bus {
                 Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
             }
         }
+    }
+
+    /// Follows the subjects of `stream` matching `filter` (all when empty) from now on: every
+    /// event once, in stream order, for a replica's own use (the gateways' fan-out to their
+    /// sockets). See [`Live`].
+    pub async fn follow_live(
+        &self,
+        stream: &'static str,
+        filter: String,
+        wait: Duration,
+    ) -> Result<Live, BusError> {
+        let s = self.stream(stream, wait).await?;
+        let mut live = Live {
+            js: self.js.clone(),
+            stream,
+            filter,
+            last: s.cached_info().state.last_sequence,
+            delivered: 0,
+            remade: 0,
+            consumer: None,
+        };
+        live.consumer = Some(live_consumer(&live.js, stream, &live.filter, live.last).await?);
+        Ok(live)
     }
 
     /// Publishes a durable event to JetStream and waits for its acknowledgement. The envelope
@@ -828,6 +1003,9 @@ pub const PULL_BATCH: usize = 8;
 /// that died is noticed and sent again within seconds.
 const PULL_EXPIRES: Duration = Duration::from_secs(5);
 const PULL_HEARTBEAT: Duration = Duration::from_secs(2);
+/// The longest pull of a [`Bus::follow_live`] consumer, which asks for an idle heartbeat of
+/// half of it.
+pub const LIVE_EXPIRES: Duration = Duration::from_secs(2);
 
 /// Decodes an envelope from a payload.
 pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<Envelope<T>, BusError> {

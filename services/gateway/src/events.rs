@@ -1,11 +1,11 @@
 //! Following the bus: each replica reads the conversation, message (customer and internal),
-//! internal chat and presence streams from "now" with ordered consumers, and the typing
+//! internal chat and presence streams from "now" with ordered consumers (`Bus::follow_live`,
+//! made again after the last event when one fails, e.g. with its NATS node), and the typing
 //! signals, and hands them to its hub.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
 use futures::StreamExt;
 use showroom_bus::Bus;
 use showroom_proto::conversation::ConversationEvent;
@@ -37,44 +37,27 @@ where
     T: serde::de::DeserializeOwned + Send + 'static,
     F: Fn(&Hub, Uuid, T) + Send + Sync + 'static,
 {
-    let s = bus.stream(stream, STREAM_WAIT).await?;
-    let config = OrderedConfig {
-        deliver_policy: DeliverPolicy::New,
-        filter_subject: filter,
-        ..Default::default()
-    };
-    let mut messages = s.create_consumer(config).await?.messages().await?;
+    let mut messages = bus.follow_live(stream, filter, STREAM_WAIT).await?;
     tracker.spawn(async move {
         loop {
-            let msg = tokio::select! {
+            let m = tokio::select! {
                 _ = shutdown.cancelled() => break,
                 m = messages.next() => m,
             };
-            match msg {
-                Some(Ok(m)) => match showroom_bus::decode::<T>(&m.payload) {
-                    Ok(env) => {
-                        // The fan-out continues the publisher's trace; a socket's write of a
-                        // message frame is a child of this span (`ws::writer`).
-                        let span = tracing::info_span!(
-                            "nats.fanout",
-                            messaging.system = "nats",
-                            stream,
-                            subject = %m.subject,
-                        );
-                        showroom_bus::trace::follow(&span, m.headers.as_ref());
-                        span.in_scope(|| deliver(&hub, env.tenant, env.data));
-                    }
-                    Err(e) => tracing::warn!(stream, error = %e, "undecodable event skipped"),
-                },
-                Some(Err(e)) => {
-                    // The ordered consumer recreates itself; keep reading.
-                    tracing::warn!(stream, error = %e, "stream read error");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
+            match showroom_bus::decode::<T>(&m.payload) {
+                Ok(env) => {
+                    // The fan-out continues the publisher's trace; a socket's write of a
+                    // message frame is a child of this span (`ws::writer`).
+                    let span = tracing::info_span!(
+                        "nats.fanout",
+                        messaging.system = "nats",
+                        stream,
+                        subject = %m.subject,
+                    );
+                    showroom_bus::trace::follow(&span, m.headers.as_ref());
+                    span.in_scope(|| deliver(&hub, env.tenant, env.data));
                 }
-                None => {
-                    tracing::error!(stream, "event stream ended");
-                    break;
-                }
+                Err(e) => tracing::warn!(stream, error = %e, "undecodable event skipped"),
             }
         }
     });
