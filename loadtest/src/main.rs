@@ -20,11 +20,17 @@
 //! whether the memory returns after the peak, and many sockets over several gateway processes
 //! with ping and send round trips. Its client processes (`sockets-client`) and the baseline
 //! server (`sockets-baseline`) are this binary too.
+//!
+//! `soak`: a dealer group's day compressed into minutes on every service as processes of its
+//! own (200 rooftops, 2 000 agents, shoppers arriving at random, chatting, transferred, missed
+//! and turned into leads): per minute, messages per second, the p50 and p99 of shopper → agent
+//! beside a bare NATS request/reply, each process's RSS beside the first minute's, and errors.
 
 mod leads;
 mod messages;
 mod presence;
 mod routing;
+mod soak;
 mod sockets;
 
 use std::process::ExitCode;
@@ -36,6 +42,34 @@ pub(crate) fn flag(args: &[String], name: &str, default: usize) -> usize {
         .and_then(|i| args.get(i + 1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// A process's resident set in bytes (`VmRSS` of `/proc/<pid>/status`).
+pub(crate) fn rss(pid: u32) -> anyhow::Result<u64> {
+    use anyhow::Context;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status"))?;
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .context("no VmRSS")?;
+    Ok(kb * 1024)
+}
+
+/// p50 and p99 of microsecond samples, in milliseconds (NaN without samples).
+pub(crate) fn percentiles(samples: &[u64]) -> anyhow::Result<(f64, f64)> {
+    if samples.is_empty() {
+        return Ok((f64::NAN, f64::NAN));
+    }
+    let mut h = hdrhistogram::Histogram::<u64>::new(3)?;
+    for s in samples {
+        h.record(*s)?;
+    }
+    Ok((
+        h.value_at_quantile(0.50) as f64 / 1000.0,
+        h.value_at_quantile(0.99) as f64 / 1000.0,
+    ))
 }
 
 /// Sets each of `agents` Available through presence (their chosen status).
@@ -76,9 +110,10 @@ async fn main() -> ExitCode {
         Some("sockets") => sockets::run(sockets::Options::parse(&args[1..])).await,
         Some("sockets-client") => sockets::client(&args[1..]).await,
         Some("sockets-baseline") => sockets::baseline_server().await,
+        Some("soak") => soak::run(soak::Options::parse(&args[1..])).await,
         Some(other) => {
             eprintln!(
-                "unknown benchmark `{other}`; available: messages, presence, routing, leads, sockets"
+                "unknown benchmark `{other}`; available: messages, presence, routing, leads, sockets, soak"
             );
             return ExitCode::from(2);
         }

@@ -13,7 +13,7 @@ use showroom_proto::conversation::{Conversation, ConversationCommand, StartConve
 use showroom_proto::presence::Heartbeat;
 use showroom_proto::{Envelope, Reply, v1};
 use showroom_store::sqlx;
-use showroom_testkit::{Service, Stack, Tenant};
+use showroom_testkit::{Service, Stack, Tenant, Tuning};
 use uuid::Uuid;
 
 /// What to run.
@@ -90,7 +90,13 @@ fn summary(name: &str, runs: Vec<Figures>) -> (String, f64, f64, f64) {
 /// Runs the benchmark and prints its report.
 pub async fn run(o: Options) -> anyhow::Result<()> {
     eprintln!("starting real servers (Postgres with fsync) and the seven services…");
-    let mut stack = Stack::start_durable().await?;
+    // Each service with the product's own pool (`SHOWROOM_MAX_DB_CONNECTIONS`, default 10), as
+    // the baseline has a connection per request in flight.
+    let tuning = Tuning {
+        max_db_connections: showroom_config::Common::with_admin_port(0).max_db_connections,
+        ..Tuning::default()
+    };
+    let mut stack = Stack::start_durable_tuned(tuning, false).await?;
     let t = Tenant::seed(&stack.pool, "Routing Bench", 19).await?;
     let agents: Vec<Uuid> = t.agents.iter().map(|(id, _)| *id).collect();
     // Room for every chat of the run: each stays offered to everyone.
@@ -169,6 +175,9 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     // Baselines: the durable write of a decision straight in Postgres (the conversation and
     // one outbox row in one transaction), and a bare NATS request/reply.
     let pool = showroom_store::connect(&stack.pg.url, o.concurrency as u32).await?;
+    sqlx::query("CREATE TABLE bench_outbox (LIKE conversation_outbox INCLUDING ALL)")
+        .execute(&pool)
+        .await?;
     let raw_pg = {
         let (pool, t) = (pool.clone(), t.clone());
         move |_: usize| {
@@ -189,10 +198,13 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
                 .bind([id])
                 .execute(&mut *tx)
                 .await?;
-                sqlx::query("INSERT INTO conversation_outbox (id, subject, payload) VALUES ($1, 'bench', '\\x00')")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
+                // A table like the router's outbox, which its relay does not read.
+                sqlx::query(
+                    "INSERT INTO bench_outbox (id, subject, payload) VALUES ($1, 'bench', '\\x00')",
+                )
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
                 tx.commit().await?;
                 Ok(())
             }

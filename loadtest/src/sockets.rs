@@ -23,7 +23,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use futures::{SinkExt, StreamExt};
-use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use showroom_store::sqlx;
@@ -94,18 +93,6 @@ fn client_config() -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(4096)
         .write_buffer_size(0)
-}
-
-/// A process's resident set in bytes.
-fn rss(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .with_context(|| format!("reading /proc/{pid}/status"))?;
-    let kb = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .context("no VmRSS")?;
-    Ok(kb * 1024)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -574,10 +561,10 @@ async fn start_baseline() -> anyhow::Result<(Child, String)> {
 /// Waits for a process's RSS to settle (no change over 2 s beyond 1%, at most `max`); returns it.
 async fn settled_rss(pid: u32, max: Duration) -> anyhow::Result<u64> {
     let until = Instant::now() + max;
-    let mut last = rss(pid)?;
+    let mut last = crate::rss(pid)?;
     loop {
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let now = rss(pid)?;
+        let now = crate::rss(pid)?;
         if now.abs_diff(last) * 100 <= last || Instant::now() >= until {
             return Ok(now);
         }
@@ -610,20 +597,6 @@ struct Many {
     started: u64,
     errors: u64,
     rss_per_gateway: Vec<f64>,
-}
-
-fn percentiles(samples: &[u64]) -> anyhow::Result<(f64, f64)> {
-    if samples.is_empty() {
-        return Ok((f64::NAN, f64::NAN));
-    }
-    let mut h = Histogram::<u64>::new(3)?;
-    for s in samples {
-        h.record(*s)?;
-    }
-    Ok((
-        h.value_at_quantile(0.5) as f64 / 1000.0,
-        h.value_at_quantile(0.99) as f64 / 1000.0,
-    ))
 }
 
 /// The allocator's settings of this process's environment (`_RJEM_MALLOC_CONF`), passed on to
@@ -790,7 +763,7 @@ async fn many(
     }
     let mut rss_per_gateway = Vec::new();
     for g in &gateways {
-        rss_per_gateway.push(rss(g.pid().context("gateway pid")?)? as f64);
+        rss_per_gateway.push(crate::rss(g.pid().context("gateway pid")?)? as f64);
     }
     for e in all.examples.iter().take(5) {
         eprintln!("  error: {e}");
@@ -800,8 +773,8 @@ async fn many(
     for a in agents {
         a.abort();
     }
-    let (ping_p50_ms, ping_p99_ms) = percentiles(&all.pings)?;
-    let (ack_p50_ms, ack_p99_ms) = percentiles(&all.acks)?;
+    let (ping_p50_ms, ping_p99_ms) = crate::percentiles(&all.pings)?;
+    let (ack_p50_ms, ack_p99_ms) = crate::percentiles(&all.acks)?;
     Ok(Many {
         opened,
         ping_p50_ms,

@@ -223,6 +223,15 @@ impl Fleet {
             .collect()
     }
 
+    /// Every running replica's process id, as (service, replica index, pid), e.g. to read its
+    /// memory from `/proc/<pid>/status`. A killed replica is left out until it is started again.
+    pub fn pids(&self) -> Vec<(Service, usize, u32)> {
+        self.replicas
+            .iter()
+            .filter_map(|r| Some((r.service, r.index, r.child.as_ref()?.id()?)))
+            .collect()
+    }
+
     /// The gateways' base URLs (`http://127.0.0.1:PORT`), replica by replica.
     pub fn gateway_urls(&self) -> Vec<String> {
         self.replicas

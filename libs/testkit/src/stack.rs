@@ -85,6 +85,8 @@ pub struct Tuning {
     /// The gateways' limits (the product's defaults; a load test raises the ones its one
     /// address and fast sockets would meet: [`LimitsConfig::for_load_tests`]).
     pub limits: LimitsConfig,
+    /// Each service's Postgres connections (5 in tests; the product's default is 10).
+    pub max_db_connections: u32,
 }
 
 impl Default for Tuning {
@@ -93,6 +95,7 @@ impl Default for Tuning {
             heartbeat_secs: 60,
             device_ttl_secs: 90,
             limits: LimitsConfig::default(),
+            max_db_connections: 5,
         }
     }
 }
@@ -347,7 +350,7 @@ impl Stack {
             database_url: Secret::new(self.database_url()),
             admin_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             run_migrations: false,
-            max_db_connections: 5,
+            max_db_connections: self.tuning.max_db_connections,
             stream_replicas: 1,
         }
     }

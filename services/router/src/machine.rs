@@ -419,14 +419,7 @@ impl Machine {
         request: Uuid,
         cmd: StartConversation,
     ) -> Result<Conversation, CommandError> {
-        let began = Instant::now();
-        if let Some(made) = read::conversation(&self.pool, group, request)
-            .await
-            .map_err(db_error)?
-        {
-            return Ok(made);
-        }
-        decided(began, self.start_chat(group, request, cmd).await)
+        decided(Instant::now(), self.start_chat(group, request, cmd).await)
     }
 
     async fn start_chat(
@@ -516,7 +509,7 @@ impl Machine {
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $16, \
                     (SELECT p.id FROM conversations p WHERE p.website_id = $3 AND p.visitor_id = $6 ORDER BY p.created_at DESC LIMIT 1), \
                     CASE WHEN $13 THEN now() END, CASE WHEN $13 THEN 'system' END, $17, $18, $19, $20, $21, $22) \
-                ON CONFLICT (website_id, visitor_id) WHERE state IN ('bot', 'incoming', 'active') DO NOTHING RETURNING id), \
+                ON CONFLICT DO NOTHING RETURNING id), \
              p AS (INSERT INTO participants (conversation_id, kind, participant_id, left_at) \
                 SELECT id, 'shopper', $6, CASE WHEN $13 THEN now() END FROM c), \
              t AS (INSERT INTO conversation_timers (conversation_id, kind, group_id, due_at) \
@@ -556,6 +549,14 @@ impl Machine {
         .map_err(db_error)?;
         if inserted.is_none() {
             drop(tx);
+            // A retried start (its id is the request's) gets the chat it made; any other
+            // conflict is the visitor's open chat (`conversations_one_open`), which it gets.
+            if let Some(made) = read::conversation(&self.pool, group, id)
+                .await
+                .map_err(db_error)?
+            {
+                return Ok(made);
+            }
             return self
                 .open_for(group, cmd.website_id, cmd.visitor_id)
                 .await?
@@ -781,9 +782,13 @@ impl Machine {
             // Overflow at once: the covering team is in the pool from the start.
             team = overflow;
         }
+        // No connection is held while presence answers: the members' query takes one from
+        // the pool and gives it back (at C decisions in flight, a held connection made the
+        // pool the limit).
+        drop(conn);
         let mut pool = self
             .pool(
-                &mut conn,
+                &self.pool,
                 group,
                 Some(dept.id),
                 team,
@@ -797,7 +802,7 @@ impl Machine {
             team = overflow;
             pool = self
                 .pool(
-                    &mut conn,
+                    &self.pool,
                     group,
                     Some(dept.id),
                     team,

@@ -42,9 +42,9 @@ type WaitingRow = (String, Uuid, Option<Uuid>, Vec<Uuid>, Vec<Uuid>);
 impl Machine {
     /// Members of the department (and of `team`, when the chat is routed or overflowed to
     /// one), with what presence says about them for `purpose`.
-    pub(crate) async fn pool(
+    pub(crate) async fn pool<'c>(
         &self,
-        db: &mut PgConnection,
+        db: impl sqlx::PgExecutor<'c>,
         group: Uuid,
         department: Option<Uuid>,
         team: Option<Uuid>,
@@ -65,7 +65,7 @@ impl Machine {
         .bind(team)
         .bind(group)
         .bind(exclude)
-        .fetch_all(&mut *db)
+        .fetch_all(db)
         .await?;
         if rows.is_empty() {
             return Ok(Pool::default());
@@ -171,7 +171,14 @@ impl Machine {
             }
         }
         let pool = self
-            .pool(tx, group, Some(department_id), team, None, Purpose::NewChat)
+            .pool(
+                &mut *tx,
+                group,
+                Some(department_id),
+                team,
+                None,
+                Purpose::NewChat,
+            )
             .await?;
         if pool.silent {
             // Nothing is known: the offers stay as they are; look again soon.

@@ -96,9 +96,11 @@ impl Machine {
                 else {
                     return Err(CommandError::new(ErrorCode::NotFound, "no such department"));
                 };
+                // The presence query below needs no database connection.
+                drop(conn);
                 let pool = self
                     .pool(
-                        &mut conn,
+                        &self.pool,
                         group,
                         Some(d),
                         None,
