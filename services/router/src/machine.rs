@@ -57,6 +57,19 @@ fn closing_event(state: ConversationState) -> ConversationEventKind {
 
 /// Records a routing decision (`start` or `route`): its outcome, the state the chat is in
 /// after it (`bot`, `incoming`, `offline`, ...) or `refused`, and how long it took from `began`.
+/// The answer to an accept of a chat another agent holds.
+fn taken() -> CommandError {
+    CommandError::new(
+        ErrorCode::AlreadyTaken,
+        "another agent took this chat first",
+    )
+}
+
+/// The answer to an accept of a chat that ended.
+fn closed() -> CommandError {
+    CommandError::new(ErrorCode::ConversationClosed, "this chat has ended")
+}
+
 fn decided(
     began: Instant,
     result: Result<Conversation, CommandError>,
@@ -869,6 +882,38 @@ impl Machine {
         group: Uuid,
         cmd: AcceptConversation,
     ) -> Result<Conversation, CommandError> {
+        // A chat offered to many agents is accepted by one; the others' accepts mostly come
+        // after that one committed. One plain read answers them, without a transaction that
+        // locks the agent and waits on the chat's row (in the soak, ~5 lost accepts per chat
+        // made the router the limit: `loadtest/README.md`). A chat still waiting, or taken
+        // meanwhile, goes the whole way below.
+        let now: Option<(String, Option<Uuid>)> = sqlx::query_as(
+            "SELECT state, agent_id FROM conversations WHERE id = $1 AND group_id = $2",
+        )
+        .bind(cmd.conversation_id)
+        .bind(group)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        match now {
+            None => {
+                return Err(CommandError::new(
+                    ErrorCode::NotFound,
+                    "no such conversation",
+                ));
+            }
+            Some((state, agent)) if state == ConversationState::Active.as_str() => {
+                if agent != Some(cmd.agent_id) {
+                    return Err(taken());
+                }
+                // A retried accept of one's own chat: answered as it is.
+                return self.snapshot(group, cmd.conversation_id).await;
+            }
+            Some((state, _)) if ConversationState::parse(&state).is_some_and(|s| s.is_closed()) => {
+                return Err(closed());
+            }
+            Some(_) => {}
+        }
         let mut staged = Staged::default();
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         // An agent holds at most their maximum of chats (capped by the department's), however
@@ -923,14 +968,8 @@ impl Machine {
                 {
                     Ok(current)
                 }
-                ConversationState::Active => Err(CommandError::new(
-                    ErrorCode::AlreadyTaken,
-                    "another agent took this chat first",
-                )),
-                s if s.is_closed() => Err(CommandError::new(
-                    ErrorCode::ConversationClosed,
-                    "this chat has ended",
-                )),
+                ConversationState::Active => Err(taken()),
+                s if s.is_closed() => Err(closed()),
                 _ => Err(CommandError::new(
                     ErrorCode::NotAllowed,
                     "you do not cover this chat's department",

@@ -182,7 +182,7 @@ async fn two_agents_accepting_at_once_exactly_one_gets_it() -> anyhow::Result<()
         a.recv_type("offer").await?;
         b.recv_type("offer").await?;
         let frame = json!({"type": "accept", "conversation_id": conv});
-        let (ra, rb) = tokio::join!(a.ask(frame.clone()), b.ask(frame));
+        let (ra, rb) = tokio::join!(a.ask(frame.clone()), b.ask(frame.clone()));
         let (ra, rb) = (ra?, rb?);
         let mut kinds = vec![
             ra["type"].as_str().unwrap().to_string(),
@@ -207,7 +207,22 @@ async fn two_agents_accepting_at_once_exactly_one_gets_it() -> anyhow::Result<()
             assigned.0.map(|u| u.to_string()).as_deref(),
             winner["conversation"]["agent"]["id"].as_str()
         );
+        // Later accepts are answered from the chat's state: taken for the other agent, the
+        // same chat for its agent (a retry), ended once it ended.
+        let a_won = ra["type"] == "accepted";
+        let (won, lost) = if a_won {
+            (&mut a, &mut b)
+        } else {
+            (&mut b, &mut a)
+        };
+        let late = lost.ask(frame.clone()).await?;
+        assert_eq!(late["code"], "already_taken", "{late}");
+        let again = won.ask(frame.clone()).await?;
+        assert_eq!(again["type"], "accepted", "{again}");
+        assert_eq!(again["conversation"]["id"], conv.as_str());
         w.ask(json!({"type": "end"})).await?;
+        let ended = lost.ask(frame).await?;
+        assert_eq!(ended["code"], "conversation_closed", "{ended}");
     }
     stack.stop().await
 }
