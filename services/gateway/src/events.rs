@@ -1,7 +1,8 @@
 //! Following the bus: each replica reads the conversation, message (customer and internal),
-//! internal chat and presence streams from "now" with ordered consumers (`Bus::follow_live`,
-//! made again after the last event when one fails, e.g. with its NATS node), and the typing
-//! signals, and hands them to its hub.
+//! internal chat and presence streams from "now", each through a consumer of its own
+//! (`Bus::follow_live`: every event once and in order, the consumer made again after the last
+//! event when it fails, e.g. with its NATS node), and the typing signals, and hands them to its
+//! hub.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -55,8 +55,6 @@ fn closing_event(state: ConversationState) -> ConversationEventKind {
     }
 }
 
-/// Records a routing decision (`start` or `route`): its outcome, the state the chat is in
-/// after it (`bot`, `incoming`, `offline`, ...) or `refused`, and how long it took from `began`.
 /// The answer to an accept of a chat another agent holds.
 fn taken() -> CommandError {
     CommandError::new(
@@ -70,6 +68,8 @@ fn closed() -> CommandError {
     CommandError::new(ErrorCode::ConversationClosed, "this chat has ended")
 }
 
+/// Records a routing decision (`start` or `route`): its outcome, the state the chat is in
+/// after it (`bot`, `incoming`, `offline`, ...) or `refused`, and how long it took from `began`.
 fn decided(
     began: Instant,
     result: Result<Conversation, CommandError>,
