@@ -4,9 +4,18 @@
 //! and `nats micro ls` list it) and runs each endpoint as a tracked task that stops taking
 //! requests when the shutdown token is cancelled. Every request is an [`Envelope`] whose tenant
 //! must match the group token of the subject it came on; every reply is a [`Reply`].
+//!
+//! Each endpoint admits at most [`Admission::in_flight`] requests at once and lets at most
+//! [`Admission::waiting`] more wait, each for at most [`Admission::wait`]. A request beyond that,
+//! or one that waited too long, is answered `unavailable` ("busy") at once without running, so a
+//! replica that falls behind sheds load instead of piling up work its callers stopped waiting
+//! for (the gateway waits 5 s), and its memory stays bounded. Requests shed are counted in
+//! `showroom_requests_shed_total` by `endpoint` and `reason` (`queue_full`, `waited_too_long`).
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use async_nats::service::{Service, ServiceExt};
 use futures::StreamExt;
@@ -14,6 +23,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use showroom_proto::v1::group_of;
 use showroom_proto::{CommandError, Envelope, ErrorCode, Reply};
+use showroom_telemetry::metrics::names;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
@@ -21,12 +32,39 @@ use uuid::Uuid;
 
 use crate::{Bus, BusError, trace};
 
+/// How many requests one endpoint of one replica runs and queues (module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admission {
+    /// Requests running at once.
+    pub in_flight: usize,
+    /// Requests waiting for a turn beyond those; more are shed at once.
+    pub waiting: usize,
+    /// The longest a request waits for its turn before it is shed.
+    pub wait: Duration,
+}
+
+impl Default for Admission {
+    /// 64 running, 256 waiting, for at most 2 s: well inside the gateway's 5 s deadline, so a
+    /// request that runs still has time to be answered.
+    fn default() -> Self {
+        Self {
+            in_flight: 64,
+            waiting: 256,
+            wait: Duration::from_secs(2),
+        }
+    }
+}
+
+/// The text of the `unavailable` answer to a request that was shed.
+pub const BUSY: &str = "busy: too many requests at once, try again";
+
 /// A service registered with the NATS service API, serving its endpoints until shutdown.
 pub struct ServiceHost {
     service: Service,
     bus: Bus,
     tracker: TaskTracker,
     shutdown: CancellationToken,
+    admission: Admission,
 }
 
 impl ServiceHost {
@@ -51,7 +89,13 @@ impl ServiceHost {
             bus: bus.clone(),
             tracker,
             shutdown,
+            admission: Admission::default(),
         })
+    }
+
+    /// Sets the admission of the endpoints served after this call.
+    pub fn set_admission(&mut self, admission: Admission) {
+        self.admission = admission;
     }
 
     /// Serves `subject` (usually with a `*` group token, for all tenants) as endpoint `name`,
@@ -79,7 +123,10 @@ impl ServiceHost {
         let handler = Arc::new(handler);
         let tracker = self.tracker.clone();
         let shutdown = self.shutdown.clone();
-        let endpoint_name = name.to_string();
+        let endpoint_name: Arc<str> = name.into();
+        let admission = self.admission;
+        let permits = Arc::new(Semaphore::new(admission.in_flight.max(1)));
+        let waiting = Arc::new(AtomicUsize::new(0));
         self.tracker.spawn(async move {
             loop {
                 let request = tokio::select! {
@@ -89,22 +136,39 @@ impl ServiceHost {
                         None => break,
                     },
                 };
-                let handler = handler.clone();
+                // A turn now, or a place in the queue, or "busy" at once.
+                let turn = match permits.clone().try_acquire_owned() {
+                    Ok(permit) => Turn::Now(permit),
+                    Err(_) if waiting.fetch_add(1, Ordering::AcqRel) < admission.waiting => {
+                        Turn::Queued(Queued(waiting.clone()))
+                    }
+                    Err(_) => {
+                        waiting.fetch_sub(1, Ordering::AcqRel);
+                        tracker.spawn(shed(request, endpoint_name.clone(), "queue_full"));
+                        continue;
+                    }
+                };
+                let (handler, permits, name) =
+                    (handler.clone(), permits.clone(), endpoint_name.clone());
                 let span = tracing::info_span!("handle", endpoint = %endpoint_name, subject = %request.message.subject);
                 trace::follow(&span, request.message.headers.as_ref());
                 tracker.spawn(
                     async move {
-                        let reply = handle(&request.message.subject, &request.message.payload, &*handler).await;
-                        let body = match serde_json::to_vec(&reply) {
-                            Ok(b) => b,
-                            Err(e) => {
-                                tracing::error!(error = %e, "cannot encode reply");
-                                return;
+                        let _permit = match turn {
+                            Turn::Now(permit) => permit,
+                            Turn::Queued(place) => {
+                                let permit =
+                                    tokio::time::timeout(admission.wait, permits.acquire_owned())
+                                        .await;
+                                drop(place);
+                                match permit {
+                                    Ok(Ok(permit)) => permit,
+                                    _ => return shed(request, name, "waited_too_long").await,
+                                }
                             }
                         };
-                        if let Err(e) = request.respond(Ok(body.into())).await {
-                            tracing::warn!(error = %e, "cannot send reply");
-                        }
+                        let reply = handle(&request.message.subject, &request.message.payload, &*handler).await;
+                        respond(request, reply).await;
                     }
                     .instrument(span),
                 );
@@ -200,6 +264,44 @@ impl ServiceHost {
         if let Err(e) = self.service.stop().await {
             tracing::warn!(error = %e, "service stop failed");
         }
+    }
+}
+
+/// A request's admission: running now, or waiting in the queue.
+enum Turn {
+    Now(tokio::sync::OwnedSemaphorePermit),
+    Queued(Queued),
+}
+
+/// A place in an endpoint's queue, given back when dropped.
+struct Queued(Arc<AtomicUsize>);
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Answers a request that will not run with `unavailable` ([`BUSY`]) and counts it.
+async fn shed(request: async_nats::service::Request, endpoint: Arc<str>, reason: &'static str) {
+    metrics::counter!(names::REQUESTS_SHED, "endpoint" => endpoint.to_string(), "reason" => reason)
+        .increment(1);
+    let reply: Reply<()> = Reply::Error(CommandError::new(ErrorCode::Unavailable, BUSY));
+    respond(request, reply).await;
+}
+
+async fn respond<T: Serialize>(request: async_nats::service::Request, reply: Reply<T>) {
+    let encoded = serde_json::to_vec(&reply);
+    drop(reply);
+    let body = match encoded {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot encode reply");
+            return;
+        }
+    };
+    if let Err(e) = request.respond(Ok(body.into())).await {
+        tracing::warn!(error = %e, "cannot send reply");
     }
 }
 

@@ -28,7 +28,7 @@ use showroom_proto::v1::{Durable, StreamSpec};
 use showroom_proto::{CommandError, Envelope, ErrorCode, Reply};
 
 pub use async_nats;
-pub use endpoint::ServiceHost;
+pub use endpoint::{Admission, ServiceHost};
 use showroom_telemetry::metrics::names;
 use tracing::Instrument;
 

@@ -69,6 +69,9 @@ pub mod names {
     pub const LIMITS_FAILED_OPEN: &str = "showroom_limits_failed_open_total";
     /// Gauge: argon2 password hashes and checks running now (at most the gateway's permits).
     pub const PASSWORD_HASHES_IN_FLIGHT: &str = "showroom_password_hashes_in_flight";
+    /// Counter: bus requests answered `unavailable` without running because their endpoint
+    /// was full, by `endpoint` and `reason` (`queue_full`, `waited_too_long`).
+    pub const REQUESTS_SHED: &str = "showroom_requests_shed_total";
     /// Counter: rows the retention sweep deleted, by `table` (`showroom_runtime::retention`).
     pub const RETENTION_DELETED: &str = "showroom_retention_deleted_rows_total";
 }
@@ -139,6 +142,10 @@ fn describe() {
         "Events a durable consumer was given and has not acknowledged."
     );
     describe_counter!(HEARTBEATS, "Console heartbeats processed.");
+    describe_counter!(
+        REQUESTS_SHED,
+        "Bus requests answered busy without running, by endpoint and reason."
+    );
     describe_counter!(
         RETENTION_DELETED,
         "Rows the retention sweep deleted, by table."
