@@ -21,11 +21,15 @@
 //! with ping and send round trips. Its client processes (`sockets-client`) and the baseline
 //! server (`sockets-baseline`) are this binary too.
 //!
+//! `fanout`: how much of the bus each of several gateway processes receives while they hold
+//! the sockets of many dealer groups, beside everything published in the same run.
+//!
 //! `soak`: a dealer group's day compressed into minutes on every service as processes of its
 //! own (200 rooftops, 2 000 agents, shoppers arriving at random, chatting, transferred, missed
 //! and turned into leads): per minute, messages per second, the p50 and p99 of shopper → agent
 //! beside a bare NATS request/reply, each process's RSS beside the first minute's, and errors.
 
+mod fanout;
 mod leads;
 mod messages;
 mod presence;
@@ -111,9 +115,10 @@ async fn main() -> ExitCode {
         Some("sockets-client") => sockets::client(&args[1..]).await,
         Some("sockets-baseline") => sockets::baseline_server().await,
         Some("soak") => soak::run(soak::Options::parse(&args[1..])).await,
+        Some("fanout") => fanout::run(fanout::Options::parse(&args[1..])).await,
         Some(other) => {
             eprintln!(
-                "unknown benchmark `{other}`; available: messages, presence, routing, leads, sockets, soak"
+                "unknown benchmark `{other}`; available: messages, presence, routing, leads, sockets, soak, fanout"
             );
             return ExitCode::from(2);
         }

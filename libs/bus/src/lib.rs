@@ -88,6 +88,8 @@ pub struct Bus {
     pub js: jetstream::Context,
     /// The durable consumers this connection follows, for their backlogs.
     followed: Arc<Mutex<Vec<Followed>>>,
+    /// Counts the moments core messages may have been lost (see [`Bus::losses`]).
+    losses: tokio::sync::watch::Receiver<u64>,
 }
 
 /// A durable consumer a [`Bus`] follows.
@@ -313,6 +315,16 @@ impl<'a> Login<'a> {
 /// Connects a core NATS client. With credentials, its inboxes take the prefix its permissions
 /// allow (`_INBOX_<name>`), so replies reach it and nobody else.
 pub async fn client(url: &str, login: Login<'_>) -> Result<Client, BusError> {
+    Ok(client_counting_losses(url, login).await?.0)
+}
+
+/// Like [`client`], with a count that moves each time core messages may have been lost: a
+/// reconnection, or a subscription that fell behind (`SlowConsumer`: the client dropped some).
+async fn client_counting_losses(
+    url: &str,
+    login: Login<'_>,
+) -> Result<(Client, tokio::sync::watch::Receiver<u64>), BusError> {
+    let (losses, lost_since) = tokio::sync::watch::channel(0u64);
     // A reconnection is a `Connected` after a `Disconnected` (showroom_nats_reconnects_total).
     let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut options = async_nats::ConnectOptions::new()
@@ -321,13 +333,15 @@ pub async fn client(url: &str, login: Login<'_>) -> Result<Client, BusError> {
         .request_timeout(Some(REQUEST_TIMEOUT))
         .event_callback(move |event| {
             use std::sync::atomic::Ordering;
-            let lost = lost.clone();
+            let (lost, losses) = (lost.clone(), losses.clone());
             async move {
                 match event {
                     async_nats::Event::Disconnected => lost.store(true, Ordering::Relaxed),
                     async_nats::Event::Connected if lost.swap(false, Ordering::Relaxed) => {
                         metrics::counter!(names::NATS_RECONNECTS).increment(1);
+                        losses.send_modify(|n| *n += 1);
                     }
+                    async_nats::Event::SlowConsumer(_) => losses.send_modify(|n| *n += 1),
                     _ => {}
                 }
             }
@@ -359,19 +373,24 @@ pub async fn client(url: &str, login: Login<'_>) -> Result<Client, BusError> {
                 .map_err(|e| BusError::Nats(format!("the NATS URL {u:?} is not valid: {e}")))
         })
         .collect::<Result<_, _>>()?;
-    options
+    let client = options
         .connect(servers)
         .await
         .map_err(|source| BusError::Connect {
             url: url.to_string(),
             source,
-        })
+        })?;
+    Ok((client, lost_since))
 }
 
 impl Bus {
     /// Connects with `login`.
     pub async fn connect(url: &str, login: Login<'_>) -> Result<Self, BusError> {
-        Ok(Self::from_client(client(url, login).await?))
+        let (client, losses) = client_counting_losses(url, login).await?;
+        Ok(Self {
+            losses,
+            ..Self::from_client(client)
+        })
     }
 
     /// A bus over a client connected elsewhere.
@@ -381,7 +400,17 @@ impl Bus {
             client,
             js,
             followed: Arc::default(),
+            // A client connected elsewhere reports no losses.
+            losses: tokio::sync::watch::channel(0).1,
         }
+    }
+
+    /// A count that moves each time core NATS messages to this connection may have been lost:
+    /// after a reconnection (nothing published meanwhile reached its subscriptions) or when a
+    /// subscription fell behind and the client dropped messages (`SlowConsumer`). Whoever relies
+    /// on core subscriptions catches up from the source of truth when it moves.
+    pub fn losses(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.losses.clone()
     }
 
     /// Sets, for every durable consumer this connection follows, the gauges of its backlog:
@@ -614,6 +643,28 @@ impl Bus {
                 subject,
                 reason: e.to_string(),
             })
+    }
+
+    /// Waits until the server has processed everything this connection sent before (its new
+    /// subscriptions above all), by a request to `nobody`, a subject nobody serves: the server
+    /// answers "no responders" after reading all that came before it. `Ok` then; an error when
+    /// the server did not answer within the request time-out or something did answer.
+    pub async fn round_trip(&self, nobody: String) -> Result<(), BusError> {
+        match self
+            .client
+            .request(nobody.clone(), bytes::Bytes::new())
+            .await
+        {
+            Err(e) if e.kind() == async_nats::client::RequestErrorKind::NoResponders => Ok(()),
+            Err(e) => Err(BusError::Request {
+                subject: nobody,
+                reason: e.to_string(),
+            }),
+            Ok(_) => Err(BusError::Request {
+                subject: nobody,
+                reason: "a subject meant to have no responders answered".into(),
+            }),
+        }
     }
 
     /// Sends a command and waits for its typed reply. A transport failure (no responders,

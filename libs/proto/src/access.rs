@@ -194,9 +194,9 @@ pub fn service(name: &str) -> Option<Permissions> {
             .reads_ordered(&v1::presence_stream())
             .reads_ordered(&v1::internal_stream())
             .serve([v1::message_post(any)])
-            .subscribe([v1::typing_changed(any), v1::notification_desktop(any)])
+            .subscribe([v1::live_any(any), v1::notification_desktop(any)])
             .publish([
-                v1::typing_changed(any),
+                v1::live_any(any),
                 v1::presence_heartbeat(any),
                 v1::presence_device_closed(any),
                 v1::presence_device_idle(any),

@@ -174,9 +174,68 @@ pub fn presence_changed(group: impl Into<Group>) -> String {
     subject(group, "presence", "changed")
 }
 
-/// Someone started or stopped typing (core NATS, best-effort).
-pub fn typing_changed(group: impl Into<Group>) -> String {
-    subject(group, "typing", "changed")
+/// What a live copy of a conversation's event is (the last token of its [`live`] subject).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Live {
+    /// A message of the transcript (the same envelope as its `message.created` event).
+    Message,
+    /// Someone started or stopped typing (best-effort, only ever live).
+    Typing,
+    /// Nothing: nobody subscribes to it. A gateway's request to one is answered "no
+    /// responders" once the server has read everything the gateway sent before (its new
+    /// subscriptions), which is how it knows they are in place (`Bus::round_trip`).
+    Sync,
+}
+
+impl Live {
+    /// The subject token.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Live::Message => "message",
+            Live::Typing => "typing",
+            Live::Sync => "sync",
+        }
+    }
+}
+
+/// The live copy of one conversation's event for the sockets watching it, on whichever gateway
+/// holds them: `showroom.v1.<g>.live.<conversation>.<kind>` (core NATS, in no stream). A gateway
+/// subscribes to [`live_of`] a conversation only while it holds a socket watching it, so NATS
+/// sends each gateway only the conversations it has sockets for.
+pub fn live(group: Uuid, conversation: Uuid, kind: Live) -> String {
+    format!("{ROOT}.{group}.live.{conversation}.{}", kind.as_str())
+}
+
+/// Every live copy of one conversation's events: a gateway's subscription while it holds a
+/// socket watching the conversation.
+pub fn live_of(group: Uuid, conversation: Uuid) -> String {
+    format!("{ROOT}.{group}.live.{conversation}.*")
+}
+
+/// Every live subject of every conversation (for permissions).
+pub fn live_any(group: impl Into<Group>) -> String {
+    format!("{ROOT}.{}.live.>", group.into())
+}
+
+/// The group, conversation and kind of a [`live`] subject.
+pub fn live_parts(subject: &str) -> Option<(Uuid, Uuid, Live)> {
+    let rest = subject.strip_prefix(ROOT)?.strip_prefix('.')?;
+    let mut tokens = rest.split('.');
+    let group = Uuid::parse_str(tokens.next()?).ok()?;
+    if tokens.next()? != "live" {
+        return None;
+    }
+    let conversation = Uuid::parse_str(tokens.next()?).ok()?;
+    let kind = match tokens.next()? {
+        "message" => Live::Message,
+        "typing" => Live::Typing,
+        "sync" => Live::Sync,
+        _ => return None,
+    };
+    tokens
+        .next()
+        .is_none()
+        .then_some((group, conversation, kind))
 }
 
 /// A lead was created: `showroom.v1.<g>.lead.created` (stream LEADS).
@@ -445,6 +504,22 @@ mod tests {
     }
 
     #[test]
+    fn live_subjects_read_back_and_match_their_subscriptions() {
+        let (g, c) = (Uuid::new_v4(), Uuid::new_v4());
+        for kind in [Live::Message, Live::Typing, Live::Sync] {
+            let s = live(g, c, kind);
+            assert_eq!(live_parts(&s), Some((g, c, kind)));
+            assert_eq!(group_of(&s), Some(g));
+            assert!(matches(&live_of(g, c), &s));
+            assert!(!matches(&live_of(g, Uuid::new_v4()), &s));
+            assert!(!matches(&live_of(Uuid::new_v4(), c), &s));
+            assert!(matches(&live_any(Group::Any), &s));
+        }
+        assert_eq!(live_parts(&message_created(g)), None);
+        assert_eq!(live_parts(&format!("{}.x", live(g, c, Live::Typing))), None);
+    }
+
+    #[test]
     fn no_stream_captures_a_request_subject() {
         let g = Uuid::new_v4();
         let requests: Vec<String> = ConversationCommand::ALL
@@ -471,8 +546,8 @@ mod tests {
                 presence_connect(g),
                 presence_device_closed(g),
                 presence_device_idle(g),
-                typing_changed(g),
             ])
+            .chain([Live::Message, Live::Typing].map(|k| live(g, Uuid::new_v4(), k)))
             .collect();
         for stream in all_streams() {
             for pattern in &stream.subjects {

@@ -69,6 +69,15 @@ pub mod names {
     pub const LIMITS_FAILED_OPEN: &str = "showroom_limits_failed_open_total";
     /// Gauge: argon2 password hashes and checks running now (at most the gateway's permits).
     pub const PASSWORD_HASHES_IN_FLIGHT: &str = "showroom_password_hashes_in_flight";
+    /// Counter: live copies of conversation events a gateway received, by `kind` (`message`,
+    /// `typing`): only those of the conversations its sockets watch.
+    pub const LIVE_EVENTS: &str = "showroom_live_events_total";
+    /// Counter: events a gateway received from the streams it follows whole (`Bus::follow_live`),
+    /// by `stream`.
+    pub const FOLLOWED_EVENTS: &str = "showroom_followed_events_total";
+    /// Gauge: conversations whose live copies a gateway is subscribed to (those its sockets
+    /// watch).
+    pub const LIVE_CONVERSATIONS: &str = "showroom_live_conversations";
     /// Counter: bus requests answered `unavailable` without running because their endpoint
     /// was full, by `endpoint` and `reason` (`queue_full`, `waited_too_long`).
     pub const REQUESTS_SHED: &str = "showroom_requests_shed_total";
@@ -142,6 +151,18 @@ fn describe() {
         "Events a durable consumer was given and has not acknowledged."
     );
     describe_counter!(HEARTBEATS, "Console heartbeats processed.");
+    describe_counter!(
+        LIVE_EVENTS,
+        "Live copies of conversation events received, by kind."
+    );
+    describe_counter!(
+        FOLLOWED_EVENTS,
+        "Events received from the streams a gateway follows whole, by stream."
+    );
+    describe_gauge!(
+        LIVE_CONVERSATIONS,
+        "Conversations whose live copies this gateway follows."
+    );
     describe_counter!(
         REQUESTS_SHED,
         "Bus requests answered busy without running, by endpoint and reason."

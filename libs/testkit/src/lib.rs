@@ -7,7 +7,8 @@
 //!
 //! # Layout
 //! - [`Stack`]: infrastructure plus all seven services; restart one, read their addresses;
-//!   more gateways as their own processes ([`GatewayProcess`]).
+//!   more gateways as their own processes ([`GatewayProcess`], whose metrics a test reads;
+//!   [`metric_sum`] reads any `/metrics` page).
 //! - [`Fleet`]: production's shape on one machine: a three-node NATS cluster and every service
 //!   as processes of its own (the `showroom-service` binary, `src/bin`), any of which can be
 //!   killed and started again.
@@ -43,6 +44,6 @@ pub use http::Http;
 pub use oidc::{OidcClient, OidcProvider};
 pub use process::Service;
 pub use socket::{Socket, accepted_chat};
-pub use stack::{GatewayProcess, Stack, Tuning};
+pub use stack::{GatewayProcess, Stack, Tuning, metric_sum};
 pub use tenant::{PASSWORD, Tenant};
 pub use wait::eventually;

@@ -73,6 +73,27 @@ impl GatewayProcess {
     pub fn pid(&self) -> Option<u32> {
         self._child.id()
     }
+
+    /// The sum of metric `name`'s series on its `/metrics` page whose labels include `label`
+    /// (e.g. `kind="message"`; `""` for every series).
+    pub async fn metric(&self, name: &str, label: &str) -> anyhow::Result<f64> {
+        let page = reqwest::get(format!("{}/metrics", self.admin_url))
+            .await?
+            .error_for_status()?
+            .text()
+            .await?;
+        Ok(metric_sum(&page, name, label))
+    }
+}
+
+/// The sum of metric `name`'s series in a Prometheus text page whose labels include `label`
+/// (`""` for every series); 0 when there is none.
+pub fn metric_sum(page: &str, name: &str, label: &str) -> f64 {
+    page.lines()
+        .filter(|l| !l.starts_with('#') && l.contains(label))
+        .filter(|l| l.split(['{', ' ']).next() == Some(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 /// Timings and limits a test may change.

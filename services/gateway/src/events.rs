@@ -1,8 +1,8 @@
-//! Following the bus: each replica reads the conversation, message (customer and internal),
-//! internal chat and presence streams from "now", each through a consumer of its own
-//! (`Bus::follow_live`: every event once and in order, the consumer made again after the last
-//! event when it fails, e.g. with its NATS node), and the typing signals, and hands them to its
-//! hub.
+//! Following the bus: each replica reads the conversation, internal chat (events and messages)
+//! and presence streams from "now", each through a consumer of its own (`Bus::follow_live`:
+//! every event once and in order, the consumer made again after the last event when it fails,
+//! e.g. with its NATS node), and the desktop notices, and hands them to its hub. Customer
+//! messages and typing come only for the conversations its sockets watch (`interest.rs`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,11 +11,10 @@ use futures::StreamExt;
 use showroom_bus::Bus;
 use showroom_proto::conversation::ConversationEvent;
 use showroom_proto::internal::{InternalEvent, InternalMessage};
-use showroom_proto::message::Message;
 use showroom_proto::notification::DesktopNotice;
 use showroom_proto::presence::PresenceChanged;
-use showroom_proto::typing::Typing;
 use showroom_proto::v1::{self, Group};
+use showroom_telemetry::metrics::names;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
@@ -39,12 +38,14 @@ where
     F: Fn(&Hub, Uuid, T) + Send + Sync + 'static,
 {
     let mut messages = bus.follow_live(stream, filter, STREAM_WAIT).await?;
+    metrics::counter!(names::FOLLOWED_EVENTS, "stream" => stream).absolute(0);
     tracker.spawn(async move {
         loop {
             let m = tokio::select! {
                 _ = shutdown.cancelled() => break,
                 m = messages.next() => m,
             };
+            metrics::counter!(names::FOLLOWED_EVENTS, "stream" => stream).increment(1);
             match showroom_bus::decode::<T>(&m.payload) {
                 Ok(env) => {
                     // The fan-out continues the publisher's trace; a socket's write of a
@@ -73,16 +74,6 @@ pub async fn start(
     tracker: &TaskTracker,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    follow(
-        bus,
-        v1::messages_stream().name,
-        v1::message_created(Group::Any),
-        tracker,
-        shutdown.clone(),
-        hub.clone(),
-        |h, _, m: Message| h.on_message(&m),
-    )
-    .await?;
     follow(
         bus,
         v1::messages_stream().name,
@@ -128,31 +119,16 @@ pub async fn start(
         .client
         .subscribe(v1::notification_desktop(Group::Any))
         .await?;
-    let (h, token) = (hub.clone(), shutdown.clone());
     tracker.spawn(async move {
         loop {
             let msg = tokio::select! {
-                _ = token.cancelled() => break,
+                _ = shutdown.cancelled() => break,
                 m = notices.next() => match m { Some(m) => m, None => break },
             };
             if let Ok(env) = showroom_bus::decode::<DesktopNotice>(&msg.payload)
                 && v1::group_of(&msg.subject) == Some(env.tenant)
             {
-                h.on_notice(&env.data);
-            }
-        }
-    });
-    let mut typing = bus.client.subscribe(v1::typing_changed(Group::Any)).await?;
-    tracker.spawn(async move {
-        loop {
-            let msg = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                m = typing.next() => match m { Some(m) => m, None => break },
-            };
-            if let Ok(env) = showroom_bus::decode::<Typing>(&msg.payload)
-                && v1::group_of(&msg.subject) == Some(env.tenant)
-            {
-                hub.on_typing(&env.data);
+                hub.on_notice(&env.data);
             }
         }
     });

@@ -1,9 +1,11 @@
 //! The hub: which socket of this gateway wants which events, and their delivery.
 //!
-//! Every gateway replica follows the CONVERSATIONS, MESSAGES and PRESENCE streams (ordered
-//! consumers from "now") and the typing signals, and hands each event to its own sockets:
-//! the sockets watching a conversation (the shopper's tabs, the agent's consoles), and the
-//! console sockets of the agents an offer concerns. A socket that cannot keep up is closed;
+//! Every gateway replica follows the CONVERSATIONS, INTERNAL and PRESENCE streams and internal
+//! chats' messages (`events.rs`), and the live copies of the messages and typing of only the
+//! conversations its sockets watch (`interest.rs`, told by the hub through [`Interest`] when a
+//! conversation gets its first watcher here or loses its last). It hands each event to its own
+//! sockets: the sockets watching a conversation (the shopper's tabs, the agent's consoles), and
+//! the console sockets of the agents an offer concerns. A socket that cannot keep up is closed;
 //! its client reconnects and resumes from its last sequence number, so nothing is lost.
 
 use std::collections::{HashMap, HashSet};
@@ -46,6 +48,10 @@ pub enum Mark {
     /// Live frames continue after this seq, unless the socket already stands somewhere in the
     /// stream: the client reads the messages up to it with `open` or `internal_history`.
     From(Stream, i64),
+    /// Live frames of the stream may have been lost (core NATS is at most once: the gateway
+    /// had just subscribed, or reconnected): the writer reads what follows the socket's position
+    /// from Postgres.
+    Tail(Stream),
 }
 
 /// One frame for a socket. Message frames carry their position so the socket's writer sends
@@ -101,6 +107,18 @@ impl Outbound {
             frame: frame.json(r#ref).into(),
             seq: None,
             marks,
+            span: None,
+        }
+        .into()
+    }
+
+    /// Nothing to write: has the socket's writer read from Postgres what follows its position in
+    /// `stream` ([`Mark::Tail`]).
+    pub fn catch_up(stream: Stream) -> Self {
+        Framed {
+            frame: "".into(),
+            seq: None,
+            marks: vec![Mark::Tail(stream)],
             span: None,
         }
         .into()
@@ -178,8 +196,24 @@ impl Side {
     }
 }
 
+/// A change of the conversations this gateway holds watchers of, in the order the hub made
+/// them (`interest.rs` subscribes and unsubscribes accordingly).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interest {
+    /// The conversation got its first watcher on this gateway.
+    Watch {
+        /// Its dealer group.
+        group: Uuid,
+        /// The conversation.
+        conversation: Uuid,
+    },
+    /// The conversation's last watcher on this gateway left.
+    Unwatch(Uuid),
+}
+
 struct Entry {
     tx: mpsc::Sender<Outbound>,
+    group: Uuid,
     cancel: CancellationToken,
     side: Side,
     agent: Option<Uuid>,
@@ -208,9 +242,26 @@ fn shrink<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) {
 pub struct Hub {
     inner: Mutex<Inner>,
     next: AtomicU64,
+    /// Where changes of interest go (none in unit tests).
+    interest: Option<mpsc::UnboundedSender<Interest>>,
 }
 
 impl Hub {
+    /// A hub that reports each change of its watched conversations to `interest`.
+    pub fn new(interest: mpsc::UnboundedSender<Interest>) -> Self {
+        Self {
+            interest: Some(interest),
+            ..Self::default()
+        }
+    }
+
+    fn tell(&self, change: Interest) {
+        if let Some(tx) = &self.interest {
+            // Gone only at shutdown.
+            let _ = tx.send(change);
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic while holding the lock cannot leave the maps half-updated in a way that
         // matters more than losing all sockets would; keep serving.
@@ -222,6 +273,7 @@ impl Hub {
         &self,
         side: Side,
         agent: Option<Uuid>,
+        group: Uuid,
         cancel: CancellationToken,
     ) -> (u64, mpsc::Receiver<Outbound>) {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
@@ -234,6 +286,7 @@ impl Hub {
             id,
             Entry {
                 tx,
+                group,
                 cancel,
                 side,
                 agent,
@@ -253,6 +306,7 @@ impl Hub {
                     set.remove(&id);
                     if set.is_empty() {
                         inner.by_conversation.remove(&c);
+                        self.tell(Interest::Unwatch(c));
                     }
                 }
             }
@@ -292,7 +346,26 @@ impl Hub {
     /// The socket now receives the conversation's messages, state changes and typing.
     pub fn watch(&self, id: u64, conversation: Uuid) {
         let mut inner = self.lock();
-        Self::watch_locked(&mut inner, id, conversation);
+        self.watch_locked(&mut inner, id, conversation);
+    }
+
+    /// Has every socket watching `conversation` read from Postgres what follows its position
+    /// (its live frames may have been lost: `interest.rs` just subscribed to them).
+    pub fn catch_up(&self, conversation: Uuid) {
+        let out = Outbound::catch_up(Stream::Conversation(conversation));
+        let inner = self.lock();
+        let ids = Self::watchers(&inner, conversation);
+        Self::send_to(&inner, ids, &out);
+    }
+
+    /// [`Hub::catch_up`] for every watched conversation (after NATS reconnected, or a
+    /// subscription fell behind and lost frames).
+    pub fn catch_up_all(&self) {
+        let inner = self.lock();
+        for (c, ids) in &inner.by_conversation {
+            let out = Outbound::catch_up(Stream::Conversation(*c));
+            Self::send_to(&inner, ids.iter().copied(), &out);
+        }
     }
 
     fn send_to(inner: &Inner, ids: impl IntoIterator<Item = u64>, out: &Outbound) {
@@ -330,18 +403,22 @@ impl Hub {
             .is_some_and(|e| e.watching.contains(&conversation))
     }
 
-    fn watch_locked(inner: &mut Inner, id: u64, conversation: Uuid) {
+    fn watch_locked(&self, inner: &mut Inner, id: u64, conversation: Uuid) {
         if let Some(e) = inner.sockets.get_mut(&id) {
             e.watching.insert(conversation);
-            inner
-                .by_conversation
-                .entry(conversation)
-                .or_default()
-                .insert(id);
+            let group = e.group;
+            let set = inner.by_conversation.entry(conversation).or_default();
+            if set.is_empty() {
+                self.tell(Interest::Watch {
+                    group,
+                    conversation,
+                });
+            }
+            set.insert(id);
         }
     }
 
-    fn unwatch_locked(inner: &mut Inner, id: u64, conversation: Uuid) {
+    fn unwatch_locked(&self, inner: &mut Inner, id: u64, conversation: Uuid) {
         if let Some(e) = inner.sockets.get_mut(&id) {
             e.watching.remove(&conversation);
         }
@@ -349,6 +426,7 @@ impl Hub {
             set.remove(&id);
             if set.is_empty() {
                 inner.by_conversation.remove(&conversation);
+                self.tell(Interest::Unwatch(conversation));
             }
         }
     }
@@ -468,10 +546,10 @@ impl Hub {
                 Self::withdraw(&inner, c.id, gone, WithdrawReason::MovedOn, false);
             }
             ConversationEventKind::Assigned => {
-                Self::assign(&mut inner, ev, &changed, &shopper_changed, None);
+                self.assign(&mut inner, ev, &changed, &shopper_changed, None);
             }
             ConversationEventKind::Transferred => match &ev.transfer {
-                None => Self::assign(&mut inner, ev, &changed, &shopper_changed, None),
+                None => self.assign(&mut inner, ev, &changed, &shopper_changed, None),
                 Some(t) => {
                     let frame = Outbound::frame(&ServerFrame::Transfer {
                         transfer: t.clone(),
@@ -490,7 +568,7 @@ impl Hub {
                             Self::send_to(&inner, ids, &frame);
                         }
                         TransferState::Accepted | TransferState::Reassigned => {
-                            Self::assign(&mut inner, ev, &changed, &shopper_changed, Some(&frame));
+                            self.assign(&mut inner, ev, &changed, &shopper_changed, Some(&frame));
                         }
                         TransferState::Declined
                         | TransferState::Expired
@@ -531,6 +609,7 @@ impl Hub {
     /// An agent has the chat now (`assigned`, or a transfer `accepted` or `reassigned`, whose
     /// `transfer` frame is given).
     fn assign(
+        &self,
         inner: &mut Inner,
         ev: &ConversationEvent,
         changed: &Outbound,
@@ -550,7 +629,7 @@ impl Hub {
             .map(|a| Self::agent_sockets(inner, a))
             .unwrap_or_default();
         for &id in &mine {
-            Self::watch_locked(inner, id, c.id);
+            self.watch_locked(inner, id, c.id);
         }
         let watchers = Self::watchers(inner, c.id);
         Self::send_changed(inner, &watchers, changed, shopper_changed);
@@ -571,7 +650,7 @@ impl Hub {
         Self::send_to(inner, told, transfer);
         for id in watchers {
             if Self::side_of(inner, id) == Some(Side::Agent) && !mine.contains(&id) {
-                Self::unwatch_locked(inner, id, c.id);
+                self.unwatch_locked(inner, id, c.id);
             }
         }
     }
@@ -758,7 +837,7 @@ mod tests {
 
     impl Sock {
         fn new(hub: &Hub, side: Side, agent: Option<Uuid>) -> Self {
-            let (id, rx) = hub.register(side, agent, CancellationToken::new());
+            let (id, rx) = hub.register(side, agent, Uuid::nil(), CancellationToken::new());
             Self { id, rx }
         }
 
@@ -786,7 +865,12 @@ mod tests {
         let mut ids = Vec::new();
         let mut queues = Vec::new();
         for _ in 0..1000 {
-            let (id, rx) = hub.register(Side::Agent, Some(agent), CancellationToken::new());
+            let (id, rx) = hub.register(
+                Side::Agent,
+                Some(agent),
+                Uuid::nil(),
+                CancellationToken::new(),
+            );
             hub.watch(id, c.id);
             hub.watch_board(id, group);
             ids.push(id);

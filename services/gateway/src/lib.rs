@@ -3,7 +3,8 @@
 //! It holds the shoppers' and agents' sockets and no business state: conversations belong to
 //! the router, presence to the presence service. It is where a message becomes durable: the
 //! gateway commits it to the transcript in Postgres before acknowledging it to its sender, then
-//! publishes it on the bus, from which every gateway replica delivers it to its sockets. It also
+//! publishes it on the bus: a live copy to the gateways whose sockets watch the conversation,
+//! and the durable event to the MESSAGES stream. It also
 //! serves the REST API (with its OpenAPI document), service discovery, and the widget, demo
 //! and console pages.
 //!
@@ -18,6 +19,8 @@
 //! - `ws`: the widget and console socket protocols, and each socket's ordered writer.
 //! - `hub`: which socket gets which event.
 //! - `events`: following the streams.
+//! - `interest`: the live copies of the conversations this gateway's sockets watch, subscribed
+//!   as they come and go, and caught up from Postgres where core NATS may have lost some.
 //! - `headers`: security headers (CSP, framing, `nosniff`, CORP, `no-store` on the API) and
 //!   `charset=utf-8` on text, on every HTTP answer.
 //! - [`transcript`]: gapless, idempotent message storage (tables owned here), and its
@@ -29,6 +32,7 @@
 mod events;
 mod headers;
 mod hub;
+mod interest;
 mod internal;
 pub mod retention;
 pub mod transcript;
@@ -204,6 +208,15 @@ impl AppState {
             time: m.at,
             data: m.clone(),
         };
+        // First the live copy to the gateways whose sockets watch the chat (`interest.rs`): it
+        // waits for no stream. A copy lost here is read from Postgres by the watchers.
+        if let Err(e) = self
+            .bus
+            .publish_signal(v1::live(group, m.conversation_id, v1::Live::Message), &env)
+            .await
+        {
+            tracing::warn!(error = %e, "live copy of a message not published");
+        }
         // The sender gets its ack either way: while NATS fails over, the publish goes on in
         // the background, and sockets drop a seq they already have.
         self.bus
@@ -223,7 +236,7 @@ impl AppState {
         );
         if let Err(e) = self
             .bus
-            .publish_signal(v1::typing_changed(group), &env)
+            .publish_signal(v1::live(group, conversation_id, v1::Live::Typing), &env)
             .await
         {
             tracing::debug!(error = %e, "typing signal dropped");
@@ -306,7 +319,15 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     } else {
         showroom_rest::mfa::MfaKey::derive(config.mfa_key.expose().as_bytes())
     };
-    let hub = Arc::new(Hub::default());
+    let (interest, changes) = tokio::sync::mpsc::unbounded_channel();
+    let hub = Arc::new(Hub::new(interest));
+    interest::follow(
+        base.bus.clone(),
+        hub.clone(),
+        changes,
+        &base.tracker,
+        base.shutdown.clone(),
+    );
     let limits = Limits::connect(
         config.limits,
         config.redis_url.expose(),

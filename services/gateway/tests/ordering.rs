@@ -325,6 +325,11 @@ async fn a_message_published_late_still_arrives_in_its_place() -> anyhow::Result
         time: late.at,
         data: late.clone(),
     };
+    bus.publish_signal(
+        v1::live(t.group, late.conversation_id, v1::Live::Message),
+        &env,
+    )
+    .await?;
     bus.publish_event(v1::message_created(t.group), &env)
         .await?;
     for sock in [&mut shopper, &mut agent] {

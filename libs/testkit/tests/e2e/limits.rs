@@ -538,10 +538,7 @@ async fn uploads_are_limited_per_visitor_and_per_address_without_a_token() -> an
 
 /// The value of an unlabelled-but-`service` gauge in a Prometheus text page (0 when absent).
 fn gauge(page: &str, name: &str) -> f64 {
-    page.lines()
-        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    showroom_testkit::metric_sum(page, name, "")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -10,6 +10,7 @@ mod browser;
 mod chat;
 mod crm;
 mod edge;
+mod fanout;
 mod faults;
 mod forms;
 mod fuzz;

@@ -532,7 +532,7 @@ async fn observe(fleet: &mut Fleet, prom: &Prometheus, receiver: &Receiver) -> a
                     && attr.is_none_or(|(k, v)| s.attribute(k) == Some(v))
             })
         };
-        let complete = has("gateway", "nats.fanout", Some(("stream", "MESSAGES")))
+        let complete = has("gateway", "nats.fanout", Some(("live", "message")))
             && has("gateway", "ws.write", Some(("kind", "agent")))
             && has(
                 "notification",

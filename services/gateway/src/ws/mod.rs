@@ -240,7 +240,11 @@ pub struct Backfill {
 
 impl Backfill {
     async fn read(&self, gap: Gap) -> sqlx::Result<Vec<Outbound>> {
-        let limit = (gap.before - gap.after - 1).clamp(1, 1000);
+        let limit = gap
+            .before
+            .saturating_sub(gap.after)
+            .saturating_sub(1)
+            .clamp(1, 1000);
         Ok(match gap.stream {
             Stream::Conversation(id) => {
                 showroom_store::read::messages_after(&self.pool, self.group, id, gap.after, limit)
@@ -295,7 +299,7 @@ pub fn open(
     let cancel = state.shutdown.child_token();
     let (sink, stream) = socket.split();
     let (replies, replies_rx) = mpsc::channel(256);
-    let (socket_id, live) = state.hub.register(side, agent, cancel.clone());
+    let (socket_id, live) = state.hub.register(side, agent, group, cancel.clone());
     let backfill = Backfill {
         pool: state.pool.clone(),
         group,

@@ -14,6 +14,12 @@
 //! ones come with the console's `open`). A stream nobody marked starts at the lowest frame that
 //! arrived within the hold time.
 //!
+//! Live frames come over core NATS, which delivers at most once: a frame published while this
+//! gateway was not yet subscribed to its conversation, or while it was reconnecting, never
+//! arrives. A [`Mark::Tail`] (sent by the hub once a new subscription is confirmed, and to every
+//! watcher after a reconnection) therefore has the writer read whatever follows the socket's
+//! position from Postgres, as it reads a gap ([`Gap::before`] is then `i64::MAX`).
+//!
 //! Pure state: no I/O, so every rule is unit-tested here; the writer in `ws` does the reading.
 
 use std::collections::{BTreeMap, HashMap};
@@ -65,6 +71,8 @@ struct Position {
     since: Option<Instant>,
     /// When to look at the gap next (the hold time, then again after a failed read).
     retry_at: Option<Instant>,
+    /// Frames after `upto` may have been lost: read the stream's tail (a [`Mark::Tail`]).
+    tail: bool,
 }
 
 impl Position {
@@ -86,7 +94,9 @@ impl Position {
         self.upto = Some(upto);
         if self.held.is_empty() {
             self.since = None;
-            self.retry_at = None;
+            if !self.tail {
+                self.retry_at = None;
+            }
         }
     }
 }
@@ -115,9 +125,12 @@ impl Sequencer {
         match out.seq {
             None => {
                 let marks = out.marks.clone();
-                step.send.push(out);
+                // A catch-up alone ([`Outbound::catch_up`]) has nothing to write.
+                if !out.frame.is_empty() {
+                    step.send.push(out);
+                }
                 for m in marks {
-                    self.mark(m, &mut step.send);
+                    self.mark(m, now, &mut step.send);
                 }
             }
             Some((stream, seq)) => {
@@ -148,12 +161,24 @@ impl Sequencer {
         step
     }
 
-    fn mark(&mut self, mark: Mark, send: &mut Vec<Outbound>) {
+    fn mark(&mut self, mark: Mark, now: Instant, send: &mut Vec<Outbound>) {
         let (stream, seq, raise) = match mark {
             Mark::Upto(s, seq) => (s, seq, true),
             Mark::From(s, seq) => (s, seq, false),
+            Mark::Tail(s) => {
+                // Read at once where the socket stands, or as soon as a mark places it.
+                let p = self.streams.entry(s).or_default();
+                p.tail = true;
+                if p.upto.is_some() {
+                    p.retry_at = Some(p.retry_at.map_or(now, |t| t.min(now)));
+                }
+                return;
+            }
         };
         let p = self.streams.entry(stream).or_default();
+        if p.tail && p.upto.is_none() {
+            p.retry_at = Some(now);
+        }
         p.upto = Some(match p.upto {
             None => seq,
             Some(upto) if raise => upto.max(seq),
@@ -183,18 +208,29 @@ impl Sequencer {
                 p.flush(&mut step.send);
                 self.held = self.held - before + p.held.len();
             }
-            let (Some(upto), Some(&first)) = (p.upto, p.held.keys().next()) else {
+            let Some(upto) = p.upto else {
+                // Not placed in the stream yet (only a tail asked for): a mark places it.
+                p.retry_at = None;
                 continue;
             };
-            if p.since.is_some_and(|s| now.duration_since(s) >= GIVE_UP) {
-                step.close = true;
-            }
-            // Looked at again after another hold unless `filled` closes it first.
+            let before = match p.held.keys().next() {
+                Some(&first) => {
+                    if p.since.is_some_and(|s| now.duration_since(s) >= GIVE_UP) {
+                        step.close = true;
+                    }
+                    first
+                }
+                None if p.tail => i64::MAX,
+                None => {
+                    p.retry_at = None;
+                    continue;
+                }
+            };
             p.retry_at = Some(now + HOLD);
             gaps.push(Gap {
                 stream: *stream,
                 after: upto,
-                before: first,
+                before,
             });
         }
         gaps
@@ -207,6 +243,8 @@ impl Sequencer {
         let Some(p) = self.streams.get_mut(&stream) else {
             return send;
         };
+        // The read answered: whatever was lost is in `frames` (up to a read's limit).
+        p.tail = false;
         let before = p.held.len();
         let upto = p.upto.unwrap_or(i64::MAX);
         for f in frames {
@@ -392,6 +430,64 @@ mod tests {
         let all = q.filled(c, vec![msg(c, 1)]);
         assert_eq!(all.len(), MAX_HELD + 2);
         assert!(!q.push(msg(c, MAX_HELD as i64 + 3), t).close);
+    }
+
+    #[test]
+    fn a_tail_is_read_at_once_and_what_it_finds_is_sent_in_order() {
+        let (c, t) = (chat(), Instant::now());
+        let mut q = Sequencer::default();
+        q.push(reply(vec![Mark::Upto(c, 3)]), t);
+        assert_eq!(q.deadline(), None);
+        // Nothing is written for the catch-up itself.
+        assert!(sent(&q.push(Outbound::catch_up(c), t)).is_empty());
+        assert_eq!(q.deadline(), Some(t));
+        // A live frame in order meanwhile does not cancel it.
+        assert_eq!(sent(&q.push(msg(c, 4), t)), ["4"]);
+        let mut step = Step::default();
+        let gaps = q.due(t, &mut step);
+        assert_eq!(
+            gaps,
+            [Gap {
+                stream: c,
+                after: 4,
+                before: i64::MAX
+            }]
+        );
+        assert!(!step.close);
+        // The read failed: asked again after the hold, never closing the socket.
+        assert!(q.due(t + HOLD / 2, &mut step).is_empty());
+        let later = t + GIVE_UP * 2;
+        assert_eq!(q.due(later, &mut step).len(), 1);
+        assert!(!step.close);
+        // It answered 5 and 6 (4 again is dropped): sent, and the tail is done.
+        assert_eq!(
+            frames(&q.filled(c, vec![msg(c, 4), msg(c, 5), msg(c, 6)])),
+            ["5", "6"]
+        );
+        assert_eq!(q.deadline(), None);
+        assert_eq!(sent(&q.push(msg(c, 6), t)), Vec::<String>::new());
+        assert_eq!(sent(&q.push(msg(c, 7), t)), ["7"]);
+    }
+
+    #[test]
+    fn a_tail_asked_before_the_socket_is_placed_waits_for_its_mark() {
+        let (c, t) = (chat(), Instant::now());
+        let mut q = Sequencer::default();
+        q.push(Outbound::catch_up(c), t);
+        let mut step = Step::default();
+        assert!(q.due(t, &mut step).is_empty());
+        assert_eq!(q.deadline(), None, "no busy loop while unplaced");
+        q.push(reply(vec![Mark::Upto(c, 2)]), t);
+        assert_eq!(
+            q.due(t, &mut step),
+            [Gap {
+                stream: c,
+                after: 2,
+                before: i64::MAX
+            }]
+        );
+        assert!(q.filled(c, Vec::new()).is_empty());
+        assert_eq!(q.deadline(), None);
     }
 
     #[test]

@@ -1,0 +1,162 @@
+//! Fan-out by interest (`services/gateway/src/interest.rs`): a gateway receives the live
+//! messages of only the conversations its sockets watch, and reads from Postgres what core NATS
+//! lost while it reconnected.
+
+use std::time::Duration;
+
+use serde_json::json;
+use showroom_proto::message::{Author, AuthorKind};
+use showroom_store::sqlx;
+use showroom_telemetry::metrics::names;
+use showroom_testkit::{Http, PASSWORD, Socket, Stack, Tenant, accepted_chat, eventually};
+use uuid::Uuid;
+
+use crate::service_binary;
+
+const MESSAGES: &str = "kind=\"message\"";
+
+async fn messages_of(stack: &Stack, conversation: &str) -> anyhow::Result<f64> {
+    let id: Uuid = conversation.parse()?;
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE conversation_id = $1")
+        .bind(id)
+        .fetch_one(&stack.pool)
+        .await?;
+    Ok(n as f64)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_gateway_receives_only_the_conversations_its_sockets_watch() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let t = Tenant::seed(&stack.pool, "Fanout", 1).await?;
+    // One after the other: each has bound its ports before the next looks for free ones.
+    let g1 = stack
+        .gateway_process_with(service_binary(), &["gateway"], &[])
+        .await?;
+    let g2 = stack
+        .gateway_process_with(service_binary(), &["gateway"], &[])
+        .await?;
+
+    // The agent on the stack's own gateway; shopper A on g1, shopper B on g2.
+    let token = Http::new(&stack.base_url)
+        .login(&t.agents[0].1, PASSWORD)
+        .await?;
+    let mut agent = Socket::console(&stack.ws_url(""), &token).await?;
+    agent.ask(json!({"type": "hello", "v": 1})).await?;
+    agent
+        .ask(json!({"type": "set_status", "status": "available"}))
+        .await?;
+    let mut a = Socket::widget(&g1.ws_url(""), &t.key, &t.origin).await?;
+    a.ask(json!({"type": "hello", "v": 1})).await?;
+    let conv_a = accepted_chat(&mut a, &mut agent, t.sales).await?;
+    let mut b = Socket::widget(&g2.ws_url(""), &t.key, &t.origin).await?;
+    b.ask(json!({"type": "hello", "v": 1})).await?;
+    let conv_b = accepted_chat(&mut b, &mut agent, t.sales).await?;
+
+    for i in 0..5 {
+        a.ask(json!({"type": "send", "client_msg_id": format!("a{i}"), "text": format!("A {i}")}))
+            .await?;
+        b.ask(json!({"type": "send", "client_msg_id": format!("b{i}"), "text": format!("B {i}")}))
+            .await?;
+    }
+    for (i, conv) in [&conv_a, &conv_b, &conv_a, &conv_b].into_iter().enumerate() {
+        agent
+            .ask(json!({"type": "send", "conversation_id": conv, "client_msg_id": format!("g{i}"), "text": "Sure."}))
+            .await?;
+    }
+    // Each gateway got at least the 7 messages written since its shopper watched the chat, and
+    // at most every message of that chat: none of the other one's (before `interest.rs` each
+    // got both chats', and every other group's).
+    let (in_a, in_b) = (
+        messages_of(&stack, &conv_a).await?,
+        messages_of(&stack, &conv_b).await?,
+    );
+    for (g, total, name) in [(&g1, in_a, "g1"), (&g2, in_b, "g2")] {
+        eventually(Duration::from_secs(10), "the live messages", || async {
+            let got = g.metric(names::LIVE_EVENTS, MESSAGES).await?;
+            Ok((got >= 7.0).then_some(()))
+        })
+        .await?;
+        let got = g.metric(names::LIVE_EVENTS, MESSAGES).await?;
+        assert!(got <= total, "{name} received {got}, its chat has {total}");
+        assert_eq!(
+            g.metric(names::LIVE_CONVERSATIONS, "").await?,
+            1.0,
+            "{name}"
+        );
+    }
+
+    // Shopper A leaves: g1 holds no watcher of any chat, and unsubscribes.
+    a.close().await;
+    eventually(Duration::from_secs(10), "g1 to unsubscribe", || async {
+        let n = g1.metric(names::LIVE_CONVERSATIONS, "").await?;
+        Ok((n == 0.0).then_some(()))
+    })
+    .await?;
+    let before = g1.metric(names::LIVE_EVENTS, MESSAGES).await?;
+    agent
+        .ask(json!({"type": "send", "conversation_id": conv_a, "client_msg_id": "after", "text": "Still there?"}))
+        .await?;
+    b.recv_type("message").await.ok();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(g1.metric(names::LIVE_EVENTS, MESSAGES).await?, before);
+    stack.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_message_core_nats_lost_while_reconnecting_is_read_from_postgres() -> anyhow::Result<()> {
+    let mut stack = Stack::start().await?;
+    let t = Tenant::seed(&stack.pool, "Reconnect", 1).await?;
+    let token = Http::new(&stack.base_url)
+        .login(&t.agents[0].1, PASSWORD)
+        .await?;
+    let mut agent = Socket::console(&stack.ws_url(""), &token).await?;
+    agent.ask(json!({"type": "hello", "v": 1})).await?;
+    agent
+        .ask(json!({"type": "set_status", "status": "available"}))
+        .await?;
+    let mut shopper = Socket::widget(&stack.ws_url(""), &t.key, &t.origin).await?;
+    shopper.ask(json!({"type": "hello", "v": 1})).await?;
+    let conv = accepted_chat(&mut shopper, &mut agent, t.sales).await?;
+    let ack = shopper
+        .ask(json!({"type": "send", "client_msg_id": "s-1", "text": "Hello?"}))
+        .await?;
+    for sock in [&mut shopper, &mut agent] {
+        sock.recv_matching("message", |m| m["message"]["seq"] == ack["seq"])
+            .await?;
+    }
+
+    // A message stored whose live copy never went out (its writer stopped between the commit
+    // and the publish, or NATS was down): nobody is told, so nobody shows it yet.
+    let bot = Author {
+        kind: AuthorKind::Bot,
+        id: None,
+        name: Some("Assistant".into()),
+    };
+    let lost = showroom_gateway::transcript::append(
+        &stack.pool,
+        t.group,
+        conv.parse()?,
+        &bot,
+        "A colleague will call you too.",
+        "lost-1",
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let seq = lost.message().seq;
+    shopper
+        .expect_silence("message", Duration::from_millis(600))
+        .await?;
+
+    // NATS restarts: once the gateway is back, every watcher reads what follows its position.
+    stack.nats.restart().await?;
+    for (who, sock) in [("shopper", &mut shopper), ("agent", &mut agent)] {
+        let got = tokio::time::timeout(
+            Duration::from_secs(30),
+            sock.recv_matching("message", |m| m["message"]["seq"] == seq),
+        )
+        .await
+        .map_err(|_| anyhow::anyhow!("the {who} never got seq {seq}"))??;
+        assert_eq!(got["message"]["text"], "A colleague will call you too.");
+    }
+    stack.stop().await
+}

@@ -1,0 +1,187 @@
+//! `fanout`: how much of the bus each gateway replica receives. Several gateway processes hold
+//! the sockets of many dealer groups (each group's agent console on one gateway, its shoppers
+//! spread over all of them); every chat exchanges messages; then each gateway's own counters
+//! say how many live messages (`showroom_live_events_total`, only the conversations its sockets
+//! watch) and how many stream events (`showroom_followed_events_total`: conversation, internal
+//! and presence events, followed whole) it received, beside everything published in the same
+//! run (the baseline: before fan-out by interest, every gateway received all of it).
+//!
+//! A count, not a speed: the figures do not depend on the machine's load, so one run is enough.
+
+use std::time::Duration;
+
+use serde_json::json;
+use showroom_testkit::accepted_chat;
+use showroom_testkit::{GatewayProcess, Http, PASSWORD, Socket, Stack, Tenant, Tuning};
+
+/// What to run.
+pub struct Options {
+    /// Gateway processes.
+    pub gateways: usize,
+    /// Dealer groups.
+    pub groups: usize,
+    /// Chats per group.
+    pub chats: usize,
+    /// Messages per chat (shopper and agent in turn).
+    pub messages: usize,
+    /// Every socket of a group on its agent's gateway (a load balancer that hashes by group),
+    /// instead of each shopper on another gateway than the agent.
+    pub by_group: bool,
+}
+
+impl Options {
+    /// `--gateways G --groups N --chats C --messages M [--by-group]` (defaults 4, 40, 4, 10,
+    /// spread).
+    pub fn parse(args: &[String]) -> Self {
+        let get = |name: &str, default: usize| crate::flag(args, name, default);
+        Self {
+            gateways: get("--gateways", 4).max(1),
+            groups: get("--groups", 40).max(1),
+            chats: get("--chats", 4).max(1),
+            messages: get("--messages", 10),
+            by_group: args.iter().any(|a| a == "--by-group"),
+        }
+    }
+}
+
+/// One group's chats: its agent's console on gateway `home`, shopper `j` on gateway
+/// `home + 1 + j` (so every chat has its two sides on two gateways, the worst a load balancer
+/// can do), or on `home` too with `--by-group`. The sockets stay open until the end.
+async fn group_chats(
+    t: &Tenant,
+    gateways: &[GatewayProcess],
+    home: usize,
+    o: &Options,
+) -> anyhow::Result<Vec<Socket>> {
+    let gw = &gateways[home % gateways.len()];
+    let token = Http::new(&gw.base_url)
+        .login(&t.agents[0].1, PASSWORD)
+        .await?;
+    let mut agent = Socket::console(&gw.ws_url(""), &token).await?;
+    agent.ask(json!({"type": "hello", "v": 1})).await?;
+    agent
+        .ask(json!({"type": "set_status", "status": "available"}))
+        .await?;
+    let mut open = Vec::new();
+    for j in 0..o.chats {
+        let g = match o.by_group {
+            true => gw,
+            false => &gateways[(home + 1 + j) % gateways.len()],
+        };
+        let mut shopper = Socket::widget(&g.ws_url(""), &t.key, &t.origin).await?;
+        shopper.ask(json!({"type": "hello", "v": 1})).await?;
+        let conv = accepted_chat(&mut shopper, &mut agent, t.sales).await?;
+        for m in 0..o.messages {
+            let id = format!("{j}-{m}");
+            let ack = if m % 2 == 0 {
+                shopper
+                    .ask(json!({"type": "send", "client_msg_id": id, "text": "Is it in stock?"}))
+                    .await?
+            } else {
+                agent
+                    .ask(json!({"type": "send", "conversation_id": conv, "client_msg_id": id, "text": "It is."}))
+                    .await?
+            };
+            anyhow::ensure!(ack["type"] == "ack", "{ack}");
+        }
+        open.push(shopper);
+    }
+    open.push(agent);
+    Ok(open)
+}
+
+/// Runs the measurement and prints its table.
+pub async fn run(o: Options) -> anyhow::Result<()> {
+    let binary = std::env::current_exe()?.with_file_name("showroom-service");
+    anyhow::ensure!(
+        binary.exists(),
+        "{} is missing: cargo build --release -p showroom-loadtest -p showroom-testkit --bin showroom-service",
+        binary.display()
+    );
+    let stack = Stack::start_durable_tuned(Tuning::for_load(), false).await?;
+    let mut tenants = Vec::new();
+    for i in 0..o.groups {
+        tenants.push(Tenant::seed(&stack.pool, &format!("Fanout{i}"), 1).await?);
+    }
+    showroom_store::sqlx::query("UPDATE agents SET max_chats = 1000")
+        .execute(&stack.pool)
+        .await?;
+    let mut gateways = Vec::new();
+    for _ in 0..o.gateways {
+        gateways.push(
+            stack
+                .gateway_process_with(&binary, &["gateway"], &[])
+                .await?,
+        );
+    }
+    let gateways = std::sync::Arc::new(gateways);
+    let o = std::sync::Arc::new(o);
+    let mut runs = Vec::new();
+    for (i, t) in tenants.into_iter().enumerate() {
+        let (gateways, o) = (gateways.clone(), o.clone());
+        runs.push(tokio::spawn(async move {
+            group_chats(&t, &gateways, i, &o).await
+        }));
+    }
+    let mut sockets = Vec::new();
+    for r in runs {
+        sockets.push(r.await??);
+    }
+    let messages: i64 = showroom_store::sqlx::query_scalar("SELECT COUNT(*) FROM messages")
+        .fetch_one(&stack.pool)
+        .await?;
+    let messages = messages as f64;
+    // Every live copy has arrived once each gateway's counts stop moving.
+    let mut counts = received(&gateways).await?;
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let again = received(&gateways).await?;
+        if again == counts {
+            break;
+        }
+        counts = again;
+    }
+    println!();
+    println!(
+        "fan-out by interest: {} gateway processes, {} dealer groups, {} chats of {} messages each \
+         ({messages} messages stored in all), sockets {}",
+        o.gateways,
+        o.groups,
+        o.chats,
+        o.messages,
+        match o.by_group {
+            true => "by group (a group's sockets on one gateway)",
+            false => "spread (each chat's shopper and agent on different gateways)",
+        }
+    );
+    println!(
+        "| gateway | live messages received | share of all messages | stream events received | share of all events |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    for (i, (live, followed)) in counts.iter().enumerate() {
+        println!(
+            "| {} | {live:.0} | {:.1}% | {followed:.0} | {:.1}% |",
+            i + 1,
+            100.0 * live / messages,
+            100.0 * (live + followed) / (messages + followed),
+        );
+    }
+    println!(
+        "baseline (every gateway received everything before fan-out by interest): 100% of {messages} messages"
+    );
+    drop(sockets);
+    stack.stop().await
+}
+
+/// Per gateway: live messages and stream events received so far.
+async fn received(gateways: &[GatewayProcess]) -> anyhow::Result<Vec<(f64, f64)>> {
+    use showroom_telemetry::metrics::names;
+    let mut out = Vec::new();
+    for g in gateways {
+        out.push((
+            g.metric(names::LIVE_EVENTS, "kind=\"message\"").await?,
+            g.metric(names::FOLLOWED_EVENTS, "").await?,
+        ));
+    }
+    Ok(out)
+}

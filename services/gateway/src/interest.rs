@@ -1,0 +1,194 @@
+//! Fan-out by interest: this gateway receives the messages and typing of only the conversations
+//! its sockets watch.
+//!
+//! Every stored message and every typing signal is also published, by the gateway that has it,
+//! as a live copy on `showroom.v1.<g>.live.<conversation>.<kind>` (`v1::live`, core NATS, in no
+//! stream). The hub tells this task when a conversation gets its first watcher here
+//! ([`Interest::Watch`]) or loses its last ([`Interest::Unwatch`]); the task then subscribes to
+//! that conversation's live subjects (`v1::live_of`) or drops the subscription, so NATS sends
+//! each gateway only what its sockets show. Before this, every gateway decoded every message of
+//! every dealer group (`loadtest fanout` measures the share each one receives).
+//!
+//! Core NATS delivers at most once, so three things are caught up from Postgres, the source of
+//! truth, through the socket's writer ([`Hub::catch_up`], `ws::order`'s `Mark::Tail`):
+//! - a new subscription: once the server has it (`Bus::round_trip`), every watcher reads what
+//!   follows its position, so a message published just before is not missed;
+//! - a reconnection to NATS, or a subscription that fell behind and dropped frames
+//!   (`Bus::losses`): every watcher of every conversation catches up;
+//! - a frame that overtook another (two writers) is held and its gap read, as before.
+//!
+//! The durable record stays the MESSAGES stream (`message.created`), which the bot, the
+//! notification service and integrators read.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use showroom_bus::Bus;
+use showroom_proto::message::Message;
+use showroom_proto::typing::Typing;
+use showroom_proto::v1::{self, Live};
+use showroom_telemetry::metrics::names;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use uuid::Uuid;
+
+use crate::hub::{Hub, Interest};
+
+/// The most changes applied before the new subscriptions are confirmed together.
+const BATCH: usize = 1024;
+
+/// How long to wait before trying again when the server did not confirm new subscriptions.
+const RETRY: Duration = Duration::from_millis(500);
+
+/// Follows the hub's changes of interest until shutdown: subscribes, unsubscribes, and has the
+/// watchers catch up (module docs).
+pub fn follow(
+    bus: Bus,
+    hub: Arc<Hub>,
+    mut changes: mpsc::UnboundedReceiver<Interest>,
+    tracker: &TaskTracker,
+    shutdown: CancellationToken,
+) {
+    let forwards = tracker.clone();
+    tracker.spawn(async move {
+        let mut subscribed: HashMap<Uuid, JoinHandle<()>> = HashMap::new();
+        let mut losses = bus.losses();
+        let mut losses_open = true;
+        let mut batch = Vec::with_capacity(64);
+        metrics::gauge!(names::LIVE_CONVERSATIONS).set(0.0);
+        for kind in [Live::Message, Live::Typing] {
+            metrics::counter!(names::LIVE_EVENTS, "kind" => kind.as_str()).absolute(0);
+        }
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                n = changes.recv_many(&mut batch, BATCH) => {
+                    if n == 0 {
+                        break;
+                    }
+                    let mut fresh = Vec::new();
+                    for change in batch.drain(..) {
+                        match change {
+                            Interest::Watch { group, conversation } => {
+                                if subscribed.contains_key(&conversation) {
+                                    continue;
+                                }
+                                match bus.client.subscribe(v1::live_of(group, conversation)).await {
+                                    Ok(sub) => {
+                                        let task = forwards.spawn(forward(
+                                            sub,
+                                            group,
+                                            hub.clone(),
+                                            shutdown.clone(),
+                                        ));
+                                        subscribed.insert(conversation, task);
+                                        fresh.push(conversation);
+                                    }
+                                    Err(e) => tracing::warn!(error = %e, "cannot subscribe to a conversation's live events"),
+                                }
+                            }
+                            Interest::Unwatch(conversation) => {
+                                // Dropping the subscription (the aborted task holds it)
+                                // unsubscribes.
+                                if let Some(task) = subscribed.remove(&conversation) {
+                                    task.abort();
+                                }
+                            }
+                        }
+                    }
+                    metrics::gauge!(names::LIVE_CONVERSATIONS).set(subscribed.len() as f64);
+                    if subscribed.capacity() > 64 && subscribed.len() * 4 < subscribed.capacity() {
+                        subscribed.shrink_to(subscribed.len() * 2);
+                    }
+                    if !fresh.is_empty() {
+                        confirm(&bus, &shutdown).await;
+                        for c in fresh {
+                            hub.catch_up(c);
+                        }
+                    }
+                }
+                r = losses.changed(), if losses_open => match r {
+                    Ok(()) => {
+                        tracing::info!("live events may have been lost; watchers catch up");
+                        hub.catch_up_all();
+                    }
+                    // A bus connected elsewhere reports no losses.
+                    Err(_) => losses_open = false,
+                },
+            }
+        }
+        for (_, task) in subscribed {
+            task.abort();
+        }
+    });
+}
+
+/// Waits until NATS has the new subscriptions (retrying while it does not answer, e.g. during
+/// a reconnection, after which every watcher catches up anyway).
+async fn confirm(bus: &Bus, shutdown: &CancellationToken) {
+    for _ in 0..10 {
+        let nobody = v1::live(Uuid::nil(), Uuid::new_v4(), Live::Sync);
+        match bus.round_trip(nobody).await {
+            Ok(()) => return,
+            Err(e) => tracing::warn!(error = %e, "new subscriptions not confirmed yet"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(RETRY) => {}
+        }
+    }
+}
+
+/// Hands one conversation's live events to the hub, in the order NATS delivers them.
+async fn forward(
+    mut sub: async_nats::Subscriber,
+    group: Uuid,
+    hub: Arc<Hub>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let msg = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            m = sub.next() => match m { Some(m) => m, None => break },
+        };
+        let Some((g, _, kind)) = v1::live_parts(&msg.subject) else {
+            continue;
+        };
+        if g != group {
+            continue;
+        }
+        metrics::counter!(names::LIVE_EVENTS, "kind" => kind.as_str()).increment(1);
+        match kind {
+            Live::Message => match showroom_bus::decode::<Message>(&msg.payload) {
+                Ok(env) if env.tenant == group => {
+                    // The fan-out continues the publisher's trace; a socket's write of the
+                    // message frame is a child of this span (`ws::writer`).
+                    let span = tracing::info_span!(
+                        "nats.fanout",
+                        messaging.system = "nats",
+                        live = "message",
+                        subject = %msg.subject,
+                    );
+                    showroom_bus::trace::follow(&span, msg.headers.as_ref());
+                    span.in_scope(|| hub.on_message(&env.data));
+                }
+                Ok(_) => {
+                    tracing::warn!(subject = %msg.subject, "live message of another group dropped")
+                }
+                Err(e) => tracing::warn!(error = %e, "undecodable live message skipped"),
+            },
+            Live::Typing => {
+                if let Ok(env) = showroom_bus::decode::<Typing>(&msg.payload)
+                    && env.tenant == group
+                {
+                    hub.on_typing(&env.data);
+                }
+            }
+            Live::Sync => {}
+        }
+    }
+}
