@@ -19,7 +19,7 @@ use crate::contact::Language;
 use crate::conversation::{Conversation, ShopperConversation, Transfer};
 use crate::forms::Form;
 use crate::internal::{InternalChat, InternalEventKind};
-use crate::message::{AuthorKind, Message};
+use crate::message::{AuthorKind, Message, Seen};
 use crate::notification::DesktopNotice;
 use crate::presence::{AgentPresence, AgentStatus, Board};
 
@@ -74,6 +74,9 @@ pub enum ServerFrame {
         /// Started or stopped.
         typing: bool,
     },
+    /// The other side (or another tab of this side) has seen the conversation up to `seq`;
+    /// also sent after `welcome` and `history` with the marks stored.
+    Seen(Seen),
     /// The answer to `ping`.
     Pong,
     /// Something was refused or failed.

@@ -90,3 +90,37 @@ pub struct PostMessage {
     /// Idempotency key: posting twice with the same key appends once.
     pub client_msg_id: String,
 }
+
+/// A side of a customer chat, for read marks.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadSide {
+    /// The shopper's widget.
+    Shopper,
+    /// The agent's console.
+    Agent,
+}
+
+impl ReadSide {
+    /// The wire name (`shopper`, `agent`), also the `read_marks.side` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadSide::Shopper => "shopper",
+            ReadSide::Agent => "agent",
+        }
+    }
+}
+
+/// A read mark: `side` has seen the conversation's messages up to `seq` (the `seen` frame, and
+/// its live copy between gateways).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Seen {
+    /// The conversation.
+    pub conversation_id: Uuid,
+    /// Who saw.
+    pub side: ReadSide,
+    /// Every message up to this seq.
+    pub seq: i64,
+    /// When it was stored.
+    pub at: DateTime<Utc>,
+}

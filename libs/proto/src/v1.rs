@@ -181,6 +181,8 @@ pub enum Live {
     Message,
     /// Someone started or stopped typing (best-effort, only ever live).
     Typing,
+    /// A read mark was stored (`message::Seen`).
+    Seen,
     /// Nothing: nobody subscribes to it. A gateway's request to one is answered "no
     /// responders" once the server has read everything the gateway sent before (its new
     /// subscriptions), which is how it knows they are in place (`Bus::round_trip`).
@@ -193,6 +195,7 @@ impl Live {
         match self {
             Live::Message => "message",
             Live::Typing => "typing",
+            Live::Seen => "seen",
             Live::Sync => "sync",
         }
     }
@@ -229,6 +232,7 @@ pub fn live_parts(subject: &str) -> Option<(Uuid, Uuid, Live)> {
     let kind = match tokens.next()? {
         "message" => Live::Message,
         "typing" => Live::Typing,
+        "seen" => Live::Seen,
         "sync" => Live::Sync,
         _ => return None,
     };
@@ -506,7 +510,7 @@ mod tests {
     #[test]
     fn live_subjects_read_back_and_match_their_subscriptions() {
         let (g, c) = (Uuid::new_v4(), Uuid::new_v4());
-        for kind in [Live::Message, Live::Typing, Live::Sync] {
+        for kind in [Live::Message, Live::Typing, Live::Seen, Live::Sync] {
             let s = live(g, c, kind);
             assert_eq!(live_parts(&s), Some((g, c, kind)));
             assert_eq!(group_of(&s), Some(g));

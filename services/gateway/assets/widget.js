@@ -73,7 +73,7 @@
       unavailable: "No one is available to chat right now. Leave a message and we'll get back to you.",
       missed: "No one could take your chat in time. Leave a message and we'll get back to you.",
       timed_out: 'This chat was closed after a period of inactivity.', ended: 'This chat has ended',
-      agent: 'Agent', assistant: 'Assistant', typing: '{who} is typing…', sending: 'sending…', failed: 'Not sent',
+      agent: 'Agent', assistant: 'Assistant', typing: '{who} is typing…', sending: 'sending…', failed: 'Not sent', seen: 'Seen',
       long: 'That message is too long (4000 characters at most).', wait: 'Not connected yet, please wait a moment.',
       wrong: 'Something went wrong', leave: 'Leave a message', department_id: 'Department',
       first_name: 'First name', last_name: 'Last name', email: 'E-mail', phone: 'Mobile phone', optional: '(optional)',
@@ -103,7 +103,7 @@
       unavailable: 'No hay nadie disponible para chatear ahora. Déjenos un mensaje y le responderemos.',
       missed: 'Nadie pudo atender su chat a tiempo. Déjenos un mensaje y le responderemos.',
       timed_out: 'Este chat se cerró por inactividad.', ended: 'Este chat terminó',
-      agent: 'Agente', assistant: 'Asistente', typing: '{who} está escribiendo…', sending: 'enviando…', failed: 'No enviado',
+      agent: 'Agente', assistant: 'Asistente', typing: '{who} está escribiendo…', sending: 'enviando…', failed: 'No enviado', seen: 'Visto',
       long: 'Ese mensaje es demasiado largo (4000 caracteres como máximo).', wait: 'Aún no hay conexión, espere un momento.',
       wrong: 'Algo salió mal', leave: 'Déjenos un mensaje', department_id: 'Departamento',
       first_name: 'Nombre', last_name: 'Apellido', email: 'Correo electrónico', phone: 'Celular', optional: '(opcional)',
@@ -142,6 +142,8 @@
   let conv = null;                   // conversation on screen
   let shown = new Map();             // seq -> <li>, messages of `conv` on screen
   let lastSeq = 0;                   // every seq <= lastSeq is on screen (what hello.last_seq claims)
+  let seenBy = 0, seenSent = 0;      // the agent's read mark of `conv`; the highest we told
+  let seenEl = null;                 // the "Seen" line, under one of our messages
   let kept = [];                     // message objects of `conv`, for the tab cache
   const pending = new Map();         // client_msg_id -> {frame, el}: sent, not yet acked
   let helloFor = null, helloSeq = 0; // what our last hello claimed
@@ -218,6 +220,7 @@ textarea{resize:vertical;min-height:72px}
 .meta{display:block;font-size:11px;color:#64748b;text-align:right}
 .failed .meta{color:#b91c1c}
 .typing{margin:0;padding:0 12px 4px;min-height:18px;font-size:12px;color:#64748b}
+.seen{font-weight:600}
 .quick{display:flex;flex-wrap:wrap;gap:6px;padding:0 8px 8px}
 .quick button{padding:5px 12px;border:2px solid var(--c);border-radius:16px;background:#fff;color:#111}
 .compose{display:flex;gap:6px;padding:8px;border-top:1px solid #e2e8f0}
@@ -372,7 +375,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
     if (!open) return launch.focus();
     dot.hidden = true;
     if (!ws && !retryTimer && !stopped) connect();
-    focusView();
+    focusView(); tellSeen();
   }
   function focusView() {
     if (view === 'chat' && isOpen(conv)) input.focus();
@@ -445,6 +448,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
       case 'message': return onMessage(f.message);
       case 'conversation': return onConversation(f.conversation);
       case 'typing': return onPeerTyping(f);
+      case 'seen': return onSeen(f);
       case 'message_left': return onLeft(f);
       case 'transcript_sent': return onMailSent(f);
       case 'error': return onError(f);
@@ -563,7 +567,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
 
   // ---- transcript ----
   function resetConv(c) {
-    conv = c; shown = new Map(); lastSeq = 0; kept = []; gapAsked = gapFixed = -1;
+    conv = c; shown = new Map(); lastSeq = 0; kept = []; gapAsked = gapFixed = -1; seenBy = seenSent = 0;
     mail = null; mailSays = null; mailInput.value = ''; mailForm.hidden = true; renderMail();
     log.replaceChildren(); failPending(); pending.clear();
     save();
@@ -583,8 +587,32 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
     while (shown.has(lastSeq + 1)) lastSeq++;
     kept.push(m); save();
     if (kind !== 'shopper') { showPeerTyping(null); if (panel.hidden && ready) dot.hidden = false; }
-    checkGap(); renderQuick(); renderHead(); renderMail();
+    checkGap(); renderQuick(); renderHead(); renderMail(); renderSeen(); tellSeen();
   }
+
+  // Read marks: "Seen" under our last message the agent saw; we tell the agent how far we read
+  // while the panel is open and the page visible and focused (only when it grows).
+  function onSeen(f) {
+    if (!conv || f.conversation_id !== conv.id || typeof f.seq !== 'number') return;
+    if (f.side === 'agent') { seenBy = Math.max(seenBy, f.seq); renderSeen(); }
+    else seenSent = Math.max(seenSent, f.seq); // another tab of ours told it
+  }
+  function renderSeen() {
+    let top = 0;
+    shown.forEach((li, seq) => { if (seq <= seenBy && seq > top && li.classList.contains('shopper')) top = seq; });
+    if (seenEl) seenEl.remove();
+    const meta = top && shown.get(top).querySelector('.meta');
+    if (!meta) return;
+    seenEl = seenEl || h('span', 'seen');
+    seenEl.textContent = ' · ' + t('seen');
+    meta.append(seenEl);
+  }
+  function tellSeen() {
+    if (!ready || !conv || panel.hidden || document.visibilityState !== 'visible' || !document.hasFocus() || lastSeq <= seenSent) return;
+    seenSent = lastSeq; raw({ type: 'seen', seq: lastSeq });
+  }
+  window.addEventListener('focus', () => tellSeen());
+  document.addEventListener('visibilitychange', () => tellSeen());
 
   // A seq jump that lasts (the gateway sends messages in order, waiting 250 ms for a late one):
   // a frame was lost. Ask for what follows our last contiguous seq (`history`); if the gap is

@@ -18,7 +18,7 @@ use showroom_proto::frames::{
     ConversationView, ErrorFrame, InternalFrame, ServerFrame, TypingAuthor, WithdrawReason,
 };
 use showroom_proto::internal::{InternalEvent, InternalEventKind, InternalMessage};
-use showroom_proto::message::{AuthorKind, Message};
+use showroom_proto::message::{AuthorKind, Message, Seen};
 use showroom_proto::notification::DesktopNotice;
 use showroom_proto::presence::PresenceChanged;
 use showroom_proto::typing::Typing;
@@ -699,6 +699,15 @@ impl Hub {
         let out = Outbound::message(m);
         let inner = self.lock();
         let ids = Self::watchers(&inner, m.conversation_id);
+        Self::send_to(&inner, ids, &out);
+    }
+
+    /// A stored read mark to every socket watching the chat (both sides: the other side shows
+    /// "Seen", the same side's other tabs and consoles learn it too).
+    pub fn on_seen(&self, seen: &Seen) {
+        let out = Outbound::frame(&ServerFrame::Seen(seen.clone()));
+        let inner = self.lock();
+        let ids = Self::watchers(&inner, seen.conversation_id);
         Self::send_to(&inner, ids, &out);
     }
 

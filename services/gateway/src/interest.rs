@@ -1,8 +1,8 @@
 //! Fan-out by interest: this gateway receives the messages and typing of only the conversations
 //! its sockets watch.
 //!
-//! Every stored message and every typing signal is also published, by the gateway that has it,
-//! as a live copy on `showroom.v1.<g>.live.<conversation>.<kind>` (`v1::live`, core NATS, in no
+//! Every stored message, typing signal and read mark (`seen.rs`) is also published, by the
+//! gateway that has it, as a live copy on `showroom.v1.<g>.live.<conversation>.<kind>` (`v1::live`, core NATS, in no
 //! stream). The hub tells this task when a conversation gets its first watcher here
 //! ([`Interest::Watch`]) or loses its last ([`Interest::Unwatch`]); the task then subscribes to
 //! that conversation's live subjects (`v1::live_of`) or drops the subscription, so NATS sends
@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use showroom_bus::Bus;
-use showroom_proto::message::Message;
+use showroom_proto::message::{Message, Seen};
 use showroom_proto::typing::Typing;
 use showroom_proto::v1::{self, Live};
 use showroom_telemetry::metrics::names;
@@ -60,7 +60,7 @@ pub fn follow(
         let mut losses_open = true;
         let mut batch = Vec::with_capacity(64);
         metrics::gauge!(names::LIVE_CONVERSATIONS).set(0.0);
-        for kind in [Live::Message, Live::Typing] {
+        for kind in [Live::Message, Live::Typing, Live::Seen] {
             metrics::counter!(names::LIVE_EVENTS, "kind" => kind.as_str()).absolute(0);
         }
         loop {
@@ -186,6 +186,13 @@ async fn forward(
                     && env.tenant == group
                 {
                     hub.on_typing(&env.data);
+                }
+            }
+            Live::Seen => {
+                if let Ok(env) = showroom_bus::decode::<Seen>(&msg.payload)
+                    && env.tenant == group
+                {
+                    hub.on_seen(&env.data);
                 }
             }
             Live::Sync => {}

@@ -26,6 +26,7 @@
 //! - [`transcript`]: gapless, idempotent message storage (tables owned here), and its
 //!   group-committing [`transcript::Writer`] that the sockets and `message.post` append through.
 //! - `internal`: internal chats' messages (tables owned here) and their commands.
+//! - `seen`: read marks (table `read_marks`, owned here), coalesced and fanned out.
 //! - [`retention`]: the sweep of the gateway's tables (messages, transcripts, attachments)
 //!   past their group's period; erasure and export are `showroom_rest`'s `privacy_api`.
 
@@ -35,6 +36,7 @@ mod hub;
 mod interest;
 mod internal;
 pub mod retention;
+mod seen;
 pub mod transcript;
 mod ws;
 
@@ -158,6 +160,8 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     /// Appends messages, many conversations' to a commit (`transcript::Writer`).
     pub transcript: transcript::Writer,
+    /// Read marks: coalesced writes and their fan-out (`seen`).
+    pub marks: Arc<seen::ReadMarks>,
     /// The configuration.
     pub config: Config,
     /// Cancelled at shutdown; every socket watches it.
@@ -360,6 +364,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         rest,
         hub: hub.clone(),
         transcript: writer,
+        marks: seen::ReadMarks::new(base.pool.clone(), base.bus.clone()),
         config: config.clone(),
         shutdown: base.shutdown.clone(),
     });

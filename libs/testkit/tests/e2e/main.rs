@@ -33,6 +33,7 @@ mod reports;
 mod retention;
 mod rooftops_scope;
 mod routing;
+mod seen;
 mod sso;
 mod streams;
 mod tls;

@@ -1,7 +1,8 @@
 // @ts-check
 /* A customer chat in the middle panel: choosing it, its transcript (history, live messages,
- * our own messages from "sending…" to stored), the head above it, the reply box, typing, and
- * "End chat". The Details column beside it is details.js; its leads are chat-leads.js. */
+ * our own messages from "sending…" to stored), the head above it, the reply box, typing, read
+ * marks ("Seen" under our last message the shopper saw; `seen` sent while the chat is on screen
+ * and the window focused), and "End chat". The Details column beside it is details.js; its leads are chat-leads.js. */
 
 import { $, $button, $form, $textarea, submitOnEnter, byKey } from './dom.js';
 import { shopperName, subline, time, fmtAt } from './fmt.js';
@@ -88,7 +89,7 @@ export function onConversation(c) {
     e.typing = '';
     if (S.typingFor === c.id) S.typingFor = null;
   }
-  if (S.selected === c.id) { renderThreadHead(); renderTypingLine(); }
+  if (S.selected === c.id) { renderThreadHead(); renderTypingLine(); tellSeen(); }
   renderLists();
 }
 
@@ -180,6 +181,7 @@ export function addMessage(e, m, live) {
     li.dataset.seq = String(m.seq);
     place(li);
     if (!mine) { clearTimeout(e.typingTimer); e.typing = ''; renderTypingLine(); }
+    renderSeen(); tellSeen();
   } else if (live && !mine && m.author && m.author.kind !== 'system') {
     e.unread++;
     renderLists();
@@ -220,8 +222,52 @@ export function renderThread() {
   log.scrollTop = log.scrollHeight;
   setTimeout(() => log.removeAttribute('aria-busy'), 0);
   $textarea('reply-text').value = e.draft;
-  renderThreadHead(); renderTypingLine();
+  renderThreadHead(); renderTypingLine(); renderSeen(); tellSeen();
 }
+
+/** Read marks by conversation: how far the shopper saw (`shopper`), and the highest we told. */
+const marks = /** @type {Map<string, {shopper: number, told: number}>} */ (new Map());
+/** @param {string} id */
+const markOf = (id) => { let m = marks.get(id); if (!m) marks.set(id, m = { shopper: 0, told: 0 }); return m; };
+
+/** A read mark stored (it may come before the chat's history). @param {import('./frames.js').SeenFrame} f */
+export function onSeen(f) {
+  if (!f.conversation_id || typeof f.seq !== 'number') return;
+  const m = markOf(f.conversation_id);
+  if (f.side === 'shopper') m.shopper = Math.max(m.shopper, f.seq);
+  else m.told = Math.max(m.told, f.seq); // another console of ours told it
+  if (S.view && S.view.id === f.conversation_id) renderSeen();
+}
+
+/** "Seen" under the last agent message the shopper saw, in the chat on screen. */
+function renderSeen() {
+  const old = document.querySelector('#log .seen');
+  if (old) old.remove();
+  if (!S.view) return;
+  const upto = markOf(S.view.id).shopper;
+  let last = /** @type {Element | null} */ (null);
+  for (const li of document.querySelectorAll('#log li.msg.agent')) {
+    const seq = Number(/** @type {HTMLElement} */ (li).dataset.seq);
+    if (seq <= upto && (!last || seq > Number(/** @type {HTMLElement} */ (last).dataset.seq))) last = li;
+  }
+  const meta = last && last.querySelector('.meta');
+  if (!meta) return;
+  const seen = document.createElement('span');
+  seen.className = 'seen'; seen.textContent = ' · Seen';
+  meta.append(seen);
+}
+
+/** Tells the shopper how far we read the chat on screen: ours, visible and focused, and only when it grows. */
+function tellSeen() {
+  const e = current();
+  if (!e || !S.ready || !canWrite(e.c) || document.visibilityState !== 'visible' || !document.hasFocus()) return;
+  const m = markOf(e.c.id), upto = contig(e);
+  if (upto <= m.told) return;
+  m.told = upto;
+  send({ type: 'seen', conversation_id: e.c.id, seq: upto });
+}
+window.addEventListener('focus', () => tellSeen());
+document.addEventListener('visibilitychange', () => tellSeen());
 
 const STATE_LABELS = /** @type {Record<string, string>} */ ({ incoming: 'Waiting', active: 'Active', ended: 'Ended', missed: 'Missed', offline: 'Offline', timed_out: 'Timed out' });
 

@@ -220,6 +220,7 @@
 /** @typedef {{type: 'message', message?: Message}} MessageFrame */
 /** @typedef {{type: 'conversation', conversation?: Conversation, ref?: string}} ConversationFrame */
 /** @typedef {{type: 'typing', conversation_id: string, author?: Author, typing: boolean}} TypingFrame */
+/** @typedef {{type: 'seen', conversation_id: string, side: 'shopper' | 'agent', seq: number, at?: string}} SeenFrame */
 /** @typedef {{type: 'pong', ref?: string}} PongFrame */
 /** @typedef {{type: 'board', board?: Board, ref?: string}} BoardFrame */
 /** @typedef {{type: 'agent_presence', agent?: AgentPresence}} AgentPresenceFrame */
@@ -248,7 +249,7 @@
  * Every frame the gateway sends a console.
  * @typedef {WelcomeFrame | StatusFrame | OfferFrame | OfferWithdrawnFrame | TransferOfferFrame
  *   | TransferFrame | AcceptedFrame | HistoryFrame | AckFrame | MessageFrame | ConversationFrame
- *   | TypingFrame | PongFrame | BoardFrame | AgentPresenceFrame | InternalFrame
+ *   | TypingFrame | SeenFrame | PongFrame | BoardFrame | AgentPresenceFrame | InternalFrame
  *   | InternalHistoryFrame | InternalMessageFrame | NotifyFrame | ErrorFrame} ServerFrame
  */
 
@@ -260,6 +261,7 @@
 /** @typedef {{type: 'open', conversation_id: string, after_seq?: number, ref?: string}} OpenFrame */
 /** @typedef {{type: 'send', conversation_id: string, client_msg_id: string, text: string, ref?: string}} SendFrame */
 /** @typedef {{type: 'typing', conversation_id: string, typing: boolean}} SendTypingFrame */
+/** @typedef {{type: 'seen', conversation_id: string, seq: number}} SendSeenFrame */
 /** @typedef {{type: 'end', conversation_id: string, ref?: string}} EndFrame */
 /** @typedef {{type: 'ping', ref?: string}} PingFrame */
 /** @typedef {{type: 'board', ref?: string}} BoardRequestFrame */
@@ -279,7 +281,7 @@
 /**
  * Every frame a console sends.
  * @typedef {HelloFrame | SetStatusFrame | AcceptFrame | OpenFrame | SendFrame | SendTypingFrame
- *   | EndFrame | PingFrame | BoardRequestFrame | IdleFrame | TransferRequestFrame
+ *   | SendSeenFrame | EndFrame | PingFrame | BoardRequestFrame | IdleFrame | TransferRequestFrame
  *   | TransferReplyFrame | ReassignFrame | InternalOpenFrame | InternalInviteFrame
  *   | InternalLeaveFrame | InternalHistoryRequestFrame | InternalSendFrame} ClientFrame
  */

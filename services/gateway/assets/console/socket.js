@@ -14,7 +14,7 @@ import { banner } from './banner.js';
 import { onWelcome } from './welcome.js';
 import { onStatus, onStatusError, statusUsable } from './status.js';
 import { renderLists, onOffer, onOfferWithdrawn, onAccepted, onAcceptError } from './chat-list.js';
-import { onHistory, onMessage, onConversation, onAck, onPeerTyping, renderTypingLine, onSendError, onOpenError } from './conversation.js';
+import { onHistory, onMessage, onConversation, onAck, onPeerTyping, onSeen, renderTypingLine, onSendError, onOpenError } from './conversation.js';
 import { onTransferOffer, onTransfer, onTransferError, onReplyError } from './transfer.js';
 import { reassigned, onReassignError } from './group.js';
 import { onBoard, onAgentPresence, onBoardError, renderBoardMeta } from './board.js';
@@ -46,6 +46,7 @@ const HANDLERS = {
     onConversation(f.conversation);
   },
   typing: onPeerTyping,
+  seen: onSeen,
   board: onBoard,
   agent_presence: onAgentPresence,
   transfer_offer: onTransferOffer,

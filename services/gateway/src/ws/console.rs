@@ -18,7 +18,7 @@ use showroom_proto::conversation::{
 use showroom_proto::frames::{
     Ack, ConsoleWelcome, ConversationView, InternalFrame, ServerFrame, Welcome, WelcomeAgent,
 };
-use showroom_proto::message::{Author, AuthorKind};
+use showroom_proto::message::{Author, AuthorKind, ReadSide};
 use showroom_proto::presence::{
     AgentPresence, AgentStatus, Board, DeviceClosed, DeviceIdle, GetBoard, GetStatus, SetStatus,
 };
@@ -31,7 +31,7 @@ use uuid::Uuid;
 use super::order::reached;
 use super::{HELLO_TIMEOUT, Incoming, PROTOCOL_VERSION, next_frame, refused};
 use crate::hub::{Mark, Outbound, Side, Stream};
-use crate::{AppState, internal};
+use crate::{AppState, internal, seen};
 use showroom_rest::auth::{self, Session};
 use showroom_rest::error::ApiError;
 use showroom_rest::handover;
@@ -73,6 +73,11 @@ enum Frame {
     Typing {
         conversation_id: Uuid,
         typing: bool,
+    },
+    /// The agent has seen the chat's messages up to `seq` (a read mark).
+    Seen {
+        conversation_id: Uuid,
+        seq: i64,
     },
     End {
         conversation_id: Uuid,
@@ -132,6 +137,7 @@ impl Frame {
             Frame::Open { .. } => "open",
             Frame::Send { .. } => "send",
             Frame::Typing { .. } => "typing",
+            Frame::Seen { .. } => "seen",
             Frame::End { .. } => "end",
             Frame::Board => "board",
             Frame::Idle { .. } => "idle",
@@ -473,10 +479,50 @@ impl Console {
             }
             return None;
         }
+        if let Frame::Seen {
+            conversation_id,
+            seq,
+        } = frame
+        {
+            return self
+                .seen(conversation_id, seq)
+                .await
+                .err()
+                .map(|e| refused(&e, r#ref));
+        }
         Some(match self.dispatch(frame, r#ref).await {
             Ok(out) => out,
             Err(e) => refused(&e, r#ref),
         })
+    }
+
+    /// A read mark of a chat this agent has (the chat's agent only: a manager reading along
+    /// does not tell the shopper the agent saw it): stored and fanned out, coalesced
+    /// (`seen.rs`).
+    async fn seen(&self, conversation_id: Uuid, seq: i64) -> Result<(), CommandError> {
+        if seq < 1 {
+            return Err(CommandError::new(
+                ErrorCode::BadRequest,
+                "`seq` must be 1 or more",
+            ));
+        }
+        let c = read::conversation(&self.state.pool, self.group(), conversation_id)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "reading a chat to mark it seen failed");
+                CommandError::new(ErrorCode::Unavailable, "could not mark it seen; retry")
+            })?
+            .ok_or_else(|| CommandError::new(ErrorCode::NotFound, "no such conversation"))?;
+        if c.agent.as_ref().map(|a| a.id) != Some(self.agent()) {
+            return Err(CommandError::new(
+                ErrorCode::NotAllowed,
+                "only the chat's agent marks it seen",
+            ));
+        }
+        self.state
+            .marks
+            .mark(self.group(), c.id, ReadSide::Agent, seq);
+        Ok(())
     }
 
     async fn dispatch(
@@ -494,7 +540,7 @@ impl Console {
                 ErrorCode::Internal,
                 "idle is handled before dispatch",
             )),
-            Frame::Typing { .. } => Err(CommandError::new(
+            Frame::Typing { .. } | Frame::Seen { .. } => Err(CommandError::new(
                 ErrorCode::Internal,
                 "typing is handled before dispatch",
             )),
@@ -580,6 +626,16 @@ impl Console {
                 .map_err(db)?;
                 let upto = reached(&messages, after, c.last_seq);
                 let id = c.id;
+                // How far each side has seen it, just before the history (best-effort).
+                for mark in seen::of(&self.state.pool, group, id)
+                    .await
+                    .unwrap_or_default()
+                {
+                    let _ = self
+                        .replies
+                        .send(Outbound::frame(&ServerFrame::Seen(mark)))
+                        .await;
+                }
                 let frame = ServerFrame::History {
                     conversation: ConversationView::Full(Box::new(c)),
                     messages,

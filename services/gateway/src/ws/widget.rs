@@ -21,7 +21,7 @@ use showroom_proto::forms::{Answers, CheckedForm, ContactField, FormKind, Submit
 use showroom_proto::frames::{
     ConversationView, ErrorFrame, ServerFrame, WebsiteForms, WebsiteView, Welcome, WidgetWelcome,
 };
-use showroom_proto::message::{Author, AuthorKind};
+use showroom_proto::message::{Author, AuthorKind, ReadSide};
 use showroom_proto::notification::{EmailTranscript, TranscriptRequested};
 use showroom_proto::{CommandError, ErrorCode, v1};
 use showroom_store::read;
@@ -31,8 +31,8 @@ use uuid::Uuid;
 
 use super::order::reached;
 use super::{HELLO_TIMEOUT, Incoming, PROTOCOL_VERSION, next_frame, refused};
-use crate::AppState;
 use crate::hub::{Mark, Outbound, Side, Stream};
+use crate::{AppState, seen};
 use showroom_proto::contact::ClientAddress;
 use showroom_rest::directory::{self, Website};
 use showroom_rest::error::ApiError;
@@ -87,6 +87,10 @@ enum Frame {
     Typing {
         typing: bool,
     },
+    /// The shopper has seen the conversation's messages up to `seq` (a read mark).
+    Seen {
+        seq: i64,
+    },
     End,
     Ping,
     /// The messages of the shopper's conversation after `after_seq` (a client that saw a seq
@@ -117,6 +121,7 @@ impl Frame {
             Frame::Start { .. } => "start",
             Frame::Send { .. } => "send",
             Frame::Typing { .. } => "typing",
+            Frame::Seen { .. } => "seen",
             Frame::End => "end",
             Frame::Ping => "ping",
             Frame::History { .. } => "history",
@@ -454,6 +459,15 @@ impl Shopper {
             .replies
             .send(Outbound::marked(&frame, r#ref, marks))
             .await;
+        // Then how far each side has seen the chat (best-effort: a failed read shows no "Seen").
+        if let Some(c) = &self.conversation {
+            for mark in seen::of(pool, self.group(), c.id).await.unwrap_or_default() {
+                let _ = self
+                    .replies
+                    .send(Outbound::frame(&ServerFrame::Seen(mark)))
+                    .await;
+            }
+        }
         Ok(())
     }
 
@@ -499,6 +513,9 @@ impl Shopper {
         }
         if let Frame::EmailTranscript { email } = frame {
             return self.email_transcript(&email, r#ref).await;
+        }
+        if let Frame::Seen { seq } = frame {
+            return self.seen(seq, r#ref);
         }
         Some(match self.dispatch(frame, r#ref).await {
             Ok(out) => out,
@@ -709,10 +726,9 @@ impl Shopper {
                     )
                     .await)
             }
-            Frame::Typing { .. } | Frame::EmailTranscript { .. } => Err(CommandError::new(
-                ErrorCode::Internal,
-                "handled before dispatch",
-            )),
+            Frame::Typing { .. } | Frame::EmailTranscript { .. } | Frame::Seen { .. } => Err(
+                CommandError::new(ErrorCode::Internal, "handled before dispatch"),
+            ),
             Frame::LeaveMessage { mut form, form_id } => {
                 // A message left counts as a conversation started.
                 if let Err(l) = self.conversation_allowed().await {
@@ -825,6 +841,29 @@ impl Shopper {
             }
             .instrument(span),
         );
+        None
+    }
+
+    /// A read mark of the shopper's conversation (the open or most recent one): stored and
+    /// fanned out, coalesced (`seen.rs`); no answer unless it is refused.
+    fn seen(&self, seq: i64, r#ref: Option<&str>) -> Option<Outbound> {
+        if seq < 1 {
+            return Some(Outbound::error(
+                "bad_request",
+                "`seq` must be 1 or more",
+                r#ref,
+            ));
+        }
+        let Some(c) = self.conversation.as_deref() else {
+            return Some(Outbound::error(
+                "not_found",
+                "there is no conversation to mark as seen",
+                r#ref,
+            ));
+        };
+        self.state
+            .marks
+            .mark(self.group(), c.id, ReadSide::Shopper, seq);
         None
     }
 

@@ -94,6 +94,12 @@ test('a shopper on /demo chats with an agent in /console', async () => {
     await agent.press('#reply-text', 'Enter');
     await shopper.locator('.log li', { hasText: 'Come see it today' }).waitFor();
     assert.equal(await shopper.locator('.log img').count(), 0);
+    // Read marks: the agent had the chat on screen, so "Seen" is under the shopper's last
+    // message; the shopper has the widget open, so "Seen" is under the agent's reply.
+    await shopper.locator('.log li.shopper', { hasText: 'is the RAV4 still here?' }).locator('.seen', { hasText: 'Seen' }).waitFor();
+    assert.equal(await shopper.locator('.log .seen').count(), 1);
+    await agent.locator('#log li.agent', { hasText: 'Come see it today' }).locator('.seen', { hasText: 'Seen' }).waitFor();
+    assert.equal(await agent.locator('#log .seen').count(), 1);
     await shot(shopper, 'widget-chat');
     await shot(agent, 'console-chat');
 
@@ -104,6 +110,8 @@ test('a shopper on /demo chats with an agent in /console', async () => {
     assert.equal(await shopper.locator('.log li', { hasText: 'is the RAV4 still here?' }).count(), 1);
     assert.equal(await shopper.locator('.log li', { hasText: 'R2D2' }).count(), 1);
     await shopper.locator('.head h2', { hasText: 'Ann Larson' }).waitFor();
+    // The stored mark comes back with the reload.
+    await shopper.locator('.log li.shopper .seen', { hasText: 'Seen' }).waitFor();
 
     // The agent ends it; both sides see it ended.
     await agent.click('#end');
