@@ -6,7 +6,7 @@
 // `hours` and `trade`, and gives Showroom Honda a phone number.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchChromium, shot, shopperThroughGate, consoleAvailable } from './support.mjs';
+import { launchChromium, shot, shopperThroughGate, consoleAvailable, openAdmin } from './support.mjs';
 
 const BASE = process.env.SHOWROOM_BASE_URL;
 const LONG = 15000;
@@ -69,6 +69,72 @@ test('an agent picks a canned response with the keyboard, edits it and sends it'
     await options.first().waitFor({ timeout: LONG });
     await box.press('Tab');
     assert.equal(await box.inputValue(), 'Bring your trade-in, Maria.');
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test('a manager keeps the group’s and the rooftops’ canned responses, an agent their own', async () => {
+  assert.ok(BASE, 'SHOWROOM_BASE_URL is set');
+  const browser = await launchChromium();
+  const problems = [];
+  try {
+    const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+    page.on('pageerror', (e) => problems.push(`admin page: ${e.message}`));
+    page.on('dialog', (d) => d.accept());
+    const nav = await openAdmin(page, BASE, 'maria@demo.showroom.test', 'showroom-demo', LONG);
+    await nav.locator('button', { hasText: 'Canned responses' }).click();
+    const cards = page.locator('#admin-body section.c-card');
+    const labels = () => cards.evaluateAll((n) => n.map((c) => c.getAttribute('aria-label')));
+    await cards.first().waitFor({ timeout: LONG });
+    assert.deepEqual(await labels(), ['/holiday', '/hours', '/trade']);
+
+    // An unknown placeholder is named next to the text; a shortcut the group has, next to it.
+    const add = page.locator('section.c-new');
+    const error = add.locator('.a-err:not([hidden])');
+    await add.locator('select.c-owner').selectOption({ label: 'The whole group' });
+    await add.locator('input.c-shortcut').fill('hours');
+    await add.locator('input.c-title').fill('Toyota hours');
+    await add.locator('textarea.c-en').fill('Hi {shopper.name}, we open at 8.');
+    await add.locator('button[type="submit"]').click();
+    await error.filter({ hasText: '{shopper.name}' }).waitFor({ timeout: LONG });
+    await add.locator('textarea.c-en').fill('Hi {shopper.first_name}, {rooftop.name} opens at 8.');
+    await add.locator('button[type="submit"]').click();
+    await error.filter({ hasText: 'shortcut' }).waitFor({ timeout: LONG });
+    // For one rooftop, the same shortcut is fine.
+    await add.locator('select.c-owner').selectOption({ label: 'Showroom Toyota' });
+    await add.locator('button[type="submit"]').click();
+    await page.waitForFunction(() => document.querySelectorAll('#admin-body section.c-card').length === 4, null, { timeout: LONG });
+    assert.deepEqual(await labels(), ['/holiday', '/hours', '/hours', '/trade']);
+    assert.equal(await cards.nth(2).locator('.c-whose').innerText(), 'Showroom Toyota');
+    await shot(page, 'canned-admin');
+
+    // Changed and deleted in place.
+    const trade = cards.nth(3);
+    await trade.locator('input.c-title').fill('Trade-ins welcome');
+    await trade.locator('button[type="submit"]').click();
+    await trade.locator('.a-status', { hasText: 'Saved' }).waitFor({ timeout: LONG });
+    await cards.nth(0).locator('button.danger').click();
+    await page.waitForFunction(() => document.querySelectorAll('#admin-body section.c-card').length === 3, null, { timeout: LONG });
+    assert.deepEqual(await labels(), ['/hours', '/hours', '/trade']);
+
+    // An agent's own, under Profile.
+    const agent = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+    agent.on('pageerror', (e) => problems.push(`console page: ${e.message}`));
+    await consoleAvailable(agent, 'ann@demo.showroom.test', 'Ann Larson', LONG);
+    await agent.click('#profile-open');
+    const mine = agent.locator('#profile-dialog section.p-canned');
+    await mine.locator('.c-none', { hasText: 'No canned responses yet.' }).waitFor({ timeout: LONG });
+    assert.equal(await mine.locator('select.c-owner').count(), 0, 'no owner to choose');
+    await mine.locator('input.c-shortcut').fill('thanks');
+    await mine.locator('input.c-title').fill('Thank you');
+    await mine.locator('textarea.c-en').fill('Thanks, {shopper.first_name}!');
+    await mine.locator('textarea.c-es').fill('¡Gracias, {shopper.first_name}!');
+    await mine.locator('section.c-new button[type="submit"]').click();
+    await mine.locator('section.c-card[aria-label="/thanks"]').waitFor({ timeout: LONG });
+    assert.equal(await mine.locator('section.c-card .c-whose').innerText(), 'Yours');
+    await shot(agent, 'canned-profile');
     assert.deepEqual(problems, []);
   } finally {
     await browser.close();

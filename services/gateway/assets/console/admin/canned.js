@@ -60,7 +60,7 @@ export function cannedEditor(opts) {
     if (!r || !r.ok) { clear(list, el('p', { class: 'a-error', role: 'alert', text: errorText(r, 'Cannot read the canned responses.') })); return; }
     /** @type {Canned[]} */
     const items = (r.data && r.data.responses) || [];
-    clear(list, items.length ? items.map((c) => card(c)) : el('p', { class: 'a-note', text: 'No canned responses yet.' }));
+    clear(list, items.length ? items.map((c) => card(c)) : el('p', { class: 'a-meta c-none', text: 'No canned responses yet.' }));
   };
   /** @param {Canned} c */
   const card = (c) => {
@@ -79,7 +79,7 @@ export function cannedEditor(opts) {
     });
     form.append(...f.parts, el('div', { class: 'a-row' }, s.wrap, del));
     const section = el('section', { class: 'a-card c-card', 'aria-label': '/' + c.shortcut },
-      el('p', { class: 'a-note', text: owner }), form);
+      el('p', { class: 'a-meta c-whose', text: owner }), form);
     return section;
   };
   const newFields = new Fields(), adder = saver('Add');
