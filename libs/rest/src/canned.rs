@@ -297,7 +297,8 @@ impl Values {
 }
 
 /// `text` with its placeholders filled from `values`: one without a value is left out, and the
-/// two spaces around it become one; the result is trimmed.
+/// two spaces around it become one (the space before it goes when punctuation follows: `Hi
+/// {shopper.first_name},` without a name is `Hi,`); the result is trimmed.
 pub fn fill(text: &str, values: &Values) -> String {
     let mut out = String::with_capacity(text.len());
     let mut at = 0;
@@ -307,8 +308,13 @@ pub fn fill(text: &str, values: &Values) -> String {
         match values.get(name) {
             Some(v) => out.push_str(v),
             None => {
-                if out.ends_with(' ') && text[end..].starts_with(' ') {
+                let next = text[end..].chars().next();
+                if out.ends_with(' ') && next == Some(' ') {
                     at += 1;
+                } else if out.ends_with(' ')
+                    && next.is_some_and(|c| matches!(c, ',' | '.' | '!' | '?' | ';' | ':'))
+                {
+                    out.pop();
                 }
             }
         }
@@ -560,6 +566,12 @@ mod tests {
             "Hi Ana, the 2024 at Metro Honda."
         );
         assert_eq!(fill("{agent.first_name} here", &v), "here");
+        assert_eq!(
+            fill("Hi {agent.first_name}, call {rooftop.phone}.", &v),
+            "Hi, call."
+        );
+        // Two placeholders without a value in a row leave one space.
+        assert_eq!(fill("a {vehicle.make} {vehicle.model} b", &v), "a b");
     }
 
     #[test]
