@@ -31,7 +31,7 @@ use crate::directory::{
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{self, ApiJson, Id};
 use crate::validate::{
-    Problems, country, email, invalid, optional_text, origins, password, text, time_zone,
+    Problems, country, email, invalid, optional_text, origins, password, phone, text, time_zone,
 };
 use showroom_proto::appearance::Appearance;
 
@@ -170,16 +170,27 @@ pub struct RooftopBody {
     /// ISO 3166-1 alpha-2 country, e.g. `US`.
     #[serde(default)]
     pub country: String,
+    /// The phone number shoppers are told (canned responses' `{rooftop.phone}`): 7 to 30
+    /// characters of digits, spaces and `+ - ( ) .`; `""` removes it; absent or `null`:
+    /// unchanged (none for a new rooftop).
+    pub phone: Option<String>,
 }
 
-fn rooftop_input(b: &RooftopBody) -> Result<(String, String, String), ApiError> {
+/// A rooftop's checked settings: name, time zone, country, and the phone (`None`: unchanged).
+type RooftopFields = (String, String, String, Option<Option<String>>);
+
+fn rooftop_input(b: &RooftopBody) -> Result<RooftopFields, ApiError> {
     let mut p = Problems::default();
     let name = p.check("name", text(&b.name, MAX_ROOFTOP_NAME));
     let tz = p.check("time_zone", time_zone(&b.time_zone));
     let country = p.check("country", country(&b.country));
+    let phone = match &b.phone {
+        None => Some(None),
+        Some(raw) => p.check("phone", phone(raw)).map(Some),
+    };
     p.finish()?;
-    match (name, tz, country) {
-        (Some(n), Some(t), Some(c)) => Ok((n, t, c)),
+    match (name, tz, country, phone) {
+        (Some(n), Some(t), Some(c), Some(ph)) => Ok((n, t, c, ph)),
         _ => Err(ApiError::internal("rooftop checks passed without values")),
     }
 }
@@ -222,11 +233,13 @@ pub async fn create_rooftop(
     ApiJson(b): ApiJson<RooftopBody>,
 ) -> Result<(StatusCode, Json<RooftopView>), ApiError> {
     managers_only(&session, "add rooftops")?;
-    let (name, time_zone, country) = rooftop_input(&b)?;
+    let (name, time_zone, country, phone) = rooftop_input(&b)?;
+    let phone = phone.flatten();
     let input = RooftopInput {
         name: &name,
         time_zone: &time_zone,
         country: &country,
+        phone: Some(phone.as_deref()),
     };
     let mut tx = state.pool.begin().await?;
     let id = directory::create_rooftop(&mut *tx, session.group(), input).await?;
@@ -234,7 +247,7 @@ pub async fn create_rooftop(
         .about(format!("rooftop:{id}"))
         .detail(json!({
             "action": "created", "before": null,
-            "after": { "name": name, "time_zone": time_zone, "country": country },
+            "after": { "name": name, "time_zone": time_zone, "country": country, "phone": phone },
         }));
     audit::record(&mut tx, &event)
         .await
@@ -261,18 +274,24 @@ pub async fn update_rooftop(
 ) -> Result<Json<RooftopView>, ApiError> {
     scoped_managers(&session, "change rooftops")?;
     session.rooftop_in_scope(id)?;
-    let (name, time_zone, country) = rooftop_input(&b)?;
+    let (name, time_zone, country, phone) = rooftop_input(&b)?;
     let input = RooftopInput {
         name: &name,
         time_zone: &time_zone,
         country: &country,
+        phone: phone.as_ref().map(Option::as_deref),
     };
     let mut tx = state.pool.begin().await?;
     let Some(before) = directory::lock_rooftop(&mut tx, session.group(), id).await? else {
         return Err(ApiError::not_found("rooftop"));
     };
     directory::update_rooftop(&mut *tx, session.group(), id, input).await?;
-    let after = json!({ "name": name, "time_zone": time_zone, "country": country });
+    let phone_after = match phone {
+        Some(p) => json!(p),
+        None => before["phone"].clone(),
+    };
+    let after =
+        json!({ "name": name, "time_zone": time_zone, "country": country, "phone": phone_after });
     if before != after {
         let event = audit::Event::by(&session, audit::kind::ROOFTOP_CHANGED)
             .about(format!("rooftop:{id}"))

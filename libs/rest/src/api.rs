@@ -23,8 +23,8 @@ use crate::auth::{self, Session};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{self, ApiJson, ApiQuery, Id};
 use crate::{
-    access_api, admin_api, attachments, audit_api, bot_api, crm_api, handover, leads_api, mfa_api,
-    notify_api, privacy_api, profile_api, reports, routing_api, sso_api,
+    access_api, admin_api, attachments, audit_api, bot_api, canned_api, crm_api, handover,
+    leads_api, mfa_api, notify_api, privacy_api, profile_api, reports, routing_api, sso_api,
 };
 use crate::{audit, export};
 
@@ -41,6 +41,7 @@ use crate::{audit, export};
          (name = "notifications", description = "Agents' notification choices; websites' e-mail settings"),
          (name = "crm", description = "Lead delivery to CRMs: destinations, the delivery log, dead letters"),
          (name = "admin", description = "The admin pages: rooftops, departments, agents and the departments they cover, websites, the audit trail"),
+         (name = "canned", description = "Canned responses: the group's, the rooftops' and each agent's own; filled for a conversation"),
          (name = "privacy", description = "Retention periods; erasing and exporting one shopper's data"),
          (name = "system", description = "The running system"))
 )]
@@ -85,6 +86,18 @@ pub fn router() -> (axum::Router<Arc<Rest>>, utoipa::openapi::OpenApi) {
         .routes(routes!(list_conversations))
         .routes(routes!(get_conversation))
         .routes(routes!(transcript_text))
+        // Canned responses (canned_api.rs): filled for a chat, the managed ones, one's own.
+        .routes(routes!(canned_api::for_conversation))
+        .routes(routes!(
+            canned_api::list_managed,
+            canned_api::create_managed
+        ))
+        .routes(routes!(
+            canned_api::update_managed,
+            canned_api::delete_managed
+        ))
+        .routes(routes!(canned_api::list_mine, canned_api::create_mine))
+        .routes(routes!(canned_api::update_mine, canned_api::delete_mine))
         .routes(routes!(handover::post_transfer))
         .routes(routes!(handover::post_reply))
         .routes(routes!(handover::post_reassign))

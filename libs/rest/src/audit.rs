@@ -97,6 +97,9 @@ pub mod kind {
     pub const SSO_SETTINGS_CHANGED: &str = "sso_settings_changed";
     /// The identity provider ended an agent's sessions (back-channel logout; `sso.rs`).
     pub const SSO_LOGOUT: &str = "sso_logout";
+    /// A group's or a rooftop's canned response was added, changed or deleted (`action`,
+    /// `scope`, `rooftop_id`, `before`, `after`); an agent's own are not recorded.
+    pub const CANNED_RESPONSE_CHANGED: &str = "canned_response_changed";
 }
 
 /// One thing that happened, to be appended.

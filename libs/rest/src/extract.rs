@@ -181,6 +181,8 @@ kinds! {
     Integration = "integration";
     /// A transfer.
     Transfer = "transfer";
+    /// A canned response.
+    CannedResponse = "canned response";
 }
 
 /// The proxies whose forwarding headers are believed (`SHOWROOM_TRUSTED_PROXIES`: CIDRs such as

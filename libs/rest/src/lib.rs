@@ -42,6 +42,10 @@
 //! - `attachments`: files shoppers attach to forms, checked by their bytes.
 //! - `privacy_api`: retention periods, and erasing or exporting one shopper's data in every
 //!   service that holds some (issue 17, item 5).
+//! - [`canned`]: canned responses (`canned_responses`, owned by the gateway): the group's, a
+//!   rooftop's and each agent's own; their fields' checks, the placeholders and filling them
+//!   for a conversation in its language, the table's reads and writes; `canned_api`: their
+//!   REST handlers (the ones usable in a conversation, filled; managing them; the audit rows).
 //! - `bot_api`, `routing_api`, `notify_api`, `leads_api`, `crm_api`: settings and records
 //!   other services own, forwarded to them over the bus.
 
@@ -53,6 +57,8 @@ pub mod audit;
 mod audit_api;
 pub mod auth;
 mod bot_api;
+pub mod canned;
+mod canned_api;
 mod crm_api;
 pub mod demo;
 pub mod directory;

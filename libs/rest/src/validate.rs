@@ -180,6 +180,27 @@ pub(crate) fn country(raw: &str) -> Result<String, String> {
     }
 }
 
+/// A rooftop's phone number as people write it: 7 to 30 characters of digits, spaces and
+/// `+ - ( ) .`, with at least 7 digits; blank means none.
+pub(crate) fn phone(raw: &str) -> Result<Option<String>, String> {
+    let p = raw.trim();
+    if p.is_empty() {
+        return Ok(None);
+    }
+    let digits = p.chars().filter(char::is_ascii_digit).count();
+    if p.chars().count() > 30
+        || digits < 7
+        || !p
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '+' | '-' | '(' | ')' | '.'))
+    {
+        return Err(
+            "must be a phone number such as +1 312 555 0100 (digits, spaces, + - ( ) .)".into(),
+        );
+    }
+    Ok(Some(p.to_string()))
+}
+
 /// An e-mail address: RFC 5322 syntax with a dotted domain, trimmed, the domain lower-cased.
 pub(crate) fn email(raw: &str) -> Result<String, String> {
     let e = raw.trim();

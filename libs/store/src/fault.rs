@@ -107,6 +107,16 @@ const NAMED: &[Named] = &[
         field: "to_department",
         message: "no such department",
     },
+    Named {
+        constraint: "canned_responses_shortcut_unique",
+        field: "shortcut",
+        message: "another canned response of the same owner has this shortcut",
+    },
+    Named {
+        constraint: "canned_responses_rooftop_fk",
+        field: "rooftop_id",
+        message: "no such rooftop",
+    },
 ];
 
 /// What a database error means.

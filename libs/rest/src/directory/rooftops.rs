@@ -30,6 +30,8 @@ pub struct RooftopView {
     pub time_zone: String,
     /// ISO 3166-1 alpha-2 country (phone numbers are read in it).
     pub country: String,
+    /// Its phone number as shoppers are told it (canned responses' `{rooftop.phone}`), or none.
+    pub phone: Option<String>,
     /// Its departments, by position then label.
     pub departments: Vec<DepartmentView>,
     /// Its websites, by name.
@@ -42,6 +44,7 @@ struct RooftopRow {
     name: String,
     time_zone: String,
     country: String,
+    phone: Option<String>,
 }
 
 /// The rooftops of a group (by name), or the one rooftop `only`, with their departments and
@@ -66,7 +69,7 @@ pub async fn rooftops_within(
         .execute(&mut *tx)
         .await?;
     let rooftops: Vec<RooftopRow> = sqlx::query_as(
-        "SELECT id, name, time_zone, country FROM rooftops \
+        "SELECT id, name, time_zone, country, phone FROM rooftops \
          WHERE group_id = $1 AND ($2::uuid IS NULL OR id = $2) ORDER BY name, id",
     )
     .bind(group)
@@ -107,6 +110,7 @@ pub async fn rooftops_within(
             name: r.name,
             time_zone: r.time_zone,
             country: r.country,
+            phone: r.phone,
         })
         .filter(|r| within.is_none_or(|w| w.contains(&r.id)))
         .collect())
@@ -121,6 +125,8 @@ pub struct RooftopInput<'a> {
     pub time_zone: &'a str,
     /// ISO 3166-1 alpha-2.
     pub country: &'a str,
+    /// Its phone number: `Some(None)` none, `None` unchanged (none for a new rooftop).
+    pub phone: Option<Option<&'a str>>,
 }
 
 /// Creates a rooftop of `group`.
@@ -131,13 +137,15 @@ pub async fn create_rooftop(
 ) -> sqlx::Result<Uuid> {
     let id = Uuid::now_v7();
     sqlx::query(
-        "INSERT INTO rooftops (id, group_id, name, time_zone, country) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO rooftops (id, group_id, name, time_zone, country, phone) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(id)
     .bind(group)
     .bind(r.name)
     .bind(r.time_zone)
     .bind(r.country)
+    .bind(r.phone.flatten())
     .execute(db)
     .await?;
     Ok(id)
@@ -151,33 +159,37 @@ pub async fn update_rooftop(
     r: RooftopInput<'_>,
 ) -> sqlx::Result<bool> {
     let done = sqlx::query(
-        "UPDATE rooftops SET name = $3, time_zone = $4, country = $5 WHERE id = $1 AND group_id = $2",
+        "UPDATE rooftops SET name = $3, time_zone = $4, country = $5, \
+           phone = CASE WHEN $6 THEN $7 ELSE phone END WHERE id = $1 AND group_id = $2",
     )
     .bind(id)
     .bind(group)
     .bind(r.name)
     .bind(r.time_zone)
     .bind(r.country)
+    .bind(r.phone.is_some())
+    .bind(r.phone.flatten())
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
 }
 
-/// A rooftop's settings as its audit rows keep them (`name`, `time_zone`, `country`), the row
+/// A rooftop's settings as its audit rows keep them (`name`, `time_zone`, `country`, `phone`), the row
 /// locked for a change in `tx`; none when `group` has no such rooftop.
 pub async fn lock_rooftop(
     tx: &mut sqlx::PgConnection,
     group: Uuid,
     id: Uuid,
 ) -> sqlx::Result<Option<serde_json::Value>> {
-    let row: Option<(String, String, String)> = sqlx::query_as(
-        "SELECT name, time_zone, country FROM rooftops WHERE id = $1 AND group_id = $2 FOR UPDATE",
+    let row: Option<(String, String, String, Option<String>)> = sqlx::query_as(
+        "SELECT name, time_zone, country, phone FROM rooftops WHERE id = $1 AND group_id = $2 \
+         FOR UPDATE",
     )
     .bind(id)
     .bind(group)
     .fetch_optional(tx)
     .await?;
-    Ok(row.map(|(name, time_zone, country)| {
-        serde_json::json!({ "name": name, "time_zone": time_zone, "country": country })
+    Ok(row.map(|(name, time_zone, country, phone)| {
+        serde_json::json!({ "name": name, "time_zone": time_zone, "country": country, "phone": phone })
     }))
 }

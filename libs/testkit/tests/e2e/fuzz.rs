@@ -74,6 +74,16 @@ async fn every_operation_answers_as_the_openapi_document_says_to_fuzzed_requests
     let token = Http::new(&stack.base_url)
         .login(&t.agents[0].1, PASSWORD)
         .await?;
+    // A canned response of the group and one of the admin's own, which it changes and deletes.
+    let admin = Http::new(&stack.base_url).with_token(&token);
+    let mut canned = Vec::new();
+    for path in ["/api/v1/canned-responses", "/api/v1/me/canned-responses"] {
+        let body = json!({"shortcut": "hours", "title": "Hours",
+            "text_en": "We open at 9, {shopper.first_name}."});
+        let (st, made) = admin.post(path, &body.to_string()).await?;
+        anyhow::ensure!(st == 201, "{path}: {st} {made}");
+        canned.push(made["id"].as_str().unwrap_or_default().to_string());
+    }
     // A colleague, online, whom the fuzzer edits, deactivates and hands chats to (never the
     // admin whose session it runs with), and a chat offered to them.
     let (colleague, colleague_email) = t
@@ -120,6 +130,16 @@ async fn every_operation_answers_as_the_openapi_document_says_to_fuzzed_requests
                 vec![conversation],
             ),
             ("key", "/api/v1/widget/{key}", vec![t.key.clone()]),
+            (
+                "canned",
+                "/api/v1/canned-responses/{id}",
+                vec![canned[0].clone()],
+            ),
+            (
+                "my_canned",
+                "/api/v1/me/canned-responses/{id}",
+                vec![canned[1].clone()],
+            ),
         ]),
     )?;
     let started = Instant::now();

@@ -7,6 +7,7 @@
 mod admin;
 mod audit;
 mod browser;
+mod canned;
 mod chat;
 mod crm;
 mod edge;

@@ -17,6 +17,7 @@ import './notices.js';         // desktop and in-page notices
 import './tabs.js';            // Chats | Live Agent Status | Leads | Admin
 import './chat-list.js';       // Incoming, Active, Recent
 import './conversation.js';    // the customer chat in the middle panel
+import './canned.js';          // its reply box's `/` picker of canned responses
 import './details.js';         // its Details column
 import './chat-leads.js';      // its leads, and Create lead
 import './transfer.js';        // Transfer, and transfers offered to me

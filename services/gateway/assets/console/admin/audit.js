@@ -53,6 +53,7 @@ export const KINDS = /** @type {[string, string][]} */ ([
   ['mfa_policy_changed', 'MFA policy changed'],
   ['sso_settings_changed', 'Single sign-on changed'],
   ['sso_logout', 'Signed out by the identity provider'],
+  ['canned_response_changed', 'Canned response changed'],
   ['retention_changed', 'Retention changed'],
   ['shopper_erased', 'Shopper erased'],
   ['shopper_exported', 'Shopper data exported'],

@@ -1,7 +1,8 @@
 // @ts-check
 /* Every agent's Profile dialog (the header's Profile button, console/header.js): their names,
  * e-mail, language and time zone (GET/PUT /api/v1/me/profile), their photo (photo.js), and
- * their password (the current one is checked by the server; other devices are logged out).
+ * their password (the current one is checked by the server; other devices are logged out),
+ * their second factors (mfa.js) and their own canned responses (canned.js).
  * What they change is handed to `onChange`, so the header and the dates show it at once. */
 
 import { el, clear } from '../dom.js';
@@ -10,6 +11,7 @@ import { loadingLine } from './section.js';
 import { Fields, field, textInput, dropdown, zoneSelect, saver, formEl } from './forms.js';
 import { photoEditor } from './photo.js';
 import { mfaSection } from './mfa.js';
+import { cannedEditor } from './canned.js';
 
 /** @typedef {import('../state.js').Me} Me */
 /** What changed: the profile's fields as saved, or `photo_url` alone. */
@@ -79,7 +81,10 @@ function fillProfile(d, prof, me, canSave) {
     el('div', { class: 'a-row' }, field(fields, 'locale', 'Language', locale), field(fields, 'time_zone', 'Time zone', tz)));
   if (!canSave) form.append(el('p', { class: 'a-note', text: 'Your profile cannot be changed on this server yet.' }));
   form.append(s.wrap);
-  clear(bodyOf(d), photoEditor(me.photo_url || prof.photo_url || null, (url) => onChange({ photo_url: url })), form, passwordForm(), mfaSection());
+  clear(bodyOf(d), photoEditor(me.photo_url || prof.photo_url || null, (url) => onChange({ photo_url: url })), form, passwordForm(), mfaSection(),
+    el('section', { class: 'p-canned', 'aria-labelledby': 'profile-canned-h' }, el('h3', { id: 'profile-canned-h', text: 'Your canned responses' }),
+      el('p', { class: 'a-hint', text: 'Only you see these; type / in a chat’s reply box to insert one.' }),
+      cannedEditor({ path: '/api/v1/me/canned-responses', owners: null })));
 }
 
 /** The password: the current one, and the new one. */

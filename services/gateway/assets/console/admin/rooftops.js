@@ -1,5 +1,5 @@
 // @ts-check
-/* Admin ▸ Rooftops & departments: each rooftop (a dealership: name, time zone, country) with
+/* Admin ▸ Rooftops & departments: each rooftop (a dealership: name, time zone, country, phone) with
  * its departments (label, board section, position), added, edited and deleted here; each
  * department's Routing opens its editor (routing.js). On an older gateway without
  * /api/v1/rooftops, only the routing can be changed. */
@@ -45,9 +45,11 @@ function rooftopFields(fields, rt) {
   const name = textInput(rt && rt.name, { maxLength: 80, required: true });
   const tz = zoneSelect(rt && rt.time_zone);
   const country = countrySelect(rt && rt.country);
+  const phone = textInput(rt && rt.phone, { type: 'tel', maxLength: 30, placeholder: '+1 312 555 0100', autocomplete: 'off' });
   return {
-    nodes: [field(fields, 'name', 'Name', name), field(fields, 'time_zone', 'Time zone', tz), field(fields, 'country', 'Country', country)],
-    value: () => ({ name: name.value.trim(), time_zone: tz.value, country: country.value }),
+    nodes: [field(fields, 'name', 'Name', name), field(fields, 'time_zone', 'Time zone', tz), field(fields, 'country', 'Country', country),
+      field(fields, 'phone', 'Phone (optional)', phone, 'Canned responses’ {rooftop.phone}')],
+    value: () => ({ name: name.value.trim(), time_zone: tz.value, country: country.value, phone: phone.value.trim() }),
     focus: () => name.focus(),
   };
 }

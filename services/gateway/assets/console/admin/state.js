@@ -18,6 +18,7 @@ import { api, errorText } from '../api.js';
  * @property {string} name
  * @property {string} [time_zone]
  * @property {string} [country]
+ * @property {string | null} [phone]
  * @property {Department[]} [departments]
  * @property {{id: string, name: string, widget_key?: string}[]} [websites]
  */

@@ -1,6 +1,6 @@
 // @ts-check
 /* The Admin tab (managers and admins): its section menu — Dashboard, Rooftops & departments,
- * Agents, Websites, CRM — and the section shown, remembered for this browser tab. Each section
+ * Agents, Websites, CRM, Canned responses, … — and the section shown, remembered for this browser tab. Each section
  * is its own module; this one only switches between them. */
 
 import { el, clear } from '../dom.js';
@@ -11,6 +11,7 @@ import { renderRooftops } from './rooftops.js';
 import { renderAgents } from './agents.js';
 import { renderWebsites } from './websites.js';
 import { renderCrm } from './crm.js';
+import { renderCanned } from './canned.js';
 import { renderAudit } from './audit.js';
 import { renderPrivacy } from './privacy.js';
 import { renderSso } from './sso.js';
@@ -25,6 +26,7 @@ const SECTIONS = [
   ['agents', 'Agents', renderAgents],
   ['websites', 'Websites', renderWebsites],
   ['crm', 'CRM', renderCrm],
+  ['canned', 'Canned responses', renderCanned],
   ['audit', 'Audit trail', renderAudit],
   ['privacy', 'Privacy', renderPrivacy],
   ['sso', 'Single sign-on', renderSso],
