@@ -19,7 +19,7 @@ use crate::contact::Language;
 use crate::conversation::{Conversation, ShopperConversation, Transfer};
 use crate::forms::Form;
 use crate::internal::{InternalChat, InternalEventKind};
-use crate::message::{AuthorKind, Message, Seen};
+use crate::message::{AuthorKind, Message, Seen, Watching, Whisper};
 use crate::notification::DesktopNotice;
 use crate::presence::{AgentPresence, AgentStatus, Board};
 
@@ -52,6 +52,9 @@ pub enum ServerFrame {
         conversation: ConversationView,
         /// Its messages after the asked `seq`.
         messages: Vec<Message>,
+        /// Console: the chat's whispers, oldest first (never on a widget).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        whispers: Vec<Whisper>,
     },
     /// A message is durable.
     Ack(Ack),
@@ -77,6 +80,13 @@ pub enum ServerFrame {
     /// The other side (or another tab of this side) has seen the conversation up to `seq`;
     /// also sent after `welcome` and `history` with the marks stored.
     Seen(Seen),
+    /// Console: a whisper in a chat this console follows (also the answer to `whisper`).
+    Whisper {
+        /// The whisper.
+        whisper: Whisper,
+    },
+    /// Console: someone started or stopped watching a chat this console follows.
+    Watching(Watching),
     /// The answer to `ping`.
     Pong,
     /// Something was refused or failed.

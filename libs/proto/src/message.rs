@@ -124,3 +124,34 @@ pub struct Seen {
     /// When it was stored.
     pub at: DateTime<Utc>,
 }
+
+/// A whisper: a manager's note to the agent in a live chat, for agents' eyes only (never in the
+/// shopper's transcript, socket, e-mail or ADF).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Whisper {
+    /// Its id.
+    pub id: Uuid,
+    /// The chat.
+    pub conversation_id: Uuid,
+    /// Who whispered (kind `agent`, with id and name).
+    pub author: Author,
+    /// What.
+    pub text: String,
+    /// The sender's id for it (a resend is the same whisper).
+    pub client_msg_id: String,
+    /// When it was stored.
+    pub at: DateTime<Utc>,
+}
+
+/// Someone other than the chat's agent started or stopped watching it (a manager monitoring).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Watching {
+    /// The chat.
+    pub conversation_id: Uuid,
+    /// Who watches.
+    pub agent_id: Uuid,
+    /// Their name.
+    pub name: String,
+    /// Started (`true`) or stopped.
+    pub watching: bool,
+}

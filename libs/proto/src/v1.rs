@@ -183,6 +183,10 @@ pub enum Live {
     Typing,
     /// A read mark was stored (`message::Seen`).
     Seen,
+    /// A whisper was stored (`message::Whisper`): for agents' consoles only.
+    Whisper,
+    /// Someone started or stopped watching the chat (`message::Watching`).
+    Watching,
     /// Nothing: nobody subscribes to it. A gateway's request to one is answered "no
     /// responders" once the server has read everything the gateway sent before (its new
     /// subscriptions), which is how it knows they are in place (`Bus::round_trip`).
@@ -196,6 +200,8 @@ impl Live {
             Live::Message => "message",
             Live::Typing => "typing",
             Live::Seen => "seen",
+            Live::Whisper => "whisper",
+            Live::Watching => "watching",
             Live::Sync => "sync",
         }
     }
@@ -233,6 +239,8 @@ pub fn live_parts(subject: &str) -> Option<(Uuid, Uuid, Live)> {
         "message" => Live::Message,
         "typing" => Live::Typing,
         "seen" => Live::Seen,
+        "whisper" => Live::Whisper,
+        "watching" => Live::Watching,
         "sync" => Live::Sync,
         _ => return None,
     };
@@ -510,7 +518,14 @@ mod tests {
     #[test]
     fn live_subjects_read_back_and_match_their_subscriptions() {
         let (g, c) = (Uuid::new_v4(), Uuid::new_v4());
-        for kind in [Live::Message, Live::Typing, Live::Seen, Live::Sync] {
+        for kind in [
+            Live::Message,
+            Live::Typing,
+            Live::Seen,
+            Live::Whisper,
+            Live::Watching,
+            Live::Sync,
+        ] {
             let s = live(g, c, kind);
             assert_eq!(live_parts(&s), Some((g, c, kind)));
             assert_eq!(group_of(&s), Some(g));

@@ -352,6 +352,17 @@ const GATEWAY_ERASE: &[Step] = &[
         sql: "DELETE FROM transcripts WHERE group_id = $1 AND conversation_id = ANY( \
                 ARRAY(SELECT jsonb_array_elements_text($2::jsonb->'conversation_ids')::uuid))",
     },
+    // Managers' whispers about the shopper's chats, and the chats' read marks.
+    Step {
+        table: "whispers",
+        sql: "DELETE FROM whispers WHERE group_id = $1 AND conversation_id = ANY( \
+                ARRAY(SELECT jsonb_array_elements_text($2::jsonb->'conversation_ids')::uuid))",
+    },
+    Step {
+        table: "read_marks",
+        sql: "DELETE FROM read_marks WHERE group_id = $1 AND conversation_id = ANY( \
+                ARRAY(SELECT jsonb_array_elements_text($2::jsonb->'conversation_ids')::uuid))",
+    },
 ];
 
 /// The gateway's own rows of the shopper: transcripts, and the files' descriptions (each file

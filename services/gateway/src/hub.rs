@@ -18,7 +18,7 @@ use showroom_proto::frames::{
     ConversationView, ErrorFrame, InternalFrame, ServerFrame, TypingAuthor, WithdrawReason,
 };
 use showroom_proto::internal::{InternalEvent, InternalEventKind, InternalMessage};
-use showroom_proto::message::{AuthorKind, Message, Seen};
+use showroom_proto::message::{AuthorKind, Message, Seen, Watching, Whisper};
 use showroom_proto::notification::DesktopNotice;
 use showroom_proto::presence::PresenceChanged;
 use showroom_proto::typing::Typing;
@@ -709,6 +709,26 @@ impl Hub {
         let inner = self.lock();
         let ids = Self::watchers(&inner, seen.conversation_id);
         Self::send_to(&inner, ids, &out);
+    }
+
+    /// A frame for the agent sockets watching a chat only (whispers, who is watching): never
+    /// a shopper's.
+    fn to_agents_watching(&self, conversation: Uuid, out: &Outbound) {
+        let inner = self.lock();
+        let ids = Self::agent_watchers(&inner, conversation);
+        Self::send_to(&inner, ids, out);
+    }
+
+    /// A whisper to the consoles following the chat (never to the shopper's widget).
+    pub fn on_whisper(&self, w: &Whisper) {
+        let out = Outbound::frame(&ServerFrame::Whisper { whisper: w.clone() });
+        self.to_agents_watching(w.conversation_id, &out);
+    }
+
+    /// Who started or stopped watching a chat, to the consoles following it.
+    pub fn on_watching(&self, w: &Watching) {
+        let out = Outbound::frame(&ServerFrame::Watching(w.clone()));
+        self.to_agents_watching(w.conversation_id, &out);
     }
 
     /// Routes a typing signal to the other side's watchers.

@@ -1,7 +1,8 @@
 //! Fan-out by interest: this gateway receives the messages and typing of only the conversations
 //! its sockets watch.
 //!
-//! Every stored message, typing signal and read mark (`seen.rs`) is also published, by the
+//! Every stored message, typing signal, read mark (`seen.rs`), whisper and change of who is
+//! watching (`whisper.rs`) is also published, by the
 //! gateway that has it, as a live copy on `showroom.v1.<g>.live.<conversation>.<kind>` (`v1::live`, core NATS, in no
 //! stream). The hub tells this task when a conversation gets its first watcher here
 //! ([`Interest::Watch`]) or loses its last ([`Interest::Unwatch`]); the task then subscribes to
@@ -26,7 +27,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use showroom_bus::Bus;
-use showroom_proto::message::{Message, Seen};
+use showroom_proto::message::{Message, Seen, Watching, Whisper};
 use showroom_proto::typing::Typing;
 use showroom_proto::v1::{self, Live};
 use showroom_telemetry::metrics::names;
@@ -193,6 +194,20 @@ async fn forward(
                     && env.tenant == group
                 {
                     hub.on_seen(&env.data);
+                }
+            }
+            Live::Whisper => {
+                if let Ok(env) = showroom_bus::decode::<Whisper>(&msg.payload)
+                    && env.tenant == group
+                {
+                    hub.on_whisper(&env.data);
+                }
+            }
+            Live::Watching => {
+                if let Ok(env) = showroom_bus::decode::<Watching>(&msg.payload)
+                    && env.tenant == group
+                {
+                    hub.on_watching(&env.data);
                 }
             }
             Live::Sync => {}

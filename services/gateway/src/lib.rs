@@ -27,6 +27,8 @@
 //!   group-committing [`transcript::Writer`] that the sockets and `message.post` append through.
 //! - `internal`: internal chats' messages (tables owned here) and their commands.
 //! - `seen`: read marks (table `read_marks`, owned here), coalesced and fanned out.
+//! - `whisper`: managers' whispers to the agent (table `whispers`, owned here) and who is
+//!   watching a chat.
 //! - [`retention`]: the sweep of the gateway's tables (messages, transcripts, attachments)
 //!   past their group's period; erasure and export are `showroom_rest`'s `privacy_api`.
 
@@ -38,6 +40,7 @@ mod internal;
 pub mod retention;
 mod seen;
 pub mod transcript;
+mod whisper;
 mod ws;
 
 use std::net::SocketAddr;

@@ -37,14 +37,14 @@ fn dtd() -> PathBuf {
 }
 
 /// Talks to crm-export over NATS, and publishes leads as lead-capture would.
-struct Crm {
+pub(crate) struct Crm {
     nats: async_nats::Client,
     js: async_nats::jetstream::Context,
     group: Uuid,
 }
 
 impl Crm {
-    async fn new(stack: &Stack, group: Uuid) -> anyhow::Result<Self> {
+    pub(crate) async fn new(stack: &Stack, group: Uuid) -> anyhow::Result<Self> {
         let nats = stack.nats_client().await?;
         let js = async_nats::jetstream::new(nats.clone());
         Ok(Self { nats, js, group })
@@ -88,7 +88,7 @@ impl Crm {
         }
     }
 
-    async fn put_destination(&self, id: Uuid, settings: Value) -> anyhow::Result<Value> {
+    pub(crate) async fn put_destination(&self, id: Uuid, settings: Value) -> anyhow::Result<Value> {
         self.ask(
             CrmCommand::PutDestination,
             json!({"destination_id": id, "settings": settings}),

@@ -40,6 +40,7 @@ mod streams;
 mod tls;
 mod tracing;
 mod vehicle;
+mod whisper;
 
 /// The test-only `showroom-service` binary, which runs any service by name as a process of its
 /// own (`showroom_testkit::Fleet`).

@@ -17,6 +17,7 @@ import { showTransferForm, transferNotice } from './transfer.js';
 import { renderInternal } from './internal.js';
 import { closeDesktopNotice } from './notices.js';
 import { showTab } from './tabs.js';
+import { addWhispers, renderWhispers, renderMonitor } from './monitor.js';
 
 /** @typedef {import('./state.js').Entry} Entry */
 /** @typedef {import('./frames.js').Message} Message */
@@ -64,6 +65,7 @@ export function onHistory(f) {
   if (!f.conversation) return;
   const e = upsert(f.conversation);
   (f.messages || []).forEach((m) => addMessage(e, m, false));
+  addWhispers(e.c.id, f.whispers);
   e.loaded = true;
   if (S.wantOpen === e.c.id) { S.wantOpen = null; select(e.c.id); return; }
   if (S.selected === e.c.id) renderThreadHead();
@@ -222,7 +224,7 @@ export function renderThread() {
   log.scrollTop = log.scrollHeight;
   setTimeout(() => log.removeAttribute('aria-busy'), 0);
   $textarea('reply-text').value = e.draft;
-  renderThreadHead(); renderTypingLine(); renderSeen(); tellSeen();
+  renderWhispers(); renderThreadHead(); renderTypingLine(); renderSeen(); tellSeen();
 }
 
 /** Read marks by conversation: how far the shopper saw (`shopper`), and the highest we told. */
@@ -300,6 +302,7 @@ export function renderThreadHead() {
   const notice = transferNotice(e);
   $('t-notice').textContent = notice;
   $('t-notice').hidden = !notice;
+  renderMonitor();
   if (!writable && focusWasIn) {
     const item = byKey('open:' + c.id);
     if (item) item.focus();

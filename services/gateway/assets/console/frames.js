@@ -203,7 +203,10 @@
 /** @typedef {{type: 'transfer_offer', transfer?: Transfer, conversation?: Conversation}} TransferOfferFrame */
 /** @typedef {{type: 'transfer', transfer?: Transfer, ref?: string}} TransferFrame */
 /** @typedef {{type: 'accepted', conversation?: Conversation, ref?: string}} AcceptedFrame */
-/** @typedef {{type: 'history', conversation?: Conversation, messages?: Message[], ref?: string}} HistoryFrame */
+/** @typedef {{type: 'history', conversation?: Conversation, messages?: Message[], whispers?: Whisper[], ref?: string}} HistoryFrame */
+/** @typedef {{id: string, conversation_id: string, author?: Author, text: string, client_msg_id: string, at: string}} Whisper */
+/** @typedef {{type: 'whisper', whisper?: Whisper, ref?: string}} WhisperFrame */
+/** @typedef {{type: 'watching', conversation_id: string, agent_id: string, name?: string, watching: boolean}} WatchingFrame */
 /**
  * The answer to `send` (with `conversation_id`) or `internal_send` (with `chat_id`): the message
  * is stored, as `seq`.
@@ -249,7 +252,7 @@
  * Every frame the gateway sends a console.
  * @typedef {WelcomeFrame | StatusFrame | OfferFrame | OfferWithdrawnFrame | TransferOfferFrame
  *   | TransferFrame | AcceptedFrame | HistoryFrame | AckFrame | MessageFrame | ConversationFrame
- *   | TypingFrame | SeenFrame | PongFrame | BoardFrame | AgentPresenceFrame | InternalFrame
+ *   | TypingFrame | SeenFrame | WhisperFrame | WatchingFrame | PongFrame | BoardFrame | AgentPresenceFrame | InternalFrame
  *   | InternalHistoryFrame | InternalMessageFrame | NotifyFrame | ErrorFrame} ServerFrame
  */
 
@@ -262,6 +265,7 @@
 /** @typedef {{type: 'send', conversation_id: string, client_msg_id: string, text: string, ref?: string}} SendFrame */
 /** @typedef {{type: 'typing', conversation_id: string, typing: boolean}} SendTypingFrame */
 /** @typedef {{type: 'seen', conversation_id: string, seq: number}} SendSeenFrame */
+/** @typedef {{type: 'whisper', conversation_id: string, client_msg_id: string, text: string, ref?: string}} SendWhisperFrame */
 /** @typedef {{type: 'end', conversation_id: string, ref?: string}} EndFrame */
 /** @typedef {{type: 'ping', ref?: string}} PingFrame */
 /** @typedef {{type: 'board', ref?: string}} BoardRequestFrame */
@@ -281,7 +285,7 @@
 /**
  * Every frame a console sends.
  * @typedef {HelloFrame | SetStatusFrame | AcceptFrame | OpenFrame | SendFrame | SendTypingFrame
- *   | SendSeenFrame | EndFrame | PingFrame | BoardRequestFrame | IdleFrame | TransferRequestFrame
+ *   | SendSeenFrame | SendWhisperFrame | EndFrame | PingFrame | BoardRequestFrame | IdleFrame | TransferRequestFrame
  *   | TransferReplyFrame | ReassignFrame | InternalOpenFrame | InternalInviteFrame
  *   | InternalLeaveFrame | InternalHistoryRequestFrame | InternalSendFrame} ClientFrame
  */

@@ -20,6 +20,7 @@ import { reassigned, onReassignError } from './group.js';
 import { onBoard, onAgentPresence, onBoardError, renderBoardMeta } from './board.js';
 import { INTERNAL_REFS, onInternal, onInternalHistory, onInternalMessage, onInternalAck, onInternalError } from './internal.js';
 import { onNotify } from './notices.js';
+import { onWhisper, onWatching, onWhisperError } from './monitor.js';
 
 /** @typedef {import('./frames.js').ServerFrame} ServerFrame */
 /** @typedef {import('./frames.js').ErrorFrame} ErrorFrame */
@@ -47,6 +48,8 @@ const HANDLERS = {
   },
   typing: onPeerTyping,
   seen: onSeen,
+  whisper: onWhisper,
+  watching: onWatching,
   board: onBoard,
   agent_presence: onAgentPresence,
   transfer_offer: onTransferOffer,
@@ -73,6 +76,7 @@ const ERRORS = new Map([
   ['reassign', onReassignError],
   ['status', onStatusError],
   ['board', onBoardError],
+  ['whisper', onWhisperError],
   ...INTERNAL_REFS.map((kind) => /** @type {[string, (id: string, f: ErrorFrame) => boolean]} */ ([kind, (id, f) => { onInternalError(kind, id, f); return true; }])),
 ]);
 

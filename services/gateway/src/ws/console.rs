@@ -31,7 +31,7 @@ use uuid::Uuid;
 use super::order::reached;
 use super::{HELLO_TIMEOUT, Incoming, PROTOCOL_VERSION, next_frame, refused};
 use crate::hub::{Mark, Outbound, Side, Stream};
-use crate::{AppState, internal, seen};
+use crate::{AppState, internal, seen, whisper};
 use showroom_rest::auth::{self, Session};
 use showroom_rest::error::ApiError;
 use showroom_rest::handover;
@@ -78,6 +78,12 @@ enum Frame {
     Seen {
         conversation_id: Uuid,
         seq: i64,
+    },
+    /// A manager's note to the chat's agent, never shown to the shopper.
+    Whisper {
+        conversation_id: Uuid,
+        client_msg_id: String,
+        text: String,
     },
     End {
         conversation_id: Uuid,
@@ -138,6 +144,7 @@ impl Frame {
             Frame::Send { .. } => "send",
             Frame::Typing { .. } => "typing",
             Frame::Seen { .. } => "seen",
+            Frame::Whisper { .. } => "whisper",
             Frame::End { .. } => "end",
             Frame::Board => "board",
             Frame::Idle { .. } => "idle",
@@ -200,6 +207,9 @@ struct Console {
     device: Uuid,
     /// This socket's own limits (messages, pings).
     limits: SocketLimits,
+    /// Chats this console opened that are another agent's: the agent is told it watches, and
+    /// told when it stops (`whisper::watching`).
+    watching: Vec<Uuid>,
 }
 
 async fn run(state: Arc<AppState>, session: Session, token: String, socket: WebSocket) {
@@ -221,6 +231,7 @@ async fn run(state: Arc<AppState>, session: Session, token: String, socket: WebS
         replies: replies.clone(),
         device,
         limits: state.limits.socket(),
+        watching: Vec::new(),
     };
     let ready = match hello {
         Incoming::Frame(Frame::Hello { v }, r#ref) if v == PROTOCOL_VERSION => {
@@ -318,6 +329,9 @@ async fn run(state: Arc<AppState>, session: Session, token: String, socket: WebS
             .await
         {
             tracing::warn!(error = %e, "cannot report a closed console");
+        }
+        for c in std::mem::take(&mut console.watching) {
+            whisper::watching(&state, &console.session, c, false).await;
         }
     }
     state.hub.unregister(socket_id);
@@ -626,6 +640,13 @@ impl Console {
                 .map_err(db)?;
                 let upto = reached(&messages, after, c.last_seq);
                 let id = c.id;
+                let whispers = whisper::of(&self.state.pool, group, id).await.map_err(db)?;
+                // Someone else's live chat: its agent learns this console watches it.
+                let theirs = c.agent.as_ref().is_some_and(|a| a.id != self.agent());
+                if theirs && !c.state.is_closed() && !self.watching.contains(&id) {
+                    self.watching.push(id);
+                    whisper::watching(&self.state, &self.session, id, true).await;
+                }
                 // How far each side has seen it, just before the history (best-effort).
                 for mark in seen::of(&self.state.pool, group, id)
                     .await
@@ -639,6 +660,7 @@ impl Console {
                 let frame = ServerFrame::History {
                     conversation: ConversationView::Full(Box::new(c)),
                     messages,
+                    whispers,
                 };
                 Ok(Outbound::marked(
                     &frame,
@@ -708,6 +730,21 @@ impl Console {
                     &ServerFrame::Transfer { transfer: t },
                     r#ref,
                 ))
+            }
+            Frame::Whisper {
+                conversation_id,
+                client_msg_id,
+                text,
+            } => {
+                let w = whisper::send(
+                    &self.state,
+                    &self.session,
+                    conversation_id,
+                    &text,
+                    &client_msg_id,
+                )
+                .await?;
+                Ok(Outbound::reply(&ServerFrame::Whisper { whisper: w }, r#ref))
             }
             Frame::Reassign {
                 conversation_id,

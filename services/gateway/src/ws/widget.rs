@@ -676,6 +676,8 @@ impl Shopper {
                 let frame = ServerFrame::History {
                     conversation: ConversationView::shopper(c),
                     messages,
+                    // Whispers are for agents only.
+                    whispers: Vec::new(),
                 };
                 Ok(Outbound::marked(
                     &frame,
