@@ -103,6 +103,30 @@ test('a shopper on /demo chats with an agent in /console', async () => {
     await shot(shopper, 'widget-chat');
     await shot(agent, 'console-chat');
 
+    // Maria, the manager, opens the live chat from its link: Ann sees her watching; Maria
+    // whispers; Ann sees the whisper in the transcript, the shopper never does.
+    const key = await agent.locator('#list-active [data-key^="open:"]').first().getAttribute('data-key');
+    const convId = key.slice('open:'.length);
+    const manager = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
+    manager.on('pageerror', (e) => problems.push(`manager page: ${e.message}`));
+    await manager.goto(`${BASE}/console#conversation=${convId}`);
+    await manager.fill('#email', 'maria@demo.showroom.test');
+    await manager.fill('#password', AGENT.password);
+    await manager.click('#login-btn');
+    await manager.locator('#log li', { hasText: 'Come see it today' }).waitFor();
+    await manager.locator('#whisper').waitFor({ state: 'visible' });
+    assert.equal(await manager.locator('#reply').isVisible(), false, 'read-only for the manager');
+    await agent.locator('#watchers', { hasText: 'Maria Lopez is watching this chat.' }).waitFor();
+    await manager.fill('#whisper-text', 'Mention the loyalty rebate.');
+    await manager.press('#whisper-text', 'Enter');
+    await agent.locator('#log li.whisper', { hasText: 'Mention the loyalty rebate.' }).waitFor();
+    assert.match(await agent.locator('#log li.whisper .who').innerText(), /Whisper from Maria Lopez/);
+    await manager.locator('#log li.whisper', { hasText: 'Mention the loyalty rebate.' }).waitFor();
+    await shot(agent, 'console-whisper');
+    await manager.close();
+    await agent.locator('#watchers').waitFor({ state: 'hidden' });
+    assert.equal(await shopper.locator('.log', { hasText: 'loyalty rebate' }).count(), 0);
+
     // A reload resumes the same conversation with its history, each message once.
     await shopper.reload();
     await shopper.click('button.launch');
