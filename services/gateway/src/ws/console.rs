@@ -297,6 +297,10 @@ async fn run(state: Arc<AppState>, session: Session, token: String, socket: WebS
                         break;
                     }
                     state.heartbeat(group, agent_id, device).await;
+                    // Still watching: said again, for an agent's console that opened since.
+                    for c in console.watching.clone() {
+                        whisper::watching(&state, &console.session, c, true).await;
+                    }
                     continue;
                 }
                 f = next_frame::<Frame>(&mut stream, Side::Agent) => f,
