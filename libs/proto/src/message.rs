@@ -127,6 +127,7 @@ pub struct Seen {
 
 /// A whisper: a manager's note to the agent in a live chat, for agents' eyes only (never in the
 /// shopper's transcript, socket, e-mail or ADF).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Whisper {
     /// Its id.

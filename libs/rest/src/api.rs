@@ -248,6 +248,8 @@ pub struct ConversationDetail {
     conversation: Conversation,
     /// Its messages in order.
     messages: Vec<Message>,
+    /// Managers' whispers to the agent, oldest first (agents only; never the shopper's).
+    whispers: Vec<showroom_proto::message::Whisper>,
 }
 
 /// One conversation of the agent's dealer group with its whole transcript. Each read is
@@ -264,9 +266,11 @@ async fn get_conversation(
 ) -> Result<Json<ConversationDetail>, ApiError> {
     let (conversation, messages) =
         transcript_of(&state, &session, id, audit::kind::TRANSCRIPT_VIEWED).await?;
+    let whispers = read::whispers_of(&state.pool, session.group(), id).await?;
     Ok(Json(ConversationDetail {
         conversation,
         messages,
+        whispers,
     }))
 }
 

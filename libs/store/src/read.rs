@@ -595,6 +595,42 @@ macro_rules! message_columns {
     };
 }
 
+/// The whispers of a conversation of `group` (managers' notes to the agent, table `whispers`,
+/// owned by the gateway), oldest first, at most 1 000.
+pub async fn whispers_of(
+    db: impl PgExecutor<'_>,
+    group: Uuid,
+    conversation_id: Uuid,
+) -> sqlx::Result<Vec<showroom_proto::message::Whisper>> {
+    use showroom_proto::message::{Author, AuthorKind, Whisper};
+    type Row = (Uuid, Uuid, Uuid, String, String, String, DateTime<Utc>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT id, conversation_id, author_id, author_name, body, client_msg_id, created_at \
+         FROM whispers WHERE conversation_id = $1 AND group_id = $2 ORDER BY created_at, id LIMIT 1000",
+    )
+    .bind(conversation_id)
+    .bind(group)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, conversation_id, author_id, name, text, client_msg_id, at)| Whisper {
+                id,
+                conversation_id,
+                author: Author {
+                    kind: AuthorKind::Agent,
+                    id: Some(author_id),
+                    name: Some(name),
+                },
+                text,
+                client_msg_id,
+                at,
+            },
+        )
+        .collect())
+}
+
 /// Messages of a conversation after `after_seq`, in order, at most `limit`.
 pub async fn messages_after(
     db: impl PgExecutor<'_>,

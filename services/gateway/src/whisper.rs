@@ -19,7 +19,6 @@ use showroom_proto::{CommandError, Envelope, ErrorCode, v1};
 use showroom_rest::auth::Session;
 use showroom_rest::handover;
 use showroom_store::read;
-use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::AppState;
@@ -35,9 +34,6 @@ const INSERT: &str = "INSERT INTO whispers \
 
 const AGAIN: &str = "SELECT id, conversation_id, author_id, author_name, body, client_msg_id, created_at \
      FROM whispers WHERE conversation_id = $1 AND group_id = $2 AND author_id = $3 AND client_msg_id = $4";
-
-const OF: &str = "SELECT id, conversation_id, author_id, author_name, body, client_msg_id, created_at \
-     FROM whispers WHERE conversation_id = $1 AND group_id = $2 ORDER BY created_at, id LIMIT 1000";
 
 fn whisper((id, conversation_id, author_id, name, text, client_msg_id, at): Row) -> Whisper {
     Whisper {
@@ -57,16 +53,6 @@ fn whisper((id, conversation_id, author_id, name, text, client_msg_id, at): Row)
 fn unavailable(e: sqlx::Error) -> CommandError {
     tracing::error!(error = %e, "whisper storage failed");
     CommandError::new(ErrorCode::Unavailable, "could not store the whisper; retry")
-}
-
-/// The whispers of a chat of `group`, oldest first (at most 1 000).
-pub async fn of(pool: &PgPool, group: Uuid, conversation: Uuid) -> sqlx::Result<Vec<Whisper>> {
-    let rows: Vec<Row> = sqlx::query_as(OF)
-        .bind(conversation)
-        .bind(group)
-        .fetch_all(pool)
-        .await?;
-    Ok(rows.into_iter().map(whisper).collect())
 }
 
 /// Stores a whisper of the session's agent in a chat of their scope that is not closed

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use showroom_testkit::{Socket, Stack, Tenant, accepted_chat, eventually};
+use showroom_testkit::{Http, PASSWORD, Socket, Stack, Tenant, accepted_chat, eventually};
 use uuid::Uuid;
 
 use crate::crm::Crm;
@@ -108,6 +108,16 @@ async fn a_whisper_reaches_the_agent_and_never_the_shopper() -> anyhow::Result<(
         .ask(json!({"type": "open", "conversation_id": conv, "ref": "h"}))
         .await?;
     assert_eq!(history["whispers"][0]["text"], WHISPER, "{history}");
+    // And over REST, for agents of the group.
+    let anon = Http::new(&stack.base_url);
+    let http = anon.with_token(&anon.login(&t.agents[0].1, PASSWORD).await?);
+    let (status, detail) = http.get(&format!("/api/v1/conversations/{conv}")).await?;
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!(detail["whispers"][0]["text"], WHISPER, "{detail}");
+    assert!(
+        !detail["messages"].to_string().contains("loyalty rebate"),
+        "{detail}"
+    );
 
     // The manager closes the console: the agent is told. From another console the manager
     // takes the chat over (a reassignment).

@@ -644,7 +644,9 @@ impl Console {
                 .map_err(db)?;
                 let upto = reached(&messages, after, c.last_seq);
                 let id = c.id;
-                let whispers = whisper::of(&self.state.pool, group, id).await.map_err(db)?;
+                let whispers = read::whispers_of(&self.state.pool, group, id)
+                    .await
+                    .map_err(db)?;
                 // Someone else's live chat: its agent learns this console watches it.
                 let theirs = c.agent.as_ref().is_some_and(|a| a.id != self.agent());
                 if theirs && !c.state.is_closed() && !self.watching.contains(&id) {
