@@ -19,7 +19,7 @@ use crate::contact::Language;
 use crate::conversation::{Conversation, ShopperConversation, Transfer};
 use crate::forms::Form;
 use crate::internal::{InternalChat, InternalEventKind};
-use crate::message::{AuthorKind, Message, Seen, Watching, Whisper};
+use crate::message::{AuthorKind, Message, Rating, Seen, Watching, Whisper};
 use crate::notification::DesktopNotice;
 use crate::presence::{AgentPresence, AgentStatus, Board};
 
@@ -55,6 +55,9 @@ pub enum ServerFrame {
         /// Console: the chat's whispers, oldest first (never on a widget).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         whispers: Vec<Whisper>,
+        /// Console: the shopper's rating of the chat, once given.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rating: Option<Rating>,
     },
     /// A message is durable.
     Ack(Ack),
@@ -80,6 +83,9 @@ pub enum ServerFrame {
     /// The other side (or another tab of this side) has seen the conversation up to `seq`;
     /// also sent after `welcome` and `history` with the marks stored.
     Seen(Seen),
+    /// Widget: the shopper's rating of their chat is stored (the answer to `rate`, and after
+    /// `welcome` when the chat shown was rated).
+    Rated(Rating),
     /// Console: a whisper in a chat this console follows (also the answer to `whisper`).
     Whisper {
         /// The whisper.

@@ -156,3 +156,17 @@ pub struct Watching {
     /// Started (`true`) or stopped.
     pub watching: bool,
 }
+
+/// A shopper's rating of a chat that ended (CSAT): once per chat.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Rating {
+    /// The chat.
+    pub conversation_id: Uuid,
+    /// 1 (poor) to 5 (excellent).
+    pub score: i16,
+    /// What the shopper added, if anything.
+    pub comment: Option<String>,
+    /// When it was given.
+    pub at: DateTime<Utc>,
+}

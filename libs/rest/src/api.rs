@@ -250,6 +250,8 @@ pub struct ConversationDetail {
     messages: Vec<Message>,
     /// Managers' whispers to the agent, oldest first (agents only; never the shopper's).
     whispers: Vec<showroom_proto::message::Whisper>,
+    /// The shopper's rating of the chat, once given.
+    rating: Option<showroom_proto::message::Rating>,
 }
 
 /// One conversation of the agent's dealer group with its whole transcript. Each read is
@@ -267,10 +269,12 @@ async fn get_conversation(
     let (conversation, messages) =
         transcript_of(&state, &session, id, audit::kind::TRANSCRIPT_VIEWED).await?;
     let whispers = read::whispers_of(&state.pool, session.group(), id).await?;
+    let rating = read::rating_of(&state.pool, session.group(), id).await?;
     Ok(Json(ConversationDetail {
         conversation,
         messages,
         whispers,
+        rating,
     }))
 }
 

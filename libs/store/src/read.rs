@@ -631,6 +631,31 @@ pub async fn whispers_of(
         .collect())
 }
 
+/// The shopper's rating of a conversation of `group` (table `chat_ratings`, owned by the
+/// gateway), if they gave one.
+pub async fn rating_of(
+    db: impl PgExecutor<'_>,
+    group: Uuid,
+    conversation_id: Uuid,
+) -> sqlx::Result<Option<showroom_proto::message::Rating>> {
+    let row: Option<(i16, Option<String>, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT score, comment, created_at FROM chat_ratings \
+         WHERE conversation_id = $1 AND group_id = $2",
+    )
+    .bind(conversation_id)
+    .bind(group)
+    .fetch_optional(db)
+    .await?;
+    Ok(
+        row.map(|(score, comment, at)| showroom_proto::message::Rating {
+            conversation_id,
+            score,
+            comment,
+            at,
+        }),
+    )
+}
+
 /// Messages of a conversation after `after_seq`, in order, at most `limit`.
 pub async fn messages_after(
     db: impl PgExecutor<'_>,

@@ -74,6 +74,7 @@
       missed: "No one could take your chat in time. Leave a message and we'll get back to you.",
       timed_out: 'This chat was closed after a period of inactivity.', ended: 'This chat has ended',
       agent: 'Agent', assistant: 'Assistant', typing: '{who} is typing…', sending: 'sending…', failed: 'Not sent', seen: 'Seen',
+      rate_q: 'How was your chat?', rate_comment: 'Anything to add? (optional)', rate_send: 'Send rating', rate_thanks: 'Thanks for your rating!', stars: '{n} of 5',
       long: 'That message is too long (4000 characters at most).', wait: 'Not connected yet, please wait a moment.',
       wrong: 'Something went wrong', leave: 'Leave a message', department_id: 'Department',
       first_name: 'First name', last_name: 'Last name', email: 'E-mail', phone: 'Mobile phone', optional: '(optional)',
@@ -104,6 +105,7 @@
       missed: 'Nadie pudo atender su chat a tiempo. Déjenos un mensaje y le responderemos.',
       timed_out: 'Este chat se cerró por inactividad.', ended: 'Este chat terminó',
       agent: 'Agente', assistant: 'Asistente', typing: '{who} está escribiendo…', sending: 'enviando…', failed: 'No enviado', seen: 'Visto',
+      rate_q: '¿Qué tal fue su chat?', rate_comment: '¿Algo más? (opcional)', rate_send: 'Enviar valoración', rate_thanks: '¡Gracias por su valoración!', stars: '{n} de 5',
       long: 'Ese mensaje es demasiado largo (4000 caracteres como máximo).', wait: 'Aún no hay conexión, espere un momento.',
       wrong: 'Algo salió mal', leave: 'Déjenos un mensaje', department_id: 'Departamento',
       first_name: 'Nombre', last_name: 'Apellido', email: 'Correo electrónico', phone: 'Celular', optional: '(opcional)',
@@ -221,6 +223,8 @@ textarea{resize:vertical;min-height:72px}
 .failed .meta{color:#b91c1c}
 .typing{margin:0;padding:0 12px 4px;min-height:18px;font-size:12px;color:#64748b}
 .seen{font-weight:600}
+.rate{padding:6px 12px}.rate p{margin:0 0 4px;font-weight:600}.stars .star{font-size:24px;line-height:1;background:none;border:0;padding:0 2px;color:#cbd5e1;cursor:pointer}.stars .star.on{color:#f59e0b}
+.rate label{display:block;font-size:12px;margin:4px 0 2px}.rate input{width:100%;box-sizing:border-box}
 .quick{display:flex;flex-wrap:wrap;gap:6px;padding:0 8px 8px}
 .quick button{padding:5px 12px;border:2px solid var(--c);border-radius:16px;background:#fff;color:#111}
 .compose{display:flex;gap:6px;padding:8px;border-top:1px solid #e2e8f0}
@@ -331,6 +335,25 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
   leaveForm.append(builtin, offBox, leaveBtn);
   scroller.append(log, leaveForm, leaveDone);
 
+  // Rating (CSAT): once a chat with an agent has ended, 1 to 5 stars and a comment, once.
+  const rateBox = attr(h('form', 'rate'), { 'aria-labelledby': 'sr-rate-h' }); rateBox.noValidate = true; rateBox.hidden = true;
+  const rateStars = attr(h('div', 'stars'), { role: 'group' });
+  const rateComment = attr(h('input'), { id: 'sr-rate-c', maxlength: '1000', autocomplete: 'off' });
+  const rateLabel = h('label'); rateLabel.htmlFor = 'sr-rate-c'; rateLabel.append(tr(h('span'), 'rate_comment'));
+  const rateSend = tr(attr(h('button', 'send'), { type: 'submit' }), 'rate_send');
+  const rateDone = attr(tr(h('p', 'done'), 'rate_thanks'), { role: 'status' }); rateDone.hidden = true;
+  let rateScore = 0, ratedFor = null;
+  for (let n = 1; n <= 5; n++) {
+    const b = attr(h('button', 'star', '★'), { type: 'button', 'aria-pressed': 'false' });
+    b.onclick = () => { rateScore = n; renderRate(); };
+    rateStars.append(b);
+  }
+  rateBox.append(attr(tr(h('p'), 'rate_q'), { id: 'sr-rate-h' }), rateStars, rateLabel, rateComment, rateSend);
+  rateBox.onsubmit = (ev) => {
+    ev.preventDefault();
+    if (rateScore && conv) raw({ type: 'rate', score: rateScore, comment: rateComment.value, ref: 'rate-' + (++refN) });
+  };
+
   // "Email me this chat": a button, then the address (the contact's, when the chat has one).
   const mailBox = h('div', 'mail');
   const mailBtn = tr(attr(h('button', 'link'), { type: 'button', 'aria-expanded': 'false', 'aria-controls': 'sr-mail' }), 'mail');
@@ -343,7 +366,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
   mailForm.append(mailLabel, mailSend, mailCancel);
   mailBox.append(mailBtn, mailForm, mailSt);
 
-  chat.append(stateLine, scroller, typingLine, quick, mailBox, compose, newBtn);
+  chat.append(stateLine, scroller, typingLine, quick, mailBox, compose, rateBox, rateDone, newBtn);
   pick.hidden = chat.hidden = endBtn.hidden = true;
   panel.append(head, connLine, errLine, pick, chat);
   root.append(launch, panel);
@@ -449,6 +472,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
       case 'conversation': return onConversation(f.conversation);
       case 'typing': return onPeerTyping(f);
       case 'seen': return onSeen(f);
+      case 'rated': ratedFor = f.conversation_id; return renderRate();
       case 'message_left': return onLeft(f);
       case 'transcript_sent': return onMailSent(f);
       case 'error': return onError(f);
@@ -567,7 +591,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
 
   // ---- transcript ----
   function resetConv(c) {
-    conv = c; shown = new Map(); lastSeq = 0; kept = []; gapAsked = gapFixed = -1; seenBy = seenSent = 0;
+    conv = c; shown = new Map(); lastSeq = 0; kept = []; gapAsked = gapFixed = -1; seenBy = seenSent = 0; rateScore = 0;
     mail = null; mailSays = null; mailInput.value = ''; mailForm.hidden = true; renderMail();
     log.replaceChildren(); failPending(); pending.clear();
     save();
@@ -794,7 +818,18 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
     stateLine.dataset.state = conv.state || '';
     compose.hidden = endBtn.hidden = !open;
     newBtn.hidden = open;
-    renderLeave(); renderQuick(); renderHead(); renderMail();
+    renderLeave(); renderQuick(); renderHead(); renderMail(); renderRate();
+  }
+
+  function renderRate() {
+    const can = view === 'chat' && !!conv && !isOpen(conv) && !!conv.agent;
+    rateBox.hidden = !can || ratedFor === conv.id;
+    rateDone.hidden = !can || ratedFor !== conv.id;
+    [...rateStars.children].forEach((b, i) => {
+      b.setAttribute('aria-pressed', String(i + 1 === rateScore)); b.setAttribute('aria-label', t('stars', { n: i + 1 }));
+      b.classList.toggle('on', i < rateScore);
+    });
+    rateSend.disabled = !rateScore;
   }
 
   newBtn.onclick = () => { resetConv(null); showPick(); };

@@ -26,6 +26,7 @@
 //! - [`transcript`]: gapless, idempotent message storage (tables owned here), and its
 //!   group-committing [`transcript::Writer`] that the sockets and `message.post` append through.
 //! - `internal`: internal chats' messages (tables owned here) and their commands.
+//! - `rating`: the shopper's satisfaction rating of a chat (table `chat_ratings`, owned here).
 //! - `seen`: read marks (table `read_marks`, owned here), coalesced and fanned out.
 //! - `whisper`: managers' whispers to the agent (table `whispers`, owned here) and who is
 //!   watching a chat.
@@ -37,6 +38,7 @@ mod headers;
 mod hub;
 mod interest;
 mod internal;
+mod rating;
 pub mod retention;
 mod seen;
 pub mod transcript;

@@ -10,6 +10,7 @@ mod browser;
 mod canned;
 mod chat;
 mod crm;
+mod csat;
 mod edge;
 mod fanout;
 mod faults;

@@ -100,7 +100,7 @@ async fn read_marks_reach_the_other_side_coalesced_and_after_a_reload() -> anyho
     let e = shopper
         .ask(json!({"type": "seen", "seq": 0, "ref": "z"}))
         .await?;
-    assert_eq!(e["code"], "bad_request", "{e}");
+    assert_eq!(e["code"], "bad_frame", "{e}");
 
     // A reload gets both marks after its welcome; a console opening the chat before history.
     let mut again = Socket::widget(&stack.ws_url(""), &t.key, &t.origin).await?;

@@ -66,6 +66,7 @@ export function onHistory(f) {
   const e = upsert(f.conversation);
   (f.messages || []).forEach((m) => addMessage(e, m, false));
   addWhispers(e.c.id, f.whispers);
+  if (f.rating) ratings.set(e.c.id, f.rating);
   e.loaded = true;
   if (S.wantOpen === e.c.id) { S.wantOpen = null; select(e.c.id); return; }
   if (S.selected === e.c.id) renderThreadHead();
@@ -227,6 +228,9 @@ export function renderThread() {
   renderWhispers(); renderThreadHead(); renderTypingLine(); renderSeen(); tellSeen();
 }
 
+/** The shopper's rating of each chat whose history we read (CSAT). */
+const ratings = /** @type {Map<string, import('./frames.js').Rating>} */ (new Map());
+
 /** Read marks by conversation: how far the shopper saw (`shopper`), and the highest we told. */
 const marks = /** @type {Map<string, {shopper: number, told: number}>} */ (new Map());
 /** @param {string} id */
@@ -303,6 +307,9 @@ export function renderThreadHead() {
   $('t-notice').textContent = notice;
   $('t-notice').hidden = !notice;
   renderMonitor();
+  const r = ratings.get(c.id);
+  $('t-rating').hidden = !r;
+  $('t-rating').textContent = r ? 'Shopper rating: ' + '★'.repeat(r.score) + '☆'.repeat(5 - r.score) + ' ' + r.score + '/5' + (r.comment ? ' · “' + r.comment + '”' : '') : '';
   if (!writable && focusWasIn) {
     const item = byKey('open:' + c.id);
     if (item) item.focus();

@@ -203,7 +203,8 @@
 /** @typedef {{type: 'transfer_offer', transfer?: Transfer, conversation?: Conversation}} TransferOfferFrame */
 /** @typedef {{type: 'transfer', transfer?: Transfer, ref?: string}} TransferFrame */
 /** @typedef {{type: 'accepted', conversation?: Conversation, ref?: string}} AcceptedFrame */
-/** @typedef {{type: 'history', conversation?: Conversation, messages?: Message[], whispers?: Whisper[], ref?: string}} HistoryFrame */
+/** @typedef {{type: 'history', conversation?: Conversation, messages?: Message[], whispers?: Whisper[], rating?: Rating, ref?: string}} HistoryFrame */
+/** @typedef {{conversation_id: string, score: number, comment?: string | null, at: string}} Rating */
 /** @typedef {{id: string, conversation_id: string, author?: Author, text: string, client_msg_id: string, at: string}} Whisper */
 /** @typedef {{type: 'whisper', whisper?: Whisper, ref?: string}} WhisperFrame */
 /** @typedef {{type: 'watching', conversation_id: string, agent_id: string, name?: string, watching: boolean}} WatchingFrame */

@@ -647,6 +647,9 @@ impl Console {
                 let whispers = read::whispers_of(&self.state.pool, group, id)
                     .await
                     .map_err(db)?;
+                let rating = read::rating_of(&self.state.pool, group, id)
+                    .await
+                    .map_err(db)?;
                 // Someone else's live chat: its agent learns this console watches it.
                 let theirs = c.agent.as_ref().is_some_and(|a| a.id != self.agent());
                 if theirs && !c.state.is_closed() && !self.watching.contains(&id) {
@@ -667,6 +670,7 @@ impl Console {
                     conversation: ConversationView::Full(Box::new(c)),
                     messages,
                     whispers,
+                    rating,
                 };
                 Ok(Outbound::marked(
                     &frame,

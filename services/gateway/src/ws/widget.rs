@@ -21,7 +21,7 @@ use showroom_proto::forms::{Answers, CheckedForm, ContactField, FormKind, Submit
 use showroom_proto::frames::{
     ConversationView, ErrorFrame, ServerFrame, WebsiteForms, WebsiteView, Welcome, WidgetWelcome,
 };
-use showroom_proto::message::{Author, AuthorKind, ReadSide};
+use showroom_proto::message::{Author, AuthorKind, Rating, ReadSide};
 use showroom_proto::notification::{EmailTranscript, TranscriptRequested};
 use showroom_proto::{CommandError, ErrorCode, v1};
 use showroom_store::read;
@@ -32,7 +32,7 @@ use uuid::Uuid;
 use super::order::reached;
 use super::{HELLO_TIMEOUT, Incoming, PROTOCOL_VERSION, next_frame, refused};
 use crate::hub::{Mark, Outbound, Side, Stream};
-use crate::{AppState, seen};
+use crate::{AppState, rating, seen};
 use showroom_proto::contact::ClientAddress;
 use showroom_rest::directory::{self, Website};
 use showroom_rest::error::ApiError;
@@ -91,6 +91,12 @@ enum Frame {
     Seen {
         seq: i64,
     },
+    /// The shopper rates their chat that ended (CSAT), once.
+    Rate {
+        score: i64,
+        #[serde(default)]
+        comment: Option<String>,
+    },
     End,
     Ping,
     /// The messages of the shopper's conversation after `after_seq` (a client that saw a seq
@@ -122,6 +128,7 @@ impl Frame {
             Frame::Send { .. } => "send",
             Frame::Typing { .. } => "typing",
             Frame::Seen { .. } => "seen",
+            Frame::Rate { .. } => "rate",
             Frame::End => "end",
             Frame::Ping => "ping",
             Frame::History { .. } => "history",
@@ -459,8 +466,15 @@ impl Shopper {
             .replies
             .send(Outbound::marked(&frame, r#ref, marks))
             .await;
-        // Then how far each side has seen the chat (best-effort: a failed read shows no "Seen").
+        // Then how far each side has seen the chat (best-effort: a failed read shows no "Seen"),
+        // and the shopper's rating of it, once given.
         if let Some(c) = &self.conversation {
+            if let Ok(Some(r)) = read::rating_of(pool, self.group(), c.id).await {
+                let _ = self
+                    .replies
+                    .send(Outbound::frame(&ServerFrame::Rated(r)))
+                    .await;
+            }
             for mark in seen::of(pool, self.group(), c.id).await.unwrap_or_default() {
                 let _ = self
                     .replies
@@ -516,6 +530,12 @@ impl Shopper {
         }
         if let Frame::Seen { seq } = frame {
             return self.seen(seq, r#ref);
+        }
+        if let Frame::Rate { score, comment } = frame {
+            return Some(match self.rate(score, comment.as_deref()).await {
+                Ok(r) => Outbound::reply(&ServerFrame::Rated(r), r#ref),
+                Err(e) => refused(&e, r#ref),
+            });
         }
         Some(match self.dispatch(frame, r#ref).await {
             Ok(out) => out,
@@ -676,8 +696,9 @@ impl Shopper {
                 let frame = ServerFrame::History {
                     conversation: ConversationView::shopper(c),
                     messages,
-                    // Whispers are for agents only.
+                    // Whispers and ratings are for agents only.
                     whispers: Vec::new(),
+                    rating: None,
                 };
                 Ok(Outbound::marked(
                     &frame,
@@ -728,9 +749,13 @@ impl Shopper {
                     )
                     .await)
             }
-            Frame::Typing { .. } | Frame::EmailTranscript { .. } | Frame::Seen { .. } => Err(
-                CommandError::new(ErrorCode::Internal, "handled before dispatch"),
-            ),
+            Frame::Typing { .. }
+            | Frame::EmailTranscript { .. }
+            | Frame::Seen { .. }
+            | Frame::Rate { .. } => Err(CommandError::new(
+                ErrorCode::Internal,
+                "handled before dispatch",
+            )),
             Frame::LeaveMessage { mut form, form_id } => {
                 // A message left counts as a conversation started.
                 if let Err(l) = self.conversation_allowed().await {
@@ -851,7 +876,7 @@ impl Shopper {
     fn seen(&self, seq: i64, r#ref: Option<&str>) -> Option<Outbound> {
         if seq < 1 {
             return Some(Outbound::error(
-                "bad_request",
+                "bad_frame",
                 "`seq` must be 1 or more",
                 r#ref,
             ));
@@ -867,6 +892,23 @@ impl Shopper {
             .marks
             .mark(self.group(), c.id, ReadSide::Shopper, seq);
         None
+    }
+
+    /// The shopper's rating of their chat (the most recent one), once it ended with an agent.
+    async fn rate(&mut self, score: i64, comment: Option<&str>) -> Result<Rating, CommandError> {
+        let (score, comment) = rating::check(score, comment)?;
+        self.refresh().await;
+        let c = self
+            .conversation
+            .as_deref()
+            .ok_or_else(|| CommandError::new(ErrorCode::NotFound, "there is no chat to rate"))?;
+        if !c.state.is_closed() || c.agent.is_none() {
+            return Err(CommandError::new(
+                ErrorCode::NotAllowed,
+                "a chat is rated once it has ended with an agent",
+            ));
+        }
+        rating::rate(&self.state.pool, self.group(), c.id, score, comment).await
     }
 
     /// Re-reads the current conversation (it was closed under us).

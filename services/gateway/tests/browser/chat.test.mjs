@@ -142,6 +142,13 @@ test('a shopper on /demo chats with an agent in /console', async () => {
     await shopper.locator('text=/chat has ended/i').first().waitFor();
     await agent.locator('#list-recent li').first().waitFor();
     await shot(shopper, 'widget-ended');
+    // The shopper rates the chat once (CSAT).
+    await shopper.locator('.rate', { hasText: 'How was your chat?' }).waitFor();
+    await shopper.locator('.rate .star').nth(4).click();
+    await shopper.fill('#sr-rate-c', 'Ann was great');
+    await shopper.locator('.rate button.send').click();
+    await shopper.locator('.done', { hasText: 'Thanks for your rating!' }).waitFor();
+    assert.equal(await shopper.locator('.rate').isVisible(), false);
     assert.deepEqual(problems, []);
   } finally {
     await browser.close();
