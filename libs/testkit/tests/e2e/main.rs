@@ -34,6 +34,7 @@ mod reports;
 mod retention;
 mod rooftops_scope;
 mod routing;
+mod search;
 mod seen;
 mod sso;
 mod streams;
