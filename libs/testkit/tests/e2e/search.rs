@@ -360,6 +360,30 @@ async fn search_finds_chats_by_words_contacts_and_leads_within_scope() -> anyhow
         assert_eq!(st, StatusCode::BAD_REQUEST, "{q}: {e}");
         assert_eq!(e["error"]["code"], "bad_query", "{q}: {e}");
     }
+    // In the OpenAPI document, with its parameters and answers.
+    let (_, doc) = Http::new(&stack.base_url).get("/api/openapi.json").await?;
+    let op = &doc["paths"]["/api/v1/search"]["get"];
+    for status in ["200", "400", "401"] {
+        assert!(op["responses"][status].is_object(), "{status}: {op}");
+    }
+    let params: Vec<&str> = op["parameters"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|p| p["name"].as_str()).collect())
+        .unwrap_or_default();
+    for name in [
+        "q",
+        "rooftop_id",
+        "department_id",
+        "agent_id",
+        "from",
+        "to",
+        "state",
+        "classification",
+        "cursor",
+        "limit",
+    ] {
+        assert!(params.contains(&name), "{name}: {op}");
+    }
     // No session: 401.
     let (st, _) = Http::new(&stack.base_url)
         .get("/api/v1/search?q=tacoma")
