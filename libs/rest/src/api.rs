@@ -622,6 +622,7 @@ mod tests {
             ("/api/v1/me/mfa/passkeys/{id}", &["delete"]),
             ("/api/v1/mfa/policy", &["get", "put"]),
             ("/api/v1/agents/{id}/mfa/reset", &["post"]),
+            ("/api/v1/search", &["get"]),
         ] {
             for m in methods {
                 assert!(
@@ -648,6 +649,10 @@ mod tests {
             "Me",
             "LoginAnswer",
             "MfaRequired",
+            "SearchPage",
+            "Hit",
+            "Snippet",
+            "Part",
         ] {
             assert!(
                 doc["components"]["schemas"].get(schema).is_some(),
