@@ -38,6 +38,11 @@ function formQuery() {
   const state = $select('search-state').value, cls = $select('search-class').value;
   if (state) p.set('state', state);
   if (cls) p.set('classification', cls);
+  // "rooftop:<id>" or "department:<id>".
+  const [kind, id] = $select('search-where').value.split(':');
+  if (id && (kind === 'rooftop' || kind === 'department')) p.set(kind + '_id', id);
+  const agent = $select('search-agent').value;
+  if (agent) p.set('agent_id', agent);
   const from = $input('search-from').value, to = $input('search-to').value;
   // Dates are the agent's days: from the start of `from` to the end of `to`, local time.
   if (from) p.set('from', new Date(from + 'T00:00:00').toISOString());
@@ -113,9 +118,57 @@ function result(hit) {
 
 $form('search-form').addEventListener('submit', (ev) => { ev.preventDefault(); run(false); });
 $button('search-more').addEventListener('click', () => run(true));
+// The filters' choices are loaded when the form is first used (the tab shows it focused, or
+// the agent reaches it with Tab).
+$form('search-form').addEventListener('focusin', () => { loadSearchChoices(); });
+
+/** Whether the filters' choices were loaded (once per login). */
+let choicesLoaded = false;
+
+/**
+ * Fills the filters' choices once: the rooftops with their departments, and the agents, as
+ * the session sees them (GET /api/v1/rooftops, /api/v1/agents). Without them the filters
+ * offer "Anywhere" and "Anyone" only.
+ */
+async function loadSearchChoices() {
+  if (choicesLoaded) return;
+  choicesLoaded = true;
+  try {
+    const [roofs, agents] = await Promise.all([api('GET', '/api/v1/rooftops'), api('GET', '/api/v1/agents')]);
+    if (roofs.ok && roofs.data && Array.isArray(roofs.data.rooftops)) {
+      const where = $select('search-where');
+      for (const r of /** @type {{id: string, name: string, departments?: {id: string, label: string}[]}[]} */ (roofs.data.rooftops)) {
+        const group = document.createElement('optgroup');
+        group.label = r.name;
+        const all = h('option', '', 'All of ' + r.name);
+        /** @type {HTMLOptionElement} */ (all).value = 'rooftop:' + r.id;
+        group.append(all);
+        for (const d of r.departments || []) {
+          const o = h('option', '', d.label + ' · ' + r.name);
+          /** @type {HTMLOptionElement} */ (o).value = 'department:' + d.id;
+          group.append(o);
+        }
+        where.append(group);
+      }
+    }
+    if (agents.ok && agents.data && Array.isArray(agents.data.agents)) {
+      const sel = $select('search-agent');
+      for (const a of /** @type {{id: string, first_name: string, last_name: string}[]} */ (agents.data.agents)) {
+        const o = h('option', '', (a.first_name + ' ' + a.last_name).trim());
+        /** @type {HTMLOptionElement} */ (o).value = a.id;
+        sel.append(o);
+      }
+    }
+  } catch (_) {
+    choicesLoaded = false; // tried again the next time the tab is shown
+  }
+}
 
 /** Empties the view (logging out). */
 export function resetSearch() {
+  choicesLoaded = false;
+  $select('search-where').replaceChildren(new Option('Anywhere', ''));
+  $select('search-agent').replaceChildren(new Option('Anyone', ''));
   SR.seq++; SR.query = ''; SR.next = null;
   $('search-results').replaceChildren();
   $button('search-more').hidden = true;

@@ -1,7 +1,7 @@
 // The Search tab in a real Chromium: Ann (an agent) reaches it with the arrow keys, searches
-// "tacoma", sees her chat with the matching messages and the word marked, opens it with the
-// keyboard, and the chat shows with those messages highlighted and the word in a <mark> (the
-// other message not). A search for nothing says so. Run by libs/testkit/tests/e2e/search.rs,
+// "tacoma", sees her chat with the matching messages and the word marked (the agent filter
+// narrows it: Ann's, not David's), opens it with the keyboard, and the chat shows with those
+// messages highlighted and the word in a <mark> (the other message not). A search for nothing says so. Run by libs/testkit/tests/e2e/search.rs,
 // which seeds the demo group with an ended chat of Ann's whose shopper asked about a Tacoma.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -39,6 +39,17 @@ test('an agent searches, opens the chat found and sees the matches highlighted',
     assert.ok(marks.length >= 1 && marks.every((m) => m.toLowerCase() === 'tacoma'), JSON.stringify(marks));
     await page.locator('#search-status', { hasText: '1 chat' }).waitFor({ timeout: LONG });
     await shot(page, 'search-results');
+
+    // The agent filter, filled from the group's agents: Ann's chat for Ann, none for David.
+    await page.locator('#search-agent option', { hasText: 'David Cowan' }).waitFor({ state: 'attached', timeout: LONG });
+    assert.ok(await page.locator('#search-where option').count() > 1, 'rooftops and departments are offered');
+    await page.selectOption('#search-agent', { label: 'David Cowan' });
+    await q.press('Enter');
+    await page.locator('#search-status', { hasText: 'No chats match' }).waitFor({ timeout: LONG });
+    await page.selectOption('#search-agent', { label: 'Ann Larson' });
+    await q.press('Enter');
+    await hit.waitFor({ timeout: LONG });
+    assert.equal(await page.locator('#search-results .search-hit').count(), 1);
 
     // Opened with the keyboard: the Chats tab, the matching messages highlighted.
     await hit.locator('button.search-open').focus();
