@@ -28,12 +28,16 @@
 //! own (200 rooftops, 2 000 agents, shoppers arriving at random, chatting, transferred, missed
 //! and turned into leads): per minute, messages per second, the p50 and p99 of shopper → agent
 //! beside a bare NATS request/reply, each process's RSS beside the first minute's, and errors.
+//!
+//! `search`: `GET /api/v1/search`'s p50/p99 over 1 000 000 messages in 10 000 chats seeded in
+//! bulk, beside a plain lookup by id in the same run.
 
 mod fanout;
 mod leads;
 mod messages;
 mod presence;
 mod routing;
+mod search;
 mod soak;
 mod sockets;
 
@@ -116,9 +120,10 @@ async fn main() -> ExitCode {
         Some("sockets-baseline") => sockets::baseline_server().await,
         Some("soak") => soak::run(soak::Options::parse(&args[1..])).await,
         Some("fanout") => fanout::run(fanout::Options::parse(&args[1..])).await,
+        Some("search") => search::run(search::Options::parse(&args[1..])).await,
         Some(other) => {
             eprintln!(
-                "unknown benchmark `{other}`; available: messages, presence, routing, leads, sockets, soak, fanout"
+                "unknown benchmark `{other}`; available: messages, presence, routing, leads, sockets, soak, fanout, search"
             );
             return ExitCode::from(2);
         }

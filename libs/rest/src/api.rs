@@ -24,7 +24,8 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{self, ApiJson, ApiQuery, Id};
 use crate::{
     access_api, admin_api, attachments, audit_api, bot_api, canned_api, crm_api, handover,
-    leads_api, mfa_api, notify_api, privacy_api, profile_api, reports, routing_api, sso_api,
+    leads_api, mfa_api, notify_api, privacy_api, profile_api, reports, routing_api, search_api,
+    sso_api,
 };
 use crate::{audit, export};
 
@@ -32,7 +33,7 @@ use crate::{audit, export};
 #[openapi(
     info(title = "Showroom API", description = "Live chat for car-dealer groups: the REST API of the gateway. \
         The socket protocols are described in docs/protocol.md."),
-    tags((name = "auth", description = "Agent sessions"), (name = "conversations", description = "Chats and transcripts"),
+    tags((name = "auth", description = "Agent sessions"), (name = "conversations", description = "Chats and transcripts; searching them"),
          (name = "presence", description = "Agent statuses and the Live Agent Status board"),
          (name = "routing", description = "Departments' offer modes, hours and time-outs; websites' caps and rules; teams"),
          (name = "reports", description = "Per-department numbers for managers"),
@@ -86,6 +87,8 @@ pub fn router() -> (axum::Router<Arc<Rest>>, utoipa::openapi::OpenApi) {
         .routes(routes!(list_conversations))
         .routes(routes!(get_conversation))
         .routes(routes!(transcript_text))
+        // Search (search_api.rs): chats by their words, contacts and leads, scoped.
+        .routes(routes!(search_api::search))
         // Canned responses (canned_api.rs): filled for a chat, the managed ones, one's own.
         .routes(routes!(canned_api::for_conversation))
         .routes(routes!(
@@ -627,6 +630,7 @@ mod tests {
             ("/api/v1/me/mfa/passkeys/{id}", &["delete"]),
             ("/api/v1/mfa/policy", &["get", "put"]),
             ("/api/v1/agents/{id}/mfa/reset", &["post"]),
+            ("/api/v1/search", &["get"]),
         ] {
             for m in methods {
                 assert!(
@@ -653,6 +657,10 @@ mod tests {
             "Me",
             "LoginAnswer",
             "MfaRequired",
+            "SearchPage",
+            "Hit",
+            "Snippet",
+            "Part",
         ] {
             assert!(
                 doc["components"]["schemas"].get(schema).is_some(),

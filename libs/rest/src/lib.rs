@@ -46,6 +46,10 @@
 //!   rooftop's and each agent's own; their fields' checks, the placeholders and filling them
 //!   for a conversation in its language, the table's reads and writes; `canned_api`: their
 //!   REST handlers (the ones usable in a conversation, filled; managing them; the audit rows).
+//! - [`search`]: search (issue 19, item 3): the checks of a search, who sees which chats
+//!   (`search::Visibility`), the full-text statements over the indexes of migration 034 (each
+//!   on its owner's table: messages, conversations, contacts, leads) and the snippets' marks;
+//!   `search_api`: its REST handler (`GET /api/v1/search`).
 //! - `bot_api`, `routing_api`, `notify_api`, `leads_api`, `crm_api`: settings and records
 //!   other services own, forwarded to them over the bus.
 
@@ -75,6 +79,8 @@ mod privacy_api;
 mod profile_api;
 mod reports;
 mod routing_api;
+pub mod search;
+mod search_api;
 mod sso;
 mod sso_api;
 mod validate;

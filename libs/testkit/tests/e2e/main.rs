@@ -35,6 +35,7 @@ mod reports;
 mod retention;
 mod rooftops_scope;
 mod routing;
+mod search;
 mod seen;
 mod sso;
 mod streams;

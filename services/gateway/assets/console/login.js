@@ -17,6 +17,7 @@ import { resetBoard } from './board.js';
 import { resetNotices } from './notices.js';
 import { loadPrefs, renderPermission } from './notify-prefs.js';
 import { resetLeadsTab } from './leads.js';
+import { resetSearch } from './search.js';
 import { showTab, savedTab } from './tabs.js';
 import { resetAdmin } from './admin/tab.js';
 import { showSecondStep, closeSecondStep } from './mfa-step.js';
@@ -49,7 +50,7 @@ function showLogin(message) {
   S.wantOpen = null;
   renderThread(); renderInternal(); renderLists();
   resetBoard();
-  resetNotices(); resetLeadsTab();
+  resetNotices(); resetLeadsTab(); resetSearch();
   resetAdmin();
   setPhoto(null);
   $('tab-admin').hidden = true;

@@ -14,7 +14,7 @@ import './status.js';          // the agent's status and auto-away, in the heade
 import './header.js';          // the agent's name, photo and Profile button
 import './notify-prefs.js';    // the bell: notification choices and the browser's permission
 import './notices.js';         // desktop and in-page notices
-import './tabs.js';            // Chats | Live Agent Status | Leads | Admin
+import './tabs.js';            // Chats | Live Agent Status | Leads | Search | Admin
 import './chat-list.js';       // Incoming, Active, Recent
 import './conversation.js';    // the customer chat in the middle panel
 import './canned.js';          // its reply box's `/` picker of canned responses
@@ -26,6 +26,8 @@ import './internal.js';        // chats with colleagues
 import './internal-forms.js';  // New chat, Invite
 import './board.js';           // Live Agent Status
 import './leads.js';           // the Leads view
+import './search.js';          // the Search view
+import './highlight.js';       // a search's matches in the chat it opens
 import './admin/tab.js';       // the Admin tab
 import './socket.js';          // the socket and its frame handlers
 import { boot } from './login.js';

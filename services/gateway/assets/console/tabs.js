@@ -1,6 +1,6 @@
 // @ts-check
-/* The view tabs under the header: Chats | Live Agent Status | Leads | Admin (managers and
- * admins). The tab shown is remembered for this browser tab; arrow keys, Home and End move
+/* The view tabs under the header: Chats | Live Agent Status | Leads | Search | Admin (managers
+ * and admins). The tab shown is remembered for this browser tab; arrow keys, Home and End move
  * between them. Showing a tab loads what it needs. */
 
 import { $ } from './dom.js';
@@ -11,7 +11,7 @@ import { seeShownChat } from './internal.js';
 import { showAdmin } from './admin/tab.js';
 
 const TAB_KEY = 'showroom.console.tab';
-const TABS = ['chats', 'board', 'leads', 'admin'];
+const TABS = ['chats', 'board', 'leads', 'search', 'admin'];
 
 /** The tab shown before a reload ('chats' the first time). */
 export function savedTab() { try { return sessionStorage.getItem(TAB_KEY) || 'chats'; } catch (_) { return 'chats'; } }
@@ -30,6 +30,7 @@ export function showTab(tab, focus) {
   });
   if (focus) $('tab-' + tab).focus();
   if (tab === 'leads') { if (was !== 'leads') loadLeadsTab(); }
+  if (tab === 'search' && was !== 'search' && !focus) $('search-q').focus();
   if (tab === 'admin' && was !== 'admin' && S.me) showAdmin(S.me);
   if (tab === 'board') {
     renderBoard();
