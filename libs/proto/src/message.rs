@@ -68,14 +68,44 @@ pub struct Message {
     pub id: Uuid,
     /// Who wrote it.
     pub author: Author,
-    /// Plain text, never markup.
+    /// Plain text, never markup (may be empty for a file message).
     pub text: String,
+    /// A file message's file (an image, a PDF or a text file), absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<MessageFile>,
     /// The sender's own id for the message, which makes retries idempotent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_msg_id: Option<String>,
     /// When it was stored.
     pub at: DateTime<Utc>,
 }
+
+/// The file of a file message: downloaded by its id (agents of the group
+/// `GET /api/v1/attachments/{id}`, the chat's shopper `GET /api/v1/widget/{key}/files/{id}`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MessageFile {
+    /// The attachment's id.
+    pub id: Uuid,
+    /// Its name, as uploaded (cleaned).
+    pub name: String,
+    /// Its real type, read from its bytes (`image/png`, `application/pdf`, `text/plain`, ...).
+    #[serde(rename = "type")]
+    pub content_type: String,
+    /// Its size in bytes.
+    pub size: i64,
+}
+
+/// The types a file in the chat may have (read from its bytes): images, PDF and plain text.
+pub const CHAT_FILE_TYPES: &[&str] = &[
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+    "image/heic",
+    "image/heif",
+    "application/pdf",
+    "text/plain",
+];
 
 /// A service (bot, router) asks the gateway to append a message. Replied with the [`Message`].
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

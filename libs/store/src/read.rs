@@ -13,7 +13,7 @@ use showroom_proto::conversation::{
 use showroom_proto::forms::{Answer, Form, FormKind};
 use showroom_proto::internal::{InternalChat, InternalMember};
 use showroom_proto::lead::{Classification, Lead, LeadContact, LeadOrigin, LeadSource};
-use showroom_proto::message::{Author, AuthorKind, Message};
+use showroom_proto::message::{Author, AuthorKind, Message, MessageFile};
 use sqlx::{PgExecutor, Postgres, QueryBuilder};
 use uuid::Uuid;
 
@@ -567,6 +567,14 @@ pub struct MessageRow {
     pub client_msg_id: Option<String>,
     /// When it was stored.
     pub created_at: DateTime<Utc>,
+    /// A file message's attachment (the four file columns are all set or all null).
+    pub file_id: Option<Uuid>,
+    /// Its name.
+    pub file_name: Option<String>,
+    /// Its real type.
+    pub file_type: Option<String>,
+    /// Its size in bytes.
+    pub file_size: Option<i64>,
 }
 
 impl From<MessageRow> for Message {
@@ -581,6 +589,15 @@ impl From<MessageRow> for Message {
                 name: r.author_name,
             },
             text: r.body,
+            file: match (r.file_id, r.file_name, r.file_type, r.file_size) {
+                (Some(id), Some(name), Some(content_type), Some(size)) => Some(MessageFile {
+                    id,
+                    name,
+                    content_type,
+                    size,
+                }),
+                _ => None,
+            },
             client_msg_id: r.client_msg_id,
             at: r.created_at,
         }
@@ -591,7 +608,8 @@ impl From<MessageRow> for Message {
 #[macro_export]
 macro_rules! message_columns {
     () => {
-        "id, conversation_id, seq, author_kind, author_id, author_name, body, client_msg_id, created_at"
+        "id, conversation_id, seq, author_kind, author_id, author_name, body, client_msg_id, created_at, \
+         file_id, file_name, file_type, file_size"
     };
 }
 
