@@ -250,7 +250,12 @@ pub async fn upload(
             })?;
         (accept, format!("{}:{field}", kind.as_str()))
     };
-    let (filename, mime) = checked_file(&headers, &body, &accept, "this field")?;
+    let what = if field == CHAT_FIELD {
+        "a chat"
+    } else {
+        "this field"
+    };
+    let (filename, mime) = checked_file(&headers, &body, &accept, what)?;
     let owner = Owner {
         group: website.group_id,
         website: website.id,

@@ -147,6 +147,7 @@ impl Tenant {
             conversation_id: Some(Uuid::now_v7()),
             transcript_url: Some("https://showroom.example/console#conversation=1".into()),
             form: Vec::new(),
+            files: Vec::new(),
             classification: Classification::default(),
             sources: Vec::new(),
             created_at: now,
