@@ -80,6 +80,23 @@ pub struct Message {
     pub at: DateTime<Utc>,
 }
 
+impl Message {
+    /// The message as plain text for a transcript read as text (the download, the e-mail) or a
+    /// notice: its text, and a file message's file named after it (`[file: quote.pdf]`).
+    pub fn plain_text(&self) -> String {
+        plain_text(&self.text, self.file.as_ref().map(|f| f.name.as_str()))
+    }
+}
+
+/// [`Message::plain_text`] from a stored message's text and file name.
+pub fn plain_text(text: &str, file_name: Option<&str>) -> String {
+    match file_name {
+        None => text.to_string(),
+        Some(name) if text.is_empty() => format!("[file: {name}]"),
+        Some(name) => format!("{text} [file: {name}]"),
+    }
+}
+
 /// The file of a file message: downloaded by its id (agents of the group
 /// `GET /api/v1/attachments/{id}`, the chat's shopper `GET /api/v1/widget/{key}/files/{id}`).
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

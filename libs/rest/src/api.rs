@@ -333,7 +333,7 @@ async fn transcript_text(
     out.push('\n');
     for m in &messages {
         let who = m.author.name.as_deref().unwrap_or(m.author.kind.as_str());
-        out.push_str(&format!("[{}] {who}: {}\n", at(m.at), m.text));
+        out.push_str(&format!("[{}] {who}: {}\n", at(m.at), m.plain_text()));
     }
     Ok(export::download(
         "text/plain; charset=utf-8",

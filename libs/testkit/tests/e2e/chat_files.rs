@@ -222,5 +222,42 @@ async fn files_go_both_ways_to_the_right_people_only() -> anyhow::Result<()> {
     .fetch_one(&stack.pool)
     .await?;
     assert_eq!(stored, 2);
+
+    // Retention: the chat's files go with its transcript, even when files alone would be kept
+    // longer (the group keeps attachments ten years, transcripts the default two).
+    let conv_id: uuid::Uuid = conv.parse()?;
+    showroom_store::sqlx::query(
+        "INSERT INTO retention_settings (group_id, attachments_days) VALUES ($1, 3650)",
+    )
+    .bind(t.group)
+    .execute(&stack.pool)
+    .await?;
+    let ended = shopper.ask(json!({"type": "end"})).await?;
+    assert_ne!(ended["type"], "error", "{ended}");
+    let files_of_chat = || async {
+        showroom_store::sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM attachments WHERE conversation_id = $1",
+        )
+        .bind(conv_id)
+        .fetch_one(&stack.pool)
+        .await
+    };
+    assert_eq!(files_of_chat().await?, 2);
+    let later = chrono::Utc::now() + chrono::Duration::days(731);
+    showroom_testkit::eventually(
+        std::time::Duration::from_secs(10),
+        "the chat's files swept with its transcript",
+        || async {
+            showroom_runtime::retention::run(
+                &stack.pool,
+                showroom_gateway::retention::SWEEPS,
+                later,
+                100,
+            )
+            .await?;
+            Ok((files_of_chat().await? == 0).then_some(()))
+        },
+    )
+    .await?;
     stack.stop().await
 }
