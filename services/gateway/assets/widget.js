@@ -151,7 +151,7 @@
   let seenBy = 0, seenSent = 0;      // the agent's read mark of `conv`; the highest we told
   let seenEl = null;                 // the "Seen" line, under one of our messages
   let kept = [];                     // message objects of `conv`, for the tab cache
-  const pending = new Map();         // client_msg_id -> {frame, el}: sent, not yet acked
+  const pending = new Map();         // client_msg_id -> {frame, el, file?}: sent, not yet acked
   let helloFor = null, helloSeq = 0; // what our last hello claimed
   let startRef = null, early = [], startDept = null, startForm = null; // a `start` in flight; messages that came before `started`
   let earlyConv = null;              // the latest `conversation` frame that came before `started`
@@ -308,7 +308,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
   input.maxLength = 4000; input.autocomplete = 'off';
   const attachBtn = tr(tr(h('button', 'clip', '📎'), 'attach', 'aria-label'), 'attach', 'title'), picker = h('input');
   attachBtn.type = 'button'; picker.type = 'file'; picker.accept = CHAT_TYPES; picker.hidden = true;
-  compose.append(attachBtn, picker, input, sendBtn);
+  compose.append(attachBtn, input, sendBtn);
   const newBtn = tr(h('button', 'new'), 'again'); newBtn.type = 'button';
 
   // The leave-a-message form (a chat that could not go live).
@@ -352,7 +352,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
   mailForm.append(mailLabel, mailSend, mailCancel);
   mailBox.append(mailBtn, mailForm, mailSt);
 
-  chat.append(stateLine, scroller, typingLine, quick, mailBox, compose, newBtn);
+  chat.append(stateLine, scroller, typingLine, quick, mailBox, compose, picker, newBtn);
   pick.hidden = chat.hidden = endBtn.hidden = true;
   panel.append(head, connLine, errLine, pick, chat);
   root.append(launch, panel);
@@ -541,7 +541,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
     const p = pending.get(a.client_msg_id);
     if (!p || !conv) return;
     addMessage({ conversation_id: a.conversation_id, seq: a.seq, id: a.id, at: a.at, client_msg_id: a.client_msg_id,
-      author: { kind: 'shopper', name: nameInput.value.trim() }, text: p.frame.text });
+      author: { kind: 'shopper', name: nameInput.value.trim() }, text: p.frame.text, file: p.file });
   }
 
   function onError(e) {
@@ -898,7 +898,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
       }
       if (meta) meta.textContent = t('sending');
       const frame = { type: 'send', client_msg_id: id, text: '', file_id: j.id, ref: id };
-      pending.set(id, { frame, el });
+      pending.set(id, { frame, el, file: { id: j.id, name: j.filename, type: j.content_type, size: j.size } });
       if (ready) raw(frame);
     };
     x.send(file);

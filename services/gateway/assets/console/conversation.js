@@ -102,7 +102,7 @@ export function onAck(a) {
   if (!e || !p) return;
   addMessage(e, {
     conversation_id: e.c.id, seq: a.seq, id: a.id, at: a.at, client_msg_id: a.client_msg_id,
-    author: { kind: 'agent', id: S.me ? S.me.id : undefined, name: S.me ? S.me.name : undefined }, text: p.frame.text,
+    author: { kind: 'agent', id: S.me ? S.me.id : undefined, name: S.me ? S.me.name : undefined }, text: p.frame.text, file: p.file,
   }, false);
 }
 
@@ -380,7 +380,7 @@ function sendFile(file) {
     setMeta(li, 'sending…');
     /** @type {import('./frames.js').SendFrame} */
     const frame = { type: 'send', conversation_id: e.c.id, client_msg_id: id, text: '', file_id: j.id, ref: id };
-    e.pending.set(id, { frame, failed: false });
+    e.pending.set(id, { frame, failed: false, file: { id: j.id, name: j.filename, type: j.content_type, size: j.size } });
     if (S.view) S.view.pendingEls.set(id, li);
     send(frame);
   };
