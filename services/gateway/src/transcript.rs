@@ -40,7 +40,7 @@ pub fn clean_text(text: &str) -> Result<&str, CommandError> {
     if t.is_empty() {
         return Err(CommandError::new(
             ErrorCode::BadRequest,
-            "the message is empty",
+            "the message is empty: `text` is required",
         ));
     }
     if t.chars().count() > MAX_TEXT_CHARS {
@@ -522,6 +522,12 @@ impl Writer {
         file_id: Option<Uuid>,
     ) -> Result<Appended, CommandError> {
         let Some(file_id) = file_id else {
+            if text.trim().is_empty() {
+                return Err(CommandError::new(
+                    ErrorCode::BadRequest,
+                    "the message is empty: send a `text` or a `file_id`",
+                ));
+            }
             return self
                 .append(group, conversation_id, author, text, client_msg_id)
                 .await;
