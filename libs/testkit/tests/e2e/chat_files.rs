@@ -261,3 +261,85 @@ async fn files_go_both_ways_to_the_right_people_only() -> anyhow::Result<()> {
     .await?;
     stack.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn erasing_the_shopper_erases_the_files_of_their_chat() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let t = Tenant::seed(&stack.pool, "Erase files", 2).await?;
+    let (manager_id, manager_email) = t.agents[1].clone();
+    t.set_role(&stack.pool, manager_id, "manager").await?;
+    let http = Http::new(&stack.base_url);
+    let agent_token = http.login(&t.agents[0].1, PASSWORD).await?;
+    let manager = http.with_token(&http.login(&manager_email, PASSWORD).await?);
+    let mut console = stack.agent(&t.agents[0].1, "available").await?;
+    let (mut shopper, welcome) = stack.shopper(&t, None, 0).await?;
+    let visitor = welcome["visitor_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let conv = accepted_chat(&mut shopper, &mut console, t.sales).await?;
+    let (st, image) = post_file(
+        &format!(
+            "{}/api/v1/widget/{}/attachments?form=chat",
+            stack.base_url, t.key
+        ),
+        Some(&visitor),
+        None,
+        "car.png",
+        PNG,
+    )
+    .await?;
+    assert_eq!(st, 201, "{image}");
+    let ack = shopper
+        .ask(json!({"type": "send", "client_msg_id": "f1", "file_id": image["id"]}))
+        .await?;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    let (st, pdf) = post_file(
+        &format!("{}/api/v1/conversations/{conv}/files", stack.base_url),
+        None,
+        Some(&agent_token),
+        "quote.pdf",
+        PDF,
+    )
+    .await?;
+    assert_eq!(st, 201, "{pdf}");
+    let sent = console
+        .ask(json!({"type": "send", "conversation_id": conv, "client_msg_id": "a1", "file_id": pdf["id"]}))
+        .await?;
+    assert_eq!(sent["type"], "ack", "{sent}");
+    // The agent makes a lead: the chat is the shopper's, found by their e-mail.
+    let (st, lead) = http
+        .with_token(&agent_token)
+        .post(
+            &format!("/api/v1/conversations/{conv}/leads"),
+            &json!({"first_name": "Erin", "last_name": "Files", "email": "erin.files@example.com"})
+                .to_string(),
+        )
+        .await?;
+    assert_eq!(st, 201, "{lead}");
+
+    let (st, erased) = manager
+        .post(
+            "/api/v1/privacy/erasures",
+            &json!({"email": "erin.files@example.com"}).to_string(),
+        )
+        .await?;
+    assert_eq!(st, 200, "{erased}");
+    assert_eq!(erased["counts"]["attachments"], 2, "{erased}");
+    let left: i64 =
+        showroom_store::sqlx::query_scalar("SELECT count(*) FROM attachments WHERE id = ANY($1)")
+            .bind(vec![
+                image["id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .parse::<uuid::Uuid>()?,
+                pdf["id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .parse::<uuid::Uuid>()?,
+            ])
+            .fetch_one(&stack.pool)
+            .await?;
+    assert_eq!(left, 0);
+    stack.stop().await
+}
