@@ -202,3 +202,26 @@ pub struct Watching {
     /// Started (`true`) or stopped.
     pub watching: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_message_as_text_names_its_file() {
+        assert_eq!(plain_text("hello", None), "hello");
+        assert_eq!(plain_text("", Some("quote.pdf")), "[file: quote.pdf]");
+        assert_eq!(
+            plain_text("Your quote", Some("quote.pdf")),
+            "Your quote [file: quote.pdf]"
+        );
+        let json = serde_json::to_value(MessageFile {
+            id: Uuid::nil(),
+            name: "a.png".into(),
+            content_type: "image/png".into(),
+            size: 3,
+        })
+        .unwrap_or_default();
+        assert_eq!(json["type"], "image/png", "the wire name is `type`");
+    }
+}

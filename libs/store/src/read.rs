@@ -657,3 +657,17 @@ pub async fn messages_after(
     .await?;
     Ok(rows.into_iter().map(Into::into).collect())
 }
+
+#[cfg(test)]
+mod file_url_tests {
+    use super::*;
+
+    #[test]
+    fn a_file_link_is_on_the_console_s_origin() {
+        let id = Uuid::nil();
+        let want = format!("https://chat.example/api/v1/attachments/{id}");
+        assert_eq!(file_url("https://chat.example/console", id), want);
+        assert_eq!(file_url("https://chat.example/console/", id), want);
+        assert_eq!(file_url("https://chat.example", id), want);
+    }
+}
