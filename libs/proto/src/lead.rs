@@ -143,6 +143,10 @@ pub struct Lead {
     /// Answers to a website's own form, when one was used.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub form: Vec<Answer>,
+    /// The files sent in the chat (by the shopper or the agent), in order, each with a link an
+    /// agent of the group opens with their console login.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<LeadFile>,
     /// How agents judged it.
     pub classification: Classification,
     /// Every chat and message merged into it (a new lead for the same contact and rooftop
@@ -154,6 +158,21 @@ pub struct Lead {
     pub updated_at: DateTime<Utc>,
     /// Raised on every change.
     pub version: i32,
+}
+
+/// A file sent in a lead's chat.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LeadFile {
+    /// Its name.
+    pub name: String,
+    /// Its real type.
+    #[serde(rename = "type")]
+    pub content_type: String,
+    /// Its size in bytes.
+    pub size: i64,
+    /// Where an agent of the group downloads it (signed in to the console).
+    pub url: String,
 }
 
 /// One thing that made or updated a lead.

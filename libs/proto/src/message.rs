@@ -68,14 +68,61 @@ pub struct Message {
     pub id: Uuid,
     /// Who wrote it.
     pub author: Author,
-    /// Plain text, never markup.
+    /// Plain text, never markup (may be empty for a file message).
     pub text: String,
+    /// A file message's file (an image, a PDF or a text file), absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<MessageFile>,
     /// The sender's own id for the message, which makes retries idempotent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_msg_id: Option<String>,
     /// When it was stored.
     pub at: DateTime<Utc>,
 }
+
+impl Message {
+    /// The message as plain text for a transcript read as text (the download, the e-mail) or a
+    /// notice: its text, and a file message's file named after it (`[file: quote.pdf]`).
+    pub fn plain_text(&self) -> String {
+        plain_text(&self.text, self.file.as_ref().map(|f| f.name.as_str()))
+    }
+}
+
+/// [`Message::plain_text`] from a stored message's text and file name.
+pub fn plain_text(text: &str, file_name: Option<&str>) -> String {
+    match file_name {
+        None => text.to_string(),
+        Some(name) if text.is_empty() => format!("[file: {name}]"),
+        Some(name) => format!("{text} [file: {name}]"),
+    }
+}
+
+/// The file of a file message: downloaded by its id (agents of the group
+/// `GET /api/v1/attachments/{id}`, the chat's shopper `GET /api/v1/widget/{key}/files/{id}`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MessageFile {
+    /// The attachment's id.
+    pub id: Uuid,
+    /// Its name, as uploaded (cleaned).
+    pub name: String,
+    /// Its real type, read from its bytes (`image/png`, `application/pdf`, `text/plain`, ...).
+    #[serde(rename = "type")]
+    pub content_type: String,
+    /// Its size in bytes.
+    pub size: i64,
+}
+
+/// The types a file in the chat may have (read from its bytes): images, PDF and plain text.
+pub const CHAT_FILE_TYPES: &[&str] = &[
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+    "image/heic",
+    "image/heif",
+    "application/pdf",
+    "text/plain",
+];
 
 /// A service (bot, router) asks the gateway to append a message. Replied with the [`Message`].
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -169,4 +216,27 @@ pub struct Rating {
     pub comment: Option<String>,
     /// When it was given.
     pub at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_message_as_text_names_its_file() {
+        assert_eq!(plain_text("hello", None), "hello");
+        assert_eq!(plain_text("", Some("quote.pdf")), "[file: quote.pdf]");
+        assert_eq!(
+            plain_text("Your quote", Some("quote.pdf")),
+            "Your quote [file: quote.pdf]"
+        );
+        let json = serde_json::to_value(MessageFile {
+            id: Uuid::nil(),
+            name: "a.png".into(),
+            content_type: "image/png".into(),
+            size: 3,
+        })
+        .unwrap_or_default();
+        assert_eq!(json["type"], "image/png", "the wire name is `type`");
+    }
 }

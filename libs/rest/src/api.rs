@@ -177,6 +177,14 @@ pub fn router() -> (axum::Router<Arc<Rest>>, utoipa::openapi::OpenApi) {
         .routes(routes!(bot_api::get_form, bot_api::put_form))
         .routes(routes!(attachments::download))
         .merge(
+            OpenApiRouter::new()
+                .routes(routes!(attachments::upload_for_chat))
+                // A file up to 10 MB (one byte more is read, to tell it is too large).
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    showroom_proto::forms::MAX_ATTACHMENT_BYTES + 1,
+                )),
+        )
+        .merge(
             // Dealer pages post their own forms, and the widget its files, from the browser:
             // cross-origin, so answered with CORS headers (the handlers still refuse an origin
             // the website does not allow).
@@ -190,10 +198,12 @@ pub fn router() -> (axum::Router<Arc<Rest>>, utoipa::openapi::OpenApi) {
                             showroom_proto::forms::MAX_ATTACHMENT_BYTES + 1,
                         )),
                 )
+                // The widget fetches its chat's files with its visitor token.
+                .routes(routes!(attachments::shopper_download))
                 .layer(
                     tower_http::cors::CorsLayer::new()
                         .allow_origin(tower_http::cors::AllowOrigin::mirror_request())
-                        .allow_methods([axum::http::Method::POST])
+                        .allow_methods([axum::http::Method::POST, axum::http::Method::GET])
                         .allow_headers([
                             axum::http::header::CONTENT_TYPE,
                             axum::http::HeaderName::from_static("idempotency-key"),
@@ -334,7 +344,7 @@ async fn transcript_text(
     out.push('\n');
     for m in &messages {
         let who = m.author.name.as_deref().unwrap_or(m.author.kind.as_str());
-        out.push_str(&format!("[{}] {who}: {}\n", at(m.at), m.text));
+        out.push_str(&format!("[{}] {who}: {}\n", at(m.at), m.plain_text()));
     }
     Ok(export::download(
         "text/plain; charset=utf-8",

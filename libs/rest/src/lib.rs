@@ -39,7 +39,8 @@
 //! - `audit_api`: the audit trail over REST (JSON, CSV, the chain check).
 //! - `profile_api`: an agent's own profile and headshot (served publicly).
 //! - `reports`: the per-department numbers managers ask for.
-//! - `attachments`: files shoppers attach to forms, checked by their bytes.
+//! - `attachments`: files shoppers attach to forms and files either side sends in a chat, checked
+//!   by their bytes; their downloads (agents of the group, a chat's shopper).
 //! - `privacy_api`: retention periods, and erasing or exporting one shopper's data in every
 //!   service that holds some (issue 17, item 5).
 //! - [`canned`]: canned responses (`canned_responses`, owned by the gateway): the group's, a

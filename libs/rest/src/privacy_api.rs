@@ -330,7 +330,8 @@ fn is_empty(r: &ShopperRefs) -> bool {
 }
 
 /// The gateway's own tables: files attached to the shopper's forms (found through the answers
-/// that name them, so before the bot deletes those), then their transcripts.
+/// that name them, so before the bot deletes those) and sent in their chats (both sides'), then
+/// their transcripts.
 const GATEWAY_ERASE: &[Step] = &[
     Step {
         table: "attachments",
@@ -340,7 +341,9 @@ const GATEWAY_ERASE: &[Step] = &[
                   AND strpos(f.answers::text, a.id::text) > 0) \
                 OR EXISTS (SELECT 1 FROM left_messages l WHERE l.group_id = $1 \
                   AND l.id = ANY(ARRAY(SELECT jsonb_array_elements_text($2::jsonb->'left_message_ids')::uuid)) \
-                  AND strpos(COALESCE(l.answers::text, ''), a.id::text) > 0))",
+                  AND strpos(COALESCE(l.answers::text, ''), a.id::text) > 0) \
+                OR a.conversation_id = ANY( \
+                  ARRAY(SELECT jsonb_array_elements_text($2::jsonb->'conversation_ids')::uuid)))",
     },
     Step {
         table: "messages",
@@ -382,7 +385,9 @@ const GATEWAY_EXPORT: &[Step] = &[
                   AND strpos(f.answers::text, a.id::text) > 0) \
                 OR EXISTS (SELECT 1 FROM left_messages l WHERE l.group_id = $1 \
                   AND l.id = ANY(ARRAY(SELECT jsonb_array_elements_text($2::jsonb->'left_message_ids')::uuid)) \
-                  AND strpos(COALESCE(l.answers::text, ''), a.id::text) > 0))",
+                  AND strpos(COALESCE(l.answers::text, ''), a.id::text) > 0) \
+                OR a.conversation_id = ANY( \
+                  ARRAY(SELECT jsonb_array_elements_text($2::jsonb->'conversation_ids')::uuid)))",
     },
 ];
 

@@ -12,8 +12,8 @@ use showroom_proto::conversation::{
 };
 use showroom_proto::forms::{Answer, Form, FormKind};
 use showroom_proto::internal::{InternalChat, InternalMember};
-use showroom_proto::lead::{Classification, Lead, LeadContact, LeadOrigin, LeadSource};
-use showroom_proto::message::{Author, AuthorKind, Message};
+use showroom_proto::lead::{Classification, Lead, LeadContact, LeadFile, LeadOrigin, LeadSource};
+use showroom_proto::message::{Author, AuthorKind, Message, MessageFile};
 use sqlx::{PgExecutor, Postgres, QueryBuilder};
 use uuid::Uuid;
 
@@ -439,6 +439,7 @@ struct LeadRow {
     form: sqlx::types::Json<Vec<Answer>>,
     classification: sqlx::types::Json<Classification>,
     sources: sqlx::types::Json<Vec<LeadSource>>,
+    files: sqlx::types::Json<Vec<MessageFile>>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     version: i32,
@@ -450,6 +451,9 @@ const LEAD_SELECT: &str = "SELECT l.id, l.group_id, l.rooftop_id, r.name AS roof
     l.conversation_id, l.form, l.classification, \
     COALESCE((SELECT jsonb_agg(jsonb_build_object('origin', s.origin, 'conversation_id', s.conversation_id, \
         'message_id', s.message_id, 'at', s.at) ORDER BY s.at) FROM lead_sources s WHERE s.lead_id = l.id), '[]') AS sources, \
+    COALESCE((SELECT jsonb_agg(jsonb_build_object('id', m.file_id, 'name', m.file_name, 'type', m.file_type, \
+        'size', m.file_size) ORDER BY m.seq) FROM messages m \
+        WHERE m.conversation_id = l.conversation_id AND m.file_id IS NOT NULL), '[]') AS files, \
     l.created_at, l.updated_at, l.version \
     FROM leads l JOIN contacts ct ON ct.id = l.contact_id JOIN rooftops r ON r.id = l.rooftop_id \
     LEFT JOIN departments d ON d.id = l.department_id ";
@@ -483,12 +487,31 @@ fn lead_of(r: LeadRow, console_url: &str) -> Lead {
             .conversation_id
             .map(|c| format!("{console_url}#conversation={c}")),
         form: r.form.0,
+        files: r
+            .files
+            .0
+            .into_iter()
+            .map(|f| LeadFile {
+                url: file_url(console_url, f.id),
+                name: f.name,
+                content_type: f.content_type,
+                size: f.size,
+            })
+            .collect(),
         classification: r.classification.0,
         sources: r.sources.0,
         created_at: r.created_at,
         updated_at: r.updated_at,
         version: r.version,
     }
+}
+
+/// Where an agent downloads a chat's file, signed in to the console at `console_url` (the
+/// console is served at `/console` of the gateway, the download at `/api/v1/attachments/{id}`).
+pub fn file_url(console_url: &str, id: Uuid) -> String {
+    let base = console_url.trim_end_matches('/');
+    let base = base.strip_suffix("/console").unwrap_or(base);
+    format!("{base}/api/v1/attachments/{id}")
 }
 
 /// One lead of `group` (owned by lead-capture); `console_url` makes its transcript link.
@@ -567,6 +590,14 @@ pub struct MessageRow {
     pub client_msg_id: Option<String>,
     /// When it was stored.
     pub created_at: DateTime<Utc>,
+    /// A file message's attachment (the four file columns are all set or all null).
+    pub file_id: Option<Uuid>,
+    /// Its name.
+    pub file_name: Option<String>,
+    /// Its real type.
+    pub file_type: Option<String>,
+    /// Its size in bytes.
+    pub file_size: Option<i64>,
 }
 
 impl From<MessageRow> for Message {
@@ -581,6 +612,15 @@ impl From<MessageRow> for Message {
                 name: r.author_name,
             },
             text: r.body,
+            file: match (r.file_id, r.file_name, r.file_type, r.file_size) {
+                (Some(id), Some(name), Some(content_type), Some(size)) => Some(MessageFile {
+                    id,
+                    name,
+                    content_type,
+                    size,
+                }),
+                _ => None,
+            },
             client_msg_id: r.client_msg_id,
             at: r.created_at,
         }
@@ -591,7 +631,8 @@ impl From<MessageRow> for Message {
 #[macro_export]
 macro_rules! message_columns {
     () => {
-        "id, conversation_id, seq, author_kind, author_id, author_name, body, client_msg_id, created_at"
+        "id, conversation_id, seq, author_kind, author_id, author_name, body, client_msg_id, created_at, \
+         file_id, file_name, file_type, file_size"
     };
 }
 
@@ -676,4 +717,18 @@ pub async fn messages_after(
     .fetch_all(db)
     .await?;
     Ok(rows.into_iter().map(Into::into).collect())
+}
+
+#[cfg(test)]
+mod file_url_tests {
+    use super::*;
+
+    #[test]
+    fn a_file_link_is_on_the_console_s_origin() {
+        let id = Uuid::nil();
+        let want = format!("https://chat.example/api/v1/attachments/{id}");
+        assert_eq!(file_url("https://chat.example/console", id), want);
+        assert_eq!(file_url("https://chat.example/console/", id), want);
+        assert_eq!(file_url("https://chat.example", id), want);
+    }
 }

@@ -2,7 +2,7 @@
 
 use showroom_proto::contact::Language;
 use showroom_proto::conversation::{DepartmentRef, Named, Vehicle};
-use showroom_proto::lead::{Classification, Lead, LeadContact, LeadOrigin};
+use showroom_proto::lead::{Classification, Lead, LeadContact, LeadFile, LeadOrigin};
 use showroom_rest::directory::setup::{self, NewAgent};
 use showroom_store::sqlx::{self, PgPool};
 use uuid::Uuid;
@@ -147,6 +147,13 @@ impl Tenant {
             conversation_id: Some(Uuid::now_v7()),
             transcript_url: Some("https://showroom.example/console#conversation=1".into()),
             form: Vec::new(),
+            // A file sent in the chat (its name is text: escaped in the ADF).
+            files: vec![LeadFile {
+                name: "trade-in <1>.png".into(),
+                content_type: "image/png".into(),
+                size: 2048,
+                url: "https://showroom.example/api/v1/attachments/1".into(),
+            }],
             classification: Classification::default(),
             sources: Vec::new(),
             created_at: now,

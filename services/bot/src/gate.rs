@@ -191,9 +191,11 @@ impl Gate {
         if conv.department_pending && ctx.departments.len() == 1 {
             answers.department_id = Some(ctx.departments[0].0);
         }
+        // A file sent without a caption answers nothing: it waits for the agent.
         let unanswered: Vec<(i64, String, DateTime<Utc>)> = sqlx::query_as(
             "SELECT seq, body, created_at FROM messages WHERE conversation_id = $1 \
-             AND author_kind = 'shopper' AND seq > $2 ORDER BY seq",
+             AND author_kind = 'shopper' AND seq > $2 AND (file_id IS NULL OR body <> '') \
+             ORDER BY seq",
         )
         .bind(id)
         .bind(handled)

@@ -238,6 +238,10 @@ impl AdfLead<'_> {
         if let Some(url) = lead.transcript_url.as_deref() {
             lines.push(format!("Transcript: {url}"));
         }
+        // Files sent in the chat: links the dealer's staff open with their console login.
+        for f in &lead.files {
+            lines.push(format!("File: {} ({}): {}", f.name, f.content_type, f.url));
+        }
         for a in &lead.form {
             if let Some(value) = answer_text(&a.value, a.agreement_text.as_deref()) {
                 lines.push(format!("{}: {value}", a.label));

@@ -887,6 +887,7 @@ fn test_lead(group: Uuid, rooftop: Named, department: Option<DepartmentRef>) -> 
         conversation_id: None,
         transcript_url: None,
         form: Vec::new(),
+        files: Vec::new(),
         classification: Classification::default(),
         sources: Vec::new(),
         created_at: now,

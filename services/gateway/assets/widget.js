@@ -22,6 +22,10 @@
   const src = new URL(script.src, location.href); // the gateway is wherever this file came from
   const UPLOAD_URL = src.origin + '/api/v1/widget/' + encodeURIComponent(KEY) + '/attachments';
   const MAX_FILE = 10 * 1024 * 1024;
+  // Files in the chat: sent to UPLOAD_URL?form=chat, then named in a `send` frame; fetched back
+  // with the visitor token (a header, so never in a URL).
+  const FILE_URL = (id) => src.origin + '/api/v1/widget/' + encodeURIComponent(KEY) + '/files/' + encodeURIComponent(id);
+  const CHAT_TYPES = 'image/jpeg,image/png,image/webp,image/heic,.heic,application/pdf,text/plain';
   const WS_URL = (src.protocol === 'https:' ? 'wss://' : 'ws://') + src.host + '/ws/widget?key=' + encodeURIComponent(KEY);
   const TOKEN_KEY = 'showroom.visitor.' + KEY;   // localStorage: visitor_token from welcome
   const LANG_KEY = 'showroom.lang.' + KEY;       // localStorage: the language the shopper chose
@@ -75,6 +79,7 @@
       timed_out: 'This chat was closed after a period of inactivity.', ended: 'This chat has ended',
       agent: 'Agent', assistant: 'Assistant', typing: '{who} is typing…', sending: 'sending…', failed: 'Not sent', seen: 'Seen',
       rate_q: 'How was your chat?', rate_comment: 'Anything to add? (optional)', rate_send: 'Send rating', rate_thanks: 'Thanks for your rating!', stars: '{n} of 5',
+      attach: 'Attach a file', sending_file: 'uploading {n}%', download: 'Download {name}', chat_types: 'images, PDF and text files',
       long: 'That message is too long (4000 characters at most).', wait: 'Not connected yet, please wait a moment.',
       wrong: 'Something went wrong', leave: 'Leave a message', department_id: 'Department',
       first_name: 'First name', last_name: 'Last name', email: 'E-mail', phone: 'Mobile phone', optional: '(optional)',
@@ -106,6 +111,7 @@
       timed_out: 'Este chat se cerró por inactividad.', ended: 'Este chat terminó',
       agent: 'Agente', assistant: 'Asistente', typing: '{who} está escribiendo…', sending: 'enviando…', failed: 'No enviado', seen: 'Visto',
       rate_q: '¿Qué tal fue su chat?', rate_comment: '¿Algo más? (opcional)', rate_send: 'Enviar valoración', rate_thanks: '¡Gracias por su valoración!', stars: '{n} de 5',
+      attach: 'Adjuntar un archivo', sending_file: 'subiendo {n}%', download: 'Descargar {name}', chat_types: 'imágenes, PDF y archivos de texto',
       long: 'Ese mensaje es demasiado largo (4000 caracteres como máximo).', wait: 'Aún no hay conexión, espere un momento.',
       wrong: 'Algo salió mal', leave: 'Déjenos un mensaje', department_id: 'Departamento',
       first_name: 'Nombre', last_name: 'Apellido', email: 'Correo electrónico', phone: 'Celular', optional: '(opcional)',
@@ -147,7 +153,7 @@
   let seenBy = 0, seenSent = 0;      // the agent's read mark of `conv`; the highest we told
   let seenEl = null;                 // the "Seen" line, under one of our messages
   let kept = [];                     // message objects of `conv`, for the tab cache
-  const pending = new Map();         // client_msg_id -> {frame, el}: sent, not yet acked
+  const pending = new Map();         // client_msg_id -> {frame, el, file?}: sent, not yet acked
   let helloFor = null, helloSeq = 0; // what our last hello claimed
   let startRef = null, early = [], startDept = null, startForm = null; // a `start` in flight; messages that came before `started`
   let earlyConv = null;              // the latest `conversation` frame that came before `started`
@@ -229,6 +235,7 @@ textarea{resize:vertical;min-height:72px}
 .quick button{padding:5px 12px;border:2px solid var(--c);border-radius:16px;background:#fff;color:#111}
 .compose{display:flex;gap:6px;padding:8px;border-top:1px solid #e2e8f0}
 .compose input{margin:0;flex:1;min-width:0}
+.clip{padding:0 8px}.thumb{display:block;max-width:100%;max-height:160px;border-radius:6px;margin:4px 0}.file{display:block}
 .send,.new,.go{border:0;border-radius:8px;padding:8px 14px;background:var(--c);color:var(--t)}
 .mail{padding:0 12px 6px;text-align:right}
 .link{border:0;background:none;padding:2px 0;color:#334155;font-size:12px;text-decoration:underline}
@@ -303,7 +310,9 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
   const quick = tr(attr(h('div', 'quick'), { role: 'group' }), 'picks', 'aria-label'); quick.hidden = true;
   const compose = h('form', 'compose'), input = tr(h('input'), 'type', 'aria-label'), sendBtn = tr(h('button', 'send'), 'send');
   input.maxLength = 4000; input.autocomplete = 'off';
-  compose.append(input, sendBtn);
+  const attachBtn = tr(tr(h('button', 'clip', '📎'), 'attach', 'aria-label'), 'attach', 'title'), picker = h('input');
+  attachBtn.type = 'button'; picker.type = 'file'; picker.accept = CHAT_TYPES; picker.hidden = true;
+  compose.append(attachBtn, input, sendBtn);
   const newBtn = tr(h('button', 'new'), 'again'); newBtn.type = 'button';
 
   // The leave-a-message form (a chat that could not go live).
@@ -366,7 +375,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
   mailForm.append(mailLabel, mailSend, mailCancel);
   mailBox.append(mailBtn, mailForm, mailSt);
 
-  chat.append(stateLine, scroller, typingLine, quick, mailBox, compose, rateBox, rateDone, newBtn);
+  chat.append(stateLine, scroller, typingLine, quick, mailBox, compose, picker, rateBox, rateDone, newBtn);
   pick.hidden = chat.hidden = endBtn.hidden = true;
   panel.append(head, connLine, errLine, pick, chat);
   root.append(launch, panel);
@@ -556,7 +565,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
     const p = pending.get(a.client_msg_id);
     if (!p || !conv) return;
     addMessage({ conversation_id: a.conversation_id, seq: a.seq, id: a.id, at: a.at, client_msg_id: a.client_msg_id,
-      author: { kind: 'shopper', name: nameInput.value.trim() }, text: p.frame.text });
+      author: { kind: 'shopper', name: nameInput.value.trim() }, text: p.frame.text, file: p.file });
   }
 
   function onError(e) {
@@ -603,7 +612,8 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
     const kind = (m.author && m.author.kind) || 'system';
     const p = kind === 'shopper' && m.client_msg_id && pending.get(m.client_msg_id);
     let el;
-    if (p) { pending.delete(m.client_msg_id); el = p.el; el.querySelector('.meta').textContent = time(m.at); }
+    if (p && m.file) { pending.delete(m.client_msg_id); el = bubble(m, time(m.at)); p.el.replaceWith(el); }
+    else if (p) { pending.delete(m.client_msg_id); el = p.el; el.querySelector('.meta').textContent = time(m.at); }
     else el = bubble(m, time(m.at));
     el.dataset.seq = m.seq;
     place(el);
@@ -677,8 +687,36 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
       who.append(avatar(name, kind === 'bot' && bot && bot.avatar_url), name);
       li.append(who);
     }
+    if (m.file) li.append(fileView(m.file));
     li.append(h('span', 'text', m.text), h('span', 'meta', meta));
     return li;
+  }
+
+  // A file message: a thumbnail for an image browsers show (not HEIC), and a download link.
+  // Fetched with the visitor token and shown from a blob URL.
+  const blobs = new Map();
+  function fileBlob(id) {
+    if (!blobs.has(id)) blobs.set(id, fetch(FILE_URL(id), { headers: { 'X-Visitor-Token': vtoken || getItem('localStorage', TOKEN_KEY) || '' } })
+      .then((r) => { if (!r.ok) throw new Error('file'); return r.blob(); }).then((b) => URL.createObjectURL(b))
+      .catch((e) => { blobs.delete(id); throw e; }));
+    return blobs.get(id);
+  }
+  function fileView(f) {
+    const box = h('span', 'file');
+    if (/^image\/(jpeg|png|webp)$/.test(f.type)) {
+      const img = h('img', 'thumb'); img.alt = f.name; img.onerror = () => img.remove(); // e.g. a page whose CSP has no img-src blob:
+      fileBlob(f.id).then((u) => { img.src = u; }, () => img.remove());
+      box.append(img);
+    }
+    const a = h('a', 'dl', f.name + ' (' + size(f.size) + ')');
+    a.href = '#'; a.download = f.name; a.title = t('download', { name: f.name });
+    a.onclick = (e) => {
+      if (a.getAttribute('href') !== '#') return;
+      e.preventDefault();
+      fileBlob(f.id).then((u) => { a.href = u; a.click(); }, () => showError(t('wrong')));
+    };
+    box.append(a);
+    return box;
   }
 
   // Insert before the first bubble with a higher seq or without one (pending bubbles stay last).
@@ -863,6 +901,44 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
     input.value = '';
     send(text);
   };
+  // A file: uploaded with progress in a pending bubble, then sent as a message naming it.
+  attachBtn.onclick = () => picker.click();
+  picker.onchange = () => { if (picker.files) [...picker.files].forEach(sendFile); picker.value = ''; };
+  chat.addEventListener('dragover', (e) => { if (isOpen(conv)) e.preventDefault(); });
+  chat.addEventListener('drop', (e) => {
+    if (!isOpen(conv) || !e.dataTransfer) return;
+    e.preventDefault();
+    [...e.dataTransfer.files].forEach(sendFile);
+  });
+  function sendFile(file) {
+    if (!isOpen(conv)) return;
+    const fail = (k) => showError(t(k, { name: file.name, accept: t('chat_types') }));
+    if (file.size > MAX_FILE) return fail('too_large');
+    const id = uid();
+    const el = bubble({ author: { kind: 'shopper' }, text: file.name }, t('sending_file', { n: 0 }));
+    log.append(el); scroller.scrollTop = scroller.scrollHeight;
+    const meta = el.querySelector('.meta');
+    const x = new XMLHttpRequest();
+    x.open('POST', UPLOAD_URL + '?form=chat');
+    x.setRequestHeader('X-Visitor-Token', vtoken || getItem('localStorage', TOKEN_KEY) || '');
+    x.setRequestHeader('X-Filename', encodeURIComponent(file.name));
+    x.upload.onprogress = (e) => { if (e.lengthComputable && meta) meta.textContent = t('sending_file', { n: Math.round(100 * e.loaded / e.total) }); };
+    x.onerror = () => { markFailed(el); fail('up_failed'); };
+    x.onload = () => {
+      let j = null; try { j = JSON.parse(x.responseText); } catch (_) { /* not JSON */ }
+      if (x.status !== 201 || !j || !j.id) {
+        const code = j && j.error && j.error.code;
+        markFailed(el);
+        return fail(code === 'too_large' ? 'too_large' : code === 'type_not_accepted' ? 'bad_type' : 'up_failed');
+      }
+      if (meta) meta.textContent = t('sending');
+      const frame = { type: 'send', client_msg_id: id, text: '', file_id: j.id, ref: id };
+      pending.set(id, { frame, el, file: { id: j.id, name: j.filename, type: j.content_type, size: j.size } });
+      if (ready) raw(frame);
+    };
+    x.send(file);
+  }
+
   function send(text) {
     stopTyping();
     const id = uid();

@@ -35,10 +35,11 @@ pub const CONSOLE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 
 
 /// The demo dealer page: its own style sheet, `widget.js` and the widget's socket and uploads
 /// (all on this origin); `img-src https:` because a bot's picture (`avatar_url`) may be any
-/// `https` address. The widget styles its shadow root with a constructed style sheet, so it
+/// `https` address, and `blob:` for the chat's image thumbnails (the widget fetches a file with
+/// its visitor token and shows it from a `blob:` URL). The widget styles its shadow root with a constructed style sheet, so it
 /// needs no `'unsafe-inline'` on a dealer's page either.
 pub const DEMO_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-     img-src 'self' https:; connect-src 'self'; base-uri 'none'; form-action 'none'; \
+     img-src 'self' https: blob:; connect-src 'self'; base-uri 'none'; form-action 'none'; \
      object-src 'none'; frame-ancestors 'none'";
 
 /// API answers are data, never documents: nothing loads from one opened in a tab, and no

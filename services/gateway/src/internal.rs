@@ -45,6 +45,7 @@ impl From<Row> for Message {
                 name: r.author_name,
             },
             text: r.body,
+            file: None,
             client_msg_id: r.client_msg_id,
             at: r.created_at,
         }

@@ -24,7 +24,8 @@
 //! - `headers`: security headers (CSP, framing, `nosniff`, CORP, `no-store` on the API) and
 //!   `charset=utf-8` on text, on every HTTP answer.
 //! - [`transcript`]: gapless, idempotent message storage (tables owned here), and its
-//!   group-committing [`transcript::Writer`] that the sockets and `message.post` append through.
+//!   group-committing [`transcript::Writer`] that the sockets and `message.post` append through;
+//!   a file message claims its uploaded file for the chat first (`transcript::claim_file`).
 //! - `internal`: internal chats' messages (tables owned here) and their commands.
 //! - `rating`: the shopper's satisfaction rating of a chat (table `chat_ratings`, owned here).
 //! - `seen`: read marks (table `read_marks`, owned here), coalesced and fanned out.

@@ -15,7 +15,7 @@
 //! next gathers what arrived meanwhile.
 
 use showroom_proto::conversation::ConversationState;
-use showroom_proto::message::{Author, AuthorKind, Message};
+use showroom_proto::message::{Author, AuthorKind, Message, MessageFile};
 use showroom_proto::privacy::mask_sensitive;
 use showroom_proto::{CommandError, ErrorCode};
 use showroom_store::fault::db_error;
@@ -40,7 +40,7 @@ pub fn clean_text(text: &str) -> Result<&str, CommandError> {
     if t.is_empty() {
         return Err(CommandError::new(
             ErrorCode::BadRequest,
-            "the message is empty",
+            "the message is empty: `text` is required",
         ));
     }
     if t.chars().count() > MAX_TEXT_CHARS {
@@ -96,6 +96,8 @@ pub struct Pending {
     pub client_msg_id: String,
     /// The message's id, if it is stored now.
     pub id: Uuid,
+    /// A file message's file (claimed for the conversation by [`claim_file`]).
+    pub file: Option<MessageFile>,
 }
 
 impl Pending {
@@ -123,9 +125,72 @@ impl Pending {
             text,
             client_msg_id: client_msg_id.to_string(),
             id: Uuid::now_v7(),
+            file: None,
         })
     }
+
+    /// A file message: the file (already claimed, [`claim_file`]) with an optional caption
+    /// (empty, or checked and masked as any text).
+    pub fn with_file(
+        group: Uuid,
+        conversation_id: Uuid,
+        author: &Author,
+        text: &str,
+        client_msg_id: &str,
+        file: MessageFile,
+    ) -> Result<Self, CommandError> {
+        let mut p = if text.trim().is_empty() {
+            let mut p = Self::new(group, conversation_id, author, "file", client_msg_id)?;
+            p.text = String::new();
+            p
+        } else {
+            Self::new(group, conversation_id, author, text, client_msg_id)?
+        };
+        p.file = Some(file);
+        Ok(p)
+    }
 }
+
+/// Claims an uploaded chat file for a message in `conversation_id`: it must be a chat file of
+/// `group` uploaded by this author (the shopper's own visitor, or this agent for this chat) and
+/// not sent in another chat. Sending it again in the same chat is allowed (a resend). Anything
+/// else is `not_found`, so no one learns of another's file.
+pub async fn claim_file(
+    pool: &PgPool,
+    group: Uuid,
+    conversation_id: Uuid,
+    author: &Author,
+    file_id: Uuid,
+) -> Result<MessageFile, CommandError> {
+    let row: Option<(Uuid, String, String, i64)> = sqlx::query_as(CLAIM_SQL)
+        .bind(file_id)
+        .bind(conversation_id)
+        .bind(group)
+        .bind(author.kind.as_str())
+        .bind(author.id)
+        .fetch_optional(pool)
+        .await
+        .map_err(db_error)?;
+    let (id, name, content_type, size) =
+        row.ok_or_else(|| CommandError::new(ErrorCode::NotFound, "no such file"))?;
+    Ok(MessageFile {
+        id,
+        name,
+        content_type,
+        size,
+    })
+}
+
+/// [`claim_file`]'s statement: `$1` the file, `$2` the chat, `$3` the group, `$4` the author's
+/// kind, `$5` their id (the agent, or the shopper's visitor).
+const CLAIM_SQL: &str = "UPDATE attachments a SET conversation_id = $2 \
+    WHERE a.id = $1 AND a.group_id = $3 AND a.field = 'chat' \
+      AND (a.conversation_id IS NULL OR a.conversation_id = $2) \
+      AND CASE WHEN $4::text = 'agent' THEN a.agent_id = $5 AND a.conversation_id = $2 \
+               ELSE a.agent_id IS NULL AND a.visitor_id = $5 END \
+      AND EXISTS (SELECT 1 FROM conversations c WHERE c.id = $2 AND c.group_id = $3 \
+                  AND ($4::text = 'agent' OR c.visitor_id = $5)) \
+    RETURNING a.id, a.filename, a.content_type, a.size";
 
 /// What a batch made of one of its messages.
 #[derive(Debug)]
@@ -189,8 +254,9 @@ pub async fn append(
 /// rolling the bump back, and [`commit`] runs the batch again (which then finds it in `prior`).
 const BATCH_SQL: &str = concat!(
     "WITH i AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::uuid[], \
-       $6::text[], $7::text[], $8::text[]) WITH ORDINALITY \
-       AS i(conv, grp, mid, kind, author, author_name, body, cid, ord)), \
+       $6::text[], $7::text[], $8::text[], $9::uuid[], $10::text[], $11::text[], $12::int8[]) \
+       WITH ORDINALITY \
+       AS i(conv, grp, mid, kind, author, author_name, body, cid, fid, fname, ftype, fsize, ord)), \
      c AS (SELECT id, group_id, state, agent_id FROM conversations WHERE id = ANY($1::uuid[]) \
        AND state IN ('bot', 'incoming', 'active') ORDER BY id FOR SHARE), \
      ok AS (SELECT i.* FROM i JOIN c ON c.id = i.conv AND c.group_id = i.grp \
@@ -208,9 +274,9 @@ const BATCH_SQL: &str = concat!(
        ON CONFLICT (conversation_id) DO UPDATE SET last_seq = t.last_seq + excluded.last_seq \
        RETURNING conversation_id, last_seq), \
      ins AS (INSERT INTO messages (id, conversation_id, group_id, seq, author_kind, author_id, \
-       author_name, body, client_msg_id) \
+       author_name, body, client_msg_id, file_id, file_name, file_type, file_size) \
        SELECT f.mid, f.conv, f.grp, t.last_seq - f.k + f.n, f.kind, f.author, f.author_name, \
-       f.body, f.cid FROM fresh f JOIN t ON t.conversation_id = f.conv ORDER BY f.conv, f.n \
+       f.body, f.cid, f.fid, f.fname, f.ftype, f.fsize FROM fresh f JOIN t ON t.conversation_id = f.conv ORDER BY f.conv, f.n \
        RETURNING ",
     showroom_store::message_columns!(),
     ") SELECT ",
@@ -292,6 +358,30 @@ async fn commit_once(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Outcome>, s
                 batch
                     .iter()
                     .map(|p| p.client_msg_id.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                batch
+                    .iter()
+                    .map(|p| p.file.as_ref().map(|f| f.id))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                batch
+                    .iter()
+                    .map(|p| p.file.as_ref().map(|f| f.name.as_str()))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                batch
+                    .iter()
+                    .map(|p| p.file.as_ref().map(|f| f.content_type.as_str()))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                batch
+                    .iter()
+                    .map(|p| p.file.as_ref().map(|f| f.size))
                     .collect::<Vec<_>>(),
             )
             .fetch_all(pool)
@@ -417,6 +507,39 @@ impl Writer {
         client_msg_id: &str,
     ) -> Result<Appended, CommandError> {
         let pending = Pending::new(group, conversation_id, author, text, client_msg_id)?;
+        self.submit(pending).await
+    }
+
+    /// A socket's `send`: a text message, or with `file_id` a file message (the file claimed
+    /// for the chat first, [`claim_file`], and the text an optional caption).
+    pub async fn send(
+        &self,
+        group: Uuid,
+        conversation_id: Uuid,
+        author: &Author,
+        text: &str,
+        client_msg_id: &str,
+        file_id: Option<Uuid>,
+    ) -> Result<Appended, CommandError> {
+        let Some(file_id) = file_id else {
+            if text.trim().is_empty() {
+                return Err(CommandError::new(
+                    ErrorCode::BadRequest,
+                    "the message is empty: send a `text` or a `file_id`",
+                ));
+            }
+            return self
+                .append(group, conversation_id, author, text, client_msg_id)
+                .await;
+        };
+        let file = claim_file(&self.pool, group, conversation_id, author, file_id).await?;
+        let pending =
+            Pending::with_file(group, conversation_id, author, text, client_msg_id, file)?;
+        self.submit(pending).await
+    }
+
+    /// Stores a checked message (a file message, [`Pending::with_file`]), sharing a commit.
+    pub async fn submit(&self, pending: Pending) -> Result<Appended, CommandError> {
         let (reply, answer) = oneshot::channel();
         let gone = || CommandError::new(ErrorCode::Unavailable, "the gateway is stopping; retry");
         self.queue

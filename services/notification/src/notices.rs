@@ -237,7 +237,7 @@ impl Notices {
             && c.assigned_at.is_none_or(|at| m.at >= at)
             && let Some(agent) = &c.agent
         {
-            let body: String = m.text.chars().take(140).collect();
+            let body: String = m.plain_text().chars().take(140).collect();
             self.desktop(
                 group,
                 agent.id,
@@ -435,8 +435,15 @@ impl Notices {
 
     /// The transcript as plain text, in the chat's language, up to message `upto`.
     async fn transcript(&self, c: &Conversation, upto: i64) -> Result<String, sqlx::Error> {
-        let rows: Vec<(String, Option<String>, String, chrono::DateTime<Utc>)> = sqlx::query_as(
-            "SELECT author_kind, author_name, body, created_at FROM messages \
+        type Row = (
+            String,
+            Option<String>,
+            String,
+            Option<String>,
+            chrono::DateTime<Utc>,
+        );
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT author_kind, author_name, body, file_name, created_at FROM messages \
              WHERE conversation_id = $1 AND seq <= $2 ORDER BY seq",
         )
         .bind(c.id)
@@ -451,7 +458,8 @@ impl Notices {
             ),
         };
         let mut out = format!("{intro}\n\n");
-        for (kind, name, body, at) in rows {
+        for (kind, name, body, file, at) in rows {
+            let body = showroom_proto::message::plain_text(&body, file.as_deref());
             let who = match kind.as_str() {
                 "shopper" => you.to_string(),
                 "system" => "·".to_string(),

@@ -394,6 +394,12 @@ async fn a_lead_becomes_one_valid_adf_email_with_hostile_text_escaped() -> anyho
         comments.contains("Transcript: https://showroom.example/console#conversation=1"),
         "{comments}"
     );
+    assert!(
+        comments.contains(
+            "File: trade-in <1>.png (image/png): https://showroom.example/api/v1/attachments/1"
+        ),
+        "{comments}"
+    );
     assert!(comments.contains("]]> <script>"), "{comments}");
     for (path, want) in [
         ("string(//vehicle/year)", "2021"),

@@ -9,6 +9,7 @@ mod audit;
 mod browser;
 mod canned;
 mod chat;
+mod chat_files;
 mod crm;
 mod csat;
 mod edge;

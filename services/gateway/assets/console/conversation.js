@@ -4,7 +4,7 @@
  * marks ("Seen" under our last message the shopper saw; `seen` sent while the chat is on screen
  * and the window focused), and "End chat". The Details column beside it is details.js; its leads are chat-leads.js. */
 
-import { $, $button, $form, $textarea, submitOnEnter, byKey } from './dom.js';
+import { $, $button, $form, $input, $textarea, submitOnEnter, byKey } from './dom.js';
 import { shopperName, subline, time, fmtAt } from './fmt.js';
 import { S, upsert, current, canWrite, isMine, isOpen, contig, panelShown } from './state.js';
 import { send, uid } from './send.js';
@@ -103,7 +103,7 @@ export function onAck(a) {
   if (!e || !p) return;
   addMessage(e, {
     conversation_id: e.c.id, seq: a.seq, id: a.id, at: a.at, client_msg_id: a.client_msg_id,
-    author: { kind: 'agent', id: S.me ? S.me.id : undefined, name: S.me ? S.me.name : undefined }, text: p.frame.text,
+    author: { kind: 'agent', id: S.me ? S.me.id : undefined, name: S.me ? S.me.name : undefined }, text: p.frame.text, file: p.file,
   }, false);
 }
 
@@ -175,7 +175,11 @@ export function addMessage(e, m, live) {
   const wasPending = mine && m.client_msg_id != null && e.pending.delete(m.client_msg_id);
   if (S.view && S.view.id === e.c.id) {
     let li = wasPending && m.client_msg_id != null ? S.view.pendingEls.get(m.client_msg_id) : undefined;
-    if (li && m.client_msg_id != null) {
+    if (li && m.client_msg_id != null && m.file) {
+      S.view.pendingEls.delete(m.client_msg_id);
+      const el = bubble(m, time(m.at));
+      li.replaceWith(el); li = el;
+    } else if (li && m.client_msg_id != null) {
       S.view.pendingEls.delete(m.client_msg_id);
       li.classList.remove('failed');
       setMeta(li, time(m.at));
@@ -344,6 +348,51 @@ $form('reply').addEventListener('submit', (ev) => {
 });
 
 submitOnEnter('reply-text', 'reply');
+
+// ---- files: the clip button or a file dropped on the chat; uploaded with progress, then sent ----
+$button('reply-attach').addEventListener('click', () => $input('reply-file').click());
+$input('reply-file').addEventListener('change', () => {
+  const input = $input('reply-file');
+  [...(input.files || [])].forEach(sendFile);
+  input.value = '';
+});
+$('log').addEventListener('dragover', (ev) => { const e = current(); if (e && canWrite(e.c)) ev.preventDefault(); });
+$('log').addEventListener('drop', (ev) => {
+  const e = current();
+  if (!e || !canWrite(e.c) || !ev.dataTransfer) return;
+  ev.preventDefault();
+  [...ev.dataTransfer.files].forEach(sendFile);
+});
+
+/** Uploads a file for the open chat (POST /api/v1/conversations/{id}/files), then sends it. @param {File} file */
+function sendFile(file) {
+  const e = current();
+  if (!e || !canWrite(e.c)) return;
+  if (file.size > 10 * 1024 * 1024) return banner(file.name + ' is too large: a file may be at most 10 MB.');
+  const id = uid();
+  const li = bubble({ author: { kind: 'agent', id: S.me ? S.me.id : undefined }, text: file.name }, 'uploading 0%');
+  $('log').append(li);
+  $('log').scrollTop = $('log').scrollHeight;
+  const x = new XMLHttpRequest();
+  x.open('POST', '/api/v1/conversations/' + encodeURIComponent(e.c.id) + '/files');
+  x.setRequestHeader('X-Filename', encodeURIComponent(file.name));
+  x.upload.onprogress = (p) => { if (p.lengthComputable) setMeta(li, 'uploading ' + Math.round(100 * p.loaded / p.total) + '%'); };
+  const failed = (/** @type {string} */ why) => { li.classList.add('failed'); setMeta(li, 'not sent'); banner(why); };
+  x.onerror = () => failed(file.name + " couldn't be uploaded. Please try again.");
+  x.onload = () => {
+    /** @type {any} */
+    let j = null;
+    try { j = JSON.parse(x.responseText); } catch (_) { /* not JSON */ }
+    if (x.status !== 201 || !j || !j.id) return failed((j && j.error && j.error.message) || file.name + " couldn't be uploaded.");
+    setMeta(li, 'sending…');
+    /** @type {import('./frames.js').SendFrame} */
+    const frame = { type: 'send', conversation_id: e.c.id, client_msg_id: id, text: '', file_id: j.id, ref: id };
+    e.pending.set(id, { frame, failed: false, file: { id: j.id, name: j.filename, type: j.content_type, size: j.size } });
+    if (S.view) S.view.pendingEls.set(id, li);
+    send(frame);
+  };
+  x.send(file);
+}
 
 // typing: true at most every 2 s while typing; false after 3 s idle, on send, or on switching chats.
 $textarea('reply-text').addEventListener('input', () => {

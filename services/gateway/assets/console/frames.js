@@ -29,9 +29,12 @@
  * @property {string} [id]
  * @property {Author | null} author
  * @property {string} text
+ * @property {MessageFile} [file]  a file message's file (its bytes: GET /api/v1/attachments/{id})
  * @property {string | null} [client_msg_id]
  * @property {string} [at]
  */
+
+/** @typedef {{id: string, name: string, type: string, size: number}} MessageFile  a file sent in a chat: its real type, read from its bytes */
 
 /** @typedef {{id: string, name?: string | null}} Named  an agent, a rooftop or a team: its id and name */
 /** @typedef {{id: string, label: string}} Labelled  a department: its id and label */
@@ -263,7 +266,7 @@
 /** @typedef {{type: 'set_status', status: string, ref?: string}} SetStatusFrame */
 /** @typedef {{type: 'accept', conversation_id: string, ref?: string}} AcceptFrame */
 /** @typedef {{type: 'open', conversation_id: string, after_seq?: number, ref?: string}} OpenFrame */
-/** @typedef {{type: 'send', conversation_id: string, client_msg_id: string, text: string, ref?: string}} SendFrame */
+/** @typedef {{type: 'send', conversation_id: string, client_msg_id: string, text: string, file_id?: string, ref?: string}} SendFrame */
 /** @typedef {{type: 'typing', conversation_id: string, typing: boolean}} SendTypingFrame */
 /** @typedef {{type: 'seen', conversation_id: string, seq: number}} SendSeenFrame */
 /** @typedef {{type: 'whisper', conversation_id: string, client_msg_id: string, text: string, ref?: string}} SendWhisperFrame */

@@ -34,7 +34,7 @@
 /**
  * A message sent and not acked yet. A failed one stays on screen as "Not sent", never resent.
  * @template F
- * @typedef {{frame: F, failed: boolean}} Pending
+ * @typedef {{frame: F, failed: boolean, file?: import('./frames.js').MessageFile}} Pending
  */
 
 /**

@@ -8,10 +8,11 @@ import { fmtAt } from './fmt.js';
 import { S, isMine, contig, topSeq } from './state.js';
 
 /** @typedef {import('./frames.js').Author} Author */
+/** @typedef {import('./frames.js').MessageFile} MessageFile */
 
 /**
  * A message's bubble: who (unless mine or the system's), the text, and `meta` (time, "sending…").
- * @param {{author?: Author | null, text: string, at?: string}} m
+ * @param {{author?: Author | null, text: string, at?: string, file?: MessageFile}} m
  * @param {string} meta
  */
 export function bubble(m, meta) {
@@ -22,9 +23,32 @@ export function bubble(m, meta) {
     const fallback = kind === 'shopper' ? 'Visitor' : kind === 'bot' ? 'Assistant' : 'Agent';
     li.append(h('span', 'who', (m.author && m.author.name) || fallback));
   }
+  if (m.file) li.append(fileView(m.file));
   li.append(h('span', 'text', m.text), h('span', 'meta', meta));
   if (m.at) li.title = fmtAt(m.at);
   return li;
+}
+
+/** Bytes as B, KB or MB. @param {number} n */
+const fileSize = (n) => (n < 1024 ? n + ' B' : n < 1048576 ? Math.round(n / 1024) + ' KB' : (n / 1048576).toFixed(1) + ' MB');
+
+/**
+ * A file message's file: a thumbnail for an image browsers show (JPEG, PNG, WebP; not HEIC),
+ * and a download link (the session cookie goes with both; the server sends it as a download).
+ * @param {MessageFile} f
+ */
+export function fileView(f) {
+  const url = '/api/v1/attachments/' + encodeURIComponent(f.id);
+  const box = h('span', 'file');
+  if (/^image\/(jpeg|png|webp)$/.test(f.type)) {
+    const img = /** @type {HTMLImageElement} */ (h('img', 'thumb'));
+    img.alt = f.name; img.src = url; img.loading = 'lazy';
+    box.append(img);
+  }
+  const a = /** @type {HTMLAnchorElement} */ (h('a', 'dl', f.name + ' (' + fileSize(f.size) + ')'));
+  a.href = url; a.download = f.name;
+  box.append(a);
+  return box;
 }
 
 /** Inserts before the first bubble with a higher seq or without one (pending bubbles stay last). */

@@ -68,7 +68,12 @@ enum Frame {
     Send {
         conversation_id: Uuid,
         client_msg_id: String,
+        /// The text; with `file_id`, an optional caption.
+        #[serde(default)]
         text: String,
+        /// A file uploaded to `POST /api/v1/conversations/{id}/files`.
+        #[serde(default)]
+        file_id: Option<Uuid>,
     },
     Typing {
         conversation_id: Uuid,
@@ -682,6 +687,7 @@ impl Console {
                 conversation_id,
                 client_msg_id,
                 text,
+                file_id,
             } => {
                 let arrived = std::time::Instant::now();
                 let me = self.agent();
@@ -693,7 +699,14 @@ impl Console {
                 let appended = self
                     .state
                     .transcript
-                    .append(group, conversation_id, &author, &text, &client_msg_id)
+                    .send(
+                        group,
+                        conversation_id,
+                        &author,
+                        &text,
+                        &client_msg_id,
+                        file_id,
+                    )
                     .await?;
                 self.watch(conversation_id);
                 Ok(self

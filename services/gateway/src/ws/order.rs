@@ -502,6 +502,7 @@ mod tests {
                 name: None,
             },
             text: String::new(),
+            file: None,
             client_msg_id: None,
             at: chrono::Utc::now(),
         };

@@ -82,7 +82,12 @@ enum Frame {
     },
     Send {
         client_msg_id: String,
+        /// The text; with `file_id`, an optional caption.
+        #[serde(default)]
         text: String,
+        /// A file uploaded to `POST /api/v1/widget/{key}/attachments?form=chat`.
+        #[serde(default)]
+        file_id: Option<Uuid>,
     },
     Typing {
         typing: bool,
@@ -709,6 +714,7 @@ impl Shopper {
             Frame::Send {
                 client_msg_id,
                 text,
+                file_id,
             } => {
                 let arrived = std::time::Instant::now();
                 let c = self.open().ok_or_else(|| {
@@ -723,12 +729,13 @@ impl Shopper {
                 let appended = self
                     .state
                     .transcript
-                    .append(
+                    .send(
                         self.group(),
                         conversation_id,
                         &author,
                         &text,
                         &client_msg_id,
+                        file_id,
                     )
                     .await;
                 let appended = match appended {
