@@ -636,6 +636,29 @@ macro_rules! message_columns {
     };
 }
 
+/// A `whispers` row as read: `id, conversation_id, author_id, author_name, body,
+/// client_msg_id, created_at` (the gateway's insert returns the same).
+pub type WhisperRow = (Uuid, Uuid, Uuid, String, String, String, DateTime<Utc>);
+
+/// The whisper a [`WhisperRow`] holds.
+pub fn whisper(
+    (id, conversation_id, author_id, name, text, client_msg_id, at): WhisperRow,
+) -> showroom_proto::message::Whisper {
+    use showroom_proto::message::{Author, AuthorKind, Whisper};
+    Whisper {
+        id,
+        conversation_id,
+        author: Author {
+            kind: AuthorKind::Agent,
+            id: Some(author_id),
+            name: Some(name),
+        },
+        text,
+        client_msg_id,
+        at,
+    }
+}
+
 /// The whispers of a conversation of `group` (managers' notes to the agent, table `whispers`,
 /// owned by the gateway), oldest first, at most 1 000.
 pub async fn whispers_of(
@@ -643,9 +666,7 @@ pub async fn whispers_of(
     group: Uuid,
     conversation_id: Uuid,
 ) -> sqlx::Result<Vec<showroom_proto::message::Whisper>> {
-    use showroom_proto::message::{Author, AuthorKind, Whisper};
-    type Row = (Uuid, Uuid, Uuid, String, String, String, DateTime<Utc>);
-    let rows: Vec<Row> = sqlx::query_as(
+    let rows: Vec<WhisperRow> = sqlx::query_as(
         "SELECT id, conversation_id, author_id, author_name, body, client_msg_id, created_at \
          FROM whispers WHERE conversation_id = $1 AND group_id = $2 ORDER BY created_at, id LIMIT 1000",
     )
@@ -653,23 +674,7 @@ pub async fn whispers_of(
     .bind(group)
     .fetch_all(db)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(id, conversation_id, author_id, name, text, client_msg_id, at)| Whisper {
-                id,
-                conversation_id,
-                author: Author {
-                    kind: AuthorKind::Agent,
-                    id: Some(author_id),
-                    name: Some(name),
-                },
-                text,
-                client_msg_id,
-                at,
-            },
-        )
-        .collect())
+    Ok(rows.into_iter().map(whisper).collect())
 }
 
 /// The shopper's rating of a conversation of `group` (table `chat_ratings`, owned by the

@@ -12,19 +12,16 @@
 //! following it are told who is watching (`live.<conversation>.watching`), and told again when
 //! that console closes.
 
-use chrono::{DateTime, Utc};
-use showroom_proto::message::{Author, AuthorKind, Watching, Whisper};
+use showroom_proto::message::{Watching, Whisper};
 use showroom_proto::privacy::mask_sensitive;
 use showroom_proto::{CommandError, Envelope, ErrorCode, v1};
 use showroom_rest::auth::Session;
 use showroom_rest::handover;
-use showroom_store::read;
+use showroom_store::read::{self, WhisperRow, whisper};
 use uuid::Uuid;
 
 use crate::AppState;
 use crate::transcript::{MAX_CLIENT_ID_CHARS, clean_text};
-
-type Row = (Uuid, Uuid, Uuid, String, String, String, DateTime<Utc>);
 
 const INSERT: &str = "INSERT INTO whispers \
      (id, conversation_id, group_id, author_id, author_name, body, client_msg_id) \
@@ -34,21 +31,6 @@ const INSERT: &str = "INSERT INTO whispers \
 
 const AGAIN: &str = "SELECT id, conversation_id, author_id, author_name, body, client_msg_id, created_at \
      FROM whispers WHERE conversation_id = $1 AND group_id = $2 AND author_id = $3 AND client_msg_id = $4";
-
-fn whisper((id, conversation_id, author_id, name, text, client_msg_id, at): Row) -> Whisper {
-    Whisper {
-        id,
-        conversation_id,
-        author: Author {
-            kind: AuthorKind::Agent,
-            id: Some(author_id),
-            name: Some(name),
-        },
-        text,
-        client_msg_id,
-        at,
-    }
-}
 
 fn unavailable(e: sqlx::Error) -> CommandError {
     tracing::error!(error = %e, "whisper storage failed");
@@ -93,7 +75,7 @@ pub async fn send(
         ));
     }
     let me = &session.agent;
-    let inserted: Option<Row> = sqlx::query_as(INSERT)
+    let inserted: Option<WhisperRow> = sqlx::query_as(INSERT)
         .bind(Uuid::now_v7())
         .bind(c.id)
         .bind(group)
@@ -108,7 +90,7 @@ pub async fn send(
         Some(row) => whisper(row),
         // A resend: the same whisper, not sent again.
         None => {
-            let row: Row = sqlx::query_as(AGAIN)
+            let row: WhisperRow = sqlx::query_as(AGAIN)
                 .bind(c.id)
                 .bind(group)
                 .bind(me.id)

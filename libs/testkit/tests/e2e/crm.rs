@@ -1121,13 +1121,14 @@ async fn the_rest_api_manages_destinations_and_reads_the_log() -> anyhow::Result
     stack.stop().await
 }
 
-/// The whole path, no stand-ins: a shopper's missed chat (with the Lead Gate's data) and then
-/// another shopper's message left each become one lead (lead-capture), one bus event an
-/// integrator reads, one ADF e-mail that validates, and one signed webhook that verifies.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_missed_chat_and_a_message_left_each_reach_the_crm_once() -> anyhow::Result<()> {
-    let stack = Stack::start().await?;
-    let t = Tenant::seed(&stack.pool, "Crm Path", 1).await?;
+/// The Lead Gate on for `t`'s website (the bot's default settings, so a chat collects the
+/// shopper's contact) and Sales chats missed after `secs` without an answer: a chat that
+/// becomes a lead with an ADF.
+pub(crate) async fn gate_and_miss_after(
+    stack: &Stack,
+    t: &Tenant,
+    secs: i32,
+) -> anyhow::Result<()> {
     showroom_bot::settings::store(
         &stack.pool,
         t.group,
@@ -1136,12 +1137,24 @@ async fn a_missed_chat_and_a_message_left_each_reach_the_crm_once() -> anyhow::R
     )
     .await?;
     showroom_store::sqlx::query(
-        "INSERT INTO department_routing (department_id, group_id, incoming_timeout_secs) VALUES ($1, $2, 1)",
+        "INSERT INTO department_routing (department_id, group_id, incoming_timeout_secs) VALUES ($1, $2, $3)",
     )
     .bind(t.sales)
     .bind(t.group)
+    .bind(secs)
     .execute(&stack.pool)
     .await?;
+    Ok(())
+}
+
+/// The whole path, no stand-ins: a shopper's missed chat (with the Lead Gate's data) and then
+/// another shopper's message left each become one lead (lead-capture), one bus event an
+/// integrator reads, one ADF e-mail that validates, and one signed webhook that verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_missed_chat_and_a_message_left_each_reach_the_crm_once() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let t = Tenant::seed(&stack.pool, "Crm Path", 1).await?;
+    gate_and_miss_after(&stack, &t, 1).await?;
     let crm = Crm::new(&stack, t.group).await?;
     let (receiver, url) = Receiver::start(vec![]).await?;
     let (secret, key) = new_secret();

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use showroom_testkit::{Http, PASSWORD, Socket, Stack, Tenant, accepted_chat, eventually};
 use uuid::Uuid;
 
-use crate::crm::Crm;
+use crate::crm::{Crm, gate_and_miss_after};
 
 const WHISPER: &str = "Offer the loyalty rebate, 1,000 off";
 
@@ -144,20 +144,7 @@ async fn a_whisper_in_a_missed_chat_is_not_in_its_adf() -> anyhow::Result<()> {
     let t = Tenant::seed(&stack.pool, "Whisper Adf", 2).await?;
     let (manager_id, manager_email) = t.agents[1].clone();
     t.set_role(&stack.pool, manager_id, "manager").await?;
-    showroom_bot::settings::store(
-        &stack.pool,
-        t.group,
-        t.website,
-        &showroom_proto::bot::BotSettings::default(),
-    )
-    .await?;
-    showroom_store::sqlx::query(
-        "INSERT INTO department_routing (department_id, group_id, incoming_timeout_secs) VALUES ($1, $2, 4)",
-    )
-    .bind(t.sales)
-    .bind(t.group)
-    .execute(&stack.pool)
-    .await?;
+    gate_and_miss_after(&stack, &t, 4).await?;
     Crm::new(&stack, t.group)
         .await?
         .put_destination(
