@@ -41,7 +41,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use showroom_rest::directory::setup::{self, NewAgent};
 use showroom_store::sqlx::{self, PgPool};
-use showroom_testkit::{Fleet, Http, PASSWORD, Socket};
+use showroom_testkit::{Fleet, Http, PASSWORD, Service, Socket};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
@@ -929,6 +929,7 @@ async fn sample(
     stats: &Stats,
     pool: &PgPool,
     procs: &[(String, u32)],
+    (signals, admin): (&Signals, &[(Service, usize, String)]),
 ) -> anyhow::Result<()> {
     let leads: i64 = sqlx::query_scalar("SELECT count(*) FROM leads")
         .fetch_one(pool)
@@ -942,6 +943,7 @@ async fn sample(
         m.rss = rss;
         m.secs = secs;
     });
+    let signals = signals.read(admin).await;
     let m = stats.minutes.lock().unwrap_or_else(|e| e.into_inner());
     let row = &m[k];
     let (p50, p99) = crate::percentiles(&row.latencies)?;
@@ -957,7 +959,120 @@ async fn sample(
         row.errors,
         leads
     );
+    eprintln!("    {} answered; {signals}", row.answered);
     Ok(())
+}
+
+/// The services' own counters and gauges, read from every replica's `/metrics` at the end of
+/// each minute, so a minute that goes wrong shows where: offers made, the router's outbox,
+/// requests shed, and what the gateways received from the streams they follow.
+#[derive(Default)]
+struct Signals {
+    /// The last value of each counter, to print the minute's increase.
+    last: Mutex<BTreeMap<&'static str, f64>>,
+}
+
+/// What is read: a short label, the service, the metric and a label its series must carry,
+/// and whether it is a counter (printed as the minute's increase) or a gauge (its value).
+const SIGNALS: &[(&str, Service, &str, &str, bool)] = &[
+    (
+        "decisions",
+        Service::Router,
+        "showroom_routing_decisions_total",
+        "",
+        true,
+    ),
+    ("offers", Service::Router, "showroom_offers_total", "", true),
+    (
+        "accepts",
+        Service::Router,
+        "showroom_offer_accepts_total",
+        "",
+        true,
+    ),
+    (
+        "router outbox",
+        Service::Router,
+        "showroom_outbox_pending_rows",
+        "",
+        false,
+    ),
+    (
+        "outbox age s",
+        Service::Router,
+        "showroom_outbox_oldest_age_seconds",
+        "",
+        false,
+    ),
+    (
+        "shed",
+        Service::Router,
+        "showroom_requests_shed_total",
+        "",
+        true,
+    ),
+    (
+        "gateway shed",
+        Service::Gateway,
+        "showroom_requests_shed_total",
+        "",
+        true,
+    ),
+    (
+        "conversation events",
+        Service::Gateway,
+        "showroom_followed_events_total",
+        "CONVERSATIONS",
+        true,
+    ),
+    (
+        "consumers remade",
+        Service::Gateway,
+        "showroom_live_consumers_remade_total",
+        "",
+        true,
+    ),
+    (
+        "db in use",
+        Service::Router,
+        "showroom_db_pool_connections",
+        "in_use",
+        false,
+    ),
+];
+
+impl Signals {
+    /// Reads every signal (summed over the replicas) and describes the minute.
+    async fn read(&self, admin: &[(Service, usize, String)]) -> String {
+        let mut pages: Vec<(Service, String)> = Vec::new();
+        for (service, _, addr) in admin {
+            let page = async {
+                reqwest::get(format!("http://{addr}/metrics"))
+                    .await?
+                    .text()
+                    .await
+            };
+            if let Ok(Ok(text)) = tokio::time::timeout(Duration::from_secs(3), page).await {
+                pages.push((*service, text));
+            }
+        }
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = Vec::new();
+        for (label, service, name, with, counter) in SIGNALS {
+            let value: f64 = pages
+                .iter()
+                .filter(|(s, _)| s == service)
+                .map(|(_, p)| showroom_testkit::metric_sum(p, name, with))
+                .sum();
+            if *counter {
+                let before = last.insert(label, value).unwrap_or(0.0);
+                out.push(format!("{label} +{:.0}", value - before));
+            } else {
+                out.push(format!("{label} {value:.0}"));
+            }
+        }
+        out.join(", ")
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1044,6 +1159,8 @@ async fn soak(fleet: &Fleet, o: &Options) -> anyhow::Result<()> {
     }
 
     let procs = processes(fleet);
+    let (signals, admin) = (Signals::default(), fleet.admin_addrs());
+    signals.read(&admin).await;
     eprintln!(
         "the day: {} minutes, peak {} chats/s, {} processes followed",
         o.minutes,
@@ -1058,7 +1175,7 @@ async fn soak(fleet: &Fleet, o: &Options) -> anyhow::Result<()> {
     };
     for k in 0..o.minutes {
         tokio::time::sleep_until((start + Duration::from_secs(60 * (k as u64 + 1))).into()).await;
-        sample(k, 60.0, &stats, &fleet.pool, &procs).await?;
+        sample(k, 60.0, &stats, &fleet.pool, &procs, (&signals, &admin)).await?;
     }
     let mut shoppers = arriving.await?;
     // The chats still going at closing time finish (or are cut off).
@@ -1098,7 +1215,15 @@ async fn soak(fleet: &Fleet, o: &Options) -> anyhow::Result<()> {
     }
     // Leads made from the last messages left reach Postgres a moment later.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    sample(drain_index, drain_secs, &stats, &fleet.pool, &procs).await?;
+    sample(
+        drain_index,
+        drain_secs,
+        &stats,
+        &fleet.pool,
+        &procs,
+        (&signals, &admin),
+    )
+    .await?;
 
     stop.store(true, Ordering::Relaxed);
     for a in agents {

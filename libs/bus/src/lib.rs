@@ -201,6 +201,7 @@ impl Live {
             // The old one goes by itself once nobody pulls (its inactivity threshold).
             self.consumer = None;
             self.remade += 1;
+            metrics::counter!(names::LIVE_CONSUMERS_REMADE, "stream" => self.stream).increment(1);
         }
     }
 }

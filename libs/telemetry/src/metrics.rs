@@ -75,6 +75,9 @@ pub mod names {
     /// Counter: events a gateway received from the streams it follows whole (`Bus::follow_live`),
     /// by `stream`.
     pub const FOLLOWED_EVENTS: &str = "showroom_followed_events_total";
+    /// Counter: times a followed stream's consumer (`Bus::follow_live`) was made again after a
+    /// failure or a stall, by `stream`.
+    pub const LIVE_CONSUMERS_REMADE: &str = "showroom_live_consumers_remade_total";
     /// Gauge: conversations whose live copies a gateway is subscribed to (those its sockets
     /// watch).
     pub const LIVE_CONVERSATIONS: &str = "showroom_live_conversations";
