@@ -25,7 +25,7 @@ use crate::extract::{self, ApiJson, ApiQuery, Id};
 use crate::{
     access_api, admin_api, attachments, audit_api, bot_api, canned_api, crm_api, handover,
     leads_api, mfa_api, notify_api, privacy_api, profile_api, reports, routing_api, search_api,
-    sso_api,
+    sso_api, trends_api,
 };
 use crate::{audit, export};
 
@@ -112,6 +112,8 @@ pub fn router() -> (axum::Router<Arc<Rest>>, utoipa::openapi::OpenApi) {
         .routes(routes!(routing_api::list_teams))
         .routes(routes!(routing_api::put_team))
         .routes(routes!(reports::departments))
+        .routes(routes!(reports::departments_csv))
+        .routes(routes!(trends_api::trends))
         .routes(routes!(board))
         .routes(routes!(set_agent_status))
         .routes(routes!(status_history))
@@ -618,6 +620,8 @@ mod tests {
             ("/api/v1/teams/{id}", &["put"]),
             ("/api/v1/conversations/{id}", &["get"]),
             ("/api/v1/reports/departments", &["get"]),
+            ("/api/v1/reports/departments.csv", &["get"]),
+            ("/api/v1/reports/trends", &["get"]),
             ("/api/v1/rooftops", &["get", "post"]),
             ("/api/v1/rooftops/{id}", &["put"]),
             ("/api/v1/rooftops/{id}/departments", &["post"]),

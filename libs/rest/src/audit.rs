@@ -82,6 +82,8 @@ pub mod kind {
     pub const TRANSCRIPT_EXPORTED: &str = "transcript_exported";
     /// Leads were downloaded as CSV (detail: how many).
     pub const LEADS_EXPORTED: &str = "leads_exported";
+    /// A report was downloaded as CSV (detail: which, its range, how many rows).
+    pub const REPORT_EXPORTED: &str = "report_exported";
     /// An agent enrolled a second factor (detail: the method, never a secret).
     pub const MFA_ENROLLED: &str = "mfa_enrolled";
     /// An agent removed a second factor (detail: the method).

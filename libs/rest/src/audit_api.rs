@@ -139,11 +139,7 @@ pub async fn audit_csv(
     managers_only(&session, "export the audit trail")?;
     let f = q.filter()?;
     let events = audit::list(&state.pool, session.group(), &f).await?;
-    Ok(export::download(
-        "text/csv; charset=utf-8",
-        "audit.csv",
-        to_csv(&events),
-    ))
+    Ok(export::csv_download("audit.csv", to_csv(&events)))
 }
 
 /// What the chain check found.

@@ -1,5 +1,5 @@
-//! Files people download: CSV for spreadsheets (the audit trail, leads) with the formula guard,
-//! and the response that carries a file. Written once here; each export's columns live with
+//! Files people download: CSV for spreadsheets (the audit trail, leads, reports; RFC 4180,
+//! UTF-8 with a byte-order mark) with the formula guard, and the response that carries a file. Written once here; each export's columns live with
 //! its handler.
 
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
@@ -32,6 +32,16 @@ where
         out.push_str(&line(row.into_iter().collect()));
     }
     out
+}
+
+/// A CSV document as a download named `filename`: UTF-8 with a byte-order mark first, so a
+/// spreadsheet (Excel above all) opens accented names ("Peña") right.
+pub(crate) fn csv_download(filename: &str, document: String) -> Response {
+    download(
+        "text/csv; charset=utf-8",
+        filename,
+        format!("\u{feff}{document}"),
+    )
 }
 
 /// `body` as a download named `filename` of type `content_type`.

@@ -242,8 +242,7 @@ pub async fn export_csv(
             l.conversation_id.map(|x| x.to_string()).unwrap_or_default(),
         ]
     });
-    Ok(export::download(
-        "text/csv; charset=utf-8",
+    Ok(export::csv_download(
         "leads.csv",
         export::csv(&EXPORT_HEADER, rows),
     ))

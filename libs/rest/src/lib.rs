@@ -38,7 +38,8 @@
 //! - `access_api`: who may log in: deactivating agents who left, changing one's password.
 //! - `audit_api`: the audit trail over REST (JSON, CSV, the chain check).
 //! - `profile_api`: an agent's own profile and headshot (served publicly).
-//! - `reports`: the per-department numbers managers ask for.
+//! - `reports`: the per-department numbers managers ask for, as JSON and as CSV.
+//! - `trends_api`: the dashboard's trends per hour or day, with the period before to compare.
 //! - `attachments`: files shoppers attach to forms and files either side sends in a chat, checked
 //!   by their bytes; their downloads (agents of the group, a chat's shopper).
 //! - `privacy_api`: retention periods, and erasing or exporting one shopper's data in every
@@ -84,6 +85,7 @@ pub mod search;
 mod search_api;
 mod sso;
 mod sso_api;
+mod trends_api;
 mod validate;
 pub mod visitor;
 

@@ -16,10 +16,10 @@ use showroom_proto::conversation::{DepartmentRef, Named};
 use showroom_store::report::{self, AgentChatsRow, DepartmentRow, RooftopRow};
 use uuid::Uuid;
 
-use crate::Rest;
 use crate::auth::{Session, scoped_managers};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiQuery;
+use crate::{Rest, audit, export};
 
 /// The range when `from` is not given: this long before `to`.
 const DEFAULT_DAYS: i64 = 7;
@@ -32,9 +32,9 @@ const MAX_DAYS: i64 = 366;
 pub struct RangeQuery {
     /// Start of the range, inclusive (RFC 3339; percent-encode a `+` offset as `%2B`). Default:
     /// 7 days before `to`.
-    from: Option<String>,
+    pub(crate) from: Option<String>,
     /// End of the range, exclusive (RFC 3339). Default: now. At most 366 days after `from`.
-    to: Option<String>,
+    pub(crate) to: Option<String>,
 }
 
 /// Per-department numbers over a range of time.
@@ -81,6 +81,10 @@ pub struct RooftopNumbers {
     /// `leads / chats`, `null` when there were no chats (may pass 1.0 when chats made several
     /// leads).
     pub chat_to_lead_rate: Option<f64>,
+    /// Mean satisfaction rating (1 to 5) of those chats that were rated; `null` when none was.
+    pub csat_avg: Option<f64>,
+    /// How many of those chats were rated.
+    pub csat_count: i64,
 }
 
 /// One department's numbers. A conversation counts when it was created in the range, in the
@@ -119,6 +123,10 @@ pub struct DepartmentNumbers {
     /// `leads / chats`, `null` when there were no chats (may pass 1.0 when chats made several
     /// leads).
     pub chat_to_lead_rate: Option<f64>,
+    /// Mean satisfaction rating (1 to 5) of those chats that were rated; `null` when none was.
+    pub csat_avg: Option<f64>,
+    /// How many of those chats were rated.
+    pub csat_count: i64,
 }
 
 /// The median and mean of a duration, in seconds.
@@ -169,7 +177,10 @@ fn time(value: Option<&str>, name: &'static str) -> Result<Option<DateTime<Utc>>
 }
 
 /// The range asked for: defaults filled in, checked.
-fn range(q: &RangeQuery, now: DateTime<Utc>) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
+pub(crate) fn range(
+    q: &RangeQuery,
+    now: DateTime<Utc>,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
     let to = time(q.to.as_deref(), "to")?.unwrap_or(now);
     let from = time(q.from.as_deref(), "from")?.unwrap_or(to - Duration::days(DEFAULT_DAYS));
     if from >= to {
@@ -210,6 +221,8 @@ fn numbers(d: DepartmentRow, agents: &mut HashMap<Uuid, Vec<AgentChats>>) -> Dep
         chats_per_agent,
         leads: d.leads,
         chat_to_lead_rate: d.chat_to_lead_rate,
+        csat_avg: d.csat_avg,
+        csat_count: d.csat_count,
     }
 }
 
@@ -230,21 +243,18 @@ fn rooftop_numbers(r: RooftopRow) -> RooftopNumbers {
         time_to_first_response_secs: durations(r.first_response_p50, r.first_response_avg),
         leads: r.leads,
         chat_to_lead_rate: r.chat_to_lead_rate,
+        csat_avg: r.csat_avg,
+        csat_count: r.csat_count,
     }
 }
 
-/// Per-department numbers of the group for the chats created in `[from, to)` (managers and
-/// admins; a rooftop manager gets their rooftops' rows only).
-#[utoipa::path(get, path = "/api/v1/reports/departments", tag = "reports", params(RangeQuery),
-    responses((status = 200, body = DepartmentsReport), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn departments(
-    State(state): State<Arc<Rest>>,
-    session: Session,
-    ApiQuery(q): ApiQuery<RangeQuery>,
-) -> Result<Json<DepartmentsReport>, ApiError> {
-    scoped_managers(&session, "read reports")?;
-    let (from, to) = range(&q, Utc::now())?;
+/// The report of the session's group (its scope's rooftops alone) for the range asked.
+async fn load(
+    state: &Rest,
+    session: &Session,
+    q: &RangeQuery,
+) -> Result<DepartmentsReport, ApiError> {
+    let (from, to) = range(q, Utc::now())?;
     let mut report = report::departments(&state.pool, session.group(), from, to).await?;
     report
         .departments
@@ -265,12 +275,166 @@ pub async fn departments(
         .map(|d| numbers(d, &mut agents))
         .collect();
     let rooftops = report.rooftops.into_iter().map(rooftop_numbers).collect();
-    Ok(Json(DepartmentsReport {
+    Ok(DepartmentsReport {
         from,
         to,
         departments,
         rooftops,
-    }))
+    })
+}
+
+/// Per-department numbers of the group for the chats created in `[from, to)` (managers and
+/// admins; a rooftop manager gets their rooftops' rows only).
+#[utoipa::path(get, path = "/api/v1/reports/departments", tag = "reports", params(RangeQuery),
+    responses((status = 200, body = DepartmentsReport), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn departments(
+    State(state): State<Arc<Rest>>,
+    session: Session,
+    ApiQuery(q): ApiQuery<RangeQuery>,
+) -> Result<Json<DepartmentsReport>, ApiError> {
+    scoped_managers(&session, "read reports")?;
+    Ok(Json(load(&state, &session, &q).await?))
+}
+
+/// The columns of `reports.csv`, in order.
+const CSV_HEADER: [&str; 18] = [
+    "rooftop",
+    "department",
+    "from",
+    "to",
+    "chats",
+    "answered",
+    "missed",
+    "offline",
+    "timed_out",
+    "ended",
+    "missed_rate",
+    "pickup_p50_secs",
+    "pickup_avg_secs",
+    "first_response_p50_secs",
+    "leads",
+    "chat_to_lead_rate",
+    "csat_avg",
+    "csat_count",
+];
+
+/// The same numbers as [`departments`] as a CSV file: a row per department, then each
+/// rooftop's row (department empty) after its departments. Recorded in the audit trail first
+/// (`report_exported`); 503 `audit_unavailable` when it cannot be.
+#[utoipa::path(get, path = "/api/v1/reports/departments.csv", tag = "reports", params(RangeQuery),
+    responses((status = 200, description = "The report as CSV (UTF-8 with a byte-order mark)", content_type = "text/csv", body = String),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 503, description = "`audit_unavailable`: the export could not be recorded, so it was refused", body = ErrorBody)))]
+pub async fn departments_csv(
+    State(state): State<Arc<Rest>>,
+    session: Session,
+    ApiQuery(q): ApiQuery<RangeQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    scoped_managers(&session, "export reports")?;
+    let report = load(&state, &session, &q).await?;
+    let mut event = audit::Event::by(&session, audit::kind::REPORT_EXPORTED);
+    event.detail = serde_json::json!({
+        "report": "departments",
+        "from": report.from,
+        "to": report.to,
+        "rows": report.departments.len() + report.rooftops.len(),
+    });
+    audit::record_read(&state.pool, &event).await?;
+    let (from, to) = (report.from.to_rfc3339(), report.to.to_rfc3339());
+    let number = |v: Option<f64>| v.map(|x| format!("{x:.4}")).unwrap_or_default();
+    let row = |rooftop: &str, department: &str, n: Columns<'_>| {
+        vec![
+            rooftop.to_string(),
+            department.to_string(),
+            from.clone(),
+            to.clone(),
+            n.counts[0].to_string(),
+            n.counts[1].to_string(),
+            n.counts[2].to_string(),
+            n.counts[3].to_string(),
+            n.counts[4].to_string(),
+            n.counts[5].to_string(),
+            number(n.missed_rate),
+            number(n.pickup.map(|d| d.p50)),
+            number(n.pickup.map(|d| d.avg)),
+            number(n.first_response.map(|d| d.p50)),
+            n.counts[6].to_string(),
+            number(n.chat_to_lead_rate),
+            number(n.csat_avg),
+            n.counts[7].to_string(),
+        ]
+    };
+    let mut rows = Vec::new();
+    for r in &report.rooftops {
+        for d in report
+            .departments
+            .iter()
+            .filter(|d| d.rooftop.id == r.rooftop.id)
+        {
+            rows.push(row(&r.rooftop.name, &d.department.label, d.into()));
+        }
+        rows.push(row(&r.rooftop.name, "", r.into()));
+    }
+    Ok(export::csv_download(
+        "report.csv",
+        export::csv(&CSV_HEADER, rows),
+    ))
+}
+
+/// A row's numbers as the CSV writes them: chats, answered, missed, offline, timed out,
+/// ended, leads and ratings, then the rates and times.
+struct Columns<'a> {
+    counts: [i64; 8],
+    missed_rate: Option<f64>,
+    pickup: Option<&'a Durations>,
+    first_response: Option<&'a Durations>,
+    chat_to_lead_rate: Option<f64>,
+    csat_avg: Option<f64>,
+}
+
+impl<'a> From<&'a DepartmentNumbers> for Columns<'a> {
+    fn from(d: &'a DepartmentNumbers) -> Self {
+        Self {
+            counts: [
+                d.chats,
+                d.answered,
+                d.missed,
+                d.offline,
+                d.timed_out,
+                d.ended,
+                d.leads,
+                d.csat_count,
+            ],
+            missed_rate: d.missed_rate,
+            pickup: d.time_to_pickup_secs.as_ref(),
+            first_response: d.time_to_first_response_secs.as_ref(),
+            chat_to_lead_rate: d.chat_to_lead_rate,
+            csat_avg: d.csat_avg,
+        }
+    }
+}
+
+impl<'a> From<&'a RooftopNumbers> for Columns<'a> {
+    fn from(r: &'a RooftopNumbers) -> Self {
+        Self {
+            counts: [
+                r.chats,
+                r.answered,
+                r.missed,
+                r.offline,
+                r.timed_out,
+                r.ended,
+                r.leads,
+                r.csat_count,
+            ],
+            missed_rate: r.missed_rate,
+            pickup: r.time_to_pickup_secs.as_ref(),
+            first_response: r.time_to_first_response_secs.as_ref(),
+            chat_to_lead_rate: r.chat_to_lead_rate,
+            csat_avg: r.csat_avg,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -16,12 +16,14 @@
 //! - [`privacy`]: runs an owner's statements that erase or export one shopper's rows.
 //! - [`read`]: read models shared by services (the conversation snapshot).
 //! - [`report`]: read-only reports (per-department numbers over a time range).
+//! - [`trends`]: read-only trends (the dashboard's numbers per hour or day of a range).
 //! - [`StoreError`]: what went wrong.
 
 pub mod fault;
 pub mod privacy;
 pub mod read;
 pub mod report;
+pub mod trends;
 
 use std::time::Duration;
 

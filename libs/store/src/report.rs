@@ -6,6 +6,7 @@
 //! department and with the agent it has now (after any transfer). Times are seconds. A lead
 //! counts for a department when one of its sources (`lead_sources.conversation_id`) is such a
 //! conversation of the department; distinct leads, so a lead merged from two chats counts once.
+//! A satisfaction rating (`chat_ratings`) counts with its conversation.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -48,6 +49,10 @@ pub struct DepartmentRow {
     pub leads: i64,
     /// `leads / chats`; `None` when there were no chats.
     pub chat_to_lead_rate: Option<f64>,
+    /// Mean satisfaction rating (1 to 5) of those conversations that were rated.
+    pub csat_avg: Option<f64>,
+    /// How many of them were rated.
+    pub csat_count: i64,
 }
 
 /// One rooftop's numbers over the range: its departments' conversations together (medians and
@@ -84,6 +89,10 @@ pub struct RooftopRow {
     pub leads: i64,
     /// `leads / chats`; `None` when there were no chats.
     pub chat_to_lead_rate: Option<f64>,
+    /// Mean satisfaction rating (1 to 5) of those conversations that were rated.
+    pub csat_avg: Option<f64>,
+    /// How many of them were rated.
+    pub csat_count: i64,
 }
 
 /// How many of a department's conversations in the range an agent has.
@@ -149,6 +158,11 @@ WITH c AS ( \
     JOIN lead_sources ls ON ls.conversation_id = c.id \
     JOIN leads l ON l.id = ls.lead_id AND l.group_id = $1 \
     GROUP BY GROUPING SETS ((c.rooftop_id, c.department_id), (c.rooftop_id)) \
+), ratings AS ( \
+    SELECT c.rooftop_id, c.department_id, avg(r.score)::float8 AS csat_avg, \
+        count(*) AS csat_count \
+    FROM c JOIN chat_ratings r ON r.conversation_id = c.id AND r.group_id = $1 \
+    GROUP BY GROUPING SETS ((c.rooftop_id, c.department_id), (c.rooftop_id)) \
 ), scopes AS ( \
     SELECT r.id AS rooftop_id, r.name AS rooftop_name, d.id AS department_id, \
         d.label AS department_label, d.position \
@@ -164,12 +178,15 @@ SELECT s.rooftop_id, s.rooftop_name, s.department_id, s.department_label, \
     p.missed::float8 / NULLIF(p.chats - p.offline, 0) AS missed_rate, \
     p.pickup_p50, p.pickup_avg, p.first_response_p50, p.first_response_avg, \
     COALESCE(ld.leads, 0) AS leads, \
-    COALESCE(ld.leads, 0)::float8 / NULLIF(p.chats, 0) AS chat_to_lead_rate \
+    COALESCE(ld.leads, 0)::float8 / NULLIF(p.chats, 0) AS chat_to_lead_rate, \
+    rt.csat_avg, COALESCE(rt.csat_count, 0) AS csat_count \
 FROM scopes s \
 LEFT JOIN per p ON p.rooftop_id = s.rooftop_id \
     AND p.department_id IS NOT DISTINCT FROM s.department_id \
 LEFT JOIN lead_counts ld ON ld.rooftop_id = s.rooftop_id \
     AND ld.department_id IS NOT DISTINCT FROM s.department_id \
+LEFT JOIN ratings rt ON rt.rooftop_id = s.rooftop_id \
+    AND rt.department_id IS NOT DISTINCT FROM s.department_id \
 ORDER BY s.rooftop_name, s.rooftop_id, s.position NULLS FIRST, s.department_label, \
     s.department_id";
 
@@ -193,6 +210,8 @@ struct NumbersRow {
     first_response_avg: Option<f64>,
     leads: i64,
     chat_to_lead_rate: Option<f64>,
+    csat_avg: Option<f64>,
+    csat_count: i64,
 }
 
 impl NumbersRow {
@@ -213,6 +232,8 @@ impl NumbersRow {
             first_response_avg: self.first_response_avg,
             leads: self.leads,
             chat_to_lead_rate: self.chat_to_lead_rate,
+            csat_avg: self.csat_avg,
+            csat_count: self.csat_count,
         }
     }
 }
@@ -277,6 +298,8 @@ pub async fn departments(
                     first_response_avg: r.first_response_avg,
                     leads: r.leads,
                     chat_to_lead_rate: r.chat_to_lead_rate,
+                    csat_avg: r.csat_avg,
+                    csat_count: r.csat_count,
                 });
             }
             _ => rooftops.push(row.into_rooftop()),

@@ -57,6 +57,17 @@ impl Http {
         Ok((status, value))
     }
 
+    /// `GET` of a file: its status and its exact bytes (no charset decoding, so a byte-order
+    /// mark stays).
+    pub async fn download(&self, path: &str) -> anyhow::Result<(StatusCode, Vec<u8>)> {
+        let mut req = self.client.get(format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await?;
+        Ok((resp.status(), resp.bytes().await?.to_vec()))
+    }
+
     /// `GET`.
     pub async fn get(&self, path: &str) -> anyhow::Result<(StatusCode, Value)> {
         self.call(Method::GET, path, None).await

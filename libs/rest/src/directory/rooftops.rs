@@ -57,6 +57,19 @@ pub async fn rooftops_of(
     rooftops_within(pool, group, only, None).await
 }
 
+/// Whether `group` has the rooftop `id`.
+pub async fn rooftop_in_group(
+    db: impl PgExecutor<'_>,
+    group: Uuid,
+    id: Uuid,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM rooftops WHERE id = $1 AND group_id = $2)")
+        .bind(id)
+        .bind(group)
+        .fetch_one(db)
+        .await
+}
+
 /// [`rooftops_of`], keeping to `rooftops` when given (a rooftop manager's).
 pub async fn rooftops_within(
     pool: &PgPool,

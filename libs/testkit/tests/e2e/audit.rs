@@ -6,6 +6,7 @@
 
 use std::collections::BTreeSet;
 
+use anyhow::Context;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use showroom_store::sqlx;
@@ -258,7 +259,10 @@ async fn every_change_is_in_its_groups_trail_only() -> anyhow::Result<()> {
         resp.headers()["content-type"].to_str()?,
         "text/csv; charset=utf-8"
     );
-    let csv = resp.text().await?;
+    let bytes = resp.bytes().await?;
+    let csv = std::str::from_utf8(&bytes)?
+        .strip_prefix('\u{feff}')
+        .context("a byte-order mark first")?;
     let lines: Vec<&str> = csv.split("\r\n").filter(|l| !l.is_empty()).collect();
     assert_eq!(
         lines[0],
@@ -471,9 +475,12 @@ async fn reads_of_customer_data_are_recorded_before_they_are_answered() -> anyho
     // Leads as CSV: managers only; the formula a shopper typed is neutralised.
     assert_eq!(agent.get("/api/v1/leads.csv").await?.0, 403);
     assert_eq!(manager.get("/api/v1/leads.csv?limit=0").await?.0, 400);
-    let (st, csv) = manager.get("/api/v1/leads.csv").await?;
+    let (st, bytes) = manager.download("/api/v1/leads.csv").await?;
+    let csv = String::from_utf8(bytes)?;
     assert_eq!(st, 200, "{csv}");
-    let csv = csv.as_str().unwrap_or_default().to_string();
+    let csv = csv
+        .strip_prefix('\u{feff}')
+        .context("a byte-order mark first")?;
     let lines: Vec<&str> = csv.split("\r\n").filter(|l| !l.is_empty()).collect();
     assert_eq!(lines.len(), 2, "{csv}");
     assert!(lines[0].starts_with("\"id\",\"created_at\""), "{csv}");

@@ -42,6 +42,7 @@ mod sso;
 mod streams;
 mod tls;
 mod tracing;
+mod trends;
 mod vehicle;
 mod whisper;
 

@@ -104,9 +104,34 @@ test('a manager runs the admin pages and sets her photo', async () => {
     for (const c of counts) assert.match(c, /^\d+$/);
     assert.ok(counts.reduce((n, c) => n + Number(c), 0) >= 1, 'the shopper’s chat is counted');
     assert.match(await page.locator('#admin-dash').innerText(), /Showroom Honda[\s\S]*Sales/);
+    // The trend charts: one SVG per number, a dot per day with chats (all of them for the
+    // chats chart), as many as the API's points; the previous period dashed behind.
+    const trends = page.waitForResponse((r) => r.url().includes('/api/v1/reports/trends') && r.ok());
     await page.getByRole('button', { name: 'Last 30 days' }).click();
     assert.equal(await page.getAttribute('[data-range=month]', 'aria-pressed'), 'true');
+    const trend = await (await trends).json();
     await page.locator('#admin-dash-state', { hasText: /chats? ·/ }).waitFor({ timeout: LONG });
+    assert.equal(trend.bucket, 'day');
+    assert.ok(trend.current.points.length >= 30 && trend.current.points.length <= 31, `30 days: ${trend.current.points.length}`);
+    for (const id of ['chats', 'answered', 'missed-rate', 'pickup', 'leads', 'csat']) {
+      await page.locator(`#dash-chart-${id} svg`).waitFor({ timeout: LONG });
+    }
+    assert.equal(await page.locator('#dash-chart-chats circle.c-dot').count(), trend.current.points.length, 'a dot per day');
+    assert.equal(await page.getAttribute('#dash-chart-chats', 'data-points'), String(trend.current.points.length));
+    const withPickup = trend.current.points.filter((p) => p.pickup_p50_secs != null).length;
+    assert.equal(await page.locator('#dash-chart-pickup circle.c-dot').count(), withPickup, 'no dot where nobody picked up');
+    assert.ok(await page.locator('#dash-chart-chats polyline.c-before').count() >= 1, 'the period before');
+    assert.match(await page.locator('#dash-chart-chats .c-total').innerText(), /^\d+$/);
+    // The last 90 days, and one rooftop.
+    await page.getByRole('button', { name: 'Last 90 days' }).click();
+    await page.locator('#dash-chart-chats[data-points="90"], #dash-chart-chats[data-points="91"]').waitFor({ timeout: LONG });
+    const scoped = page.waitForResponse((r) => r.url().includes('/api/v1/reports/trends') && r.url().includes('rooftop_id='));
+    await page.selectOption('#admin-dash-scope', { label: 'Showroom Honda' });
+    assert.equal((await scoped).status(), 200);
+    assert.match(await page.getAttribute('#admin-dash-csv', 'href'), /^\/api\/v1\/reports\/departments\.csv\?from=/);
+    await page.selectOption('#admin-dash-scope', '');
+    await page.getByRole('button', { name: 'Last 30 days' }).click();
+    await page.locator('#dash-chart-chats[data-points="30"], #dash-chart-chats[data-points="31"]').waitFor({ timeout: LONG });
     await shot(page, 'admin-dashboard');
 
     // ---- rooftops and departments: a new department and its routing ----

@@ -37,6 +37,7 @@ export const KINDS = /** @type {[string, string][]} */ ([
   ['transcript_viewed', 'Transcript viewed'],
   ['transcript_exported', 'Transcript exported'],
   ['leads_exported', 'Leads exported'],
+  ['report_exported', 'Report exported'],
   ['scope_changed', 'Rooftops managed changed'],
   ['rooftop_changed', 'Rooftop changed'],
   ['department_changed', 'Department changed'],

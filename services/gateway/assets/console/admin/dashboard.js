@@ -1,23 +1,29 @@
 // @ts-check
-/* Admin ▸ Dashboard: chats created in a range (today, 7 or 30 days), per rooftop and
- * department: answered, time to pickup, missed-chat rate, leads, chats per agent
- * (GET /api/v1/reports/departments, docs/protocol.md "Reports"). */
+/* Admin ▸ Dashboard: chats created in a range (today, 7, 30 or 90 days). Trend charts per
+ * hour or day for the group, a rooftop or a department, each against the period before
+ * (GET /api/v1/reports/trends, drawn by admin/chart.js); then the table per rooftop and
+ * department: answered, time to pickup, missed-chat rate, leads, satisfaction, chats per
+ * agent (GET /api/v1/reports/departments), and its CSV (…/departments.csv). docs/protocol.md
+ * "Reports". */
 
 import { el, clear } from '../dom.js';
 import { fmtAt } from '../fmt.js';
 import { api, errorText } from '../api.js';
-import { A } from './state.js';
+import { A, loadDirectory } from './state.js';
 import { sectionShell } from './section.js';
+import { lineChart } from './chart.js';
 
-/** @type {['today' | 'week' | 'month', string][]} */
-const RANGES = [['today', 'Today'], ['week', 'Last 7 days'], ['month', 'Last 30 days']];
+/** @type {['today' | 'week' | 'month' | 'quarter', string][]} */
+const RANGES = [['today', 'Today'], ['week', 'Last 7 days'], ['month', 'Last 30 days'], ['quarter', 'Last 90 days']];
+/** @type {Record<string, number>} */
+const DAYS = { week: 7, month: 30, quarter: 90 };
 
 /** @param {string} key */
 function rangeOf(key) {
   const to = new Date();
   let from;
   if (key === 'today') { from = new Date(to); from.setHours(0, 0, 0, 0); if (to.getTime() - from.getTime() < 60000) from = new Date(to.getTime() - 60000); }
-  else from = new Date(to.getTime() - (key === 'month' ? 30 : 7) * 86400000);
+  else from = new Date(to.getTime() - (DAYS[key] || 7) * 86400000);
   return { from: from.toISOString(), to: to.toISOString() };
 }
 /** "12.5 %". @param {number | null | undefined} v */
@@ -36,6 +42,8 @@ const pickup = (d) => {
   const t = d && d.time_to_pickup_secs;
   return t ? secs(t.p50) + ' (avg ' + secs(t.avg) + ')' : '—';
 };
+/** "4.5 ★ (12)". @param {Row} d */
+const csat = (d) => (d.csat_avg == null ? '—' : d.csat_avg.toFixed(1) + ' ★ (' + (d.csat_count || 0) + ')');
 /** @param {number | null | undefined} v */
 const count = (v) => (v == null ? '—' : String(v));
 
@@ -48,6 +56,8 @@ const count = (v) => (v == null ? '—' : String(v));
  * @property {number | null} [missed_rate]
  * @property {number | null} [leads]
  * @property {number | null} [chat_to_lead_rate]
+ * @property {number | null} [csat_avg]
+ * @property {number} [csat_count]
  */
 /** @typedef {Row & {rooftop?: {id: string, name?: string}, department?: {id: string, label?: string}, chats_per_agent?: {agent?: {name?: string}, chats: number}[]}} DepartmentRow */
 /** @typedef {Row & {rooftop?: {id: string}, id?: string}} RooftopRow */
@@ -55,22 +65,40 @@ const count = (v) => (v == null ? '—' : String(v));
 
 /** @param {HTMLElement} body @param {import('./section.js').Current} current */
 export async function renderDashboard(body, current) {
-  const box = sectionShell(body, 'Dashboard', 'Chats created in the range, per rooftop and department.');
+  const box = sectionShell(body, 'Dashboard', 'Chats created in the range: trends against the period before, then per rooftop and department.');
   const group = el('div', { class: 'a-seg', role: 'group', 'aria-label': 'Range' });
   const state = el('p', { class: 'a-meta', role: 'status', id: 'admin-dash-state' });
+  const charts = el('div', { class: 'c-grid-charts', id: 'admin-dash-charts' });
   const out = el('div', { class: 'a-dash', id: 'admin-dash' });
   for (const [key, label] of RANGES) {
     group.append(el('button', { type: 'button', 'data-range': key, 'aria-pressed': String(A.range === key), text: label,
       on: { click: () => { A.range = key; /** @type {NodeListOf<HTMLElement>} */ (group.querySelectorAll('button')).forEach((b) => b.setAttribute('aria-pressed', String(b.dataset.range === key))); load(); } } }));
   }
+  await loadDirectory();
+  const scope = el('select', { id: 'admin-dash-scope', 'aria-label': 'Rooftop or department', on: { change: () => { A.scope = scope.value; load(); } } },
+    el('option', { value: '', text: 'All rooftops' }));
+  for (const rt of (A.directory && A.directory.rooftops) || []) {
+    scope.append(el('option', { value: 'r:' + rt.id, text: rt.name }));
+    for (const d of rt.departments || []) scope.append(el('option', { value: 'd:' + d.id, text: '\u2003' + d.label + ' · ' + rt.name }));
+  }
+  scope.value = A.scope;
+  if (scope.value !== A.scope) A.scope = '';
+  const csv = el('a', { class: 'a-link', id: 'admin-dash-csv', text: 'Download CSV', href: '/api/v1/reports/departments.csv', download: 'report.csv' });
   const refresh = el('button', { type: 'button', text: 'Refresh', on: { click: () => load() } });
-  box.append(el('div', { class: 'a-toolbar' }, group, refresh, state), out);
+  box.append(el('div', { class: 'a-toolbar' }, group, scope, refresh, csv, state), charts, out);
   let seq = 0;
   async function load() {
     const mine = ++seq;
     const { from, to } = rangeOf(A.range);
+    const range = 'from=' + encodeURIComponent(from) + '&to=' + encodeURIComponent(to);
+    csv.setAttribute('href', '/api/v1/reports/departments.csv?' + range);
+    const tz = (A.me && A.me.time_zone) || Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+    const where = A.scope.startsWith('r:') ? '&rooftop_id=' + A.scope.slice(2) : A.scope.startsWith('d:') ? '&department_id=' + A.scope.slice(2) : '';
     state.textContent = 'Loading…';
-    const r = await api('GET', '/api/v1/reports/departments?from=' + encodeURIComponent(from) + '&to=' + encodeURIComponent(to));
+    const [r, t] = await Promise.all([
+      api('GET', '/api/v1/reports/departments?' + range),
+      api('GET', '/api/v1/reports/trends?' + range + '&tz=' + encodeURIComponent(tz) + where),
+    ]);
     if (!current() || mine !== seq) return;
     if (!r.ok) { state.textContent = ''; clear(out, el('p', { class: 'a-error', role: 'alert', text: errorText(r, 'Cannot load the report.') })); return; }
     /** @type {Report} */
@@ -78,9 +106,54 @@ export async function renderDashboard(body, current) {
     const deps = rep.departments || [];
     const total = deps.reduce((n, d) => n + (d.chats || 0), 0);
     state.textContent = total + (total === 1 ? ' chat' : ' chats') + ' · ' + fmtAt(rep.from || from) + ' – ' + fmtAt(rep.to || to);
+    if (t.ok) clear(charts, ...trendCharts(/** @type {Trends} */ (t.data)));
+    else clear(charts, el('p', { class: 'a-error', role: 'alert', text: errorText(t, 'Cannot load the trends.') }));
     clear(out, dashboardTable(rep));
   }
   await load();
+}
+
+/**
+ * @typedef {object} TrendNumbers
+ * @property {number} chats
+ * @property {number} answered
+ * @property {number} missed
+ * @property {number | null} missed_rate
+ * @property {number | null} pickup_p50_secs
+ * @property {number} leads
+ * @property {number | null} csat_avg
+ * @property {number} csat_count
+ */
+/** @typedef {TrendNumbers & {at: string}} TrendPoint */
+/** @typedef {{from: string, to: string, points: TrendPoint[], totals: TrendNumbers}} TrendPeriod */
+/** @typedef {{bucket: 'hour' | 'day', tz: string, current: TrendPeriod, previous: TrendPeriod}} Trends */
+
+/** Relative change from `before` to `now`; null when there is nothing to compare. @param {number | null} now @param {number | null} before */
+const change = (now, before) => (now == null || before == null || before === 0 ? null : (now - before) / before);
+
+/** One chart per number, each against the period before. @param {Trends} t */
+function trendCharts(t) {
+  const cur = t.current.points, prev = t.previous.points;
+  const o = t.bucket === 'hour' ? { hour: '2-digit', minute: '2-digit', timeZone: t.tz } : { month: 'short', day: 'numeric', timeZone: t.tz };
+  const labels = cur.map((p) => new Date(p.at).toLocaleString(undefined, /** @type {Intl.DateTimeFormatOptions} */ (o)));
+  /** @type {[string, string, (n: TrendNumbers) => number | null, (v: number) => string, boolean][]} */
+  const specs = [
+    ['chats', 'Chats', (n) => n.chats, (v) => String(Math.round(v)), false],
+    ['answered', 'Answered', (n) => n.answered, (v) => String(Math.round(v)), false],
+    ['missed-rate', 'Missed-chat rate', (n) => n.missed_rate, pct, true],
+    ['pickup', 'Time to pickup (median)', (n) => n.pickup_p50_secs, secs, true],
+    ['leads', 'Leads', (n) => n.leads, (v) => String(Math.round(v)), false],
+    ['csat', 'Satisfaction (1–5)', (n) => n.csat_avg, (v) => v.toFixed(1), false],
+  ];
+  return specs.map(([id, title, of, format, lowerIsBetter]) => {
+    const now = of(t.current.totals), before = of(t.previous.totals);
+    return lineChart({
+      id, title, labels, format, lowerIsBetter,
+      values: cur.map(of), previous: prev.map(of),
+      total: now == null ? '—' : format(now), totalBefore: before == null ? '—' : format(before),
+      change: change(now, before),
+    });
+  });
 }
 
 /** @param {Report} rep */
@@ -93,7 +166,7 @@ function dashboardTable(rep) {
   for (const rt of rep.rooftops || []) rollups.set((rt.rooftop && rt.rooftop.id) || rt.id, rt);
   const head = ['Department', 'Chats', 'Answered', 'Time to pickup (median)', 'Missed-chat rate'];
   if (hasLeads) head.push('Leads', 'Chat-to-lead rate');
-  head.push('Chats per agent');
+  head.push('Satisfaction', 'Chats per agent');
   const table = el('table', { class: 'a-table a-dash-table' },
     el('caption', { class: 'sr-only', text: 'Numbers per rooftop and department' }),
     el('thead', null, el('tr', null, head.map((t) => el('th', { scope: 'col', text: t })))));
@@ -110,7 +183,7 @@ function dashboardTable(rep) {
       if (roll) {
         row.append(el('td', { text: count(roll.chats) }), el('td', { text: count(roll.answered) }), el('td', { text: pickup(roll) }), el('td', { text: pct(roll.missed_rate) }));
         if (hasLeads) row.append(el('td', { text: count(roll.leads) }), el('td', { text: pct(roll.chat_to_lead_rate) }));
-        row.append(el('td', { text: '' }));
+        row.append(el('td', { text: csat(roll) }), el('td', { text: '' }));
       } else {
         th.colSpan = head.length;
       }
@@ -124,6 +197,7 @@ function dashboardTable(rep) {
       el('td', { text: pickup(d) }),
       el('td', { class: 'a-num', text: pct(d.missed_rate) }));
     if (hasLeads) tr.append(el('td', { class: 'a-num', text: count(d.leads) }), el('td', { class: 'a-num', text: pct(d.chat_to_lead_rate) }));
+    tr.append(el('td', { class: 'a-num', 'data-k': 'csat', text: csat(d) }));
     tr.append(el('td', { class: 'a-per' }, per.length ? el('ul', { class: 'a-per-list' }, per.map((t) => el('li', { text: t }))) : '—'));
     tbody.append(tr);
   }

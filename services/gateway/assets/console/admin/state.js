@@ -32,8 +32,10 @@ export const A = {
   directory: null,
   /** @type {Team[] | null} */
   teams: null,
-  /** @type {'today' | 'week' | 'month'} the Dashboard's range */
+  /** @type {'today' | 'week' | 'month' | 'quarter'} the Dashboard's range */
   range: 'week',
+  /** @type {string} the Dashboard's scope: '' (the group), 'r:<rooftop id>' or 'd:<department id>' */
+  scope: '',
   /** @type {string | null} id of the website shown in Websites */
   website: null,
   /** @type {{id: string, secret: string} | null} a webhook's signing secret just saved, shown once on its card */
