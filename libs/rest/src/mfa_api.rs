@@ -695,7 +695,9 @@ pub async fn put_mfa_policy(
 
 /// An agent lost their device (admins): removes their authenticator app, recovery codes and
 /// passkeys, audited `mfa_reset`. If the policy requires a factor of them, they enrol a new
-/// one at their next sign-in. 404 for another group's agent.
+/// one at their next sign-in. 404 for another group's agent. An admin's own factors are
+/// refused (403 `own_factors`): removing one's own needs the password (Profile), which a
+/// stolen session does not have, and another admin resets a lost device.
 #[utoipa::path(post, path = "/api/v1/agents/{id}/mfa/reset", tag = "admin",
     params(("id" = uuid::Uuid, Path, description = "Agent id (UUID)")),
     responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
@@ -710,6 +712,14 @@ pub async fn reset_agent_mfa(
         .await?
         .filter(|a| a.group_id == session.group())
         .ok_or_else(|| ApiError::not_found("agent"))?;
+    if agent.id == session.agent.id {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "own_factors",
+            "an admin's own second factors are changed under Profile (with the password); \
+             another admin resets them after a lost device",
+        ));
+    }
     let event =
         audit::Event::by(&session, audit::kind::MFA_RESET).about(format!("agent:{}", agent.id));
     mfa::reset(&state.pool, &agent, event).await?;

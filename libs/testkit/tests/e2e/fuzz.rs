@@ -194,5 +194,13 @@ async fn every_operation_answers_as_the_openapi_document_says_to_fuzzed_requests
         out.status
     );
     println!("{report}\nschemathesis took {:?}", started.elapsed());
+    // The session every request ran with lasted the whole run: had a fuzzed call ended it
+    // (an admin's reset of their own second factors did, until it was refused), every later
+    // operation would have met only 401 and tested nothing behind it.
+    let (status, me) = admin.get("/api/v1/me").await?;
+    anyhow::ensure!(
+        status == 200,
+        "the fuzzer's session ended during the run ({status} {me}):\n{report}"
+    );
     stack.stop().await
 }

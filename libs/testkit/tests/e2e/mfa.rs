@@ -285,6 +285,21 @@ async fn totp_recovery_codes_policy_and_reset() -> anyhow::Result<()> {
     .await?;
     assert_eq!(left, (0, 0, 0));
 
+    // The admin's own factors through the admin's reset: refused, nothing removed, the
+    // session still good (the reset needs no password; Profile's removal does).
+    let (_, me) = boss.get("/api/v1/me").await?;
+    let own = format!(
+        "/api/v1/agents/{}/mfa/reset",
+        me["id"].as_str().unwrap_or_default()
+    );
+    let (st, e) = boss.post(&own, "{}").await?;
+    assert_eq!(
+        (st, e["error"]["code"].clone()),
+        (StatusCode::FORBIDDEN, json!("own_factors")),
+        "{e}"
+    );
+    assert_eq!(boss.get("/api/v1/me/mfa").await?.0, StatusCode::OK);
+
     // The admin removes their own app with their password.
     let (st, e) = boss
         .post("/api/v1/me/mfa/totp/remove", r#"{"password":"not it"}"#)
