@@ -598,6 +598,8 @@ pub struct MessageRow {
     pub file_type: Option<String>,
     /// Its size in bytes.
     pub file_size: Option<i64>,
+    /// A payment estimate card.
+    pub estimate: Option<sqlx::types::Json<showroom_proto::payment::PaymentEstimate>>,
 }
 
 impl From<MessageRow> for Message {
@@ -622,6 +624,7 @@ impl From<MessageRow> for Message {
                 _ => None,
             },
             client_msg_id: r.client_msg_id,
+            estimate: r.estimate.map(|e| e.0),
             at: r.created_at,
         }
     }
@@ -632,7 +635,7 @@ impl From<MessageRow> for Message {
 macro_rules! message_columns {
     () => {
         "id, conversation_id, seq, author_kind, author_id, author_name, body, client_msg_id, created_at, \
-         file_id, file_name, file_type, file_size"
+         file_id, file_name, file_type, file_size, estimate"
     };
 }
 
