@@ -55,7 +55,6 @@ impl PaymentKind {
 /// A rooftop's rates (its default, or one make's, which replaces the default as a whole).
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
 pub struct Rates {
     /// Finance APR in basis points (`690` = 6.90 %), 0 to 4000.
     pub finance_apr_bp: i32,

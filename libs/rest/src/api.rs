@@ -24,7 +24,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{self, ApiJson, ApiQuery, Id};
 use crate::{
     access_api, admin_api, attachments, audit_api, bot_api, canned_api, crm_api, handover,
-    leads_api, mfa_api, notify_api, privacy_api, profile_api, reports, routing_api, search_api,
+    leads_api, mfa_api, notify_api, payment_api, privacy_api, profile_api, reports, routing_api, search_api,
     sso_api,
 };
 use crate::{audit, export};
@@ -43,6 +43,7 @@ use crate::{audit, export};
          (name = "crm", description = "Lead delivery to CRMs: destinations, the delivery log, dead letters"),
          (name = "admin", description = "The admin pages: rooftops, departments, agents and the departments they cover, websites, the audit trail"),
          (name = "canned", description = "Canned responses: the group's, the rooftops' and each agent's own; filled for a conversation"),
+         (name = "payments", description = "Payment estimates: rooftops' finance and lease settings; an agent's and a shopper's estimate for a chat"),
          (name = "privacy", description = "Retention periods; erasing and exporting one shopper's data"),
          (name = "system", description = "The running system"))
 )]
@@ -101,6 +102,11 @@ pub fn router() -> (axum::Router<Arc<Rest>>, utoipa::openapi::OpenApi) {
         ))
         .routes(routes!(canned_api::list_mine, canned_api::create_mine))
         .routes(routes!(canned_api::update_mine, canned_api::delete_mine))
+        // Payment estimates (payment_api.rs): settings, an agent's and a shopper's estimate.
+        .routes(routes!(payment_api::list, payment_api::create))
+        .routes(routes!(payment_api::update, payment_api::delete))
+        .routes(routes!(payment_api::for_conversation))
+        .routes(routes!(payment_api::for_shopper))
         .routes(routes!(handover::post_transfer))
         .routes(routes!(handover::post_reply))
         .routes(routes!(handover::post_reassign))
