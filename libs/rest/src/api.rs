@@ -103,10 +103,16 @@ pub fn router() -> (axum::Router<Arc<Rest>>, utoipa::openapi::OpenApi) {
         .routes(routes!(canned_api::list_mine, canned_api::create_mine))
         .routes(routes!(canned_api::update_mine, canned_api::delete_mine))
         // Payment estimates (payment_api.rs): settings, an agent's and a shopper's estimate.
-        .routes(routes!(payment_api::list, payment_api::create))
-        .routes(routes!(payment_api::update, payment_api::delete))
-        .routes(routes!(payment_api::for_conversation))
-        .routes(routes!(payment_api::for_shopper))
+        .routes(routes!(
+            payment_api::list_payment_settings,
+            payment_api::create_payment_settings
+        ))
+        .routes(routes!(
+            payment_api::update_payment_settings,
+            payment_api::delete_payment_settings
+        ))
+        .routes(routes!(payment_api::agent_payment_estimate))
+        .routes(routes!(payment_api::shopper_payment_estimate))
         .routes(routes!(handover::post_transfer))
         .routes(routes!(handover::post_reply))
         .routes(routes!(handover::post_reassign))
@@ -647,6 +653,10 @@ mod tests {
             ("/api/v1/mfa/policy", &["get", "put"]),
             ("/api/v1/agents/{id}/mfa/reset", &["post"]),
             ("/api/v1/search", &["get"]),
+            ("/api/v1/payment-settings", &["get", "post"]),
+            ("/api/v1/payment-settings/{id}", &["put", "delete"]),
+            ("/api/v1/conversations/{id}/payment-estimate", &["post"]),
+            ("/api/v1/widget/{key}/payment-estimate", &["post"]),
         ] {
             for m in methods {
                 assert!(
@@ -677,6 +687,9 @@ mod tests {
             "Hit",
             "Snippet",
             "Part",
+            "PaymentSettings",
+            "EstimateAnswer",
+            "PaymentEstimate",
         ] {
             assert!(
                 doc["components"]["schemas"].get(schema).is_some(),

@@ -72,7 +72,7 @@ pub struct WidgetEstimateBody {
 #[utoipa::path(get, path = "/api/v1/payment-settings", tag = "payments",
     responses((status = 200, body = SettingsList), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody)))]
-pub async fn list(
+pub async fn list_payment_settings(
     State(state): State<Arc<Rest>>,
     session: Session,
 ) -> Result<Json<SettingsList>, ApiError> {
@@ -90,7 +90,7 @@ pub async fn list(
     responses((status = 201, body = PaymentSettings), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn create(
+pub async fn create_payment_settings(
     State(state): State<Arc<Rest>>,
     session: Session,
     ApiJson(b): ApiJson<NewSettingsBody>,
@@ -112,7 +112,7 @@ pub async fn create(
     responses((status = 200, body = PaymentSettings), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn update(
+pub async fn update_payment_settings(
     State(state): State<Arc<Rest>>,
     session: Session,
     Id(id, _): Id<extract::PaymentSettings>,
@@ -137,7 +137,7 @@ pub async fn update(
     params(("id" = uuid::Uuid, Path, description = "Payment settings id (UUID)")),
     responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn delete(
+pub async fn delete_payment_settings(
     State(state): State<Arc<Rest>>,
     session: Session,
     Id(id, _): Id<extract::PaymentSettings>,
@@ -165,7 +165,7 @@ pub async fn delete(
     responses((status = 200, body = EstimateAnswer), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn for_conversation(
+pub async fn agent_payment_estimate(
     State(state): State<Arc<Rest>>,
     session: Session,
     Id(id, _): Id<extract::Conversation>,
@@ -210,7 +210,7 @@ pub async fn for_conversation(
     responses((status = 200, body = EstimateAnswer), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn for_shopper(
+pub async fn shopper_payment_estimate(
     State(state): State<Arc<Rest>>,
     Path(key): Path<String>,
     headers: HeaderMap,
