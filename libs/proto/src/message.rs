@@ -78,7 +78,7 @@ pub struct Message {
     pub client_msg_id: Option<String>,
     /// A payment estimate card (an agent's, computed by the server; the text says the same).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub estimate: Option<crate::payment::PaymentEstimate>,
+    pub estimate: Option<Box<crate::payment::PaymentEstimate>>,
     /// When it was stored.
     pub at: DateTime<Utc>,
 }

@@ -326,13 +326,13 @@ pub fn amortized(principal: i64, apr_bp: i32, n: i32) -> i64 {
 /// `$30,000.00`).
 pub fn money(cents: i64, currency: &str) -> String {
     let whole = (cents / 100).to_string();
-    let mut grouped = String::new();
-    for (i, c) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
+    let digits: Vec<char> = whole.chars().collect();
+    let groups: Vec<String> = digits
+        .rchunks(3)
+        .rev()
+        .map(|g| g.iter().collect())
+        .collect();
+    let grouped = groups.join(",");
     let amount = format!("{grouped}.{:02}", cents % 100);
     if currency == "USD" {
         format!("${amount}")

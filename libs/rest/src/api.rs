@@ -24,8 +24,8 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{self, ApiJson, ApiQuery, Id};
 use crate::{
     access_api, admin_api, attachments, audit_api, bot_api, canned_api, crm_api, handover,
-    leads_api, mfa_api, notify_api, payment_api, privacy_api, profile_api, reports, routing_api, search_api,
-    sso_api,
+    leads_api, mfa_api, notify_api, payment_api, privacy_api, profile_api, reports, routing_api,
+    search_api, sso_api,
 };
 use crate::{audit, export};
 

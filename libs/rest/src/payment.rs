@@ -80,7 +80,10 @@ pub fn checked(f: &SettingsFields) -> Result<Checked, ApiError> {
         .check("make", optional(f.make.as_deref(), MAX_MAKE))
         .flatten();
     let disclaimer = p
-        .check("disclaimer", optional(f.disclaimer.as_deref(), MAX_DISCLAIMER))
+        .check(
+            "disclaimer",
+            optional(f.disclaimer.as_deref(), MAX_DISCLAIMER),
+        )
         .flatten();
     if let Err(e) = f.rates.check() {
         p.add(e.field(), e.to_string());

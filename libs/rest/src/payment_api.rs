@@ -125,7 +125,15 @@ pub async fn update_payment_settings(
     let after = payment::update(&mut tx, session.group(), id, &fields).await?;
     let old = payment::fields_of(&before);
     if old != fields {
-        record(&mut tx, &session, &after, "changed", Some(&old), Some(&fields)).await?;
+        record(
+            &mut tx,
+            &session,
+            &after,
+            "changed",
+            Some(&old),
+            Some(&fields),
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(Json(after))

@@ -628,7 +628,7 @@ impl From<MessageRow> for Message {
                 _ => None,
             },
             client_msg_id: r.client_msg_id,
-            estimate: r.estimate.map(|e| e.0),
+            estimate: r.estimate.map(|e| Box::new(e.0)),
             at: r.created_at,
         }
     }

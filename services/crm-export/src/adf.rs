@@ -269,11 +269,19 @@ fn finance(d: &mut Doc, p: &showroom_proto::payment::PaymentEstimate) {
     );
     d.leaf(
         "amount",
-        &[("type", "downpayment"), ("limit", "exact"), ("currency", cur)],
+        &[
+            ("type", "downpayment"),
+            ("limit", "exact"),
+            ("currency", cur),
+        ],
         &units(p.down_cents),
     );
     if let Some(r) = p.residual_cents {
-        d.leaf("balance", &[("type", "residual"), ("currency", cur)], &units(r));
+        d.leaf(
+            "balance",
+            &[("type", "residual"), ("currency", cur)],
+            &units(r),
+        );
     }
     d.close("finance");
 }

@@ -215,13 +215,11 @@ pub async fn claim_estimate(
 /// Marks an estimate sent in a message as shown to the shopper (the lead carries the last one
 /// shown).
 pub async fn estimate_shown(pool: &PgPool, estimate_id: Uuid) -> Result<(), CommandError> {
-    sqlx::query(
-        "UPDATE payment_estimates SET shown_at = now() WHERE id = $1 AND shown_at IS NULL",
-    )
-    .bind(estimate_id)
-    .execute(pool)
-    .await
-    .map_err(db_error)?;
+    sqlx::query("UPDATE payment_estimates SET shown_at = now() WHERE id = $1 AND shown_at IS NULL")
+        .bind(estimate_id)
+        .execute(pool)
+        .await
+        .map_err(db_error)?;
     Ok(())
 }
 

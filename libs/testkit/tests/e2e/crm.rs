@@ -411,9 +411,18 @@ async fn a_lead_becomes_one_valid_adf_email_with_hostile_text_escaped() -> anyho
         ("string(//vehicle/stock)", "U12345"),
         ("string(//vehicle/price)", "28500"),
         ("string(//vehicle/finance/method)", "lease"),
-        ("string(//vehicle/finance/amount[@type='monthly'])", "397.37"),
-        ("string(//vehicle/finance/amount[@type='downpayment'])", "2000.00"),
-        ("string(//vehicle/finance/balance[@type='residual'])", "17400.00"),
+        (
+            "string(//vehicle/finance/amount[@type='monthly'])",
+            "397.37",
+        ),
+        (
+            "string(//vehicle/finance/amount[@type='downpayment'])",
+            "2000.00",
+        ),
+        (
+            "string(//vehicle/finance/balance[@type='residual'])",
+            "17400.00",
+        ),
         ("string(//provider/name)", "Showroom"),
     ] {
         assert_eq!(xmllint(&xml, &["--xpath", path]).await?, want, "{path}");

@@ -62,7 +62,10 @@ fn id_of(v: &Value) -> String {
 }
 
 /// Starts a chat about a $30,000 Honda (the shopper's `start`), answering its id.
-async fn start_about_a_honda(w: &mut showroom_testkit::Socket, t: &Tenant) -> anyhow::Result<String> {
+async fn start_about_a_honda(
+    w: &mut showroom_testkit::Socket,
+    t: &Tenant,
+) -> anyhow::Result<String> {
     let started = w
         .ask(json!({"type": "start", "department_id": t.sales,
             "vehicle": {"year": 2025, "make": "Honda", "model": "Accord", "price": 30000}}))
@@ -93,7 +96,9 @@ async fn settings_by_scope_and_an_agents_estimate_reaches_the_shopper_as_a_card(
     .bind(t.group)
     .execute(&stack.pool)
     .await?;
-    let (_, colleague_email) = t.add_agent(&stack.pool, "carl", "agent", &[t.sales]).await?;
+    let (_, colleague_email) = t
+        .add_agent(&stack.pool, "carl", "agent", &[t.sales])
+        .await?;
     let (_, other_admin_email) = other.add_agent(&stack.pool, "boss", "admin", &[]).await?;
     let manager = logged_in(&stack, &manager_email).await?;
     let rm = logged_in(&stack, &rm_email).await?;
@@ -137,9 +142,15 @@ async fn settings_by_scope_and_an_agents_estimate_reaches_the_shopper_as_a_card(
     assert_eq!(st, StatusCode::BAD_REQUEST, "{e}");
     let fields = &e["error"]["fields"];
     assert!(fields["make"].is_string(), "{e}");
-    assert!(fields["finance_apr_bp"].is_string() || fields["lease_residual_bp"].is_string(), "{e}");
+    assert!(
+        fields["finance_apr_bp"].is_string() || fields["lease_residual_bp"].is_string(),
+        "{e}"
+    );
     let mut missing: Value = serde_json::from_str(&rates(Some(t.rooftop), Some("Kia"), 500, 0))?;
-    missing.as_object_mut().context("object")?.remove("tax_rate_bp");
+    missing
+        .as_object_mut()
+        .context("object")?
+        .remove("tax_rate_bp");
     let (st, e) = manager.post(SETTINGS, &missing.to_string()).await?;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{e}");
     assert!(e.to_string().contains("tax_rate_bp"), "{e}");
@@ -154,9 +165,7 @@ async fn settings_by_scope_and_an_agents_estimate_reaches_the_shopper_as_a_card(
         .await?;
     assert_eq!(st, StatusCode::NOT_FOUND);
     let toyota_path = format!("{SETTINGS}/{}", id_of(&toyota));
-    let (st, _) = rm
-        .put(&toyota_path, &rates(None, None, 100, 0))
-        .await?;
+    let (st, _) = rm.put(&toyota_path, &rates(None, None, 100, 0)).await?;
     assert_eq!(st, StatusCode::NOT_FOUND);
     let (st, _) = rm.call(Method::DELETE, &toyota_path, None).await?;
     assert_eq!(st, StatusCode::NOT_FOUND);
@@ -164,7 +173,10 @@ async fn settings_by_scope_and_an_agents_estimate_reaches_the_shopper_as_a_card(
     assert_eq!(st, StatusCode::OK);
     let listed = list["settings"].as_array().context("settings")?;
     assert_eq!(listed.len(), 2, "{list}");
-    assert!(listed.iter().all(|s| s["rooftop_id"] == json!(t.rooftop)), "{list}");
+    assert!(
+        listed.iter().all(|s| s["rooftop_id"] == json!(t.rooftop)),
+        "{list}"
+    );
     assert_eq!(listed[0]["make"], Value::Null, "the default first: {list}");
     // Another group sees none and changes none.
     let (_, list) = outsider.get(SETTINGS).await?;
@@ -202,7 +214,10 @@ async fn settings_by_scope_and_an_agents_estimate_reaches_the_shopper_as_a_card(
     assert_eq!(est["estimate"]["amount_financed_cents"], 2_700_000);
     assert_eq!(est["estimate"]["currency"], "USD");
     let text = est["text"].as_str().unwrap_or_default();
-    assert!(text.starts_with("Estimated payment (finance): $533.36/month for 60 months"), "{text}");
+    assert!(
+        text.starts_with("Estimated payment (finance): $533.36/month for 60 months"),
+        "{text}"
+    );
     // Overrides: a lease of the same car, and a bad term named.
     let (st, lease) = agent
         .post(&estimate_path, r#"{"kind": "lease", "term_months": 36}"#)
@@ -229,8 +244,10 @@ async fn settings_by_scope_and_an_agents_estimate_reaches_the_shopper_as_a_card(
     // Sent into the chat: the shopper gets the card, computed by the server, with the
     // dealer's disclaimer, and the text says the same.
     let ack = console
-        .ask(json!({"type": "send", "conversation_id": conv, "client_msg_id": "est-1",
-            "estimate_id": id_of(&est)}))
+        .ask(
+            json!({"type": "send", "conversation_id": conv, "client_msg_id": "est-1",
+            "estimate_id": id_of(&est)}),
+        )
         .await?;
     assert_eq!(ack["type"], "ack", "{ack}");
     let got = shopper
@@ -245,11 +262,16 @@ async fn settings_by_scope_and_an_agents_estimate_reaches_the_shopper_as_a_card(
         "Estimate only. Westside Honda, with approved credit."
     );
     let text = got["message"]["text"].as_str().unwrap_or_default();
-    assert!(text.contains("$533.36/month") && text.ends_with("with approved credit."), "{text}");
+    assert!(
+        text.contains("$533.36/month") && text.ends_with("with approved credit."),
+        "{text}"
+    );
     // An estimate id not of this chat and agent is refused, and nothing is sent.
     let refused = console
-        .ask(json!({"type": "send", "conversation_id": conv, "client_msg_id": "est-2",
-            "estimate_id": Uuid::now_v7()}))
+        .ask(
+            json!({"type": "send", "conversation_id": conv, "client_msg_id": "est-2",
+            "estimate_id": Uuid::now_v7()}),
+        )
         .await?;
     assert_eq!(refused["type"], "error", "{refused}");
     assert_eq!(refused["code"], "not_found", "{refused}");
@@ -318,7 +340,10 @@ async fn a_shoppers_estimate_goes_into_the_lead_and_the_adf() -> anyhow::Result<
     let client = reqwest::Client::new();
     let ask = |key: &str, token: Option<&str>, body: Value| {
         let mut req = client
-            .post(format!("{}/api/v1/widget/{key}/payment-estimate", stack.base_url))
+            .post(format!(
+                "{}/api/v1/widget/{key}/payment-estimate",
+                stack.base_url
+            ))
             .json(&body);
         if let Some(tok) = token {
             req = req.header("x-visitor-token", tok);
@@ -332,7 +357,12 @@ async fn a_shoppers_estimate_goes_into_the_lead_and_the_adf() -> anyhow::Result<
     // Without the token, with another chat, on another group's website: refused.
     let (st, _) = ask(&t.key, None, json!({"conversation_id": conv})).await?;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
-    let (st, _) = ask(&t.key, Some(&visitor), json!({"conversation_id": Uuid::now_v7()})).await?;
+    let (st, _) = ask(
+        &t.key,
+        Some(&visitor),
+        json!({"conversation_id": Uuid::now_v7()}),
+    )
+    .await?;
     assert_eq!(st, StatusCode::NOT_FOUND);
     let (st, _) = ask(&other.key, Some(&visitor), json!({"conversation_id": conv})).await?;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
@@ -347,7 +377,10 @@ async fn a_shoppers_estimate_goes_into_the_lead_and_the_adf() -> anyhow::Result<
     // Finance, then a lease: the lease is the last figure they saw.
     let (st, fin) = ask(&t.key, Some(&visitor), json!({"conversation_id": conv})).await?;
     assert_eq!(st, StatusCode::OK, "{fin}");
-    assert_eq!(fin["estimate"]["tax_cents"], 210_000, "7 % of $30,000: {fin}");
+    assert_eq!(
+        fin["estimate"]["tax_cents"], 210_000,
+        "7 % of $30,000: {fin}"
+    );
     let (st, lease) = ask(
         &t.key,
         Some(&visitor),
@@ -355,7 +388,10 @@ async fn a_shoppers_estimate_goes_into_the_lead_and_the_adf() -> anyhow::Result<
     )
     .await?;
     assert_eq!(st, StatusCode::OK, "{lease}");
-    assert_eq!(lease["estimate"]["monthly_cents"], 39_737, "the worked example: {lease}");
+    assert_eq!(
+        lease["estimate"]["monthly_cents"], 39_737,
+        "the worked example: {lease}"
+    );
     assert_eq!(lease["estimate"]["due_at_signing_cents"], 239_737);
 
     // The Lead Gate's answers, then nobody answers: a missed chat, a lead, an ADF.
@@ -373,10 +409,7 @@ async fn a_shoppers_estimate_goes_into_the_lead_and_the_adf() -> anyhow::Result<
         let (_, leads) = manager
             .get(&format!("/api/v1/conversations/{conv}/leads"))
             .await?;
-        Ok(leads
-            .as_array()
-            .filter(|l| !l.is_empty())
-            .cloned())
+        Ok(leads.as_array().filter(|l| !l.is_empty()).cloned())
     })
     .await?;
     let payment = &leads[0]["payment"];
@@ -396,10 +429,22 @@ async fn a_shoppers_estimate_goes_into_the_lead_and_the_adf() -> anyhow::Result<
     xmllint(xml, &["--noout"]).await?;
     for (path, want) in [
         ("string(//vehicle/finance/method)", "lease"),
-        ("string(//vehicle/finance/amount[@type='monthly'])", "397.37"),
-        ("string(//vehicle/finance/amount[@type='monthly']/@currency)", "USD"),
-        ("string(//vehicle/finance/amount[@type='downpayment'])", "2000.00"),
-        ("string(//vehicle/finance/balance[@type='residual'])", "17400.00"),
+        (
+            "string(//vehicle/finance/amount[@type='monthly'])",
+            "397.37",
+        ),
+        (
+            "string(//vehicle/finance/amount[@type='monthly']/@currency)",
+            "USD",
+        ),
+        (
+            "string(//vehicle/finance/amount[@type='downpayment'])",
+            "2000.00",
+        ),
+        (
+            "string(//vehicle/finance/balance[@type='residual'])",
+            "17400.00",
+        ),
     ] {
         assert_eq!(xmllint(xml, &["--xpath", path]).await?, want, "{path}");
     }

@@ -704,12 +704,26 @@ impl Console {
                 let appended = match estimate_id {
                     Some(e) => {
                         writer
-                            .send_estimate(group, conversation_id, &author, &text, &client_msg_id, e)
+                            .send_estimate(
+                                group,
+                                conversation_id,
+                                &author,
+                                &text,
+                                &client_msg_id,
+                                e,
+                            )
                             .await?
                     }
                     None => {
                         writer
-                            .send(group, conversation_id, &author, &text, &client_msg_id, file_id)
+                            .send(
+                                group,
+                                conversation_id,
+                                &author,
+                                &text,
+                                &client_msg_id,
+                                file_id,
+                            )
                             .await?
                     }
                 };
