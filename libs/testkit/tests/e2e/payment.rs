@@ -450,3 +450,30 @@ async fn a_shoppers_estimate_goes_into_the_lead_and_the_adf() -> anyhow::Result<
     }
     stack.stop().await
 }
+
+/// In Chromium (`services/gateway/tests/browser/payment.test.mjs`): the agent's Details form
+/// sends a card the shopper sees; the shopper's "Estimate my payment" shows a lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn estimates_in_the_console_and_the_widget_in_chromium() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let group = showroom_rest::demo::seed(&stack.pool, &[stack.origin()])
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the demo group was there already"))?;
+    showroom_store::sqlx::query(
+        "INSERT INTO payment_settings (id, group_id, rooftop_id, finance_apr_bp, \
+         finance_term_months, finance_down_cents, finance_fees_cents, tax_rate_bp, \
+         lease_money_factor_millionths, lease_residual_bp, lease_term_months, lease_fees_cents, \
+         lease_down_cents, disclaimer) \
+         SELECT $1, $2, id, 690, 60, 300000, 0, 0, 1250, 5800, 36, 69500, 200000, \
+           'Estimate only. Showroom Honda, with approved credit.' \
+         FROM rooftops WHERE group_id = $2 AND name = 'Showroom Honda'",
+    )
+    .bind(Uuid::now_v7())
+    .bind(group)
+    .execute(&stack.pool)
+    .await?;
+    let report = showroom_testkit::run_browser_tests(&stack.base_url, &["payment"], &[]).await?;
+    println!("{report}");
+    anyhow::ensure!(report.contains("pass 1"), "the test did not run: {report}");
+    stack.stop().await
+}
