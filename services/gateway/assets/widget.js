@@ -241,7 +241,7 @@ textarea{resize:vertical;min-height:72px}
 .compose input{margin:0;flex:1;min-width:0}
 .clip{padding:0 8px}.thumb{display:block;max-width:100%;max-height:160px;border-radius:6px;margin:4px 0}.file{display:block}
 .send,.new,.go{border:0;border-radius:8px;padding:8px 14px;background:var(--c);color:var(--t)}
-.mail{padding:0 12px 6px;text-align:right}.est b,.est span,.est small{display:block}.est small{color:#64748b;font-size:11px}
+.mail{padding:0 12px 6px;text-align:right}.est b,.est span,.est small{display:block}.est small{color:#64748b;font-size:11px}.pay{flex-wrap:nowrap}.pay>*{flex:1 1 0;width:auto;margin:0;min-width:0}.est{text-align:left}
 .link{border:0;background:none;padding:2px 0;color:#334155;font-size:12px;text-decoration:underline}
 .mailf{display:flex;flex-wrap:wrap;align-items:flex-end;gap:6px;margin-top:4px;text-align:left}
 .mailf label{flex:1 1 170px;font-size:12px}.mailf .send{padding:8px 12px}
@@ -383,7 +383,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
   // dealer's rates for the chat's vehicle, shown with the dealer's disclaimer; kept with the chat.
   const payBox = h('div', 'mail'), payOut = attr(h('p', 'est'), { role: 'status' });
   const payBtn = tr(attr(h('button', 'link'), { type: 'button', 'aria-expanded': 'false' }), 'pay');
-  const payForm = h('form', 'mailf'), payKind = h('select');
+  const payForm = h('form', 'mailf pay'), payKind = h('select');
   const payIn = (k) => tr(tr(attr(h('input'), { inputmode: 'decimal', size: '6' }), k, 'placeholder'), k, 'aria-label');
   const payDown = payIn('pay_dn'), payTerm = payIn('pay_term');
   ['finance', 'lease'].forEach((k) => payKind.append(tr(attr(h('option'), { value: k }), k)));
