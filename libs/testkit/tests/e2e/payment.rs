@@ -275,6 +275,14 @@ async fn settings_by_scope_and_an_agents_estimate_reaches_the_shopper_as_a_card(
         .await?;
     assert_eq!(refused["type"], "error", "{refused}");
     assert_eq!(refused["code"], "not_found", "{refused}");
+    // Not with a file at once.
+    let both = console
+        .ask(
+            json!({"type": "send", "conversation_id": conv, "client_msg_id": "est-3",
+            "estimate_id": id_of(&est), "file_id": Uuid::now_v7()}),
+        )
+        .await?;
+    assert_eq!(both["code"], "bad_frame", "{both}");
     // The transcript over REST keeps the card.
     let (_, detail) = agent.get(&format!("/api/v1/conversations/{conv}")).await?;
     let cards: Vec<&Value> = detail["messages"]

@@ -702,6 +702,12 @@ impl Console {
                 };
                 let writer = &self.state.transcript;
                 let appended = match estimate_id {
+                    Some(_) if file_id.is_some() => {
+                        return Err(CommandError::new(
+                            ErrorCode::BadRequest,
+                            "send a `file_id` or an `estimate_id`, not both",
+                        ));
+                    }
                     Some(e) => {
                         writer
                             .send_estimate(
