@@ -374,3 +374,43 @@ pub async fn store(
     .await?;
     Ok(id)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(make: Option<&str>, apr: i32) -> SettingsFields {
+        SettingsFields {
+            make: make.map(String::from),
+            rates: Rates {
+                finance_apr_bp: apr,
+                finance_term_months: 60,
+                finance_down_cents: 0,
+                finance_fees_cents: 0,
+                tax_rate_bp: 0,
+                lease_money_factor_millionths: 1250,
+                lease_residual_bp: 5800,
+                lease_term_months: 36,
+                lease_fees_cents: 0,
+                lease_down_cents: 0,
+            },
+            disclaimer: Some("  ".into()),
+        }
+    }
+
+    #[test]
+    fn makes_and_disclaimers_are_trimmed_and_every_wrong_field_is_named() {
+        let ok = checked(&fields(Some(" Honda "), 690)).unwrap();
+        assert_eq!(ok.make.as_deref(), Some("Honda"));
+        assert_eq!(ok.disclaimer, None, "blank: the built-in one");
+        assert_eq!(checked(&fields(Some(""), 0)).unwrap().make, None);
+        let long = "x".repeat(MAX_MAKE + 1);
+        let e = checked(&fields(Some(&long), 5000)).unwrap_err();
+        let text = format!("{e:?}");
+        assert!(
+            text.contains("make") && text.contains("finance_apr_bp"),
+            "{text}"
+        );
+        assert!(optional(Some("a\u{7}b"), 10).is_err());
+    }
+}
