@@ -147,6 +147,10 @@ pub struct Lead {
     /// agent of the group opens with their console login.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<LeadFile>,
+    /// The last payment estimate the shopper saw in the chat (their own in the widget, or an
+    /// agent's card), when any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment: Option<crate::payment::PaymentEstimate>,
     /// How agents judged it.
     pub classification: Classification,
     /// Every chat and message merged into it (a new lead for the same contact and rooftop

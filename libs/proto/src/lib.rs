@@ -22,6 +22,8 @@
 //! - [`bot`]: bot settings and texts (English, Spanish), the leave-a-message form and its event.
 //! - [`internal`]: internal chats between agents: members, events, commands.
 //! - [`message`]: transcript messages and the post-message command.
+//! - [`payment`]: payment estimates: a rooftop's finance and lease rates, the formulas
+//!   (amortization; depreciation, rent charge and tax) in integer cents, the estimate shown.
 //! - [`retention`]: retention periods, and erasing or exporting one shopper's data (requests
 //!   to each owner).
 //! - [`privacy`]: masking card numbers and social security numbers before anything stores them.
@@ -44,6 +46,7 @@ pub mod internal;
 pub mod lead;
 pub mod message;
 pub mod notification;
+pub mod payment;
 pub mod presence;
 pub mod privacy;
 pub mod retention;

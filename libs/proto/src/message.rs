@@ -76,6 +76,9 @@ pub struct Message {
     /// The sender's own id for the message, which makes retries idempotent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_msg_id: Option<String>,
+    /// A payment estimate card (an agent's, computed by the server; the text says the same).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<Box<crate::payment::PaymentEstimate>>,
     /// When it was stored.
     pub at: DateTime<Utc>,
 }

@@ -24,8 +24,8 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{self, ApiJson, ApiQuery, Id};
 use crate::{
     access_api, admin_api, attachments, audit_api, bot_api, canned_api, crm_api, handover,
-    leads_api, mfa_api, notify_api, privacy_api, profile_api, reports, routing_api, search_api,
-    sso_api, trends_api,
+    leads_api, mfa_api, notify_api, payment_api, privacy_api, profile_api, reports, routing_api,
+    search_api, sso_api, trends_api,
 };
 use crate::{audit, export};
 
@@ -43,6 +43,7 @@ use crate::{audit, export};
          (name = "crm", description = "Lead delivery to CRMs: destinations, the delivery log, dead letters"),
          (name = "admin", description = "The admin pages: rooftops, departments, agents and the departments they cover, websites, the audit trail"),
          (name = "canned", description = "Canned responses: the group's, the rooftops' and each agent's own; filled for a conversation"),
+         (name = "payments", description = "Payment estimates: rooftops' finance and lease settings; an agent's and a shopper's estimate for a chat"),
          (name = "privacy", description = "Retention periods; erasing and exporting one shopper's data"),
          (name = "system", description = "The running system"))
 )]
@@ -101,6 +102,17 @@ pub fn router() -> (axum::Router<Arc<Rest>>, utoipa::openapi::OpenApi) {
         ))
         .routes(routes!(canned_api::list_mine, canned_api::create_mine))
         .routes(routes!(canned_api::update_mine, canned_api::delete_mine))
+        // Payment estimates (payment_api.rs): settings, an agent's and a shopper's estimate.
+        .routes(routes!(
+            payment_api::list_payment_settings,
+            payment_api::create_payment_settings
+        ))
+        .routes(routes!(
+            payment_api::update_payment_settings,
+            payment_api::delete_payment_settings
+        ))
+        .routes(routes!(payment_api::agent_payment_estimate))
+        .routes(routes!(payment_api::shopper_payment_estimate))
         .routes(routes!(handover::post_transfer))
         .routes(routes!(handover::post_reply))
         .routes(routes!(handover::post_reassign))
@@ -645,6 +657,10 @@ mod tests {
             ("/api/v1/mfa/policy", &["get", "put"]),
             ("/api/v1/agents/{id}/mfa/reset", &["post"]),
             ("/api/v1/search", &["get"]),
+            ("/api/v1/payment-settings", &["get", "post"]),
+            ("/api/v1/payment-settings/{id}", &["put", "delete"]),
+            ("/api/v1/conversations/{id}/payment-estimate", &["post"]),
+            ("/api/v1/widget/{key}/payment-estimate", &["post"]),
         ] {
             for m in methods {
                 assert!(
@@ -675,6 +691,9 @@ mod tests {
             "Hit",
             "Snippet",
             "Part",
+            "PaymentSettings",
+            "EstimateAnswer",
+            "PaymentEstimate",
         ] {
             assert!(
                 doc["components"]["schemas"].get(schema).is_some(),

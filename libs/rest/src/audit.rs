@@ -102,6 +102,9 @@ pub mod kind {
     /// A group's or a rooftop's canned response was added, changed or deleted (`action`,
     /// `scope`, `rooftop_id`, `before`, `after`); an agent's own are not recorded.
     pub const CANNED_RESPONSE_CHANGED: &str = "canned_response_changed";
+    /// A rooftop's payment settings (its default or a make's) were added, changed or deleted
+    /// (`action`, `rooftop_id`, `make`, `before`, `after`).
+    pub const PAYMENT_SETTINGS_CHANGED: &str = "payment_settings_changed";
 }
 
 /// One thing that happened, to be appended.

@@ -183,6 +183,8 @@ kinds! {
     Transfer = "transfer";
     /// A canned response.
     CannedResponse = "canned response";
+    /// A rooftop's payment settings.
+    PaymentSettings = "payment settings";
 }
 
 /// The proxies whose forwarding headers are believed (`SHOWROOM_TRUSTED_PROXIES`: CIDRs such as

@@ -48,6 +48,10 @@
 //!   rooftop's and each agent's own; their fields' checks, the placeholders and filling them
 //!   for a conversation in its language, the table's reads and writes; `canned_api`: their
 //!   REST handlers (the ones usable in a conversation, filled; managing them; the audit rows).
+//! - [`payment`]: payment estimates (issue 20, item 2): the rooftops' finance and lease
+//!   settings (`payment_settings`, owned by the gateway) with their checks, the rates for a
+//!   vehicle, an estimate computed for a chat and stored (`payment_estimates`); `payment_api`:
+//!   its REST handlers (settings, the agent's estimate, the widget's).
 //! - [`search`]: search (issue 19, item 3): the checks of a search, who sees which chats
 //!   (`search::Visibility`), the full-text statements over the indexes of migration 034 (each
 //!   on its owner's table: messages, conversations, contacts, leads) and the snippets' marks;
@@ -77,6 +81,8 @@ pub mod limits;
 pub mod mfa;
 mod mfa_api;
 mod notify_api;
+pub mod payment;
+mod payment_api;
 mod privacy_api;
 mod profile_api;
 mod reports;

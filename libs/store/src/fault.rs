@@ -117,6 +117,16 @@ const NAMED: &[Named] = &[
         field: "rooftop_id",
         message: "no such rooftop",
     },
+    Named {
+        constraint: "payment_settings_make_unique",
+        field: "make",
+        message: "this rooftop has payment settings for this make already",
+    },
+    Named {
+        constraint: "payment_settings_rooftop_fk",
+        field: "rooftop_id",
+        message: "no such rooftop",
+    },
 ];
 
 /// What a database error means.

@@ -440,6 +440,7 @@ struct LeadRow {
     classification: sqlx::types::Json<Classification>,
     sources: sqlx::types::Json<Vec<LeadSource>>,
     files: sqlx::types::Json<Vec<MessageFile>>,
+    payment: Option<sqlx::types::Json<showroom_proto::payment::PaymentEstimate>>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     version: i32,
@@ -454,6 +455,8 @@ const LEAD_SELECT: &str = "SELECT l.id, l.group_id, l.rooftop_id, r.name AS roof
     COALESCE((SELECT jsonb_agg(jsonb_build_object('id', m.file_id, 'name', m.file_name, 'type', m.file_type, \
         'size', m.file_size) ORDER BY m.seq) FROM messages m \
         WHERE m.conversation_id = l.conversation_id AND m.file_id IS NOT NULL), '[]') AS files, \
+    (SELECT e.estimate FROM payment_estimates e WHERE e.conversation_id = l.conversation_id \
+        AND e.shown_at IS NOT NULL ORDER BY e.shown_at DESC LIMIT 1) AS payment, \
     l.created_at, l.updated_at, l.version \
     FROM leads l JOIN contacts ct ON ct.id = l.contact_id JOIN rooftops r ON r.id = l.rooftop_id \
     LEFT JOIN departments d ON d.id = l.department_id ";
@@ -498,6 +501,7 @@ fn lead_of(r: LeadRow, console_url: &str) -> Lead {
                 size: f.size,
             })
             .collect(),
+        payment: r.payment.map(|p| p.0),
         classification: r.classification.0,
         sources: r.sources.0,
         created_at: r.created_at,
@@ -598,6 +602,8 @@ pub struct MessageRow {
     pub file_type: Option<String>,
     /// Its size in bytes.
     pub file_size: Option<i64>,
+    /// A payment estimate card.
+    pub estimate: Option<sqlx::types::Json<showroom_proto::payment::PaymentEstimate>>,
 }
 
 impl From<MessageRow> for Message {
@@ -622,6 +628,7 @@ impl From<MessageRow> for Message {
                 _ => None,
             },
             client_msg_id: r.client_msg_id,
+            estimate: r.estimate.map(|e| Box::new(e.0)),
             at: r.created_at,
         }
     }
@@ -632,7 +639,7 @@ impl From<MessageRow> for Message {
 macro_rules! message_columns {
     () => {
         "id, conversation_id, seq, author_kind, author_id, author_name, body, client_msg_id, created_at, \
-         file_id, file_name, file_type, file_size"
+         file_id, file_name, file_type, file_size, estimate"
     };
 }
 

@@ -148,6 +148,9 @@ impl AdfLead<'_> {
         if let Some(price) = v.price {
             d.leaf("price", &[("type", "asking")], &price.to_string());
         }
+        if let Some(p) = &lead.payment {
+            finance(&mut d, p);
+        }
         if let Some(url) = v.url.as_deref() {
             d.leaf("comments", &[], &format!("Vehicle page: {url}"));
         }
@@ -249,6 +252,38 @@ impl AdfLead<'_> {
         }
         lines.join("\n")
     }
+}
+
+/// The vehicle's `<finance>`: the last payment estimate the shopper saw (DTD: `method`,
+/// `amount+`, `balance?`), amounts in whole units with cents (`533.36`): the monthly payment
+/// and the down payment, exactly as estimated; a lease's residual as its `balance`.
+fn finance(d: &mut Doc, p: &showroom_proto::payment::PaymentEstimate) {
+    let units = |c: i64| format!("{}.{:02}", c / 100, c % 100);
+    let cur = p.currency.as_str();
+    d.open("finance", &[]);
+    d.leaf("method", &[], p.kind.as_str());
+    d.leaf(
+        "amount",
+        &[("type", "monthly"), ("limit", "exact"), ("currency", cur)],
+        &units(p.monthly_cents),
+    );
+    d.leaf(
+        "amount",
+        &[
+            ("type", "downpayment"),
+            ("limit", "exact"),
+            ("currency", cur),
+        ],
+        &units(p.down_cents),
+    );
+    if let Some(r) = p.residual_cents {
+        d.leaf(
+            "balance",
+            &[("type", "residual"), ("currency", cur)],
+            &units(r),
+        );
+    }
+    d.close("finance");
 }
 
 /// A form answer as one line of text: strings, lists, an agreement, file names.

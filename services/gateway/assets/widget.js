@@ -96,6 +96,8 @@
       mail_bad: "That e-mail address doesn't look complete (like jane@example.com).",
       mail_limit: 'This chat was already e-mailed 3 times in the last hour. Please try again later.',
       mail_empty: 'There is nothing to send yet.', mail_fail: "The e-mail couldn't be sent. Please try again.",
+      pay: 'Estimate my payment', pay_go: 'Estimate', pay_dn: 'Down', pay_term: 'Months', finance: 'Finance', lease: 'Lease',
+      pay_month: '{m}/month · {n} months', pay_bad: 'Please check the down payment and the months.',
     },
     es: {
       launch: 'Chatee con nosotros', chat: 'Chat', end: 'Terminar chat', close: 'Cerrar chat', lang: 'Idioma',
@@ -134,6 +136,8 @@
       mail_bad: 'Ese correo electrónico no parece completo (por ejemplo ana@ejemplo.com).',
       mail_limit: 'Este chat ya se envió 3 veces en la última hora. Inténtelo más tarde.',
       mail_empty: 'Todavía no hay nada que enviar.', mail_fail: 'No se pudo enviar el correo. Inténtelo de nuevo.',
+      pay: 'Calcular mi pago', pay_go: 'Calcular', pay_dn: 'Enganche', pay_term: 'Meses', finance: 'Financiamiento', lease: 'Arrendamiento',
+      pay_month: '{m}/mes · {n} meses', pay_bad: 'Revise el enganche y los meses.',
     },
   };
 
@@ -237,7 +241,7 @@ textarea{resize:vertical;min-height:72px}
 .compose input{margin:0;flex:1;min-width:0}
 .clip{padding:0 8px}.thumb{display:block;max-width:100%;max-height:160px;border-radius:6px;margin:4px 0}.file{display:block}
 .send,.new,.go{border:0;border-radius:8px;padding:8px 14px;background:var(--c);color:var(--t)}
-.mail{padding:0 12px 6px;text-align:right}
+.mail{padding:0 12px 6px;text-align:right}.est b,.est span,.est small{display:block}.est small{color:#64748b;font-size:11px}.pay{flex-wrap:nowrap}.pay>*{flex:1 1 0;width:auto;margin:0;min-width:0}.est{text-align:left}
 .link{border:0;background:none;padding:2px 0;color:#334155;font-size:12px;text-decoration:underline}
 .mailf{display:flex;flex-wrap:wrap;align-items:flex-end;gap:6px;margin-top:4px;text-align:left}
 .mailf label{flex:1 1 170px;font-size:12px}.mailf .send{padding:8px 12px}
@@ -375,7 +379,37 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
   mailForm.append(mailLabel, mailSend, mailCancel);
   mailBox.append(mailBtn, mailForm, mailSt);
 
-  chat.append(stateLine, scroller, typingLine, quick, mailBox, compose, picker, rateBox, rateDone, newBtn);
+  // "Estimate my payment" (a page whose vehicle has a price): computed by the server from the
+  // dealer's rates for the chat's vehicle, shown with the dealer's disclaimer; kept with the chat.
+  const payBox = h('div', 'mail'), payOut = attr(h('p', 'est'), { role: 'status' });
+  const payBtn = tr(attr(h('button', 'link'), { type: 'button', 'aria-expanded': 'false' }), 'pay');
+  const payForm = h('form', 'mailf pay'), payKind = h('select');
+  const payIn = (k) => tr(tr(attr(h('input'), { inputmode: 'decimal', size: '6' }), k, 'placeholder'), k, 'aria-label');
+  const payDown = payIn('pay_dn'), payTerm = payIn('pay_term');
+  ['finance', 'lease'].forEach((k) => payKind.append(tr(attr(h('option'), { value: k }), k)));
+  payForm.hidden = payForm.noValidate = true;
+  payForm.append(payKind, payDown, payTerm, tr(attr(h('button', 'send'), { type: 'submit' }), 'pay_go'));
+  payBox.append(payBtn, payForm, payOut);
+  payBtn.onclick = () => { payForm.hidden = !payForm.hidden; payBtn.setAttribute('aria-expanded', String(!payForm.hidden)); };
+  payForm.onsubmit = (e) => {
+    e.preventDefault();
+    const n = (i, f) => (i.value.trim() ? Math.round(+i.value * f) : undefined);
+    fetch(src.origin + '/api/v1/widget/' + encodeURIComponent(KEY) + '/payment-estimate', {
+      method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Visitor-Token': vtoken || getItem('localStorage', TOKEN_KEY) || '' },
+      body: JSON.stringify({ conversation_id: conv && conv.id, kind: payKind.value, down_cents: n(payDown, 100), term_months: n(payTerm, 1) }),
+    }).then((r) => r.json().then((j) => payOut.replaceChildren(r.ok ? estCard(j.estimate) : t(r.status === 400 ? 'pay_bad' : 'wrong'))))
+      .catch(() => payOut.replaceChildren(t('wrong')));
+  };
+  const money = (c, cur) => (c / 100).toLocaleString(lang, { style: 'currency', currency: cur });
+  // An estimate as a card: the monthly payment, the kind and down payment, the disclaimer.
+  function estCard(e) {
+    const box = h('span', 'est');
+    box.append(h('b', '', t('pay_month', { m: money(e.monthly_cents, e.currency), n: e.term_months })),
+      h('span', '', t(e.kind) + ' · ' + t('pay_dn') + ' ' + money(e.down_cents, e.currency)), h('small', '', e.disclaimer));
+    return box;
+  }
+
+  chat.append(stateLine, scroller, typingLine, quick, mailBox, payBox, compose, picker, rateBox, rateDone, newBtn);
   pick.hidden = chat.hidden = endBtn.hidden = true;
   panel.append(head, connLine, errLine, pick, chat);
   root.append(launch, panel);
@@ -688,7 +722,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
       li.append(who);
     }
     if (m.file) li.append(fileView(m.file));
-    li.append(h('span', 'text', m.text), h('span', 'meta', meta));
+    li.append(m.estimate ? estCard(m.estimate) : h('span', 'text', m.text), h('span', 'meta', meta));
     return li;
   }
 
@@ -1003,6 +1037,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
   // ---- "Email me this chat": the transcript to an address, sent by the notification service ----
   function renderMail() {
     mailBox.hidden = !conv || view !== 'chat' || !kept.length;
+    payBox.hidden = !conv || view !== 'chat' || !(vehicle && vehicle.price);
     mailSend.disabled = !!(mail && mail.busy);
     const [k, vars, bad] = mailSays || [];
     mailSt.textContent = k ? t(k, vars) : ''; // never hidden: a live region must stay rendered

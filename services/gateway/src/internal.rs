@@ -47,6 +47,7 @@ impl From<Row> for Message {
             text: r.body,
             file: None,
             client_msg_id: r.client_msg_id,
+            estimate: None,
             at: r.created_at,
         }
     }

@@ -16,6 +16,7 @@
 
 use showroom_proto::conversation::ConversationState;
 use showroom_proto::message::{Author, AuthorKind, Message, MessageFile};
+use showroom_proto::payment::PaymentEstimate;
 use showroom_proto::privacy::mask_sensitive;
 use showroom_proto::{CommandError, ErrorCode};
 use showroom_store::fault::db_error;
@@ -98,6 +99,8 @@ pub struct Pending {
     pub id: Uuid,
     /// A file message's file (claimed for the conversation by [`claim_file`]).
     pub file: Option<MessageFile>,
+    /// An estimate card (claimed for the conversation by `payment::claim_estimate`).
+    pub estimate: Option<PaymentEstimate>,
 }
 
 impl Pending {
@@ -126,6 +129,7 @@ impl Pending {
             client_msg_id: client_msg_id.to_string(),
             id: Uuid::now_v7(),
             file: None,
+            estimate: None,
         })
     }
 
@@ -149,6 +153,74 @@ impl Pending {
         p.file = Some(file);
         Ok(p)
     }
+}
+
+impl Pending {
+    /// An estimate card: the estimate (computed by the server, [`claim_estimate`]) with the
+    /// agent's text, or without one the estimate written out in the chat's language.
+    pub fn with_estimate(
+        group: Uuid,
+        conversation_id: Uuid,
+        author: &Author,
+        text: &str,
+        client_msg_id: &str,
+        (estimate, spanish): (PaymentEstimate, bool),
+    ) -> Result<Self, CommandError> {
+        let text = if text.trim().is_empty() {
+            estimate.text(spanish)
+        } else {
+            text.to_string()
+        };
+        let mut p = Self::new(group, conversation_id, author, &text, client_msg_id)?;
+        p.estimate = Some(estimate);
+        Ok(p)
+    }
+
+    /// The estimate as JSON text, for the batch statement.
+    fn estimate_json(&self) -> Option<String> {
+        self.estimate
+            .as_ref()
+            .and_then(|e| serde_json::to_string(e).ok())
+    }
+}
+
+/// An estimate computed for `conversation_id` by this agent
+/// (`POST /api/v1/conversations/{id}/payment-estimate`, table `payment_estimates`), with
+/// whether the chat is in Spanish; `not_found` for any other, so no one sends figures the
+/// server did not compute for this chat.
+pub async fn claim_estimate(
+    pool: &PgPool,
+    group: Uuid,
+    conversation_id: Uuid,
+    author: &Author,
+    estimate_id: Uuid,
+) -> Result<(PaymentEstimate, bool), CommandError> {
+    let row: Option<(sqlx::types::Json<PaymentEstimate>, String)> = sqlx::query_as(
+        "SELECT e.estimate, c.language FROM payment_estimates e \
+         JOIN conversations c ON c.id = e.conversation_id \
+         WHERE e.id = $1 AND e.conversation_id = $2 AND e.group_id = $3 AND e.agent_id = $4",
+    )
+    .bind(estimate_id)
+    .bind(conversation_id)
+    .bind(group)
+    .bind(author.id.filter(|_| author.kind == AuthorKind::Agent))
+    .fetch_optional(pool)
+    .await
+    .map_err(db_error)?;
+    let (estimate, language) =
+        row.ok_or_else(|| CommandError::new(ErrorCode::NotFound, "no such estimate"))?;
+    Ok((estimate.0, language == "es"))
+}
+
+/// Marks an estimate sent in a message as shown to the shopper (the lead carries the last one
+/// shown).
+pub async fn estimate_shown(pool: &PgPool, estimate_id: Uuid) -> Result<(), CommandError> {
+    sqlx::query("UPDATE payment_estimates SET shown_at = now() WHERE id = $1 AND shown_at IS NULL")
+        .bind(estimate_id)
+        .execute(pool)
+        .await
+        .map_err(db_error)?;
+    Ok(())
 }
 
 /// Claims an uploaded chat file for a message in `conversation_id`: it must be a chat file of
@@ -254,9 +326,9 @@ pub async fn append(
 /// rolling the bump back, and [`commit`] runs the batch again (which then finds it in `prior`).
 const BATCH_SQL: &str = concat!(
     "WITH i AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::uuid[], \
-       $6::text[], $7::text[], $8::text[], $9::uuid[], $10::text[], $11::text[], $12::int8[]) \
-       WITH ORDINALITY \
-       AS i(conv, grp, mid, kind, author, author_name, body, cid, fid, fname, ftype, fsize, ord)), \
+       $6::text[], $7::text[], $8::text[], $9::uuid[], $10::text[], $11::text[], $12::int8[], \
+       $13::text[]) WITH ORDINALITY \
+       AS i(conv, grp, mid, kind, author, author_name, body, cid, fid, fname, ftype, fsize, est, ord)), \
      c AS (SELECT id, group_id, state, agent_id FROM conversations WHERE id = ANY($1::uuid[]) \
        AND state IN ('bot', 'incoming', 'active') ORDER BY id FOR SHARE), \
      ok AS (SELECT i.* FROM i JOIN c ON c.id = i.conv AND c.group_id = i.grp \
@@ -274,9 +346,9 @@ const BATCH_SQL: &str = concat!(
        ON CONFLICT (conversation_id) DO UPDATE SET last_seq = t.last_seq + excluded.last_seq \
        RETURNING conversation_id, last_seq), \
      ins AS (INSERT INTO messages (id, conversation_id, group_id, seq, author_kind, author_id, \
-       author_name, body, client_msg_id, file_id, file_name, file_type, file_size) \
+       author_name, body, client_msg_id, file_id, file_name, file_type, file_size, estimate) \
        SELECT f.mid, f.conv, f.grp, t.last_seq - f.k + f.n, f.kind, f.author, f.author_name, \
-       f.body, f.cid, f.fid, f.fname, f.ftype, f.fsize FROM fresh f JOIN t ON t.conversation_id = f.conv ORDER BY f.conv, f.n \
+       f.body, f.cid, f.fid, f.fname, f.ftype, f.fsize, f.est::jsonb FROM fresh f JOIN t ON t.conversation_id = f.conv ORDER BY f.conv, f.n \
        RETURNING ",
     showroom_store::message_columns!(),
     ") SELECT ",
@@ -384,6 +456,7 @@ async fn commit_once(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Outcome>, s
                     .map(|p| p.file.as_ref().map(|f| f.size))
                     .collect::<Vec<_>>(),
             )
+            .bind(batch.iter().map(Pending::estimate_json).collect::<Vec<_>>())
             .fetch_all(pool)
             .await;
         match rows {
@@ -536,6 +609,26 @@ impl Writer {
         let pending =
             Pending::with_file(group, conversation_id, author, text, client_msg_id, file)?;
         self.submit(pending).await
+    }
+
+    /// A console's `send` with `estimate_id`: the estimate card ([`claim_estimate`]), marked
+    /// shown once stored.
+    pub async fn send_estimate(
+        &self,
+        group: Uuid,
+        conversation_id: Uuid,
+        author: &Author,
+        text: &str,
+        client_msg_id: &str,
+        estimate_id: Uuid,
+    ) -> Result<Appended, CommandError> {
+        let claimed =
+            claim_estimate(&self.pool, group, conversation_id, author, estimate_id).await?;
+        let pending =
+            Pending::with_estimate(group, conversation_id, author, text, client_msg_id, claimed)?;
+        let appended = self.submit(pending).await?;
+        estimate_shown(&self.pool, estimate_id).await?;
+        Ok(appended)
     }
 
     /// Stores a checked message (a file message, [`Pending::with_file`]), sharing a commit.

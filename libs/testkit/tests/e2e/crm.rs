@@ -302,7 +302,7 @@ fn sign(key: &[u8], id: &str, timestamp: &str, body: &[u8]) -> String {
 }
 
 /// Runs xmllint against the repository's copy of the ADF DTD.
-async fn xmllint(xml: &str, extra: &[&str]) -> anyhow::Result<String> {
+pub(crate) async fn xmllint(xml: &str, extra: &[&str]) -> anyhow::Result<String> {
     let mut child = tokio::process::Command::new("xmllint")
         .args(extra)
         .arg("--dtdvalid")
@@ -347,6 +347,8 @@ async fn a_lead_becomes_one_valid_adf_email_with_hostile_text_escaped() -> anyho
     let mut lead = lead_for(&t, Some((t.sales, "Sales")));
     lead.contact.last_name = hostile.into();
     lead.message = Some("Price? ]]> <script>alert(1)</script> & \u{1b}[31m \"quoted\"".into());
+    // The last payment estimate the shopper saw: the vehicle's <finance> (issue 20, item 2).
+    lead.payment = Some(crate::payment::lease_estimate());
     crm.publish_lead(Uuid::now_v7(), &lead).await?;
 
     let mails = stack
@@ -408,6 +410,19 @@ async fn a_lead_becomes_one_valid_adf_email_with_hostile_text_escaped() -> anyho
         ("string(//vehicle/vin)", "2T3P1RFV5MW123456"),
         ("string(//vehicle/stock)", "U12345"),
         ("string(//vehicle/price)", "28500"),
+        ("string(//vehicle/finance/method)", "lease"),
+        (
+            "string(//vehicle/finance/amount[@type='monthly'])",
+            "397.37",
+        ),
+        (
+            "string(//vehicle/finance/amount[@type='downpayment'])",
+            "2000.00",
+        ),
+        (
+            "string(//vehicle/finance/balance[@type='residual'])",
+            "17400.00",
+        ),
         ("string(//provider/name)", "Showroom"),
     ] {
         assert_eq!(xmllint(&xml, &["--xpath", path]).await?, want, "{path}");

@@ -30,6 +30,7 @@ mod migrations;
 mod nats_auth;
 mod notifications;
 mod observability;
+mod payment;
 mod pgbouncer;
 mod presence;
 mod reports;

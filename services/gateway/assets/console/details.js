@@ -7,6 +7,7 @@
 import { $, h } from './dom.js';
 import { fileSize } from './fmt.js';
 import { isOpen } from './state.js';
+import { renderPayment } from './payment.js';
 
 /** @typedef {import('./frames.js').Conversation} Conversation */
 /** @typedef {import('./frames.js').FormAnswer} FormAnswer */
@@ -16,6 +17,7 @@ export function renderDetails(c) {
   renderVehicle(c);
   renderContact(c);
   renderFollowup(c);
+  renderPayment(c);
   renderForm(c);
 }
 

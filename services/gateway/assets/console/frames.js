@@ -31,7 +31,29 @@
  * @property {string} text
  * @property {MessageFile} [file]  a file message's file (its bytes: GET /api/v1/attachments/{id})
  * @property {string | null} [client_msg_id]
+ * @property {PaymentEstimate} [estimate]  a payment estimate card (an agent's, computed by the server; `text` says the same)
  * @property {string} [at]
+ */
+
+/**
+ * A payment estimate as the server computed it: money in cents of `currency`, rates in basis
+ * points (the money factor in millionths).
+ * @typedef {object} PaymentEstimate
+ * @property {'finance' | 'lease'} kind
+ * @property {string} currency
+ * @property {number} price_cents
+ * @property {number} down_cents
+ * @property {number} fees_cents
+ * @property {number} term_months
+ * @property {number} [apr_bp]
+ * @property {number} [money_factor_millionths]
+ * @property {number} [residual_cents]
+ * @property {number} tax_rate_bp
+ * @property {number} tax_cents
+ * @property {number} [amount_financed_cents]
+ * @property {number} [due_at_signing_cents]
+ * @property {number} monthly_cents
+ * @property {string} disclaimer
  */
 
 /** @typedef {{id: string, name: string, type: string, size: number}} MessageFile  a file sent in a chat: its real type, read from its bytes */
@@ -266,7 +288,7 @@
 /** @typedef {{type: 'set_status', status: string, ref?: string}} SetStatusFrame */
 /** @typedef {{type: 'accept', conversation_id: string, ref?: string}} AcceptFrame */
 /** @typedef {{type: 'open', conversation_id: string, after_seq?: number, ref?: string}} OpenFrame */
-/** @typedef {{type: 'send', conversation_id: string, client_msg_id: string, text: string, file_id?: string, ref?: string}} SendFrame */
+/** @typedef {{type: 'send', conversation_id: string, client_msg_id: string, text: string, file_id?: string, estimate_id?: string, ref?: string}} SendFrame */
 /** @typedef {{type: 'typing', conversation_id: string, typing: boolean}} SendTypingFrame */
 /** @typedef {{type: 'seen', conversation_id: string, seq: number}} SendSeenFrame */
 /** @typedef {{type: 'whisper', conversation_id: string, client_msg_id: string, text: string, ref?: string}} SendWhisperFrame */

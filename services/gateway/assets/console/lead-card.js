@@ -8,6 +8,7 @@ import { h, fieldError } from './dom.js';
 import { when, fullDate, money, dollars, fieldText } from './fmt.js';
 import { api, errorText, errorFields, sessionEnded } from './api.js';
 import { originLabel, originClass, leadName, leadReach, qualifiedBadge, classificationText } from './lead-labels.js';
+import { estimateLine } from './payment.js';
 
 /** @typedef {import('./lead-labels.js').Lead} Lead */
 /** @typedef {ReturnType<typeof leadEditor>} Editor */
@@ -35,6 +36,7 @@ export function leadCard(lead, saved) {
   head.append(origin, name, at);
   const reach = h('div', 'lead-reach');
   const left = h('p', 'lead-message'); // the message the shopper left, if any
+  const pay = h('p', 'lead-payment'); // the last payment estimate the shopper saw, if any
   const summary = h('div', 'lead-summary');
   const actions = h('div', 'lead-actions');
   const edit = h('button', 'small', 'Classify');
@@ -52,7 +54,7 @@ export function leadCard(lead, saved) {
   const histEl = h('div', 'lead-history');
   histEl.id = pid + '-hist';
   histEl.hidden = true;
-  li.append(head, reach, left, summary, actions, f.form, state, histEl);
+  li.append(head, reach, left, pay, summary, actions, f.form, state, histEl);
 
   /** @param {string} text @param {string} cls */
   const setState = (text, cls) => { state.textContent = text || ''; state.className = 'lead-state' + (cls ? ' ' + cls : ''); };
@@ -70,6 +72,8 @@ export function leadCard(lead, saved) {
     reach.hidden = !reach.textContent;
     left.textContent = l.message ? '“' + l.message + '”' : '';
     left.hidden = !l.message;
+    pay.textContent = l.payment ? 'Estimate seen: ' + estimateLine(l.payment) : '';
+    pay.hidden = !l.payment;
     const c = l.classification || {};
     const parts = [qualifiedBadge(c.qualified)];
     (Array.isArray(c.tags) ? c.tags : []).forEach((t) => parts.push(h('span', 'tag', t)));

@@ -20,6 +20,7 @@ import { money } from './fmt.js';
  * @property {string} [created_at]
  * @property {number} [version]
  * @property {unknown[]} [sources]
+ * @property {import('./frames.js').PaymentEstimate | null} [payment]  the last payment estimate the shopper saw
  */
 /**
  * @typedef {object} Classification

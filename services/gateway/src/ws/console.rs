@@ -74,6 +74,9 @@ enum Frame {
         /// A file uploaded to `POST /api/v1/conversations/{id}/files`.
         #[serde(default)]
         file_id: Option<Uuid>,
+        /// An estimate from `POST /api/v1/conversations/{id}/payment-estimate`: sent as its card.
+        #[serde(default)]
+        estimate_id: Option<Uuid>,
     },
     Typing {
         conversation_id: Uuid,
@@ -688,6 +691,7 @@ impl Console {
                 client_msg_id,
                 text,
                 file_id,
+                estimate_id,
             } => {
                 let arrived = std::time::Instant::now();
                 let me = self.agent();
@@ -696,18 +700,39 @@ impl Console {
                     id: Some(me),
                     name: Some(self.session.agent.display_name()),
                 };
-                let appended = self
-                    .state
-                    .transcript
-                    .send(
-                        group,
-                        conversation_id,
-                        &author,
-                        &text,
-                        &client_msg_id,
-                        file_id,
-                    )
-                    .await?;
+                let writer = &self.state.transcript;
+                let appended = match estimate_id {
+                    Some(_) if file_id.is_some() => {
+                        return Err(CommandError::new(
+                            ErrorCode::BadRequest,
+                            "send a `file_id` or an `estimate_id`, not both",
+                        ));
+                    }
+                    Some(e) => {
+                        writer
+                            .send_estimate(
+                                group,
+                                conversation_id,
+                                &author,
+                                &text,
+                                &client_msg_id,
+                                e,
+                            )
+                            .await?
+                    }
+                    None => {
+                        writer
+                            .send(
+                                group,
+                                conversation_id,
+                                &author,
+                                &text,
+                                &client_msg_id,
+                                file_id,
+                            )
+                            .await?
+                    }
+                };
                 self.watch(conversation_id);
                 Ok(self
                     .state

@@ -504,6 +504,7 @@ mod tests {
             text: String::new(),
             file: None,
             client_msg_id: None,
+            estimate: None,
             at: chrono::Utc::now(),
         };
         assert_eq!(reached(&[m(4), m(5)], 3, 5), 5);

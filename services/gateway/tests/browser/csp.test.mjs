@@ -75,7 +75,7 @@ test('the console and the demo page work under their CSP, with no violation', as
       await page.waitForTimeout(300);
     }
     await page.click('#tab-admin');
-    for (const name of ['Dashboard', 'Rooftops & departments', 'Agents', 'Websites', 'CRM']) {
+    for (const name of ['Dashboard', 'Rooftops & departments', 'Agents', 'Websites', 'CRM', 'Payment estimates']) {
       await page.locator('#admin-root .a-nav button', { hasText: name }).click();
       await page.waitForFunction(() => !document.querySelector('#admin-body .a-loading'), null, { timeout: LONG });
       await page.waitForTimeout(200);

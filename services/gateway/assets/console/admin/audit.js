@@ -55,6 +55,7 @@ export const KINDS = /** @type {[string, string][]} */ ([
   ['sso_settings_changed', 'Single sign-on changed'],
   ['sso_logout', 'Signed out by the identity provider'],
   ['canned_response_changed', 'Canned response changed'],
+  ['payment_settings_changed', 'Payment settings changed'],
   ['retention_changed', 'Retention changed'],
   ['shopper_erased', 'Shopper erased'],
   ['shopper_exported', 'Shopper data exported'],

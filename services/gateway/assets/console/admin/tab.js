@@ -12,6 +12,7 @@ import { renderAgents } from './agents.js';
 import { renderWebsites } from './websites.js';
 import { renderCrm } from './crm.js';
 import { renderCanned } from './canned.js';
+import { renderPayments } from './payments.js';
 import { renderAudit } from './audit.js';
 import { renderPrivacy } from './privacy.js';
 import { renderSso } from './sso.js';
@@ -27,6 +28,7 @@ const SECTIONS = [
   ['websites', 'Websites', renderWebsites],
   ['crm', 'CRM', renderCrm],
   ['canned', 'Canned responses', renderCanned],
+  ['payments', 'Payment estimates', renderPayments],
   ['audit', 'Audit trail', renderAudit],
   ['privacy', 'Privacy', renderPrivacy],
   ['sso', 'Single sign-on', renderSso],
