@@ -25,7 +25,7 @@ use crate::extract::{self, ApiJson, ApiQuery, Id};
 use crate::{
     access_api, admin_api, attachments, audit_api, bot_api, canned_api, crm_api, handover,
     leads_api, mfa_api, notify_api, privacy_api, profile_api, reports, routing_api, search_api,
-    sso_api,
+    sso_api, trade_in_api,
 };
 use crate::{audit, export};
 
@@ -122,6 +122,7 @@ pub fn router() -> (axum::Router<Arc<Rest>>, utoipa::openapi::OpenApi) {
         .routes(routes!(leads_api::classify))
         .routes(routes!(leads_api::list))
         .routes(routes!(leads_api::export_csv))
+        .routes(routes!(trade_in_api::get, trade_in_api::put))
         .routes(routes!(notify_api::get_prefs, notify_api::put_prefs))
         .routes(routes!(notify_api::get_website, notify_api::put_website))
         .routes(routes!(crm_api::list_destinations))
@@ -641,6 +642,7 @@ mod tests {
             ("/api/v1/mfa/policy", &["get", "put"]),
             ("/api/v1/agents/{id}/mfa/reset", &["post"]),
             ("/api/v1/search", &["get"]),
+            ("/api/v1/conversations/{id}/trade-in", &["get", "put"]),
         ] {
             for m in methods {
                 assert!(
@@ -671,6 +673,10 @@ mod tests {
             "Hit",
             "Snippet",
             "Part",
+            "TradeIn",
+            "TradeInAnswer",
+            "Condition",
+            "MileageUnit",
         ] {
             assert!(
                 doc["components"]["schemas"].get(schema).is_some(),

@@ -154,6 +154,7 @@ impl Tenant {
                 size: 2048,
                 url: "https://showroom.example/api/v1/attachments/1".into(),
             }],
+            trade_in: None,
             classification: Classification::default(),
             sources: Vec::new(),
             created_at: now,

@@ -888,6 +888,7 @@ fn test_lead(group: Uuid, rooftop: Named, department: Option<DepartmentRef>) -> 
         transcript_url: None,
         form: Vec::new(),
         files: Vec::new(),
+        trade_in: None,
         classification: Classification::default(),
         sources: Vec::new(),
         created_at: now,

@@ -42,6 +42,7 @@ mod sso;
 mod streams;
 mod tls;
 mod tracing;
+mod trade_in;
 mod vehicle;
 mod whisper;
 
