@@ -7,7 +7,7 @@
 import { h, fieldError } from './dom.js';
 import { when, fullDate, money, dollars, fieldText } from './fmt.js';
 import { api, errorText, errorFields, sessionEnded } from './api.js';
-import { originLabel, originClass, leadName, leadReach, qualifiedBadge, classificationText } from './lead-labels.js';
+import { originLabel, originClass, leadName, leadReach, qualifiedBadge, classificationText, tradeInText } from './lead-labels.js';
 
 /** @typedef {import('./lead-labels.js').Lead} Lead */
 /** @typedef {ReturnType<typeof leadEditor>} Editor */
@@ -35,6 +35,7 @@ export function leadCard(lead, saved) {
   head.append(origin, name, at);
   const reach = h('div', 'lead-reach');
   const left = h('p', 'lead-message'); // the message the shopper left, if any
+  const trade = h('p', 'lead-trade'); // the trade-in, if the chat has one
   const summary = h('div', 'lead-summary');
   const actions = h('div', 'lead-actions');
   const edit = h('button', 'small', 'Classify');
@@ -52,7 +53,7 @@ export function leadCard(lead, saved) {
   const histEl = h('div', 'lead-history');
   histEl.id = pid + '-hist';
   histEl.hidden = true;
-  li.append(head, reach, left, summary, actions, f.form, state, histEl);
+  li.append(head, reach, left, trade, summary, actions, f.form, state, histEl);
 
   /** @param {string} text @param {string} cls */
   const setState = (text, cls) => { state.textContent = text || ''; state.className = 'lead-state' + (cls ? ' ' + cls : ''); };
@@ -70,6 +71,8 @@ export function leadCard(lead, saved) {
     reach.hidden = !reach.textContent;
     left.textContent = l.message ? '“' + l.message + '”' : '';
     left.hidden = !l.message;
+    trade.textContent = l.trade_in ? 'Trade-in: ' + tradeInText(l.trade_in) : '';
+    trade.hidden = !l.trade_in;
     const c = l.classification || {};
     const parts = [qualifiedBadge(c.qualified)];
     (Array.isArray(c.tags) ? c.tags : []).forEach((t) => parts.push(h('span', 'tag', t)));
