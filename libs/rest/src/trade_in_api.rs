@@ -64,7 +64,7 @@ async fn may_see(state: &Rest, session: &Session, id: Uuid) -> Result<(), ApiErr
     params(("id" = uuid::Uuid, Path, description = "Conversation id (UUID)")),
     responses((status = 200, body = TradeInAnswer), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn get(
+pub async fn get_trade_in(
     State(state): State<Arc<Rest>>,
     session: Session,
     Id(id, _): Id<extract::Conversation>,
@@ -85,7 +85,7 @@ pub async fn get(
     params(("id" = uuid::Uuid, Path, description = "Conversation id (UUID)")),
     responses((status = 200, body = TradeInAnswer), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
-pub async fn put(
+pub async fn put_trade_in(
     State(state): State<Arc<Rest>>,
     session: Session,
     Id(id, _): Id<extract::Conversation>,
