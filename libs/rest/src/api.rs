@@ -122,7 +122,10 @@ pub fn router() -> (axum::Router<Arc<Rest>>, utoipa::openapi::OpenApi) {
         .routes(routes!(leads_api::classify))
         .routes(routes!(leads_api::list))
         .routes(routes!(leads_api::export_csv))
-        .routes(routes!(trade_in_api::get_trade_in, trade_in_api::put_trade_in))
+        .routes(routes!(
+            trade_in_api::get_trade_in,
+            trade_in_api::put_trade_in
+        ))
         .routes(routes!(notify_api::get_prefs, notify_api::put_prefs))
         .routes(routes!(notify_api::get_website, notify_api::put_website))
         .routes(routes!(crm_api::list_destinations))
