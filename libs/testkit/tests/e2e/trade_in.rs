@@ -13,6 +13,7 @@ use showroom_testkit::{Http, PASSWORD, Socket, Stack, Tenant, accepted_chat, eve
 use uuid::Uuid;
 
 use crate::crm::{Crm, gate_and_miss_after, xmllint};
+use crate::leads::bot_says;
 
 async fn login(stack: &Stack, email: &str) -> anyhow::Result<Http> {
     let anon = Http::new(&stack.base_url);
@@ -159,14 +160,10 @@ async fn the_agent_saves_a_trade_in_that_reaches_the_lead_and_a_valid_adf() -> a
     }
 
     // A change once the lead exists: the lead says so in lead.updated and its history.
-    let (s, v) = http
-        .put(
-            &path,
-            &json!({"year": 2003, "make": "Honda", "model": "Accord", "mileage": 143000,
-                "condition": "good", "vin": "1HGCM82633A004352"})
-            .to_string(),
-        )
-        .await?;
+    let changed = json!({"year": 2003, "make": "Honda", "model": "Accord", "mileage": 143000,
+        "condition": "good", "vin": "1HGCM82633A004352"})
+    .to_string();
+    let (s, v) = http.put(&path, &changed).await?;
     assert_eq!(s, 200, "{v}");
     let updated = next_lead_event(&mut events).await?;
     assert_eq!(updated["type"], "showroom.lead.updated", "{updated}");
@@ -185,14 +182,7 @@ async fn the_agent_saves_a_trade_in_that_reaches_the_lead_and_a_valid_adf() -> a
         .unwrap_or_default();
     assert_eq!(whats, ["created", "trade_in"], "{with_history}");
     // The same again changes nothing and publishes nothing.
-    let (s, _) = http
-        .put(
-            &path,
-            &json!({"year": 2003, "make": "Honda", "model": "Accord", "mileage": 143000,
-                "condition": "good", "vin": "1HGCM82633A004352"})
-            .to_string(),
-        )
-        .await?;
+    let (s, _) = http.put(&path, &changed).await?;
     assert_eq!(s, 200);
     let quiet = tokio::time::timeout(
         Duration::from_millis(800),
@@ -201,16 +191,6 @@ async fn the_agent_saves_a_trade_in_that_reaches_the_lead_and_a_valid_adf() -> a
     .await;
     assert!(quiet.is_err(), "no event for the same trade-in");
     stack.stop().await
-}
-
-async fn bot_says(w: &mut Socket) -> anyhow::Result<String> {
-    let m = w
-        .recv_matching("message", |f| f["message"]["author"]["kind"] == "bot")
-        .await?;
-    Ok(m["message"]["text"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string())
 }
 
 /// Sends the shopper's answer; the bot's next message.
@@ -259,26 +239,20 @@ async fn the_lead_gate_asks_for_the_trade_in_when_the_interest_is_one() -> anyho
     let contact = answer(&mut w, "López").await?;
     assert!(contact.contains("correo"), "{contact}");
     let _consent = bot_says(&mut w).await?;
-    let vehicle = answer(&mut w, "maria@trade-gate.example").await?;
-    assert!(vehicle.contains("año, marca y modelo"), "{vehicle}");
-    let again = answer(&mut w, "un Honda").await?;
-    assert!(again.contains("Indique año, marca y modelo"), "{again}");
-    let mileage = answer(&mut w, "2003 Honda Accord").await?;
-    assert!(mileage.contains("kilómetros"), "{mileage}");
-    let condition = answer(&mut w, "142,000 millas").await?;
-    assert!(
-        condition.contains("excelente, bueno, regular o malo"),
-        "{condition}"
-    );
-    let vin = answer(&mut w, "regular").await?;
-    assert!(vin.contains("VIN"), "{vin}");
-    let bad = answer(&mut w, "1HGCM82643A004352").await?;
-    assert!(
-        bad.contains("debería ser 3"),
-        "the check digit it should have: {bad}"
-    );
-    let online = answer(&mut w, "1HGCM82633A004352").await?;
-    assert!(online.contains("María"), "{online}");
+    // Each answer, and what the bot says next: the next question, or why it asks again.
+    for (said, next) in [
+        ("maria@trade-gate.example", "año, marca y modelo"),
+        ("un Honda", "Indique año, marca y modelo"),
+        ("2003 Honda Accord", "kilómetros"),
+        ("142,000 millas", "excelente, bueno, regular o malo"),
+        ("regular", "VIN"),
+        // The check digit it should have, in Spanish.
+        ("1HGCM82643A004352", "debería ser 3"),
+        ("1HGCM82633A004352", "¡Gracias, María!"),
+    ] {
+        let reply = answer(&mut w, said).await?;
+        assert!(reply.contains(next), "after {said:?}: {reply}");
+    }
 
     // Stored for the chat before it was routed; nobody takes it, and its lead carries it.
     let (s, v) = http
