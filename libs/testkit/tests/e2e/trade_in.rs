@@ -190,6 +190,21 @@ async fn the_agent_saves_a_trade_in_that_reaches_the_lead_and_a_valid_adf() -> a
     )
     .await;
     assert!(quiet.is_err(), "no event for the same trade-in");
+
+    // What the shopper tells the bot later never replaces what the agent saved.
+    let env = json!({"id": Uuid::now_v7(), "tenant": t.group, "time": chrono::Utc::now(), "data": {
+        "conversation_id": conv, "agent_id": null,
+        "trade_in": {"year": 2019, "make": "Kia", "model": "Soul", "mileage": 20000, "condition": "excellent"}}});
+    let reply = nats
+        .request(
+            showroom_proto::v1::lead_command(t.group, showroom_proto::lead::LeadCommand::TradeIn),
+            serde_json::to_vec(&env)?.into(),
+        )
+        .await?;
+    let reply: Value = serde_json::from_slice(&reply.payload)?;
+    assert_eq!(reply["ok"]["model"], "Accord", "the agent's stays: {reply}");
+    let (_, v) = http.get(&path).await?;
+    assert_eq!(v["trade_in"]["mileage"], 143000, "{v}");
     stack.stop().await
 }
 
