@@ -21,14 +21,14 @@ use showroom_proto::conversation::{
     Conversation, ConversationCommand, ConversationState, RouteConversation,
 };
 use showroom_proto::message::{Author, AuthorKind, Message, PostMessage};
-use showroom_proto::{CommandError, Envelope, v1};
+use showroom_proto::trade_in::TradeIn;
+use showroom_proto::{CommandError, Envelope, ErrorCode, v1};
 use showroom_store::read;
 use showroom_store::sqlx::{self, PgPool};
 use uuid::Uuid;
 
 use crate::trade_in;
 use crate::validate::{self, Invalid};
-use showroom_proto::trade_in::TradeIn;
 
 /// How long a request to the router or the gateway may keep retrying.
 const REQUEST_WITHIN: Duration = Duration::from_secs(10);
@@ -260,7 +260,14 @@ impl Gate {
         // harmless.
         if step == Step::Done {
             if let Some(t) = answers.trade_in.clone() {
-                trade_in::store(&self.bus, group, conv.id, t).await?;
+                match trade_in::store(&self.bus, group, conv.id, t).await {
+                    // Each answer was checked as it came; a trade-in lead-capture still refuses
+                    // must not keep the shopper from an agent (the chat shows the answers).
+                    Err(GateError::Refused(e)) if e.code == ErrorCode::BadRequest => {
+                        tracing::warn!(conversation = %conv.id, error = %e, "trade-in refused; routing without it");
+                    }
+                    other => other?,
+                }
             }
             self.route(group, &conv, &ctx, &answers).await?;
         }
