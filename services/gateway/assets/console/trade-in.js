@@ -19,6 +19,8 @@ const T = {
   saved: null,
   seq: 0,
   saving: false,
+  /** the chat is not one whose trade-in this agent may see (404): the section is hidden */
+  denied: false,
 };
 
 /** The form's fields: the server's field name -> [input id, label]. */
@@ -33,7 +35,7 @@ const errOf = (field) => $('trade-' + field + '-err');
 /** The chat whose trade-in is shown: loaded when it is another one than before. @param {string | null} id */
 export function showTradeIn(id) {
   if (T.conv === id) return;
-  T.conv = id; T.saved = null; T.saving = false;
+  T.conv = id; T.saved = null; T.saving = false; T.denied = false;
   showForm(false);
   setState('');
   render();
@@ -48,8 +50,9 @@ async function load(id) {
     if (seq !== T.seq || T.conv !== id) return;
     if (r.status === 401) return sessionEnded();
     if (r.ok && r.data) { T.saved = r.data.trade_in || null; render(); }
-    // 404: not a chat this agent may see the trade-in of; the section stays empty.
-    else if (r.status !== 404) setState(errorText(r, 'The trade-in could not be loaded.'), 'error');
+    // 404: not a chat this agent may see the trade-in of (another agent's): no section.
+    else if (r.status === 404) { T.denied = true; render(); }
+    else setState(errorText(r, 'The trade-in could not be loaded.'), 'error');
   } catch (_) {
     if (seq === T.seq) setState('The trade-in could not be loaded: cannot reach the server.', 'error');
   }
@@ -61,7 +64,7 @@ function render() {
   line.textContent = text ? '🔁 ' + text : '';
   line.hidden = !text;
   $('trade-edit').textContent = T.saved ? 'Edit' : 'Add';
-  $('t-trade').hidden = !T.conv;
+  $('t-trade').hidden = !T.conv || T.denied;
   $('trade-save').textContent = T.saving ? 'Saving…' : 'Save trade-in';
   $('trade-save').setAttribute('aria-disabled', String(T.saving));
 }
