@@ -247,6 +247,7 @@ pub fn service(name: &str) -> Option<Permissions> {
             .publish([
                 v1::conversation_command(any, ConversationCommand::Route),
                 v1::message_post(any),
+                v1::lead_command(any, LeadCommand::TradeIn),
             ]),
         "lead-capture" => p
             .owns(&v1::leads_stream())

@@ -49,11 +49,27 @@ pub enum TextKey {
     MessageLeft,
     /// An agent took the chat (`{agent}`).
     AgentJoined,
+    /// The trade-in's year, make and model (asked when the shopper's interest is a trade-in).
+    AskTradeVehicle,
+    /// An answer without a model year, a make and a model.
+    BadTradeVehicle,
+    /// The trade-in's mileage.
+    AskTradeMileage,
+    /// An answer that is not a mileage.
+    BadTradeMileage,
+    /// The trade-in's condition.
+    AskTradeCondition,
+    /// An answer that is not one of the conditions.
+    BadTradeCondition,
+    /// The trade-in's VIN, which the shopper may skip.
+    AskTradeVin,
+    /// A VIN with a wrong length, character or check digit, or of another model year.
+    BadTradeVin,
 }
 
 impl TextKey {
     /// Every key.
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 24] = [
         Self::Greeting,
         Self::AskDepartment,
         Self::BadDepartment,
@@ -70,6 +86,14 @@ impl TextKey {
         Self::Unavailable,
         Self::MessageLeft,
         Self::AgentJoined,
+        Self::AskTradeVehicle,
+        Self::BadTradeVehicle,
+        Self::AskTradeMileage,
+        Self::BadTradeMileage,
+        Self::AskTradeCondition,
+        Self::BadTradeCondition,
+        Self::AskTradeVin,
+        Self::BadTradeVin,
     ];
 
     /// The built-in text in `lang`.
@@ -144,6 +168,40 @@ impl TextKey {
             (Self::MessageLeft, Es) => "¡Gracias! Recibimos su mensaje y le responderemos pronto.",
             (Self::AgentJoined, En) => "{agent} joined the chat.",
             (Self::AgentJoined, Es) => "{agent} se unió al chat.",
+            (Self::AskTradeVehicle, En) => {
+                "About your trade-in: what year, make and model is it? For example: 2018 Honda Civic."
+            }
+            (Self::AskTradeVehicle, Es) => {
+                "Sobre su vehículo a cuenta: ¿de qué año, marca y modelo es? Por ejemplo: 2018 Honda Civic."
+            }
+            (Self::BadTradeVehicle, En) => {
+                "Please give the year, make and model, like 2018 Honda Civic."
+            }
+            (Self::BadTradeVehicle, Es) => "Indique año, marca y modelo, como 2018 Honda Civic.",
+            (Self::AskTradeMileage, En) => "About how many miles (or km) does it have?",
+            (Self::AskTradeMileage, Es) => "¿Cuántos kilómetros (o millas) tiene, más o menos?",
+            (Self::BadTradeMileage, En) => "Please give the mileage as a number, like 42000 miles.",
+            (Self::BadTradeMileage, Es) => "Indique el kilometraje con un número, como 42000 km.",
+            (Self::AskTradeCondition, En) => {
+                "What condition is it in: excellent, good, fair or poor?"
+            }
+            (Self::AskTradeCondition, Es) => {
+                "¿En qué estado está: excelente, bueno, regular o malo?"
+            }
+            (Self::BadTradeCondition, En) => "Please choose excellent, good, fair or poor.",
+            (Self::BadTradeCondition, Es) => "Elija excelente, bueno, regular o malo.",
+            (Self::AskTradeVin, En) => {
+                "If you have the VIN (17 characters) handy, type it; otherwise write skip."
+            }
+            (Self::AskTradeVin, Es) => {
+                "Si tiene a mano el VIN o número de serie (17 caracteres), escríbalo; si no, escriba omitir."
+            }
+            (Self::BadTradeVin, En) => {
+                "That VIN doesn't check out ({reason}). Please check it, or write skip."
+            }
+            (Self::BadTradeVin, Es) => {
+                "Ese VIN no es válido ({reason}). Revíselo, o escriba omitir."
+            }
         }
     }
 }

@@ -151,6 +151,9 @@ pub struct Lead {
     /// agent's card), when any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment: Option<crate::payment::PaymentEstimate>,
+    /// The vehicle the shopper would trade in, when the chat has one (see [`crate::trade_in`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trade_in: Option<crate::trade_in::TradeIn>,
     /// How agents judged it.
     pub classification: Classification,
     /// Every chat and message merged into it (a new lead for the same contact and rooftop
@@ -252,15 +255,18 @@ pub enum LeadCommand {
     Get,
     /// [`LeadsOf`], replied with the leads of a chat.
     OfConversation,
+    /// [`crate::trade_in::SetTradeIn`], replied with the stored trade-in.
+    TradeIn,
 }
 
 impl LeadCommand {
     /// Every command.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::Create,
         Self::Classify,
         Self::Get,
         Self::OfConversation,
+        Self::TradeIn,
     ];
 
     /// The subject token.
@@ -270,6 +276,7 @@ impl LeadCommand {
             Self::Classify => "classify",
             Self::Get => "get",
             Self::OfConversation => "of_conversation",
+            Self::TradeIn => "trade_in",
         }
     }
 }
@@ -335,7 +342,7 @@ pub struct LeadChange {
     pub at: DateTime<Utc>,
     /// The agent, or none for the system.
     pub agent: Option<Named>,
-    /// What changed: `created`, `merged`, `classified`.
+    /// What changed: `created`, `merged`, `classified`, `trade_in`.
     pub what: String,
     /// The classification before (for `classified`).
     pub before: Option<Classification>,

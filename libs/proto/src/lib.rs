@@ -16,6 +16,8 @@
 //! - [`contact`]: the shopper's language and contact details, with the consent they saw.
 //! - [`forms`]: the form builder: pre-chat and offline forms, answers, attachments.
 //! - [`lead`]: leads, their classification, the CloudEvents integrators receive.
+//! - [`trade_in`]: a chat's trade-in vehicle (year, make, model, mileage, condition, VIN), checked.
+//! - [`vin`]: VINs decoded offline: check digit, model year, make of well-known manufacturers.
 //! - [`delivery`]: crm-export's destinations, delivery log and dead letters.
 //! - [`integration`]: integrator credentials: a dealer group's lead events on NATS.
 //! - [`notification`]: desktop notices to consoles, agents' choices, websites' e-mail settings.
@@ -52,7 +54,9 @@ pub mod privacy;
 pub mod retention;
 pub mod routing;
 pub mod text;
+pub mod trade_in;
 pub mod typing;
 pub mod v1;
+pub mod vin;
 
 pub use envelope::{CommandError, Envelope, ErrorCode, Reply};

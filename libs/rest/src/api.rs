@@ -25,7 +25,7 @@ use crate::extract::{self, ApiJson, ApiQuery, Id};
 use crate::{
     access_api, admin_api, attachments, audit_api, bot_api, canned_api, crm_api, handover,
     leads_api, mfa_api, notify_api, payment_api, privacy_api, profile_api, reports, routing_api,
-    search_api, sso_api, trends_api,
+    search_api, sso_api, trade_in_api, trends_api,
 };
 use crate::{audit, export};
 
@@ -136,6 +136,10 @@ pub fn router() -> (axum::Router<Arc<Rest>>, utoipa::openapi::OpenApi) {
         .routes(routes!(leads_api::classify))
         .routes(routes!(leads_api::list))
         .routes(routes!(leads_api::export_csv))
+        .routes(routes!(
+            trade_in_api::get_trade_in,
+            trade_in_api::put_trade_in
+        ))
         .routes(routes!(notify_api::get_prefs, notify_api::put_prefs))
         .routes(routes!(notify_api::get_website, notify_api::put_website))
         .routes(routes!(crm_api::list_destinations))
@@ -661,6 +665,7 @@ mod tests {
             ("/api/v1/payment-settings/{id}", &["put", "delete"]),
             ("/api/v1/conversations/{id}/payment-estimate", &["post"]),
             ("/api/v1/widget/{key}/payment-estimate", &["post"]),
+            ("/api/v1/conversations/{id}/trade-in", &["get", "put"]),
         ] {
             for m in methods {
                 assert!(
@@ -694,6 +699,10 @@ mod tests {
             "PaymentSettings",
             "EstimateAnswer",
             "PaymentEstimate",
+            "TradeIn",
+            "TradeInAnswer",
+            "Condition",
+            "MileageUnit",
         ] {
             assert!(
                 doc["components"]["schemas"].get(schema).is_some(),

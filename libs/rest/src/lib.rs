@@ -56,6 +56,8 @@
 //!   (`search::Visibility`), the full-text statements over the indexes of migration 034 (each
 //!   on its owner's table: messages, conversations, contacts, leads) and the snippets' marks;
 //!   `search_api`: its REST handler (`GET /api/v1/search`).
+//! - `trade_in_api`: a chat's trade-in (issue 20, item 3), read and saved by its agent or
+//!   managers of its rooftop; lead-capture owns and checks it.
 //! - `bot_api`, `routing_api`, `notify_api`, `leads_api`, `crm_api`: settings and records
 //!   other services own, forwarded to them over the bus.
 
@@ -91,6 +93,7 @@ pub mod search;
 mod search_api;
 mod sso;
 mod sso_api;
+mod trade_in_api;
 mod trends_api;
 mod validate;
 pub mod visitor;

@@ -14,6 +14,7 @@ use showroom_proto::forms::{Answer, Form, FormKind};
 use showroom_proto::internal::{InternalChat, InternalMember};
 use showroom_proto::lead::{Classification, Lead, LeadContact, LeadFile, LeadOrigin, LeadSource};
 use showroom_proto::message::{Author, AuthorKind, Message, MessageFile};
+use showroom_proto::trade_in::TradeIn;
 use sqlx::{PgExecutor, Postgres, QueryBuilder};
 use uuid::Uuid;
 
@@ -441,6 +442,7 @@ struct LeadRow {
     sources: sqlx::types::Json<Vec<LeadSource>>,
     files: sqlx::types::Json<Vec<MessageFile>>,
     payment: Option<sqlx::types::Json<showroom_proto::payment::PaymentEstimate>>,
+    trade_in: Option<sqlx::types::Json<TradeIn>>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     version: i32,
@@ -457,6 +459,7 @@ const LEAD_SELECT: &str = "SELECT l.id, l.group_id, l.rooftop_id, r.name AS roof
         WHERE m.conversation_id = l.conversation_id AND m.file_id IS NOT NULL), '[]') AS files, \
     (SELECT e.estimate FROM payment_estimates e WHERE e.conversation_id = l.conversation_id \
         AND e.shown_at IS NOT NULL ORDER BY e.shown_at DESC LIMIT 1) AS payment, \
+    (SELECT t.trade_in FROM trade_ins t WHERE t.conversation_id = l.conversation_id) AS trade_in, \
     l.created_at, l.updated_at, l.version \
     FROM leads l JOIN contacts ct ON ct.id = l.contact_id JOIN rooftops r ON r.id = l.rooftop_id \
     LEFT JOIN departments d ON d.id = l.department_id ";
@@ -502,6 +505,7 @@ fn lead_of(r: LeadRow, console_url: &str) -> Lead {
             })
             .collect(),
         payment: r.payment.map(|p| p.0),
+        trade_in: r.trade_in.map(|t| t.0),
         classification: r.classification.0,
         sources: r.sources.0,
         created_at: r.created_at,
@@ -534,6 +538,22 @@ pub async fn lead<'e>(
         .fetch_optional(db)
         .await?
         .map(|r| lead_of(r, console_url)))
+}
+
+/// The trade-in of a chat of `group` (owned by lead-capture), if one was given.
+pub async fn trade_in_of<'e>(
+    db: impl PgExecutor<'e>,
+    group: Uuid,
+    conversation: Uuid,
+) -> Result<Option<TradeIn>, sqlx::Error> {
+    let row: Option<(sqlx::types::Json<TradeIn>,)> = sqlx::query_as(
+        "SELECT trade_in FROM trade_ins WHERE group_id = $1 AND conversation_id = $2",
+    )
+    .bind(group)
+    .bind(conversation)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|(t,)| t.0))
 }
 
 /// Which leads to list.

@@ -155,6 +155,7 @@ impl Tenant {
                 url: "https://showroom.example/api/v1/attachments/1".into(),
             }],
             payment: None,
+            trade_in: None,
             classification: Classification::default(),
             sources: Vec::new(),
             created_at: now,

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
 use showroom_bus::Bus;
 use showroom_proto::bot::{BotSettings, TextKey, fill};
@@ -21,11 +21,13 @@ use showroom_proto::conversation::{
     Conversation, ConversationCommand, ConversationState, RouteConversation,
 };
 use showroom_proto::message::{Author, AuthorKind, Message, PostMessage};
-use showroom_proto::{CommandError, Envelope, v1};
+use showroom_proto::trade_in::TradeIn;
+use showroom_proto::{CommandError, Envelope, ErrorCode, v1};
 use showroom_store::read;
 use showroom_store::sqlx::{self, PgPool};
 use uuid::Uuid;
 
+use crate::trade_in;
 use crate::validate::{self, Invalid};
 
 /// How long a request to the router or the gateway may keep retrying.
@@ -52,6 +54,11 @@ enum Step {
     FirstName,
     LastName,
     Contact,
+    /// The trade-in's questions (only when the shopper's interest is a trade-in).
+    TradeVehicle,
+    TradeMileage,
+    TradeCondition,
+    TradeVin,
     Done,
 }
 
@@ -62,6 +69,10 @@ impl Step {
             Self::FirstName => "first_name",
             Self::LastName => "last_name",
             Self::Contact => "contact",
+            Self::TradeVehicle => "trade_vehicle",
+            Self::TradeMileage => "trade_mileage",
+            Self::TradeCondition => "trade_condition",
+            Self::TradeVin => "trade_vin",
             Self::Done => "done",
         }
     }
@@ -72,6 +83,10 @@ impl Step {
             "first_name" => Self::FirstName,
             "last_name" => Self::LastName,
             "contact" => Self::Contact,
+            "trade_vehicle" => Self::TradeVehicle,
+            "trade_mileage" => Self::TradeMileage,
+            "trade_condition" => Self::TradeCondition,
+            "trade_vin" => Self::TradeVin,
             _ => Self::Done,
         }
     }
@@ -92,12 +107,20 @@ struct Answers {
     phone: Option<String>,
     #[serde(default)]
     consent: Option<Consent>,
+    /// The trade-in so far (each answer checked as it comes).
+    #[serde(default)]
+    trade_in: Option<TradeIn>,
+    /// The VIN question was answered (with a VIN, or skipped).
+    #[serde(default)]
+    trade_vin_done: bool,
 }
 
 /// What the bot needs to know about a chat's website and dealership.
 struct Context {
     /// The shopper chose no department and there is more than one to choose from.
     needs_department: bool,
+    /// The shopper's interest (a pre-chat form's `interest` variable) is a trade-in.
+    trade_in: bool,
     settings: BotSettings,
     lang: Language,
     rooftop: String,
@@ -152,7 +175,12 @@ impl Gate {
         let ctx = self.context(&conv).await?;
         // What a pre-chat form already told us is not asked again.
         let prefilled = self.prefilled(id).await?;
-        let first = next_step(&prefilled, ctx.needs_department);
+        // A form that filled the contact skips the gate entirely, trade-in questions included.
+        let first = if next_question(&prefilled, ctx.needs_department, false) == Step::Done {
+            Step::Done
+        } else {
+            next_step(&prefilled, &ctx)
+        };
         let mut tx = self.pool.begin().await?;
         let created: Option<(Uuid,)> = sqlx::query_as(
             "INSERT INTO gate_sessions (conversation_id, group_id, step, answers) VALUES ($1, $2, $3, $4) \
@@ -231,6 +259,16 @@ impl Gate {
         // the sweep (the session is `done`, the chat still with the bot); routing twice is
         // harmless.
         if step == Step::Done {
+            if let Some(t) = answers.trade_in.clone() {
+                match trade_in::store(&self.bus, group, conv.id, t).await {
+                    // Each answer was checked as it came; a trade-in lead-capture still refuses
+                    // must not keep the shopper from an agent (the chat shows the answers).
+                    Err(GateError::Refused(e)) if e.code == ErrorCode::BadRequest => {
+                        tracing::warn!(conversation = %conv.id, error = %e, "trade-in refused; routing without it");
+                    }
+                    other => other?,
+                }
+            }
             self.route(group, &conv, &ctx, &answers).await?;
         }
         Ok(())
@@ -298,13 +336,22 @@ impl Gate {
             email: field("email"),
             phone: field("phone"),
             consent: serde_json::from_value(contact.0["consent"].clone()).ok(),
+            trade_in: None,
+            trade_vin_done: false,
         })
     }
 
     async fn context(&self, conv: &Conversation) -> Result<Context, GateError> {
         let settings = read::bot_settings(&self.pool, conv.website_id).await?;
-        let (rooftop, country, client_ip, source): (String, String, Option<String>, Option<String>) = sqlx::query_as(
-            "SELECT r.name, r.country, c.client_ip, c.client_ip_source FROM conversations c JOIN rooftops r ON r.id = c.rooftop_id WHERE c.id = $1",
+        let (rooftop, country, client_ip, source, interest): (
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        ) = sqlx::query_as(
+            "SELECT r.name, r.country, c.client_ip, c.client_ip_source, c.variables->>'interest' \
+             FROM conversations c JOIN rooftops r ON r.id = c.rooftop_id WHERE c.id = $1",
         )
         .bind(conv.id)
         .fetch_one(&self.pool)
@@ -317,6 +364,7 @@ impl Gate {
         .await?;
         Ok(Context {
             needs_department: conv.department_pending && departments.len() > 1,
+            trade_in: interest.as_deref().is_some_and(trade_in::is_trade_in),
             settings,
             lang: conv.language,
             rooftop,
@@ -376,7 +424,13 @@ pub async fn post(
 }
 
 /// The first question not answered yet.
-fn next_step(answers: &Answers, needs_department: bool) -> Step {
+fn next_step(answers: &Answers, ctx: &Context) -> Step {
+    next_question(answers, ctx.needs_department, ctx.trade_in)
+}
+
+/// The first question not answered yet, the department and the trade-in asked or not.
+fn next_question(answers: &Answers, needs_department: bool, trade_in: bool) -> Step {
+    let trade = answers.trade_in.clone().unwrap_or_default();
     if needs_department && answers.department_id.is_none() {
         Step::Department
     } else if answers.first_name.is_none() {
@@ -385,6 +439,16 @@ fn next_step(answers: &Answers, needs_department: bool) -> Step {
         Step::LastName
     } else if answers.email.is_none() && answers.phone.is_none() {
         Step::Contact
+    } else if !trade_in {
+        Step::Done
+    } else if trade.model.is_none() {
+        Step::TradeVehicle
+    } else if trade.mileage.is_none() {
+        Step::TradeMileage
+    } else if trade.condition.is_none() {
+        Step::TradeCondition
+    } else if !answers.trade_vin_done {
+        Step::TradeVin
     } else {
         Step::Done
     }
@@ -402,6 +466,10 @@ fn ask(step: Step, ctx: &Context, answers: &Answers) -> Vec<String> {
             ctx.text(TextKey::AskContact, &[]),
             ctx.text(TextKey::Consent, &[]),
         ],
+        Step::TradeVehicle => vec![ctx.text(TextKey::AskTradeVehicle, &[])],
+        Step::TradeMileage => vec![ctx.text(TextKey::AskTradeMileage, &[])],
+        Step::TradeCondition => vec![ctx.text(TextKey::AskTradeCondition, &[])],
+        Step::TradeVin => vec![ctx.text(TextKey::AskTradeVin, &[])],
         Step::Done => Vec::new(),
     }
 }
@@ -416,7 +484,7 @@ fn answer(
     answers: &mut Answers,
 ) -> (Step, Vec<String>) {
     let next = |answers: &Answers| {
-        let s = next_step(answers, ctx.needs_department);
+        let s = next_step(answers, ctx);
         (s, ask(s, ctx, answers))
     };
     match step {
@@ -444,7 +512,7 @@ fn answer(
         Step::Contact if validate::looks_like_email(text) => match validate::email(text) {
             Ok(e) => {
                 answers.email = Some(e);
-                (Step::Done, Vec::new())
+                next(answers)
             }
             Err(_) => (step, vec![ctx.text(TextKey::BadEmail, &[])]),
         },
@@ -459,10 +527,40 @@ fn answer(
                     ip: ctx.client_ip.clone(),
                     ip_source: ctx.client_ip_source,
                 });
-                (Step::Done, Vec::new())
+                next(answers)
             }
             Err(Invalid::BadPhone(_)) | Err(_) => (step, vec![ctx.text(TextKey::BadPhone, &[])]),
         },
+        Step::TradeVehicle | Step::TradeMileage | Step::TradeCondition | Step::TradeVin => {
+            let trade = answers.trade_in.get_or_insert_with(TradeIn::default);
+            let this_year = at.year();
+            let took = match step {
+                Step::TradeVehicle => trade_in::vehicle(text, this_year, trade),
+                Step::TradeMileage => trade_in::mileage(text, &ctx.country, trade),
+                Step::TradeCondition => trade_in::condition(text, trade),
+                _ => match trade_in::vin(text, trade, ctx.lang) {
+                    Ok(()) => {
+                        answers.trade_vin_done = true;
+                        Ok(())
+                    }
+                    Err(reason) => {
+                        let bad = ctx.text(TextKey::BadTradeVin, &[("reason", &reason)]);
+                        return (step, vec![bad]);
+                    }
+                },
+            };
+            match took {
+                Ok(()) => next(answers),
+                Err(trade_in::NotUnderstood) => {
+                    let key = match step {
+                        Step::TradeVehicle => TextKey::BadTradeVehicle,
+                        Step::TradeMileage => TextKey::BadTradeMileage,
+                        _ => TextKey::BadTradeCondition,
+                    };
+                    (step, vec![ctx.text(key, &[])])
+                }
+            }
+        }
         Step::Done => (Step::Done, Vec::new()),
     }
 }

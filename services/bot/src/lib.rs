@@ -8,6 +8,8 @@
 //!   `put_form`), follows conversations and
 //!   messages, and runs until the shutdown token is cancelled.
 //! - [`gate`]: the Lead Gate (department, names, e-mail or phone), one chat at a time.
+//! - [`trade_in`]: the Lead Gate's trade-in questions (when the shopper's interest is a
+//!   trade-in), each answer read in English or Spanish; stored by lead-capture.
 //! - [`leave`]: messages left (the widget's form, dealers' REST posts) and their event.
 //! - [`forms`]: the form builder: each website's pre-chat and offline forms, answers checked.
 //! - [`settings`]: each website's bot settings and texts.
@@ -20,6 +22,7 @@ pub mod gate;
 pub mod leave;
 pub mod retention;
 pub mod settings;
+pub mod trade_in;
 pub mod validate;
 
 use std::sync::Arc;

@@ -8,6 +8,8 @@
 //!   when the lead has no name, an empty `email` when it has neither (a lead always has one of
 //!   the two in practice: the Lead Gate and the forms require it).
 //! - the vendor's `contact`: the dealership's name and the destination's vendor address.
+//! - a trade-in (issue 20) is a second `vehicle interest="trade-in" status="used"` with its
+//!   year, make, model, VIN, `odometer units="mi|km"`, and the condition in its `comments`.
 //!
 //! Every text goes through [`text`]: characters XML 1.0 cannot carry are dropped, markup
 //! characters escaped by quick-xml, so a name like `<b>O'Hara & Sons</b>` arrives as text.
@@ -20,6 +22,7 @@ use serde_json::Value;
 use showroom_proto::contact::Language;
 use showroom_proto::delivery::AdfEmail;
 use showroom_proto::lead::{Lead, LeadOrigin};
+use showroom_proto::trade_in::TradeIn;
 
 /// What the ADF `provider` says.
 const PROVIDER: &str = "Showroom";
@@ -155,6 +158,9 @@ impl AdfLead<'_> {
             d.leaf("comments", &[], &format!("Vehicle page: {url}"));
         }
         d.close("vehicle");
+        if let Some(t) = &lead.trade_in {
+            trade_in_vehicle(&mut d, t);
+        }
 
         d.open("customer", &[]);
         d.open("contact", &[]);
@@ -254,11 +260,16 @@ impl AdfLead<'_> {
     }
 }
 
+/// An amount of cents in whole units with two decimals (`533.36`).
+fn money(cents: i64) -> String {
+    format!("{}.{:02}", cents / 100, cents % 100)
+}
+
 /// The vehicle's `<finance>`: the last payment estimate the shopper saw (DTD: `method`,
 /// `amount+`, `balance?`), amounts in whole units with cents (`533.36`): the monthly payment
 /// and the down payment, exactly as estimated; a lease's residual as its `balance`.
 fn finance(d: &mut Doc, p: &showroom_proto::payment::PaymentEstimate) {
-    let units = |c: i64| format!("{}.{:02}", c / 100, c % 100);
+    let units = money;
     let cur = p.currency.as_str();
     d.open("finance", &[]);
     d.leaf("method", &[], p.kind.as_str());
@@ -284,6 +295,40 @@ fn finance(d: &mut Doc, p: &showroom_proto::payment::PaymentEstimate) {
         );
     }
     d.close("finance");
+}
+
+/// The shopper's trade-in as a second vehicle (`interest="trade-in" status="used"`), its
+/// children in the DTD's order: year, make, model, vin, odometer (with its units), then the
+/// condition, payoff and comments in `comments`.
+fn trade_in_vehicle(d: &mut Doc, t: &TradeIn) {
+    d.open("vehicle", &[("interest", "trade-in"), ("status", "used")]);
+    d.leaf(
+        "year",
+        &[],
+        &t.year.map(|y| y.to_string()).unwrap_or_default(),
+    );
+    d.leaf("make", &[], t.make.as_deref().unwrap_or(""));
+    d.leaf("model", &[], t.model.as_deref().unwrap_or(""));
+    d.leaf_opt("vin", &[], t.vin.as_deref());
+    if let Some(m) = t.mileage {
+        d.leaf(
+            "odometer",
+            &[("units", t.mileage_unit.as_str())],
+            &m.to_string(),
+        );
+    }
+    let mut notes = Vec::new();
+    if let Some(c) = t.condition {
+        notes.push(format!("Condition: {}.", c.as_str()));
+    }
+    if let Some(p) = t.payoff_cents {
+        notes.push(format!("Payoff: {}.", money(p)));
+    }
+    if let Some(c) = t.comments.as_deref() {
+        notes.push(c.to_string());
+    }
+    d.leaf_opt("comments", &[], Some(&notes.join(" ")));
+    d.close("vehicle");
 }
 
 /// A form answer as one line of text: strings, lists, an agreement, file names.

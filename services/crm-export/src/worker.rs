@@ -889,6 +889,7 @@ fn test_lead(group: Uuid, rooftop: Named, department: Option<DepartmentRef>) -> 
         form: Vec::new(),
         files: Vec::new(),
         payment: None,
+        trade_in: None,
         classification: Classification::default(),
         sources: Vec::new(),
         created_at: now,

@@ -66,8 +66,8 @@ pub struct NewLead {
 /// Makes and changes leads.
 #[derive(Clone)]
 pub struct Leads {
-    bus: Bus,
-    pool: PgPool,
+    pub(crate) bus: Bus,
+    pub(crate) pool: PgPool,
     console_url: String,
 }
 
@@ -264,7 +264,7 @@ impl Leads {
     }
 
     /// Writes the lead's event to the outbox in the change's transaction.
-    async fn stage(
+    pub(crate) async fn stage(
         &self,
         tx: &mut PgConnection,
         group: Uuid,

@@ -5,15 +5,17 @@
 //! # Layout
 //! - [`Config`]: the service's typed configuration (`SHOWROOM_*` variables).
 //! - [`start`]: connects, creates the LEADS stream, registers as `lead-capture` with the NATS
-//!   service API (`create`, `classify`, `get`, `of_conversation`), follows conversations and
+//!   service API (`create`, `classify`, `get`, `of_conversation`, `trade_in`), follows conversations and
 //!   messages left, and runs until the shutdown token is cancelled.
 //! - [`leads`]: making, merging (the dedupe window) and classifying leads; contacts; the
 //!   outbox and its relay.
+//! - [`trade_in`]: a chat's trade-in (table `trade_ins`), carried by its leads.
 //! - [`retention`]: its part of retention and shoppers' rights: the sweep of its tables past
 //!   their group's period, erasing and exporting one shopper's rows.
 
 pub mod leads;
 pub mod retention;
+pub mod trade_in;
 
 use std::sync::Arc;
 
@@ -101,6 +103,12 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         LeadCommand::OfConversation,
         LeadsOf,
         of_conversation
+    );
+    serve!(
+        "trade_in",
+        LeadCommand::TradeIn,
+        showroom_proto::trade_in::SetTradeIn,
+        set_trade_in
     );
 
     follow(&base, leads);

@@ -1,8 +1,8 @@
 //! lead-capture's part of retention and shoppers' rights (`docs/architecture.md`, "Retention
 //! and shoppers' rights"): leads past the leads period since their last change (their sources
 //! and history go with them), then contacts with no lead left past the contacts period since a
-//! lead was last made or merged into them; and a shopper's contacts, leads and the unpublished
-//! lead events about them.
+//! lead was last made or merged into them, and chats' trade-ins with their transcripts; and a
+//! shopper's contacts, leads, trade-ins and the unpublished lead events about them.
 
 use showroom_proto::retention::PrivacyOwner;
 use showroom_runtime::retention::{Owner, Sweep};
@@ -10,6 +10,15 @@ use showroom_store::privacy::Step;
 
 /// The sweeps of this service's tables, in order.
 pub const SWEEPS: &[Sweep] = &[
+    // A chat's trade-in goes with its transcript (issue 20), before the router deletes the chat.
+    Sweep {
+        table: "trade_ins",
+        delete: "DELETE FROM trade_ins WHERE conversation_id IN ( \
+                 SELECT t.conversation_id FROM trade_ins t \
+                 JOIN conversations c ON c.id = t.conversation_id \
+                 WHERE conversation_expired(c, $1) \
+                 LIMIT $2 FOR UPDATE OF t SKIP LOCKED)",
+    },
     Sweep {
         table: "leads",
         delete: "DELETE FROM leads WHERE id IN ( \
@@ -32,6 +41,10 @@ pub static OWNER: Owner = Owner {
     owner: PrivacyOwner::LeadCapture,
     sweeps: SWEEPS,
     erase: &[
+        Step {
+            table: "trade_ins",
+            sql: "DELETE FROM trade_ins WHERE group_id = $1 AND conversation_id = ANY(ARRAY(SELECT jsonb_array_elements_text($2::jsonb->'conversation_ids')::uuid))",
+        },
         Step {
             table: "lead_outbox",
             sql: "DELETE FROM lead_outbox o WHERE $1::uuid IS NOT NULL \
@@ -64,6 +77,10 @@ pub static OWNER: Owner = Owner {
         Step {
             table: "lead_changes",
             sql: "SELECT to_jsonb(t) FROM lead_changes t WHERE t.group_id = $1 AND t.lead_id = ANY(ARRAY(SELECT jsonb_array_elements_text($2::jsonb->'lead_ids')::uuid)) ORDER BY t.id",
+        },
+        Step {
+            table: "trade_ins",
+            sql: "SELECT to_jsonb(t) FROM trade_ins t WHERE t.group_id = $1 AND t.conversation_id = ANY(ARRAY(SELECT jsonb_array_elements_text($2::jsonb->'conversation_ids')::uuid)) ORDER BY t.created_at",
         },
     ],
 };

@@ -17,6 +17,7 @@ pub const SWEEPS: &[Sweep] = &[Sweep {
                  AND NOT EXISTS (SELECT 1 FROM transcripts t WHERE t.conversation_id = c.id) \
                  AND NOT EXISTS (SELECT 1 FROM gate_sessions g WHERE g.conversation_id = c.id) \
                  AND NOT EXISTS (SELECT 1 FROM transcript_mails x WHERE x.conversation_id = c.id) \
+                 AND NOT EXISTS (SELECT 1 FROM trade_ins ti WHERE ti.conversation_id = c.id) \
                  LIMIT $2 FOR UPDATE OF c SKIP LOCKED)",
 }];
 

@@ -349,6 +349,18 @@ async fn a_lead_becomes_one_valid_adf_email_with_hostile_text_escaped() -> anyho
     lead.message = Some("Price? ]]> <script>alert(1)</script> & \u{1b}[31m \"quoted\"".into());
     // The last payment estimate the shopper saw: the vehicle's <finance> (issue 20, item 2).
     lead.payment = Some(crate::payment::lease_estimate());
+    // A trade-in whose comments are hostile too: a second vehicle, in the DTD's order.
+    lead.trade_in = Some(showroom_proto::trade_in::TradeIn {
+        year: Some(2011),
+        make: Some("BMW".into()),
+        model: Some("528i".into()),
+        mileage: Some(98_000),
+        mileage_unit: showroom_proto::trade_in::MileageUnit::Km,
+        condition: Some(showroom_proto::trade_in::Condition::Poor),
+        vin: Some("WBAFR7C57BC608385".into()),
+        payoff_cents: Some(1_234_505),
+        comments: Some(hostile.into()),
+    });
     crm.publish_lead(Uuid::now_v7(), &lead).await?;
 
     let mails = stack
@@ -424,6 +436,22 @@ async fn a_lead_becomes_one_valid_adf_email_with_hostile_text_escaped() -> anyho
             "17400.00",
         ),
         ("string(//provider/name)", "Showroom"),
+        (
+            "string(//vehicle[@interest='trade-in'][@status='used']/model)",
+            "528i",
+        ),
+        (
+            "string(//vehicle[@interest='trade-in']/vin)",
+            "WBAFR7C57BC608385",
+        ),
+        (
+            "string(//vehicle[@interest='trade-in']/odometer/@units)",
+            "km",
+        ),
+        (
+            "string(//vehicle[@interest='trade-in']/comments)",
+            "Condition: poor. Payoff: 12345.05. <b>O'Hara & Sons</b>",
+        ),
     ] {
         assert_eq!(xmllint(&xml, &["--xpath", path]).await?, want, "{path}");
     }

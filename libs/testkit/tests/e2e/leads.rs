@@ -35,7 +35,7 @@ async fn quiet(sub: &mut async_nats::Subscriber, wait: Duration) -> anyhow::Resu
     Ok(())
 }
 
-async fn bot_says(w: &mut Socket) -> anyhow::Result<String> {
+pub(crate) async fn bot_says(w: &mut Socket) -> anyhow::Result<String> {
     let m = w
         .recv_matching("message", |f| f["message"]["author"]["kind"] == "bot")
         .await?;

@@ -43,6 +43,7 @@ mod sso;
 mod streams;
 mod tls;
 mod tracing;
+mod trade_in;
 mod trends;
 mod vehicle;
 mod whisper;

@@ -163,6 +163,21 @@ async fn visit(stack: &Stack, t: &Tenant, p: &Person) -> anyhow::Result<()> {
     anyhow::ensure!(started["type"] == "started", "{started}");
     w.recv_matching("conversation", |f| f["conversation"]["state"] == "missed")
         .await?;
+    // A trade-in for the chat, as the Lead Gate hands it to lead-capture; its comments name
+    // the shopper, so the erasure's "no trace" covers it.
+    let nats = stack.nats_client().await?;
+    let env = json!({"id": Uuid::now_v7(), "tenant": t.group, "time": Utc::now(), "data": {
+        "conversation_id": started["conversation"]["id"], "agent_id": null,
+        "trade_in": {"year": 2003, "make": "Honda", "model": "Accord", "mileage": 142000,
+            "condition": "fair", "comments": format!("{} keeps the spare key", p.last)}}});
+    let reply = nats
+        .request(
+            showroom_proto::v1::lead_command(t.group, showroom_proto::lead::LeadCommand::TradeIn),
+            serde_json::to_vec(&env)?.into(),
+        )
+        .await?;
+    let reply: Value = serde_json::from_slice(&reply.payload)?;
+    anyhow::ensure!(reply["ok"]["model"] == "Accord", "trade-in: {reply}");
 
     let mut w2 = showroom_testkit::Socket::widget(&stack.ws_url(""), &t.key, &t.origin).await?;
     w2.ask(json!({"type": "hello", "v": 1})).await?;
@@ -259,6 +274,7 @@ async fn rows_of(pool: &PgPool, group: Uuid) -> anyhow::Result<BTreeMap<String, 
         "leads",
         "crm_deliveries",
         "crm_lead_events",
+        "trade_ins",
     ] {
         let (n,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT count(*) FROM {table} WHERE group_id = $1"
@@ -374,6 +390,7 @@ async fn the_sweep_removes_what_is_past_the_period_and_keeps_the_rest() -> anyho
         "contacts",
         "leads",
         "crm_deliveries",
+        "trade_ins",
     ] {
         assert!(before_a[kind] > 0, "{kind} of A: {before_a:?}");
         assert!(before_b[kind] > 0, "{kind} of B: {before_b:?}");
@@ -443,6 +460,7 @@ async fn an_erased_shopper_leaves_no_trace_and_an_export_holds_only_theirs() -> 
         "contacts",
         "leads",
         "crm_deliveries",
+        "trade_ins",
     ] {
         let rows = export["tables"][table].as_array().map_or(0, Vec::len);
         assert!(rows > 0, "{table} in {export:#}");
@@ -534,6 +552,7 @@ async fn an_erased_shopper_leaves_no_trace_and_an_export_holds_only_theirs() -> 
         "contacts",
         "leads",
         "crm_deliveries",
+        "trade_ins",
     ] {
         assert!(
             erased["counts"][table].as_u64().unwrap_or(0) > 0,

@@ -1,13 +1,14 @@
 // @ts-check
 /* The Details column beside a customer chat: the vehicle the shopper was looking at, the
  * contact the Lead Gate collected, call and text links once the chat closed, and the answers
- * of the website's pre-chat form. Shopper and dealer data: text only; links are built from the
+ * of the website's pre-chat form, and the trade-in (trade-in.js). Shopper and dealer data: text only; links are built from the
  * values (http(s) pages, mailto:, tel:, sms:, attachment ids), never from markup. */
 
 import { $, h } from './dom.js';
 import { fileSize } from './fmt.js';
 import { isOpen } from './state.js';
 import { renderPayment } from './payment.js';
+import { showTradeIn } from './trade-in.js';
 
 /** @typedef {import('./frames.js').Conversation} Conversation */
 /** @typedef {import('./frames.js').FormAnswer} FormAnswer */
@@ -19,6 +20,7 @@ export function renderDetails(c) {
   renderFollowup(c);
   renderPayment(c);
   renderForm(c);
+  showTradeIn(c.id);
 }
 
 /**

@@ -7,7 +7,7 @@
 import { h, fieldError } from './dom.js';
 import { when, fullDate, money, dollars, fieldText } from './fmt.js';
 import { api, errorText, errorFields, sessionEnded } from './api.js';
-import { originLabel, originClass, leadName, leadReach, qualifiedBadge, classificationText } from './lead-labels.js';
+import { originLabel, originClass, leadName, leadReach, qualifiedBadge, classificationText, tradeInText } from './lead-labels.js';
 import { estimateLine } from './payment.js';
 
 /** @typedef {import('./lead-labels.js').Lead} Lead */
@@ -37,6 +37,7 @@ export function leadCard(lead, saved) {
   const reach = h('div', 'lead-reach');
   const left = h('p', 'lead-message'); // the message the shopper left, if any
   const pay = h('p', 'lead-payment'); // the last payment estimate the shopper saw, if any
+  const trade = h('p', 'lead-trade'); // the trade-in, if the chat has one
   const summary = h('div', 'lead-summary');
   const actions = h('div', 'lead-actions');
   const edit = h('button', 'small', 'Classify');
@@ -54,7 +55,7 @@ export function leadCard(lead, saved) {
   const histEl = h('div', 'lead-history');
   histEl.id = pid + '-hist';
   histEl.hidden = true;
-  li.append(head, reach, left, pay, summary, actions, f.form, state, histEl);
+  li.append(head, reach, left, pay, trade, summary, actions, f.form, state, histEl);
 
   /** @param {string} text @param {string} cls */
   const setState = (text, cls) => { state.textContent = text || ''; state.className = 'lead-state' + (cls ? ' ' + cls : ''); };
@@ -74,6 +75,8 @@ export function leadCard(lead, saved) {
     left.hidden = !l.message;
     pay.textContent = l.payment ? 'Estimate seen: ' + estimateLine(l.payment) : '';
     pay.hidden = !l.payment;
+    trade.textContent = l.trade_in ? 'Trade-in: ' + tradeInText(l.trade_in) : '';
+    trade.hidden = !l.trade_in;
     const c = l.classification || {};
     const parts = [qualifiedBadge(c.qualified)];
     (Array.isArray(c.tags) ? c.tags : []).forEach((t) => parts.push(h('span', 'tag', t)));

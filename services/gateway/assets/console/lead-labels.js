@@ -21,6 +21,20 @@ import { money } from './fmt.js';
  * @property {number} [version]
  * @property {unknown[]} [sources]
  * @property {import('./frames.js').PaymentEstimate | null} [payment]  the last payment estimate the shopper saw
+ * @property {TradeIn | null} [trade_in]
+ */
+/**
+ * A trade-in (docs/protocol.md, "Trade-in").
+ * @typedef {object} TradeIn
+ * @property {number | null} [year]
+ * @property {string | null} [make]
+ * @property {string | null} [model]
+ * @property {number | null} [mileage]
+ * @property {'mi' | 'km'} [mileage_unit]
+ * @property {'excellent' | 'good' | 'fair' | 'poor' | null} [condition]
+ * @property {string} [vin]
+ * @property {number} [payoff_cents]
+ * @property {string} [comments]
  */
 /**
  * @typedef {object} Classification
@@ -39,6 +53,13 @@ export const originClass = (o) => 'origin o-' + (ORIGIN_LABELS[o || ''] ? o : 'o
 export const leadName = (l) => (l.contact && [l.contact.first_name, l.contact.last_name].filter(Boolean).join(' ')) || 'Unnamed contact';
 /** "ann@example.com · +13125552368". @param {Lead} l */
 export const leadReach = (l) => (l.contact ? [l.contact.email, l.contact.phone].filter(Boolean).join(' · ') : '');
+/** "2003 Honda Accord · 142,000 mi · fair · VIN 1HGCM82633A004352 · payoff $2,500.00". @param {TradeIn} t */
+export function tradeInText(t) {
+  return [[t.year, t.make, t.model].filter(Boolean).join(' '),
+    typeof t.mileage === 'number' ? t.mileage.toLocaleString('en-US') + ' ' + (t.mileage_unit || 'mi') : '',
+    t.condition || '', t.vin ? 'VIN ' + t.vin : '', typeof t.payoff_cents === 'number' ? 'payoff ' + money(t.payoff_cents) : '']
+    .filter(Boolean).join(' · ');
+}
 /** @param {boolean | null | undefined} q */
 const qualifiedText = (q) => (q === true ? 'Qualified' : q === false ? 'Not qualified' : 'Not classified');
 /** @param {boolean | null | undefined} q */

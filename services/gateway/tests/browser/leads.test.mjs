@@ -1,7 +1,8 @@
 // Desktop notifications and leads in a real Chromium: Ann enables notifications in /console and
 // is notified of a shopper's chat from /demo (through the Lead Gate) and of their message while
-// she looks at another view; she ends the chat, makes a lead from it in Recent, classifies it,
-// and finds it again after a reload and in the Leads view. Then, with nobody available, another
+// she looks at another view; she ends the chat, notes the shopper's trade-in (a VIN with a
+// wrong check digit refused at its field), makes a lead from it in Recent that carries the
+// trade-in, classifies it, and finds it again after a reload and in the Leads view. Then, with nobody available, another
 // shopper's chat goes offline after the gate, and its lead turns up in the Leads view.
 // Run by libs/testkit/tests/browser.rs against a real stack seeded with the demo group
 // (libs/rest/src/demo.rs), which sets SHOWROOM_BASE_URL and SHOWROOM_NODE_MODULES (where
@@ -187,6 +188,25 @@ test('an agent is notified, makes and classifies a lead, and sees the group’s 
     assert.equal(await followup.getByRole('link', { name: /^Call/ }).getAttribute('href'), `tel:${phone}`);
     assert.equal(await followup.getByRole('link', { name: /^Text/ }).getAttribute('href'), `sms:${phone}`);
 
+    // She notes the shopper's trade-in: a VIN with a wrong check digit is refused at its field,
+    // the right one fills year and make; the lead made next carries it.
+    const trade = agent.locator('#t-trade');
+    await trade.locator('#trade-edit', { hasText: 'Add' }).waitFor({ timeout: LONG });
+    await agent.click('#trade-edit');
+    await agent.fill('#trade-vin', '1HGCM82643A004352');
+    await agent.fill('#trade-model', 'Accord');
+    await agent.fill('#trade-mileage', '142000');
+    await agent.selectOption('#trade-condition', 'fair');
+    await agent.click('#trade-save');
+    await trade.locator('#trade-vin-err', { hasText: 'make it 3' }).waitFor({ timeout: LONG });
+    assert.equal(await agent.getAttribute('#trade-vin', 'aria-invalid'), 'true');
+    assert.equal(await agent.evaluate(() => document.activeElement.id), 'trade-vin');
+    await agent.fill('#trade-vin', '1HGCM82633A004352');
+    await agent.click('#trade-save');
+    await trade.locator('#trade-line', { hasText: '2003 Honda Accord · 142,000 mi · fair · VIN 1HGCM82633A004352' }).waitFor({ timeout: LONG });
+    assert.equal(await trade.locator('#trade-form').isHidden(), true);
+    assert.equal(await trade.locator('#trade-edit').innerText(), 'Edit');
+
     // "Create lead" makes a lead from what the gate collected; it is listed under Results created.
     const leads = agent.locator('#t-leads');
     await leads.locator('#t-leads-list li', { hasText: 'No leads from this chat yet.' }).waitFor({ timeout: LONG });
@@ -198,6 +218,7 @@ test('an agent is notified, makes and classifies a lead, and sees the group’s 
     assert.equal(await card.locator('.origin').innerText(), 'Created by agent');
     assert.match(await card.locator('.lead-when').innerText(), /^Today \d/);
     assert.equal(await card.locator('.lead-reach').innerText(), phone);
+    assert.equal(await card.locator('.lead-trade').innerText(), 'Trade-in: 2003 Honda Accord · 142,000 mi · fair · VIN 1HGCM82633A004352');
     assert.equal(await card.locator('.qbadge').innerText(), 'Not classified');
 
     // Classify it. A value that is not an amount is caught here; a tag too long is refused by

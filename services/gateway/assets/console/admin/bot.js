@@ -15,6 +15,10 @@ const TEXT_KEYS = [
   ['ask_contact', 'Ask e-mail or phone'], ['bad_email', 'Bad e-mail'], ['bad_phone', 'Bad phone'],
   ['consent', 'Consent (shown with the phone)'], ['online', 'Agent sought'], ['offline', 'Nobody answered'],
   ['after_hours', 'After hours'], ['unavailable', 'Nobody available'], ['message_left', 'Message left'], ['agent_joined', 'Agent joined'],
+  ['ask_trade_vehicle', 'Trade-in: ask year, make, model'], ['bad_trade_vehicle', 'Trade-in: bad vehicle'],
+  ['ask_trade_mileage', 'Trade-in: ask mileage'], ['bad_trade_mileage', 'Trade-in: bad mileage'],
+  ['ask_trade_condition', 'Trade-in: ask condition'], ['bad_trade_condition', 'Trade-in: bad condition'],
+  ['ask_trade_vin', 'Trade-in: ask VIN'], ['bad_trade_vin', 'Trade-in: bad VIN'],
 ];
 /** @param {import('./websites.js').Website} w */
 export async function botEditor(w) {
