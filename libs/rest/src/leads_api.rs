@@ -156,7 +156,7 @@ pub struct ExportQuery {
 }
 
 /// The CSV's columns, in order.
-const EXPORT_HEADER: [&str; 19] = [
+const EXPORT_HEADER: [&str; 24] = [
     "id",
     "created_at",
     "updated_at",
@@ -176,12 +176,18 @@ const EXPORT_HEADER: [&str; 19] = [
     "tags",
     "notes",
     "conversation_id",
+    "trade_in",
+    "trade_in_vin",
+    "payment_kind",
+    "payment_monthly",
+    "payment_term_months",
 ];
 
 /// The group's latest leads, newest first, as a CSV file for spreadsheets (managers and
 /// admins): the header row names the columns (`id, created_at, updated_at, origin, rooftop,
 /// department, first_name, last_name, email, phone, vehicle_year, vehicle_make, vehicle_model,
-/// vehicle_vin, qualified, value_cents, tags, notes, conversation_id`), every value is quoted,
+/// vehicle_vin, qualified, value_cents, tags, notes, conversation_id, trade_in, trade_in_vin,
+/// payment_kind, payment_monthly, payment_term_months`), every value is quoted,
 /// and one that starts with `=`, `+`, `-` or `@` is prefixed with `'` so that no spreadsheet
 /// runs it. Recorded in the audit trail (`leads_exported`, with the count) first; 503
 /// `audit_unavailable` when it cannot be.
@@ -240,6 +246,23 @@ pub async fn export_csv(
             c.tags.join("; "),
             c.notes.clone(),
             l.conversation_id.map(|x| x.to_string()).unwrap_or_default(),
+            l.trade_in.as_ref().map(|t| t.summary()).unwrap_or_default(),
+            l.trade_in
+                .as_ref()
+                .and_then(|t| t.vin.clone())
+                .unwrap_or_default(),
+            l.payment
+                .as_ref()
+                .map(|p| p.kind.as_str().to_string())
+                .unwrap_or_default(),
+            l.payment
+                .as_ref()
+                .map(|p| format!("{}.{:02}", p.monthly_cents / 100, p.monthly_cents % 100))
+                .unwrap_or_default(),
+            l.payment
+                .as_ref()
+                .map(|p| p.term_months.to_string())
+                .unwrap_or_default(),
         ]
     });
     Ok(export::csv_download(

@@ -423,6 +423,24 @@ async fn a_shoppers_estimate_goes_into_the_lead_and_the_adf() -> anyhow::Result<
     let payment = &leads[0]["payment"];
     assert_eq!(payment["kind"], "lease", "{leads:?}");
     assert_eq!(payment["monthly_cents"], 39_737);
+    // The leads' CSV has it in columns a spreadsheet sums.
+    let (st, bytes) = manager.download("/api/v1/leads.csv").await?;
+    assert_eq!(st.as_u16(), 200);
+    let mut csv = csv::Reader::from_reader(&bytes[3..]);
+    let header: Vec<String> = csv.headers()?.iter().map(str::to_string).collect();
+    let row = csv.records().next().context("one lead")??;
+    let cell = |n: &str| {
+        let i = header.iter().position(|h| h == n).unwrap_or(usize::MAX);
+        row.get(i).unwrap_or("<none>").to_string()
+    };
+    assert_eq!(
+        (
+            cell("payment_kind"),
+            cell("payment_monthly"),
+            cell("payment_term_months")
+        ),
+        ("lease".to_string(), "397.37".to_string(), "36".to_string())
+    );
 
     let mails = eventually(Duration::from_secs(15), "the ADF e-mail", || async {
         let all = stack.smtp.messages().await?;

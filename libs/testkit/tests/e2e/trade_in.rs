@@ -205,6 +205,26 @@ async fn the_agent_saves_a_trade_in_that_reaches_the_lead_and_a_valid_adf() -> a
     assert_eq!(reply["ok"]["model"], "Accord", "the agent's stays: {reply}");
     let (_, v) = http.get(&path).await?;
     assert_eq!(v["trade_in"]["mileage"], 143000, "{v}");
+
+    // The leads' CSV carries it, read back as a spreadsheet would.
+    let boss = login(&stack, &manager).await?;
+    let (s, bytes) = boss.download("/api/v1/leads.csv").await?;
+    assert_eq!(s.as_u16(), 200);
+    let text = String::from_utf8(bytes)?;
+    let mut csv = csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    let header: Vec<String> = csv.headers()?.iter().map(str::to_string).collect();
+    let col = |n: &str| header.iter().position(|h| h == n).unwrap_or(usize::MAX);
+    let rows: Vec<csv::StringRecord> = csv.records().collect::<Result<_, _>>()?;
+    let row = rows
+        .iter()
+        .find(|r| r.get(col("conversation_id")) == Some(conv.as_str()))
+        .with_context(|| format!("the chat's lead in {text}"))?;
+    assert_eq!(row.get(col("trade_in_vin")), Some("1HGCM82633A004352"));
+    assert!(
+        row.get(col("trade_in"))
+            .is_some_and(|t| t.contains("Honda Accord") && t.contains("143000 mi")),
+        "{row:?}"
+    );
     stack.stop().await
 }
 
