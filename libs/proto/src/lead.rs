@@ -248,15 +248,19 @@ pub enum LeadCommand {
     Get,
     /// [`LeadsOf`], replied with the leads of a chat.
     OfConversation,
+    /// An appointment of a chat changed ([`crate::appointment::AppointmentChanged`]): its
+    /// leads carry it, with a `lead.updated`; replied with the leads changed.
+    Appointment,
 }
 
 impl LeadCommand {
     /// Every command.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::Create,
         Self::Classify,
         Self::Get,
         Self::OfConversation,
+        Self::Appointment,
     ];
 
     /// The subject token.
@@ -266,6 +270,7 @@ impl LeadCommand {
             Self::Classify => "classify",
             Self::Get => "get",
             Self::OfConversation => "of_conversation",
+            Self::Appointment => "appointment",
         }
     }
 }
