@@ -138,3 +138,27 @@ pub struct AppointmentChanged {
     /// The appointment as it is now.
     pub appointment: Appointment,
 }
+
+/// An appointment as a lead carries it (`Lead::appointments`, the `lead.*` CloudEvents, the
+/// ADF): no contact details (the lead has them).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeadAppointment {
+    /// The appointment's id.
+    pub id: Uuid,
+    /// What for.
+    pub kind: AppointmentKind,
+    /// Booked or cancelled.
+    pub state: AppointmentState,
+    /// Start (UTC).
+    pub starts_at: DateTime<Utc>,
+    /// End (UTC).
+    pub ends_at: DateTime<Utc>,
+    /// The rooftop's IANA time zone.
+    pub time_zone: String,
+    /// The department's label.
+    pub department: String,
+    /// The note for the store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}

@@ -147,6 +147,9 @@ pub struct Lead {
     /// agent of the group opens with their console login.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<LeadFile>,
+    /// The appointments booked in its chat, soonest first, cancelled ones included (issue 20).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub appointments: Vec<crate::appointment::LeadAppointment>,
     /// How agents judged it.
     pub classification: Classification,
     /// Every chat and message merged into it (a new lead for the same contact and rooftop

@@ -440,6 +440,7 @@ struct LeadRow {
     classification: sqlx::types::Json<Classification>,
     sources: sqlx::types::Json<Vec<LeadSource>>,
     files: sqlx::types::Json<Vec<MessageFile>>,
+    appointments: sqlx::types::Json<Vec<showroom_proto::appointment::LeadAppointment>>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     version: i32,
@@ -454,6 +455,11 @@ const LEAD_SELECT: &str = "SELECT l.id, l.group_id, l.rooftop_id, r.name AS roof
     COALESCE((SELECT jsonb_agg(jsonb_build_object('id', m.file_id, 'name', m.file_name, 'type', m.file_type, \
         'size', m.file_size) ORDER BY m.seq) FROM messages m \
         WHERE m.conversation_id = l.conversation_id AND m.file_id IS NOT NULL), '[]') AS files, \
+    COALESCE((SELECT jsonb_agg(jsonb_build_object('id', a.id, 'kind', a.kind, 'state', a.state, \
+        'starts_at', a.starts_at, 'ends_at', a.ends_at, 'time_zone', ar.time_zone, \
+        'department', ad.label, 'note', a.note) ORDER BY a.starts_at, a.id) FROM appointments a \
+        JOIN rooftops ar ON ar.id = a.rooftop_id JOIN departments ad ON ad.id = a.department_id \
+        WHERE a.conversation_id = l.conversation_id), '[]') AS appointments, \
     l.created_at, l.updated_at, l.version \
     FROM leads l JOIN contacts ct ON ct.id = l.contact_id JOIN rooftops r ON r.id = l.rooftop_id \
     LEFT JOIN departments d ON d.id = l.department_id ";
@@ -498,6 +504,7 @@ fn lead_of(r: LeadRow, console_url: &str) -> Lead {
                 size: f.size,
             })
             .collect(),
+        appointments: r.appointments.0,
         classification: r.classification.0,
         sources: r.sources.0,
         created_at: r.created_at,

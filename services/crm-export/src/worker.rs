@@ -888,6 +888,7 @@ fn test_lead(group: Uuid, rooftop: Named, department: Option<DepartmentRef>) -> 
         transcript_url: None,
         form: Vec::new(),
         files: Vec::new(),
+        appointments: Vec::new(),
         classification: Classification::default(),
         sources: Vec::new(),
         created_at: now,
