@@ -302,7 +302,7 @@ fn sign(key: &[u8], id: &str, timestamp: &str, body: &[u8]) -> String {
 }
 
 /// Runs xmllint against the repository's copy of the ADF DTD.
-async fn xmllint(xml: &str, extra: &[&str]) -> anyhow::Result<String> {
+pub(crate) async fn xmllint(xml: &str, extra: &[&str]) -> anyhow::Result<String> {
     let mut child = tokio::process::Command::new("xmllint")
         .args(extra)
         .arg("--dtdvalid")
