@@ -38,9 +38,10 @@ CREATE TABLE appointments (
     group_id         uuid NOT NULL,
     rooftop_id       uuid NOT NULL,
     department_id    uuid NOT NULL,
-    -- The chat it was booked in; kept when the chat is swept (the appointment goes by the
-    -- leads period: it is part of the lead).
-    conversation_id  uuid REFERENCES conversations (id) ON DELETE SET NULL,
+    -- The chat it was booked in. No foreign key, as for leads: the appointment is part of the
+    -- lead and goes by the leads period, after its chat may have been swept; a shopper's
+    -- erasure finds it by this id (a lead's chat).
+    conversation_id  uuid,
     kind             text NOT NULL CHECK (kind IN ('test_drive','sales_visit','service','other')),
     starts_at        timestamptz NOT NULL,
     ends_at          timestamptz NOT NULL CHECK (ends_at > starts_at),

@@ -382,6 +382,19 @@ pub async fn free_seat(
     Ok(())
 }
 
+/// Erases a shopper's appointments (`$1` the group, `$2` their `ShopperRefs`: the ones booked
+/// in their chats), freeing the seats of booked ones; a `privacy::Step` of the gateway's erasure.
+pub const ERASE: &str = "WITH gone AS ( \
+        DELETE FROM appointments WHERE group_id = $1 AND conversation_id = ANY( \
+          ARRAY(SELECT jsonb_array_elements_text($2::jsonb->'conversation_ids')::uuid)) \
+        RETURNING department_id, starts_at, state), \
+      freed AS ( \
+        UPDATE appointment_slots s SET booked = GREATEST(s.booked - g.n, 0) \
+        FROM (SELECT department_id, starts_at, count(*)::smallint AS n FROM gone \
+              WHERE state = 'booked' GROUP BY 1, 2) g \
+        WHERE s.department_id = g.department_id AND s.starts_at = g.starts_at) \
+      SELECT 1 FROM gone";
+
 /// 409 `slot_full`.
 pub fn slot_full() -> ApiError {
     ApiError::new(

@@ -493,6 +493,18 @@ async fn slots_booking_cancel_reschedule_mail_lead_and_adf() -> anyhow::Result<(
         (StatusCode::CONFLICT, Some("appointment_cancelled")),
         "{e}"
     );
+
+    // The shopper's erasure takes their appointments, and the booked one's seat is free.
+    let (st, erased) = manager
+        .post(
+            "/api/v1/privacy/erasures",
+            &json!({"email": "ana@appt.example"}).to_string(),
+        )
+        .await?;
+    assert_eq!(st, StatusCode::OK, "{erased}");
+    assert_eq!(erased["counts"]["appointments"], 2, "{erased}");
+    let (_, slots) = agent.get(&slots_url(monday, monday)).await?;
+    assert_eq!(remaining(&slots, at(monday, 9, 0)), Some(1), "{slots}");
     drop(nats);
     stack.stop().await
 }
@@ -575,5 +587,20 @@ async fn the_last_seat_goes_to_exactly_one_of_many() -> anyhow::Result<()> {
     .fetch_one(&stack.pool)
     .await?;
     assert_eq!(booked, 2, "the slot's capacity");
+    // Past the leads period (730 days by default) the sweep removes them, then the counter.
+    let later = Utc::now() + chrono::Duration::days(900);
+    let swept = showroom_runtime::retention::run(
+        &stack.pool,
+        showroom_gateway::retention::SWEEPS,
+        later,
+        500,
+    )
+    .await?;
+    let count = |t: &str| swept.get(t).copied().unwrap_or(0);
+    assert_eq!(
+        (count("appointments"), count("appointment_slots")),
+        (2, 1),
+        "{swept:?}"
+    );
     stack.stop().await
 }
