@@ -1,12 +1,13 @@
 // @ts-check
 /* The Details column beside a customer chat: the vehicle the shopper was looking at, the
  * contact the Lead Gate collected, call and text links once the chat closed, and the answers
- * of the website's pre-chat form. Shopper and dealer data: text only; links are built from the
+ * of the website's pre-chat form, and its appointments (appointments.js). Shopper and dealer data: text only; links are built from the
  * values (http(s) pages, mailto:, tel:, sms:, attachment ids), never from markup. */
 
 import { $, h } from './dom.js';
 import { fileSize } from './fmt.js';
 import { isOpen } from './state.js';
+import { renderAppointments } from './appointments.js';
 
 /** @typedef {import('./frames.js').Conversation} Conversation */
 /** @typedef {import('./frames.js').FormAnswer} FormAnswer */
@@ -17,6 +18,7 @@ export function renderDetails(c) {
   renderContact(c);
   renderFollowup(c);
   renderForm(c);
+  renderAppointments(c);
 }
 
 /**
