@@ -96,6 +96,7 @@
       mail_bad: "That e-mail address doesn't look complete (like jane@example.com).",
       mail_limit: 'This chat was already e-mailed 3 times in the last hour. Please try again later.',
       mail_empty: 'There is nothing to send yet.', mail_fail: "The e-mail couldn't be sent. Please try again.",
+      times: 'Pick a time', no_times: 'No free times this week.', booked: 'Booked: {when}', full: 'That time was just taken. Pick another.',
     },
     es: {
       launch: 'Chatee con nosotros', chat: 'Chat', end: 'Terminar chat', close: 'Cerrar chat', lang: 'Idioma',
@@ -134,6 +135,7 @@
       mail_bad: 'Ese correo electrónico no parece completo (por ejemplo ana@ejemplo.com).',
       mail_limit: 'Este chat ya se envió 3 veces en la última hora. Inténtelo más tarde.',
       mail_empty: 'Todavía no hay nada que enviar.', mail_fail: 'No se pudo enviar el correo. Inténtelo de nuevo.',
+      times: 'Elija una hora', no_times: 'No hay horas libres esta semana.', booked: 'Reservada: {when}', full: 'Esa hora se acaba de ocupar. Elija otra.',
     },
   };
 
@@ -308,6 +310,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
   attr(log, { 'aria-live': 'polite', 'aria-relevant': 'additions' });
   const typingLine = h('p', 'typing');
   const quick = tr(attr(h('div', 'quick'), { role: 'group' }), 'picks', 'aria-label'); quick.hidden = true;
+  const slots = tr(attr(h('div', 'quick'), { role: 'group' }), 'times', 'aria-label'); slots.hidden = true;
   const compose = h('form', 'compose'), input = tr(h('input'), 'type', 'aria-label'), sendBtn = tr(h('button', 'send'), 'send');
   input.maxLength = 4000; input.autocomplete = 'off';
   const attachBtn = tr(tr(h('button', 'clip', '📎'), 'attach', 'aria-label'), 'attach', 'title'), picker = h('input');
@@ -375,7 +378,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
   mailForm.append(mailLabel, mailSend, mailCancel);
   mailBox.append(mailBtn, mailForm, mailSt);
 
-  chat.append(stateLine, scroller, typingLine, quick, mailBox, compose, picker, rateBox, rateDone, newBtn);
+  chat.append(stateLine, scroller, typingLine, quick, slots, mailBox, compose, picker, rateBox, rateDone, newBtn);
   pick.hidden = chat.hidden = endBtn.hidden = true;
   panel.append(head, connLine, errLine, pick, chat);
   root.append(launch, panel);
@@ -881,6 +884,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
     return ['ask_department', 'bad_department'].some((k) => last.text.startsWith(bt(k).split('{')[0].trim()));
   }
   function renderQuick() {
+    renderSlots();
     const on = view === 'chat' && !!conv && conv.state === 'bot' && !!conv.department_pending && asksDepartment();
     quick.hidden = !on;
     if (!on) return quick.replaceChildren();
@@ -889,6 +893,35 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
       const b = h('button', '', d.label); b.type = 'button';
       b.onclick = () => { send(d.label); input.focus(); };
       quick.append(b);
+    });
+  }
+
+  // ---- the slot picker: an agent's message starting with 📅 offers the department's free times
+  // (docs/protocol.md, "Appointments"); the shopper books one with the visitor token ----
+  let slotsFor = '';
+  function renderSlots() {
+    const m = kept[kept.length - 1];
+    const on = view === 'chat' && isOpen(conv) && !!m && !!m.author && m.author.kind === 'agent' && (m.text || '').startsWith('📅');
+    if (!on) { slotsFor = ''; slots.hidden = true; return; }
+    if (slotsFor !== m.id) { slotsFor = m.id; slots.hidden = false; offerTimes(); }
+  }
+  const appt = (p, body) => fetch(src.origin + '/api/v1/widget/' + encodeURIComponent(KEY) + '/conversations/' + conv.id + p, {
+    method: body ? 'POST' : 'GET', body: body && JSON.stringify(body),
+    headers: { 'X-Visitor-Token': vtoken || getItem('localStorage', TOKEN_KEY) || '', 'Content-Type': 'application/json' },
+  }).then(async (r) => [r.ok, await r.json().catch(() => ({}))]);
+  async function offerTimes(note) {
+    const [ok, d] = await appt('/appointment-slots').catch(() => [false, {}]);
+    const free = ok ? (d.slots || []).filter((x) => x.remaining > 0).slice(0, 12) : [];
+    let f; try { f = new Intl.DateTimeFormat(lang, { weekday: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', timeZone: d.time_zone }); } catch (_) { f = new Intl.DateTimeFormat(lang); }
+    slots.replaceChildren(h('p', 'line', note || t(!ok ? 'wrong' : free.length ? 'times' : 'no_times')));
+    free.forEach((x) => {
+      const b = h('button', '', f.format(new Date(x.starts_at))); b.type = 'button';
+      b.onclick = async () => {
+        const [won, a] = await appt('/appointments', { kind: d.kinds[0], starts_at: x.starts_at }).catch(() => [false, {}]);
+        if (won) slots.replaceChildren(h('p', 'line', t('booked', { when: b.textContent })));
+        else offerTimes(t(a.error && a.error.code === 'slot_full' ? 'full' : 'wrong'));
+      };
+      slots.append(b);
     });
   }
 

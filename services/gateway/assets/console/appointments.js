@@ -1,7 +1,8 @@
 // @ts-check
 /* Appointments (issue 20, item 1; REST in docs/protocol.md, "Appointments"): in the Details
  * column, the chat's appointments with Cancel, and booking one: pick the kind, the day and a
- * free slot of the chat's department (times in the rooftop's zone, as the slots are offered);
+ * free slot of the chat's department (times in the rooftop's zone, as the slots are offered), or
+ * offer the shopper the free times (a 📅 reply: the widget shows its slot picker under it);
  * and the Appointments view: a rooftop's appointments for a week. Text only, never markup. */
 
 import { $, el, h } from './dom.js';
@@ -57,6 +58,7 @@ function line(a, after) {
 const P = {
   /** @type {string | null} */ conv: null,
   /** @type {string | null} */ department: null,
+  lang: 'en',
   tz: 'UTC',
   seq: 0,
 };
@@ -64,7 +66,7 @@ const P = {
 /** Shows the chat's appointments and the booking form; reloads only for another chat. @param {import('./frames.js').Conversation} c */
 export function renderAppointments(c) {
   if (P.conv === c.id) return;
-  P.conv = c.id; P.department = c.department ? c.department.id : null;
+  P.conv = c.id; P.department = c.department ? c.department.id : null; P.lang = c.language || 'en';
   $('appt-status').textContent = '';
   loadChat();
   loadSlots(true);
@@ -121,6 +123,13 @@ async function book() {
 }
 
 $('appt-day').addEventListener('change', () => loadSlots(false));
+// The offer: a reply starting with 📅, in the chat's language; the widget shows its slot picker
+// under an agent's message that starts so (widget.js, renderSlots).
+$('appt-offer').addEventListener('click', () => {
+  const ta = /** @type {HTMLTextAreaElement} */ ($('reply-text'));
+  ta.value = P.lang === 'es' ? '📅 Elija abajo una hora para su visita.' : '📅 Pick a time for your visit below.';
+  ta.focus();
+});
 $('appt-form').addEventListener('submit', (ev) => { ev.preventDefault(); book(); });
 
 // ---- the Appointments view: a rooftop's week ----------------------------------------------------
