@@ -266,11 +266,10 @@ impl Calendar {
                 for i in self.intervals.iter().filter(|i| i.weekday == weekday) {
                     let mut m = i.opens_min;
                     while m + len <= i.closes_min {
-                        if let (Some(s), Some(e)) =
-                            (self.instant(day, m), self.instant(day, m + len))
-                            && s < e
-                        {
-                            out.push((s, e));
+                        // The end is the start plus the slot's length in real time: a
+                        // slot across a daylight-saving jump lasts what it says.
+                        if let Some(s) = self.instant(day, m) {
+                            out.push((s, s + Duration::minutes(len as i64)));
                         }
                         m += len;
                     }
@@ -304,14 +303,9 @@ impl Calendar {
             .ok_or(NotASlot::OutsideHours)
     }
 
-    /// The UTC instant of a local day and minute (1440: the next midnight); a local time that
-    /// a daylight-saving jump skips is no slot, one it repeats is its first.
+    /// The UTC instant of a local day and minute; a local time that a daylight-saving jump
+    /// skips is no slot, one it repeats is its first.
     fn instant(&self, day: NaiveDate, minute: u16) -> Option<DateTime<Utc>> {
-        let (day, minute) = if minute >= 1440 {
-            (day.succ_opt()?, minute - 1440)
-        } else {
-            (day, minute)
-        };
         let time = NaiveTime::from_hms_opt(minute as u32 / 60, minute as u32 % 60, 0)?;
         self.tz
             .from_local_datetime(&day.and_time(time))
@@ -687,4 +681,123 @@ pub async fn department_of(
     .bind(group)
     .fetch_optional(db)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chicago(intervals: Vec<Interval>, closures: Vec<NaiveDate>, minutes: i16) -> Calendar {
+        Calendar {
+            department_id: Uuid::nil(),
+            department: "Sales".into(),
+            rooftop_id: Uuid::nil(),
+            time_zone: "America/Chicago".into(),
+            tz: chrono_tz::America::Chicago,
+            intervals,
+            closures,
+            settings: AppointmentSettings {
+                slot_minutes: minutes,
+                ..AppointmentSettings::default()
+            },
+        }
+    }
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().unwrap_or_default()
+    }
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap_or_default()
+    }
+
+    #[test]
+    fn slots_are_cut_from_the_hours_in_the_rooftops_zone() {
+        // Monday 2026-12-07, 09:00 to 10:45 in Chicago (UTC-6): 45-minute slots, the last
+        // one that ends by the close.
+        let c = chicago(
+            vec![Interval {
+                weekday: 1,
+                opens_min: 540,
+                closes_min: 645,
+            }],
+            vec![],
+            45,
+        );
+        let s = c.slots(day("2026-12-07"), day("2026-12-07"));
+        assert_eq!(
+            s,
+            vec![
+                (utc("2026-12-07T15:00:00Z"), utc("2026-12-07T15:45:00Z")),
+                (utc("2026-12-07T15:45:00Z"), utc("2026-12-07T16:30:00Z")),
+            ]
+        );
+        // Not a Monday, or a holiday: none.
+        assert!(c.slots(day("2026-12-08"), day("2026-12-13")).is_empty());
+        let closed = chicago(c.intervals.clone(), vec![day("2026-12-07")], 45);
+        assert!(
+            closed
+                .slots(day("2026-12-07"), day("2026-12-07"))
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_slot_must_be_on_the_grid_in_the_future_and_not_too_far() {
+        let c = chicago(default_intervals(), vec![], 30);
+        let now = utc("2026-12-05T12:00:00Z");
+        assert_eq!(
+            c.slot_at(utc("2026-12-07T15:30:00Z"), now),
+            Ok(utc("2026-12-07T16:00:00Z"))
+        );
+        assert_eq!(
+            c.slot_at(utc("2026-12-07T15:10:00Z"), now),
+            Err(NotASlot::OutsideHours)
+        );
+        // Sunday is closed by the default hours.
+        assert_eq!(
+            c.slot_at(utc("2026-12-06T15:00:00Z"), now),
+            Err(NotASlot::OutsideHours)
+        );
+        assert_eq!(
+            c.slot_at(utc("2026-12-04T15:00:00Z"), now),
+            Err(NotASlot::Past)
+        );
+        assert_eq!(
+            c.slot_at(utc("2027-06-07T15:00:00Z"), now),
+            Err(NotASlot::TooFar)
+        );
+    }
+
+    #[test]
+    fn daylight_saving_moves_the_utc_instants_not_the_hours() {
+        // Sunday 2026-03-08, 01:00 to 04:00 local: 02:00 to 03:00 does not exist in Chicago.
+        let c = chicago(
+            vec![Interval {
+                weekday: 7,
+                opens_min: 60,
+                closes_min: 240,
+            }],
+            vec![],
+            60,
+        );
+        let s = c.slots(day("2026-03-08"), day("2026-03-08"));
+        // 01:00 CST (07:00Z) and 03:00 CDT (08:00Z); the skipped 02:00 is no slot, and the
+        // 01:00 slot lasts its hour: it ends at 03:00 CDT.
+        assert_eq!(
+            s.iter().map(|(a, _)| *a).collect::<Vec<_>>(),
+            vec![utc("2026-03-08T07:00:00Z"), utc("2026-03-08T08:00:00Z")]
+        );
+        assert_eq!(s[0].1, utc("2026-03-08T08:00:00Z"));
+        // In summer 09:00 is 14:00Z, in winter 15:00Z.
+        let w = chicago(default_intervals(), vec![], 30);
+        assert_eq!(
+            w.slots(day("2026-07-06"), day("2026-07-06"))[0].0,
+            utc("2026-07-06T14:00:00Z")
+        );
+        assert_eq!(
+            w.slots(day("2026-12-07"), day("2026-12-07"))[0].0,
+            utc("2026-12-07T15:00:00Z")
+        );
+    }
 }

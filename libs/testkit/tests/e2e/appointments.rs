@@ -465,6 +465,24 @@ async fn slots_booking_cancel_reschedule_mail_lead_and_adf() -> anyhow::Result<(
     let (st, _) = outsider.get(&slots_url(monday, monday)).await?;
     assert_eq!(st, StatusCode::NOT_FOUND);
 
+    // Every call is in the OpenAPI document.
+    let (_, doc) = Http::new(&stack.base_url).get("/api/openapi.json").await?;
+    for path in [
+        "/api/v1/departments/{id}/appointment-settings",
+        "/api/v1/departments/{id}/appointment-slots",
+        "/api/v1/conversations/{id}/appointments",
+        "/api/v1/appointments",
+        "/api/v1/appointments/{id}/cancel",
+        "/api/v1/appointments/{id}/reschedule",
+        "/api/v1/widget/{key}/conversations/{id}/appointment-slots",
+        "/api/v1/widget/{key}/conversations/{id}/appointments",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+
     // Cancel: the seat is free, the shopper gets METHOD:CANCEL, a repeat changes nothing.
     let (st, gone) = agent
         .post(&format!("/api/v1/appointments/{id}/cancel"), "{}")
