@@ -233,8 +233,8 @@ textarea{resize:vertical;min-height:72px}
 .seen{font-weight:600}
 .rate{padding:6px 12px}.rate p{margin:0 0 4px;font-weight:600}.stars .star{font-size:24px;line-height:1;background:none;border:0;padding:0 2px;color:#cbd5e1;cursor:pointer}.stars .star.on{color:#f59e0b}
 .rate label{display:block;font-size:12px;margin:4px 0 2px}.rate input{width:100%;box-sizing:border-box}
-.quick{display:flex;flex-wrap:wrap;gap:6px;padding:0 8px 8px}
-.quick button{padding:5px 12px;border:2px solid var(--c);border-radius:16px;background:#fff;color:#111}
+.quick,.slots{display:flex;flex-wrap:wrap;gap:6px;padding:0 8px 8px}
+.quick button,.slots button{padding:5px 12px;border:2px solid var(--c);border-radius:16px;background:#fff;color:#111}
 .compose{display:flex;gap:6px;padding:8px;border-top:1px solid #e2e8f0}
 .compose input{margin:0;flex:1;min-width:0}
 .clip{padding:0 8px}.thumb{display:block;max-width:100%;max-height:160px;border-radius:6px;margin:4px 0}.file{display:block}
@@ -310,7 +310,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
   attr(log, { 'aria-live': 'polite', 'aria-relevant': 'additions' });
   const typingLine = h('p', 'typing');
   const quick = tr(attr(h('div', 'quick'), { role: 'group' }), 'picks', 'aria-label'); quick.hidden = true;
-  const slots = tr(attr(h('div', 'quick'), { role: 'group' }), 'times', 'aria-label'); slots.hidden = true;
+  const slots = tr(attr(h('div', 'slots'), { role: 'group' }), 'times', 'aria-label'); slots.hidden = true;
   const compose = h('form', 'compose'), input = tr(h('input'), 'type', 'aria-label'), sendBtn = tr(h('button', 'send'), 'send');
   input.maxLength = 4000; input.autocomplete = 'off';
   const attachBtn = tr(tr(h('button', 'clip', '📎'), 'attach', 'aria-label'), 'attach', 'title'), picker = h('input');

@@ -15,7 +15,7 @@ async fn the_pages_work_in_chromium() -> anyhow::Result<()> {
     let batches: [&[&str]; 2] = [
         &[
             "chat", "board", "internal", "gate", "forms", "leads", "offline", "transfer", "gap",
-            "files",
+            "files", "appointments",
         ],
         &["admin", "csp"],
     ];

@@ -104,7 +104,10 @@ async function loadSlots(first) {
   const free = (/** @type {Slot[]} */ (r.data.slots || [])).filter((s) => s.remaining > 0);
   pick.replaceChildren(...free.map((s) => el('option', { value: s.starts_at, text: local(s.starts_at, P.tz, false) + (s.remaining > 1 ? ' (' + s.remaining + ' left)' : '') })));
   pick.disabled = !free.length;
-  $('appt-status').textContent = free.length ? '' : 'No free slot that day (' + P.tz + ').';
+  // Says when the day has no free slot; leaves any other line (a booking's answer) as it is.
+  const st = $('appt-status'), none = 'No free slot that day (' + P.tz + ').';
+  if (!free.length) st.textContent = none;
+  else if (st.textContent === none) st.textContent = '';
 }
 
 async function book() {
