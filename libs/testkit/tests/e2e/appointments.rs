@@ -454,6 +454,37 @@ async fn slots_booking_cancel_reschedule_mail_lead_and_adf() -> anyhow::Result<(
     assert_eq!(list["appointments"][0]["kind"], "sales_visit");
     let (st, _) = outsider.get(&list_url).await?;
     assert_eq!(st, StatusCode::NOT_FOUND);
+    // A rooftop manager of another rooftop of the group: 404 for this one's list, and their
+    // own rooftop's list answers.
+    let elsewhere = showroom_rest::directory::setup::rooftop(
+        &stack.pool,
+        t.group,
+        "Appt Toyota",
+        "America/Denver",
+    )
+    .await?;
+    let (rm_id, rm_email) = t
+        .add_agent(&stack.pool, "rita", "rooftop_manager", &[])
+        .await?;
+    showroom_store::sqlx::query(
+        "INSERT INTO agent_rooftops (agent_id, rooftop_id, group_id) VALUES ($1, $2, $3)",
+    )
+    .bind(rm_id)
+    .bind(elsewhere)
+    .bind(t.group)
+    .execute(&stack.pool)
+    .await?;
+    let rm = logged_in(&stack, &rm_email).await?;
+    let (st, _) = rm.get(&list_url).await?;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, _) = rm
+        .post(&format!("/api/v1/appointments/{id}/cancel"), "{}")
+        .await?;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, theirs) = rm
+        .get(&format!("/api/v1/appointments?rooftop_id={elsewhere}"))
+        .await?;
+    assert_eq!(st, StatusCode::OK, "{theirs}");
     let (st, _) = outsider
         .post(&format!("/api/v1/appointments/{id}/cancel"), "{}")
         .await?;
