@@ -154,6 +154,9 @@ pub struct Lead {
     /// The vehicle the shopper would trade in, when the chat has one (see [`crate::trade_in`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trade_in: Option<crate::trade_in::TradeIn>,
+    /// The appointments booked in its chat, soonest first, cancelled ones included (issue 20).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub appointments: Vec<crate::appointment::LeadAppointment>,
     /// How agents judged it.
     pub classification: Classification,
     /// Every chat and message merged into it (a new lead for the same contact and rooftop
@@ -257,16 +260,20 @@ pub enum LeadCommand {
     OfConversation,
     /// [`crate::trade_in::SetTradeIn`], replied with the stored trade-in.
     TradeIn,
+    /// An appointment of a chat changed ([`crate::appointment::AppointmentChanged`]): its
+    /// leads carry it, with a `lead.updated`; replied with the leads changed.
+    Appointment,
 }
 
 impl LeadCommand {
     /// Every command.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Create,
         Self::Classify,
         Self::Get,
         Self::OfConversation,
         Self::TradeIn,
+        Self::Appointment,
     ];
 
     /// The subject token.
@@ -277,6 +284,7 @@ impl LeadCommand {
             Self::Get => "get",
             Self::OfConversation => "of_conversation",
             Self::TradeIn => "trade_in",
+            Self::Appointment => "appointment",
         }
     }
 }

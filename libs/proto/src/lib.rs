@@ -11,6 +11,8 @@
 //! - [`frames`]: every frame the gateway sends on a socket ([`frames::ServerFrame`]), and the
 //!   shopper's view of a conversation.
 //! - [`appearance`]: the widget's look per website, with its checks.
+//! - [`appointment`]: appointments booked in a chat, and the requests that tell notification
+//!   and lead-capture about them.
 //! - [`v1`]: subject builders (`showroom.v1.<group>.<domain>.<event>`) and stream definitions.
 //! - [`conversation`]: conversation states, events and the router's commands.
 //! - [`contact`]: the shopper's language and contact details, with the consent they saw.
@@ -36,6 +38,7 @@
 
 pub mod access;
 pub mod appearance;
+pub mod appointment;
 pub mod bot;
 pub mod contact;
 pub mod conversation;

@@ -107,16 +107,20 @@ pub enum NotificationCommand {
     /// A shopper asks for their chat's transcript by e-mail now ([`EmailTranscript`], answered
     /// with [`TranscriptRequested`]).
     EmailTranscript,
+    /// An appointment was booked, moved or cancelled: the shopper's confirmation with its
+    /// calendar entry ([`crate::appointment::AppointmentChanged`], answered with `{"sent": bool}`).
+    AppointmentMail,
 }
 
 impl NotificationCommand {
     /// Every command.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::GetPrefs,
         Self::PutPrefs,
         Self::GetWebsite,
         Self::PutWebsite,
         Self::EmailTranscript,
+        Self::AppointmentMail,
     ];
 
     /// The subject token.
@@ -127,6 +131,7 @@ impl NotificationCommand {
             Self::GetWebsite => "get_website",
             Self::PutWebsite => "put_website",
             Self::EmailTranscript => "email_transcript",
+            Self::AppointmentMail => "appointment_mail",
         }
     }
 }

@@ -23,9 +23,9 @@ use crate::auth::{self, Session};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{self, ApiJson, ApiQuery, Id};
 use crate::{
-    access_api, admin_api, attachments, audit_api, bot_api, canned_api, crm_api, handover,
-    leads_api, mfa_api, notify_api, payment_api, privacy_api, profile_api, reports, routing_api,
-    search_api, sso_api, trade_in_api, trends_api,
+    access_api, admin_api, appointments_api, attachments, audit_api, bot_api, canned_api, crm_api,
+    handover, leads_api, mfa_api, notify_api, payment_api, privacy_api, profile_api, reports,
+    routing_api, search_api, sso_api, trade_in_api, trends_api,
 };
 use crate::{audit, export};
 
@@ -44,6 +44,7 @@ use crate::{audit, export};
          (name = "admin", description = "The admin pages: rooftops, departments, agents and the departments they cover, websites, the audit trail"),
          (name = "canned", description = "Canned responses: the group's, the rooftops' and each agent's own; filled for a conversation"),
          (name = "payments", description = "Payment estimates: rooftops' finance and lease settings; an agent's and a shopper's estimate for a chat"),
+         (name = "appointments", description = "Appointments booked in a chat: departments' slots, booking, a rooftop's list, cancel and reschedule"),
          (name = "privacy", description = "Retention periods; erasing and exporting one shopper's data"),
          (name = "system", description = "The running system"))
 )]
@@ -113,6 +114,19 @@ pub fn router() -> (axum::Router<Arc<Rest>>, utoipa::openapi::OpenApi) {
         ))
         .routes(routes!(payment_api::agent_payment_estimate))
         .routes(routes!(payment_api::shopper_payment_estimate))
+        // Appointments (appointments_api.rs): slots, booking in a chat, a rooftop's list.
+        .routes(routes!(
+            appointments_api::get_settings,
+            appointments_api::put_settings
+        ))
+        .routes(routes!(appointments_api::slots))
+        .routes(routes!(
+            appointments_api::of_conversation,
+            appointments_api::book
+        ))
+        .routes(routes!(appointments_api::list))
+        .routes(routes!(appointments_api::cancel))
+        .routes(routes!(appointments_api::reschedule))
         .routes(routes!(handover::post_transfer))
         .routes(routes!(handover::post_reply))
         .routes(routes!(handover::post_reassign))
@@ -218,6 +232,9 @@ pub fn router() -> (axum::Router<Arc<Rest>>, utoipa::openapi::OpenApi) {
                 )
                 // The widget fetches its chat's files with its visitor token.
                 .routes(routes!(attachments::shopper_download))
+                // The widget's slot picker (appointments_api.rs), with its visitor token.
+                .routes(routes!(appointments_api::widget_slots))
+                .routes(routes!(appointments_api::widget_book))
                 .layer(
                     tower_http::cors::CorsLayer::new()
                         .allow_origin(tower_http::cors::AllowOrigin::mirror_request())

@@ -58,12 +58,19 @@
 //!   `search_api`: its REST handler (`GET /api/v1/search`).
 //! - `trade_in_api`: a chat's trade-in (issue 20, item 3), read and saved by its agent or
 //!   managers of its rooftop; lead-capture owns and checks it.
+//! - [`appointments`]: appointments (issue 20, item 1; `appointment_settings`,
+//!   `appointment_slots`, `appointments`, owned by the gateway): a department's settings, its
+//!   slots from the router's hours and holidays in the rooftop's zone, the one upsert that
+//!   never books a full slot, cancel and reschedule; `appointments_api`: its REST handlers (the
+//!   console's, a rooftop's list, the widget's with the visitor token).
 //! - `bot_api`, `routing_api`, `notify_api`, `leads_api`, `crm_api`: settings and records
 //!   other services own, forwarded to them over the bus.
 
 mod access_api;
 mod admin_api;
 mod api;
+pub mod appointments;
+mod appointments_api;
 mod attachments;
 pub mod audit;
 mod audit_api;

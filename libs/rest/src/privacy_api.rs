@@ -366,6 +366,11 @@ const GATEWAY_ERASE: &[Step] = &[
         sql: "DELETE FROM read_marks WHERE group_id = $1 AND conversation_id = ANY( \
                 ARRAY(SELECT jsonb_array_elements_text($2::jsonb->'conversation_ids')::uuid))",
     },
+    // Appointments booked in the shopper's chats; a booked one frees its seat.
+    Step {
+        table: "appointments",
+        sql: crate::appointments::ERASE,
+    },
 ];
 
 /// The gateway's own rows of the shopper: transcripts, and the files' descriptions (each file
@@ -388,6 +393,12 @@ const GATEWAY_EXPORT: &[Step] = &[
                   AND strpos(COALESCE(l.answers::text, ''), a.id::text) > 0) \
                 OR a.conversation_id = ANY( \
                   ARRAY(SELECT jsonb_array_elements_text($2::jsonb->'conversation_ids')::uuid)))",
+    },
+    Step {
+        table: "appointments",
+        sql: "SELECT to_jsonb(a) FROM appointments a WHERE a.group_id = $1 AND a.conversation_id = ANY( \
+                ARRAY(SELECT jsonb_array_elements_text($2::jsonb->'conversation_ids')::uuid)) \
+              ORDER BY a.starts_at",
     },
 ];
 

@@ -443,6 +443,7 @@ struct LeadRow {
     files: sqlx::types::Json<Vec<MessageFile>>,
     payment: Option<sqlx::types::Json<showroom_proto::payment::PaymentEstimate>>,
     trade_in: Option<sqlx::types::Json<TradeIn>>,
+    appointments: sqlx::types::Json<Vec<showroom_proto::appointment::LeadAppointment>>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     version: i32,
@@ -460,6 +461,11 @@ const LEAD_SELECT: &str = "SELECT l.id, l.group_id, l.rooftop_id, r.name AS roof
     (SELECT e.estimate FROM payment_estimates e WHERE e.conversation_id = l.conversation_id \
         AND e.shown_at IS NOT NULL ORDER BY e.shown_at DESC LIMIT 1) AS payment, \
     (SELECT t.trade_in FROM trade_ins t WHERE t.conversation_id = l.conversation_id) AS trade_in, \
+    COALESCE((SELECT jsonb_agg(jsonb_build_object('id', a.id, 'kind', a.kind, 'state', a.state, \
+        'starts_at', a.starts_at, 'ends_at', a.ends_at, 'time_zone', ar.time_zone, \
+        'department', ad.label, 'note', a.note) ORDER BY a.starts_at, a.id) FROM appointments a \
+        JOIN rooftops ar ON ar.id = a.rooftop_id JOIN departments ad ON ad.id = a.department_id \
+        WHERE a.conversation_id = l.conversation_id), '[]') AS appointments, \
     l.created_at, l.updated_at, l.version \
     FROM leads l JOIN contacts ct ON ct.id = l.contact_id JOIN rooftops r ON r.id = l.rooftop_id \
     LEFT JOIN departments d ON d.id = l.department_id ";
@@ -506,6 +512,7 @@ fn lead_of(r: LeadRow, console_url: &str) -> Lead {
             .collect(),
         payment: r.payment.map(|p| p.0),
         trade_in: r.trade_in.map(|t| t.0),
+        appointments: r.appointments.0,
         classification: r.classification.0,
         sources: r.sources.0,
         created_at: r.created_at,

@@ -148,6 +148,7 @@ impl Tenant {
             transcript_url: Some("https://showroom.example/console#conversation=1".into()),
             form: Vec::new(),
             // A file sent in the chat (its name is text: escaped in the ADF).
+            appointments: Vec::new(),
             files: vec![LeadFile {
                 name: "trade-in <1>.png".into(),
                 content_type: "image/png".into(),

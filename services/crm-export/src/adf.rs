@@ -136,7 +136,16 @@ impl AdfLead<'_> {
             &date.format("%Y-%m-%dT%H:%M:%S%:z").to_string(),
         );
 
-        d.open("vehicle", &[]);
+        // A booked test drive says so where the DTD allows (`interest`).
+        let test_drive = crate::adf_appointments::test_drive(lead);
+        d.open(
+            "vehicle",
+            if test_drive {
+                &[("interest", "test-drive")]
+            } else {
+                &[]
+            },
+        );
         let v = lead.vehicle.clone().unwrap_or_default();
         d.leaf(
             "year",
@@ -183,6 +192,14 @@ impl AdfLead<'_> {
             }
         }
         d.close("contact");
+        // The next booked appointment as the customer's timeframe (issue 20).
+        if let Some(t) = crate::adf_appointments::timeframe(lead) {
+            d.open("timeframe", &[]);
+            d.leaf("description", &[], &t.description);
+            d.leaf("earliestdate", &[], &t.earliest);
+            d.leaf("latestdate", &[], &t.latest);
+            d.close("timeframe");
+        }
         d.leaf("comments", &[], &self.comments());
         d.close("customer");
 
@@ -251,6 +268,7 @@ impl AdfLead<'_> {
         for f in &lead.files {
             lines.push(format!("File: {} ({}): {}", f.name, f.content_type, f.url));
         }
+        lines.extend(crate::adf_appointments::comment_lines(lead));
         for a in &lead.form {
             if let Some(value) = answer_text(&a.value, a.agreement_text.as_deref()) {
                 lines.push(format!("{}: {value}", a.label));

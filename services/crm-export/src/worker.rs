@@ -890,6 +890,7 @@ fn test_lead(group: Uuid, rooftop: Named, department: Option<DepartmentRef>) -> 
         files: Vec::new(),
         payment: None,
         trade_in: None,
+        appointments: Vec::new(),
         classification: Classification::default(),
         sources: Vec::new(),
         created_at: now,

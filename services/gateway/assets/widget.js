@@ -98,6 +98,7 @@
       mail_empty: 'There is nothing to send yet.', mail_fail: "The e-mail couldn't be sent. Please try again.",
       pay: 'Estimate my payment', pay_go: 'Estimate', pay_dn: 'Down', pay_term: 'Months', finance: 'Finance', lease: 'Lease',
       pay_month: '{m}/month · {n} months', pay_bad: 'Please check the down payment and the months.',
+      times: 'Pick a time', no_times: 'No free times this week.', booked: 'Booked: {when}', full: 'That time was just taken. Pick another.',
     },
     es: {
       launch: 'Chatee con nosotros', chat: 'Chat', end: 'Terminar chat', close: 'Cerrar chat', lang: 'Idioma',
@@ -138,6 +139,7 @@
       mail_empty: 'Todavía no hay nada que enviar.', mail_fail: 'No se pudo enviar el correo. Inténtelo de nuevo.',
       pay: 'Calcular mi pago', pay_go: 'Calcular', pay_dn: 'Enganche', pay_term: 'Meses', finance: 'Financiamiento', lease: 'Arrendamiento',
       pay_month: '{m}/mes · {n} meses', pay_bad: 'Revise el enganche y los meses.',
+      times: 'Elija una hora', no_times: 'No hay horas libres esta semana.', booked: 'Reservada: {when}', full: 'Esa hora se acaba de ocupar. Elija otra.',
     },
   };
 
@@ -235,8 +237,8 @@ textarea{resize:vertical;min-height:72px}
 .seen{font-weight:600}
 .rate{padding:6px 12px}.rate p{margin:0 0 4px;font-weight:600}.stars .star{font-size:24px;line-height:1;background:none;border:0;padding:0 2px;color:#cbd5e1;cursor:pointer}.stars .star.on{color:#f59e0b}
 .rate label{display:block;font-size:12px;margin:4px 0 2px}.rate input{width:100%;box-sizing:border-box}
-.quick{display:flex;flex-wrap:wrap;gap:6px;padding:0 8px 8px}
-.quick button{padding:5px 12px;border:2px solid var(--c);border-radius:16px;background:#fff;color:#111}
+.quick,.slots{display:flex;flex-wrap:wrap;gap:6px;padding:0 8px 8px}
+.quick button,.slots button{padding:5px 12px;border:2px solid var(--c);border-radius:16px;background:#fff;color:#111}
 .compose{display:flex;gap:6px;padding:8px;border-top:1px solid #e2e8f0}
 .compose input{margin:0;flex:1;min-width:0}
 .clip{padding:0 8px}.thumb{display:block;max-width:100%;max-height:160px;border-radius:6px;margin:4px 0}.file{display:block}
@@ -312,6 +314,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
   attr(log, { 'aria-live': 'polite', 'aria-relevant': 'additions' });
   const typingLine = h('p', 'typing');
   const quick = tr(attr(h('div', 'quick'), { role: 'group' }), 'picks', 'aria-label'); quick.hidden = true;
+  const slots = tr(attr(h('div', 'slots'), { role: 'group' }), 'times', 'aria-label'); slots.hidden = true;
   const compose = h('form', 'compose'), input = tr(h('input'), 'type', 'aria-label'), sendBtn = tr(h('button', 'send'), 'send');
   input.maxLength = 4000; input.autocomplete = 'off';
   const attachBtn = tr(tr(h('button', 'clip', '📎'), 'attach', 'aria-label'), 'attach', 'title'), picker = h('input');
@@ -409,7 +412,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
     return box;
   }
 
-  chat.append(stateLine, scroller, typingLine, quick, mailBox, payBox, compose, picker, rateBox, rateDone, newBtn);
+  chat.append(stateLine, scroller, typingLine, quick, slots, mailBox, payBox, compose, picker, rateBox, rateDone, newBtn);
   pick.hidden = chat.hidden = endBtn.hidden = true;
   panel.append(head, connLine, errLine, pick, chat);
   root.append(launch, panel);
@@ -915,6 +918,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
     return ['ask_department', 'bad_department'].some((k) => last.text.startsWith(bt(k).split('{')[0].trim()));
   }
   function renderQuick() {
+    renderSlots();
     const on = view === 'chat' && !!conv && conv.state === 'bot' && !!conv.department_pending && asksDepartment();
     quick.hidden = !on;
     if (!on) return quick.replaceChildren();
@@ -923,6 +927,35 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
       const b = h('button', '', d.label); b.type = 'button';
       b.onclick = () => { send(d.label); input.focus(); };
       quick.append(b);
+    });
+  }
+
+  // ---- the slot picker: an agent's message starting with 📅 offers the department's free times
+  // (docs/protocol.md, "Appointments"); the shopper books one with the visitor token ----
+  let slotsFor = '';
+  function renderSlots() {
+    const m = kept[kept.length - 1];
+    const on = view === 'chat' && isOpen(conv) && !!m && !!m.author && m.author.kind === 'agent' && (m.text || '').startsWith('📅');
+    if (!on) { slotsFor = ''; slots.hidden = true; return; }
+    if (slotsFor !== m.id) { slotsFor = m.id; slots.hidden = false; offerTimes(); }
+  }
+  const appt = (p, body) => fetch(src.origin + '/api/v1/widget/' + encodeURIComponent(KEY) + '/conversations/' + conv.id + p, {
+    method: body ? 'POST' : 'GET', body: body && JSON.stringify(body),
+    headers: { 'X-Visitor-Token': vtoken || getItem('localStorage', TOKEN_KEY) || '', 'Content-Type': 'application/json' },
+  }).then(async (r) => [r.ok, await r.json().catch(() => ({}))]);
+  async function offerTimes(note) {
+    const [ok, d] = await appt('/appointment-slots').catch(() => [false, {}]);
+    const free = ok ? (d.slots || []).filter((x) => x.remaining > 0).slice(0, 12) : [];
+    let f; try { f = new Intl.DateTimeFormat(lang, { weekday: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', timeZone: d.time_zone }); } catch (_) { f = new Intl.DateTimeFormat(lang); }
+    slots.replaceChildren(h('p', 'line', note || t(!ok ? 'wrong' : free.length ? 'times' : 'no_times')));
+    free.forEach((x) => {
+      const b = h('button', '', f.format(new Date(x.starts_at))); b.type = 'button';
+      b.onclick = async () => {
+        const [won, a] = await appt('/appointments', { kind: d.kinds[0], starts_at: x.starts_at }).catch(() => [false, {}]);
+        if (won) slots.replaceChildren(h('p', 'line', t('booked', { when: b.textContent })));
+        else offerTimes(t(a.error && a.error.code === 'slot_full' ? 'full' : 'wrong'));
+      };
+      slots.append(b);
     });
   }
 

@@ -1,6 +1,6 @@
 //! The gateway's retention sweep (`docs/architecture.md`, "Retention and shoppers' rights"):
 //! transcripts' messages and counters with the files sent in them, and files attached to forms
-//! (and chat files never sent), past their group's period
+//! (and chat files never sent), and appointments (the leads period), past their group's period
 //! (`showroom_runtime::retention`). Erasing and exporting one shopper's rows of these tables is
 //! the REST handler's (`libs/rest/src/privacy_api.rs`), which runs in this process.
 
@@ -41,5 +41,34 @@ pub const SWEEPS: &[Sweep] = &[
                    SELECT a.id FROM attachments a \
                    WHERE a.created_at < retention_cutoff(a.group_id, 'attachments', $1) \
                    LIMIT $2 FOR UPDATE OF a SKIP LOCKED)",
+    },
+    // Appointments are part of the lead (issue 20): they go by the leads period, counted from
+    // their last change or their end, whichever is later; a booked one frees its seat first
+    // (a slot long past, but the counter stays right).
+    Sweep {
+        table: "appointments",
+        delete: "WITH gone AS ( \
+                   DELETE FROM appointments WHERE id IN ( \
+                     SELECT a.id FROM appointments a \
+                     WHERE GREATEST(a.updated_at, a.ends_at) \
+                       < retention_cutoff(a.group_id, 'leads', $1) \
+                     LIMIT $2 FOR UPDATE OF a SKIP LOCKED) \
+                   RETURNING department_id, starts_at, state), \
+                 freed AS ( \
+                   UPDATE appointment_slots s SET booked = GREATEST(s.booked - g.n, 0) \
+                   FROM (SELECT department_id, starts_at, count(*)::smallint AS n FROM gone \
+                         WHERE state = 'booked' GROUP BY 1, 2) g \
+                   WHERE s.department_id = g.department_id AND s.starts_at = g.starts_at) \
+                 SELECT 1 FROM gone",
+    },
+    // Slot counters hold no personal data; a week after the slot they are no use.
+    Sweep {
+        table: "appointment_slots",
+        delete: "DELETE FROM appointment_slots WHERE (department_id, starts_at) IN ( \
+                   SELECT s.department_id, s.starts_at FROM appointment_slots s \
+                   WHERE s.starts_at < $1 - interval '7 days' \
+                     AND NOT EXISTS (SELECT 1 FROM appointments a \
+                       WHERE a.department_id = s.department_id AND a.starts_at = s.starts_at) \
+                   LIMIT $2 FOR UPDATE OF s SKIP LOCKED)",
     },
 ];

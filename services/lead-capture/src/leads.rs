@@ -20,6 +20,8 @@ use showroom_store::read::{self, LeadFilter};
 use showroom_store::sqlx::{self, PgConnection, PgPool};
 use uuid::Uuid;
 
+mod appointments;
+
 /// What a source says a lead is.
 #[derive(Debug, Clone)]
 pub struct NewLead {

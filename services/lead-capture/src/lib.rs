@@ -5,10 +5,11 @@
 //! # Layout
 //! - [`Config`]: the service's typed configuration (`SHOWROOM_*` variables).
 //! - [`start`]: connects, creates the LEADS stream, registers as `lead-capture` with the NATS
-//!   service API (`create`, `classify`, `get`, `of_conversation`, `trade_in`), follows conversations and
-//!   messages left, and runs until the shutdown token is cancelled.
+//!   service API (`create`, `classify`, `get`, `of_conversation`, `trade_in`, `appointment`),
+//!   follows conversations and messages left, and runs until the shutdown token is cancelled.
 //! - [`leads`]: making, merging (the dedupe window) and classifying leads; contacts; the
-//!   outbox and its relay.
+//!   outbox and its relay; `leads/appointments.rs`: an appointment of a chat changed, its
+//!   leads are updated.
 //! - [`trade_in`]: a chat's trade-in (table `trade_ins`), carried by its leads.
 //! - [`retention`]: its part of retention and shoppers' rights: the sweep of its tables past
 //!   their group's period, erasing and exporting one shopper's rows.
@@ -109,6 +110,12 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         LeadCommand::TradeIn,
         showroom_proto::trade_in::SetTradeIn,
         set_trade_in
+    );
+    serve!(
+        "appointment",
+        LeadCommand::Appointment,
+        showroom_proto::appointment::AppointmentChanged,
+        appointment
     );
 
     follow(&base, leads);

@@ -4,15 +4,18 @@
 //! # Layout
 //! - [`Config`]: the service's typed configuration (`SHOWROOM_*` variables).
 //! - [`start`]: connects, registers as `notification` with the NATS service API (agents'
-//!   choices, websites' e-mail settings, shoppers' transcript requests), follows conversations, messages and messages left,
+//!   choices, websites' e-mail settings, shoppers' transcript requests, appointment confirmations), follows conversations, messages and messages left,
 //!   mails due transcripts, and runs until the shutdown token is cancelled.
 //! - [`notices`]: who hears of what: desktop notices (coalesced), missed-chat e-mails,
 //!   forwarded messages, transcripts.
-//! - [`mail`]: the SMTP mailer, each e-mail sent once per key.
+//! - [`appointments`]: the shopper's appointment confirmation with its `.ics` (RFC 5545).
+//! - [`mail`]: the SMTP mailer, each e-mail sent once per key (a calendar entry attached, if
+//!   given).
 //! - [`settings`]: agents' choices and websites' e-mail settings.
 //! - [`retention`]: its part of retention and shoppers' rights: the sweep of its tables past
 //!   their group's period, erasing and exporting one shopper's rows.
 
+pub mod appointments;
 pub mod mail;
 pub mod notices;
 pub mod retention;
@@ -155,6 +158,19 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
             move |group, env: Envelope<EmailTranscript>| {
                 let n = n.clone();
                 async move { n.email_transcript(group, env.data).await }
+            },
+        )
+        .await?;
+
+    // An appointment booked, moved or cancelled: the shopper's confirmation with its .ics.
+    let n = notices.clone();
+    base.host
+        .serve(
+            "appointment_mail",
+            v1::notification_command(Group::Any, NotificationCommand::AppointmentMail),
+            move |group, env: Envelope<showroom_proto::appointment::AppointmentChanged>| {
+                let n = n.clone();
+                async move { n.appointment_mail(group, env.data).await }
             },
         )
         .await?;

@@ -9,7 +9,7 @@ use tracing::Instrument;
 
 use chrono::{DateTime, Utc};
 use lettre::message::header::ContentType;
-use lettre::message::{Mailbox, Message};
+use lettre::message::{Attachment, Mailbox, Message, MultiPart, SinglePart};
 use lettre::transport::smtp::AsyncSmtpTransport;
 use lettre::{Address, AsyncTransport, Tokio1Executor};
 use showroom_store::sqlx::{self, PgPool};
@@ -29,6 +29,17 @@ pub enum MailError {
     /// Postgres failed.
     #[error("postgres: {0}")]
     Db(#[from] sqlx::Error),
+}
+
+/// A calendar entry attached to an e-mail (`text/calendar` with its iTIP method).
+#[derive(Debug, Clone)]
+pub struct CalendarPart {
+    /// `REQUEST` or `CANCEL`.
+    pub method: &'static str,
+    /// The file's name (`appointment.ics`).
+    pub filename: String,
+    /// The RFC 5545 text.
+    pub ics: String,
 }
 
 /// How long a replica's claim on an e-mail's key lasts: longer than the SMTP time-out (10 s).
@@ -72,6 +83,18 @@ impl Mailer {
         subject: &str,
         body: String,
     ) -> Result<bool, MailError> {
+        self.send_once_with(key, to, subject, body, None).await
+    }
+
+    /// [`Mailer::send_once`] with a calendar entry attached (an appointment's confirmation).
+    pub async fn send_once_with(
+        &self,
+        key: &str,
+        to: &str,
+        subject: &str,
+        body: String,
+        calendar: Option<&CalendarPart>,
+    ) -> Result<bool, MailError> {
         let address: Address = to
             .trim()
             .parse()
@@ -107,7 +130,7 @@ impl Mailer {
                 _ => tokio::time::sleep(Duration::from_millis(250)).await,
             }
         }
-        if let Err(e) = self.deliver(address, subject, body).await {
+        if let Err(e) = self.deliver_with(address, subject, body, calendar).await {
             sqlx::query("DELETE FROM sent_mails WHERE key = $1 AND sending_until IS NOT NULL")
                 .bind(key)
                 .execute(&self.pool)
@@ -125,14 +148,42 @@ impl Mailer {
     /// record the key themselves, inside their own transaction (a shopper's transcript request,
     /// which is rate-limited under a lock).
     pub async fn deliver(&self, to: Address, subject: &str, body: String) -> Result<(), MailError> {
+        self.deliver_with(to, subject, body, None).await
+    }
+
+    /// The sender's address (an appointment's ORGANIZER).
+    pub fn from_address(&self) -> String {
+        self.from.email.to_string()
+    }
+
+    async fn deliver_with(
+        &self,
+        to: Address,
+        subject: &str,
+        body: String,
+        calendar: Option<&CalendarPart>,
+    ) -> Result<(), MailError> {
         let subject: String = subject.chars().filter(|c| !c.is_control()).collect();
-        let message = Message::builder()
+        let builder = Message::builder()
             .from(self.from.clone())
             .to(Mailbox::new(None, to))
-            .subject(subject)
-            .header(ContentType::TEXT_PLAIN)
-            .body(body)
-            .map_err(|e| MailError::Smtp(e.to_string()))?;
+            .subject(subject);
+        let message = match calendar {
+            None => builder.header(ContentType::TEXT_PLAIN).body(body),
+            Some(c) => {
+                let kind = ContentType::parse(&format!(
+                    "text/calendar; charset=utf-8; method={}",
+                    c.method
+                ))
+                .map_err(|e| MailError::Smtp(e.to_string()))?;
+                builder.multipart(
+                    MultiPart::mixed()
+                        .singlepart(SinglePart::plain(body))
+                        .singlepart(Attachment::new(c.filename.clone()).body(c.ics.clone(), kind)),
+                )
+            }
+        }
+        .map_err(|e| MailError::Smtp(e.to_string()))?;
         let span = tracing::info_span!("smtp.send");
         let sent = self.transport.send(message).instrument(span).await;
         let outcome = if sent.is_ok() { "sent" } else { "failed" };

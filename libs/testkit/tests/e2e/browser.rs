@@ -14,8 +14,17 @@ async fn the_pages_work_in_chromium() -> anyhow::Result<()> {
     // the manager the admin test uses, and needs no agent to take its chat).
     let batches: [&[&str]; 2] = [
         &[
-            "chat", "board", "internal", "gate", "forms", "leads", "offline", "transfer", "gap",
+            "chat",
+            "board",
+            "internal",
+            "gate",
+            "forms",
+            "leads",
+            "offline",
+            "transfer",
+            "gap",
             "files",
+            "appointments",
         ],
         &["admin", "csp"],
     ];

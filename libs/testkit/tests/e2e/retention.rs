@@ -275,6 +275,8 @@ async fn rows_of(pool: &PgPool, group: Uuid) -> anyhow::Result<BTreeMap<String, 
         "crm_deliveries",
         "crm_lead_events",
         "trade_ins",
+        "appointments",
+        "appointment_slots",
     ] {
         let (n,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT count(*) FROM {table} WHERE group_id = $1"

@@ -1,7 +1,7 @@
 // @ts-check
 /* The Details column beside a customer chat: the vehicle the shopper was looking at, the
  * contact the Lead Gate collected, call and text links once the chat closed, and the answers
- * of the website's pre-chat form, and the trade-in (trade-in.js). Shopper and dealer data: text only; links are built from the
+ * of the website's pre-chat form, the trade-in (trade-in.js) and its appointments (appointments.js). Shopper and dealer data: text only; links are built from the
  * values (http(s) pages, mailto:, tel:, sms:, attachment ids), never from markup. */
 
 import { $, h } from './dom.js';
@@ -9,6 +9,7 @@ import { fileSize } from './fmt.js';
 import { isOpen } from './state.js';
 import { renderPayment } from './payment.js';
 import { showTradeIn } from './trade-in.js';
+import { renderAppointments } from './appointments.js';
 
 /** @typedef {import('./frames.js').Conversation} Conversation */
 /** @typedef {import('./frames.js').FormAnswer} FormAnswer */
@@ -21,6 +22,7 @@ export function renderDetails(c) {
   renderPayment(c);
   renderForm(c);
   showTradeIn(c.id);
+  renderAppointments(c);
 }
 
 /**

@@ -14,12 +14,13 @@ import './status.js';          // the agent's status and auto-away, in the heade
 import './header.js';          // the agent's name, photo and Profile button
 import './notify-prefs.js';    // the bell: notification choices and the browser's permission
 import './notices.js';         // desktop and in-page notices
-import './tabs.js';            // Chats | Live Agent Status | Leads | Search | Admin
+import './tabs.js';            // Chats | Live Agent Status | Leads | Search | Appointments | Admin
 import './chat-list.js';       // Incoming, Active, Recent
 import './conversation.js';    // the customer chat in the middle panel
 import './canned.js';          // its reply box's `/` picker of canned responses
 import './details.js';         // its Details column
 import './chat-leads.js';      // its leads, and Create lead
+import './appointments.js';    // its appointments, booking; the Appointments view
 import './transfer.js';        // Transfer, and transfers offered to me
 import './group.js';           // managers: the group's chats, Reassign
 import './internal.js';        // chats with colleagues

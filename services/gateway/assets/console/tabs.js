@@ -1,5 +1,5 @@
 // @ts-check
-/* The view tabs under the header: Chats | Live Agent Status | Leads | Search | Admin (managers
+/* The view tabs under the header: Chats | Live Agent Status | Leads | Search | Appointments | Admin (managers
  * and admins). The tab shown is remembered for this browser tab; arrow keys, Home and End move
  * between them. Showing a tab loads what it needs. */
 
@@ -9,9 +9,10 @@ import { renderBoard, requestBoard } from './board.js';
 import { loadLeadsTab } from './leads.js';
 import { seeShownChat } from './internal.js';
 import { showAdmin } from './admin/tab.js';
+import { loadAppointmentsTab } from './appointments.js';
 
 const TAB_KEY = 'showroom.console.tab';
-const TABS = ['chats', 'board', 'leads', 'search', 'admin'];
+const TABS = ['chats', 'board', 'leads', 'search', 'appts', 'admin'];
 
 /** The tab shown before a reload ('chats' the first time). */
 export function savedTab() { try { return sessionStorage.getItem(TAB_KEY) || 'chats'; } catch (_) { return 'chats'; } }
@@ -31,6 +32,7 @@ export function showTab(tab, focus) {
   if (focus) $('tab-' + tab).focus();
   if (tab === 'leads') { if (was !== 'leads') loadLeadsTab(); }
   if (tab === 'search' && was !== 'search' && !focus) $('search-q').focus();
+  if (tab === 'appts' && was !== 'appts') loadAppointmentsTab();
   if (tab === 'admin' && was !== 'admin' && S.me) showAdmin(S.me);
   if (tab === 'board') {
     renderBoard();

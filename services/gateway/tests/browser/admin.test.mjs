@@ -61,6 +61,8 @@ test('an agent has no Admin tab, but has a Profile', async () => {
     await page.keyboard.press('ArrowRight');
     assert.equal(await page.getAttribute('#tab-search', 'aria-selected'), 'true');
     await page.keyboard.press('ArrowRight');
+    assert.equal(await page.getAttribute('#tab-appts', 'aria-selected'), 'true');
+    await page.keyboard.press('ArrowRight');
     assert.equal(await page.getAttribute('#tab-chats', 'aria-selected'), 'true');
     // The server agrees: no reports for an agent.
     assert.equal((await rest(page, 'GET', '/api/v1/reports/departments')).status, 403);
