@@ -58,6 +58,14 @@ pub enum AppointmentState {
 }
 
 impl AppointmentState {
+    /// As stored and sent.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Booked => "booked",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
     /// From its stored name (anything but `cancelled` is booked).
     pub fn parse(s: &str) -> Self {
         if s == "cancelled" {

@@ -125,6 +125,7 @@ pub fn router() -> (axum::Router<Arc<Rest>>, utoipa::openapi::OpenApi) {
             appointments_api::book
         ))
         .routes(routes!(appointments_api::list))
+        .routes(routes!(appointments_api::export_appointments_csv))
         .routes(routes!(appointments_api::cancel))
         .routes(routes!(appointments_api::reschedule))
         .routes(routes!(handover::post_transfer))
@@ -655,6 +656,7 @@ mod tests {
             ("/api/v1/reports/departments", &["get"]),
             ("/api/v1/reports/departments.csv", &["get"]),
             ("/api/v1/reports/trends", &["get"]),
+            ("/api/v1/appointments.csv", &["get"]),
             ("/api/v1/rooftops", &["get", "post"]),
             ("/api/v1/rooftops/{id}", &["put"]),
             ("/api/v1/rooftops/{id}/departments", &["post"]),

@@ -257,6 +257,27 @@ pub async fn book(
     Ok((StatusCode::CREATED, Json(a)))
 }
 
+/// The appointments of `q`'s rooftop and range, once the session may see the rooftop.
+async fn of_rooftop(
+    state: &Rest,
+    session: &Session,
+    q: &ListQuery,
+) -> Result<Vec<Appointment>, ApiError> {
+    session.rooftop_in_scope(q.rooftop_id)?;
+    if !crate::directory::rooftop_in_group(&state.pool, session.group(), q.rooftop_id).await? {
+        return Err(ApiError::not_found("rooftop"));
+    }
+    let from = q.from.unwrap_or_else(|| Utc::now() - Duration::days(1));
+    let to = q.to.unwrap_or(from + Duration::days(31));
+    if to <= from || to - from > Duration::days(92) {
+        return Err(validate::invalid(
+            "to",
+            "must be after from, at most 92 days after it",
+        ));
+    }
+    Ok(appt::of_rooftop(&state.pool, session.group(), q.rooftop_id, from, to).await?)
+}
+
 /// A rooftop's appointments in a time range, soonest first, cancelled ones included (agents of
 /// the group; a rooftop manager only their rooftops; 404 for another group's rooftop).
 #[utoipa::path(get, path = "/api/v1/appointments", tag = "appointments", params(ListQuery),
@@ -267,26 +288,85 @@ pub async fn list(
     session: Session,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<AppointmentList>, ApiError> {
-    session.rooftop_in_scope(q.rooftop_id)?;
-    let known: Option<Uuid> =
-        sqlx::query_scalar("SELECT id FROM rooftops WHERE id = $1 AND group_id = $2")
-            .bind(q.rooftop_id)
-            .bind(session.group())
-            .fetch_optional(&state.pool)
-            .await?;
-    known.ok_or_else(|| ApiError::not_found("rooftop"))?;
-    let from = q.from.unwrap_or_else(|| Utc::now() - Duration::days(1));
-    let to = q.to.unwrap_or(from + Duration::days(31));
-    if to <= from || to - from > Duration::days(92) {
-        return Err(validate::invalid(
-            "to",
-            "must be after from, at most 92 days after it",
-        ));
-    }
     Ok(Json(AppointmentList {
-        appointments: appt::of_rooftop(&state.pool, session.group(), q.rooftop_id, from, to)
-            .await?,
+        appointments: of_rooftop(&state, &session, &q).await?,
     }))
+}
+
+/// The columns of `appointments.csv`, in order.
+const CSV_HEADER: [&str; 16] = [
+    "id",
+    "department",
+    "kind",
+    "state",
+    "starts_at",
+    "ends_at",
+    "local_start",
+    "time_zone",
+    "name",
+    "email",
+    "phone",
+    "note",
+    "booked_by",
+    "conversation_id",
+    "created_at",
+    "sequence",
+];
+
+/// The same list as a CSV file for spreadsheets (managers and admins; a rooftop manager only
+/// their rooftops): UTF-8 with a byte-order mark, formula-guarded. Recorded in the audit trail
+/// first (`appointments_exported`, with the rooftop and the count); 503 `audit_unavailable`
+/// when it cannot be.
+#[utoipa::path(get, path = "/api/v1/appointments.csv", tag = "appointments", params(ListQuery),
+    responses((status = 200, description = "The appointments as CSV (UTF-8 with a byte-order mark)", content_type = "text/csv", body = String),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 503, description = "`audit_unavailable`: the export could not be recorded, so it was refused", body = ErrorBody)))]
+pub async fn export_appointments_csv(
+    State(state): State<Arc<Rest>>,
+    session: Session,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    scoped_managers(&session, "export appointments")?;
+    let list = of_rooftop(&state, &session, &q).await?;
+    let mut event = crate::audit::Event::by(&session, crate::audit::kind::APPOINTMENTS_EXPORTED);
+    event.detail = serde_json::json!({ "rooftop_id": q.rooftop_id, "count": list.len() });
+    crate::audit::record_read(&state.pool, &event).await?;
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    let rows = list.iter().map(|a| {
+        let local = a
+            .time_zone
+            .parse::<chrono_tz::Tz>()
+            .map(|tz| {
+                a.starts_at
+                    .with_timezone(&tz)
+                    .format("%Y-%m-%d %H:%M")
+                    .to_string()
+            })
+            .unwrap_or_default();
+        [
+            a.id.to_string(),
+            a.department.clone(),
+            a.kind.as_str().to_string(),
+            a.state.as_str().to_string(),
+            a.starts_at.to_rfc3339(),
+            a.ends_at.to_rfc3339(),
+            local,
+            a.time_zone.clone(),
+            text(&a.name),
+            text(&a.email),
+            text(&a.phone),
+            text(&a.note),
+            a.booked_by.clone(),
+            a.conversation_id.map(|c| c.to_string()).unwrap_or_default(),
+            a.created_at.to_rfc3339(),
+            a.sequence.to_string(),
+        ]
+    });
+    Ok(crate::export::csv_download(
+        "appointments.csv",
+        crate::export::csv(&CSV_HEADER, rows),
+    ))
 }
 
 /// Cancels an appointment and frees its seat (the chat's agent, an agent of the department's

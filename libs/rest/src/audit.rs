@@ -84,6 +84,8 @@ pub mod kind {
     pub const LEADS_EXPORTED: &str = "leads_exported";
     /// A report was downloaded as CSV (detail: which, its range, how many rows).
     pub const REPORT_EXPORTED: &str = "report_exported";
+    /// A rooftop's appointments were downloaded as CSV (detail: the rooftop, how many).
+    pub const APPOINTMENTS_EXPORTED: &str = "appointments_exported";
     /// An agent enrolled a second factor (detail: the method, never a secret).
     pub const MFA_ENROLLED: &str = "mfa_enrolled";
     /// An agent removed a second factor (detail: the method).

@@ -1,5 +1,5 @@
 //! REST for the dashboard's trends: chats, answered, missed-chat rate, median time to pickup,
-//! leads and satisfaction per hour or per day of a range, for the group, one rooftop or one
+//! leads, appointments and satisfaction per hour or per day of a range, for the group, one rooftop or one
 //! department, each with the same numbers for the period just before (as long as the range)
 //! to compare with. Managers and admins; a rooftop manager gets their rooftops' chats alone,
 //! and 404 for another rooftop or its department. Computed in Postgres
@@ -69,6 +69,8 @@ pub struct TrendNumbers {
     pub csat_avg: Option<f64>,
     /// How many were rated.
     pub csat_count: i64,
+    /// Appointments booked (made in the bucket, whenever they are for) and not cancelled.
+    pub appointments: i64,
 }
 
 /// One hour or day of a trend.
@@ -123,6 +125,7 @@ fn numbers(r: TrendRow) -> TrendNumbers {
         leads: r.leads,
         csat_avg: r.csat_avg,
         csat_count: r.csat_count,
+        appointments: r.appointments,
     }
 }
 

@@ -3,7 +3,7 @@
 //! department (and, for a rooftop manager, only their rooftops).
 //!
 //! A conversation counts in the bucket where it was *created* (as in `report`), in the
-//! department it has now. Every bucket of the range has a row, with zero counts and no times
+//! department it has now; an appointment in the bucket where it was booked, while it stands. Every bucket of the range has a row, with zero counts and no times
 //! when it had no chat; one more row, with no `at`, holds the whole range's totals (medians and
 //! distinct leads over the range, not sums of the buckets'). Buckets are cut in the named
 //! zone's local time, so a day is the dealer's day across a change of daylight saving time.
@@ -65,6 +65,9 @@ pub struct TrendRow {
     pub csat_avg: Option<f64>,
     /// How many of them were rated.
     pub csat_count: i64,
+    /// Appointments booked in the bucket (when they were made, not when they are for) that
+    /// still stand (not cancelled).
+    pub appointments: i64,
 }
 
 /// The buckets of `[from, to)` in local time of zone `$5`, then the totals row (`local` NULL);
@@ -97,6 +100,15 @@ WITH c AS ( \
     SELECT c.local, avg(r.score)::float8 AS csat_avg, count(*) AS csat_count \
     FROM c JOIN chat_ratings r ON r.conversation_id = c.id AND r.group_id = $1 \
     GROUP BY GROUPING SETS ((c.local), ()) \
+), booked AS ( \
+    SELECT local, count(*) AS appointments FROM ( \
+        SELECT date_trunc($4, a.created_at AT TIME ZONE $5) AS local FROM appointments a \
+        WHERE a.group_id = $1 AND a.created_at >= $2 AND a.created_at < $3 \
+            AND a.state = 'booked' \
+            AND ($6::uuid[] IS NULL OR a.rooftop_id = ANY($6)) \
+            AND ($7::uuid IS NULL OR a.rooftop_id = $7) \
+            AND ($8::uuid IS NULL OR a.department_id = $8) \
+    ) x GROUP BY GROUPING SETS ((local), ()) \
 ), buckets AS ( \
     SELECT generate_series(date_trunc($4, $2 AT TIME ZONE $5), \
         ($3 AT TIME ZONE $5) - interval '1 microsecond', ('1 ' || $4)::interval) AS local \
@@ -107,11 +119,13 @@ SELECT b.local AT TIME ZONE $5 AS at, \
     COALESCE(p.missed, 0) AS missed, COALESCE(p.offline, 0) AS offline, \
     p.missed::float8 / NULLIF(p.chats - p.offline, 0) AS missed_rate, \
     p.pickup_p50, COALESCE(ld.leads, 0) AS leads, \
-    r.csat_avg, COALESCE(r.csat_count, 0) AS csat_count \
+    r.csat_avg, COALESCE(r.csat_count, 0) AS csat_count, \
+    COALESCE(ap.appointments, 0) AS appointments \
 FROM buckets b \
 LEFT JOIN per p ON p.local IS NOT DISTINCT FROM b.local \
 LEFT JOIN lead_counts ld ON ld.local IS NOT DISTINCT FROM b.local \
 LEFT JOIN ratings r ON r.local IS NOT DISTINCT FROM b.local \
+LEFT JOIN booked ap ON ap.local IS NOT DISTINCT FROM b.local \
 ORDER BY b.local NULLS LAST";
 
 /// A trend: one row per bucket, in order, and the range's totals.
@@ -156,6 +170,7 @@ pub async fn trends(
         leads: 0,
         csat_avg: None,
         csat_count: 0,
+        appointments: 0,
     });
     Ok(Trend {
         points: rows,

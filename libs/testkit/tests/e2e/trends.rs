@@ -53,6 +53,34 @@ async fn chat_at(
     Ok(id)
 }
 
+/// An appointment booked at `made` for `starts` (half an hour) in `department` of `rooftop`,
+/// in `state`, for `name`.
+async fn appointment(
+    stack: &Stack,
+    t: &Tenant,
+    (rooftop, department): (Uuid, Uuid),
+    (made, starts, state, name): (&str, &str, &str, &str),
+) -> anyhow::Result<()> {
+    let (made, starts): (DateTime<Utc>, DateTime<Utc>) = (made.parse()?, starts.parse()?);
+    sqlx::query(
+        "INSERT INTO appointments (id, group_id, rooftop_id, department_id, kind, starts_at, \
+             ends_at, state, name, booked_by, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, 'test_drive', $5, $5 + interval '30 minutes', $6, $7, \
+             'shopper', $8, $8)",
+    )
+    .bind(Uuid::now_v7())
+    .bind(t.group)
+    .bind(rooftop)
+    .bind(department)
+    .bind(starts)
+    .bind(state)
+    .bind(name)
+    .bind(made)
+    .execute(&stack.pool)
+    .await?;
+    Ok(())
+}
+
 async fn rate(stack: &Stack, t: &Tenant, conversation: Uuid, score: i16) -> anyhow::Result<()> {
     sqlx::query("INSERT INTO chat_ratings (conversation_id, group_id, score) VALUES ($1, $2, $3)")
         .bind(conversation)
@@ -116,6 +144,22 @@ async fn trends_cut_days_in_the_dealers_time_zone_and_compare_with_the_period_be
     .await?;
     rate(&stack, &t, late, 5).await?;
     rate(&stack, &t, noon, 2).await?;
+    // Appointments count when they were booked, while they stand.
+    let sales = (t.rooftop, t.sales);
+    let kept = (
+        "2026-10-05T16:00:00Z",
+        "2026-10-20T15:00:00Z",
+        "booked",
+        "Ann",
+    );
+    appointment(&stack, &t, sales, kept).await?;
+    let dropped = (
+        "2026-10-06T16:00:00Z",
+        "2026-10-21T15:00:00Z",
+        "cancelled",
+        "Bo",
+    );
+    appointment(&stack, &t, sales, dropped).await?;
 
     let (from, to) = ("2026-10-04T00:00:00-05:00", "2026-10-08T00:00:00-05:00");
     let (status, chicago) = manager.get(&query(from, to, "&tz=America/Chicago")).await?;
@@ -151,6 +195,10 @@ async fn trends_cut_days_in_the_dealers_time_zone_and_compare_with_the_period_be
     assert_eq!(
         series(&chicago, "current", "csat_avg"),
         ["5.0", "2.0", "null", "null"]
+    );
+    assert_eq!(
+        series(&chicago, "current", "appointments"),
+        ["0", "1", "0", "0"]
     );
     let totals = &chicago["current"]["totals"];
     assert_eq!(
@@ -327,6 +375,47 @@ async fn the_report_downloads_as_csv_that_a_spreadsheet_reads_back() -> anyhow::
         .unwrap();
     assert!(ventas_at < rollup);
 
+    // The rooftop's appointments as CSV, the shopper's Spanish name intact, the local time in
+    // the rooftop's zone.
+    let booked = (
+        "2026-10-05T16:00:00Z",
+        "2026-10-07T15:00:00Z",
+        "booked",
+        "José Peña",
+    );
+    appointment(&stack, &t, (pena, ventas), booked).await?;
+    let path_appts = format!(
+        "/api/v1/appointments.csv?rooftop_id={pena}&from=2026-10-01T00:00:00Z&to=2026-10-10T00:00:00Z"
+    );
+    let (status, bytes) = manager.download(&path_appts).await?;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    assert_eq!(&bytes[..3], b"\xEF\xBB\xBF");
+    let mut reader = csv::Reader::from_reader(&bytes[3..]);
+    let header: Vec<String> = reader.headers()?.iter().map(str::to_string).collect();
+    let at = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().collect::<Result<_, _>>()?;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        (
+            &rows[0][at("name")],
+            &rows[0][at("department")],
+            &rows[0][at("local_start")],
+            &rows[0][at("kind")],
+            &rows[0][at("state")],
+        ),
+        (
+            "José Peña",
+            "Ventas Año",
+            "2026-10-07 10:00",
+            "test_drive",
+            "booked"
+        )
+    );
+    let (_, audit) = manager
+        .get("/api/v1/audit?kind=appointments_exported")
+        .await?;
+    assert_eq!(audit["events"][0]["detail"]["count"], 1, "{audit}");
+
     // The download is in the audit trail; an agent may not download it.
     let (_, audit) = manager.get("/api/v1/audit?kind=report_exported").await?;
     let events = audit["events"].as_array().cloned().unwrap_or_default();
@@ -334,5 +423,6 @@ async fn the_report_downloads_as_csv_that_a_spreadsheet_reads_back() -> anyhow::
     assert_eq!(events[0]["detail"]["report"], "departments");
     let agent = logged_in(&stack, &t, "agent", "agent").await?;
     assert_eq!(agent.download(path).await?.0, 403);
+    assert_eq!(agent.download(&path_appts).await?.0, 403);
     Ok(())
 }

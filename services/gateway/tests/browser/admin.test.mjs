@@ -115,7 +115,7 @@ test('a manager runs the admin pages and sets her photo', async () => {
     await page.locator('#admin-dash-state', { hasText: /chats? ·/ }).waitFor({ timeout: LONG });
     assert.equal(trend.bucket, 'day');
     assert.ok(trend.current.points.length >= 30 && trend.current.points.length <= 31, `30 days: ${trend.current.points.length}`);
-    for (const id of ['chats', 'answered', 'missed-rate', 'pickup', 'leads', 'csat']) {
+    for (const id of ['chats', 'answered', 'missed-rate', 'pickup', 'leads', 'appointments', 'csat']) {
       await page.locator(`#dash-chart-${id} svg`).waitFor({ timeout: LONG });
     }
     assert.equal(await page.locator('#dash-chart-chats circle.c-dot').count(), trend.current.points.length, 'a dot per day');

@@ -38,6 +38,7 @@ export const KINDS = /** @type {[string, string][]} */ ([
   ['transcript_exported', 'Transcript exported'],
   ['leads_exported', 'Leads exported'],
   ['report_exported', 'Report exported'],
+  ['appointments_exported', 'Appointments exported'],
   ['scope_changed', 'Rooftops managed changed'],
   ['rooftop_changed', 'Rooftop changed'],
   ['department_changed', 'Department changed'],

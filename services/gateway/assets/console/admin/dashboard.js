@@ -1,6 +1,7 @@
 // @ts-check
 /* Admin ▸ Dashboard: chats created in a range (today, 7, 30 or 90 days). Trend charts per
- * hour or day for the group, a rooftop or a department, each against the period before
+ * hour or day for the group, a rooftop or a department (chats, answered, missed-chat rate,
+ * pickup, leads, appointments set, satisfaction), each against the period before
  * (GET /api/v1/reports/trends, drawn by admin/chart.js); then the table per rooftop and
  * department: answered, time to pickup, missed-chat rate, leads, satisfaction, chats per
  * agent (GET /api/v1/reports/departments), and its CSV (…/departments.csv). docs/protocol.md
@@ -123,6 +124,7 @@ export async function renderDashboard(body, current) {
  * @property {number} leads
  * @property {number | null} csat_avg
  * @property {number} csat_count
+ * @property {number} [appointments]
  */
 /** @typedef {TrendNumbers & {at: string}} TrendPoint */
 /** @typedef {{from: string, to: string, points: TrendPoint[], totals: TrendNumbers}} TrendPeriod */
@@ -143,6 +145,7 @@ function trendCharts(t) {
     ['missed-rate', 'Missed-chat rate', (n) => n.missed_rate, pct, true],
     ['pickup', 'Time to pickup (median)', (n) => n.pickup_p50_secs, secs, true],
     ['leads', 'Leads', (n) => n.leads, (v) => String(Math.round(v)), false],
+    ['appointments', 'Appointments set', (n) => n.appointments ?? 0, (v) => String(Math.round(v)), false],
     ['csat', 'Satisfaction (1–5)', (n) => n.csat_avg, (v) => v.toFixed(1), false],
   ];
   return specs.map(([id, title, of, format, lowerIsBetter]) => {
