@@ -116,15 +116,15 @@ pub fn router() -> (axum::Router<Arc<Rest>>, utoipa::openapi::OpenApi) {
         .routes(routes!(payment_api::shopper_payment_estimate))
         // Appointments (appointments_api.rs): slots, booking in a chat, a rooftop's list.
         .routes(routes!(
-            appointments_api::get_settings,
-            appointments_api::put_settings
+            appointments_api::get_appointment_settings,
+            appointments_api::put_appointment_settings
         ))
         .routes(routes!(appointments_api::slots))
         .routes(routes!(
-            appointments_api::of_conversation,
+            appointments_api::appointments_of_conversation,
             appointments_api::book
         ))
-        .routes(routes!(appointments_api::list))
+        .routes(routes!(appointments_api::list_appointments))
         .routes(routes!(appointments_api::export_appointments_csv))
         .routes(routes!(appointments_api::cancel))
         .routes(routes!(appointments_api::reschedule))

@@ -136,7 +136,7 @@ pub struct AppointmentList {
     params(("id" = uuid::Uuid, Path, description = "Department id (UUID)")),
     responses((status = 200, body = AppointmentSettings), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn get_settings(
+pub async fn get_appointment_settings(
     State(state): State<Arc<Rest>>,
     session: Session,
     Id(id, _): Id<extract::Department>,
@@ -155,7 +155,7 @@ pub async fn get_settings(
     responses((status = 200, body = AppointmentSettings), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
-pub async fn put_settings(
+pub async fn put_appointment_settings(
     State(state): State<Arc<Rest>>,
     session: Session,
     Id(id, _): Id<extract::Department>,
@@ -191,7 +191,7 @@ pub async fn slots(
     params(("id" = uuid::Uuid, Path, description = "Conversation id (UUID)")),
     responses((status = 200, body = AppointmentList), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn of_conversation(
+pub async fn appointments_of_conversation(
     State(state): State<Arc<Rest>>,
     session: Session,
     Id(id, _): Id<extract::Conversation>,
@@ -283,7 +283,7 @@ async fn of_rooftop(
 #[utoipa::path(get, path = "/api/v1/appointments", tag = "appointments", params(ListQuery),
     responses((status = 200, body = AppointmentList), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn list(
+pub async fn list_appointments(
     State(state): State<Arc<Rest>>,
     session: Session,
     ApiQuery(q): ApiQuery<ListQuery>,
