@@ -31,7 +31,11 @@
 //!
 //! `search`: `GET /api/v1/search`'s p50/p99 over 1 000 000 messages in 10 000 chats seeded in
 //! bulk, beside a plain lookup by id in the same run.
+//!
+//! `dashboard`: `GET /api/v1/reports/trends` and `…/departments` for 40 rooftops over 90 days
+//! (200 000 chats over 180 days seeded in bulk), beside `GET /api/v1/me` in the same run.
 
+mod dashboard;
 mod fanout;
 mod leads;
 mod messages;
@@ -121,9 +125,10 @@ async fn main() -> ExitCode {
         Some("soak") => soak::run(soak::Options::parse(&args[1..])).await,
         Some("fanout") => fanout::run(fanout::Options::parse(&args[1..])).await,
         Some("search") => search::run(search::Options::parse(&args[1..])).await,
+        Some("dashboard") => dashboard::run(dashboard::Options::parse(&args[1..])).await,
         Some(other) => {
             eprintln!(
-                "unknown benchmark `{other}`; available: messages, presence, routing, leads, sockets, soak, fanout, search"
+                "unknown benchmark `{other}`; available: messages, presence, routing, leads, sockets, soak, fanout, search, dashboard"
             );
             return ExitCode::from(2);
         }

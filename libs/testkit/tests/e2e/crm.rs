@@ -361,6 +361,19 @@ async fn a_lead_becomes_one_valid_adf_email_with_hostile_text_escaped() -> anyho
         payoff_cents: Some(1_234_505),
         comments: Some(hostile.into()),
     });
+    // And a test drive booked in the chat, its note hostile too: the customer's <timeframe>,
+    // the vehicle's interest, a comment line; one ADF with all three is valid.
+    let starts: chrono::DateTime<chrono::Utc> = "2026-12-12T16:00:00Z".parse()?;
+    lead.appointments = vec![showroom_proto::appointment::LeadAppointment {
+        id: Uuid::now_v7(),
+        kind: showroom_proto::appointment::AppointmentKind::TestDrive,
+        state: showroom_proto::appointment::AppointmentState::Booked,
+        starts_at: starts,
+        ends_at: starts + chrono::Duration::minutes(30),
+        time_zone: "America/Chicago".into(),
+        department: "Sales".into(),
+        note: Some(hostile.into()),
+    }];
     crm.publish_lead(Uuid::now_v7(), &lead).await?;
 
     let mails = stack
@@ -381,6 +394,20 @@ async fn a_lead_becomes_one_valid_adf_email_with_hostile_text_escaped() -> anyho
     );
     assert!(!xml.contains("<b>") && !xml.contains("<script>"), "{xml}");
     xmllint(&xml, &["--noout"]).await?;
+    for (path, want) in [
+        (
+            "string(//customer/timeframe/earliestdate)",
+            "2026-12-12T10:00:00-06:00",
+        ),
+        ("string(//vehicle[@interest='trade-in']/make)", "BMW"),
+        ("count(//vehicle)", "2"),
+    ] {
+        assert_eq!(
+            xmllint(&xml, &["--xpath", path]).await?,
+            want,
+            "{path}: {xml}"
+        );
+    }
     // Parsed back, the hostile text is the text that was sent.
     let last = xmllint(&xml, &["--xpath", "string(//customer//name[@part='last'])"]).await?;
     assert_eq!(last, hostile);
