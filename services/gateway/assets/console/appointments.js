@@ -1,6 +1,6 @@
 // @ts-check
 /* Appointments (issue 20, item 1; REST in docs/protocol.md, "Appointments"): in the Details
- * column, the chat's appointments with Cancel, and booking one: pick the kind, the day and a
+ * column, the chat's appointments with Move and Cancel, and booking one: pick the kind, the day and a
  * free slot of the chat's department (times in the rooftop's zone, as the slots are offered), or
  * offer the shopper the free times (a 📅 reply: the widget shows its slot picker under it);
  * and the Appointments view: a rooftop's appointments for a week. Text only, never markup. */
@@ -37,18 +37,32 @@ function today(tz) {
   try { return new Date().toLocaleDateString('en-CA', { timeZone: tz }); } catch (_) { return new Date().toISOString().slice(0, 10); }
 }
 
-/** One appointment as a line, with Cancel while booked. @param {Appointment} a @param {() => void} after */
+/**
+ * One appointment as a line, with Move (to the time picked in the booking form below; the new
+ * seat is taken before the old one is freed) and Cancel while booked.
+ * @param {Appointment} a @param {() => void} after
+ */
 function line(a, after) {
   const li = el('li', { class: 'appt' + (a.state === 'cancelled' ? ' appt-cancelled' : ''), 'data-key': a.id },
     h('span', '', (KINDS[a.kind] || a.kind) + ' · ' + local(a.starts_at, a.time_zone) + '–' + local(a.ends_at, a.time_zone, false)
       + ' · ' + a.department + (a.name ? ' · ' + a.name : '') + (a.state === 'cancelled' ? ' · cancelled' : '')));
   if (a.state !== 'cancelled') {
-    li.append(' ', el('button', { type: 'button', class: 'small', text: 'Cancel', 'aria-label': 'Cancel the appointment', on: { click: async () => {
-      const r = await api('POST', '/api/v1/appointments/' + encodeURIComponent(a.id) + '/cancel');
+    /** @param {string} path @param {object} [body] */
+    const act = async (path, body) => {
+      const r = await api('POST', '/api/v1/appointments/' + encodeURIComponent(a.id) + path, body);
       if (r.status === 401) return sessionEnded();
-      if (!r.ok) li.append(h('span', 'field-error', ' ' + errorText(r)));
+      $('appt-status').textContent = r.ok ? (path === '/reschedule' ? 'Moved.' : 'Cancelled.') : errorText(r);
       after();
-    } } }));
+    };
+    const move = () => {
+      const pick = /** @type {HTMLSelectElement} */ ($('appt-slot'));
+      if (!pick.value) { $('appt-status').textContent = 'Pick a day and a free time below first, then Move.'; return; }
+      act('/reschedule', { starts_at: pick.value });
+    };
+    li.append(' ',
+      el('button', { type: 'button', class: 'small appt-move', text: 'Move', 'aria-label': 'Move the appointment to the time picked below', on: { click: move } }),
+      ' ',
+      el('button', { type: 'button', class: 'small', text: 'Cancel', 'aria-label': 'Cancel the appointment', on: { click: () => act('/cancel') } }));
   }
   return li;
 }

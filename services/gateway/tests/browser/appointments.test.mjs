@@ -43,9 +43,30 @@ test('the shopper picks an offered time, the agent books another', async () => {
       const sel = document.querySelector('#appt-slot');
       return sel instanceof HTMLSelectElement && sel.options.length > 0;
     }, null, { timeout: LONG });
+    const keys = () => agent.evaluate(() => [...document.querySelectorAll('#appt-list li')].map((li) => li.getAttribute('data-key')));
+    const shoppers = await keys();
     await agent.click('#appt-book');
     await agent.locator('#appt-status', { hasText: 'Booked.' }).waitFor({ timeout: LONG });
     await agent.waitForFunction(() => document.querySelectorAll('#appt-list li').length === 2, null, { timeout: LONG });
+    const mine = (await keys()).find((k) => !shoppers.includes(k));
+    assert.ok(mine, 'the agent\'s booking is listed');
+
+    // It moves to the next free time of that day: Move on its line, after picking the time.
+    const second = await agent.evaluate(() => {
+      const sel = /** @type {HTMLSelectElement} */ (document.querySelector('#appt-slot'));
+      return sel.options.length > 1 ? sel.options[1].value : '';
+    });
+    assert.ok(second, 'a second free slot that Monday');
+    await agent.selectOption('#appt-slot', second);
+    const moved = agent.locator(`#appt-list li[data-key="${mine}"]`);
+    const before = await moved.locator('span').first().textContent();
+    await moved.locator('.appt-move').click();
+    await agent.locator('#appt-status', { hasText: 'Moved.' }).waitFor({ timeout: LONG });
+    await agent.waitForFunction(([k, b]) => {
+      const li = document.querySelector(`#appt-list li[data-key="${k}"]`);
+      const span = li && li.querySelector('span');
+      return !!span && span.textContent !== b && !li.classList.contains('appt-cancelled');
+    }, [mine, before], { timeout: LONG });
 
     // The chat ends (the tests after this one need Ann free).
     await agent.click('#end');
