@@ -148,7 +148,8 @@ pub async fn get_appointment_settings(
 }
 
 /// Replaces a department's appointment settings (managers and admins; a rooftop manager their
-/// rooftops'). 400 naming each wrong field.
+/// rooftops'). 400 naming each wrong field. Audited as `appointment_settings_changed` (with
+/// `before` and `after`) when something changed; 503 `audit_unavailable` when it cannot be.
 #[utoipa::path(put, path = "/api/v1/departments/{id}/appointment-settings", tag = "appointments",
     params(("id" = uuid::Uuid, Path, description = "Department id (UUID)")),
     request_body = AppointmentSettings,
@@ -164,10 +165,22 @@ pub async fn put_appointment_settings(
     scoped_managers(&session, "change appointment settings")?;
     session.department(&state, id).await?;
     b.check()?;
-    appt::put_settings(&state.pool, session.group(), id, &b).await?;
-    Ok(Json(
-        appt::settings(&state.pool, session.group(), id).await?,
-    ))
+    // The change and its audit row in one commit, the row only when something changed.
+    let mut tx = state.pool.begin().await?;
+    let before = appt::settings(&mut *tx, session.group(), id).await?;
+    appt::put_settings(&mut *tx, session.group(), id, &b).await?;
+    let after = appt::settings(&mut *tx, session.group(), id).await?;
+    if after != before {
+        let event =
+            crate::audit::Event::by(&session, crate::audit::kind::APPOINTMENT_SETTINGS_CHANGED)
+                .about(format!("department:{id}"))
+                .detail(serde_json::json!({ "before": before, "after": after }));
+        crate::audit::record(&mut tx, &event)
+            .await
+            .map_err(crate::audit::required)?;
+    }
+    tx.commit().await?;
+    Ok(Json(after))
 }
 
 /// A department's slots for some local days, with the seats left (any agent of the group; 404

@@ -86,6 +86,8 @@ pub mod kind {
     pub const REPORT_EXPORTED: &str = "report_exported";
     /// A rooftop's appointments were downloaded as CSV (detail: the rooftop, how many).
     pub const APPOINTMENTS_EXPORTED: &str = "appointments_exported";
+    /// A department's appointment settings changed (detail: `before`, `after`).
+    pub const APPOINTMENT_SETTINGS_CHANGED: &str = "appointment_settings_changed";
     /// An agent enrolled a second factor (detail: the method, never a secret).
     pub const MFA_ENROLLED: &str = "mfa_enrolled";
     /// An agent removed a second factor (detail: the method).

@@ -181,6 +181,24 @@ test('a manager runs the admin pages and sets her photo', async () => {
       { weekday: 2, opens: '09:00', closes: '12:00' }, { weekday: 2, opens: '13:00', closes: '18:00' }]);
     assert.deepEqual(saved.hours.closures, [{ date: '2026-12-25', label: 'Christmas' }]);
 
+    // Its appointments: service visits only, hour-long slots, two a slot; a wrong value named.
+    await dep.getByRole('button', { name: 'Appointments' }).click();
+    const appts = dep.locator('form.a-appt-settings');
+    await appts.waitFor({ timeout: LONG });
+    for (const k of ['Test drive', 'Sales visit', 'Other']) await appts.getByLabel(k).uncheck();
+    await appts.getByLabel('Service').check();
+    await appts.getByLabel('Appointments per slot').fill('0');
+    await appts.getByRole('button', { name: 'Save' }).click();
+    await appts.locator('.a-field', { has: page.getByLabel('Appointments per slot') }).locator('.a-err').waitFor({ timeout: LONG });
+    await appts.getByLabel('Appointments per slot').fill('2');
+    await appts.getByLabel('Slot length (minutes)').fill('60');
+    await appts.getByRole('button', { name: 'Save' }).click();
+    await appts.getByRole('button', { name: 'Saved' }).waitFor({ timeout: LONG });
+    assert.deepEqual((await rest(page, 'GET', `/api/v1/departments/${depId}/appointment-settings`)).data,
+      { kinds: ['service'], slot_minutes: 60, capacity: 2 });
+    const trail = (await rest(page, 'GET', '/api/v1/audit?kind=appointment_settings_changed')).data.events;
+    assert.equal(trail[0].subject, `department:${depId}`);
+
     // A department in use cannot be deleted: the server's 409 message is shown.
     const sales = page.locator('#admin-rooftops [data-rooftop]', { has: page.locator('h3', { hasText: 'Showroom Honda' }) })
       .locator('li.a-dep', { has: page.locator('.a-dep-label', { hasText: /^Sales$/ }) });

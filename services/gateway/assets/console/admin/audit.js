@@ -39,6 +39,7 @@ export const KINDS = /** @type {[string, string][]} */ ([
   ['leads_exported', 'Leads exported'],
   ['report_exported', 'Report exported'],
   ['appointments_exported', 'Appointments exported'],
+  ['appointment_settings_changed', 'Appointment settings changed'],
   ['scope_changed', 'Rooftops managed changed'],
   ['rooftop_changed', 'Rooftop changed'],
   ['department_changed', 'Department changed'],

@@ -1,7 +1,8 @@
 // @ts-check
 /* Admin ▸ Rooftops & departments: each rooftop (a dealership: name, time zone, country, phone) with
  * its departments (label, board section, position), added, edited and deleted here; each
- * department's Routing opens its editor (routing.js). On an older gateway without
+ * department's Routing opens its editor (routing.js), its Appointments the kinds, slot length
+ * and seats it books (appointment-settings.js). On an older gateway without
  * /api/v1/rooftops, only the routing can be changed. */
 
 import { el, clear } from '../dom.js';
@@ -10,6 +11,7 @@ import { loadDirectory, groupWide } from './state.js';
 import { sectionShell, loadingLine } from './section.js';
 import { Fields, field, textInput, numberInput, dropdown, zoneSelect, saver, formEl, num } from './forms.js';
 import { routingEditor } from './routing.js';
+import { appointmentEditor } from './appointment-settings.js';
 
 /** @typedef {import('./state.js').Rooftop} Rooftop */
 /** @typedef {import('./state.js').Department} Department */
@@ -127,14 +129,16 @@ function departmentItem(rt, d, partial, body, current) {
   const name = el('span', { class: 'a-dep-label', text: d.label });
   const sec = el('span', { class: 'a-meta', text: d.board_section ? 'Board: ' + d.board_section : '' });
   const routeBtn = el('button', { type: 'button', class: 'small', text: 'Routing', 'aria-expanded': 'false' });
+  const apptBtn = el('button', { type: 'button', class: 'small', text: 'Appointments', 'aria-expanded': 'false' });
   const editBtn = partial ? null : el('button', { type: 'button', class: 'small', text: 'Edit', 'aria-expanded': 'false' });
   const delBtn = partial ? null : el('button', { type: 'button', class: 'small danger', text: 'Delete' });
   const delState = el('span', { class: 'a-status', role: 'status' });
-  const row = el('div', { class: 'a-dep-row' }, name, sec, el('span', { class: 'a-grow' }), routeBtn, editBtn, delBtn);
+  const row = el('div', { class: 'a-dep-row' }, name, sec, el('span', { class: 'a-grow' }), routeBtn, apptBtn, editBtn, delBtn);
   const panel = el('div', { class: 'a-dep-panel' });
   li.append(row, delState, panel);
   const setOpen = (/** @type {string | null} */ which) => {
     routeBtn.setAttribute('aria-expanded', String(which === 'routing'));
+    apptBtn.setAttribute('aria-expanded', String(which === 'appointments'));
     if (editBtn) editBtn.setAttribute('aria-expanded', String(which === 'edit'));
   };
   routeBtn.addEventListener('click', () => {
@@ -142,6 +146,12 @@ function departmentItem(rt, d, partial, body, current) {
     setOpen('routing');
     clear(panel, loadingLine('routing'));
     routingEditor(d, rt).then((node) => clear(panel, node)).catch(() => clear(panel, el('p', { class: 'a-error', role: 'alert', text: 'Cannot reach the server.' })));
+  });
+  apptBtn.addEventListener('click', () => {
+    if (apptBtn.getAttribute('aria-expanded') === 'true') { clear(panel); setOpen(null); return; }
+    setOpen('appointments');
+    clear(panel, loadingLine('appointment settings'));
+    appointmentEditor(d).then((node) => clear(panel, node)).catch(() => clear(panel, el('p', { class: 'a-error', role: 'alert', text: 'Cannot reach the server.' })));
   });
   if (editBtn && delBtn) {
     editBtn.addEventListener('click', () => {
