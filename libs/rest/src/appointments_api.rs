@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::header::ORIGIN;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -26,7 +25,7 @@ use crate::Rest;
 use crate::appointments::{self as appt, AppointmentSettings, Calendar, NewAppointment};
 use crate::auth::{Session, scoped_managers};
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{self, ApiJson, ApiQuery, Id, parse_id, website_for};
+use crate::extract::{self, ApiJson, ApiQuery, Id, parse_id};
 use crate::validate::{self, Problems};
 
 /// The days to show slots of.
@@ -636,8 +635,7 @@ async fn in_scope(state: &Rest, session: &Session, id: Uuid) -> Result<Uuid, Api
     }
 }
 
-/// The widget's chat: the website of the key (for an origin it allows), the visitor of the
-/// token, and a chat of that visitor on that website (404 for any other).
+/// The chat `id` of the widget's caller (`extract::widget_chat`).
 async fn visitor_conversation(
     state: &Rest,
     key: &str,
@@ -645,23 +643,7 @@ async fn visitor_conversation(
     headers: &HeaderMap,
 ) -> Result<Conversation, ApiError> {
     let id = parse_id(id, "conversation")?;
-    let origin = headers.get(ORIGIN).and_then(|v| v.to_str().ok());
-    let website = website_for(&state.pool, key, origin).await?;
-    let visitor = headers
-        .get("x-visitor-token")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|t| state.visitor_keys.verify(website.id, t))
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "bad_visitor",
-                "X-Visitor-Token must be the widget's visitor token for this website",
-            )
-        })?;
-    read::conversation(&state.pool, website.group_id, id)
-        .await?
-        .filter(|c| c.website_id == website.id && c.shopper.visitor_id == visitor)
-        .ok_or_else(|| ApiError::not_found("conversation"))
+    extract::widget_chat(&state.pool, &state.visitor_keys, key, headers, id).await
 }
 
 fn shopper_name(c: &Conversation) -> Option<String> {

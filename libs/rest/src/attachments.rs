@@ -328,19 +328,8 @@ pub async fn shopper_download(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let id = file_id(&id)?;
-    let origin = headers.get(ORIGIN).and_then(|v| v.to_str().ok());
-    let website = website_for(&state.pool, &key, origin).await?;
-    let visitor = headers
-        .get("x-visitor-token")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|t| state.visitor_keys.verify(website.id, t))
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "bad_visitor",
-                "X-Visitor-Token must be the widget's visitor token for this website",
-            )
-        })?;
+    let (website, visitor) =
+        crate::extract::widget_visitor(&state.pool, &state.visitor_keys, &key, &headers).await?;
     let row: Option<(String, String, Vec<u8>)> = sqlx::query_as(
         "SELECT a.filename, a.content_type, a.data FROM attachments a \
          JOIN conversations c ON c.id = a.conversation_id AND c.group_id = a.group_id \

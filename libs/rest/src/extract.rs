@@ -347,6 +347,48 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
         .and_then(|h| h.parse::<IpAddr>().ok())
 }
 
+/// The widget's caller on `key`'s website: the website (its origin checked, as
+/// [`website_for`]) and the visitor its `X-Visitor-Token` header names; 401 `bad_visitor`
+/// without a valid token for that website.
+pub async fn widget_visitor(
+    pool: &sqlx::PgPool,
+    keys: &crate::visitor::VisitorKeys,
+    key: &str,
+    headers: &HeaderMap,
+) -> Result<(directory::Website, Uuid), ApiError> {
+    let origin = headers
+        .get(axum::http::header::ORIGIN)
+        .and_then(|v| v.to_str().ok());
+    let website = website_for(pool, key, origin).await?;
+    let visitor = headers
+        .get("x-visitor-token")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| keys.verify(website.id, t))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "bad_visitor",
+                "X-Visitor-Token must be the widget's visitor token for this website",
+            )
+        })?;
+    Ok((website, visitor))
+}
+
+/// A chat of the widget's caller ([`widget_visitor`]) on that website; 404 for any other.
+pub async fn widget_chat(
+    pool: &sqlx::PgPool,
+    keys: &crate::visitor::VisitorKeys,
+    key: &str,
+    headers: &HeaderMap,
+    id: Uuid,
+) -> Result<showroom_proto::conversation::Conversation, ApiError> {
+    let (website, visitor) = widget_visitor(pool, keys, key, headers).await?;
+    showroom_store::read::conversation(pool, website.group_id, id)
+        .await?
+        .filter(|c| c.website_id == website.id && c.shopper.visitor_id == visitor)
+        .ok_or_else(|| ApiError::not_found("conversation"))
+}
+
 /// The website a widget key names, asked for from a page of `origin`: 404 `unknown_website`
 /// for an unknown key, 403 `origin_not_allowed` for an origin the website does not list.
 /// `None` (a request without `Origin`: a dealer's own server) passes on REST; the widget's

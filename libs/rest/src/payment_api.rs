@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header::ORIGIN};
+use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use showroom_proto::contact::Language;
@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::auth::{Session, scoped_managers};
 use crate::directory::Role;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{self, ApiJson, Id, website_for};
+use crate::extract::{self, ApiJson, Id};
 use crate::payment::{self, PaymentSettings, SettingsFields};
 use crate::{Rest, audit};
 
@@ -224,23 +224,14 @@ pub async fn shopper_payment_estimate(
     headers: HeaderMap,
     ApiJson(b): ApiJson<WidgetEstimateBody>,
 ) -> Result<Json<EstimateAnswer>, ApiError> {
-    let origin = headers.get(ORIGIN).and_then(|v| v.to_str().ok());
-    let website = website_for(&state.pool, &key, origin).await?;
-    let visitor = headers
-        .get("x-visitor-token")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|t| state.visitor_keys.verify(website.id, t))
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "bad_visitor",
-                "X-Visitor-Token must be the widget's visitor token for this website",
-            )
-        })?;
-    let c = read::conversation(&state.pool, website.group_id, b.conversation_id)
-        .await?
-        .filter(|c| c.website_id == website.id && c.shopper.visitor_id == visitor)
-        .ok_or_else(|| ApiError::not_found("conversation"))?;
+    let c = extract::widget_chat(
+        &state.pool,
+        &state.visitor_keys,
+        &key,
+        &headers,
+        b.conversation_id,
+    )
+    .await?;
     let ask = EstimateAsk {
         kind: b.kind,
         price_cents: None,
