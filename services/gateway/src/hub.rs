@@ -57,9 +57,10 @@ pub enum Mark {
 /// One frame for a socket. Message frames carry their position so the socket's writer sends
 /// them in order, once each.
 ///
-/// Behind an `Arc`: a socket's two queues allocate their first block of slots when the socket
-/// opens, so a queued frame is one pointer wide and an idle socket's queues stay a few hundred
-/// bytes; and a frame fanned out to many sockets is shared, not copied for each.
+/// Behind an `Arc`: a queued frame is one pointer wide, so a socket's two queues (`flume`
+/// channels, which allocate their slots as frames come, unlike tokio's, which take about 800
+/// bytes each when made) stay small; and a frame fanned out to many sockets is shared, not
+/// copied for each.
 #[derive(Debug, Clone)]
 pub struct Outbound(Arc<Framed>);
 
@@ -212,7 +213,7 @@ pub enum Interest {
 }
 
 struct Entry {
-    tx: mpsc::Sender<Outbound>,
+    tx: flume::Sender<Outbound>,
     group: Uuid,
     cancel: CancellationToken,
     side: Side,
@@ -275,9 +276,9 @@ impl Hub {
         agent: Option<Uuid>,
         group: Uuid,
         cancel: CancellationToken,
-    ) -> (u64, mpsc::Receiver<Outbound>) {
+    ) -> (u64, flume::Receiver<Outbound>) {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = mpsc::channel(SOCKET_QUEUE);
+        let (tx, rx) = flume::bounded(SOCKET_QUEUE);
         let mut inner = self.lock();
         if let Some(a) = agent {
             inner.by_agent.entry(a).or_default().insert(id);
@@ -861,7 +862,7 @@ mod tests {
 
     struct Sock {
         id: u64,
-        rx: mpsc::Receiver<Outbound>,
+        rx: flume::Receiver<Outbound>,
     }
 
     impl Sock {

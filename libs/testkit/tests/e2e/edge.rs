@@ -61,6 +61,20 @@ async fn a_widget_from_an_origin_not_allowed_is_refused() -> anyhow::Result<()> 
     .expect("refused");
     assert_eq!(missing.status, 400);
 
+    // A plain request to a socket's address (no WebSocket handshake) gets a JSON error, first.
+    let http = Http::new(&stack.base_url);
+    for path in [
+        format!("/ws/widget?key={}", t.key),
+        "/ws/console".to_string(),
+    ] {
+        let (status, body) = http.get(&path).await?;
+        assert_eq!(
+            (status.as_u16(), body["error"]["code"].as_str()),
+            (400, Some("not_websocket")),
+            "{path}: {body}"
+        );
+    }
+
     // The allowed origin connects.
     let mut ok = Socket::widget(&stack.ws_url(""), &t.key, &t.origin).await?;
     assert_eq!(

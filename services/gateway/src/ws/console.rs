@@ -7,10 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::extract::ws::{WebSocket, WebSocketUpgrade};
 use axum::http::header::{HOST, ORIGIN};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 use showroom_proto::conversation::{
     AcceptConversation, Conversation, ConversationCommand, EndConversation, EndedBy, TransferState,
@@ -24,11 +23,11 @@ use showroom_proto::presence::{
 };
 use showroom_proto::{CommandError, Envelope, ErrorCode, v1};
 use showroom_store::read::{self, Filter};
-use tokio::sync::mpsc;
 use tracing::Instrument;
 use uuid::Uuid;
 
 use super::order::reached;
+use super::upgrade::{Socket, Upgrade};
 use super::{HELLO_TIMEOUT, Incoming, PROTOCOL_VERSION, next_frame, refused};
 use crate::hub::{Mark, Outbound, Side, Stream};
 use crate::{AppState, internal, seen, whisper};
@@ -188,7 +187,7 @@ fn same_origin(headers: &HeaderMap) -> bool {
 pub async fn upgrade(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    ws: Upgrade,
 ) -> Result<Response, ApiError> {
     let token = auth::token_from(&headers).ok_or_else(ApiError::unauthorized)?;
     let session = auth::session_for(&state, &token)
@@ -201,16 +200,16 @@ pub async fn upgrade(
             "the console connects only from this gateway's own pages",
         ));
     }
-    Ok(super::configured(ws)
-        .on_upgrade(move |socket| run(state, session, token, socket))
-        .into_response())
+    Ok(super::upgraded(ws, move |socket| {
+        run(state, session, token, socket)
+    }))
 }
 
 struct Console {
     state: Arc<AppState>,
     session: Session,
     socket: u64,
-    replies: mpsc::Sender<Outbound>,
+    replies: flume::Sender<Outbound>,
     /// This socket as a presence device.
     device: Uuid,
     /// This socket's own limits (messages, pings).
@@ -220,7 +219,7 @@ struct Console {
     watching: Vec<Uuid>,
 }
 
-async fn run(state: Arc<AppState>, session: Session, token: String, socket: WebSocket) {
+async fn run(state: Arc<AppState>, session: Session, token: String, socket: Socket) {
     let agent_id = session.agent.id;
     let group = session.group();
     let opened = super::open(&state, socket, Side::Agent, Some(agent_id), group);
@@ -249,14 +248,14 @@ async fn run(state: Arc<AppState>, session: Session, token: String, socket: WebS
             match Box::pin(console.welcome(r#ref.as_deref())).await {
                 Ok(()) => true,
                 Err(e) => {
-                    let _ = replies.send(refused(&e, r#ref.as_deref())).await;
+                    let _ = replies.send_async(refused(&e, r#ref.as_deref())).await;
                     false
                 }
             }
         }
         Incoming::Frame(Frame::Hello { .. }, r#ref) => {
             let _ = replies
-                .send(Outbound::error(
+                .send_async(Outbound::error(
                     "unsupported_version",
                     "this gateway speaks protocol version 1",
                     r#ref.as_deref(),
@@ -266,7 +265,7 @@ async fn run(state: Arc<AppState>, session: Session, token: String, socket: WebS
         }
         Incoming::Frame(_, r#ref) => {
             let _ = replies
-                .send(Outbound::error(
+                .send_async(Outbound::error(
                     "hello_required",
                     "the first frame must be `hello`",
                     r#ref.as_deref(),
@@ -275,7 +274,7 @@ async fn run(state: Arc<AppState>, session: Session, token: String, socket: WebS
             false
         }
         Incoming::Bad(out) => {
-            let _ = replies.send(out).await;
+            let _ = replies.send_async(out).await;
             false
         }
         Incoming::Closed => false,
@@ -296,7 +295,7 @@ async fn run(state: Arc<AppState>, session: Session, token: String, socket: WebS
                     // replica it is, within one interval (a failed check keeps it open).
                     if let Ok(None) = auth::session_for(&state, &token).await {
                         let _ = replies
-                            .send(Outbound::error(
+                            .send_async(Outbound::error(
                                 "session_ended",
                                 "your session has ended; log in again",
                                 None,
@@ -323,7 +322,7 @@ async fn run(state: Arc<AppState>, session: Session, token: String, socket: WebS
                 }
             };
             if let Some(reply) = reply
-                && replies.send(reply).await.is_err()
+                && replies.send_async(reply).await.is_err()
             {
                 break;
             }
@@ -441,7 +440,7 @@ impl Console {
         })));
         let _ = self
             .replies
-            .send(Outbound::marked(&frame, r#ref, marks))
+            .send_async(Outbound::marked(&frame, r#ref, marks))
             .await;
         Ok(())
     }
@@ -671,7 +670,7 @@ impl Console {
                 {
                     let _ = self
                         .replies
-                        .send(Outbound::frame(&ServerFrame::Seen(mark)))
+                        .send_async(Outbound::frame(&ServerFrame::Seen(mark)))
                         .await;
                 }
                 let frame = ServerFrame::History {

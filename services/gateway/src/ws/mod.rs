@@ -7,14 +7,16 @@
 //! - [`open`], [`writer`] and [`Backfill`]: a socket registered with the hub, the one task that
 //!   writes to it, and its reads of gaps.
 //! - [`Counted`]: a socket counted in `showroom_sockets_open` while it lives after `hello`.
+//! - [`upgrade`]: the WebSocket handshake and the socket it gives, whose long frames go out as
+//!   fragments so an idle socket keeps no large write buffer.
 
 pub mod console;
 pub mod order;
+pub mod upgrade;
 pub mod widget;
 
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use serde::de::DeserializeOwned;
@@ -23,7 +25,6 @@ use showroom_proto::frames::{ErrorFrame, ServerFrame};
 use showroom_proto::{CommandError, ErrorCode};
 use showroom_telemetry::metrics::names;
 use sqlx::PgPool;
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -32,6 +33,7 @@ use uuid::Uuid;
 use crate::hub::{Outbound, Side, Stream};
 use crate::{AppState, internal};
 use order::{Gap, Sequencer, Step};
+use upgrade::{Message as WsMessage, Socket, Upgrade};
 
 /// The protocol version this gateway speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -45,10 +47,11 @@ pub const MAX_FRAME_BYTES: usize = 16 * 1024;
 pub const READ_LIMIT_BYTES: usize = 1 << 20;
 
 /// The read buffer of a socket, allocated when it opens. A socket mostly idles and clients'
-/// frames are small (a `send` is a few hundred bytes): a small buffer keeps an idle socket
-/// small (tungstenite's default is 128 KiB, zero-filled, so resident), and a bigger frame grows
-/// it for that frame.
-pub const READ_BUFFER_BYTES: usize = 1024;
+/// frames are small (a `hello` or a `ping` well under this, a `send` a few hundred bytes): a
+/// small buffer keeps an idle socket small (tungstenite's default is 128 KiB, zero-filled, so
+/// resident), and a bigger frame grows it (a chatting socket's buffer stays at its largest
+/// frame).
+pub const READ_BUFFER_BYTES: usize = 512;
 
 /// How long a client has to say `hello`.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -105,7 +108,7 @@ impl Drop for Counted {
 
 /// Reads the next frame of a `side` socket and parses it as `T` (an enum tagged by `type`).
 pub async fn next_frame<T: DeserializeOwned>(
-    stream: &mut SplitStream<WebSocket>,
+    stream: &mut SplitStream<Socket>,
     side: Side,
 ) -> Incoming<T> {
     loop {
@@ -135,27 +138,26 @@ pub async fn next_frame<T: DeserializeOwned>(
                     None,
                 ));
             }
-            Some(Ok(_)) => continue, // ping/pong are answered by the library
+            Some(Ok(_)) => continue, // ping/pong are answered by the library; frames come whole
         };
         return parse(text.as_str());
     }
 }
 
-/// The upgrade of either socket with its limits and buffers: frames read up to
+/// Upgrades either socket with its limits and buffers: frames read up to
 /// [`READ_LIMIT_BYTES`], a [`READ_BUFFER_BYTES`] read buffer, and every frame written at once
 /// (the writer flushes each frame anyway; nothing is held to batch).
-pub fn configured(ws: WebSocketUpgrade) -> WebSocketUpgrade {
-    ws.max_message_size(READ_LIMIT_BYTES)
-        .max_frame_size(READ_LIMIT_BYTES)
-        .read_buffer_size(READ_BUFFER_BYTES)
-        .write_buffer_size(0)
+pub fn upgraded<C, Fut>(upgrade: Upgrade, callback: C) -> axum::response::Response
+where
+    C: FnOnce(Socket) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    upgrade.on_upgrade(READ_LIMIT_BYTES, READ_BUFFER_BYTES, callback)
 }
 
 /// Whether a read failed on a frame over [`READ_LIMIT_BYTES`] (rather than a broken socket).
-fn too_large(e: &axum::Error) -> bool {
-    std::error::Error::source(e)
-        .and_then(|s| s.downcast_ref::<tungstenite::Error>())
-        .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)))
+fn too_large(e: &tungstenite::Error) -> bool {
+    matches!(e, tungstenite::Error::Capacity(_))
 }
 
 fn frame_counted(side: Side, direction: &'static str) {
@@ -276,9 +278,9 @@ impl Backfill {
 /// A socket registered with the hub, its writer running.
 pub struct Opened {
     /// What the client sends.
-    pub stream: SplitStream<WebSocket>,
+    pub stream: SplitStream<Socket>,
     /// Replies to the client, written in order by the writer.
-    pub replies: mpsc::Sender<Outbound>,
+    pub replies: flume::Sender<Outbound>,
     /// The socket's id in the hub.
     pub socket_id: u64,
     /// Cancelled to close the socket (and at shutdown).
@@ -291,14 +293,14 @@ pub struct Opened {
 /// writer.
 pub fn open(
     state: &AppState,
-    socket: WebSocket,
+    socket: Socket,
     side: Side,
     agent: Option<Uuid>,
     group: Uuid,
 ) -> Opened {
     let cancel = state.shutdown.child_token();
     let (sink, stream) = socket.split();
-    let (replies, replies_rx) = mpsc::channel(256);
+    let (replies, replies_rx) = flume::bounded(256);
     let (socket_id, live) = state.hub.register(side, agent, group, cancel.clone());
     let backfill = Backfill {
         pool: state.pool.clone(),
@@ -326,10 +328,10 @@ pub fn open(
 /// [`Sequencer`]: in seq order per conversation, each once, gaps read from Postgres (see
 /// [`order`]).
 pub async fn writer(
-    mut sink: SplitSink<WebSocket, WsMessage>,
+    mut sink: SplitSink<Socket, WsMessage>,
     side: Side,
-    mut replies: mpsc::Receiver<Outbound>,
-    mut live: mpsc::Receiver<Outbound>,
+    replies: flume::Receiver<Outbound>,
+    live: flume::Receiver<Outbound>,
     cancel: CancellationToken,
     backfill: Backfill,
 ) {
@@ -346,13 +348,13 @@ pub async fn writer(
         let step = tokio::select! {
             biased;
             _ = cancel.cancelled() => break,
-            r = replies.recv() => match r {
-                Some(o) => { welcomed = true; order.push(o, Instant::now()) }
-                None => break,
+            r = replies.recv_async() => match r {
+                Ok(o) => { welcomed = true; order.push(o, Instant::now()) }
+                Err(_) => break,
             },
-            l = live.recv(), if welcomed => match l {
-                Some(o) => order.push(o, Instant::now()),
-                None => break,
+            l = live.recv_async(), if welcomed => match l {
+                Ok(o) => order.push(o, Instant::now()),
+                Err(_) => break,
             },
             _ = due => {
                 let mut step = Step::default();
@@ -385,12 +387,12 @@ pub async fn writer(
 
 /// Writes one frame, counted; a live message's write is a span of the trace that carried it.
 async fn write(
-    sink: &mut SplitSink<WebSocket, WsMessage>,
+    sink: &mut SplitSink<Socket, WsMessage>,
     side: Side,
     out: Outbound,
-) -> Result<(), axum::Error> {
+) -> Result<(), tungstenite::Error> {
     frame_counted(side, "out");
-    let sent = sink.send(WsMessage::Text(out.frame.as_ref().into()));
+    let sent = upgrade::send(sink, out.frame.clone());
     match &out.span {
         Some(parent) => {
             let span = tracing::info_span!(parent: parent, "ws.write", kind = side.kind());

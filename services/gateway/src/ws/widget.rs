@@ -5,10 +5,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Extension;
-use axum::extract::ws::{WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, header::ORIGIN};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
 use showroom_proto::appearance::{Appearance, LanguageChoice};
@@ -25,11 +24,11 @@ use showroom_proto::message::{Author, AuthorKind, Rating, ReadSide};
 use showroom_proto::notification::{EmailTranscript, TranscriptRequested};
 use showroom_proto::{CommandError, ErrorCode, v1};
 use showroom_store::read;
-use tokio::sync::mpsc;
 use tracing::Instrument;
 use uuid::Uuid;
 
 use super::order::reached;
+use super::upgrade::{Socket, Upgrade};
 use super::{HELLO_TIMEOUT, Incoming, PROTOCOL_VERSION, next_frame, refused};
 use crate::hub::{Mark, Outbound, Side, Stream};
 use crate::{AppState, rating, seen};
@@ -237,7 +236,7 @@ pub async fn upgrade(
     Query(q): Query<WidgetQuery>,
     headers: HeaderMap,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-    ws: WebSocketUpgrade,
+    ws: Upgrade,
 ) -> Result<Response, ApiError> {
     let ip = client_ip(
         &headers,
@@ -256,9 +255,9 @@ pub async fn upgrade(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let website = website_for(&state.pool, &key, Some(origin)).await?;
-    Ok(super::configured(ws)
-        .on_upgrade(move |socket| run(state, website, ip, socket))
-        .into_response())
+    Ok(super::upgraded(ws, move |socket| {
+        run(state, website, ip, socket)
+    }))
 }
 
 struct Shopper {
@@ -272,12 +271,12 @@ struct Shopper {
     socket: u64,
     /// Boxed: most sockets never chat, and an idle socket keeps only a pointer.
     conversation: Option<Box<Conversation>>,
-    replies: mpsc::Sender<Outbound>,
+    replies: flume::Sender<Outbound>,
     /// This socket's own limits (messages, pings).
     limits: SocketLimits,
 }
 
-async fn run(state: Arc<AppState>, website: Website, ip: Option<ClientAddress>, socket: WebSocket) {
+async fn run(state: Arc<AppState>, website: Website, ip: Option<ClientAddress>, socket: Socket) {
     let opened = super::open(&state, socket, Side::Shopper, None, website.group_id);
     let (mut stream, replies, socket_id) = (opened.stream, opened.replies, opened.socket_id);
     let (cancel, writer) = (opened.cancel, opened.writer);
@@ -298,7 +297,7 @@ async fn run(state: Arc<AppState>, website: Website, ip: Option<ClientAddress>, 
         ) => {
             if v != PROTOCOL_VERSION {
                 let _ = replies
-                    .send(Outbound::error(
+                    .send_async(Outbound::error(
                         "unsupported_version",
                         "this gateway speaks protocol version 1",
                         r#ref.as_deref(),
@@ -326,7 +325,7 @@ async fn run(state: Arc<AppState>, website: Website, ip: Option<ClientAddress>, 
                 match Box::pin(s.welcome(last_seq.unwrap_or(0).max(0), r#ref.as_deref())).await {
                     Ok(()) => Some(s),
                     Err(e) => {
-                        let _ = replies.send(refused(&e, r#ref.as_deref())).await;
+                        let _ = replies.send_async(refused(&e, r#ref.as_deref())).await;
                         None
                     }
                 }
@@ -334,7 +333,7 @@ async fn run(state: Arc<AppState>, website: Website, ip: Option<ClientAddress>, 
         }
         Incoming::Frame(_, r#ref) => {
             let _ = replies
-                .send(Outbound::error(
+                .send_async(Outbound::error(
                     "hello_required",
                     "the first frame must be `hello`",
                     r#ref.as_deref(),
@@ -343,7 +342,7 @@ async fn run(state: Arc<AppState>, website: Website, ip: Option<ClientAddress>, 
             None
         }
         Incoming::Bad(out) => {
-            let _ = replies.send(out).await;
+            let _ = replies.send_async(out).await;
             None
         }
         Incoming::Closed => None,
@@ -368,7 +367,7 @@ async fn run(state: Arc<AppState>, website: Website, ip: Option<ClientAddress>, 
                 }
             };
             if let Some(reply) = reply
-                && replies.send(reply).await.is_err()
+                && replies.send_async(reply).await.is_err()
             {
                 break;
             }
@@ -469,7 +468,7 @@ impl Shopper {
         })));
         let _ = self
             .replies
-            .send(Outbound::marked(&frame, r#ref, marks))
+            .send_async(Outbound::marked(&frame, r#ref, marks))
             .await;
         // Then how far each side has seen the chat (best-effort: a failed read shows no "Seen"),
         // and the shopper's rating of it, once given.
@@ -477,13 +476,13 @@ impl Shopper {
             if let Ok(Some(r)) = read::rating_of(pool, self.group(), c.id).await {
                 let _ = self
                     .replies
-                    .send(Outbound::frame(&ServerFrame::Rated(r)))
+                    .send_async(Outbound::frame(&ServerFrame::Rated(r)))
                     .await;
             }
             for mark in seen::of(pool, self.group(), c.id).await.unwrap_or_default() {
                 let _ = self
                     .replies
-                    .send(Outbound::frame(&ServerFrame::Seen(mark)))
+                    .send_async(Outbound::frame(&ServerFrame::Seen(mark)))
                     .await;
             }
         }
@@ -870,7 +869,7 @@ impl Shopper {
                     .command(v1::notification_email_transcript(group), req)
                     .await;
                 let _ = replies
-                    .send(transcript_answer(answer, r#ref.as_deref()))
+                    .send_async(transcript_answer(answer, r#ref.as_deref()))
                     .await;
             }
             .instrument(span),
