@@ -16,7 +16,8 @@
 //! - [`start`]: binds the HTTP port, follows the bus, serves until cancelled.
 //! - [`router`]: the REST API (from `showroom-rest`), the sockets and the pages.
 //! - [`AppState`]: what every socket shares: the REST state, the hub, the configuration.
-//! - `ws`: the widget and console socket protocols, and each socket's ordered writer.
+//! - `ws`: the WebSocket handshake and framing (`ws::upgrade`), the widget and console socket
+//!   protocols, and each socket's ordered writer.
 //! - `hub`: which socket gets which event.
 //! - `events`: following the streams.
 //! - `interest`: the live copies of the conversations this gateway's sockets watch, subscribed
