@@ -318,6 +318,11 @@ struct Stats {
     minutes: Mutex<Vec<Minute>>,
     error_kinds: Mutex<BTreeMap<String, u64>>,
     examples: Mutex<Vec<String>>,
+    /// Chats the agents hold, as their consoles' frames told them (compared each minute with
+    /// the chats the router has active).
+    held: std::sync::atomic::AtomicI64,
+    /// Agents holding [`MAX_CHATS`] chats (they accept no offer).
+    full: std::sync::atomic::AtomicI64,
 }
 
 impl Stats {
@@ -327,6 +332,8 @@ impl Stats {
             minutes: Mutex::new(Vec::new()),
             error_kinds: Mutex::new(BTreeMap::new()),
             examples: Mutex::new(Vec::new()),
+            held: Default::default(),
+            full: Default::default(),
         }
     }
 
@@ -468,7 +475,11 @@ impl Agent {
                 .next_within(next.saturating_duration_since(Instant::now()))
                 .await
             {
-                Ok(Some(v)) => self.on_frame(v),
+                Ok(Some(v)) => {
+                    let before = self.held.len();
+                    self.on_frame(v);
+                    self.count_held(before);
+                }
                 Ok(None) => {}
                 Err(e) => {
                     self.stats.error("agent: console closed", format!("{e:#}"));
@@ -477,6 +488,18 @@ impl Agent {
             }
         }
         self.sock
+    }
+
+    /// Keeps [`Stats::held`] and [`Stats::full`] up to date after the held chats changed.
+    fn count_held(&self, before: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let (now, max) = (self.held.len(), MAX_CHATS as usize);
+        self.stats
+            .held
+            .fetch_add(now as i64 - before as i64, Relaxed);
+        self.stats
+            .full
+            .fetch_add(i64::from(now >= max) - i64::from(before >= max), Relaxed);
     }
 
     fn later(&mut self, wait: Duration, a: Action) {
@@ -943,7 +966,23 @@ async fn sample(
         m.rss = rss;
         m.secs = secs;
     });
-    let signals = signals.read(admin).await;
+    let mut signals = signals.read(admin).await;
+    // The router's time-outs that are due and not fired yet, and the agents' chats as the
+    // router has them against what the agents' consoles were told.
+    let (due, due_age, active): (i64, f64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM conversation_timers WHERE due_at <= now()), \
+           coalesce((SELECT extract(epoch FROM now() - min(due_at))::float8 \
+                     FROM conversation_timers WHERE due_at <= now()), 0), \
+           (SELECT count(*) FROM conversations WHERE state = 'active' AND agent_id IS NOT NULL)",
+    )
+    .fetch_one(pool)
+    .await?;
+    signals.push_str(&format!(
+        ", timers due {due} (oldest {due_age:.0} s), chats active {active}, held by the agents {} \
+         ({} agents full)",
+        stats.held.load(std::sync::atomic::Ordering::Relaxed),
+        stats.full.load(std::sync::atomic::Ordering::Relaxed)
+    ));
     let m = stats.minutes.lock().unwrap_or_else(|e| e.into_inner());
     let row = &m[k];
     let (p50, p99) = crate::percentiles(&row.latencies)?;
