@@ -186,8 +186,17 @@ test('a shopper fills the website’s pre-chat form, files included, and the age
     const answers = agent.locator('#t-form');
     await answers.waitFor();
     await agent.locator('#t-contact', { hasText: 'Maria Lopez · maria@example.com' }).waitFor();
-    const rows = await answers.locator('dt').evaluateAll((dts) => dts.map((dt) => [dt.textContent, dt.nextElementSibling.textContent]));
-    assert.deepEqual(rows, [
+    // Read until the answers settle: the chat's details render again as its frames arrive.
+    const read = () => answers.locator('dt').evaluateAll((dts) => dts.map((dt) => [dt.textContent, dt.nextElementSibling ? dt.nextElementSibling.textContent : null]));
+    const settled = async (/** @type {string[][]} */ expected) => {
+      let rows = await read();
+      for (let i = 0; i < 50 && JSON.stringify(rows) !== JSON.stringify(expected); i += 1) {
+        await agent.waitForTimeout(100);
+        rows = await read();
+      }
+      return rows;
+    };
+    const want = [
       ['First name', 'Maria'],
       ['Last name', 'Lopez'],
       ['E-mail', 'maria@example.com'],
@@ -197,7 +206,8 @@ test('a shopper fills the website’s pre-chat form, files included, and the age
       ['Notes', HOSTILE],
       ['Contact', `✓ ${AGREEMENT}`],
       ['A photo or a quote', `car.png (${PNG.length} B)`],
-    ]);
+    ];
+    assert.deepEqual(await settled(want), want);
     assert.equal(await answers.locator('img, b').count(), 0, 'answers are text');
     assert.equal(await agent.evaluate(() => window.pwned), undefined);
     const link = answers.getByRole('link', { name: 'car.png' });
