@@ -200,9 +200,7 @@ pub async fn upgrade(
             "the console connects only from this gateway's own pages",
         ));
     }
-    Ok(super::upgraded(ws, move |socket| {
-        run(state, session, token, socket)
-    }))
+    Ok(ws.on_upgrade(move |socket| run(state, session, token, socket)))
 }
 
 struct Console {

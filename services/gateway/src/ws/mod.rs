@@ -33,25 +33,13 @@ use uuid::Uuid;
 use crate::hub::{Outbound, Side, Stream};
 use crate::{AppState, internal};
 use order::{Gap, Sequencer, Step};
-use upgrade::{Message as WsMessage, Socket, Upgrade};
+use upgrade::{Message as WsMessage, READ_LIMIT_BYTES, Socket};
 
 /// The protocol version this gateway speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
 
 /// Largest frame a client may send.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024;
-
-/// Largest frame the gateway reads: a frame up to this is answered `too_large` and the socket
-/// goes on; past it the gateway does not hold the bytes, answers `too_large` and the socket
-/// closes (see `docs/protocol.md`, "Conventions").
-pub const READ_LIMIT_BYTES: usize = 1 << 20;
-
-/// The read buffer of a socket, allocated when it opens. A socket mostly idles and clients'
-/// frames are small (a `hello` or a `ping` well under this, a `send` a few hundred bytes): a
-/// small buffer keeps an idle socket small (tungstenite's default is 128 KiB, zero-filled, so
-/// resident), and a bigger frame grows it (a chatting socket's buffer stays at its largest
-/// frame).
-pub const READ_BUFFER_BYTES: usize = 512;
 
 /// How long a client has to say `hello`.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -142,17 +130,6 @@ pub async fn next_frame<T: DeserializeOwned>(
         };
         return parse(text.as_str());
     }
-}
-
-/// Upgrades either socket with its limits and buffers: frames read up to
-/// [`READ_LIMIT_BYTES`], a [`READ_BUFFER_BYTES`] read buffer, and every frame written at once
-/// (the writer flushes each frame anyway; nothing is held to batch).
-pub fn upgraded<C, Fut>(upgrade: Upgrade, callback: C) -> axum::response::Response
-where
-    C: FnOnce(Socket) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    upgrade.on_upgrade(READ_LIMIT_BYTES, READ_BUFFER_BYTES, callback)
 }
 
 /// Whether a read failed on a frame over [`READ_LIMIT_BYTES`] (rather than a broken socket).

@@ -34,6 +34,18 @@ pub use tungstenite::Message;
 /// An upgraded socket.
 pub type Socket = WebSocketStream<TokioIo<Upgraded>>;
 
+/// Largest frame the gateway reads: a frame up to this is answered `too_large` and the socket
+/// goes on; past it the gateway does not hold the bytes, answers `too_large` and the socket
+/// closes (see `docs/protocol.md`, "Conventions").
+pub const READ_LIMIT_BYTES: usize = 1 << 20;
+
+/// The read buffer of a socket, allocated when it opens. A socket mostly idles and clients'
+/// frames are small (a `hello` or a `ping` well under this, a `send` a few hundred bytes): a
+/// small buffer keeps an idle socket small (tungstenite's default is 128 KiB, zero-filled, so
+/// resident), and a bigger frame grows it (a chatting socket's buffer stays at its largest
+/// frame).
+pub const READ_BUFFER_BYTES: usize = 512;
+
 /// The longest frame the gateway writes, header included: a longer text goes out as
 /// continuation frames. The write buffer keeps this much at most (a jemalloc size class).
 pub const FRAGMENT_BYTES: usize = 1024;
@@ -87,17 +99,18 @@ impl<S: Send + Sync> FromRequestParts<S> for Upgrade {
 
 impl Upgrade {
     /// Answers `101 Switching Protocols` and runs `callback` on the socket once the client has
-    /// it. Frames are read up to `read_limit` bytes with a read buffer of `read_buffer` bytes
-    /// (grown for a bigger frame), and every frame is written at once.
-    pub fn on_upgrade<C, Fut>(self, read_limit: usize, read_buffer: usize, callback: C) -> Response
+    /// it. Frames are read up to [`READ_LIMIT_BYTES`] with a [`READ_BUFFER_BYTES`] read buffer
+    /// (grown for a bigger frame), and every frame is written at once (the writer flushes each
+    /// frame anyway; nothing is held to batch).
+    pub fn on_upgrade<C, Fut>(self, callback: C) -> Response
     where
         C: FnOnce(Socket) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
         let config = WebSocketConfig::default()
-            .max_message_size(Some(read_limit))
-            .max_frame_size(Some(read_limit))
-            .read_buffer_size(read_buffer)
+            .max_message_size(Some(READ_LIMIT_BYTES))
+            .max_frame_size(Some(READ_LIMIT_BYTES))
+            .read_buffer_size(READ_BUFFER_BYTES)
             .write_buffer_size(0);
         let on_upgrade = self.on_upgrade;
         tokio::spawn(async move {
@@ -155,14 +168,12 @@ pub async fn send(
     sink: &mut SplitSink<Socket, Message>,
     text: std::sync::Arc<str>,
 ) -> Result<(), tungstenite::Error> {
-    let bytes = Bytes::from_owner(Shared(text));
-    let frames = fragments(bytes);
-    let last = frames.len() - 1;
-    for (i, frame) in frames.into_iter().enumerate() {
-        if i == last {
-            sink.send(Message::Frame(frame)).await?;
-        } else {
+    let mut frames = fragments(Bytes::from_owner(Shared(text))).peekable();
+    while let Some(frame) = frames.next() {
+        if frames.peek().is_some() {
             sink.feed(Message::Frame(frame)).await?;
+        } else {
+            sink.send(Message::Frame(frame)).await?;
         }
     }
     Ok(())
@@ -170,27 +181,16 @@ pub async fn send(
 
 /// A text message's frames: the first is a text frame, the rest continuations; only the last
 /// is final.
-fn fragments(bytes: Bytes) -> Vec<Frame> {
-    if bytes.len() <= FRAGMENT_PAYLOAD {
-        return vec![Frame::message(bytes, OpCode::Data(Data::Text), true)];
-    }
-    let mut frames = Vec::with_capacity(bytes.len().div_ceil(FRAGMENT_PAYLOAD));
-    let mut at = 0;
-    while at < bytes.len() {
-        let end = (at + FRAGMENT_PAYLOAD).min(bytes.len());
-        let opcode = if at == 0 {
-            OpCode::Data(Data::Text)
-        } else {
-            OpCode::Data(Data::Continue)
-        };
-        frames.push(Frame::message(
-            bytes.slice(at..end),
-            opcode,
-            end == bytes.len(),
-        ));
-        at = end;
-    }
-    frames
+fn fragments(bytes: Bytes) -> impl Iterator<Item = Frame> {
+    let count = bytes.len().div_ceil(FRAGMENT_PAYLOAD).max(1);
+    (0..count).map(move |i| {
+        let (at, end) = (
+            i * FRAGMENT_PAYLOAD,
+            ((i + 1) * FRAGMENT_PAYLOAD).min(bytes.len()),
+        );
+        let opcode = OpCode::Data(if i == 0 { Data::Text } else { Data::Continue });
+        Frame::message(bytes.slice(at..end), opcode, i + 1 == count)
+    })
 }
 
 #[cfg(test)]
@@ -200,7 +200,7 @@ mod tests {
     #[test]
     fn a_long_text_goes_out_in_fragments_no_longer_than_the_bound() {
         let text: String = "é, ".repeat(1500); // 6 000 bytes, a fragment may cut a character
-        let frames = fragments(Bytes::from(text.clone()));
+        let frames: Vec<Frame> = fragments(Bytes::from(text.clone())).collect();
         assert_eq!(frames.len(), 6000usize.div_ceil(FRAGMENT_PAYLOAD));
         let mut joined = Vec::new();
         for (i, f) in frames.iter().enumerate() {
@@ -215,7 +215,7 @@ mod tests {
 
     #[test]
     fn a_short_text_is_one_final_frame() {
-        let frames = fragments(Bytes::from_static(b"{\"type\":\"pong\"}"));
+        let frames: Vec<Frame> = fragments(Bytes::from_static(b"{\"type\":\"pong\"}")).collect();
         assert_eq!(frames.len(), 1);
         assert!(frames[0].header().is_final);
         assert_eq!(frames[0].header().opcode, OpCode::Data(Data::Text));

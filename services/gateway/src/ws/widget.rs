@@ -255,9 +255,7 @@ pub async fn upgrade(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let website = website_for(&state.pool, &key, Some(origin)).await?;
-    Ok(super::upgraded(ws, move |socket| {
-        run(state, website, ip, socket)
-    }))
+    Ok(ws.on_upgrade(move |socket| run(state, website, ip, socket)))
 }
 
 struct Shopper {
