@@ -305,6 +305,11 @@ struct Minute {
     errors: u64,
     /// Two agents accepting one broadcast chat: one gets `already_taken` (not an error).
     races: u64,
+    /// An `offer` frame's age as a console reads it (now less the chat's `created_at`),
+    /// microseconds: how late offers reach the agents.
+    offer_ages: Vec<u64>,
+    /// How late the load generator's own 100 ms ticks wake, microseconds: whether it keeps up.
+    tick_lag: Vec<u64>,
     /// Sampled at the end of the minute: rows in `leads` so far, and every process's RSS.
     leads_total: Option<i64>,
     rss: Vec<u64>,
@@ -515,7 +520,18 @@ impl Agent {
     fn on_frame(&mut self, v: Value) {
         let conv_of = |c: &Value| c["id"].as_str().unwrap_or_default().to_string();
         match v["type"].as_str().unwrap_or_default() {
-            "offer" if self.held.len() < MAX_CHATS as usize => {
+            "offer" => {
+                let created = v["conversation"]["created_at"]
+                    .as_str()
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+                if let Some(created) = created {
+                    let age = (chrono::Utc::now() - created.to_utc()).num_microseconds();
+                    self.stats
+                        .add(|m| m.offer_ages.push(age.unwrap_or(0).max(0) as u64));
+                }
+                if self.held.len() >= MAX_CHATS as usize {
+                    return;
+                }
                 let conv = conv_of(&v["conversation"]);
                 self.later(between(0.2, 1.0), Action::Accept(conv));
             }
@@ -986,6 +1002,14 @@ async fn sample(
     let m = stats.minutes.lock().unwrap_or_else(|e| e.into_inner());
     let row = &m[k];
     let (p50, p99) = crate::percentiles(&row.latencies)?;
+    let (offer50, offer99) = crate::percentiles(&row.offer_ages)?;
+    let (_, tick99) = crate::percentiles(&row.tick_lag)?;
+    signals.push_str(&format!(
+        ", offers reach consoles p50 {:.1} s p99 {:.1} s after the chat began, load generator's \
+         ticks late p99 {tick99:.0} ms",
+        offer50 / 1000.0,
+        offer99 / 1000.0
+    ));
     let label = if secs >= 60.0 {
         format!("minute {}", k + 1)
     } else {
@@ -1063,6 +1087,13 @@ const SIGNALS: &[(&str, Service, &str, &str, bool)] = &[
         "showroom_followed_events_total",
         "CONVERSATIONS",
         true,
+    ),
+    (
+        "their age s",
+        Service::Gateway,
+        "showroom_followed_event_age_seconds",
+        "CONVERSATIONS",
+        false,
     ),
     (
         "consumers remade",
@@ -1207,6 +1238,18 @@ async fn soak(fleet: &Fleet, o: &Options) -> anyhow::Result<()> {
         procs.len()
     );
     let start = stats.start;
+    // The load generator's own lag: a 100 ms tick that wakes late says it is short of CPU.
+    let ticks = {
+        let (stats, stop) = (stats.clone(), stop.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let due = Instant::now() + Duration::from_millis(100);
+                tokio::time::sleep_until(due.into()).await;
+                let late = due.elapsed().as_micros() as u64;
+                stats.add(|m| m.tick_lag.push(late));
+            }
+        })
+    };
     let arriving = {
         let (group, gateways, stats) = (group.clone(), gateways.clone(), stats.clone());
         let o = *o;
@@ -1250,6 +1293,8 @@ async fn soak(fleet: &Fleet, o: &Options) -> anyhow::Result<()> {
             d.latencies.extend(extra.latencies);
             d.errors += extra.errors;
             d.races += extra.races;
+            d.offer_ages.extend(extra.offer_ages);
+            d.tick_lag.extend(extra.tick_lag);
         }
     }
     // Leads made from the last messages left reach Postgres a moment later.
@@ -1265,6 +1310,7 @@ async fn soak(fleet: &Fleet, o: &Options) -> anyhow::Result<()> {
     .await?;
 
     stop.store(true, Ordering::Relaxed);
+    ticks.await?;
     for a in agents {
         a.await?.close().await;
     }

@@ -54,15 +54,6 @@ pub struct Permission {
     pub deny: Vec<String>,
 }
 
-/// May answer requests: publish to the reply subject of a message it received.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Responses {
-    /// Replies per request.
-    pub max: i64,
-    /// How long the right lasts, in nanoseconds (0: no limit).
-    pub ttl: i64,
-}
-
 /// A user's claims: what it may publish and subscribe to.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct User {
@@ -72,9 +63,6 @@ pub struct User {
     /// Subscribe permissions.
     #[serde(rename = "sub", default)]
     pub subscribe: Permission,
-    /// Answering requests, if it may.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resp: Option<Responses>,
     /// Most subscriptions (-1: no limit).
     pub subs: i64,
     /// Most bytes (-1: no limit).
@@ -96,11 +84,10 @@ pub struct User {
 
 impl User {
     /// A user with these permissions.
-    pub fn new(publish: Permission, subscribe: Permission, respond: bool) -> Self {
+    pub fn new(publish: Permission, subscribe: Permission) -> Self {
         Self {
             publish,
             subscribe,
-            resp: respond.then_some(Responses { max: 1, ttl: 0 }),
             subs: -1,
             data: -1,
             payload: -1,
@@ -290,7 +277,6 @@ mod tests {
                 deny: vec![],
             },
             Permission::default(),
-            true,
         );
         let jwt = encode("svc", &user.public_key(), &claims, &account, 1_700_000_000).unwrap();
         let back: Claims<User> = decode(&jwt).unwrap();

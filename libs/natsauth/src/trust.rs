@@ -78,7 +78,6 @@ fn user_claims(p: &Permissions, app: &str, tags: Vec<String>) -> User {
             allow: p.subscribe.clone(),
             deny: Vec::new(),
         },
-        p.respond,
     );
     u.issuer_account = Some(app.to_string());
     u.tags = tags;
@@ -218,7 +217,6 @@ impl Trust {
                 ],
                 deny: Vec::new(),
             },
-            false,
         );
         let token = jwt::encode(
             "crm-export-system",
@@ -363,6 +361,33 @@ impl IssuerKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// nats-server 2.9 keeps, for a connection with a response permission, every message
+    /// delivered to it with a reply subject (JetStream's deliveries too) and rescans them all on
+    /// each delivery: services answer through publish rights instead (`showroom_proto::access`).
+    #[test]
+    fn no_credential_carries_a_response_permission() {
+        let trust = Trust::generate();
+        let mut issued: Vec<(String, String)> = access::SERVICES
+            .iter()
+            .map(|n| (n.to_string(), trust.service_creds(n).unwrap()))
+            .collect();
+        issued.push(("operator".into(), trust.operator_user_creds().unwrap()));
+        issued.push(("system".into(), trust.system_user_creds().unwrap()));
+        let (g, c) = (Uuid::new_v4(), Uuid::new_v4());
+        let integrator = trust
+            .issuer()
+            .unwrap()
+            .integrator_creds(g, c, "integrator")
+            .unwrap();
+        issued.push(("integrator".into(), integrator.creds));
+        for (name, text) in issued {
+            let (token, _) = creds::parse(&text).unwrap();
+            let claims: jwt::Claims<serde_json::Value> = jwt::decode(&token).unwrap();
+            assert!(claims.nats.get("pub").is_some(), "{name}: {}", claims.nats);
+            assert!(claims.nats.get("resp").is_none(), "{name}: {}", claims.nats);
+        }
+    }
 
     #[test]
     fn every_credential_fits_the_servers_control_line() {

@@ -4,9 +4,17 @@
 //! signs them; `docs/security.md` explains the model).
 //!
 //! A service may publish what it emits and the requests it sends, subscribe to what it serves
-//! and to its own inbox, answer the requests it receives, and use JetStream only on its own
-//! streams (create, update) and its own durable consumers (by name). Nothing here is a wildcard
-//! over the whole subject space except the operator's user.
+//! and to its own inbox, answer the requests it receives (by publishing to the inboxes of the
+//! users that may send them), and use JetStream only on its own streams (create, update) and its
+//! own durable consumers (by name). Nothing here is a wildcard over the whole subject space
+//! except the operator's user.
+//!
+//! No user carries NATS's response permission (`allow_responses`). nats-server 2.9 keeps, for a
+//! connection with one, an entry for every message delivered to it with a reply subject,
+//! JetStream deliveries included (their reply is the ack subject), for two minutes, and scans
+//! all of them on each delivery once there are 4 096: under load a service's NATS node spent
+//! half its CPU there and the gateways fell a minute behind (`loadtest/README.md`, "The stall
+//! found"). A publish right on the askers' inboxes answers the same requests at no cost.
 
 use uuid::Uuid;
 
@@ -38,8 +46,9 @@ pub struct Permissions {
     pub publish: Vec<String>,
     /// Subjects it may subscribe to.
     pub subscribe: Vec<String>,
-    /// May answer the requests it receives (publish once to each one's reply subject).
-    pub respond: bool,
+    /// The subjects among `subscribe` whose requests it answers: it may publish to the inbox
+    /// of every user that may send them (those inboxes are in `publish`).
+    pub serves: Vec<String>,
     /// The prefix of its inboxes (`<prefix>.<id>`): replies can reach only it, so its client
     /// must be set to use it (async-nats `custom_inbox_prefix`, nats.py `inbox_prefix`).
     pub inbox: String,
@@ -56,7 +65,7 @@ impl Permissions {
         Self {
             publish: Vec::new(),
             subscribe: vec![format!("{inbox}.>")],
-            respond: false,
+            serves: Vec::new(),
             inbox,
         }
     }
@@ -73,7 +82,8 @@ impl Permissions {
 
     /// Serves requests on these subjects: subscribes and answers.
     fn serve(mut self, subjects: impl IntoIterator<Item = String>) -> Self {
-        self.respond = true;
+        let subjects: Vec<String> = subjects.into_iter().collect();
+        self.serves.extend(subjects.iter().cloned());
         self.subscribe(subjects)
     }
 
@@ -87,9 +97,7 @@ impl Permissions {
                 format!("$SRV.{v}.{name}.*"),
             ]
         });
-        let mut p = self.subscribe(subjects.collect::<Vec<_>>());
-        p.respond = true;
-        p
+        self.serve(subjects.collect::<Vec<_>>())
     }
 
     /// Owns a stream: creates and updates it, and publishes its events.
@@ -182,8 +190,32 @@ fn privacy_commands(owner: Option<PrivacyOwner>) -> Vec<String> {
         .collect()
 }
 
-/// The permissions of service `name`, or `None` for a name that is not one of [`SERVICES`].
+/// The permissions of service `name`, or `None` for a name that is not one of [`SERVICES`]:
+/// what it does ([`duties`]), and a publish right on the inbox of each user that may send it a
+/// request (every service whose publish rights overlap what it serves, and the operator).
 pub fn service(name: &str) -> Option<Permissions> {
+    let mut p = duties(name)?;
+    if p.serves.is_empty() {
+        return Some(p);
+    }
+    let askers = SERVICES.iter().filter_map(|asker| duties(asker));
+    let mut inboxes = vec![operator_user().inbox];
+    for asker in askers {
+        let asks = asker
+            .publish
+            .iter()
+            .any(|sent| p.serves.iter().any(|served| v1::overlap(sent, served)));
+        if asks && !inboxes.contains(&asker.inbox) {
+            inboxes.push(asker.inbox);
+        }
+    }
+    p.publish
+        .extend(inboxes.into_iter().map(|i| format!("{i}.>")));
+    Some(p)
+}
+
+/// What service `name` itself sends, serves and reads, before the replies to its askers.
+fn duties(name: &str) -> Option<Permissions> {
     let any = Group::Any;
     let p = Permissions::named(name).service_api(name);
     Some(match name {
@@ -278,7 +310,7 @@ pub fn operator_user() -> Permissions {
     Permissions {
         publish: vec![">".into()],
         subscribe: vec![">".into()],
-        respond: true,
+        serves: Vec::new(),
         inbox: "_INBOX".into(),
     }
 }
@@ -384,6 +416,38 @@ mod tests {
             &p.publish,
             &format!("$JS.API.CONSUMER.CREATE.LEADS.{durable}")
         ));
-        assert!(!p.respond);
+        assert!(p.serves.is_empty());
+        assert!(!may(&p.publish, "_INBOX_gateway.abc"));
+    }
+
+    #[test]
+    fn a_service_answers_the_inboxes_of_those_who_may_ask_it_only() {
+        let router = service("router").unwrap();
+        // The gateway and the bot send it commands; the operator may ask anything.
+        assert!(may(&router.publish, "_INBOX_gateway.abc.1"));
+        assert!(may(&router.publish, "_INBOX_bot.abc.1"));
+        assert!(may(&router.publish, "_INBOX.abc.1"));
+        // Nobody else asks the router, so it cannot reach their inboxes.
+        assert!(!may(&router.publish, "_INBOX_crm-export.abc.1"));
+        assert!(!may(&router.publish, "_INBOX_notification.abc.1"));
+        // The presence service answers the router's `find_available`.
+        assert!(may(
+            &service("presence").unwrap().publish,
+            "_INBOX_router.x"
+        ));
+        // The gateway answers the bot's `message.post`.
+        assert!(may(&service("gateway").unwrap().publish, "_INBOX_bot.x"));
+        for name in SERVICES {
+            let p = service(name).unwrap();
+            assert!(!p.serves.is_empty(), "{name} serves the service API");
+            assert!(
+                p.serves.iter().all(|s| p.subscribe.contains(s)),
+                "{name} serves what it does not subscribe to"
+            );
+            assert!(!may(
+                &p.publish,
+                &format!("{}.x", integrator(Uuid::nil(), Uuid::nil()).inbox)
+            ));
+        }
     }
 }

@@ -417,6 +417,20 @@ pub fn matches(pattern: &str, subject: &str) -> bool {
     p.len() == s.len()
 }
 
+/// Whether some subject matches both `a` and `b`, two NATS patterns (`*` one token, a final
+/// `>` one or more).
+pub fn overlap(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<&str>, Vec<&str>) = (a.split('.').collect(), b.split('.').collect());
+    for i in 0..a.len().max(b.len()) {
+        match (a.get(i), b.get(i)) {
+            (Some(&">"), Some(_)) | (Some(_), Some(&">")) => return true,
+            (Some(x), Some(y)) if x == y || *x == "*" || *y == "*" => {}
+            _ => return false,
+        }
+    }
+    true
+}
+
 /// A durable JetStream consumer: the stream it reads and its name, shared by the replicas of the
 /// service that follows it (and named in that service's NATS permissions, [`crate::access`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -492,6 +506,19 @@ mod tests {
         );
         assert_eq!(group_of("showroom.v1.*.message.created"), None);
         assert_eq!(group_of("other.v1.x"), None);
+    }
+
+    #[test]
+    fn patterns_overlap_when_one_subject_matches_both() {
+        assert!(overlap("a.*.c", "a.b.c"));
+        assert!(overlap("a.*.c", "a.b.*"));
+        assert!(overlap("a.>", "a.b.c"));
+        assert!(overlap("a.b.c", "*.>"));
+        assert!(!overlap("a.>", "a"));
+        assert!(!overlap("a.*.c", "a.b.d"));
+        assert!(!overlap("a.b", "a.b.c"));
+        assert!(!overlap("$SRV.INFO", "$SRV.PING"));
+        assert!(overlap("$SRV.INFO", "$SRV.INFO"));
     }
 
     /// A request subject captured by a stream would be answered by JetStream's PubAck instead

@@ -78,6 +78,9 @@ pub mod names {
     /// Counter: times a followed stream's consumer (`Bus::follow_live`) was made again after a
     /// failure or a stall, by `stream`.
     pub const LIVE_CONSUMERS_REMADE: &str = "showroom_live_consumers_remade_total";
+    /// Gauge: how old the last event a gateway took from a stream it follows whole was when it
+    /// arrived (now less the envelope's `time`), by `stream`: how far its sockets lag the bus.
+    pub const FOLLOWED_EVENT_AGE: &str = "showroom_followed_event_age_seconds";
     /// Gauge: conversations whose live copies a gateway is subscribed to (those its sockets
     /// watch).
     pub const LIVE_CONVERSATIONS: &str = "showroom_live_conversations";
@@ -161,6 +164,10 @@ fn describe() {
     describe_counter!(
         FOLLOWED_EVENTS,
         "Events received from the streams a gateway follows whole, by stream."
+    );
+    describe_gauge!(
+        FOLLOWED_EVENT_AGE,
+        "Age of the last event taken from a stream followed whole, by stream."
     );
     describe_gauge!(
         LIVE_CONVERSATIONS,

@@ -48,6 +48,8 @@ where
             metrics::counter!(names::FOLLOWED_EVENTS, "stream" => stream).increment(1);
             match showroom_bus::decode::<T>(&m.payload) {
                 Ok(env) => {
+                    let age = (chrono::Utc::now() - env.time).as_seconds_f64().max(0.0);
+                    metrics::gauge!(names::FOLLOWED_EVENT_AGE, "stream" => stream).set(age);
                     // The fan-out continues the publisher's trace; a socket's write of a
                     // message frame is a child of this span (`ws::writer`).
                     let span = tracing::info_span!(

@@ -61,6 +61,37 @@ async fn anonymous_is_refused_and_services_keep_to_their_permissions() -> anyhow
     n.flush().await?;
     assert_eq!(violation(&mut n_events).await, None);
 
+    // The router answers the gateway's requests with a publish right on the gateway's inbox
+    // (no user has NATS's response permission: `showroom_proto::access`), and cannot write
+    // into the inbox of a user that never asks it anything.
+    let (r, mut r_events) =
+        connect(url, &s.trust.service_creds("router")?, "_INBOX_router").await?;
+    let (gw, _) = connect(url, &s.trust.service_creds("gateway")?, "_INBOX_gateway").await?;
+    let mut served = r.subscribe(accept.clone()).await?;
+    r.flush().await?;
+    let answering = tokio::spawn(async move {
+        let m = served.next().await?;
+        r.publish(m.reply?, "taken".into()).await.ok()?;
+        r.flush().await.ok()?;
+        Some(r)
+    });
+    let reply = tokio::time::timeout(
+        Duration::from_secs(5),
+        gw.request(accept.clone(), "{}".into()),
+    )
+    .await??;
+    assert_eq!(&reply.payload[..], b"taken");
+    let r = answering.await?.expect("the router answered");
+    assert_eq!(violation(&mut r_events).await, None);
+    r.publish("_INBOX_crm-export.x", "{}".into()).await?;
+    r.flush().await?;
+    let v = violation(&mut r_events).await;
+    assert!(
+        v.as_deref()
+            .is_some_and(|m| m.contains("_INBOX_crm-export")),
+        "{v:?}"
+    );
+
     // lead-capture may not read the messages.
     let (l, mut l_events) = connect(
         url,
