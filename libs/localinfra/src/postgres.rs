@@ -50,6 +50,10 @@ pub struct PostgresOptions {
     pub durable: bool,
     /// Serve TLS with this certificate (`ssl=on`); clients choose with `sslmode`.
     pub tls: Option<TlsFiles>,
+    /// Load `pg_stat_statements` (`shared_preload_libraries`) when the installation has it,
+    /// so a load test can say which statements cost the most (`CREATE EXTENSION
+    /// pg_stat_statements` to read them).
+    pub statements: bool,
 }
 
 impl PostgresOptions {
@@ -59,6 +63,7 @@ impl PostgresOptions {
             data_dir: None,
             durable: false,
             tls: None,
+            statements: false,
         }
     }
 
@@ -68,6 +73,7 @@ impl PostgresOptions {
             data_dir: Some(data_dir.into()),
             durable: true,
             tls: None,
+            statements: false,
         }
     }
 }
@@ -132,7 +138,7 @@ impl Postgres {
                 &data_dir,
                 &socket_dir,
                 log_path.clone(),
-                opts.durable,
+                (opts.durable, opts.statements),
                 tls.as_ref(),
                 run_as,
                 if persistent {
@@ -250,7 +256,7 @@ fn spec(
     data_dir: &Path,
     socket_dir: &Path,
     log_path: PathBuf,
-    durable: bool,
+    (durable, statements): (bool, bool),
     tls: Option<&(PathBuf, PathBuf)>,
     run_as: Option<RunAs>,
     drop: Shutdown,
@@ -276,6 +282,16 @@ fn spec(
             args.push("-c".into());
             args.push(setting.into());
         }
+    }
+    // Beside the binaries' `bin`: `lib/pg_stat_statements.so` (Debian's postgresql-15 has it).
+    let library = install
+        .postgres
+        .parent()
+        .and_then(Path::parent)
+        .map(|root| root.join("lib/pg_stat_statements.so"));
+    if statements && library.is_some_and(|l| l.exists()) {
+        args.push("-c".into());
+        args.push("shared_preload_libraries=pg_stat_statements".into());
     }
     if !durable {
         for setting in [
@@ -521,7 +537,7 @@ async fn ensure_template(
             &data_dir,
             &socket_dir,
             log_path.to_path_buf(),
-            false,
+            (false, false),
             None,
             run_as,
             DROP_THROWAWAY,

@@ -114,7 +114,7 @@ impl Base {
         let bus = Bus::connect(s.nats_url, login)
             .await
             .context("connecting to NATS")?;
-        let pool = showroom_store::connect(s.database_url, s.max_db_connections)
+        let pool = showroom_store::connect_as(s.database_url, s.max_db_connections, s.name)
             .await
             .with_context(|| {
                 format!(

@@ -54,12 +54,30 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
-/// Opens a pool of at most `max_connections` to `url`.
-pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, StoreError> {
+/// A pool of at most `max_connections`, waiting at most 5 s for one.
+fn pool(max_connections: u32) -> PgPoolOptions {
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
+}
+
+/// Opens a pool of at most `max_connections` to `url`.
+pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, StoreError> {
+    pool(max_connections)
         .connect(url)
+        .await
+        .map_err(StoreError::Connect)
+}
+
+/// [`connect`] for a service: its connections carry `application_name` = `name` (unless the
+/// URL sets one), so `pg_stat_activity` and the server's log say which service runs what.
+pub async fn connect_as(url: &str, max_connections: u32, name: &str) -> Result<PgPool, StoreError> {
+    let mut options: sqlx::postgres::PgConnectOptions = url.parse().map_err(StoreError::Connect)?;
+    if options.get_application_name().is_none() {
+        options = options.application_name(name);
+    }
+    pool(max_connections)
+        .connect_with(options)
         .await
         .map_err(StoreError::Connect)
 }

@@ -76,7 +76,11 @@ impl Fleet {
         let maildev = maildev_dir();
         let (redis, pg, smtp) = tokio::try_join!(
             Redis::start(),
-            Postgres::start(PostgresOptions::throwaway()),
+            // Which statements cost the most, for the load tests (`loadtest soak`).
+            Postgres::start(PostgresOptions {
+                statements: true,
+                ..PostgresOptions::throwaway()
+            }),
             SmtpCatcher::start(&maildev),
         )?;
         let pool = showroom_store::connect(&pg.url, 5).await?;
