@@ -151,6 +151,46 @@ pub async fn conversation<'e>(
         .map(Into::into))
 }
 
+/// The few facts of a chat that a consumer of every message decides on, read from its own row
+/// without the snapshot's joins ([`conversation`] has them all).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Glance {
+    /// Where it is in its life (as stored: `bot`, `incoming`, `active`, ...).
+    pub state: String,
+    /// The agent who has it.
+    pub agent_id: Option<Uuid>,
+    /// When that agent took it.
+    pub assigned_at: Option<DateTime<Utc>>,
+    /// The shopper's name, when given.
+    pub shopper_name: Option<String>,
+    /// Whether the shopper's contact has an e-mail address.
+    pub has_email: bool,
+}
+
+impl Glance {
+    /// The state, parsed as [`conversation`] parses it.
+    pub fn state(&self) -> ConversationState {
+        ConversationState::parse(&self.state).unwrap_or(ConversationState::Ended)
+    }
+}
+
+/// A [`Glance`] at one conversation of `group`, or `None` when it does not exist in that group.
+pub async fn glance<'e>(
+    db: impl PgExecutor<'e>,
+    group: Uuid,
+    id: Uuid,
+) -> Result<Option<Glance>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT state, agent_id, assigned_at, shopper_name, \
+           (contact->>'email') IS NOT NULL AS has_email \
+         FROM conversations WHERE id = $1 AND group_id = $2",
+    )
+    .bind(id)
+    .bind(group)
+    .fetch_optional(db)
+    .await
+}
+
 /// Conversations of `group` matching `filter`, newest first, at most `limit`.
 pub async fn conversations<'e>(
     db: impl PgExecutor<'e>,

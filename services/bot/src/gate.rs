@@ -166,6 +166,11 @@ impl Gate {
     /// Brings a chat up to date: greets it the first time, answers every shopper message not
     /// answered yet, and routes it once the gate is done. Harmless to call again at any time.
     pub async fn advance(&self, group: Uuid, id: Uuid) -> Result<(), GateError> {
+        // Every shopper message comes here: its row alone says whether the gate has a say.
+        let glance = read::glance(&self.pool, group, id).await?;
+        if glance.is_none_or(|g| g.state() != ConversationState::Bot) {
+            return Ok(());
+        }
         let Some(conv) = read::conversation(&self.pool, group, id).await? else {
             return Ok(());
         };

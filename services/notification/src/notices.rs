@@ -42,60 +42,73 @@ pub struct Notices {
 }
 
 fn shopper_name(c: &Conversation) -> String {
-    c.shopper
-        .name
-        .clone()
-        .filter(|n| !n.trim().is_empty())
-        .unwrap_or_else(|| "A shopper".to_string())
+    named(c.shopper.name.as_deref())
+}
+
+/// A shopper's name as notices show it ("A shopper" when they gave none).
+fn named(name: Option<&str>) -> String {
+    name.filter(|n| !n.trim().is_empty())
+        .unwrap_or("A shopper")
+        .to_string()
 }
 
 impl Notices {
-    /// Tells an agent's consoles, unless they turned desktop notices off or were told about
-    /// this chat within the coalescing time.
+    /// Tells these agents' consoles of a chat, except those who turned desktop notices off or
+    /// were told about this chat within the coalescing time: one read of their choices and one
+    /// write of their marks, however many agents an offer went to.
     async fn desktop(
         &self,
         group: Uuid,
-        agent: Uuid,
+        agents: &[Uuid],
         kind: NoticeKind,
-        c: &Conversation,
+        conversation: Uuid,
         title: String,
         body: String,
     ) -> Result<(), sqlx::Error> {
-        let prefs = settings::prefs(&self.pool, agent).await?;
-        if !prefs.desktop {
+        let prefs = settings::prefs_of(&self.pool, agents).await?;
+        let choice = |a: &Uuid| prefs.get(a).copied().unwrap_or_default();
+        let mut wanted: Vec<Uuid> = agents
+            .iter()
+            .copied()
+            .filter(|a| choice(a).desktop)
+            .collect();
+        // One row once: an upsert may not touch a row twice.
+        wanted.sort_unstable();
+        wanted.dedup();
+        if wanted.is_empty() {
             return Ok(());
         }
-        let fresh: Option<(Uuid,)> = sqlx::query_as(
-            "INSERT INTO notice_marks (agent_id, conversation_id, last_at) VALUES ($1, $2, now()) \
+        let fresh: Vec<(Uuid,)> = sqlx::query_as(
+            "INSERT INTO notice_marks (agent_id, conversation_id, last_at) \
+             SELECT agent, $2, now() FROM unnest($1::uuid[]) AS agent \
              ON CONFLICT (agent_id, conversation_id) DO UPDATE SET last_at = now() \
              WHERE notice_marks.last_at < now() - make_interval(secs => $3) RETURNING agent_id",
         )
-        .bind(agent)
-        .bind(c.id)
+        .bind(&wanted)
+        .bind(conversation)
         .bind(self.coalesce.as_secs_f64())
-        .fetch_optional(&self.pool)
+        .fetch_all(&self.pool)
         .await?;
-        if fresh.is_none() {
-            return Ok(());
-        }
-        let notice = DesktopNotice {
-            agent_id: agent,
-            kind,
-            conversation_id: c.id,
-            title,
-            body,
-            sound: prefs.sound,
-            at: Utc::now(),
-        };
-        if let Err(e) = self
-            .bus
-            .publish_signal(
-                v1::notification_desktop(group),
-                &Envelope::new(group, notice),
-            )
-            .await
-        {
-            tracing::warn!(error = %e, "desktop notice not sent");
+        for (agent,) in fresh {
+            let notice = DesktopNotice {
+                agent_id: agent,
+                kind,
+                conversation_id: conversation,
+                title: title.clone(),
+                body: body.clone(),
+                sound: choice(&agent).sound,
+                at: Utc::now(),
+            };
+            if let Err(e) = self
+                .bus
+                .publish_signal(
+                    v1::notification_desktop(group),
+                    &Envelope::new(group, notice),
+                )
+                .await
+            {
+                tracing::warn!(error = %e, "desktop notice not sent");
+            }
         }
         Ok(())
     }
@@ -111,17 +124,15 @@ impl Notices {
             ConversationEventKind::Offered => {
                 let title = format!("New chat · {}", c.department.label);
                 let body = format!("{} at {}", shopper_name(c), c.rooftop.name);
-                for agent in &ev.offered_to {
-                    self.desktop(
-                        group,
-                        *agent,
-                        NoticeKind::Incoming,
-                        c,
-                        title.clone(),
-                        body.clone(),
-                    )
-                    .await?;
-                }
+                self.desktop(
+                    group,
+                    &ev.offered_to,
+                    NoticeKind::Incoming,
+                    c.id,
+                    title,
+                    body,
+                )
+                .await?;
             }
             ConversationEventKind::Transferred => match &ev.transfer {
                 Some(t) if t.state == TransferState::Requested => {
@@ -131,23 +142,21 @@ impl Notices {
                     } else {
                         t.note.clone()
                     };
-                    for agent in &ev.offered_to {
-                        self.desktop(
-                            group,
-                            *agent,
-                            NoticeKind::Transfer,
-                            c,
-                            title.clone(),
-                            body.clone(),
-                        )
-                        .await?;
-                    }
+                    self.desktop(
+                        group,
+                        &ev.offered_to,
+                        NoticeKind::Transfer,
+                        c.id,
+                        title,
+                        body,
+                    )
+                    .await?;
                 }
                 Some(t) if t.state == TransferState::Reassigned => {
                     if let Some(to) = &t.to_agent {
                         let title = format!("Chat assigned to you by {}", t.from_agent.name);
                         let body = format!("{} at {}", shopper_name(c), c.rooftop.name);
-                        self.desktop(group, to.id, NoticeKind::Assigned, c, title, body)
+                        self.desktop(group, &[to.id], NoticeKind::Assigned, c.id, title, body)
                             .await?;
                     }
                 }
@@ -227,35 +236,37 @@ impl Notices {
     /// A message: the agent who has the chat hears of the shopper's; any message moves the
     /// transcript e-mail's due time.
     pub async fn on_message(&self, group: Uuid, m: &Message) -> Result<(), NoticeError> {
-        let Some(c) = read::conversation(&self.pool, group, m.conversation_id).await? else {
+        // Its own row only: this runs for every message.
+        let Some(c) = read::glance(&self.pool, group, m.conversation_id).await? else {
             return Ok(());
         };
         // Only what the shopper wrote since the agent took the chat: a message from before (an
         // answer to the Lead Gate, handled late) is in the transcript the agent opened.
         if m.author.kind == AuthorKind::Shopper
-            && c.state == ConversationState::Active
+            && c.state() == ConversationState::Active
             && c.assigned_at.is_none_or(|at| m.at >= at)
-            && let Some(agent) = &c.agent
+            && let Some(agent) = c.agent_id
         {
             let body: String = m.plain_text().chars().take(140).collect();
+            let name = named(c.shopper_name.as_deref());
             self.desktop(
                 group,
-                agent.id,
+                &[agent],
                 NoticeKind::Message,
-                &c,
-                format!("New message · {}", shopper_name(&c)),
+                m.conversation_id,
+                format!("New message · {name}"),
                 body,
             )
             .await?;
         }
-        if c.contact.as_ref().is_some_and(|k| k.email.is_some()) {
+        if c.has_email {
             sqlx::query(
                 "INSERT INTO transcript_mails (conversation_id, group_id, due_at) \
                  VALUES ($1, $2, now() + make_interval(secs => $3)) \
                  ON CONFLICT (conversation_id) DO UPDATE SET due_at = EXCLUDED.due_at \
                  WHERE transcript_mails.sent_at IS NULL",
             )
-            .bind(c.id)
+            .bind(m.conversation_id)
             .bind(group)
             .bind(self.transcript_after.as_secs_f64())
             .execute(&self.pool)

@@ -1,6 +1,8 @@
 //! Agents' notification choices and websites' e-mail settings (owned here), read and replaced
 //! through the service's requests.
 
+use std::collections::HashMap;
+
 use showroom_proto::bot::WebsiteRef;
 use showroom_proto::notification::{
     AgentRef, NotificationPrefs, PutPrefs, PutWebsiteNotifications, WebsiteNotifications,
@@ -12,18 +14,34 @@ use uuid::Uuid;
 
 /// An agent's choices (everything on when they set nothing).
 pub async fn prefs(pool: &PgPool, agent: Uuid) -> Result<NotificationPrefs, sqlx::Error> {
-    let row: Option<(bool, bool, bool)> =
-        sqlx::query_as("SELECT desktop, email, sound FROM notification_prefs WHERE agent_id = $1")
-            .bind(agent)
-            .fetch_optional(pool)
-            .await?;
-    Ok(row
-        .map(|(desktop, email, sound)| NotificationPrefs {
-            desktop,
-            email,
-            sound,
-        })
+    Ok(prefs_of(pool, &[agent])
+        .await?
+        .remove(&agent)
         .unwrap_or_default())
+}
+
+/// The choices of the agents who set any, in one read (the others have everything on).
+pub async fn prefs_of(
+    pool: &PgPool,
+    agents: &[Uuid],
+) -> Result<HashMap<Uuid, NotificationPrefs>, sqlx::Error> {
+    let rows: Vec<(Uuid, bool, bool, bool)> = sqlx::query_as(
+        "SELECT agent_id, desktop, email, sound FROM notification_prefs WHERE agent_id = ANY($1)",
+    )
+    .bind(agents)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(agent, desktop, email, sound)| {
+            let prefs = NotificationPrefs {
+                desktop,
+                email,
+                sound,
+            };
+            (agent, prefs)
+        })
+        .collect())
 }
 
 /// A website's e-mail settings (transcripts on, no forwarding, when nobody set them).

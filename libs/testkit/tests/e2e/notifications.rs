@@ -123,6 +123,50 @@ async fn desktop_notices_reach_the_agent_coalesced_and_can_be_turned_off() -> an
     stack.stop().await
 }
 
+/// An offer to several agents is noticed in one go (`Notices::desktop`): each agent who keeps
+/// desktop notices on hears of it once, one who turned them off hears nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_offer_to_several_agents_notifies_each_who_wants_it_once() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let t = Tenant::seed(&stack.pool, "Many", 3).await?;
+    let mut on = Vec::new();
+    for (_, email) in &t.agents[..2] {
+        on.push(stack.agent(email, "available").await?);
+    }
+    let mut off = stack.agent(&t.agents[2].1, "available").await?;
+    let token = Http::new(&stack.base_url)
+        .login(&t.agents[2].1, PASSWORD)
+        .await?;
+    let (s, v) = Http::new(&stack.base_url)
+        .with_token(&token)
+        .put(
+            "/api/v1/me/notifications",
+            &json!({"desktop": false, "email": true, "sound": true}).to_string(),
+        )
+        .await?;
+    assert_eq!(s, 200, "{v}");
+    let (mut w, _) = stack.shopper(&t, None, 0).await?;
+    let started = w
+        .ask(json!({"type": "start", "department_id": t.sales, "name": "Maria"}))
+        .await?;
+    let id = started["conversation"]["id"].as_str().unwrap_or_default();
+    for agent in &mut on {
+        let offer = agent.recv_type("offer").await?;
+        assert_eq!(offer["conversation"]["id"], id);
+        let notice = agent.recv_type("notify").await?;
+        assert_eq!(notice["notice"]["kind"], "incoming");
+        assert_eq!(notice["notice"]["conversation_id"], id);
+        agent
+            .expect_silence("notify", Duration::from_millis(500))
+            .await?;
+    }
+    // Offered too, and not told.
+    assert_eq!(off.recv_type("offer").await?["conversation"]["id"], id);
+    off.expect_silence("notify", Duration::from_millis(1000))
+        .await?;
+    stack.stop().await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn missed_chats_forwards_and_transcripts_are_mailed() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
