@@ -75,11 +75,25 @@ async fn anonymous_is_refused_and_services_keep_to_their_permissions() -> anyhow
         r.flush().await.ok()?;
         Some(r)
     });
-    let reply = tokio::time::timeout(
-        Duration::from_secs(5),
-        gw.request(accept.clone(), "{}".into()),
-    )
-    .await??;
+    // async-nats's flush does not wait for the server, so the router's subscription may land a
+    // moment after: "no responders" until it has.
+    let mut tries = 0;
+    let reply = loop {
+        let asked = tokio::time::timeout(
+            Duration::from_secs(5),
+            gw.request(accept.clone(), "{}".into()),
+        )
+        .await?;
+        match asked {
+            Err(e)
+                if e.kind() == async_nats::client::RequestErrorKind::NoResponders && tries < 50 =>
+            {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => break other?,
+        }
+    };
     assert_eq!(&reply.payload[..], b"taken");
     let r = answering.await?.expect("the router answered");
     assert_eq!(violation(&mut r_events).await, None);
