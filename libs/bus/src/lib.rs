@@ -808,6 +808,60 @@ impl Bus {
         F: Fn(Vec<T>) -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = ()> + Send,
     {
+        fn json<T: DeserializeOwned>(payload: &[u8]) -> Result<T, BusError> {
+            Ok(serde_json::from_slice(payload)?)
+        }
+        self.follow_batches_decoded(
+            durable, filter, since, max, tracker, shutdown, json::<T>, handle,
+        )
+    }
+
+    /// [`Bus::follow_durable_on`] for a handler that takes [`Envelope`]s in batches, as
+    /// [`Bus::follow_durable_json_batches`] does: a consumer whose every event costs a query
+    /// asks once per batch instead.
+    #[allow(clippy::too_many_arguments)]
+    pub fn follow_durable_batches_on<T, F, Fut>(
+        &self,
+        durable: Durable,
+        filter: Option<String>,
+        since: chrono::DateTime<chrono::Utc>,
+        max: usize,
+        tracker: &tokio_util::task::TaskTracker,
+        shutdown: tokio_util::sync::CancellationToken,
+        handle: F,
+    ) where
+        T: DeserializeOwned + Send + 'static,
+        F: Fn(Vec<Envelope<T>>) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        self.follow_batches_decoded(
+            durable,
+            filter,
+            since,
+            max,
+            tracker,
+            shutdown,
+            decode::<T>,
+            handle,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn follow_batches_decoded<D, F, Fut>(
+        &self,
+        durable: Durable,
+        filter: Option<String>,
+        since: chrono::DateTime<chrono::Utc>,
+        max: usize,
+        tracker: &tokio_util::task::TaskTracker,
+        shutdown: tokio_util::sync::CancellationToken,
+        decode: fn(&[u8]) -> Result<D, BusError>,
+        handle: F,
+    ) where
+        D: Send + 'static,
+        F: Fn(Vec<D>) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
         use futures::{FutureExt, StreamExt};
 
         let js = self.js.clone();
@@ -846,7 +900,7 @@ impl Bus {
                 }
                 let mut events = Vec::with_capacity(batch.len());
                 for m in &batch {
-                    match serde_json::from_slice::<T>(&m.payload) {
+                    match decode(&m.payload) {
                         Ok(event) => events.push(event),
                         Err(e) => tracing::warn!(stream, consumer, error = %e, subject = %m.subject, "undecodable event skipped"),
                     }

@@ -155,6 +155,10 @@ pub async fn conversation<'e>(
 /// without the snapshot's joins ([`conversation`] has them all).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Glance {
+    /// The conversation.
+    pub id: Uuid,
+    /// Its dealer group.
+    pub group_id: Uuid,
     /// Where it is in its life (as stored: `bot`, `incoming`, `active`, ...).
     pub state: String,
     /// The agent who has it.
@@ -174,20 +178,23 @@ impl Glance {
     }
 }
 
-/// A [`Glance`] at one conversation of `group`, or `None` when it does not exist in that group.
-pub async fn glance<'e>(
+/// A [`Glance`] at each of these conversations (`(group, id)`: one found only in its own
+/// group), in one query however many a consumer took at once; missing ones are left out.
+pub async fn glances<'e>(
     db: impl PgExecutor<'e>,
-    group: Uuid,
-    id: Uuid,
-) -> Result<Option<Glance>, sqlx::Error> {
+    chats: &[(Uuid, Uuid)],
+) -> Result<Vec<Glance>, sqlx::Error> {
+    let (groups, ids): (Vec<Uuid>, Vec<Uuid>) = chats.iter().copied().unzip();
     sqlx::query_as(
-        "SELECT state, agent_id, assigned_at, shopper_name, \
-           (contact->>'email') IS NOT NULL AS has_email \
-         FROM conversations WHERE id = $1 AND group_id = $2",
+        "SELECT c.id, c.group_id, c.state, c.agent_id, c.assigned_at, c.shopper_name, \
+           (c.contact->>'email') IS NOT NULL AS has_email \
+         FROM conversations c \
+         JOIN (SELECT DISTINCT * FROM unnest($1::uuid[], $2::uuid[])) AS k(grp, id) \
+           ON c.id = k.id AND c.group_id = k.grp",
     )
-    .bind(id)
-    .bind(group)
-    .fetch_optional(db)
+    .bind(groups)
+    .bind(ids)
+    .fetch_all(db)
     .await
 }
 

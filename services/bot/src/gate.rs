@@ -9,7 +9,7 @@
 //! never answer twice; every message the bot posts has an id derived from what it answers, so
 //! a retry after a crash posts nothing new. A sweep picks up whatever an event did not.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, Utc};
@@ -163,14 +163,26 @@ impl Gate {
         Self { bus, pool }
     }
 
+    /// Of these chats (`(group, id)`), those the gate has a say in (state `bot`), each once, in
+    /// the order given: one read of their own rows for a whole batch of shopper messages.
+    pub async fn in_bot(&self, chats: &[(Uuid, Uuid)]) -> Result<Vec<(Uuid, Uuid)>, GateError> {
+        let bot: HashSet<(Uuid, Uuid)> = read::glances(&self.pool, chats)
+            .await?
+            .into_iter()
+            .filter(|g| g.state() == ConversationState::Bot)
+            .map(|g| (g.group_id, g.id))
+            .collect();
+        let mut seen = HashSet::new();
+        Ok(chats
+            .iter()
+            .copied()
+            .filter(|c| bot.contains(c) && seen.insert(*c))
+            .collect())
+    }
+
     /// Brings a chat up to date: greets it the first time, answers every shopper message not
     /// answered yet, and routes it once the gate is done. Harmless to call again at any time.
     pub async fn advance(&self, group: Uuid, id: Uuid) -> Result<(), GateError> {
-        // Every shopper message comes here: its row alone says whether the gate has a say.
-        let glance = read::glance(&self.pool, group, id).await?;
-        if glance.is_none_or(|g| g.state() != ConversationState::Bot) {
-            return Ok(());
-        }
         let Some(conv) = read::conversation(&self.pool, group, id).await? else {
             return Ok(());
         };

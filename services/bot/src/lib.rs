@@ -202,21 +202,51 @@ fn follow(base: &Base, gate: Arc<Gate>) {
             }
         },
     );
-    base.bus.follow_durable_on(
+    // Every message comes here, so they are taken in batches: one read says which of the
+    // batch's chats are still with the gate, and only those are advanced (each once).
+    base.bus.follow_durable_batches_on(
         v1::BOT_MESSAGES,
         Some(v1::message_created(Group::Any)),
         since,
+        MESSAGE_BATCH,
         &base.tracker,
         base.shutdown.clone(),
-        move |env: Envelope<Message>| {
+        move |batch: Vec<Envelope<Message>>| {
             let gate = gate.clone();
             async move {
-                if env.data.author.kind == AuthorKind::Shopper {
-                    advance(&gate, env.tenant, env.data.conversation_id).await;
+                let chats: Vec<(Uuid, Uuid)> = batch
+                    .iter()
+                    .filter(|env| env.data.author.kind == AuthorKind::Shopper)
+                    .map(|env| (env.tenant, env.data.conversation_id))
+                    .collect();
+                if chats.is_empty() {
+                    return;
+                }
+                for (group, id) in in_bot(&gate, &chats).await {
+                    advance(&gate, group, id).await;
                 }
             }
         },
     );
+}
+
+/// Most messages handled at once (and pulled at a time).
+const MESSAGE_BATCH: usize = 128;
+
+/// The chats of a batch that are with the gate, retrying a failed read a few times; if it
+/// keeps failing, all of them (each is checked again when advanced), so none is skipped.
+async fn in_bot(gate: &Gate, chats: &[(Uuid, Uuid)]) -> Vec<(Uuid, Uuid)> {
+    for attempt in 0..3 {
+        match gate.in_bot(chats).await {
+            Ok(bot) => return bot,
+            Err(e) => {
+                tracing::warn!(error = %e, attempt, "cannot tell which chats are with the gate");
+                tokio::time::sleep(Duration::from_millis(200 * (attempt + 1))).await;
+            }
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    chats.iter().copied().filter(|c| seen.insert(*c)).collect()
 }
 
 /// Advances a chat, retrying a failure a few times; the sweep covers the rest.

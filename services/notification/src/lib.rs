@@ -212,6 +212,9 @@ where
     }
 }
 
+/// Most transcript messages handled at once (and pulled at a time).
+const MESSAGE_BATCH: usize = 128;
+
 /// Follows conversations, transcript messages and messages left with durable consumers shared
 /// by the replicas.
 fn follow(base: &Base, notices: Arc<Notices>) {
@@ -230,16 +233,19 @@ fn follow(base: &Base, notices: Arc<Notices>) {
         },
     );
     let n = notices.clone();
-    base.bus.follow_durable_on(
+    // Every message comes here, so they are taken in batches: a query per batch, not per
+    // message.
+    base.bus.follow_durable_batches_on(
         v1::NOTIFICATION_MESSAGES,
         Some(v1::message_created(Group::Any)),
         since,
+        MESSAGE_BATCH,
         &base.tracker,
         base.shutdown.clone(),
-        move |env: Envelope<Message>| {
+        move |batch: Vec<Envelope<Message>>| {
             let n = n.clone();
             async move {
-                retried("message", || n.on_message(env.tenant, &env.data)).await;
+                retried("messages", || n.on_messages(&batch)).await;
             }
         },
     );

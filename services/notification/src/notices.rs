@@ -3,6 +3,7 @@
 //! left forwarded, transcripts mailed to shoppers once a chat has been quiet long enough, or at
 //! once when they ask from the widget.
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -52,10 +53,19 @@ fn named(name: Option<&str>) -> String {
         .to_string()
 }
 
+/// A desktop notice one agent may get about one chat, before their choices and the coalescing
+/// decide.
+struct Candidate {
+    group: Uuid,
+    agent: Uuid,
+    kind: NoticeKind,
+    conversation: Uuid,
+    title: String,
+    body: String,
+}
+
 impl Notices {
-    /// Tells these agents' consoles of a chat, except those who turned desktop notices off or
-    /// were told about this chat within the coalescing time: one read of their choices and one
-    /// write of their marks, however many agents an offer went to.
+    /// Tells these agents' consoles of a chat ([`Notices::desktop_all`]).
     async fn desktop(
         &self,
         group: Uuid,
@@ -65,45 +75,74 @@ impl Notices {
         title: String,
         body: String,
     ) -> Result<(), sqlx::Error> {
-        let prefs = settings::prefs_of(&self.pool, agents).await?;
-        let choice = |a: &Uuid| prefs.get(a).copied().unwrap_or_default();
-        let mut wanted: Vec<Uuid> = agents
+        let candidates = agents
             .iter()
-            .copied()
-            .filter(|a| choice(a).desktop)
+            .map(|&agent| Candidate {
+                group,
+                agent,
+                kind,
+                conversation,
+                title: title.clone(),
+                body: body.clone(),
+            })
             .collect();
+        self.desktop_all(candidates).await
+    }
+
+    /// Sends these notices, except to agents who turned desktop notices off or were told about
+    /// the same chat within the coalescing time: one read of the agents' choices and one write
+    /// of their marks, however many agents and chats (an offer to many agents, a batch of
+    /// messages). Of two candidates for the same agent and chat, the first is the one sent.
+    async fn desktop_all(&self, mut candidates: Vec<Candidate>) -> Result<(), sqlx::Error> {
         // One row once: an upsert may not touch a row twice.
-        wanted.sort_unstable();
-        wanted.dedup();
-        if wanted.is_empty() {
+        let mut seen = HashSet::new();
+        candidates.retain(|c| seen.insert((c.agent, c.conversation)));
+        if candidates.is_empty() {
             return Ok(());
         }
-        let fresh: Vec<(Uuid,)> = sqlx::query_as(
+        let mut agents: Vec<Uuid> = candidates.iter().map(|c| c.agent).collect();
+        agents.sort_unstable();
+        agents.dedup();
+        let prefs = settings::prefs_of(&self.pool, &agents).await?;
+        let choice = |a: &Uuid| prefs.get(a).copied().unwrap_or_default();
+        candidates.retain(|c| choice(&c.agent).desktop);
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        let (who, what): (Vec<Uuid>, Vec<Uuid>) =
+            candidates.iter().map(|c| (c.agent, c.conversation)).unzip();
+        let fresh: Vec<(Uuid, Uuid)> = sqlx::query_as(
             "INSERT INTO notice_marks (agent_id, conversation_id, last_at) \
-             SELECT agent, $2, now() FROM unnest($1::uuid[]) AS agent \
+             SELECT agent, conversation, now() FROM unnest($1::uuid[], $2::uuid[]) \
+               AS k(agent, conversation) \
              ON CONFLICT (agent_id, conversation_id) DO UPDATE SET last_at = now() \
-             WHERE notice_marks.last_at < now() - make_interval(secs => $3) RETURNING agent_id",
+             WHERE notice_marks.last_at < now() - make_interval(secs => $3) \
+             RETURNING agent_id, conversation_id",
         )
-        .bind(&wanted)
-        .bind(conversation)
+        .bind(&who)
+        .bind(&what)
         .bind(self.coalesce.as_secs_f64())
         .fetch_all(&self.pool)
         .await?;
-        for (agent,) in fresh {
+        let fresh: HashSet<(Uuid, Uuid)> = fresh.into_iter().collect();
+        for c in candidates {
+            if !fresh.contains(&(c.agent, c.conversation)) {
+                continue;
+            }
             let notice = DesktopNotice {
-                agent_id: agent,
-                kind,
-                conversation_id: conversation,
-                title: title.clone(),
-                body: body.clone(),
-                sound: choice(&agent).sound,
+                agent_id: c.agent,
+                kind: c.kind,
+                conversation_id: c.conversation,
+                title: c.title,
+                body: c.body,
+                sound: choice(&c.agent).sound,
                 at: Utc::now(),
             };
             if let Err(e) = self
                 .bus
                 .publish_signal(
-                    v1::notification_desktop(group),
-                    &Envelope::new(group, notice),
+                    v1::notification_desktop(c.group),
+                    &Envelope::new(c.group, notice),
                 )
                 .await
             {
@@ -233,41 +272,65 @@ impl Notices {
         Ok(())
     }
 
-    /// A message: the agent who has the chat hears of the shopper's; any message moves the
-    /// transcript e-mail's due time.
-    pub async fn on_message(&self, group: Uuid, m: &Message) -> Result<(), NoticeError> {
-        // Its own row only: this runs for every message.
-        let Some(c) = read::glance(&self.pool, group, m.conversation_id).await? else {
-            return Ok(());
-        };
-        // Only what the shopper wrote since the agent took the chat: a message from before (an
-        // answer to the Lead Gate, handled late) is in the transcript the agent opened.
-        if m.author.kind == AuthorKind::Shopper
-            && c.state() == ConversationState::Active
-            && c.assigned_at.is_none_or(|at| m.at >= at)
-            && let Some(agent) = c.agent_id
-        {
-            let body: String = m.plain_text().chars().take(140).collect();
-            let name = named(c.shopper_name.as_deref());
-            self.desktop(
-                group,
-                &[agent],
-                NoticeKind::Message,
-                m.conversation_id,
-                format!("New message · {name}"),
-                body,
-            )
-            .await?;
+    /// A batch of transcript messages, as the consumer took them (several chats and dealer
+    /// groups, in order): what the shopper wrote in an agent's chat becomes a desktop notice
+    /// for that agent (coalesced), and a chat whose shopper gave an e-mail has its
+    /// transcript's due time pushed back. One read of the chats' own rows, one write of the
+    /// notices' marks and one of the due times, for the whole batch: this runs for every
+    /// message.
+    pub async fn on_messages(&self, batch: &[Envelope<Message>]) -> Result<(), NoticeError> {
+        let chats: Vec<(Uuid, Uuid)> = batch
+            .iter()
+            .map(|e| (e.tenant, e.data.conversation_id))
+            .collect();
+        let glances: HashMap<(Uuid, Uuid), read::Glance> = read::glances(&self.pool, &chats)
+            .await?
+            .into_iter()
+            .map(|g| ((g.group_id, g.id), g))
+            .collect();
+        let mut notices = Vec::new();
+        let mut due: Vec<(Uuid, Uuid)> = Vec::new();
+        for env in batch {
+            let (group, m) = (env.tenant, &env.data);
+            let Some(c) = glances.get(&(group, m.conversation_id)) else {
+                continue;
+            };
+            // Only what the shopper wrote since the agent took the chat: a message from before
+            // (an answer to the Lead Gate, handled late) is in the transcript the agent opened.
+            if m.author.kind == AuthorKind::Shopper
+                && c.state() == ConversationState::Active
+                && c.assigned_at.is_none_or(|at| m.at >= at)
+                && let Some(agent) = c.agent_id
+            {
+                let name = named(c.shopper_name.as_deref());
+                notices.push(Candidate {
+                    group,
+                    agent,
+                    kind: NoticeKind::Message,
+                    conversation: m.conversation_id,
+                    title: format!("New message · {name}"),
+                    body: m.plain_text().chars().take(140).collect(),
+                });
+            }
+            if c.has_email {
+                due.push((m.conversation_id, group));
+            }
         }
-        if c.has_email {
+        self.desktop_all(notices).await?;
+        // One row once: an upsert may not touch a row twice.
+        due.sort_unstable();
+        due.dedup();
+        if !due.is_empty() {
+            let (ids, groups): (Vec<Uuid>, Vec<Uuid>) = due.into_iter().unzip();
             sqlx::query(
                 "INSERT INTO transcript_mails (conversation_id, group_id, due_at) \
-                 VALUES ($1, $2, now() + make_interval(secs => $3)) \
+                 SELECT id, grp, now() + make_interval(secs => $3) \
+                 FROM unnest($1::uuid[], $2::uuid[]) AS k(id, grp) \
                  ON CONFLICT (conversation_id) DO UPDATE SET due_at = EXCLUDED.due_at \
                  WHERE transcript_mails.sent_at IS NULL",
             )
-            .bind(m.conversation_id)
-            .bind(group)
+            .bind(ids)
+            .bind(groups)
             .bind(self.transcript_after.as_secs_f64())
             .execute(&self.pool)
             .await?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use showroom_proto::bot::BotSettings;
-use showroom_testkit::{Http, PASSWORD, Socket, Stack, Tenant};
+use showroom_testkit::{Http, PASSWORD, Service, Socket, Stack, Tenant};
 
 /// Waits for an e-mail to `to` whose subject starts with `subject`.
 async fn mail_to(stack: &Stack, to: &str, subject: &str) -> anyhow::Result<Value> {
@@ -164,6 +164,89 @@ async fn an_offer_to_several_agents_notifies_each_who_wants_it_once() -> anyhow:
     assert_eq!(off.recv_type("offer").await?["conversation"]["id"], id);
     off.expect_silence("notify", Duration::from_millis(1000))
         .await?;
+    stack.stop().await
+}
+
+/// Messages taken in one batch (`Notices::on_messages`; held back here while the service was
+/// down, so the consumer pulls them together): the agent hears of each chat once, with its
+/// first message of the batch, and only the chat whose shopper gave an e-mail gets a transcript
+/// due.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_batch_of_messages_notices_each_chat_once_and_dues_each_transcript() -> anyhow::Result<()>
+{
+    let mut stack = Stack::start().await?;
+    let t = Tenant::seed(&stack.pool, "Batch", 1).await?;
+    let mut agent = stack.agent(&t.agents[0].1, "available").await?;
+    let mut shoppers = Vec::new();
+    for name in ["Maria", "Luis"] {
+        let (mut w, _) = stack.shopper(&t, None, 0).await?;
+        let started = w
+            .ask(json!({"type": "start", "department_id": t.sales, "name": name}))
+            .await?;
+        let id: uuid::Uuid = started["conversation"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .parse()?;
+        assert_eq!(
+            agent.recv_type("offer").await?["conversation"]["id"],
+            id.to_string()
+        );
+        agent
+            .ask(json!({"type": "accept", "conversation_id": id}))
+            .await?;
+        shoppers.push((w, id));
+    }
+    // Both offers were noticed before the service stops.
+    for _ in 0..2 {
+        agent
+            .recv_matching("notify", |n| n["notice"]["kind"] == "incoming")
+            .await?;
+    }
+    // Only Maria's chat has an e-mail.
+    showroom_store::sqlx::query(
+        "UPDATE conversations SET contact = jsonb_build_object('email', 'maria@mails.example') \
+         WHERE id = $1",
+    )
+    .bind(shoppers[0].1)
+    .execute(&stack.pool)
+    .await?;
+    stack.stop_service(Service::Notification).await?;
+    // Past the coalescing time of the offers' notices.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    for text in ["maria 1", "luis 1", "maria 2", "luis 2"] {
+        let w = &mut shoppers[usize::from(text.starts_with("luis"))].0;
+        say(w, text).await?;
+    }
+    stack.start_service(Service::Notification).await?;
+    let mut heard = Vec::new();
+    for _ in 0..2 {
+        let n = agent.recv_type("notify").await?;
+        assert_eq!(n["notice"]["kind"], "message", "{n}");
+        heard.push((
+            n["notice"]["conversation_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            n["notice"]["body"].as_str().unwrap_or_default().to_string(),
+        ));
+    }
+    heard.sort();
+    let mut want = vec![
+        (shoppers[0].1.to_string(), "maria 1".to_string()),
+        (shoppers[1].1.to_string(), "luis 1".to_string()),
+    ];
+    want.sort();
+    assert_eq!(heard, want);
+    agent
+        .expect_silence("notify", Duration::from_millis(1000))
+        .await?;
+    let due: Vec<(uuid::Uuid,)> = showroom_store::sqlx::query_as(
+        "SELECT conversation_id FROM transcript_mails WHERE conversation_id = ANY($1)",
+    )
+    .bind(vec![shoppers[0].1, shoppers[1].1])
+    .fetch_all(&stack.pool)
+    .await?;
+    assert_eq!(due, vec![(shoppers[0].1,)]);
     stack.stop().await
 }
 
