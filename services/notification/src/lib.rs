@@ -212,34 +212,36 @@ where
     }
 }
 
-/// Most transcript messages handled at once (and pulled at a time).
-const MESSAGE_BATCH: usize = 128;
+/// Most conversation events or transcript messages handled at once (and pulled at a time).
+const BATCH: usize = 128;
 
 /// Follows conversations, transcript messages and messages left with durable consumers shared
 /// by the replicas.
 fn follow(base: &Base, notices: Arc<Notices>) {
     let since = chrono::Utc::now();
     let n = notices.clone();
-    base.bus.follow_durable(
+    base.bus.follow_durable_batches_on(
         v1::NOTIFICATION_CONVERSATIONS,
+        None,
         since,
+        BATCH,
         &base.tracker,
         base.shutdown.clone(),
-        move |env: Envelope<ConversationEvent>| {
+        move |batch: Vec<Envelope<ConversationEvent>>| {
             let n = n.clone();
             async move {
-                retried("conversation", || n.on_conversation(env.tenant, &env.data)).await;
+                retried("conversations", || n.on_conversations(&batch)).await;
             }
         },
     );
     let n = notices.clone();
-    // Every message comes here, so they are taken in batches: a query per batch, not per
-    // message.
+    // Every message and every offer comes here, so they are taken in batches: a query per
+    // batch, not per event.
     base.bus.follow_durable_batches_on(
         v1::NOTIFICATION_MESSAGES,
         Some(v1::message_created(Group::Any)),
         since,
-        MESSAGE_BATCH,
+        BATCH,
         &base.tracker,
         base.shutdown.clone(),
         move |batch: Vec<Envelope<Message>>| {

@@ -64,31 +64,59 @@ struct Candidate {
     body: String,
 }
 
-impl Notices {
-    /// Tells these agents' consoles of a chat ([`Notices::desktop_all`]).
-    async fn desktop(
-        &self,
-        group: Uuid,
-        agents: &[Uuid],
-        kind: NoticeKind,
-        conversation: Uuid,
-        title: String,
-        body: String,
-    ) -> Result<(), sqlx::Error> {
-        let candidates = agents
+/// The desktop notices a conversation event may give: a new chat to the agents offered it, a
+/// transfer to the agents asked, a reassigned chat to its new agent.
+fn news(group: Uuid, ev: &ConversationEvent) -> Vec<Candidate> {
+    let c = &ev.conversation;
+    let to = |agents: &[Uuid], kind: NoticeKind, title: String, body: String| -> Vec<Candidate> {
+        agents
             .iter()
             .map(|&agent| Candidate {
                 group,
                 agent,
                 kind,
-                conversation,
+                conversation: c.id,
                 title: title.clone(),
                 body: body.clone(),
             })
-            .collect();
-        self.desktop_all(candidates).await
+            .collect()
+    };
+    match (ev.kind, &ev.transfer) {
+        (ConversationEventKind::Offered, _) => to(
+            &ev.offered_to,
+            NoticeKind::Incoming,
+            format!("New chat · {}", c.department.label),
+            format!("{} at {}", shopper_name(c), c.rooftop.name),
+        ),
+        (ConversationEventKind::Transferred, Some(t)) if t.state == TransferState::Requested => {
+            let body = if t.note.trim().is_empty() {
+                format!("{} at {}", shopper_name(c), c.rooftop.name)
+            } else {
+                t.note.clone()
+            };
+            to(
+                &ev.offered_to,
+                NoticeKind::Transfer,
+                format!("Transfer from {}", t.from_agent.name),
+                body,
+            )
+        }
+        (ConversationEventKind::Transferred, Some(t)) if t.state == TransferState::Reassigned => {
+            match &t.to_agent {
+                Some(agent) => to(
+                    &[agent.id],
+                    NoticeKind::Assigned,
+                    format!("Chat assigned to you by {}", t.from_agent.name),
+                    format!("{} at {}", shopper_name(c), c.rooftop.name),
+                ),
+                None => Vec::new(),
+            }
+        }
+        _ => Vec::new(),
     }
+}
 
+impl Notices {
     /// Sends these notices, except to agents who turned desktop notices off or were told about
     /// the same chat within the coalescing time: one read of the agents' choices and one write
     /// of their marks, however many agents and chats (an offer to many agents, a batch of
@@ -152,57 +180,23 @@ impl Notices {
         Ok(())
     }
 
-    /// A conversation event: new chats in Incoming, transfers and reassignments, missed chats.
-    pub async fn on_conversation(
+    /// A batch of conversation events, as the consumer took them: the desktop notices of new
+    /// chats offered, transfers asked and reassignments, all in one go
+    /// ([`Notices::desktop_all`]), then each missed chat's e-mails. Harmless to run again:
+    /// notices are coalesced and each e-mail is sent once per key.
+    pub async fn on_conversations(
         &self,
-        group: Uuid,
-        ev: &ConversationEvent,
+        batch: &[Envelope<ConversationEvent>],
     ) -> Result<(), NoticeError> {
-        let c = &ev.conversation;
-        match ev.kind {
-            ConversationEventKind::Offered => {
-                let title = format!("New chat · {}", c.department.label);
-                let body = format!("{} at {}", shopper_name(c), c.rooftop.name);
-                self.desktop(
-                    group,
-                    &ev.offered_to,
-                    NoticeKind::Incoming,
-                    c.id,
-                    title,
-                    body,
-                )
-                .await?;
+        let notices = batch
+            .iter()
+            .flat_map(|env| news(env.tenant, &env.data))
+            .collect();
+        self.desktop_all(notices).await?;
+        for env in batch {
+            if env.data.kind == ConversationEventKind::Missed {
+                self.missed(env.tenant, &env.data.conversation).await?;
             }
-            ConversationEventKind::Transferred => match &ev.transfer {
-                Some(t) if t.state == TransferState::Requested => {
-                    let title = format!("Transfer from {}", t.from_agent.name);
-                    let body = if t.note.trim().is_empty() {
-                        format!("{} at {}", shopper_name(c), c.rooftop.name)
-                    } else {
-                        t.note.clone()
-                    };
-                    self.desktop(
-                        group,
-                        &ev.offered_to,
-                        NoticeKind::Transfer,
-                        c.id,
-                        title,
-                        body,
-                    )
-                    .await?;
-                }
-                Some(t) if t.state == TransferState::Reassigned => {
-                    if let Some(to) = &t.to_agent {
-                        let title = format!("Chat assigned to you by {}", t.from_agent.name);
-                        let body = format!("{} at {}", shopper_name(c), c.rooftop.name);
-                        self.desktop(group, &[to.id], NoticeKind::Assigned, c.id, title, body)
-                            .await?;
-                    }
-                }
-                _ => {}
-            },
-            ConversationEventKind::Missed => self.missed(group, c).await?,
-            _ => {}
         }
         Ok(())
     }

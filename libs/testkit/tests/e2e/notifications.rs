@@ -250,6 +250,51 @@ async fn a_batch_of_messages_notices_each_chat_once_and_dues_each_transcript() -
     stack.stop().await
 }
 
+/// Offers taken in one batch (`Notices::on_conversations`; held back while the service was
+/// down): the agent hears of each new chat once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_batch_of_offers_notices_each_chat_once() -> anyhow::Result<()> {
+    let mut stack = Stack::start().await?;
+    let t = Tenant::seed(&stack.pool, "Offers", 1).await?;
+    let mut agent = stack.agent(&t.agents[0].1, "available").await?;
+    stack.stop_service(Service::Notification).await?;
+    let mut ids = Vec::new();
+    let mut shoppers = Vec::new();
+    for name in ["Maria", "Luis", "Ana"] {
+        let (mut w, _) = stack.shopper(&t, None, 0).await?;
+        let started = w
+            .ask(json!({"type": "start", "department_id": t.sales, "name": name}))
+            .await?;
+        let id = started["conversation"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert_eq!(agent.recv_type("offer").await?["conversation"]["id"], id);
+        ids.push(id);
+        shoppers.push(w);
+    }
+    stack.start_service(Service::Notification).await?;
+    let mut heard = Vec::new();
+    for _ in 0..ids.len() {
+        let n = agent.recv_type("notify").await?;
+        assert_eq!(n["notice"]["kind"], "incoming", "{n}");
+        assert_eq!(n["notice"]["title"], "New chat · Sales", "{n}");
+        heard.push(
+            n["notice"]["conversation_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
+    }
+    heard.sort();
+    ids.sort();
+    assert_eq!(heard, ids);
+    agent
+        .expect_silence("notify", Duration::from_millis(1000))
+        .await?;
+    stack.stop().await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn missed_chats_forwards_and_transcripts_are_mailed() -> anyhow::Result<()> {
     let stack = Stack::start().await?;

@@ -554,6 +554,15 @@ async fn transfers_are_accepted_declined_or_expire_and_never_reach_dnd() -> anyh
     assert_eq!(asked["transfer"]["state"], "requested", "{asked}");
     let offer = away.recv_type("transfer_offer").await?;
     assert_eq!(offer["transfer"]["note"], "trade-in <b>question</b>");
+    // Their desktop hears of it too, the note as the notice's text.
+    let told = away
+        .recv_matching("notify", |n| n["notice"]["kind"] == "transfer")
+        .await?;
+    assert_eq!(
+        told["notice"]["title"], "Transfer from Agent0 Transfers",
+        "{told}"
+    );
+    assert_eq!(told["notice"]["body"], "trade-in <b>question</b>", "{told}");
     let declined = away
         .ask(json!({"type": "transfer_reply", "transfer_id": offer["transfer"]["id"], "accept": false}))
         .await?;
@@ -662,6 +671,17 @@ async fn a_manager_reassigns_any_chat_of_the_group() -> anyhow::Result<()> {
     a.recv_type("offer_withdrawn").await?;
     b.recv_matching("conversation", |f| f["conversation"]["state"] == "active")
         .await?;
+    // B's desktop hears of it (notification's `news`).
+    let told = b
+        .recv_matching("notify", |n| n["notice"]["kind"] == "assigned")
+        .await?;
+    assert_eq!(told["notice"]["conversation_id"], conv.as_str(), "{told}");
+    assert!(
+        told["notice"]["title"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Chat assigned to you by ")),
+        "{told}"
+    );
 
     // From B to A while active.
     let (status, body) = http
