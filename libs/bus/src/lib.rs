@@ -782,10 +782,15 @@ impl Bus {
         F: Fn(T) -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = ()> + Send,
     {
-        fn json<T: DeserializeOwned>(payload: &[u8]) -> Result<T, BusError> {
-            Ok(serde_json::from_slice(payload)?)
-        }
-        self.follow_decoded(durable, filter, since, tracker, shutdown, json::<T>, handle)
+        self.follow_decoded(
+            durable,
+            filter,
+            since,
+            tracker,
+            shutdown,
+            decode_json::<T>,
+            handle,
+        )
     }
 
     /// [`Bus::follow_durable_json`] for a handler that takes events in batches: everything the
@@ -808,11 +813,15 @@ impl Bus {
         F: Fn(Vec<T>) -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = ()> + Send,
     {
-        fn json<T: DeserializeOwned>(payload: &[u8]) -> Result<T, BusError> {
-            Ok(serde_json::from_slice(payload)?)
-        }
         self.follow_batches_decoded(
-            durable, filter, since, max, tracker, shutdown, json::<T>, handle,
+            durable,
+            filter,
+            since,
+            max,
+            tracker,
+            shutdown,
+            decode_json::<T>,
+            handle,
         )
     }
 
@@ -1115,6 +1124,11 @@ pub const LIVE_EXPIRES: Duration = Duration::from_secs(2);
 
 /// Decodes an envelope from a payload.
 pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<Envelope<T>, BusError> {
+    Ok(serde_json::from_slice(payload)?)
+}
+
+/// Decodes plain JSON of its own shape (not an [`Envelope`]) from a payload.
+fn decode_json<T: DeserializeOwned>(payload: &[u8]) -> Result<T, BusError> {
     Ok(serde_json::from_slice(payload)?)
 }
 

@@ -46,6 +46,11 @@ fn shopper_name(c: &Conversation) -> String {
     named(c.shopper.name.as_deref())
 }
 
+/// "Maria at Showroom Honda": who a chat is with and where, as a notice's text.
+fn shopper_at(c: &Conversation) -> String {
+    format!("{} at {}", shopper_name(c), c.rooftop.name)
+}
+
 /// A shopper's name as notices show it ("A shopper" when they gave none).
 fn named(name: Option<&str>) -> String {
     name.filter(|n| !n.trim().is_empty())
@@ -86,11 +91,11 @@ fn news(group: Uuid, ev: &ConversationEvent) -> Vec<Candidate> {
             &ev.offered_to,
             NoticeKind::Incoming,
             format!("New chat · {}", c.department.label),
-            format!("{} at {}", shopper_name(c), c.rooftop.name),
+            shopper_at(c),
         ),
         (ConversationEventKind::Transferred, Some(t)) if t.state == TransferState::Requested => {
             let body = if t.note.trim().is_empty() {
-                format!("{} at {}", shopper_name(c), c.rooftop.name)
+                shopper_at(c)
             } else {
                 t.note.clone()
             };
@@ -107,7 +112,7 @@ fn news(group: Uuid, ev: &ConversationEvent) -> Vec<Candidate> {
                     &[agent.id],
                     NoticeKind::Assigned,
                     format!("Chat assigned to you by {}", t.from_agent.name),
-                    format!("{} at {}", shopper_name(c), c.rooftop.name),
+                    shopper_at(c),
                 ),
                 None => Vec::new(),
             }
@@ -128,9 +133,7 @@ impl Notices {
         if candidates.is_empty() {
             return Ok(());
         }
-        let mut agents: Vec<Uuid> = candidates.iter().map(|c| c.agent).collect();
-        agents.sort_unstable();
-        agents.dedup();
+        let agents: Vec<Uuid> = candidates.iter().map(|c| c.agent).collect();
         let prefs = settings::prefs_of(&self.pool, &agents).await?;
         let choice = |a: &Uuid| prefs.get(a).copied().unwrap_or_default();
         candidates.retain(|c| choice(&c.agent).desktop);
