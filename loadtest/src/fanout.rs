@@ -2,9 +2,10 @@
 //! the sockets of many dealer groups (each group's agent console on one gateway, its shoppers
 //! spread over all of them); every chat exchanges messages; then each gateway's own counters
 //! say how many live messages (`showroom_live_events_total`, only the conversations its sockets
-//! watch) and how many stream events (`showroom_followed_events_total`: conversation, internal
-//! and presence events, followed whole) it received, beside everything published in the same
-//! run (the baseline: before fan-out by interest, every gateway received all of it).
+//! watch) and how many conversation, internal chat and presence events
+//! (`showroom_followed_events_total`: only those of the dealer groups whose sockets it holds, and
+//! the requests on the same subjects) it received, beside everything published in the same run
+//! (the baseline: before fan-out by interest and by group, every gateway received all of it).
 //!
 //! A count, not a speed: the figures do not depend on the machine's load, so one run is enough.
 
@@ -131,6 +132,12 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         .fetch_one(&stack.pool)
         .await?;
     let messages = messages as f64;
+    // Every event the streams hold: the run's (the stack is new).
+    let js = showroom_bus::async_nats::jetstream::new(stack.nats_client().await?);
+    let mut events = 0.0;
+    for name in streams() {
+        events += js.get_stream(name).await?.info().await?.state.messages as f64;
+    }
     // Every live copy has arrived once each gateway's counts stop moving.
     let mut counts = received(&gateways).await?;
     for _ in 0..30 {
@@ -155,15 +162,16 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         }
     );
     println!(
-        "| gateway | live messages received | share of all messages | stream events received | share of all events |"
+        "| gateway | live messages received | share of all messages | stream events received | share of all {events:.0} stream events | share of all messages and events |"
     );
-    println!("| --- | ---: | ---: | ---: | ---: |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
     for (i, (live, followed)) in counts.iter().enumerate() {
         println!(
-            "| {} | {live:.0} | {:.1}% | {followed:.0} | {:.1}% |",
+            "| {} | {live:.0} | {:.1}% | {followed:.0} | {:.1}% | {:.1}% |",
             i + 1,
             100.0 * live / messages,
-            100.0 * (live + followed) / (messages + followed),
+            100.0 * followed / events,
+            100.0 * (live + followed) / (messages + events),
         );
     }
     println!(
@@ -173,14 +181,31 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     stack.stop().await
 }
 
-/// Per gateway: live messages and stream events received so far.
+/// The streams of the events a gateway follows by group (internal chat messages, in MESSAGES,
+/// are left out: the run writes none).
+fn streams() -> [&'static str; 3] {
+    use showroom_proto::v1;
+    [
+        v1::conversations_stream().name,
+        v1::internal_stream().name,
+        v1::presence_stream().name,
+    ]
+}
+
+/// Per gateway: live messages and stream events received so far (the requests on the same
+/// subjects count as received).
 async fn received(gateways: &[GatewayProcess]) -> anyhow::Result<Vec<(f64, f64)>> {
     use showroom_telemetry::metrics::names;
     let mut out = Vec::new();
     for g in gateways {
+        let mut followed = 0.0;
+        for name in streams() {
+            let label = format!("stream=\"{name}\"");
+            followed += g.metric(names::FOLLOWED_EVENTS, &label).await?;
+        }
         out.push((
             g.metric(names::LIVE_EVENTS, "kind=\"message\"").await?,
-            g.metric(names::FOLLOWED_EVENTS, "").await?,
+            followed,
         ));
     }
     Ok(out)

@@ -1096,9 +1096,9 @@ const SIGNALS: &[(&str, Service, &str, &str, bool)] = &[
         false,
     ),
     (
-        "consumers remade",
+        "gateway NATS reconnects",
         Service::Gateway,
-        "showroom_live_consumers_remade_total",
+        "showroom_nats_reconnects_total",
         "",
         true,
     ),

@@ -5,8 +5,8 @@
 //! - [`Bus`]: a connected client and its JetStream context; publish, request, streams, durable
 //!   consumers (each event handled in a span that continues the publisher's trace), and the
 //!   backlogs of those consumers for `/metrics`.
-//! - [`Live`]: a stream followed from now on by one replica (the gateways' fan-out), which
-//!   outlives the NATS node of its consumer.
+//! - [`Bus::replay`]: what a stream stored since a moment, for a follower of core copies that
+//!   may have lost some ([`Bus::losses`], [`Loss`]; the gateways' fan-out by group).
 //! - [`trace`]: W3C trace context carried in NATS headers.
 //! - [`endpoint`]: serve a request subject as an endpoint of the NATS service API, so `$SRV`
 //!   discovery lists it, with tenant checks and typed replies.
@@ -89,7 +89,17 @@ pub struct Bus {
     /// The durable consumers this connection follows, for their backlogs.
     followed: Arc<Mutex<Vec<Followed>>>,
     /// Counts the moments core messages may have been lost (see [`Bus::losses`]).
-    losses: tokio::sync::watch::Receiver<u64>,
+    losses: tokio::sync::watch::Receiver<Loss>,
+}
+
+/// The last moment core messages to a connection may have been lost ([`Bus::losses`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Loss {
+    /// How many such moments so far.
+    pub count: u64,
+    /// Since when messages may be missing: the disconnection before a reconnection, or when a
+    /// subscription fell behind. `None` before the first.
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A durable consumer a [`Bus`] follows.
@@ -97,157 +107,6 @@ struct Followed {
     stream: &'static str,
     durable: &'static str,
     consumer: jetstream::consumer::PullConsumer,
-}
-
-/// A stream followed from a point on ([`Bus::follow_live`]) through a consumer of its own (one
-/// replica, in memory, acknowledging nothing), which it makes again after the last event it
-/// handed out whenever the consumer fails or stalls.
-///
-/// Such a consumer lives on one NATS node. When that node dies, the client's own recovery is
-/// not enough: after a reconnect it asks for the consumer's info with retries of 5 s each and
-/// delivers nothing for about 45 s, and a consumer that vanished under a connected client is
-/// noticed only after missed heartbeats. So a pull lasts [`LIVE_EXPIRES`]; a quiet spell of
-/// [`LIVE_QUIET`] asks the server whether the consumer still exists and has nothing
-/// undelivered; a gap in the consumer's delivery count, an error or a failed check makes a new
-/// consumer from the next stream sequence. Events resume a few seconds after a node dies,
-/// each once and in order, for one small request per stream every few seconds.
-pub struct Live {
-    js: jetstream::Context,
-    stream: &'static str,
-    filter: String,
-    /// The stream sequence of the last event handed out (or of the stream's end at start).
-    last: u64,
-    /// The current consumer's delivery count of the last event it gave.
-    delivered: u64,
-    /// How many times the consumer was made again.
-    remade: u64,
-    consumer: Option<(
-        jetstream::consumer::PullConsumer,
-        jetstream::consumer::pull::Stream,
-    )>,
-}
-
-/// How long a [`Live`] follower hears nothing before it checks its consumer.
-pub const LIVE_QUIET: Duration = Duration::from_secs(3);
-
-impl Live {
-    /// How many times the consumer was made again (after a failure or a stall).
-    pub fn remade(&self) -> u64 {
-        self.remade
-    }
-
-    /// The next event; waits (making the consumer again as needed) until there is one.
-    pub async fn next(&mut self) -> jetstream::Message {
-        use futures::StreamExt;
-        let mut pause = Duration::from_millis(100);
-        loop {
-            let Some((consumer, messages)) = self.consumer.as_mut() else {
-                let made = live_consumer(&self.js, self.stream, &self.filter, self.last).await;
-                match made {
-                    Ok(c) => {
-                        self.consumer = Some(c);
-                        self.delivered = 0;
-                        pause = Duration::from_millis(100);
-                    }
-                    Err(e) => {
-                        tracing::warn!(stream = self.stream, error = %e, "cannot follow yet");
-                        tokio::time::sleep(pause).await;
-                        pause = (pause * 2).min(Duration::from_secs(2));
-                    }
-                }
-                continue;
-            };
-            let failure = match tokio::time::timeout(LIVE_QUIET, messages.next()).await {
-                Ok(Some(Ok(m))) => {
-                    let Ok((count, seq)) =
-                        m.info().map(|i| (i.consumer_sequence, i.stream_sequence))
-                    else {
-                        continue;
-                    };
-                    if count != self.delivered + 1 {
-                        format!("delivery {count} after {}", self.delivered)
-                    } else {
-                        self.delivered = count;
-                        if seq <= self.last {
-                            continue; // handed out before the consumer was made again
-                        }
-                        self.last = seq;
-                        return m;
-                    }
-                }
-                Ok(Some(Err(e))) => e.to_string(),
-                Ok(None) => "the consumer's stream ended".to_string(),
-                Err(_quiet) => {
-                    let checked = tokio::time::timeout(LIVE_QUIET, consumer.get_info()).await;
-                    match checked {
-                        // Nothing waiting and nothing sent that did not arrive: quiet, healthy.
-                        Ok(Ok(i))
-                            if i.num_pending == 0
-                                && i.delivered.consumer_sequence <= self.delivered =>
-                        {
-                            continue;
-                        }
-                        Ok(Ok(i)) => format!(
-                            "stalled with {} undelivered, {} sent, {} arrived",
-                            i.num_pending, i.delivered.consumer_sequence, self.delivered
-                        ),
-                        Ok(Err(e)) => e.to_string(),
-                        Err(_) => "the consumer does not answer".to_string(),
-                    }
-                }
-            };
-            tracing::warn!(stream = self.stream, error = %failure, after = self.last,
-                "live consumer failed; following again after the last event");
-            // The old one goes by itself once nobody pulls (its inactivity threshold).
-            self.consumer = None;
-            self.remade += 1;
-            metrics::counter!(names::LIVE_CONSUMERS_REMADE, "stream" => self.stream).increment(1);
-        }
-    }
-}
-
-/// A new consumer of `stream` from the event after `last`, and its messages.
-async fn live_consumer(
-    js: &jetstream::Context,
-    stream: &'static str,
-    filter: &str,
-    last: u64,
-) -> Result<
-    (
-        jetstream::consumer::PullConsumer,
-        jetstream::consumer::pull::Stream,
-    ),
-    BusError,
-> {
-    let failed = |e: &dyn std::fmt::Display| BusError::Stream {
-        name: stream,
-        reason: format!("cannot follow: {e}"),
-    };
-    let config = jetstream::consumer::pull::Config {
-        deliver_policy: jetstream::consumer::DeliverPolicy::ByStartSequence {
-            start_sequence: last + 1,
-        },
-        ack_policy: jetstream::consumer::AckPolicy::None,
-        filter_subject: filter.to_string(),
-        inactive_threshold: Duration::from_secs(10),
-        num_replicas: 1,
-        memory_storage: true,
-        ..Default::default()
-    };
-    // Briefer than a request's own timeout: while NATS elects a new leader, try again sooner.
-    let consumer = tokio::time::timeout(LIVE_QUIET, js.create_consumer_on_stream(config, stream))
-        .await
-        .map_err(|e| failed(&e))?
-        .map_err(|e| failed(&e))?;
-    let messages = consumer
-        .stream()
-        .max_messages_per_batch(500)
-        .expires(LIVE_EXPIRES)
-        .heartbeat(LIVE_EXPIRES / 2)
-        .messages()
-        .await
-        .map_err(|e| failed(&e))?;
-    Ok((consumer, messages))
 }
 
 /// A serialized event kept until it is published (a transactional outbox row).
@@ -324,26 +183,40 @@ pub async fn client(url: &str, login: Login<'_>) -> Result<Client, BusError> {
 async fn client_counting_losses(
     url: &str,
     login: Login<'_>,
-) -> Result<(Client, tokio::sync::watch::Receiver<u64>), BusError> {
-    let (losses, lost_since) = tokio::sync::watch::channel(0u64);
-    // A reconnection is a `Connected` after a `Disconnected` (showroom_nats_reconnects_total).
-    let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
+) -> Result<(Client, tokio::sync::watch::Receiver<Loss>), BusError> {
+    let (losses, lost_since) = tokio::sync::watch::channel(Loss::default());
+    // A reconnection is a `Connected` after a `Disconnected` (showroom_nats_reconnects_total);
+    // this holds when the `Disconnected` came.
+    let lost = Arc::new(std::sync::Mutex::new(None));
     let mut options = async_nats::ConnectOptions::new()
         .name(login.name)
         .connection_timeout(Duration::from_secs(5))
         .request_timeout(Some(REQUEST_TIMEOUT))
         .event_callback(move |event| {
-            use std::sync::atomic::Ordering;
             let (lost, losses) = (lost.clone(), losses.clone());
             async move {
-                match event {
-                    async_nats::Event::Disconnected => lost.store(true, Ordering::Relaxed),
-                    async_nats::Event::Connected if lost.swap(false, Ordering::Relaxed) => {
-                        metrics::counter!(names::NATS_RECONNECTS).increment(1);
-                        losses.send_modify(|n| *n += 1);
+                let now = chrono::Utc::now();
+                let mut disconnected = lost.lock().unwrap_or_else(|p| p.into_inner());
+                let since = match event {
+                    async_nats::Event::Disconnected => {
+                        disconnected.get_or_insert(now);
+                        None
                     }
-                    async_nats::Event::SlowConsumer(_) => losses.send_modify(|n| *n += 1),
-                    _ => {}
+                    async_nats::Event::Connected => {
+                        let since = disconnected.take();
+                        if since.is_some() {
+                            metrics::counter!(names::NATS_RECONNECTS).increment(1);
+                        }
+                        since
+                    }
+                    async_nats::Event::SlowConsumer(_) => Some(now),
+                    _ => None,
+                };
+                if let Some(since) = since {
+                    losses.send_modify(|l| {
+                        l.count += 1;
+                        l.since = Some(since);
+                    });
                 }
             }
         });
@@ -402,15 +275,16 @@ impl Bus {
             js,
             followed: Arc::default(),
             // A client connected elsewhere reports no losses.
-            losses: tokio::sync::watch::channel(0).1,
+            losses: tokio::sync::watch::channel(Loss::default()).1,
         }
     }
 
     /// A count that moves each time core NATS messages to this connection may have been lost:
     /// after a reconnection (nothing published meanwhile reached its subscriptions) or when a
-    /// subscription fell behind and the client dropped messages (`SlowConsumer`). Whoever relies
-    /// on core subscriptions catches up from the source of truth when it moves.
-    pub fn losses(&self) -> tokio::sync::watch::Receiver<u64> {
+    /// subscription fell behind and the client dropped messages (`SlowConsumer`), with since
+    /// when. Whoever relies on core subscriptions catches up from the source of truth when it
+    /// moves.
+    pub fn losses(&self) -> tokio::sync::watch::Receiver<Loss> {
         self.losses.clone()
     }
 
@@ -513,27 +387,69 @@ impl Bus {
         }
     }
 
-    /// Follows the subjects of `stream` matching `filter` (all when empty) from now on: every
-    /// event once, in stream order, for a replica's own use (the gateways' fan-out to their
-    /// sockets). See [`Live`].
-    pub async fn follow_live(
+    /// The events of `stream` matching `filter` (all when empty) stored since `since`, in
+    /// stream order, up to the stream's end when called: for a follower of core copies that
+    /// may have lost some (a reconnection, a subscription that fell behind) to catch up from the
+    /// durable record. Read through an ephemeral consumer of its own (in memory, acknowledging
+    /// nothing), which the server removes once unused.
+    pub async fn replay(
         &self,
         stream: &'static str,
         filter: String,
-        wait: Duration,
-    ) -> Result<Live, BusError> {
-        let s = self.stream(stream, wait).await?;
-        let mut live = Live {
-            js: self.js.clone(),
-            stream,
-            filter,
-            last: s.cached_info().state.last_sequence,
-            delivered: 0,
-            remade: 0,
-            consumer: None,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<jetstream::Message>, BusError> {
+        use futures::StreamExt;
+        let failed = |e: &dyn std::fmt::Display| BusError::Stream {
+            name: stream,
+            reason: format!("cannot replay: {e}"),
         };
-        live.consumer = Some(live_consumer(&live.js, stream, &live.filter, live.last).await?);
-        Ok(live)
+        let start_time = time::OffsetDateTime::from_unix_timestamp_nanos(
+            since.timestamp_nanos_opt().unwrap_or(0) as i128,
+        )
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        let config = jetstream::consumer::pull::Config {
+            deliver_policy: jetstream::consumer::DeliverPolicy::ByStartTime { start_time },
+            ack_policy: jetstream::consumer::AckPolicy::None,
+            filter_subject: filter,
+            inactive_threshold: Duration::from_secs(5),
+            num_replicas: 1,
+            memory_storage: true,
+            ..Default::default()
+        };
+        let s = self.js.get_stream(stream).await.map_err(|e| failed(&e))?;
+        let end = s.cached_info().state.last_sequence;
+        let consumer: jetstream::consumer::PullConsumer =
+            s.create_consumer(config).await.map_err(|e| failed(&e))?;
+        let mut out = Vec::new();
+        if consumer.cached_info().num_pending == 0 {
+            return Ok(out);
+        }
+        loop {
+            let mut batch = consumer
+                .fetch()
+                .max_messages(500)
+                .expires(Duration::from_secs(1))
+                .messages()
+                .await
+                .map_err(|e| failed(&e))?;
+            let mut got = 0;
+            let mut done = false;
+            while let Some(m) = batch.next().await {
+                let m = m.map_err(|e| failed(&e))?;
+                got += 1;
+                let (seq, left) = m
+                    .info()
+                    .map(|i| (i.stream_sequence, i.pending))
+                    .map_err(|e| failed(&e))?;
+                if seq <= end {
+                    out.push(m);
+                }
+                done |= seq >= end || left == 0;
+            }
+            if done || got == 0 {
+                return Ok(out);
+            }
+        }
     }
 
     /// Publishes a durable event to JetStream and waits for its acknowledgement. The envelope
@@ -1118,9 +1034,6 @@ pub const PULL_BATCH: usize = 8;
 /// that died is noticed and sent again within seconds.
 const PULL_EXPIRES: Duration = Duration::from_secs(5);
 const PULL_HEARTBEAT: Duration = Duration::from_secs(2);
-/// The longest pull of a [`Bus::follow_live`] consumer, which asks for an idle heartbeat of
-/// half of it.
-pub const LIVE_EXPIRES: Duration = Duration::from_secs(2);
 
 /// Decodes an envelope from a payload.
 pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<Envelope<T>, BusError> {

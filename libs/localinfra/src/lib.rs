@@ -55,6 +55,7 @@
 //! - [`PgBouncer`] / [`PgBouncerOptions`]: PgBouncer (≥ 1.21) in transaction mode in front
 //!   of a [`Postgres`].
 //! - [`SmtpCatcher`]: maildev, with its caught e-mails readable as JSON.
+//! - [`Relay`]: a TCP relay in front of a server, to cut a client's connections.
 //! - [`Prometheus`]: Prometheus scraping given targets each second, queried over its HTTP API.
 //! - [`TlsFiles`]: a server certificate, its key and CA, for servers started with TLS.
 
@@ -69,6 +70,7 @@ mod postgres;
 mod process;
 mod prometheus;
 mod redis;
+mod relay;
 mod smtp;
 mod tls;
 
@@ -79,5 +81,6 @@ pub use port::free_port;
 pub use postgres::{Postgres, PostgresOptions};
 pub use prometheus::Prometheus;
 pub use redis::Redis;
+pub use relay::Relay;
 pub use smtp::SmtpCatcher;
 pub use tls::TlsFiles;

@@ -226,7 +226,14 @@ fn duties(name: &str) -> Option<Permissions> {
             .reads_ordered(&v1::presence_stream())
             .reads_ordered(&v1::internal_stream())
             .serve([v1::message_post(any)])
-            .subscribe([v1::live_any(any), v1::notification_desktop(any)])
+            .subscribe([
+                v1::live_any(any),
+                v1::notification_desktop(any),
+                v1::conversation_any(any),
+                v1::internal_any(any),
+                v1::internal_message(any),
+                v1::presence_changed(any),
+            ])
             .publish([
                 v1::live_any(any),
                 v1::presence_heartbeat(any),

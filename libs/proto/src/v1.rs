@@ -54,6 +54,14 @@ pub fn conversation_event(group: impl Into<Group>, kind: ConversationEventKind) 
     subject(group, "conversation", kind.as_str())
 }
 
+/// Every conversation subject of a group, events and requests alike:
+/// `showroom.v1.<g>.conversation.*`. A gateway holds one subscription to it per dealer group
+/// whose sockets it holds, so the group's events reach it in the order NATS has them; it skips
+/// the requests.
+pub fn conversation_any(group: impl Into<Group>) -> String {
+    subject(group, "conversation", "*")
+}
+
 /// A request to the router, e.g. `showroom.v1.<g>.conversation.accept`.
 pub fn conversation_command(group: impl Into<Group>, cmd: ConversationCommand) -> String {
     subject(group, "conversation", cmd.as_str())
@@ -62,6 +70,12 @@ pub fn conversation_command(group: impl Into<Group>, cmd: ConversationCommand) -
 /// An internal chat event, e.g. `showroom.v1.<g>.internal.joined` (stream INTERNAL).
 pub fn internal_event(group: impl Into<Group>, kind: InternalEventKind) -> String {
     subject(group, "internal", kind.as_str())
+}
+
+/// Every internal chat subject of a group, events and requests alike:
+/// `showroom.v1.<g>.internal.*` (a gateway's subscription, as [`conversation_any`]).
+pub fn internal_any(group: impl Into<Group>) -> String {
+    subject(group, "internal", "*")
 }
 
 /// A request to the router about an internal chat, e.g. `showroom.v1.<g>.internal.open`.

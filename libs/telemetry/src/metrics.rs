@@ -72,14 +72,16 @@ pub mod names {
     /// Counter: live copies of conversation events a gateway received, by `kind` (`message`,
     /// `typing`): only those of the conversations its sockets watch.
     pub const LIVE_EVENTS: &str = "showroom_live_events_total";
-    /// Counter: events a gateway received from the streams it follows whole (`Bus::follow_live`),
-    /// by `stream`.
+    /// Counter: messages a gateway received on its dealer groups' feeds (`groups.rs`: the
+    /// conversation, internal chat and presence events, and the requests on the same subjects,
+    /// which it skips), by `stream` (`notices` for desktop notices): only those of the groups
+    /// whose sockets it holds.
     pub const FOLLOWED_EVENTS: &str = "showroom_followed_events_total";
-    /// Counter: times a followed stream's consumer (`Bus::follow_live`) was made again after a
-    /// failure or a stall, by `stream`.
-    pub const LIVE_CONSUMERS_REMADE: &str = "showroom_live_consumers_remade_total";
-    /// Gauge: how old the last event a gateway took from a stream it follows whole was when it
-    /// arrived (now less the envelope's `time`), by `stream`: how far its sockets lag the bus.
+    /// Gauge: dealer groups whose events a gateway follows (those its sockets belong to, kept
+    /// for a minute after the last one leaves).
+    pub const FOLLOWED_GROUPS: &str = "showroom_followed_groups";
+    /// Gauge: how old the last event a gateway took from its groups' feeds was when it arrived
+    /// (now less the envelope's `time`), by `stream`: how far its sockets lag the bus.
     pub const FOLLOWED_EVENT_AGE: &str = "showroom_followed_event_age_seconds";
     /// Gauge: conversations whose live copies a gateway is subscribed to (those its sockets
     /// watch).
@@ -163,11 +165,15 @@ fn describe() {
     );
     describe_counter!(
         FOLLOWED_EVENTS,
-        "Events received from the streams a gateway follows whole, by stream."
+        "Messages received on the feeds of a gateway's dealer groups, by stream."
+    );
+    describe_gauge!(
+        FOLLOWED_GROUPS,
+        "Dealer groups whose events a gateway follows."
     );
     describe_gauge!(
         FOLLOWED_EVENT_AGE,
-        "Age of the last event taken from a stream followed whole, by stream."
+        "Age of the last event taken from a gateway's group feeds, by stream."
     );
     describe_gauge!(
         LIVE_CONVERSATIONS,

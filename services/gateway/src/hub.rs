@@ -1,7 +1,7 @@
 //! The hub: which socket of this gateway wants which events, and their delivery.
 //!
-//! Every gateway replica follows the CONVERSATIONS, INTERNAL and PRESENCE streams and internal
-//! chats' messages (`events.rs`), and the live copies of the messages and typing of only the
+//! Every gateway replica follows the conversation, internal chat and presence events and the
+//! desktop notices of the dealer groups whose sockets it holds (`groups.rs`), and the live copies of the messages and typing of only the
 //! conversations its sockets watch (`interest.rs`, told by the hub through [`Interest`] when a
 //! conversation gets its first watcher here or loses its last). It hands each event to its own
 //! sockets: the sockets watching a conversation (the shopper's tabs, the agent's consoles), and

@@ -19,7 +19,9 @@
 //! - `ws`: the WebSocket handshake and framing (`ws::upgrade`), the widget and console socket
 //!   protocols, and each socket's ordered writer.
 //! - `hub`: which socket gets which event.
-//! - `events`: following the streams.
+//! - `groups`: the conversation, internal chat and presence events and desktop notices of the
+//!   dealer groups whose sockets this gateway holds, followed as sockets come and go, and read
+//!   again from the streams where core NATS may have lost some.
 //! - `interest`: the live copies of the conversations this gateway's sockets watch, subscribed
 //!   as they come and go, and caught up from Postgres where core NATS may have lost some.
 //! - `headers`: security headers (CSP, framing, `nosniff`, CORP, `no-store` on the API) and
@@ -35,7 +37,7 @@
 //! - [`retention`]: the sweep of the gateway's tables (messages, transcripts, attachments)
 //!   past their group's period; erasure and export are `showroom_rest`'s `privacy_api`.
 
-mod events;
+mod groups;
 mod headers;
 mod hub;
 mod interest;
@@ -165,6 +167,8 @@ pub struct AppState {
     pub rest: Arc<Rest>,
     /// This replica's sockets.
     pub hub: Arc<Hub>,
+    /// The dealer groups this replica's sockets belong to, whose events it follows.
+    pub groups: groups::Groups,
     /// Appends messages, many conversations' to a commit (`transcript::Writer`).
     pub transcript: transcript::Writer,
     /// Read marks: coalesced writes and their fan-out (`seen`).
@@ -367,17 +371,21 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         &base.tracker,
         base.shutdown.clone(),
     );
+    let groups = groups::Groups::start(
+        base.bus.clone(),
+        hub.clone(),
+        &base.tracker,
+        base.shutdown.clone(),
+    );
     let state = Arc::new(AppState {
         rest,
+        groups,
         hub: hub.clone(),
         transcript: writer,
         marks: seen::ReadMarks::new(base.pool.clone(), base.bus.clone()),
         config: config.clone(),
         shutdown: base.shutdown.clone(),
     });
-    events::start(&base.bus, hub, &base.tracker, base.shutdown.clone())
-        .await
-        .context("following the bus")?;
 
     // Services (bot, router) append system and bot messages through the gateway.
     let s = state.clone();

@@ -1,11 +1,17 @@
 //! Fan-out by interest (`services/gateway/src/interest.rs`): a gateway receives the live
 //! messages of only the conversations its sockets watch, and reads from Postgres what core NATS
-//! lost while it reconnected.
+//! lost while it reconnected. Fan-out by group (`services/gateway/src/groups.rs`): it receives
+//! the conversation events of only the dealer groups its sockets belong to, and reads from the
+//! stream what core NATS lost while it was cut off.
 
 use std::time::Duration;
 
+use futures::StreamExt;
 use serde_json::json;
+use showroom_localinfra::Relay;
+use showroom_proto::conversation::ConversationEventKind;
 use showroom_proto::message::{Author, AuthorKind};
+use showroom_proto::v1;
 use showroom_store::sqlx;
 use showroom_telemetry::metrics::names;
 use showroom_testkit::{Http, PASSWORD, Socket, Stack, Tenant, accepted_chat, eventually};
@@ -14,6 +20,7 @@ use uuid::Uuid;
 use crate::service_binary;
 
 const MESSAGES: &str = "kind=\"message\"";
+const CONVERSATIONS: &str = "stream=\"CONVERSATIONS\"";
 
 async fn messages_of(stack: &Stack, conversation: &str) -> anyhow::Result<f64> {
     let id: Uuid = conversation.parse()?;
@@ -158,5 +165,106 @@ async fn a_message_core_nats_lost_while_reconnecting_is_read_from_postgres() -> 
         .map_err(|_| anyhow::anyhow!("the {who} never got seq {seq}"))??;
         assert_eq!(got["message"]["text"], "A colleague will call you too.");
     }
+    stack.stop().await
+}
+
+/// An agent of `t` with its console open on `ws_url`, available.
+async fn available_agent(stack: &Stack, t: &Tenant, ws_url: &str) -> anyhow::Result<Socket> {
+    let token = Http::new(&stack.base_url)
+        .login(&t.agents[0].1, PASSWORD)
+        .await?;
+    let mut agent = Socket::console(ws_url, &token).await?;
+    agent.ask(json!({"type": "hello", "v": 1})).await?;
+    agent
+        .ask(json!({"type": "set_status", "status": "available"}))
+        .await?;
+    Ok(agent)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_gateway_follows_only_the_groups_its_sockets_hold() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let mine = Tenant::seed(&stack.pool, "Mine", 1).await?;
+    let other = Tenant::seed(&stack.pool, "Other", 1).await?;
+    let g1 = stack
+        .gateway_process_with(service_binary(), &["gateway"], &[])
+        .await?;
+
+    // g1 holds one console of `mine`, whose chat's events reach it (the offer, the
+    // assignment).
+    let mut agent = available_agent(&stack, &mine, &g1.ws_url("")).await?;
+    assert_eq!(g1.metric(names::FOLLOWED_GROUPS, "").await?, 1.0);
+    let mut shopper = Socket::widget(&stack.ws_url(""), &mine.key, &mine.origin).await?;
+    shopper.ask(json!({"type": "hello", "v": 1})).await?;
+    accepted_chat(&mut shopper, &mut agent, mine.sales).await?;
+    let after_mine = g1.metric(names::FOLLOWED_EVENTS, CONVERSATIONS).await?;
+    assert!(
+        after_mine >= 2.0,
+        "g1 received {after_mine} of its group's events"
+    );
+
+    // A whole chat of `other`, on the stack's own gateway: none of it reaches g1 (before
+    // `groups.rs` every gateway received every group's events).
+    let mut their_agent = available_agent(&stack, &other, &stack.ws_url("")).await?;
+    let mut their_shopper = Socket::widget(&stack.ws_url(""), &other.key, &other.origin).await?;
+    their_shopper.ask(json!({"type": "hello", "v": 1})).await?;
+    let theirs = accepted_chat(&mut their_shopper, &mut their_agent, other.sales).await?;
+    their_agent
+        .ask(json!({"type": "end", "conversation_id": theirs}))
+        .await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        g1.metric(names::FOLLOWED_EVENTS, CONVERSATIONS).await?,
+        after_mine,
+        "g1 received another group's events"
+    );
+    assert_eq!(g1.metric(names::FOLLOWED_GROUPS, "").await?, 1.0);
+    stack.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_offer_made_while_a_gateway_was_cut_off_is_read_from_the_stream() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let t = Tenant::seed(&stack.pool, "Cut off", 1).await?;
+    // g1 reaches NATS through a relay the test can cut.
+    let relay = Relay::start(stack.nats.port).await?;
+    let nats_url = format!("nats://127.0.0.1:{}", relay.port);
+    let g1 = stack
+        .gateway_process_with(
+            service_binary(),
+            &["gateway"],
+            &[("SHOWROOM_NATS_URL".to_string(), nats_url)],
+        )
+        .await?;
+    let mut agent = available_agent(&stack, &t, &g1.ws_url("")).await?;
+    let nats = stack.nats_client().await?;
+    let mut offers = nats
+        .subscribe(v1::conversation_event(
+            t.group,
+            ConversationEventKind::Offered,
+        ))
+        .await?;
+    nats.flush().await?;
+
+    // g1 loses NATS; meanwhile a shopper starts a chat and the router offers it to the agent.
+    relay.refuse(true);
+    relay.cut().await;
+    let mut shopper = Socket::widget(&stack.ws_url(""), &t.key, &t.origin).await?;
+    shopper.ask(json!({"type": "hello", "v": 1})).await?;
+    let started = shopper
+        .ask(json!({"type": "start", "department_id": t.sales}))
+        .await?;
+    assert_eq!(started["type"], "started", "{started}");
+    tokio::time::timeout(Duration::from_secs(15), offers.next())
+        .await?
+        .expect("the offer event");
+
+    // Back on NATS, g1 reads what its group's streams stored while it was away: the console
+    // gets the offer it missed (before, it never came: core NATS had dropped it).
+    relay.refuse(false);
+    let offer = tokio::time::timeout(Duration::from_secs(20), agent.recv_type("offer"))
+        .await
+        .map_err(|_| anyhow::anyhow!("the offer made while g1 was cut off never came"))??;
+    assert_eq!(offer["conversation"]["id"], started["conversation"]["id"]);
     stack.stop().await
 }

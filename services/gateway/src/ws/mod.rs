@@ -264,17 +264,20 @@ pub struct Opened {
     pub cancel: CancellationToken,
     /// The writer task; awaited after the socket is unregistered.
     pub writer: JoinHandle<()>,
+    /// The socket's hold on its group's events (`groups.rs`), kept while it runs.
+    pub hold: crate::groups::Hold,
 }
 
-/// Registers an upgraded socket of `side` (of dealer group `group`) with the hub and starts its
-/// writer.
-pub fn open(
+/// Registers an upgraded socket of `side` (of dealer group `group`) with the hub, once its
+/// group's events are followed here, and starts its writer.
+pub async fn open(
     state: &AppState,
     socket: Socket,
     side: Side,
     agent: Option<Uuid>,
     group: Uuid,
 ) -> Opened {
+    let hold = state.groups.join(group).await;
     let cancel = state.shutdown.child_token();
     let (sink, stream) = socket.split();
     let (replies, replies_rx) = flume::bounded(256);
@@ -297,6 +300,7 @@ pub fn open(
         socket_id,
         cancel,
         writer,
+        hold,
     }
 }
 

@@ -275,9 +275,9 @@ struct Shopper {
 }
 
 async fn run(state: Arc<AppState>, website: Website, ip: Option<ClientAddress>, socket: Socket) {
-    let opened = super::open(&state, socket, Side::Shopper, None, website.group_id);
+    let opened = super::open(&state, socket, Side::Shopper, None, website.group_id).await;
     let (mut stream, replies, socket_id) = (opened.stream, opened.replies, opened.socket_id);
-    let (cancel, writer) = (opened.cancel, opened.writer);
+    let (cancel, writer, _hold) = (opened.cancel, opened.writer, opened.hold);
 
     let hello = tokio::select! {
         _ = cancel.cancelled() => Incoming::Closed,
