@@ -403,10 +403,7 @@ impl Bus {
             name: stream,
             reason: format!("cannot replay: {e}"),
         };
-        let start_time = time::OffsetDateTime::from_unix_timestamp_nanos(
-            since.timestamp_nanos_opt().unwrap_or(0) as i128,
-        )
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        let start_time = start_time(since);
         let config = jetstream::consumer::pull::Config {
             deliver_policy: jetstream::consumer::DeliverPolicy::ByStartTime { start_time },
             ack_policy: jetstream::consumer::AckPolicy::None,
@@ -926,6 +923,14 @@ impl Bus {
     }
 }
 
+/// A consumer's start time (JetStream's clock type) for `since`.
+fn start_time(since: chrono::DateTime<chrono::Utc>) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp_nanos(
+        since.timestamp_nanos_opt().unwrap_or(0) as i128,
+    )
+    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
 /// The pulled messages of a durable consumer, made when missing (waiting for its stream until
 /// `shutdown`, then `None`) and listed for [`Bus::record_backlogs`].
 async fn pull(
@@ -942,10 +947,7 @@ async fn pull(
         stream,
         name: durable,
     } = durable;
-    let start_time = time::OffsetDateTime::from_unix_timestamp_nanos(
-        since.timestamp_nanos_opt().unwrap_or(0) as i128,
-    )
-    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let start_time = start_time(since);
     let config = consumer::pull::Config {
         durable_name: Some(durable.into()),
         ack_policy: AckPolicy::Explicit,

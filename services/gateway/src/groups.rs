@@ -41,7 +41,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
-use crate::hub::Hub;
+use crate::hub::{Hub, shrink};
 
 /// How long a group with no socket here keeps its subscriptions.
 pub const LINGER: Duration = Duration::from_secs(60);
@@ -116,13 +116,12 @@ impl Feed {
     /// stream's subjects, so a stream with a subject per event kind is read whole and other
     /// groups' events are skipped (only the moments around a loss are read).
     fn stored(self, g: Uuid) -> Option<(&'static str, String)> {
-        match self {
-            Feed::Conversations => Some((v1::conversations_stream().name, String::new())),
-            Feed::Internal => Some((v1::internal_stream().name, String::new())),
-            Feed::InternalMessages => Some((v1::messages_stream().name, v1::internal_message(g))),
-            Feed::Presence => Some((v1::presence_stream().name, v1::presence_changed(g))),
-            Feed::Notices => None,
-        }
+        let filter = match self {
+            Feed::Conversations | Feed::Internal => String::new(),
+            Feed::InternalMessages | Feed::Presence => self.subject(g),
+            Feed::Notices => return None,
+        };
+        Some((self.label(), filter))
     }
 }
 
@@ -246,16 +245,17 @@ impl Groups {
     /// on reach the hub (module docs).
     pub async fn join(&self, group: Uuid) -> Hold {
         let s = &self.0;
-        let hold = Hold {
+        // Made only once the socket counts, so a join dropped while it waits takes nothing.
+        let hold = || Hold {
             shared: s.clone(),
             group,
         };
         if s.enter(group) {
-            return hold;
+            return hold();
         }
         let _one = s.joining.lock().await;
         if s.enter(group) {
-            return hold;
+            return hold();
         }
         let joined = Utc::now();
         // Losses from here on are this group's to read again.
@@ -285,7 +285,7 @@ impl Groups {
             },
         );
         metrics::gauge!(names::FOLLOWED_GROUPS).set(held.len() as f64);
-        hold
+        hold()
     }
 }
 
@@ -313,10 +313,7 @@ impl Shared {
             }
             keep
         });
-        let len = held.len();
-        if held.capacity() > 64 && len * 4 < held.capacity() {
-            held.shrink_to(len * 2);
-        }
+        shrink(&mut held);
         metrics::gauge!(names::FOLLOWED_GROUPS).set(held.len() as f64);
     }
 

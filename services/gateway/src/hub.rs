@@ -232,7 +232,7 @@ struct Inner {
 }
 
 /// Gives a map's room back once it is a quarter full (and past a small size).
-fn shrink<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) {
+pub(crate) fn shrink<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) {
     if map.capacity() > 64 && map.len() * 4 < map.capacity() {
         map.shrink_to(map.len() * 2);
     }

@@ -37,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
-use crate::hub::{Hub, Interest};
+use crate::hub::{Hub, Interest, shrink};
 
 /// The most changes applied before the new subscriptions are confirmed together.
 const BATCH: usize = 1024;
@@ -102,9 +102,7 @@ pub fn follow(
                         }
                     }
                     metrics::gauge!(names::LIVE_CONVERSATIONS).set(subscribed.len() as f64);
-                    if subscribed.capacity() > 64 && subscribed.len() * 4 < subscribed.capacity() {
-                        subscribed.shrink_to(subscribed.len() * 2);
-                    }
+                    shrink(&mut subscribed);
                     if !fresh.is_empty() {
                         confirm(&bus, &shutdown).await;
                         for c in fresh {
