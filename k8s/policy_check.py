@@ -349,7 +349,7 @@ def check_set(c, objs, profile, files=None):
     production = profile == "production"
     deployments, services = by.get("Deployment", {}), by.get("Service", {})
     c.check(sorted(deployments) == sorted(SERVICES), f"Deployments {sorted(deployments)} != {sorted(SERVICES)}")
-    want_services = sorted(SERVICES + (["redis"] if production else []))
+    want_services = sorted(SERVICES + (["redis", "gateway-sockets"] if production else []))
     c.check(sorted(services) == want_services, f"Services {sorted(services)} != {want_services}")
     tags = set()
     for name in SERVICES:
@@ -884,6 +884,30 @@ def check_production(c, by, objs, files=None):
         hosts = {r.get("host") for r in ing["spec"].get("rules", [])} | {h for t in tls for h in t.get("hosts", [])}
         c.check(hosts == {shared.get("SHOWROOM_PUBLIC_HOST")},
                 f"ingress/{ing['metadata']['name']}: hosts {sorted(hosts)} are not SHOWROOM_PUBLIC_HOST of site.env")
+
+    # The socket paths: hashed by the `route` query parameter (the dealer group) to a Service of
+    # their own, so that a group's sockets share a gateway and the API stays spread.
+    sock_ing = next((o for o in ings.values()
+                     if {dig(p, "path") for r in o["spec"].get("rules", []) for p in dig(r, "http", "paths") or []}
+                     >= {"/ws/widget", "/ws/console"}), None)
+    if c.check(sock_ing is not None, "no Ingress for the paths /ws/widget and /ws/console"):
+        name = sock_ing["metadata"]["name"]
+        ann = sock_ing["metadata"].get("annotations") or {}
+        c.check(ann.get("nginx.ingress.kubernetes.io/upstream-hash-by") == "$arg_route",
+                f"ingress/{name}: upstream-hash-by is not $arg_route")
+        for key in ("proxy-read-timeout", "proxy-send-timeout"):
+            val = ann.get(f"nginx.ingress.kubernetes.io/{key}", "0")
+            c.check(str(val).isdigit() and int(val) >= 3600, f"ingress/{name}: {key} {val!r} < 3600 s")
+        c.check(ann.get("nginx.ingress.kubernetes.io/proxy-buffering") == "off", f"ingress/{name}: proxy-buffering is not off")
+        backends = {dig(p, "backend", "service", "name") for r in sock_ing["spec"].get("rules", [])
+                    for p in dig(r, "http", "paths") or []}
+        c.check(backends == {"gateway-sockets"}, f"ingress/{name}: not to service/gateway-sockets: {sorted(backends)}")
+        hosts = {r.get("host") for r in sock_ing["spec"].get("rules", [])}
+        c.check(hosts == {shared.get("SHOWROOM_PUBLIC_HOST")}, f"ingress/{name}: hosts {sorted(hosts)} are not SHOWROOM_PUBLIC_HOST")
+    sock_svc = services.get("gateway-sockets")
+    if c.check(sock_svc is not None, "service/gateway-sockets missing"):
+        c.check(dig(sock_svc, "spec", "selector") == dig(services.get("gateway") or {}, "spec", "selector"),
+                "service/gateway-sockets: does not select the gateway's pods")
 
     # Postgres: a CNPG Cluster and a transaction-mode PgBouncer Pooler in front of its primary.
     clusters, poolers = by.get("Cluster", {}), by.get("Pooler", {})

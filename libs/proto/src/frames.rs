@@ -264,6 +264,11 @@ pub struct WidgetWelcome {
     pub conversation: Option<ShopperConversation>,
     /// Its messages after `hello.last_seq`.
     pub messages: Vec<Message>,
+    /// The socket's route: the website's dealer group's id. The widget sends it back as the
+    /// `route` query parameter of its next socket, so that a proxy in front of several gateways
+    /// can put a dealer group's sockets on one of them (`docs/architecture.md`, "Sockets routed
+    /// by dealer group").
+    pub route: Uuid,
 }
 
 /// A website as its widget names it.

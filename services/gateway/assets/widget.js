@@ -27,6 +27,9 @@
   const FILE_URL = (id) => src.origin + '/api/v1/widget/' + encodeURIComponent(KEY) + '/files/' + encodeURIComponent(id);
   const CHAT_TYPES = 'image/jpeg,image/png,image/webp,image/heic,.heic,application/pdf,text/plain';
   const WS_URL = (src.protocol === 'https:' ? 'wss://' : 'ws://') + src.host + '/ws/widget?key=' + encodeURIComponent(KEY);
+  // The socket's route (welcome.route, the dealer group), sent back so that a proxy keeps a group
+  // on one gateway; until a welcome has said it, the website key spreads first visits instead.
+  const ROUTE_KEY = 'showroom.route.' + KEY;
   const TOKEN_KEY = 'showroom.visitor.' + KEY;   // localStorage: visitor_token from welcome
   const LANG_KEY = 'showroom.lang.' + KEY;       // localStorage: the language the shopper chose
   const CACHE_KEY = 'showroom.transcript.' + KEY; // sessionStorage: {conv, msgs, left} shown in this tab
@@ -465,7 +468,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
   function connect() {
     clearTimeout(retryTimer); retryTimer = 0;
     setConn(attempt ? 'reconnecting' : 'connecting');
-    const sock = ws = new WebSocket(WS_URL);
+    const sock = ws = new WebSocket(WS_URL + '&route=' + encodeURIComponent(getItem('localStorage', ROUTE_KEY) || KEY || ''));
     sock.onopen = hello;
     sock.onmessage = (ev) => {
       clearTimeout(deadTimer);
@@ -529,6 +532,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
   function onWelcome(w) {
     ready = true; attempt = 0; setConn(''); showError('');
     if (w.visitor_token) setItem('localStorage', TOKEN_KEY, vtoken = w.visitor_token);
+    if (w.route) setItem('localStorage', ROUTE_KEY, w.route);
     if (w.website) rooftop = nm(w.website.rooftop) || nm(w.website);
     departments = w.departments || [];
     bot = w.bot || null;

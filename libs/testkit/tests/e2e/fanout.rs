@@ -2,7 +2,8 @@
 //! messages of only the conversations its sockets watch, and reads from Postgres what core NATS
 //! lost while it reconnected. Fan-out by group (`services/gateway/src/groups.rs`): it receives
 //! the conversation events of only the dealer groups its sockets belong to, and reads from the
-//! stream what core NATS lost while it was cut off.
+//! stream what core NATS lost while it was cut off. Every socket names its dealer group as its
+//! `route`, for a proxy to keep a group's sockets on one gateway.
 
 use std::time::Duration;
 
@@ -266,5 +267,67 @@ async fn an_offer_made_while_a_gateway_was_cut_off_is_read_from_the_stream() -> 
         .await
         .map_err(|_| anyhow::anyhow!("the offer made while g1 was cut off never came"))??;
     assert_eq!(offer["conversation"]["id"], started["conversation"]["id"]);
+    stack.stop().await
+}
+
+/// Sockets routed by dealer group (`docs/architecture.md`): the widget's `welcome` names the
+/// route to connect with next time, the console's route is its agent's `group_id`, both are
+/// the dealer group, and a socket URL that carries one (as the pages send it) is served as
+/// before, while another group's website names its own group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_socket_names_its_dealer_group_as_its_route() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let mine = Tenant::seed(&stack.pool, "Routed", 1).await?;
+    let other = Tenant::seed(&stack.pool, "Elsewhere", 1).await?;
+
+    // First visit: the widget connects with its website key as the route.
+    let first = format!(
+        "{}/ws/widget?key={}&route={}",
+        stack.ws_url(""),
+        mine.key,
+        mine.key
+    );
+    let mut shopper = Socket::connect(&first, &[("Origin", &mine.origin)])
+        .await
+        .map_err(|r| anyhow::anyhow!("widget refused: {r:?}"))?;
+    let welcome = shopper.ask(json!({"type": "hello", "v": 1})).await?;
+    assert_eq!(welcome["type"], "welcome");
+    let route = welcome["route"].as_str().unwrap_or_default().to_string();
+    assert_eq!(route, mine.group.to_string(), "welcome: {welcome}");
+
+    // Next visit: the route the welcome named; the chat goes on as before.
+    let token = welcome["visitor_token"].as_str().unwrap_or_default();
+    let next = format!(
+        "{}/ws/widget?key={}&route={route}",
+        stack.ws_url(""),
+        mine.key
+    );
+    let mut again = Socket::connect(&next, &[("Origin", &mine.origin)])
+        .await
+        .map_err(|r| anyhow::anyhow!("widget refused: {r:?}"))?;
+    let welcome = again
+        .ask(json!({"type": "hello", "v": 1, "visitor_token": token}))
+        .await?;
+    assert_eq!(welcome["route"], route.as_str());
+
+    // The console: the agent's group_id from the login is the same route.
+    let http = Http::new(&stack.base_url);
+    let body = json!({"email": mine.agents[0].1, "password": PASSWORD}).to_string();
+    let (status, login) = http.post("/api/v1/auth/login", &body).await?;
+    assert_eq!(status, 200, "{login}");
+    assert_eq!(login["agent"]["group_id"], route.as_str());
+    let bearer = format!("Bearer {}", login["token"].as_str().unwrap_or_default());
+    let console = format!("{}/ws/console?route={route}", stack.ws_url(""));
+    let mut agent = Socket::connect(&console, &[("Authorization", &bearer)])
+        .await
+        .map_err(|r| anyhow::anyhow!("console refused: {r:?}"))?;
+    let welcome = agent.ask(json!({"type": "hello", "v": 1})).await?;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+
+    // Another dealer group's website routes elsewhere.
+    let mut theirs = Socket::widget(&stack.ws_url(""), &other.key, &other.origin).await?;
+    let welcome = theirs.ask(json!({"type": "hello", "v": 1})).await?;
+    assert_eq!(welcome["route"], other.group.to_string().as_str());
+    assert_ne!(other.group, mine.group);
     stack.stop().await
 }

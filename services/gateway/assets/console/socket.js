@@ -106,7 +106,10 @@ export function connect() {
   clearTimeout(S.retryTimer); S.retryTimer = 0;
   setConn(S.attempt ? 'Reconnecting…' : 'Connecting…', 'trouble');
   statusUsable(false);
-  const sock = S.ws = new WebSocket(WS_URL);
+  // The agent's dealer group as the route: a proxy in front of several gateways keeps a group's
+  // sockets on one of them (docs/architecture.md, "Sockets routed by dealer group").
+  const route = S.me && S.me.group_id ? '?route=' + encodeURIComponent(S.me.group_id) : '';
+  const sock = S.ws = new WebSocket(WS_URL + route);
   sock.onopen = () => send({ type: 'hello', v: 1 });
   sock.onmessage = (ev) => {
     clearTimeout(S.deadTimer);

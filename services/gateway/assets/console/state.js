@@ -19,6 +19,7 @@
  * The agent who is logged in: /api/v1/me's answer, merged with welcome.agent.
  * @typedef {object} Me
  * @property {string} id
+ * @property {string} [group_id] the agent's dealer group (the console socket's route)
  * @property {string} [name]
  * @property {string} [first_name]
  * @property {string} [last_name]

@@ -463,6 +463,7 @@ impl Shopper {
             appearance,
             conversation: self.conversation.as_deref().map(Into::into),
             messages,
+            route: self.group(),
         })));
         let _ = self
             .replies

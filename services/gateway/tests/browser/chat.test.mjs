@@ -18,6 +18,10 @@ test('a shopper on /demo chats with an agent in /console', async () => {
     const agent = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
     const problems = [];
     agent.on('pageerror', (e) => problems.push(`console page: ${e.message}`));
+    // Every socket names its dealer group as its route, for a proxy to keep the group on one gateway.
+    const routeOf = (url) => new URL(url).searchParams.get('route');
+    const agentRoutes = [], shopperRoutes = [];
+    agent.on('websocket', (ws) => agentRoutes.push(routeOf(ws.url())));
     await agent.goto(`${BASE}/console`);
     await agent.fill('#email', AGENT.email);
     await agent.fill('#password', 'wrong password');
@@ -33,6 +37,7 @@ test('a shopper on /demo chats with an agent in /console', async () => {
     // Lead Gate on: the bot asks for a name and a way to reach them first, and checks each answer.
     const shopper = await (await browser.newContext({ viewport: { width: 360, height: 740 }, locale: 'en-US' })).newPage();
     shopper.on('pageerror', (e) => problems.push(`demo page: ${e.message}`));
+    shopper.on('websocket', (ws) => shopperRoutes.push(routeOf(ws.url())));
     await shopper.goto(`${BASE}/demo`);
     await shopper.click('button.launch');
     // No name field with the gate on: the bot asks.
@@ -136,6 +141,14 @@ test('a shopper on /demo chats with an agent in /console', async () => {
     await shopper.locator('.head h2', { hasText: 'Ann Larson' }).waitFor();
     // The stored mark comes back with the reload.
     await shopper.locator('.log li.shopper .seen', { hasText: 'Seen' }).waitFor();
+    // Routes: the console's is its agent's group; the widget's first visit spreads by its website
+    // key, and once a welcome has named the group, the widget connects with it.
+    const group = (await agent.evaluate(async () => (await (await fetch('/api/v1/me')).json()).group_id));
+    assert.match(group, /^[0-9a-f-]{36}$/);
+    assert.ok(agentRoutes.length > 0 && agentRoutes.every((r) => r === group), `console routes ${agentRoutes}`);
+    const widgetKey = await shopper.evaluate(() => document.querySelector('script[data-key]').dataset.key);
+    assert.equal(shopperRoutes[0], widgetKey, `widget routes ${shopperRoutes}`);
+    assert.equal(shopperRoutes.at(-1), group, `widget routes ${shopperRoutes}`);
 
     // The agent ends it; both sides see it ended.
     await agent.click('#end');
