@@ -25,7 +25,7 @@ use crate::extract::{self, ApiJson, ApiQuery, Id};
 use crate::{
     access_api, admin_api, appointments_api, attachments, audit_api, bot_api, canned_api, crm_api,
     handover, leads_api, mfa_api, notify_api, payment_api, privacy_api, profile_api, reports,
-    routing_api, search_api, sso_api, trade_in_api, trends_api,
+    route_api, routing_api, search_api, sso_api, trade_in_api, trends_api,
 };
 use crate::{audit, export};
 
@@ -233,6 +233,8 @@ pub fn router() -> (axum::Router<Arc<Rest>>, utoipa::openapi::OpenApi) {
                 )
                 // The widget fetches its chat's files with its visitor token.
                 .routes(routes!(attachments::shopper_download))
+                // The widget's socket route, asked before its first socket (route_api.rs).
+                .routes(routes!(route_api::socket_route))
                 // The widget's slot picker (appointments_api.rs), with its visitor token.
                 .routes(routes!(appointments_api::widget_slots))
                 .routes(routes!(appointments_api::widget_book))
@@ -684,6 +686,7 @@ mod tests {
             ("/api/v1/payment-settings/{id}", &["put", "delete"]),
             ("/api/v1/conversations/{id}/payment-estimate", &["post"]),
             ("/api/v1/widget/{key}/payment-estimate", &["post"]),
+            ("/api/v1/widget/{key}/route", &["get"]),
             ("/api/v1/conversations/{id}/trade-in", &["get", "put"]),
         ] {
             for m in methods {

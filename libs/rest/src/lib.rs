@@ -65,6 +65,8 @@
 //!   console's, a rooftop's list, the widget's with the visitor token).
 //! - `bot_api`, `routing_api`, `notify_api`, `leads_api`, `crm_api`: settings and records
 //!   other services own, forwarded to them over the bus.
+//! - `route_api`: a website's socket route (its dealer group), which the widget asks before
+//!   its first socket so that a proxy keeps a group's sockets on one gateway.
 
 mod access_api;
 mod admin_api;
@@ -95,6 +97,7 @@ mod payment_api;
 mod privacy_api;
 mod profile_api;
 mod reports;
+mod route_api;
 mod routing_api;
 pub mod search;
 mod search_api;

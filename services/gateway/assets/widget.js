@@ -27,9 +27,10 @@
   const FILE_URL = (id) => src.origin + '/api/v1/widget/' + encodeURIComponent(KEY) + '/files/' + encodeURIComponent(id);
   const CHAT_TYPES = 'image/jpeg,image/png,image/webp,image/heic,.heic,application/pdf,text/plain';
   const WS_URL = (src.protocol === 'https:' ? 'wss://' : 'ws://') + src.host + '/ws/widget?key=' + encodeURIComponent(KEY);
-  // The socket's route (welcome.route, the dealer group), sent back so that a proxy keeps a group
-  // on one gateway; until a welcome has said it, the website key spreads first visits instead.
+  // The socket's route (the dealer group), sent so that a proxy keeps a group on one gateway:
+  // asked once (ROUTE_URL) before a new visitor's first socket, then each welcome's route.
   const ROUTE_KEY = 'showroom.route.' + KEY;
+  const ROUTE_URL = src.origin + '/api/v1/widget/' + encodeURIComponent(KEY) + '/route';
   const TOKEN_KEY = 'showroom.visitor.' + KEY;   // localStorage: visitor_token from welcome
   const LANG_KEY = 'showroom.lang.' + KEY;       // localStorage: the language the shopper chose
   const CACHE_KEY = 'showroom.transcript.' + KEY; // sessionStorage: {conv, msgs, left} shown in this tab
@@ -465,10 +466,22 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
   // ---- socket ----
   const raw = (frame) => { if (ws && ws.readyState === 1) ws.send(JSON.stringify(frame)); };
 
+  let routeAsk = null, routed = false; // the route's one request (a new visitor), under way / done
   function connect() {
     clearTimeout(retryTimer); retryTimer = 0;
     setConn(attempt ? 'reconnecting' : 'connecting');
-    const sock = ws = new WebSocket(WS_URL + '&route=' + encodeURIComponent(getItem('localStorage', ROUTE_KEY) || KEY || ''));
+    const route = getItem('localStorage', ROUTE_KEY);
+    if (!route && !routed) {
+      // Without an answer in 3 s (or with none at all) the website key spreads the socket instead.
+      routeAsk = routeAsk || fetch(ROUTE_URL, { signal: AbortSignal.timeout(3000) })
+        .then((r) => (r.ok ? r.json() : null)).catch(() => null).then((j) => {
+          routed = true; routeAsk = null;
+          if (j && typeof j.route === 'string') setItem('localStorage', ROUTE_KEY, j.route);
+          if (!ws && !stopped) connect();
+        });
+      return;
+    }
+    const sock = ws = new WebSocket(WS_URL + '&route=' + encodeURIComponent(route || KEY || ''));
     sock.onopen = hello;
     sock.onmessage = (ev) => {
       clearTimeout(deadTimer);

@@ -270,22 +270,49 @@ async fn an_offer_made_while_a_gateway_was_cut_off_is_read_from_the_stream() -> 
     stack.stop().await
 }
 
-/// Sockets routed by dealer group (`docs/architecture.md`): the widget's `welcome` names the
-/// route to connect with next time, the console's route is its agent's `group_id`, both are
-/// the dealer group, and a socket URL that carries one (as the pages send it) is served as
-/// before, while another group's website names its own group.
+/// Sockets routed by dealer group (`docs/architecture.md`): a website's route (asked before a
+/// new visitor's first socket, and in each widget `welcome`) and the console's (its agent's
+/// `group_id`) are the dealer group; a socket URL that carries one, as the pages send it, is
+/// served as before; another group's website names its own group; the route is refused to a
+/// page the website does not allow, and unknown for an unknown key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_socket_names_its_dealer_group_as_its_route() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
     let mine = Tenant::seed(&stack.pool, "Routed", 1).await?;
     let other = Tenant::seed(&stack.pool, "Elsewhere", 1).await?;
 
-    // First visit: the widget connects with its website key as the route.
+    // A new visitor's widget asks where its sockets go.
+    let client = reqwest::Client::new();
+    let ask = |key: &str, origin: &str| {
+        client
+            .get(format!("{}/api/v1/widget/{key}/route", stack.base_url))
+            .header("Origin", origin)
+            .send()
+    };
+    let r = ask(&mine.key, &mine.origin).await?;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["cache-control"],
+        "public, max-age=86400",
+        "a route may be cached"
+    );
+    let asked: serde_json::Value = r.json().await?;
+    assert_eq!(asked["route"], mine.group.to_string().as_str(), "{asked}");
+    let refused = ask(&mine.key, "https://elsewhere.example").await?;
+    assert_eq!(refused.status(), 403);
+    let body: serde_json::Value = refused.json().await?;
+    assert_eq!(body["error"]["code"], "origin_not_allowed");
+    let unknown = ask("no-such-key", &mine.origin).await?;
+    assert_eq!(unknown.status(), 404);
+    let body: serde_json::Value = unknown.json().await?;
+    assert_eq!(body["error"]["code"], "unknown_website");
+
+    // Its first socket carries that route.
     let first = format!(
         "{}/ws/widget?key={}&route={}",
         stack.ws_url(""),
         mine.key,
-        mine.key
+        asked["route"].as_str().unwrap_or_default()
     );
     let mut shopper = Socket::connect(&first, &[("Origin", &mine.origin)])
         .await
