@@ -7,6 +7,12 @@
 //! the requests on the same subjects) it received, beside everything published in the same run
 //! (the baseline: before fan-out by interest and by group, every gateway received all of it).
 //!
+//! With `--proxy`, every socket goes through a real nginx that routes them as the production
+//! ingress does (`showroom_localinfra::Nginx`: the socket paths hashed on their `route`, the
+//! dealer group), and the sockets carry the routes the pages send: the console its agent's
+//! group, the widget the route it asks before its first socket. Where each group lands is then
+//! the hash's doing, not the benchmark's.
+//!
 //! A count, not a speed: the figures do not depend on the machine's load, so one run is enough.
 
 use std::time::Duration;
@@ -28,11 +34,13 @@ pub struct Options {
     /// Every socket of a group on its agent's gateway (a load balancer that hashes by group),
     /// instead of each shopper on another gateway than the agent.
     pub by_group: bool,
+    /// Every socket through nginx, hashed by its route (the production ingress's rule).
+    pub proxy: bool,
 }
 
 impl Options {
-    /// `--gateways G --groups N --chats C --messages M [--by-group]` (defaults 4, 40, 4, 10,
-    /// spread).
+    /// `--gateways G --groups N --chats C --messages M [--by-group | --proxy]` (defaults 4, 40,
+    /// 4, 10, spread).
     pub fn parse(args: &[String]) -> Self {
         let get = |name: &str, default: usize| crate::flag(args, name, default);
         Self {
@@ -41,35 +49,91 @@ impl Options {
             chats: get("--chats", 4).max(1),
             messages: get("--messages", 10),
             by_group: args.iter().any(|a| a == "--by-group"),
+            proxy: args.iter().any(|a| a == "--proxy"),
         }
     }
 }
 
-/// One group's chats: its agent's console on gateway `home`, shopper `j` on gateway
-/// `home + 1 + j` (so every chat has its two sides on two gateways, the worst a load balancer
-/// can do), or on `home` too with `--by-group`. The sockets stay open until the end.
+/// Where a group's sockets connect.
+enum Place<'a> {
+    /// Directly to gateways: the agent's on `home`, shopper `j`'s on `home + 1 + j` (so every
+    /// chat has its two sides on two gateways, the worst a load balancer can do), or on `home`
+    /// too with `--by-group`.
+    Direct(&'a [GatewayProcess]),
+    /// Through the proxy at this base URL, with the routes the pages send.
+    Proxy(&'a str),
+}
+
+/// A shopper's widget socket, at `place`: through the proxy, as a new visitor's widget does
+/// (asks its website's route, then connects with it).
+async fn shopper_socket(t: &Tenant, place: &Place<'_>, gateway: usize) -> anyhow::Result<Socket> {
+    match place {
+        Place::Direct(gateways) => {
+            let g = &gateways[gateway % gateways.len()];
+            Socket::widget(&g.ws_url(""), &t.key, &t.origin).await
+        }
+        Place::Proxy(base) => {
+            let asked: serde_json::Value = reqwest::Client::new()
+                .get(format!("{base}/api/v1/widget/{}/route", t.key))
+                .header("Origin", &t.origin)
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            let route = asked["route"].as_str().unwrap_or_default();
+            let url = format!(
+                "{}/ws/widget?key={}&route={route}",
+                base.replacen("http://", "ws://", 1),
+                t.key
+            );
+            Socket::connect(&url, &[("Origin", &t.origin)])
+                .await
+                .map_err(|r| anyhow::anyhow!("widget refused: {r:?}"))
+        }
+    }
+}
+
+/// One group's chats (see [`Place`] for where each socket goes). The sockets stay open until
+/// the end.
 async fn group_chats(
     t: &Tenant,
-    gateways: &[GatewayProcess],
+    place: &Place<'_>,
     home: usize,
     o: &Options,
 ) -> anyhow::Result<Vec<Socket>> {
-    let gw = &gateways[home % gateways.len()];
-    let token = Http::new(&gw.base_url)
-        .login(&t.agents[0].1, PASSWORD)
-        .await?;
-    let mut agent = Socket::console(&gw.ws_url(""), &token).await?;
+    let mut agent = match place {
+        Place::Direct(gateways) => {
+            let gw = &gateways[home % gateways.len()];
+            let token = Http::new(&gw.base_url)
+                .login(&t.agents[0].1, PASSWORD)
+                .await?;
+            Socket::console(&gw.ws_url(""), &token).await?
+        }
+        Place::Proxy(base) => {
+            let token = Http::new(base).login(&t.agents[0].1, PASSWORD).await?;
+            let url = format!(
+                "{}/ws/console?route={}",
+                base.replacen("http://", "ws://", 1),
+                t.group
+            );
+            let bearer = format!("Bearer {token}");
+            Socket::connect(&url, &[("Authorization", &bearer)])
+                .await
+                .map_err(|r| anyhow::anyhow!("console refused: {r:?}"))?
+        }
+    };
     agent.ask(json!({"type": "hello", "v": 1})).await?;
     agent
         .ask(json!({"type": "set_status", "status": "available"}))
         .await?;
     let mut open = Vec::new();
     for j in 0..o.chats {
-        let g = match o.by_group {
-            true => gw,
-            false => &gateways[(home + 1 + j) % gateways.len()],
+        let gateway = match o.by_group {
+            true => home,
+            false => home + 1 + j,
         };
-        let mut shopper = Socket::widget(&g.ws_url(""), &t.key, &t.origin).await?;
+        let mut shopper = shopper_socket(t, place, gateway).await?;
         shopper.ask(json!({"type": "hello", "v": 1})).await?;
         let conv = accepted_chat(&mut shopper, &mut agent, t.sales).await?;
         for m in 0..o.messages {
@@ -115,13 +179,34 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
                 .await?,
         );
     }
+    let proxy = match o.proxy {
+        true => {
+            let mut ports = Vec::new();
+            for g in &gateways {
+                let port = g.base_url.rsplit(':').next().unwrap_or_default();
+                ports.push(port.parse()?);
+            }
+            Some(showroom_localinfra::Nginx::start_for_gateways(&ports).await?)
+        }
+        false => None,
+    };
+    let proxy_url = std::sync::Arc::new(proxy.as_ref().map(|p| p.url.clone()));
     let gateways = std::sync::Arc::new(gateways);
     let o = std::sync::Arc::new(o);
+    // At most 32 groups setting up at once: each logs in, and the gateways hash passwords a
+    // few at a time (more at once are answered `busy`).
+    let setting_up = std::sync::Arc::new(tokio::sync::Semaphore::new(32));
     let mut runs = Vec::new();
     for (i, t) in tenants.into_iter().enumerate() {
-        let (gateways, o) = (gateways.clone(), o.clone());
+        let (gateways, o, proxy_url) = (gateways.clone(), o.clone(), proxy_url.clone());
+        let setting_up = setting_up.clone();
         runs.push(tokio::spawn(async move {
-            group_chats(&t, &gateways, i, &o).await
+            let _turn = setting_up.acquire_owned().await?;
+            let place = match proxy_url.as_deref() {
+                Some(base) => Place::Proxy(base),
+                None => Place::Direct(&gateways),
+            };
+            group_chats(&t, &place, i, &o).await
         }));
     }
     let mut sockets = Vec::new();
@@ -156,18 +241,22 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         o.groups,
         o.chats,
         o.messages,
-        match o.by_group {
-            true => "by group (a group's sockets on one gateway)",
-            false => "spread (each chat's shopper and agent on different gateways)",
+        match (o.proxy, o.by_group) {
+            (true, _) => "through nginx, hashed by their route (the production ingress's rule)",
+            (false, true) => "by group (a group's sockets on one gateway)",
+            (false, false) => "spread (each chat's shopper and agent on different gateways)",
         }
     );
     println!(
-        "| gateway | live messages received | share of all messages | stream events received | share of all {events:.0} stream events | share of all messages and events |"
+        "| gateway | dealer groups followed | live messages received | share of all messages | stream events received | share of all {events:.0} stream events | share of all messages and events |"
     );
-    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     for (i, (live, followed)) in counts.iter().enumerate() {
+        let groups = gateways[i]
+            .metric(showroom_telemetry::metrics::names::FOLLOWED_GROUPS, "")
+            .await?;
         println!(
-            "| {} | {live:.0} | {:.1}% | {followed:.0} | {:.1}% | {:.1}% |",
+            "| {} | {groups:.0} | {live:.0} | {:.1}% | {followed:.0} | {:.1}% | {:.1}% |",
             i + 1,
             100.0 * live / messages,
             100.0 * followed / events,
@@ -178,6 +267,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         "baseline (every gateway received everything before fan-out by interest): 100% of {messages} messages"
     );
     drop(sockets);
+    drop(proxy);
     stack.stop().await
 }
 

@@ -22,7 +22,8 @@
 //! server (`sockets-baseline`) are this binary too.
 //!
 //! `fanout`: how much of the bus each of several gateway processes receives while they hold
-//! the sockets of many dealer groups, beside everything published in the same run.
+//! the sockets of many dealer groups, beside everything published in the same run; with
+//! `--proxy`, through a real nginx that hashes the sockets by their route (the dealer group).
 //!
 //! `soak`: a dealer group's day compressed into minutes on every service as processes of its
 //! own (200 rooftops, 2 000 agents, shoppers arriving at random, chatting, transferred, missed

@@ -56,6 +56,8 @@
 //!   of a [`Postgres`].
 //! - [`SmtpCatcher`]: maildev, with its caught e-mails readable as JSON.
 //! - [`Relay`]: a TCP relay in front of a server, to cut a client's connections.
+//! - [`Nginx`]: nginx in front of several gateways, their sockets hashed by `route` (the
+//!   production ingress's rule), for `loadtest fanout --proxy`.
 //! - [`Prometheus`]: Prometheus scraping given targets each second, queried over its HTTP API.
 //! - [`TlsFiles`]: a server certificate, its key and CA, for servers started with TLS.
 
@@ -63,6 +65,7 @@ mod binaries;
 mod error;
 mod http;
 mod nats;
+mod nginx;
 mod pg_wire;
 mod pgbouncer;
 mod port;
@@ -76,6 +79,7 @@ mod tls;
 
 pub use error::{InfraError, Result};
 pub use nats::Nats;
+pub use nginx::Nginx;
 pub use pgbouncer::{PgBouncer, PgBouncerOptions};
 pub use port::free_port;
 pub use postgres::{Postgres, PostgresOptions};

@@ -1,4 +1,5 @@
-//! The agent console socket: `GET /ws/console`, authenticated by the session.
+//! The agent console socket: `GET /ws/console?route=<group id>`, authenticated by the session
+//! (the `route` is for the proxy in front of the gateways and is ignored here).
 //!
 //! The socket is also the agent's presence device: the gateway heartbeats it to presence at
 //! connect and every refresh interval, and reports its close at once.

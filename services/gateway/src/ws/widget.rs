@@ -1,4 +1,5 @@
-//! The shopper widget socket: `GET /ws/widget?key=<website key>`.
+//! The shopper widget socket: `GET /ws/widget?key=<website key>&route=<route>`. The `route`
+//! is for the proxy in front of the gateways and is ignored here; the `welcome` names it.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
