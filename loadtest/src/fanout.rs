@@ -7,11 +7,12 @@
 //! the requests on the same subjects) it received, beside everything published in the same run
 //! (the baseline: before fan-out by interest and by group, every gateway received all of it).
 //!
-//! With `--proxy`, every socket goes through a real nginx that routes them as the production
-//! ingress does (`showroom_localinfra::Nginx`: the socket paths hashed on their `route`, the
-//! dealer group), and the sockets carry the routes the pages send: the console its agent's
-//! group, the widget the route it asks before its first socket. Where each group lands is then
-//! the hash's doing, not the benchmark's.
+//! With `--proxy nginx`, every socket goes through a real nginx that routes them as the
+//! production ingress does (`showroom_localinfra::Nginx`: the socket paths hashed on their
+//! `route`, the dealer group); with `--proxy haproxy`, through HAProxy hashing the same way with
+//! bounded loads (`showroom_localinfra::HaProxy`, `hash-balance-factor 125`). The sockets carry
+//! the routes the pages send: the console its agent's group, the widget the route it asks before
+//! its first socket. Where each group lands is then the proxy's doing, not the benchmark's.
 //!
 //! A count, not a speed: the figures do not depend on the machine's load, so one run is enough.
 
@@ -34,13 +35,38 @@ pub struct Options {
     /// Every socket of a group on its agent's gateway (a load balancer that hashes by group),
     /// instead of each shopper on another gateway than the agent.
     pub by_group: bool,
-    /// Every socket through nginx, hashed by its route (the production ingress's rule).
-    pub proxy: bool,
+    /// Every socket through a proxy that hashes it by its route.
+    pub proxy: Option<Proxy>,
+}
+
+/// The proxy in front of the gateways.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Proxy {
+    /// nginx, `hash $arg_route consistent` (the production ingress's rule).
+    Nginx,
+    /// HAProxy, `balance url_param route`, consistent, with this `hash-balance-factor`
+    /// (`--balance-factor`, default 125: no gateway past 125% of the mean load).
+    HaProxy(u32),
+}
+
+/// A running proxy, kept until the end.
+enum Running {
+    Nginx(showroom_localinfra::Nginx),
+    HaProxy(showroom_localinfra::HaProxy),
+}
+
+impl Running {
+    fn url(&self) -> String {
+        match self {
+            Running::Nginx(p) => p.url.clone(),
+            Running::HaProxy(p) => p.url.clone(),
+        }
+    }
 }
 
 impl Options {
-    /// `--gateways G --groups N --chats C --messages M [--by-group | --proxy]` (defaults 4, 40,
-    /// 4, 10, spread).
+    /// `--gateways G --groups N --chats C --messages M [--by-group | --proxy nginx|haproxy
+    /// [--balance-factor F]]` (defaults 4, 40, 4, 10, spread; `--proxy` alone is nginx; F 125).
     pub fn parse(args: &[String]) -> Self {
         let get = |name: &str, default: usize| crate::flag(args, name, default);
         Self {
@@ -49,7 +75,12 @@ impl Options {
             chats: get("--chats", 4).max(1),
             messages: get("--messages", 10),
             by_group: args.iter().any(|a| a == "--by-group"),
-            proxy: args.iter().any(|a| a == "--proxy"),
+            proxy: args.iter().position(|a| a == "--proxy").map(|i| {
+                match args.get(i + 1).map(String::as_str) {
+                    Some("haproxy") => Proxy::HaProxy(get("--balance-factor", 125).max(100) as u32),
+                    _ => Proxy::Nginx,
+                }
+            }),
         }
     }
 }
@@ -179,18 +210,21 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
                 .await?,
         );
     }
+    let mut ports = Vec::new();
+    for g in &gateways {
+        let port = g.base_url.rsplit(':').next().unwrap_or_default();
+        ports.push(port.parse()?);
+    }
     let proxy = match o.proxy {
-        true => {
-            let mut ports = Vec::new();
-            for g in &gateways {
-                let port = g.base_url.rsplit(':').next().unwrap_or_default();
-                ports.push(port.parse()?);
-            }
-            Some(showroom_localinfra::Nginx::start_for_gateways(&ports).await?)
-        }
-        false => None,
+        Some(Proxy::Nginx) => Some(Running::Nginx(
+            showroom_localinfra::Nginx::start_for_gateways(&ports).await?,
+        )),
+        Some(Proxy::HaProxy(factor)) => Some(Running::HaProxy(
+            showroom_localinfra::HaProxy::start_for_gateways(&ports, factor).await?,
+        )),
+        None => None,
     };
-    let proxy_url = std::sync::Arc::new(proxy.as_ref().map(|p| p.url.clone()));
+    let proxy_url = std::sync::Arc::new(proxy.as_ref().map(Running::url));
     let gateways = std::sync::Arc::new(gateways);
     let o = std::sync::Arc::new(o);
     // At most 32 groups setting up at once: each logs in, and the gateways hash passwords a
@@ -242,9 +276,12 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         o.chats,
         o.messages,
         match (o.proxy, o.by_group) {
-            (true, _) => "through nginx, hashed by their route (the production ingress's rule)",
-            (false, true) => "by group (a group's sockets on one gateway)",
-            (false, false) => "spread (each chat's shopper and agent on different gateways)",
+            (Some(Proxy::Nginx), _) =>
+                "through nginx, hashed by their route (the production ingress's rule)",
+            (Some(Proxy::HaProxy(_)), _) =>
+                "through HAProxy, hashed by their route with bounded loads (hash-balance-factor)",
+            (None, true) => "by group (a group's sockets on one gateway)",
+            (None, false) => "spread (each chat's shopper and agent on different gateways)",
         }
     );
     println!(

@@ -24,16 +24,21 @@ pub struct Options {
     pub concurrency: usize,
     /// Runs per scenario (the report shows medians).
     pub runs: usize,
+    /// Postgres counts its statements (`pg_stat_statements`), and the statements of the
+    /// one-replica runs are printed by time spent (it costs Postgres a little, so the figures
+    /// of such a run are not the table's).
+    pub statements: bool,
 }
 
 impl Options {
-    /// `--chats N --concurrency C --runs R` (defaults 3000, 32, 3).
+    /// `--chats N --concurrency C --runs R [--statements]` (defaults 3000, 32, 3).
     pub fn parse(args: &[String]) -> Self {
         let get = |name: &str, default: usize| crate::flag(args, name, default);
         Self {
             chats: get("--chats", 3_000).max(1),
             concurrency: get("--concurrency", 32).max(1),
             runs: get("--runs", 3).max(1),
+            statements: args.iter().any(|a| a == "--statements"),
         }
     }
 }
@@ -96,7 +101,10 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         max_db_connections: showroom_config::Common::with_admin_port(0).max_db_connections,
         ..Tuning::default()
     };
-    let mut stack = Stack::start_durable_tuned(tuning, false).await?;
+    let mut stack = match o.statements {
+        true => Stack::start_durable_counting_statements(tuning).await?,
+        false => Stack::start_durable_tuned(tuning, false).await?,
+    };
     let t = Tenant::seed(&stack.pool, "Routing Bench", 19).await?;
     let agents: Vec<Uuid> = t.agents.iter().map(|(id, _)| *id).collect();
     // Room for every chat of the run: each stays offered to everyone.
@@ -239,7 +247,20 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         eprintln!("run {} of {}: baselines, 1 replica…", run + 1, o.runs);
         pg_runs.push(measure(o.chats, o.concurrency, &raw_pg).await?);
         nats_runs.push(measure(o.chats, o.concurrency, &raw_nats).await?);
+        if o.statements {
+            sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+                .execute(&stack.pool)
+                .await?;
+            sqlx::query("SELECT pg_stat_statements_reset()")
+                .execute(&stack.pool)
+                .await?;
+        }
         one.push(measure(o.chats, o.concurrency, start(nats.clone(), t.clone())).await?);
+    }
+    if o.statements {
+        // The last one-replica run's, with everything the services did meanwhile.
+        let what = format!("one replica's {} decisions", o.chats);
+        crate::soak::statements(&stack.pool, &what).await?;
     }
     eprintln!("adding two router replicas…");
     stack.start_service(Service::Router).await?;

@@ -1329,14 +1329,14 @@ async fn soak(fleet: &Fleet, o: &Options) -> anyhow::Result<()> {
     }
     report(o, &stats, &procs, nats, pg)?;
     match counted {
-        Ok(_) => statements(&fleet.pool).await,
+        Ok(_) => statements(&fleet.pool, "the day").await,
         Err(_) => Ok(()),
     }
 }
 
-/// The statements Postgres spent the most time on over the day (every service's), from
+/// The statements Postgres spent the most time on (every service's) since they were last reset, from
 /// `pg_stat_statements`.
-async fn statements(pool: &PgPool) -> anyhow::Result<()> {
+pub(crate) async fn statements(pool: &PgPool, what: &str) -> anyhow::Result<()> {
     let top: Vec<(i64, f64, f64, i64, String)> = sqlx::query_as(
         "SELECT calls, total_exec_time, mean_exec_time, rows, \
                 left(regexp_replace(query, '\\s+', ' ', 'g'), 140) \
@@ -1350,7 +1350,7 @@ async fn statements(pool: &PgPool) -> anyhow::Result<()> {
             .await?;
     println!();
     println!(
-        "Postgres, the day's statements by time spent ({:.0} s in all):",
+        "Postgres, {what}'s statements by time spent ({:.1} s in all):",
         all / 1000.0
     );
     println!("| share | calls | total s | mean ms | rows | statement |");

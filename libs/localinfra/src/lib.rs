@@ -57,12 +57,15 @@
 //! - [`SmtpCatcher`]: maildev, with its caught e-mails readable as JSON.
 //! - [`Relay`]: a TCP relay in front of a server, to cut a client's connections.
 //! - [`Nginx`]: nginx in front of several gateways, their sockets hashed by `route` (the
-//!   production ingress's rule), for `loadtest fanout --proxy`.
+//!   production ingress's rule), for `loadtest fanout --proxy nginx`.
+//! - [`HaProxy`]: HAProxy in front of several gateways, their sockets hashed by `route` with
+//!   bounded loads, for `loadtest fanout --proxy haproxy`.
 //! - [`Prometheus`]: Prometheus scraping given targets each second, queried over its HTTP API.
 //! - [`TlsFiles`]: a server certificate, its key and CA, for servers started with TLS.
 
 mod binaries;
 mod error;
+mod haproxy;
 mod http;
 mod nats;
 mod nginx;
@@ -78,6 +81,7 @@ mod smtp;
 mod tls;
 
 pub use error::{InfraError, Result};
+pub use haproxy::HaProxy;
 pub use nats::Nats;
 pub use nginx::Nginx;
 pub use pgbouncer::{PgBouncer, PgBouncerOptions};

@@ -243,6 +243,17 @@ impl Stack {
         .await
     }
 
+    /// [`Stack::start_durable_tuned`] with `pg_stat_statements` loaded, so that a benchmark can
+    /// say which statements its Postgres time went to (it costs Postgres a little).
+    pub async fn start_durable_counting_statements(tuning: Tuning) -> anyhow::Result<Stack> {
+        let mut options = Options {
+            tuning,
+            ..Options::durable()
+        };
+        options.pg.statements = true;
+        Self::start_with(options).await
+    }
+
     async fn start_with(options: Options) -> anyhow::Result<Stack> {
         let Options {
             pg: mut pg_options,
