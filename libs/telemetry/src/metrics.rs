@@ -77,6 +77,10 @@ pub mod names {
     /// which it skips), by `stream` (`notices` for desktop notices): only those of the groups
     /// whose sockets it holds.
     pub const FOLLOWED_EVENTS: &str = "showroom_followed_events_total";
+    /// Counter: windows of a stream a gateway read again after a loss (or a late join), by
+    /// `stream`: a stream read whole is read once per loss for all its groups, the others once
+    /// per group.
+    pub const FOLLOWED_READS: &str = "showroom_followed_stream_reads_total";
     /// Gauge: dealer groups whose events a gateway follows (those its sockets belong to, kept
     /// for a minute after the last one leaves).
     pub const FOLLOWED_GROUPS: &str = "showroom_followed_groups";
@@ -166,6 +170,10 @@ fn describe() {
     describe_counter!(
         FOLLOWED_EVENTS,
         "Messages received on the feeds of a gateway's dealer groups, by stream."
+    );
+    describe_counter!(
+        FOLLOWED_READS,
+        "Windows of a stream read again after a loss, by stream."
     );
     describe_gauge!(
         FOLLOWED_GROUPS,

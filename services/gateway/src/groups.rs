@@ -14,9 +14,12 @@
 //! are skipped. Core NATS delivers at most once, so when messages may have been lost
 //! (`Bus::losses`: a reconnection, e.g. when a NATS node dies, or a subscription that fell
 //! behind), each group first reads what its streams stored since shortly before the loss
-//! (`Bus::replay`), then goes on. The envelope ids of the last [`RECENT`] events keep an event
-//! that came both ways from being handed out twice. Desktop notices are in no stream and are
-//! not read again.
+//! (`Bus::replay`), then goes on. A stream read whole (CONVERSATIONS and INTERNAL, which
+//! cannot be filtered by group) is read once per loss for all the groups that lost events then:
+//! the first group to ask reads it, the others take its answer ([`SHARED_FOR`]), so a gateway
+//! with many groups does not read the same window once per group right after a fault. The
+//! envelope ids of the last [`RECENT`] events keep an event that came both ways from being
+//! handed out twice. Desktop notices are in no stream and are not read again.
 //!
 //! Before this, every gateway followed the whole of each stream and decoded every group's
 //! events (`loadtest fanout` measures the share each one receives).
@@ -28,8 +31,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeDelta, Utc};
 use futures::StreamExt;
 use serde::de::DeserializeOwned;
-use showroom_bus::async_nats::{self, HeaderMap, Subscriber};
-use showroom_bus::{Bus, Loss};
+use showroom_bus::async_nats::{self, HeaderMap, Subscriber, jetstream};
+use showroom_bus::{Bus, BusError, Loss};
 use showroom_proto::conversation::{ConversationEvent, ConversationEventKind};
 use showroom_proto::internal::{InternalEvent, InternalEventKind, InternalMessage};
 use showroom_proto::notification::DesktopNotice;
@@ -55,6 +58,10 @@ pub const RECENT: usize = 8192;
 /// How far before a loss a group reads its streams again (clocks differ, and a subscription
 /// falls behind before the client notices).
 const MARGIN: TimeDelta = TimeDelta::seconds(10);
+
+/// How long a whole stream's window read after a loss is kept for the other groups that lost
+/// events at the same moment.
+pub const SHARED_FOR: Duration = Duration::from_secs(30);
 
 /// How long a join waits for NATS to take a group's subscriptions before the socket goes on
 /// (the group's task keeps trying, and then reads what it missed).
@@ -176,7 +183,12 @@ struct Shared {
     /// One group's first join at a time (two sockets of a new group subscribe once).
     joining: tokio::sync::Mutex<()>,
     recent: Mutex<Recent>,
+    /// Whole streams' windows read after a loss, by stream and start, shared by the groups.
+    read_whole: Mutex<HashMap<(&'static str, DateTime<Utc>), (Instant, WholeRead)>>,
 }
+
+/// One whole stream's window, read once by whichever group asks first.
+type WholeRead = Arc<tokio::sync::OnceCell<Arc<Vec<jetstream::Message>>>>;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -220,10 +232,14 @@ impl Groups {
             held: Mutex::default(),
             joining: tokio::sync::Mutex::new(()),
             recent: Mutex::default(),
+            read_whole: Mutex::default(),
         });
         metrics::gauge!(names::FOLLOWED_GROUPS).set(0.0);
         for feed in Feed::ALL {
             metrics::counter!(names::FOLLOWED_EVENTS, "stream" => feed.label()).absolute(0);
+            if feed.stored(Uuid::nil()).is_some() {
+                metrics::counter!(names::FOLLOWED_READS, "stream" => feed.label()).absolute(0);
+            }
         }
         let s = shared.clone();
         tracker.spawn(async move {
@@ -315,6 +331,10 @@ impl Shared {
         });
         shrink(&mut held);
         metrics::gauge!(names::FOLLOWED_GROUPS).set(held.len() as f64);
+        drop(held);
+        let mut whole = lock(&self.read_whole);
+        whole.retain(|_, (at, _)| at.elapsed() < SHARED_FOR);
+        shrink(&mut whole);
     }
 
     /// Subscribes to group `g`'s feeds and waits until the server has them.
@@ -338,7 +358,11 @@ impl Shared {
             };
             let mut pause = Duration::from_millis(100);
             let events = loop {
-                match self.bus.replay(stream, filter.clone(), since).await {
+                let read = match filter.is_empty() {
+                    true => self.read_whole(stream, since).await,
+                    false => self.read(stream, &filter, since).await.map(Arc::new),
+                };
+                match read {
                     Ok(events) => break events,
                     Err(e) => {
                         tracing::warn!(%g, stream, error = %e, "cannot read the group's events again yet");
@@ -350,7 +374,7 @@ impl Shared {
                 }
                 pause = (pause * 2).min(Duration::from_secs(2));
             };
-            for m in events {
+            for m in events.iter() {
                 self.deliver(&Arrival {
                     group: g,
                     feed,
@@ -360,6 +384,37 @@ impl Shared {
                 });
             }
         }
+    }
+
+    /// Stream `stream` from `since` to its end, whole: read once for every group that asks
+    /// within [`SHARED_FOR`] (they lost events at the same moment), by the first to ask.
+    async fn read_whole(
+        &self,
+        stream: &'static str,
+        since: DateTime<Utc>,
+    ) -> Result<Arc<Vec<jetstream::Message>>, BusError> {
+        let cell = {
+            let mut whole = lock(&self.read_whole);
+            whole.retain(|_, (at, _)| at.elapsed() < SHARED_FOR);
+            let (_, cell) = whole
+                .entry((stream, since))
+                .or_insert_with(|| (Instant::now(), WholeRead::default()));
+            cell.clone()
+        };
+        cell.get_or_try_init(|| async { self.read(stream, "", since).await.map(Arc::new) })
+            .await
+            .cloned()
+    }
+
+    /// Stream `stream` from `since` to its end, only the subject `filter` (all for `""`).
+    async fn read(
+        &self,
+        stream: &'static str,
+        filter: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<jetstream::Message>, BusError> {
+        metrics::counter!(names::FOLLOWED_READS, "stream" => stream).increment(1);
+        self.bus.replay(stream, filter.to_string(), since).await
     }
 
     /// Hands one message of a group's feed to the hub, if it is an event not handed out yet.

@@ -238,6 +238,10 @@ async fn an_offer_made_while_a_gateway_was_cut_off_is_read_from_the_stream() -> 
         )
         .await?;
     let mut agent = available_agent(&stack, &t, &g1.ws_url("")).await?;
+    // A second dealer group held on g1 too: it loses events at the same moment.
+    let other = Tenant::seed(&stack.pool, "Cut off too", 1).await?;
+    let _their_agent = available_agent(&stack, &other, &g1.ws_url("")).await?;
+    assert_eq!(g1.metric(names::FOLLOWED_GROUPS, "").await?, 2.0);
     let nats = stack.nats_client().await?;
     let mut offers = nats
         .subscribe(v1::conversation_event(
@@ -267,6 +271,39 @@ async fn an_offer_made_while_a_gateway_was_cut_off_is_read_from_the_stream() -> 
         .await
         .map_err(|_| anyhow::anyhow!("the offer made while g1 was cut off never came"))??;
     assert_eq!(offer["conversation"]["id"], started["conversation"]["id"]);
+
+    // Both groups read again: PRESENCE (filtered by group) once each, CONVERSATIONS and
+    // INTERNAL (read whole) once per loss for both (before, once per group each).
+    let reads = |stream: &'static str| {
+        let g1 = &g1;
+        async move {
+            g1.metric(names::FOLLOWED_READS, &format!("stream=\"{stream}\""))
+                .await
+        }
+    };
+    let (whole, internal, presence) = eventually(
+        Duration::from_secs(10),
+        "both groups' reads after the loss",
+        || async {
+            let counts = (
+                reads("CONVERSATIONS").await?,
+                reads("INTERNAL").await?,
+                reads("PRESENCE").await?,
+            );
+            Ok((counts.0 >= 1.0 && counts.2 >= 2.0 * counts.0).then_some(counts))
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}: each group read the whole streams itself, or not at all"))?;
+    assert_eq!(
+        presence,
+        2.0 * whole,
+        "PRESENCE read once per group and loss"
+    );
+    assert_eq!(
+        internal, whole,
+        "INTERNAL read once per loss, like CONVERSATIONS"
+    );
     stack.stop().await
 }
 
