@@ -184,8 +184,11 @@ struct Shared {
     joining: tokio::sync::Mutex<()>,
     recent: Mutex<Recent>,
     /// Whole streams' windows read after a loss, by stream and start, shared by the groups.
-    read_whole: Mutex<HashMap<(&'static str, DateTime<Utc>), (Instant, WholeRead)>>,
+    read_whole: Mutex<HashMap<WindowOf, (Instant, WholeRead)>>,
 }
+
+/// A stream and where a read of it starts.
+type WindowOf = (&'static str, DateTime<Utc>);
 
 /// One whole stream's window, read once by whichever group asks first.
 type WholeRead = Arc<tokio::sync::OnceCell<Arc<Vec<jetstream::Message>>>>;
