@@ -466,19 +466,23 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
   // ---- socket ----
   const raw = (frame) => { if (ws && ws.readyState === 1) ws.send(JSON.stringify(frame)); };
 
-  let routeAsk = null, routed = false; // the route's one request (a new visitor), under way / done
+  // The route: the last one learnt (kept here too, for a browser that keeps no localStorage);
+  // the route's one request of a new visitor, under way; whether it was made.
+  let route = getItem('localStorage', ROUTE_KEY) || '', routeAsk = null, routed = false;
+  const learnRoute = (r) => { if (typeof r === 'string' && r) setItem('localStorage', ROUTE_KEY, route = r); };
   function connect() {
     clearTimeout(retryTimer); retryTimer = 0;
     setConn(attempt ? 'reconnecting' : 'connecting');
-    const route = getItem('localStorage', ROUTE_KEY);
     if (!route && !routed) {
       // Without an answer in 3 s (or with none at all) the website key spreads the socket instead.
-      routeAsk = routeAsk || fetch(ROUTE_URL, { signal: AbortSignal.timeout(3000) })
-        .then((r) => (r.ok ? r.json() : null)).catch(() => null).then((j) => {
-          routed = true; routeAsk = null;
-          if (j && typeof j.route === 'string') setItem('localStorage', ROUTE_KEY, j.route);
-          if (!ws && !stopped) connect();
-        });
+      routeAsk = routeAsk || Promise.race([
+        fetch(ROUTE_URL).then((r) => (r.ok ? r.json() : null)),
+        new Promise((done) => setTimeout(done, 3000, null)),
+      ]).catch(() => null).then((j) => {
+        routed = true; routeAsk = null;
+        if (j) learnRoute(j.route);
+        if (!ws && !stopped) connect();
+      });
       return;
     }
     const sock = ws = new WebSocket(WS_URL + '&route=' + encodeURIComponent(route || KEY || ''));
@@ -545,7 +549,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
   function onWelcome(w) {
     ready = true; attempt = 0; setConn(''); showError('');
     if (w.visitor_token) setItem('localStorage', TOKEN_KEY, vtoken = w.visitor_token);
-    if (w.route) setItem('localStorage', ROUTE_KEY, w.route);
+    learnRoute(w.route);
     if (w.website) rooftop = nm(w.website.rooftop) || nm(w.website);
     departments = w.departments || [];
     bot = w.bot || null;
