@@ -8,9 +8,9 @@
 //! (the baseline: before fan-out by interest and by group, every gateway received all of it).
 //!
 //! With `--proxy nginx`, every socket goes through a real nginx that routes them as the
-//! production ingress does (`showroom_localinfra::Nginx`: the socket paths hashed on their
-//! `route`, the dealer group); with `--proxy haproxy`, through HAProxy hashing the same way with
-//! bounded loads (`showroom_localinfra::HaProxy`, `hash-balance-factor 125`). The sockets carry
+//! production ingress does (the socket paths hashed on their `route`, the dealer group); with
+//! `--proxy haproxy`, through HAProxy hashing the same way with bounded loads
+//! (`hash-balance-factor 125`; both `showroom_localinfra::GatewayProxy`). The sockets carry
 //! the routes the pages send: the console its agent's group, the widget the route it asks before
 //! its first socket. Where each group lands is then the proxy's doing, not the benchmark's.
 //!
@@ -19,6 +19,7 @@
 use std::time::Duration;
 
 use serde_json::json;
+use showroom_localinfra::{GatewayProxy, ProxyKind};
 use showroom_testkit::accepted_chat;
 use showroom_testkit::{GatewayProcess, Http, PASSWORD, Socket, Stack, Tenant, Tuning};
 
@@ -36,32 +37,7 @@ pub struct Options {
     /// instead of each shopper on another gateway than the agent.
     pub by_group: bool,
     /// Every socket through a proxy that hashes it by its route.
-    pub proxy: Option<Proxy>,
-}
-
-/// The proxy in front of the gateways.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Proxy {
-    /// nginx, `hash $arg_route consistent` (the production ingress's rule).
-    Nginx,
-    /// HAProxy, `balance url_param route`, consistent, with this `hash-balance-factor`
-    /// (`--balance-factor`, default 125: no gateway past 125% of the mean load).
-    HaProxy(u32),
-}
-
-/// A running proxy, kept until the end.
-enum Running {
-    Nginx(showroom_localinfra::Nginx),
-    HaProxy(showroom_localinfra::HaProxy),
-}
-
-impl Running {
-    fn url(&self) -> String {
-        match self {
-            Running::Nginx(p) => p.url.clone(),
-            Running::HaProxy(p) => p.url.clone(),
-        }
-    }
+    pub proxy: Option<ProxyKind>,
 }
 
 impl Options {
@@ -77,8 +53,10 @@ impl Options {
             by_group: args.iter().any(|a| a == "--by-group"),
             proxy: args.iter().position(|a| a == "--proxy").map(|i| {
                 match args.get(i + 1).map(String::as_str) {
-                    Some("haproxy") => Proxy::HaProxy(get("--balance-factor", 125).max(100) as u32),
-                    _ => Proxy::Nginx,
+                    Some("haproxy") => ProxyKind::HaProxy {
+                        balance_factor: get("--balance-factor", 125).max(100) as u32,
+                    },
+                    _ => ProxyKind::Nginx,
                 }
             }),
         }
@@ -216,15 +194,10 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         ports.push(port.parse()?);
     }
     let proxy = match o.proxy {
-        Some(Proxy::Nginx) => Some(Running::Nginx(
-            showroom_localinfra::Nginx::start_for_gateways(&ports).await?,
-        )),
-        Some(Proxy::HaProxy(factor)) => Some(Running::HaProxy(
-            showroom_localinfra::HaProxy::start_for_gateways(&ports, factor).await?,
-        )),
+        Some(kind) => Some(GatewayProxy::start(kind, &ports).await?),
         None => None,
     };
-    let proxy_url = std::sync::Arc::new(proxy.as_ref().map(Running::url));
+    let proxy_url = std::sync::Arc::new(proxy.as_ref().map(|p| p.url.clone()));
     let gateways = std::sync::Arc::new(gateways);
     let o = std::sync::Arc::new(o);
     // At most 32 groups setting up at once: each logs in, and the gateways hash passwords a
@@ -276,9 +249,9 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         o.chats,
         o.messages,
         match (o.proxy, o.by_group) {
-            (Some(Proxy::Nginx), _) =>
+            (Some(ProxyKind::Nginx), _) =>
                 "through nginx, hashed by their route (the production ingress's rule)",
-            (Some(Proxy::HaProxy(_)), _) =>
+            (Some(ProxyKind::HaProxy { .. }), _) =>
                 "through HAProxy, hashed by their route with bounded loads (hash-balance-factor)",
             (None, true) => "by group (a group's sockets on one gateway)",
             (None, false) => "spread (each chat's shopper and agent on different gateways)",

@@ -241,6 +241,11 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         }
     };
 
+    if o.statements {
+        sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            .execute(&stack.pool)
+            .await?;
+    }
     let mut rows = Vec::new();
     let (mut pg_runs, mut nats_runs, mut one, mut three) = (vec![], vec![], vec![], vec![]);
     for run in 0..o.runs {
@@ -248,9 +253,6 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         pg_runs.push(measure(o.chats, o.concurrency, &raw_pg).await?);
         nats_runs.push(measure(o.chats, o.concurrency, &raw_nats).await?);
         if o.statements {
-            sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-                .execute(&stack.pool)
-                .await?;
             sqlx::query("SELECT pg_stat_statements_reset()")
                 .execute(&stack.pool)
                 .await?;

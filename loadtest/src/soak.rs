@@ -1334,8 +1334,8 @@ async fn soak(fleet: &Fleet, o: &Options) -> anyhow::Result<()> {
     }
 }
 
-/// The statements Postgres spent the most time on (every service's) since they were last reset, from
-/// `pg_stat_statements`.
+/// The statements Postgres spent the most time on (every service's) since they were last
+/// reset, from `pg_stat_statements`; `what` names that span in the heading.
 pub(crate) async fn statements(pool: &PgPool, what: &str) -> anyhow::Result<()> {
     let top: Vec<(i64, f64, f64, i64, String)> = sqlx::query_as(
         "SELECT calls, total_exec_time, mean_exec_time, rows, \

@@ -56,19 +56,17 @@
 //!   of a [`Postgres`].
 //! - [`SmtpCatcher`]: maildev, with its caught e-mails readable as JSON.
 //! - [`Relay`]: a TCP relay in front of a server, to cut a client's connections.
-//! - [`Nginx`]: nginx in front of several gateways, their sockets hashed by `route` (the
-//!   production ingress's rule), for `loadtest fanout --proxy nginx`.
-//! - [`HaProxy`]: HAProxy in front of several gateways, their sockets hashed by `route` with
-//!   bounded loads, for `loadtest fanout --proxy haproxy`.
+//! - [`GatewayProxy`] / [`ProxyKind`]: nginx (the production ingress's rule) or HAProxy (with
+//!   bounded loads) in front of several gateways, their sockets hashed by `route`, for
+//!   `loadtest fanout --proxy`.
 //! - [`Prometheus`]: Prometheus scraping given targets each second, queried over its HTTP API.
 //! - [`TlsFiles`]: a server certificate, its key and CA, for servers started with TLS.
 
 mod binaries;
 mod error;
-mod haproxy;
+mod gateway_proxy;
 mod http;
 mod nats;
-mod nginx;
 mod pg_wire;
 mod pgbouncer;
 mod port;
@@ -81,9 +79,8 @@ mod smtp;
 mod tls;
 
 pub use error::{InfraError, Result};
-pub use haproxy::HaProxy;
+pub use gateway_proxy::{GatewayProxy, ProxyKind};
 pub use nats::Nats;
-pub use nginx::Nginx;
 pub use pgbouncer::{PgBouncer, PgBouncerOptions};
 pub use port::free_port;
 pub use postgres::{Postgres, PostgresOptions};

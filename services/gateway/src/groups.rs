@@ -389,21 +389,20 @@ impl Shared {
         }
     }
 
-    /// Stream `stream` from `since` to its end, whole: read once for every group that asks
-    /// within [`SHARED_FOR`] (they lost events at the same moment), by the first to ask.
+    /// Stream `stream` from `since` to its end, whole: read once, by the first to ask, for
+    /// every group that asks until the sweep after [`SHARED_FOR`] drops it (they lost events at
+    /// the same moment).
     async fn read_whole(
         &self,
         stream: &'static str,
         since: DateTime<Utc>,
     ) -> Result<Arc<Vec<jetstream::Message>>, BusError> {
-        let cell = {
-            let mut whole = lock(&self.read_whole);
-            whole.retain(|_, (at, _)| at.elapsed() < SHARED_FOR);
-            let (_, cell) = whole
-                .entry((stream, since))
-                .or_insert_with(|| (Instant::now(), WholeRead::default()));
-            cell.clone()
-        };
+        // Windows older than SHARED_FOR go with the sweep.
+        let cell = lock(&self.read_whole)
+            .entry((stream, since))
+            .or_insert_with(|| (Instant::now(), WholeRead::default()))
+            .1
+            .clone();
         cell.get_or_try_init(|| async { self.read(stream, "", since).await.map(Arc::new) })
             .await
             .cloned()
