@@ -44,16 +44,20 @@ pub struct Options {
     /// ADF destinations: one models a single dealer's burst (bounded by the cap per
     /// destination), several the system's throughput.
     pub dealers: usize,
+    /// Postgres counts its statements (`pg_stat_statements`), and those of the last
+    /// webhook-only run (every service's) are printed.
+    pub statements: bool,
 }
 
 impl Options {
-    /// `--leads N --runs R --dealers D` (defaults 1000, 3, 1).
+    /// `--leads N --runs R --dealers D [--statements]` (defaults 1000, 3, 1).
     pub fn parse(args: &[String]) -> Self {
         let get = |name: &str, default: usize| crate::flag(args, name, default);
         Self {
             leads: get("--leads", 1_000).max(1),
             runs: get("--runs", 3).max(1),
             dealers: get("--dealers", 1).max(1),
+            statements: args.iter().any(|a| a == "--statements"),
         }
     }
 }
@@ -474,7 +478,10 @@ async fn stages(
 /// Runs the benchmark and prints its report.
 pub async fn run(o: Options) -> anyhow::Result<()> {
     eprintln!("starting real servers (Postgres with fsync on), maildev and the seven services…");
-    let stack = Stack::start_durable().await?;
+    let stack = match o.statements {
+        true => Stack::start_durable_counting_statements(Default::default()).await?,
+        false => Stack::start_durable().await?,
+    };
     let nats = stack.nats_client().await?;
     let js = async_nats::jetstream::new(nats.clone());
     let (seen, hook) = receiver().await?;
@@ -643,6 +650,9 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         // Diagnostics: the same leads over the same number of dealers, with the webhook alone
         // (no SMTP in the way), then with the ADF e-mail alone.
         eprintln!("run {} of {}: {n} leads to webhooks only…", run + 1, o.runs);
+        if o.statements {
+            crate::statements::reset(&stack.pool).await?;
+        }
         webhook_only.push(
             spread(
                 &stack,
@@ -656,6 +666,10 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             )
             .await?,
         );
+        if o.statements && run + 1 == o.runs {
+            let what = format!("the last webhook-only run's {n} leads");
+            crate::statements::print(&stack.pool, &what, Some((n, "lead"))).await?;
+        }
         eprintln!(
             "run {} of {}: {n} leads to ADF e-mails only…",
             run + 1,

@@ -35,6 +35,9 @@
 //!
 //! `dashboard`: `GET /api/v1/reports/trends` and `…/departments` for 40 rooftops over 90 days
 //! (200 000 chats over 180 days seeded in bulk), beside `GET /api/v1/me` in the same run.
+//!
+//! `--statements` (`messages`, `routing`, `leads`): which statements Postgres spent one phase's
+//! time on, per message, decision or lead ([`statements`]).
 
 mod dashboard;
 mod fanout;
@@ -45,6 +48,7 @@ mod routing;
 mod search;
 mod soak;
 mod sockets;
+mod statements;
 
 use std::process::ExitCode;
 

@@ -25,16 +25,20 @@ pub struct Options {
     pub messages: usize,
     /// Runs per scenario (the report shows medians).
     pub runs: usize,
+    /// Postgres counts its statements (`pg_stat_statements`), and those of the last plain
+    /// gateway run (every service's, while the messages went through) are printed.
+    pub statements: bool,
 }
 
 impl Options {
-    /// `--conversations C --messages N --runs R` (defaults 20, 100, 3).
+    /// `--conversations C --messages N --runs R [--statements]` (defaults 20, 100, 3).
     pub fn parse(args: &[String]) -> Self {
         let get = |name: &str, default: usize| crate::flag(args, name, default);
         Self {
             conversations: get("--conversations", 20),
             messages: get("--messages", 100),
             runs: get("--runs", 3).max(1),
+            statements: args.iter().any(|a| a == "--statements"),
         }
     }
 }
@@ -153,8 +157,9 @@ impl Bench {
         })
     }
 
-    /// Send -> ack over fresh conversations, each accepted by the agent.
-    async fn send_ack(&mut self, o: &Options) -> anyhow::Result<Figures> {
+    /// Send -> ack over fresh conversations, each accepted by the agent; `count` starts
+    /// Postgres's count of statements afresh once the chats are open (`--statements`).
+    async fn send_ack(&mut self, o: &Options, count: bool) -> anyhow::Result<Figures> {
         let mut agent = self.agent.take().context("the agent's console")?;
         let mut shoppers = Vec::new();
         let mut conversations = Vec::new();
@@ -191,6 +196,9 @@ impl Bench {
                 anyhow::Ok(agent)
             })
         };
+        if count {
+            crate::statements::reset(&self.stack.pool).await?;
+        }
         let syncs_before = self.wal_syncs().await?;
         let figures = measure(shoppers, o.messages, |mut w: Socket, i| async move {
             let frame = json!({"type": "send", "client_msg_id": format!("m{i}"), "text": "Is the RAV4 still available?"});
@@ -233,8 +241,11 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     );
     // One load generator on 127.0.0.1 starts every chat and sends as fast as the gateway
     // answers: far past the limits a shopper meets, so they are raised (Tuning::for_load).
-    let mut plain =
-        Bench::new(Stack::start_durable_tuned(Tuning::for_load(), false).await?).await?;
+    let plain = match o.statements {
+        true => Stack::start_durable_counting_statements(Tuning::for_load()).await?,
+        false => Stack::start_durable_tuned(Tuning::for_load(), false).await?,
+    };
+    let mut plain = Bench::new(plain).await?;
     let mut tls = Bench::new(Stack::start_durable_tuned(Tuning::for_load(), true).await?).await?;
     let stack = &plain.stack;
 
@@ -327,8 +338,8 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             .await?
             .per_row(c),
         );
-        rows[3].runs.push(plain.send_ack(&o).await?);
-        rows[4].runs.push(tls.send_ack(&o).await?);
+        rows[3].runs.push(plain.send_ack(&o, o.statements).await?);
+        rows[4].runs.push(tls.send_ack(&o, false).await?);
     }
 
     println!();
@@ -375,6 +386,11 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         secure.p50() / showroom.p50(),
         secure.p99() / showroom.p99()
     );
+    if o.statements {
+        let sent = o.conversations * o.messages;
+        let what = format!("the last plain run's {sent} messages");
+        crate::statements::print(&plain.stack.pool, &what, Some((sent, "message"))).await?;
+    }
     tls.stack.stop().await?;
     plain.stack.stop().await
 }

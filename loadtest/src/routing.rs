@@ -241,11 +241,6 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         }
     };
 
-    if o.statements {
-        sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-            .execute(&stack.pool)
-            .await?;
-    }
     let mut rows = Vec::new();
     let (mut pg_runs, mut nats_runs, mut one, mut three) = (vec![], vec![], vec![], vec![]);
     for run in 0..o.runs {
@@ -253,16 +248,14 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         pg_runs.push(measure(o.chats, o.concurrency, &raw_pg).await?);
         nats_runs.push(measure(o.chats, o.concurrency, &raw_nats).await?);
         if o.statements {
-            sqlx::query("SELECT pg_stat_statements_reset()")
-                .execute(&stack.pool)
-                .await?;
+            crate::statements::reset(&stack.pool).await?;
         }
         one.push(measure(o.chats, o.concurrency, start(nats.clone(), t.clone())).await?);
     }
     if o.statements {
         // The last one-replica run's, with everything the services did meanwhile.
         let what = format!("one replica's {} decisions", o.chats);
-        crate::soak::statements(&stack.pool, &what).await?;
+        crate::statements::print(&stack.pool, &what, Some((o.chats, "decision"))).await?;
     }
     eprintln!("adding two router replicas…");
     stack.start_service(Service::Router).await?;

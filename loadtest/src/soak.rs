@@ -1203,15 +1203,7 @@ async fn soak(fleet: &Fleet, o: &Options) -> anyhow::Result<()> {
             .await;
     eprintln!("  {:.1} s", t.elapsed().as_secs_f64());
     // The statements' costs count from here (when the fleet's Postgres has pg_stat_statements).
-    let counted = async {
-        sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-            .execute(&fleet.pool)
-            .await?;
-        sqlx::query("SELECT pg_stat_statements_reset()")
-            .execute(&fleet.pool)
-            .await
-    }
-    .await;
+    let counted = crate::statements::reset(&fleet.pool).await;
     if let Err(e) = &counted {
         eprintln!("no statement costs: pg_stat_statements is not available ({e})");
     }
@@ -1329,41 +1321,9 @@ async fn soak(fleet: &Fleet, o: &Options) -> anyhow::Result<()> {
     }
     report(o, &stats, &procs, nats, pg)?;
     match counted {
-        Ok(_) => statements(&fleet.pool, "the day").await,
+        Ok(_) => crate::statements::print(&fleet.pool, "the day", None).await,
         Err(_) => Ok(()),
     }
-}
-
-/// The statements Postgres spent the most time on (every service's) since they were last
-/// reset, from `pg_stat_statements`; `what` names that span in the heading.
-pub(crate) async fn statements(pool: &PgPool, what: &str) -> anyhow::Result<()> {
-    let top: Vec<(i64, f64, f64, i64, String)> = sqlx::query_as(
-        "SELECT calls, total_exec_time, mean_exec_time, rows, \
-                left(regexp_replace(query, '\\s+', ' ', 'g'), 140) \
-         FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 15",
-    )
-    .fetch_all(pool)
-    .await?;
-    let all: f64 =
-        sqlx::query_scalar("SELECT coalesce(sum(total_exec_time), 0) FROM pg_stat_statements")
-            .fetch_one(pool)
-            .await?;
-    println!();
-    println!(
-        "Postgres, {what}'s statements by time spent ({:.1} s in all):",
-        all / 1000.0
-    );
-    println!("| share | calls | total s | mean ms | rows | statement |");
-    println!("| ---: | ---: | ---: | ---: | ---: | --- |");
-    for (calls, total, mean, rows, query) in top {
-        println!(
-            "| {:.1}% | {calls} | {:.1} | {mean:.3} | {rows} | `{}` |",
-            100.0 * total / all.max(1.0),
-            total / 1000.0,
-            query.replace('|', "\\|")
-        );
-    }
-    Ok(())
 }
 
 fn report(

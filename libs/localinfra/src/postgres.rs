@@ -37,6 +37,10 @@ const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
 /// The database every service uses.
 const DATABASE: &str = "showroom";
 
+/// Extra server settings (`name=value`, `;`-separated) for every Postgres started, passed as
+/// `-c` after the ones chosen here: for diagnosis, such as `auto_explain`'s plans in the log.
+pub const SETTINGS_ENV: &str = "SHOWROOM_PG_SETTINGS";
+
 /// How to start a [`Postgres`]. `Default` is [`PostgresOptions::throwaway`].
 #[derive(Debug, Clone, Default)]
 pub struct PostgresOptions {
@@ -292,6 +296,13 @@ fn spec(
     if statements && library.is_some_and(|l| l.exists()) {
         args.push("-c".into());
         args.push("shared_preload_libraries=pg_stat_statements".into());
+    }
+    // A diagnosis aid: `SHOWROOM_PG_SETTINGS="shared_preload_libraries=auto_explain;…"`.
+    if let Ok(extra) = std::env::var(SETTINGS_ENV) {
+        for setting in extra.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            args.push("-c".into());
+            args.push(setting.to_string().into());
+        }
     }
     if !durable {
         for setting in [

@@ -11,6 +11,8 @@
 //!   call from many processes at once: sqlx serialises them with an advisory lock), leaving
 //!   newer ones a newer release applied.
 //! - [`server_of`]: where a database URL points, for messages (no password).
+//! - [`begin_by_index`]: a transaction whose statements reach rows through indexes, whatever
+//!   the statistics say.
 //! - [`fault`]: what a Postgres failure means to the caller (conflict, missing, retry, bad
 //!   value, bug), one mapping for REST and the bus.
 //! - [`privacy`]: runs an owner's statements that erase or export one shopper's rows.
@@ -177,4 +179,24 @@ pub async fn ping(pool: &PgPool) -> Result<(), String> {
         .await
         .map(|_| ())
         .map_err(|e| e.to_string())
+}
+
+/// Begins a transaction on `pool` whose statements reach rows through their indexes, by nested
+/// loops, whatever the planner's statistics say (`SET LOCAL`, sent with the `BEGIN` in one
+/// round trip; it ends with the transaction).
+///
+/// For statements that touch a few rows by key (over arrays, `unnest`): right after a burst of
+/// inserts, before autovacuum has analysed the table again, the statistics (and plans cached
+/// from them) can still call a table of thousands of rows a few pages, and the planner then
+/// reads it whole and hashes it, once per statement. Measured in crm-export's claims and
+/// recorder under a burst of leads (`loadtest/README.md`, "Plans that hold with stale
+/// statistics").
+pub async fn begin_by_index(
+    pool: &PgPool,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    pool.begin_with(
+        "BEGIN; SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off; \
+         SET LOCAL enable_mergejoin = off",
+    )
+    .await
 }

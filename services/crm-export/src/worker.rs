@@ -206,27 +206,32 @@ pub(crate) async fn run(ctx: Arc<Ctx>, poll: Duration) {
     }
 }
 
-/// Claims up to `n` due deliveries, at most `per_destination` in flight per destination
-/// (see the module's description).
+/// The claim (see the module's description): `$1` rows at most, a lease of `$2` seconds, `$3`
+/// attempts in flight per destination at most.
 ///
-/// `dest` is every enabled destination with a due row (one probe of
-/// `crm_deliveries_due_per_destination` each), with its room under the cap: the cap minus its
-/// live claims (counted through the partial index `crm_deliveries_claimed`, which holds only
-/// claimed rows). `due` takes, per destination with room, its oldest due rows up to that room
+/// `dest` is every enabled destination with a due row, with its room under the cap: the cap
+/// minus its live claims (counted through the partial index `crm_deliveries_claimed`, which
+/// holds only claimed rows). `due` takes, per destination with room, its oldest due rows up to that room
 /// (`LATERAL … LIMIT`, an index range scan on `crm_deliveries_due_per_destination`), locked
 /// `SKIP LOCKED`; a row another replica claimed and committed since this statement's snapshot
 /// is re-checked on its new version and left alone. `picked` keeps the oldest `n` of them.
-async fn claim(ctx: &Ctx, n: usize) -> Result<Vec<ClaimedRow>, sqlx::Error> {
-    sqlx::query_as(
-        "WITH dest AS ( \
+///
+/// Every step reaches rows through an index, whatever the planner's statistics say: it runs in
+/// a [`showroom_store::begin_by_index`] transaction, and the due row each destination needs is
+/// a `LATERAL … LIMIT 1` probe of `crm_deliveries_due_per_destination` for that destination.
+/// Written as `EXISTS`, a burst of new rows after the last `ANALYZE` (the table looked small)
+/// had the planner scan every destination's due entries once per destination instead
+/// (`loadtest/README.md`, "Plans that hold with stale statistics"); the transaction's settings
+/// are tested by `tests::plans_hold_with_stale_statistics`.
+pub(crate) const CLAIM_SQL: &str = "WITH dest AS ( \
            SELECT t.id, \
              $3 - (SELECT count(*) FROM crm_deliveries b \
                    WHERE b.destination_id = t.id AND b.status = 'pending' \
                      AND b.claim_id IS NOT NULL AND b.next_attempt_at > now()) AS room \
-           FROM crm_destinations t \
-           WHERE t.enabled AND t.deleted_at IS NULL AND EXISTS ( \
+           FROM crm_destinations t CROSS JOIN LATERAL ( \
              SELECT 1 FROM crm_deliveries e WHERE e.destination_id = t.id \
-               AND e.status = 'pending' AND e.next_attempt_at <= now()) \
+               AND e.status = 'pending' AND e.next_attempt_at <= now() LIMIT 1) has_due \
+           WHERE t.enabled AND t.deleted_at IS NULL \
          ), due AS ( \
            SELECT c.id, c.next_attempt_at FROM dest t CROSS JOIN LATERAL ( \
              SELECT d.id, d.next_attempt_at FROM crm_deliveries d \
@@ -253,13 +258,20 @@ async fn claim(ctx: &Ctx, n: usize) -> Result<Vec<ClaimedRow>, sqlx::Error> {
          ) \
          SELECT c.*, t.kind, t.settings, t.secrets, r.time_zone \
          FROM claimed c JOIN crm_destinations t ON t.id = c.destination_id \
-         JOIN rooftops r ON r.id = t.rooftop_id",
-    )
-    .bind(n as i64)
-    .bind(ctx.lease.as_secs_f64())
-    .bind(ctx.per_destination as i64)
-    .fetch_all(&ctx.pool)
-    .await
+         JOIN rooftops r ON r.id = t.rooftop_id";
+
+/// Claims up to `n` due deliveries, at most `per_destination` in flight per destination
+/// ([`CLAIM_SQL`]).
+async fn claim(ctx: &Ctx, n: usize) -> Result<Vec<ClaimedRow>, sqlx::Error> {
+    let mut tx = showroom_store::begin_by_index(&ctx.pool).await?;
+    let claimed = sqlx::query_as(CLAIM_SQL)
+        .bind(n as i64)
+        .bind(ctx.lease.as_secs_f64())
+        .bind(ctx.per_destination as i64)
+        .fetch_all(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(claimed)
 }
 
 /// One attempt of a claimed delivery, its outcome handed to the recorder; on shutdown, the
@@ -602,31 +614,10 @@ fn decide(schedule: &Schedule, c: &Claimed, answer: &Answer) -> Decision {
     }
 }
 
-/// Records outcomes (each fenced by its claim) with their events in one transaction; answers
-/// the deliveries whose outcome was theirs to record (the others' claims had passed on: only
-/// their attempts are logged) and the events to publish now that they are committed.
-///
-/// One statement over arrays updates the deliveries (where `claim_id` still matches) and logs
-/// the attempts; a 410 Gone also disables its destination and dead-letters its other pending
-/// deliveries; the events are read back and written to the outbox in one statement each.
-async fn record(ctx: &Ctx, batch: &[Outcome]) -> Result<(HashSet<Uuid>, Staged), sqlx::Error> {
-    let decisions: Vec<Decision> = batch
-        .iter()
-        .map(|o| decide(&ctx.schedule, &o.c, &o.answer))
-        .collect();
-    let ids: Vec<Uuid> = batch.iter().map(|o| o.c.id).collect();
-    let claims: Vec<Uuid> = batch.iter().map(|o| o.c.claim_id).collect();
-    let attempts: Vec<i32> = batch.iter().map(|o| o.c.attempts).collect();
-    let statuses: Vec<&str> = decisions.iter().map(|d| d.status.as_str()).collect();
-    let steps: Vec<i32> = decisions.iter().map(|d| d.retry_step).collect();
-    let waits: Vec<Option<f64>> = decisions.iter().map(|d| d.wait).collect();
-    let codes: Vec<Option<i32>> = decisions.iter().map(|d| d.code).collect();
-    let errors: Vec<Option<&str>> = decisions.iter().map(|d| d.error.as_deref()).collect();
-    let outcomes: Vec<&str> = decisions.iter().map(|d| d.outcome.as_str()).collect();
-
-    let mut tx = ctx.pool.begin().await?;
-    let mine: Vec<Uuid> = sqlx::query_scalar(
-        "WITH o AS ( \
+/// The outcomes of a batch (arrays, one element per attempt: delivery, claim, attempt, new
+/// status, retry step, seconds to wait, status code, error, attempt outcome): updates the
+/// deliveries whose claim still matches and logs every attempt; answers the deliveries updated.
+pub(crate) const RECORD_SQL: &str = "WITH o AS ( \
            SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int4[], $4::text[], $5::int4[], \
              $6::float8[], $7::int4[], $8::text[], $9::text[]) \
              AS o(id, claim_id, attempt, status, retry_step, wait_secs, code, error, outcome) \
@@ -647,19 +638,46 @@ async fn record(ctx: &Ctx, batch: &[Outcome]) -> Result<(HashSet<Uuid>, Staged),
            FROM o LEFT JOIN mine m ON m.id = o.id \
            WHERE a.delivery_id = o.id AND a.attempt = o.attempt \
          ) \
-         SELECT id FROM mine",
-    )
-    .bind(&ids)
-    .bind(&claims)
-    .bind(&attempts)
-    .bind(&statuses)
-    .bind(&steps)
-    .bind(&waits)
-    .bind(&codes)
-    .bind(&errors)
-    .bind(&outcomes)
-    .fetch_all(&mut *tx)
-    .await?;
+         SELECT id FROM mine";
+
+/// Records outcomes (each fenced by its claim) with their events in one transaction; answers
+/// the deliveries whose outcome was theirs to record (the others' claims had passed on: only
+/// their attempts are logged) and the events to publish now that they are committed.
+///
+/// One statement over arrays ([`RECORD_SQL`]) updates the deliveries (where `claim_id` still
+/// matches) and logs the attempts; a 410 Gone also disables its destination and dead-letters
+/// its other pending deliveries; the events are read back and written to the outbox in one
+/// statement each. The transaction finds every row by index ([`showroom_store::begin_by_index`]): each statement
+/// touches a batch's rows by id, and right after a burst the statistics can still call the
+/// tables small enough to read whole.
+async fn record(ctx: &Ctx, batch: &[Outcome]) -> Result<(HashSet<Uuid>, Staged), sqlx::Error> {
+    let decisions: Vec<Decision> = batch
+        .iter()
+        .map(|o| decide(&ctx.schedule, &o.c, &o.answer))
+        .collect();
+    let ids: Vec<Uuid> = batch.iter().map(|o| o.c.id).collect();
+    let claims: Vec<Uuid> = batch.iter().map(|o| o.c.claim_id).collect();
+    let attempts: Vec<i32> = batch.iter().map(|o| o.c.attempts).collect();
+    let statuses: Vec<&str> = decisions.iter().map(|d| d.status.as_str()).collect();
+    let steps: Vec<i32> = decisions.iter().map(|d| d.retry_step).collect();
+    let waits: Vec<Option<f64>> = decisions.iter().map(|d| d.wait).collect();
+    let codes: Vec<Option<i32>> = decisions.iter().map(|d| d.code).collect();
+    let errors: Vec<Option<&str>> = decisions.iter().map(|d| d.error.as_deref()).collect();
+    let outcomes: Vec<&str> = decisions.iter().map(|d| d.outcome.as_str()).collect();
+
+    let mut tx = showroom_store::begin_by_index(&ctx.pool).await?;
+    let mine: Vec<Uuid> = sqlx::query_scalar(RECORD_SQL)
+        .bind(&ids)
+        .bind(&claims)
+        .bind(&attempts)
+        .bind(&statuses)
+        .bind(&steps)
+        .bind(&waits)
+        .bind(&codes)
+        .bind(&errors)
+        .bind(&outcomes)
+        .fetch_all(&mut *tx)
+        .await?;
     let mine: HashSet<Uuid> = mine.into_iter().collect();
 
     // 410 Gone: the destination is disabled and its other pending deliveries dead-lettered.
@@ -951,5 +969,134 @@ mod tests {
             &Answer::Delivered { code: Some(200) },
         );
         assert_eq!((d.status, d.event), (DeliveryStatus::Delivered, None));
+    }
+
+    /// What one statement cost: the shared buffers its plan touched, and the tables it read
+    /// whole (sequential scans).
+    async fn explained(
+        db: &mut sqlx::PgConnection,
+        sql: &str,
+        bind: impl FnOnce(
+            sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+        )
+            -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> anyhow::Result<(i64, Vec<String>)> {
+        fn whole(node: &serde_json::Value, out: &mut Vec<String>) {
+            if node["Node Type"] == "Seq Scan" {
+                out.push(node["Relation Name"].as_str().unwrap_or("?").to_string());
+            }
+            for child in node["Plans"].as_array().into_iter().flatten() {
+                whole(child, out);
+            }
+        }
+        let explain = format!("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}");
+        let row = bind(sqlx::query(sqlx::AssertSqlSafe(explain)))
+            .fetch_one(db)
+            .await?;
+        let plan: Json<serde_json::Value> = sqlx::Row::try_get(&row, 0)?;
+        let top = &plan.0[0]["Plan"];
+        let buffers = top["Shared Hit Blocks"].as_i64().unwrap_or(0)
+            + top["Shared Read Blocks"].as_i64().unwrap_or(0);
+        let mut read_whole = Vec::new();
+        whole(top, &mut read_whole);
+        Ok((buffers, read_whole))
+    }
+
+    /// A burst of deliveries lands after the last `ANALYZE`, when the table held a few rows:
+    /// the claim and the recorder still reach their rows by index. Without
+    /// [`showroom_store::begin_by_index`] both read `crm_deliveries` and `crm_attempts` whole
+    /// for 16 rows (`loadtest/README.md`, "Plans that hold with stale statistics").
+    #[tokio::test]
+    async fn plans_hold_with_stale_statistics() -> anyhow::Result<()> {
+        let pg = showroom_localinfra::Postgres::start(Default::default()).await?;
+        let pool = showroom_store::connect(&pg.url, 2).await?;
+        showroom_store::migrate(&pool).await?;
+        let (group, rooftop) = (Uuid::now_v7(), Uuid::now_v7());
+        sqlx::query("INSERT INTO dealer_groups (id, name) VALUES ($1, 'Plans')")
+            .bind(group)
+            .execute(&pool)
+            .await?;
+        sqlx::query("INSERT INTO rooftops (id, group_id, name, time_zone) VALUES ($1, $2, 'Plans Honda', 'America/Chicago')")
+            .bind(rooftop)
+            .bind(group)
+            .execute(&pool)
+            .await?;
+        // Sixteen destinations (eight dealers' webhook and ADF e-mail), a few deliveries each,
+        // analysed; autovacuum stays out of it, so the statistics stay those of the small table.
+        sqlx::query(
+            "INSERT INTO crm_destinations (id, group_id, rooftop_id, name, kind, settings) \
+             SELECT gen_random_uuid(), $1, $2, 'Hook ' || i, 'webhook', \
+               jsonb_build_object('url', 'https://crm.example/' || i) \
+             FROM generate_series(1, 16) AS i",
+        )
+        .bind(group)
+        .bind(rooftop)
+        .execute(&pool)
+        .await?;
+        let burst = |per_destination: i32| {
+            sqlx::query(
+                "INSERT INTO crm_deliveries (id, group_id, destination_id, lead_id, payload, \
+                   next_attempt_at) \
+                 SELECT gen_random_uuid(), $1, t.id, gen_random_uuid(), '{}', \
+                   now() - make_interval(secs => i) \
+                 FROM crm_destinations t, generate_series(1, $2) AS i",
+            )
+            .bind(group)
+            .bind(per_destination)
+        };
+        burst(1).execute(&pool).await?;
+        sqlx::raw_sql(
+            "ALTER TABLE crm_deliveries SET (autovacuum_enabled = false); \
+             ALTER TABLE crm_attempts SET (autovacuum_enabled = false); \
+             ANALYZE crm_deliveries; ANALYZE crm_attempts; ANALYZE crm_destinations",
+        )
+        .execute(&pool)
+        .await?;
+        burst(250).execute(&pool).await?;
+
+        let mut tx = showroom_store::begin_by_index(&pool).await?;
+        // The destinations are 16 rows: reading them whole is what an index would cost.
+        let big = |t: &Vec<String>| t.iter().any(|t| t != "crm_destinations");
+        let (claim_buffers, claim_whole) = explained(&mut tx, CLAIM_SQL, |q| {
+            q.bind(16_i64).bind(60.0_f64).bind(4_i64)
+        })
+        .await?;
+        let claimed: Vec<(Uuid, Uuid, i32)> = sqlx::query_as(
+            "SELECT d.id, d.claim_id, d.attempts FROM crm_deliveries d WHERE d.claim_id IS NOT NULL",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        assert_eq!(claimed.len(), 16, "the claim took its 16 rows");
+        assert!(
+            !big(&claim_whole),
+            "the claim read {claim_buffers} buffers for 16 rows out of 4 016, and whole: {claim_whole:?}"
+        );
+
+        let mut tx = showroom_store::begin_by_index(&pool).await?;
+        let n = claimed.len();
+        let (record_buffers, record_whole) = explained(&mut tx, RECORD_SQL, |q| {
+            q.bind(claimed.iter().map(|c| c.0).collect::<Vec<_>>())
+                .bind(claimed.iter().map(|c| c.1).collect::<Vec<_>>())
+                .bind(claimed.iter().map(|c| c.2).collect::<Vec<_>>())
+                .bind(vec!["delivered"; n])
+                .bind(vec![0_i32; n])
+                .bind(vec![None::<f64>; n])
+                .bind(vec![Some(200_i32); n])
+                .bind(vec![None::<String>; n])
+                .bind(vec!["delivered"; n])
+        })
+        .await?;
+        tx.commit().await?;
+        let delivered: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM crm_deliveries WHERE status = 'delivered'")
+                .fetch_one(&pool)
+                .await?;
+        assert_eq!(delivered, 16, "the outcomes were recorded");
+        assert!(
+            !big(&record_whole),
+            "the recorder read {record_buffers} buffers for 16 rows, and whole: {record_whole:?}"
+        );
+        Ok(())
     }
 }

@@ -1,0 +1,57 @@
+//! Which statements a benchmark's Postgres time went to (`--statements`): the stack's Postgres
+//! is started with `pg_stat_statements` loaded (`Stack::start_durable_counting_statements`),
+//! [`reset`] starts the count, [`print`] prints the costliest statements since.
+
+use showroom_store::sqlx::{self, PgPool};
+
+/// Creates the extension (once per database; later calls find it) and starts the count afresh.
+pub(crate) async fn reset(pool: &PgPool) -> anyhow::Result<()> {
+    sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        .execute(pool)
+        .await?;
+    sqlx::query("SELECT pg_stat_statements_reset()")
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// The statements Postgres spent the most time on (every service's) since [`reset`], as a
+/// Markdown table; `what` names that span in the heading. `per` divides the totals into a cost
+/// per unit of work (a message, a decision, a lead) when given, as `(count, unit)`.
+pub(crate) async fn print(
+    pool: &PgPool,
+    what: &str,
+    per: Option<(usize, &str)>,
+) -> anyhow::Result<()> {
+    let top: Vec<(i64, f64, f64, i64, String)> = sqlx::query_as(
+        "SELECT calls, total_exec_time, mean_exec_time, rows, \
+                left(regexp_replace(query, '\\s+', ' ', 'g'), 140) \
+         FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 15",
+    )
+    .fetch_all(pool)
+    .await?;
+    let all: f64 =
+        sqlx::query_scalar("SELECT coalesce(sum(total_exec_time), 0) FROM pg_stat_statements")
+            .fetch_one(pool)
+            .await?;
+    println!();
+    print!(
+        "Postgres, {what}'s statements by time spent ({:.1} s in all",
+        all / 1000.0
+    );
+    match per {
+        Some((n, unit)) if n > 0 => println!("; {:.3} ms per {unit}):", all / n as f64),
+        _ => println!("):"),
+    }
+    println!("| share | calls | total s | mean ms | rows | statement |");
+    println!("| ---: | ---: | ---: | ---: | ---: | --- |");
+    for (calls, total, mean, rows, query) in top {
+        println!(
+            "| {:.1}% | {calls} | {:.1} | {mean:.3} | {rows} | `{}` |",
+            100.0 * total / all.max(1.0),
+            total / 1000.0,
+            query.replace('|', "\\|")
+        );
+    }
+    Ok(())
+}
