@@ -24,9 +24,9 @@ pub struct Options {
     pub concurrency: usize,
     /// Runs per scenario (the report shows medians).
     pub runs: usize,
-    /// Postgres counts its statements (`pg_stat_statements`), and the statements of the
-    /// one-replica runs are printed by time spent (it costs Postgres a little, so the figures
-    /// of such a run are not the table's).
+    /// Postgres counts its statements (`pg_stat_statements`), and those of the last
+    /// one-replica run and of the last three-replica run are printed by time spent (it costs
+    /// Postgres a little, so the figures of such a run are not the table's).
     pub statements: bool,
 }
 
@@ -263,7 +263,14 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_millis(500)).await;
     for run in 0..o.runs {
         eprintln!("run {} of {}: 3 replicas…", run + 1, o.runs);
+        if o.statements {
+            crate::statements::reset(&stack.pool).await?;
+        }
         three.push(measure(o.chats, o.concurrency, start(nats.clone(), t.clone())).await?);
+    }
+    if o.statements {
+        let what = format!("three replicas' {} decisions", o.chats);
+        crate::statements::print(&stack.pool, &what, Some((o.chats, "decision"))).await?;
     }
     rows.push(summary(
         "raw Postgres: conversation + outbox row, one commit",
