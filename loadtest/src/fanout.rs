@@ -50,7 +50,7 @@ impl Options {
             groups: get("--groups", 40).max(1),
             chats: get("--chats", 4).max(1),
             messages: get("--messages", 10),
-            by_group: args.iter().any(|a| a == "--by-group"),
+            by_group: crate::switch(args, "--by-group"),
             proxy: args.iter().position(|a| a == "--proxy").map(|i| {
                 match args.get(i + 1).map(String::as_str) {
                     Some("haproxy") => ProxyKind::HaProxy {

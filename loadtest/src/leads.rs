@@ -31,7 +31,7 @@ use showroom_proto::delivery::CrmCommand;
 use showroom_proto::lead::{CloudEvent, LEAD_CREATED};
 use showroom_proto::{Envelope, v1};
 use showroom_store::sqlx;
-use showroom_testkit::{Stack, Tenant};
+use showroom_testkit::{Stack, Tenant, Tuning};
 use uuid::Uuid;
 
 /// What to run.
@@ -57,7 +57,7 @@ impl Options {
             leads: get("--leads", 1_000).max(1),
             runs: get("--runs", 3).max(1),
             dealers: get("--dealers", 1).max(1),
-            statements: args.iter().any(|a| a == "--statements"),
+            statements: crate::switch(args, "--statements"),
         }
     }
 }
@@ -478,10 +478,7 @@ async fn stages(
 /// Runs the benchmark and prints its report.
 pub async fn run(o: Options) -> anyhow::Result<()> {
     eprintln!("starting real servers (Postgres with fsync on), maildev and the seven services…");
-    let stack = match o.statements {
-        true => Stack::start_durable_counting_statements(Default::default()).await?,
-        false => Stack::start_durable().await?,
-    };
+    let stack = crate::statements::stack(Tuning::default(), o.statements).await?;
     let nats = stack.nats_client().await?;
     let js = async_nats::jetstream::new(nats.clone());
     let (seen, hook) = receiver().await?;

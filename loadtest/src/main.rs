@@ -61,6 +61,11 @@ pub(crate) fn flag(args: &[String], name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// Whether the switch `--name` is in `args`.
+pub(crate) fn switch(args: &[String], name: &str) -> bool {
+    args.iter().any(|a| a == name)
+}
+
 /// A process's resident set in bytes (`VmRSS` of `/proc/<pid>/status`).
 pub(crate) fn rss(pid: u32) -> anyhow::Result<u64> {
     use anyhow::Context;

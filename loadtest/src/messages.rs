@@ -38,7 +38,7 @@ impl Options {
             conversations: get("--conversations", 20),
             messages: get("--messages", 100),
             runs: get("--runs", 3).max(1),
-            statements: args.iter().any(|a| a == "--statements"),
+            statements: crate::switch(args, "--statements"),
         }
     }
 }
@@ -241,10 +241,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     );
     // One load generator on 127.0.0.1 starts every chat and sends as fast as the gateway
     // answers: far past the limits a shopper meets, so they are raised (Tuning::for_load).
-    let plain = match o.statements {
-        true => Stack::start_durable_counting_statements(Tuning::for_load()).await?,
-        false => Stack::start_durable_tuned(Tuning::for_load(), false).await?,
-    };
+    let plain = crate::statements::stack(Tuning::for_load(), o.statements).await?;
     let mut plain = Bench::new(plain).await?;
     let mut tls = Bench::new(Stack::start_durable_tuned(Tuning::for_load(), true).await?).await?;
     let stack = &plain.stack;

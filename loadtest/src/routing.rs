@@ -13,7 +13,7 @@ use showroom_proto::conversation::{Conversation, ConversationCommand, StartConve
 use showroom_proto::presence::Heartbeat;
 use showroom_proto::{Envelope, Reply, v1};
 use showroom_store::sqlx;
-use showroom_testkit::{Service, Stack, Tenant, Tuning};
+use showroom_testkit::{Service, Tenant, Tuning};
 use uuid::Uuid;
 
 /// What to run.
@@ -38,7 +38,7 @@ impl Options {
             chats: get("--chats", 3_000).max(1),
             concurrency: get("--concurrency", 32).max(1),
             runs: get("--runs", 3).max(1),
-            statements: args.iter().any(|a| a == "--statements"),
+            statements: crate::switch(args, "--statements"),
         }
     }
 }
@@ -101,10 +101,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         max_db_connections: showroom_config::Common::with_admin_port(0).max_db_connections,
         ..Tuning::default()
     };
-    let mut stack = match o.statements {
-        true => Stack::start_durable_counting_statements(tuning).await?,
-        false => Stack::start_durable_tuned(tuning, false).await?,
-    };
+    let mut stack = crate::statements::stack(tuning, o.statements).await?;
     let t = Tenant::seed(&stack.pool, "Routing Bench", 19).await?;
     let agents: Vec<Uuid> = t.agents.iter().map(|(id, _)| *id).collect();
     // Room for every chat of the run: each stays offered to everyone.

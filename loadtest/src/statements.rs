@@ -1,8 +1,17 @@
-//! Which statements a benchmark's Postgres time went to (`--statements`): the stack's Postgres
-//! is started with `pg_stat_statements` loaded (`Stack::start_durable_counting_statements`),
-//! [`reset`] starts the count, [`print`] prints the costliest statements since.
+//! Which statements a benchmark's Postgres time went to (`--statements`): [`stack`] starts the
+//! stack's Postgres with `pg_stat_statements` loaded, [`reset`] starts the count, [`print`]
+//! prints the costliest statements since.
 
 use showroom_store::sqlx::{self, PgPool};
+use showroom_testkit::{Stack, Tuning};
+
+/// A durable stack (no TLS) tuned by `tuning`, its Postgres counting statements if `counting`.
+pub(crate) async fn stack(tuning: Tuning, counting: bool) -> anyhow::Result<Stack> {
+    match counting {
+        true => Stack::start_durable_counting_statements(tuning).await,
+        false => Stack::start_durable_tuned(tuning, false).await,
+    }
+}
 
 /// Creates the extension (once per database; later calls find it) and starts the count afresh.
 pub(crate) async fn reset(pool: &PgPool) -> anyhow::Result<()> {

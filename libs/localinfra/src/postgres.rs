@@ -39,7 +39,7 @@ const DATABASE: &str = "showroom";
 
 /// Extra server settings (`name=value`, `;`-separated) for every Postgres started, passed as
 /// `-c` after the ones chosen here: for diagnosis, such as `auto_explain`'s plans in the log.
-pub const SETTINGS_ENV: &str = "SHOWROOM_PG_SETTINGS";
+const SETTINGS_ENV: &str = "SHOWROOM_PG_SETTINGS";
 
 /// How to start a [`Postgres`]. `Default` is [`PostgresOptions::throwaway`].
 #[derive(Debug, Clone, Default)]
