@@ -55,7 +55,8 @@
 //! - [`PgBouncer`] / [`PgBouncerOptions`]: PgBouncer (≥ 1.21) in transaction mode in front
 //!   of a [`Postgres`].
 //! - [`SmtpCatcher`]: maildev, with its caught e-mails readable as JSON.
-//! - [`Relay`]: a TCP relay in front of a server, to cut a client's connections.
+//! - [`Relay`]: a TCP relay in front of a server, to cut a client's connections and count its
+//!   round trips.
 //! - [`GatewayProxy`] / [`ProxyKind`]: nginx (the production ingress's rule) or HAProxy (with
 //!   bounded loads) in front of several gateways, their sockets hashed by `route`, for
 //!   `loadtest fanout --proxy`.

@@ -10,6 +10,12 @@
 //! (`smtps://`, TLS from the first byte, is connected by lettre itself, without `TCP_NODELAY`:
 //! lettre takes an existing socket only before TLS.)
 //!
+//! **Pipelining.** When the server offers `PIPELINING` (RFC 2920), an e-mail takes two round
+//! trips instead of four: `MAIL FROM`, `RCPT TO` and `DATA` go in one write and their three
+//! answers are read together, then the body and its final `.` go in one write. A server that
+//! does not offer it gets the commands one at a time, as lettre sends them. Either way a failed
+//! e-mail closes its connection (its answers may be out of step), as lettre does.
+//!
 //! **Stale connections.** A server may close a connection that sat idle (its own time-out, a
 //! restart). A connection idle for longer than [`CHECK_AFTER`] is checked with a `NOOP` before
 //! it is used; and when an e-mail fails on a reused connection without any answer from the
@@ -23,6 +29,7 @@ use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, Message};
 use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, Tls, TlsParameters};
+use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
 use lettre::{Address, address::Envelope};
@@ -110,8 +117,9 @@ impl Server {
         })
     }
 
-    /// A new connection, greeted (and encrypted and authenticated, as the URL says).
-    async fn connect(&self) -> Result<AsyncSmtpConnection, Failure> {
+    /// A new connection, greeted (and encrypted and authenticated, as the URL says), and
+    /// whether its server offers `PIPELINING`.
+    async fn connect(&self) -> Result<Conn, Failure> {
         let mut conn = if let Tls::Wrapper(params) = &self.tls {
             AsyncSmtpConnection::connect_tokio1(
                 (self.host.as_str(), self.port),
@@ -140,8 +148,87 @@ impl Server {
         if let Some(credentials) = &self.credentials {
             conn.auth(DEFAULT_MECHANISMS, credentials).await?;
         }
-        Ok(conn)
+        // lettre keeps only the extensions it uses from the greeting, so ask again (once per
+        // connection) whether the server takes pipelined commands.
+        let ehlo = conn.command(Ehlo::new(self.hello.clone())).await?;
+        let pipelining = ehlo.message().any(|line| {
+            line.split_whitespace()
+                .next()
+                .is_some_and(|word| word.eq_ignore_ascii_case("PIPELINING"))
+        });
+        Ok(Conn {
+            smtp: conn,
+            pipelining,
+        })
     }
+}
+
+/// An open SMTP connection, and whether its server offers `PIPELINING`.
+struct Conn {
+    smtp: AsyncSmtpConnection,
+    pipelining: bool,
+}
+
+impl Conn {
+    /// Sends one e-mail: pipelined when the server offers it (and the e-mail and its addresses
+    /// are ASCII, as ADF e-mails are: lettre encodes their bodies), else as lettre sends it. On
+    /// any error the connection is closed (`has_broken`), never reused.
+    async fn send(
+        &mut self,
+        envelope: &Envelope,
+        email: &[u8],
+    ) -> Result<Response, lettre::transport::smtp::Error> {
+        let ascii = email.is_ascii()
+            && envelope
+                .from()
+                .into_iter()
+                .chain(envelope.to())
+                .all(|a: &Address| AsRef::<str>::as_ref(a).is_ascii());
+        if !(self.pipelining && ascii) {
+            return self.smtp.send(envelope, email).await;
+        }
+        let result = send_pipelined(&mut self.smtp, envelope, email).await;
+        if result.is_err() {
+            self.smtp.abort().await;
+        }
+        result
+    }
+}
+
+/// Sends one e-mail pipelined (RFC 2920): `MAIL`, `RCPT` and `DATA` in one write, their
+/// answers read in order; then the body with its dots doubled and the final `.` in one write
+/// (what lettre's codec does, in one go). For a server that offers `PIPELINING`, and an ASCII
+/// `email` with ASCII addresses; after an error the connection's answers may be out of step, so
+/// it must not be used again.
+pub async fn send_pipelined(
+    smtp: &mut AsyncSmtpConnection,
+    envelope: &Envelope,
+    email: &[u8],
+) -> Result<Response, lettre::transport::smtp::Error> {
+    let mut commands = Mail::new(envelope.from().cloned(), vec![]).to_string();
+    for to in envelope.to() {
+        commands.push_str(&Rcpt::new(to.clone(), vec![]).to_string());
+    }
+    commands.push_str(&Data.to_string());
+    smtp.command(commands).await?;
+    for _ in envelope.to() {
+        smtp.read_response().await?;
+    }
+    smtp.read_response().await?;
+    smtp.command(with_dots_doubled(&String::from_utf8_lossy(email)))
+        .await
+}
+
+/// The body as SMTP's `DATA` carries it (RFC 5321 §4.5.2): a `.` that starts a line doubled,
+/// then the final `.` on a line of its own.
+fn with_dots_doubled(body: &str) -> String {
+    let mut out = String::with_capacity(body.len() + 16);
+    if body.starts_with('.') {
+        out.push('.');
+    }
+    out.push_str(&body.replace("\r\n.", "\r\n.."));
+    out.push_str("\r\n.\r\n");
+    out
 }
 
 /// Connections kept open to the SMTP server: at most `keep` idle ones; as many in use as there
@@ -150,7 +237,7 @@ struct Pool {
     server: Server,
     timeout: Duration,
     keep: usize,
-    idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
+    idle: Mutex<Vec<(Conn, Instant)>>,
 }
 
 /// Why an e-mail was not sent.
@@ -182,16 +269,16 @@ enum Sent {
 
 impl Pool {
     /// An idle connection (checked when it sat for a while), or `None` for a new one.
-    async fn take(&self) -> Option<AsyncSmtpConnection> {
+    async fn take(&self) -> Option<Conn> {
         loop {
             let (mut conn, since) = self.idle.lock().ok()?.pop()?;
             let idle = since.elapsed();
-            if idle > IDLE_FOR || conn.has_broken() {
-                conn.abort().await;
+            if idle > IDLE_FOR || conn.smtp.has_broken() {
+                conn.smtp.abort().await;
                 continue;
             }
-            if idle > CHECK_AFTER && !conn.test_connected().await {
-                conn.abort().await;
+            if idle > CHECK_AFTER && !conn.smtp.test_connected().await {
+                conn.smtp.abort().await;
                 continue;
             }
             return Some(conn);
@@ -199,9 +286,9 @@ impl Pool {
     }
 
     /// Gives a connection back for the next e-mail, or closes it when enough are idle.
-    async fn put(&self, mut conn: AsyncSmtpConnection) {
-        if conn.has_broken() {
-            conn.abort().await;
+    async fn put(&self, mut conn: Conn) {
+        if conn.smtp.has_broken() {
+            conn.smtp.abort().await;
             return;
         }
         let conn = match self.idle.lock() {
@@ -212,15 +299,10 @@ impl Pool {
             _ => conn,
         };
         let mut conn = conn;
-        let _ = conn.quit().await;
+        let _ = conn.smtp.quit().await;
     }
 
-    async fn send_on(
-        &self,
-        conn: &mut AsyncSmtpConnection,
-        envelope: &Envelope,
-        email: &[u8],
-    ) -> Sent {
+    async fn send_on(&self, conn: &mut Conn, envelope: &Envelope, email: &[u8]) -> Sent {
         match conn.send(envelope, email).await {
             Ok(r) => Sent::Ok(r),
             Err(error) => Sent::Err {
@@ -241,7 +323,7 @@ impl Pool {
                         return Ok(r);
                     }
                     Sent::Err { error, answered } => {
-                        if answered && !conn.has_broken() {
+                        if answered && !conn.smtp.has_broken() {
                             // The server refused this e-mail; the connection is fine.
                             self.put(conn).await;
                             return Err(error.into());
@@ -251,7 +333,7 @@ impl Pool {
                         }
                         // No answer: the connection was closed under us; a new one below.
                         tracing::debug!(error = %error, "pooled SMTP connection was closed; reconnecting");
-                        conn.abort().await;
+                        conn.smtp.abort().await;
                     }
                 }
             }
@@ -367,6 +449,20 @@ fn one_line(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dots_that_start_a_line_are_doubled() {
+        assert_eq!(
+            with_dots_doubled("a\r\n.b\r\nc.d"),
+            "a\r\n..b\r\nc.d\r\n.\r\n"
+        );
+        assert_eq!(with_dots_doubled(".\r\n."), "..\r\n..\r\n.\r\n");
+        assert_eq!(
+            with_dots_doubled("x\n.y"),
+            "x\n.y\r\n.\r\n",
+            "a bare LF is not a line end"
+        );
+    }
 
     #[test]
     fn subjects_stay_on_one_line() {

@@ -24,7 +24,8 @@
 //! - [`log`]: the delivery log, the dead letters, redelivery.
 //! - [`schedule`]: the retry schedule, its jitter, `Retry-After`.
 //! - [`adf`]: the ADF 1.0 XML of a lead; [`adf_appointments`]: its appointments there.
-//! - [`email`]: sending ADF e-mails over SMTP connections kept open, with `TCP_NODELAY`.
+//! - [`email`]: sending ADF e-mails over SMTP connections kept open, with `TCP_NODELAY`,
+//!   pipelined where the server offers it.
 //! - [`webhook`]: Standard Webhooks signing and sending, private addresses refused.
 //! - [`outbox`]: `delivery.*` events written with their outcome, published after commit.
 //! - [`integrations`]: integrators' NATS credentials: issued, listed, revoked (`docs/security.md`).

@@ -1,7 +1,7 @@
 //! ADF e-mails over kept-open SMTP connections, against a real maildev
 //! (`SHOWROOM_MAILDEV_DIR`, else the repo's `deploy/`). Between the mailer and maildev sits a
-//! plain TCP relay that counts connections and can cut them all, as a server restarting or
-//! timing out idle clients would.
+//! plain TCP relay that counts connections and the client's round trips, and can cut them all,
+//! as a server restarting or timing out idle clients would.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -48,6 +48,18 @@ async fn e_mails_share_a_kept_open_connection_and_a_closed_one_is_replaced() -> 
     assert_eq!(relay.accepted(), 1, "one connection");
     assert_eq!(mailer.idle_connections(), 1, "kept open");
 
+    // maildev offers PIPELINING: an e-mail on a kept-open connection is two round trips (the
+    // envelope and DATA in one write, then the body), not lettre's four.
+    let before = relay.client_turns();
+    for _ in 0..3 {
+        assert!(matches!(send(&mailer).await, Answer::Delivered { .. }));
+    }
+    assert_eq!(
+        relay.client_turns() - before,
+        3 * 2,
+        "two round trips per e-mail"
+    );
+
     // The server side goes away while the connection sits in the pool; the next e-mail,
     // right away (no NOOP check for a connection idle this briefly), finds it closed and goes
     // over a new one.
@@ -69,9 +81,9 @@ async fn e_mails_share_a_kept_open_connection_and_a_closed_one_is_replaced() -> 
     );
 
     let mails = maildev
-        .wait_for_messages(5, Duration::from_secs(10))
+        .wait_for_messages(8, Duration::from_secs(10))
         .await?;
-    assert_eq!(mails.len(), 5, "every e-mail arrived once");
+    assert_eq!(mails.len(), 8, "every e-mail arrived once");
     maildev.stop().await;
     Ok(())
 }
