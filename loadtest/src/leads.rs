@@ -8,8 +8,9 @@
 //! concurrency.
 //!
 //! Diagnostics, to say what limits: raw SMTP over connections kept open (with and without
-//! `TCP_NODELAY`, and pipelined as crm-export sends), and the same leads spread over the same
-//! dealers with only the webhook destination, then with only the ADF e-mail destination.
+//! `TCP_NODELAY`, and pipelined as crm-export sends), crm-export's own mailer alone, and the
+//! same leads spread over the same dealers with only the webhook destination, then with only
+//! the ADF e-mail destination.
 //!
 //! The clock of an end-to-end run stops when the last `delivery.delivered` event of the run
 //! arrives on NATS (crm-export publishes it right after the outcome's commit); the delivered
@@ -545,7 +546,15 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
 
     let (mut raw_js, mut raw_http, mut raw_smtp) = (Vec::new(), Vec::new(), Vec::new());
     let (mut kept_open, mut kept_open_nodelay) = (Vec::new(), Vec::new());
-    let mut kept_open_pipelined = Vec::new();
+    let (mut kept_open_pipelined, mut mailer_only) = (Vec::new(), Vec::new());
+    // crm-export's own mailer, on its own: the ADF e-mail path without the deliveries'
+    // machinery (claims, outcomes, events) around it.
+    let mailer = Arc::new(showroom_crm_export::email::Mailer::new(
+        &format!("smtp://127.0.0.1:{}", stack.smtp.smtp_port),
+        "Showroom Leads <leads@showroom.invalid>",
+        smtp_timeout,
+        c,
+    )?);
     let (mut webhook_only, mut adf_only) = (Vec::new(), Vec::new());
     let mut runs = Vec::new();
     for run in 0..o.runs {
@@ -597,6 +606,27 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         kept_open_nodelay.push(smtp_kept_open(port, n, c, &adf_body, Wire::NoDelay).await?);
         stack.smtp.clear().await?;
         kept_open_pipelined.push(smtp_kept_open(port, n, c, &adf_body, Wire::Pipelined).await?);
+        stack.smtp.clear().await?;
+        mailer_only.push(
+            rate(n, c, |i| {
+                let (mailer, xml) = (mailer.clone(), adf_body.clone());
+                async move {
+                    let subject = format!("Lead from Showroom chat — Baseline {i}");
+                    let answer = mailer
+                        .send(Uuid::now_v7(), "leads@crm.example", &subject, xml)
+                        .await;
+                    anyhow::ensure!(
+                        matches!(
+                            answer,
+                            showroom_crm_export::answer::Answer::Delivered { .. }
+                        ),
+                        "the mailer said {answer:?}"
+                    );
+                    Ok(())
+                }
+            })
+            .await?,
+        );
         stack.smtp.clear().await?;
 
         eprintln!(
@@ -715,7 +745,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     let leads = med(&|r| r.leads_per_sec);
     let (js_rate, http_rate, smtp_rate) = (median(raw_js), median(raw_http), median(raw_smtp));
     let (kept_open, kept_open_nodelay) = (median(kept_open), median(kept_open_nodelay));
-    let kept_open_pipelined = median(kept_open_pipelined);
+    let (kept_open_pipelined, mailer_only) = (median(kept_open_pipelined), median(mailer_only));
     println!();
     println!(
         "Leads to CRMs: {n} leads per run over {} dealer group(s), each lead to its dealer's \
@@ -742,6 +772,9 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     );
     println!(
         "| diagnostic: the same, pipelined as crm-export sends (two round trips per e-mail, not four) | {kept_open_pipelined:.0} |"
+    );
+    println!(
+        "| diagnostic: crm-export's mailer alone (`email::Mailer`, its pool of {c}), the same ADF text, C = {c} | {mailer_only:.0} |"
     );
     println!(
         "| publish of the run's events on LEADS (acks awaited) | {:.0} |",
@@ -791,6 +824,10 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             "NOT met"
         },
         adf_only / kept_open_pipelined
+    );
+    println!(
+        "crm-export's mailer alone: {mailer_only:.0} e-mails/s, ÷ raw SMTP kept open with TCP_NODELAY {:.2}×",
+        mailer_only / kept_open_nodelay
     );
     println!();
     println!("latency of a lead in a burst of {n} (medians of the runs' percentiles):");
