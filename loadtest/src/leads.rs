@@ -202,20 +202,34 @@ async fn publish(
     subject: &str,
     events: &[Event],
 ) -> anyhow::Result<Vec<DateTime<Utc>>> {
-    let mut acks = Vec::with_capacity(events.len());
+    // At most `WINDOW` acknowledgements pending: the context lends 5 000 permits for them,
+    // and a publish waits for one (with more pending, a burst of over 5 000 waited forever).
+    const WINDOW: usize = 1024;
+    let settle = |ack: async_nats::jetstream::context::PublishAckFuture| async move {
+        anyhow::ensure!(
+            !ack.await?.duplicate,
+            "JetStream took an event for a duplicate"
+        );
+        anyhow::Ok(())
+    };
+    let mut acks = std::collections::VecDeque::with_capacity(WINDOW);
     let mut at = Vec::with_capacity(events.len());
     for e in events {
+        if acks.len() >= WINDOW
+            && let Some(oldest) = acks.pop_front()
+        {
+            settle(oldest).await?;
+        }
         let mut headers = async_nats::HeaderMap::new();
         headers.insert("Nats-Msg-Id", e.id.to_string().as_str());
         at.push(Utc::now());
-        acks.push(
+        acks.push_back(
             js.publish_with_headers(subject.to_string(), headers, e.payload.clone())
                 .await?,
         );
     }
-    let acks = acks.into_iter().map(std::future::IntoFuture::into_future);
-    for ack in futures::future::try_join_all(acks).await? {
-        anyhow::ensure!(!ack.duplicate, "JetStream took an event for a duplicate");
+    for ack in acks {
+        settle(ack).await?;
     }
     Ok(at)
 }

@@ -5,6 +5,8 @@
 //! - [`Bus`]: a connected client and its JetStream context; publish, request, streams, durable
 //!   consumers (each event handled in a span that continues the publisher's trace), and the
 //!   backlogs of those consumers for `/metrics`.
+//! - [`Bus::publish_stored`] / [`StoredEvent`]: an outbox's rows published, at most
+//!   [`PUBLISH_WINDOW`] acknowledgements awaited at once.
 //! - [`Bus::replay`]: what a stream stored since a moment, for a follower of core copies that
 //!   may have lost some ([`Bus::losses`], [`Loss`]; the gateways' fan-out by group).
 //! - [`trace`]: W3C trace context carried in NATS headers.
@@ -108,6 +110,10 @@ struct Followed {
     durable: &'static str,
     consumer: jetstream::consumer::PullConsumer,
 }
+
+/// How many acknowledgements one [`Bus::publish_stored`] call awaits at once, at most: far
+/// below the 5 000 unacknowledged publishes a JetStream context allows in all.
+pub const PUBLISH_WINDOW: usize = 256;
 
 /// A serialized event kept until it is published (a transactional outbox row).
 #[derive(Debug, Clone)]
@@ -513,12 +519,32 @@ impl Bus {
         });
     }
 
-    /// Publishes events written earlier (an outbox), all at once, then waits for every
-    /// acknowledgement. Each keeps its own id as `Nats-Msg-Id`, so publishing a row twice (a
-    /// writer that died before deleting it) stores it once within the stream's duplicate window.
+    /// Publishes events written earlier (an outbox), without waiting for each acknowledgement
+    /// before the next publish, then waits for every acknowledgement. Each keeps its own id as
+    /// `Nats-Msg-Id`, so publishing a row twice (a writer that died before deleting it) stores
+    /// it once within the stream's duplicate window.
+    ///
+    /// At most [`PUBLISH_WINDOW`] acknowledgements are awaited at once: the connection's
+    /// JetStream context lends 5 000 permits for unacknowledged publishes, shared by every task
+    /// of the service, and a publish waits for a permit. A caller that kept every
+    /// acknowledgement of a longer batch pending would hold all the permits while waiting for one
+    /// more, forever.
     pub async fn publish_stored(&self, events: &[StoredEvent]) -> Result<(), BusError> {
-        let mut acks = Vec::with_capacity(events.len());
+        async fn settle(
+            (e, ack): (&StoredEvent, jetstream::context::PublishAckFuture),
+        ) -> Result<(), BusError> {
+            ack.await.map(drop).map_err(|err| BusError::Publish {
+                subject: e.subject.clone(),
+                reason: err.to_string(),
+            })
+        }
+        let mut acks = std::collections::VecDeque::with_capacity(events.len().min(PUBLISH_WINDOW));
         for e in events {
+            if acks.len() >= PUBLISH_WINDOW
+                && let Some(oldest) = acks.pop_front()
+            {
+                settle(oldest).await?;
+            }
             let mut headers = async_nats::HeaderMap::new();
             headers.insert("Nats-Msg-Id", e.id.to_string().as_str());
             if let Some(tp) = &e.traceparent {
@@ -532,13 +558,10 @@ impl Bus {
                     subject: e.subject.clone(),
                     reason: err.to_string(),
                 })?;
-            acks.push((e, ack));
+            acks.push_back((e, ack));
         }
-        for (e, ack) in acks {
-            ack.await.map_err(|err| BusError::Publish {
-                subject: e.subject.clone(),
-                reason: err.to_string(),
-            })?;
+        for pending in acks {
+            settle(pending).await?;
         }
         Ok(())
     }
