@@ -310,6 +310,15 @@ async fn smtp_kept_open(
     Ok(n as f64 / started.elapsed().as_secs_f64())
 }
 
+/// Empties maildev after a baseline once all its `n` e-mails are stored. maildev stores an
+/// e-mail a moment after it answered `250`, so clearing at once could leave the last few to be
+/// counted with the next phase's.
+async fn settle(smtp: &showroom_localinfra::SmtpCatcher, n: usize) -> anyhow::Result<()> {
+    smtp.wait_for_messages(n, Duration::from_secs(60)).await?;
+    smtp.clear().await?;
+    Ok(())
+}
+
 /// Delivered and ended-without-success deliveries of a group (not test sends).
 async fn counts(pool: &sqlx::PgPool, group: Uuid) -> anyhow::Result<(i64, i64)> {
     Ok(sqlx::query_as(
@@ -613,14 +622,14 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             })
             .await?,
         );
-        stack.smtp.clear().await?;
+        settle(&stack.smtp, n).await?;
         let port = stack.smtp.smtp_port;
         kept_open.push(smtp_kept_open(port, n, c, &adf_body, Wire::Lettre).await?);
-        stack.smtp.clear().await?;
+        settle(&stack.smtp, n).await?;
         kept_open_nodelay.push(smtp_kept_open(port, n, c, &adf_body, Wire::NoDelay).await?);
-        stack.smtp.clear().await?;
+        settle(&stack.smtp, n).await?;
         kept_open_pipelined.push(smtp_kept_open(port, n, c, &adf_body, Wire::Pipelined).await?);
-        stack.smtp.clear().await?;
+        settle(&stack.smtp, n).await?;
         mailer_only.push(
             rate(n, c, |i| {
                 let (mailer, xml) = (mailer.clone(), adf_body.clone());
@@ -641,7 +650,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             })
             .await?,
         );
-        stack.smtp.clear().await?;
+        settle(&stack.smtp, n).await?;
 
         eprintln!(
             "run {} of {}: {n} leads through crm-export…",
