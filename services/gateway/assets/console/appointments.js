@@ -97,6 +97,30 @@ async function loadChat() {
   $('appt-count').textContent = list.length ? '(' + list.length + ')' : '';
 }
 
+// A shopper books in the widget, and no frame tells the console. So after an offer (an agent's
+// 📅 message in the open chat) the chat's list is read again every WATCH_EVERY_MS, for at most
+// WATCH_FOR_MS, while that chat stays open, until the list grows.
+const WATCH_EVERY_MS = 5000, WATCH_FOR_MS = 10 * 60 * 1000;
+/** @type {ReturnType<typeof setInterval> | null} */ let watching = null;
+
+/**
+ * A message arrived live: after an agent's offer in the open chat, watch for the shopper's booking.
+ * @param {import('./frames.js').Message} m
+ */
+export function noteOffer(m) {
+  if (!m.author || m.author.kind !== 'agent' || !(m.text || '').startsWith('📅') || m.conversation_id !== P.conv) return;
+  if (watching) clearInterval(watching);
+  const conv = P.conv, until = Date.now() + WATCH_FOR_MS, had = $('appt-list').children.length;
+  watching = setInterval(() => {
+    if (P.conv !== conv || Date.now() > until || $('appt-list').children.length > had) {
+      if (watching) clearInterval(watching);
+      watching = null;
+      return;
+    }
+    loadChat();
+  }, WATCH_EVERY_MS);
+}
+
 /** The department's free slots of the day picked (today the first time). @param {boolean} first */
 async function loadSlots(first) {
   const dep = P.department;

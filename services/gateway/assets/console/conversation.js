@@ -18,6 +18,7 @@ import { renderInternal } from './internal.js';
 import { closeDesktopNotice } from './notices.js';
 import { showTab } from './tabs.js';
 import { addWhispers, renderWhispers, renderMonitor } from './monitor.js';
+import { noteOffer } from './appointments.js';
 
 /** @typedef {import('./state.js').Entry} Entry */
 /** @typedef {import('./frames.js').Message} Message */
@@ -78,6 +79,7 @@ export function onMessage(f) {
   const m = f.message;
   const e = m && S.convs.get(m.conversation_id);
   if (m && e) addMessage(e, m, true); // unknown conversation: its history comes with `open`
+  if (m) noteOffer(m);
 }
 
 /** A conversation of this agent changed (state, agent). @param {Conversation | undefined} c */

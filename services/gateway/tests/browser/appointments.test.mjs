@@ -35,6 +35,8 @@ test('the shopper picks an offered time, the agent books another', async () => {
     const picked = await times.first().textContent();
     await times.first().click();
     await s.page.locator('.slots p', { hasText: 'Booked: ' + picked }).waitFor({ timeout: LONG });
+    // The agent's Details column shows it without a reload (it watches after an offer).
+    await agent.locator('#appt-list li', { hasText: 'Ada Appt' }).first().waitFor({ timeout: LONG });
 
     // The agent books next Monday's first free slot from the Details column.
     await agent.fill('#appt-day', nextMonday());
