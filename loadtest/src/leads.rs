@@ -313,7 +313,10 @@ async fn smtp_kept_open(
 /// Empties maildev after a baseline once all its `n` e-mails are stored. maildev stores an
 /// e-mail a moment after it answered `250`, so clearing at once could leave the last few to be
 /// counted with the next phase's.
-async fn settle(smtp: &showroom_localinfra::SmtpCatcher, n: usize) -> anyhow::Result<()> {
+async fn clear_when_stored(
+    smtp: &showroom_localinfra::SmtpCatcher,
+    n: usize,
+) -> anyhow::Result<()> {
     smtp.wait_for_messages(n, Duration::from_secs(60)).await?;
     smtp.clear().await?;
     Ok(())
@@ -535,12 +538,13 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     publish(&js, &v1::lead_created(warm.group), &warm_events).await?;
     wait_delivered(&stack.pool, warm.group, 2 * warm_events.len() as i64).await?;
     let mails = stack.smtp.messages().await?;
-    let adf_text = mails
+    // The baselines send the same ADF text (maildev's work per e-mail depends on the body).
+    let adf_body = mails
         .first()
         .and_then(|m| m["text"].as_str())
         .context("an ADF e-mail in maildev")?
         .to_string();
-    let adf_len = adf_text.len();
+    let adf_len = adf_body.len();
     stack.smtp.clear().await?;
 
     // Baselines' means: a stream like LEADS, a client like crm-export's, the same transport.
@@ -564,8 +568,6 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     ))?
     .timeout(Some(smtp_timeout))
     .build();
-    // The baselines send the same ADF text (maildev's work per e-mail depends on the body).
-    let adf_body = adf_text;
 
     let (mut raw_js, mut raw_http, mut raw_smtp) = (Vec::new(), Vec::new(), Vec::new());
     let (mut kept_open, mut kept_open_nodelay) = (Vec::new(), Vec::new());
@@ -622,14 +624,14 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             })
             .await?,
         );
-        settle(&stack.smtp, n).await?;
+        clear_when_stored(&stack.smtp, n).await?;
         let port = stack.smtp.smtp_port;
         kept_open.push(smtp_kept_open(port, n, c, &adf_body, Wire::Lettre).await?);
-        settle(&stack.smtp, n).await?;
+        clear_when_stored(&stack.smtp, n).await?;
         kept_open_nodelay.push(smtp_kept_open(port, n, c, &adf_body, Wire::NoDelay).await?);
-        settle(&stack.smtp, n).await?;
+        clear_when_stored(&stack.smtp, n).await?;
         kept_open_pipelined.push(smtp_kept_open(port, n, c, &adf_body, Wire::Pipelined).await?);
-        settle(&stack.smtp, n).await?;
+        clear_when_stored(&stack.smtp, n).await?;
         mailer_only.push(
             rate(n, c, |i| {
                 let (mailer, xml) = (mailer.clone(), adf_body.clone());
@@ -650,7 +652,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             })
             .await?,
         );
-        settle(&stack.smtp, n).await?;
+        clear_when_stored(&stack.smtp, n).await?;
 
         eprintln!(
             "run {} of {}: {n} leads through crm-export…",
