@@ -15,6 +15,8 @@
 //!   the statistics say.
 //! - [`fault`]: what a Postgres failure means to the caller (conflict, missing, retry, bad
 //!   value, bug), one mapping for REST and the bus.
+//! - [`plan`]: what one statement's plan costs, run for real (for tests that keep hot
+//!   statements on their indexes).
 //! - [`privacy`]: runs an owner's statements that erase or export one shopper's rows.
 //! - [`read`]: read models shared by services (the conversation snapshot).
 //! - [`report`]: read-only reports (per-department numbers over a time range).
@@ -22,6 +24,7 @@
 //! - [`StoreError`]: what went wrong.
 
 pub mod fault;
+pub mod plan;
 pub mod privacy;
 pub mod read;
 pub mod report;

@@ -920,6 +920,7 @@ fn test_lead(group: Uuid, rooftop: Named, department: Option<DepartmentRef>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use showroom_store::plan::explain;
 
     fn claimed(step: i32, test: bool) -> Claimed {
         Claimed {
@@ -969,37 +970,6 @@ mod tests {
             &Answer::Delivered { code: Some(200) },
         );
         assert_eq!((d.status, d.event), (DeliveryStatus::Delivered, None));
-    }
-
-    /// What one statement cost: the shared buffers its plan touched, and the tables it read
-    /// whole (sequential scans).
-    async fn explained(
-        db: &mut sqlx::PgConnection,
-        sql: &str,
-        bind: impl FnOnce(
-            sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
-        )
-            -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
-    ) -> anyhow::Result<(i64, Vec<String>)> {
-        fn whole(node: &serde_json::Value, out: &mut Vec<String>) {
-            if node["Node Type"] == "Seq Scan" {
-                out.push(node["Relation Name"].as_str().unwrap_or("?").to_string());
-            }
-            for child in node["Plans"].as_array().into_iter().flatten() {
-                whole(child, out);
-            }
-        }
-        let explain = format!("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}");
-        let row = bind(sqlx::query(sqlx::AssertSqlSafe(explain)))
-            .fetch_one(db)
-            .await?;
-        let plan: Json<serde_json::Value> = sqlx::Row::try_get(&row, 0)?;
-        let top = &plan.0[0]["Plan"];
-        let buffers = top["Shared Hit Blocks"].as_i64().unwrap_or(0)
-            + top["Shared Read Blocks"].as_i64().unwrap_or(0);
-        let mut read_whole = Vec::new();
-        whole(top, &mut read_whole);
-        Ok((buffers, read_whole))
     }
 
     /// A burst of deliveries lands after the last `ANALYZE`, when the table held a few rows:
@@ -1057,7 +1027,7 @@ mod tests {
         let mut tx = showroom_store::begin_by_index(&pool).await?;
         // The destinations are 16 rows: reading them whole is what an index would cost.
         let big = |t: &Vec<String>| t.iter().any(|t| t != "crm_destinations");
-        let (claim_buffers, claim_whole) = explained(&mut tx, CLAIM_SQL, |q| {
+        let claim = explain(&mut tx, CLAIM_SQL, |q| {
             q.bind(16_i64).bind(60.0_f64).bind(4_i64)
         })
         .await?;
@@ -1069,13 +1039,15 @@ mod tests {
         tx.commit().await?;
         assert_eq!(claimed.len(), 16, "the claim took its 16 rows");
         assert!(
-            !big(&claim_whole),
-            "the claim read {claim_buffers} buffers for 16 rows out of 4 016, and whole: {claim_whole:?}"
+            !big(&claim.read_whole),
+            "the claim read {} buffers for 16 rows out of 4 016, and whole: {:?}",
+            claim.buffers,
+            claim.read_whole
         );
 
         let mut tx = showroom_store::begin_by_index(&pool).await?;
         let n = claimed.len();
-        let (record_buffers, record_whole) = explained(&mut tx, RECORD_SQL, |q| {
+        let record = explain(&mut tx, RECORD_SQL, |q| {
             q.bind(claimed.iter().map(|c| c.0).collect::<Vec<_>>())
                 .bind(claimed.iter().map(|c| c.1).collect::<Vec<_>>())
                 .bind(claimed.iter().map(|c| c.2).collect::<Vec<_>>())
@@ -1094,8 +1066,10 @@ mod tests {
                 .await?;
         assert_eq!(delivered, 16, "the outcomes were recorded");
         assert!(
-            !big(&record_whole),
-            "the recorder read {record_buffers} buffers for 16 rows, and whole: {record_whole:?}"
+            !big(&record.read_whole),
+            "the recorder read {} buffers for 16 rows, and whole: {:?}",
+            record.buffers,
+            record.read_whole
         );
         Ok(())
     }

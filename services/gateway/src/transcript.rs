@@ -309,11 +309,17 @@ pub async fn append(
     outcome.settle(pool, &p).await
 }
 
-/// The batch statement. Over the batch's arrays (`i`, in submit order):
-/// - `c` locks the open conversations named `FOR SHARE` (in id order), so an end cannot slip
-///   in between; `ok` keeps the messages whose writer may write (group, state, assignee);
+/// The batch statement (public for the test of its plan, `tests/group_commit.rs`). Over the
+/// batch's arrays (`i`, in submit order):
+/// - `c` locks the conversations named `FOR SHARE` (in id order), so an end cannot slip in
+///   between; `ok` keeps the messages whose writer may write (group, open state, assignee).
+///   `c` reaches them by primary key only: with the state filter in `c`, a plan made while the
+///   table was small read every open chat (`conversations_one_open`) to find them;
 /// - `firsts` keeps the first of the messages with the same conversation, author and client
-///   id (a resend inside the batch); `prior` finds those stored before (a resend);
+///   id (a resend inside the batch); `prior` finds those stored before (a resend), by the
+///   whole key of the unique index on them: `=` on the author where there is one, `IS NULL`
+///   where there is none (`IS NOT DISTINCT FROM` reaches no index, and a plan made while the
+///   table was small then read every message of the chat: its n-th message cost n);
 /// - `fresh` is the rest, numbered per conversation in submit order; `t` bumps each
 ///   conversation's counter once by its count (in conversation order, so two batches never
 ///   wait on each other's counters in a cycle), and `ins` inserts them with
@@ -324,20 +330,24 @@ pub async fn append(
 /// bumped would leave a gap. Duplicates are taken out before the bump; a resend committed by
 /// another transaction after this statement's snapshot makes it fail on the unique index,
 /// rolling the bump back, and [`commit`] runs the batch again (which then finds it in `prior`).
-const BATCH_SQL: &str = concat!(
+pub const BATCH_SQL: &str = concat!(
     "WITH i AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::uuid[], \
        $6::text[], $7::text[], $8::text[], $9::uuid[], $10::text[], $11::text[], $12::int8[], \
        $13::text[]) WITH ORDINALITY \
        AS i(conv, grp, mid, kind, author, author_name, body, cid, fid, fname, ftype, fsize, est, ord)), \
      c AS (SELECT id, group_id, state, agent_id FROM conversations WHERE id = ANY($1::uuid[]) \
-       AND state IN ('bot', 'incoming', 'active') ORDER BY id FOR SHARE), \
+       ORDER BY id FOR SHARE), \
      ok AS (SELECT i.* FROM i JOIN c ON c.id = i.conv AND c.group_id = i.grp \
+       AND c.state IN ('bot', 'incoming', 'active') \
        AND (i.kind <> 'agent' OR (c.state = 'active' AND c.agent_id = i.author))), \
      firsts AS (SELECT DISTINCT ON (conv, kind, author, cid) * FROM ok \
        ORDER BY conv, kind, author, cid, ord), \
      prior AS (SELECT f.ord AS prior_ord, m.* FROM firsts f JOIN messages m \
        ON m.conversation_id = f.conv AND m.author_kind = f.kind \
-       AND m.author_id IS NOT DISTINCT FROM f.author AND m.client_msg_id = f.cid), \
+       AND m.author_id = f.author AND m.client_msg_id = f.cid \
+       UNION ALL SELECT f.ord, m.* FROM firsts f JOIN messages m \
+       ON m.conversation_id = f.conv AND m.author_kind = f.kind \
+       AND f.author IS NULL AND m.author_id IS NULL AND m.client_msg_id = f.cid), \
      fresh AS (SELECT f.*, row_number() OVER (PARTITION BY f.conv ORDER BY f.ord) AS n, \
        count(*) OVER (PARTITION BY f.conv) AS k FROM firsts f \
        WHERE NOT EXISTS (SELECT 1 FROM prior p WHERE p.prior_ord = f.ord)), \

@@ -12,6 +12,7 @@ use serde_json::json;
 use showroom_gateway::transcript::{self, Appended, Pending, Writer};
 use showroom_proto::ErrorCode;
 use showroom_proto::message::{Author, AuthorKind};
+use showroom_store::plan::explain;
 use showroom_testkit::{Socket, Stack, Tenant, Tuning};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -336,4 +337,131 @@ async fn concurrent_sends_share_commits() -> anyhow::Result<()> {
         .await;
     assert_eq!(after.err().map(|e| e.code), Some(ErrorCode::Unavailable));
     stack.stop().await
+}
+
+/// A message to a long chat among many open ones reads only its own rows, by key, as a chat's
+/// fourth message does, on a pooled connection whose plan for the statement was made when the
+/// install was new: a few chats, tables not yet analysed. Postgres keeps a prepared statement's
+/// generic plan until something invalidates it (autovacuum's first `ANALYZE`, a minute or more
+/// later; never, here). With the statement before (`state IN …` in `c`), that plan found the
+/// batch's chats by reading every open chat (`conversations_one_open`, which matched its state
+/// filter): 3 000 open chats, 180 buffers where the fourth message read 49. The resend check
+/// reaches the unique index by its whole key in any plan (`=` on the author, or `IS NULL`;
+/// `IS NOT DISTINCT FROM` reaches no index).
+#[tokio::test]
+async fn a_message_in_a_long_chat_among_many_reads_only_its_own_rows() -> anyhow::Result<()> {
+    let pg = showroom_localinfra::Postgres::start(Default::default()).await?;
+    let pool = showroom_store::connect(&pg.url, 2).await?;
+    showroom_store::migrate(&pool).await?;
+    let t = Tenant::seed(&pool, "plans", 1).await?;
+    sqlx::raw_sql(
+        "ALTER TABLE conversations SET (autovacuum_enabled = false); \
+         ALTER TABLE messages SET (autovacuum_enabled = false); \
+         ALTER TABLE transcripts SET (autovacuum_enabled = false)",
+    )
+    .execute(&pool)
+    .await?;
+    // `chats` open chats of `messages` shopper messages each; their ids.
+    let open = |chats: i32, messages: i32| {
+        sqlx::query_scalar::<_, Uuid>(
+            "WITH c AS (INSERT INTO conversations (id, group_id, website_id, rooftop_id, \
+               department_id, visitor_id, state) \
+             SELECT gen_random_uuid(), $1, $2, $3, $4, gen_random_uuid(), 'incoming' \
+             FROM generate_series(1, $5) RETURNING id, group_id, visitor_id), \
+             t AS (INSERT INTO transcripts (conversation_id, group_id, last_seq) \
+               SELECT id, group_id, $6 FROM c), \
+             m AS (INSERT INTO messages (id, conversation_id, group_id, seq, author_kind, \
+               author_id, body, client_msg_id) \
+             SELECT gen_random_uuid(), c.id, c.group_id, i, 'shopper', c.visitor_id, \
+               'Is it still there?', 'c' || i FROM c, generate_series(1, $6) AS i) \
+             SELECT id FROM c",
+        )
+        .bind(t.group)
+        .bind(t.website)
+        .bind(t.rooftop)
+        .bind(t.sales)
+        .bind(chats)
+        .bind(messages)
+    };
+    // One new message and a resend of the third, from the shopper of `chat`.
+    let batch = |chat: Uuid, visitor: Uuid| -> anyhow::Result<String> {
+        let author = Author {
+            kind: AuthorKind::Shopper,
+            id: Some(visitor),
+            name: None,
+        };
+        let ps = [
+            Pending::new(t.group, chat, &author, "Can I come at 5?", "new")?,
+            Pending::new(t.group, chat, &author, "Is it still there?", "c3")?,
+        ];
+        let uuids = |f: &dyn Fn(&Pending) -> String| {
+            let v: Vec<String> = ps.iter().map(|p| format!("'{}'", f(p))).collect();
+            format!("ARRAY[{}]::uuid[]", v.join(", "))
+        };
+        let texts = |f: &dyn Fn(&Pending) -> String| {
+            let v: Vec<String> = ps.iter().map(|p| format!("'{}'", f(p))).collect();
+            format!("ARRAY[{}]::text[]", v.join(", "))
+        };
+        Ok(format!(
+            "EXECUTE batch({}, {}, {}, {}, {}, ARRAY[NULL, NULL]::text[], {}, {}, \
+             ARRAY[NULL, NULL]::uuid[], ARRAY[NULL, NULL]::text[], ARRAY[NULL, NULL]::text[], \
+             ARRAY[NULL, NULL]::int8[], ARRAY[NULL, NULL]::text[])",
+            uuids(&|p| p.conversation_id.to_string()),
+            uuids(&|p| p.group.to_string()),
+            uuids(&|p| p.id.to_string()),
+            texts(&|_| "shopper".into()),
+            uuids(&|_| visitor.to_string()),
+            texts(&|p| p.text.clone()),
+            texts(&|p| p.client_msg_id.clone()),
+        ))
+    };
+    let visitor_of = |chat: Uuid| {
+        sqlx::query_scalar::<_, Uuid>("SELECT visitor_id FROM conversations WHERE id = $1")
+            .bind(chat)
+    };
+
+    // A new install: five chats, never analysed, and the statement's plan made on a connection.
+    let morning = open(5, 3).fetch_all(&pool).await?;
+    let mut db = pool.acquire().await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "SET plan_cache_mode = force_generic_plan; PREPARE batch AS {}",
+        transcript::BATCH_SQL
+    )))
+    .execute(&mut *db)
+    .await?;
+    let visitor = visitor_of(morning[0]).fetch_one(&mut *db).await?;
+    let mut tx = sqlx::Connection::begin(&mut *db).await?;
+    let first = explain(&mut tx, &batch(morning[0], visitor)?, |q| q).await?;
+    tx.rollback().await?;
+
+    // Later: 3 000 more open chats, and one of 2 000 messages; the same connection.
+    open(3000, 2).fetch_all(&pool).await?;
+    let long = open(1, 2000).fetch_one(&pool).await?;
+    let visitor = visitor_of(long).fetch_one(&mut *db).await?;
+    let mut tx = sqlx::Connection::begin(&mut *db).await?;
+    let plan = explain(&mut tx, &batch(long, visitor)?, |q| q).await?;
+    let stored: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT seq, client_msg_id FROM messages WHERE conversation_id = $1 AND seq >= 2000 \
+         ORDER BY seq",
+    )
+    .bind(long)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.rollback().await?;
+    assert_eq!(
+        stored,
+        [(2000, "c2000".to_string()), (2001, "new".to_string())],
+        "the new message got the next seq and the resend stored nothing"
+    );
+    assert!(
+        plan.buffers < first.buffers + 100,
+        "the 2 001st message read {} buffers, where a chat's fourth read {} (indexes {:?}, read \
+         whole {:?}): {:#}",
+        plan.buffers,
+        first.buffers,
+        plan.indexes,
+        plan.read_whole,
+        plan.plan
+    );
+    Ok(())
 }

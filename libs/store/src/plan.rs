@@ -1,0 +1,56 @@
+//! What one statement's plan costs, run for real (`EXPLAIN (ANALYZE, BUFFERS)`): for tests that
+//! keep a hot statement reaching its rows by key however the tables grow, and whatever the
+//! statistics say.
+
+use sqlx::postgres::{PgArguments, PgConnection, Postgres};
+use sqlx::query::Query;
+use sqlx::types::{Json, JsonValue};
+
+/// One statement's plan, after running it.
+#[derive(Debug)]
+pub struct Explained {
+    /// Shared buffers the statement touched (hit or read), its own and its triggers'.
+    pub buffers: i64,
+    /// The tables it read whole (sequential scans), by name.
+    pub read_whole: Vec<String>,
+    /// The indexes it scanned, by name, in plan order.
+    pub indexes: Vec<String>,
+    /// The plan as Postgres printed it, for a failing test's message.
+    pub plan: JsonValue,
+}
+
+/// Runs `sql` under `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)` on `db` with the parameters
+/// `bind` gives it. It really runs: call it in a transaction to roll back what it writes.
+pub async fn explain(
+    db: &mut PgConnection,
+    sql: &str,
+    bind: impl FnOnce(Query<'_, Postgres, PgArguments>) -> Query<'_, Postgres, PgArguments>,
+) -> Result<Explained, sqlx::Error> {
+    fn walk(node: &JsonValue, whole: &mut Vec<String>, indexes: &mut Vec<String>) {
+        if node["Node Type"] == "Seq Scan" {
+            whole.push(node["Relation Name"].as_str().unwrap_or("?").to_string());
+        }
+        if let Some(index) = node["Index Name"].as_str() {
+            indexes.push(index.to_string());
+        }
+        for child in node["Plans"].as_array().into_iter().flatten() {
+            walk(child, whole, indexes);
+        }
+    }
+    let explain = format!("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}");
+    let row = bind(sqlx::query(sqlx::AssertSqlSafe(explain)))
+        .fetch_one(db)
+        .await?;
+    let Json(plan): Json<JsonValue> = sqlx::Row::try_get(&row, 0)?;
+    let top = &plan[0]["Plan"];
+    let buffers = top["Shared Hit Blocks"].as_i64().unwrap_or(0)
+        + top["Shared Read Blocks"].as_i64().unwrap_or(0);
+    let (mut read_whole, mut indexes) = (Vec::new(), Vec::new());
+    walk(top, &mut read_whole, &mut indexes);
+    Ok(Explained {
+        buffers,
+        read_whole,
+        indexes,
+        plan,
+    })
+}
