@@ -1096,6 +1096,13 @@ const SIGNALS: &[(&str, Service, &str, &str, bool)] = &[
         false,
     ),
     (
+        "desktop notice messages",
+        Service::Gateway,
+        "showroom_followed_events_total",
+        "notices",
+        true,
+    ),
+    (
         "gateway NATS reconnects",
         Service::Gateway,
         "showroom_nats_reconnects_total",

@@ -40,6 +40,34 @@ pub struct DesktopNotice {
     pub at: DateTime<Utc>,
 }
 
+/// The desktop notices of one dealer group that one pass of the notification service gave (an
+/// offer to many agents, a batch of messages), in one bus message on core NATS
+/// `notification.desktop`: every gateway holding the group's sockets hands each to its agent's
+/// consoles. At most [`DesktopNotices::MOST`] in one message.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum DesktopNotices {
+    /// What the notification service publishes.
+    Many(Vec<DesktopNotice>),
+    /// One notice alone: what a notification service before 2026-12-06 published, still taken
+    /// while replicas of both run.
+    One(DesktopNotice),
+}
+
+impl DesktopNotices {
+    /// The most notices one bus message carries (a few hundred bytes each, far under NATS's
+    /// 1 MB payload).
+    pub const MOST: usize = 200;
+
+    /// The notices, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &DesktopNotice> {
+        match self {
+            DesktopNotices::Many(v) => v.iter(),
+            DesktopNotices::One(n) => std::slice::from_ref(n).iter(),
+        }
+    }
+}
+
 /// What an agent wants to be told, and how.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -199,4 +227,34 @@ pub enum TranscriptRequested {
         /// When the next request may succeed, in seconds.
         retry_after_secs: u64,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A gateway reads the notices of one message, and a lone notice as older notification
+    /// services send it.
+    #[test]
+    fn desktop_notices_read_both_shapes() {
+        let one = serde_json::json!({
+            "agent_id": Uuid::nil(), "kind": "incoming", "conversation_id": Uuid::nil(),
+            "title": "New chat · Sales", "body": "Maria", "sound": true,
+            "at": "2026-12-06T10:00:00Z"
+        });
+        let lone: DesktopNotices = serde_json::from_value(one.clone()).unwrap();
+        assert!(matches!(lone, DesktopNotices::One(_)));
+        assert_eq!(lone.iter().count(), 1);
+        let many: DesktopNotices =
+            serde_json::from_value(serde_json::json!([one.clone(), one])).unwrap();
+        assert_eq!(many.iter().count(), 2);
+        assert_eq!(
+            serde_json::to_value(&many)
+                .unwrap()
+                .as_array()
+                .map(Vec::len),
+            Some(2),
+            "sent as a plain list"
+        );
+    }
 }

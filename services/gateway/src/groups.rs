@@ -35,7 +35,7 @@ use showroom_bus::async_nats::{self, HeaderMap, Subscriber, jetstream};
 use showroom_bus::{Bus, BusError, Loss};
 use showroom_proto::conversation::{ConversationEvent, ConversationEventKind};
 use showroom_proto::internal::{InternalEvent, InternalEventKind, InternalMessage};
-use showroom_proto::notification::DesktopNotice;
+use showroom_proto::notification::DesktopNotices;
 use showroom_proto::presence::PresenceChanged;
 use showroom_proto::v1::{self, Live};
 use showroom_telemetry::metrics::names;
@@ -443,7 +443,9 @@ impl Shared {
                 self.hand(a, |h, _, m: InternalMessage| h.on_internal_message(&m))
             }
             Feed::Presence => self.hand(a, |h, g, p: PresenceChanged| h.on_presence(g, &p)),
-            Feed::Notices => self.hand(a, |h, _, n: DesktopNotice| h.on_notice(&n)),
+            Feed::Notices => self.hand(a, |h, _, n: DesktopNotices| {
+                n.iter().for_each(|n| h.on_notice(n))
+            }),
         }
     }
 

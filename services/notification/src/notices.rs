@@ -3,7 +3,7 @@
 //! left forwarded, transcripts mailed to shoppers once a chat has been quiet long enough, or at
 //! once when they ask from the widget.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -15,8 +15,8 @@ use showroom_proto::conversation::{
 };
 use showroom_proto::message::{AuthorKind, Message};
 use showroom_proto::notification::{
-    DesktopNotice, EmailTranscript, NoticeKind, NotificationPrefs, TRANSCRIPT_REQUESTS_PER_HOUR,
-    TranscriptRequested, WebsiteNotifications,
+    DesktopNotice, DesktopNotices, EmailTranscript, NoticeKind, NotificationPrefs,
+    TRANSCRIPT_REQUESTS_PER_HOUR, TranscriptRequested, WebsiteNotifications,
 };
 use showroom_proto::{CommandError, Envelope, ErrorCode, v1};
 use showroom_store::read;
@@ -125,7 +125,8 @@ impl Notices {
     /// Sends these notices, except to agents who turned desktop notices off or were told about
     /// the same chat within the coalescing time: one read of the agents' choices and one write
     /// of their marks, however many agents and chats (an offer to many agents, a batch of
-    /// messages). Of two candidates for the same agent and chat, the first is the one sent.
+    /// messages), and one bus message per dealer group ([`DesktopNotices`]). Of two candidates
+    /// for the same agent and chat, the first is the one sent.
     async fn desktop_all(&self, mut candidates: Vec<Candidate>) -> Result<(), sqlx::Error> {
         // One row once: an upsert may not touch a row twice.
         let mut seen = HashSet::new();
@@ -156,11 +157,14 @@ impl Notices {
         .fetch_all(&self.pool)
         .await?;
         let fresh: HashSet<(Uuid, Uuid)> = fresh.into_iter().collect();
+        // One bus message per dealer group, not one per agent: an offer to 40 agents is one
+        // message for each gateway holding the group's sockets to read, not 40.
+        let mut by_group: BTreeMap<Uuid, Vec<DesktopNotice>> = BTreeMap::new();
         for c in candidates {
             if !fresh.contains(&(c.agent, c.conversation)) {
                 continue;
             }
-            let notice = DesktopNotice {
+            by_group.entry(c.group).or_default().push(DesktopNotice {
                 agent_id: c.agent,
                 kind: c.kind,
                 conversation_id: c.conversation,
@@ -168,16 +172,18 @@ impl Notices {
                 body: c.body,
                 sound: choice(&c.agent).sound,
                 at: Utc::now(),
-            };
-            if let Err(e) = self
-                .bus
-                .publish_signal(
-                    v1::notification_desktop(c.group),
-                    &Envelope::new(c.group, notice),
-                )
-                .await
-            {
-                tracing::warn!(error = %e, "desktop notice not sent");
+            });
+        }
+        for (group, notices) in by_group {
+            for some in notices.chunks(DesktopNotices::MOST) {
+                let env = Envelope::new(group, DesktopNotices::Many(some.to_vec()));
+                if let Err(e) = self
+                    .bus
+                    .publish_signal(v1::notification_desktop(group), &env)
+                    .await
+                {
+                    tracing::warn!(error = %e, "desktop notices not sent");
+                }
             }
         }
         Ok(())

@@ -5,8 +5,11 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
 use serde_json::{Value, json};
 use showroom_proto::bot::BotSettings;
+use showroom_proto::notification::DesktopNotices;
+use showroom_proto::v1;
 use showroom_testkit::{Http, PASSWORD, Service, Socket, Stack, Tenant};
 
 /// Waits for an e-mail to `to` whose subject starts with `subject`.
@@ -123,12 +126,16 @@ async fn desktop_notices_reach_the_agent_coalesced_and_can_be_turned_off() -> an
     stack.stop().await
 }
 
-/// An offer to several agents is noticed in one go (`Notices::desktop`): each agent who keeps
-/// desktop notices on hears of it once, one who turned them off hears nothing.
+/// An offer to several agents is noticed in one go (`Notices::desktop_all`): each agent who
+/// keeps desktop notices on hears of it once, one who turned them off hears nothing, and the
+/// gateways get all of it in one bus message (`DesktopNotices`), not one per agent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_offer_to_several_agents_notifies_each_who_wants_it_once() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
     let t = Tenant::seed(&stack.pool, "Many", 3).await?;
+    let nats = stack.nats_client().await?;
+    let mut bus_notices = nats.subscribe(v1::notification_desktop(t.group)).await?;
+    nats.flush().await?;
     let mut on = Vec::new();
     for (_, email) in &t.agents[..2] {
         on.push(stack.agent(email, "available").await?);
@@ -164,6 +171,24 @@ async fn an_offer_to_several_agents_notifies_each_who_wants_it_once() -> anyhow:
     assert_eq!(off.recv_type("offer").await?["conversation"]["id"], id);
     off.expect_silence("notify", Duration::from_millis(1000))
         .await?;
+
+    // One bus message carried both notices.
+    let mut carried = Vec::new();
+    while let Ok(Some(m)) =
+        tokio::time::timeout(Duration::from_millis(300), bus_notices.next()).await
+    {
+        let env = showroom_bus::decode::<DesktopNotices>(&m.payload)?;
+        carried.push(env.data.iter().map(|n| n.agent_id).collect::<Vec<_>>());
+    }
+    let mut want: Vec<_> = t.agents[..2].iter().map(|(a, _)| *a).collect();
+    want.sort();
+    assert_eq!(
+        carried.len(),
+        1,
+        "one bus message, not one per agent: {carried:?}"
+    );
+    carried[0].sort();
+    assert_eq!(carried[0], want);
     stack.stop().await
 }
 
