@@ -394,25 +394,22 @@ async fn a_message_in_a_long_chat_among_many_reads_only_its_own_rows() -> anyhow
             Pending::new(t.group, chat, &author, "Can I come at 5?", "new")?,
             Pending::new(t.group, chat, &author, "Is it still there?", "c3")?,
         ];
-        let uuids = |f: &dyn Fn(&Pending) -> String| {
+        // One column of the batch as an array literal of `ty`.
+        let array = |ty: &str, f: &dyn Fn(&Pending) -> String| {
             let v: Vec<String> = ps.iter().map(|p| format!("'{}'", f(p))).collect();
-            format!("ARRAY[{}]::uuid[]", v.join(", "))
-        };
-        let texts = |f: &dyn Fn(&Pending) -> String| {
-            let v: Vec<String> = ps.iter().map(|p| format!("'{}'", f(p))).collect();
-            format!("ARRAY[{}]::text[]", v.join(", "))
+            format!("ARRAY[{}]::{ty}[]", v.join(", "))
         };
         Ok(format!(
             "EXECUTE batch({}, {}, {}, {}, {}, ARRAY[NULL, NULL]::text[], {}, {}, \
              ARRAY[NULL, NULL]::uuid[], ARRAY[NULL, NULL]::text[], ARRAY[NULL, NULL]::text[], \
              ARRAY[NULL, NULL]::int8[], ARRAY[NULL, NULL]::text[])",
-            uuids(&|p| p.conversation_id.to_string()),
-            uuids(&|p| p.group.to_string()),
-            uuids(&|p| p.id.to_string()),
-            texts(&|_| "shopper".into()),
-            uuids(&|_| visitor.to_string()),
-            texts(&|p| p.text.clone()),
-            texts(&|p| p.client_msg_id.clone()),
+            array("uuid", &|p| p.conversation_id.to_string()),
+            array("uuid", &|p| p.group.to_string()),
+            array("uuid", &|p| p.id.to_string()),
+            array("text", &|_| "shopper".into()),
+            array("uuid", &|_| visitor.to_string()),
+            array("text", &|p| p.text.clone()),
+            array("text", &|p| p.client_msg_id.clone()),
         ))
     };
     let visitor_of = |chat: Uuid| {

@@ -174,9 +174,11 @@ impl Notices {
                 at: Utc::now(),
             });
         }
-        for (group, notices) in by_group {
-            for some in notices.chunks(DesktopNotices::MOST) {
-                let env = Envelope::new(group, DesktopNotices::Many(some.to_vec()));
+        for (group, mut notices) in by_group {
+            while !notices.is_empty() {
+                let rest = notices.split_off(notices.len().min(DesktopNotices::MOST));
+                let some = std::mem::replace(&mut notices, rest);
+                let env = Envelope::new(group, DesktopNotices::Many(some));
                 if let Err(e) = self
                     .bus
                     .publish_signal(v1::notification_desktop(group), &env)
