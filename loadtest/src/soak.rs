@@ -1103,6 +1103,20 @@ const SIGNALS: &[(&str, Service, &str, &str, bool)] = &[
         true,
     ),
     (
+        "gateway sockets",
+        Service::Gateway,
+        "showroom_sockets_open",
+        "",
+        false,
+    ),
+    (
+        "live conversations",
+        Service::Gateway,
+        "showroom_live_conversations",
+        "",
+        false,
+    ),
+    (
         "gateway NATS reconnects",
         Service::Gateway,
         "showroom_nats_reconnects_total",

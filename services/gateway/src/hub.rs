@@ -7,11 +7,17 @@
 //! sockets: the sockets watching a conversation (the shopper's tabs, the agent's consoles), and
 //! the console sockets of the agents an offer concerns. A socket that cannot keep up is closed;
 //! its client reconnects and resumes from its last sequence number, so nothing is lost.
+//!
+//! A console follows a chat while it is live. Once the chat closes (or when a console opens a
+//! closed one), its consoles go on following it for [`CLOSED_GRACE`], so the frames of its last
+//! moments still reach them, then stop ([`Hub::forget_closed`], run by `interest.rs`): a
+//! console open for a whole shift holds its live chats, not every chat it ever had.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use showroom_proto::conversation::{ConversationEvent, ConversationEventKind, TransferState};
 use showroom_proto::frames::{
@@ -28,6 +34,10 @@ use uuid::Uuid;
 
 /// How many frames may wait for a slow socket before it is closed.
 pub const SOCKET_QUEUE: usize = 1024;
+
+/// How long consoles go on following a chat after it closed: the read marks and the
+/// messages published around its close still reach them; then they stop (module docs).
+pub const CLOSED_GRACE: Duration = Duration::from_secs(10);
 
 /// A numbered stream of messages a socket may follow: a customer conversation's transcript or an
 /// internal chat's. Each has its own gapless `seq`.
@@ -52,6 +62,9 @@ pub enum Mark {
     /// had just subscribed, or reconnected): the writer reads what follows the socket's position
     /// from Postgres.
     Tail(Stream),
+    /// The socket no longer follows the stream (a closed chat, `Hub::forget_closed`): its
+    /// position and anything held back for it are dropped.
+    Forget(Stream),
 }
 
 /// One frame for a socket. Message frames carry their position so the socket's writer sends
@@ -120,6 +133,18 @@ impl Outbound {
             frame: "".into(),
             seq: None,
             marks: vec![Mark::Tail(stream)],
+            span: None,
+        }
+        .into()
+    }
+
+    /// Nothing to write: the socket no longer follows `stream`, and its writer forgets where it
+    /// stood in it ([`Mark::Forget`]).
+    pub fn forget(stream: Stream) -> Self {
+        Framed {
+            frame: "".into(),
+            seq: None,
+            marks: vec![Mark::Forget(stream)],
             span: None,
         }
         .into()
@@ -229,6 +254,8 @@ struct Inner {
     by_agent: HashMap<Uuid, HashSet<u64>>,
     /// Console sockets showing their group's Live Agent Status board.
     boards: HashMap<Uuid, HashSet<u64>>,
+    /// Closed chats that consoles follow, oldest first, with when they stop following them.
+    closed: VecDeque<(Instant, Uuid)>,
 }
 
 /// Gives a map's room back once it is a quarter full (and past a small size).
@@ -348,6 +375,43 @@ impl Hub {
     pub fn watch(&self, id: u64, conversation: Uuid) {
         let mut inner = self.lock();
         self.watch_locked(&mut inner, id, conversation);
+    }
+
+    /// `conversation` is closed: the consoles following it stop after [`CLOSED_GRACE`].
+    pub fn closed(&self, conversation: Uuid) {
+        let mut inner = self.lock();
+        Self::closed_locked(&mut inner, conversation, Instant::now());
+    }
+
+    fn closed_locked(inner: &mut Inner, conversation: Uuid, now: Instant) {
+        if inner.by_conversation.contains_key(&conversation) {
+            inner.closed.push_back((now + CLOSED_GRACE, conversation));
+        }
+    }
+
+    /// The consoles following a chat that closed [`CLOSED_GRACE`] before `now` stop following
+    /// it (widgets go on: a shopper's socket holds their own chats only), and their writers
+    /// forget where they stood in it ([`Outbound::forget`]).
+    pub fn forget_closed(&self, now: Instant) {
+        let mut inner = self.lock();
+        while let Some(&(due, c)) = inner.closed.front() {
+            if due > now {
+                break;
+            }
+            inner.closed.pop_front();
+            let forget = Outbound::forget(Stream::Conversation(c));
+            for id in Self::agent_watchers(&inner, c) {
+                self.unwatch_locked(&mut inner, id, c);
+                if let Some(e) = inner.sockets.get(&id) {
+                    // Best effort: a full queue keeps the position, which costs only its room.
+                    let _ = e.tx.try_send(forget.clone());
+                }
+            }
+        }
+        if inner.closed.is_empty() && inner.closed.capacity() > 1024 {
+            inner.closed.shrink_to(64);
+        }
+        shrink(&mut inner.by_conversation);
     }
 
     /// Has every socket watching `conversation` read from Postgres what follows its position
@@ -604,6 +668,9 @@ impl Hub {
                 let ids = Self::watchers(&inner, c.id);
                 Self::send_changed(&inner, &ids, &changed, &shopper_changed);
             }
+        }
+        if c.state.is_closed() {
+            Self::closed_locked(&mut inner, c.id, Instant::now());
         }
     }
 
@@ -922,6 +989,83 @@ mod tests {
             "the registry kept its peak room: {} of {peak}",
             inner.sockets.capacity()
         );
+    }
+
+    #[test]
+    fn consoles_let_go_of_a_closed_chat_after_the_grace() {
+        let (tx, mut changes) = mpsc::unbounded_channel();
+        let hub = Hub::new(tx);
+        let (agent, manager) = (Uuid::new_v4(), Uuid::new_v4());
+        let mut console = Sock::new(&hub, Side::Agent, Some(agent));
+        let mut boss = Sock::new(&hub, Side::Agent, Some(manager));
+        let mut shopper = Sock::new(&hub, Side::Shopper, None);
+        let (c, lone) = (
+            conversation(ConversationState::Active, Some(agent)),
+            conversation(ConversationState::Active, Some(agent)),
+        );
+        for s in [&console, &boss, &shopper] {
+            hub.watch(s.id, c.id);
+        }
+        hub.watch(console.id, lone.id);
+        let before = Instant::now();
+        for chat in [&c, &lone] {
+            let mut ended = chat.clone();
+            ended.state = ConversationState::Ended;
+            hub.on_conversation(&event(
+                ConversationEventKind::Ended,
+                &ended,
+                vec![],
+                vec![],
+                None,
+            ));
+        }
+        assert_eq!(console.types(), ["conversation", "conversation"]);
+        assert_eq!(boss.types(), ["conversation"]);
+        assert_eq!(shopper.types(), ["conversation"]);
+
+        // Within the grace, the chat's last frames still reach its consoles.
+        hub.forget_closed(before + CLOSED_GRACE / 2);
+        assert!(hub.is_watching(console.id, c.id) && hub.is_watching(boss.id, c.id));
+        hub.on_seen(&Seen {
+            conversation_id: c.id,
+            side: showroom_proto::message::ReadSide::Shopper,
+            seq: 3,
+            at: Utc::now(),
+        });
+        assert_eq!(console.types(), ["seen"]);
+
+        // Then the consoles let go; the shopper's widget keeps its own chat.
+        hub.forget_closed(Instant::now() + CLOSED_GRACE);
+        for s in [&console, &boss] {
+            assert!(!hub.is_watching(s.id, c.id) && !hub.is_watching(s.id, lone.id));
+        }
+        assert!(hub.is_watching(shopper.id, c.id));
+        let forgets = |s: &mut Sock| {
+            let mut v: Vec<Mark> = std::iter::from_fn(|| s.rx.try_recv().ok())
+                .flat_map(|o| o.marks.clone())
+                .collect();
+            v.sort_by_key(|m| format!("{m:?}"));
+            v
+        };
+        let mut both = vec![
+            Mark::Forget(Stream::Conversation(c.id)),
+            Mark::Forget(Stream::Conversation(lone.id)),
+        ];
+        both.sort_by_key(|m| format!("{m:?}"));
+        assert_eq!(forgets(&mut console), both);
+        assert_eq!(
+            forgets(&mut boss),
+            [Mark::Forget(Stream::Conversation(c.id))]
+        );
+        assert!(forgets(&mut shopper).is_empty());
+        // Nobody here follows the lone chat any more: its subscription goes; the other's stays.
+        let mut told = Vec::new();
+        while let Ok(change) = changes.try_recv() {
+            told.push(change);
+        }
+        assert_eq!(told.last(), Some(&Interest::Unwatch(lone.id)), "{told:?}");
+        assert!(!told.contains(&Interest::Unwatch(c.id)));
+        assert!(hub.lock().closed.is_empty());
     }
 
     #[test]

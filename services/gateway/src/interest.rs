@@ -8,7 +8,10 @@
 //! ([`Interest::Watch`]) or loses its last ([`Interest::Unwatch`]); the task then subscribes to
 //! that conversation's live subjects (`v1::live_of`) or drops the subscription, so NATS sends
 //! each gateway only what its sockets show. Before this, every gateway decoded every message of
-//! every dealer group (`loadtest fanout` measures the share each one receives).
+//! every dealer group (`loadtest fanout` measures the share each one receives). Every
+//! [`FORGET_EVERY`] it also has the hub let go of chats that closed [`crate::hub::CLOSED_GRACE`]
+//! ago ([`Hub::forget_closed`]), so a console open for a whole shift does not keep a
+//! subscription for every chat it ever had.
 //!
 //! Core NATS delivers at most once, so three things are caught up from Postgres, the source of
 //! truth, through the socket's writer ([`Hub::catch_up`], `ws::order`'s `Mark::Tail`):
@@ -45,8 +48,12 @@ const BATCH: usize = 1024;
 /// How long to wait before trying again when the server did not confirm new subscriptions.
 const RETRY: Duration = Duration::from_millis(500);
 
-/// Follows the hub's changes of interest until shutdown: subscribes, unsubscribes, and has the
-/// watchers catch up (module docs).
+/// How often the consoles of chats closed [`crate::hub::CLOSED_GRACE`] ago stop following them.
+const FORGET_EVERY: Duration = Duration::from_secs(2);
+
+/// Follows the hub's changes of interest until shutdown: subscribes, unsubscribes, has the
+/// watchers catch up (module docs), and has the hub let go of closed chats
+/// ([`Hub::forget_closed`]).
 pub fn follow(
     bus: Bus,
     hub: Arc<Hub>,
@@ -60,6 +67,8 @@ pub fn follow(
         let mut losses = bus.losses();
         let mut losses_open = true;
         let mut batch = Vec::with_capacity(64);
+        let mut forget = tokio::time::interval(FORGET_EVERY);
+        forget.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         metrics::gauge!(names::LIVE_CONVERSATIONS).set(0.0);
         for kind in [Live::Message, Live::Typing, Live::Seen] {
             metrics::counter!(names::LIVE_EVENTS, "kind" => kind.as_str()).absolute(0);
@@ -110,6 +119,7 @@ pub fn follow(
                         }
                     }
                 }
+                _ = forget.tick() => hub.forget_closed(std::time::Instant::now()),
                 r = losses.changed(), if losses_open => match r {
                     Ok(()) => {
                         tracing::info!("live events may have been lost; watchers catch up");

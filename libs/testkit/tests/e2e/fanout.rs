@@ -182,6 +182,64 @@ async fn available_agent(stack: &Stack, t: &Tenant, ws_url: &str) -> anyhow::Res
     Ok(agent)
 }
 
+/// A console lets go of a chat once it has closed (`Hub::forget_closed`), so a console open for
+/// a whole shift does not keep a subscription for every chat it ever had.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_console_lets_go_of_a_chat_once_it_has_closed() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let t = Tenant::seed(&stack.pool, "Let go", 1).await?;
+    let g = stack
+        .gateway_process_with(service_binary(), &["gateway"], &[])
+        .await?;
+    let mut agent = available_agent(&stack, &t, &g.ws_url("")).await?;
+    let mut shopper = Socket::widget(&g.ws_url(""), &t.key, &t.origin).await?;
+    shopper.ask(json!({"type": "hello", "v": 1})).await?;
+    let conv = accepted_chat(&mut shopper, &mut agent, t.sales).await?;
+    let live = || g.metric(names::LIVE_CONVERSATIONS, "");
+    assert_eq!(live().await?, 1.0);
+
+    // The shopper ends the chat and leaves. The console still follows it for a moment (the
+    // frames of its close), then lets go, and the gateway unsubscribes.
+    shopper.ask(json!({"type": "end"})).await?;
+    shopper.close().await;
+    agent
+        .recv_matching("conversation", |c| c["conversation"]["state"] == "ended")
+        .await?;
+    assert_eq!(live().await?, 1.0, "let go before the grace");
+    eventually(Duration::from_secs(30), "the console to let go", || async {
+        Ok((live().await? == 0.0).then_some(()))
+    })
+    .await?;
+
+    // Opening it again reads it whole, then lets go again.
+    let history = agent
+        .ask(json!({"type": "open", "conversation_id": conv}))
+        .await?;
+    assert_eq!(history["conversation"]["state"], "ended", "{history}");
+    eventually(
+        Duration::from_secs(5),
+        "the console to follow it",
+        || async { Ok((live().await? == 1.0).then_some(())) },
+    )
+    .await?;
+    eventually(
+        Duration::from_secs(30),
+        "the console to let go again",
+        || async { Ok((live().await? == 0.0).then_some(())) },
+    )
+    .await?;
+
+    // The console goes on with the next chat.
+    let mut next = Socket::widget(&g.ws_url(""), &t.key, &t.origin).await?;
+    next.ask(json!({"type": "hello", "v": 1})).await?;
+    let second = accepted_chat(&mut next, &mut agent, t.sales).await?;
+    next.ask(json!({"type": "send", "client_msg_id": "n-1", "text": "Hi again"}))
+        .await?;
+    let m = agent.recv_type("message").await?;
+    assert_eq!(m["message"]["conversation_id"], second.as_str(), "{m}");
+    stack.stop().await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_gateway_follows_only_the_groups_its_sockets_hold() -> anyhow::Result<()> {
     let stack = Stack::start().await?;

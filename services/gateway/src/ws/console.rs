@@ -303,7 +303,9 @@ async fn run(state: Arc<AppState>, session: Session, token: String, socket: Sock
                         break;
                     }
                     state.heartbeat(group, agent_id, device).await;
-                    // Still watching: said again, for an agent's console that opened since.
+                    // Still watching: said again, for an agent's console that opened since. A
+                    // chat that closed is no longer followed (`Hub::forget_closed`).
+                    console.watching.retain(|c| state.hub.is_watching(socket_id, *c));
                     for c in console.watching.clone() {
                         whisper::watching(&state, &console.session, c, true).await;
                     }
@@ -638,6 +640,10 @@ impl Console {
                         CommandError::new(ErrorCode::NotFound, "no such conversation")
                     })?;
                 self.watch(c.id);
+                if c.state.is_closed() {
+                    // Its last moments' frames still come, then nothing more can.
+                    self.state.hub.closed(c.id);
+                }
                 let after = after_seq.unwrap_or(0).max(0);
                 let messages = showroom_store::read::messages_after(
                     &self.state.pool,

@@ -20,6 +20,9 @@
 //! watcher after a reconnection) therefore has the writer read whatever follows the socket's
 //! position from Postgres, as it reads a gap ([`Gap::before`] is then `i64::MAX`).
 //!
+//! A [`Mark::Forget`] (sent by the hub when a console stops following a closed chat) drops a
+//! stream's position, so a socket's state holds the streams it follows, not every one it saw.
+//!
 //! Pure state: no I/O, so every rule is unit-tested here; the writer in `ws` does the reading.
 
 use std::collections::{BTreeMap, HashMap};
@@ -174,6 +177,12 @@ impl Sequencer {
                 }
                 return;
             }
+            Mark::Forget(s) => {
+                if let Some(p) = self.streams.remove(&s) {
+                    self.held -= p.held.len();
+                }
+                return;
+            }
         };
         let p = self.streams.entry(stream).or_default();
         if p.tail && p.upto.is_none() {
@@ -314,6 +323,26 @@ mod tests {
         assert!(sent(&q.push(msg(c, 5), t)).is_empty());
         assert!(sent(&q.push(msg(c, 2), t)).is_empty());
         assert_eq!(sent(&q.push(msg(c, 7), t)), ["7"]);
+    }
+
+    #[test]
+    fn a_forgotten_stream_leaves_nothing_behind() {
+        let (c, d, t) = (chat(), chat(), Instant::now());
+        let mut q = Sequencer::default();
+        q.push(reply(vec![Mark::Upto(c, 3), Mark::Upto(d, 1)]), t);
+        // 6 waits for 4 and 5 when the socket stops following the chat.
+        assert!(sent(&q.push(msg(c, 6), t)).is_empty());
+        let forget = Framed {
+            frame: "".into(),
+            seq: None,
+            marks: vec![Mark::Forget(c)],
+            span: None,
+        };
+        assert!(sent(&q.push(forget.into(), t)).is_empty());
+        assert_eq!(q.streams.len(), 1, "the forgotten chat's position stays");
+        assert_eq!((q.held, q.deadline()), (0, None), "its held frame stays");
+        // The other chat goes on where it stood.
+        assert_eq!(sent(&q.push(msg(d, 2), t)), ["2"]);
     }
 
     #[test]
