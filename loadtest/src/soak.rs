@@ -98,6 +98,10 @@ const MAX_SHOPPERS: usize = 12_000;
 /// How long the shoppers still chatting at the end of the day may take to finish.
 const DRAIN: Duration = Duration::from_secs(55);
 
+/// How many times a shopper sends a `start` answered `unavailable` again, 2–4 s apart (the
+/// widget's `START_TRIES`, `services/gateway/assets/widget.js`).
+const START_TRIES: u32 = 6;
+
 /// The messages per second and the p99 the issue asks for (figures, never asserted).
 const TARGET_MSGS_PER_SEC: f64 = 1_000.0;
 const TARGET_P99_MS: f64 = 20.0;
@@ -305,6 +309,8 @@ struct Minute {
     errors: u64,
     /// Two agents accepting one broadcast chat: one gets `already_taken` (not an error).
     races: u64,
+    /// Starts answered `unavailable` and sent again, as the widget does ([`START_TRIES`]).
+    start_retries: u64,
     /// An `offer` frame's age as a console reads it (now less the chat's `created_at`),
     /// microseconds: how late offers reach the agents.
     offer_ages: Vec<u64>,
@@ -711,13 +717,20 @@ async fn visit(idx: u64, ws_base: &str, r: &Rooftop, stats: &Stats) -> anyhow::R
     } else {
         r.service
     };
-    let started = w
-        .ask(
-            json!({"type": "start", "department_id": department, "name": "Soak Shopper",
-                    "page_url": format!("{}/used/rav4", r.origin)}),
-        )
-        .await
-        .context("shopper: start")?;
+    let start = json!({"type": "start", "department_id": department, "name": "Soak Shopper",
+                       "page_url": format!("{}/used/rav4", r.origin)});
+    let mut tries = 0;
+    let started = loop {
+        let answer = w.ask(start.clone()).await.context("shopper: start")?;
+        // Busy: the same start again in 2–4 s, a few times, as the widget does.
+        if answer["code"] == "unavailable" && tries < START_TRIES {
+            tries += 1;
+            stats.add(|m| m.start_retries += 1);
+            tokio::time::sleep(between(2.0, 4.0)).await;
+            continue;
+        }
+        break answer;
+    };
     if started["type"] != "started" {
         return Err(refused("shopper: start refused", &started));
     }
@@ -1319,6 +1332,7 @@ async fn soak(fleet: &Fleet, o: &Options) -> anyhow::Result<()> {
             d.latencies.extend(extra.latencies);
             d.errors += extra.errors;
             d.races += extra.races;
+            d.start_retries += extra.start_retries;
             d.offer_ages.extend(extra.offer_ages);
             d.tick_lag.extend(extra.tick_lag);
         }
@@ -1409,7 +1423,8 @@ fn report(
     println!();
     println!(
         "whole day: {} chats started, {} answered, {} missed, {} offline, {} abandoned, {} messages left, \
-         {} transfers accepted of {} asked, {} leads, {} accept races (two agents, one chat)",
+         {} transfers accepted of {} asked, {} leads, {} accept races (two agents, one chat), \
+         {} starts sent again after `unavailable`",
         sum(|m| m.started),
         sum(|m| m.answered),
         sum(|m| m.missed),
@@ -1420,6 +1435,7 @@ fn report(
         sum(|m| m.transfers_requested),
         prev_leads,
         sum(|m| m.races),
+        sum(|m| m.start_retries),
     );
     println!(
         "shopper send → agent's message frame, whole day: p50 {p50:.2} ms, p99 {p99:.2} ms; \

@@ -85,6 +85,7 @@
       rate_q: 'How was your chat?', rate_comment: 'Anything to add? (optional)', rate_send: 'Send rating', rate_thanks: 'Thanks for your rating!', stars: '{n} of 5',
       attach: 'Attach a file', sending_file: 'uploading {n}%', download: 'Download {name}', chat_types: 'images, PDF and text files',
       long: 'That message is too long (4000 characters at most).', wait: 'Not connected yet, please wait a moment.',
+      busy: 'Everyone is busy for a moment. Connecting you…',
       wrong: 'Something went wrong', leave: 'Leave a message', department_id: 'Department',
       first_name: 'First name', last_name: 'Last name', email: 'E-mail', phone: 'Mobile phone', optional: '(optional)',
       message: 'Message', submit: 'Send message', submitting: 'Sending…', fix: 'Please check the fields marked below.',
@@ -120,6 +121,7 @@
       rate_q: '¿Qué tal fue su chat?', rate_comment: '¿Algo más? (opcional)', rate_send: 'Enviar valoración', rate_thanks: '¡Gracias por su valoración!', stars: '{n} de 5',
       attach: 'Adjuntar un archivo', sending_file: 'subiendo {n}%', download: 'Descargar {name}', chat_types: 'imágenes, PDF y archivos de texto',
       long: 'Ese mensaje es demasiado largo (4000 caracteres como máximo).', wait: 'Aún no hay conexión, espere un momento.',
+      busy: 'Todos están ocupados en este momento. Le estamos conectando…',
       wrong: 'Algo salió mal', leave: 'Déjenos un mensaje', department_id: 'Departamento',
       first_name: 'Nombre', last_name: 'Apellido', email: 'Correo electrónico', phone: 'Celular', optional: '(opcional)',
       message: 'Mensaje', submit: 'Enviar mensaje', submitting: 'Enviando…', fix: 'Revise los campos marcados abajo.',
@@ -166,6 +168,8 @@
   const pending = new Map();         // client_msg_id -> {frame, el, file?}: sent, not yet acked
   let helloFor = null, helloSeq = 0; // what our last hello claimed
   let startRef = null, early = [], startDept = null, startForm = null; // a `start` in flight; messages that came before `started`
+  let startTries = 0; // the starts refused `unavailable` in a row (busy, or the service restarting)
+  const START_TRIES = 6;
   let earlyConv = null;              // the latest `conversation` frame that came before `started`
   let vtoken = null;                 // the visitor token of the last welcome (file uploads send it)
   const FORMS = {};                  // 'pre_chat' | 'offline' -> the website's form, built (see buildForm), or null
@@ -582,6 +586,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
 
   function onStarted(s) {
     startRef = null;
+    if (startTries) { startTries = 0; showError(''); } // the busy notice of a start tried again
     // An agent may have taken the chat before this answer came: the further state wins.
     const e = earlyConv; earlyConv = null;
     resetConv(e && s.conversation && e.id === s.conversation.id && stage(e) > stage(s.conversation) ? e : s.conversation);
@@ -639,6 +644,20 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
     if (p) { pending.delete(e.ref); markFailed(p.el); renderQuick(); }
     if (e.ref && e.ref === startRef) {
       startRef = null; early = []; earlyConv = null;
+      // Busy, or restarting: nothing started (a start that did is `not_allowed` next, below).
+      // The same start again in 2–4 s, a few times, before the shopper is told.
+      if (e.code === 'unavailable' && startTries < START_TRIES) {
+        startTries++;
+        showError(t('busy'));
+        const d = startDept, form = startForm;
+        const again = () => {
+          if (startRef || conv) return; // a chat came (resync) or the shopper started anew
+          if (!ready) return void setTimeout(again, 1000); // reconnecting: once it is back
+          start(d, form, true);
+        };
+        setTimeout(again, 2000 + Math.random() * 2000);
+        return;
+      }
       // The dealer page's vehicle data was refused: the chat matters more; start without it.
       if (e.code === 'bad_request' && !e.fields && /vehicle/.test(e.message || '') && vehicle) {
         console.warn('Showroom: vehicle context ignored:', e.message);
@@ -842,9 +861,10 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
   }
 
   // `form`: the pre-chat form's answers, if the website has one.
-  function start(d, form) {
+  // `again`: the same start once more after an `unavailable` (the notice stays up).
+  function start(d, form, again) {
     if (!ready) return showError(t('wait'));
-    showError('');
+    if (!again) { startTries = 0; showError(''); }
     startRef = 'start-' + (++refN); early = []; earlyConv = null;
     const f = { type: 'start', ref: startRef, language: lang, page_url: location.href.slice(0, 2000) };
     if (d) f.department_id = d.id;
