@@ -98,9 +98,9 @@ const MAX_SHOPPERS: usize = 12_000;
 /// How long the shoppers still chatting at the end of the day may take to finish.
 const DRAIN: Duration = Duration::from_secs(55);
 
-/// How many times a shopper sends a `start` answered `unavailable` again, 2–4 s apart (the
-/// widget's `START_TRIES`, `services/gateway/assets/widget.js`).
-const START_TRIES: u32 = 6;
+/// How many times a shopper sends a `start` answered `unavailable` again, after 2–4 s, 4–8 s,
+/// then 8–16 s (the widget's `START_TRIES`, `services/gateway/assets/widget.js`).
+const START_TRIES: u32 = 5;
 
 /// The messages per second and the p99 the issue asks for (figures, never asserted).
 const TARGET_MSGS_PER_SEC: f64 = 1_000.0;
@@ -722,11 +722,12 @@ async fn visit(idx: u64, ws_base: &str, r: &Rooftop, stats: &Stats) -> anyhow::R
     let mut tries = 0;
     let started = loop {
         let answer = w.ask(start.clone()).await.context("shopper: start")?;
-        // Busy: the same start again in 2–4 s, a few times, as the widget does.
+        // Busy: the same start again a few times, each wait twice the last, as the widget does.
         if answer["code"] == "unavailable" && tries < START_TRIES {
             tries += 1;
             stats.add(|m| m.start_retries += 1);
-            tokio::time::sleep(between(2.0, 4.0)).await;
+            let base = f64::from(2u32.pow(tries).min(8));
+            tokio::time::sleep(between(base, 2.0 * base)).await;
             continue;
         }
         break answer;

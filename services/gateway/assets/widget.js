@@ -169,7 +169,7 @@
   let helloFor = null, helloSeq = 0; // what our last hello claimed
   let startRef = null, early = [], startDept = null, startForm = null; // a `start` in flight; messages that came before `started`
   let startTries = 0; // the starts refused `unavailable` in a row (busy, or the service restarting)
-  const START_TRIES = 6;
+  const START_TRIES = 5;
   let earlyConv = null;              // the latest `conversation` frame that came before `started`
   let vtoken = null;                 // the visitor token of the last welcome (file uploads send it)
   const FORMS = {};                  // 'pre_chat' | 'offline' -> the website's form, built (see buildForm), or null
@@ -645,7 +645,8 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
     if (e.ref && e.ref === startRef) {
       startRef = null; early = []; earlyConv = null;
       // Busy, or restarting: nothing started (a start that did is `not_allowed` next, below).
-      // The same start again in 2–4 s, a few times, before the shopper is told.
+      // The same start again a few times before the shopper is told, each wait twice the last
+      // (2–4 s, 4–8 s, then 8–16 s), so a busy router is not pressed harder.
       if (e.code === 'unavailable' && startTries < START_TRIES) {
         startTries++;
         showError(t('busy'));
@@ -655,7 +656,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
           if (!ready) return void setTimeout(again, 1000); // reconnecting: once it is back
           start(d, form, true);
         };
-        setTimeout(again, 2000 + Math.random() * 2000);
+        setTimeout(again, Math.min(2 ** startTries, 8) * 1000 * (1 + Math.random()));
         return;
       }
       // The dealer page's vehicle data was refused: the chat matters more; start without it.
