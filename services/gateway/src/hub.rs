@@ -129,22 +129,21 @@ impl Outbound {
     /// Nothing to write: has the socket's writer read from Postgres what follows its position in
     /// `stream` ([`Mark::Tail`]).
     pub fn catch_up(stream: Stream) -> Self {
-        Framed {
-            frame: "".into(),
-            seq: None,
-            marks: vec![Mark::Tail(stream)],
-            span: None,
-        }
-        .into()
+        Self::mark_only(Mark::Tail(stream))
     }
 
     /// Nothing to write: the socket no longer follows `stream`, and its writer forgets where it
     /// stood in it ([`Mark::Forget`]).
     pub fn forget(stream: Stream) -> Self {
+        Self::mark_only(Mark::Forget(stream))
+    }
+
+    /// Nothing to write, only a mark for the socket's writer.
+    fn mark_only(mark: Mark) -> Self {
         Framed {
             frame: "".into(),
             seq: None,
-            marks: vec![Mark::Forget(stream)],
+            marks: vec![mark],
             span: None,
         }
         .into()
@@ -380,12 +379,14 @@ impl Hub {
     /// `conversation` is closed: the consoles following it stop after [`CLOSED_GRACE`].
     pub fn closed(&self, conversation: Uuid) {
         let mut inner = self.lock();
-        Self::closed_locked(&mut inner, conversation, Instant::now());
+        Self::closed_locked(&mut inner, conversation);
     }
 
-    fn closed_locked(inner: &mut Inner, conversation: Uuid, now: Instant) {
+    fn closed_locked(inner: &mut Inner, conversation: Uuid) {
         if inner.by_conversation.contains_key(&conversation) {
-            inner.closed.push_back((now + CLOSED_GRACE, conversation));
+            inner
+                .closed
+                .push_back((Instant::now() + CLOSED_GRACE, conversation));
         }
     }
 
@@ -670,7 +671,7 @@ impl Hub {
             }
         }
         if c.state.is_closed() {
-            Self::closed_locked(&mut inner, c.id, Instant::now());
+            Self::closed_locked(&mut inner, c.id);
         }
     }
 

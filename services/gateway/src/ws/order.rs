@@ -332,13 +332,7 @@ mod tests {
         q.push(reply(vec![Mark::Upto(c, 3), Mark::Upto(d, 1)]), t);
         // 6 waits for 4 and 5 when the socket stops following the chat.
         assert!(sent(&q.push(msg(c, 6), t)).is_empty());
-        let forget = Framed {
-            frame: "".into(),
-            seq: None,
-            marks: vec![Mark::Forget(c)],
-            span: None,
-        };
-        assert!(sent(&q.push(forget.into(), t)).is_empty());
+        assert!(sent(&q.push(Outbound::forget(c), t)).is_empty());
         assert_eq!(q.streams.len(), 1, "the forgotten chat's position stays");
         assert_eq!((q.held, q.deadline()), (0, None), "its held frame stays");
         // The other chat goes on where it stood.
