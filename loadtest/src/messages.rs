@@ -3,7 +3,9 @@
 //! C conversations write at once (`--conversations`, e.g. 20 or 200). The gateway stores
 //! their messages through its group-committing transcript writer; the baselines, in the same
 //! run on the same servers: one row per commit (C writers), the same rows C to a commit (the
-//! ceiling of any batching), and a JetStream publish awaited for its ack.
+//! ceiling of any batching), a JetStream publish awaited for its ack, and the floor of what an
+//! `ack` promises with no product around it (the C-row commits, then each row published and
+//! its ack awaited).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -277,6 +279,10 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             runs: Vec::new(),
         },
         Row {
+            name: "raw floor: C rows per commit + publishes",
+            runs: Vec::new(),
+        },
+        Row {
             name: "gateway send -> ack (Showroom)",
             runs: Vec::new(),
         },
@@ -335,8 +341,49 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             .await?
             .per_row(c),
         );
-        rows[3].runs.push(plain.send_ack(&o, o.statements).await?);
-        rows[4].runs.push(tls.send_ack(&o, false).await?);
+        // The floor of what an `ack` promises, with no product around it: the same batches,
+        // then each of their rows published to JetStream, every publish's ack awaited.
+        let js = bus.js.clone();
+        rows[3].runs.push(
+            measure(
+                vec![(pool.clone(), js)],
+                o.messages,
+                move |(pool, js), i| async move {
+                    let convs: Vec<Uuid> = (0..c).map(|_| Uuid::new_v4()).collect();
+                    sqlx::query(
+                        "INSERT INTO bench_messages (id, conversation_id, seq, body) \
+                     SELECT gen_random_uuid(), conv, $2, $3 FROM unnest($1::uuid[]) AS conv",
+                    )
+                    .bind(&convs)
+                    .bind(i as i64)
+                    .bind("Is the RAV4 still available?")
+                    .execute(&pool)
+                    .await?;
+                    let mut acks = Vec::with_capacity(c);
+                    for conv in &convs {
+                        acks.push(
+                            js.publish(
+                                format!("bench.{conv}"),
+                                "Is the RAV4 still available?".into(),
+                            )
+                            .await?,
+                        );
+                    }
+                    for ack in futures::future::join_all(
+                        acks.into_iter().map(std::future::IntoFuture::into_future),
+                    )
+                    .await
+                    {
+                        ack?;
+                    }
+                    Ok((pool, js))
+                },
+            )
+            .await?
+            .per_row(c),
+        );
+        rows[4].runs.push(plain.send_ack(&o, o.statements).await?);
+        rows[5].runs.push(tls.send_ack(&o, false).await?);
     }
 
     println!();
@@ -363,7 +410,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             }
         );
     }
-    let (pg, batched, showroom, secure) = (&rows[0], &rows[2], &rows[3], &rows[4]);
+    let (pg, batched, floor, showroom, secure) = (&rows[0], &rows[2], &rows[3], &rows[4], &rows[5]);
     for (name, r) in [("Showroom", showroom), ("TLS Showroom", secure)] {
         println!(
             "ratio {name} / raw Postgres insert (1 row, 1 commit), C = {}: throughput {:.2}x, p50 {:.2}x, p99 {:.2}x",
@@ -376,6 +423,11 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     println!(
         "ratio Showroom / raw Postgres insert, C rows per commit (the ceiling): throughput {:.2}x",
         showroom.per_sec() / batched.per_sec()
+    );
+    println!(
+        "ratio raw floor (C rows per commit, each published and acked) / raw Postgres insert (1 row, 1 commit): throughput {:.2}x; Showroom / raw floor: {:.2}x",
+        floor.per_sec() / pg.per_sec(),
+        showroom.per_sec() / floor.per_sec()
     );
     println!(
         "ratio TLS / plain Showroom: throughput {:.2}x, p50 {:.2}x, p99 {:.2}x",

@@ -574,6 +574,9 @@ async fn settled_rss(pid: u32, max: Duration) -> anyhow::Result<u64> {
 
 /// One run's figures.
 struct Figures {
+    /// Sockets opened a second (connect, upgrade, `hello`, `welcome`), baseline and gateway.
+    baseline_opens: f64,
+    gateway_opens: f64,
     /// Baseline server: bytes per socket.
     baseline_per_socket: f64,
     /// Gateway: bytes per socket.
@@ -655,17 +658,19 @@ async fn one_run(
     };
     close_all(open_many(&warm).await?.0).await?;
     let before = settled_rss(pid, Duration::from_secs(10)).await? as f64;
+    let opening = Instant::now();
     let (clients, opened) = open_many(&Plan {
         count: o.sockets,
         ..warm.clone()
     })
     .await?;
+    let baseline_opens = opened as f64 / opening.elapsed().as_secs_f64();
     let peak = settled_rss(pid, Duration::from_secs(10)).await? as f64;
     close_all(clients).await?;
     drop(server);
     let baseline_per_socket = (peak - before) / opened.max(1) as f64;
     println!(
-        "  baseline: {opened} sockets, {:.1} MiB → {:.1} MiB, {:.0} bytes each",
+        "  baseline: {opened} sockets ({baseline_opens:.0} opened a second), {:.1} MiB → {:.1} MiB, {:.0} bytes each",
         mib(before),
         mib(peak),
         baseline_per_socket
@@ -685,7 +690,9 @@ async fn one_run(
     )
     .await?;
     let before = settled_rss(pid, Duration::from_secs(15)).await? as f64;
+    let opening = Instant::now();
     let (clients, opened) = open_many(&plan).await?;
+    let gateway_opens = opened as f64 / opening.elapsed().as_secs_f64();
     let peak = settled_rss(pid, Duration::from_secs(15)).await? as f64;
     close_all(clients).await?;
     // Memory given back: what a decaying allocator returns within half a minute.
@@ -694,7 +701,7 @@ async fn one_run(
     drop(g);
     let gateway_per_socket = (peak - before) / opened.max(1) as f64;
     println!(
-        "  gateway: {opened} sockets, {:.1} MiB → {:.1} MiB, {:.0} bytes each; {:.1} MiB after they closed",
+        "  gateway: {opened} sockets ({gateway_opens:.0} opened a second), {:.1} MiB → {:.1} MiB, {:.0} bytes each; {:.1} MiB after they closed",
         mib(before),
         mib(peak),
         gateway_per_socket,
@@ -708,6 +715,8 @@ async fn one_run(
         None
     };
     Ok(Figures {
+        baseline_opens,
+        gateway_opens,
         baseline_per_socket,
         gateway_per_socket,
         before,
@@ -839,6 +848,13 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     println!(
         "| **gateway widget socket** | **{gate:.0}** | {:.2}× |",
         gate / base
+    );
+    let (base_opens, gate_opens) = (m(&|f| f.baseline_opens), m(&|f| f.gateway_opens));
+    println!();
+    println!(
+        "sockets opened a second (connect, upgrade, `hello`, `welcome`; {CONNECTING} at a time per \
+         client process): bare axum {base_opens:.0}, gateway {gate_opens:.0} ({:.2}×)",
+        gate_opens / base_opens
     );
     let (before, peak, after) = (m(&|f| f.before), m(&|f| f.peak), m(&|f| f.after));
     println!();

@@ -11,6 +11,7 @@ use showroom_proto::conversation::{
     Transfer, TransferState, Vehicle,
 };
 use showroom_proto::forms::{Answer, Form, FormKind};
+use showroom_proto::frames::DepartmentChoice;
 use showroom_proto::internal::{InternalChat, InternalMember};
 use showroom_proto::lead::{Classification, Lead, LeadContact, LeadFile, LeadOrigin, LeadSource};
 use showroom_proto::message::{Author, AuthorKind, Message, MessageFile};
@@ -419,14 +420,6 @@ pub async fn bot_settings<'e>(
     db: impl PgExecutor<'e>,
     website: Uuid,
 ) -> Result<BotSettings, sqlx::Error> {
-    type BotRow = (
-        bool,
-        bool,
-        Option<String>,
-        Option<String>,
-        sqlx::types::Json<BTreeMap<Language, BTreeMap<TextKey, String>>>,
-        i32,
-    );
     let row: Option<BotRow> = sqlx::query_as(
         "SELECT lead_gate, leave_message_form, bot_name, avatar_url, texts, consent_version \
          FROM bot_settings WHERE website_id = $1",
@@ -434,20 +427,93 @@ pub async fn bot_settings<'e>(
     .bind(website)
     .fetch_optional(db)
     .await?;
-    Ok(row
-        .map(
-            |(lead_gate, leave_message_form, bot_name, avatar_url, texts, consent_version)| {
-                BotSettings {
-                    lead_gate,
-                    leave_message_form,
-                    bot_name,
-                    avatar_url,
-                    texts: texts.0,
-                    consent_version,
-                }
-            },
-        )
-        .unwrap_or_default())
+    Ok(row.map(BotRow::settings).unwrap_or_default())
+}
+
+/// A `bot_settings` row: `lead_gate, leave_message_form, bot_name, avatar_url, texts,
+/// consent_version`.
+#[derive(sqlx::FromRow)]
+struct BotRow {
+    lead_gate: bool,
+    leave_message_form: bool,
+    bot_name: Option<String>,
+    avatar_url: Option<String>,
+    texts: sqlx::types::Json<BTreeMap<Language, BTreeMap<TextKey, String>>>,
+    consent_version: i32,
+}
+
+impl BotRow {
+    fn settings(self) -> BotSettings {
+        BotSettings {
+            lead_gate: self.lead_gate,
+            leave_message_form: self.leave_message_form,
+            bot_name: self.bot_name,
+            avatar_url: self.avatar_url,
+            texts: self.texts.0,
+            consent_version: self.consent_version,
+        }
+    }
+}
+
+/// What a widget's `welcome` shows of its website, besides the website's own row: the
+/// dealership's departments, the bot's settings and the website's two forms.
+#[derive(Debug, Clone)]
+pub struct WidgetSite {
+    /// The departments a shopper can choose, in their configured order.
+    pub departments: Vec<DepartmentChoice>,
+    /// The bot's settings (the defaults when the website has none).
+    pub bot: BotSettings,
+    /// The pre-chat form, if the website has one.
+    pub pre_chat: Option<Form>,
+    /// The offline form, if the website has one.
+    pub offline: Option<Form>,
+}
+
+/// A [`WidgetSite`] in one statement (the `welcome` of every page view reads it, so one round
+/// trip instead of one per part): the departments of `rooftop`, and the bot settings and forms
+/// of `website`.
+pub async fn widget_site<'e>(
+    db: impl PgExecutor<'e>,
+    website: Uuid,
+    rooftop: Uuid,
+) -> Result<WidgetSite, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT \
+           (SELECT coalesce(json_agg(json_build_object('id', d.id, 'label', d.label, \
+                      'rooftop', r.name) ORDER BY d.position, d.label), '[]'::json) \
+              FROM departments d JOIN rooftops r ON r.id = d.rooftop_id \
+              WHERE d.rooftop_id = $2) AS departments, \
+           (SELECT fields FROM forms WHERE website_id = $1 AND kind = 'pre_chat') AS pre_chat, \
+           (SELECT fields FROM forms WHERE website_id = $1 AND kind = 'offline') AS offline, \
+           b.website_id IS NOT NULL AS has_bot, \
+           coalesce(b.lead_gate, false) AS lead_gate, \
+           coalesce(b.leave_message_form, false) AS leave_message_form, \
+           b.bot_name, b.avatar_url, coalesce(b.texts, '{}'::jsonb) AS texts, \
+           coalesce(b.consent_version, 0) AS consent_version \
+         FROM (SELECT 1) one LEFT JOIN bot_settings b ON b.website_id = $1",
+    )
+    .bind(website)
+    .bind(rooftop)
+    .fetch_one(db)
+    .await?;
+    use sqlx::Row as _;
+    let departments: sqlx::types::Json<Vec<DepartmentChoice>> = row.try_get("departments")?;
+    let form = |column: &str| -> Result<Option<Form>, sqlx::Error> {
+        Ok(row
+            .try_get::<Option<sqlx::types::Json<Form>>, _>(column)?
+            .map(|f| f.0))
+    };
+    let bot = if row.try_get("has_bot")? {
+        <BotRow as sqlx::FromRow<_>>::from_row(&row)?.settings()
+    } else {
+        BotSettings::default()
+    };
+    Ok(WidgetSite {
+        departments: departments.0,
+        bot,
+        pre_chat: form("pre_chat")?,
+        offline: form("offline")?,
+    })
 }
 
 /// A website's form of one kind (owned by the bot), if it has one.

@@ -1,31 +1,11 @@
-//! Departments: the ones a shopper can choose, and the admin pages' writes (a label unique in its rooftop, any case; a department with history is never deleted).
+//! Departments: the admin pages' writes (a label unique in its rooftop, any case; a department with history is never deleted). The ones a shopper can choose are read with the widget's `welcome` (`showroom_store::read::widget_site`).
 
 use serde::Serialize;
 use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
 use super::refused::{DirectoryError, taken_or};
-use super::websites::Website;
 use crate::audit;
-use showroom_proto::frames::DepartmentChoice;
-
-/// The departments of a website's dealership, in their configured order.
-pub async fn departments_of(
-    pool: &PgPool,
-    website: &Website,
-) -> sqlx::Result<Vec<DepartmentChoice>> {
-    let rows: Vec<(Uuid, String, String)> = sqlx::query_as(
-        "SELECT d.id, d.label, r.name AS rooftop FROM departments d JOIN rooftops r ON r.id = d.rooftop_id \
-         WHERE d.rooftop_id = $1 ORDER BY d.position, d.label",
-    )
-    .bind(website.rooftop_id)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, label, rooftop)| DepartmentChoice { id, label, rooftop })
-        .collect())
-}
 
 /// A department as the admin pages show it.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]

@@ -277,7 +277,9 @@ pub async fn open(
     agent: Option<Uuid>,
     group: Uuid,
 ) -> Opened {
-    let hold = state.groups.join(group).await;
+    // Boxed: a group's first socket subscribes to its feeds here, a large future that every
+    // socket's task would otherwise keep room for all its life.
+    let hold = Box::pin(state.groups.join(group)).await;
     let cancel = state.shutdown.child_token();
     let (sink, stream) = socket.split();
     let (replies, replies_rx) = flume::bounded(256);

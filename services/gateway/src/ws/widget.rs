@@ -34,7 +34,7 @@ use super::{HELLO_TIMEOUT, Incoming, PROTOCOL_VERSION, next_frame, refused};
 use crate::hub::{Mark, Outbound, Side, Stream};
 use crate::{AppState, rating, seen};
 use showroom_proto::contact::ClientAddress;
-use showroom_rest::directory::{self, Website};
+use showroom_rest::directory::Website;
 use showroom_rest::error::ApiError;
 use showroom_rest::extract::{client_ip, website_for};
 use showroom_rest::limits::{Limited, SocketLimits};
@@ -304,10 +304,10 @@ async fn run(state: Arc<AppState>, website: Website, ip: Option<ClientAddress>, 
                     .await;
                 None
             } else {
-                let visitor = visitor_token
+                let known = visitor_token
                     .as_deref()
-                    .and_then(|t| state.visitor_keys.verify(website.id, t))
-                    .unwrap_or_else(Uuid::new_v4);
+                    .and_then(|t| state.visitor_keys.verify(website.id, t));
+                let visitor = known.unwrap_or_else(Uuid::new_v4);
                 let mut s = Shopper {
                     state: state.clone(),
                     website,
@@ -321,7 +321,12 @@ async fn run(state: Arc<AppState>, website: Website, ip: Option<ClientAddress>, 
                 };
                 // Boxed, like each frame's handling below: an idle socket's task keeps only
                 // what it holds between frames, not the largest future it ever awaits.
-                match Box::pin(s.welcome(last_seq.unwrap_or(0).max(0), r#ref.as_deref())).await {
+                let welcome = s.welcome(
+                    known.is_some(),
+                    last_seq.unwrap_or(0).max(0),
+                    r#ref.as_deref(),
+                );
+                match Box::pin(welcome).await {
                     Ok(()) => Some(s),
                     Err(e) => {
                         let _ = replies.send_async(refused(&e, r#ref.as_deref())).await;
@@ -394,7 +399,15 @@ impl Shopper {
             .filter(|c| !c.state.is_closed())
     }
 
-    async fn welcome(&mut self, last_seq: i64, r#ref: Option<&str>) -> Result<(), CommandError> {
+    /// Answers `hello`: the website (departments, bot, forms, look in one read) and, for a
+    /// `returning` visitor (one whose token checked out), their latest chat with what they
+    /// missed of it. A new visitor's id was just made, so no chat of theirs is looked for.
+    async fn welcome(
+        &mut self,
+        returning: bool,
+        last_seq: i64,
+        r#ref: Option<&str>,
+    ) -> Result<(), CommandError> {
         let state = self.state.clone();
         let pool = &state.pool;
         let db = |e: sqlx::Error| {
@@ -404,16 +417,18 @@ impl Shopper {
                 "could not load your conversation; reconnect",
             )
         };
-        let filter = read::Filter::Visitor {
-            website_id: self.website.id,
-            visitor_id: self.visitor,
-        };
-        let recent = read::conversations(pool, self.group(), filter, 1)
-            .await
-            .map_err(db)?;
         self.conversation = None;
-        if let Some(c) = recent.into_iter().next() {
-            self.follow(c).await;
+        if returning {
+            let filter = read::Filter::Visitor {
+                website_id: self.website.id,
+                visitor_id: self.visitor,
+            };
+            let recent = read::conversations(pool, self.group(), filter, 1)
+                .await
+                .map_err(db)?;
+            if let Some(c) = recent.into_iter().next() {
+                self.follow(c).await;
+            }
         }
         let mut messages = Vec::new();
         let mut marks = Vec::new();
@@ -425,16 +440,12 @@ impl Shopper {
             let upto = reached(&messages, last_seq, c.last_seq);
             marks.push(Mark::Upto(Stream::Conversation(c.id), upto));
         }
-        let departments = directory::departments_of(pool, &self.website)
-            .await
-            .map_err(db)?;
-        let bot = read::bot_settings(pool, self.website.id)
-            .await
-            .map_err(db)?;
-        let pre_chat = read::form(pool, self.website.id, FormKind::PreChat)
-            .await
-            .map_err(db)?;
-        let offline = read::form(pool, self.website.id, FormKind::Offline)
+        let read::WidgetSite {
+            departments,
+            bot,
+            pre_chat,
+            offline,
+        } = read::widget_site(pool, self.website.id, self.website.rooftop_id)
             .await
             .map_err(db)?;
         // Only the welcome reads the look: the socket does not keep it.
