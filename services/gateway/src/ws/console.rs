@@ -221,7 +221,15 @@ struct Console {
 async fn run(state: Arc<AppState>, session: Session, token: String, socket: Socket) {
     let agent_id = session.agent.id;
     let group = session.group();
-    let opened = super::open(&state, socket, Side::Agent, Some(agent_id), group).await;
+    // Boxed: the join of the socket's group is a large future, needed only while it runs.
+    let opened = Box::pin(super::open(
+        &state,
+        socket,
+        Side::Agent,
+        Some(agent_id),
+        group,
+    ))
+    .await;
     let (mut stream, replies, socket_id) = (opened.stream, opened.replies, opened.socket_id);
     let (cancel, writer, _hold) = (opened.cancel, opened.writer, opened.hold);
     let device = Uuid::new_v4();

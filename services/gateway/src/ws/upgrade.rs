@@ -118,7 +118,9 @@ impl Upgrade {
                 Ok(upgraded) => {
                     let io = TokioIo::new(upgraded);
                     let socket = Socket::from_raw_socket(io, Role::Server, Some(config)).await;
-                    callback(socket).await;
+                    // The socket's life is a task of its own: this one ends, and with it the
+                    // room it kept for the upgrade and the callback's captures.
+                    tokio::spawn(callback(socket));
                 }
                 Err(e) => tracing::debug!(error = %e, "a WebSocket upgrade failed"),
             }
