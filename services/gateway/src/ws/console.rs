@@ -221,7 +221,7 @@ struct Console {
 async fn run(state: Arc<AppState>, session: Session, token: String, socket: Socket) {
     let agent_id = session.agent.id;
     let group = session.group();
-    // Boxed: the join of the socket's group is a large future, needed only while it runs.
+    // Boxed: see `ws::open`.
     let opened = Box::pin(super::open(
         &state,
         socket,

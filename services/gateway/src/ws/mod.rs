@@ -269,7 +269,9 @@ pub struct Opened {
 }
 
 /// Registers an upgraded socket of `side` (of dealer group `group`) with the hub, once its
-/// group's events are followed here, and starts its writer.
+/// group's events are followed here, and starts its writer. Its future is large (a group's
+/// first socket subscribes to its feeds and waits for NATS), so callers box it: awaited in
+/// place, it would keep its room in the socket's task for the socket's whole life.
 pub async fn open(
     state: &AppState,
     socket: Socket,
@@ -277,9 +279,7 @@ pub async fn open(
     agent: Option<Uuid>,
     group: Uuid,
 ) -> Opened {
-    // Boxed: a group's first socket subscribes to its feeds here, a large future that every
-    // socket's task would otherwise keep room for all its life.
-    let hold = Box::pin(state.groups.join(group)).await;
+    let hold = state.groups.join(group).await;
     let cancel = state.shutdown.child_token();
     let (sink, stream) = socket.split();
     let (replies, replies_rx) = flume::bounded(256);

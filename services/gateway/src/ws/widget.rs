@@ -298,7 +298,7 @@ async fn run(state: Arc<AppState>, accepted: Box<Accepted>) {
         ip,
         socket,
     } = *accepted;
-    // Boxed: the join of the socket's group is a large future, needed only while it runs.
+    // Boxed: see `ws::open`.
     let opened = Box::pin(super::open(
         &state,
         socket,
