@@ -107,6 +107,25 @@ impl Figures {
     }
 }
 
+/// The text every scenario sends or stores.
+const TEXT: &str = "Is the RAV4 still available?";
+
+/// One row for each of `c` new conversations, all in one statement and one commit (the
+/// batching ceiling and the floor's first half); returns the conversations.
+async fn insert_batch(pool: &sqlx::PgPool, c: usize, seq: usize) -> sqlx::Result<Vec<Uuid>> {
+    let convs: Vec<Uuid> = (0..c).map(|_| Uuid::new_v4()).collect();
+    sqlx::query(
+        "INSERT INTO bench_messages (id, conversation_id, seq, body) \
+         SELECT gen_random_uuid(), conv, $2, $3 FROM unnest($1::uuid[]) AS conv",
+    )
+    .bind(&convs)
+    .bind(seq as i64)
+    .bind(TEXT)
+    .execute(pool)
+    .await?;
+    Ok(convs)
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -203,7 +222,7 @@ impl Bench {
         }
         let syncs_before = self.wal_syncs().await?;
         let figures = measure(shoppers, o.messages, |mut w: Socket, i| async move {
-            let frame = json!({"type": "send", "client_msg_id": format!("m{i}"), "text": "Is the RAV4 still available?"});
+            let frame = json!({"type": "send", "client_msg_id": format!("m{i}"), "text": TEXT});
             let ack = w.ask(frame).await?;
             anyhow::ensure!(ack["type"] == "ack", "{ack}");
             Ok(w)
@@ -303,7 +322,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
                         .bind(Uuid::now_v7())
                         .bind(conv)
                         .bind(i as i64)
-                        .bind("Is the RAV4 still available?")
+                        .bind(TEXT)
                         .execute(&pool)
                         .await?;
                     Ok((pool, conv))
@@ -315,9 +334,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             (0..o.conversations).map(|_| bus.js.clone()).collect();
         rows[1].runs.push(
             measure(workers, o.messages, |js, i| async move {
-                js.publish(format!("bench.{i}"), "Is the RAV4 still available?".into())
-                    .await?
-                    .await?;
+                js.publish(format!("bench.{i}"), TEXT.into()).await?.await?;
                 Ok(js)
             })
             .await?,
@@ -326,16 +343,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         let c = o.conversations;
         rows[2].runs.push(
             measure(vec![pool.clone()], o.messages, move |pool, i| async move {
-                let convs: Vec<Uuid> = (0..c).map(|_| Uuid::new_v4()).collect();
-                sqlx::query(
-                    "INSERT INTO bench_messages (id, conversation_id, seq, body) \
-                     SELECT gen_random_uuid(), conv, $2, $3 FROM unnest($1::uuid[]) AS conv",
-                )
-                .bind(convs)
-                .bind(i as i64)
-                .bind("Is the RAV4 still available?")
-                .execute(&pool)
-                .await?;
+                insert_batch(&pool, c, i).await?;
                 Ok(pool)
             })
             .await?
@@ -349,25 +357,10 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
                 vec![(pool.clone(), js)],
                 o.messages,
                 move |(pool, js), i| async move {
-                    let convs: Vec<Uuid> = (0..c).map(|_| Uuid::new_v4()).collect();
-                    sqlx::query(
-                        "INSERT INTO bench_messages (id, conversation_id, seq, body) \
-                     SELECT gen_random_uuid(), conv, $2, $3 FROM unnest($1::uuid[]) AS conv",
-                    )
-                    .bind(&convs)
-                    .bind(i as i64)
-                    .bind("Is the RAV4 still available?")
-                    .execute(&pool)
-                    .await?;
+                    let convs = insert_batch(&pool, c, i).await?;
                     let mut acks = Vec::with_capacity(c);
                     for conv in &convs {
-                        acks.push(
-                            js.publish(
-                                format!("bench.{conv}"),
-                                "Is the RAV4 still available?".into(),
-                            )
-                            .await?,
-                        );
+                        acks.push(js.publish(format!("bench.{conv}"), TEXT.into()).await?);
                     }
                     for ack in futures::future::join_all(
                         acks.into_iter().map(std::future::IntoFuture::into_future),

@@ -1080,11 +1080,6 @@ mod tests {
             (0..21).map(|i| (format!("v{i}"), json!("x"))).collect();
         assert!(problem(Value::Object(many)).contains("at most 20"));
     }
-}
-
-#[cfg(test)]
-mod task_size {
-    use super::*;
 
     /// The size of the future `f` returns, without calling it.
     fn future_size<A, B, F: std::future::Future>(_: fn(A, B) -> F) -> usize {
