@@ -181,7 +181,15 @@ impl<'a> Login<'a> {
 /// Connects a core NATS client. With credentials, its inboxes take the prefix its permissions
 /// allow (`_INBOX_<name>`), so replies reach it and nobody else.
 pub async fn client(url: &str, login: Login<'_>) -> Result<Client, BusError> {
-    Ok(client_counting_losses(url, login).await?.0)
+    Ok(client_counting_losses(url, login, Echo::On).await?.0)
+}
+
+/// Whether a connection's own publishes reach its own subscriptions (NATS's default), or not
+/// (`no_echo`: the publisher hands them to itself in process).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Echo {
+    On,
+    Off,
 }
 
 /// Like [`client`], with a count that moves each time core messages may have been lost: a
@@ -189,6 +197,7 @@ pub async fn client(url: &str, login: Login<'_>) -> Result<Client, BusError> {
 async fn client_counting_losses(
     url: &str,
     login: Login<'_>,
+    echo: Echo,
 ) -> Result<(Client, tokio::sync::watch::Receiver<Loss>), BusError> {
     let (losses, lost_since) = tokio::sync::watch::channel(Loss::default());
     // A reconnection is a `Connected` after a `Disconnected` (showroom_nats_reconnects_total);
@@ -226,6 +235,9 @@ async fn client_counting_losses(
                 }
             }
         });
+    if echo == Echo::Off {
+        options = options.no_echo();
+    }
     if let Some(creds) = login.creds {
         let bad = |e: &dyn std::fmt::Display| BusError::Credentials(e.to_string());
         if let Some(prefix) = showroom_natsauth::creds::inbox_prefix(creds).map_err(|e| bad(&e))? {
@@ -266,7 +278,18 @@ async fn client_counting_losses(
 impl Bus {
     /// Connects with `login`.
     pub async fn connect(url: &str, login: Login<'_>) -> Result<Self, BusError> {
-        let (client, losses) = client_counting_losses(url, login).await?;
+        Self::connect_with(url, login, Echo::On).await
+    }
+
+    /// Connects with `login`, and the server never sends this connection what it published
+    /// itself (`no_echo`): for a publisher that hands its own messages to itself in process
+    /// (the gateway's live copies, `services/gateway/src/interest.rs`).
+    pub async fn connect_without_echo(url: &str, login: Login<'_>) -> Result<Self, BusError> {
+        Self::connect_with(url, login, Echo::Off).await
+    }
+
+    async fn connect_with(url: &str, login: Login<'_>, echo: Echo) -> Result<Self, BusError> {
+        let (client, losses) = client_counting_losses(url, login, echo).await?;
         Ok(Self {
             losses,
             ..Self::from_client(client)

@@ -92,8 +92,17 @@ pub struct Base {
     pub shutdown: CancellationToken,
     admin_addr: SocketAddr,
     name: &'static str,
+    /// How [`Base::bus`] connected, for a second connection ([`Base::connect_without_echo`]).
+    nats: Nats,
     /// What `/metrics` reads when scraped, besides the pool and the consumers' backlogs.
     collectors: std::sync::Mutex<Collectors>,
+}
+
+/// Where and as whom the service connects to NATS.
+struct Nats {
+    url: String,
+    creds: Option<String>,
+    ca: Option<std::path::PathBuf>,
 }
 
 impl Base {
@@ -146,8 +155,27 @@ impl Base {
             shutdown,
             admin_addr: s.admin_addr,
             name: s.name,
+            nats: Nats {
+                url: s.nats_url.to_string(),
+                creds,
+                ca: s.nats_ca.map(Into::into),
+            },
             collectors: Default::default(),
         })
+    }
+
+    /// A second NATS connection, as the service but named `<service>-<purpose>`, to which the
+    /// server never sends what it published itself ([`Bus::connect_without_echo`]).
+    pub async fn connect_without_echo(&self, purpose: &str) -> anyhow::Result<Bus> {
+        let name = format!("{}-{purpose}", self.name);
+        let login = showroom_bus::Login {
+            name: &name,
+            creds: self.nats.creds.as_deref(),
+            ca: self.nats.ca.as_deref(),
+        };
+        Bus::connect_without_echo(&self.nats.url, login)
+            .await
+            .with_context(|| format!("connecting to NATS for {purpose}"))
     }
 
     /// Relays `outbox`'s orphans every `every` ([`outbox::Outbox::relay`]) and reports its

@@ -4,7 +4,11 @@
 //! Every stored message, typing signal, read mark (`seen.rs`), whisper and change of who is
 //! watching (`whisper.rs`) is also published, by the
 //! gateway that has it, as a live copy on `showroom.v1.<g>.live.<conversation>.<kind>` (`v1::live`, core NATS, in no
-//! stream). The hub tells this task when a conversation gets its first watcher here
+//! stream), through [`LiveCopies`]. That gateway hands the copy to its own sockets in process
+//! and publishes it on a NATS connection of its own that the server never echoes to
+//! (`no_echo`), on which this task also subscribes: a message reaches the sockets of the gateway
+//! it was sent on without a round trip through NATS and a decode, and the other gateways'
+//! through their subscriptions. The hub tells this task when a conversation gets its first watcher here
 //! ([`Interest::Watch`]) or loses its last ([`Interest::Unwatch`]); the task then subscribes to
 //! that conversation's live subjects (`v1::live_of`) or drops the subscription, so NATS sends
 //! each gateway only what its sockets show. Before this, every gateway decoded every message of
@@ -29,7 +33,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use showroom_bus::Bus;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use showroom_bus::{Bus, BusError};
+use showroom_proto::Envelope;
 use showroom_proto::message::{Message, Seen, Watching, Whisper};
 use showroom_proto::typing::Typing;
 use showroom_proto::v1::{self, Live};
@@ -152,7 +159,8 @@ async fn confirm(bus: &Bus, shutdown: &CancellationToken) {
     }
 }
 
-/// Hands one conversation's live events to the hub, in the order NATS delivers them.
+/// Hands one conversation's live events from other gateways to the hub, in the order NATS
+/// delivers them.
 async fn forward(
     mut sub: async_nats::Subscriber,
     group: Uuid,
@@ -172,53 +180,121 @@ async fn forward(
         }
         metrics::counter!(names::LIVE_EVENTS, "kind" => kind.as_str()).increment(1);
         match kind {
-            Live::Message => match showroom_bus::decode::<Message>(&msg.payload) {
-                Ok(env) if env.tenant == group => {
-                    // The fan-out continues the publisher's trace; a socket's write of the
-                    // message frame is a child of this span (`ws::writer`).
-                    let span = tracing::info_span!(
-                        "nats.fanout",
-                        messaging.system = "nats",
-                        live = "message",
-                        subject = %msg.subject,
-                    );
-                    showroom_bus::trace::follow(&span, msg.headers.as_ref());
-                    span.in_scope(|| hub.on_message(&env.data));
-                }
-                Ok(_) => {
-                    tracing::warn!(subject = %msg.subject, "live message of another group dropped")
-                }
-                Err(e) => tracing::warn!(error = %e, "undecodable live message skipped"),
-            },
-            Live::Typing => {
-                if let Ok(env) = showroom_bus::decode::<Typing>(&msg.payload)
-                    && env.tenant == group
-                {
-                    hub.on_typing(&env.data);
-                }
+            Live::Message => {
+                // The fan-out continues the publisher's trace; a socket's write of the message
+                // frame is a child of this span (`ws::writer`).
+                let span = tracing::info_span!(
+                    "nats.fanout",
+                    messaging.system = "nats",
+                    live = "message",
+                    subject = %msg.subject,
+                );
+                showroom_bus::trace::follow(&span, msg.headers.as_ref());
+                span.in_scope(|| hand::<Message>(&hub, group, &msg));
             }
-            Live::Seen => {
-                if let Ok(env) = showroom_bus::decode::<Seen>(&msg.payload)
-                    && env.tenant == group
-                {
-                    hub.on_seen(&env.data);
-                }
-            }
-            Live::Whisper => {
-                if let Ok(env) = showroom_bus::decode::<Whisper>(&msg.payload)
-                    && env.tenant == group
-                {
-                    hub.on_whisper(&env.data);
-                }
-            }
-            Live::Watching => {
-                if let Ok(env) = showroom_bus::decode::<Watching>(&msg.payload)
-                    && env.tenant == group
-                {
-                    hub.on_watching(&env.data);
-                }
-            }
+            Live::Typing => hand::<Typing>(&hub, group, &msg),
+            Live::Seen => hand::<Seen>(&hub, group, &msg),
+            Live::Whisper => hand::<Whisper>(&hub, group, &msg),
+            Live::Watching => hand::<Watching>(&hub, group, &msg),
             Live::Sync => {}
         }
+    }
+}
+
+/// Decodes one live copy of group `group` and hands it to the hub; another group's, or one that
+/// does not decode, is dropped.
+fn hand<E: LiveEvent + DeserializeOwned>(hub: &Hub, group: Uuid, msg: &async_nats::Message) {
+    match showroom_bus::decode::<E>(&msg.payload) {
+        Ok(env) if env.tenant == group => env.data.hand(hub),
+        Ok(_) => tracing::warn!(subject = %msg.subject, "live copy of another group dropped"),
+        Err(e) => {
+            tracing::warn!(error = %e, subject = %msg.subject, "undecodable live copy skipped")
+        }
+    }
+}
+
+/// An event a conversation's watchers get live ([`LiveCopies::publish`]).
+pub trait LiveEvent: Serialize {
+    /// Its kind, the last token of its subject.
+    const KIND: Live;
+    /// The conversation whose watchers get it.
+    fn conversation(&self) -> Uuid;
+    /// Gives it to this gateway's sockets that watch the conversation.
+    fn hand(&self, hub: &Hub);
+}
+
+impl LiveEvent for Message {
+    const KIND: Live = Live::Message;
+    fn conversation(&self) -> Uuid {
+        self.conversation_id
+    }
+    fn hand(&self, hub: &Hub) {
+        hub.on_message(self);
+    }
+}
+
+impl LiveEvent for Typing {
+    const KIND: Live = Live::Typing;
+    fn conversation(&self) -> Uuid {
+        self.conversation_id
+    }
+    fn hand(&self, hub: &Hub) {
+        hub.on_typing(self);
+    }
+}
+
+impl LiveEvent for Seen {
+    const KIND: Live = Live::Seen;
+    fn conversation(&self) -> Uuid {
+        self.conversation_id
+    }
+    fn hand(&self, hub: &Hub) {
+        hub.on_seen(self);
+    }
+}
+
+impl LiveEvent for Whisper {
+    const KIND: Live = Live::Whisper;
+    fn conversation(&self) -> Uuid {
+        self.conversation_id
+    }
+    fn hand(&self, hub: &Hub) {
+        hub.on_whisper(self);
+    }
+}
+
+impl LiveEvent for Watching {
+    const KIND: Live = Live::Watching;
+    fn conversation(&self) -> Uuid {
+        self.conversation_id
+    }
+    fn hand(&self, hub: &Hub) {
+        hub.on_watching(self);
+    }
+}
+
+/// Publishes live copies: to this gateway's own sockets in process, and to the other gateways
+/// through NATS on the live connection, which never sends this gateway what it published
+/// itself (`no_echo`; the module's description).
+#[derive(Clone)]
+pub struct LiveCopies {
+    bus: Bus,
+    hub: Arc<Hub>,
+}
+
+impl LiveCopies {
+    /// Over `bus`, the live connection (connected without echo, [`Bus::connect_without_echo`]),
+    /// which [`follow`] subscribes on.
+    pub fn new(bus: Bus, hub: Arc<Hub>) -> Self {
+        Self { bus, hub }
+    }
+
+    /// Gives `event` to this gateway's watchers of its conversation, then publishes it for the
+    /// other gateways' (best-effort: core NATS; a watcher that misses one catches up from
+    /// Postgres where it matters, module docs).
+    pub async fn publish<E: LiveEvent>(&self, env: &Envelope<E>) -> Result<(), BusError> {
+        env.data.hand(&self.hub);
+        let subject = v1::live(env.tenant, env.data.conversation(), E::KIND);
+        self.bus.publish_signal(subject, env).await
     }
 }

@@ -23,7 +23,9 @@
 //!   dealer groups whose sockets this gateway holds, followed as sockets come and go, and read
 //!   again from the streams where core NATS may have lost some.
 //! - `interest`: the live copies of the conversations this gateway's sockets watch, subscribed
-//!   as they come and go, and caught up from Postgres where core NATS may have lost some.
+//!   as they come and go, and caught up from Postgres where core NATS may have lost some; its
+//!   own copies handed to its sockets in process and published on a connection without echo
+//!   (`LiveCopies`).
 //! - `headers`: security headers (CSP, framing, `nosniff`, CORP, `no-store` on the API) and
 //!   `charset=utf-8` on text, on every HTTP answer.
 //! - [`transcript`]: gapless, idempotent message storage (tables owned here), and its
@@ -173,6 +175,8 @@ pub struct AppState {
     pub transcript: transcript::Writer,
     /// Read marks: coalesced writes and their fan-out (`seen`).
     pub marks: Arc<seen::ReadMarks>,
+    /// Live copies to the sockets watching a chat, here and on the other gateways (`interest`).
+    pub live: interest::LiveCopies,
     /// The configuration.
     pub config: Config,
     /// Cancelled at shutdown; every socket watches it.
@@ -223,13 +227,10 @@ impl AppState {
             time: m.at,
             data: m.clone(),
         };
-        // First the live copy to the gateways whose sockets watch the chat (`interest.rs`): it
-        // waits for no stream. A copy lost here is read from Postgres by the watchers.
-        if let Err(e) = self
-            .bus
-            .publish_signal(v1::live(group, m.conversation_id, v1::Live::Message), &env)
-            .await
-        {
+        // First the live copy to the sockets that watch the chat, this gateway's and the
+        // others' (`interest.rs`): it waits for no stream. A copy lost here is read from
+        // Postgres by the watchers.
+        if let Err(e) = self.live.publish(&env).await {
             tracing::warn!(error = %e, "live copy of a message not published");
         }
         // The sender gets its ack either way: while NATS fails over, the publish goes on in
@@ -249,11 +250,7 @@ impl AppState {
                 typing,
             },
         );
-        if let Err(e) = self
-            .bus
-            .publish_signal(v1::live(group, conversation_id, v1::Live::Typing), &env)
-            .await
-        {
+        if let Err(e) = self.live.publish(&env).await {
             tracing::debug!(error = %e, "typing signal dropped");
         }
     }
@@ -336,8 +333,10 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     };
     let (interest, changes) = tokio::sync::mpsc::unbounded_channel();
     let hub = Arc::new(Hub::new(interest));
+    let live_bus = base.connect_without_echo("live").await?;
+    let live = interest::LiveCopies::new(live_bus.clone(), hub.clone());
     interest::follow(
-        base.bus.clone(),
+        live_bus,
         hub.clone(),
         changes,
         &base.tracker,
@@ -382,7 +381,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         groups,
         hub: hub.clone(),
         transcript: writer,
-        marks: seen::ReadMarks::new(base.pool.clone(), base.bus.clone()),
+        marks: seen::ReadMarks::new(base.pool.clone(), live.clone()),
+        live,
         config: config.clone(),
         shutdown: base.shutdown.clone(),
     });

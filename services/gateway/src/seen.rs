@@ -12,11 +12,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::interest::LiveCopies;
 use chrono::{DateTime, Utc};
-use showroom_bus::Bus;
 use showroom_proto::Envelope;
 use showroom_proto::message::{ReadSide, Seen};
-use showroom_proto::v1::{self, Live};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -39,7 +38,7 @@ struct Slot {
 /// The gateway's read marks: coalesced writes and their fan-out.
 pub struct ReadMarks {
     pool: PgPool,
-    bus: Bus,
+    live: LiveCopies,
     slots: Mutex<HashMap<(Uuid, ReadSide), Slot>>,
 }
 
@@ -75,11 +74,11 @@ pub async fn of(pool: &PgPool, group: Uuid, conversation: Uuid) -> sqlx::Result<
 }
 
 impl ReadMarks {
-    /// Read marks written to `pool` and fanned out on `bus`.
-    pub fn new(pool: PgPool, bus: Bus) -> Arc<Self> {
+    /// Read marks written to `pool` and fanned out through `live`.
+    pub fn new(pool: PgPool, live: LiveCopies) -> Arc<Self> {
         Arc::new(Self {
             pool,
-            bus,
+            live,
             slots: Mutex::default(),
         })
     }
@@ -144,8 +143,7 @@ impl ReadMarks {
                         at,
                     },
                 );
-                let subject = v1::live(group, conversation, Live::Seen);
-                if let Err(e) = self.bus.publish_signal(subject, &env).await {
+                if let Err(e) = self.live.publish(&env).await {
                     tracing::debug!(error = %e, "read mark not fanned out");
                 }
             }

@@ -14,7 +14,7 @@
 
 use showroom_proto::message::{Watching, Whisper};
 use showroom_proto::privacy::mask_sensitive;
-use showroom_proto::{CommandError, Envelope, ErrorCode, v1};
+use showroom_proto::{CommandError, Envelope, ErrorCode};
 use showroom_rest::auth::Session;
 use showroom_rest::handover;
 use showroom_store::read::{self, WhisperRow, whisper};
@@ -102,8 +102,7 @@ pub async fn send(
         }
     };
     let env = Envelope::new(group, w.clone());
-    let subject = v1::live(group, c.id, v1::Live::Whisper);
-    if let Err(e) = state.bus.publish_signal(subject, &env).await {
+    if let Err(e) = state.live.publish(&env).await {
         tracing::warn!(error = %e, "whisper stored but not sent live");
     }
     Ok(w)
@@ -122,8 +121,7 @@ pub async fn watching(state: &AppState, session: &Session, conversation_id: Uuid
             watching: on,
         },
     );
-    let subject = v1::live(group, conversation_id, v1::Live::Watching);
-    if let Err(e) = state.bus.publish_signal(subject, &env).await {
+    if let Err(e) = state.live.publish(&env).await {
         tracing::debug!(error = %e, "watching not sent");
     }
 }
