@@ -472,3 +472,55 @@ async fn every_socket_names_its_dealer_group_as_its_route() -> anyhow::Result<()
     assert_ne!(other.group, mine.group);
     stack.stop().await
 }
+
+/// A chat whose shopper and agent are on one gateway goes on live while that gateway is cut off
+/// from NATS: the gateway hands its own live copies to its sockets in process
+/// (`interest::LiveCopies`). Before, the copy waited in the NATS client until it reconnected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_chat_on_one_gateway_goes_on_live_while_it_is_cut_off_from_nats() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let t = Tenant::seed(&stack.pool, "Cut off chat", 1).await?;
+    let relay = Relay::start(stack.nats.port).await?;
+    let nats_url = format!("nats://127.0.0.1:{}", relay.port);
+    let g1 = stack
+        .gateway_process_with(
+            service_binary(),
+            &["gateway"],
+            &[("SHOWROOM_NATS_URL".to_string(), nats_url)],
+        )
+        .await?;
+    let mut agent = available_agent(&stack, &t, &g1.ws_url("")).await?;
+    let mut shopper = Socket::widget(&g1.ws_url(""), &t.key, &t.origin).await?;
+    shopper.ask(json!({"type": "hello", "v": 1})).await?;
+    accepted_chat(&mut shopper, &mut agent, t.sales).await?;
+
+    // g1 loses NATS. The message is stored, and the agent sees it at once. Its `ack` waits for
+    // the bus's tries to reach the MESSAGES stream.
+    relay.refuse(true);
+    relay.cut().await;
+    shopper
+        .send(json!({"type": "send", "client_msg_id": "cut-1", "text": "Are you still there?"}))
+        .await?;
+    let got = tokio::time::timeout(
+        Duration::from_secs(3),
+        agent.recv_matching("message", |m| m["message"]["client_msg_id"] == "cut-1"),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("the agent did not get the message while g1 was cut off"))??;
+    assert_eq!(got["message"]["text"], "Are you still there?");
+    let echo = tokio::time::timeout(
+        Duration::from_secs(3),
+        shopper.recv_matching("message", |m| m["message"]["client_msg_id"] == "cut-1"),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("the shopper's own copy did not come while g1 was cut off"))??;
+    assert_eq!(echo["message"]["seq"], got["message"]["seq"]);
+
+    // Back on NATS, the `ack` comes, with the same seq.
+    relay.refuse(false);
+    let ack = tokio::time::timeout(Duration::from_secs(30), shopper.recv_type("ack"))
+        .await
+        .map_err(|_| anyhow::anyhow!("no ack once g1 was back on NATS"))??;
+    assert_eq!(ack["seq"], got["message"]["seq"], "{ack}");
+    stack.stop().await
+}
