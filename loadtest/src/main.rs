@@ -119,6 +119,9 @@ pub(crate) async fn set_available(
     Ok(())
 }
 
+// The services run in this process (`messages`, `routing`, `leads`) allocate as in production.
+showroom_runtime::jemalloc!();
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

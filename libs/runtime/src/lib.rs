@@ -13,6 +13,8 @@
 //! - [`Running`]: a started service, its addresses, and its completion.
 //! - [`outbox`]: the transactional outbox (write with the change, publish, relay orphans).
 //! - [`retention`]: the retention sweep each owner of shoppers' data runs on its own tables.
+//! - [`jemalloc!`]: makes jemalloc a binary's allocator (every service's, and the test and load
+//!   programs that run them).
 
 pub mod outbox;
 pub mod retention;
@@ -30,6 +32,29 @@ use showroom_telemetry::{Collectors, Readiness};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+pub use tikv_jemallocator::Jemalloc;
+
+/// Makes jemalloc this binary's allocator; every service's `main.rs` starts with it, and so do
+/// `showroom-service` and `showroom-loadtest`, which run the services, so that they allocate as
+/// in production.
+///
+/// Why jemalloc:
+/// - its background thread returns freed pages to the system as they decay (about ten seconds).
+///   When thousands of sockets close after a peak, the gateway's resident memory falls back;
+///   glibc's malloc and mimalloc kept it (idle worker threads never gave their freed pages
+///   back). Measured by `showroom-loadtest sockets`;
+/// - it is faster for the services' many small, short-lived allocations: glibc's malloc took
+///   about a quarter of the gateway's CPU at the soak's peak, and the `messages` benchmark sends
+///   1.04–1.13× the messages a second with the in-process services on jemalloc
+///   (`loadtest/README.md`).
+#[macro_export]
+macro_rules! jemalloc {
+    () => {
+        #[global_allocator]
+        static ALLOCATOR: $crate::Jemalloc = $crate::Jemalloc;
+    };
+}
 
 /// What the shared sequence needs to know.
 pub struct Settings<'a> {

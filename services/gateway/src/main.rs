@@ -2,12 +2,7 @@
 
 use anyhow::Context;
 
-/// jemalloc with its background thread, which returns freed pages to the system as they decay
-/// (about ten seconds): when thousands of sockets close after a peak, the gateway's resident
-/// memory falls back. glibc's allocator and mimalloc kept it (idle worker threads never gave
-/// their freed pages back). Measured by `showroom-loadtest sockets`.
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+showroom_runtime::jemalloc!();
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

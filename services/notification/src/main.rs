@@ -2,6 +2,8 @@
 
 use anyhow::Context;
 
+showroom_runtime::jemalloc!();
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let _telemetry = showroom_telemetry::init("notification")?;

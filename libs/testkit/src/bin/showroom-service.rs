@@ -4,15 +4,10 @@
 //! where Cargo put seven binaries. Test-only; production runs each service's own binary.
 
 use anyhow::{Context, bail};
-
-/// The gateway's production allocator (`services/gateway/src/main.rs`: jemalloc, which returns
-/// freed pages as they decay), so a gateway run from here allocates as the real one does. The
-/// soak ran it on glibc's malloc before, whose functions took about a quarter of its CPU at the
-/// peak (`loadtest/README.md`). The other services run on it here too.
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use showroom_runtime::Running;
 use tokio_util::sync::CancellationToken;
+
+showroom_runtime::jemalloc!();
 
 async fn start(name: &str, shutdown: CancellationToken) -> anyhow::Result<Running> {
     Ok(match name {
