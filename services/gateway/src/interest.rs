@@ -2,13 +2,13 @@
 //! its sockets watch.
 //!
 //! Every stored message, typing signal, read mark (`seen.rs`), whisper and change of who is
-//! watching (`whisper.rs`) is also published, by the
-//! gateway that has it, as a live copy on `showroom.v1.<g>.live.<conversation>.<kind>` (`v1::live`, core NATS, in no
-//! stream), through [`LiveCopies`]. That gateway hands the copy to its own sockets in process
-//! and publishes it on a NATS connection of its own that the server never echoes to
-//! (`no_echo`), on which this task also subscribes: a message reaches the sockets of the gateway
-//! it was sent on without a round trip through NATS and a decode, and the other gateways'
-//! through their subscriptions. The hub tells this task when a conversation gets its first watcher here
+//! watching (`whisper.rs`) is also published, by the gateway that has it, as a live copy on
+//! `showroom.v1.<g>.live.<conversation>.<kind>` (`v1::live`, core NATS, in no stream), through
+//! [`LiveCopies`]. That gateway hands the copy to its own sockets in process and publishes it on
+//! a NATS connection of its own that the server never echoes to (`no_echo`), on which this task
+//! also subscribes: a message reaches the sockets of the gateway it was sent on without a round
+//! trip through NATS and a decode, and the other gateways' through their subscriptions. The hub
+//! tells this task when a conversation gets its first watcher here
 //! ([`Interest::Watch`]) or loses its last ([`Interest::Unwatch`]); the task then subscribes to
 //! that conversation's live subjects (`v1::live_of`) or drops the subscription, so NATS sends
 //! each gateway only what its sockets show. Before this, every gateway decoded every message of
@@ -223,55 +223,26 @@ pub trait LiveEvent: Serialize {
     fn hand(&self, hub: &Hub);
 }
 
-impl LiveEvent for Message {
-    const KIND: Live = Live::Message;
-    fn conversation(&self) -> Uuid {
-        self.conversation_id
-    }
-    fn hand(&self, hub: &Hub) {
-        hub.on_message(self);
-    }
+/// `LiveEvent` for `$event`, of kind `$kind`, handed to the hub's `$on`.
+macro_rules! live_event {
+    ($event:ty, $kind:expr, $on:ident) => {
+        impl LiveEvent for $event {
+            const KIND: Live = $kind;
+            fn conversation(&self) -> Uuid {
+                self.conversation_id
+            }
+            fn hand(&self, hub: &Hub) {
+                hub.$on(self);
+            }
+        }
+    };
 }
 
-impl LiveEvent for Typing {
-    const KIND: Live = Live::Typing;
-    fn conversation(&self) -> Uuid {
-        self.conversation_id
-    }
-    fn hand(&self, hub: &Hub) {
-        hub.on_typing(self);
-    }
-}
-
-impl LiveEvent for Seen {
-    const KIND: Live = Live::Seen;
-    fn conversation(&self) -> Uuid {
-        self.conversation_id
-    }
-    fn hand(&self, hub: &Hub) {
-        hub.on_seen(self);
-    }
-}
-
-impl LiveEvent for Whisper {
-    const KIND: Live = Live::Whisper;
-    fn conversation(&self) -> Uuid {
-        self.conversation_id
-    }
-    fn hand(&self, hub: &Hub) {
-        hub.on_whisper(self);
-    }
-}
-
-impl LiveEvent for Watching {
-    const KIND: Live = Live::Watching;
-    fn conversation(&self) -> Uuid {
-        self.conversation_id
-    }
-    fn hand(&self, hub: &Hub) {
-        hub.on_watching(self);
-    }
-}
+live_event!(Message, Live::Message, on_message);
+live_event!(Typing, Live::Typing, on_typing);
+live_event!(Seen, Live::Seen, on_seen);
+live_event!(Whisper, Live::Whisper, on_whisper);
+live_event!(Watching, Live::Watching, on_watching);
 
 /// Publishes live copies: to this gateway's own sockets in process, and to the other gateways
 /// through NATS on the live connection, which never sends this gateway what it published
@@ -289,9 +260,9 @@ impl LiveCopies {
         Self { bus, hub }
     }
 
-    /// Gives `event` to this gateway's watchers of its conversation, then publishes it for the
-    /// other gateways' (best-effort: core NATS; a watcher that misses one catches up from
-    /// Postgres where it matters, module docs).
+    /// Gives `env`'s event to this gateway's watchers of its conversation, then publishes it
+    /// for the other gateways' (best-effort: core NATS; a watcher that misses one catches up
+    /// from Postgres where it matters, module docs).
     pub async fn publish<E: LiveEvent>(&self, env: &Envelope<E>) -> Result<(), BusError> {
         env.data.hand(&self.hub);
         let subject = v1::live(env.tenant, env.data.conversation(), E::KIND);

@@ -12,12 +12,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::interest::LiveCopies;
 use chrono::{DateTime, Utc};
 use showroom_proto::Envelope;
 use showroom_proto::message::{ReadSide, Seen};
 use sqlx::PgPool;
 use uuid::Uuid;
+
+use crate::interest::LiveCopies;
 
 /// The least time between two writes of one side's mark of one chat (per gateway).
 pub const EVERY: Duration = Duration::from_secs(1);
