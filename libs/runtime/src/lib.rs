@@ -46,7 +46,7 @@ pub use tikv_jemallocator::Jemalloc;
 ///   back). Measured by `showroom-loadtest sockets`;
 /// - it is faster for the services' many small, short-lived allocations: glibc's malloc took
 ///   about a quarter of the gateway's CPU at the soak's peak, and the `messages` benchmark sends
-///   1.04–1.13× the messages a second with the in-process services on jemalloc
+///   1.03–1.13× the messages a second with the in-process services on jemalloc
 ///   (`loadtest/README.md`).
 #[macro_export]
 macro_rules! jemalloc {
