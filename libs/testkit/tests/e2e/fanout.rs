@@ -16,7 +16,9 @@ use showroom_proto::message::{Author, AuthorKind};
 use showroom_proto::v1;
 use showroom_store::sqlx;
 use showroom_telemetry::metrics::names;
-use showroom_testkit::{Http, PASSWORD, Socket, Stack, Tenant, accepted_chat, eventually};
+use showroom_testkit::{
+    GatewayProcess, Http, PASSWORD, Socket, Stack, Tenant, accepted_chat, eventually,
+};
 use uuid::Uuid;
 
 use crate::service_binary;
@@ -300,20 +302,25 @@ async fn a_gateway_follows_only_the_groups_its_sockets_hold() -> anyhow::Result<
     stack.stop().await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn an_offer_made_while_a_gateway_was_cut_off_is_read_from_the_stream() -> anyhow::Result<()> {
-    let stack = Stack::start().await?;
-    let t = Tenant::seed(&stack.pool, "Cut off", 1).await?;
-    // g1 reaches NATS through a relay the test can cut.
+/// A gateway process that reaches NATS through a relay the test can cut.
+async fn gateway_behind_relay(stack: &Stack) -> anyhow::Result<(Relay, GatewayProcess)> {
     let relay = Relay::start(stack.nats.port).await?;
     let nats_url = format!("nats://127.0.0.1:{}", relay.port);
-    let g1 = stack
+    let g = stack
         .gateway_process_with(
             service_binary(),
             &["gateway"],
             &[("SHOWROOM_NATS_URL".to_string(), nats_url)],
         )
         .await?;
+    Ok((relay, g))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_offer_made_while_a_gateway_was_cut_off_is_read_from_the_stream() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let t = Tenant::seed(&stack.pool, "Cut off", 1).await?;
+    let (relay, g1) = gateway_behind_relay(&stack).await?;
     let mut agent = available_agent(&stack, &t, &g1.ws_url("")).await?;
     // A second dealer group held on g1 too: it loses events at the same moment.
     let other = Tenant::seed(&stack.pool, "Cut off too", 1).await?;
@@ -480,15 +487,7 @@ async fn every_socket_names_its_dealer_group_as_its_route() -> anyhow::Result<()
 async fn a_chat_on_one_gateway_goes_on_live_while_it_is_cut_off_from_nats() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
     let t = Tenant::seed(&stack.pool, "Cut off chat", 1).await?;
-    let relay = Relay::start(stack.nats.port).await?;
-    let nats_url = format!("nats://127.0.0.1:{}", relay.port);
-    let g1 = stack
-        .gateway_process_with(
-            service_binary(),
-            &["gateway"],
-            &[("SHOWROOM_NATS_URL".to_string(), nats_url)],
-        )
-        .await?;
+    let (relay, g1) = gateway_behind_relay(&stack).await?;
     let mut agent = available_agent(&stack, &t, &g1.ws_url("")).await?;
     let mut shopper = Socket::widget(&g1.ws_url(""), &t.key, &t.origin).await?;
     shopper.ask(json!({"type": "hello", "v": 1})).await?;
