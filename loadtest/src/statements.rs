@@ -39,17 +39,24 @@ pub(crate) async fn print(
     )
     .fetch_all(pool)
     .await?;
-    let all: f64 =
-        sqlx::query_scalar("SELECT coalesce(sum(total_exec_time), 0) FROM pg_stat_statements")
-            .fetch_one(pool)
-            .await?;
+    // Time, and the WAL written: what the statements cost on any machine, however busy.
+    let (all, wal): (f64, f64) = sqlx::query_as(
+        "SELECT coalesce(sum(total_exec_time), 0), coalesce(sum(wal_bytes), 0)::float8 \
+         FROM pg_stat_statements",
+    )
+    .fetch_one(pool)
+    .await?;
     println!();
     print!(
         "Postgres, {what}'s statements by time spent ({:.1} s in all",
         all / 1000.0
     );
     match per {
-        Some((n, unit)) if n > 0 => println!("; {:.3} ms per {unit}):", all / n as f64),
+        Some((n, unit)) if n > 0 => println!(
+            "; {:.3} ms and {:.0} bytes of WAL per {unit}):",
+            all / n as f64,
+            wal / n as f64
+        ),
         _ => println!("):"),
     }
     println!("| share | calls | total s | mean ms | rows | statement |");
