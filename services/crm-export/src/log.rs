@@ -132,6 +132,10 @@ pub(crate) async fn attempts_of(
 }
 
 /// Fills in each delivery's log, oldest attempt first.
+///
+/// An attempt's row is written once, with its outcome (`services/crm-export/src/worker.rs`);
+/// the attempt of a delivery claimed now, not logged yet, is shown from the delivery, as
+/// `sending` since its claim began.
 pub(crate) async fn with_logs(
     pool: &PgPool,
     mut deliveries: Vec<Delivery>,
@@ -139,7 +143,14 @@ pub(crate) async fn with_logs(
     let ids: Vec<Uuid> = deliveries.iter().map(|d| d.id).collect();
     let rows: Vec<AttemptRow> = sqlx::query_as(
         "SELECT delivery_id, attempt, started_at, finished_at, outcome, status_code, error, retry_at \
-         FROM crm_attempts WHERE delivery_id = ANY($1) ORDER BY delivery_id, attempt",
+         FROM crm_attempts WHERE delivery_id = ANY($1) \
+         UNION ALL \
+         SELECT d.id, d.attempts, coalesce(d.claimed_at, d.updated_at), NULL, 'sending', NULL, \
+           NULL, NULL \
+         FROM crm_deliveries d WHERE d.id = ANY($1) AND d.claim_id IS NOT NULL \
+           AND NOT EXISTS (SELECT 1 FROM crm_attempts a \
+                           WHERE a.delivery_id = d.id AND a.attempt = d.attempts) \
+         ORDER BY 1, 2",
     )
     .bind(&ids)
     .fetch_all(pool)

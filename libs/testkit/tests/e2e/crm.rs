@@ -889,9 +889,11 @@ async fn stopped_mid_delivery_the_receiver_gets_each_lead_once_by_id() -> anyhow
         LEAD_CREATED,
         third.clone(),
     ))?;
+    // (A claim writes only the delivery: its attempt's log row comes with the outcome.)
     showroom_store::sqlx::query(
         "INSERT INTO crm_deliveries (id, group_id, destination_id, lead_id, payload, attempts, \
-         next_attempt_at, claim_id) VALUES ($1, $2, $3, $4, $5, 1, now() + interval '2 seconds', $6)",
+         next_attempt_at, claim_id, claimed_at) \
+         VALUES ($1, $2, $3, $4, $5, 1, now() + interval '2 seconds', $6, now())",
     )
     .bind(orphan)
     .bind(t.group)
@@ -899,13 +901,6 @@ async fn stopped_mid_delivery_the_receiver_gets_each_lead_once_by_id() -> anyhow
     .bind(third.id)
     .bind(payload)
     .bind(Uuid::new_v4())
-    .execute(&stack.pool)
-    .await?;
-    showroom_store::sqlx::query(
-        "INSERT INTO crm_attempts (delivery_id, attempt, group_id) VALUES ($1, 1, $2)",
-    )
-    .bind(orphan)
-    .bind(t.group)
     .execute(&stack.pool)
     .await?;
 
