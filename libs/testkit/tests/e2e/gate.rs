@@ -11,21 +11,12 @@ use showroom_proto::bot::BotSettings;
 use showroom_testkit::{Http, PASSWORD, Socket, Stack, Tenant};
 use uuid::Uuid;
 
+use crate::leads::{Bot, bot_says};
+
 /// Turns the tenant's Lead Gate on (the test kit seeds it off).
 async fn gate_on(stack: &Stack, t: &Tenant) -> anyhow::Result<()> {
     showroom_bot::settings::store(&stack.pool, t.group, t.website, &BotSettings::default()).await?;
     Ok(())
-}
-
-/// The next bot message's text.
-async fn bot_says(w: &mut Socket) -> anyhow::Result<String> {
-    let m = w
-        .recv_matching("message", |f| f["message"]["author"]["kind"] == "bot")
-        .await?;
-    Ok(m["message"]["text"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string())
 }
 
 /// Sends a shopper message and waits for its `ack`.
@@ -72,8 +63,9 @@ async fn the_lead_gate_asks_checks_each_answer_and_hands_over() -> anyhow::Resul
     let c = &started["conversation"];
     assert_eq!(c["state"], "bot", "{started}");
     assert_eq!(c["department_pending"], true);
-    assert!(bot_says(&mut w).await?.contains("Gate Honda"), "greeting");
-    let q = bot_says(&mut w).await?;
+    let mut bot = Bot::after(&started);
+    assert!(bot.says(&mut w).await?.contains("Gate Honda"), "greeting");
+    let q = bot.says(&mut w).await?;
     assert!(
         q.contains("Which department") && q.contains("Sales, Service"),
         "{q}"
@@ -185,9 +177,10 @@ async fn the_gate_speaks_spanish_and_the_gate_off_goes_straight_to_agents() -> a
         .await?;
     assert_eq!(started["conversation"]["language"], "es", "{started}");
     assert!(started["conversation"].get("department_pending").is_none());
-    assert!(bot_says(&mut w).await?.starts_with("Hola"));
+    let mut bot = Bot::after(&started);
+    assert!(bot.says(&mut w).await?.starts_with("Hola"));
     assert_eq!(
-        bot_says(&mut w).await?,
+        bot.says(&mut w).await?,
         "¿Cuál es su nombre?",
         "no department question"
     );
@@ -642,6 +635,9 @@ async fn managers_set_the_bot_and_a_new_consent_text_gets_a_new_version() -> any
         .ask(json!({"type": "start", "department_id": t.sales}))
         .await?;
     assert_eq!(started["conversation"]["state"], "bot", "{started}");
-    assert_eq!(bot_says(&mut w).await?, "¡Hola! Soy Ava de Settings Honda.");
+    assert_eq!(
+        Bot::after(&started).says(&mut w).await?,
+        "¡Hola! Soy Ava de Settings Honda."
+    );
     stack.stop().await
 }

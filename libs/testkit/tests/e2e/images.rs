@@ -558,8 +558,29 @@ async fn every_image_runs_its_binary_from_its_own_filesystem() -> anyhow::Result
         ("/console/main.js", "console/main.js"),
         ("/console/admin/tab.js", "console/admin/tab.js"),
     ] {
-        let resp = http.get(format!("{base}{path}")).send().await?;
-        assert_eq!(resp.status(), 200, "GET {path} from the gateway's image");
+        let gateway_log = || {
+            running
+                .iter()
+                .find(|r| r.service == Service::Gateway)
+                .map(|r| tail(&r.log))
+                .unwrap_or_default()
+        };
+        let resp = http
+            .get(format!("{base}{path}"))
+            .send()
+            .await
+            .with_context(|| {
+                format!(
+                    "GET {path} from the gateway's image; its log:\n{}",
+                    gateway_log()
+                )
+            })?;
+        assert_eq!(
+            resp.status(),
+            200,
+            "GET {path} from the gateway's image; its log:\n{}",
+            gateway_log()
+        );
         let body = resp.bytes().await?;
         let in_image = std::fs::read(images["gateway"].host_path(&format!("{ASSETS}/{file}")))?;
         assert_eq!(body.as_ref(), in_image.as_slice(), "GET {path}");

@@ -13,7 +13,7 @@ use showroom_testkit::{Http, PASSWORD, Socket, Stack, Tenant, accepted_chat, eve
 use uuid::Uuid;
 
 use crate::crm::{Crm, gate_and_miss_after, xmllint};
-use crate::leads::bot_says;
+use crate::leads::{Bot, bot_says};
 
 async fn login(stack: &Stack, email: &str) -> anyhow::Result<Http> {
     let anon = Http::new(&stack.base_url);
@@ -267,14 +267,10 @@ async fn the_lead_gate_asks_for_the_trade_in_when_the_interest_is_one() -> anyho
         .unwrap_or_default()
         .to_string();
 
-    // Greeting and the first question. The bot may have written either before the `started`
-    // answer read the chat's messages: those ride the answer and come no more live.
-    let early = started["messages"].as_array().map_or(0, |m| {
-        m.iter().filter(|m| m["author"]["kind"] == "bot").count()
-    });
-    for _ in early..2 {
-        bot_says(&mut w).await?;
-    }
+    // Greeting and the first question.
+    let mut bot = Bot::after(&started);
+    bot.says(&mut w).await?;
+    bot.says(&mut w).await?;
     answer(&mut w, "María").await?;
     let contact = answer(&mut w, "López").await?;
     assert!(contact.contains("correo"), "{contact}");
