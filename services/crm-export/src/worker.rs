@@ -14,10 +14,11 @@
 //! dealer group's leads. A destination's attempts in flight are its live claims: `pending`
 //! rows with a `claim_id` whose lease has not ended (`next_attempt_at > now()`). A claim a dead
 //! worker left counts only until its lease ends, when the row is due again, so it can never
-//! block a destination for good. The claim walks the enabled destinations and, per
-//! destination, takes its oldest due rows up to the room under the cap (`LATERAL … LIMIT`,
-//! through the index `crm_deliveries_due_per_destination`): its cost grows with the number of
-//! destinations, not with the backlog. Within a replica the cap is exact. Across replicas it is
+//! block a destination for good. The claim walks the destinations that have pending rows (a
+//! skip scan of the index `crm_deliveries_due_per_destination`) and, per enabled one, takes its
+//! oldest due rows up to the room under the cap (`LATERAL … LIMIT`, through the same index):
+//! its cost grows with the destinations that have work, not with the backlog nor with the
+//! destinations that have none. Within a replica the cap is exact. Across replicas it is
 //! approximate: it is read from each claim's snapshot and enforced by no lock. Replicas skip
 //! each other's locks, so they normally stay within it, but claims racing a lease's end, or a
 //! release, can go briefly over, and test sends (which run at once, outside the slots) count
