@@ -1105,6 +1105,17 @@ mod tests {
             .collect::<Result<_, _>>()?)
     }
 
+    /// A claimed delivery's lease ends now, as when its worker died mid-attempt.
+    async fn lease_ended(pool: &PgPool, id: Uuid) -> anyhow::Result<()> {
+        sqlx::query(
+            "UPDATE crm_deliveries SET next_attempt_at = now() - interval '1 second' WHERE id = $1",
+        )
+        .bind(id)
+        .execute(pool)
+        .await?;
+        Ok(())
+    }
+
     /// Each delivery's log as the API shows it: (attempt, outcome) pairs.
     async fn logs(pool: &PgPool, ids: &[Uuid]) -> anyhow::Result<Vec<Vec<(i32, String)>>> {
         let mut out = Vec::new();
@@ -1163,12 +1174,7 @@ mod tests {
 
         // The third one's worker died: after its lease, the next claim logs its attempt.
         let dead = &claims[2];
-        sqlx::query(
-            "UPDATE crm_deliveries SET next_attempt_at = now() - interval '1 second' WHERE id = $1",
-        )
-        .bind(dead.id)
-        .execute(&pool)
-        .await?;
+        lease_ended(&pool, dead.id).await?;
         let again = claim_now(&pool, 3).await?;
         assert_eq!(again.len(), 1);
         assert_eq!((again[0].id, again[0].attempts), (dead.id, 2));
@@ -1199,12 +1205,7 @@ mod tests {
             .bind(group)
             .execute(&pool)
             .await?;
-        sqlx::query(
-            "UPDATE crm_deliveries SET next_attempt_at = now() - interval '1 second' WHERE id = $1",
-        )
-        .bind(dead.id)
-        .execute(&pool)
-        .await?;
+        lease_ended(&pool, dead.id).await?;
         let third = claim_now(&pool, 3).await?;
         assert_eq!(third.len(), 1);
         assert_eq!(
