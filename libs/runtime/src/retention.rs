@@ -32,9 +32,13 @@ use crate::Base;
 /// The law's default when a group chose nothing: two years after the last use.
 pub const DEFAULT_DAYS: i32 = 730;
 
-/// One table's sweep: a `DELETE` of at most `$2` rows whose last use is before `$1` minus the
-/// group's period (`COALESCE(r.<kind>_days, 730)` over a `LEFT JOIN retention_settings r`),
-/// claimed `FOR UPDATE … SKIP LOCKED`.
+/// One table's sweep: a `DELETE` of at most `$2` rows whose last use is before the group's
+/// cut-off as of `$1` (`retention_cutoff(x.group_id, kind, $1)`, or `conversation_expired(c, $1)`
+/// for a conversation's rows), claimed `FOR UPDATE … SKIP LOCKED`. The per-row condition comes
+/// with an indexable bound of the same kind, `x.<last use> < retention_horizon(kind, $1)` (for
+/// conversations `c.ended_at`), the latest cut-off of any group, so that an index range finds
+/// the candidates instead of a read of the whole table
+/// (`migrations/20261203000043_retention_horizon.sql`).
 #[derive(Debug, Clone, Copy)]
 pub struct Sweep {
     /// The table (the `table` label of [`names::RETENTION_DELETED`]).

@@ -12,21 +12,24 @@ pub const SWEEPS: &[Sweep] = &[
         table: "gate_sessions",
         delete: "DELETE FROM gate_sessions WHERE conversation_id IN ( \
                  SELECT g.conversation_id FROM gate_sessions g JOIN conversations c ON c.id = g.conversation_id \
-                 WHERE conversation_expired(c, $1) \
+                 WHERE c.ended_at < retention_horizon('transcripts', $1) \
+                 AND conversation_expired(c, $1) \
                  LIMIT $2 FOR UPDATE OF g SKIP LOCKED)",
     },
     Sweep {
         table: "form_submissions",
         delete: "DELETE FROM form_submissions WHERE id IN ( \
                  SELECT f.id FROM form_submissions f \
-                 WHERE f.created_at < retention_cutoff(f.group_id, 'transcripts', $1) \
+                 WHERE f.created_at < retention_horizon('transcripts', $1) \
+                 AND f.created_at < retention_cutoff(f.group_id, 'transcripts', $1) \
                  LIMIT $2 FOR UPDATE OF f SKIP LOCKED)",
     },
     Sweep {
         table: "left_messages",
         delete: "DELETE FROM left_messages WHERE id IN ( \
                  SELECT l.id FROM left_messages l \
-                 WHERE l.published_at IS NOT NULL AND l.created_at < retention_cutoff(l.group_id, 'leads', $1) \
+                 WHERE l.published_at IS NOT NULL AND l.created_at < retention_horizon('leads', $1) \
+                 AND l.created_at < retention_cutoff(l.group_id, 'leads', $1) \
                  LIMIT $2 FOR UPDATE OF l SKIP LOCKED)",
     },
 ];

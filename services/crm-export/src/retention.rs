@@ -14,14 +14,16 @@ pub const SWEEPS: &[Sweep] = &[
         table: "crm_deliveries",
         delete: "DELETE FROM crm_deliveries WHERE id IN ( \
                  SELECT d.id FROM crm_deliveries d \
-                 WHERE d.updated_at < retention_cutoff(d.group_id, 'leads', $1) \
+                 WHERE d.updated_at < retention_horizon('leads', $1) \
+                 AND d.updated_at < retention_cutoff(d.group_id, 'leads', $1) \
                  LIMIT $2 FOR UPDATE OF d SKIP LOCKED)",
     },
     Sweep {
         table: "crm_lead_events",
         delete: "DELETE FROM crm_lead_events WHERE event_id IN ( \
                  SELECT e.event_id FROM crm_lead_events e \
-                 WHERE e.handled_at < retention_cutoff(e.group_id, 'leads', $1) \
+                 WHERE e.handled_at < retention_horizon('leads', $1) \
+                 AND e.handled_at < retention_cutoff(e.group_id, 'leads', $1) \
                  LIMIT $2 FOR UPDATE OF e SKIP LOCKED)",
     },
 ];

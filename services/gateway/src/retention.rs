@@ -14,7 +14,9 @@ pub const SWEEPS: &[Sweep] = &[
         delete: "DELETE FROM messages WHERE id IN ( \
                    SELECT m.id FROM messages m \
                    WHERE m.conversation_id IN ( \
-                     SELECT c.id FROM conversations c WHERE conversation_expired(c, $1)) \
+                     SELECT c.id FROM conversations c \
+                     WHERE c.ended_at < retention_horizon('transcripts', $1) \
+                       AND conversation_expired(c, $1)) \
                    LIMIT $2 FOR UPDATE OF m SKIP LOCKED)",
     },
     Sweep {
@@ -22,7 +24,8 @@ pub const SWEEPS: &[Sweep] = &[
         delete: "DELETE FROM transcripts WHERE conversation_id IN ( \
                    SELECT t.conversation_id FROM transcripts t \
                    JOIN conversations c ON c.id = t.conversation_id \
-                   WHERE conversation_expired(c, $1) \
+                   WHERE c.ended_at < retention_horizon('transcripts', $1) \
+                     AND conversation_expired(c, $1) \
                      AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = t.conversation_id) \
                    LIMIT $2 FOR UPDATE OF t SKIP LOCKED)",
     },
@@ -32,14 +35,16 @@ pub const SWEEPS: &[Sweep] = &[
         delete: "DELETE FROM attachments WHERE id IN ( \
                    SELECT a.id FROM attachments a \
                    JOIN conversations c ON c.id = a.conversation_id \
-                   WHERE conversation_expired(c, $1) \
+                   WHERE c.ended_at < retention_horizon('transcripts', $1) \
+                     AND conversation_expired(c, $1) \
                    LIMIT $2 FOR UPDATE OF a SKIP LOCKED)",
     },
     Sweep {
         table: "attachments",
         delete: "DELETE FROM attachments WHERE id IN ( \
                    SELECT a.id FROM attachments a \
-                   WHERE a.created_at < retention_cutoff(a.group_id, 'attachments', $1) \
+                   WHERE a.created_at < retention_horizon('attachments', $1) \
+                     AND a.created_at < retention_cutoff(a.group_id, 'attachments', $1) \
                    LIMIT $2 FOR UPDATE OF a SKIP LOCKED)",
     },
     // Appointments are part of the lead (issue 20): they go by the leads period, counted from
@@ -50,8 +55,9 @@ pub const SWEEPS: &[Sweep] = &[
         delete: "WITH gone AS ( \
                    DELETE FROM appointments WHERE id IN ( \
                      SELECT a.id FROM appointments a \
-                     WHERE GREATEST(a.updated_at, a.ends_at) \
-                       < retention_cutoff(a.group_id, 'leads', $1) \
+                     WHERE a.ends_at < retention_horizon('leads', $1) \
+                       AND GREATEST(a.updated_at, a.ends_at) \
+                         < retention_cutoff(a.group_id, 'leads', $1) \
                      LIMIT $2 FOR UPDATE OF a SKIP LOCKED) \
                    RETURNING department_id, starts_at, state), \
                  freed AS ( \

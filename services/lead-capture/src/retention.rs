@@ -16,21 +16,24 @@ pub const SWEEPS: &[Sweep] = &[
         delete: "DELETE FROM trade_ins WHERE conversation_id IN ( \
                  SELECT t.conversation_id FROM trade_ins t \
                  JOIN conversations c ON c.id = t.conversation_id \
-                 WHERE conversation_expired(c, $1) \
+                 WHERE c.ended_at < retention_horizon('transcripts', $1) \
+                 AND conversation_expired(c, $1) \
                  LIMIT $2 FOR UPDATE OF t SKIP LOCKED)",
     },
     Sweep {
         table: "leads",
         delete: "DELETE FROM leads WHERE id IN ( \
                  SELECT l.id FROM leads l \
-                 WHERE l.updated_at < retention_cutoff(l.group_id, 'leads', $1) \
+                 WHERE l.updated_at < retention_horizon('leads', $1) \
+                 AND l.updated_at < retention_cutoff(l.group_id, 'leads', $1) \
                  LIMIT $2 FOR UPDATE OF l SKIP LOCKED)",
     },
     Sweep {
         table: "contacts",
         delete: "DELETE FROM contacts WHERE id IN ( \
                  SELECT k.id FROM contacts k \
-                 WHERE k.updated_at < retention_cutoff(k.group_id, 'contacts', $1) \
+                 WHERE k.updated_at < retention_horizon('contacts', $1) \
+                 AND k.updated_at < retention_cutoff(k.group_id, 'contacts', $1) \
                  AND NOT EXISTS (SELECT 1 FROM leads l WHERE l.contact_id = k.id) \
                  LIMIT $2 FOR UPDATE OF k SKIP LOCKED)",
     },

@@ -12,7 +12,8 @@ pub const SWEEPS: &[Sweep] = &[Sweep {
     table: "transcript_mails",
     delete: "DELETE FROM transcript_mails WHERE conversation_id IN ( \
                  SELECT x.conversation_id FROM transcript_mails x JOIN conversations c ON c.id = x.conversation_id \
-                 WHERE conversation_expired(c, $1) \
+                 WHERE c.ended_at < retention_horizon('transcripts', $1) \
+                 AND conversation_expired(c, $1) \
                  LIMIT $2 FOR UPDATE OF x SKIP LOCKED)",
 }];
 

@@ -12,7 +12,8 @@ pub const SWEEPS: &[Sweep] = &[Sweep {
     table: "conversations",
     delete: "DELETE FROM conversations WHERE id IN ( \
                  SELECT c.id FROM conversations c \
-                 WHERE conversation_expired(c, $1) \
+                 WHERE c.ended_at < retention_horizon('transcripts', $1) \
+                 AND conversation_expired(c, $1) \
                  AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id) \
                  AND NOT EXISTS (SELECT 1 FROM transcripts t WHERE t.conversation_id = c.id) \
                  AND NOT EXISTS (SELECT 1 FROM gate_sessions g WHERE g.conversation_id = c.id) \

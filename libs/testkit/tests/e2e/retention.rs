@@ -11,6 +11,10 @@
 //!   is rewritten by hand and the service code decides what is old. A group with 10-day periods
 //!   loses everything at +11 days and nothing at +9; a group on the 730-day default keeps all;
 //!   two "replicas" sweep at once without failing and their counts add up to the rows there were.
+//! - The sweeps reach their rows through an index: with thousands of recent rows in every table
+//!   they read, each statement touches under 100 buffers (`EXPLAIN (ANALYZE, BUFFERS)`), not
+//!   its tables whole, and still deletes every expired row (the `retention_horizon` bound of
+//!   `migrations/20261203000043_retention_horizon.sql` narrows, the per-row condition decides).
 //! - Erasure by e-mail leaves no trace of the shopper in any text, jsonb, bytea or array column
 //!   of any table (outside the other group, where a shopper with the same e-mail stays), the
 //!   pending delivery is gone, another shopper stays, and the audit row holds counts, no e-mail.
@@ -24,6 +28,8 @@ use axum::http::{HeaderMap, StatusCode as AxumStatus};
 use chrono::Utc;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use showroom_runtime::retention::Sweep;
+use showroom_store::plan::explain;
 use showroom_store::sqlx::{self, PgPool};
 use showroom_testkit::{Http, PASSWORD, Stack, Tenant, eventually};
 use uuid::Uuid;
@@ -289,6 +295,16 @@ async fn rows_of(pool: &PgPool, group: Uuid) -> anyhow::Result<BTreeMap<String, 
     Ok(out)
 }
 
+/// Every owner's sweeps, in the order they run (the owners depend on each other's deletions).
+const OWNERS: [&[Sweep]; 6] = [
+    showroom_gateway::retention::SWEEPS,
+    showroom_bot::retention::SWEEPS,
+    showroom_notification::retention::SWEEPS,
+    showroom_crm_export::retention::SWEEPS,
+    showroom_lead_capture::retention::SWEEPS,
+    showroom_router::retention::SWEEPS,
+];
+
 /// Every owner's sweep as of `now`, each run by two replicas at once, in the order the owners
 /// depend on each other; answers the rows deleted per table, both replicas together.
 async fn sweep_everything(
@@ -297,14 +313,7 @@ async fn sweep_everything(
 ) -> anyhow::Result<BTreeMap<String, u64>> {
     use showroom_runtime::retention::run;
     let mut total = BTreeMap::new();
-    for sweeps in [
-        showroom_gateway::retention::SWEEPS,
-        showroom_bot::retention::SWEEPS,
-        showroom_notification::retention::SWEEPS,
-        showroom_crm_export::retention::SWEEPS,
-        showroom_lead_capture::retention::SWEEPS,
-        showroom_router::retention::SWEEPS,
-    ] {
+    for sweeps in OWNERS {
         // A batch of 2: several transactions per table, interleaved between the replicas.
         let (a, b) = tokio::try_join!(run(pool, sweeps, now, 2), run(pool, sweeps, now, 2))?;
         for (table, n) in a.into_iter().chain(b) {
@@ -416,6 +425,176 @@ async fn the_sweep_removes_what_is_past_the_period_and_keeps_the_rest() -> anyho
         );
     }
     stack.stop().await
+}
+
+/// `n` shoppers of `t` last seen at `at`, each with a row in every table a sweep reads: a closed
+/// chat (three messages, its transcript counter, Lead Gate session, transcript e-mail, trade-in
+/// and a file sent in it), a form submission with a file, a message left, a contact with a lead,
+/// its CRM delivery and handled event, and an appointment that ended a day after `at`.
+async fn shoppers(
+    pool: &PgPool,
+    t: &Tenant,
+    n: i32,
+    at: chrono::DateTime<Utc>,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "WITH c AS ( \
+           INSERT INTO conversations (id, group_id, website_id, rooftop_id, department_id, \
+             visitor_id, state, created_at, ended_at, ended_by) \
+           SELECT gen_random_uuid(), $1, $2, $3, $4, gen_random_uuid(), 'ended', \
+             $6 - interval '10 minutes', $6, 'shopper' \
+           FROM generate_series(1, $5) RETURNING id, visitor_id), \
+         m AS (INSERT INTO messages (id, conversation_id, group_id, seq, author_kind, \
+             client_msg_id, body, created_at) \
+           SELECT gen_random_uuid(), c.id, $1, s, 'shopper', gen_random_uuid()::text, \
+             'Is the blue one still there?', $6 - make_interval(mins => 4 - s) \
+           FROM c, generate_series(1, 3) AS s), \
+         t AS (INSERT INTO transcripts (conversation_id, group_id, last_seq) SELECT id, $1, 3 FROM c), \
+         g AS (INSERT INTO gate_sessions (conversation_id, group_id, step, created_at, updated_at) \
+           SELECT id, $1, 'done', $6, $6 FROM c), \
+         x AS (INSERT INTO transcript_mails (conversation_id, group_id, due_at, sent_at) \
+           SELECT id, $1, $6, $6 FROM c), \
+         ti AS (INSERT INTO trade_ins (conversation_id, group_id, trade_in, source, created_at, \
+             updated_at) \
+           SELECT id, $1, '{\"make\": \"Honda\"}', 'shopper', $6, $6 FROM c), \
+         a AS (INSERT INTO attachments (id, group_id, website_id, visitor_id, field, filename, \
+             content_type, size, data, created_at, conversation_id) \
+           SELECT gen_random_uuid(), $1, $2, visitor_id, 'chat', 'quote.pdf', 'application/pdf', \
+             4, decode('25504446', 'hex'), $6, id FROM c), \
+         k AS (INSERT INTO contacts (id, group_id, first_name, last_name, created_at, updated_at) \
+           SELECT gen_random_uuid(), $1, 'Rosalind', 'Featherstone', $6, $6 \
+           FROM generate_series(1, $5) RETURNING id), \
+         l AS (INSERT INTO leads (id, group_id, rooftop_id, contact_id, origin, created_at, updated_at) \
+           SELECT gen_random_uuid(), $1, $3, k.id, 'message_left', $6, $6 FROM k RETURNING id), \
+         crm AS (INSERT INTO crm_destinations (id, group_id, rooftop_id, name, kind, settings) \
+           VALUES (gen_random_uuid(), $1, $3, 'Sweep CRM', 'webhook', '{}') RETURNING id), \
+         d AS (INSERT INTO crm_deliveries (id, group_id, destination_id, lead_id, payload, status, \
+             created_at, updated_at) \
+           SELECT gen_random_uuid(), $1, crm.id, l.id, '{}', 'delivered', $6, $6 FROM l, crm), \
+         e AS (INSERT INTO crm_lead_events (event_id, group_id, lead_id, kind, handled_at) \
+           SELECT gen_random_uuid(), $1, l.id, 'created', $6 FROM l), \
+         f AS (INSERT INTO form_submissions (id, group_id, website_id, kind, visitor_id, answers, \
+             created_at) \
+           SELECT gen_random_uuid(), $1, $2, 'offline', gen_random_uuid(), '{}', $6 \
+           FROM generate_series(1, $5)), \
+         fa AS (INSERT INTO attachments (id, group_id, website_id, visitor_id, field, filename, \
+             content_type, size, data, created_at) \
+           SELECT gen_random_uuid(), $1, $2, gen_random_uuid(), 'photos', 'quote.pdf', \
+             'application/pdf', 4, decode('25504446', 'hex'), $6 FROM generate_series(1, $5)), \
+         lm AS (INSERT INTO left_messages (id, group_id, website_id, rooftop_id, trigger, \
+             first_name, last_name, email, message, language, event, created_at, published_at) \
+           SELECT gen_random_uuid(), $1, $2, $3, 'offline', 'Rosalind', 'Featherstone', \
+             'rosalind@sweep.example', 'Please call me.', 'en', '{}', $6, $6 \
+           FROM generate_series(1, $5)) \
+         INSERT INTO appointments (id, group_id, rooftop_id, department_id, kind, starts_at, \
+           ends_at, booked_by, created_at, updated_at) \
+         SELECT gen_random_uuid(), $1, $3, $4, 'test_drive', $6 + interval '1 day', \
+           $6 + interval '1 day 30 minutes', 'shopper', $6, $6 FROM generate_series(1, $5)",
+    )
+    .bind(t.group)
+    .bind(t.website)
+    .bind(t.rooftop)
+    .bind(t.sales)
+    .bind(n)
+    .bind(at)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The hourly sweep when (almost) nothing is expired: 4 000 recent shoppers on the 730-day
+/// default, and three shoppers each of a 10-day group 20 days ago and of the default group
+/// (kept). Every statement reaches its candidates through an index range below
+/// `retention_horizon` and touches under 100 buffers (19 to 83 when written); without the bound
+/// each read its tables whole and ran the per-row functions on every row: 4 100 to 23 600
+/// buffers per statement, and 302 for the transcripts' (its tables whole, anti-joined before
+/// the per-row check).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_sweep_reaches_its_rows_through_an_index() -> anyhow::Result<()> {
+    let pg = showroom_localinfra::Postgres::start(Default::default()).await?;
+    let pool = showroom_store::connect(&pg.url, 2).await?;
+    showroom_store::migrate(&pool).await?;
+    let short = Tenant::seed(&pool, "Sweep Short", 0).await?;
+    let long = Tenant::seed(&pool, "Sweep Long", 0).await?;
+    sqlx::query(
+        "INSERT INTO retention_settings (group_id, transcripts_days, attachments_days, \
+           contacts_days, leads_days) VALUES ($1, 10, 10, 10, 10)",
+    )
+    .bind(short.group)
+    .execute(&pool)
+    .await?;
+    let now = Utc::now();
+    shoppers(&pool, &long, 4000, now - chrono::Duration::days(1)).await?;
+    // Before the horizon (10 days) but within their group's 730: the per-row condition keeps them.
+    shoppers(&pool, &long, 3, now - chrono::Duration::days(20)).await?;
+    shoppers(&pool, &short, 3, now - chrono::Duration::days(20)).await?;
+    sqlx::raw_sql("ANALYZE").execute(&pool).await?;
+    let before_short = rows_of(&pool, short.group).await?;
+    let before_long = rows_of(&pool, long.group).await?;
+
+    let mut conn = pool.acquire().await?;
+    let mut costs = Vec::new();
+    for sweep in OWNERS.into_iter().flatten() {
+        // Twice, rolled back: a session's first call of each SQL function also reads the
+        // catalog; the second run's buffers are the statement's own.
+        let mut plan = None;
+        for _ in 0..2 {
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            plan = Some(explain(&mut tx, sweep.delete, |q| q.bind(now).bind(500_i64)).await?);
+            tx.rollback().await?;
+        }
+        let plan = plan.context("a plan")?;
+        costs.push((sweep.table, plan.buffers, plan.read_whole, plan.plan));
+    }
+    drop(conn);
+    let summary: Vec<_> = costs.iter().map(|(t, b, w, _)| (*t, *b, w)).collect();
+    eprintln!("buffers per sweep (table, buffers, read whole): {summary:?}");
+    for (table, buffers, _, plan) in &costs {
+        assert!(
+            *buffers < 150,
+            "the {table} sweep read {buffers} buffers with 3 of 4 000 rows expired: \
+             {summary:?}\n{plan:#}"
+        );
+    }
+
+    // And the expired rows go, in every table; the rest stays.
+    sweep_everything(&pool, now).await?;
+    let after_short = rows_of(&pool, short.group).await?;
+    assert!(
+        after_short.values().all(|n| *n == 0),
+        "the 10-day group after: {after_short:?}, before: {before_short:?}"
+    );
+    assert_eq!(rows_of(&pool, long.group).await?, before_long);
+    Ok(())
+}
+
+/// Each sweep's per-row condition comes with the bound of the same kind (a bound of another
+/// kind, with a longer period, would keep rows past their own period): the test above sees
+/// the bound's cost, this one which bound.
+#[test]
+fn each_bound_is_of_its_condition_s_kind() {
+    for sweep in OWNERS.into_iter().flatten() {
+        let sql = sweep.delete;
+        let mut kinds = Vec::new();
+        for (at, _) in sql.match_indices("retention_cutoff(") {
+            let kind = sql[at..].split('\'').nth(1).unwrap_or_default();
+            kinds.push(kind);
+        }
+        if sql.contains("conversation_expired(c, $1)") {
+            assert!(
+                sql.contains("c.ended_at < retention_horizon('transcripts', $1)"),
+                "{}: {sql}",
+                sweep.table
+            );
+        }
+        for kind in kinds {
+            assert!(
+                sql.contains(&format!("retention_horizon('{kind}', $1)")),
+                "{} ({kind}): {sql}",
+                sweep.table
+            );
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
