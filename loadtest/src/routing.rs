@@ -191,8 +191,8 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
                 let id = Uuid::now_v7();
                 let mut tx = pool.begin().await?;
                 sqlx::query(
-                    "INSERT INTO conversations (id, group_id, website_id, rooftop_id, department_id, visitor_id, state, offered_to) \
-                     VALUES ($1, $2, $3, $4, $5, $6, 'ended', $7)",
+                    "INSERT INTO conversations (id, group_id, website_id, rooftop_id, department_id, visitor_id, state, offered_to, ended_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, 'ended', $7, now())",
                 )
                 .bind(id)
                 .bind(t.group)

@@ -568,6 +568,48 @@ async fn each_sweep_reaches_its_rows_through_an_index() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The bound on `ended_at` is only safe if every closed conversation has one: Postgres refuses a
+/// closed conversation without its end, whoever writes it (migration 44), and takes an open one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_conversation_without_its_end_is_refused() -> anyhow::Result<()> {
+    let pg = showroom_localinfra::Postgres::start(Default::default()).await?;
+    let pool = showroom_store::connect(&pg.url, 2).await?;
+    showroom_store::migrate(&pool).await?;
+    let t = Tenant::seed(&pool, "Sweep Ends", 0).await?;
+    let insert = |state: &'static str| {
+        sqlx::query(
+            "INSERT INTO conversations (id, group_id, website_id, rooftop_id, department_id, \
+               visitor_id, state) VALUES (gen_random_uuid(), $1, $2, $3, $4, gen_random_uuid(), $5)",
+        )
+        .bind(t.group)
+        .bind(t.website)
+        .bind(t.rooftop)
+        .bind(t.sales)
+        .bind(state)
+        .execute(&pool)
+    };
+    for state in ["ended", "missed", "offline", "timed_out"] {
+        let refused = insert(state).await.expect_err("a closed chat without its end");
+        let constraint = refused
+            .as_database_error()
+            .and_then(|e| e.constraint().map(str::to_string));
+        assert_eq!(
+            constraint.as_deref(),
+            Some("conversations_closed_has_end"),
+            "{state}: {refused}"
+        );
+    }
+    insert("incoming").await?;
+    let closed = sqlx::query(
+        "UPDATE conversations SET state = 'ended' WHERE group_id = $1 AND state = 'incoming'",
+    )
+    .bind(t.group)
+    .execute(&pool)
+    .await;
+    assert!(closed.is_err(), "closing without an end was taken");
+    Ok(())
+}
+
 /// Each sweep's per-row condition comes with the bound of the same kind (a bound of another
 /// kind, with a longer period, would keep rows past their own period): the test above sees
 /// the bound's cost, this one which bound.

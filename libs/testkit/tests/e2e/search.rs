@@ -40,7 +40,8 @@ async fn chat(
     let id = Uuid::now_v7();
     sqlx::query(
         "INSERT INTO conversations (id, group_id, website_id, rooftop_id, department_id, visitor_id, \
-         state, agent_id, created_at, shopper_name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'Sam')",
+         state, agent_id, created_at, ended_at, shopper_name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+         CASE WHEN $7 IN ('ended', 'missed', 'offline', 'timed_out') THEN $9 END, 'Sam')",
     )
     .bind(id)
     .bind(at.group)
