@@ -49,13 +49,26 @@ pub fn init(service: &'static str) -> anyhow::Result<Telemetry> {
     // Log verbosity (RUST_LOG) and tracing are filtered apart: quieter logs never cut a trace.
     tracing_subscriber::registry()
         .with(fmt.with_filter(filter))
-        .with(
-            tracing_opentelemetry::layer()
-                .with_tracer(tracer)
-                .with_filter(LevelFilter::INFO),
-        )
+        .with(spans(tracer))
         .try_init()?;
     Ok(Telemetry { provider })
+}
+
+/// The OpenTelemetry layer: spans at `INFO` and above, with their source location but without
+/// what costs on every poll of a task and tells a trace reader nothing: the busy and idle times
+/// (two clock reads at each enter and exit), the thread's name and id (a worker thread, not the
+/// task), and the context activated on each enter (trace context is read from the span itself,
+/// `libs/bus/src/trace.rs`, never from OpenTelemetry's current context).
+fn spans<S>(tracer: opentelemetry_sdk::trace::SdkTracer) -> impl Layer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_tracked_inactivity(false)
+        .with_threads(false)
+        .with_context_activation(false)
+        .with_filter(LevelFilter::INFO)
 }
 
 /// One JSON object per line: `timestamp`, `level`, `target`, the event's fields (`message`
@@ -108,11 +121,7 @@ pub fn init_for_tests() {
                     .with_test_writer()
                     .with_filter(filter),
             )
-            .with(
-                tracing_opentelemetry::layer()
-                    .with_tracer(tracer)
-                    .with_filter(LevelFilter::INFO),
-            )
+            .with(spans(tracer))
             .try_init();
     });
 }
