@@ -2,7 +2,8 @@
 //!
 //! `messages`: a shopper's `send` until its `ack` through the gateway (a durable Postgres
 //! commit, then the bus), with C conversations writing at once, against the floor under it: a
-//! raw single-row Postgres insert and a raw JetStream publish, same concurrency, same servers.
+//! raw single-row Postgres insert and a raw JetStream publish, same concurrency, same servers,
+//! and the same promise behind a bare WebSocket server ([`socket_floor`]).
 //!
 //! `presence`: heartbeats processed per second end to end (NATS → presence → Redis) beside raw
 //! pipelined `ZADD`s, and the availability query's p50/p99 beside a raw Redis `ZCOUNT` pipeline.
@@ -47,6 +48,7 @@ mod presence;
 mod routing;
 mod search;
 mod soak;
+mod socket_floor;
 mod sockets;
 mod statements;
 

@@ -5,7 +5,8 @@
 //! run on the same servers: one row per commit (C writers), the same rows C to a commit (the
 //! ceiling of any batching), a JetStream publish awaited for its ack, and the floor of what an
 //! `ack` promises with no product around it (the C-row commits, then each row published and
-//! its ack awaited).
+//! its ack awaited), and that floor again behind a bare WebSocket server driven by the same
+//! client as the gateway ([`crate::socket_floor`]).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -18,6 +19,8 @@ use serde_json::json;
 use showroom_store::sqlx;
 use showroom_testkit::{Socket, Stack, Tenant, Tuning};
 use uuid::Uuid;
+
+use crate::socket_floor::Floor;
 
 /// What to run.
 pub struct Options {
@@ -56,6 +59,26 @@ struct Figures {
     /// Gateway runs: messages per transaction that stored them (distinct `xmin` of the
     /// run's rows), the mean size of the transcript writer's batches.
     per_commit: Option<f64>,
+    /// The share of the machine's CPU time that was busy while the run went (`/proc/stat`):
+    /// whether the scenario had the cores to itself or ran out of them.
+    busy: f64,
+}
+
+/// The machine's CPU time so far (`/proc/stat`'s first line): busy and total, in ticks.
+fn cpu_ticks() -> anyhow::Result<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").context("reading /proc/stat")?;
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("cpu "))
+        .context("no cpu line in /proc/stat")?
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal …: idle and iowait are not busy.
+    let total: u64 = ticks.iter().take(8).sum();
+    let idle = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
+    Ok((total - idle, total))
 }
 
 /// Runs `workers` concurrent loops of `n` timed operations each; returns throughput and
@@ -67,6 +90,7 @@ where
     Fut: Future<Output = anyhow::Result<W>> + Send,
 {
     let started = Instant::now();
+    let cpu_before = cpu_ticks()?;
     let tasks: Vec<_> = workers
         .into_iter()
         .map(|w| {
@@ -88,12 +112,15 @@ where
         all.add(t.await??)?;
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu_after = cpu_ticks()?;
+    let busy = (cpu_after.0 - cpu_before.0) as f64 / (cpu_after.1 - cpu_before.1).max(1) as f64;
     Ok(Figures {
         per_sec: all.len() as f64 / elapsed,
         p50_ms: all.value_at_quantile(0.50) as f64 / 1000.0,
         p99_ms: all.value_at_quantile(0.99) as f64 / 1000.0,
         syncs_per_msg: None,
         per_commit: None,
+        busy,
     })
 }
 
@@ -146,6 +173,9 @@ impl Row {
     fn p99(&self) -> f64 {
         median(self.runs.iter().map(|f| f.p99_ms).collect())
     }
+    fn busy(&self) -> f64 {
+        median(self.runs.iter().map(|f| f.busy).collect())
+    }
     fn per_commit(&self) -> Option<f64> {
         let v: Vec<f64> = self.runs.iter().filter_map(|f| f.per_commit).collect();
         (!v.is_empty()).then(|| median(v))
@@ -154,6 +184,56 @@ impl Row {
         let v: Vec<f64> = self.runs.iter().filter_map(|f| f.syncs_per_msg).collect();
         (!v.is_empty()).then(|| median(v))
     }
+}
+
+/// Each shopper sends `messages` messages, each waited for until its `ack`, while `agent`, who
+/// follows every chat, is read so its queue never fills (C × N message frames; the gateway
+/// closes a socket that falls 1 024 frames behind). Answers the figures and the agent.
+async fn sends_read_by(
+    mut agent: Socket,
+    shoppers: Vec<Socket>,
+    messages: usize,
+) -> anyhow::Result<(Figures, Socket)> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let drain = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                agent.next_within(Duration::from_millis(50)).await?;
+            }
+            while agent
+                .next_within(Duration::from_millis(50))
+                .await?
+                .is_some()
+            {}
+            anyhow::Ok(agent)
+        })
+    };
+    let figures = measure(shoppers, messages, |mut w: Socket, i| async move {
+        let frame = json!({"type": "send", "client_msg_id": format!("m{i}"), "text": TEXT});
+        let ack = w.ask(frame).await?;
+        anyhow::ensure!(ack["type"] == "ack", "{ack}");
+        Ok(w)
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    let agent = drain.await??;
+    Ok((figures?, agent))
+}
+
+/// A shopper socket for each of `c` conversations on the socket floor, and its agent.
+async fn floor_sockets(floor: &Floor, c: usize) -> anyhow::Result<(Socket, Vec<Socket>)> {
+    let connect = |path: &'static str| async move {
+        Socket::connect(&format!("{}/{path}", floor.base), &[])
+            .await
+            .map_err(|r| anyhow::anyhow!("the socket floor refused: {r:?}"))
+    };
+    let agent = connect("agent").await?;
+    let mut shoppers = Vec::with_capacity(c);
+    for _ in 0..c {
+        shoppers.push(connect("shopper").await?);
+    }
+    Ok((agent, shoppers))
 }
 
 /// A stack with a seeded group and its agent, ready to open chats and send.
@@ -200,37 +280,12 @@ impl Bench {
             shoppers.push(w);
             conversations.push(conv);
         }
-        // The agent follows every chat: read its socket while the shoppers send, so its queue
-        // never fills (C x N message frames; a socket that falls 1 024 frames behind is closed).
-        let stop = Arc::new(AtomicBool::new(false));
-        let drain = {
-            let stop = stop.clone();
-            tokio::spawn(async move {
-                while !stop.load(Ordering::Relaxed) {
-                    agent.next_within(Duration::from_millis(50)).await?;
-                }
-                while agent
-                    .next_within(Duration::from_millis(50))
-                    .await?
-                    .is_some()
-                {}
-                anyhow::Ok(agent)
-            })
-        };
         if count {
             crate::statements::reset(&self.stack.pool).await?;
         }
         let syncs_before = self.wal_syncs().await?;
-        let figures = measure(shoppers, o.messages, |mut w: Socket, i| async move {
-            let frame = json!({"type": "send", "client_msg_id": format!("m{i}"), "text": TEXT});
-            let ack = w.ask(frame).await?;
-            anyhow::ensure!(ack["type"] == "ack", "{ack}");
-            Ok(w)
-        })
-        .await;
-        stop.store(true, Ordering::Relaxed);
-        self.agent = Some(drain.await??);
-        let mut figures = figures?;
+        let (mut figures, agent) = sends_read_by(agent, shoppers, o.messages).await?;
+        self.agent = Some(agent);
         // Backends report their counts to the statistics within a second.
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let syncs = self.wal_syncs().await? - syncs_before;
@@ -283,6 +338,12 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     // Postgres allows 200 connections and the services hold some: past 100 writers, the
     // one-row baseline's writers share 100 connections (each still waits for its own commit).
     let pool = showroom_store::connect(&stack.pg.url, o.conversations.min(100) as u32 + 2).await?;
+    // The socket floor's server has the product's pool size (10 connections).
+    let floor = Floor::start(
+        showroom_store::connect(&stack.pg.url, 10).await?,
+        bus.js.clone(),
+    )
+    .await?;
 
     let mut rows = vec![
         Row {
@@ -299,6 +360,10 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         },
         Row {
             name: "raw floor: C rows per commit + publishes",
+            runs: Vec::new(),
+        },
+        Row {
+            name: "socket floor: the same behind a bare socket",
             runs: Vec::new(),
         },
         Row {
@@ -375,8 +440,14 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             .await?
             .per_row(c),
         );
-        rows[4].runs.push(plain.send_ack(&o, o.statements).await?);
-        rows[5].runs.push(tls.send_ack(&o, false).await?);
+        // The same promise behind a bare WebSocket server: frames in, the shared commits, each
+        // message published and acked, the `ack` and two copies out.
+        let (agent, shoppers) = floor_sockets(&floor, c).await?;
+        let (figures, agent) = sends_read_by(agent, shoppers, o.messages).await?;
+        agent.close().await;
+        rows[4].runs.push(figures);
+        rows[5].runs.push(plain.send_ack(&o, o.statements).await?);
+        rows[6].runs.push(tls.send_ack(&o, false).await?);
     }
 
     println!();
@@ -385,16 +456,17 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         o.conversations, o.messages, o.runs
     );
     println!(
-        "{:<40} {:>10} {:>9} {:>9}",
-        "scenario", "msgs/s", "p50 ms", "p99 ms"
+        "{:<44} {:>10} {:>9} {:>9} {:>6}",
+        "scenario", "msgs/s", "p50 ms", "p99 ms", "busy"
     );
     for r in &rows {
         println!(
-            "{:<40} {:>10.0} {:>9.2} {:>9.2}{}",
+            "{:<44} {:>10.0} {:>9.2} {:>9.2} {:>5.0}%{}",
             r.name,
             r.per_sec(),
             r.p50(),
             r.p99(),
+            r.busy() * 100.0,
             match (r.per_commit(), r.syncs_per_msg()) {
                 (Some(b), Some(s)) => format!(
                     "   ({b:.1} messages per transcript commit; {s:.2} WAL flushes per message, all services)"
@@ -403,7 +475,8 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             }
         );
     }
-    let (pg, batched, floor, showroom, secure) = (&rows[0], &rows[2], &rows[3], &rows[4], &rows[5]);
+    let (pg, batched, floor, socket_floor, showroom, secure) =
+        (&rows[0], &rows[2], &rows[3], &rows[4], &rows[5], &rows[6]);
     for (name, r) in [("Showroom", showroom), ("TLS Showroom", secure)] {
         println!(
             "ratio {name} / raw Postgres insert (1 row, 1 commit), C = {}: throughput {:.2}x, p50 {:.2}x, p99 {:.2}x",
@@ -421,6 +494,13 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         "ratio raw floor (C rows per commit, each published and acked) / raw Postgres insert (1 row, 1 commit): throughput {:.2}x; Showroom / raw floor: {:.2}x",
         floor.per_sec() / pg.per_sec(),
         showroom.per_sec() / floor.per_sec()
+    );
+    println!(
+        "ratio socket floor (the raw floor behind a bare WebSocket server) / raw Postgres insert (1 row, 1 commit): throughput {:.2}x, p99 {:.2}x; socket floor / raw floor: {:.2}x; Showroom / socket floor: {:.2}x",
+        socket_floor.per_sec() / pg.per_sec(),
+        socket_floor.p99() / pg.p99(),
+        socket_floor.per_sec() / floor.per_sec(),
+        showroom.per_sec() / socket_floor.per_sec()
     );
     println!(
         "ratio TLS / plain Showroom: throughput {:.2}x, p50 {:.2}x, p99 {:.2}x",

@@ -589,7 +589,9 @@ async fn a_closed_conversation_without_its_end_is_refused() -> anyhow::Result<()
         .execute(&pool)
     };
     for state in ["ended", "missed", "offline", "timed_out"] {
-        let refused = insert(state).await.expect_err("a closed chat without its end");
+        let refused = insert(state)
+            .await
+            .expect_err("a closed chat without its end");
         let constraint = refused
             .as_database_error()
             .and_then(|e| e.constraint().map(str::to_string));
