@@ -2,7 +2,9 @@
 //! is available, the pool ranked, the chat inserted with its offers, time-outs and outbox rows in
 //! one transaction, the events published), with one and with three replicas, beside the same
 //! durable write done straight in Postgres and a bare NATS request/reply, at the same
-//! concurrency on the same servers.
+//! concurrency on the same servers; and the floor of a decision (that write, its events on the
+//! bus, the answer) behind a bare responder, one commit each or sharing commits
+//! ([`crate::decision_floor`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -238,12 +240,38 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         }
     };
 
+    // The floor of a decision: the same write, then its three events published and acked, then
+    // the answer, behind a bare responder (`decision_floor`), one commit each or sharing them.
+    let floors = crate::decision_floor::start(
+        stack.nats_client().await?,
+        // A connection per request in flight, as the baseline has.
+        showroom_store::connect(&stack.pg.url, o.concurrency as u32).await?,
+        t.clone(),
+    )
+    .await?;
+    let floor = |subject: &'static str| {
+        let nats = nats.clone();
+        move |_: usize| {
+            let nats = nats.clone();
+            async move {
+                nats.request(subject, bytes::Bytes::from_static(&[0; 64]))
+                    .await?;
+                Ok(())
+            }
+        }
+    };
+
     let mut rows = Vec::new();
     let (mut pg_runs, mut nats_runs, mut one, mut three) = (vec![], vec![], vec![], vec![]);
+    let (mut floor_one, mut floor_shared) = (vec![], vec![]);
     for run in 0..o.runs {
         eprintln!("run {} of {}: baselines, 1 replica…", run + 1, o.runs);
         pg_runs.push(measure(o.chats, o.concurrency, &raw_pg).await?);
         nats_runs.push(measure(o.chats, o.concurrency, &raw_nats).await?);
+        let one_per_commit = floor(crate::decision_floor::ONE_PER_COMMIT);
+        floor_one.push(measure(o.chats, o.concurrency, one_per_commit).await?);
+        let shared = floor(crate::decision_floor::SHARED_COMMITS);
+        floor_shared.push(measure(o.chats, o.concurrency, shared).await?);
         if o.statements {
             crate::statements::reset(&stack.pool).await?;
         }
@@ -274,6 +302,14 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         pg_runs,
     ));
     rows.push(summary("raw NATS request/reply", nats_runs));
+    rows.push(summary(
+        "decision floor: that commit, 3 events published and acked, the answer",
+        floor_one,
+    ));
+    rows.push(summary(
+        "decision floor, decisions sharing commits",
+        floor_shared,
+    ));
     rows.push(summary("**router start → decision, 1 replica**", one));
     rows.push(summary("**router start → decision, 3 replicas**", three));
 
@@ -298,5 +334,8 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     }
     beat.abort();
     responder.abort();
+    for f in floors {
+        f.abort();
+    }
     stack.stop().await
 }
