@@ -8,23 +8,23 @@
 //! - **one commit per decision** (`bench.decide.one`): each request writes its chat and outbox
 //!   row in one statement and one commit, then publishes;
 //! - **decisions sharing commits** (`bench.decide.shared`): writer tasks take whatever requests
-//!   are queued (up to 256) and write them in one statement and one commit, as the gateway's
-//!   transcript writer does for messages, then publish every event and await the acks.
+//!   are queued and write them in one statement and one commit, as the gateway's transcript
+//!   writer does for messages ([`shared_commits::writers`]), then publish every event and await
+//!   the acks.
 //!
 //! No settings, no presence, no ranking, no offers or timers, no consumers. So the first row
 //! says what the bus hops add to the baseline's commit, and the second what sharing commits
 //! could give back.
 
-use std::future::IntoFuture;
 use std::sync::Arc;
 
 use futures::StreamExt;
 use showroom_bus::async_nats::{self, jetstream};
-use showroom_gateway::transcript::{BATCH_CAP, Writer};
 use showroom_store::sqlx::{self, PgPool};
 use showroom_testkit::Tenant;
-use tokio::sync::{Mutex, mpsc};
 use uuid::Uuid;
+
+use crate::shared_commits;
 
 /// Where to send a request for each floor.
 pub const ONE_PER_COMMIT: &str = "bench.decide.one";
@@ -62,16 +62,14 @@ impl Floor {
             .bind(self.t.sales)
             .execute(&self.pool)
             .await?;
-        let mut acks = Vec::with_capacity(ids.len() * 3);
-        for id in ids {
-            for kind in ["created", "queued", "offered"] {
-                let subject = format!("benchdecide.{id}.{kind}");
-                acks.push(self.js.publish(subject, EVENT.as_slice().into()).await?);
-            }
-        }
-        for ack in futures::future::join_all(acks.into_iter().map(IntoFuture::into_future)).await {
-            ack?;
-        }
+        let events: Vec<(String, bytes::Bytes)> = ids
+            .iter()
+            .flat_map(|id| {
+                ["created", "queued", "offered"]
+                    .map(|kind| (format!("benchdecide.{id}.{kind}"), EVENT.as_slice().into()))
+            })
+            .collect();
+        shared_commits::publish_acked(&self.js, events).await?;
         Ok(())
     }
 }
@@ -109,24 +107,21 @@ pub async fn start(
             }
         }));
     }
-    let (queue, rx) = mpsc::unbounded_channel::<async_nats::Subject>();
-    let rx = Arc::new(Mutex::new(rx));
     // As many writers, each taking up to as many, as the gateway's transcript writer.
-    for _ in 0..Writer::writers_for(&floor.pool) {
-        let (floor, nats, rx) = (floor.clone(), nats.clone(), rx.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut replies = Vec::with_capacity(BATCH_CAP);
-            while rx.lock().await.recv_many(&mut replies, BATCH_CAP).await > 0 {
+    let queue = shared_commits::writers(&floor.pool.clone(), {
+        let nats = nats.clone();
+        move |replies: Vec<async_nats::Subject>| {
+            let (floor, nats) = (floor.clone(), nats.clone());
+            async move {
                 let ids: Vec<Uuid> = replies.iter().map(|_| Uuid::now_v7()).collect();
-                let decided = floor.decide(&ids).await.is_ok();
-                for reply in replies.drain(..) {
-                    if decided {
+                if floor.decide(&ids).await.is_ok() {
+                    for reply in replies {
                         let _ = nats.publish(reply, "ok".into()).await;
                     }
                 }
             }
-        }));
-    }
+        }
+    });
     tasks.push(tokio::spawn(async move {
         while let Some(m) = shared.next().await {
             if let Some(reply) = m.reply {

@@ -49,6 +49,7 @@ mod messages;
 mod presence;
 mod routing;
 mod search;
+mod shared_commits;
 mod soak;
 mod socket_floor;
 mod sockets;

@@ -423,17 +423,11 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
                 o.messages,
                 move |(pool, js), i| async move {
                     let convs = insert_batch(&pool, c, i).await?;
-                    let mut acks = Vec::with_capacity(c);
-                    for conv in &convs {
-                        acks.push(js.publish(format!("bench.{conv}"), TEXT.into()).await?);
-                    }
-                    for ack in futures::future::join_all(
-                        acks.into_iter().map(std::future::IntoFuture::into_future),
-                    )
-                    .await
-                    {
-                        ack?;
-                    }
+                    let published = convs
+                        .iter()
+                        .map(|c| (format!("bench.{c}"), TEXT.into()))
+                        .collect();
+                    crate::shared_commits::publish_acked(&js, published).await?;
                     Ok((pool, js))
                 },
             )

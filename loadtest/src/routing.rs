@@ -228,18 +228,6 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             }
         })
     };
-    let raw_nats = {
-        let nats = nats.clone();
-        move |_: usize| {
-            let nats = nats.clone();
-            async move {
-                nats.request("bench.echo", bytes::Bytes::from_static(&[0; 64]))
-                    .await?;
-                Ok(())
-            }
-        }
-    };
-
     // The floor of a decision: the same write, then its three events published and acked, then
     // the answer, behind a bare responder (`decision_floor`), one commit each or sharing them.
     let floors = crate::decision_floor::start(
@@ -249,7 +237,8 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         t.clone(),
     )
     .await?;
-    let floor = |subject: &'static str| {
+    // A bare request, answered by the echo responder or a floor.
+    let request = |subject: &'static str| {
         let nats = nats.clone();
         move |_: usize| {
             let nats = nats.clone();
@@ -267,10 +256,10 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     for run in 0..o.runs {
         eprintln!("run {} of {}: baselines, 1 replica…", run + 1, o.runs);
         pg_runs.push(measure(o.chats, o.concurrency, &raw_pg).await?);
-        nats_runs.push(measure(o.chats, o.concurrency, &raw_nats).await?);
-        let one_per_commit = floor(crate::decision_floor::ONE_PER_COMMIT);
+        nats_runs.push(measure(o.chats, o.concurrency, request("bench.echo")).await?);
+        let one_per_commit = request(crate::decision_floor::ONE_PER_COMMIT);
         floor_one.push(measure(o.chats, o.concurrency, one_per_commit).await?);
-        let shared = floor(crate::decision_floor::SHARED_COMMITS);
+        let shared = request(crate::decision_floor::SHARED_COMMITS);
         floor_shared.push(measure(o.chats, o.concurrency, shared).await?);
         if o.statements {
             crate::statements::reset(&stack.pool).await?;

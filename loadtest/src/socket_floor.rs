@@ -2,16 +2,15 @@
 //! `ack` promises, behind a bare WebSocket server, with nothing of the product around it.
 //!
 //! Each shopper socket's `send` frame is parsed and queued; writer tasks share the queue as the
-//! gateway's transcript writer does (each takes what is queued, up to 256, and stores it in one
-//! `INSERT … unnest` and one commit), then publish each message of the batch to JetStream and
-//! await every ack, as the raw floor does. The socket's task then writes back the two frames
+//! gateway's transcript writer does ([`shared_commits::writers`]: each takes what is queued, up
+//! to the gateway's cap, and stores it in one `INSERT … unnest` and one commit), then publish
+//! each message of the batch to JetStream and await every ack, as the raw floor does. The socket's task then writes back the two frames
 //! every message needs: the `ack` and the shopper's own copy; and the copy goes to the one
 //! agent socket. No session, no limits, no chat state, no consumers, no tracing. So the gap
 //! between this row and the gateway's is what the product does beyond the promise, and the gap
 //! between this row and the raw floor (the same commits and publishes with no socket) is what
 //! the socket hops cost on this machine.
 
-use std::future::IntoFuture;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -21,10 +20,11 @@ use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::json;
 use showroom_bus::async_nats::jetstream;
-use showroom_gateway::transcript::{BATCH_CAP, Writer};
 use showroom_store::sqlx::{self, PgPool};
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
+
+use crate::shared_commits;
 
 /// One message waiting for a writer.
 struct Job {
@@ -50,7 +50,7 @@ struct Send {
 }
 
 struct Shared {
-    queue: mpsc::Sender<Job>,
+    queue: mpsc::UnboundedSender<Job>,
     /// The agent socket's outgoing frames, once it connected.
     agent: std::sync::Mutex<Option<mpsc::UnboundedSender<String>>>,
 }
@@ -65,12 +65,10 @@ impl Floor {
     /// Binds a free loopback port and serves, storing into `bench_messages` through `pool` and
     /// publishing to `bench.<conversation>` through `js`.
     pub async fn start(pool: PgPool, js: jetstream::Context) -> anyhow::Result<Self> {
-        let (queue, rx) = mpsc::channel(4096);
-        let rx = Arc::new(Mutex::new(rx));
-        // As many writers as the gateway starts for the same pool.
-        for _ in 0..Writer::writers_for(&pool) {
-            tokio::spawn(write(pool.clone(), js.clone(), rx.clone()));
-        }
+        let writers = pool.clone();
+        let queue = shared_commits::writers(&writers, move |batch| {
+            write(pool.clone(), js.clone(), batch)
+        });
         let shared = Arc::new(Shared {
             queue,
             agent: std::sync::Mutex::new(None),
@@ -106,23 +104,17 @@ impl Floor {
     }
 }
 
-/// One writer: takes what is queued now, up to the gateway's [`BATCH_CAP`] (waiting only when
-/// nothing is), stores it in one statement and one commit, publishes each message and awaits
-/// every publish's ack (the raw floor's steps), then answers each sender with its message.
-async fn write(pool: PgPool, js: jetstream::Context, queue: Arc<Mutex<mpsc::Receiver<Job>>>) {
-    loop {
-        let mut batch = Vec::with_capacity(BATCH_CAP);
-        if queue.lock().await.recv_many(&mut batch, BATCH_CAP).await == 0 {
-            return;
-        }
-        let ids: Vec<Uuid> = batch.iter().map(|_| Uuid::now_v7()).collect();
-        let outcome = store_and_publish(&pool, &js, &batch, &ids).await;
-        for ((job, id), message) in batch.into_iter().zip(ids).zip(outcome.iter().flatten()) {
-            let _ = job.reply.send(Stored {
-                id,
-                message: message.clone(),
-            });
-        }
+/// A writer's batch: stored in one statement and one commit, each message published and every
+/// publish's ack awaited (the raw floor's steps), then each sender answered with its message.
+async fn write(pool: PgPool, js: jetstream::Context, batch: Vec<Job>) {
+    let ids: Vec<Uuid> = batch.iter().map(|_| Uuid::now_v7()).collect();
+    let outcome = store_and_publish(&pool, &js, &batch, &ids).await;
+    for ((job, id), message) in batch
+        .into_iter()
+        .zip(ids)
+        .zip(outcome.into_iter().flatten())
+    {
+        let _ = job.reply.send(Stored { id, message });
     }
 }
 
@@ -148,21 +140,23 @@ async fn store_and_publish(
     .execute(pool)
     .await
     .ok()?;
-    let mut messages = Vec::with_capacity(batch.len());
-    let mut acks = Vec::with_capacity(batch.len());
-    for (job, id) in batch.iter().zip(ids) {
-        let message = json!({
-            "type": "message", "conversation_id": job.conversation, "id": id, "seq": job.seq,
-            "client_msg_id": job.client_msg_id, "author": {"kind": "shopper"}, "text": job.text,
+    let messages: Vec<String> = batch
+        .iter()
+        .zip(ids)
+        .map(|(job, id)| {
+            json!({
+                "type": "message", "conversation_id": job.conversation, "id": id, "seq": job.seq,
+                "client_msg_id": job.client_msg_id, "author": {"kind": "shopper"}, "text": job.text,
+            })
+            .to_string()
         })
-        .to_string();
-        let subject = format!("bench.{}", job.conversation);
-        acks.push(js.publish(subject, message.clone().into()).await.ok()?);
-        messages.push(message);
-    }
-    for ack in futures::future::join_all(acks.into_iter().map(IntoFuture::into_future)).await {
-        ack.ok()?;
-    }
+        .collect();
+    let published = batch
+        .iter()
+        .zip(&messages)
+        .map(|(job, m)| (format!("bench.{}", job.conversation), m.clone().into()))
+        .collect();
+    shared_commits::publish_acked(js, published).await.ok()?;
     Some(messages)
 }
 
@@ -186,7 +180,7 @@ async fn shopper(socket: WebSocket, shared: Arc<Shared>) {
             text: send.text,
             reply,
         };
-        if shared.queue.send(job).await.is_err() {
+        if shared.queue.send(job).is_err() {
             return;
         }
         // A batch that failed drops its senders: the socket closes.

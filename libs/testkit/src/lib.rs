@@ -14,7 +14,8 @@
 //!   killed and started again.
 //! - [`Service`]: the seven services; `process`: starting one as its own process (its
 //!   environment, waiting until it is ready), shared by the two above.
-//! - [`Tenant`]: a dealer group seeded for a test (rooftop, departments, website, agents).
+//! - [`Tenant`]: a dealer group seeded for a test (rooftop, departments, website, agents);
+//!   [`database`]: a migrated Postgres alone, for tests of statements and plans.
 //! - [`Socket`]: a WebSocket client with JSON helpers (`send`, `recv_type`, `expect_silence`);
 //!   [`accepted_chat`]: a chat started by a shopper and accepted by an agent.
 //! - [`Http`]: a small JSON HTTP client.
@@ -45,5 +46,5 @@ pub use oidc::{OidcClient, OidcProvider};
 pub use process::Service;
 pub use socket::{Socket, accepted_chat};
 pub use stack::{GatewayProcess, Stack, Tuning, metric_sum};
-pub use tenant::{PASSWORD, Tenant};
+pub use tenant::{PASSWORD, Tenant, database};
 pub use wait::eventually;

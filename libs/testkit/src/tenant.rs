@@ -228,3 +228,12 @@ impl Tenant {
         Ok(())
     }
 }
+
+/// A throwaway Postgres of its own, migrated, with nothing else running: for tests of
+/// statements and their plans, which a [`Tenant`] then seeds. Stops when the first is dropped.
+pub async fn database() -> anyhow::Result<(showroom_localinfra::Postgres, PgPool)> {
+    let pg = showroom_localinfra::Postgres::start(Default::default()).await?;
+    let pool = showroom_store::connect(&pg.url, 2).await?;
+    showroom_store::migrate(&pool).await?;
+    Ok((pg, pool))
+}

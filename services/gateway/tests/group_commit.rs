@@ -350,9 +350,7 @@ async fn concurrent_sends_share_commits() -> anyhow::Result<()> {
 /// `IS NOT DISTINCT FROM` reaches no index).
 #[tokio::test]
 async fn a_message_in_a_long_chat_among_many_reads_only_its_own_rows() -> anyhow::Result<()> {
-    let pg = showroom_localinfra::Postgres::start(Default::default()).await?;
-    let pool = showroom_store::connect(&pg.url, 2).await?;
-    showroom_store::migrate(&pool).await?;
+    let (_pg, pool) = showroom_testkit::database().await?;
     let t = Tenant::seed(&pool, "plans", 1).await?;
     sqlx::raw_sql(
         "ALTER TABLE conversations SET (autovacuum_enabled = false); \

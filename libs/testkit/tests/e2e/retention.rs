@@ -511,9 +511,7 @@ async fn shoppers(
 /// the per-row check).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_sweep_reaches_its_rows_through_an_index() -> anyhow::Result<()> {
-    let pg = showroom_localinfra::Postgres::start(Default::default()).await?;
-    let pool = showroom_store::connect(&pg.url, 2).await?;
-    showroom_store::migrate(&pool).await?;
+    let (_pg, pool) = showroom_testkit::database().await?;
     let short = Tenant::seed(&pool, "Sweep Short", 0).await?;
     let long = Tenant::seed(&pool, "Sweep Long", 0).await?;
     sqlx::query(
@@ -572,9 +570,7 @@ async fn each_sweep_reaches_its_rows_through_an_index() -> anyhow::Result<()> {
 /// closed conversation without its end, whoever writes it (migration 44), and takes an open one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_closed_conversation_without_its_end_is_refused() -> anyhow::Result<()> {
-    let pg = showroom_localinfra::Postgres::start(Default::default()).await?;
-    let pool = showroom_store::connect(&pg.url, 2).await?;
-    showroom_store::migrate(&pool).await?;
+    let (_pg, pool) = showroom_testkit::database().await?;
     let t = Tenant::seed(&pool, "Sweep Ends", 0).await?;
     let insert = |state: &'static str| {
         sqlx::query(
