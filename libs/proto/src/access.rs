@@ -276,6 +276,8 @@ fn duties(name: &str) -> Option<Permissions> {
             .serve(routing_commands())
             .serve(internal_commands())
             .serve(privacy_commands(Some(PrivacyOwner::Router)))
+            // Every replica follows every change itself (`services/router/src/availability.rs`).
+            .subscribe([v1::presence_changed(any)])
             .publish([v1::presence_find_available(any)]),
         "bot" => p
             .owns(&v1::bot_stream())

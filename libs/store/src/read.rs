@@ -19,8 +19,9 @@ use showroom_proto::trade_in::TradeIn;
 use sqlx::{PgExecutor, Postgres, QueryBuilder};
 use uuid::Uuid;
 
+/// A conversation as [`conversation_snapshot!`] reads it; `Conversation::from` it.
 #[derive(sqlx::FromRow)]
-struct Row {
+pub struct ConversationRow {
     id: Uuid,
     group_id: Uuid,
     website_id: Uuid,
@@ -50,8 +51,8 @@ struct Row {
     form: Option<sqlx::types::Json<Vec<Answer>>>,
 }
 
-impl From<Row> for Conversation {
-    fn from(r: Row) -> Self {
+impl From<ConversationRow> for Conversation {
+    fn from(r: ConversationRow) -> Self {
         Conversation {
             id: r.id,
             group_id: r.group_id,
@@ -95,22 +96,35 @@ impl From<Row> for Conversation {
     }
 }
 
-const SELECT: &str = "SELECT c.id, c.group_id, c.website_id, c.rooftop_id, r.name AS rooftop_name, \
-    c.department_id, d.label AS department_label, c.visitor_id, c.shopper_name, c.agent_id, \
-    CASE WHEN a.id IS NULL THEN NULL ELSE a.first_name || ' ' || a.last_name END AS agent_name, \
-    c.state, COALESCE(t.last_seq, 0) AS last_seq, c.created_at, c.ended_at, c.ended_by, \
-    c.assigned_at, c.team_id, tm.name AS team_name, c.offline_reason, c.previous_id, c.vehicle, \
-    c.language, c.contact, \
-    (c.department_pending AND c.state = 'bot' AND gs.answers->>'department_id' IS NULL) AS department_pending, \
-    c.page_url, fs.answers AS form \
-    FROM conversations c \
-    JOIN rooftops r ON r.id = c.rooftop_id \
-    JOIN departments d ON d.id = c.department_id \
-    LEFT JOIN agents a ON a.id = c.agent_id \
-    LEFT JOIN transcripts t ON t.conversation_id = c.id \
-    LEFT JOIN teams tm ON tm.id = c.team_id \
-    LEFT JOIN form_submissions fs ON fs.id = c.form_id \
-    LEFT JOIN gate_sessions gs ON gs.conversation_id = c.id ";
+/// The conversation snapshot (a [`ConversationRow`]) of the rows of relation `$from`, named
+/// `c`: `"conversations c"` for stored chats, or a statement's `RETURNING` of `conversations`
+/// in a CTE named `c` (the router's start reads the chat it writes in the same statement).
+#[macro_export]
+macro_rules! conversation_snapshot {
+    ($from:literal) => {
+        concat!(
+            "SELECT c.id, c.group_id, c.website_id, c.rooftop_id, r.name AS rooftop_name, \
+            c.department_id, d.label AS department_label, c.visitor_id, c.shopper_name, c.agent_id, \
+            CASE WHEN a.id IS NULL THEN NULL ELSE a.first_name || ' ' || a.last_name END AS agent_name, \
+            c.state, COALESCE(t.last_seq, 0) AS last_seq, c.created_at, c.ended_at, c.ended_by, \
+            c.assigned_at, c.team_id, tm.name AS team_name, c.offline_reason, c.previous_id, c.vehicle, \
+            c.language, c.contact, \
+            (c.department_pending AND c.state = 'bot' AND gs.answers->>'department_id' IS NULL) AS department_pending, \
+            c.page_url, fs.answers AS form \
+            FROM ",
+            $from,
+            " JOIN rooftops r ON r.id = c.rooftop_id \
+            JOIN departments d ON d.id = c.department_id \
+            LEFT JOIN agents a ON a.id = c.agent_id \
+            LEFT JOIN transcripts t ON t.conversation_id = c.id \
+            LEFT JOIN teams tm ON tm.id = c.team_id \
+            LEFT JOIN form_submissions fs ON fs.id = c.form_id \
+            LEFT JOIN gate_sessions gs ON gs.conversation_id = c.id "
+        )
+    };
+}
+
+const SELECT: &str = conversation_snapshot!("conversations c");
 
 /// Which conversations to list.
 #[derive(Debug, Clone, Copy)]
@@ -146,7 +160,7 @@ pub async fn conversation<'e>(
         .push_bind(group)
         .push(" AND c.id = ")
         .push_bind(id);
-    Ok(q.build_query_as::<Row>()
+    Ok(q.build_query_as::<ConversationRow>()
         .fetch_optional(db)
         .await?
         .map(Into::into))
@@ -244,7 +258,7 @@ pub async fn conversations<'e>(
     }
     q.push(" ORDER BY c.created_at DESC LIMIT ")
         .push_bind(limit);
-    Ok(q.build_query_as::<Row>()
+    Ok(q.build_query_as::<ConversationRow>()
         .fetch_all(db)
         .await?
         .into_iter()

@@ -25,6 +25,8 @@
 //!   `routing.*` commands, runs the time-out and outbox loops.
 //! - `machine`: start, accept, end, and the closing every exit shares.
 //! - `offers`: gathering the eligible pool, making and reconsidering offers.
+//! - `availability`: who can take a chat, as presence last said (its changes followed by each
+//!   replica), so a decision asks presence only about agents it has not heard of lately.
 //! - `plan`: who of the pool gets an offer, broadcast or ring (pure; imports nothing back).
 //! - `transfers`: transfers to an agent or a department, and reassignment.
 //! - `timers`: firing time-outs exactly once.
@@ -35,6 +37,7 @@
 //! - [`retention`]: its part of retention and shoppers' rights: the sweep of its tables past
 //!   their group's period, erasing and exporting one shopper's rows.
 
+mod availability;
 mod hours;
 mod internal;
 mod machine;
@@ -117,8 +120,14 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         .ensure_stream(&v1::internal_stream(), config.common.stream_replicas)
         .await
         .context("creating the INTERNAL stream")?;
-    let (machine, published) = Machine::new(base.bus.clone(), base.pool.clone());
+    let availability = availability::Availability::follow(&base.bus)
+        .await
+        .context("following presence changes")?;
+    let (machine, published) = Machine::new(base.bus.clone(), base.pool.clone(), availability);
     let machine = Arc::new(machine);
+    let (m, shutdown) = (machine.clone(), base.shutdown.clone());
+    base.tracker
+        .spawn(async move { m.availability.tidy(shutdown).await });
     base.tracker
         .spawn(outbox::clear(base.pool.clone(), published));
 

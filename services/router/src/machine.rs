@@ -19,6 +19,7 @@ use showroom_telemetry::metrics::names;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+use crate::availability::Availability;
 use crate::outbox::Staged;
 use crate::plan::{RECHECK_SECS, Trigger, plan};
 use crate::settings::{self, Department};
@@ -40,6 +41,8 @@ pub struct Machine {
     pub(crate) published: mpsc::UnboundedSender<Uuid>,
     departments: Mutex<HashMap<Uuid, (Instant, Arc<Department>)>>,
     websites: Mutex<HashMap<Uuid, (Instant, CachedWebsite)>>,
+    /// Who can take a chat, as presence last said.
+    pub(crate) availability: Availability,
 }
 
 /// A website's group, and what a start needs of it.
@@ -182,7 +185,11 @@ async fn stage_routed(
 impl Machine {
     /// A machine, and the ids of the events it publishes, for [`crate::outbox::clear`] to
     /// remove from the outbox in batches.
-    pub fn new(bus: Bus, pool: PgPool) -> (Self, mpsc::UnboundedReceiver<Uuid>) {
+    pub(crate) fn new(
+        bus: Bus,
+        pool: PgPool,
+        availability: Availability,
+    ) -> (Self, mpsc::UnboundedReceiver<Uuid>) {
         let (published, rx) = mpsc::unbounded_channel();
         let machine = Self {
             bus,
@@ -190,6 +197,7 @@ impl Machine {
             published,
             departments: Mutex::new(HashMap::new()),
             websites: Mutex::new(HashMap::new()),
+            availability,
         };
         (machine, rx)
     }
@@ -205,6 +213,27 @@ impl Machine {
             .ok_or_else(|| CommandError::new(ErrorCode::NotFound, "no such conversation"))
     }
 
+    /// A department's settings if the short-lived cache has them.
+    fn department_fresh(&self, group: Uuid, id: Uuid) -> Option<Arc<Department>> {
+        let cache = self.departments.lock().expect("cache lock");
+        let (at, d) = cache.get(&id)?;
+        (at.elapsed() < SETTINGS_TTL && d.group_id == group).then(|| d.clone())
+    }
+
+    /// A department's settings, from a short-lived cache; a miss reads with a connection of
+    /// the pool's, taken only then, for a caller that holds none.
+    pub(crate) async fn department_pooled(
+        &self,
+        group: Uuid,
+        id: Uuid,
+    ) -> Result<Option<Arc<Department>>, sqlx::Error> {
+        if let Some(d) = self.department_fresh(group, id) {
+            return Ok(Some(d));
+        }
+        let mut conn = self.pool.acquire().await?;
+        self.department_cached(&mut conn, group, id).await
+    }
+
     /// A department's settings, from a short-lived cache; a miss reads on `db` (the caller's
     /// transaction, if it has one: never a second connection while holding one).
     pub(crate) async fn department_cached(
@@ -213,11 +242,8 @@ impl Machine {
         group: Uuid,
         id: Uuid,
     ) -> Result<Option<Arc<Department>>, sqlx::Error> {
-        if let Some((at, d)) = self.departments.lock().expect("cache lock").get(&id)
-            && at.elapsed() < SETTINGS_TTL
-            && d.group_id == group
-        {
-            return Ok(Some(d.clone()));
+        if let Some(d) = self.department_fresh(group, id) {
+            return Ok(Some(d));
         }
         let Some(d) = settings::department(db, group, id).await? else {
             return Ok(None);
@@ -471,9 +497,8 @@ impl Machine {
         let gate = web.lead_gate;
         let (dept, mut decision) = if gate {
             // The bot asks first; the department is checked now all the same.
-            let mut conn = self.pool.acquire().await.map_err(db_error)?;
             let dept = self
-                .department_cached(&mut conn, group, chosen)
+                .department_pooled(group, chosen)
                 .await
                 .map_err(db_error)?
                 .filter(|d| d.rooftop_id == rooftop)
@@ -514,7 +539,8 @@ impl Machine {
             Decision::Offer { recheck, .. } => waiting_timers(&dept, team, &offered_to, *recheck),
             Decision::Offline(_) => (Vec::new(), Vec::new()),
         };
-        let inserted: Option<(Uuid,)> = sqlx::query_as(
+        // The chat as written, read in the same statement for its events (no read-back).
+        let inserted: Option<read::ConversationRow> = sqlx::query_as(concat!(
             "WITH c AS ( \
                 INSERT INTO conversations (id, group_id, website_id, rooftop_id, department_id, visitor_id, \
                     shopper_name, state, offline_reason, team_id, offered_to, variables, vehicle, previous_id, ended_at, ended_by, \
@@ -522,14 +548,14 @@ impl Machine {
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $16, \
                     (SELECT p.id FROM conversations p WHERE p.website_id = $3 AND p.visitor_id = $6 ORDER BY p.created_at DESC LIMIT 1), \
                     CASE WHEN $13 THEN now() END, CASE WHEN $13 THEN 'system' END, $17, $18, $19, $20, $21, $22) \
-                ON CONFLICT DO NOTHING RETURNING id), \
+                ON CONFLICT DO NOTHING RETURNING *), \
              p AS (INSERT INTO participants (conversation_id, kind, participant_id, left_at) \
                 SELECT id, 'shopper', $6, CASE WHEN $13 THEN now() END FROM c), \
              t AS (INSERT INTO conversation_timers (conversation_id, kind, group_id, due_at) \
                 SELECT c.id, k.kind, $2, now() + make_interval(secs => k.secs) \
-                FROM c, unnest($14::text[], $15::float8[]) AS k(kind, secs)) \
-             SELECT id FROM c",
-        )
+                FROM c, unnest($14::text[], $15::float8[]) AS k(kind, secs)) ",
+            showroom_store::conversation_snapshot!("c")
+        ))
         .bind(id)
         .bind(group)
         .bind(cmd.website_id)
@@ -560,7 +586,7 @@ impl Machine {
         .fetch_optional(&mut *tx)
         .await
         .map_err(db_error)?;
-        if inserted.is_none() {
+        let Some(now) = inserted.map(Conversation::from) else {
             drop(tx);
             // A retried start (its id is the request's) gets the chat it made; any other
             // conflict is the visitor's open chat (`conversations_one_open`), which it gets.
@@ -579,11 +605,8 @@ impl Machine {
                         "conversation changed meanwhile; retry",
                     )
                 });
-        }
-        let result: Result<Conversation, sqlx::Error> = async {
-            let now = read::conversation(&mut *tx, group, id)
-                .await?
-                .ok_or(sqlx::Error::RowNotFound)?;
+        };
+        let staging: Result<(), sqlx::Error> = async {
             staged
                 .event(
                     ConversationEventKind::Created,
@@ -596,10 +619,10 @@ impl Machine {
             if state != ConversationState::Bot {
                 stage_routed(&mut staged, &now, &offered_to).await?;
             }
-            Ok(now)
+            Ok(())
         }
         .await;
-        let now = result.map_err(db_error)?;
+        staging.map_err(db_error)?;
         self.commit(tx, staged).await.map_err(db_error)?;
         Ok(now)
     }
@@ -778,9 +801,8 @@ impl Machine {
             department_id = rule.department_id.unwrap_or(department_id);
             team = rule.team_id;
         }
-        let mut conn = self.pool.acquire().await.map_err(db_error)?;
         let dept = self
-            .department_cached(&mut conn, group, department_id)
+            .department_pooled(group, department_id)
             .await
             .map_err(db_error)?
             .filter(|d| d.rooftop_id == rooftop)
@@ -797,8 +819,7 @@ impl Machine {
         }
         // No connection is held while presence answers: the members' query takes one from
         // the pool and gives it back (at C decisions in flight, a held connection made the
-        // pool the limit).
-        drop(conn);
+        // pool the limit), and a department in the cache takes none.
         let mut pool = self
             .pool(
                 &self.pool,

@@ -92,10 +92,33 @@ impl Machine {
         })
     }
 
-    /// Which of `agents` presence says can take a chat of this kind now, asking again for
-    /// [`PRESENCE_PATIENCE`] while it does not answer (a restart). Presence silent: `unavailable`,
-    /// never "nobody", so no chat goes offline and no offer is withdrawn for lack of an answer.
+    /// Which of `agents` can take a chat of this kind now: what presence last said of them
+    /// ([`crate::availability`]), and presence asked about the rest. Presence silent:
+    /// `unavailable`, never "nobody", so no chat goes offline and no offer is withdrawn for
+    /// lack of an answer.
     pub(crate) async fn available(
+        &self,
+        group: Uuid,
+        agents: Vec<Uuid>,
+        purpose: Purpose,
+    ) -> Result<Vec<Uuid>, CommandError> {
+        let found = self.availability.known(group, &agents, purpose).await;
+        if found.unknown.is_empty() {
+            return Ok(found.yes);
+        }
+        let mut yes = found.yes;
+        let asked = self
+            .ask_presence(group, found.unknown.clone(), purpose)
+            .await?;
+        self.availability
+            .answered(group, purpose, &found.unknown, &asked, found.taken);
+        yes.extend(asked);
+        Ok(yes)
+    }
+
+    /// Which of `agents` presence says can take a chat of this kind now, asking again for
+    /// [`PRESENCE_PATIENCE`] while it does not answer (a restart).
+    async fn ask_presence(
         &self,
         group: Uuid,
         agents: Vec<Uuid>,
@@ -229,16 +252,23 @@ impl Machine {
     }
 
     /// An agent's presence changed (status, devices, active chats). Presence is asked for the
-    /// truth (events of one agent may be handled out of order by two replicas), then, in set
+    /// truth (events of one agent may be handled out of order by two replicas), and its answer
+    /// kept for the next decisions ([`crate::availability`]); then, in set
     /// statements rather than chat by chat: broadcast chats the agent can no longer take (status,
     /// or full for that department) are withdrawn from them, and waiting broadcast chats of
     /// their departments and teams they can now take are offered to them. Ring chats that lose
     /// their ringing agent, or wait with nobody ringing, are reconsidered one by one.
     async fn presence_changed(&self, group: Uuid, agent: Uuid) {
-        let Ok(available) = self.available(group, vec![agent], Purpose::NewChat).await else {
+        let taken = self.availability.taken().await;
+        let Ok(available) = self
+            .ask_presence(group, vec![agent], Purpose::NewChat)
+            .await
+        else {
             // Presence silent: nothing changes on a guess (the next change or recheck follows).
             return;
         };
+        self.availability
+            .answered(group, Purpose::NewChat, &[agent], &available, taken);
         let takes = available.contains(&agent);
         if let Err(e) = self.withdraw_and_offer(group, agent, takes).await {
             tracing::warn!(error = %e, agent = %agent, "cannot follow a presence change");

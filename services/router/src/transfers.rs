@@ -88,16 +88,10 @@ impl Machine {
                 (Some(a), None, vec![a])
             }
             TransferTarget::Department(d) => {
-                let mut conn = self.pool.acquire().await.map_err(db_error)?;
-                let Some(dept) = self
-                    .department_cached(&mut conn, group, d)
-                    .await
-                    .map_err(db_error)?
-                else {
+                // No connection is held while presence answers.
+                let Some(dept) = self.department_pooled(group, d).await.map_err(db_error)? else {
                     return Err(CommandError::new(ErrorCode::NotFound, "no such department"));
                 };
-                // The presence query below needs no database connection.
-                drop(conn);
                 let pool = self
                     .pool(
                         &self.pool,

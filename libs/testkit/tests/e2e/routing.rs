@@ -792,6 +792,9 @@ async fn a_silent_presence_keeps_a_new_chat_waiting_instead_of_offline() -> anyh
     let t = Tenant::seed(&stack.pool, "Silent", 1).await?;
     let mut agent = stack.agent(&t.agents[0].1, "available").await?;
     stack.stop_service(Service::Presence).await?;
+    // What the router heard of the agent is trusted for 2 s (`router::availability`); past
+    // that, it must ask, and nobody answers.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     let (mut w, _) = stack.shopper(&t, None, 0).await?;
     let started = start(&mut w, t.sales).await?;
     assert_eq!(
@@ -813,5 +816,87 @@ async fn a_silent_presence_keeps_a_new_chat_waiting_instead_of_offline() -> anyh
         .ask(json!({"type": "accept", "conversation_id": conv}))
         .await?;
     assert_eq!(accepted["type"], "accepted", "{accepted}");
+    stack.stop().await
+}
+
+/// The router keeps what presence said of each agent (`services/router/src/availability.rs`),
+/// so each decision must still see a status set just before it: a console sets Away or
+/// Available, and a chat started the moment the answer comes goes offline or waits for them.
+/// Fails when queued changes are only taken by the router's quarter-second tidy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_decision_sees_the_status_set_just_before_it() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let t = Tenant::seed(&stack.pool, "Just Before", 1).await?;
+    let mut agent = stack.agent(&t.agents[0].1, "available").await?;
+    for round in 0..4 {
+        // Each shopper is connected before the status changes, so the start follows the
+        // answer within milliseconds.
+        let (mut w, _) = stack.shopper(&t, None, 0).await?;
+        let set = agent
+            .ask(json!({"type": "set_status", "status": "away"}))
+            .await?;
+        anyhow::ensure!(set["type"] != "error", "{set}");
+        let away = start(&mut w, t.sales).await?;
+        assert_eq!(
+            away["conversation"]["offline_reason"], "nobody_available",
+            "round {round}: the only agent just went Away: {away}"
+        );
+        let (mut w, _) = stack.shopper(&t, None, 0).await?;
+        let set = agent
+            .ask(json!({"type": "set_status", "status": "available"}))
+            .await?;
+        anyhow::ensure!(set["type"] != "error", "{set}");
+        let back = start(&mut w, t.sales).await?;
+        assert_eq!(
+            back["conversation"]["state"], "incoming",
+            "round {round}: the agent just came back: {back}"
+        );
+        let conv = id_of(&back);
+        agent
+            .recv_matching("offer", |f| f["conversation"]["id"] == conv.as_str())
+            .await?;
+        w.ask(json!({"type": "end"})).await?;
+    }
+    stack.stop().await
+}
+
+/// A decision asks presence only about the agents the router has heard nothing of lately:
+/// twelve chats started one after another, each offered to the three agents online, cost a
+/// few `presence.find_available` requests, not one each (every one, before 2026-12-07).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn decisions_ask_presence_only_about_agents_not_heard_of() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let t = Tenant::seed(&stack.pool, "Heard Of", 3).await?;
+    let mut consoles = Vec::new();
+    for (_, email) in &t.agents[..3] {
+        consoles.push(stack.agent(email, "available").await?);
+    }
+    // The router's own consumer of these connections' changes asks presence once each; let it.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let nats = stack.nats_client().await?;
+    let mut asked = nats
+        .subscribe(format!("showroom.v1.{}.presence.find_available", t.group))
+        .await?;
+    nats.flush().await?;
+    let chats = 12;
+    for _ in 0..chats {
+        let (mut w, _) = stack.shopper(&t, None, 0).await?;
+        let started = start(&mut w, t.sales).await?;
+        assert_eq!(started["conversation"]["state"], "incoming", "{started}");
+        let conv = id_of(&started);
+        for console in &mut consoles {
+            console
+                .recv_matching("offer", |f| f["conversation"]["id"] == conv.as_str())
+                .await?;
+        }
+    }
+    let mut requests = 0;
+    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(300), asked.next()).await {
+        requests += 1;
+    }
+    assert!(
+        requests <= 4,
+        "{requests} availability requests for {chats} decisions"
+    );
     stack.stop().await
 }
