@@ -11,10 +11,11 @@
 //! keeps who is in which internal chat between agents (the same status rules decide who can be
 //! brought in).
 //!
-//! Every step is one transaction that also writes its events to an outbox and its time-outs to
-//! a table, so a crash loses neither: events are published after the commit (by any replica if
-//! the writer died) on `showroom.v1.<group>.conversation.<event>` (stream CONVERSATIONS, owned
-//! here), and time-outs are fired by whichever replica locks them first.
+//! Every step is one transaction (new chats share one with the starts queued with them) that
+//! also writes its events to an outbox and its time-outs to a table, so a crash loses neither:
+//! events are published after the commit (by any replica if the writer died) on
+//! `showroom.v1.<group>.conversation.<event>` (stream CONVERSATIONS, owned here), and time-outs
+//! are fired by whichever replica locks them first.
 //!
 //! Replicas share the work: requests arrive through the service's queue group, presence changes
 //! through one durable consumer, time-outs and orphaned events through `SKIP LOCKED` claims.
@@ -24,6 +25,7 @@
 //! - [`start`]: connects, registers as `router`, serves the `conversation.*`, `internal.*` and
 //!   `routing.*` commands, runs the time-out and outbox loops.
 //! - `machine`: start, accept, end, and the closing every exit shares.
+//! - `starts`: new chats written in commits shared by the starts queued together.
 //! - `offers`: gathering the eligible pool, making and reconsidering offers.
 //! - `availability`: who can take a chat, as presence last said (its changes followed by each
 //!   replica), so a decision asks presence only about agents it has not heard of lately.
@@ -46,6 +48,7 @@ mod outbox;
 mod plan;
 pub mod retention;
 mod settings;
+mod starts;
 mod timers;
 mod transfers;
 
@@ -123,8 +126,22 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
     let availability = availability::Availability::follow(&base.bus)
         .await
         .context("following presence changes")?;
-    let (machine, published) = Machine::new(base.bus.clone(), base.pool.clone(), availability);
+    let (starts, queued) = starts::Starts::new();
+    let (machine, published) =
+        Machine::new(base.bus.clone(), base.pool.clone(), availability, starts);
     let machine = Arc::new(machine);
+    let committer = starts::Committer {
+        pool: base.pool.clone(),
+        bus: base.bus.clone(),
+        published: machine.published.clone(),
+    };
+    for _ in 0..starts::writers_for(config.common.max_db_connections) {
+        base.tracker.spawn(starts::write(
+            committer.clone(),
+            queued.clone(),
+            base.shutdown.clone(),
+        ));
+    }
     let (m, shutdown) = (machine.clone(), base.shutdown.clone());
     base.tracker
         .spawn(async move { m.availability.tidy(shutdown).await });

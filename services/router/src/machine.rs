@@ -23,6 +23,7 @@ use crate::availability::Availability;
 use crate::outbox::Staged;
 use crate::plan::{RECHECK_SECS, Trigger, plan};
 use crate::settings::{self, Department};
+use crate::starts::{NewChat, Starts};
 use showroom_proto::routing::{OfferMode, WebsiteRouting};
 use showroom_store::fault::db_error;
 
@@ -43,6 +44,8 @@ pub struct Machine {
     websites: Mutex<HashMap<Uuid, (Instant, CachedWebsite)>>,
     /// Who can take a chat, as presence last said.
     pub(crate) availability: Availability,
+    /// New chats, written in shared commits.
+    starts: Starts,
 }
 
 /// A website's group, and what a start needs of it.
@@ -142,46 +145,6 @@ fn waiting_timers(
     timers.into_iter().unzip()
 }
 
-/// The events of a chat just routed: `offline`, or `queued` and (when someone was) `offered`.
-async fn stage_routed(
-    staged: &mut Staged,
-    now: &Conversation,
-    offered_to: &[Uuid],
-) -> Result<(), sqlx::Error> {
-    if now.state.is_closed() {
-        return staged
-            .event(
-                ConversationEventKind::Offline,
-                now,
-                Vec::new(),
-                Vec::new(),
-                None,
-            )
-            .await;
-    }
-    staged
-        .event(
-            ConversationEventKind::Queued,
-            now,
-            Vec::new(),
-            Vec::new(),
-            None,
-        )
-        .await?;
-    if !offered_to.is_empty() {
-        staged
-            .event(
-                ConversationEventKind::Offered,
-                now,
-                offered_to.to_vec(),
-                Vec::new(),
-                None,
-            )
-            .await?;
-    }
-    Ok(())
-}
-
 impl Machine {
     /// A machine, and the ids of the events it publishes, for [`crate::outbox::clear`] to
     /// remove from the outbox in batches.
@@ -189,6 +152,7 @@ impl Machine {
         bus: Bus,
         pool: PgPool,
         availability: Availability,
+        starts: Starts,
     ) -> (Self, mpsc::UnboundedReceiver<Uuid>) {
         let (published, rx) = mpsc::unbounded_channel();
         let machine = Self {
@@ -198,6 +162,7 @@ impl Machine {
             departments: Mutex::new(HashMap::new()),
             websites: Mutex::new(HashMap::new()),
             availability,
+            starts,
         };
         (machine, rx)
     }
@@ -307,10 +272,9 @@ impl Machine {
         tx: sqlx::Transaction<'_, sqlx::Postgres>,
         staged: Staged,
     ) -> Result<(), sqlx::Error> {
-        staged.commit(tx).await?;
-        metrics::counter!(names::OFFERS).increment(staged.offers());
-        staged.flush(&self.bus, &self.published).await;
-        Ok(())
+        staged
+            .commit_then_publish(tx, &self.bus, &self.published)
+            .await
     }
 
     /// Sets (or moves) a time-out of a conversation to `secs` from now.
@@ -407,19 +371,15 @@ impl Machine {
         };
         if let Some((transfer_id, targets)) = cancelled {
             let transfer = read::transfer(&mut *tx, group, transfer_id).await?;
-            staged
-                .event(
-                    ConversationEventKind::Transferred,
-                    &now,
-                    targets,
-                    Vec::new(),
-                    transfer,
-                )
-                .await?;
+            staged.event(
+                ConversationEventKind::Transferred,
+                &now,
+                targets,
+                Vec::new(),
+                transfer,
+            )?;
         }
-        staged
-            .event(closing_event(state), &now, offered_to, Vec::new(), None)
-            .await?;
+        staged.event(closing_event(state), &now, offered_to, Vec::new(), None)?;
         Ok(Some(now))
     }
 
@@ -511,120 +471,94 @@ impl Machine {
                 .await?
         };
 
-        let mut staged = Staged::default();
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
-        if let (Some(max), Decision::Offer { .. }) = (web.routing.max_sessions, &decision)
-            && self
-                .cap_reached(&mut tx, cmd.website_id, max, None)
-                .await
-                .map_err(db_error)?
+        // The chat as decided, with its time-outs (set in the same statement as the chat).
+        let chat = |decision: &Decision| {
+            let (state, offline_reason, offered_to, team_id) = match decision {
+                Decision::Gate => (ConversationState::Bot, None, Vec::new(), None),
+                Decision::Offer {
+                    offered_to, team, ..
+                } => (ConversationState::Incoming, None, offered_to.clone(), *team),
+                Decision::Offline(r) => (ConversationState::Offline, Some(*r), Vec::new(), None),
+            };
+            let timers = match decision {
+                // A shopper who leaves the bot's questions unanswered times out like an idle
+                // chat.
+                Decision::Gate => (
+                    vec!["inactivity"],
+                    vec![dept.settings.inactivity_secs as f64],
+                ),
+                Decision::Offer { recheck, .. } => {
+                    waiting_timers(&dept, team_id, &offered_to, *recheck)
+                }
+                Decision::Offline(_) => (Vec::new(), Vec::new()),
+            };
+            NewChat {
+                id,
+                group,
+                website_id: cmd.website_id,
+                rooftop_id: rooftop,
+                department_id: dept.id,
+                visitor_id: cmd.visitor_id,
+                shopper_name: cmd.shopper_name.clone(),
+                state,
+                offline_reason,
+                team_id,
+                offered_to,
+                variables: cmd.variables.clone(),
+                timers,
+                vehicle: vehicle.clone(),
+                language: cmd.language,
+                department_pending: gate && pending,
+                page_url: page_url.clone(),
+                client_ip_source: client_ip.as_ref().and(cmd.client_ip_source),
+                client_ip: client_ip.clone(),
+                form_id: cmd.form_id,
+            }
+        };
+        let written = match (web.routing.max_sessions, &decision) {
+            // A capped website's open chats are counted under a lock of its own until the
+            // commit, so such a start commits alone.
+            (Some(max), Decision::Offer { .. }) => {
+                let mut staged = Staged::default();
+                let mut tx = self.pool.begin().await.map_err(db_error)?;
+                if self
+                    .cap_reached(&mut tx, cmd.website_id, max, None)
+                    .await
+                    .map_err(db_error)?
+                {
+                    decision = Decision::Offline(OfflineReason::MaxSessions);
+                }
+                let written = chat(&decision)
+                    .write(&mut tx, &mut staged)
+                    .await
+                    .map_err(db_error)?;
+                if written.is_some() {
+                    self.commit(tx, staged).await.map_err(db_error)?;
+                }
+                written
+            }
+            // Any other shares a commit with the starts queued with it.
+            _ => self.starts.write(chat(&decision)).await?,
+        };
+        if let Some(now) = written {
+            return Ok(now);
+        }
+        // A retried start (its id is the request's) gets the chat it made; any other
+        // conflict is the visitor's open chat (`conversations_one_open`), which it gets.
+        if let Some(made) = read::conversation(&self.pool, group, id)
+            .await
+            .map_err(db_error)?
         {
-            decision = Decision::Offline(OfflineReason::MaxSessions);
+            return Ok(made);
         }
-        let (state, reason, offered_to, team) = match &decision {
-            Decision::Gate => (ConversationState::Bot, None, Vec::new(), None),
-            Decision::Offer {
-                offered_to, team, ..
-            } => (ConversationState::Incoming, None, offered_to.clone(), *team),
-            Decision::Offline(r) => (ConversationState::Offline, Some(*r), Vec::new(), None),
-        };
-        let closed = state.is_closed();
-        // Its time-outs, set in the same statement as the chat, its shopper and its timers.
-        let (kinds, secs) = match &decision {
-            // A shopper who leaves the bot's questions unanswered times out like an idle chat.
-            Decision::Gate => (
-                vec!["inactivity"],
-                vec![dept.settings.inactivity_secs as f64],
-            ),
-            Decision::Offer { recheck, .. } => waiting_timers(&dept, team, &offered_to, *recheck),
-            Decision::Offline(_) => (Vec::new(), Vec::new()),
-        };
-        // The chat as written, read in the same statement for its events (no read-back).
-        let inserted: Option<read::ConversationRow> = sqlx::query_as(concat!(
-            "WITH c AS ( \
-                INSERT INTO conversations (id, group_id, website_id, rooftop_id, department_id, visitor_id, \
-                    shopper_name, state, offline_reason, team_id, offered_to, variables, vehicle, previous_id, ended_at, ended_by, \
-                    language, department_pending, page_url, client_ip, form_id, client_ip_source) \
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $16, \
-                    (SELECT p.id FROM conversations p WHERE p.website_id = $3 AND p.visitor_id = $6 ORDER BY p.created_at DESC LIMIT 1), \
-                    CASE WHEN $13 THEN now() END, CASE WHEN $13 THEN 'system' END, $17, $18, $19, $20, $21, $22) \
-                ON CONFLICT DO NOTHING RETURNING *), \
-             p AS (INSERT INTO participants (conversation_id, kind, participant_id, left_at) \
-                SELECT id, 'shopper', $6, CASE WHEN $13 THEN now() END FROM c), \
-             t AS (INSERT INTO conversation_timers (conversation_id, kind, group_id, due_at) \
-                SELECT c.id, k.kind, $2, now() + make_interval(secs => k.secs) \
-                FROM c, unnest($14::text[], $15::float8[]) AS k(kind, secs)) ",
-            showroom_store::conversation_snapshot!("c")
-        ))
-        .bind(id)
-        .bind(group)
-        .bind(cmd.website_id)
-        .bind(rooftop)
-        .bind(dept.id)
-        .bind(cmd.visitor_id)
-        .bind(&cmd.shopper_name)
-        .bind(state.as_str())
-        .bind(reason.map(|r| r.as_str()))
-        .bind(team)
-        .bind(&offered_to)
-        .bind(sqlx::types::Json(&cmd.variables))
-        .bind(closed)
-        .bind(&kinds)
-        .bind(&secs)
-        .bind(vehicle.as_ref().map(sqlx::types::Json))
-        .bind(cmd.language.as_str())
-        .bind(gate && pending)
-        .bind(&page_url)
-        .bind(&client_ip)
-        .bind(cmd.form_id)
-        .bind(
-            client_ip
-                .as_ref()
-                .and(cmd.client_ip_source)
-                .map(|s| s.as_str()),
-        )
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        let Some(now) = inserted.map(Conversation::from) else {
-            drop(tx);
-            // A retried start (its id is the request's) gets the chat it made; any other
-            // conflict is the visitor's open chat (`conversations_one_open`), which it gets.
-            if let Some(made) = read::conversation(&self.pool, group, id)
-                .await
-                .map_err(db_error)?
-            {
-                return Ok(made);
-            }
-            return self
-                .open_for(group, cmd.website_id, cmd.visitor_id)
-                .await?
-                .ok_or_else(|| {
-                    CommandError::new(
-                        ErrorCode::Unavailable,
-                        "conversation changed meanwhile; retry",
-                    )
-                });
-        };
-        let staging: Result<(), sqlx::Error> = async {
-            staged
-                .event(
-                    ConversationEventKind::Created,
-                    &now,
-                    Vec::new(),
-                    Vec::new(),
-                    None,
+        self.open_for(group, cmd.website_id, cmd.visitor_id)
+            .await?
+            .ok_or_else(|| {
+                CommandError::new(
+                    ErrorCode::Unavailable,
+                    "conversation changed meanwhile; retry",
                 )
-                .await?;
-            if state != ConversationState::Bot {
-                stage_routed(&mut staged, &now, &offered_to).await?;
-            }
-            Ok(())
-        }
-        .await;
-        staging.map_err(db_error)?;
-        self.commit(tx, staged).await.map_err(db_error)?;
-        Ok(now)
+            })
     }
 
     /// Routes a chat the bot is done with: stores what the Lead Gate collected, then decides
@@ -754,7 +688,7 @@ impl Machine {
             let now = read::conversation(&mut *tx, group, cmd.conversation_id)
                 .await?
                 .ok_or(sqlx::Error::RowNotFound)?;
-            stage_routed(&mut staged, &now, &offered_to).await?;
+            staged.routed(&now, &offered_to)?;
             Ok(now)
         }
         .await;
@@ -1019,8 +953,7 @@ impl Machine {
                 .await?
                 .ok_or(sqlx::Error::RowNotFound)?;
             staged
-                .event(ConversationEventKind::Assigned, &now, offered_to, Vec::new(), None)
-                .await?;
+                .event(ConversationEventKind::Assigned, &now, offered_to, Vec::new(), None)?;
             Ok(now)
         }
         .await;

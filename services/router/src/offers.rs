@@ -244,9 +244,7 @@ impl Machine {
         if (!fresh.is_empty() || !withdrawn.is_empty() || trigger == Trigger::Overflow)
             && let Some(now) = read::conversation(&mut *tx, group, id).await?
         {
-            staged
-                .event(ConversationEventKind::Offered, &now, fresh, withdrawn, None)
-                .await?;
+            staged.event(ConversationEventKind::Offered, &now, fresh, withdrawn, None)?;
         }
         Ok(())
     }
@@ -325,28 +323,24 @@ impl Machine {
         };
         for (id, _) in &withdrawn {
             if let Some(now) = read::conversation(&mut *tx, group, *id).await? {
-                staged
-                    .event(
-                        ConversationEventKind::Offered,
-                        &now,
-                        Vec::new(),
-                        vec![agent],
-                        None,
-                    )
-                    .await?;
+                staged.event(
+                    ConversationEventKind::Offered,
+                    &now,
+                    Vec::new(),
+                    vec![agent],
+                    None,
+                )?;
             }
         }
         for (id,) in &offered {
             if let Some(now) = read::conversation(&mut *tx, group, *id).await? {
-                staged
-                    .event(
-                        ConversationEventKind::Offered,
-                        &now,
-                        vec![agent],
-                        Vec::new(),
-                        None,
-                    )
-                    .await?;
+                staged.event(
+                    ConversationEventKind::Offered,
+                    &now,
+                    vec![agent],
+                    Vec::new(),
+                    None,
+                )?;
             }
         }
         self.commit(tx, staged).await?;

@@ -10,6 +10,7 @@ use showroom_proto::conversation::{
 use showroom_proto::{Envelope, v1};
 use showroom_runtime::outbox::Outbox;
 use showroom_store::sqlx::{self, PgPool};
+use showroom_telemetry::metrics::names;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -19,7 +20,7 @@ pub(crate) struct Staged(Vec<StoredEvent>, u64);
 
 impl Staged {
     /// Adds a conversation event; [`Staged::commit`] writes it with the change.
-    pub(crate) async fn event(
+    pub(crate) fn event(
         &mut self,
         kind: ConversationEventKind,
         conversation: &Conversation,
@@ -47,6 +48,41 @@ impl Staged {
         Ok(())
     }
 
+    /// Adds the events of a chat just routed: `offline`, or `queued` and (when someone was)
+    /// `offered`.
+    pub(crate) fn routed(
+        &mut self,
+        now: &Conversation,
+        offered_to: &[Uuid],
+    ) -> Result<(), sqlx::Error> {
+        if now.state.is_closed() {
+            return self.event(
+                ConversationEventKind::Offline,
+                now,
+                Vec::new(),
+                Vec::new(),
+                None,
+            );
+        }
+        self.event(
+            ConversationEventKind::Queued,
+            now,
+            Vec::new(),
+            Vec::new(),
+            None,
+        )?;
+        if !offered_to.is_empty() {
+            self.event(
+                ConversationEventKind::Offered,
+                now,
+                offered_to.to_vec(),
+                Vec::new(),
+                None,
+            )?;
+        }
+        Ok(())
+    }
+
     /// The agents offered a chat by these events (`showroom_offers_total` once committed).
     pub(crate) fn offers(&self) -> u64 {
         self.1
@@ -65,6 +101,20 @@ impl Staged {
     ) -> Result<(), sqlx::Error> {
         Outbox::Conversations.write(&mut tx, &self.0).await?;
         tx.commit().await
+    }
+
+    /// Commits the change with these events ([`Staged::commit`]), counts its offers
+    /// (`showroom_offers_total`), then publishes them ([`Staged::flush`]).
+    pub(crate) async fn commit_then_publish(
+        self,
+        tx: sqlx::Transaction<'_, sqlx::Postgres>,
+        bus: &Bus,
+        published: &mpsc::UnboundedSender<Uuid>,
+    ) -> Result<(), sqlx::Error> {
+        self.commit(tx).await?;
+        metrics::counter!(names::OFFERS).increment(self.offers());
+        self.flush(bus, published).await;
+        Ok(())
     }
 
     /// Publishes what was staged (after the commit) and hands the ids to [`clear`]. A failure

@@ -175,15 +175,13 @@ impl Machine {
             let now = read::conversation(&mut *tx, group, cmd.conversation_id)
                 .await?
                 .ok_or(sqlx::Error::RowNotFound)?;
-            staged
-                .event(
-                    ConversationEventKind::Transferred,
-                    &now,
-                    targets,
-                    Vec::new(),
-                    transfer.clone(),
-                )
-                .await?;
+            staged.event(
+                ConversationEventKind::Transferred,
+                &now,
+                targets,
+                Vec::new(),
+                transfer.clone(),
+            )?;
             Ok(transfer)
         }
         .await;
@@ -332,15 +330,13 @@ impl Machine {
         let now = read::conversation(&mut *tx, group, conversation_id)
             .await?
             .ok_or(sqlx::Error::RowNotFound)?;
-        staged
-            .event(
-                ConversationEventKind::Transferred,
-                &now,
-                offered_to,
-                withdrawn_from,
-                transfer.clone(),
-            )
-            .await?;
+        staged.event(
+            ConversationEventKind::Transferred,
+            &now,
+            offered_to,
+            withdrawn_from,
+            transfer.clone(),
+        )?;
         Ok(transfer)
     }
 

@@ -900,3 +900,119 @@ async fn decisions_ask_presence_only_about_agents_not_heard_of() -> anyhow::Resu
     );
     stack.stop().await
 }
+
+/// Starts that arrive together share commits (`services/router/src/starts.rs`): forty chats
+/// started at once are written by fewer transactions than chats (rows written by one
+/// transaction share its `xmin`). Each start still gets its own chat and its own `created`,
+/// `queued` and `offered`. Then forty more, one of which Postgres refuses (a NUL in the name,
+/// which the gateway never sends on): it fails alone, and the chats it shared a commit with are
+/// written again, each in a commit of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn starts_arriving_together_share_commits_and_fail_alone() -> anyhow::Result<()> {
+    use showroom_proto::conversation::{Conversation, ConversationCommand, StartConversation};
+    use showroom_proto::{Envelope, Reply, v1};
+    let stack = Stack::start().await?;
+    let t = Tenant::seed(&stack.pool, "Together", 2).await?;
+    let mut consoles = Vec::new();
+    for (_, email) in &t.agents[..2] {
+        consoles.push(stack.agent(email, "available").await?);
+    }
+    let (nats, mut events) = events(&stack, t.group).await?;
+    let chats = 40;
+    // Forty starts at once, named "<wave> <i>" (or with a NUL for `refused`).
+    let wave = |wave: usize, refused: Option<usize>| {
+        let (nats, t) = (nats.clone(), &t);
+        let starts = (0..chats).map(move |i| {
+            let nats = nats.clone();
+            let name = match Some(i) == refused {
+                true => "Nul\u{0}Name".to_string(),
+                false => format!("{wave} {i}"),
+            };
+            let env = Envelope::new(
+                t.group,
+                StartConversation {
+                    website_id: t.website,
+                    visitor_id: Uuid::new_v4(),
+                    department_id: Some(t.sales),
+                    shopper_name: Some(name),
+                    variables: Default::default(),
+                    vehicle: None,
+                    language: Default::default(),
+                    page_url: None,
+                    client_ip: None,
+                    client_ip_source: None,
+                    form_id: None,
+                },
+            );
+            async move {
+                let msg = nats
+                    .request(
+                        v1::conversation_command(env.tenant, ConversationCommand::Start),
+                        serde_json::to_vec(&env)?.into(),
+                    )
+                    .await?;
+                let reply: Reply<Conversation> = serde_json::from_slice(&msg.payload)?;
+                anyhow::Ok(Result::from(reply))
+            }
+        });
+        async move {
+            let mut made = Vec::new();
+            let answers = futures::future::try_join_all(starts).await?;
+            for (i, answer) in answers.into_iter().enumerate() {
+                match (Some(i) == refused, answer) {
+                    (false, Ok(c)) => {
+                        assert_eq!(c.shopper.name, Some(format!("{wave} {i}")));
+                        assert_eq!(c.state.as_str(), "incoming", "{c:?}");
+                        made.push(c.id);
+                    }
+                    (true, Err(_)) => {}
+                    (true, Ok(c)) => anyhow::bail!("a name with a NUL was stored: {c:?}"),
+                    (false, Err(e)) => anyhow::bail!("start {i} failed with the refused one: {e}"),
+                }
+            }
+            anyhow::Ok(made)
+        }
+    };
+    let mut made = wave(1, None).await?;
+    let (transactions,): (i64,) = showroom_store::sqlx::query_as(
+        "SELECT count(DISTINCT xmin::text) FROM conversations WHERE group_id = $1",
+    )
+    .bind(t.group)
+    .fetch_one(&stack.pool)
+    .await?;
+    assert!(
+        transactions < chats as i64,
+        "{transactions} transactions wrote {chats} chats"
+    );
+    made.extend(wave(2, Some(17)).await?);
+    made.sort();
+    made.dedup();
+    assert_eq!(made.len(), 2 * chats - 1, "each start its own chat");
+    // Each chat's three events, once each.
+    let expected: Vec<(String, String)> = made
+        .iter()
+        .flat_map(|id| ["created", "queued", "offered"].map(|k| (id.to_string(), k.to_string())))
+        .collect();
+    let mut seen = std::collections::HashMap::<(String, String), usize>::new();
+    while !expected.iter().all(|k| seen.contains_key(k)) {
+        let msg = tokio::time::timeout(Duration::from_secs(10), events.next())
+            .await
+            .map_err(|_| {
+                let missing = expected.iter().filter(|k| !seen.contains_key(k)).count();
+                anyhow::anyhow!("{missing} events missing; seen {seen:?}")
+            })?
+            .ok_or_else(|| anyhow::anyhow!("event stream ended"))?;
+        let env: Value = serde_json::from_slice(&msg.payload)?;
+        let conv = env["data"]["conversation"]["id"]
+            .as_str()
+            .unwrap_or_default();
+        let kind = env["data"]["kind"].as_str().unwrap_or_default();
+        *seen
+            .entry((conv.to_string(), kind.to_string()))
+            .or_default() += 1;
+    }
+    for key in &expected {
+        assert_eq!(seen.get(key), Some(&1), "{key:?}");
+    }
+    stack.stop().await
+}
