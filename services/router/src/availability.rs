@@ -52,6 +52,86 @@ struct Known {
     taken: u64,
 }
 
+impl Known {
+    /// A change heard at `now`: the agent's effective status, numbered.
+    fn change(&mut self, group: Uuid, agent: Uuid, status: AgentStatus, now: Instant) {
+        self.taken += 1;
+        let change = self.taken;
+        self.agents.insert(
+            agent,
+            Entry {
+                group,
+                at: now,
+                what: Said::Status(status),
+                change,
+            },
+        );
+    }
+
+    /// Which of `agents` of `group` can take a chat for `purpose`, as known at `now`.
+    fn lookup(&self, group: Uuid, agents: &[Uuid], purpose: Purpose, now: Instant) -> Lookup {
+        let mut found = Lookup {
+            yes: Vec::new(),
+            unknown: Vec::new(),
+            taken: self.taken,
+        };
+        for agent in agents {
+            let said = self
+                .agents
+                .get(agent)
+                .filter(|e| e.group == group && now.duration_since(e.at) < FRESH)
+                .and_then(|e| match e.what {
+                    Said::Status(s) => Some(s.receives(purpose)),
+                    Said::Answers(a) => a[slot(purpose)],
+                });
+            match said {
+                Some(true) => found.yes.push(*agent),
+                Some(false) => {}
+                None => found.unknown.push(*agent),
+            }
+        }
+        found
+    }
+
+    /// Presence's answer about `asked` (`yes` among them), received at `now` for a question
+    /// asked when `taken` changes had been taken: kept for each agent with no change since.
+    fn answer(
+        &mut self,
+        group: Uuid,
+        purpose: Purpose,
+        asked: &[Uuid],
+        yes: &[Uuid],
+        taken: u64,
+        now: Instant,
+    ) {
+        for agent in asked {
+            let answer = Some(yes.contains(agent));
+            match self.agents.get_mut(agent) {
+                Some(e) if e.change > taken => {}
+                Some(Entry {
+                    group: g,
+                    at,
+                    what: Said::Answers(a),
+                    ..
+                }) if *g == group && now.duration_since(*at) < FRESH => a[slot(purpose)] = answer,
+                _ => {
+                    let mut answers = [None; 3];
+                    answers[slot(purpose)] = answer;
+                    self.agents.insert(
+                        *agent,
+                        Entry {
+                            group,
+                            at: now,
+                            what: Said::Answers(answers),
+                            change: 0,
+                        },
+                    );
+                }
+            }
+        }
+    }
+}
+
 struct Entry {
     group: Uuid,
     at: Instant,
@@ -115,17 +195,11 @@ impl Availability {
                 tracing::warn!(subject = %msg.subject, "a presence change that does not decode");
                 continue;
             };
-            let mut known = self.known.lock().expect("availability lock");
-            known.taken += 1;
-            let change = known.taken;
-            known.agents.insert(
+            self.known.lock().expect("availability lock").change(
+                env.tenant,
                 env.data.agent_id,
-                Entry {
-                    group: env.tenant,
-                    at: Instant::now(),
-                    what: Said::Status(env.data.effective),
-                    change,
-                },
+                env.data.effective,
+                Instant::now(),
             );
         }
     }
@@ -142,27 +216,7 @@ impl Availability {
     pub(crate) async fn known(&self, group: Uuid, agents: &[Uuid], purpose: Purpose) -> Lookup {
         self.take_changes().await;
         let known = self.known.lock().expect("availability lock");
-        let mut found = Lookup {
-            yes: Vec::new(),
-            unknown: Vec::new(),
-            taken: known.taken,
-        };
-        for agent in agents {
-            let said = known
-                .agents
-                .get(agent)
-                .filter(|e| e.group == group && e.at.elapsed() < FRESH)
-                .and_then(|e| match e.what {
-                    Said::Status(s) => Some(s.receives(purpose)),
-                    Said::Answers(a) => a[slot(purpose)],
-                });
-            match said {
-                Some(true) => found.yes.push(*agent),
-                Some(false) => {}
-                None => found.unknown.push(*agent),
-            }
-        }
-        found
+        known.lookup(group, agents, purpose, Instant::now())
     }
 
     /// Keeps presence's answer about `asked` (`yes` among them can take the chat), for the
@@ -175,32 +229,14 @@ impl Availability {
         yes: &[Uuid],
         taken: u64,
     ) {
-        let mut known = self.known.lock().expect("availability lock");
-        for agent in asked {
-            let answer = Some(yes.contains(agent));
-            match known.agents.get_mut(agent) {
-                Some(e) if e.change > taken => {}
-                Some(Entry {
-                    group: g,
-                    at,
-                    what: Said::Answers(a),
-                    ..
-                }) if *g == group && at.elapsed() < FRESH => a[slot(purpose)] = answer,
-                _ => {
-                    let mut answers = [None; 3];
-                    answers[slot(purpose)] = answer;
-                    known.agents.insert(
-                        *agent,
-                        Entry {
-                            group,
-                            at: Instant::now(),
-                            what: Said::Answers(answers),
-                            change: 0,
-                        },
-                    );
-                }
-            }
-        }
+        self.known.lock().expect("availability lock").answer(
+            group,
+            purpose,
+            asked,
+            yes,
+            taken,
+            Instant::now(),
+        );
     }
 
     /// Takes changes and drops stale entries every [`TIDY`], until `shutdown`.
@@ -212,11 +248,85 @@ impl Availability {
                 _ = every.tick() => {}
             }
             self.take_changes().await;
+            let now = Instant::now();
             self.known
                 .lock()
                 .expect("availability lock")
                 .agents
-                .retain(|_, e| e.at.elapsed() < FRESH);
+                .retain(|_, e| now.duration_since(e.at) < FRESH);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(n: usize) -> Vec<Uuid> {
+        (0..n).map(|_| Uuid::new_v4()).collect()
+    }
+
+    #[test]
+    fn a_change_says_what_each_kind_of_chat_gets() {
+        let (group, now) = (Uuid::new_v4(), Instant::now());
+        let a = ids(3);
+        let mut known = Known::default();
+        known.change(group, a[0], AgentStatus::Available, now);
+        known.change(group, a[1], AgentStatus::Away, now);
+        let new_chat = known.lookup(group, &a, Purpose::NewChat, now);
+        assert_eq!(new_chat.yes, vec![a[0]]);
+        assert_eq!(new_chat.unknown, vec![a[2]], "never heard of: asked");
+        let transfer = known.lookup(group, &a, Purpose::Transfer, now);
+        assert_eq!(transfer.yes, vec![a[0], a[1]]);
+    }
+
+    #[test]
+    fn an_answer_asked_before_a_change_does_not_replace_it() {
+        let (group, now) = (Uuid::new_v4(), Instant::now());
+        let a = ids(1);
+        let mut known = Known::default();
+        // Asked while nothing was known; the agent goes Away before the answer arrives.
+        let asked = known.lookup(group, &a, Purpose::NewChat, now);
+        known.change(group, a[0], AgentStatus::Away, now);
+        known.answer(group, Purpose::NewChat, &a, &a, asked.taken, now);
+        let after = known.lookup(group, &a, Purpose::NewChat, now);
+        assert!(after.yes.is_empty(), "the stale answer was kept");
+        assert!(after.unknown.is_empty());
+        // Asked after the change: the answer is kept.
+        let asked = known.lookup(group, &a, Purpose::NewChat, now);
+        known.answer(group, Purpose::NewChat, &a, &a, asked.taken, now);
+        assert_eq!(known.lookup(group, &a, Purpose::NewChat, now).yes, a);
+    }
+
+    #[test]
+    fn answers_keep_each_kind_and_expire() {
+        let (group, now) = (Uuid::new_v4(), Instant::now());
+        let a = ids(2);
+        let mut known = Known::default();
+        known.answer(group, Purpose::NewChat, &a, &a[..1], 0, now);
+        known.answer(group, Purpose::Transfer, &a, &a, 0, now);
+        assert_eq!(
+            known.lookup(group, &a, Purpose::NewChat, now).yes,
+            vec![a[0]]
+        );
+        assert_eq!(known.lookup(group, &a, Purpose::Transfer, now).yes, a);
+        assert_eq!(
+            known.lookup(group, &a, Purpose::Internal, now).unknown,
+            a,
+            "not asked about internal chats"
+        );
+        let later = now + FRESH;
+        assert_eq!(known.lookup(group, &a, Purpose::NewChat, later).unknown, a);
+    }
+
+    #[test]
+    fn another_groups_agent_is_not_known() {
+        let now = Instant::now();
+        let a = ids(1);
+        let mut known = Known::default();
+        known.change(Uuid::new_v4(), a[0], AgentStatus::Available, now);
+        let other = known.lookup(Uuid::new_v4(), &a, Purpose::NewChat, now);
+        assert!(other.yes.is_empty());
+        assert_eq!(other.unknown, a);
     }
 }
