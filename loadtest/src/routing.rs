@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use hdrhistogram::Histogram;
-use showroom_proto::conversation::{Conversation, ConversationCommand, StartConversation};
+use showroom_proto::conversation::{Conversation, ConversationCommand};
 use showroom_proto::presence::Heartbeat;
 use showroom_proto::{Envelope, Reply, v1};
 use showroom_store::sqlx;
@@ -145,22 +145,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         move |_: usize| {
             let (nats, t) = (nats.clone(), t.clone());
             async move {
-                let env = Envelope::new(
-                    t.group,
-                    StartConversation {
-                        website_id: t.website,
-                        visitor_id: Uuid::new_v4(),
-                        department_id: Some(t.sales),
-                        shopper_name: None,
-                        variables: Default::default(),
-                        vehicle: None,
-                        language: Default::default(),
-                        page_url: None,
-                        client_ip: None,
-                        client_ip_source: None,
-                        form_id: None,
-                    },
-                );
+                let env = Envelope::new(t.group, t.start_in_sales(None));
                 let msg = nats
                     .request(
                         v1::conversation_command(t.group, ConversationCommand::Start),

@@ -13,11 +13,13 @@
 //! - [`Running`]: a started service, its addresses, and its completion.
 //! - [`outbox`]: the transactional outbox (write with the change, publish, relay orphans).
 //! - [`retention`]: the retention sweep each owner of shoppers' data runs on its own tables.
+//! - [`shared_commit`]: the next batch for writer tasks that share commits.
 //! - [`jemalloc!`]: makes jemalloc a binary's allocator (every service's, and the test and load
 //!   programs that run them).
 
 pub mod outbox;
 pub mod retention;
+pub mod shared_commit;
 
 use std::future::Future;
 use std::net::SocketAddr;

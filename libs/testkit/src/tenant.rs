@@ -1,7 +1,7 @@
 //! A dealer group seeded for a test.
 
 use showroom_proto::contact::Language;
-use showroom_proto::conversation::{DepartmentRef, Named, Vehicle};
+use showroom_proto::conversation::{DepartmentRef, Named, StartConversation, Vehicle};
 use showroom_proto::lead::{Classification, Lead, LeadContact, LeadFile, LeadOrigin};
 use showroom_rest::directory::setup::{self, NewAgent};
 use showroom_store::sqlx::{self, PgPool};
@@ -33,6 +33,24 @@ pub struct Tenant {
 }
 
 impl Tenant {
+    /// A `conversation.start` for a new visitor of the tenant's website, in Sales, with the
+    /// shopper's name when given and nothing else.
+    pub fn start_in_sales(&self, shopper_name: Option<String>) -> StartConversation {
+        StartConversation {
+            website_id: self.website,
+            visitor_id: Uuid::new_v4(),
+            department_id: Some(self.sales),
+            shopper_name,
+            variables: Default::default(),
+            vehicle: None,
+            language: Default::default(),
+            page_url: None,
+            client_ip: None,
+            client_ip_source: None,
+            form_id: None,
+        }
+    }
+
     /// Seeds a group named `name` with `sales_agents` Sales agents and one Service agent.
     pub async fn seed(pool: &PgPool, name: &str, sales_agents: usize) -> anyhow::Result<Tenant> {
         let slug: String = name

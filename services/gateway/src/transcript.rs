@@ -19,6 +19,7 @@ use showroom_proto::message::{Author, AuthorKind, Message, MessageFile};
 use showroom_proto::payment::PaymentEstimate;
 use showroom_proto::privacy::mask_sensitive;
 use showroom_proto::{CommandError, ErrorCode};
+use showroom_runtime::shared_commit::next_batch;
 use showroom_store::fault::db_error;
 use showroom_store::read::MessageRow;
 use sqlx::PgPool;
@@ -672,22 +673,8 @@ async fn write(
     shutdown: CancellationToken,
 ) {
     loop {
-        let batch = {
-            let mut rx = queue.lock().await;
-            let first = tokio::select! {
-                biased;
-                job = rx.recv() => job,
-                () = shutdown.cancelled() => rx.try_recv().ok(),
-            };
-            let Some(first) = first else { return };
-            let mut batch = vec![first];
-            while batch.len() < BATCH_CAP {
-                match rx.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
-                }
-            }
-            batch
+        let Some(batch) = next_batch(&queue, BATCH_CAP, &shutdown).await else {
+            return;
         };
         let n = batch.len() as u64;
         counters.batches.fetch_add(1, Ordering::Relaxed);

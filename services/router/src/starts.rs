@@ -15,6 +15,7 @@ use showroom_proto::conversation::{
     Conversation, ConversationEventKind, ConversationState, OfflineReason, Vehicle,
 };
 use showroom_proto::{CommandError, ErrorCode};
+use showroom_runtime::shared_commit::next_batch;
 use showroom_store::fault::db_error;
 use showroom_store::read;
 use showroom_store::sqlx::{self, PgConnection, PgPool};
@@ -183,22 +184,8 @@ pub(crate) fn writers_for(connections: u32) -> usize {
 /// `shutdown` it writes what is queued and stops.
 pub(crate) async fn write(committer: Committer, queued: Queued, shutdown: CancellationToken) {
     loop {
-        let batch = {
-            let mut rx = queued.0.lock().await;
-            let first = tokio::select! {
-                biased;
-                job = rx.recv() => job,
-                () = shutdown.cancelled() => rx.try_recv().ok(),
-            };
-            let Some(first) = first else { return };
-            let mut batch = vec![first];
-            while batch.len() < BATCH_CAP {
-                match rx.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
-                }
-            }
-            batch
+        let Some(batch) = next_batch(&queued.0, BATCH_CAP, &shutdown).await else {
+            return;
         };
         let (chats, replies): (Vec<(NewChat, tracing::Span)>, Vec<_>) = batch
             .into_iter()

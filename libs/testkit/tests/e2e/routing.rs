@@ -909,7 +909,7 @@ async fn decisions_ask_presence_only_about_agents_not_heard_of() -> anyhow::Resu
 /// written again, each in a commit of its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn starts_arriving_together_share_commits_and_fail_alone() -> anyhow::Result<()> {
-    use showroom_proto::conversation::{Conversation, ConversationCommand, StartConversation};
+    use showroom_proto::conversation::{Conversation, ConversationCommand};
     use showroom_proto::{Envelope, Reply, v1};
     let stack = Stack::start().await?;
     let t = Tenant::seed(&stack.pool, "Together", 2).await?;
@@ -928,22 +928,7 @@ async fn starts_arriving_together_share_commits_and_fail_alone() -> anyhow::Resu
                 true => "Nul\u{0}Name".to_string(),
                 false => format!("{wave} {i}"),
             };
-            let env = Envelope::new(
-                t.group,
-                StartConversation {
-                    website_id: t.website,
-                    visitor_id: Uuid::new_v4(),
-                    department_id: Some(t.sales),
-                    shopper_name: Some(name),
-                    variables: Default::default(),
-                    vehicle: None,
-                    language: Default::default(),
-                    page_url: None,
-                    client_ip: None,
-                    client_ip_source: None,
-                    form_id: None,
-                },
-            );
+            let env = Envelope::new(t.group, t.start_in_sales(Some(name)));
             async move {
                 let msg = nats
                     .request(
