@@ -26,7 +26,7 @@ use async_nats::Client;
 use async_nats::jetstream::{self, stream};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use showroom_proto::v1::{Durable, StreamSpec};
+use showroom_proto::v1::{Durable, Filtered, StreamSpec};
 use showroom_proto::{CommandError, Envelope, ErrorCode, Reply};
 
 pub use async_nats;
@@ -715,14 +715,75 @@ impl Bus {
         Fut: std::future::Future<Output = ()> + Send,
     {
         self.follow_decoded(
-            durable,
-            filter,
+            Follow::of(durable, filter),
             since,
             tracker,
             shutdown,
             decode::<T>,
             handle,
         )
+    }
+
+    /// [`Bus::follow_durable_on`] over several consumers of one stream, each filtered to one
+    /// subject, with one handler: a service that reads a few kinds of a stream's events
+    /// (`v1::ByKind`) is delivered, and acknowledges, only those. Each consumer made when
+    /// missing starts where the consumer it replaces left off (its acknowledgement floor) if
+    /// that one exists, or else at `since`, so an upgrade from the one consumer loses nothing.
+    pub fn follow_each<T, F, Fut>(
+        &self,
+        consumers: Filtered,
+        since: chrono::DateTime<chrono::Utc>,
+        tracker: &tokio_util::task::TaskTracker,
+        shutdown: tokio_util::sync::CancellationToken,
+        handle: F,
+    ) where
+        T: DeserializeOwned + Send + 'static,
+        F: Fn(Envelope<T>) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        let handle = Arc::new(handle);
+        for follow in Follow::each(consumers) {
+            let handle = handle.clone();
+            self.follow_decoded(
+                follow,
+                since,
+                tracker,
+                shutdown.clone(),
+                decode::<T>,
+                move |event| handle(event),
+            );
+        }
+    }
+
+    /// [`Bus::follow_each`] for a handler that takes events in batches, as
+    /// [`Bus::follow_durable_batches_on`] does (each consumer's batches apart).
+    #[allow(clippy::too_many_arguments)]
+    pub fn follow_each_batches<T, F, Fut>(
+        &self,
+        consumers: Filtered,
+        since: chrono::DateTime<chrono::Utc>,
+        max: usize,
+        tracker: &tokio_util::task::TaskTracker,
+        shutdown: tokio_util::sync::CancellationToken,
+        handle: F,
+    ) where
+        T: DeserializeOwned + Send + 'static,
+        F: Fn(Vec<Envelope<T>>) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        let handle = Arc::new(handle);
+        for follow in Follow::each(consumers) {
+            let handle = handle.clone();
+            self.follow_batches_decoded(
+                follow,
+                since,
+                max,
+                tracker,
+                shutdown.clone(),
+                decode::<T>,
+                move |events| handle(events),
+            );
+        }
     }
 
     /// [`Bus::follow_durable_on`] for events that are not [`Envelope`]s but plain JSON of
@@ -742,8 +803,7 @@ impl Bus {
         Fut: std::future::Future<Output = ()> + Send,
     {
         self.follow_decoded(
-            durable,
-            filter,
+            Follow::of(durable, filter),
             since,
             tracker,
             shutdown,
@@ -773,8 +833,7 @@ impl Bus {
         Fut: std::future::Future<Output = ()> + Send,
     {
         self.follow_batches_decoded(
-            durable,
-            filter,
+            Follow::of(durable, filter),
             since,
             max,
             tracker,
@@ -803,8 +862,7 @@ impl Bus {
         Fut: std::future::Future<Output = ()> + Send,
     {
         self.follow_batches_decoded(
-            durable,
-            filter,
+            Follow::of(durable, filter),
             since,
             max,
             tracker,
@@ -817,8 +875,7 @@ impl Bus {
     #[allow(clippy::too_many_arguments)]
     fn follow_batches_decoded<D, F, Fut>(
         &self,
-        durable: Durable,
-        filter: Option<String>,
+        follow: Follow,
         since: chrono::DateTime<chrono::Utc>,
         max: usize,
         tracker: &tokio_util::task::TaskTracker,
@@ -836,14 +893,14 @@ impl Bus {
         let followed = self.followed.clone();
         let max = max.max(1);
         tracker.spawn(async move {
-            let pulled = pull(&js, &followed, durable, filter, since, max, &shutdown);
-            let Some(mut messages) = pulled.await else {
-                return;
-            };
             let Durable {
                 stream,
                 name: consumer,
-            } = durable;
+            } = follow.durable;
+            let pulled = pull(&js, &followed, follow, since, max, &shutdown);
+            let Some(mut messages) = pulled.await else {
+                return;
+            };
             loop {
                 let mut batch = tokio::select! {
                     _ = shutdown.cancelled() => break,
@@ -897,8 +954,7 @@ impl Bus {
     #[allow(clippy::too_many_arguments)]
     fn follow_decoded<D, F, Fut>(
         &self,
-        durable: Durable,
-        filter: Option<String>,
+        follow: Follow,
         since: chrono::DateTime<chrono::Utc>,
         tracker: &tokio_util::task::TaskTracker,
         shutdown: tokio_util::sync::CancellationToken,
@@ -914,16 +970,14 @@ impl Bus {
         let js = self.js.clone();
         let followed = self.followed.clone();
         tracker.spawn(async move {
-            let pulled = pull(
-                &js, &followed, durable, filter, since, PULL_BATCH, &shutdown,
-            );
-            let Some(mut messages) = pulled.await else {
-                return;
-            };
             let Durable {
                 stream,
                 name: durable,
-            } = durable;
+            } = follow.durable;
+            let pulled = pull(&js, &followed, follow, since, PULL_BATCH, &shutdown);
+            let Some(mut messages) = pulled.await else {
+                return;
+            };
             loop {
                 let msg = tokio::select! {
                     _ = shutdown.cancelled() => break,
@@ -977,27 +1031,84 @@ fn start_time(since: chrono::DateTime<chrono::Utc>) -> time::OffsetDateTime {
     .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }
 
+/// One durable consumer to follow: its subject if filtered, and the consumer of an earlier
+/// release it replaces, if any.
+struct Follow {
+    durable: Durable,
+    filter: Option<String>,
+    replaces: Option<Durable>,
+}
+
+impl Follow {
+    fn of(durable: Durable, filter: Option<String>) -> Self {
+        Self {
+            durable,
+            filter,
+            replaces: None,
+        }
+    }
+
+    fn each(consumers: Filtered) -> impl Iterator<Item = Self> {
+        let replaces = consumers.replaces;
+        consumers
+            .each
+            .into_iter()
+            .map(move |(durable, filter)| Self {
+                durable,
+                filter: Some(filter),
+                replaces: Some(replaces),
+            })
+    }
+}
+
+/// Where a consumer made now starts: right after the acknowledgement floor of the consumer it
+/// replaces, if that one exists (events it had taken but not all acknowledged come again,
+/// which handlers take in their stride), or else at `since`. An error other than "not found"
+/// is returned, so the caller tries again rather than skip what the old consumer had left.
+async fn start_of(
+    s: &jetstream::stream::Stream,
+    replaces: Option<Durable>,
+    since: chrono::DateTime<chrono::Utc>,
+) -> Result<async_nats::jetstream::consumer::DeliverPolicy, String> {
+    use async_nats::jetstream::consumer::DeliverPolicy;
+    use async_nats::jetstream::context::ConsumerInfoErrorKind;
+    let by_time = DeliverPolicy::ByStartTime {
+        start_time: start_time(since),
+    };
+    let Some(old) = replaces else {
+        return Ok(by_time);
+    };
+    match s.consumer_info(old.name).await {
+        Ok(info) => Ok(DeliverPolicy::ByStartSequence {
+            start_sequence: info.ack_floor.stream_sequence + 1,
+        }),
+        Err(e) if matches!(e.kind(), ConsumerInfoErrorKind::NotFound) => Ok(by_time),
+        Err(e) => Err(format!("the position of {}: {e}", old.name)),
+    }
+}
+
 /// The pulled messages of a durable consumer, made when missing (waiting for its stream until
 /// `shutdown`, then `None`) and listed for [`Bus::record_backlogs`].
 async fn pull(
     js: &jetstream::Context,
     followed: &Arc<std::sync::Mutex<Vec<Followed>>>,
-    durable: Durable,
-    filter: Option<String>,
+    follow: Follow,
     since: chrono::DateTime<chrono::Utc>,
     batch: usize,
     shutdown: &tokio_util::sync::CancellationToken,
 ) -> Option<jetstream::consumer::pull::Stream> {
-    use async_nats::jetstream::consumer::{self, AckPolicy, DeliverPolicy};
-    let Durable {
-        stream,
-        name: durable,
-    } = durable;
-    let start_time = start_time(since);
+    use async_nats::jetstream::consumer::{self, AckPolicy};
+    let Follow {
+        durable: Durable {
+            stream,
+            name: durable,
+        },
+        filter,
+        replaces,
+    } = follow;
     let config = consumer::pull::Config {
         durable_name: Some(durable.into()),
         ack_policy: AckPolicy::Explicit,
-        deliver_policy: DeliverPolicy::ByStartTime { start_time },
         ack_wait: ACK_WAIT,
         filter_subject: filter.unwrap_or_default(),
         ..Default::default()
@@ -1008,11 +1119,20 @@ async fn pull(
             let s = js.get_stream(stream).await.map_err(|e| e.to_string())?;
             // A consumer made by an older release keeps its 30 s ack wait: JetStream
             // (2.9) refuses to update a consumer that starts at a time, so an operator
-            // edits it (docs/architecture.md, "Stream sizing").
-            let c: consumer::PullConsumer = s
-                .get_or_create_consumer(durable, config.clone())
-                .await
-                .map_err(|e| e.to_string())?;
+            // edits it (docs/architecture.md, "Stream sizing"). Where a consumer starts
+            // matters only when it is made.
+            let c: consumer::PullConsumer = match s.get_consumer(durable).await {
+                Ok(c) => c,
+                Err(_) => {
+                    let config = consumer::pull::Config {
+                        deliver_policy: start_of(&s, replaces, since).await?,
+                        ..config.clone()
+                    };
+                    s.get_or_create_consumer(durable, config)
+                        .await
+                        .map_err(|e| e.to_string())?
+                }
+            };
             if let Ok(mut f) = followed.lock() {
                 f.retain(|f| (f.stream, f.durable) != (stream, durable));
                 f.push(Followed {

@@ -26,7 +26,7 @@ use crate::lead::LeadCommand;
 use crate::notification::NotificationCommand;
 use crate::retention::{PrivacyCommand, PrivacyOwner};
 use crate::routing::RoutingCommand;
-use crate::v1::{self, Durable, Group, StreamSpec};
+use crate::v1::{self, ByKind, Durable, Group, StreamSpec};
 
 /// The seven services, by the name each registers and connects with.
 pub const SERVICES: [&str; 7] = [
@@ -123,6 +123,17 @@ impl Permissions {
             format!("$JS.API.CONSUMER.MSG.NEXT.{s}.{c}"),
             format!("$JS.ACK.{s}.{c}.>"),
         ])
+    }
+
+    /// Reads some kinds of conversation events through its own consumers, one per kind, and
+    /// reads the position of the one consumer of the whole stream they replace (made by an
+    /// earlier release), to start where it left off.
+    fn follows_kinds(self, reader: ByKind) -> Self {
+        let (s, c) = (reader.replaces.stream, reader.replaces.name);
+        reader
+            .durables()
+            .fold(self, Self::follows)
+            .publish([format!("$JS.API.CONSUMER.INFO.{s}.{c}")])
     }
 
     /// Creates and deletes integrators' durable consumers on LEADS (their names hold a
@@ -255,7 +266,7 @@ fn duties(name: &str) -> Option<Permissions> {
             .publish(privacy_commands(None)),
         "presence" => p
             .owns(&v1::presence_stream())
-            .follows(v1::PRESENCE_CHATS)
+            .follows_kinds(v1::PRESENCE_CHATS)
             .serve([
                 v1::presence_connect(any),
                 v1::presence_set_status(any),
@@ -281,7 +292,7 @@ fn duties(name: &str) -> Option<Permissions> {
             .publish([v1::presence_find_available(any)]),
         "bot" => p
             .owns(&v1::bot_stream())
-            .follows(v1::BOT_CONVERSATIONS)
+            .follows_kinds(v1::BOT_CONVERSATIONS)
             .follows(v1::BOT_MESSAGES)
             .serve(bot_commands())
             .serve(privacy_commands(Some(PrivacyOwner::Bot)))
@@ -292,12 +303,12 @@ fn duties(name: &str) -> Option<Permissions> {
             ]),
         "lead-capture" => p
             .owns(&v1::leads_stream())
-            .follows(v1::LEAD_CAPTURE_CONVERSATIONS)
+            .follows_kinds(v1::LEAD_CAPTURE_CONVERSATIONS)
             .follows(v1::LEAD_CAPTURE_MESSAGES_LEFT)
             .serve(lead_commands())
             .serve(privacy_commands(Some(PrivacyOwner::LeadCapture))),
         "notification" => p
-            .follows(v1::NOTIFICATION_CONVERSATIONS)
+            .follows_kinds(v1::NOTIFICATION_CONVERSATIONS)
             .follows(v1::NOTIFICATION_MESSAGES)
             .follows(v1::NOTIFICATION_MESSAGES_LEFT)
             .serve(notification_commands())
@@ -390,11 +401,25 @@ mod tests {
         // A consumer of its own, not another service's.
         assert!(may(
             &leads.publish,
+            "$JS.API.CONSUMER.MSG.NEXT.CONVERSATIONS.lead-capture-conversations-missed"
+        ));
+        assert!(!may(
+            &leads.publish,
+            "$JS.API.CONSUMER.MSG.NEXT.CONVERSATIONS.presence-chats-missed"
+        ));
+        // It may read where the consumer its own replace left off, but not pull from it, and
+        // not read another service's.
+        assert!(may(
+            &leads.publish,
+            "$JS.API.CONSUMER.INFO.CONVERSATIONS.lead-capture-conversations"
+        ));
+        assert!(!may(
+            &leads.publish,
             "$JS.API.CONSUMER.MSG.NEXT.CONVERSATIONS.lead-capture-conversations"
         ));
         assert!(!may(
             &leads.publish,
-            "$JS.API.CONSUMER.MSG.NEXT.CONVERSATIONS.presence-chats"
+            "$JS.API.CONSUMER.INFO.CONVERSATIONS.presence-chats"
         ));
         assert!(!may(&leads.publish, "$JS.API.STREAM.DELETE.LEADS"));
         let router = service("router").unwrap();

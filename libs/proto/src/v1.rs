@@ -10,6 +10,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::bot::BotCommand;
+use crate::conversation::ConversationEventKind as K;
 use crate::conversation::{ConversationCommand, ConversationEventKind};
 use crate::delivery::CrmCommand;
 use crate::internal::{InternalCommand, InternalEventKind};
@@ -462,22 +463,107 @@ impl Durable {
     }
 }
 
+/// Durable consumers of one stream, each filtered to one subject, that together replace one
+/// consumer of the whole stream which an earlier release used ([`ByKind::filtered`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filtered {
+    /// The earlier release's consumer: a consumer of these made when missing starts where it
+    /// left off, if it exists.
+    pub replaces: Durable,
+    /// Each consumer and the one subject it reads.
+    pub each: Vec<(Durable, String)>,
+}
+
+/// A service's durable consumers of `CONVERSATIONS`: one per kind of event it reads, named
+/// `<replaces>-<kind>`, so no event it ignores is delivered to it and acknowledged. nats-server
+/// 2.9 filters a consumer on one subject only, hence one each. They replace the one consumer of
+/// the whole stream the service used before (`docs/architecture.md`, "Durable consumers").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByKind {
+    /// The consumer of the whole stream it replaces.
+    pub replaces: Durable,
+    /// The kinds read, each with its consumer's name.
+    pub kinds: &'static [(ConversationEventKind, &'static str)],
+}
+
+impl ByKind {
+    /// Its consumers, each with the subject of its kind in every group.
+    pub fn filtered(&self) -> Filtered {
+        Filtered {
+            replaces: self.replaces,
+            each: self
+                .kinds
+                .iter()
+                .map(|(kind, name)| {
+                    (
+                        Durable::on(self.replaces.stream, name),
+                        conversation_event(Group::Any, *kind),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// Its consumers.
+    pub fn durables(&self) -> impl Iterator<Item = Durable> + '_ {
+        self.kinds
+            .iter()
+            .map(|(_, name)| Durable::on(self.replaces.stream, name))
+    }
+}
+
 /// presence: assignments and endings, for active-chat counts.
-pub const PRESENCE_CHATS: Durable = Durable::on("CONVERSATIONS", "presence-chats");
+pub const PRESENCE_CHATS: ByKind = ByKind {
+    replaces: Durable::on("CONVERSATIONS", "presence-chats"),
+    kinds: &[
+        (K::Assigned, "presence-chats-assigned"),
+        (K::Transferred, "presence-chats-transferred"),
+        (K::Ended, "presence-chats-ended"),
+        (K::Missed, "presence-chats-missed"),
+        (K::TimedOut, "presence-chats-timed_out"),
+        (K::Offline, "presence-chats-offline"),
+    ],
+};
 /// router: presence changes, to reconsider offers.
 pub const ROUTER_PRESENCE: Durable = Durable::on("PRESENCE", "router-presence");
-/// bot: chats created in state `bot`.
-pub const BOT_CONVERSATIONS: Durable = Durable::on("CONVERSATIONS", "bot-conversations");
+/// bot: chats created (greeted when in state `bot`), and agents who join (announced).
+pub const BOT_CONVERSATIONS: ByKind = ByKind {
+    replaces: Durable::on("CONVERSATIONS", "bot-conversations"),
+    kinds: &[
+        (K::Created, "bot-conversations-created"),
+        (K::Assigned, "bot-conversations-assigned"),
+        (K::Transferred, "bot-conversations-transferred"),
+    ],
+};
 /// bot: shoppers' answers to the Lead Gate.
 pub const BOT_MESSAGES: Durable = Durable::on("MESSAGES", "bot-messages");
 /// lead-capture: missed and offline chats.
-pub const LEAD_CAPTURE_CONVERSATIONS: Durable =
-    Durable::on("CONVERSATIONS", "lead-capture-conversations");
+pub const LEAD_CAPTURE_CONVERSATIONS: ByKind = ByKind {
+    replaces: Durable::on("CONVERSATIONS", "lead-capture-conversations"),
+    kinds: &[
+        (K::Missed, "lead-capture-conversations-missed"),
+        (K::Offline, "lead-capture-conversations-offline"),
+    ],
+};
 /// lead-capture: messages left.
 pub const LEAD_CAPTURE_MESSAGES_LEFT: Durable = Durable::on("BOT", "lead-capture-messages");
 /// notification: offers, missed chats, transfers.
-pub const NOTIFICATION_CONVERSATIONS: Durable =
-    Durable::on("CONVERSATIONS", "notification-conversations");
+pub const NOTIFICATION_CONVERSATIONS: ByKind = ByKind {
+    replaces: Durable::on("CONVERSATIONS", "notification-conversations"),
+    kinds: &[
+        (K::Offered, "notification-conversations-offered"),
+        (K::Transferred, "notification-conversations-transferred"),
+        (K::Missed, "notification-conversations-missed"),
+    ],
+};
+
+/// Every service's consumers of `CONVERSATIONS` by kind.
+pub const CONVERSATION_READERS: [ByKind; 4] = [
+    PRESENCE_CHATS,
+    BOT_CONVERSATIONS,
+    LEAD_CAPTURE_CONVERSATIONS,
+    NOTIFICATION_CONVERSATIONS,
+];
 /// notification: shoppers' messages (notices, transcript timers).
 pub const NOTIFICATION_MESSAGES: Durable = Durable::on("MESSAGES", "notification-messages");
 /// notification: messages left, forwarded by e-mail.
@@ -540,19 +626,41 @@ mod tests {
     #[test]
     fn every_durable_reads_a_stream_that_exists() {
         let streams: Vec<&str> = all_streams().iter().map(|s| s.name).collect();
+        let by_kind = CONVERSATION_READERS.iter().flat_map(|r| r.durables());
         for d in [
-            PRESENCE_CHATS,
             ROUTER_PRESENCE,
-            BOT_CONVERSATIONS,
             BOT_MESSAGES,
-            LEAD_CAPTURE_CONVERSATIONS,
             LEAD_CAPTURE_MESSAGES_LEFT,
-            NOTIFICATION_CONVERSATIONS,
             NOTIFICATION_MESSAGES,
             NOTIFICATION_MESSAGES_LEFT,
             CRM_EXPORT_LEADS,
-        ] {
+        ]
+        .into_iter()
+        .chain(by_kind)
+        {
             assert!(streams.contains(&d.stream), "{d:?}");
+        }
+    }
+
+    /// A consumer by kind is named after the consumer it replaces and its kind, reads exactly
+    /// its kind's events, and no two share a name.
+    #[test]
+    fn consumers_by_kind_are_named_after_what_they_replace_and_read() {
+        let g = Uuid::new_v4();
+        let mut names = std::collections::HashSet::new();
+        for reader in CONVERSATION_READERS {
+            assert_eq!(reader.replaces.stream, conversations_stream().name);
+            let filtered = reader.filtered();
+            assert_eq!(filtered.each.len(), reader.kinds.len());
+            for ((kind, name), (durable, filter)) in reader.kinds.iter().zip(&filtered.each) {
+                assert_eq!(*name, format!("{}-{}", reader.replaces.name, kind.as_str()));
+                assert_eq!(durable.name, *name);
+                assert!(names.insert(*name), "{name} twice");
+                for other in ConversationEventKind::ALL {
+                    let reads = matches(filter, &conversation_event(g, other));
+                    assert_eq!(reads, other == *kind, "{name} and {other:?}");
+                }
+            }
         }
     }
 

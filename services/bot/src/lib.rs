@@ -183,8 +183,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
 fn follow(base: &Base, gate: Arc<Gate>) {
     let since = chrono::Utc::now();
     let (g, bus, pool) = (gate.clone(), base.bus.clone(), base.pool.clone());
-    base.bus.follow_durable(
-        v1::BOT_CONVERSATIONS,
+    base.bus.follow_each(
+        v1::BOT_CONVERSATIONS.filtered(),
         since,
         &base.tracker,
         base.shutdown.clone(),

@@ -134,8 +134,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
 fn follow(base: &Base, leads: Arc<Leads>) {
     let since = chrono::Utc::now();
     let l = leads.clone();
-    base.bus.follow_durable(
-        v1::LEAD_CAPTURE_CONVERSATIONS,
+    base.bus.follow_each(
+        v1::LEAD_CAPTURE_CONVERSATIONS.filtered(),
         since,
         &base.tracker,
         base.shutdown.clone(),

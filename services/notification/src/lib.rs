@@ -220,9 +220,8 @@ const BATCH: usize = 128;
 fn follow(base: &Base, notices: Arc<Notices>) {
     let since = chrono::Utc::now();
     let n = notices.clone();
-    base.bus.follow_durable_batches_on(
-        v1::NOTIFICATION_CONVERSATIONS,
-        None,
+    base.bus.follow_each_batches(
+        v1::NOTIFICATION_CONVERSATIONS.filtered(),
         since,
         BATCH,
         &base.tracker,

@@ -364,13 +364,13 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
 }
 
 /// Active-chat counts follow assignments and endings: each such event re-announces the agent,
-/// whose count is recounted from the conversations (so it never drifts). One durable consumer
-/// shared by the replicas.
+/// whose count is recounted from the conversations (so it never drifts). A durable consumer per
+/// kind read (`v1::PRESENCE_CHATS`), shared by the replicas.
 fn follow_assignments(base: &Base, state: Arc<State>) {
     use showroom_proto::conversation::ConversationEventKind as K;
     use showroom_proto::conversation::TransferState;
-    base.bus.follow_durable(
-        v1::PRESENCE_CHATS,
+    base.bus.follow_each(
+        v1::PRESENCE_CHATS.filtered(),
         chrono::Utc::now(),
         &base.tracker,
         base.shutdown.clone(),

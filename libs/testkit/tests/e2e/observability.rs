@@ -286,8 +286,8 @@ const EXPECT: &[Expect] = &[
         label: "consumer",
         values: &[
             "router-presence",
-            "bot-conversations",
-            "lead-capture-conversations",
+            "bot-conversations-created",
+            "lead-capture-conversations-missed",
             "notification-messages",
         ],
     },
