@@ -11,7 +11,7 @@
 //! `routing`: routing decisions (`conversation.start` answered by the router) per second and
 //! their p50/p99 with one and three replicas, beside the same durable write straight in Postgres
 //! and a bare NATS request/reply, and the floor of a decision behind a bare responder
-//! ([`decision_floor`]).
+//! ([`decision_floor`]); and the CPU a decision costs each process ([`cpu`]).
 //!
 //! `leads`: leads per second from a `lead.created` event on LEADS until crm-export has
 //! delivered it to a webhook and as an ADF e-mail, with per-lead latencies, beside raw
@@ -41,6 +41,7 @@
 //! `--statements` (`messages`, `routing`, `leads`): which statements Postgres spent one phase's
 //! time on, per message, decision or lead ([`statements`]).
 
+mod cpu;
 mod dashboard;
 mod decision_floor;
 mod fanout;

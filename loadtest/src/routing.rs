@@ -238,18 +238,25 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     let (mut pg_runs, mut nats_runs, mut one, mut three) = (vec![], vec![], vec![], vec![]);
     let (mut floor_one, mut floor_shared) = (vec![], vec![]);
+    // CPU time by process over every run of three scenarios.
+    let processes = crate::cpu::Processes::of(&stack)?;
+    let mut cpu = [crate::cpu::Sample::default(); 3];
     for run in 0..o.runs {
         eprintln!("run {} of {}: baselines, 1 replica…", run + 1, o.runs);
         pg_runs.push(measure(o.chats, o.concurrency, &raw_pg).await?);
         nats_runs.push(measure(o.chats, o.concurrency, request("bench.echo")).await?);
         let one_per_commit = request(crate::decision_floor::ONE_PER_COMMIT);
+        let before = processes.sample()?;
         floor_one.push(measure(o.chats, o.concurrency, one_per_commit).await?);
+        before.add_until(&processes.sample()?, &mut cpu[0]);
         let shared = request(crate::decision_floor::SHARED_COMMITS);
         floor_shared.push(measure(o.chats, o.concurrency, shared).await?);
         if o.statements {
             crate::statements::reset(&stack.pool).await?;
         }
+        let before = processes.sample()?;
         one.push(measure(o.chats, o.concurrency, start(nats.clone(), t.clone())).await?);
+        before.add_until(&processes.sample()?, &mut cpu[1]);
     }
     if o.statements {
         // The last one-replica run's, with everything the services did meanwhile.
@@ -265,7 +272,9 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         if o.statements {
             crate::statements::reset(&stack.pool).await?;
         }
+        let before = processes.sample()?;
         three.push(measure(o.chats, o.concurrency, start(nats.clone(), t.clone())).await?);
+        before.add_until(&processes.sample()?, &mut cpu[2]);
     }
     if o.statements {
         let what = format!("three replicas' {} decisions", o.chats);
@@ -305,6 +314,22 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
             r.2 / pg.2,
             r.3 / pg.3
         );
+    }
+    let decisions = o.chats * o.runs;
+    println!(
+        "\nCPU per decision by process, ms, over all {} runs (`loadtest/src/cpu.rs`; \
+         \"this process\" is the load generator with every service)\n",
+        o.runs
+    );
+    println!("| scenario | Postgres | NATS | Redis | this process | all |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    let names = [
+        "decision floor, one commit each",
+        "router, 1 replica",
+        "router, 3 replicas",
+    ];
+    for (name, ticks) in names.iter().zip(&cpu) {
+        println!("{}", ticks.row(name, decisions));
     }
     beat.abort();
     responder.abort();
