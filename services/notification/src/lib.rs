@@ -187,6 +187,9 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
             if let Err(e) = notices.send_due_transcripts().await {
                 tracing::warn!(error = %e, "transcripts not mailed yet");
             }
+            if let Err(e) = notices.forget_stale_marks().await {
+                tracing::warn!(error = %e, "stale notice marks kept for now");
+            }
         }
     });
     let schedule = showroom_runtime::retention::Schedule::from_env()?;

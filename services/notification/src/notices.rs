@@ -191,6 +191,19 @@ impl Notices {
         Ok(())
     }
 
+    /// Deletes the marks older than the coalescing time: such a mark acts as none (the upsert in
+    /// [`Notices::desktop_all`] replaces it), so the table holds only the last few seconds'
+    /// instead of a row for every agent every chat was ever offered to. Run by the sweep.
+    pub async fn forget_stale_marks(&self) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query(
+            "DELETE FROM notice_marks WHERE last_at < now() - make_interval(secs => $1)",
+        )
+        .bind(self.coalesce.as_secs_f64())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// A batch of conversation events, as the consumer took them: the desktop notices of new
     /// chats offered, transfers asked and reassignments, all in one go
     /// ([`Notices::desktop_all`]), then each missed chat's e-mails. Harmless to run again:

@@ -10,7 +10,9 @@ use serde_json::{Value, json};
 use showroom_proto::bot::BotSettings;
 use showroom_proto::notification::DesktopNotices;
 use showroom_proto::v1;
+use showroom_store::sqlx;
 use showroom_testkit::{Http, PASSWORD, Service, Socket, Stack, Tenant};
+use uuid::Uuid;
 
 /// Waits for an e-mail to `to` whose subject starts with `subject`.
 async fn mail_to(stack: &Stack, to: &str, subject: &str) -> anyhow::Result<Value> {
@@ -123,6 +125,49 @@ async fn desktop_notices_reach_the_agent_coalesced_and_can_be_turned_off() -> an
     agent
         .expect_silence("notify", Duration::from_millis(1500))
         .await?;
+    stack.stop().await
+}
+
+/// A coalescing mark lives only as long as it matters: the notice of an offer leaves one for
+/// the agent and chat, and the sweep deletes it once it is older than the coalescing time (2 s
+/// in test stacks), so the table never grows with every offer ever made. The table skips the
+/// WAL (`migrations/20261203000045_notice_marks_unlogged.sql`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn notice_marks_last_only_the_coalescing_time() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let t = Tenant::seed(&stack.pool, "Marks", 1).await?;
+    let mut agent = stack.agent(&t.agents[0].1, "available").await?;
+    let (mut w, _) = stack.shopper(&t, None, 0).await?;
+    w.ask(json!({"type": "start", "department_id": t.sales, "name": "Maria"}))
+        .await?;
+    let incoming = agent.recv_type("notify").await?;
+    let chat: Uuid = incoming["notice"]["conversation_id"]
+        .as_str()
+        .unwrap_or_default()
+        .parse()?;
+    let marks = || async {
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM notice_marks WHERE conversation_id = $1")
+                .bind(chat)
+                .fetch_one(&stack.pool)
+                .await?;
+        anyhow::Ok(n)
+    };
+    assert_eq!(marks().await?, 1, "the notice left its mark");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while marks().await? > 0 {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the mark outlived the coalescing time by 8 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let persistence: String = sqlx::query_scalar(
+        "SELECT relpersistence::text FROM pg_class WHERE relname = 'notice_marks'",
+    )
+    .fetch_one(&stack.pool)
+    .await?;
+    assert_eq!(persistence, "u", "notice_marks is unlogged");
     stack.stop().await
 }
 
