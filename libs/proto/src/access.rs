@@ -407,8 +407,8 @@ mod tests {
             &leads.publish,
             "$JS.API.CONSUMER.MSG.NEXT.CONVERSATIONS.presence-chats-missed"
         ));
-        // It may read where the consumer its own replace left off, but not pull from it, and
-        // not read another service's.
+        // It may read where the consumer that its own replace left off, but not pull from it,
+        // and not read another service's.
         assert!(may(
             &leads.publish,
             "$JS.API.CONSUMER.INFO.CONVERSATIONS.lead-capture-conversations"

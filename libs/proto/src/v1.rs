@@ -492,14 +492,9 @@ impl ByKind {
         Filtered {
             replaces: self.replaces,
             each: self
-                .kinds
-                .iter()
-                .map(|(kind, name)| {
-                    (
-                        Durable::on(self.replaces.stream, name),
-                        conversation_event(Group::Any, *kind),
-                    )
-                })
+                .durables()
+                .zip(self.kinds)
+                .map(|(d, (kind, _))| (d, conversation_event(Group::Any, *kind)))
                 .collect(),
         }
     }
@@ -556,6 +551,12 @@ pub const NOTIFICATION_CONVERSATIONS: ByKind = ByKind {
         (K::Missed, "notification-conversations-missed"),
     ],
 };
+/// notification: shoppers' messages (notices, transcript timers).
+pub const NOTIFICATION_MESSAGES: Durable = Durable::on("MESSAGES", "notification-messages");
+/// notification: messages left, forwarded by e-mail.
+pub const NOTIFICATION_MESSAGES_LEFT: Durable = Durable::on("BOT", "notification-messages-left");
+/// crm-export: new leads to deliver.
+pub const CRM_EXPORT_LEADS: Durable = Durable::on("LEADS", "crm-export-leads");
 
 /// Every service's consumers of `CONVERSATIONS` by kind.
 pub const CONVERSATION_READERS: [ByKind; 4] = [
@@ -564,12 +565,6 @@ pub const CONVERSATION_READERS: [ByKind; 4] = [
     LEAD_CAPTURE_CONVERSATIONS,
     NOTIFICATION_CONVERSATIONS,
 ];
-/// notification: shoppers' messages (notices, transcript timers).
-pub const NOTIFICATION_MESSAGES: Durable = Durable::on("MESSAGES", "notification-messages");
-/// notification: messages left, forwarded by e-mail.
-pub const NOTIFICATION_MESSAGES_LEFT: Durable = Durable::on("BOT", "notification-messages-left");
-/// crm-export: new leads to deliver.
-pub const CRM_EXPORT_LEADS: Durable = Durable::on("LEADS", "crm-export-leads");
 
 /// Every stream, for documentation and for checking that subjects never overlap.
 pub fn all_streams() -> Vec<StreamSpec> {
