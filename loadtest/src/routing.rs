@@ -242,7 +242,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     let processes = crate::cpu::Processes::of(&stack)?;
     let mut cpu = [crate::cpu::Sample::default(); 3];
     for run in 0..o.runs {
-        eprintln!("run {} of {}: baselines, 1 replica…", run + 1, o.runs);
+        eprintln!("run {} of {}: baselines…", run + 1, o.runs);
         pg_runs.push(measure(o.chats, o.concurrency, &raw_pg).await?);
         nats_runs.push(measure(o.chats, o.concurrency, request("bench.echo")).await?);
         let one_per_commit = request(crate::decision_floor::ONE_PER_COMMIT);
@@ -254,6 +254,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         if o.statements {
             crate::statements::reset(&stack.pool).await?;
         }
+        eprintln!("run {} of {}: the router, 1 replica…", run + 1, o.runs);
         let before = processes.sample()?;
         one.push(measure(o.chats, o.concurrency, start(nats.clone(), t.clone())).await?);
         before.add_until(&processes.sample()?, &mut cpu[1]);

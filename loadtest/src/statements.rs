@@ -13,11 +13,16 @@ pub(crate) async fn stack(tuning: Tuning, counting: bool) -> anyhow::Result<Stac
     }
 }
 
-/// Creates the extension (once per database; later calls find it) and starts the count afresh.
+/// Creates the extension (once per database; later calls find it), has it count planning too
+/// (a statement planned at every execution shows), and starts the count afresh.
 pub(crate) async fn reset(pool: &PgPool) -> anyhow::Result<()> {
     sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         .execute(pool)
         .await?;
+    sqlx::query("ALTER SYSTEM SET pg_stat_statements.track_planning = on")
+        .execute(pool)
+        .await?;
+    sqlx::query("SELECT pg_reload_conf()").execute(pool).await?;
     sqlx::query("SELECT pg_stat_statements_reset()")
         .execute(pool)
         .await?;
@@ -32,8 +37,8 @@ pub(crate) async fn print(
     what: &str,
     per: Option<(usize, &str)>,
 ) -> anyhow::Result<()> {
-    let top: Vec<(i64, f64, f64, i64, String)> = sqlx::query_as(
-        "SELECT calls, total_exec_time, mean_exec_time, rows, \
+    let top: Vec<(i64, f64, f64, i64, i64, f64, String)> = sqlx::query_as(
+        "SELECT calls, total_exec_time, mean_exec_time, rows, plans, total_plan_time, \
                 left(regexp_replace(query, '\\s+', ' ', 'g'), 140) \
          FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 15",
     )
@@ -59,13 +64,16 @@ pub(crate) async fn print(
         ),
         _ => println!("):"),
     }
-    println!("| share | calls | total s | mean ms | rows | statement |");
-    println!("| ---: | ---: | ---: | ---: | ---: | --- |");
-    for (calls, total, mean, rows, query) in top {
+    // Planning is counted apart from the execution: a statement planned at every call (its
+    // generic plan never chosen) shows as plans ≈ calls.
+    println!("| share | calls | total s | mean ms | rows | plans | planning ms | statement |");
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
+    for (calls, total, mean, rows, plans, planning, query) in top {
         println!(
-            "| {:.1}% | {calls} | {:.1} | {mean:.3} | {rows} | `{}` |",
+            "| {:.1}% | {calls} | {:.1} | {mean:.3} | {rows} | {plans} | {:.3} | `{}` |",
             100.0 * total / all.max(1.0),
             total / 1000.0,
+            planning / (plans.max(1) as f64),
             query.replace('|', "\\|")
         );
     }

@@ -13,6 +13,8 @@
 //! - [`server_of`]: where a database URL points, for messages (no password).
 //! - [`begin_by_index`]: a transaction whose statements reach rows through indexes, whatever
 //!   the statistics say.
+//! - [`begin_generic`]: a transaction whose prepared statements run their generic plan (for
+//!   statements over arrays of rows, which Postgres would otherwise plan at every execution).
 //! - [`fault`]: what a Postgres failure means to the caller (conflict, missing, retry, bad
 //!   value, bug), one mapping for REST and the bus.
 //! - [`plan`]: what one statement's plan costs, run for real (for tests that keep hot
@@ -182,6 +184,22 @@ pub async fn ping(pool: &PgPool) -> Result<(), String> {
         .await
         .map(|_| ())
         .map_err(|e| e.to_string())
+}
+
+/// Begins a transaction on `pool` whose prepared statements run their generic plan (`SET LOCAL
+/// plan_cache_mode`, sent with the `BEGIN` in one round trip; it ends with the transaction).
+///
+/// For statements over arrays of rows (`unnest`): Postgres plans such a statement afresh for
+/// every execution when the generic plan's estimate (ten rows an array) costs more than the
+/// plans made for the arrays given, which it does for a statement of many steps, and the
+/// planning then costs more than the execution (about 3 ms against 0.4 for the router's
+/// statement that writes a batch of chats; `loadtest/README.md`, "One statement for a batch
+/// of starts").
+pub async fn begin_generic(
+    pool: &PgPool,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    pool.begin_with("BEGIN; SET LOCAL plan_cache_mode = force_generic_plan")
+        .await
 }
 
 /// Begins a transaction on `pool` whose statements reach rows through their indexes, by nested

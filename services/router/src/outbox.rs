@@ -88,6 +88,12 @@ impl Staged {
         self.1
     }
 
+    /// The subjects of the events staged so far, in order.
+    #[cfg(test)]
+    pub(crate) fn subjects(&self) -> Vec<&str> {
+        self.0.iter().map(|e| e.subject.as_str()).collect()
+    }
+
     /// Adds an event built elsewhere (an internal chat's).
     pub(crate) fn push(&mut self, event: StoredEvent) {
         self.0.push(event);

@@ -85,6 +85,61 @@ async fn next_event(sub: &mut async_nats::Subscriber, conv: &str) -> anyhow::Res
     }
 }
 
+/// A start sent on the bus as the gateway sends it, and the router's answer.
+async fn start_on_bus(
+    nats: &async_nats::Client,
+    env: &showroom_proto::Envelope<showroom_proto::conversation::StartConversation>,
+) -> anyhow::Result<Result<showroom_proto::conversation::Conversation, showroom_proto::CommandError>>
+{
+    use showroom_proto::conversation::{Conversation, ConversationCommand};
+    let msg = nats
+        .request(
+            showroom_proto::v1::conversation_command(env.tenant, ConversationCommand::Start),
+            serde_json::to_vec(env)?.into(),
+        )
+        .await?;
+    let reply: showroom_proto::Reply<Conversation> = serde_json::from_slice(&msg.payload)?;
+    Ok(Result::from(reply))
+}
+
+/// The conversation events on `sub` ([`events`]), counted by chat and kind: until `kinds`
+/// different ones came, then a second more for any second copy (or 10 s without one before).
+/// The start commands' subjects match too; they have no kind and are skipped.
+async fn count_events(
+    sub: &mut async_nats::Subscriber,
+    kinds: usize,
+) -> anyhow::Result<std::collections::HashMap<(String, String), usize>> {
+    let mut seen = std::collections::HashMap::new();
+    let mut quiet = Duration::from_secs(10);
+    while let Ok(msg) = tokio::time::timeout(quiet, sub.next()).await {
+        let msg = msg.ok_or_else(|| anyhow::anyhow!("event stream ended"))?;
+        let env: Value = serde_json::from_slice(&msg.payload)?;
+        let (Some(conv), Some(kind)) = (
+            env["data"]["conversation"]["id"].as_str(),
+            env["data"]["kind"].as_str(),
+        ) else {
+            continue;
+        };
+        *seen
+            .entry((conv.to_string(), kind.to_string()))
+            .or_default() += 1;
+        if seen.len() >= kinds {
+            quiet = Duration::from_secs(1);
+        }
+    }
+    Ok(seen)
+}
+
+/// A group of `name` with two Sales agents, both Available (their consoles, to keep open).
+async fn two_available(stack: &Stack, name: &str) -> anyhow::Result<(Tenant, Vec<Socket>)> {
+    let t = Tenant::seed(&stack.pool, name, 2).await?;
+    let mut consoles = Vec::new();
+    for (_, email) in &t.agents[..2] {
+        consoles.push(stack.agent(email, "available").await?);
+    }
+    Ok((t, consoles))
+}
+
 /// Local intervals covering the hour before and after now in `tz` (split at midnight).
 fn around_now(tz: chrono_tz::Tz) -> Vec<Value> {
     let now = Utc::now().with_timezone(&tz);
@@ -909,14 +964,9 @@ async fn decisions_ask_presence_only_about_agents_not_heard_of() -> anyhow::Resu
 /// written again, each in a commit of its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn starts_arriving_together_share_commits_and_fail_alone() -> anyhow::Result<()> {
-    use showroom_proto::conversation::{Conversation, ConversationCommand};
-    use showroom_proto::{Envelope, Reply, v1};
+    use showroom_proto::Envelope;
     let stack = Stack::start().await?;
-    let t = Tenant::seed(&stack.pool, "Together", 2).await?;
-    let mut consoles = Vec::new();
-    for (_, email) in &t.agents[..2] {
-        consoles.push(stack.agent(email, "available").await?);
-    }
+    let (t, _consoles) = two_available(&stack, "Together").await?;
     let (nats, mut events) = events(&stack, t.group).await?;
     let chats = 40;
     // Forty starts at once, named "<wave> <i>" (or with a NUL for `refused`).
@@ -929,16 +979,7 @@ async fn starts_arriving_together_share_commits_and_fail_alone() -> anyhow::Resu
                 false => format!("{wave} {i}"),
             };
             let env = Envelope::new(t.group, t.start_in_sales(Some(name)));
-            async move {
-                let msg = nats
-                    .request(
-                        v1::conversation_command(env.tenant, ConversationCommand::Start),
-                        serde_json::to_vec(&env)?.into(),
-                    )
-                    .await?;
-                let reply: Reply<Conversation> = serde_json::from_slice(&msg.payload)?;
-                anyhow::Ok(Result::from(reply))
-            }
+            async move { start_on_bus(&nats, &env).await }
         });
         async move {
             let mut made = Vec::new();
@@ -974,30 +1015,63 @@ async fn starts_arriving_together_share_commits_and_fail_alone() -> anyhow::Resu
     made.dedup();
     assert_eq!(made.len(), 2 * chats - 1, "each start its own chat");
     // Each chat's three events, once each.
-    let expected: Vec<(String, String)> = made
-        .iter()
-        .flat_map(|id| ["created", "queued", "offered"].map(|k| (id.to_string(), k.to_string())))
-        .collect();
-    let mut seen = std::collections::HashMap::<(String, String), usize>::new();
-    while !expected.iter().all(|k| seen.contains_key(k)) {
-        let msg = tokio::time::timeout(Duration::from_secs(10), events.next())
-            .await
-            .map_err(|_| {
-                let missing = expected.iter().filter(|k| !seen.contains_key(k)).count();
-                anyhow::anyhow!("{missing} events missing; seen {seen:?}")
-            })?
-            .ok_or_else(|| anyhow::anyhow!("event stream ended"))?;
-        let env: Value = serde_json::from_slice(&msg.payload)?;
-        let conv = env["data"]["conversation"]["id"]
-            .as_str()
-            .unwrap_or_default();
-        let kind = env["data"]["kind"].as_str().unwrap_or_default();
-        *seen
-            .entry((conv.to_string(), kind.to_string()))
-            .or_default() += 1;
+    let seen = count_events(&mut events, 3 * made.len()).await?;
+    for id in &made {
+        for kind in ["created", "queued", "offered"] {
+            let key = (id.to_string(), kind.to_string());
+            assert_eq!(seen.get(&key), Some(&1), "{key:?} in {seen:?}");
+        }
     }
-    for key in &expected {
-        assert_eq!(seen.get(key), Some(&1), "{key:?}");
+    assert_eq!(seen.len(), 3 * made.len(), "{seen:?}");
+    stack.stop().await
+}
+
+/// Starts written in one statement (`NewChat::write_all` in `services/router/src/starts.rs`)
+/// keep what starts written one at a time promise. Twenty pairs of starts sent at once: in
+/// half of them a visitor starts twice (two requests), in the other half one start is sent
+/// twice (the same request id, as a retry). Each pair gets one chat, and each chat's `created`,
+/// `queued` and `offered` come once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn starts_sent_twice_at_once_make_one_chat_and_one_set_of_events() -> anyhow::Result<()> {
+    use showroom_proto::Envelope;
+    let stack = Stack::start().await?;
+    let (t, _consoles) = two_available(&stack, "Twice At Once").await?;
+    let (nats, mut events) = events(&stack, t.group).await?;
+    let pairs = 20;
+    let mut sends = Vec::new();
+    for j in 0..pairs {
+        let first = Envelope::new(t.group, t.start_in_sales(Some(format!("pair {j}"))));
+        let second = match j % 2 {
+            0 => Envelope::new(t.group, first.data.clone()),
+            _ => first.clone(),
+        };
+        sends.extend([first, second]);
     }
+    let answers = futures::future::try_join_all(sends.iter().map(|env| {
+        let nats = nats.clone();
+        async move {
+            start_on_bus(&nats, env)
+                .await?
+                .map_err(|e| anyhow::anyhow!("{e}"))
+        }
+    }))
+    .await?;
+    for pair in answers.chunks(2) {
+        assert_eq!(pair[0].id, pair[1].id, "one chat for {:?}", pair[0].shopper);
+    }
+    let (chats,): (i64,) =
+        showroom_store::sqlx::query_as("SELECT count(*) FROM conversations WHERE group_id = $1")
+            .bind(t.group)
+            .fetch_one(&stack.pool)
+            .await?;
+    assert_eq!(chats, pairs as i64);
+    let seen = count_events(&mut events, 3 * pairs).await?;
+    for pair in answers.chunks(2) {
+        for kind in ["created", "queued", "offered"] {
+            let key = (pair[0].id.to_string(), kind.to_string());
+            assert_eq!(seen.get(&key), Some(&1), "{key:?} in {seen:?}");
+        }
+    }
+    assert_eq!(seen.len(), 3 * pairs, "{seen:?}");
     stack.stop().await
 }
