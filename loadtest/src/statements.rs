@@ -13,16 +13,11 @@ pub(crate) async fn stack(tuning: Tuning, counting: bool) -> anyhow::Result<Stac
     }
 }
 
-/// Creates the extension (once per database; later calls find it), has it count planning too
-/// (a statement planned at every execution shows), and starts the count afresh.
+/// Creates the extension (once per database; later calls find it) and starts the count afresh.
 pub(crate) async fn reset(pool: &PgPool) -> anyhow::Result<()> {
     sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         .execute(pool)
         .await?;
-    sqlx::query("ALTER SYSTEM SET pg_stat_statements.track_planning = on")
-        .execute(pool)
-        .await?;
-    sqlx::query("SELECT pg_reload_conf()").execute(pool).await?;
     sqlx::query("SELECT pg_stat_statements_reset()")
         .execute(pool)
         .await?;

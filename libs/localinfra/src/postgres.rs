@@ -54,9 +54,9 @@ pub struct PostgresOptions {
     pub durable: bool,
     /// Serve TLS with this certificate (`ssl=on`); clients choose with `sslmode`.
     pub tls: Option<TlsFiles>,
-    /// Load `pg_stat_statements` (`shared_preload_libraries`) when the installation has it,
-    /// so a load test can say which statements cost the most (`CREATE EXTENSION
-    /// pg_stat_statements` to read them).
+    /// Load `pg_stat_statements` (`shared_preload_libraries`, counting planning too) when the
+    /// installation has it, so a load test can say which statements cost the most (`CREATE
+    /// EXTENSION pg_stat_statements` to read them).
     pub statements: bool,
 }
 
@@ -294,8 +294,14 @@ fn spec(
         .and_then(Path::parent)
         .map(|root| root.join("lib/pg_stat_statements.so"));
     if statements && library.is_some_and(|l| l.exists()) {
-        args.push("-c".into());
-        args.push("shared_preload_libraries=pg_stat_statements".into());
+        // Planning counted too: a statement planned at every execution shows.
+        for setting in [
+            "shared_preload_libraries=pg_stat_statements",
+            "pg_stat_statements.track_planning=on",
+        ] {
+            args.push("-c".into());
+            args.push(setting.into());
+        }
     }
     // A diagnosis aid: `SHOWROOM_PG_SETTINGS="shared_preload_libraries=auto_explain;…"`.
     if let Ok(extra) = std::env::var(SETTINGS_ENV) {

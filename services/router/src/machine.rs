@@ -520,10 +520,7 @@ impl Machine {
             // commit, so such a start commits alone.
             (Some(max), Decision::Offer { .. }) => {
                 let mut staged = Staged::default();
-                // The chat's statement is the writers' (over arrays): on its generic plan.
-                let mut tx = showroom_store::begin_generic(&self.pool)
-                    .await
-                    .map_err(db_error)?;
+                let mut tx = crate::starts::begin(&self.pool).await.map_err(db_error)?;
                 if self
                     .cap_reached(&mut tx, cmd.website_id, max, None)
                     .await

@@ -6,7 +6,7 @@
 //! writer. A batch that fails is written again chat by chat, each in a commit of its own, so a
 //! chat's failure stays its own.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use showroom_bus::Bus;
@@ -179,7 +179,7 @@ impl NewChat {
 /// Which statement each chat goes in: the first, unless an earlier chat has its id or its
 /// visitor on its website, then the one after that chat's.
 fn rounds<'a>(chats: impl Iterator<Item = &'a NewChat>) -> Vec<usize> {
-    let mut last: std::collections::HashMap<Key, usize> = std::collections::HashMap::new();
+    let mut last: HashMap<Key, usize> = HashMap::new();
     chats
         .map(|c| {
             let keys = [Key::Id(c.id), Key::Visitor(c.website_id, c.visitor_id)];
@@ -270,7 +270,7 @@ type Written = Result<Option<Conversation>, CommandError>;
 
 struct Job {
     chat: NewChat,
-    /// The start's span: its chat's statement and events belong to its trace.
+    /// The start's span: its chat's events belong to its trace.
     span: tracing::Span,
     reply: oneshot::Sender<Written>,
 }
@@ -351,9 +351,12 @@ pub(crate) async fn write(committer: Committer, queued: Queued, shutdown: Cancel
     }
 }
 
-/// A writer's transaction: the statement of a batch runs its generic plan, not one planned for
-/// each batch ([`showroom_store::begin_generic`]).
-async fn begin(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+/// The transaction chats are written in ([`NewChat::write`], [`NewChat::write_all`]): their
+/// statement runs its generic plan, not one planned for each batch
+/// ([`showroom_store::begin_generic`]).
+pub(crate) async fn begin(
+    pool: &PgPool,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
     showroom_store::begin_generic(pool).await
 }
 
