@@ -33,7 +33,7 @@ import yaml
 
 SERVICES = ["gateway", "presence", "router", "bot", "lead-capture", "notification", "crm-export"]
 HTTP_SERVICES = {"gateway"}
-REDIS_SERVICES = {"gateway", "presence"}
+REDIS_SERVICES = {"gateway", "presence", "notification"}
 SCALED = {"gateway", "router"}  # HPA 2..10 on CPU 70%
 # Every service runs 2 replicas in the base, each with a PodDisruptionBudget (maxUnavailable 1).
 IMAGE_REPO = "ghcr.io/showroom/showroom-"

@@ -157,9 +157,11 @@ impl Stack {
                     );
                 }
                 // Notices and ADF leads go to the local SMTP catcher; transcript links in
-                // e-mails and leads point at this gateway's console.
+                // e-mails and leads point at this gateway's console; desktop notices'
+                // coalescing marks are in Redis.
                 showroom_notification::NAME => {
                     set("SHOWROOM_SMTP_URL", infra.smtp_url());
+                    set("SHOWROOM_REDIS_URL", infra.redis.url.clone());
                     set("SHOWROOM_CONSOLE_URL", format!("{base_url}/console"));
                 }
                 // It issues and revokes integrators' NATS credentials.

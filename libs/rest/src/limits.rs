@@ -27,13 +27,13 @@ use std::num::NonZeroU32;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use showroom_runtime::fail_open::FailOpen;
 use showroom_telemetry::metrics::names;
 use tokio::sync::Semaphore;
 use uuid::Uuid;
@@ -215,12 +215,6 @@ impl From<HashError> for DirectoryError {
 /// How long a check waits for Redis before it fails open.
 const REDIS_WITHIN: Duration = Duration::from_millis(500);
 
-/// How long Redis is left alone after it failed (the shared limits fail open meanwhile).
-const REST_AFTER_FAILURE: Duration = Duration::from_secs(2);
-
-/// How often (at most) a failing Redis is logged.
-const WARN_EVERY: Duration = Duration::from_secs(10);
-
 /// How many per-conversation checks between two sweeps of the conversations not seen lately.
 const SWEEP_EVERY: u64 = 4096;
 
@@ -279,7 +273,7 @@ const LOGIN_FAILED: &str = "local window = tonumber(ARGV[1])\n\
 
 /// The Redis side: the connection and the scripts.
 struct Shared {
-    conn: ConnectionManager,
+    redis: FailOpen,
     take: redis::Script,
     login_wait: redis::Script,
     login_failed: redis::Script,
@@ -290,12 +284,6 @@ pub struct Limits {
     config: LimitsConfig,
     /// `None`: no Redis configured; the shared limits are off.
     shared: Option<Shared>,
-    /// When a failing Redis was last logged (ms since `started`, 0: never).
-    warned: AtomicU64,
-    /// Until when (ms since `started`) Redis is not asked after it failed: the shared limits
-    /// fail open at once instead of waiting for it on every request.
-    resting: AtomicU64,
-    started: Instant,
     per_conversation: DefaultKeyedRateLimiter<Uuid>,
     /// Per-conversation checks so far (every [`SWEEP_EVERY`] the idle ones are dropped).
     checks: AtomicU64,
@@ -400,32 +388,16 @@ impl Limits {
             );
             return Ok(limits);
         }
-        let client = showroom_config::redis_client(redis_url, redis_ca)?;
-        let server = client.get_connection_info().addr().to_string();
-        let manager = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(REDIS_WITHIN))
-            .set_response_timeout(Some(REDIS_WITHIN))
-            .set_number_of_retries(2);
-        let conn = ConnectionManager::new_lazy_with_config(client, manager)?;
-        let mut ping = conn.clone();
-        let answered = tokio::time::timeout(
-            Duration::from_secs(2),
-            redis::cmd("PING").query_async::<String>(&mut ping),
+        let redis = FailOpen::connect(
+            redis_url,
+            redis_ca,
+            REDIS_WITHIN,
+            names::LIMITS_FAILED_OPEN,
+            "the limits shared by the gateways (logins, conversations, uploads) let requests through unchecked",
         )
-        .await;
-        if !matches!(answered, Ok(Ok(_))) {
-            let error = match answered {
-                Ok(Err(e)) => e.to_string(),
-                _ => "no answer within 2 s".to_string(),
-            };
-            tracing::warn!(
-                error,
-                server,
-                "Redis does not answer: the limits shared by the gateways (logins, conversations, uploads) fail open until it does"
-            );
-        }
+        .await?;
         limits.shared = Some(Shared {
-            conn,
+            redis,
             take: redis::Script::new(&format!("{NOW}{TAKE}")),
             login_wait: redis::Script::new(&format!("{NOW}{LOGIN_WAIT}")),
             login_failed: redis::Script::new(&format!("{NOW}{LOGIN_FAILED}")),
@@ -441,9 +413,6 @@ impl Limits {
         Self {
             config,
             shared: None,
-            warned: AtomicU64::new(0),
-            resting: AtomicU64::new(0),
-            started: Instant::now(),
             per_conversation: RateLimiter::keyed(per_conversation),
             checks: AtomicU64::new(0),
             clock: DefaultClock::default(),
@@ -464,7 +433,7 @@ impl Limits {
         keys: &[String],
         args: &[u64],
     ) -> Option<(u64, usize)> {
-        let (shared, mut conn) = self.redis()?;
+        let shared = self.shared.as_ref()?;
         let mut call = script(shared).prepare_invoke();
         for k in keys {
             call.key(k);
@@ -472,52 +441,7 @@ impl Limits {
         for a in args {
             call.arg(*a);
         }
-        let answer =
-            tokio::time::timeout(REDIS_WITHIN, call.invoke_async::<(u64, usize)>(&mut conn)).await;
-        match answer {
-            Ok(Ok(v)) => Some(v),
-            Ok(Err(e)) => self.failed_open(&e.to_string()),
-            Err(_) => self.failed_open(&format!("no answer within {REDIS_WITHIN:?}")),
-        }
-    }
-
-    fn millis(&self) -> u64 {
-        (self.started.elapsed().as_millis() as u64).max(1)
-    }
-
-    /// Redis, unless there is none or it failed within the last [`REST_AFTER_FAILURE`] (then
-    /// the check fails open at once, counted).
-    fn redis(&self) -> Option<(&Shared, ConnectionManager)> {
-        let shared = self.shared.as_ref()?;
-        if self.millis() < self.resting.load(Ordering::Relaxed) {
-            metrics::counter!(names::LIMITS_FAILED_OPEN).increment(1);
-            return None;
-        }
-        Some((shared, shared.conn.clone()))
-    }
-
-    /// Redis failed: the request goes through unchecked; Redis rests a moment; logged at most
-    /// every [`WARN_EVERY`].
-    fn failed_open<T>(&self, failed: &str) -> Option<T> {
-        metrics::counter!(names::LIMITS_FAILED_OPEN).increment(1);
-        let now = self.millis();
-        self.resting.store(
-            now + REST_AFTER_FAILURE.as_millis() as u64,
-            Ordering::Relaxed,
-        );
-        let last = self.warned.load(Ordering::Relaxed);
-        if (last == 0 || now.saturating_sub(last) >= WARN_EVERY.as_millis() as u64)
-            && self
-                .warned
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            tracing::warn!(
-                error = %failed,
-                "Redis failed: the limits shared by the gateways (logins, conversations, uploads) let requests through unchecked"
-            );
-        }
-        None
+        shared.redis.invoke(&call).await
     }
 
     /// The counters of a login: the account's (the e-mail, trimmed and lower-cased) and the
@@ -566,21 +490,14 @@ impl Limits {
     /// A login that succeeded clears its account's failures (not the address's: one good
     /// account must not reset an address that guesses at others).
     pub async fn login_succeeded(&self, email: &str) {
-        let Some((_, mut conn)) = self.redis() else {
+        let Some(shared) = &self.shared else {
             return;
         };
         let keys = Self::login_keys(email, None);
-        let mut del = redis::cmd("DEL");
-        del.arg(&keys[0]);
-        match tokio::time::timeout(REDIS_WITHIN, del.query_async::<()>(&mut conn)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                self.failed_open::<()>(&e.to_string());
-            }
-            Err(_) => {
-                self.failed_open::<()>("no answer");
-            }
-        }
+        shared
+            .redis
+            .query::<()>(redis::pipe().del(&keys[0]).ignore())
+            .await;
     }
 
     /// A conversation is about to start on `website` from `ip` (the widget's `start` and

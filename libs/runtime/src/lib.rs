@@ -12,11 +12,15 @@
 //!   reads when scraped (pool, consumer backlogs, outboxes).
 //! - [`Running`]: a started service, its addresses, and its completion.
 //! - [`outbox`]: the transactional outbox (write with the change, publish, relay orphans).
+//! - `fail_open` (feature `redis`): a Redis whose failures let requests through (the
+//!   gateway's shared limits, notification's coalescing marks).
 //! - [`retention`]: the retention sweep each owner of shoppers' data runs on its own tables.
 //! - [`shared_commit`]: the next batch for writer tasks that share commits.
 //! - [`jemalloc!`]: makes jemalloc a binary's allocator (every service's, and the test and load
 //!   programs that run them).
 
+#[cfg(feature = "redis")]
+pub mod fail_open;
 pub mod outbox;
 pub mod retention;
 pub mod shared_commit;

@@ -67,6 +67,9 @@ pub mod names {
     /// Counter: checks of the limits shared through Redis that let a request through because
     /// Redis failed (they fail open).
     pub const LIMITS_FAILED_OPEN: &str = "showroom_limits_failed_open_total";
+    /// Counter: desktop notices sent uncoalesced because Redis, where their coalescing marks
+    /// live, failed (notification; they fail open).
+    pub const NOTICE_MARKS_FAILED_OPEN: &str = "showroom_notice_marks_failed_open_total";
     /// Gauge: argon2 password hashes and checks running now (at most the gateway's permits).
     pub const PASSWORD_HASHES_IN_FLIGHT: &str = "showroom_password_hashes_in_flight";
     /// Counter: live copies of conversation events a gateway received, by `kind` (`message`,
@@ -211,6 +214,10 @@ fn describe() {
     describe_counter!(
         LIMITS_FAILED_OPEN,
         "Shared-limit checks let through because Redis failed."
+    );
+    describe_counter!(
+        NOTICE_MARKS_FAILED_OPEN,
+        "Passes of desktop notices sent uncoalesced because Redis failed."
     );
     describe_gauge!(
         PASSWORD_HASHES_IN_FLIGHT,

@@ -129,6 +129,8 @@ pub(crate) fn service_env(
         Service::LeadCapture => env.push(("SHOWROOM_CONSOLE_URL", console)),
         Service::Notification => env.extend([
             ("SHOWROOM_SMTP_URL", smtp),
+            // Desktop notices' coalescing marks.
+            ("SHOWROOM_REDIS_URL", e.redis_url.clone()),
             ("SHOWROOM_COALESCE_SECS", "2".into()),
             ("SHOWROOM_TRANSCRIPT_AFTER_SECS", "3".into()),
             ("SHOWROOM_SWEEP_MS", "200".into()),

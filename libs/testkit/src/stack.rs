@@ -340,7 +340,7 @@ impl Stack {
         }
     }
 
-    /// The Redis URL presence uses: `rediss://` with TLS.
+    /// The Redis URL presence, the gateway and notification use: `rediss://` with TLS.
     pub fn redis_url(&self) -> String {
         match (&self.tls, &self.redis.tls_url) {
             (Some(_), Some(url)) => url.clone(),
@@ -466,6 +466,8 @@ impl Stack {
                 let config = showroom_notification::Config {
                     common,
                     smtp_url: Secret::new(format!("smtp://127.0.0.1:{}", self.smtp.smtp_port)),
+                    redis_url: Secret::new(self.redis_url()),
+                    redis_ca: self.tls.as_ref().map(|t| t.ca.clone()),
                     ..Self::notification_tuning()
                 };
                 showroom_notification::start(config, token).await?

@@ -8,6 +8,7 @@
 //!   mails due transcripts, and runs until the shutdown token is cancelled.
 //! - [`notices`]: who hears of what: desktop notices (coalesced), missed-chat e-mails,
 //!   forwarded messages, transcripts.
+//! - [`marks`]: desktop notices' coalescing marks, in Redis.
 //! - [`appointments`]: the shopper's appointment confirmation with its `.ics` (RFC 5545).
 //! - [`mail`]: the SMTP mailer, each e-mail sent once per key (a calendar entry attached, if
 //!   given).
@@ -17,6 +18,7 @@
 
 pub mod appointments;
 pub mod mail;
+pub mod marks;
 pub mod notices;
 pub mod retention;
 pub mod settings;
@@ -55,8 +57,13 @@ pub struct Config {
     pub smtp_url: Secret,
     /// The sender of every e-mail (`SHOWROOM_SMTP_FROM`).
     pub smtp_from: String,
-    /// At most one desktop notice per agent and chat this often, in seconds.
+    /// At most one desktop notice per agent and chat this often, in seconds (0: every one).
     pub coalesce_secs: f64,
+    /// Redis, where the coalescing marks live (`SHOWROOM_REDIS_URL`): `redis://`, or
+    /// `rediss://` for TLS; may hold a password. Empty: notices are not coalesced.
+    pub redis_url: Secret,
+    /// The CA (PEM) that signed Redis's certificate, for `rediss://` (`SHOWROOM_REDIS_CA`).
+    pub redis_ca: Option<std::path::PathBuf>,
     /// How long a chat is quiet before its transcript is mailed to the shopper, in seconds
     /// (the reference's 30 minutes).
     pub transcript_after_secs: f64,
@@ -73,6 +80,8 @@ impl Default for Config {
             smtp_url: Secret::new("smtp://127.0.0.1:1025"),
             smtp_from: "Showroom <no-reply@showroom.localhost>".into(),
             coalesce_secs: 5.0,
+            redis_url: Secret::new("redis://127.0.0.1:6379"),
+            redis_ca: None,
             transcript_after_secs: 1800.0,
             sweep_ms: 5000,
             console_url: "http://127.0.0.1:8080/console".into(),
@@ -99,11 +108,18 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         base.pool.clone(),
     )
     .context("setting up the mailer")?;
+    let marks = marks::Marks::connect(
+        config.redis_url.expose(),
+        config.redis_ca.as_deref(),
+        Duration::from_secs_f64(config.coalesce_secs.max(0.0)),
+    )
+    .await
+    .context("setting up the coalescing marks' Redis")?;
     let notices = Arc::new(Notices {
         bus: base.bus.clone(),
         pool: base.pool.clone(),
         mailer,
-        coalesce: Duration::from_secs_f64(config.coalesce_secs.max(0.0)),
+        marks,
         transcript_after: Duration::from_secs_f64(config.transcript_after_secs.max(0.0)),
         console_url: config.console_url.clone(),
     });
@@ -186,9 +202,6 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
             }
             if let Err(e) = notices.send_due_transcripts().await {
                 tracing::warn!(error = %e, "transcripts not mailed yet");
-            }
-            if let Err(e) = notices.forget_stale_marks().await {
-                tracing::warn!(error = %e, "stale notice marks kept for now");
             }
         }
     });

@@ -24,6 +24,7 @@ use showroom_store::sqlx::{self, PgPool};
 use uuid::Uuid;
 
 use crate::mail::{self, MailError, Mailer};
+use crate::marks::Marks;
 use crate::settings;
 
 /// Sends notices; shared by the consumers and the transcript sweep.
@@ -34,8 +35,8 @@ pub struct Notices {
     pub pool: PgPool,
     /// The SMTP server.
     pub mailer: Mailer,
-    /// At most one desktop notice per agent and chat this often.
-    pub coalesce: Duration,
+    /// At most one desktop notice per agent and chat within the coalescing time.
+    pub marks: Marks,
     /// How long a chat is quiet before its transcript is mailed.
     pub transcript_after: Duration,
     /// The console's address, for links in e-mails.
@@ -123,12 +124,12 @@ fn news(group: Uuid, ev: &ConversationEvent) -> Vec<Candidate> {
 
 impl Notices {
     /// Sends these notices, except to agents who turned desktop notices off or were told about
-    /// the same chat within the coalescing time: one read of the agents' choices and one write
-    /// of their marks, however many agents and chats (an offer to many agents, a batch of
-    /// messages), and one bus message per dealer group ([`DesktopNotices`]). Of two candidates
+    /// the same chat within the coalescing time: one read of the agents' choices and one
+    /// round trip for their marks ([`Marks::take`]), however many agents and chats (an offer to
+    /// many agents, a batch of messages), and one bus message per dealer group ([`DesktopNotices`]). Of two candidates
     /// for the same agent and chat, the first is the one sent.
     async fn desktop_all(&self, mut candidates: Vec<Candidate>) -> Result<(), sqlx::Error> {
-        // One row once: an upsert may not touch a row twice.
+        // One mark once: the first candidate for an agent and chat is the one sent.
         let mut seen = HashSet::new();
         candidates.retain(|c| seen.insert((c.agent, c.conversation)));
         if candidates.is_empty() {
@@ -141,27 +142,16 @@ impl Notices {
         if candidates.is_empty() {
             return Ok(());
         }
-        let (who, what): (Vec<Uuid>, Vec<Uuid>) =
-            candidates.iter().map(|c| (c.agent, c.conversation)).unzip();
-        let fresh: Vec<(Uuid, Uuid)> = sqlx::query_as(
-            "INSERT INTO notice_marks (agent_id, conversation_id, last_at) \
-             SELECT agent, conversation, now() FROM unnest($1::uuid[], $2::uuid[]) \
-               AS k(agent, conversation) \
-             ON CONFLICT (agent_id, conversation_id) DO UPDATE SET last_at = now() \
-             WHERE notice_marks.last_at < now() - make_interval(secs => $3) \
-             RETURNING agent_id, conversation_id",
-        )
-        .bind(&who)
-        .bind(&what)
-        .bind(self.coalesce.as_secs_f64())
-        .fetch_all(&self.pool)
-        .await?;
-        let fresh: HashSet<(Uuid, Uuid)> = fresh.into_iter().collect();
+        let pairs: Vec<(Uuid, Uuid)> = candidates
+            .iter()
+            .map(|c| (c.agent, c.conversation))
+            .collect();
+        let fresh = self.marks.take(&pairs).await;
         // One bus message per dealer group, not one per agent: an offer to 40 agents is one
         // message for each gateway holding the group's sockets to read, not 40.
         let mut by_group: BTreeMap<Uuid, Vec<DesktopNotice>> = BTreeMap::new();
-        for c in candidates {
-            if !fresh.contains(&(c.agent, c.conversation)) {
+        for (c, fresh) in candidates.into_iter().zip(fresh) {
+            if !fresh {
                 continue;
             }
             by_group.entry(c.group).or_default().push(DesktopNotice {
@@ -189,19 +179,6 @@ impl Notices {
             }
         }
         Ok(())
-    }
-
-    /// Deletes the marks older than the coalescing time: such a mark acts as none (the upsert in
-    /// [`Notices::desktop_all`] replaces it), so the table holds only the last few seconds'
-    /// instead of a row for every agent every chat was ever offered to. Run by the sweep.
-    pub async fn forget_stale_marks(&self) -> Result<u64, sqlx::Error> {
-        let done = sqlx::query(
-            "DELETE FROM notice_marks WHERE last_at < now() - make_interval(secs => $1)",
-        )
-        .bind(self.coalesce.as_secs_f64())
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
     }
 
     /// A batch of conversation events, as the consumer took them: the desktop notices of new
@@ -293,8 +270,8 @@ impl Notices {
     /// A batch of transcript messages, as the consumer took them (several chats and dealer
     /// groups, in order): what the shopper wrote in an agent's chat becomes a desktop notice
     /// for that agent (coalesced), and a chat whose shopper gave an e-mail has its
-    /// transcript's due time pushed back. One read of the chats' own rows, one write of the
-    /// notices' marks and one of the due times, for the whole batch: this runs for every
+    /// transcript's due time pushed back. One read of the chats' own rows, one round trip for
+    /// the notices' marks and one write of the due times, for the whole batch: this runs for every
     /// message.
     pub async fn on_messages(&self, batch: &[Envelope<Message>]) -> Result<(), NoticeError> {
         let chats: Vec<(Uuid, Uuid)> = batch

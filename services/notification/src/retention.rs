@@ -31,10 +31,6 @@ pub static OWNER: Owner = Owner {
             sql: "DELETE FROM sent_mails s WHERE $1::uuid IS NOT NULL \
                  AND EXISTS (SELECT 1 FROM unnest(ARRAY(SELECT jsonb_array_elements_text($2::jsonb->'conversation_ids')::uuid) || ARRAY(SELECT jsonb_array_elements_text($2::jsonb->'left_message_ids')::uuid)) i WHERE strpos(s.key, i::text) > 0)",
         },
-        Step {
-            table: "notice_marks",
-            sql: "DELETE FROM notice_marks WHERE $1::uuid IS NOT NULL AND conversation_id = ANY(ARRAY(SELECT jsonb_array_elements_text($2::jsonb->'conversation_ids')::uuid))",
-        },
     ],
     export: &[
         Step {

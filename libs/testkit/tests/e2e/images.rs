@@ -288,7 +288,10 @@ fn service_env(
             ),
         ]),
         Service::Presence => env.push(("SHOWROOM_REDIS_URL", s.redis.url.clone())),
-        Service::Notification => env.push(("SHOWROOM_SMTP_URL", smtp)),
+        Service::Notification => env.extend([
+            ("SHOWROOM_SMTP_URL", smtp),
+            ("SHOWROOM_REDIS_URL", s.redis.url.clone()),
+        ]),
         Service::CrmExport => env.extend([
             ("SHOWROOM_SMTP_URL", smtp),
             ("SHOWROOM_NATS_ISSUER", format!("{SECRETS}/issuer.json")),

@@ -10,9 +10,7 @@ use serde_json::{Value, json};
 use showroom_proto::bot::BotSettings;
 use showroom_proto::notification::DesktopNotices;
 use showroom_proto::v1;
-use showroom_store::sqlx;
 use showroom_testkit::{Http, PASSWORD, Service, Socket, Stack, Tenant};
-use uuid::Uuid;
 
 /// Waits for an e-mail to `to` whose subject starts with `subject`.
 async fn mail_to(stack: &Stack, to: &str, subject: &str) -> anyhow::Result<Value> {
@@ -128,46 +126,43 @@ async fn desktop_notices_reach_the_agent_coalesced_and_can_be_turned_off() -> an
     stack.stop().await
 }
 
-/// A coalescing mark lives only as long as it matters: the notice of an offer leaves one for
-/// the agent and chat, and the sweep deletes it once it is older than the coalescing time (2 s
-/// in test stacks), so the table never grows with every offer ever made. The table skips the
-/// WAL (`migrations/20261203000045_notice_marks_unlogged.sql`).
+/// Coalescing holds whichever notification replica takes a message: the marks are in the
+/// Redis every replica shares (`services/notification/src/marks.rs`). With two replicas taking
+/// the messages of a burst, the agent still gets one notice until the coalescing time (2 s in
+/// test stacks) is over, then the next message's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn notice_marks_last_only_the_coalescing_time() -> anyhow::Result<()> {
-    let stack = Stack::start().await?;
+async fn coalescing_holds_across_notification_replicas() -> anyhow::Result<()> {
+    let mut stack = Stack::start().await?;
+    stack.start_service(Service::Notification).await?;
     let t = Tenant::seed(&stack.pool, "Marks", 1).await?;
     let mut agent = stack.agent(&t.agents[0].1, "available").await?;
     let (mut w, _) = stack.shopper(&t, None, 0).await?;
-    w.ask(json!({"type": "start", "department_id": t.sales, "name": "Maria"}))
+    let started = w
+        .ask(json!({"type": "start", "department_id": t.sales, "name": "Maria"}))
         .await?;
-    let incoming = agent.recv_type("notify").await?;
-    let chat: Uuid = incoming["notice"]["conversation_id"]
-        .as_str()
-        .unwrap_or_default()
-        .parse()?;
-    let marks = || async {
-        let n: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM notice_marks WHERE conversation_id = $1")
-                .bind(chat)
-                .fetch_one(&stack.pool)
-                .await?;
-        anyhow::Ok(n)
-    };
-    assert_eq!(marks().await?, 1, "the notice left its mark");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while marks().await? > 0 {
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "the mark outlived the coalescing time by 8 s"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    let id = started["conversation"]["id"].clone();
+    assert_eq!(
+        agent.recv_type("notify").await?["notice"]["kind"],
+        "incoming"
+    );
+    agent
+        .ask(json!({"type": "accept", "conversation_id": id}))
+        .await?;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // Each message in its own batch, so both replicas take some.
+    for n in 0..8 {
+        say(&mut w, &format!("Message {n}")).await?;
+        tokio::time::sleep(Duration::from_millis(60)).await;
     }
-    let persistence: String = sqlx::query_scalar(
-        "SELECT relpersistence::text FROM pg_class WHERE relname = 'notice_marks'",
-    )
-    .fetch_one(&stack.pool)
-    .await?;
-    assert_eq!(persistence, "u", "notice_marks is unlogged");
+    let first = agent.recv_type("notify").await?;
+    assert_eq!(first["notice"]["body"], "Message 0");
+    agent
+        .expect_silence("notify", Duration::from_millis(1200))
+        .await?;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    say(&mut w, "Still there?").await?;
+    let later = agent.recv_type("notify").await?;
+    assert_eq!(later["notice"]["body"], "Still there?");
     stack.stop().await
 }
 
