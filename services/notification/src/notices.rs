@@ -126,8 +126,9 @@ impl Notices {
     /// Sends these notices, except to agents who turned desktop notices off or were told about
     /// the same chat within the coalescing time: one read of the agents' choices and one
     /// round trip for their marks ([`Marks::take`]), however many agents and chats (an offer to
-    /// many agents, a batch of messages), and one bus message per dealer group ([`DesktopNotices`]). Of two candidates
-    /// for the same agent and chat, the first is the one sent.
+    /// many agents, a batch of messages), and one bus message per dealer group
+    /// ([`DesktopNotices`]). Of two candidates for the same agent and chat, the first is the
+    /// one sent.
     async fn desktop_all(&self, mut candidates: Vec<Candidate>) -> Result<(), sqlx::Error> {
         // One mark once: the first candidate for an agent and chat is the one sent.
         let mut seen = HashSet::new();
