@@ -36,10 +36,11 @@ impl Marks {
     /// parse or a CA file that cannot be read fails; a Redis that does not answer yet only
     /// logs a warning.
     pub async fn connect(url: &str, ca: Option<&Path>, coalesce: Duration) -> anyhow::Result<Self> {
-        let redis = if url.is_empty() || coalesce.is_zero() {
-            tracing::warn!(
-                "SHOWROOM_REDIS_URL is empty or SHOWROOM_COALESCE_SECS is 0: desktop notices are not coalesced"
-            );
+        let redis = if coalesce.is_zero() {
+            tracing::info!("SHOWROOM_COALESCE_SECS is 0: desktop notices are not coalesced");
+            None
+        } else if url.is_empty() {
+            tracing::warn!("SHOWROOM_REDIS_URL is empty: desktop notices are not coalesced");
             None
         } else {
             Some(

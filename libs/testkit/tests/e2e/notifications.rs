@@ -57,6 +57,34 @@ async fn say(w: &mut Socket, text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A burst of messages (`gap` apart) in a chat the agent holds gives one notice: the first,
+/// returned. Nothing more for `silent_ms`; once 2.2 s have passed since that notice (the test
+/// stacks' coalescing time is 2 s), the message `then` gets its own.
+async fn one_notice_per_burst(
+    agent: &mut Socket,
+    w: &mut Socket,
+    burst: &[impl AsRef<str>],
+    gap: Option<Duration>,
+    silent_ms: u64,
+    then: &str,
+) -> anyhow::Result<Value> {
+    for text in burst {
+        say(w, text.as_ref()).await?;
+        if let Some(gap) = gap {
+            tokio::time::sleep(gap).await;
+        }
+    }
+    let first = agent.recv_type("notify").await?;
+    agent
+        .expect_silence("notify", Duration::from_millis(silent_ms))
+        .await?;
+    tokio::time::sleep(Duration::from_millis(2200 - silent_ms)).await;
+    say(w, then).await?;
+    let later = agent.recv_type("notify").await?;
+    anyhow::ensure!(later["notice"]["body"] == then, "{later}");
+    Ok(first)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn desktop_notices_reach_the_agent_coalesced_and_can_be_turned_off() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
@@ -82,20 +110,11 @@ async fn desktop_notices_reach_the_agent_coalesced_and_can_be_turned_off() -> an
     // A burst of messages: one notice (the incoming one is another kind of news, but the same
     // chat: wait the coalescing time out first).
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    for text in ["Hi", "Is the Pilot here?", "Blue one"] {
-        say(&mut w, text).await?;
-    }
-    let first = agent.recv_type("notify").await?;
+    let burst = ["Hi", "Is the Pilot here?", "Blue one"];
+    let first = one_notice_per_burst(&mut agent, &mut w, &burst, None, 1500, "Hello?").await?;
     assert_eq!(first["notice"]["kind"], "message");
     assert_eq!(first["notice"]["title"], "New message · Maria");
     assert_eq!(first["notice"]["body"], "Hi");
-    agent
-        .expect_silence("notify", Duration::from_millis(1500))
-        .await?;
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    say(&mut w, "Hello?").await?;
-    let later = agent.recv_type("notify").await?;
-    assert_eq!(later["notice"]["body"], "Hello?");
 
     // Turned off: nothing more; the sound choice rides each notice.
     let token = Http::new(&stack.base_url)
@@ -150,19 +169,10 @@ async fn coalescing_holds_across_notification_replicas() -> anyhow::Result<()> {
         .await?;
     tokio::time::sleep(Duration::from_millis(2100)).await;
     // Each message in its own batch, so both replicas take some.
-    for n in 0..8 {
-        say(&mut w, &format!("Message {n}")).await?;
-        tokio::time::sleep(Duration::from_millis(60)).await;
-    }
-    let first = agent.recv_type("notify").await?;
+    let burst: Vec<String> = (0..8).map(|n| format!("Message {n}")).collect();
+    let gap = Some(Duration::from_millis(60));
+    let first = one_notice_per_burst(&mut agent, &mut w, &burst, gap, 1200, "Still there?").await?;
     assert_eq!(first["notice"]["body"], "Message 0");
-    agent
-        .expect_silence("notify", Duration::from_millis(1200))
-        .await?;
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    say(&mut w, "Still there?").await?;
-    let later = agent.recv_type("notify").await?;
-    assert_eq!(later["notice"]["body"], "Still there?");
     stack.stop().await
 }
 
