@@ -1,6 +1,6 @@
 //! Which statements a benchmark's Postgres time went to (`--statements`): [`stack`] starts the
 //! stack's Postgres with `pg_stat_statements` loaded, [`reset`] starts the count, [`print`]
-//! prints the costliest statements since.
+//! prints the costliest statements since, by the time Postgres spent executing and planning them.
 
 use showroom_store::sqlx::{self, PgPool};
 use showroom_testkit::{Stack, Tuning};
@@ -24,8 +24,8 @@ pub(crate) async fn reset(pool: &PgPool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The statements Postgres spent the most time on (every service's) since [`reset`], as a
-/// Markdown table; `what` names that span in the heading. `per` divides the totals into a cost
+/// The statements Postgres spent the most time on (every service's) since [`reset`], executing
+/// and planning them, as a Markdown table; `what` names that span in the heading. `per` divides the totals into a cost
 /// per unit of work (a message, a decision, a lead) when given, as `(count, unit)`.
 pub(crate) async fn print(
     pool: &PgPool,
@@ -35,39 +35,50 @@ pub(crate) async fn print(
     let top: Vec<(i64, f64, f64, i64, i64, f64, String)> = sqlx::query_as(
         "SELECT calls, total_exec_time, mean_exec_time, rows, plans, total_plan_time, \
                 left(regexp_replace(query, '\\s+', ' ', 'g'), 140) \
-         FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 15",
+         FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT 15",
     )
     .fetch_all(pool)
     .await?;
     // Time, and the WAL written: what the statements cost on any machine, however busy.
-    let (all, wal): (f64, f64) = sqlx::query_as(
-        "SELECT coalesce(sum(total_exec_time), 0), coalesce(sum(wal_bytes), 0)::float8 \
+    // Planning counts: a statement whose generic plan is never chosen is planned at every call,
+    // and its planning can cost more than its execution.
+    let (executing, planning, wal): (f64, f64, f64) = sqlx::query_as(
+        "SELECT coalesce(sum(total_exec_time), 0), coalesce(sum(total_plan_time), 0), \
+                coalesce(sum(wal_bytes), 0)::float8 \
          FROM pg_stat_statements",
     )
     .fetch_one(pool)
     .await?;
+    let all = executing + planning;
     println!();
     print!(
-        "Postgres, {what}'s statements by time spent ({:.1} s in all",
-        all / 1000.0
+        "Postgres, {what}'s statements by time spent ({:.1} s in all: {:.1} s executing, {:.1} s planning",
+        all / 1000.0,
+        executing / 1000.0,
+        planning / 1000.0
     );
     match per {
         Some((n, unit)) if n > 0 => println!(
-            "; {:.3} ms and {:.0} bytes of WAL per {unit}):",
-            all / n as f64,
+            "; {:.3} ms executing, {:.3} ms planning and {:.0} bytes of WAL per {unit}):",
+            executing / n as f64,
+            planning / n as f64,
             wal / n as f64
         ),
         _ => println!("):"),
     }
-    // Planning is counted apart from the execution: a statement planned at every call (its
-    // generic plan never chosen) shows as plans ≈ calls.
-    println!("| share | calls | total s | mean ms | rows | plans | planning ms | statement |");
-    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
+    // The share is of executing and planning together; "total s" and "mean ms" are the
+    // execution's, "planning s" and "ms a plan" the planning's. A statement planned at every
+    // call (its generic plan never chosen) shows as plans ≈ calls.
+    println!(
+        "| share | calls | total s | mean ms | rows | plans | planning s | ms a plan | statement |"
+    );
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
     for (calls, total, mean, rows, plans, planning, query) in top {
         println!(
-            "| {:.1}% | {calls} | {:.1} | {mean:.3} | {rows} | {plans} | {:.3} | `{}` |",
-            100.0 * total / all.max(1.0),
+            "| {:.1}% | {calls} | {:.1} | {mean:.3} | {rows} | {plans} | {:.1} | {:.3} | `{}` |",
+            100.0 * (total + planning) / all.max(1.0),
             total / 1000.0,
+            planning / 1000.0,
             planning / (plans.max(1) as f64),
             query.replace('|', "\\|")
         );

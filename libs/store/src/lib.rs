@@ -18,7 +18,7 @@
 //! - [`fault`]: what a Postgres failure means to the caller (conflict, missing, retry, bad
 //!   value, bug), one mapping for REST and the bus.
 //! - [`plan`]: what one statement's plan costs, run for real (for tests that keep hot
-//!   statements on their indexes).
+//!   statements on their indexes), and how often a session planned a prepared statement.
 //! - [`privacy`]: runs an owner's statements that erase or export one shopper's rows.
 //! - [`read`]: read models shared by services (the conversation snapshot).
 //! - [`report`]: read-only reports (per-department numbers over a time range).

@@ -1,6 +1,7 @@
 //! What one statement's plan costs, run for real (`EXPLAIN (ANALYZE, BUFFERS)`): for tests that
 //! keep a hot statement reaching its rows by key however the tables grow, and whatever the
-//! statistics say.
+//! statistics say. And how often a session planned a prepared statement ([`plans_of`]): for
+//! tests that keep a hot statement from being planned afresh at every call.
 
 use sqlx::postgres::{PgArguments, PgConnection, Postgres};
 use sqlx::query::Query;
@@ -17,6 +18,23 @@ pub struct Explained {
     pub indexes: Vec<String>,
     /// The plan as Postgres printed it, for a failing test's message.
     pub plan: JsonValue,
+}
+
+/// How many generic and custom plans this session (`db`, one connection) made of the prepared
+/// statement whose text begins with `start`, as `(generic, custom)`; `(0, 0)` if it has none.
+///
+/// Postgres makes a custom plan for each of a prepared statement's first five executions, and
+/// from then on runs its generic plan unless that plan's estimate costs more than the custom
+/// ones did, in which case it plans every execution afresh (`custom` grows with the calls).
+pub async fn plans_of(db: &mut PgConnection, start: &str) -> Result<(i64, i64), sqlx::Error> {
+    let counts: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT sum(generic_plans)::int8, sum(custom_plans)::int8 FROM pg_prepared_statements \
+         WHERE starts_with(statement, $1) HAVING count(*) > 0",
+    )
+    .bind(start)
+    .fetch_optional(db)
+    .await?;
+    Ok(counts.unwrap_or((0, 0)))
 }
 
 /// Runs `sql` under `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)` on `db` with the parameters

@@ -32,6 +32,8 @@
 //! - `plan`: who of the pool gets an offer, broadcast or ring (pure; imports nothing back).
 //! - `transfers`: transfers to an agent or a department, and reassignment.
 //! - `timers`: firing time-outs exactly once.
+//! - `turns`: one accept of a chat at a time in a replica, so the ones after the first are
+//!   answered from the chat's state without a transaction.
 //! - `outbox`: events written with their change, published after it.
 //! - `internal`: internal chats between agents (who is in which, under the status rules).
 //! - `settings`: department, website and team settings.
@@ -51,6 +53,7 @@ mod settings;
 mod starts;
 mod timers;
 mod transfers;
+mod turns;
 
 use std::sync::Arc;
 use std::time::Duration;

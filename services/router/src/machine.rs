@@ -24,6 +24,7 @@ use crate::outbox::Staged;
 use crate::plan::{RECHECK_SECS, Trigger, plan};
 use crate::settings::{self, Department};
 use crate::starts::{NewChat, Starts};
+use crate::turns::Turns;
 use showroom_proto::routing::{OfferMode, WebsiteRouting};
 use showroom_store::fault::db_error;
 
@@ -46,6 +47,8 @@ pub struct Machine {
     pub(crate) availability: Availability,
     /// New chats, written in shared commits.
     starts: Starts,
+    /// Accepts of one chat, one at a time.
+    turns: Turns,
 }
 
 /// A website's group, and what a start needs of it.
@@ -163,6 +166,7 @@ impl Machine {
             websites: Mutex::new(HashMap::new()),
             availability,
             starts,
+            turns: Turns::default(),
         };
         (machine, rx)
     }
@@ -755,28 +759,14 @@ impl Machine {
         // the pool and gives it back (at C decisions in flight, a held connection made the
         // pool the limit), and a department in the cache takes none.
         let mut pool = self
-            .pool(
-                &self.pool,
-                group,
-                Some(dept.id),
-                team,
-                None,
-                Purpose::NewChat,
-            )
+            .pool(&self.pool, group, dept.id, team, None, Purpose::NewChat)
             .await
             .map_err(db_error)?;
         if pool.online.is_empty() && team.is_none() && overflow.is_some() {
             // Nobody of the department is here: the covering team gets it at once.
             team = overflow;
             pool = self
-                .pool(
-                    &self.pool,
-                    group,
-                    Some(dept.id),
-                    team,
-                    None,
-                    Purpose::NewChat,
-                )
+                .pool(&self.pool, group, dept.id, team, None, Purpose::NewChat)
                 .await
                 .map_err(db_error)?;
         }
@@ -840,8 +830,10 @@ impl Machine {
         // A chat offered to many agents is accepted by one; the others' accepts mostly come
         // after that one committed. One plain read answers them, without a transaction that
         // locks the agent and waits on the chat's row (in the soak, ~5 lost accepts per chat
-        // made the router the limit: `loadtest/README.md`). A chat still waiting, or taken
-        // meanwhile, goes the whole way below.
+        // made the router the limit: `loadtest/README.md`). The ones that come while it is
+        // under way wait for it here, in this replica, then read ([`crate::turns`]). A chat
+        // still waiting, or taken meanwhile on another replica, goes the whole way below.
+        let _turn = self.turns.take(cmd.conversation_id).await;
         let now: Option<(String, Option<Uuid>)> = sqlx::query_as(
             "SELECT state, agent_id FROM conversations WHERE id = $1 AND group_id = $2",
         )

@@ -36,37 +36,78 @@ macro_rules! room {
     };
 }
 
+/// SQL: the agents of group `$1` who are among `$members` (a query of agent ids), each with
+/// their maximum, active chats and last assignment.
+macro_rules! members {
+    ($members:literal) => {
+        concat!(
+            "WITH members AS (",
+            $members,
+            ") SELECT a.id, a.max_chats, \
+                (SELECT count(*) FROM conversations x WHERE x.agent_id = a.id AND x.state = 'active'), \
+                (SELECT max(x.assigned_at) FROM conversations x WHERE x.agent_id = a.id) \
+             FROM agents a JOIN members m ON m.agent_id = a.id WHERE a.group_id = $1"
+        )
+    };
+}
+
 /// State, department, team, offered to, rang out.
 type WaitingRow = (String, Uuid, Option<Uuid>, Vec<Uuid>, Vec<Uuid>);
 
+/// An agent who may be offered a chat: id, maximum of chats, active chats, last assigned.
+type MemberRow = (Uuid, i32, i64, Option<DateTime<Utc>>);
+
+/// The agents of `group` in `department` (and in `team`, when given), each once.
+///
+/// A statement without a team and one with, not one whose team may be null: a plan made
+/// knowing the team is null drops the team's half, so it always cost less than the generic
+/// plan and Postgres planned that statement afresh at every call (0.5 ms of planning for 0.2
+/// of execution in the soak; `loadtest/README.md`, "Statements planned at every call"). The
+/// agent a transfer leaves out is left out by the caller for the same reason.
+async fn members<'c>(
+    db: impl sqlx::PgExecutor<'c>,
+    group: Uuid,
+    department: Uuid,
+    team: Option<Uuid>,
+) -> Result<Vec<MemberRow>, sqlx::Error> {
+    match team {
+        None => {
+            sqlx::query_as(members!(
+                "SELECT agent_id FROM agent_memberships WHERE department_id = $2"
+            ))
+            .bind(group)
+            .bind(department)
+            .fetch_all(db)
+            .await
+        }
+        Some(team) => {
+            sqlx::query_as(members!(
+                "SELECT agent_id FROM agent_memberships WHERE department_id = $2 \
+                 UNION SELECT agent_id FROM team_members WHERE team_id = $3"
+            ))
+            .bind(group)
+            .bind(department)
+            .bind(team)
+            .fetch_all(db)
+            .await
+        }
+    }
+}
+
 impl Machine {
     /// Members of the department (and of `team`, when the chat is routed or overflowed to
-    /// one), with what presence says about them for `purpose`.
+    /// one), with what presence says about them for `purpose`; `exclude` left out.
     pub(crate) async fn pool<'c>(
         &self,
         db: impl sqlx::PgExecutor<'c>,
         group: Uuid,
-        department: Option<Uuid>,
+        department: Uuid,
         team: Option<Uuid>,
         exclude: Option<Uuid>,
         purpose: Purpose,
     ) -> Result<Pool, sqlx::Error> {
-        let rows: Vec<(Uuid, i32, i64, Option<DateTime<Utc>>)> = sqlx::query_as(
-            "WITH members AS ( \
-                SELECT agent_id FROM agent_memberships WHERE department_id = $1 \
-                UNION SELECT agent_id FROM team_members WHERE team_id = $2) \
-             SELECT a.id, a.max_chats, \
-                (SELECT count(*) FROM conversations x WHERE x.agent_id = a.id AND x.state = 'active'), \
-                (SELECT max(x.assigned_at) FROM conversations x WHERE x.agent_id = a.id) \
-             FROM agents a JOIN members m ON m.agent_id = a.id \
-             WHERE a.group_id = $3 AND a.id IS DISTINCT FROM $4",
-        )
-        .bind(department)
-        .bind(team)
-        .bind(group)
-        .bind(exclude)
-        .fetch_all(db)
-        .await?;
+        let mut rows = members(db, group, department, team).await?;
+        rows.retain(|r| Some(r.0) != exclude);
         if rows.is_empty() {
             return Ok(Pool::default());
         }
@@ -194,14 +235,7 @@ impl Machine {
             }
         }
         let pool = self
-            .pool(
-                &mut *tx,
-                group,
-                Some(department_id),
-                team,
-                None,
-                Purpose::NewChat,
-            )
+            .pool(&mut *tx, group, department_id, team, None, Purpose::NewChat)
             .await?;
         if pool.silent {
             // Nothing is known: the offers stay as they are; look again soon.
@@ -404,4 +438,79 @@ pub(crate) fn follow_presence(base: &Base, machine: Arc<Machine>) {
             }
         },
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The members' query finds each member once, the team's with the department's when a
+    /// team is given, and is not planned afresh at every call: with the team a parameter that
+    /// may be null (the statement before), all ten calls below were planned (`custom` 10).
+    #[tokio::test]
+    async fn members_are_found_once_and_planned_once() -> anyhow::Result<()> {
+        let pg = showroom_localinfra::Postgres::start(Default::default()).await?;
+        // One connection: the plan counts below are its session's.
+        let pool = showroom_store::connect(&pg.url, 1).await?;
+        showroom_store::migrate(&pool).await?;
+        let [group, rooftop, department, team, a, b, c] = [(); 7].map(|_| Uuid::now_v7());
+        for statement in [
+            "INSERT INTO dealer_groups (id, name) VALUES ($1, 'Members')",
+            "INSERT INTO rooftops (id, group_id, name, time_zone) \
+             VALUES ($2, $1, 'Members Honda', 'America/Chicago')",
+            "INSERT INTO departments (id, group_id, rooftop_id, label) VALUES ($3, $1, $2, 'Sales')",
+            "INSERT INTO teams (id, group_id, name) VALUES ($4, $1, 'Evenings')",
+            "INSERT INTO agents (id, group_id, email, password_hash, first_name, last_name, role) \
+             SELECT x, $1, x::text || '@example.com', 'x', 'A', 'B', 'agent' \
+             FROM unnest(ARRAY[$5, $6, $7]::uuid[]) x",
+            // a and b cover the department, b and c are in the team.
+            "INSERT INTO agent_memberships (agent_id, department_id, group_id) \
+             VALUES ($5, $3, $1), ($6, $3, $1)",
+            "INSERT INTO team_members (team_id, agent_id, group_id) VALUES ($4, $6, $1), ($4, $7, $1)",
+        ] {
+            sqlx::query(statement)
+                .bind(group)
+                .bind(rooftop)
+                .bind(department)
+                .bind(team)
+                .bind(a)
+                .bind(b)
+                .bind(c)
+                .execute(&pool)
+                .await?;
+        }
+        let ids = |rows: Vec<MemberRow>| {
+            let mut ids: Vec<Uuid> = rows.into_iter().map(|r| r.0).collect();
+            ids.sort();
+            ids
+        };
+        for _ in 0..10 {
+            let found = members(&pool, group, department, None).await?;
+            assert_eq!(ids(found), [a, b]);
+        }
+        let found = members(&pool, group, department, Some(team)).await?;
+        assert_eq!(ids(found), [a, b, c], "the team's members, each once");
+        assert!(
+            members(&pool, Uuid::now_v7(), department, Some(team))
+                .await?
+                .is_empty(),
+            "another group's agents are not members"
+        );
+
+        let (generic, custom) = showroom_store::plan::plans_of(
+            &mut *pool.acquire().await?,
+            "WITH members AS (SELECT agent_id FROM agent_memberships WHERE department_id = $2)",
+        )
+        .await?;
+        assert_eq!(
+            generic + custom,
+            10,
+            "calls of the statement without a team"
+        );
+        assert!(
+            custom <= 5,
+            "planned afresh at {custom} of 10 calls (Postgres plans the first five)"
+        );
+        Ok(())
+    }
 }

@@ -512,11 +512,10 @@ mod tests {
             NewChat::write_all(&each, &mut tx, &mut Staged::default()).await?;
             tx.commit().await?;
         }
-        let (generic, custom): (i64, i64) = sqlx::query_as(
-            "SELECT generic_plans, custom_plans FROM pg_prepared_statements \
-             WHERE statement LIKE 'WITH k AS (SELECT * FROM unnest(%'",
+        let (generic, custom) = showroom_store::plan::plans_of(
+            &mut *pool.acquire().await?,
+            "WITH k AS (SELECT * FROM unnest(",
         )
-        .fetch_one(&pool)
         .await?;
         // The first batch took two statements (its two rounds), each later one one.
         assert_eq!(

@@ -96,7 +96,7 @@ impl Machine {
                     .pool(
                         &self.pool,
                         group,
-                        Some(d),
+                        d,
                         None,
                         Some(cmd.agent_id),
                         Purpose::Transfer,
