@@ -3,11 +3,12 @@
 //! A chat offered to every agent of a department is accepted by several of them within a
 //! second. Each accept that finds the chat still waiting runs a transaction: it locks the
 //! agent's row, then its `UPDATE` of the chat waits on the row lock of the accept that got
-//! there first, and fails when that one commits. In the soak about a third of the lost accepts
-//! went that way, each holding a pooled connection while it waited (`loadtest/README.md`,
-//! "Statements planned at every call, and accepts in turn"). Accepts of one chat that reach the
-//! same replica now take turns here instead: the second waits in memory until the first is
-//! done, then its plain read of the chat's state answers "taken" without a transaction.
+//! there first, and fails when that one commits. In the soak about one in four of the lost
+//! accepts went that way, each holding a pooled connection while it waited
+//! (`loadtest/README.md`, "Statements planned at every call, and accepts in turn"). Accepts of
+//! one chat that reach the same replica now take turns here instead: the second waits in
+//! memory until the first is done, then its plain read of the chat's state answers "taken"
+//! without a transaction.
 //! Postgres still decides: accepts on other replicas go as before.
 
 use std::collections::HashMap;
