@@ -1,6 +1,7 @@
 //! Which statements a benchmark's Postgres time went to (`--statements`): [`stack`] starts the
 //! stack's Postgres with `pg_stat_statements` loaded, [`reset`] starts the count, [`print`]
-//! prints the costliest statements since, by the time Postgres spent executing and planning them.
+//! prints the costliest statements since, by the time Postgres spent executing and planning
+//! them.
 
 use showroom_store::sqlx::{self, PgPool};
 use showroom_testkit::{Stack, Tuning};
@@ -25,8 +26,9 @@ pub(crate) async fn reset(pool: &PgPool) -> anyhow::Result<()> {
 }
 
 /// The statements Postgres spent the most time on (every service's) since [`reset`], executing
-/// and planning them, as a Markdown table; `what` names that span in the heading. `per` divides the totals into a cost
-/// per unit of work (a message, a decision, a lead) when given, as `(count, unit)`.
+/// and planning them, as a Markdown table; `what` names that span in the heading. `per`
+/// divides the totals into a cost per unit of work (a message, a decision, a lead) when given,
+/// as `(count, unit)`.
 pub(crate) async fn print(
     pool: &PgPool,
     what: &str,

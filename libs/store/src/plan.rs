@@ -27,14 +27,13 @@ pub struct Explained {
 /// from then on runs its generic plan unless that plan's estimate costs more than the custom
 /// ones did, in which case it plans every execution afresh (`custom` grows with the calls).
 pub async fn plans_of(db: &mut PgConnection, start: &str) -> Result<(i64, i64), sqlx::Error> {
-    let counts: Option<(i64, i64)> = sqlx::query_as(
-        "SELECT sum(generic_plans)::int8, sum(custom_plans)::int8 FROM pg_prepared_statements \
-         WHERE starts_with(statement, $1) HAVING count(*) > 0",
+    sqlx::query_as(
+        "SELECT coalesce(sum(generic_plans), 0)::int8, coalesce(sum(custom_plans), 0)::int8 \
+         FROM pg_prepared_statements WHERE starts_with(statement, $1)",
     )
     .bind(start)
-    .fetch_optional(db)
-    .await?;
-    Ok(counts.unwrap_or((0, 0)))
+    .fetch_one(db)
+    .await
 }
 
 /// Runs `sql` under `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)` on `db` with the parameters
