@@ -306,6 +306,9 @@ struct Minute {
     messages: u64,
     /// Shopper `send` → the agent's `message` frame, microseconds.
     latencies: Vec<u64>,
+    /// Shopper `send` → its `ack` (stored and published), microseconds: the message path's
+    /// own delay, apart from the delivery to the agent.
+    acks: Vec<u64>,
     errors: u64,
     /// Two agents accepting one broadcast chat: one gets `already_taken` (not an error).
     races: u64,
@@ -840,7 +843,11 @@ async fn visit(idx: u64, ws_base: &str, r: &Rooftop, stats: &Stats) -> anyhow::R
             match v["type"].as_str().unwrap_or_default() {
                 "ack" if v["ref"] == r.as_str() => {
                     acked = v["seq"].as_i64();
-                    stats.add(|m| m.messages += 1);
+                    let took = stats.micros().saturating_sub(sent);
+                    stats.add(|m| {
+                        m.messages += 1;
+                        m.acks.push(took);
+                    });
                 }
                 "message" if v["message"]["author"]["kind"] == "agent" => {
                     answer = answer.max(v["message"]["seq"].as_i64().unwrap_or(0));
@@ -1018,9 +1025,10 @@ async fn sample(
     let (p50, p99) = crate::percentiles(&row.latencies)?;
     let (offer50, offer99) = crate::percentiles(&row.offer_ages)?;
     let (_, tick99) = crate::percentiles(&row.tick_lag)?;
+    let (ack50, ack99) = crate::percentiles(&row.acks)?;
     signals.push_str(&format!(
-        ", offers reach consoles p50 {:.1} s p99 {:.1} s after the chat began, load generator's \
-         ticks late p99 {tick99:.0} ms",
+        ", offers reach consoles p50 {:.1} s p99 {:.1} s after the chat began, shoppers' send → \
+         ack p50 {ack50:.1} ms p99 {ack99:.1} ms, load generator's ticks late p99 {tick99:.0} ms",
         offer50 / 1000.0,
         offer99 / 1000.0
     ));
@@ -1331,6 +1339,7 @@ async fn soak(fleet: &Fleet, o: &Options) -> anyhow::Result<()> {
             d.transferred += extra.transferred;
             d.messages += extra.messages;
             d.latencies.extend(extra.latencies);
+            d.acks.extend(extra.acks);
             d.errors += extra.errors;
             d.races += extra.races;
             d.start_retries += extra.start_retries;
@@ -1383,16 +1392,17 @@ fn report(
     );
     println!();
     println!(
-        "| minute | chats | answered | missed | offline | left a message | transfers (accepted/asked) | leads | msgs/s | p50 ms | p99 ms | p99 / NATS p99 | errors |"
+        "| minute | chats | answered | missed | offline | left a message | transfers (accepted/asked) | leads | msgs/s | p50 ms | p99 ms | p99 / NATS p99 | ack p50 ms | ack p99 ms | errors |"
     );
     println!(
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     let mut all = Vec::new();
     let mut peak: Option<(usize, f64, f64)> = None;
     let mut prev_leads = 0;
     for (k, m) in minutes.iter().enumerate() {
         let (p50, p99) = crate::percentiles(&m.latencies)?;
+        let (ack50, ack99) = crate::percentiles(&m.acks)?;
         let rate = m.messages as f64 / m.secs.max(1.0);
         let leads = m.leads_total.unwrap_or(prev_leads);
         let label = if k < o.minutes {
@@ -1401,7 +1411,7 @@ fn report(
             format!("drain ({:.0} s)", m.secs)
         };
         println!(
-            "| {label} | {} | {} | {} | {} | {} | {}/{} | {} | {rate:.0} | {p50:.2} | {p99:.2} | {:.1}× | {} |",
+            "| {label} | {} | {} | {} | {} | {} | {}/{} | {} | {rate:.0} | {p50:.2} | {p99:.2} | {:.1}× | {ack50:.2} | {ack99:.2} | {} |",
             m.started,
             m.answered,
             m.missed,

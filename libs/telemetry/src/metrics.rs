@@ -96,6 +96,9 @@ pub mod names {
     /// Counter: bus requests answered `unavailable` without running because their endpoint
     /// was full, by `endpoint` and `reason` (`queue_full`, `waited_too_long`).
     pub const REQUESTS_SHED: &str = "showroom_requests_shed_total";
+    /// Counter: shoppers' `start`s a gateway answered `unavailable` because its own messages
+    /// were slow from `send` to `ack` (`services/gateway/src/admission.rs`).
+    pub const STARTS_SHED: &str = "showroom_starts_shed_total";
     /// Counter: rows the retention sweep deleted, by `table` (`showroom_runtime::retention`).
     pub const RETENTION_DELETED: &str = "showroom_retention_deleted_rows_total";
 }
@@ -193,6 +196,10 @@ fn describe() {
     describe_counter!(
         REQUESTS_SHED,
         "Bus requests answered busy without running, by endpoint and reason."
+    );
+    describe_counter!(
+        STARTS_SHED,
+        "Shoppers' starts answered busy while the gateway's messages were slow to store."
     );
     describe_counter!(
         RETENTION_DELETED,

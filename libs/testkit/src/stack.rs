@@ -108,6 +108,11 @@ pub struct Tuning {
     pub limits: LimitsConfig,
     /// Each service's Postgres connections (5 in tests; the product's default is 10).
     pub max_db_connections: u32,
+    /// The gateways' admission bound (`SHOWROOM_ADMISSION_ACK_MS`): 0, off, in tests, whose
+    /// clients send a `start` once where the widget sends a busy one again, and whose machine
+    /// may stall an fsync for a second while something compiles; the product's 250 for
+    /// benchmarks ([`Tuning::for_load`]). The admission's own test sets it.
+    pub admission_ack_ms: u64,
 }
 
 impl Default for Tuning {
@@ -117,6 +122,7 @@ impl Default for Tuning {
             device_ttl_secs: 90,
             limits: LimitsConfig::default(),
             max_db_connections: 5,
+            admission_ack_ms: 0,
         }
     }
 }
@@ -128,6 +134,7 @@ impl Tuning {
     pub fn for_load() -> Self {
         Self {
             limits: LimitsConfig::for_load_tests(),
+            admission_ack_ms: showroom_gateway::Config::default().admission_ack_ms,
             ..Self::default()
         }
     }
@@ -361,6 +368,7 @@ impl Stack {
             redis_url: Secret::new(self.redis_url()),
             redis_ca: self.tls.as_ref().map(|t| t.ca.clone()),
             limits: self.tuning.limits,
+            admission_ack_ms: self.tuning.admission_ack_ms,
             oidc_secrets_dir: Some(self.oidc_secrets.path().to_path_buf()),
             ..Default::default()
         }
@@ -597,6 +605,10 @@ impl Stack {
         };
         let mut env = service_env(Service::Gateway, &endpoints, admin, Some(http));
         env.extend(self.tuning.limits.env());
+        env.push((
+            "SHOWROOM_ADMISSION_ACK_MS".into(),
+            self.tuning.admission_ack_ms.to_string(),
+        ));
         env.extend(extra_env.iter().cloned());
         let child = spawn_ready(binary, args, &env, admin, None).await?;
         Ok(GatewayProcess {

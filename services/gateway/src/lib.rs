@@ -19,6 +19,8 @@
 //! - `ws`: the WebSocket handshake and framing (`ws::upgrade`), the widget and console socket
 //!   protocols, and each socket's ordered writer.
 //! - `hub`: which socket gets which event.
+//! - [`admission`]: new chats refused `unavailable` ("busy") while this gateway's messages take
+//!   too long from `send` to `ack`, so a peak waits at the door instead of slowing every chat.
 //! - `groups`: the conversation, internal chat and presence events and desktop notices of the
 //!   dealer groups whose sockets this gateway holds, followed as sockets come and go, and read
 //!   again from the streams where core NATS may have lost some.
@@ -39,6 +41,7 @@
 //! - [`retention`]: the sweep of the gateway's tables (messages, transcripts, attachments)
 //!   past their group's period; erasure and export are `showroom_rest`'s `privacy_api`.
 
+pub mod admission;
 mod groups;
 mod headers;
 mod hub;
@@ -132,6 +135,10 @@ pub struct Config {
     /// …; `docs/architecture.md`, "Limits").
     #[serde(flatten)]
     pub limits: LimitsConfig,
+    /// Starts are refused `unavailable` ("busy") while more than a tenth of the messages this
+    /// gateway stored over the last 3 s took longer than this from `send` to `ack`
+    /// (`SHOWROOM_ADMISSION_ACK_MS`, [`admission`]); `0` admits every start.
+    pub admission_ack_ms: u64,
 }
 
 impl Default for Config {
@@ -151,6 +158,7 @@ impl Default for Config {
             mfa_key: Secret::default(),
             oidc_secrets_dir: None,
             limits: LimitsConfig::default(),
+            admission_ack_ms: 250,
         }
     }
 }
@@ -177,6 +185,8 @@ pub struct AppState {
     pub marks: Arc<seen::ReadMarks>,
     /// Live copies to the sockets watching a chat, here and on the other gateways (`interest`).
     pub live: interest::LiveCopies,
+    /// Admits new chats while this gateway's messages are stored in time (`admission`).
+    pub admission: admission::Gate,
     /// The configuration.
     pub config: Config,
     /// Cancelled at shutdown; every socket watches it.
@@ -211,8 +221,10 @@ impl AppState {
         arrived: std::time::Instant,
     ) -> Outbound {
         self.publish_message(group, m).await;
+        let took = arrived.elapsed();
+        self.admission.record(took);
         metrics::histogram!(showroom_telemetry::metrics::names::SEND_ACK_SECONDS, "kind" => side.kind())
-            .record(arrived.elapsed().as_secs_f64());
+            .record(took.as_secs_f64());
         Outbound::reply(
             &showroom_proto::frames::ServerFrame::Ack(showroom_proto::frames::Ack::message(m)),
             r#ref,
@@ -383,6 +395,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
         transcript: writer,
         marks: seen::ReadMarks::new(base.pool.clone(), live.clone()),
         live,
+        admission: admission::Gate::new(config.admission_ack_ms),
         config: config.clone(),
         shutdown: base.shutdown.clone(),
     });

@@ -38,10 +38,13 @@
 //! - `internal`: internal chats between agents (who is in which, under the status rules).
 //! - `settings`: department, website and team settings.
 //! - `hours`: business hours in a time zone.
+//! - `fixture` (tests only): a migrated Postgres of its own with a dealer to seed further.
 //! - [`retention`]: its part of retention and shoppers' rights: the sweep of its tables past
 //!   their group's period, erasing and exporting one shopper's rows.
 
 mod availability;
+#[cfg(test)]
+mod fixture;
 mod hours;
 mod internal;
 mod machine;

@@ -426,27 +426,9 @@ mod tests {
     /// answered as written and its events staged twice.
     #[tokio::test]
     async fn a_batch_writes_as_one_start_after_another() -> anyhow::Result<()> {
-        let pg = showroom_localinfra::Postgres::start(Default::default()).await?;
-        // One connection: the plan counts below are its session's.
-        let pool = showroom_store::connect(&pg.url, 1).await?;
-        showroom_store::migrate(&pool).await?;
-        let [group, rooftop, department, web] = [(); 4].map(|_| Uuid::now_v7());
-        for statement in [
-            "INSERT INTO dealer_groups (id, name) VALUES ($1, 'Batch')",
-            "INSERT INTO rooftops (id, group_id, name, time_zone) \
-             VALUES ($2, $1, 'Batch Honda', 'America/Chicago')",
-            "INSERT INTO departments (id, group_id, rooftop_id, label) VALUES ($3, $1, $2, 'Sales')",
-            "INSERT INTO websites (id, group_id, rooftop_id, name, widget_key) \
-             VALUES ($4, $1, $2, 'Batch', 'batch')",
-        ] {
-            sqlx::query(statement)
-                .bind(group)
-                .bind(rooftop)
-                .bind(department)
-                .bind(web)
-                .execute(&pool)
-                .await?;
-        }
+        let d = crate::fixture::dealer("Batch").await?;
+        let (pool, group, rooftop, department, web) =
+            (&d.pool, d.group, d.rooftop, d.department, d.website);
         let [a, shopper, other] = [(); 3].map(|_| Uuid::now_v7());
         let new = |id, visitor| NewChat {
             group,
@@ -472,7 +454,7 @@ mod tests {
         ];
         let each: Vec<_> = chats.iter().map(|c| (c, None)).collect();
         let mut staged = Staged::default();
-        let mut tx = begin(&pool).await?;
+        let mut tx = begin(pool).await?;
         let written = NewChat::write_all(&each, &mut tx, &mut staged).await?;
         tx.commit().await?;
         let made: Vec<bool> = written.iter().map(Option::is_some).collect();
@@ -496,7 +478,7 @@ mod tests {
             "SELECT (SELECT count(*) FROM conversation_timers), \
                (SELECT count(*) FROM participants WHERE kind = 'shopper')",
         )
-        .fetch_one(&pool)
+        .fetch_one(pool)
         .await?;
         assert_eq!((timers, shoppers), (2, 3));
 
@@ -508,7 +490,7 @@ mod tests {
                 new(Uuid::now_v7(), Uuid::now_v7()),
             ];
             let each: Vec<_> = batch.iter().map(|c| (c, None)).collect();
-            let mut tx = begin(&pool).await?;
+            let mut tx = begin(pool).await?;
             NewChat::write_all(&each, &mut tx, &mut Staged::default()).await?;
             tx.commit().await?;
         }

@@ -5,6 +5,7 @@
 //! nextest still runs each test in a process of its own.
 
 mod admin;
+mod admission;
 mod appointments;
 mod audit;
 mod browser;

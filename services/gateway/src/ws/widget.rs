@@ -621,6 +621,8 @@ impl Shopper {
                         "you already have an open conversation",
                     ));
                 }
+                // Before the limit counts it: a start refused here is sent again.
+                self.state.admission.start()?;
                 if let Err(l) = self.conversation_allowed().await {
                     return Ok(Outbound::rate_limited(l.retry_after_secs, l.message, r#ref));
                 }
