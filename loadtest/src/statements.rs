@@ -25,6 +25,16 @@ pub(crate) async fn reset(pool: &PgPool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// SQL: a statement's text as the tables show it, on one line: whole up to 170 characters,
+/// else its first 110 and its last 50, so statements that begin alike (the router's `WITH me`
+/// pair) are told apart.
+macro_rules! shown {
+    () => {
+        "(SELECT CASE WHEN length(q) > 170 THEN left(q, 110) || ' … ' || right(q, 50) ELSE q END \
+          FROM regexp_replace(query, '\\s+', ' ', 'g') AS q)"
+    };
+}
+
 /// The statements Postgres spent the most time on (every service's) since [`reset`], executing
 /// and planning them, as a Markdown table; `what` names that span in the heading. `per`
 /// divides the totals into a cost per unit of work (a message, a decision, a lead) when given,
@@ -34,11 +44,11 @@ pub(crate) async fn print(
     what: &str,
     per: Option<(usize, &str)>,
 ) -> anyhow::Result<()> {
-    let top: Vec<(i64, f64, f64, i64, i64, f64, String)> = sqlx::query_as(
-        "SELECT calls, total_exec_time, mean_exec_time, rows, plans, total_plan_time, \
-                left(regexp_replace(query, '\\s+', ' ', 'g'), 140) \
-         FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT 15",
-    )
+    let top: Vec<(i64, f64, f64, i64, i64, f64, String)> = sqlx::query_as(concat!(
+        "SELECT calls, total_exec_time, mean_exec_time, rows, plans, total_plan_time, ",
+        shown!(),
+        " FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT 15"
+    ))
     .fetch_all(pool)
     .await?;
     // Time, and the WAL written: what the statements cost on any machine, however busy.
@@ -90,10 +100,11 @@ pub(crate) async fn print(
     let Some((n, unit)) = per.filter(|(n, _)| *n > 0) else {
         return Ok(());
     };
-    let by_calls: Vec<(i64, String)> = sqlx::query_as(
-        "SELECT calls, left(regexp_replace(query, '\\s+', ' ', 'g'), 140) \
-         FROM pg_stat_statements ORDER BY calls DESC LIMIT 15",
-    )
+    let by_calls: Vec<(i64, String)> = sqlx::query_as(concat!(
+        "SELECT calls, ",
+        shown!(),
+        " FROM pg_stat_statements ORDER BY calls DESC LIMIT 15"
+    ))
     .fetch_all(pool)
     .await?;
     let (calls,): (i64,) =
