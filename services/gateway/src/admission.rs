@@ -5,9 +5,9 @@
 //! [`SLOW_SHARE`] of the messages its sockets sent waited longer than the bound
 //! (`SHOWROOM_ADMISSION_ACK_MS`) from `send` to `ack`. The chats already under way keep their
 //! latency, and a peak beyond what the machine can carry waits at the door: the widget sends
-//! the same `start` again after growing waits and, refused in the end, offers the form that
-//! leaves a message (a lead). Without it, a peak let in slows every chat at once (the soak in
-//! `loadtest/README.md`, "Admission by the message path's delay").
+//! the same `start` again after growing waits (up to 5 times) before it shows the refusal.
+//! Without it, a peak let in slows every chat at once (the soak in `loadtest/README.md`,
+//! "Admission by the message path's delay").
 //!
 //! Each gateway judges by its own messages, so a replica whose sockets are fine keeps
 //! admitting. Too few messages in the window ([`MIN_SAMPLES`]) say nothing, and admit.
@@ -37,7 +37,7 @@ const SLOT: Duration = Duration::from_millis(250);
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Slot {
-    /// Which quarter second (since [`Gate::epoch`]) the counts are of.
+    /// Which quarter second (since the gate's `epoch`) the counts are of.
     at: u64,
     sent: u64,
     slow: u64,
