@@ -32,8 +32,8 @@ pub const SLOW_SHARE: f64 = 0.1;
 pub const MIN_SAMPLES: u64 = 20;
 
 /// The window in slots of a quarter second, the oldest overwritten as time goes on.
-const SLOTS: usize = 12;
 const SLOT: Duration = Duration::from_millis(250);
+const SLOTS: usize = (WINDOW.as_millis() / SLOT.as_millis()) as usize;
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Slot {
