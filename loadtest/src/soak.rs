@@ -18,7 +18,8 @@
 //!   a random rooftop's website: `start` in Sales or Service, wait for an agent, then 3 to 6
 //!   messages with think time, each waited for until the agent answers, then `end`. A chat that
 //!   goes offline or is missed becomes a lead through the leave-a-message form
-//!   (`leave_message`), as the widget offers it.
+//!   (`leave_message`), as the widget offers it; so does a shopper whose `start` is still
+//!   refused busy after the widget's tries (turned away).
 //!
 //! Measured per minute: chats started, answered, missed and offline, messages left, transfers,
 //! leads (rows in `leads`), messages per second (every `ack`, shoppers' and agents'), the p50 and
@@ -314,6 +315,9 @@ struct Minute {
     races: u64,
     /// Starts answered `unavailable` and sent again, as the widget does ([`START_TRIES`]).
     start_retries: u64,
+    /// Shoppers whose start was still `unavailable` after every try: the widget offers them
+    /// the leave-a-message form, and they leave a message (counted in `left` too).
+    turned_away: u64,
     /// An `offer` frame's age as a console reads it (now less the chat's `created_at`),
     /// microseconds: how late offers reach the agents.
     offer_ages: Vec<u64>,
@@ -691,6 +695,30 @@ const SHOPPER_LINES: [&str; 5] = [
 ];
 
 /// An answer that is not the one expected, as an error of `kind` (the kinds are counted).
+/// The leave-a-message form, as the widget offers it when a chat cannot go live or start.
+async fn leave_message(
+    mut w: Socket,
+    idx: u64,
+    department: Uuid,
+    stats: &Stats,
+) -> anyhow::Result<()> {
+    let left = w
+        .ask(
+            json!({"type": "leave_message", "first_name": "Maria", "last_name": "Lopez",
+                    "email": format!("shopper{idx}@soak.example"),
+                    "message": "Nobody was free: please call me about the RAV4.",
+                    "department_id": department, "form_id": format!("f{idx}")}),
+        )
+        .await
+        .context("shopper: leave_message")?;
+    if left["type"] != "message_left" {
+        return Err(refused("shopper: leave_message refused", &left));
+    }
+    stats.add(|m| m.left += 1);
+    w.close().await;
+    Ok(())
+}
+
 fn refused(kind: &'static str, answer: &Value) -> anyhow::Error {
     let code = answer["code"].as_str().unwrap_or_default();
     anyhow::anyhow!("{answer}").context(format!("{kind} ({code})"))
@@ -735,6 +763,11 @@ async fn visit(idx: u64, ws_base: &str, r: &Rooftop, stats: &Stats) -> anyhow::R
         }
         break answer;
     };
+    if started["code"] == "unavailable" {
+        // Still busy: the widget offers the form, and the shopper leaves a message.
+        stats.add(|m| m.turned_away += 1);
+        return leave_message(w, idx, department, stats).await;
+    }
     if started["type"] != "started" {
         return Err(refused("shopper: start refused", &started));
     }
@@ -778,21 +811,7 @@ async fn visit(idx: u64, ws_base: &str, r: &Rooftop, stats: &Stats) -> anyhow::R
                     m.offline += 1
                 }
             });
-            let left = w
-                .ask(
-                    json!({"type": "leave_message", "first_name": "Maria", "last_name": "Lopez",
-                            "email": format!("shopper{idx}@soak.example"),
-                            "message": "Nobody was free: please call me about the RAV4.",
-                            "department_id": department, "form_id": format!("f{idx}")}),
-                )
-                .await
-                .context("shopper: leave_message")?;
-            if left["type"] != "message_left" {
-                return Err(refused("shopper: leave_message refused", &left));
-            }
-            stats.add(|m| m.left += 1);
-            w.close().await;
-            return Ok(());
+            return leave_message(w, idx, department, stats).await;
         }
         "incoming" | "bot" => {
             stats.add(|m| m.abandoned += 1);
@@ -1343,6 +1362,7 @@ async fn soak(fleet: &Fleet, o: &Options) -> anyhow::Result<()> {
             d.errors += extra.errors;
             d.races += extra.races;
             d.start_retries += extra.start_retries;
+            d.turned_away += extra.turned_away;
             d.offer_ages.extend(extra.offer_ages);
             d.tick_lag.extend(extra.tick_lag);
         }
@@ -1435,7 +1455,8 @@ fn report(
     println!(
         "whole day: {} chats started, {} answered, {} missed, {} offline, {} abandoned, {} messages left, \
          {} transfers accepted of {} asked, {} leads, {} accept races (two agents, one chat), \
-         {} starts sent again after `unavailable`",
+         {} starts sent again after `unavailable`, {} shoppers turned away busy after every try \
+         (each left a message)",
         sum(|m| m.started),
         sum(|m| m.answered),
         sum(|m| m.missed),
@@ -1447,6 +1468,7 @@ fn report(
         prev_leads,
         sum(|m| m.races),
         sum(|m| m.start_retries),
+        sum(|m| m.turned_away),
     );
     println!(
         "shopper send → agent's message frame, whole day: p50 {p50:.2} ms, p99 {p99:.2} ms; \

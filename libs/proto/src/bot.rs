@@ -457,6 +457,9 @@ pub enum LeftBecause {
     Missed,
     /// The widget's form, with no chat before it.
     Form,
+    /// The widget's form after its chat could not start because everyone was busy (the
+    /// socket's last `start` was answered `unavailable`).
+    Busy,
     /// A dealer's own form, posted to the REST call.
     Rest,
 }
@@ -471,6 +474,7 @@ impl LeftBecause {
             Self::MaxSessions => "max_sessions",
             Self::Missed => "missed",
             Self::Form => "form",
+            Self::Busy => "busy",
             Self::Rest => "rest",
         }
     }
@@ -484,6 +488,7 @@ impl LeftBecause {
             "max_sessions" => Self::MaxSessions,
             "missed" => Self::Missed,
             "form" => Self::Form,
+            "busy" => Self::Busy,
             "rest" => Self::Rest,
             _ => return None,
         })
@@ -567,6 +572,10 @@ pub struct LeaveMessage {
     /// A retry with the same key stores nothing new and answers the same id.
     #[serde(default)]
     pub idempotency_key: Option<String>,
+    /// The widget's form follows a start refused because everyone was busy
+    /// ([`LeftBecause::Busy`]); `conversation_id` is then empty.
+    #[serde(default)]
+    pub busy: bool,
 }
 
 /// The answer to a message left.

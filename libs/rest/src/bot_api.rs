@@ -170,6 +170,7 @@ pub async fn leave_message(
         ip: client.as_ref().map(|a| a.ip.to_string()),
         ip_source: client.map(|a| a.source),
         idempotency_key: idempotency_key.map(|k| format!("rest:{k}")),
+        busy: false,
     };
     let subject = v1::bot_command(website.group_id, BotCommand::LeaveMessage);
     // Without a key a retry could leave the message twice: send it once.

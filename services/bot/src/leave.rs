@@ -240,6 +240,8 @@ pub async fn leave(
     };
     let trigger = if cmd.visitor_id.is_none() {
         LeftBecause::Rest
+    } else if cmd.busy {
+        LeftBecause::Busy
     } else {
         match conversation.as_ref().map(|c| (c.state, c.offline_reason)) {
             Some((ConversationState::Missed, _)) => LeftBecause::Missed,

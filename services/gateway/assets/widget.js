@@ -86,6 +86,8 @@
       attach: 'Attach a file', sending_file: 'uploading {n}%', download: 'Download {name}', chat_types: 'images, PDF and text files',
       long: 'That message is too long (4000 characters at most).', wait: 'Not connected yet, please wait a moment.',
       busy: 'Everyone is busy for a moment. Connecting you…',
+      busy_leave: "Everyone is busy with other customers right now. Leave a message and we'll get back to you soon.",
+      busy_later: 'Everyone is busy with other customers right now. Please try again in a few minutes.',
       wrong: 'Something went wrong', leave: 'Leave a message', department_id: 'Department',
       first_name: 'First name', last_name: 'Last name', email: 'E-mail', phone: 'Mobile phone', optional: '(optional)',
       message: 'Message', submit: 'Send message', submitting: 'Sending…', fix: 'Please check the fields marked below.',
@@ -122,6 +124,8 @@
       attach: 'Adjuntar un archivo', sending_file: 'subiendo {n}%', download: 'Descargar {name}', chat_types: 'imágenes, PDF y archivos de texto',
       long: 'Ese mensaje es demasiado largo (4000 caracteres como máximo).', wait: 'Aún no hay conexión, espere un momento.',
       busy: 'Todos están ocupados en este momento. Le estamos conectando…',
+      busy_leave: 'Todos están atendiendo a otros clientes en este momento. Déjenos un mensaje y le responderemos pronto.',
+      busy_later: 'Todos están atendiendo a otros clientes en este momento. Inténtelo de nuevo en unos minutos.',
       wrong: 'Algo salió mal', leave: 'Déjenos un mensaje', department_id: 'Departamento',
       first_name: 'Nombre', last_name: 'Apellido', email: 'Correo electrónico', phone: 'Celular', optional: '(opcional)',
       message: 'Mensaje', submit: 'Enviar mensaje', submitting: 'Enviando…', fix: 'Revise los campos marcados abajo.',
@@ -577,6 +581,8 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
       (w.messages || []).forEach(addMessage);
       failPending(); showChat();
       if (leave && leave.busy && leave.conv === c.id) raw(leave.frame); // same form_id: stored once
+    } else if (conv && conv.local && view !== 'pick') {
+      if (leave && leave.busy && leave.conv === conv.id) raw(leave.frame); // the turned-away chat's form
     } else {
       failPending();
       if (view !== 'pick') { resetConv(null); showPick(); }
@@ -659,6 +665,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
         setTimeout(again, Math.min(2 ** startTries, 8) * 1000 * (1 + Math.random()));
         return;
       }
+      if (e.code === 'unavailable') return turnedAway();
       // The dealer page's vehicle data was refused: the chat matters more; start without it.
       if (e.code === 'bad_request' && !e.fields && /vehicle/.test(e.message || '') && vehicle) {
         console.warn('Showroom: vehicle context ignored:', e.message);
@@ -674,6 +681,17 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
     }
     if (e.code === 'unauthorized' || e.code === 'unsupported_version') stopped = true; // the socket closes; retrying will not help
     showError(e.message || t('wrong') + ' (' + e.code + ')');
+  }
+
+  // Still busy after every try: a chat of our own (never sent or stored) that says so and offers
+  // the leave-a-message form, so the shopper is not lost; the gateway records it as `busy`.
+  function turnedAway() {
+    startTries = 0; showError('');
+    pick.querySelectorAll('.dept,.go').forEach((b) => { b.disabled = false; });
+    const d = startDept;
+    resetConv({ id: 'busy-' + uid(), local: true, state: 'offline', offline_reason: 'busy', language: lang,
+      department: d ? { id: d.id } : null, contact: { first_name: nameInput.value.trim().split(' ')[0] || '' } });
+    showChat();
   }
 
   // ---- transcript ----
@@ -813,7 +831,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
     kept.sort((a, b) => a.seq - b.seq);
     if (kept.length > 200) kept = kept.slice(-200);
     const left = leave && leave.done ? leave.conv : leftFor;
-    setItem('sessionStorage', CACHE_KEY, conv ? JSON.stringify({ conv, msgs: kept, left }) : null);
+    setItem('sessionStorage', CACHE_KEY, conv && !conv.local ? JSON.stringify({ conv, msgs: kept, left }) : null);
   }
   function restore() {
     let c; try { c = JSON.parse(getItem('sessionStorage', CACHE_KEY) || 'null'); } catch (_) { return; }
@@ -920,6 +938,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
       case 'incoming': return t('waiting');
       case 'active': return c.agent ? t('with', { agent: nm(c.agent) }) : t('joined');
       case 'offline':
+        if (r === 'busy') return t(bot && bot.leave_message_form ? 'busy_leave' : 'busy_later');
         if (r === 'after_hours') return bt('after_hours') || t('closed');
         if (r === 'wait_expired') return bt('offline') || t('missed');
         return bt('unavailable') || t('unavailable'); // nobody_available, max_sessions, …
@@ -1112,7 +1131,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
   // ---- "Email me this chat": the transcript to an address, sent by the notification service ----
   function renderMail() {
     mailBox.hidden = !conv || view !== 'chat' || !kept.length;
-    payBox.hidden = !conv || view !== 'chat' || !(vehicle && vehicle.price);
+    payBox.hidden = !conv || conv.local || view !== 'chat' || !(vehicle && vehicle.price);
     mailSend.disabled = !!(mail && mail.busy);
     const [k, vars, bad] = mailSays || [];
     mailSt.textContent = k ? t(k, vars) : ''; // never hidden: a live region must stay rendered
@@ -1221,6 +1240,7 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
     else Object.assign(f, { first_name: v('first_name'), last_name: v('last_name'), email: v('email'), message: v('message') });
     if (v('phone') && !O) f.phone = v('phone');
     if (v('department_id')) f.department_id = v('department_id');
+    if (conv && conv.local && vehicle) f.vehicle = Object.assign({ url: location.href.slice(0, 2000) }, vehicle); // no chat holds it
     leave.frame = f; leave.busy = true; leaveBusy();
     if (ready) raw(f); // otherwise it goes out after the next welcome, with the same form_id
   };

@@ -279,6 +279,8 @@ struct Shopper {
     socket: u64,
     /// Boxed: most sockets never chat, and an idle socket keeps only a pointer.
     conversation: Option<Box<Conversation>>,
+    /// The last `start` was refused `unavailable` (busy): a form left now says so.
+    turned_away: bool,
     replies: flume::Sender<Outbound>,
     /// This socket's own limits (messages, pings).
     limits: SocketLimits,
@@ -348,6 +350,7 @@ async fn run(state: Arc<AppState>, accepted: Box<Accepted>) {
                     visitor: known.unwrap_or_else(Uuid::new_v4),
                     socket: socket_id,
                     conversation: None,
+                    turned_away: false,
                     replies: replies.clone(),
                     limits: state.limits.socket(),
                 });
@@ -579,7 +582,15 @@ impl Shopper {
                 Err(e) => refused(&e, r#ref),
             });
         }
-        Some(match self.dispatch(frame, r#ref).await {
+        let start = matches!(frame, Frame::Start { .. });
+        let out = self.dispatch(frame, r#ref).await;
+        if start {
+            // Busy (this gateway's admission, or the router's): a form left next says so.
+            self.turned_away = out
+                .as_ref()
+                .is_err_and(|e| e.code == ErrorCode::Unavailable);
+        }
+        Some(match out {
             Ok(out) => out,
             Err(e) => refused(&e, r#ref),
         })
@@ -807,9 +818,13 @@ impl Shopper {
                 if let Err(l) = self.conversation_allowed().await {
                     return Ok(Outbound::rate_limited(l.retry_after_secs, l.message, r#ref));
                 }
-                // The conversation it follows, if it could not go live.
+                // The conversation it follows, if it could not go live; none when the last
+                // start was turned away busy (an earlier chat of this socket is not its cause).
                 self.refresh().await;
-                let conversation_id = self.conversation.as_ref().map(|c| c.id);
+                let conversation_id = match self.turned_away {
+                    true => None,
+                    false => self.conversation.as_ref().map(|c| c.id),
+                };
                 if form.language.is_none() {
                     form.language = Some(
                         self.conversation
@@ -828,6 +843,7 @@ impl Shopper {
                     ip: self.ip_text(),
                     ip_source: self.ip.as_ref().map(|a| a.source),
                     idempotency_key: form_id.map(|id| format!("widget:{}:{id}", self.visitor)),
+                    busy: self.turned_away,
                 };
                 let receipt: MessageReceipt = self
                     .state
