@@ -352,7 +352,7 @@ impl SocketLimits {
     /// A `ping`: refused past the socket's pings.
     pub fn ping(&self) -> Result<(), Limited> {
         self.pings.check().map_err(|not| {
-            let wait = not.wait_time_from(DefaultClock::default().now());
+            let wait = not.wait_time_from(self.pings.clock().now());
             Limited::new("pings_per_socket", wait, |w| {
                 format!("too many pings on this socket; wait {w}")
             })
@@ -363,7 +363,7 @@ impl SocketLimits {
     /// the socket's frames, so no frame type is a way to make the gateway work without end.
     pub fn frame(&self) -> Result<(), Limited> {
         self.frames.check().map_err(|not| {
-            let wait = not.wait_time_from(DefaultClock::default().now());
+            let wait = not.wait_time_from(self.frames.clock().now());
             Limited::new("frames_per_socket", wait, |w| {
                 format!("too many frames on this socket; wait {w}")
             })
@@ -578,22 +578,18 @@ impl Limits {
         }
     }
 
-    /// A new socket's own limits.
+    /// A new socket's own limits, on the replica's clock: a clock made afresh asks the
+    /// processor which counters it has (`cpuid`, a trap to the hypervisor on a virtual
+    /// machine), three times a socket.
     pub fn socket(&self) -> SocketLimits {
         let c = &self.config;
+        let limiter = |per_sec, burst| {
+            RateLimiter::direct_with_clock(per_second(per_sec, burst), self.clock.clone())
+        };
         SocketLimits {
-            messages: RateLimiter::direct(per_second(
-                c.messages_per_socket_per_sec,
-                c.message_burst_per_socket,
-            )),
-            pings: RateLimiter::direct(per_second(
-                c.pings_per_socket_per_sec,
-                c.ping_burst_per_socket,
-            )),
-            frames: RateLimiter::direct(per_second(
-                c.frames_per_socket_per_sec,
-                c.frame_burst_per_socket,
-            )),
+            messages: limiter(c.messages_per_socket_per_sec, c.message_burst_per_socket),
+            pings: limiter(c.pings_per_socket_per_sec, c.ping_burst_per_socket),
+            frames: limiter(c.frames_per_socket_per_sec, c.frame_burst_per_socket),
         }
     }
 

@@ -688,9 +688,16 @@ fieldset{margin:0;padding:0;border:0;min-width:0}
   function turnedAway() {
     startTries = 0; showError('');
     pick.querySelectorAll('.dept,.go').forEach((b) => { b.disabled = false; });
+    // What the shopper already told us fills the form: the name field, or the pre-chat form's
+    // answers that map to a contact field.
+    const [first, ...last] = nameInput.value.trim().split(/\s+/), contact = { first_name: first, last_name: last.join(' ') };
+    if (startForm && FORMS.pre_chat) FORMS.pre_chat.fields.forEach((fl) => {
+      const c = fl.f.maps_to && fl.f.maps_to.contact, v = startForm[fl.f.id];
+      if (c && typeof v === 'string') contact[c] = v;
+    });
     const d = startDept;
     resetConv({ id: 'busy-' + uid(), local: true, state: 'offline', offline_reason: 'busy', language: lang,
-      department: d ? { id: d.id } : null, contact: { first_name: nameInput.value.trim().split(' ')[0] || '' } });
+      department: d ? { id: d.id } : null, contact });
     showChat();
   }
 
