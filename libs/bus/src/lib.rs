@@ -5,6 +5,8 @@
 //! - [`Bus`]: a connected client and its JetStream context; publish, request, streams, durable
 //!   consumers (each event handled in a span that continues the publisher's trace), and the
 //!   backlogs of those consumers for `/metrics`.
+//! - [`Bus::follow_each_in_lanes`]: a durable consumer whose events are handled several at
+//!   once, those of one lane (one person, say) in order.
 //! - [`Bus::publish_stored`] / [`StoredEvent`]: an outbox's rows published, at most
 //!   [`PUBLISH_WINDOW`] acknowledgements awaited at once.
 //! - [`Bus::replay`]: what a stream stored since a moment, for a follower of core copies that
@@ -1015,6 +1017,156 @@ impl Bus {
         });
     }
 
+    /// [`Bus::follow_each`] with up to [`LANES`] events handled at once: events whose `lane`
+    /// is the same are handled one after another, in the stream's order, and the others side
+    /// by side. Each is acknowledged once handled (JetStream's explicit acknowledgements need
+    /// no order), so a replica that stops has only the unhandled ones delivered again. For a
+    /// handler whose time is mostly waiting on its store, one event at a time caps a replica
+    /// at one event per round trip.
+    pub fn follow_each_in_lanes<T, F, Fut>(
+        &self,
+        consumers: Filtered,
+        since: chrono::DateTime<chrono::Utc>,
+        lane: fn(&Envelope<T>) -> u64,
+        tracker: &tokio_util::task::TaskTracker,
+        shutdown: tokio_util::sync::CancellationToken,
+        handle: F,
+    ) where
+        T: DeserializeOwned + Send + 'static,
+        F: Fn(Envelope<T>) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        let handle = Arc::new(handle);
+        for follow in Follow::each(consumers) {
+            let handle = handle.clone();
+            self.follow_in_lanes(follow, since, lane, tracker, shutdown.clone(), move |e| {
+                handle(e)
+            });
+        }
+    }
+
+    /// [`Bus::follow_durable`] in lanes, as [`Bus::follow_each_in_lanes`].
+    pub fn follow_durable_in_lanes<T, F, Fut>(
+        &self,
+        durable: Durable,
+        since: chrono::DateTime<chrono::Utc>,
+        lane: fn(&Envelope<T>) -> u64,
+        tracker: &tokio_util::task::TaskTracker,
+        shutdown: tokio_util::sync::CancellationToken,
+        handle: F,
+    ) where
+        T: DeserializeOwned + Send + 'static,
+        F: Fn(Envelope<T>) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        self.follow_in_lanes(
+            Follow::of(durable, None),
+            since,
+            lane,
+            tracker,
+            shutdown,
+            handle,
+        )
+    }
+
+    fn follow_in_lanes<T, F, Fut>(
+        &self,
+        follow: Follow,
+        since: chrono::DateTime<chrono::Utc>,
+        lane: fn(&Envelope<T>) -> u64,
+        tracker: &tokio_util::task::TaskTracker,
+        shutdown: tokio_util::sync::CancellationToken,
+        handle: F,
+    ) where
+        T: DeserializeOwned + Send + 'static,
+        F: Fn(Envelope<T>) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        use futures::StreamExt;
+
+        let js = self.js.clone();
+        let followed = self.followed.clone();
+        let lanes_tracker = tracker.clone();
+        tracker.spawn(async move {
+            let Durable {
+                stream,
+                name: durable,
+            } = follow.durable;
+            let pulled = pull(&js, &followed, follow, since, PULL_BATCH, &shutdown);
+            let Some(mut messages) = pulled.await else {
+                return;
+            };
+            let handle = Arc::new(handle);
+            // Each lane holds one event waiting beside the one it handles: an event waits
+            // little before its handling starts (it is not delivered again meanwhile).
+            let lanes: Vec<tokio::sync::mpsc::Sender<(jetstream::Message, Envelope<T>)>> = (0
+                ..LANES)
+                .map(|_| {
+                    let (tx, mut rx) =
+                        tokio::sync::mpsc::channel::<(jetstream::Message, Envelope<T>)>(1);
+                    let handle = handle.clone();
+                    let shutdown = shutdown.clone();
+                    lanes_tracker.spawn(async move {
+                        loop {
+                            let (msg, event) = tokio::select! {
+                                _ = shutdown.cancelled() => return,
+                                next = rx.recv() => match next {
+                                    Some(next) => next,
+                                    None => return,
+                                },
+                            };
+                            let span = tracing::info_span!(
+                                "nats.consume",
+                                messaging.system = "nats",
+                                stream,
+                                consumer = durable,
+                                subject = %msg.subject,
+                            );
+                            trace::follow(&span, msg.headers.as_ref());
+                            with_progress(
+                                std::slice::from_ref(&msg),
+                                handle(event).instrument(span),
+                            )
+                            .await;
+                            if let Err(e) = msg.ack().await {
+                                tracing::warn!(stream, durable, error = %e, "cannot ack");
+                            }
+                        }
+                    });
+                    tx
+                })
+                .collect();
+            loop {
+                let msg = tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    m = messages.next() => match m {
+                        Some(Ok(m)) => m,
+                        Some(Err(e)) => {
+                            tracing::warn!(stream, durable, error = %e, "consumer error");
+                            continue;
+                        }
+                        None => break,
+                    },
+                };
+                match decode::<T>(&msg.payload) {
+                    Ok(event) => {
+                        let to = &lanes[(lane(&event) % LANES as u64) as usize];
+                        tokio::select! {
+                            _ = shutdown.cancelled() => break,
+                            sent = to.send((msg, event)) => if sent.is_err() { break },
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(stream, durable, error = %e, "undecodable event skipped");
+                        if let Err(e) = msg.ack().await {
+                            tracing::warn!(stream, durable, error = %e, "cannot ack");
+                        }
+                    }
+                }
+            }
+        });
+    }
+
     /// Drains the connection: unsubscribes, flushes what is pending, closes.
     pub async fn drain(&self) {
         if let Err(e) = self.client.drain().await {
@@ -1198,6 +1350,8 @@ pub const ACK_WAIT: Duration = Duration::from_secs(6);
 pub const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 /// Events a replica pulls at a time: few, so a killed replica strands few, and replicas share.
 pub const PULL_BATCH: usize = 8;
+/// Events [`Bus::follow_each_in_lanes`] handles at once, at most.
+pub const LANES: usize = 8;
 /// A pull request's life and the server's idle heartbeat on it: a pull stranded on a NATS node
 /// that died is noticed and sent again within seconds.
 const PULL_EXPIRES: Duration = Duration::from_secs(5);

@@ -65,6 +65,26 @@ pub struct NewLead {
     pub agent: Option<Uuid>,
 }
 
+/// Who a lead's source is about, as far as the group can tell before its contact is matched:
+/// the e-mail (any case), else the phone, else `fallback` (the source's own key). Sources of one
+/// person are made into leads one at a time (an advisory lock on it) and, from the bus, in the
+/// order they came ([`lane`]).
+pub fn person(group: Uuid, email: Option<&str>, phone: Option<&str>, fallback: &str) -> String {
+    let who = email
+        .map(str::to_lowercase)
+        .or(phone.map(str::to_string))
+        .unwrap_or_else(|| fallback.to_string());
+    format!("{group}:{who}")
+}
+
+/// The bus lane of a source about [`person`]: one person's sources are handled in order.
+pub fn lane(person: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    person.hash(&mut h);
+    h.finish()
+}
+
 /// Makes and changes leads.
 #[derive(Clone)]
 pub struct Leads {
@@ -90,14 +110,9 @@ impl Leads {
         let result: Result<(Uuid, Option<StoredEvent>), sqlx::Error> = async {
             // One source at a time per contact-ish key, so two sources of one person do not
             // make two leads side by side.
-            let person = n
-                .email
-                .as_deref()
-                .map(str::to_lowercase)
-                .or(n.phone.clone())
-                .unwrap_or_else(|| n.key.clone());
+            let person = person(n.group, n.email.as_deref(), n.phone.as_deref(), &n.key);
             sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 13))")
-                .bind(format!("{}:{person}", n.group))
+                .bind(person)
                 .execute(&mut *tx)
                 .await?;
             if let Some((lead,)) = sqlx::query_as::<_, (Uuid,)>(

@@ -134,9 +134,20 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
 fn follow(base: &Base, leads: Arc<Leads>) {
     let since = chrono::Utc::now();
     let l = leads.clone();
-    base.bus.follow_each(
+    // Several sources at once (each waits mostly on Postgres), one person's in order.
+    base.bus.follow_each_in_lanes(
         v1::LEAD_CAPTURE_CONVERSATIONS.filtered(),
         since,
+        |env: &Envelope<ConversationEvent>| {
+            let c = &env.data.conversation;
+            let contact = c.contact.as_ref();
+            leads::lane(&leads::person(
+                env.tenant,
+                contact.and_then(|k| k.email.as_deref()),
+                contact.and_then(|k| k.phone.as_deref()),
+                &c.id.to_string(),
+            ))
+        },
         &base.tracker,
         base.shutdown.clone(),
         move |env: Envelope<ConversationEvent>| {
@@ -178,9 +189,18 @@ fn follow(base: &Base, leads: Arc<Leads>) {
             }
         },
     );
-    base.bus.follow_durable(
+    base.bus.follow_durable_in_lanes(
         v1::LEAD_CAPTURE_MESSAGES_LEFT,
         since,
+        |env: &Envelope<MessageLeft>| {
+            let k = &env.data.contact;
+            leads::lane(&leads::person(
+                env.tenant,
+                k.email.as_deref(),
+                k.phone.as_deref(),
+                &env.data.id.to_string(),
+            ))
+        },
         &base.tracker,
         base.shutdown.clone(),
         move |env: Envelope<MessageLeft>| {
