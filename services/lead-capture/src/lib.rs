@@ -130,7 +130,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
 }
 
 /// Follows the chats that end without an agent (missed, offline, each with what the Lead Gate
-/// collected) and the messages left, with durable consumers shared by the replicas.
+/// collected) and the messages left, with durable consumers shared by the replicas, each in
+/// lanes by person: several leads made at once, one person's sources in order.
 fn follow(base: &Base, leads: Arc<Leads>) {
     let since = chrono::Utc::now();
     let l = leads.clone();
