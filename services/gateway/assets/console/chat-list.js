@@ -86,10 +86,14 @@ function conversationItem(e) {
   return li;
 }
 
-/** @param {string} id */
-function accept(id) {
+/** Times an `accept` answered `unavailable` is sent again before the agent is told. */
+const ACCEPT_TRIES = 3;
+
+/** @param {string} id @param {boolean} [again] the same accept after an `unavailable` */
+function accept(id, again) {
   const e = S.convs.get(id);
   if (!e || !S.ready) return;
+  if (!again) e.acceptTries = 0;
   e.accepting = true;
   send({ type: 'accept', conversation_id: id, ref: 'accept:' + id });
   renderLists();
@@ -124,6 +128,18 @@ export function onAccepted(f) {
  */
 export function onAcceptError(id, f) {
   const e = S.convs.get(id);
+  // Busy (the router sheds requests at a peak) or not answered in time: nothing was done. The
+  // same accept again after 1–2 s, 2–4 s, then 3–6 s while the chat is still offered; the
+  // button stays "Joining…" meanwhile, and the agent hears only of a last refusal.
+  if (e && f.code === 'unavailable' && e.acceptTries < ACCEPT_TRIES) {
+    e.acceptTries++;
+    setTimeout(() => {
+      if (S.convs.get(id) !== e || !e.accepting) return; // taken, withdrawn, or a new socket
+      if (e.c.state === 'incoming' && S.ready) return accept(id, true);
+      e.accepting = false; renderLists();
+    }, 1000 * e.acceptTries * (1 + Math.random()));
+    return true;
+  }
   if (e) e.accepting = false;
   if (f.code === 'already_taken' || f.code === 'not_found' || f.code === 'conversation_closed') S.convs.delete(id);
   renderLists();

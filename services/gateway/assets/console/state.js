@@ -144,6 +144,7 @@ export const newEntry = (c) => ({
   /** @type {ReturnType<typeof setTimeout> | 0} */
   typingTimer: 0,
   accepting: false,
+  acceptTries: 0,       // `accept`s answered `unavailable` and sent again (chat-list.js)
   draft: '',
   /** @type {Transfer | null} the last transfer of this chat we heard of (shown as a notice) */
   transfer: null,

@@ -1,9 +1,12 @@
-// A message frame lost between the gateway and the page (dropped on purpose by the test's
-// WebSocket route): the console and the widget notice the seq jump and fetch what they missed
-// (`open` and `history`) without reconnecting, and show it in its place, once.
+// Faults between the gateway and the page, made on purpose by the test's WebSocket routes:
+// - a message frame lost: the console and the widget notice the seq jump and fetch what they
+//   missed (`open` and `history`) without reconnecting, and show it in its place, once;
+// - an agent's Respond answered `unavailable` ("busy", as when the router sheds requests at a
+//   peak): the console sends the same `accept` again by itself, and the chat opens, with no
+//   error shown to the agent.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { consoleAvailable, launchChromium, loseOneMessage, shopperThroughGate } from './support.mjs';
+import { consoleAvailable, launchChromium, loseOneMessage, refuseFirst, shopperThroughGate } from './support.mjs';
 
 const LONG = 15000;
 
@@ -58,6 +61,31 @@ test('a page that misses a message frame shows it after healing', async () => {
     // Healed by asking, not by dropping the socket.
     assert.equal(toAgent.connections(), 1, 'the console kept its socket');
     assert.equal(toShopper.connections(), 1, 'the widget kept its socket');
+    await agent.click('#end');
+    await s.page.locator('text=/chat has ended/i').first().waitFor({ timeout: LONG });
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test('a Respond answered busy is sent again and the chat opens', async () => {
+  const browser = await launchChromium();
+  try {
+    const problems = [];
+    const agent = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
+    agent.on('pageerror', (e) => problems.push(`console page: ${e.message}`));
+    const busy = await refuseFirst(agent, '/ws/console', 'accept', 'unavailable', 'busy: too many requests at once, try again');
+    await consoleAvailable(agent, 'ann@demo.showroom.test', 'Ann Larson');
+    const s = await shopperThroughGate(browser, problems, { first: 'Bea', last: 'Busyday', reach: 'bea.busyday@example.com' });
+    await s.botSays('Someone will be right with you', LONG);
+    const entry = agent.locator('#list-incoming li', { hasText: 'Bea' });
+    await entry.locator('button', { hasText: 'Respond' }).click({ timeout: LONG });
+    await busy.refused;
+    await agent.locator('#log li', { hasText: 'bea.busyday@example.com' }).waitFor({ timeout: LONG });
+    await s.page.locator('.log li.system', { hasText: 'joined the chat.' }).waitFor({ timeout: LONG });
+    assert.equal(busy.sent(), 2, 'the same accept once more');
+    assert.equal(await agent.locator('#banner').isVisible(), false, 'no error shown to the agent');
     await agent.click('#end');
     await s.page.locator('text=/chat has ended/i').first().waitFor({ timeout: LONG });
     assert.deepEqual(problems, []);

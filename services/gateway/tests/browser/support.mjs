@@ -77,6 +77,37 @@ export async function loseOneMessage(page, path, marker) {
   return { dropped: done, connections: () => opened };
 }
 
+/**
+ * Routes `page`'s WebSockets to `path` through the test: every frame passes, except the first
+ * frame of `type` the page sends, which never reaches the gateway: the test answers it itself
+ * with an `error` frame `code` and `message` (with the frame's ref), as the gateway does when
+ * the service behind it is too busy. Answers `refused` (a promise, once answered) and `sent()`
+ * (how many frames of `type` the page sent in all).
+ */
+export async function refuseFirst(page, path, type, code, message) {
+  let answered;
+  const refused = new Promise((resolve) => { answered = resolve; });
+  let done = false, sent = 0;
+  await page.routeWebSocket((url) => url.pathname === path, (ws) => {
+    const server = ws.connectToServer();
+    server.onMessage((m) => ws.send(m));
+    ws.onMessage((m) => {
+      const f = typeof m === 'string' ? JSON.parse(m) : null;
+      if (f && f.type === type) {
+        sent++;
+        if (!done) {
+          done = true;
+          ws.send(JSON.stringify({ type: 'error', code, message, ref: f.ref }));
+          answered();
+          return;
+        }
+      }
+      server.send(m);
+    });
+  });
+  return { refused, sent: () => sent };
+}
+
 /** Logs `email` in to /console with the demo password and sets Available. */
 export async function consoleAvailable(page, email, name, timeout = 15000) {
   await page.goto(`${process.env.SHOWROOM_BASE_URL}/console`);
