@@ -967,8 +967,6 @@ impl Bus {
         F: Fn(D) -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = ()> + Send,
     {
-        use futures::StreamExt;
-
         let js = self.js.clone();
         let followed = self.followed.clone();
         tracker.spawn(async move {
@@ -980,38 +978,13 @@ impl Bus {
             let Some(mut messages) = pulled.await else {
                 return;
             };
-            loop {
-                let msg = tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    m = messages.next() => match m {
-                        Some(Ok(m)) => m,
-                        Some(Err(e)) => {
-                            tracing::warn!(stream, durable, error = %e, "consumer error");
-                            continue;
-                        }
-                        None => break,
-                    },
-                };
+            while let Some(msg) = next_pulled(&mut messages, &shutdown, stream, durable).await {
                 match decode(&msg.payload) {
-                    Ok(event) => {
-                        // The handler's work continues the trace of whoever published the event.
-                        let span = tracing::info_span!(
-                            "nats.consume",
-                            messaging.system = "nats",
-                            stream,
-                            consumer = durable,
-                            subject = %msg.subject,
-                        );
-                        trace::follow(&span, msg.headers.as_ref());
-                        with_progress(std::slice::from_ref(&msg), handle(event).instrument(span))
-                            .await;
-                    }
+                    Ok(event) => handled_and_acked(stream, durable, &msg, handle(event)).await,
                     Err(e) => {
-                        tracing::warn!(stream, durable, error = %e, "undecodable event skipped")
+                        tracing::warn!(stream, durable, error = %e, "undecodable event skipped");
+                        acked(stream, durable, &msg).await;
                     }
-                }
-                if let Err(e) = msg.ack().await {
-                    tracing::warn!(stream, durable, error = %e, "cannot ack");
                 }
             }
         });
@@ -1082,8 +1055,6 @@ impl Bus {
         F: Fn(Envelope<T>) -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = ()> + Send,
     {
-        use futures::StreamExt;
-
         let js = self.js.clone();
         let followed = self.followed.clone();
         let lanes_tracker = tracker.clone();
@@ -1115,39 +1086,13 @@ impl Bus {
                                     None => return,
                                 },
                             };
-                            let span = tracing::info_span!(
-                                "nats.consume",
-                                messaging.system = "nats",
-                                stream,
-                                consumer = durable,
-                                subject = %msg.subject,
-                            );
-                            trace::follow(&span, msg.headers.as_ref());
-                            with_progress(
-                                std::slice::from_ref(&msg),
-                                handle(event).instrument(span),
-                            )
-                            .await;
-                            if let Err(e) = msg.ack().await {
-                                tracing::warn!(stream, durable, error = %e, "cannot ack");
-                            }
+                            handled_and_acked(stream, durable, &msg, handle(event)).await;
                         }
                     });
                     tx
                 })
                 .collect();
-            loop {
-                let msg = tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    m = messages.next() => match m {
-                        Some(Ok(m)) => m,
-                        Some(Err(e)) => {
-                            tracing::warn!(stream, durable, error = %e, "consumer error");
-                            continue;
-                        }
-                        None => break,
-                    },
-                };
+            while let Some(msg) = next_pulled(&mut messages, &shutdown, stream, durable).await {
                 match decode::<T>(&msg.payload) {
                     Ok(event) => {
                         let to = &lanes[(lane(&event) % LANES as u64) as usize];
@@ -1158,9 +1103,7 @@ impl Bus {
                     }
                     Err(e) => {
                         tracing::warn!(stream, durable, error = %e, "undecodable event skipped");
-                        if let Err(e) = msg.ack().await {
-                            tracing::warn!(stream, durable, error = %e, "cannot ack");
-                        }
+                        acked(stream, durable, &msg).await;
                     }
                 }
             }
@@ -1314,6 +1257,54 @@ async fn pull(
                 }
             }
         }
+    }
+}
+
+/// A durable consumer's next pulled event; `None` once `shutdown` is cancelled or the pulls
+/// end. A pull's error is logged and the next one waited for.
+async fn next_pulled(
+    messages: &mut jetstream::consumer::pull::Stream,
+    shutdown: &tokio_util::sync::CancellationToken,
+    stream: &str,
+    durable: &str,
+) -> Option<jetstream::Message> {
+    use futures::StreamExt;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            m = messages.next() => match m {
+                Some(Ok(m)) => return Some(m),
+                Some(Err(e)) => tracing::warn!(stream, durable, error = %e, "consumer error"),
+                None => return None,
+            },
+        }
+    }
+}
+
+/// Runs `handled`, one event's handling, in a span that continues the trace of whoever
+/// published it (with progress acks while it runs), then acknowledges the event.
+async fn handled_and_acked(
+    stream: &str,
+    durable: &str,
+    msg: &jetstream::Message,
+    handled: impl std::future::Future<Output = ()>,
+) {
+    let span = tracing::info_span!(
+        "nats.consume",
+        messaging.system = "nats",
+        stream,
+        consumer = durable,
+        subject = %msg.subject,
+    );
+    trace::follow(&span, msg.headers.as_ref());
+    with_progress(std::slice::from_ref(msg), handled.instrument(span)).await;
+    acked(stream, durable, msg).await;
+}
+
+/// Acknowledges one event (a failure is logged: the event comes again after the ack wait).
+async fn acked(stream: &str, durable: &str, msg: &jetstream::Message) {
+    if let Err(e) = msg.ack().await {
+        tracing::warn!(stream, durable, error = %e, "cannot ack");
     }
 }
 

@@ -5,6 +5,8 @@
 //! - an outbox's batch is published whole (`Bus::publish_stored`), however long, without
 //!   holding every permit of the JetStream context while it waits for one more.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -101,27 +103,7 @@ async fn envelopes_come_in_bounded_batches_in_order_and_are_acked() -> anyhow::R
     );
 
     // Every event acknowledged: nothing pending or waiting for an ack on the consumer.
-    let js = jetstream::new(async_nats::connect(&nats.url).await?);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let mut consumer: jetstream::consumer::PullConsumer = js
-            .get_stream(DURABLE.stream)
-            .await?
-            .get_consumer(DURABLE.name)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let info = consumer.info().await?;
-        if info.num_ack_pending == 0 && info.num_pending == 0 {
-            break;
-        }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "not acknowledged: {} pending, {} awaiting ack",
-            info.num_pending,
-            info.num_ack_pending
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    common::all_acknowledged(&nats.url, DURABLE).await?;
     shutdown.cancel();
     tracker.close();
     tracker.wait().await;

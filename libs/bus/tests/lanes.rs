@@ -3,10 +3,11 @@
 //! event does not hold up the others; the events of one lane are handled one after another,
 //! in the order they were published; each event is handled once and acknowledged.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use showroom_bus::async_nats::{self, jetstream};
 use showroom_bus::{Bus, Login};
 use showroom_localinfra::Nats;
 use showroom_proto::Envelope;
@@ -112,27 +113,7 @@ async fn lanes_run_side_by_side_each_in_order_and_every_event_is_acked() -> anyh
     }
 
     // Every event acknowledged: nothing pending or waiting for an ack on the consumer.
-    let js = jetstream::new(async_nats::connect(&nats.url).await?);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let mut consumer: jetstream::consumer::PullConsumer = js
-            .get_stream(DURABLE.stream)
-            .await?
-            .get_consumer(DURABLE.name)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let info = consumer.info().await?;
-        if info.num_ack_pending == 0 && info.num_pending == 0 {
-            break;
-        }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "not acknowledged: {} pending, {} awaiting ack",
-            info.num_pending,
-            info.num_ack_pending
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    common::all_acknowledged(&nats.url, DURABLE).await?;
     shutdown.cancel();
     tracker.close();
     tracker.wait().await;

@@ -135,7 +135,6 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> anyhow::Resul
 fn follow(base: &Base, leads: Arc<Leads>) {
     let since = chrono::Utc::now();
     let l = leads.clone();
-    // Several sources at once (each waits mostly on Postgres), one person's in order.
     base.bus.follow_each_in_lanes(
         v1::LEAD_CAPTURE_CONVERSATIONS.filtered(),
         since,

@@ -821,10 +821,9 @@ impl Shopper {
                 // The conversation it follows, if it could not go live; none when the last
                 // start was turned away busy (an earlier chat of this socket is not its cause).
                 self.refresh().await;
-                let conversation_id = match self.turned_away {
-                    true => None,
-                    false => self.conversation.as_ref().map(|c| c.id),
-                };
+                let conversation_id = (!self.turned_away)
+                    .then(|| self.conversation.as_ref().map(|c| c.id))
+                    .flatten();
                 if form.language.is_none() {
                     form.language = Some(
                         self.conversation
